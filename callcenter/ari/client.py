@@ -1,0 +1,226 @@
+"""The only module that speaks ARI: REST calls and the event websocket, on aiohttp.
+
+The websocket is opened with `subscribeAll=false` and an event filter, so Asterisk sends only the events the
+call logic handles. When the connection drops, `run()` reconnects with exponential backoff and calls
+`on_connected` again: the call layer uses it to reconcile the channels still in our Stasis app, because
+Asterisk does not replay events that were missed.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+
+from .models import Channel
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict], Awaitable[None]]
+ConnectedHandler = Callable[[], Awaitable[None]]
+
+# What the call logic handles; everything else is filtered out at the source.
+EVENT_TYPES = (
+    "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelHangupRequest", "ChannelStateChange",
+    "ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "RecordingStarted", "RecordingFinished",
+    "RecordingFailed", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed", "ApplicationReplaced",
+    "Dial",
+)
+
+
+class AriError(Exception):
+    def __init__(self, status: int, method: str, path: str, message: str):
+        super().__init__(f"ARI {method} {path}: {status} {message}")
+        self.status = status
+
+
+class AriNotFound(AriError):
+    pass
+
+
+class AriUnavailable(Exception):
+    """Asterisk cannot be reached at all (connection refused, timeout)."""
+
+
+class AriClient:
+    def __init__(self, url: str, username: str, password: str, app: str, *,
+                 reconnect_max_delay: float = 10.0, event_types: Iterable[str] = EVENT_TYPES):
+        self._base = url.rstrip("/") + "/ari"
+        self._auth = aiohttp.BasicAuth(username, password)
+        self.app = app
+        self._reconnect_max_delay = reconnect_max_delay
+        self._event_types = tuple(event_types)
+        self._session: aiohttp.ClientSession | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    async def start(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=10, sock_connect=3)
+        self._session = aiohttp.ClientSession(auth=self._auth, timeout=timeout)
+
+    async def close(self) -> None:
+        if self._session:
+            await self._session.close()
+            self._session = None
+
+    # -- REST ------------------------------------------------------------------------------------------
+
+    async def request(self, method: str, path: str, *, params: dict | None = None,
+                      body: dict | None = None) -> Any:
+        assert self._session is not None, "AriClient.start() was not called"
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self._session.request(method, self._base + path, params=clean, json=body) as resp:
+                return await _decode(resp, method, path)
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            raise AriUnavailable(f"ARI {method} {path}: {exc!r}") from exc
+
+    async def asterisk_info(self) -> dict:
+        return await self.request("GET", "/asterisk/info")
+
+    async def set_event_filter(self) -> dict:
+        body = {"allowed": [{"type": t} for t in self._event_types]}
+        return await self.request("PUT", f"/applications/{self.app}/eventFilter", body=body)
+
+    async def application(self) -> dict:
+        return await self.request("GET", f"/applications/{self.app}")
+
+    async def channels(self) -> list[Channel]:
+        return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
+
+    async def channel(self, channel_id: str) -> Channel:
+        return Channel.from_json(await self.request("GET", f"/channels/{channel_id}"))
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/ring")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+
+    async def set_language(self, channel_id: str, language: str) -> None:
+        await self.set_variable(channel_id, "CHANNEL(language)", language)
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable",
+                           params={"variable": name, "value": value})
+
+    async def play(self, channel_id: str, media: list[str], *, lang: str | None = None,
+                   playback_id: str | None = None) -> str:
+        playback_id = playback_id or uuid.uuid4().hex
+        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}",
+                           params={"media": ",".join(media), "lang": lang})
+        return playback_id
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{playback_id}")
+
+    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
+    async def originate(self, endpoint: str, *, channel_id: str | None = None, app: str | None = None,
+                        app_args: str | None = None, context: str | None = None,
+                        extension: str | None = None, caller_id: str | None = None, timeout: int = 30,
+                        formats: str | None = None, variables: dict[str, str] | None = None) -> Channel:
+        params = {
+            "endpoint": endpoint, "channelId": channel_id, "app": app, "appArgs": app_args,
+            "context": context, "extension": extension, "priority": 1 if extension else None,
+            "callerId": caller_id, "timeout": timeout, "formats": formats,
+        }
+        body = {"variables": variables} if variables else None
+        return Channel.from_json(await self.request("POST", "/channels", params=params, body=body))
+
+    async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> str:
+        bridge_id = bridge_id or uuid.uuid4().hex
+        await self.request("POST", f"/bridges/{bridge_id}", params={"type": kind})
+        return bridge_id
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel",
+                           params={"channel": ",".join(channel_ids)})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}")
+
+    async def bridges(self) -> list[dict]:
+        return await self.request("GET", "/bridges")
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> dict:
+        return await self.request("POST", f"/bridges/{bridge_id}/record", params={
+            "name": name, "format": fmt, "ifExists": "fail", "beep": False, "terminateOn": "none",
+        })
+
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{name}/stop")
+
+    async def stored_recording_file(self, name: str) -> bytes:
+        return await self.request("GET", f"/recordings/stored/{name}/file")
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{name}")
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    async def run(self, on_event: EventHandler, on_connected: ConnectedHandler) -> None:
+        """Keep the event websocket open for ever; reconnect with capped exponential backoff."""
+        delay = 0.2
+        while True:
+            try:
+                await self._listen(on_event, on_connected)
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dropped socket or refused connection must never end the loop
+                log.warning("ARI connection lost: %r; reconnecting in %.1fs", exc, delay)
+            self.connected.clear()
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self._reconnect_max_delay)
+
+    async def _listen(self, on_event: EventHandler, on_connected: ConnectedHandler) -> None:
+        assert self._session is not None
+        url = self._base.replace("http", "ws", 1) + "/events"
+        params = {"app": self.app, "subscribeAll": "false"}
+        async with self._session.ws_connect(url, params=params, heartbeat=5, timeout=aiohttp.ClientWSTimeout(
+                ws_close=2)) as ws:
+            await self.set_event_filter()
+            self.connections += 1
+            log.info("ARI connected to %s as app %s (connection %d)", self._base, self.app, self.connections)
+            await on_connected()
+            self.connected.set()
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await on_event(json.loads(msg.data))
+                elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                    break
+
+
+def _param(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _decode(resp: aiohttp.ClientResponse, method: str, path: str) -> Any:
+    if resp.status == 204:
+        return None
+    if resp.status >= 400:
+        text = await resp.text()
+        try:
+            message = json.loads(text).get("message", text)
+        except (ValueError, AttributeError):
+            message = text
+        cls = AriNotFound if resp.status == 404 else AriError
+        raise cls(resp.status, method, path, message)
+    if resp.content_type == "application/json":
+        return await resp.json()
+    return await resp.read()

@@ -1,0 +1,57 @@
+"""The IVR engine's view of a live call: prompts through ARI playbacks, keys from the call's type-ahead buffer."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ..ari.client import AriError
+
+if TYPE_CHECKING:
+    from .services import Call
+
+
+class AriIvrPort:
+    def __init__(self, call: "Call"):
+        self._call = call
+
+    @property
+    def language(self) -> str:
+        return self._call.language
+
+    def set_language(self, language: str) -> None:
+        self._call.language = language
+        self._call.save(language=language)
+
+    async def play(self, prompts: list[str], *, interruptible: bool) -> str | None:
+        call = self._call
+        if interruptible and not call.keys.empty():
+            return call.keys.get_nowait()
+        done = await call.play(["sound:" + p for p in prompts])
+        if not interruptible:
+            await done
+            return None
+        key = asyncio.ensure_future(call.keys.get())
+        await asyncio.wait({done, key}, return_when=asyncio.FIRST_COMPLETED)
+        if key.done():
+            await self._stop(done)
+            return key.result()
+        key.cancel()
+        return None
+
+    async def _stop(self, done: asyncio.Future) -> None:
+        if not done.done():
+            try:
+                await self._call.deps.ari.stop_playback(done.playback_id)  # type: ignore[attr-defined]
+            except AriError:
+                pass  # it finished on its own in the meantime
+
+    async def get_key(self, timeout: float) -> str | None:
+        try:
+            return await asyncio.wait_for(self._call.keys.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    def record(self, event: str, **data) -> None:
+        self._call.log(event, **data)
+        if event == "ivr_choice":
+            self._call.ivr_choice(data)

@@ -1,0 +1,270 @@
+"""A patient call: its channels, its current state, and the task that feeds it its events in order."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
+from ..ari.models import Channel
+from ..config import TelephonyConfig
+from ..db.models import Call as CallRow
+from ..db.models import CallLeg
+from ..eventlog import EventLog, utcnow
+from ..ivr.flow import Flow
+from ..phones import CallerNumber, normalize
+from . import state as states
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallDeps:
+    """What a call needs from the rest of the system; built once in main.py."""
+    ari: AriClient
+    events: EventLog
+    queues: "object"
+    pops: "object"
+    recordings: "object"
+    settings: TelephonyConfig
+    bind: Callable[[str, "Call"], None]
+    bind_bridge: Callable[[str, "Call"], None]
+    forget: Callable[["Call"], None]
+    wrapup_seconds: float = 0.0
+
+
+class Call:
+    def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, call_id: str | None = None):
+        self.id = call_id or uuid.uuid4().hex
+        self.deps = deps
+        self.channel = channel
+        self.flow = flow
+        self.caller: CallerNumber = normalize(channel.caller_number, deps.settings.default_region)
+        self.language = flow.default_language
+        self.ivr_path: list[dict] = []
+        self.patients: list[dict] = []
+        self.queue_name: str | None = None
+        self.priority = 0
+        self.agent = None
+        self.agent_channel_id: str | None = None
+        self.bridge_id: str | None = None
+        self.recording_name: str | None = None
+        self.started_at = utcnow()
+        self.queued_at = self.offered_at = self.answered_at = None
+        self.keys: asyncio.Queue[str] = asyncio.Queue()
+        self.ended = asyncio.Event()
+        self.outcome: str | None = None
+        self._playbacks: dict[str, asyncio.Future] = {}
+        self._moh_on = False
+        self._inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.state: states.CallState = states.Answering(self)
+        self.task: asyncio.Task | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self, initial: Callable[["Call"], states.CallState] | None = None) -> None:
+        """Start handling the call; `initial` builds another first state (an adopted caller goes to a queue)."""
+        self.deps.bind(self.channel.id, self)
+        self._insert_row()
+        if initial is not None:
+            self.state = initial(self)
+        self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
+
+    def post(self, event: dict) -> None:
+        self._inbox.put_nowait(event)
+
+    def offer(self, agent) -> None:
+        """Called by the queue service when it picks an agent; handled in order with the call's events."""
+        self.post({"type": "Offer", "agent": agent})
+
+    async def _run(self) -> None:
+        await self._enter(self.state)
+        while not self.ended.is_set():
+            event = await self._inbox.get()
+            await self._step(self.state.handle, event)
+
+    async def _step(self, handler, *args) -> None:
+        try:
+            nxt = await handler(*args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: %s failed in state %s", self.id, getattr(handler, "__name__", handler),
+                          self.state.name)
+            nxt = self._fail_safe()
+        if nxt is not None:
+            await self._enter(nxt)
+
+    async def _enter(self, nxt: states.CallState) -> None:
+        while nxt is not None:
+            self.log("state", state=nxt.name)
+            self.state = nxt
+            try:
+                nxt = await nxt.enter()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("call %s: entering %s failed", self.id, nxt.name if nxt else self.state.name)
+                nxt = self._fail_safe()
+
+    def _fail_safe(self) -> states.CallState | None:
+        """Never leave a caller in silence: an unexpected error sends them to a human queue."""
+        if isinstance(self.state, (states.Ended, states.Connected)):
+            return None
+        if isinstance(self.state, states.Queued) and self.deps.queues.position(self) is not None:
+            return None
+        self.deps.queues.remove(self)
+        if self.agent is not None:
+            self.deps.queues.set_state(self.agent, "available")
+            self.agent = None
+        self.log("fail_safe", from_state=self.state.name)
+        fallback = "general" if "general" in self.deps.queues.queues else next(iter(self.deps.queues.queues))
+        return states.Queued(self, self.queue_name or fallback, self.priority, front=True)
+
+    # -- helpers used by the states ------------------------------------------------------------------------
+
+    def log(self, type_: str, **data) -> datetime:
+        agent_id = data.pop("agent_id", self.agent.id if self.agent else None)
+        queue_name = data.pop("queue_name", self.queue_name)
+        return self.deps.events.event(self.id, type_, agent_id=agent_id, queue_name=queue_name, **data)
+
+    def save(self, **values) -> None:
+        call_id = self.id
+        self.deps.events.write(lambda s: s.execute(update(CallRow).where(CallRow.id == call_id).values(**values)))
+
+    def _insert_row(self) -> None:
+        row = dict(id=self.id, direction="inbound", channel_id=self.channel.id,
+                   caller_raw=self.channel.caller_number[:64], caller_e164=self.caller.e164,
+                   caller_status=self.caller.status, language=self.language, status="ivr",
+                   priority=0, started_at=self.started_at, ivr_path=[], candidate_patient_ids=[])
+        leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", endpoint=self.channel.name,
+                   started_at=self.started_at, answered_at=self.started_at)
+        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
+        self.log("call_started", caller_status=self.caller.status, channel=self.channel.id)
+
+    async def identify_caller(self) -> None:
+        self.patients = await self.deps.pops.lookup(self.caller)
+        ids = [p["id"] for p in self.patients]
+        self.save(candidate_patient_ids=ids, patient_id=ids[0] if len(ids) == 1 else None)
+        self.log("caller_identified", caller_status=self.caller.status, candidates=len(ids),
+                 patient_id=ids[0] if len(ids) == 1 else None)
+
+    def flow_context(self) -> dict:
+        patient = self.patients[0] if len(self.patients) == 1 else None
+        return {
+            "caller.known": bool(self.patients), "caller.status": self.caller.status,
+            "caller.candidates": len(self.patients),
+            "patient.language": patient["language"] if patient else None,
+        }
+
+    def ivr_choice(self, choice: dict) -> None:
+        self.ivr_path.append(choice)
+        self.save(ivr_path=list(self.ivr_path))
+
+    async def play(self, media: list[str]) -> asyncio.Future:
+        playback_id = uuid.uuid4().hex
+        done = asyncio.get_running_loop().create_future()
+        self._playbacks[playback_id] = done
+        try:
+            await self.deps.ari.play(self.channel.id, media, lang=self.language, playback_id=playback_id)
+        except Exception:
+            self._playbacks.pop(playback_id, None)
+            raise
+        done.playback_id = playback_id  # type: ignore[attr-defined]
+        return done
+
+    def playback_finished(self, playback_id: str) -> None:
+        done = self._playbacks.pop(playback_id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    async def start_moh(self, moh_class: str) -> None:
+        await self.deps.ari.start_moh(self.channel.id, moh_class)
+        self._moh_on = True
+
+    async def stop_moh(self) -> None:
+        if self._moh_on:
+            await _quietly(self.deps.ari.stop_moh(self.channel.id))
+            self._moh_on = False
+
+    async def originate_agent(self, agent, leg_id: str) -> None:
+        settings = self.deps.settings
+        leg = dict(call_id=self.id, channel_id=leg_id, role="agent", agent_id=agent.id,
+                   endpoint=agent.endpoint, started_at=utcnow())
+        self.deps.events.write(lambda s: s.add(CallLeg(**leg)))
+        caller_id = f'"Hotline {self.queue_name}" <{self.caller.e164 or "anonymous"}>'
+        await self.deps.ari.originate(
+            agent.endpoint, channel_id=leg_id, app=self.deps.ari.app, app_args=f"agent,{self.id}",
+            caller_id=caller_id, timeout=settings.agent_ring_timeout, formats=settings.channel_formats)
+
+    def open_leg_answered(self, agent) -> None:
+        leg_id, now = self.agent_channel_id, utcnow()
+        self.deps.events.write(lambda s: s.execute(
+            update(CallLeg).where(CallLeg.channel_id == leg_id).values(answered_at=now, outcome="answered")))
+
+    def close_leg(self, channel_id: str, outcome: str | None = None) -> None:
+        now = utcnow()
+        values = {"ended_at": now} | ({"outcome": outcome} if outcome else {})
+        self.deps.events.write(lambda s: _close_leg(s, channel_id, values))
+
+    async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
+        """Everything that must happen exactly once when a call ends, whatever ended it."""
+        self.outcome = outcome
+        self.deps.queues.remove(self)
+        if self.bridge_id:
+            await self.deps.recordings.stop(self)
+        legs = list(extra_legs) + ([self.agent_channel_id] if self.agent_channel_id else [])
+        if hangup_caller or reason != "caller_hangup":
+            legs.append(self.channel.id)
+        for channel_id in dict.fromkeys(legs):
+            await _quietly(self.deps.ari.hangup(channel_id))
+            self.close_leg(channel_id)
+        self.close_leg(self.channel.id)
+        if self.bridge_id:
+            await _quietly(self.deps.ari.destroy_bridge(self.bridge_id))
+        self._release_agent()
+        ended_at = self.log("ended", outcome=outcome, reason=reason)
+        self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at)
+        if self.bridge_id:
+            self.deps.recordings.collect(self)
+        for pending in self._playbacks.values():
+            pending.cancel()
+        self.deps.forget(self)
+        self.ended.set()
+
+    def _release_agent(self) -> None:
+        agent, queues = self.agent, self.deps.queues
+        if agent is None or agent.call_id != self.id:
+            return
+        if agent.state != "on_call":
+            queues.set_state(agent, "available")
+            return
+        queues.set_state(agent, "wrapup", call_id=self.id)
+        delay = self.deps.wrapup_seconds
+        call_id = self.id
+
+        def back_to_work() -> None:
+            if agent.state == "wrapup" and agent.call_id == call_id:
+                queues.set_state(agent, "available")
+        asyncio.get_running_loop().call_later(delay, back_to_work)
+
+
+def _close_leg(session: Session, channel_id: str, values: dict) -> None:
+    session.execute(update(CallLeg).where(CallLeg.channel_id == channel_id, CallLeg.ended_at.is_(None))
+                    .values(**values))
+
+
+async def _quietly(coro) -> None:
+    """Tear-down calls: the channel or bridge may already be gone, which is what we wanted."""
+    try:
+        await coro
+    except AriNotFound:
+        pass
+    except (AriError, AriUnavailable) as exc:
+        log.info("tear-down step failed: %s", exc)

@@ -1,0 +1,199 @@
+"""The `callcenter` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+import urllib.error
+import urllib.request
+
+from . import config as configuration
+
+log = logging.getLogger("callcenter")
+
+DIGITS = re.compile(r"^[0-9*#]+(,[0-9*#]+)*$")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = configuration.load(args.config)
+        return args.func(cfg, args) or 0
+    except configuration.ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="callcenter", description="Hospital contact center on Asterisk ARI.")
+    p.add_argument("--config", help="configuration file (default: callcenter.toml in the project root)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the contact center (ARI controller and HTTP console)")
+    s.add_argument("--wrapup", type=float, default=0.0, help="seconds of after-call work before the next call")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("setup", help="create secrets if absent and upgrade the database")
+    s.set_defaults(func=cmd_setup)
+
+    db = sub.add_parser("db", help="database commands").add_subparsers(title="db commands", metavar="ACTION")
+    s = db.add_parser("upgrade", help="apply the Alembic migrations up to the newest")
+    s.set_defaults(func=cmd_db_upgrade)
+
+    s = sub.add_parser("seed-demo", help="load fictional demo patients, queues and agents (idempotent)")
+    s.add_argument("--endpoint-template", default="Local/auto-{number}@agent-phones/n",
+                   help="agent phone dial string; {number} is the agent number")
+    s.set_defaults(func=cmd_seed_demo)
+
+    s = sub.add_parser("prompts", help="generate the IVR prompts with espeak-ng")
+    s.add_argument("--out", help="output directory (default: STATE_DIR/prompts)")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_prompts)
+
+    s = sub.add_parser("simulate-call", help="place a simulated patient call through the hotline")
+    s.add_argument("--caller", required=True, help="the caller ID the patient presents")
+    s.add_argument("--digits", default="", help="keys the patient presses, e.g. 2,1")
+    s.add_argument("--hangup-after", type=float, default=60, help="seconds after answer before hanging up")
+    s.add_argument("--first-delay", type=float, default=3)
+    s.add_argument("--digit-gap", type=float, default=2)
+    s.add_argument("--wait", action="store_true", help="wait until the simulated patient hangs up")
+    s.set_defaults(func=cmd_simulate_call)
+
+    s = sub.add_parser("agent", help="set an agent's state through the running server")
+    s.add_argument("number")
+    s.add_argument("state", choices=["available", "paused", "logged_out"])
+    s.add_argument("--reason")
+    s.set_defaults(func=cmd_agent)
+
+    s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
+    s.set_defaults(func=cmd_config)
+    return p
+
+
+def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
+    configuration.ensure_secrets(cfg)
+    return configuration.load(None)
+
+
+def cmd_serve(cfg, args) -> int:
+    from .db.database import upgrade
+    from .main import build, init_app
+    from aiohttp import web
+    cfg = _ensure_ready(cfg)
+    upgrade(cfg.database_url)
+    app = init_app(cfg, build(cfg, wrapup_seconds=args.wrapup))
+    log.info("console on http://%s:%d", cfg.http.host, cfg.http.port)
+    web.run_app(app, host=cfg.http.host, port=cfg.http.port, print=None)
+    return 0
+
+
+def cmd_setup(cfg, args) -> int:
+    from .db.database import upgrade
+    path = configuration.ensure_secrets(cfg)
+    cfg = configuration.load(None)
+    upgrade(cfg.database_url)
+    print(f"secrets: {path}\ndatabase: upgraded")
+    return 0
+
+
+def cmd_db_upgrade(cfg, args) -> int:
+    from .db.database import upgrade
+    upgrade(cfg.database_url)
+    print("database upgraded to the newest revision")
+    return 0
+
+
+def cmd_seed_demo(cfg, args) -> int:
+    from .db.database import Database
+    from .demo import seed_demo
+    db = Database(cfg.database_url)
+    try:
+        with db.session() as session:
+            summary = seed_demo(session, args.endpoint_template)
+    finally:
+        db.close()
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_prompts(cfg, args) -> int:
+    from .prompts import generate
+    out = args.out or str(cfg.state_path / "prompts")
+    files = generate(cfg.path("ivr_flows/prompts.yaml"), out, force=args.force)
+    print(f"{len(files)} prompt files in {out}")
+    return 0
+
+
+def cmd_simulate_call(cfg, args) -> int:
+    if args.digits and not DIGITS.match(args.digits):
+        raise UsageError(f"--digits must be keys 0-9, * or # separated by commas, got {args.digits!r}")
+    if not 0 < args.hangup_after <= 3600:
+        raise UsageError("--hangup-after must be between 0 and 3600 seconds")
+    return asyncio.run(_simulate_call(cfg, args))
+
+
+async def _simulate_call(cfg, args) -> int:
+    from .simulate import place_call, wait_for_hangup
+    from .ari.client import AriClient
+    a = cfg.ari
+    ari = AriClient(a.url, a.username, a.password, a.app + "-sim")
+    await ari.start()
+    try:
+        channel = await place_call(ari, cfg.telephony, caller=args.caller, digits=args.digits,
+                                   hangup_after=args.hangup_after, first_delay=args.first_delay,
+                                   digit_gap=args.digit_gap)
+        print(channel.id)
+        if args.wait:
+            await wait_for_hangup(ari, channel.id, args.hangup_after + 30)
+    finally:
+        await ari.close()
+    return 0
+
+
+def cmd_agent(cfg, args) -> int:
+    body = json.dumps({"state": args.state, "reason": args.reason}).encode()
+    url = f"http://{cfg.http.host}:{cfg.http.port}/api/agents/{args.number}/state"
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": f"Bearer {cfg.http.api_token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            print(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        print(f"error: {exc.code} {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"error: the server at {url} did not answer: {exc.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_config(cfg, args) -> int:
+    import dataclasses
+    data = dataclasses.asdict(cfg)
+    for section, key in (("ari", "password"), ("http", "api_token"), ("http", "session_key")):
+        if data[section][key]:
+            data[section][key] = "***"
+    data["database"]["url"] = re.sub(r"//[^@/]*@", "//***@", cfg.database_url)
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

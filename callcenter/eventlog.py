@@ -1,0 +1,90 @@
+"""The writer of the call event log and of every call-related row.
+
+Call logic must not wait on the database in the middle of a call, and the log must keep the order in which
+things happened. So every write is an operation put on one queue; one task drains it and runs each batch in a
+single transaction in the database thread pool. Timestamps are taken when the operation is queued, not when it
+is written, so a slow disk never skews the log.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlalchemy.orm import Session
+
+from .db.database import Database
+from .db.models import AuditEvent, CallEvent
+
+log = logging.getLogger(__name__)
+
+Operation = Callable[[Session], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EventLog:
+    def __init__(self, db: Database, batch_size: int = 200):
+        self._db = db
+        self._queue: asyncio.Queue[Operation | None] = asyncio.Queue()
+        self._batch_size = batch_size
+        self._task: asyncio.Task | None = None
+        self.failures = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._drain(), name="eventlog-writer")
+
+    async def close(self) -> None:
+        if self._task:
+            await self.flush()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def write(self, op: Operation) -> None:
+        self._queue.put_nowait(op)
+
+    def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
+              queue_name: str | None = None, ts: datetime | None = None, **data) -> datetime:
+        ts = ts or utcnow()
+        row = dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id, queue_name=queue_name, data=data)
+        self.write(lambda s: s.add(CallEvent(**row)))
+        return ts
+
+    def audit(self, action: str, **fields) -> None:
+        row = dict(ts=utcnow(), action=action, **fields)
+        self.write(lambda s: s.add(AuditEvent(**row)))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is in the database."""
+        await self._queue.join()
+
+    async def _drain(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._db.run(_apply, batch)
+            except Exception:
+                self.failures += 1
+                log.exception("event log batch of %d operations failed; retrying one by one", len(batch))
+                await self._one_by_one(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _one_by_one(self, batch: list[Operation]) -> None:
+        for op in batch:
+            try:
+                await self._db.run(_apply, [op])
+            except Exception:
+                log.exception("event log operation dropped after retry")
+
+
+def _apply(session: Session, ops: list[Operation]) -> None:
+    for op in ops:
+        op(session)
+        session.flush()

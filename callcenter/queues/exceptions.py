@@ -1,0 +1,24 @@
+class QueueError(Exception):
+    status = 400
+
+
+class QueueNotFound(QueueError):
+    status = 404
+
+    def __init__(self, name: str):
+        super().__init__(f"no queue named {name!r}")
+
+
+class AgentNotFound(QueueError):
+    status = 404
+
+    def __init__(self, number: str):
+        super().__init__(f"no agent with number {number!r}")
+
+
+class InvalidAgentTransition(QueueError):
+    status = 409
+
+    def __init__(self, current: str, wanted: str):
+        super().__init__(f"an agent in state {current!r} cannot go to {wanted!r}")
+        self.current, self.wanted = current, wanted

@@ -1,0 +1,114 @@
+"""Call recording: record each bridged conversation, then bring the file home with its metadata.
+
+Asterisk writes the file into its own spool; we fetch it through ARI (so a remote Asterisk works the same),
+store it under the recordings directory by date, and delete Asterisk's copy once ours is safe on disk.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import wave
+from pathlib import Path
+
+from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
+from ..db.models import Recording
+from ..eventlog import EventLog, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RecordingService:
+    def __init__(self, ari: AriClient, events: EventLog, directory: Path, fmt: str = "wav",
+                 enabled: bool = True):
+        self._ari = ari
+        self._events = events
+        self.directory = directory
+        self._fmt = fmt
+        self.enabled = enabled
+        self._started: dict[str, object] = {}
+        self.pending: set[asyncio.Task] = set()
+
+    async def start(self, call) -> None:
+        if not self.enabled or not call.bridge_id:
+            return
+        name = f"call-{call.id}-{call.agent.id}"
+        try:
+            await self._ari.record_bridge(call.bridge_id, name, self._fmt)
+        except (AriError, AriUnavailable) as exc:
+            log.error("call %s: recording did not start: %s", call.id, exc)
+            call.log("recording_failed", error=str(exc)[:200])
+            return
+        call.recording_name = name
+        self._started[name] = utcnow()
+        call.log("recording_started", recording=name)
+
+    def on_event(self, call, event: dict) -> None:
+        if event["type"] == "RecordingFailed":
+            call.log("recording_failed", recording=event["recording"].get("name"))
+
+    async def stop(self, call) -> None:
+        if call.recording_name:
+            try:
+                await self._ari.stop_recording(call.recording_name)
+            except (AriNotFound, AriUnavailable):
+                pass  # already stopped when the bridge emptied, or Asterisk is gone
+
+    def collect(self, call) -> None:
+        """Fetch the finished file in the background: the call's tear-down must not wait for it."""
+        if not call.recording_name:
+            return
+        task = asyncio.create_task(self._collect(call.id, call.agent.id if call.agent else None,
+                                                 call.recording_name))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def wait_idle(self) -> None:
+        while self.pending:
+            await asyncio.gather(*list(self.pending), return_exceptions=True)
+
+    async def _collect(self, call_id: str, agent_id: int | None, name: str) -> None:
+        data = await self._fetch(name)
+        if data is None:
+            self._events.event(call_id, "recording_lost", recording=name)
+            return
+        started = self._started.pop(name, None)
+        path = self.directory / utcnow().strftime("%Y/%m/%d") / f"{name}.{self._fmt}"
+        meta = await asyncio.to_thread(_store, path, data)
+        row = dict(call_id=call_id, agent_id=agent_id, name=name, format=self._fmt,
+                   path=str(path.relative_to(self.directory)), started_at=started, ended_at=utcnow(), **meta)
+        self._events.write(lambda s: s.add(Recording(**row)))
+        self._events.event(call_id, "recording_saved", recording=name, duration=meta["duration_seconds"])
+        try:
+            await self._ari.delete_stored_recording(name)
+        except (AriError, AriUnavailable) as exc:
+            log.info("could not delete Asterisk's copy of %s: %s", name, exc)
+
+    async def _fetch(self, name: str) -> bytes | None:
+        # The file is complete a moment after the bridge ends; retry briefly rather than race it.
+        for attempt in range(20):
+            try:
+                return await self._ari.stored_recording_file(name)
+            except AriNotFound:
+                await asyncio.sleep(0.1 * (attempt + 1))
+            except AriUnavailable:
+                await asyncio.sleep(0.5)
+        log.error("recording %s never became available", name)
+        return None
+
+
+def _store(path: Path, data: bytes) -> dict:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return {"size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "duration_seconds": wav_duration(path)}
+
+
+def wav_duration(path: Path) -> float:
+    try:
+        with wave.open(str(path)) as w:
+            return w.getnframes() / float(w.getframerate())
+    except (wave.Error, EOFError):
+        return 0.0

@@ -1,0 +1,35 @@
+"""Simulated patient calls: a Local channel whose one half runs the hotline and whose other half plays the
+patient (dialplan context `sim-patient` presses the keys and talks until it hangs up)."""
+from __future__ import annotations
+
+import asyncio
+
+from .ari.client import AriClient, AriNotFound
+from .ari.models import Channel
+from .config import TelephonyConfig
+
+
+async def place_call(ari: AriClient, settings: TelephonyConfig, *, caller: str, digits: str = "",
+                     hangup_after: float = 60, first_delay: float = 3, digit_gap: float = 2,
+                     channel_id: str | None = None) -> Channel:
+    endpoint = f"Local/{settings.hotline_extension}@{settings.hotline_context}/n"
+    variables = {
+        "SIM_DIGITS": digits, "SIM_HANGUP_AFTER": f"{hangup_after:g}",
+        "SIM_FIRST_DELAY": f"{first_delay:g}", "SIM_DIGIT_GAP": f"{digit_gap:g}",
+    }
+    return await ari.originate(endpoint, channel_id=channel_id, context=settings.simulated_patient_context,
+                               extension="s", caller_id=caller, timeout=30,
+                               formats=settings.channel_formats, variables=variables)
+
+
+async def wait_for_hangup(ari: AriClient, channel_id: str, timeout: float) -> bool:
+    """Poll until the simulated patient's channel is gone; False if it outlived the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            await ari.channel(channel_id)
+        except AriNotFound:
+            return True
+        await asyncio.sleep(0.5)
+    return False

@@ -1,0 +1,152 @@
+"""A running contact center wired to the sandbox Asterisk, for tests that place real calls."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import select, update
+
+from callcenter import config as configuration
+from callcenter.ari.client import AriClient
+from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Recording
+from callcenter.main import Services, build, start, stop
+from callcenter.simulate import place_call
+from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_routes
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
+TEST_INSTANCE = "test"
+TEST_PORT = 8089
+
+
+def sandbox(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SANDBOX), *args], check=check, timeout=timeout, capture_output=True, text=True)
+
+
+def test_config(tmp_path: Path, database_url: str, password: str, **telephony) -> configuration.Config:
+    cfg = configuration.load(config_file=tmp_path / "absent.toml", env={})
+    cfg.state_dir = str(tmp_path / "state")
+    cfg.database.url = database_url
+    cfg.ari.url = f"http://127.0.0.1:{TEST_PORT}"
+    cfg.ari.password = password
+    cfg.ari.reconnect_max_delay = 1.0
+    cfg.http.api_token = "test-token"
+    cfg.recordings.dir = str(tmp_path / "recordings")
+    cfg.telephony = dataclasses.replace(cfg.telephony, agent_ring_timeout=4, **telephony)
+    return cfg
+
+
+class ContactCenter:
+    """The product under test plus the handles a test needs: HTTP client, database, an ARI client."""
+
+    def __init__(self, services: Services, http: aiohttp.ClientSession, base_url: str, ari: AriClient):
+        self.s = services
+        self.http = http
+        self.base_url = base_url
+        self.ari = ari
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": "Bearer test-token"}
+
+    async def set_agent(self, number: str, state: str, endpoint: str | None = None) -> dict:
+        if endpoint:
+            await self.set_endpoint(number, endpoint)
+        async with self.http.post(f"{self.base_url}/api/agents/{number}/state", json={"state": state},
+                                  headers=self.headers) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def set_endpoint(self, number: str, endpoint: str) -> None:
+        await self.s.db.run(lambda s: s.execute(update(Agent).where(Agent.number == number)
+                                                .values(endpoint=endpoint)))
+        self.s.queues.agent(number).endpoint = endpoint
+
+    async def call(self, caller: str, digits: str = "", hangup_after: float = 30, **kw) -> str:
+        channel = await place_call(self.ari, self.s.cfg.telephony, caller=caller, digits=digits,
+                                   hangup_after=hangup_after, first_delay=kw.get("first_delay", 1.5),
+                                   digit_gap=kw.get("digit_gap", 1))
+        return channel.id
+
+    async def agent_socket(self, number: str) -> aiohttp.ClientWebSocketResponse:
+        ws = await self.http.ws_connect(f"{self.base_url}/api/agents/{number}/ws?token=test-token")
+        hello = await ws.receive_json(timeout=5)
+        assert hello["type"] == "hello"
+        return ws
+
+    async def wait_for(self, predicate, timeout: float = 60, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = await predicate()
+            if value:
+                return value
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    async def only_call(self) -> Call | None:
+        await self.s.events.flush()
+        rows = await self.s.db.run(lambda s: s.scalars(select(Call)).all())
+        return rows[0] if len(rows) == 1 else None
+
+    async def call_row(self, status: str | None = None, timeout: float = 60) -> Call:
+        async def check():
+            row = await self.only_call()
+            return row if row is not None and (status is None or row.status == status) else None
+        return await self.wait_for(check, timeout, f"the call to reach {status}")
+
+    async def events(self, call_id: str) -> list[CallEvent]:
+        await self.s.events.flush()
+        return await self.s.db.run(lambda s: s.scalars(
+            select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id)).all())
+
+    async def recordings(self) -> list[Recording]:
+        await self.s.recordings.wait_idle()
+        await self.s.events.flush()
+        return await self.s.db.run(lambda s: s.scalars(select(Recording)).all())
+
+    async def audits(self) -> list[AuditEvent]:
+        await self.s.events.flush()
+        return await self.s.db.run(lambda s: s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all())
+
+    async def live_channels(self) -> list[str]:
+        return [c.id for c in await self.ari.channels()]
+
+
+async def start_contact_center(cfg: configuration.Config):
+    from aiohttp import web
+    services = build(cfg)
+    app = web.Application(middlewares=[errors_middleware, auth_middleware])
+    app[SERVICES] = services
+    setup_routes(app)
+    await start(services)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    http = aiohttp.ClientSession()
+    ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password, "callcenter-test")
+    await ari.start()
+    await asyncio.wait_for(services.ari.connected.wait(), 20)
+    center = ContactCenter(services, http, f"http://127.0.0.1:{port}", ari)
+
+    async def close():
+        for channel_id in await center.live_channels():
+            try:
+                await ari.hangup(channel_id)
+            except Exception:
+                pass
+        await http.close()
+        await ari.close()
+        await runner.cleanup()
+        await stop(services)
+    return center, close
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, default=str)
