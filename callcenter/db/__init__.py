@@ -1,0 +1,1 @@
+"""Data layer: models, the Database (engine + thread-pooled sessions), migrations and queries."""

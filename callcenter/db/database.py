@@ -1,0 +1,131 @@
+"""Engine, sessions and migrations.
+
+The event loop never waits on the database: `Database.run(fn, *args)` runs `fn(session, *args)` in a bounded
+thread pool that the Database owns, inside one transaction. `fn` is plain synchronous SQLAlchemy code.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_WORKERS = 4
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    def __init__(self, url: str | URL, *, max_workers: int = DEFAULT_WORKERS, echo: bool = False):
+        self.url = make_url(url)
+        if _is_sqlite_memory(self.url):
+            # One shared connection: every thread must see the same in-memory database.
+            max_workers = 1
+        self.engine = _create_engine(self.url, max_workers, echo)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="db")
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(session, *args)` in the pool, in a transaction: commit on return, roll back on raise.
+
+        Objects returned stay usable after the session closes (expire_on_commit=False) but are detached: load
+        what the caller needs inside `fn`. If the awaiting task is cancelled, the work still completes in its
+        thread; only the result is lost.
+        """
+        loop = asyncio.get_running_loop()
+        # Copy the context so log records written inside fn keep their call-id context.
+        work = functools.partial(contextvars.copy_context().run, self._transaction, fn, args)
+        return await loop.run_in_executor(self._executor, work)
+
+    def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
+        with self.sessionmaker.begin() as session:
+            return fn(session, *args)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction for synchronous code (CLI, tests): commit on exit, roll back on error."""
+        with self.sessionmaker.begin() as session:
+            yield session
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` with Alembic, over this Database's own engine."""
+        with self.engine.begin() as connection:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def alembic_config(url: str | URL) -> Config:
+    """An Alembic Config built in code: the migrations ship inside the package, no alembic.ini needed."""
+    url = make_url(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    db = Database(url, max_workers=1)
+    try:
+        db.upgrade(revision)
+    finally:
+        db.close()
+
+
+def _is_sqlite_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _create_engine(url: URL, pool_size: int, echo: bool) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url, pool_size, echo)
+    # Every worker thread holds at most one connection; a little overflow for the sync session() users.
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2, pool_pre_ping=True,
+                         pool_recycle=1800, pool_timeout=30)
+
+
+def _create_sqlite_engine(url: URL, pool_size: int, echo: bool) -> Engine:
+    # pysqlite's default (legacy) transaction handling is kept on purpose: it begins the transaction at the
+    # first write, so concurrent writers wait on busy_timeout for the lock instead of failing at once with
+    # SQLITE_BUSY_SNAPSHOT, which an explicit BEGIN before a read would cause under WAL.
+    if _is_sqlite_memory(url):
+        engine = create_engine(url, echo=echo, poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()

@@ -1,0 +1,353 @@
+"""The data model. Portable between SQLite (development, tests) and PostgreSQL (production).
+
+Every timestamp is an aware UTC datetime (`UtcDateTime`). Vocabularies that the code branches on (states,
+kinds, roles) are enforced by CHECK constraints, so a typo in a state name fails at the write instead of
+producing a call that no report ever finds. Open vocabularies (call outcome, event type, audit action) are
+not constrained.
+
+`call_events` and `audit_events` are append-only: the migration installs triggers that abort UPDATE and
+DELETE. They carry ids of calls, agents, patients... but no foreign keys: a log must be writable for anything
+that happened (an agent state change has no call; a stray channel may never get a call row) and must outlive
+whatever it mentions.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.mutable import MutableDict, MutableList
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import UtcDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SEXES = ("F", "M", "X", "U")
+PHONE_KINDS = ("mobile", "home", "work", "other")
+SEVERITIES = ("mild", "moderate", "severe")
+ENCOUNTER_KINDS = ("visit", "admission")
+APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled", "completed", "no_show")
+USER_ROLES = ("agent", "nurse", "supervisor", "admin")
+AGENT_STATES = ("logged_out", "available", "paused", "ringing", "on_call", "wrapup")
+CALL_DIRECTIONS = ("inbound", "outbound")
+CALLER_STATUSES = ("valid", "anonymous", "malformed")
+CALL_STATUSES = ("ivr", "queued", "offering", "connected", "ended")
+LEG_ROLES = ("caller", "agent", "snoop")
+LEG_OUTCOMES = ("answered", "no_answer", "busy", "failed", "hangup")
+
+# SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def one_of(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name or column)
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# -- patients ----------------------------------------------------------------------------------------------
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (one_of("sex", SEXES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1), default="U")
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    phones: Mapped[list[PatientPhone]] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", order_by="PatientPhone.id")
+    allergies: Mapped[list[Allergy]] = relationship(cascade="all, delete-orphan", order_by="Allergy.id")
+    conditions: Mapped[list[Condition]] = relationship(cascade="all, delete-orphan", order_by="Condition.id")
+    flags: Mapped[list[PatientFlag]] = relationship(cascade="all, delete-orphan", order_by="PatientFlag.id")
+    encounters: Mapped[list[Encounter]] = relationship(
+        cascade="all, delete-orphan", order_by="Encounter.started_at")
+    appointments: Mapped[list[Appointment]] = relationship(
+        cascade="all, delete-orphan", order_by="Appointment.starts_at")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class PatientPhone(Base):
+    """One number may belong to several patients (a family landline), so e164 is indexed, not unique."""
+
+    __tablename__ = "patient_phones"
+    __table_args__ = (UniqueConstraint("patient_id", "e164"), one_of("kind", PHONE_KINDS))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    patient: Mapped[Patient] = relationship(back_populates="phones")
+
+
+class Allergy(Base):
+    __tablename__ = "allergies"
+    __table_args__ = (one_of("severity", SEVERITIES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    substance: Mapped[str] = mapped_column(String(120))
+    reaction: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str | None] = mapped_column(String(16))
+
+
+class Condition(Base):
+    __tablename__ = "conditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(32))
+    chronic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PatientFlag(Base):
+    __tablename__ = "patient_flags"
+    __table_args__ = (UniqueConstraint("patient_id", "flag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    flag: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Encounter(Base):
+    """A visit or an admission; discharged_at is set when an admission ends."""
+
+    __tablename__ = "encounters"
+    __table_args__ = (one_of("kind", ENCOUNTER_KINDS), Index(None, "patient_id", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    discharged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (one_of("status", APPOINTMENT_STATUSES), Index(None, "patient_id", "starts_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(String(80))
+    clinician: Mapped[str | None] = mapped_column(String(120))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    location: Mapped[str | None] = mapped_column(String(200))
+
+
+# -- staff, agents, queues -------------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (one_of("role", USER_ROLES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Agent(Base):
+    """A desk that can take calls. `endpoint` is an Asterisk dial string ('PJSIP/1001')."""
+
+    __tablename__ = "agents"
+    __table_args__ = (one_of("state", AGENT_STATES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    endpoint: Mapped[str] = mapped_column(String(255))
+    skills: Mapped[list[str]] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    languages: Mapped[list[str]] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    state: Mapped[str] = mapped_column(String(16), default="logged_out")
+    pause_reason: Mapped[str | None] = mapped_column(String(64))
+    state_since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_call_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User | None] = relationship()
+
+
+def _queue_skill_default(context) -> str:
+    return context.get_current_parameters()["name"]
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    skill: Mapped[str] = mapped_column(String(64), default=_queue_skill_default)
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    moh_class: Mapped[str] = mapped_column(String(80), default="default")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- calls ------------------------------------------------------------------------------------------------
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        one_of("direction", CALL_DIRECTIONS),
+        one_of("caller_status", CALLER_STATUSES),
+        one_of("status", CALL_STATUSES),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_call_id)
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    channel_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    caller_raw: Mapped[str | None] = mapped_column(String(255))
+    caller_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    caller_status: Mapped[str] = mapped_column(String(16), default="anonymous")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    candidate_patient_ids: Mapped[list[int]] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    language: Mapped[str | None] = mapped_column(String(16))
+    ivr_path: Mapped[list] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    queue_name: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="ivr", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hangup_cause: Mapped[str | None] = mapped_column(String(64))
+    end_reason: Mapped[str | None] = mapped_column(String(255))
+
+    legs: Mapped[list[CallLeg]] = relationship(back_populates="call", order_by="CallLeg.id")
+    recordings: Mapped[list[Recording]] = relationship(back_populates="call", order_by="Recording.id")
+
+
+class CallLeg(Base):
+    __tablename__ = "call_legs"
+    __table_args__ = (one_of("role", LEG_ROLES), one_of("outcome", LEG_OUTCOMES))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    endpoint: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    call: Mapped[Call] = relationship(back_populates="legs")
+
+
+class Recording(Base):
+    """A finished (or running) Asterisk recording; `path` is relative to the recordings dir once fetched."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    path: Mapped[str | None] = mapped_column(String(1024))
+    format: Mapped[str] = mapped_column(String(16), default="wav")
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    call: Mapped[Call] = relationship(back_populates="recordings")
+
+
+# -- append-only logs -------------------------------------------------------------------------------------
+
+
+class CallEvent(Base):
+    """Every state change of every call, in order. Append-only (database triggers)."""
+
+    __tablename__ = "call_events"
+    # (call_id, id) also serves lookups by call_id alone, so call_id needs no index of its own.
+    __table_args__ = (Index(None, "ts"), Index(None, "call_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(Integer)
+    queue_name: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
+
+
+class AuditEvent(Base):
+    """Who saw which patient record or recording, when and why. Append-only (database triggers)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index(None, "ts"),
+        Index(None, "patient_id", "ts"),
+        Index(None, "call_id"),
+        Index(None, "recording_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_agent_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    recording_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
+
+
+APPEND_ONLY_TABLES = ("call_events", "audit_events")
