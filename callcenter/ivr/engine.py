@@ -1,0 +1,223 @@
+"""Runs a validated `Flow` against an `IvrPort` and returns where the call goes next.
+
+One small function per node type; each returns the id of the next node or an `Outcome`. The engine keeps no
+state of its own besides the context it is given, so one flow object serves every call at once.
+
+The engine never catches `asyncio.CancelledError`: a caller hanging up cancels the task running the flow, and
+that must reach the call's task unchanged.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from .flow import (
+    BranchNode,
+    Condition,
+    EnqueueNode,
+    Flow,
+    GotoNode,
+    HangupNode,
+    MenuNode,
+    MenuOption,
+    Node,
+    PlayNode,
+    ReadDigitsNode,
+    SetLanguageNode,
+    SetNode,
+)
+from .ports import IvrPort
+
+MAX_STEPS = 200
+_DIGITS = re.compile(r"[0-9]*")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    queue: str
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+
+
+Outcome = Enqueue | Hangup
+Context = MutableMapping[str, Any]
+Step = str | Outcome
+
+
+async def run_flow(flow: Flow, port: IvrPort, context: Context, *, max_steps: int = MAX_STEPS) -> Outcome:
+    """Run `flow` for one call. `context` holds what is known about the caller (`caller.known`,
+    `patient.language`, ...) for branches, and receives the variables set by `set`, menu options and
+    `read_digits`. After `max_steps` node visits the call is hung up with reason 'loop'.
+    """
+    if port.language not in flow.languages:
+        port.set_language(flow.default_language)
+    node_id = flow.start
+    for _ in range(max_steps):
+        node = flow.nodes[node_id]
+        port.record("ivr_node", node=node.id, type=node.kind)
+        step = await _RUNNERS[type(node)](node, port, context)
+        if not isinstance(step, str):
+            return step
+        node_id = step
+    port.record("ivr_failure", node=node_id, reason="loop")
+    return Hangup("loop")
+
+
+# ---- node runners ----
+
+async def _play(node: PlayNode, port: IvrPort, context: Context) -> Step:
+    await port.play(list(node.prompts), interruptible=False)
+    return node.next
+
+
+async def _menu(node: MenuNode, port: IvrPort, context: Context) -> Step:
+    prompts = node.prompts
+    for attempt in range(1, node.retries + 1):
+        key = await _ask(port, prompts, node.timeout)
+        if key is None:
+            port.record("ivr_timeout", node=node.id, attempt=attempt)
+            if node.on_timeout:
+                return node.on_timeout
+            prompts = node.timeout_prompts + node.prompts
+        elif key in node.options:
+            return _choose(node, node.options[key], port, context)
+        else:
+            port.record("ivr_invalid", node=node.id, key=key, attempt=attempt)
+            prompts = node.invalid_prompts + node.prompts
+    port.record("ivr_failure", node=node.id, reason="retries")
+    return node.on_failure
+
+
+def _choose(node: MenuNode, option: MenuOption, port: IvrPort, context: Context) -> str:
+    port.record("ivr_choice", node=node.id, key=option.key, label=option.label)
+    if option.language:
+        port.set_language(option.language)
+    context.update(option.set)
+    return option.next
+
+
+async def _read_digits(node: ReadDigitsNode, port: IvrPort, context: Context) -> Step:
+    prompts = node.prompts
+    for attempt in range(1, node.retries + 1):
+        first = await _ask(port, prompts, node.timeout)
+        if first is None:
+            port.record("ivr_timeout", node=node.id, attempt=attempt)
+            prompts = node.timeout_prompts + node.prompts
+            continue
+        digits = await _collect(node, port, first)
+        if _valid(node, digits):
+            context[node.variable] = digits
+            return node.next
+        # The length only: what a caller types here may be a date of birth or a record number.
+        port.record("ivr_invalid", node=node.id, length=len(digits), attempt=attempt)
+        prompts = node.invalid_prompts + node.prompts
+    port.record("ivr_failure", node=node.id, reason="retries")
+    return node.on_failure
+
+
+async def _collect(node: ReadDigitsNode, port: IvrPort, first: str) -> str:
+    digits, key = "", first
+    while key is not None and key != node.terminator:
+        digits += key
+        if len(digits) >= node.max_length:
+            break
+        key = await port.get_key(node.inter_digit_timeout)
+    return digits
+
+
+def _valid(node: ReadDigitsNode, digits: str) -> bool:
+    if not node.min_length <= len(digits) <= node.max_length:
+        return False
+    return bool((node.pattern or _DIGITS).fullmatch(digits))
+
+
+async def _branch(node: BranchNode, port: IvrPort, context: Context) -> Step:
+    for condition in node.conditions:
+        if _holds(condition, context):
+            return condition.next
+    return node.otherwise
+
+
+async def _set(node: SetNode, port: IvrPort, context: Context) -> Step:
+    context.update(node.values)
+    return node.next
+
+
+async def _set_language(node: SetLanguageNode, port: IvrPort, context: Context) -> Step:
+    port.set_language(node.language)
+    return node.next
+
+
+async def _enqueue(node: EnqueueNode, port: IvrPort, context: Context) -> Step:
+    if node.prompts:
+        await port.play(list(node.prompts), interruptible=False)
+    return Enqueue(node.queue, node.priority)
+
+
+async def _hangup(node: HangupNode, port: IvrPort, context: Context) -> Step:
+    if node.prompts:
+        await port.play(list(node.prompts), interruptible=False)
+    return Hangup(node.reason)
+
+
+async def _goto(node: GotoNode, port: IvrPort, context: Context) -> Step:
+    return node.next
+
+
+async def _ask(port: IvrPort, prompts: tuple[str, ...], timeout: float) -> str | None:
+    """A key typed ahead, else one pressed during the prompt, else one pressed before `timeout`."""
+    key = await port.get_key(0)
+    if key is None:
+        key = await port.play(list(prompts), interruptible=True)
+    if key is None:
+        key = await port.get_key(timeout)
+    return key
+
+
+# ---- the branch matcher: four operators, no expressions ----
+
+def lookup(context: Mapping[str, Any], name: str) -> Any:
+    """`context['caller.known']`, or else `context['caller']['known']`; `_MISSING` when neither exists."""
+    if name in context:
+        return context[name]
+    value: Any = context
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _holds(condition: Condition, context: Mapping[str, Any]) -> bool:
+    value = lookup(context, condition.var)
+    if condition.op == "exists":
+        return (value is not _MISSING and value is not None) == condition.value
+    if value is _MISSING or value is None:
+        return False
+    if condition.op == "equals":
+        return _equal(value, condition.value)
+    if condition.op == "in":
+        return any(_equal(value, candidate) for candidate in condition.value)
+    return isinstance(value, (str, int)) and condition.value.fullmatch(str(value)) is not None
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    """YAML `equals: 1` matches the digits '1' a caller typed; booleans match only booleans."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if type(actual) is not type(expected):
+        return str(actual) == str(expected)
+    return actual == expected
+
+
+_RUNNERS: dict[type[Node], Callable[[Any, IvrPort, Context], Awaitable[Step]]] = {
+    PlayNode: _play, MenuNode: _menu, ReadDigitsNode: _read_digits, BranchNode: _branch, SetNode: _set,
+    SetLanguageNode: _set_language, EnqueueNode: _enqueue, HangupNode: _hangup, GotoNode: _goto,
+}

@@ -1,0 +1,67 @@
+"""What the IVR engine needs from a call, and a key buffer that implements the type-ahead half of it."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+
+class IvrPort(Protocol):
+    """One call as the engine sees it. The calls package implements it over ARI; tests use a fake.
+
+    Keys (DTMF '0'-'9', '*', '#') arrive at any time and go into a type-ahead buffer, including during a
+    non-interruptible `play`; the engine takes them with `get_key`.
+    """
+
+    language: str
+
+    async def play(self, prompts: list[str], *, interruptible: bool) -> str | None:
+        """Play sounds in order and return when done. If `interruptible`, a key pressed during playback stops
+        it and is returned (taken out of the buffer); keys already buffered before the call do not interrupt.
+        """
+        ...
+
+    async def get_key(self, timeout: float) -> str | None:
+        """The next buffered key, waiting up to `timeout` seconds; `timeout=0` only looks at the buffer."""
+        ...
+
+    def set_language(self, language: str) -> None:
+        """Sounds played from now on are looked up in this language (the Asterisk channel language)."""
+        ...
+
+    def record(self, event: str, **data: Any) -> None:
+        """An IVR event for the call's event log: 'ivr_node', 'ivr_choice', 'ivr_invalid', 'ivr_timeout',
+        'ivr_failure'. Never given digits a caller typed in a read_digits node (they may be patient data).
+        """
+        ...
+
+
+class KeyBuffer:
+    """The type-ahead buffer, for ports: `push` from the DTMF event handler, `get` from `IvrPort.get_key`.
+
+    `asyncio.wait_for(queue.get(), 0)` times out even when a key is waiting (the getter task has not run
+    yet), so a zero timeout looks at the buffer without waiting.
+    """
+
+    def __init__(self) -> None:
+        self._keys: asyncio.Queue[str] = asyncio.Queue()
+
+    def push(self, key: str) -> None:
+        self._keys.put_nowait(key)
+
+    def clear(self) -> None:
+        while not self._keys.empty():
+            self._keys.get_nowait()
+
+    def __len__(self) -> int:
+        return self._keys.qsize()
+
+    async def get(self, timeout: float) -> str | None:
+        if not self._keys.empty():
+            return self._keys.get_nowait()
+        if timeout <= 0:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._keys.get()
+        except TimeoutError:
+            return None
