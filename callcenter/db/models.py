@@ -302,7 +302,8 @@ class Recording(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Unknown when the recording was found without having been seen to start (e.g. after a restart).
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     call: Mapped[Call] = relationship(back_populates="recordings")
