@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the contact center (ARI controller and HTTP console)")
     s.add_argument("--wrapup", type=float, default=0.0, help="seconds of after-call work before the next call")
+    s.add_argument("--available", default="", help="agent numbers to make available at start (demo)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("setup", help="create secrets if absent and upgrade the database")
@@ -98,10 +99,20 @@ def cmd_serve(cfg, args) -> int:
     from aiohttp import web
     cfg = _ensure_ready(cfg)
     upgrade(cfg.database_url)
-    app = init_app(cfg, build(cfg, wrapup_seconds=args.wrapup))
+    services = build(cfg, wrapup_seconds=args.wrapup)
+    app = init_app(cfg, services)
+    if args.available:
+        app.on_startup.append(_make_available(services, args.available.split(",")))
     log.info("console on http://%s:%d", cfg.http.host, cfg.http.port)
     web.run_app(app, host=cfg.http.host, port=cfg.http.port, print=None)
     return 0
+
+
+def _make_available(services, numbers: list[str]):
+    async def on_startup(app) -> None:
+        for number in filter(None, (n.strip() for n in numbers)):
+            services.queues.request_state(number, "available")
+    return on_startup
 
 
 def cmd_setup(cfg, args) -> int:

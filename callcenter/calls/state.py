@@ -158,7 +158,7 @@ class Offering(CallState):
             await call.originate_agent(self.agent, self.leg_id)
         except (AriError, AriUnavailable) as exc:
             log.warning("call %s: dialing agent %s failed: %s", call.id, self.agent.id, exc)
-            return self._ring_no_answer("dial_failed")
+            return self._ring_no_answer("failed")
         return None
 
     async def on_StasisStart(self, event: dict) -> "CallState | None":
