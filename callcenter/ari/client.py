@@ -8,6 +8,7 @@ Asterisk does not replay events that were missed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import random
@@ -51,7 +52,8 @@ class AriClient:
     def __init__(self, url: str, username: str, password: str, app: str, *,
                  reconnect_max_delay: float = 10.0, event_types: Iterable[str] = EVENT_TYPES):
         self._base = url.rstrip("/") + "/ari"
-        self._auth = aiohttp.BasicAuth(username, password)
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._headers = {"Authorization": "Basic " + token}
         self.app = app
         self._reconnect_max_delay = reconnect_max_delay
         self._event_types = tuple(event_types)
@@ -61,7 +63,7 @@ class AriClient:
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=3)
-        self._session = aiohttp.ClientSession(auth=self._auth, timeout=timeout)
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout)
 
     async def close(self) -> None:
         if self._session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_r
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
-TEST_INSTANCE = "test"
-TEST_PORT = 8089
+TEST_INSTANCE = os.environ.get("CALLCENTER_TEST_INSTANCE", "test")
+TEST_PORT = int(os.environ.get("CALLCENTER_TEST_ARI_PORT", "8089"))
 
 
 def sandbox(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:

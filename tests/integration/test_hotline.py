@@ -5,6 +5,9 @@ import array
 import asyncio
 import hashlib
 import math
+import os
+import re
+import signal
 import time
 import wave
 from datetime import date
@@ -142,12 +145,16 @@ async def test_given_agent_does_not_answer_when_offered_then_paused_and_call_goe
     assert len(failed) == 1 and failed[0].agent_id == first.id and failed[0].data["result"] == "no_answer"
 
 
-async def test_given_asterisk_restarts_when_call_waiting_then_reconnect_reconcile_and_next_call_works(center):
+async def test_given_asterisk_crashes_when_call_waiting_then_reconnect_reconcile_and_next_call_works(center):
+    # A crash (SIGKILL) loses the hangup events: only reconciliation after the reconnect can end the call.
     from .harness import TEST_INSTANCE, sandbox
     await center.call("+14155550145", f"{ENGLISH},{NURSE}", hangup_after=120)
     row = await center.call_row("queued")
     connections = center.s.ari.connections
-    await asyncio.to_thread(sandbox, "restart", "--instance", TEST_INSTANCE)
+    status = await asyncio.to_thread(sandbox, "status", "--instance", TEST_INSTANCE)
+    pid = int(re.search(r"pid (\d+)", status.stdout).group(1))
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(sandbox, "start", "--instance", TEST_INSTANCE)
     await center.wait_for(lambda: _true(center.s.ari.connections > connections), 60, "the ARI reconnect")
     row = await center.call_row("ended", timeout=30)
     assert (row.outcome, row.end_reason) == ("abandoned", "lost_asterisk_restart")
