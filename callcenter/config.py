@@ -48,6 +48,8 @@ class TelephonyConfig:
     default_region: str = "US"
     hotline_flow: str = "ivr_flows/hotline.yaml"
     agent_ring_timeout: int = 15
+    # How often a waiting caller hears their place in the queue; 0 turns announcements off.
+    queue_announce_seconds: float = 30.0
     # Test agent phones and simulated patients are Local channels; the formats keep Asterisk from
     # transcoding (measured: 7x-30x more CPU per call without).
     channel_formats: str = "ulaw"

@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriError
-
 if TYPE_CHECKING:
     from .services import Call
 
@@ -33,17 +31,10 @@ class AriIvrPort:
         key = asyncio.ensure_future(call.keys.get())
         await asyncio.wait({done, key}, return_when=asyncio.FIRST_COMPLETED)
         if key.done():
-            await self._stop(done)
+            await call.stop_playback(done)
             return key.result()
         key.cancel()
         return None
-
-    async def _stop(self, done: asyncio.Future) -> None:
-        if not done.done():
-            try:
-                await self._call.deps.ari.stop_playback(done.playback_id)  # type: ignore[attr-defined]
-            except AriError:
-                pass  # it finished on its own in the meantime
 
     async def get_key(self, timeout: float) -> str | None:
         try:

@@ -103,6 +103,8 @@ class Call:
 
     async def _enter(self, nxt: states.CallState) -> None:
         while nxt is not None:
+            if nxt is not self.state:
+                await self.state.leave()
             self.log("state", state=nxt.name)
             self.state = nxt
             try:
@@ -179,13 +181,18 @@ class Call:
         done.playback_id = playback_id  # type: ignore[attr-defined]
         return done
 
+    async def stop_playback(self, done: asyncio.Future) -> None:
+        if not done.done():
+            await _quietly(self.deps.ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
+
     def playback_finished(self, playback_id: str) -> None:
         done = self._playbacks.pop(playback_id, None)
         if done is not None and not done.done():
             done.set_result(None)
 
-    async def start_moh(self, moh_class: str) -> None:
-        await self.deps.ari.start_moh(self.channel.id, moh_class)
+    async def start_moh(self, moh_class: str, *, quietly: bool = False) -> None:
+        start = self.deps.ari.start_moh(self.channel.id, moh_class)
+        await (_quietly(start) if quietly else start)
         self._moh_on = True
 
     async def stop_moh(self) -> None:

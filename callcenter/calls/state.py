@@ -36,6 +36,9 @@ class CallState:
     async def enter(self) -> "CallState | None":
         return None
 
+    async def leave(self) -> None:
+        """Called when the call moves on to another state: stop timers and tasks this state started."""
+
     async def handle(self, event: dict) -> "CallState | None":
         handler = getattr(self, "on_" + event["type"], None)
         return await handler(event) if handler else None
@@ -114,6 +117,7 @@ class Queued(CallState):
     def __init__(self, call: "Call", queue: str, priority: int = 0, *, front: bool = False):
         super().__init__(call)
         self.queue, self.priority, self.front = queue, priority, front
+        self.announcer: asyncio.Task | None = None
 
     async def enter(self) -> None:
         call = self.call
@@ -126,7 +130,40 @@ class Queued(CallState):
             call.save(status="queued")
         call.queue_name, call.priority = self.queue, self.priority
         await call.start_moh(info.moh_class)
+        interval = call.deps.settings.queue_announce_seconds
+        if interval > 0:
+            self.announcer = asyncio.create_task(self._announce(interval, info.moh_class))
         call.deps.queues.enqueue(call, self.queue, self.priority, front=self.front)
+
+    async def leave(self) -> None:
+        if self.announcer:
+            self.announcer.cancel()
+
+    async def _announce(self, interval: float, moh_class: str) -> None:
+        """Every `interval` seconds, tell the caller their place in the queue, then back to music."""
+        try:
+            await self._announce_forever(interval, moh_class)
+        except (AriError, AriUnavailable) as exc:
+            log.info("call %s: queue announcements stopped: %s", self.call.id, exc)
+
+    async def _announce_forever(self, interval: float, moh_class: str) -> None:
+        call = self.call
+        while True:
+            await asyncio.sleep(interval)
+            position = call.deps.queues.position(call)
+            if position is None:
+                return
+            await call.stop_moh()
+            done = await call.play(["sound:callcenter/you-are-caller", f"number:{position}"])
+            call.log("position_announced", position=position)
+            try:
+                await done
+            except asyncio.CancelledError:
+                # Offered or hung up mid-sentence: cut the announcement, the caller keeps hearing music.
+                await call.stop_playback(done)
+                await call.start_moh(moh_class, quietly=True)
+                raise
+            await call.start_moh(moh_class)
 
     async def on_Offer(self, event: dict) -> "CallState":
         return Offering(self.call, event["agent"])

@@ -38,7 +38,8 @@ def test_config(tmp_path: Path, database_url: str, password: str, **telephony) -
     cfg.ari.reconnect_max_delay = 1.0
     cfg.http.api_token = "test-token"
     cfg.recordings.dir = str(tmp_path / "recordings")
-    cfg.telephony = dataclasses.replace(cfg.telephony, agent_ring_timeout=4, **telephony)
+    telephony = {"agent_ring_timeout": 4, "queue_announce_seconds": 4} | telephony
+    cfg.telephony = dataclasses.replace(cfg.telephony, **telephony)
     return cfg
 
 

@@ -55,6 +55,8 @@ async def test_given_known_patient_when_calling_then_pop_before_answer_bridge_re
     await center.call("4155550199", f"{ENGLISH},{RESULTS}", hangup_after=25)
     pop, pop_at = await receive(ws, "screen_pop")
     row = await center.call_row("connected")
+    app = await center.ari.request("GET", f"/applications/{center.s.ari.app}")
+    assert {"StasisStart", "ChannelDtmfReceived"} <= {f["type"] for f in app["events_allowed"]}
 
     assert pop["known"] is True
     assert [p["id"] for p in pop["patients"]] == [patient_id]
@@ -119,13 +121,15 @@ async def test_given_three_invalid_keys_when_in_main_menu_then_caller_reaches_ge
 
 
 async def test_given_no_free_agent_when_caller_hangs_up_in_queue_then_abandoned(center):
-    await center.call("+14155550143", f"{ENGLISH},{NURSE}", hangup_after=16)
+    await center.call("+14155550143", f"{ENGLISH},{NURSE}", hangup_after=24)
     row = await center.call_row("queued")
     assert row.queue_name == "nurse"
     row = await center.call_row("ended", timeout=40)
     assert row.outcome == "abandoned" and row.answered_at is None
-    types = event_types(await center.events(row.id))
-    assert types.index("queued") < types.index("ended")
+    events = await center.events(row.id)
+    types = event_types(events)
+    assert types.index("queued") < types.index("position_announced") < types.index("ended")
+    assert [e.data["position"] for e in events if e.type == "position_announced"][0] == 1
     assert center.s.queues.waiting("nurse") == []
     assert await center.live_channels() == []
 
