@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 from . import config as configuration
+from .ari.client import AriError, AriUnavailable
 
 log = logging.getLogger("callcenter")
 
@@ -35,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except AriUnavailable as exc:
+        print(f"error: Asterisk did not answer ({exc}); is it running, and is [ari] url right?",
+              file=sys.stderr)
+        return 1
+    except AriError as exc:
+        print(f"error: Asterisk refused: {exc}", file=sys.stderr)
+        return 1
 
 
 class UsageError(Exception):

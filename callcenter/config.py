@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "CALLCENTER_"
+# Variables of the scripts and the test suite, not of the application: the loader leaves them alone, and
+# reports any other unknown CALLCENTER_* variable, so a typo never silently falls back to a default.
+SCRIPT_PREFIXES = ("CALLCENTER_SANDBOX_", "CALLCENTER_PG_", "CALLCENTER_TEST_", "CALLCENTER_DEMO_")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,12 +69,6 @@ class RecordingConfig:
 
 
 @dataclass
-class SandboxConfig:
-    root: str = "/var/lib/callcenter-sandbox/sid"
-    instance: str = "dev"
-
-
-@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -79,7 +76,6 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
     recordings: RecordingConfig = field(default_factory=RecordingConfig)
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""
@@ -143,6 +139,8 @@ def _apply_mapping(cfg: Config, data: dict, origin: str) -> None:
 def _apply_env(cfg: Config, env: typing.Mapping[str, str]) -> None:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "STATE_DIR"):
+            continue
+        if name.startswith(SCRIPT_PREFIXES):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)

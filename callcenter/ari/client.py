@@ -80,7 +80,8 @@ class AriClient:
             async with self._session.request(method, self._base + path, params=clean, json=body) as resp:
                 return await _decode(resp, method, path)
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
-            raise AriUnavailable(f"ARI {method} {path}: {exc!r}") from exc
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else "connection failed"
+            raise AriUnavailable(f"{method} {self._base}{path}: {reason}") from exc
 
     async def asterisk_info(self) -> dict:
         return await self.request("GET", "/asterisk/info")
