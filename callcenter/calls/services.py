@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -21,6 +22,11 @@ from ..ivr.flow import Flow
 from ..phones import CallerNumber, normalize
 from . import state as states
 
+if TYPE_CHECKING:
+    from ..queues.services import QueueService
+    from ..recording.services import RecordingService
+    from ..screenpop.services import ScreenPopService
+
 log = logging.getLogger(__name__)
 
 
@@ -29,9 +35,9 @@ class CallDeps:
     """What a call needs from the rest of the system; built once in main.py."""
     ari: AriClient
     events: EventLog
-    queues: "object"
-    pops: "object"
-    recordings: "object"
+    queues: "QueueService"
+    pops: "ScreenPopService"
+    recordings: "RecordingService"
     settings: TelephonyConfig
     bind: Callable[[str, "Call"], None]
     bind_bridge: Callable[[str, "Call"], None]
