@@ -53,7 +53,8 @@ class StasisStart:
 
 
 def event_channel_id(event: dict) -> str | None:
-    channel = event.get("channel")
+    """The channel an event is about: for Dial events the dialed channel (`peer`), our originated leg."""
+    channel = event.get("channel") or event.get("peer")
     if channel:
         return channel.get("id")
     playback = event.get("playback") or event.get("recording")

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Q.850 causes Asterisk reports when an offered agent leg never answers.
-BUSY_CAUSES = {17}
+# How an unanswered agent leg ended, from the Dial event: the channel's own hangup cause says little
+# (a Local channel that met Busy() is destroyed with cause 0).
+DIAL_RESULTS = {"BUSY": "busy", "NOANSWER": "no_answer", "CHANUNAVAIL": "failed", "CONGESTION": "failed"}
 
 
 class CallState:
@@ -181,6 +182,7 @@ class Offering(CallState):
         super().__init__(call)
         self.agent = agent
         self.leg_id = "agent-" + uuid.uuid4().hex
+        self.dial_result = "no_answer"
 
     async def enter(self) -> "CallState | None":
         call = self.call
@@ -204,17 +206,22 @@ class Offering(CallState):
             return None
         return Connected(self.call, self.agent)
 
+    async def on_Dial(self, event: dict) -> None:
+        if (event.get("peer") or {}).get("id") == self.leg_id:
+            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
+
     async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
         if event["channel"]["id"] != self.leg_id:
             return None
-        return self._ring_no_answer("busy" if event.get("cause") in BUSY_CAUSES else "no_answer")
+        return self._ring_no_answer(self.dial_result)
 
     def _ring_no_answer(self, result: str) -> "CallState":
         call, queues = self.call, self.call.deps.queues
         call.close_leg(self.leg_id, result)
         call.agent = None
         call.log("offer_failed", agent_id=self.agent.id, result=result)
-        queues.set_state(self.agent, "paused", "ring-no-answer")
+        reason = "ring-no-answer" if result == "no_answer" else "phone-" + result
+        queues.set_state(self.agent, "paused", reason)
         # The caller keeps their place: back to the front of the same queue.
         return Queued(call, call.queue_name, call.priority, front=True)
 

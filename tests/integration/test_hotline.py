@@ -135,19 +135,22 @@ async def test_given_no_free_agent_when_caller_hangs_up_in_queue_then_abandoned(
     assert await center.live_channels() == []
 
 
-async def test_given_agent_does_not_answer_when_offered_then_paused_and_call_goes_to_next_agent(center):
-    # 1005 has been idle longest, so it is offered first; its phone never answers.
-    await center.set_agent("1005", "available", endpoint="Local/noanswer-1005@agent-phones/n")
+@pytest.mark.parametrize("phone, result, reason", [("noanswer", "no_answer", "ring-no-answer"),
+                                                   ("busy", "busy", "phone-busy")])
+async def test_given_agent_does_not_answer_when_offered_then_paused_and_call_goes_to_next_agent(
+        center, phone, result, reason):
+    # 1005 has been idle longest, so it is offered first; its phone never answers (or is busy).
+    await center.set_agent("1005", "available", endpoint=f"Local/{phone}-1005@agent-phones/n")
     await asyncio.sleep(0.05)
     await center.set_agent("1006", "available")
     await center.call("+14155550144", f"{ENGLISH},{NURSE}", hangup_after=40)
     row = await center.call_row("connected", timeout=90)
     assert row.agent_id == center.s.queues.agent("1006").id
     first = center.s.queues.agent("1005")
-    assert (first.state, first.pause_reason) == ("paused", "ring-no-answer")
+    assert (first.state, first.pause_reason) == ("paused", reason)
     events = await center.events(row.id)
     failed = [e for e in events if e.type == "offer_failed"]
-    assert len(failed) == 1 and failed[0].agent_id == first.id and failed[0].data["result"] == "no_answer"
+    assert len(failed) == 1 and failed[0].agent_id == first.id and failed[0].data["result"] == result
 
 
 async def test_given_asterisk_crashes_when_call_waiting_then_reconnect_reconcile_and_next_call_works(center):
