@@ -6,6 +6,7 @@ Each call handles its own events in order on its own task, so one slow call neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,8 @@ from . import state as states
 
 log = logging.getLogger(__name__)
 
+RoleHandler = Callable[[StasisStart, dict], Awaitable[None]]
+
 
 class CallRouter:
     def __init__(self, db: Database, flows: dict[str, Flow]):
@@ -30,6 +33,17 @@ class CallRouter:
         self.calls: dict[str, Call] = {}
         self._by_channel: dict[str, Call] = {}
         self._by_bridge: dict[str, Call] = {}
+        self._roles: dict[str, RoleHandler] = {}
+
+    def register_role(self, role: str, handler: "RoleHandler") -> None:
+        """Channels entering the app with `Stasis(app,ROLE,...)` / appArgs `ROLE,...` go to `handler`.
+
+        Features with channels of their own (supervisor snoops, consultation legs, outbound calls) plug in
+        here instead of growing this router.
+        """
+        if role in self._roles or role in ("inbound", "agent"):
+            raise ValueError(f"role {role!r} is already handled")
+        self._roles[role] = handler
 
     # -- wiring used by calls ----------------------------------------------------------------------------
 
@@ -62,7 +76,9 @@ class CallRouter:
 
     async def _stasis_start(self, event: dict) -> None:
         start = StasisStart.from_event(event)
-        if start.role == "agent":
+        if start.role in self._roles:
+            await self._roles[start.role](start, event)
+        elif start.role == "agent":
             call = self._by_channel.get(start.channel.id)
             if call is None:
                 log.warning("agent channel %s answered for a call that is gone; hanging up", start.channel.id)
