@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import getpass
 import json
 import logging
 import re
@@ -49,6 +51,10 @@ class UsageError(Exception):
     pass
 
 
+# The password of every demo user after `seed-demo --demo-passwords` (README: "Demo sign-in").
+DEMO_PASSWORD = "demo-console-2026"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="callcenter", description="Hospital contact center on Asterisk ARI.")
     p.add_argument("--config", help="configuration file (default: callcenter.toml in the project root)")
@@ -70,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("seed-demo", help="load fictional demo patients, queues and agents (idempotent)")
     s.add_argument("--endpoint-template", default="Local/auto-{number}@agent-phones/n",
                    help="agent phone dial string; {number} is the agent number")
+    s.add_argument("--demo-passwords", action="store_true",
+                   help=f"give every demo user the password {DEMO_PASSWORD!r} (never on a real system)")
     s.set_defaults(func=cmd_seed_demo)
+
+    _add_user_commands(sub)
 
     s = sub.add_parser("prompts", help="generate the IVR prompts with espeak-ng")
     s.add_argument("--out", help="output directory (default: STATE_DIR/prompts)")
@@ -97,9 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_user_commands(sub) -> None:
+    users = sub.add_parser("user", help="console users: add, passwd, list").add_subparsers(
+        title="user commands", metavar="ACTION")
+    s = users.add_parser("add", help="create a console user")
+    s.add_argument("username")
+    s.add_argument("--role", required=True, help="agent, nurse, supervisor or admin")
+    s.add_argument("--display-name", help="the name the console shows (default: the username)")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    s.set_defaults(func=cmd_user_add)
+    s = users.add_parser("passwd", help="set a user's password (also unlocks it and ends its sessions)")
+    s.add_argument("username")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    s.set_defaults(func=cmd_user_passwd)
+    s = users.add_parser("list", help="list console users")
+    s.set_defaults(func=cmd_user_list)
+
+
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
     configuration.ensure_secrets(cfg)
-    return configuration.load(None)
+    return configuration.reload(cfg)
 
 
 def cmd_serve(cfg, args) -> int:
@@ -127,7 +154,7 @@ def _make_available(services, numbers: list[str]):
 def cmd_setup(cfg, args) -> int:
     from .db.database import upgrade
     path = configuration.ensure_secrets(cfg)
-    cfg = configuration.load(None)
+    cfg = configuration.reload(cfg)
     upgrade(cfg.database_url)
     print(f"secrets: {path}\ndatabase: upgraded")
     return 0
@@ -147,10 +174,95 @@ def cmd_seed_demo(cfg, args) -> int:
     try:
         with db.session() as session:
             summary = seed_demo(session, args.endpoint_template)
+            if args.demo_passwords:
+                summary["demo_password"] = _set_demo_passwords(session)
     finally:
         db.close()
     print(json.dumps(summary))
     return 0
+
+
+def _set_demo_passwords(session) -> str:
+    from argon2 import PasswordHasher
+
+    from .auth.services import set_password
+    from .demo import AGENTS, OTHER_USERS
+    hasher = PasswordHasher()
+    for username in [a.username for a in AGENTS] + [u[0] for u in OTHER_USERS]:
+        set_password(session, hasher, username, DEMO_PASSWORD)
+    return DEMO_PASSWORD
+
+
+def cmd_user_add(cfg, args) -> int:
+    from argon2 import PasswordHasher
+
+    from .auth.services import create_user, validate_password
+    password = _new_password(args)
+    with _auth_errors(), _database(cfg) as db:
+        validate_password(password, args.username)
+        with db.session() as session:
+            user = create_user(session, PasswordHasher(), args.username, args.role, args.display_name,
+                               password)
+    print(f"created {user.role} {user.username!r} ({user.display_name})")
+    return 0
+
+
+def cmd_user_passwd(cfg, args) -> int:
+    from argon2 import PasswordHasher
+
+    from .auth.services import set_password, validate_password
+    password = _new_password(args)
+    with _auth_errors(), _database(cfg) as db:
+        validate_password(password, args.username)
+        with db.session() as session:
+            user = set_password(session, PasswordHasher(), args.username, password)
+    print(f"password of {user.username!r} changed; its sessions have ended")
+    return 0
+
+
+def cmd_user_list(cfg, args) -> int:
+    from .auth.services import list_users
+    with _database(cfg) as db, db.session() as session:
+        users = list_users(session)
+    print(f"{'USERNAME':<16} {'ROLE':<11} {'DESK':<6} {'STATUS':<22} NAME")
+    for u in users:
+        status = "inactive" if not u.active else "no password" if not u.has_password else "active"
+        if u.locked_until and u.locked_until > _now():
+            status = f"locked until {u.locked_until:%H:%M} UTC"
+        print(f"{u.username:<16} {u.role:<11} {u.desk or '-':<6} {status:<22} {u.display_name}")
+    return 0
+
+
+def _new_password(args) -> str:
+    """From standard input (--password-stdin: the first line), else typed twice at the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UsageError("standard input is not a terminal: pass the password with --password-stdin")
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != password:
+        raise UsageError("the two passwords differ")
+    return password
+
+
+@contextlib.contextmanager
+def _auth_errors():
+    """The auth feature's errors (weak password, duplicate user, bad role...) as a one-line CLI error."""
+    from .auth.exceptions import AuthError
+    try:
+        yield
+    except AuthError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _database(cfg):
+    from .db.database import Database
+    return contextlib.closing(Database(cfg.database_url))
+
+
+def _now():
+    from .db.types import utcnow
+    return utcnow()
 
 
 def cmd_prompts(cfg, args) -> int:

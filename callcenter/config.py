@@ -6,6 +6,7 @@ operator sees `ari.port: expected an integer, got 'eighty' (from CALLCENTER_ARI_
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import tomllib
@@ -112,7 +113,13 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
         _apply_mapping(cfg, _read_toml(secrets_path), str(secrets_path))
     _apply_mapping(cfg, data, str(file_path))
     _apply_env(cfg, env)
+    cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
     return cfg
+
+
+def reload(cfg: Config) -> Config:
+    """The configuration again from the same file and the environment (e.g. after ensure_secrets)."""
+    return load(getattr(cfg, "_file", None))
 
 
 def _read_toml(path: Path) -> dict:
@@ -184,6 +191,11 @@ def _to_bool(value: object) -> bool:
     raise ValueError(value)
 
 
+def _toml_string(value) -> str:
+    """A TOML basic string: JSON's escaping of quotes, backslashes and control characters is valid TOML."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def ensure_secrets(cfg: Config) -> Path:
     """Create the secrets file with fresh random values when absent; fill in any secret it lacks."""
     path = cfg.state_path / "secrets.toml"
@@ -203,7 +215,7 @@ def ensure_secrets(cfg: Config) -> Path:
         lines = []
         for section, values in current.items():
             lines.append(f"[{section}]")
-            lines += [f'{k} = "{v}"' for k, v in values.items()]
+            lines += [f"{k} = {_toml_string(v)}" for k, v in values.items()]
             lines.append("")
         tmp = path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines))

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .ari.client import AriClient
+from .auth.middleware import AUTH, cookie_storage, session_middleware
+from .auth.pages import TEMPLATES_DIR, setup_templates
+from .auth.permissions import check_routes
+from .auth.services import Auth
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
 from .config import Config
@@ -18,7 +22,7 @@ from .queues.services import QueueService
 from .recording.services import RecordingService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
-from .web import SERVICES, auth_middleware, errors_middleware, setup_routes
+from .web import SERVICES, auth_middleware, errors_middleware, security_headers, setup_routes
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class Services:
     recordings: RecordingService
     router: CallRouter
     flows: dict[str, Flow]
+    auth: Auth
     ari_task: asyncio.Task | None = None
 
 
@@ -53,12 +58,16 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
                            forget=router.forget, wrapup_seconds=wrapup_seconds)
-    return Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows)
+    return Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
+                    Auth.from_config(cfg, db))
 
 
-async def start(s: Services) -> None:
+async def start(s: Services, *, ari: bool = True) -> None:
+    """Start the services; ari=False runs without Asterisk (console and API only, e.g. browser tests)."""
     await s.events.start()
     await s.queues.load()
+    if not ari:
+        return
     await s.ari.start()
     s.ari_task = asyncio.create_task(s.ari.run(s.router.on_event, s.router.reconcile), name="ari")
 
@@ -77,17 +86,24 @@ async def stop(s: Services) -> None:
     s.db.close()
 
 
-def init_app(cfg: Config, services: Services | None = None) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware])
-    app[SERVICES] = services or build(cfg)
+def init_app(cfg: Config, services: Services | None = None, *, ari: bool = True) -> web.Application:
+    """The application. The session middleware is outermost, so error pages can still set the cookie."""
+    services = services or build(cfg)
+    sessions = session_middleware(cookie_storage(services.auth.settings))
+    app = web.Application(middlewares=[sessions, errors_middleware, auth_middleware])
+    app[SERVICES] = services
+    app[AUTH] = services.auth
+    setup_templates(app, cfg.path(TEMPLATES_DIR))
+    app.on_response_prepare.append(security_headers)
 
     async def lifecycle(app: web.Application):
-        await start(app[SERVICES])
+        await start(app[SERVICES], ari=ari)
         yield
         await stop(app[SERVICES])
 
     app.cleanup_ctx.append(lifecycle)
     setup_routes(app)
+    check_routes(app.router)
     return app
 
 

@@ -1,14 +1,27 @@
-"""HTTP API and agent websockets (aiohttp). Views are short: they call a service and translate its errors."""
+"""HTTP: routes, middlewares, the JSON API, agent websockets and the console pages.
+
+Views are short: they call a service and translate its errors. Every route has a `name=` with a line in
+`auth/permissions.py` (init_app refuses to start otherwise); the auth middleware checks it on every request.
+
+To add a page: a view that returns `await render(request, "x.html", {...})`, one `add_get(..., name=...)`
+line in `setup_routes`, one line in the permission table, the template under agent_ui/templates/ extending
+base.html. tests/test_permissions.py then checks it for every role by itself.
+"""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 
+import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .auth import http as auth_http
+from .auth.middleware import USER, wants_html
+from .auth.middleware import auth_middleware as _guard
+from .auth.pages import STATIC_DIR, render
+from .auth.permissions import may_act_for_desk
 from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .eventlog import utcnow
@@ -18,14 +31,30 @@ log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", object)
 
+# Content-Security-Policy: everything from this server only; no inline script or style.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)
-    app.router.add_get("/api/agents", list_agents)
-    app.router.add_post("/api/agents/{number}/state", set_agent_state)
-    app.router.add_get("/api/agents/{number}/ws", agent_socket)
-    app.router.add_get("/api/queues", list_queues)
-    app.router.add_get("/api/calls/{call_id}", get_call)
+    app.router.add_get("/health", health, name="health")
+    app.router.add_static("/static", app[SERVICES].cfg.path(STATIC_DIR), name="static")
+    auth_http.setup_routes(app)
+    # console pages: placeholders until the agent, supervisor and admin views land
+    app.router.add_get("/", home, name="home")
+    app.router.add_get("/agent", placeholder("agent"), name="agent_console")
+    app.router.add_get("/supervisor", placeholder("supervisor"), name="supervisor_console")
+    app.router.add_get("/admin", placeholder("admin"), name="admin_console")
+    # JSON API: Bearer API token (machine clients) or a console session
+    app.router.add_get("/api/agents", list_agents, name="api_agents")
+    app.router.add_post("/api/agents/{number}/state", set_agent_state, name="api_agent_state")
+    app.router.add_get("/api/agents/{number}/ws", agent_socket, name="api_agent_socket")
+    app.router.add_get("/api/queues", list_queues, name="api_queues")
+    app.router.add_get("/api/calls/{call_id}", get_call, name="api_call")
+
+
+# The guard of auth/middleware.py, reading its settings from the Services of the application.
+auth_middleware = _guard(lambda app: app[SERVICES].auth)
 
 
 @web.middleware
@@ -33,26 +62,49 @@ async def errors_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except QueueError as exc:
-        return _error(exc.status, str(exc))
+        return await _error(request, exc.status, str(exc))
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            return _error(exc.status, exc.reason)
+            response = await _error(request, exc.status, exc.reason)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
         raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.match_info.route.name)
+        return await _error(request, 500, "internal error")
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler):
-    if request.path.startswith("/api/"):
-        token = request.app[SERVICES].cfg.http.api_token
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        given = given or request.query.get("token", "")
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            return _error(401, "missing or wrong API token")
-    return await handler(request)
+async def _error(request: web.Request, status: int, message: str) -> web.Response:
+    """An error page for a browser, JSON {"error": ...} for everyone else (and for every /api/* path)."""
+    env = request.config_dict.get(aiohttp_jinja2.APP_KEY)
+    if env is None or not wants_html(request):
+        return web.json_response({"error": message}, status=status)
+    template = env.select_template([f"errors/{status}.html", "errors/error.html"])
+    return await render(request, template.name, {"status": status, "message": message}, status=status)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+
+
+# -- console pages -----------------------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.Response:
+    return await render(request, "home.html", {"section": None})
+
+
+def placeholder(section: str):
+    async def view(request: web.Request) -> web.Response:
+        return await render(request, "home.html", {"section": section})
+    return view
+
+
+# -- API ---------------------------------------------------------------------------------------------------
 
 
 async def health(request: web.Request) -> web.Response:
@@ -69,15 +121,16 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 async def set_agent_state(request: web.Request) -> web.Response:
+    _require_own_desk(request)
     try:
         body = await request.json()
-    except json.JSONDecodeError:
-        return _error(400, "the body must be JSON like {\"state\": \"available\"}")
+    except ValueError:  # not JSON, or not UTF-8 text at all
+        return _json_error(400, "the body must be JSON like {\"state\": \"available\"}")
     if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        return _error(400, "'state' is required: available, paused or logged_out")
+        return _json_error(400, "'state' is required: available, paused or logged_out")
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
-        return _error(400, "'reason' must be a short text")
+        return _json_error(400, "'reason' must be a short text")
     queues = request.app[SERVICES].queues
     agent = queues.request_state(request.match_info["number"], body["state"], reason)
     return web.json_response(agent.public())
@@ -98,7 +151,7 @@ async def get_call(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     found = await s.db.run(_call_with_events, request.match_info["call_id"])
     if found is None:
-        return _error(404, "no such call")
+        return _json_error(404, "no such call")
     return web.json_response(found)
 
 
@@ -120,6 +173,7 @@ def _call_with_events(session: Session, call_id: str) -> dict | None:
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     s = request.app[SERVICES]
     number = request.match_info["number"]
+    _require_own_desk(request)
     s.queues.agent(number)  # 404 for an unknown agent
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
@@ -132,3 +186,14 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     finally:
         s.notifier.detach(number, ws)
     return ws
+
+
+def _require_own_desk(request: web.Request) -> None:
+    """Agents and nurses act on their own desk only (API-token clients and supervisors on any)."""
+    user = request.get(USER)
+    if user is not None and not may_act_for_desk(user.role, user.desk, request.match_info["number"]):
+        raise web.HTTPForbidden(reason="you may act on your own desk only")
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

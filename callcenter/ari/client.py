@@ -143,6 +143,15 @@ class AriClient:
         body = {"variables": variables} if variables else None
         return Channel.from_json(await self.request("POST", "/channels", params=params, body=body))
 
+    async def snoop(self, channel_id: str, *, app: str, app_args: str, spy: str = "none",
+                    whisper: str = "none", snoop_id: str | None = None) -> Channel:
+        """A Snoop channel on `channel_id` that enters Stasis(app, app_args) on its own (wait for its StasisStart
+        before bridging it). Directions are seen from the snooped channel: `in` is what it sends, `out` what
+        it hears; spy hears, whisper speaks. Asterisk refuses spy=none with whisper=none. The snoop hangs up
+        by itself when the snooped channel goes away."""
+        params = {"spy": spy, "whisper": whisper, "app": app, "appArgs": app_args, "snoopId": snoop_id}
+        return Channel.from_json(await self.request("POST", f"/channels/{channel_id}/snoop", params=params))
+
     async def create_bridge(self, bridge_id: str | None = None, kind: str = "mixing") -> str:
         bridge_id = bridge_id or uuid.uuid4().hex
         await self.request("POST", f"/bridges/{bridge_id}", params={"type": kind})

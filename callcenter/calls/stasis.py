@@ -138,11 +138,26 @@ class CallRouter:
         call = self._new_call(channel, args[2] if len(args) > 2 else "hotline",
                               initial=lambda c: states.Queued(c, queue, 0, front=True))
         call.log("adopted", previous_queue=previous)
+        await self._db.run(_retire_adopted_rows, channel.id, call.id, utcnow())
 
 
 def _previous_queue(session: Session, channel_id: str) -> str | None:
     return session.scalar(select(CallRow.queue_name).where(CallRow.channel_id == channel_id)
                           .order_by(CallRow.started_at.desc()).limit(1))
+
+
+def _retire_adopted_rows(session: Session, channel_id: str, new_call_id: str, now) -> None:
+    """The rows written before a restart for a channel now adopted describe the same caller: end them as
+    'adopted' (pointing at the new call), or a later reconnect would end them as lost and the reports would
+    count one caller twice, once as a false abandon."""
+    rows = session.scalars(select(CallRow).where(CallRow.channel_id == channel_id, CallRow.id != new_call_id,
+                                                 CallRow.status != "ended")).all()
+    for row in rows:
+        session.execute(update(CallRow).where(CallRow.id == row.id).values(
+            status="ended", outcome="adopted", end_reason="adopted", ended_at=now))
+        session.add(CallEvent(call_id=row.id, ts=now, type="ended", queue_name=row.queue_name,
+                              data={"outcome": "adopted", "reason": "controller_restart",
+                                    "adopted_by": new_call_id}))
 
 
 def _end_lost_calls(session: Session, live_channels: set[str], active_call_ids: set[str], now) -> None:

@@ -55,6 +55,7 @@ CALLER_STATUSES = ("valid", "anonymous", "malformed")
 CALL_STATUSES = ("ivr", "queued", "offering", "connected", "ended")
 LEG_ROLES = ("caller", "agent", "snoop")
 LEG_OUTCOMES = ("answered", "no_answer", "busy", "failed", "hangup")
+CALLBACK_STATUSES = ("scheduled", "done", "cancelled", "failed")
 
 # SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -193,6 +194,16 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Sign-in (callcenter/auth): failures counted since failed_logins_since; a lock-out survives restarts.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_logins_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Sessions live in cookies; bumping this ends every session of the user (sign-out, password change).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The phone of a user without a desk (a supervisor's, for listen/whisper/barge): an Asterisk dial string.
+    phone_endpoint: Mapped[str | None] = mapped_column(String(255))
 
 
 class Agent(Base):
@@ -349,6 +360,44 @@ class AuditEvent(Base):
     recording_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
+
+
+class Disposition(Base):
+    """An agent's wrap-up of a call: what it was about (a code) and notes. One per agent per call."""
+
+    __tablename__ = "dispositions"
+    __table_args__ = (UniqueConstraint("call_id", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class Callback(Base):
+    """A call the hospital owes a patient: scheduled by an agent (or the IVR), due at a time, for a queue or
+    one agent."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (one_of("status", CALLBACK_STATUSES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    queue_name: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", server_default="scheduled")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    origin_call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    result_call_id: Mapped[str | None] = mapped_column(String(32))
 
 
 APPEND_ONLY_TABLES = ("call_events", "audit_events")

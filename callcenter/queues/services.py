@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -93,6 +94,11 @@ class QueueService:
         self.agents: dict[str, AgentRuntime] = {}
         self._waiting: dict[str, list[QueueEntry]] = {}
         self._seq = itertools.count(1)
+        # A caller's first arrival (seq, time), kept while the call object lives: a ring-no-answer requeue
+        # (front=True) puts the caller back where they were, so they neither lose their place nor jump ahead
+        # of someone who arrived before them, and their wait time is not reset.
+        self._arrivals: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # front=True for a caller never seen (adopted after a restart): ahead of everyone waiting now.
         self._front_seq = itertools.count(-1, -1)
 
     async def load(self) -> None:
@@ -113,8 +119,10 @@ class QueueService:
 
     def enqueue(self, call: Offerable, queue: str, priority: int = 0, *, front: bool = False) -> QueueEntry:
         self.queue(queue)
-        seq = next(self._front_seq) if front else next(self._seq)
-        entry = QueueEntry(call, queue, priority, seq, utcnow())
+        arrival = self._arrivals.get(call)
+        if arrival is None or not front:
+            arrival = self._arrivals[call] = (next(self._front_seq if front else self._seq), utcnow())
+        entry = QueueEntry(call, queue, priority, *arrival)
         self._waiting[queue].append(entry)
         self._waiting[queue].sort(key=lambda e: e.sort_key)
         self.dispatch()
@@ -194,7 +202,7 @@ class QueueService:
     def _next_pair(self) -> tuple[QueueEntry, AgentRuntime] | None:
         heads = [entries[0] for entries in self._waiting.values() if entries]
         # Across queues, the caller who has waited longest (at equal priority) goes first.
-        for entry in sorted(heads, key=lambda e: (-e.priority, e.since)):
+        for entry in sorted(heads, key=lambda e: (-e.priority, e.seq)):
             agent = self._best_agent(entry)
             if agent is not None:
                 return entry, agent

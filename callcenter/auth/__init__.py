@@ -1,0 +1,1 @@
+"""Sign-in, sessions, CSRF and role permissions for the console (see middleware.py for the request path)."""

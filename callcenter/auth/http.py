@@ -1,0 +1,64 @@
+"""Sign-in and sign-out pages."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .exceptions import SignInFailed
+from .middleware import AUTH, USER, end_session, signed_in_user, start_session
+from .pages import render
+from .services import LockoutPolicy
+
+POLICY = LockoutPolicy()
+# One message for every failure: it must not tell whether the account exists or is locked.
+SIGN_IN_FAILED = (f"Sign-in failed: check the username and password. After {POLICY.max_failures} failed "
+                  f"attempts an account is locked for {int(POLICY.duration.total_seconds() // 60)} minutes.")
+NOTICES = {"signed_out": "You have signed out."}
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/login", login_form, name="login")
+    app.router.add_post("/login", login_submit, name="login_submit")
+    app.router.add_post("/logout", logout, name="logout")
+
+
+async def login_form(request: web.Request) -> web.Response:
+    target = safe_next(request.query.get("next"))
+    if await signed_in_user(request, request.app[AUTH]) is not None:
+        raise web.HTTPSeeOther(location=target)
+    notice = next((text for key, text in NOTICES.items() if key in request.query), None)
+    return await _form(request, target, notice=notice)
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "")))
+    if not username.strip() or not password:
+        return await _form(request, target, username, error="Enter your username and password.")
+    try:
+        user = await request.app[AUTH].users.authenticate(username, password, request.remote)
+    except SignInFailed:
+        return await _form(request, target, username, error=SIGN_IN_FAILED)
+    await start_session(request, user)
+    raise web.HTTPSeeOther(location=target)
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app[AUTH].users.sign_out(request[USER].id, request.remote)
+    await end_session(request)
+    raise web.HTTPSeeOther(location="/login?signed_out=1")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after sign-in: a local path only (never another site), and never back to /login."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    if target.split("?")[0] in ("/login", "/logout"):
+        return "/"
+    return target
+
+
+async def _form(request: web.Request, target: str, username: str = "", *, error: str | None = None,
+                notice: str | None = None) -> web.Response:
+    context = {"next": target, "username": username, "error": error, "notice": notice}
+    return await render(request, "login.html", context)

@@ -1,0 +1,243 @@
+"""The request guard: who is asking (API token or session cookie), may they use this route, is it forged?
+
+Order of the checks, for every request that matched a route:
+1. /api/* with a Bearer token (header, or `?token=` for websockets): a machine client. A wrong token is 401;
+   the route must allow the API pseudo-role. No session and no CSRF check: a token is no ambient authority.
+2. A public route (permissions.ANONYMOUS): passes; a state-changing request still needs the CSRF token of the
+   (anonymous) session, so nobody can sign a victim into an account of the attacker's.
+3. Otherwise the session cookie must hold a valid sign-in: none is 401 (HTML navigations are sent to
+   /login), a role the table does not list is 403. State-changing requests need the session's CSRF token
+   (`X-CSRF-Token` header or `csrf_token` form field) and a same-origin Origin (or Referer); websocket
+   upgrades need a same-origin Origin.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp_session import AbstractStorage, Session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from cryptography.fernet import Fernet
+
+from .permissions import API, allowed, is_public
+from .services import Auth, AuthSettings, CurrentUser
+
+AUTH = web.AppKey("auth", Auth)
+USER = web.RequestKey("user", CurrentUser)
+API_CLIENT = web.RequestKey("api_client", bool)
+SESSION = web.RequestKey("session", Session)
+_STORAGE = web.RequestKey("session_storage", AbstractStorage)
+_LOADED = web.RequestKey("session_as_loaded", object)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SEEN_REFRESH = 60  # s: how stale the idle clock may get before the cookie is rewritten
+
+
+# -- session cookies ------------------------------------------------------------------------------------------
+#
+# aiohttp-session's storage and Session, with a middleware of our own: the library's keeps its state under
+# string request keys, which aiohttp deprecates (NotAppKeyWarning). The cookie is written only when the
+# session changed.
+
+
+def session_middleware(storage: AbstractStorage) -> Middleware:
+    @web.middleware
+    async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[_STORAGE] = storage
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            await _save_session(request, exc)
+            raise
+        await _save_session(request, response)
+        return response
+
+    return sessions
+
+
+async def _save_session(request: web.Request, response: web.StreamResponse) -> None:
+    session = request.get(SESSION)
+    if session is None or dict(session) == request.get(_LOADED):
+        return
+    if isinstance(response, web.Response) and not response.prepared:  # not a websocket or a file
+        await request[_STORAGE].save_session(request, response, session)
+
+
+def has_sessions(request: web.Request) -> bool:
+    return _STORAGE in request
+
+
+async def get_session(request: web.Request) -> Session:
+    if SESSION not in request:
+        session = await request[_STORAGE].load_session(request)
+        request[SESSION], request[_LOADED] = session, dict(session)
+    return request[SESSION]
+
+
+async def new_session(request: web.Request) -> Session:
+    request[SESSION], request[_LOADED] = await request[_STORAGE].new_session(), None
+    return request[SESSION]
+
+
+def cookie_storage(settings: AuthSettings) -> EncryptedCookieStorage:
+    return EncryptedCookieStorage(Fernet(settings.fernet_key()), cookie_name=settings.cookie_name,
+                                  max_age=settings.max_age, secure=settings.secure_cookies, httponly=True,
+                                  samesite="Strict")
+
+
+def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
+    """The guard, reading its settings and user service through `get_auth(app)`."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await handler(request)  # no route: 404/405 as usual
+        auth = get_auth(request.app)
+        name = request.match_info.route.name
+        if _presents_api_token(request):
+            return await _as_api_client(request, handler, auth.settings, name)
+        if is_public(name):
+            if request.method not in SAFE_METHODS:
+                await _check_forgery(request, auth.settings)
+            return await handler(request)
+        user = await signed_in_user(request, auth)
+        if user is None:
+            raise _sign_in_required(request)
+        if not allowed(name, user.role):
+            raise web.HTTPForbidden(reason="your role may not use this page")
+        if request.method not in SAFE_METHODS:
+            await _check_forgery(request, auth.settings)
+        elif _is_websocket(request) and not _same_origin(request, auth.settings, allow_referer=False):
+            raise web.HTTPForbidden(reason="websocket from another origin refused")
+        return await handler(request)
+
+    return guard
+
+
+# -- API token --------------------------------------------------------------------------------------------
+
+
+def _presents_api_token(request: web.Request) -> bool:
+    if not request.path.startswith("/api/"):
+        return False
+    return request.headers.get("Authorization", "").startswith("Bearer ") or "token" in request.query
+
+
+async def _as_api_client(request: web.Request, handler: Handler, settings: AuthSettings,
+                         name: str | None) -> web.StreamResponse:
+    token = settings.api_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    given = given or request.query.get("token", "")
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise web.HTTPUnauthorized(reason="missing or wrong API token")
+    if not allowed(name, API):
+        raise web.HTTPForbidden(reason="the API token may not use this route")
+    request[API_CLIENT] = True
+    return await handler(request)
+
+
+# -- sessions ---------------------------------------------------------------------------------------------
+
+
+async def signed_in_user(request: web.Request, auth: Auth) -> CurrentUser | None:
+    """The user of a valid, unexpired session (cached on the request), else None."""
+    if USER in request:
+        return request[USER]
+    if not has_sessions(request):
+        return None  # an app built without the session middleware: only the API token works
+    session = await get_session(request)
+    if "uid" not in session:
+        return None
+    user = await _load_user(session, auth)
+    if user is not None:
+        request[USER] = user
+    return user
+
+
+async def _load_user(session: Session, auth: Auth) -> CurrentUser | None:
+    now = int(time.time())
+    settings = auth.settings
+    if now - session.get("at", 0) > settings.max_age or now - session.get("seen", 0) > settings.idle_timeout:
+        session.invalidate()
+        return None
+    user = await auth.users.current(session["uid"])
+    if user is None or user.session_version != session.get("ver"):
+        session.invalidate()  # signed out elsewhere, password changed, or deactivated
+        return None
+    if now - session["seen"] > SEEN_REFRESH:
+        session["seen"] = now
+    return user
+
+
+async def start_session(request: web.Request, user: CurrentUser) -> None:
+    """A fresh session (new CSRF token; nothing carried over from before sign-in)."""
+    session = await new_session(request)
+    now = int(time.time())
+    session.update(uid=user.id, role=user.role, ver=user.session_version, csrf=secrets.token_urlsafe(32),
+                   at=now, seen=now)
+    request[USER] = user
+
+
+async def end_session(request: web.Request) -> None:
+    (await get_session(request)).invalidate()
+    request.pop(USER, None)
+
+
+async def csrf_token(request: web.Request) -> str:
+    """The session's CSRF token, created on first use (the login form of an anonymous visitor)."""
+    session = await get_session(request)
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _sign_in_required(request: web.Request) -> web.HTTPException:
+    if wants_html(request):
+        query = {"next": request.path_qs} if request.method == "GET" else {}
+        return web.HTTPSeeOther(location="/login" + (f"?{urlencode(query)}" if query else ""))
+    return web.HTTPUnauthorized(reason="sign in, or present the API token")
+
+
+def wants_html(request: web.Request) -> bool:
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+# -- forgery ----------------------------------------------------------------------------------------------
+
+
+async def _check_forgery(request: web.Request, settings: AuthSettings) -> None:
+    if not _same_origin(request, settings, allow_referer=True):
+        raise web.HTTPForbidden(reason="request from another site refused")
+    expected = (await get_session(request)).get("csrf") if has_sessions(request) else None
+    given = request.headers.get(CSRF_HEADER) or await _form_token(request)
+    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise web.HTTPForbidden(reason="missing or wrong CSRF token: reload the page and try again")
+
+
+async def _form_token(request: web.Request) -> str:
+    if request.content_type not in FORM_TYPES:
+        return ""
+    value = (await request.post()).get(CSRF_FIELD, "")  # parsed once; the view reads the cached form
+    return value if isinstance(value, str) else ""
+
+
+def _same_origin(request: web.Request, settings: AuthSettings, *, allow_referer: bool) -> bool:
+    source = request.headers.get("Origin")
+    if source is None and allow_referer:
+        source = request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    netloc = urlsplit(source).netloc.lower()
+    return netloc == request.host.lower() or netloc in settings.allowed_origins
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"

@@ -1,0 +1,92 @@
+"""Who may use which route: ONE table, route name -> allowed roles.
+
+Every route is registered with `name=`; the auth middleware looks its name up here on every request, and
+`check_routes` (called by `init_app`) refuses to start when a route has no line, so a new route cannot be
+forgotten. Adding a page or an API call = adding one line. tests/test_permissions.py walks every route for
+every role and checks the answer against this table.
+
+Besides the staff roles there are two pseudo-roles:
+- ANONYMOUS: no sign-in needed (and so anyone signed in may use it too);
+- API: a machine client presenting the Bearer API token (CLI, benchmarks); only for /api/* routes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from ..db.models import USER_ROLES
+from .exceptions import PermissionTableError
+
+ROLES: tuple[str, ...] = USER_ROLES  # agent, nurse, supervisor, admin
+ANONYMOUS = "anonymous"
+API = "api"
+STAFF = frozenset(ROLES)
+# Roles that sit at a desk and take calls: they act on their own desk only (see `may_act_for_desk`).
+DESK_ROLES = frozenset({"agent", "nurse"})
+
+_TABLE: dict[str, set[str]] = {
+    # -- public -------------------------------------------------------------------------------------------
+    "health":               {ANONYMOUS},
+    "static":               {ANONYMOUS},
+    "login":                {ANONYMOUS},
+    "login_submit":         {ANONYMOUS},
+    # -- every signed-in user -----------------------------------------------------------------------------
+    "logout":               set(STAFF),
+    "home":                 set(STAFF),
+    # -- console pages ------------------------------------------------------------------------------------
+    "agent_console":        {"agent", "nurse"},
+    "supervisor_console":   {"supervisor", "admin"},
+    "admin_console":        {"admin"},
+    # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
+    "api_agents":           {"supervisor", "admin", API},
+    "api_agent_state":      {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
+    "api_agent_socket":     {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
+    "api_queues":           {"agent", "nurse", "supervisor", "admin", API},
+    "api_call":             {"agent", "nurse", "supervisor", "admin", API},
+}
+
+PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}
+
+
+def allowed(route_name: str | None, role: str) -> bool:
+    """May `role` (a staff role, ANONYMOUS or API) use the route? Unknown routes: nobody."""
+    roles = PERMISSIONS.get(route_name or "")
+    if roles is None:
+        return False
+    return role in roles or (ANONYMOUS in roles and role != API)
+
+
+def is_public(route_name: str | None) -> bool:
+    return ANONYMOUS in PERMISSIONS.get(route_name or "", ())
+
+
+def may_act_for_desk(role: str, own_desk: str | None, desk: str) -> bool:
+    """Object-level rule for /api/agents/{number}/...: an agent or nurse acts on their own desk only."""
+    return role not in DESK_ROLES or own_desk == desk
+
+
+def check_routes(router: web.UrlDispatcher, table: dict[str, frozenset[str]] | None = None) -> None:
+    """Raise PermissionTableError unless every route has a name and a well-formed line in the table."""
+    table = PERMISSIONS if table is None else table
+    problems = [*_line_problems(table), *_route_problems(router.resources(), table)]
+    if problems:
+        raise PermissionTableError("; ".join(problems) + " (see callcenter/auth/permissions.py)")
+
+
+def _line_problems(table: dict[str, frozenset[str]]) -> Iterable[str]:
+    known = STAFF | {ANONYMOUS, API}
+    for name, roles in table.items():
+        if not roles or not roles <= known:
+            yield f"route {name!r}: roles must be a non-empty subset of {sorted(known)}, got {sorted(roles)}"
+
+
+def _route_problems(resources: Iterable[web.AbstractResource], table: dict) -> Iterable[str]:
+    for resource in resources:
+        path = resource.canonical
+        if resource.name is None:
+            yield f"route {path} has no name= (every route needs one, for the permission table)"
+        elif resource.name not in table:
+            yield f"route {resource.name!r} ({path}) has no line in the permission table"
+        elif API in table[resource.name] and not path.startswith("/api/"):
+            yield f"route {resource.name!r} ({path}): the API token is only for /api/* routes"

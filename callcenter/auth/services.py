@@ -1,0 +1,300 @@
+"""Users, passwords and sign-in with lock-out.
+
+Passwords are hashed with argon2id (argon2-cffi); a hash made with older parameters is replaced at the next
+successful sign-in. After LOCKOUT.max_failures failures within LOCKOUT.window the account is locked for
+LOCKOUT.duration; the counters live in the users table, so a restart does not reset them. Every sign-in,
+failure and lock-out is an `audit_events` row written in the same transaction as the counters. Passwords are
+never logged or audited.
+
+The functions taking a `Session` are plain synchronous SQLAlchemy (used by the CLI, and by UserService
+through Database.run); argon2 runs outside the database threads, in the loop's default executor.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..config import Config
+from ..db.database import Database
+from ..db.models import USER_ROLES, Agent, AuditEvent, User
+from ..db.types import utcnow
+from .exceptions import DuplicateUser, InvalidUserField, SignInFailed, UnknownUser, WeakPassword
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    duration: timedelta = timedelta(minutes=15)
+
+
+@dataclass
+class AuthSettings:
+    """How console sessions behave. `from_config` derives them from [http]."""
+
+    api_token: str
+    session_key: str
+    secure_cookies: bool
+    max_age: int = 8 * 3600          # a shift: sign in again after 8 h whatever happens
+    idle_timeout: int = 30 * 60      # automatic sign-off of an unattended console
+    cookie_name: str = "callcenter_session"
+    allowed_origins: frozenset[str] = frozenset()   # host:port besides the request's own Host
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> AuthSettings:
+        key = cfg.http.session_key
+        if not key:
+            # No secret configured (a test, or `serve` without `setup`): sessions end with the process.
+            log.warning("http.session_key is empty: using a random key, sessions end at restart")
+            key = secrets.token_urlsafe(32)
+        # Cookies over plain HTTP only where the browser is on the same machine; everywhere else HTTPS.
+        secure = cfg.http.host not in LOOPBACK_HOSTS
+        return cls(api_token=cfg.http.api_token, session_key=key, secure_cookies=secure,
+                   allowed_origins=frozenset({f"{cfg.http.host}:{cfg.http.port}"}))
+
+    def fernet_key(self) -> bytes:
+        """A Fernet key (32 bytes, url-safe base64) derived from the configured secret of any length."""
+        return base64.urlsafe_b64encode(hashlib.sha256(self.session_key.encode()).digest())
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The signed-in user, as loaded for one request. `desk` is the agent number of their desk, if any."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    session_version: int
+    desk: str | None = None
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    has_password: bool
+    locked_until: datetime | None
+    last_login_at: datetime | None
+    desk: str | None
+
+
+@dataclass
+class _Credentials:
+    user_id: int | None
+    password_hash: str | None
+    usable: bool          # active, has a password, not locked
+    reason: str = ""      # why not usable, for the audit row
+
+
+# -- users: synchronous, one Session ---------------------------------------------------------------------
+
+
+def validate_password(password: str, username: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    if username and username.lower() in password.lower():
+        raise WeakPassword("the password must not contain the username")
+    if len(set(password)) < 4:
+        raise WeakPassword("the password is too repetitive")
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def create_user(session: Session, hasher: PasswordHasher, username: str, role: str,
+                display_name: str | None = None, password: str | None = None) -> User:
+    username = normalize_username(username)
+    if not USERNAME.match(username):
+        raise InvalidUserField("a username is 1-64 characters: lower-case letters, digits, '.', '_', '-'")
+    if role not in USER_ROLES:
+        raise InvalidUserField(f"unknown role {role!r}: choose one of {', '.join(USER_ROLES)}")
+    if _find(session, username) is not None:
+        raise DuplicateUser(f"a user named {username!r} already exists")
+    display_name = (display_name or username).strip()
+    if not 0 < len(display_name) <= 120:
+        raise InvalidUserField("the display name must have 1-120 characters")
+    user = User(username=username, display_name=display_name, role=role, active=True)
+    if password is not None:
+        _set_password(user, hasher, password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, hasher: PasswordHasher, username: str, password: str) -> User:
+    """Set a new password; it also unlocks the account and ends the user's sessions."""
+    user = _find(session, normalize_username(username))
+    if user is None:
+        raise UnknownUser(f"no user named {username!r}")
+    _set_password(user, hasher, password)
+    user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
+    user.session_version += 1
+    return user
+
+
+def list_users(session: Session) -> list[UserInfo]:
+    rows = session.execute(select(User, Agent.number).outerjoin(Agent, Agent.user_id == User.id)
+                           .order_by(User.username))
+    return [UserInfo(u.username, u.display_name, u.role, u.active, u.password_hash is not None,
+                     u.locked_until, u.last_login_at, number) for u, number in rows]
+
+
+def _set_password(user: User, hasher: PasswordHasher, password: str) -> None:
+    validate_password(password, user.username)
+    user.password_hash = hasher.hash(password)
+    user.password_changed_at = utcnow()
+
+
+def _find(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+# -- sign-in ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UserService:
+    db: Database
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+
+    def __post_init__(self) -> None:
+        # Verified against when the user is unknown or unusable, so such attempts take as long as real ones.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    async def authenticate(self, username: str, password: str, remote: str | None) -> CurrentUser:
+        """The signed-in user, or SignInFailed (whatever went wrong: the caller shows one generic message)."""
+        username = normalize_username(username)[:64]
+        creds = await self.db.run(_credentials, username, utcnow())
+        ok = await self._verify(creds.password_hash or self._dummy_hash, password)
+        ok = ok and creds.usable
+        needs_rehash = ok and self.hasher.check_needs_rehash(creds.password_hash)
+        new_hash = await self._hash(password) if needs_rehash else None
+        outcome = await self.db.run(_record_attempt, creds, ok, new_hash, remote, self.lockout, utcnow())
+        if outcome is None:
+            raise SignInFailed(creds.reason or "wrong_password")
+        return outcome
+
+    async def current(self, user_id: int) -> CurrentUser | None:
+        """The active user with this id (re-read on every request: deactivation and sign-out act at once)."""
+        return await self.db.run(_current, user_id)
+
+    async def sign_out(self, user_id: int, remote: str | None) -> None:
+        await self.db.run(_sign_out, user_id, remote)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _verify, self.hasher, password_hash, password)
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, self.hasher.hash, password)
+
+
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password[:MAX_PASSWORD_LENGTH])
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _credentials(session: Session, username: str, now: datetime) -> _Credentials:
+    user = _find(session, username)
+    if user is None:
+        return _Credentials(None, None, False, "unknown_user")
+    if not user.active:
+        return _Credentials(user.id, user.password_hash, False, "inactive")
+    if user.password_hash is None:
+        return _Credentials(user.id, None, False, "no_password")
+    if user.locked_until is not None and user.locked_until > now:
+        return _Credentials(user.id, user.password_hash, False, "locked")
+    return _Credentials(user.id, user.password_hash, True)
+
+
+def _record_attempt(session: Session, creds: _Credentials, ok: bool, new_hash: str | None,
+                    remote: str | None, policy: LockoutPolicy, now: datetime) -> CurrentUser | None:
+    detail = {"remote": remote}
+    if creds.user_id is None:
+        _audit(session, "sign_in_failed", None, now, detail | {"reason": creds.reason})
+        return None
+    user = session.get(User, creds.user_id, with_for_update=True)
+    if ok and user.locked_until is not None and user.locked_until > now:
+        ok, creds.reason = False, "locked"  # locked by a concurrent attempt since _credentials
+    if not ok:
+        _count_failure(session, user, creds.reason or "wrong_password", detail, policy, now)
+        return None
+    user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
+    user.last_login_at = now
+    if new_hash:
+        user.password_hash = new_hash
+    _audit(session, "sign_in", user.id, now, detail)
+    return _current(session, user.id)
+
+
+def _count_failure(session: Session, user: User, reason: str, detail: dict, policy: LockoutPolicy,
+                   now: datetime) -> None:
+    _audit(session, "sign_in_failed", user.id, now, detail | {"reason": reason})
+    if reason == "locked":
+        return  # attempts while locked neither count nor extend the lock
+    if user.failed_logins_since is None or now - user.failed_logins_since > policy.window:
+        user.failed_logins, user.failed_logins_since = 0, now
+    user.failed_logins += 1
+    if user.failed_logins >= policy.max_failures:
+        user.locked_until = now + policy.duration
+        user.failed_logins, user.failed_logins_since = 0, None
+        _audit(session, "locked_out", user.id, now, detail | {"until": user.locked_until.isoformat()})
+        log.warning("user id %d locked out after %d failed sign-ins", user.id, policy.max_failures)
+
+
+def _current(session: Session, user_id: int) -> CurrentUser | None:
+    row = session.execute(select(User, Agent.number).outerjoin(Agent, Agent.user_id == User.id)
+                          .where(User.id == user_id)).first()
+    if row is None or not row[0].active:
+        return None
+    user, desk = row
+    return CurrentUser(user.id, user.username, user.display_name, user.role, user.session_version, desk)
+
+
+def _sign_out(session: Session, user_id: int, remote: str | None) -> None:
+    session.execute(update(User).where(User.id == user_id)
+                    .values(session_version=User.session_version + 1))
+    _audit(session, "sign_out", user_id, utcnow(), {"remote": remote})
+
+
+def _audit(session: Session, action: str, user_id: int | None, now: datetime, detail: dict) -> None:
+    session.add(AuditEvent(ts=now, action=action, actor_user_id=user_id, detail=detail))
+
+
+@dataclass
+class Auth:
+    """What the auth middleware and views need: settings and the user service (one per application)."""
+
+    settings: AuthSettings
+    users: UserService
+
+    @classmethod
+    def from_config(cls, cfg: Config, db: Database) -> Auth:
+        return cls(AuthSettings.from_config(cfg), UserService(db))

@@ -1,0 +1,107 @@
+"""Playwright fixtures: Debian's Chromium (never a downloaded browser), a live console, signed-in pages.
+
+- `browser`: one headless /usr/bin/chromium for the session.
+- `console` (no Asterisk: console and API only) / `console_with_asterisk` (drives the sandbox Asterisk):
+  a LiveConsole on a fresh SQLite database with one user per role (live.ROLE_USERS) and the demo data.
+- `signed_in(role)`: a new page (1366x768) signed in through the real login form as that role's user.
+- `screenshot(page, name)`: saves var/screenshots/NAME.png, to look at after the run.
+
+Browser tests are synchronous (Playwright's sync API runs its own loop); the console runs in a thread.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from callcenter.db.database import Database
+from callcenter.demo import seed_demo
+
+from tests.integration.conftest import asterisk  # noqa: F401  (the sandbox Asterisk fixture)
+
+from .live import PASSWORD, ROLE_USERS, LiveConsole, console_config, seed_role_users
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CALLCENTER_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required"]
+VIEWPORT = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup (installs Debian's chromium)", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _seeded_config(tmp_path: Path, endpoint_template: str):
+    url = f"sqlite:///{tmp_path / 'console.db'}"
+    seed_role_users(url)
+    db = Database(url)
+    try:
+        with db.session() as session:
+            seed_demo(session, endpoint_template)
+    finally:
+        db.close()
+    return console_config(tmp_path, url)
+
+
+@pytest.fixture
+def console(tmp_path) -> Iterator[LiveConsole]:
+    live = LiveConsole(_seeded_config(tmp_path, "Local/auto-{number}@agent-phones/n")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:
+    """The console driving the sandbox Asterisk (the `asterisk` fixture of tests/integration)."""
+    from tests.integration.harness import test_config
+    cfg = _seeded_config(tmp_path, "Local/auto-{number}@agent-phones/n")
+    ari = test_config(tmp_path, cfg.database.url, asterisk)
+    cfg.ari = ari.ari
+    cfg.telephony = ari.telephony
+    live = LiveConsole(cfg, ari=True).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def signed_in(browser: Browser, request) -> Callable[..., Page]:
+    """signed_in(role, console=...) -> a page signed in as that role's user, on the console's home page."""
+    contexts = []
+
+    def open_as(role: str, live: LiveConsole | None = None) -> Page:
+        live = live or request.getfixturevalue("console")
+        context = browser.new_context(viewport=VIEWPORT, base_url=live.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/login")
+        page.fill("input[name=username]", ROLE_USERS[role].username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/login" not in url)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    def save(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        return path
+    return save

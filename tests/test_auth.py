@@ -1,0 +1,496 @@
+"""Sign-in, passwords, lock-out, sessions, CSRF and the `callcenter user` commands."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
+
+from callcenter import cli
+from callcenter.auth.exceptions import DuplicateUser, InvalidUserField, SignInFailed, WeakPassword
+from callcenter.auth.services import AuthSettings, UserService, create_user, set_password
+from callcenter.db.database import Database
+from callcenter.db.models import AuditEvent, User
+from callcenter.db.types import utcnow
+from callcenter.main import build, init_app
+
+from .browser.live import API_TOKEN, PASSWORD, ROLE_USERS, console_config, origin, page_csrf, sign_in
+
+AGENT = ROLE_USERS["agent"]
+# Cheap argon2 parameters for users that tests create directly: the service's default hasher then also
+# exercises rehashing on sign-in.
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+# -- users and passwords ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def users(db: Database) -> UserService:
+    with db.session() as session:
+        create_user(session, FAST, "Alice", "agent", "Alice Moreno", PASSWORD)
+    return UserService(db)
+
+
+def _user(db: Database, username: str = "alice") -> User:
+    with db.session() as session:
+        return session.scalar(select(User).where(User.username == username))
+
+
+def _audits(db: Database) -> list[AuditEvent]:
+    with db.session() as session:
+        return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+
+
+def test_given_new_user_when_created_then_username_is_lower_case_and_password_is_argon2id(users, db):
+    user = _user(db)
+
+    assert user.role == "agent" and user.display_name == "Alice Moreno"
+    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+    assert user.password_changed_at is not None
+
+
+@pytest.mark.parametrize("username, role, password, error", [
+    ("alice", "agent", PASSWORD, DuplicateUser),
+    ("bob", "doctor", PASSWORD, InvalidUserField),
+    ("bob smith", "agent", PASSWORD, InvalidUserField),
+    ("bob", "agent", "short-pass1", WeakPassword),
+    ("bob", "agent", "my-name-is-bob-ok", WeakPassword),
+])
+def test_given_bad_input_when_creating_user_then_clear_error(users, db, username, role, password, error):
+    with pytest.raises(error), db.session() as session:
+        create_user(session, FAST, username, role, None, password)
+
+
+async def test_given_right_password_when_signing_in_then_user_and_audit_row(users, db):
+    user = await users.authenticate("ALICE ", PASSWORD, "10.0.0.7")
+
+    assert (user.username, user.role, user.desk) == ("alice", "agent", None)
+    assert _user(db).last_login_at is not None
+    audit = _audits(db)[-1]
+    assert (audit.action, audit.actor_user_id, audit.detail) == ("sign_in", user.id, {"remote": "10.0.0.7"})
+
+
+async def test_given_old_hash_parameters_when_signing_in_then_password_is_rehashed(users, db):
+    before = _user(db).password_hash
+
+    await users.authenticate("alice", PASSWORD, None)
+
+    after = _user(db).password_hash
+    assert after != before and not users.hasher.check_needs_rehash(after)
+    assert users.hasher.verify(after, PASSWORD)
+
+
+async def test_given_wrong_password_when_signing_in_then_refused_and_audited_without_password(users, db):
+    with pytest.raises(SignInFailed):
+        await users.authenticate("alice", "not-the-password-at-all", None)
+
+    audit = _audits(db)[-1]
+    assert audit.action == "sign_in_failed" and audit.detail["reason"] == "wrong_password"
+    assert "not-the-password" not in json.dumps([a.detail for a in _audits(db)])
+    assert _user(db).failed_logins == 1
+
+
+class CountingHasher(PasswordHasher):
+    def __init__(self):
+        super().__init__()
+        self.verified = 0
+
+    def verify(self, hash, password):
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+async def test_given_unknown_user_when_signing_in_then_a_hash_is_still_verified(users, db):
+    hasher = CountingHasher()
+    users = UserService(db, hasher)
+
+    with pytest.raises(SignInFailed) as refused:
+        await users.authenticate("nobody", PASSWORD, None)
+
+    assert refused.value.reason == "unknown_user"
+    assert hasher.verified == 1  # so it takes about as long as for a real user
+    audit = _audits(db)[-1]
+    assert (audit.action, audit.actor_user_id) == ("sign_in_failed", None)
+
+
+async def test_given_five_failures_when_right_password_then_locked_out_even_after_restart(users, db):
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            await users.authenticate("alice", "wrong-password-123", None)
+
+    restarted = UserService(Database(db.url))
+    try:
+        with pytest.raises(SignInFailed) as refused:
+            await restarted.authenticate("alice", PASSWORD, None)
+    finally:
+        restarted.db.close()
+    assert refused.value.reason == "locked"
+    assert [a.action for a in _audits(db)][-3:] == ["sign_in_failed", "locked_out", "sign_in_failed"]
+    assert _user(db).locked_until > utcnow() + timedelta(minutes=14)
+
+
+async def test_given_lock_expired_when_right_password_then_signed_in(users, db):
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            await users.authenticate("alice", "wrong-password-123", None)
+    with db.session() as session:
+        session.execute(update(User).values(locked_until=utcnow() - timedelta(seconds=1)))
+
+    assert (await users.authenticate("alice", PASSWORD, None)).username == "alice"
+    assert _user(db).locked_until is None and _user(db).failed_logins == 0
+
+
+async def test_given_old_failures_outside_window_when_failing_again_then_count_restarts(users, db):
+    for _ in range(4):
+        with pytest.raises(SignInFailed):
+            await users.authenticate("alice", "wrong-password-123", None)
+    with db.session() as session:
+        session.execute(update(User).values(failed_logins_since=utcnow() - timedelta(minutes=16)))
+
+    with pytest.raises(SignInFailed):
+        await users.authenticate("alice", "wrong-password-123", None)
+
+    assert _user(db).failed_logins == 1 and _user(db).locked_until is None
+
+
+async def test_given_locked_user_when_password_set_then_unlocked_and_sessions_end(users, db):
+    with db.session() as session:
+        session.execute(update(User).values(locked_until=utcnow() + timedelta(minutes=5)))
+        set_password(session, FAST, "alice", "a-brand-new-password")
+
+    user = _user(db)
+    assert user.locked_until is None and user.session_version == 1
+    assert (await users.authenticate("alice", "a-brand-new-password", None)).session_version == 1
+
+
+async def test_given_inactive_user_when_right_password_then_refused(users, db):
+    with db.session() as session:
+        session.execute(update(User).values(active=False))
+
+    with pytest.raises(SignInFailed):
+        await users.authenticate("alice", PASSWORD, None)
+    assert await users.current(_user(db).id) is None
+
+
+def test_given_remote_host_when_settings_derived_then_cookies_are_secure(tmp_path):
+    cfg = console_config(tmp_path, "sqlite://")
+    assert AuthSettings.from_config(cfg).secure_cookies is False
+    cfg.http.host = "0.0.0.0"
+    assert AuthSettings.from_config(cfg).secure_cookies is True
+
+
+# -- the `callcenter user` commands ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, sqlite_url):
+    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", sqlite_url)
+    assert cli.main(["db", "upgrade"]) == 0
+    return sqlite_url
+
+
+def _run(monkeypatch, argv: list[str], stdin: str = "", tty: bool = False) -> int:
+    stream = io.StringIO(stdin)
+    stream.isatty = lambda: tty
+    monkeypatch.setattr("sys.stdin", stream)
+    return cli.main(argv)
+
+
+def _stored_user(url: str, username: str) -> User | None:
+    db = Database(url)
+    try:
+        return _user(db, username)
+    finally:
+        db.close()
+
+
+def test_given_password_on_stdin_when_user_add_then_user_can_sign_in(cli_env, monkeypatch, capsys):
+    code = _run(monkeypatch, ["user", "add", "dana", "--role", "nurse", "--display-name", "Dana W, RN",
+                              "--password-stdin"], PASSWORD + "\n")
+
+    assert code == 0 and "created nurse 'dana'" in capsys.readouterr().out
+    user = _stored_user(cli_env, "dana")
+    assert (user.role, user.display_name) == ("nurse", "Dana W, RN")
+    assert PasswordHasher().verify(user.password_hash, PASSWORD)
+
+
+@pytest.mark.parametrize("argv, stdin, message", [
+    (["user", "add", "x1", "--role", "doctor", "--password-stdin"], PASSWORD, "unknown role 'doctor'"),
+    (["user", "add", "x1", "--role", "agent", "--password-stdin"], "too-short", "at least 12 characters"),
+    (["user", "add", "x1", "--role", "agent"], "", "--password-stdin"),
+    (["user", "passwd", "ghost", "--password-stdin"], PASSWORD, "no user named 'ghost'"),
+])
+def test_given_bad_request_when_user_command_then_clear_error(cli_env, monkeypatch, capsys, argv, stdin,
+                                                                message):
+    assert _run(monkeypatch, argv, stdin) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_given_existing_user_when_user_add_again_then_duplicate_error(cli_env, monkeypatch, capsys):
+    argv = ["user", "add", "sam", "--role", "supervisor", "--password-stdin"]
+    assert _run(monkeypatch, argv, PASSWORD) == 0
+
+    assert _run(monkeypatch, argv, PASSWORD) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_given_terminal_when_user_add_then_password_is_asked_twice(cli_env, monkeypatch, capsys):
+    answers = iter([PASSWORD, PASSWORD + "x"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+
+    assert _run(monkeypatch, ["user", "add", "eve", "--role", "agent"], tty=True) == 2
+    assert "the two passwords differ" in capsys.readouterr().err
+
+    answers = iter([PASSWORD, PASSWORD])
+    assert _run(monkeypatch, ["user", "add", "eve", "--role", "agent"], tty=True) == 0
+
+
+def test_given_users_when_passwd_and_list_then_password_changes_and_list_shows_them(cli_env, monkeypatch,
+                                                                                     capsys):
+    _run(monkeypatch, ["user", "add", "ann", "--role", "admin", "--password-stdin"], PASSWORD)
+    assert _run(monkeypatch, ["user", "passwd", "ann", "--password-stdin"], "another-long-password") == 0
+    assert PasswordHasher().verify(_stored_user(cli_env, "ann").password_hash, "another-long-password")
+    capsys.readouterr()
+
+    assert _run(monkeypatch, ["user", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ann" in out and "admin" in out and "active" in out and "another-long" not in out
+
+
+def test_given_demo_when_seeded_with_demo_passwords_then_every_demo_user_has_the_demo_password(
+        cli_env, monkeypatch, capsys):
+    assert _run(monkeypatch, ["seed-demo", "--demo-passwords"]) == 0
+    assert json.loads(capsys.readouterr().out)["demo_password"] == cli.DEMO_PASSWORD
+
+    for username in ("alice", "brian", "carla", "dana", "elena", "frank", "sam", "admin"):
+        assert PasswordHasher().verify(_stored_user(cli_env, username).password_hash, cli.DEMO_PASSWORD)
+
+
+# -- HTTP: sessions, CSRF, the API token --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def console(tmp_path, sqlite_url, aiohttp_client):
+    from .browser.live import seed_role_users
+    seed_role_users(sqlite_url, FAST)
+    services = build(console_config(tmp_path, sqlite_url))
+    client = await aiohttp_client(init_app(services.cfg, services, ari=False))
+    client.services = services
+    return client
+
+
+async def _another_client(console, aiohttp_client):
+    client = await aiohttp_client(console.server)
+    client.services = console.services
+    return client
+
+
+def _session_cookie(client) -> str | None:
+    found = [c for c in client.session.cookie_jar if c.key == "callcenter_session"]
+    return found[0].value if found else None
+
+
+async def test_given_anonymous_browser_when_opening_a_page_then_sent_to_login_with_next(console):
+    response = await console.get("/supervisor?tab=queues", headers={"Accept": "text/html"},
+                                 allow_redirects=False)
+
+    location = urlsplit(response.headers["Location"])
+    assert response.status == 303 and location.path == "/login"
+    assert parse_qs(location.query) == {"next": ["/supervisor?tab=queues"]}
+
+
+async def test_given_anonymous_client_when_calling_api_then_401_json(console):
+    response = await console.get("/api/agents")
+
+    assert response.status == 401 and "error" in await response.json()
+
+
+async def test_given_bearer_token_when_calling_api_then_works_without_session_or_csrf(console):
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    agents = await console.get("/api/agents", headers=headers)
+    state = await console.post(f"/api/agents/{AGENT.desk}/state", json={"state": "paused"}, headers=headers)
+    wrong = await console.get("/api/agents", headers={"Authorization": "Bearer nope"})
+
+    assert agents.status == 200 and state.status == 200
+    assert (await state.json())["state"] == "paused"
+    assert wrong.status == 401 and await wrong.json() == {"error": "missing or wrong API token"}
+    assert _session_cookie(console) is None
+
+
+async def test_given_token_query_when_opening_agent_socket_then_hello(console):
+    ws = await console.ws_connect(f"/api/agents/{AGENT.desk}/ws?token={API_TOKEN}")
+    try:
+        assert (await ws.receive_json(timeout=5)) == {"type": "hello", "agent": AGENT.desk}
+    finally:
+        await ws.close()
+
+
+async def test_given_right_password_when_signing_in_then_session_cookie_is_rotated_and_strict(console):
+    login = await console.get("/login", headers={"Accept": "text/html"})
+    anonymous_token, anonymous_cookie = page_csrf(await login.text()), _session_cookie(console)
+    data = {"username": AGENT.username, "password": PASSWORD, "csrf_token": anonymous_token, "next": "/"}
+
+    response = await console.post("/login", data=data, headers={"Origin": origin(console)},
+                                  allow_redirects=False)
+
+    assert response.status == 303 and response.headers["Location"] == "/"
+    cookie = response.cookies["callcenter_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
+    assert int(cookie["max-age"]) == 8 * 3600
+    assert _session_cookie(console) != anonymous_cookie
+    home = await console.get("/", headers={"Accept": "text/html"})
+    assert page_csrf(await home.text()) != anonymous_token
+    assert AGENT.display_name in await home.text()
+
+
+async def test_given_wrong_or_unknown_credentials_when_signing_in_then_same_generic_message(console, caplog):
+    caplog.set_level(logging.DEBUG)
+    texts = []
+    for username in (AGENT.username, "nobody"):
+        token = page_csrf(await (await console.get("/login")).text())
+        data = {"username": username, "password": "Secret-Wrong-1234", "csrf_token": token}
+        response = await console.post("/login", data=data, headers={"Origin": origin(console)})
+        assert response.status == 200
+        texts.append(await response.text())
+
+    assert all("Sign-in failed: check the username and password." in t for t in texts)
+    assert texts[0].replace(AGENT.username, "nobody").split('name="csrf_token"')[0] \
+        == texts[1].split('name="csrf_token"')[0]
+    assert "Secret-Wrong-1234" not in caplog.text
+
+
+@pytest.mark.parametrize("headers, with_token", [
+    ({}, False),                                           # no CSRF token
+    ({"Origin": "http://evil.example"}, True),             # token, but sent from another site
+    ({}, True),                                            # token, but neither Origin nor Referer
+])
+async def test_given_forged_login_post_when_submitted_then_403(console, headers, with_token):
+    token = page_csrf(await (await console.get("/login")).text())
+    headers = headers or ({"Origin": origin(console)} if not with_token else {})
+    data = {"username": AGENT.username, "password": PASSWORD} | ({"csrf_token": token} if with_token else {})
+
+    response = await console.post("/login", data=data, headers=headers, allow_redirects=False)
+
+    assert response.status == 403
+
+
+async def test_given_signed_in_when_posting_without_csrf_token_then_403_and_with_it_200(console):
+    token = await sign_in(console, AGENT.username)
+    url = f"/api/agents/{AGENT.desk}/state"
+
+    forged = await console.post(url, json={"state": "paused"}, headers={"Origin": origin(console)})
+    wrong = await console.post(url, json={"state": "paused"},
+                               headers={"Origin": origin(console), "X-CSRF-Token": token + "x"})
+    cross = await console.post(url, json={"state": "paused"},
+                               headers={"Origin": "http://evil.example", "X-CSRF-Token": token})
+    good = await console.post(url, json={"state": "paused"},
+                              headers={"Origin": origin(console), "X-CSRF-Token": token})
+
+    assert (forged.status, wrong.status, cross.status) == (403, 403, 403)
+    assert "CSRF" in (await forged.json())["error"]
+    assert good.status == 200 and (await good.json())["state"] == "paused"
+
+
+async def test_given_signed_in_form_with_referer_only_when_posting_then_accepted(console):
+    token = await sign_in(console, AGENT.username)
+
+    response = await console.post("/logout", data={"csrf_token": token},
+                                  headers={"Referer": origin(console) + "/"}, allow_redirects=False)
+
+    assert response.status == 303 and response.headers["Location"] == "/login?signed_out=1"
+
+
+async def test_given_agent_when_acting_on_another_desk_then_403_but_supervisor_may(console, aiohttp_client):
+    token = await sign_in(console, AGENT.username)
+    boss = await _another_client(console, aiohttp_client)
+    boss_token = await sign_in(boss, ROLE_USERS["supervisor"].username)
+    other = ROLE_USERS["nurse"].desk
+
+    mine = await console.post(f"/api/agents/{other}/state", json={"state": "paused"},
+                              headers={"Origin": origin(console), "X-CSRF-Token": token})
+    theirs = await boss.post(f"/api/agents/{other}/state", json={"state": "paused"},
+                             headers={"Origin": origin(boss), "X-CSRF-Token": boss_token})
+
+    assert mine.status == 403 and theirs.status == 200
+
+
+async def test_given_signed_in_when_websocket_from_other_origin_then_refused(console):
+    from aiohttp import WSServerHandshakeError
+    await sign_in(console, AGENT.username)
+    url = f"/api/agents/{AGENT.desk}/ws"
+
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await console.ws_connect(url, headers={"Origin": "http://evil.example"})
+    ws = await console.ws_connect(url, headers={"Origin": origin(console)})
+    try:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    finally:
+        await ws.close()
+    assert refused.value.status == 403
+
+
+async def test_given_signed_out_when_old_cookie_is_replayed_then_401(console, aiohttp_client):
+    token = await sign_in(console, AGENT.username)
+    stolen = _session_cookie(console)
+
+    await console.post("/logout", data={"csrf_token": token}, headers={"Origin": origin(console)})
+    replay = await _another_client(console, aiohttp_client)
+    replay.session.cookie_jar.update_cookies({"callcenter_session": stolen})
+    response = await replay.get("/api/queues")
+
+    assert _session_cookie(console) != stolen
+    assert response.status == 401
+    assert "sign_out" in [a.action for a in _audits(console.services.db)]
+
+
+@pytest.mark.parametrize("setting", ["idle_timeout", "max_age"])
+async def test_given_expired_session_when_requesting_then_sign_in_again(console, setting):
+    await sign_in(console, AGENT.username)
+    setattr(console.services.auth.settings, setting, -1)
+
+    response = await console.get("/", headers={"Accept": "text/html"}, allow_redirects=False)
+
+    assert response.status == 303 and response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("target, landed", [
+    ("/agent?tab=calls", "/agent?tab=calls"),
+    ("//evil.example/x", "/"),
+    ("/\\evil.example/x", "/"),
+    ("https://evil.example/", "/"),
+    ("/logout", "/"),
+])
+async def test_given_next_when_signing_in_then_only_local_targets(console, target, landed):
+    token = page_csrf(await (await console.get("/login")).text())
+    data = {"username": AGENT.username, "password": PASSWORD, "csrf_token": token, "next": target}
+
+    response = await console.post("/login", data=data, headers={"Origin": origin(console)},
+                                  allow_redirects=False)
+
+    assert response.headers["Location"] == landed
+
+
+async def test_given_pages_when_served_then_security_headers_and_no_cache(console):
+    await sign_in(console, AGENT.username)
+
+    response = await console.get("/", headers={"Accept": "text/html"})
+
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_given_unknown_path_when_browser_then_html_404_and_api_then_json(console):
+    page = await console.get("/nowhere", headers={"Accept": "text/html"})
+    api = await console.get("/api/nowhere", headers={"Accept": "text/html"})
+
+    assert page.status == 404 and "There is no such page" in await page.text()
+    assert api.status == 404 and "error" in await api.json()

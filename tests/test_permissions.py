@@ -1,0 +1,185 @@
+"""The permission table, proven on the real application: every route x every role (and anonymous, and the
+API token) gets the answer callcenter/auth/permissions.py gives.
+
+New routes are picked up by themselves (the test walks app.router). A route with path parameters other
+than {number} (an agent desk: the signed-in user's own desk) needs a line in SAMPLES; so does a route that
+needs a body, or that ends the session.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import WSServerHandshakeError, web
+
+from callcenter import main
+from callcenter.auth.exceptions import PermissionTableError
+from callcenter.auth.permissions import ANONYMOUS, API, PERMISSIONS, ROLES, allowed, check_routes
+from callcenter.main import build, init_app
+
+from .browser.live import API_TOKEN, ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
+
+
+@dataclass(frozen=True)
+class Sample:
+    params: dict[str, str] = field(default_factory=dict)   # path parameters
+    json: dict | None = None                               # body of a POST/PUT/PATCH
+    form: dict | None = None
+    websocket: bool = False
+    signs_out: bool = False                                # sign in again after this one
+
+
+SAMPLES: dict[str, Sample] = {
+    "static": Sample(params={"filename": "console.css"}),
+    "login_submit": Sample(form={"username": "nobody", "password": "not-a-password"}),
+    "logout": Sample(signs_out=True),
+    "api_agent_state": Sample(json={"state": "paused"}),
+    "api_agent_socket": Sample(websocket=True),
+    "api_call": Sample(params={"call_id": "0" * 32}),
+}
+PRINCIPALS = (*ROLES, ANONYMOUS, API)
+REFUSED = {401, 403}
+
+
+@pytest.fixture
+async def app_server(tmp_path, sqlite_url, aiohttp_client):
+    seed_role_users(sqlite_url)
+    services = build(console_config(tmp_path, sqlite_url))
+    app = init_app(services.cfg, services, ari=False)
+    return (await aiohttp_client(app)).server
+
+
+def _routes(app: web.Application) -> list[web.AbstractRoute]:
+    routes = [r for r in app.router.routes() if r.method != "HEAD"]  # HEAD comes with each GET
+    return sorted(routes, key=lambda r: SAMPLES.get(r.name, Sample()).signs_out)  # sign-outs last
+
+
+def _path(route: web.AbstractRoute, principal: str) -> str:
+    sample = SAMPLES.get(route.name, Sample())
+    info = route.resource.get_info()
+    names = re.findall(r"{(\w+)", info.get("formatter", ""))
+    params = {"number": ROLE_USERS.get(principal, ROLE_USERS["agent"]).desk or "9001"}
+    params = {n: params[n] for n in names if n in params} | sample.params
+    missing = set(names) - set(params)
+    assert not missing, f"route {route.name!r}: add sample values for {missing} to SAMPLES"
+    return str(route.url_for(**params))
+
+
+async def _request(client, route: web.AbstractRoute, principal: str, token: str) -> int:
+    sample = SAMPLES.get(route.name, Sample())
+    path = _path(route, principal)
+    headers = {"Origin": origin(client), "X-CSRF-Token": token}
+    if principal == API:
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    elif not path.startswith("/api/"):
+        headers["Accept"] = "text/html"
+    if sample.websocket:
+        return await _websocket(client, path, principal, headers)
+    response = await client.request(route.method, path, headers=headers, json=sample.json, data=sample.form,
+                                    allow_redirects=False)
+    await response.read()
+    return response.status
+
+
+async def _websocket(client, path: str, principal: str, headers: dict) -> int:
+    if principal == API:
+        path, headers = f"{path}?token={API_TOKEN}", {}
+    try:
+        ws = await client.ws_connect(path, headers=headers)
+    except WSServerHandshakeError as exc:
+        return exc.status
+    await ws.close()
+    return 101
+
+
+async def _client_for(server, aiohttp_client, principal: str) -> tuple[object, str]:
+    client = await aiohttp_client(server)
+    if principal in ROLES:
+        return client, await sign_in(client, ROLE_USERS[principal].username)
+    page = await client.get("/login")
+    return client, page_csrf(await page.text())
+
+
+def _expected(route: web.AbstractRoute, principal: str) -> str:
+    if principal == API and not route.resource.canonical.startswith("/api/"):
+        return "skip"  # the token means nothing outside /api/*: that is the anonymous case
+    return "allowed" if allowed(route.name, principal) else "refused"
+
+
+async def test_given_every_route_and_role_when_requested_then_permission_table_is_enforced(app_server,
+                                                                                           aiohttp_client):
+    wrong = []
+    checked = 0
+    for principal in PRINCIPALS:
+        client, token = await _client_for(app_server, aiohttp_client, principal)
+        for route in _routes(app_server.app):
+            expected = _expected(route, principal)
+            if expected == "skip":
+                continue
+            status = await _request(client, route, principal, token)
+            checked += 1
+            if not _as_expected(expected, status, principal, route):
+                wrong.append(f"{principal:>10} {route.method:<6} {route.name:<22} -> {status}, "
+                             f"expected {expected}")
+            if SAMPLES.get(route.name, Sample()).signs_out and principal in ROLES:
+                client, token = await _client_for(app_server, aiohttp_client, principal)
+    assert not wrong, "permission matrix violations:\n" + "\n".join(wrong)
+    assert checked >= len(PERMISSIONS) * len(ROLES)
+
+
+def _as_expected(expected: str, status: int, principal: str, route: web.AbstractRoute) -> bool:
+    if expected == "allowed":
+        return status not in REFUSED
+    if principal == ANONYMOUS:
+        # a browser (asking for HTML) is sent to the sign-in form; everything else gets 401
+        html = not route.resource.canonical.startswith("/api/")
+        return status == 303 if html else status == 401
+    return status == 403
+
+
+def test_given_real_app_when_checked_then_every_route_has_a_line_and_every_line_a_route(tmp_path,
+                                                                                       sqlite_url):
+    app = init_app(console_config(tmp_path, sqlite_url), ari=False)
+
+    check_routes(app.router)
+    names = {r.name for r in app.router.resources()}
+    assert set(PERMISSIONS) - names == set(), "lines for routes that no longer exist"
+
+
+@pytest.mark.parametrize("add_route, problem", [
+    (lambda r: r.add_get("/nameless", _view), "has no name="),
+    (lambda r: r.add_get("/forgotten", _view, name="forgotten"), "no line in the permission table"),
+])
+def test_given_route_without_permission_line_when_checked_then_refused(add_route, problem):
+    app = web.Application()
+    add_route(app.router)
+
+    with pytest.raises(PermissionTableError, match=problem):
+        check_routes(app.router)
+
+
+def test_given_malformed_lines_when_checked_then_refused():
+    app = web.Application()
+    app.router.add_get("/page", _view, name="page")
+
+    with pytest.raises(PermissionTableError, match="only for /api/"):
+        check_routes(app.router, {"page": frozenset({API})})
+    with pytest.raises(PermissionTableError, match="non-empty subset"):
+        check_routes(app.router, {"page": frozenset({"doctor"})})
+
+
+def test_given_new_route_without_line_when_app_starts_then_init_app_raises(tmp_path, sqlite_url, monkeypatch):
+    original = main.setup_routes
+
+    def with_a_forgotten_route(app):
+        original(app)
+        app.router.add_get("/forgotten", _view, name="forgotten")
+
+    monkeypatch.setattr(main, "setup_routes", with_a_forgotten_route)
+    with pytest.raises(PermissionTableError, match="forgotten"):
+        init_app(console_config(tmp_path, sqlite_url), ari=False)
+
+
+async def _view(request):
+    return web.Response(text="")
