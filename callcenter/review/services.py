@@ -1,0 +1,181 @@
+"""Recording review: search the recordings, and play one only after saying why.
+
+Playing is two steps. `grant_play` takes the reason, writes the audit row (and waits until it is in the
+database), then hands out a grant: a random token bound to the user and the recording, valid for a short
+while. `audio_file` serves the file only with that grant. So there is no way to hear a recording that left no
+audit row, and a copied audio URL is useless to anyone else or later.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..db.database import Database
+from ..db.models import Agent, Call, Disposition, Patient, Recording
+from ..eventlog import EventLog
+from .exceptions import GrantRefused, InvalidReason, InvalidSearch, RecordingMissing, RecordingNotFound
+
+REASON_MIN, REASON_MAX = 5, 500
+# Long enough to listen to a long call with pauses; the <audio> element fetches ranges all along.
+GRANT_SECONDS = 30 * 60
+SEARCH_LIMIT = 200
+FORMATS = {"wav": "audio/wav", "gsm": "audio/x-gsm", "ulaw": "audio/basic", "sln": "audio/L16"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: date | None = None
+    date_to: date | None = None
+    agent: str | None = None         # agent number
+    patient: str | None = None       # part of a name, or an MRN
+    queue: str | None = None
+    disposition: str | None = None   # disposition code
+
+    @classmethod
+    def from_query(cls, query) -> "Filters":
+        values = {k: (query.get(k) or "").strip() or None for k in
+                  ("date_from", "date_to", "agent", "patient", "queue", "disposition")}
+        try:
+            for key in ("date_from", "date_to"):
+                if values[key]:
+                    values[key] = date.fromisoformat(values[key])
+        except ValueError:
+            raise InvalidSearch("dates are YYYY-MM-DD") from None
+        if values["patient"] and len(values["patient"]) > 100:
+            raise InvalidSearch("the patient search is too long")
+        return cls(**values)
+
+    def used(self) -> list[str]:
+        return [k for k, v in self.__dict__.items() if v is not None]
+
+
+@dataclass
+class Grant:
+    recording_id: int
+    user_id: int | None
+    expires: float
+
+
+class ReviewService:
+    def __init__(self, db: Database, events: EventLog, directory: Path):
+        self._db = db
+        self._events = events
+        self.directory = directory
+        self._grants: dict[str, Grant] = {}
+
+    async def search(self, filters: Filters, user_id: int | None) -> list[dict]:
+        rows = await self._db.run(_search, filters)
+        # The results show patient names and MRNs: who searched for what is itself worth keeping.
+        self._events.audit("recordings_searched", actor_user_id=user_id,
+                           detail={"filters": filters.used(), "results": len(rows)})
+        return rows
+
+    async def grant_play(self, recording_id: int, reason: object, user_id: int | None) -> str:
+        reason = _clean_reason(reason)
+        rec = await self._db.run(_recording_with_call, recording_id)
+        if rec is None:
+            raise RecordingNotFound(recording_id)
+        self._events.audit("recording_played", actor_user_id=user_id, recording_id=recording_id,
+                           call_id=rec["call_id"], patient_id=rec["patient_id"], reason=reason)
+        await self._events.flush()  # the audit row is in the database before anyone can hear a second
+        self._expire()
+        token = secrets.token_urlsafe(24)
+        self._grants[token] = Grant(recording_id, user_id, time.monotonic() + GRANT_SECONDS)
+        return token
+
+    async def audio_file(self, recording_id: int, token: str | None, user_id: int | None) -> tuple[Path, str]:
+        rec = await self._db.run(_recording_with_call, recording_id)
+        if rec is None:
+            raise RecordingNotFound(recording_id)
+        grant = self._grants.get(token or "")
+        if grant is None or grant.recording_id != recording_id or grant.user_id != user_id \
+                or grant.expires < time.monotonic():
+            raise GrantRefused()
+        path = (self.directory / rec["path"]).resolve()
+        if not path.is_relative_to(self.directory.resolve()) or not path.is_file():
+            raise RecordingMissing(recording_id)
+        return path, FORMATS.get(rec["format"], "application/octet-stream")
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for token in [t for t, g in self._grants.items() if g.expires < now]:
+            del self._grants[token]
+
+
+def _clean_reason(reason: object) -> str:
+    text = " ".join(reason.split()) if isinstance(reason, str) else ""
+    if len(text) < REASON_MIN:
+        raise InvalidReason(f"say why you play this recording (at least {REASON_MIN} characters)")
+    if len(text) > REASON_MAX:
+        raise InvalidReason(f"the reason is limited to {REASON_MAX} characters")
+    return text
+
+
+def _recording_with_call(session: Session, recording_id: int) -> dict | None:
+    row = session.execute(select(Recording, Call.patient_id).join(Call, Call.id == Recording.call_id)
+                          .where(Recording.id == recording_id)).first()
+    if row is None:
+        return None
+    rec, patient_id = row
+    return {"id": rec.id, "call_id": rec.call_id, "patient_id": patient_id, "path": rec.path or "",
+            "format": rec.format}
+
+
+def _search(session: Session, f: Filters) -> list[dict]:
+    started = Call.started_at
+    q = (select(Recording, Call, Agent, Patient)
+         .join(Call, Call.id == Recording.call_id)
+         .outerjoin(Agent, Agent.id == Recording.agent_id)
+         .outerjoin(Patient, Patient.id == Call.patient_id))
+    if f.date_from:
+        q = q.where(started >= _day_start(f.date_from))
+    if f.date_to:
+        q = q.where(started < _day_start(f.date_to) + timedelta(days=1))
+    if f.agent:
+        q = q.where(Agent.number == f.agent)
+    if f.queue:
+        q = q.where(Call.queue_name == f.queue)
+    if f.patient:
+        like = f"%{f.patient.lower()}%"
+        q = q.where(or_(Patient.mrn == f.patient, Patient.given_name.ilike(like), Patient.family_name.ilike(like),
+                        (Patient.given_name + " " + Patient.family_name).ilike(like)))
+    if f.disposition:
+        q = q.where(Recording.call_id.in_(select(Disposition.call_id).where(Disposition.code == f.disposition)))
+    rows = session.execute(q.order_by(started.desc()).limit(SEARCH_LIMIT)).all()
+    codes = _dispositions(session, [r.Recording.call_id for r in rows])
+    return [_result(r.Recording, r.Call, r.Agent, r.Patient, codes.get(r.Recording.call_id, [])) for r in rows]
+
+
+def _dispositions(session: Session, call_ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if call_ids:
+        for call_id, code in session.execute(select(Disposition.call_id, Disposition.code)
+                                             .where(Disposition.call_id.in_(call_ids))):
+            out.setdefault(call_id, []).append(code)
+    return out
+
+
+def _result(rec: Recording, call: Call, agent: Agent | None, patient: Patient | None, codes: list[str]) -> dict:
+    return {
+        "id": rec.id, "call_id": call.id, "started_at": _iso(call.started_at),
+        "answered_at": _iso(call.answered_at), "duration_seconds": rec.duration_seconds,
+        "queue": call.queue_name, "outcome": call.outcome,
+        "agent": {"number": agent.number, "name": agent.name} if agent else None,
+        "patient": {"id": patient.id, "name": f"{patient.given_name} {patient.family_name}",
+                    "mrn": patient.mrn} if patient else None,
+        "dispositions": codes,
+    }
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, dtime.min, tzinfo=timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

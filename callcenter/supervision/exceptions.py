@@ -1,0 +1,54 @@
+"""Errors of the supervision services; `status` is the HTTP status a view should answer with."""
+
+
+class SupervisionError(Exception):
+    status = 400
+
+
+class InvalidReason(SupervisionError):
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class InvalidMode(SupervisionError):
+    def __init__(self, mode: str):
+        super().__init__(f"unknown monitoring mode {mode!r}")
+
+
+class InvalidEndpoint(SupervisionError):
+    def __init__(self) -> None:
+        super().__init__("the supervisor's phone is not a valid dial string (Tech/resource)")
+
+
+class CallNotFound(SupervisionError):
+    status = 404
+
+    def __init__(self, call_id: str):
+        super().__init__(f"no call in progress with id {call_id!r}")
+
+
+class CallNotMonitorable(SupervisionError):
+    status = 409
+
+    def __init__(self, call_id: str, state: str):
+        super().__init__(f"call {call_id} is {state}: only a call connected to an agent can be monitored")
+
+
+class AlreadyMonitoring(SupervisionError):
+    status = 409
+
+    def __init__(self, session_id: str):
+        super().__init__(f"this supervisor is already in monitoring session {session_id}")
+        self.session_id = session_id
+
+
+class SessionNotFound(SupervisionError):
+    status = 404
+
+    def __init__(self, session_id: str):
+        super().__init__(f"no monitoring session {session_id!r}")
+
+
+class MonitorFailed(SupervisionError):
+    """Asterisk refused to ring the supervisor's phone; the monitored call was not touched."""
+    status = 502

@@ -1,0 +1,121 @@
+"""The live wallboard: queues with their waiting callers, agents, calls in progress, pushed to supervisors.
+
+The snapshot is built from what the process already holds in memory (QueueService, the router's live calls,
+monitoring sessions), so building it costs microseconds. Rather than hook every place that changes a call or
+an agent, one loop rebuilds it every CHECK_SECONDS while someone watches and pushes it only when it changed.
+Timers (wait, time in state, talk time) are not pushed: the snapshot carries timestamps and the browser
+counts. No patient data is on the wallboard: calls are shown by queue, agent and times only.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..eventlog import utcnow
+
+if TYPE_CHECKING:
+    from ..calls.stasis import CallRouter
+    from ..queues.services import QueueService
+    from ..supervision.services import MonitorService
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 0.5
+# States of a call that has an agent: these are the "calls in progress".
+WITH_AGENT = ("offering", "connected")
+
+
+class WallboardService:
+    def __init__(self, queues: "QueueService", router: "CallRouter", monitors: "MonitorService | None" = None):
+        self._queues = queues
+        self._router = router
+        self._monitors = monitors
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._task: asyncio.Task | None = None
+        self._last = ""
+
+    # -- the snapshot --------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        calls = list(self._router.calls.values())
+        return {
+            "queues": [self._queue(name, info) for name, info in self._queues.queues.items()],
+            "agents": [self._agent(a) for a in sorted(self._queues.agents.values(), key=lambda a: a.number)],
+            "calls": [self._call(c) for c in calls if c.state.name in WITH_AGENT and c.agent is not None],
+            "in_ivr": sum(1 for c in calls if c.state.name in ("answering", "ivr")),
+        }
+
+    def _queue(self, name: str, info) -> dict:
+        waiting = [{"call_id": e.call.id, "since": e.since.isoformat(), "priority": e.priority,
+                    "language": getattr(e.call, "language", None)} for e in self._queues.waiting(name)]
+        longest = min((w["since"] for w in waiting), default=None)
+        return {"name": name, "title": info.title, "service_level_seconds": info.service_level_seconds,
+                "waiting": waiting, "longest_since": longest}
+
+    @staticmethod
+    def _agent(agent) -> dict:
+        return {"number": agent.number, "name": agent.name, "state": agent.state,
+                "since": agent.state_since.isoformat(), "pause_reason": agent.pause_reason,
+                "call_id": agent.call_id}
+
+    def _call(self, call) -> dict:
+        since = call.answered_at or call.offered_at or call.started_at
+        monitors = self._monitors.for_call(call.id) if self._monitors else []
+        return {
+            "call_id": call.id, "queue": call.queue_name, "state": call.state.name,
+            # Hold is not a feature yet: a connected call is talking. The field is there for when it is.
+            "status": "held" if getattr(call, "on_hold", False) else (
+                "connected" if call.state.name == "connected" else "ringing"),
+            "agent": {"number": call.agent.number, "name": call.agent.name},
+            "since": since.isoformat(),
+            "monitors": [{"id": m.id, "mode": m.mode, "state": m.state.name, "user_id": m.user_id}
+                         for m in monitors],
+        }
+
+    # -- pushing -------------------------------------------------------------------------------------------
+
+    async def attach(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.add(ws)
+        await ws.send_json(self._message(self.snapshot()))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._watch(), name="wallboard")
+
+    def detach(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.discard(ws)
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for ws in list(self._sockets):
+            await ws.close()
+
+    async def _watch(self) -> None:
+        while self._sockets:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                await self.push_if_changed()
+            except Exception:  # a bad snapshot must not stop the wallboard for everyone
+                log.exception("wallboard update failed")
+
+    async def push_if_changed(self) -> None:
+        snapshot = self.snapshot()
+        key = json.dumps(snapshot, sort_keys=True)
+        if key == self._last:
+            return
+        self._last = key
+        message = self._message(snapshot)
+        for ws in list(self._sockets):
+            try:
+                await ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                self._sockets.discard(ws)
+
+    @staticmethod
+    def _message(snapshot: dict) -> dict:
+        # The server's clock travels with the snapshot so the browser's timers do not depend on its own clock.
+        return {"type": "wallboard", "now": utcnow().isoformat(), **snapshot}
