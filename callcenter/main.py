@@ -22,6 +22,9 @@ from .queues.services import QueueService
 from .recording.services import RecordingService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
+from .review.services import ReviewService
+from .supervision.services import MonitorService
+from .wallboard.services import WallboardService
 from .web import SERVICES, auth_middleware, errors_middleware, security_headers, setup_routes
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,10 @@ class Services:
     flows: dict[str, Flow]
     auth: Auth
     ari_task: asyncio.Task | None = None
+    # supervision (issue 4): set by build()
+    monitors: MonitorService | None = None
+    wallboard: WallboardService | None = None
+    review: ReviewService | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -58,8 +65,12 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
                            forget=router.forget, wrapup_seconds=wrapup_seconds)
-    return Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
-                    Auth.from_config(cfg, db))
+    services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
+                        Auth.from_config(cfg, db))
+    services.monitors = MonitorService(ari, events, router, cfg.telephony)
+    services.wallboard = WallboardService(queues, router, services.monitors)
+    services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
+    return services
 
 
 async def start(s: Services, *, ari: bool = True) -> None:
@@ -73,6 +84,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
 
 
 async def stop(s: Services) -> None:
+    if s.monitors:
+        await s.monitors.stop_all()
     if s.ari_task:
         s.ari_task.cancel()
         await asyncio.gather(s.ari_task, return_exceptions=True)

@@ -26,6 +26,9 @@ from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .eventlog import utcnow
 from .queues.exceptions import QueueError
+from .review import http as review_http
+from .supervision import http as supervision_http
+from .wallboard import http as wallboard_http
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ def setup_routes(app: web.Application) -> None:
     # console pages: placeholders until the agent, supervisor and admin views land
     app.router.add_get("/", home, name="home")
     app.router.add_get("/agent", placeholder("agent"), name="agent_console")
-    app.router.add_get("/supervisor", placeholder("supervisor"), name="supervisor_console")
     app.router.add_get("/admin", placeholder("admin"), name="admin_console")
     # JSON API: Bearer API token (machine clients) or a console session
     app.router.add_get("/api/agents", list_agents, name="api_agents")
@@ -51,6 +53,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/agents/{number}/ws", agent_socket, name="api_agent_socket")
     app.router.add_get("/api/queues", list_queues, name="api_queues")
     app.router.add_get("/api/calls/{call_id}", get_call, name="api_call")
+    # supervision (issue 4): wallboard + supervisor page, recording review, live monitoring
+    wallboard_http.setup_routes(app)
+    review_http.setup_routes(app)
+    supervision_http.setup_routes(app)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

@@ -37,6 +37,12 @@ SAMPLES: dict[str, Sample] = {
     "api_agent_state": Sample(json={"state": "paused"}),
     "api_agent_socket": Sample(websocket=True),
     "api_call": Sample(params={"call_id": "0" * 32}),
+    # supervision (issue 4)
+    "api_wallboard_socket": Sample(websocket=True),
+    "api_recording_play": Sample(params={"recording_id": "999999"}, json={"reason": "quality review"}),
+    "api_recording_audio": Sample(params={"recording_id": "999999"}),
+    "api_call_monitor": Sample(params={"call_id": "0" * 32}, json={"mode": "listen"}),
+    "api_monitor_stop": Sample(params={"session_id": "0" * 32}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

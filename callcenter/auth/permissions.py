@@ -44,6 +44,15 @@ _TABLE: dict[str, set[str]] = {
     "api_agent_socket":     {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
     "api_queues":           {"agent", "nurse", "supervisor", "admin", API},
     "api_call":             {"agent", "nurse", "supervisor", "admin", API},
+    # -- supervision (issue 4): wallboard, recording review, live monitoring ---------------------------------
+    "api_wallboard":        {"supervisor", "admin", API},
+    "api_wallboard_socket": {"supervisor", "admin", API},
+    "api_recordings":       {"supervisor", "admin"},
+    "api_recording_play":   {"supervisor", "admin"},
+    "api_recording_audio":  {"supervisor", "admin"},   # and only with a grant from api_recording_play
+    "api_call_monitor":     {"supervisor", "admin", API},
+    "api_monitor_stop":     {"supervisor", "admin", API},
+    "api_monitors":         {"supervisor", "admin", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}
