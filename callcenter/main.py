@@ -16,6 +16,7 @@ from .calls.services import CallDeps
 from .calls.stasis import CallRouter
 from .config import Config
 from .db.database import Database
+from .desk.services import DeskService
 from .eventlog import EventLog
 from .ivr.flow import Flow, load_flow
 from .queues.services import QueueService
@@ -44,6 +45,7 @@ class Services:
     flows: dict[str, Flow]
     auth: Auth
     ari_task: asyncio.Task | None = None
+    desk: DeskService | None = None  # the agent desk (issue 4): set by build()
     # supervision (issue 4): set by build()
     monitors: MonitorService | None = None
     wallboard: WallboardService | None = None
@@ -70,6 +72,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.monitors = MonitorService(ari, events, router, cfg.telephony)
     services.wallboard = WallboardService(queues, router, services.monitors)
     services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
+    services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region)
+    queues.availability_checks.append(services.desk.why_not_available)
+    queues.state_listeners.append(services.desk.agent_state_changed)
     return services
 
 

@@ -22,6 +22,7 @@ from .auth.middleware import USER, wants_html
 from .auth.middleware import auth_middleware as _guard
 from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
+from .desk import http as desk_http
 from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .eventlog import utcnow
@@ -45,7 +46,6 @@ def setup_routes(app: web.Application) -> None:
     auth_http.setup_routes(app)
     # console pages: placeholders until the agent, supervisor and admin views land
     app.router.add_get("/", home, name="home")
-    app.router.add_get("/agent", placeholder("agent"), name="agent_console")
     app.router.add_get("/admin", placeholder("admin"), name="admin_console")
     # JSON API: Bearer API token (machine clients) or a console session
     app.router.add_get("/api/agents", list_agents, name="api_agents")
@@ -53,6 +53,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/agents/{number}/ws", agent_socket, name="api_agent_socket")
     app.router.add_get("/api/queues", list_queues, name="api_queues")
     app.router.add_get("/api/calls/{call_id}", get_call, name="api_call")
+    desk_http.setup_routes(app)  # the agent desk page (/agent) and its API
     # supervision (issue 4): wallboard + supervisor page, recording review, live monitoring
     wallboard_http.setup_routes(app)
     review_http.setup_routes(app)

@@ -37,6 +37,10 @@ SAMPLES: dict[str, Sample] = {
     "api_agent_state": Sample(json={"state": "paused"}),
     "api_agent_socket": Sample(websocket=True),
     "api_call": Sample(params={"call_id": "0" * 32}),
+    # agent desk (issue 4)
+    "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
+    "api_desk_patient_view": Sample(params={"patient_id": "1"}, json={"via": "search"}),
+    "api_desk_disposition": Sample(json={}),
     # supervision (issue 4)
     "api_wallboard_socket": Sample(websocket=True),
     "api_recording_play": Sample(params={"recording_id": "999999"}, json={"reason": "quality review"}),

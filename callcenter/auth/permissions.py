@@ -53,6 +53,12 @@ _TABLE: dict[str, set[str]] = {
     "api_call_monitor":     {"supervisor", "admin", API},
     "api_monitor_stop":     {"supervisor", "admin", API},
     "api_monitors":         {"supervisor", "admin", API},
+    # -- agent desk (issue 4): desk roles on their own desk only (checked in callcenter/desk/http.py) -------
+    "api_desk":               {"agent", "nurse", "supervisor", "admin", API},
+    "api_desk_callbacks":     {"agent", "nurse", "supervisor", "admin", API},
+    "api_desk_search":        {"agent", "nurse"},
+    "api_desk_patient_view":  {"agent", "nurse"},
+    "api_desk_disposition":   {"agent", "nurse", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

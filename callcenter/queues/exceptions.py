@@ -22,3 +22,8 @@ class InvalidAgentTransition(QueueError):
     def __init__(self, current: str, wanted: str):
         super().__init__(f"an agent in state {current!r} cannot go to {wanted!r}")
         self.current, self.wanted = current, wanted
+
+
+class AgentNotReady(QueueError):
+    """The agent may not take calls yet, e.g. the disposition of their last call is not saved."""
+    status = 409

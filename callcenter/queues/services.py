@@ -11,7 +11,7 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..db.database import Database
 from ..db.models import Agent, Queue
 from ..eventlog import EventLog, utcnow
-from .exceptions import AgentNotFound, InvalidAgentTransition, QueueNotFound
+from .exceptions import AgentNotFound, AgentNotReady, InvalidAgentTransition, QueueNotFound
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class QueueService:
         self._arrivals: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # front=True for a caller never seen (adopted after a restart): ahead of everyone waiting now.
         self._front_seq = itertools.count(-1, -1)
+        # Other features' rules and observers (wired in main.py): a check returns why an agent may not take
+        # calls yet (the desk: a disposition is owed), or None; a listener hears every agent state change.
+        self.availability_checks: list[Callable[[AgentRuntime], str | None]] = []
+        self.state_listeners: list[Callable[[AgentRuntime], None]] = []
 
     async def load(self) -> None:
         """Queues and agents come from the database; live agent state starts logged out after a restart."""
@@ -164,13 +168,20 @@ class QueueService:
             raise InvalidAgentTransition(agent.state, state)
         if agent.state in ("ringing", "on_call") and state != "logged_out":
             raise InvalidAgentTransition(agent.state, state)
+        if state == "available" and (why := self.not_ready(agent)):
+            raise AgentNotReady(why)
         self.set_state(agent, state, reason)
         return agent
+
+    def not_ready(self, agent: AgentRuntime) -> str | None:
+        return next((why for check in self.availability_checks if (why := check(agent))), None)
 
     def set_state(self, agent: AgentRuntime, state: str, reason: str | None = None,
                   call_id: str | None = None) -> None:
         if state != agent.state and state not in ALLOWED[agent.state]:
             raise InvalidAgentTransition(agent.state, state)
+        if agent.state == "wrapup" and state == "available" and self.not_ready(agent):
+            return  # the timed end of wrap-up waits for what is owed (a disposition); the agent ends it then
         now = utcnow()
         if state == "available" and agent.state != "available":
             agent.idle_since = now
@@ -178,6 +189,8 @@ class QueueService:
         agent.pause_reason = reason if state == "paused" else None
         agent.call_id = call_id if state in ("ringing", "on_call", "wrapup") else None
         self._persist_agent(agent, now)
+        for listener in self.state_listeners:
+            listener(agent)
         if state == "available":
             self.dispatch()
 

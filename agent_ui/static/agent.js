@@ -1,0 +1,377 @@
+// The agent desk: status, screen pop (before the phone is answered), identity check, patient record,
+// call controls, wrap-up with a required disposition, patient search and callbacks.
+//
+// Patient data is only shown, never stored (no localStorage) nor logged to the console.
+// window.deskPops collects {call_id, painted_at (ms since epoch)} of each rendered pop for scripts/bench-pop-paint.
+import { api, connectSocket, shortcut } from "/static/console.js";
+
+const root = document.getElementById("desk");
+const desk = root ? root.dataset.desk : "";
+const $ = (id) => document.getElementById(id);
+const STATE_LABELS = { available: "Available", paused: "Paused", logged_out: "Logged out", ringing: "Ringing",
+  on_call: "On a call", wrapup: "Wrap-up" };
+const CALL_LABELS = { ringing: "Ringing", connected: "Connected", held: "On hold", consulting: "Consulting",
+  ended: "Ended" };
+
+const desk$ = {
+  agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
+  pop: null, callId: null, callState: null, candidate: null, patient: null,
+};
+window.deskPops = [];
+
+// -- small DOM helpers ----------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function show(id, visible) { $(id).hidden = !visible; }
+
+function showError(message) {
+  const box = $("desk-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function act(what, fn) {
+  try {
+    showError("");
+    return await fn();
+  } catch (error) {
+    const status = error.status ? ` (${error.status})` : "";
+    showError(`${what} failed${status}: ${error.message}`);
+    return undefined;
+  }
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
+}
+
+function dateText(iso) {
+  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+}
+
+// -- agent state ----------------------------------------------------------------------------------------
+
+function applyAgent(agent, owed) {
+  if (desk$.agent && agent.state_since < desk$.agent.state_since) return; // an older push, overtaken
+  desk$.agent = agent;
+  desk$.owed = owed;
+  renderStatus();
+}
+
+function renderStatus() {
+  const { agent, owed } = desk$;
+  const pill = $("state-pill");
+  pill.dataset.state = agent.state;
+  const reason = agent.state === "paused" && agent.pause_reason ? ` · ${labelOf(desk$.pauseReasons, agent.pause_reason)}` : "";
+  pill.textContent = STATE_LABELS[agent.state] + reason;
+  $("btn-available").disabled = agent.state === "available" || ["ringing", "on_call"].includes(agent.state);
+  $("btn-pause").disabled = ["ringing", "on_call"].includes(agent.state);
+  show("wrapup", Boolean(owed));
+  if (owed && !desk$.callId) desk$.callId = owed;
+  if (agent.state === "ringing" && desk$.callState !== "connected") setCallState("ringing");
+  if (agent.state === "on_call" && (!desk$.callState || desk$.callState === "ringing")) setCallState("connected");
+  if (agent.state === "wrapup" || (owed && agent.state !== "on_call")) setCallState("ended");
+  tick();
+}
+
+function labelOf(list, code) {
+  const found = list.find((item) => item.code === code);
+  return found ? found.label : code;
+}
+
+function tick() {
+  if (!desk$.agent) return;
+  const since = Date.parse(desk$.agent.state_since);
+  $("state-timer").textContent = clock((Date.now() - since) / 1000);
+  $("wrapup-timer").textContent = desk$.agent.state === "wrapup" ? clock((Date.now() - since) / 1000) : "";
+}
+
+async function setState(state, reason) {
+  const body = state === "paused" ? { state, reason } : { state };
+  const agent = await act(STATE_LABELS[state] || state, () => api("POST", `/api/agents/${desk}/state`, body));
+  if (agent) applyAgent(agent, desk$.owed);
+}
+
+// -- screen pop -----------------------------------------------------------------------------------------
+
+function onPop(pop) {
+  desk$.pop = pop;
+  desk$.callId = pop.call_id;
+  desk$.candidate = pop.patients.length === 1 ? pop.patients[0] : null;
+  desk$.patient = null;
+  $("record").hidden = true;
+  $("record").replaceChildren();
+  setCallState(desk$.agent && desk$.agent.state === "on_call" ? "connected" : "ringing");
+  renderPop();
+  markPainted(pop.call_id);
+}
+
+function markPainted(callId) {
+  // After the next frame is painted: rAF runs before paint, the timeout after it.
+  requestAnimationFrame(() => setTimeout(() => {
+    performance.mark(`pop-painted-${callId}`);
+    window.deskPops.push({ call_id: callId, painted_at: performance.timeOrigin + performance.now() });
+  }, 0));
+}
+
+function renderPop() {
+  const pop = desk$.pop;
+  show("no-call", false);
+  show("pop", true);
+  $("pop-queue").textContent = pop.queue || "—";
+  $("pop-caller").textContent = pop.caller.number || pop.caller.status;
+  $("pop-language").textContent = pop.language || "—";
+  $("pop-ivr").textContent = (pop.ivr_path || []).map((c) => c.label || c.key).join(" › ") || "none";
+  const many = pop.patients.length > 1;
+  show("pop-unknown", pop.patients.length === 0);
+  show("pop-candidates", many);
+  if (many) {
+    $("candidates-count").textContent = `${pop.patients.length} patients`;
+    $("candidate-list").replaceChildren(...pop.patients.map((p) => el("li", {},
+      el("button", { type: "button", class: "link-button", onclick: () => chooseCandidate(p) },
+        `${p.name} · born ${p.date_of_birth} · ${p.mrn}`))));
+  }
+  renderIdentity();
+}
+
+function chooseCandidate(patient) {
+  desk$.candidate = patient;
+  renderIdentity();
+  $("btn-confirm").focus();
+}
+
+function renderIdentity() {
+  const p = desk$.candidate;
+  show("identity-check", Boolean(p) && !desk$.patient);
+  if (!p) return;
+  $("id-name").textContent = p.name;
+  $("id-dob").textContent = p.date_of_birth;
+  $("id-mrn").textContent = p.mrn;
+}
+
+async function confirmIdentity() {
+  const p = desk$.candidate;
+  if (!p || !desk$.pop) return;
+  await openRecord(p.id, "pop", desk$.pop.call_id);
+  show("identity-check", false);
+}
+
+async function openRecord(patientId, via, callId) {
+  const summary = await act("Opening the record", () =>
+    api("POST", `/api/agents/${desk}/patients/${patientId}/view`, { via, call_id: callId || null }));
+  if (!summary) return;
+  desk$.patient = summary;
+  renderRecord(summary);
+}
+
+// -- the patient record ---------------------------------------------------------------------------------
+
+function section(title, items, render, empty = "None recorded") {
+  return el("section", { class: "rec-section" }, el("h3", {}, title),
+    items.length ? el("ul", {}, items.map((item) => el("li", {}, render(item)))) : el("p", { class: "muted" }, empty));
+}
+
+function renderRecord(p) {
+  const record = $("record");
+  const phones = p.phones.map((ph) => el("span", { class: "phone" }, `${ph.e164} (${ph.kind}) `,
+    el("button", { type: "button", class: "button button-small", onclick: () => dial(ph.e164, p.id) }, "Call")));
+  record.replaceChildren(
+    el("header", { class: "rec-head" },
+      el("h3", { id: "record-name" }, p.name),
+      el("span", {}, `born ${p.date_of_birth} (${p.age}) · ${p.sex} · MRN ${p.mrn} · ${p.language}`),
+      el("div", { class: "phones" }, phones)),
+    p.flags.length ? el("div", { class: "flags" }, p.flags.map((f) => el("span", { class: "flag", title: f.note || "" },
+      f.flag.replaceAll("_", " ")))) : null,
+    el("div", { class: "rec-grid" },
+      section("Allergies", p.allergies, (a) => `${a.substance}${a.reaction ? " — " + a.reaction : ""}${a.severity ? " (" + a.severity + ")" : ""}`, "No known allergies"),
+      section("Conditions", p.conditions, (c) => `${c.name}${c.chronic ? " · chronic" : ""}`),
+      section("Recent visits", p.encounters, (e) => `${dateText(e.started_at)} · ${e.department} (${e.kind})${e.summary ? " — " + e.summary : ""}`),
+      section("Upcoming appointments", p.upcoming_appointments, (a) => `${dateText(a.starts_at)} · ${a.department}${a.clinician ? " · " + a.clinician : ""} (${a.status})`),
+      section("Previous calls", p.recent_calls, (c) => `${dateText(c.started_at)} · ${c.queue || c.direction} · ${c.outcome || c.status}${c.agent ? " · " + c.agent : ""}`)));
+  if (p.recent_discharge) {
+    record.querySelector(".rec-head").append(el("p", { class: "flag" },
+      `Discharged ${dateText(p.recent_discharge.discharged_at)} from ${p.recent_discharge.department}`));
+  }
+  record.hidden = false;
+}
+
+// -- call controls (backend: /api/calls/{id}/...) -------------------------------------------------------
+
+function setCallState(state) {
+  desk$.callState = state;
+  const pill = $("call-state");
+  pill.dataset.state = state;
+  pill.textContent = CALL_LABELS[state] || state;
+  const live = ["ringing", "connected", "held", "consulting"].includes(state);
+  show("btn-hold", state !== "held");
+  show("btn-unhold", state === "held");
+  show("btn-complete", state === "consulting");
+  show("btn-cancel", state === "consulting");
+  for (const id of ["btn-hold", "btn-unhold", "btn-blind", "btn-warm", "btn-hangup"]) $(id).disabled = !live;
+  if (state === "ended") {
+    const select = $("disposition-code");
+    if (!$("wrapup").hidden && document.activeElement === document.body) select.focus();
+  }
+}
+
+async function callAction(path, body, label) {
+  if (!desk$.callId) { showError("There is no call to act on."); return; }
+  await act(label, () => api("POST", `/api/calls/${desk$.callId}/${path}`, body));
+}
+
+function transferBody(mode) {
+  const agent = $("transfer-agent").value.trim();
+  return agent ? { mode, agent } : { mode, queue: $("transfer-target").value };
+}
+
+async function dial(phone, patientId) {
+  const result = await act("Dialing", () => api("POST", `/api/agents/${desk}/dial`, { phone, patient_id: patientId }));
+  if (result && result.call_id) {
+    desk$.callId = result.call_id;
+    show("no-call", false);
+    show("pop", true);
+    setCallState("ringing");
+  }
+}
+
+function onCallState(message) {
+  if (message.call_id !== desk$.callId) return;
+  setCallState(message.state);
+}
+
+// -- wrap-up --------------------------------------------------------------------------------------------
+
+async function saveDisposition(nextState) {
+  const code = $("disposition-code").value;
+  const notes = $("disposition-notes").value.trim();
+  if (!code || !notes) {
+    showError("Choose a disposition and write notes before the next call.");
+    (code ? $("disposition-notes") : $("disposition-code")).focus();
+    return;
+  }
+  const body = { call_id: desk$.owed, code, notes, next_state: nextState,
+    patient_id: desk$.patient ? desk$.patient.id : null };
+  if (nextState === "paused") body.pause_reason = $("pause-reason").value;
+  const when = $("callback-when").value;
+  if (when) body.callback = { due_at: new Date(when).toISOString(), reason: $("callback-reason").value };
+  const saved = await act("Saving the disposition", () => api("POST", `/api/agents/${desk}/disposition`, body));
+  if (!saved) return;
+  $("wrapup-form").reset();
+  clearCall();
+  desk$.agent = null; // the answer carries the newest state
+  applyAgent(saved.agent, saved.disposition_owed);
+  loadCallbacks();
+}
+
+function clearCall() {
+  Object.assign(desk$, { pop: null, callId: null, callState: null, candidate: null, patient: null });
+  show("pop", false);
+  show("no-call", true);
+  $("record").hidden = true;
+  $("record").replaceChildren();
+}
+
+// -- search ---------------------------------------------------------------------------------------------
+
+async function search(event) {
+  event.preventDefault();
+  const body = { name: $("search-name").value, date_of_birth: $("search-dob").value, mrn: $("search-mrn").value,
+    phone: $("search-phone").value, call_id: desk$.callId };
+  const found = await act("Search", () => api("POST", `/api/agents/${desk}/patients/search`, body));
+  if (!found) return;
+  const list = $("search-results");
+  list.replaceChildren(...(found.patients.length ? found.patients.map((p) => el("li", {},
+    el("button", { type: "button", class: "link-button", onclick: () => openRecord(p.id, "search", desk$.callId) },
+      `${p.name} · born ${p.date_of_birth} · ${p.mrn}`))) : [el("li", { class: "muted" }, "No patient found.")]));
+}
+
+// -- callbacks ------------------------------------------------------------------------------------------
+
+function renderCallbacks(callbacks) {
+  const list = $("callback-list");
+  if (!callbacks.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "None scheduled."));
+    return;
+  }
+  list.replaceChildren(...callbacks.map((cb) => el("li", { class: cb.overdue ? "overdue" : "" },
+    el("div", {}, el("strong", {}, dateText(cb.due_at)), cb.overdue ? " · due" : "", cb.mine ? "" : ` · ${cb.queue}`),
+    el("div", {}, cb.patient ? `${cb.patient.name} · ` : "", cb.phone),
+    cb.reason ? el("div", { class: "muted" }, cb.reason) : null,
+    el("button", { type: "button", class: "button button-small", onclick: () => dial(cb.phone, cb.patient ? cb.patient.id : null) }, "Call"))));
+}
+
+async function loadCallbacks() {
+  const callbacks = await act("Loading callbacks", () => api("GET", `/api/agents/${desk}/callbacks`));
+  if (callbacks) renderCallbacks(callbacks);
+}
+
+// -- loading, socket, shortcuts ---------------------------------------------------------------------------
+
+function fillSelect(select, items, extra = []) {
+  select.replaceChildren(...extra, ...items.map((item) => el("option", { value: item.code || item.name }, item.label || item.title)));
+}
+
+async function load() {
+  const snap = await act("Loading your desk", () => api("GET", `/api/agents/${desk}/desk`));
+  if (!snap) return;
+  Object.assign(desk$, { dispositions: snap.dispositions, pauseReasons: snap.pause_reasons, queues: snap.queues });
+  fillSelect($("pause-reason"), snap.pause_reasons);
+  fillSelect($("disposition-code"), snap.dispositions, [el("option", { value: "" }, "Choose…")]);
+  fillSelect($("transfer-target"), snap.queues);
+  desk$.agent = null;
+  applyAgent(snap.agent, snap.disposition_owed);
+  renderCallbacks(snap.callbacks);
+}
+
+function onMessage(message) {
+  if (message.type === "screen_pop") onPop(message);
+  else if (message.type === "agent_state") applyAgent(message.agent, message.disposition_owed);
+  else if (message.type === "call_state") onCallState(message);
+  else if (message.type === "hello") load();
+}
+
+function wire() {
+  $("btn-available").addEventListener("click", () => setState("available"));
+  $("btn-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
+  $("btn-logout").addEventListener("click", () => setState("logged_out"));
+  $("btn-confirm").addEventListener("click", confirmIdentity);
+  $("btn-hold").addEventListener("click", () => callAction("hold", undefined, "Hold"));
+  $("btn-unhold").addEventListener("click", () => callAction("unhold", undefined, "Resume"));
+  $("btn-blind").addEventListener("click", () => callAction("transfer", transferBody("blind"), "Blind transfer"));
+  $("btn-warm").addEventListener("click", () => callAction("transfer", transferBody("warm"), "Warm transfer"));
+  $("btn-complete").addEventListener("click", () => callAction("transfer/complete", undefined, "Completing the transfer"));
+  $("btn-cancel").addEventListener("click", () => callAction("transfer/cancel", undefined, "Cancelling the transfer"));
+  $("btn-hangup").addEventListener("click", () => callAction("hangup", undefined, "Hang up"));
+  $("wrapup-form").addEventListener("submit", (event) => { event.preventDefault(); saveDisposition("available"); });
+  $("btn-save-pause").addEventListener("click", () => saveDisposition("paused"));
+  $("search-form").addEventListener("submit", search);
+  shortcut("a", () => $("btn-available").click(), "Go available");
+  shortcut("p", () => $("btn-pause").click(), "Pause (with the reason chosen)");
+  shortcut("h", () => (desk$.callState === "held" ? $("btn-unhold") : $("btn-hold")).click(), "Hold / resume the call");
+  shortcut("x", () => $("btn-hangup").click(), "Hang up");
+  shortcut("i", () => { if (!$("identity-check").hidden) confirmIdentity(); }, "Identity confirmed");
+  shortcut("d", () => { if (!$("wrapup").hidden) $("disposition-code").focus(); }, "Go to the disposition");
+  shortcut("/", () => $("search-name").focus(), "Search for a patient");
+  setInterval(tick, 1000);
+}
+
+if (desk) {
+  wire();
+  load();
+  connectSocket(`/api/agents/${desk}/ws`, onMessage);
+}

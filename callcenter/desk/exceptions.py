@@ -1,0 +1,18 @@
+"""Desk errors; each carries the HTTP status its view answers with."""
+from __future__ import annotations
+
+
+class DeskError(Exception):
+    status = 400
+
+
+class InvalidRequest(DeskError):
+    status = 400
+
+
+class NotFound(DeskError):
+    status = 404
+
+
+class DispositionConflict(DeskError):
+    status = 409

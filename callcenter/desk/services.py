@@ -1,0 +1,354 @@
+"""The agent desk: state pushes, patient search and record views (audited), dispositions and callbacks.
+
+The rule that matters most: a person at a desk saves the disposition of a call they talked on before they
+take the next one. The queue service asks `why_not_available` before an agent goes available (and keeps a
+timed wrap-up going). The rule applies to desks *staffed through the console* (a signed-in agent or nurse
+opened the desk since the server started): desks driven only by the API token (CLI, benchmarks, the
+integration tests) have nobody to type a disposition and keep the plain timed wrap-up.
+
+Patient data never goes to the log: searches are audited with the fields used, never the terms.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.database import Database
+from ..db.models import Call as CallRow
+from ..db.models import Callback, CallEvent, Disposition, Patient, PatientPhone
+from ..db.queries import add_audit_event, patient_summary
+from ..eventlog import EventLog, utcnow
+from ..phones import normalize
+from ..queues.services import AgentRuntime, QueueService
+from ..screenpop.notifier import AgentNotifier
+from .codes import DISPOSITION_CODES, DISPOSITIONS, PAUSE_REASONS
+from .exceptions import DispositionConflict, InvalidRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+SEARCH_LIMIT = 25
+CALLBACK_LIMIT = 30
+NOTES_MAX = 4000
+VIEW_VIA = ("pop", "search", "callback")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts at a desk: the signed-in user (None for the API token) and the desk's agent."""
+    user_id: int | None
+    agent: AgentRuntime
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    name: str = ""
+    date_of_birth: date | None = None
+    mrn: str = ""
+    phone_e164: str | None = None
+
+    def fields(self) -> list[str]:
+        """Which fields were used: what the audit row keeps (the terms themselves are patient data)."""
+        used = {"name": self.name, "date_of_birth": self.date_of_birth, "mrn": self.mrn, "phone": self.phone_e164}
+        return [name for name, value in used.items() if value]
+
+
+@dataclass(frozen=True)
+class DispositionRequest:
+    call_id: str
+    code: str
+    notes: str
+    patient_id: int | None = None
+    callback_due_at: datetime | None = None
+    callback_reason: str = ""
+    callback_phone: str | None = None
+    next_state: str | None = None
+    pause_reason: str | None = None
+
+
+class DeskService:
+    def __init__(self, db: Database, events: EventLog, queues: QueueService, notifier: AgentNotifier,
+                 default_region: str):
+        self._db = db
+        self._events = events
+        self._queues = queues
+        self._notifier = notifier
+        self._region = default_region
+        self._staffed: set[str] = set()
+        self._owed: dict[str, str] = {}  # agent number -> the call whose disposition is owed
+        self._pushes: set[asyncio.Task] = set()
+
+    # -- the disposition rule (called by the queue service) ----------------------------------------------
+
+    def staff(self, number: str) -> None:
+        """A signed-in agent or nurse opened this desk: from now on its calls need a disposition."""
+        self._staffed.add(number)
+
+    def owed(self, number: str) -> str | None:
+        return self._owed.get(number)
+
+    def why_not_available(self, agent: AgentRuntime) -> str | None:
+        call_id = self._owed.get(agent.number)
+        if call_id is None:
+            return None
+        return "save the disposition of your last call (code and notes) before taking the next call"
+
+    def agent_state_changed(self, agent: AgentRuntime) -> None:
+        if agent.state == "on_call" and agent.call_id and agent.number in self._staffed:
+            self._owed[agent.number] = agent.call_id
+        self._push(agent.number, self.state_message(agent))
+
+    def state_message(self, agent: AgentRuntime) -> dict:
+        return {"type": "agent_state", "agent": agent.public(), "disposition_owed": self._owed.get(agent.number),
+                "sent_at": utcnow().isoformat()}
+
+    def _push(self, number: str, message: dict) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous unit test): nobody can be listening
+        task = loop.create_task(self._notifier.send(number, message))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    # -- what the desk page loads ------------------------------------------------------------------------
+
+    async def snapshot(self, actor: Actor) -> dict:
+        return {
+            "agent": actor.agent.public(),
+            "disposition_owed": self._owed.get(actor.agent.number),
+            "dispositions": list(DISPOSITIONS),
+            "pause_reasons": list(PAUSE_REASONS),
+            "queues": [{"name": q.name, "title": q.title} for q in self._queues.queues.values()],
+            "callbacks": await self.callbacks(actor),
+        }
+
+    async def callbacks(self, actor: Actor) -> list[dict]:
+        """Scheduled callbacks for this agent or the queues they serve, due soonest first."""
+        agent = actor.agent
+        queues = [q.name for q in self._queues.queues.values() if q.skill in agent.skills]
+        return await self._db.run(_callbacks, actor, queues)
+
+    # -- patients ----------------------------------------------------------------------------------------
+
+    def search_terms(self, body: dict) -> SearchTerms:
+        name = _text(body, "name", 100)
+        mrn = _text(body, "mrn", 32)
+        dob = _date(body.get("date_of_birth"))
+        phone_raw = _text(body, "phone", 40)
+        phone = normalize(phone_raw, self._region).e164 if phone_raw else None
+        if phone_raw and phone is None:
+            raise InvalidRequest("that phone number is not valid")
+        if name and len(name.replace(" ", "")) < 2:
+            raise InvalidRequest("type at least two letters of the name")
+        terms = SearchTerms(name, dob, mrn, phone)
+        if not terms.fields():
+            raise InvalidRequest("search by name, date of birth, MRN or phone")
+        return terms
+
+    async def search(self, actor: Actor, terms: SearchTerms, call_id: str | None) -> list[dict]:
+        return await self._db.run(_search, actor, terms, call_id)
+
+    async def view(self, actor: Actor, patient_id: int, call_id: str | None, via: str) -> dict:
+        """The full record of one patient, with its audit row in the same transaction."""
+        if via not in VIEW_VIA:
+            raise InvalidRequest(f"'via' must be one of {', '.join(VIEW_VIA)}")
+        summary = await self._db.run(_view, actor, patient_id, call_id, via)
+        if summary is None:
+            raise NotFound("no such patient")
+        return summary
+
+    # -- wrap-up -----------------------------------------------------------------------------------------
+
+    async def save_disposition(self, actor: Actor, request: DispositionRequest) -> dict:
+        saved = await self._db.run(_save_disposition, actor, request, self._owed.get(actor.agent.number))
+        number = actor.agent.number
+        if self._owed.get(number) == request.call_id:
+            del self._owed[number]
+        if request.next_state:
+            self._queues.request_state(number, request.next_state, request.pause_reason)
+        else:
+            self._push(number, self.state_message(actor.agent))
+        return saved
+
+    def disposition_request(self, body: dict) -> DispositionRequest:
+        call_id = _text(body, "call_id", 32)
+        code = _text(body, "code", 32)
+        notes = _text(body, "notes", NOTES_MAX, strip=False).strip()
+        if not call_id:
+            raise InvalidRequest("'call_id' is required")
+        if code not in DISPOSITION_CODES:
+            raise InvalidRequest("choose a disposition code from the list")
+        if not notes:
+            raise InvalidRequest("notes are required: what was the call about, what was done")
+        next_state = body.get("next_state")
+        if next_state not in (None, "available", "paused"):
+            raise InvalidRequest("'next_state' must be available or paused")
+        patient_id = body.get("patient_id")
+        if patient_id is not None and not isinstance(patient_id, int):
+            raise InvalidRequest("'patient_id' must be a number")
+        callback = body.get("callback") or {}
+        if not isinstance(callback, dict):
+            raise InvalidRequest("'callback' must be an object")
+        due = _when(callback.get("due_at")) if callback else None
+        phone_raw = _text(callback, "phone", 40)
+        phone = normalize(phone_raw, self._region).e164 if phone_raw else None
+        if phone_raw and phone is None:
+            raise InvalidRequest("the callback phone number is not valid")
+        return DispositionRequest(call_id, code, notes, patient_id, due, _text(callback, "reason", 500), phone,
+                                  next_state, _text(body, "pause_reason", 64) or None)
+
+
+# -- validation helpers ------------------------------------------------------------------------------------
+
+
+def _text(body: dict, key: str, limit: int, *, strip: bool = True) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidRequest(f"'{key}' must be a text of at most {limit} characters")
+    return value.strip() if strip else value
+
+
+def _date(value) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest("date of birth must be a date like 1960-12-31") from None
+
+
+def _when(value) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest("the callback time must be a date and time") from None
+    if when.tzinfo is None:
+        raise InvalidRequest("the callback time needs a time zone")
+    if when <= utcnow():
+        raise InvalidRequest("the callback time must be in the future")
+    return when.astimezone(timezone.utc)
+
+
+# -- database work (run in the pool) -----------------------------------------------------------------------
+
+
+def _identity(patient: Patient) -> dict:
+    return {"id": patient.id, "mrn": patient.mrn, "name": patient.full_name,
+            "date_of_birth": patient.date_of_birth.isoformat()}
+
+
+def _search(session: Session, actor: Actor, terms: SearchTerms, call_id: str | None) -> list[dict]:
+    query = select(Patient)
+    for word in terms.name.lower().split():
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(func.lower(Patient.given_name).like(pattern, escape="\\"),
+                                func.lower(Patient.family_name).like(pattern, escape="\\")))
+    if terms.date_of_birth:
+        query = query.where(Patient.date_of_birth == terms.date_of_birth)
+    if terms.mrn:
+        query = query.where(func.upper(Patient.mrn) == terms.mrn.upper())
+    if terms.phone_e164:
+        query = query.where(Patient.id.in_(select(PatientPhone.patient_id)
+                                           .where(PatientPhone.e164 == terms.phone_e164)))
+    query = query.order_by(Patient.family_name, Patient.given_name, Patient.id).limit(SEARCH_LIMIT)
+    found = [_identity(p) for p in session.scalars(query)]
+    # A result list shows names and dates of birth: audited, with the fields used but never the terms.
+    add_audit_event(session, "patient_search", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
+                    call_id=call_id, detail={"fields": terms.fields(), "results": len(found),
+                                             "patient_ids": [p["id"] for p in found]})
+    return found
+
+
+def _view(session: Session, actor: Actor, patient_id: int, call_id: str | None, via: str) -> dict | None:
+    call = session.get(CallRow, call_id) if call_id else None
+    if call_id and call is None:
+        raise NotFound("no such call")
+    if via == "pop" and call is None:
+        raise InvalidRequest("a record opened from a screen pop needs its 'call_id'")
+    if via == "pop" and patient_id not in (call.candidate_patient_ids or []) + [call.patient_id]:
+        raise InvalidRequest("this patient is not a candidate for this call")
+    summary = patient_summary(session, patient_id, exclude_call_id=call_id)
+    if summary is None:
+        return None
+    add_audit_event(session, "patient_viewed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
+                    patient_id=patient_id, call_id=call_id, detail={"via": via})
+    if via == "pop":
+        # The agent checked name and date of birth with the caller: this call is now this patient's (which
+        # the pop could not know when several patients share the number).
+        session.add(CallEvent(call_id=call_id, ts=utcnow(), type="identity_confirmed", agent_id=actor.agent.id,
+                              data={"patient_id": patient_id}))
+        if call.patient_id is None:
+            session.execute(update(CallRow).where(CallRow.id == call_id).values(patient_id=patient_id))
+    return summary
+
+
+def _save_disposition(session: Session, actor: Actor, request: DispositionRequest, owed: str | None) -> dict:
+    call = session.get(CallRow, request.call_id)
+    if call is None:
+        raise NotFound("no such call")
+    if call.agent_id != actor.agent.id and owed != request.call_id:
+        raise DispositionConflict("this call was not handled at your desk")
+    patient_id = request.patient_id or call.patient_id
+    if request.patient_id is not None and session.get(Patient, request.patient_id) is None:
+        raise InvalidRequest("no such patient")
+    row = Disposition(call_id=call.id, agent_id=actor.agent.id, user_id=actor.user_id, patient_id=patient_id,
+                      code=request.code, notes=request.notes, created_at=utcnow())
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise DispositionConflict("the disposition of this call is already saved") from None
+    callback_id = _schedule_callback(session, actor, request, call, patient_id)
+    # The code goes to the call's event log; the notes stay in the dispositions table (they are patient data).
+    session.add(CallEvent(call_id=call.id, ts=utcnow(), type="disposition", agent_id=actor.agent.id,
+                          data={"code": request.code, "disposition_id": row.id, "callback_id": callback_id}))
+    return {"id": row.id, "call_id": call.id, "code": row.code, "patient_id": patient_id,
+            "callback_id": callback_id}
+
+
+def _schedule_callback(session: Session, actor: Actor, request: DispositionRequest, call: CallRow,
+                       patient_id: int | None) -> int | None:
+    if request.callback_due_at is None:
+        return None
+    phone = request.callback_phone or _primary_phone(session, patient_id) or call.caller_e164
+    if phone is None:
+        raise InvalidRequest("the callback needs a phone number")
+    callback = Callback(patient_id=patient_id, phone_e164=phone, agent_id=actor.agent.id,
+                        due_at=request.callback_due_at, reason=request.callback_reason,
+                        origin_call_id=call.id, created_by_user_id=actor.user_id)
+    session.add(callback)
+    session.flush()
+    return callback.id
+
+
+def _primary_phone(session: Session, patient_id: int | None) -> str | None:
+    if patient_id is None:
+        return None
+    query = (select(PatientPhone.e164).where(PatientPhone.patient_id == patient_id)
+             .order_by(PatientPhone.is_primary.desc(), PatientPhone.id))
+    return session.scalars(query).first()
+
+
+def _callbacks(session: Session, actor: Actor, queues: list[str]) -> list[dict]:
+    mine = Callback.agent_id == actor.agent.id
+    for_my_queues = Callback.agent_id.is_(None) & Callback.queue_name.in_(queues)
+    query = (select(Callback, Patient).outerjoin(Patient, Callback.patient_id == Patient.id)
+             .where(Callback.status == "scheduled", or_(mine, for_my_queues))
+             .order_by(Callback.due_at, Callback.id).limit(CALLBACK_LIMIT))
+    rows = list(session.execute(query))
+    now = utcnow()
+    out = [{"id": cb.id, "due_at": cb.due_at.isoformat(), "overdue": cb.due_at <= now, "phone": cb.phone_e164,
+            "reason": cb.reason, "queue": cb.queue_name, "mine": cb.agent_id == actor.agent.id,
+            "patient": _identity(patient) if patient else None} for cb, patient in rows]
+    if out:
+        add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
+                        detail={"patient_ids": sorted({c["patient"]["id"] for c in out if c["patient"]})})
+    return out
