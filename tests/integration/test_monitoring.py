@@ -1,0 +1,169 @@
+"""Live monitoring on real calls through the sandbox Asterisk: listen, whisper, barge, and stopping.
+
+The supervisor's phone is an auto-answering test phone (Local/auto-<x>@agent-phones/n). What must hold every
+time: the monitoring channels exist and are bridged as the mode says, and the patient's call is never
+disturbed: it stays connected, with caller and agent in its bridge, before, during and after monitoring.
+"""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.asterisk
+
+ENGLISH, NURSE = "1", "4"
+SUPERVISOR_PHONE = "Local/auto-7001@agent-phones/n"
+
+
+async def connected_call(center, hangup_after: float = 60):
+    await center.set_agent("1005", "available")
+    await center.call("+14155550142", f"{ENGLISH},{NURSE}", hangup_after=hangup_after)
+    row = await center.call_row("connected", timeout=90)
+    return center.s.router.calls[row.id]
+
+
+def spy_on_snoops(center) -> list[dict]:
+    """Record the parameters of every snoop the product asks Asterisk for (the directions are not visible in
+    the channel's ARI JSON)."""
+    seen: list[dict] = []
+    original = center.s.ari.snoop
+
+    async def snoop(channel_id, **kw):
+        seen.append({"channel_id": channel_id, **kw})
+        return await original(channel_id, **kw)
+    center.s.ari.snoop = snoop
+    return seen
+
+
+async def monitor(center, call_id: str, mode: str, endpoint: str = SUPERVISOR_PHONE) -> tuple[int, dict]:
+    async with center.http.post(f"{center.base_url}/api/calls/{call_id}/monitor",
+                                json={"mode": mode, "endpoint": endpoint}, headers=center.headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def stop(center, session_id: str) -> dict:
+    async with center.http.post(f"{center.base_url}/api/monitors/{session_id}/stop",
+                                headers=center.headers) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def session_state(center, session_id: str) -> str | None:
+    session = center.s.monitors.sessions.get(session_id)
+    return session.state.name if session else None
+
+
+async def bridge(center, bridge_id: str) -> dict | None:
+    return next((b for b in await center.ari.request("GET", "/bridges") if b["id"] == bridge_id), None)
+
+
+async def assert_call_undisturbed(center, call) -> None:
+    assert not call.ended.is_set() and call.state.name == "connected"
+    call_bridge = await bridge(center, call.bridge_id)
+    assert call_bridge is not None
+    assert {call.channel.id, call.agent_channel_id} <= set(call_bridge["channels"])
+
+
+async def wait_monitoring(center, session_id: str) -> None:
+    async def check():
+        return await session_state(center, session_id) == "monitoring"
+    await center.wait_for(check, 20, "the supervisor to be monitoring")
+
+
+async def wait_gone(center, channel_ids: list[str]) -> None:
+    async def check():
+        live = set(await center.live_channels())
+        return not (set(channel_ids) & live)
+    await center.wait_for(check, 10, f"channels {channel_ids} to hang up")
+
+
+@pytest.mark.parametrize("mode, directions", [("listen", ("both", "none")), ("whisper", ("both", "out"))])
+async def test_given_connected_call_when_supervisor_listens_or_whispers_then_snoop_bridged_with_phone_and_stop_leaves_call_up(
+        center, mode, directions):
+    snoops = spy_on_snoops(center)
+    call = await connected_call(center)
+
+    status, session = await monitor(center, call.id, mode)
+    assert status == 201, session
+    sid = session["id"]
+    await wait_monitoring(center, sid)
+
+    supervisor, snoop = f"sup-{sid}", f"snoop-{sid}"
+    snoop_channel = await center.ari.request("GET", f"/channels/{snoop}")
+    assert snoop_channel["name"].startswith("Snoop/"), snoop_channel["name"]
+    assert [(s["channel_id"], s["spy"], s["whisper"]) for s in snoops] == [(call.agent_channel_id, *directions)]
+    own = await bridge(center, f"monitor-{sid}")
+    assert own is not None and set(own["channels"]) == {supervisor, snoop}
+    assert supervisor not in (await bridge(center, call.bridge_id))["channels"]
+    await assert_call_undisturbed(center, call)
+
+    ended = await stop(center, sid)
+    assert ended["end_reason"] == "stopped"
+    await wait_gone(center, [supervisor, snoop])
+    assert await bridge(center, f"monitor-{sid}") is None
+    await assert_call_undisturbed(center, call)
+    events = [e.type for e in await center.events(call.id)]
+    assert "monitoring_started" in events and "monitoring_ended" in events
+    audits = [a for a in await center.audits() if a.action == "call_monitored"]
+    assert [(a.call_id, a.reason) for a in audits] == [(call.id, mode)]
+
+
+async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridge_and_stop_leaves_call_up(center):
+    call = await connected_call(center)
+
+    status, session = await monitor(center, call.id, "barge")
+    assert status == 201, session
+    sid = session["id"]
+    await wait_monitoring(center, sid)
+
+    call_bridge = await bridge(center, call.bridge_id)
+    assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id, f"sup-{sid}"}
+    assert await bridge(center, f"monitor-{sid}") is None, "barge uses the call's own bridge"
+
+    await stop(center, sid)
+    await wait_gone(center, [f"sup-{sid}"])
+    call_bridge = await bridge(center, call.bridge_id)
+    assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id}
+    await assert_call_undisturbed(center, call)
+
+
+async def test_given_barging_supervisor_when_call_ends_then_supervisor_leg_hangs_up(center):
+    call = await connected_call(center, hangup_after=30)
+    status, session = await monitor(center, call.id, "barge")
+    assert status == 201
+    sid = session["id"]
+    await wait_monitoring(center, sid)
+
+    row = await center.call_row("ended", timeout=60)
+    assert row.outcome == "completed"
+    await wait_gone(center, [f"sup-{sid}"])
+
+    async def ended():
+        return sid not in center.s.monitors.sessions
+    await center.wait_for(ended, 10, "the session to end")
+    end = next(e for e in await center.events(call.id) if e.type == "monitoring_ended")
+    assert end.data["reason"] == "call_ended"
+
+
+async def test_given_busy_supervisor_phone_when_monitoring_then_session_ends_and_call_is_untouched(center):
+    call = await connected_call(center)
+
+    status, session = await monitor(center, call.id, "listen", endpoint="Local/busy-7001@agent-phones/n")
+    assert status == 201, session
+
+    async def ended():
+        return session["id"] not in center.s.monitors.sessions
+    await center.wait_for(ended, 15, "the session to end")
+    end = next(e for e in await center.events(call.id) if e.type == "monitoring_ended")
+    assert end.data["reason"] in ("busy", "failed")
+    await assert_call_undisturbed(center, call)
+
+
+async def test_given_call_in_queue_when_monitoring_then_refused_with_409(center):
+    await center.call("+14155550142", f"{ENGLISH},{NURSE}", hangup_after=20)  # nobody available: queued
+    row = await center.call_row("queued", timeout=60)
+
+    status, body = await monitor(center, row.id, "listen")
+    assert status == 409, body
+    assert center.s.monitors.sessions == {}
+    status, body = await monitor(center, row.id, "shout")
+    assert status == 400
