@@ -1,0 +1,154 @@
+"""The agent desk in the real browser: status, a real call's screen pop before answer, identity check,
+audited record, required disposition; patient search (no Asterisk)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import date
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from callcenter.db.models import Allergy, AuditEvent, Call, Disposition, Patient, PatientPhone
+from callcenter.simulate import place_call
+
+DESK = "9001"
+PHONE = "+14155550188"
+ENGLISH, RESULTS = "1", "2"
+
+
+def add_patient(live, mrn: str, phone: str, given: str = "Ada", family: str = "Lovelace") -> int:
+    with live.services.db.session() as session:
+        patient = Patient(mrn=mrn, given_name=given, family_name=family, date_of_birth=date(1960, 12, 10), sex="F",
+                          language="en")
+        session.add(patient)
+        session.flush()
+        session.add(PatientPhone(patient_id=patient.id, e164=phone, kind="mobile", is_primary=True))
+        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash", severity="moderate"))
+        return patient.id
+
+
+def open_desk(page: Page) -> None:
+    page.goto("/agent")
+    expect(page.locator("#state-pill")).to_have_text("Logged out")
+
+
+def audits(live, action: str) -> list[AuditEvent]:
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def prepare_desk_for_calls(live, phone_behaviour: str = "slow") -> None:
+    """Desk 9001 answers the 'results' queue on a phone that rings ~6 s before answering."""
+    agent = live.services.queues.agent(DESK)
+    agent.skills = frozenset({"general", "results"})
+    agent.endpoint = f"Local/{phone_behaviour}-{DESK}@agent-phones/n"
+    deps = live.services.router.deps
+    deps.settings = dataclasses.replace(deps.settings, agent_ring_timeout=20)  # the slow phone answers at ~6 s
+
+
+@pytest.mark.asterisk
+def test_given_available_agent_when_known_patient_calls_then_pop_before_answer_identity_audit_and_disposition(
+        console_with_asterisk, signed_in, screenshot):
+    live = console_with_asterisk
+    patient_id = add_patient(live, "MRN-DESK1", PHONE)
+    prepare_desk_for_calls(live)
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    screenshot(page, "desk-available")
+
+    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+
+    # Still ringing: the agent's phone has not answered, and the record is not shown yet.
+    assert live.services.queues.agent(DESK).state == "ringing"
+    expect(page.locator("#id-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#pop-queue")).to_have_text("results")
+    expect(page.locator("#pop-ivr")).to_contain_text("Test results")
+    expect(page.locator("#record")).to_be_hidden()
+    screenshot(page, "desk-pop-ringing")
+    assert live.services.queues.agent(DESK).state == "ringing", "the pop must be on screen before answer"
+
+    page.click("#btn-confirm")
+    expect(page.locator("#record-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#record")).to_contain_text("Penicillin")
+    call_id = live.services.queues.agent(DESK).call_id
+    viewed = audits(live, "patient_viewed")
+    assert [(a.patient_id, a.call_id, a.detail["via"]) for a in viewed] == [(patient_id, call_id, "pop")]
+
+    wait_until(lambda: live.services.queues.agent(DESK).state == "on_call", 30, "the agent's phone to answer")
+    expect(page.locator("#call-state")).to_have_text("Connected")
+    screenshot(page, "desk-record-connected")
+    live.run(live.services.ari.hangup(caller.id))  # the patient hangs up
+
+    expect(page.locator("#wrapup")).to_be_visible(timeout=15_000)
+    expect(page.locator("#state-pill")).to_have_text("Wrap-up")
+    page.locator("#main").focus()
+    page.keyboard.press("a")  # not before the disposition
+    expect(page.locator("#desk-error")).to_contain_text("409")
+    expect(page.locator("#desk-error")).to_contain_text("disposition")
+    screenshot(page, "desk-wrapup-required")
+
+    page.keyboard.press("d")
+    expect(page.locator("#disposition-code")).to_be_focused()
+    page.select_option("#disposition-code", "results_given")
+    page.fill("#disposition-notes", "Explained the blood test results; no follow-up needed.")
+    page.click("#btn-save-available")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    expect(page.locator("#wrapup")).to_be_hidden()
+    screenshot(page, "desk-after-disposition")
+
+    with live.services.db.session() as session:
+        [row] = session.scalars(select(Disposition)).all()
+        call = session.get(Call, call_id)
+    assert (row.call_id, row.code, row.patient_id) == (call_id, "results_given", patient_id)
+    assert call.answered_at is not None and call.patient_id == patient_id
+
+
+def test_given_unknown_caller_when_agent_searches_by_mrn_then_opens_audited_record(console, signed_in, screenshot):
+    page = signed_in("agent", console)
+    open_desk(page)
+    page.keyboard.press("/")
+    expect(page.locator("#search-name")).to_be_focused()
+    page.fill("#search-mrn", "MRN100001")
+    page.click("#search-form button[type=submit]")
+    result = page.locator("#search-results button")
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("Emily Johnson")
+    screenshot(page, "desk-search")
+    result.click()
+    expect(page.locator("#record-name")).to_have_text("Emily Johnson")
+    screenshot(page, "desk-search-record")
+
+    searches = audits(console, "patient_search")
+    assert searches[0].detail["fields"] == ["mrn"] and "MRN100001" not in str(searches[0].detail)
+    assert [a.detail["via"] for a in audits(console, "patient_viewed")] == ["search"]
+
+
+def test_given_desk_when_pressing_question_mark_then_shortcuts_listed(console, signed_in, screenshot):
+    page = signed_in("agent", console)
+    open_desk(page)
+    page.keyboard.press("?")
+    dialog = page.locator("dialog.shortcuts-dialog")
+    expect(dialog).to_be_visible()
+    for text in ("Go available", "Hang up", "Identity confirmed", "Go to the disposition", "Search for a patient"):
+        expect(dialog).to_contain_text(text)
+    screenshot(page, "desk-shortcuts")
+    page.keyboard.press("Escape")
+    page.keyboard.press("p")
+    expect(page.locator("#state-pill")).to_have_text("Paused · Break")
