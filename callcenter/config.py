@@ -60,6 +60,12 @@ class TelephonyConfig:
     simulated_patient_context: str = "sim-patient"
     hotline_context: str = "callcenter-hotline"
     hotline_extension: str = "hotline"
+    # Click-to-dial: how a patient's number is dialed. {number} is E.164 with '+', {digits} without it. The
+    # default reaches the sandbox's simulated patient phone; a real site names its trunk, e.g.
+    # "PJSIP/{digits}@trunk".
+    outbound_dial_template: str = "Local/{number}@sim-callee/n"
+    outbound_caller_id: str = '"Hospital" <hotline>'
+    outbound_ring_timeout: int = 30
 
 
 @dataclass

@@ -12,6 +12,7 @@ from .auth.middleware import AUTH, cookie_storage, session_middleware
 from .auth.pages import TEMPLATES_DIR, setup_templates
 from .auth.permissions import check_routes
 from .auth.services import Auth
+from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
 from .config import Config
@@ -50,6 +51,7 @@ class Services:
     monitors: MonitorService | None = None
     wallboard: WallboardService | None = None
     review: ReviewService | None = None
+    controls: CallControls | None = None  # call controls (issue 4): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -66,7 +68,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router = CallRouter(db, flows)
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
-                           forget=router.forget, wrapup_seconds=wrapup_seconds)
+                           forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier)
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
     services.monitors = MonitorService(ari, events, router, cfg.telephony)
@@ -75,6 +77,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region)
     queues.availability_checks.append(services.desk.why_not_available)
     queues.state_listeners.append(services.desk.agent_state_changed)
+    services.controls = CallControls(router, queues, db, events, flows["hotline"])
+    router.register_role("outbound", services.controls.on_stasis_start)
     return services
 
 

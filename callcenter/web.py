@@ -22,6 +22,7 @@ from .auth.middleware import USER, wants_html
 from .auth.middleware import auth_middleware as _guard
 from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
+from .calls import http as calls_http
 from .desk import http as desk_http
 from .db.models import Call as CallRow
 from .db.models import CallEvent
@@ -54,6 +55,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/queues", list_queues, name="api_queues")
     app.router.add_get("/api/calls/{call_id}", get_call, name="api_call")
     desk_http.setup_routes(app)  # the agent desk page (/agent) and its API
+    calls_http.setup_routes(app, app[SERVICES].controls)  # call controls: hold, transfer, hang up, dial
     # supervision (issue 4): wallboard + supervisor page, recording review, live monitoring
     wallboard_http.setup_routes(app)
     review_http.setup_routes(app)
@@ -159,6 +161,8 @@ async def get_call(request: web.Request) -> web.Response:
     found = await s.db.run(_call_with_events, request.match_info["call_id"])
     if found is None:
         return _json_error(404, "no such call")
+    live = s.router.calls.get(found["id"])  # held / consulting are live states, not stored statuses
+    found["state"] = live.state.name if live is not None and not live.ended.is_set() else found["status"]
     return web.json_response(found)
 
 

@@ -41,6 +41,14 @@ SAMPLES: dict[str, Sample] = {
     "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
     "api_desk_patient_view": Sample(params={"patient_id": "1"}, json={"via": "search"}),
     "api_desk_disposition": Sample(json={}),
+    # call controls (issue 4)
+    "api_call_hold": Sample(params={"call_id": "0" * 32}),
+    "api_call_unhold": Sample(params={"call_id": "0" * 32}),
+    "api_call_hangup": Sample(params={"call_id": "0" * 32}),
+    "api_call_transfer": Sample(params={"call_id": "0" * 32}, json={"mode": "blind", "queue": "general"}),
+    "api_call_transfer_complete": Sample(params={"call_id": "0" * 32}),
+    "api_call_transfer_cancel": Sample(params={"call_id": "0" * 32}),
+    "api_agent_dial": Sample(json={"phone": "+14155550100"}),
     # supervision (issue 4)
     "api_wallboard_socket": Sample(websocket=True),
     "api_recording_play": Sample(params={"recording_id": "999999"}, json={"reason": "quality review"}),

@@ -131,6 +131,13 @@ class AriClient:
     async def stop_moh(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{channel_id}/moh")
 
+    async def mute(self, channel_id: str, direction: str = "in") -> None:
+        """Mute what the channel sends (`in`), hears (`out`) or both."""
+        await self.request("POST", f"/channels/{channel_id}/mute", params={"direction": direction})
+
+    async def unmute(self, channel_id: str, direction: str = "in") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/mute", params={"direction": direction})
+
     async def originate(self, endpoint: str, *, channel_id: str | None = None, app: str | None = None,
                         app_args: str | None = None, context: str | None = None,
                         extension: str | None = None, caller_id: str | None = None, timeout: int = 30,
@@ -160,6 +167,13 @@ class AriClient:
     async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
         await self.request("POST", f"/bridges/{bridge_id}/addChannel",
                            params={"channel": ",".join(channel_ids)})
+
+    async def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/removeChannel",
+                           params={"channel": ",".join(channel_ids)})
+
+    async def bridge(self, bridge_id: str) -> dict:
+        return await self.request("GET", f"/bridges/{bridge_id}")
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")

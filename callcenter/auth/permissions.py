@@ -59,6 +59,14 @@ _TABLE: dict[str, set[str]] = {
     "api_desk_search":        {"agent", "nurse"},
     "api_desk_patient_view":  {"agent", "nurse"},
     "api_desk_disposition":   {"agent", "nurse", API},
+    # -- call controls (callcenter/calls/http.py): desk roles on the calls of their own desk only ---------
+    "api_call_hold":              {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_hangup":            {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_transfer":          {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_transfer_complete": {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_transfer_cancel":   {"agent", "nurse", "supervisor", "admin", API},
+    "api_agent_dial":             {"agent", "nurse", "supervisor", "admin", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

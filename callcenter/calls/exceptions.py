@@ -4,3 +4,26 @@ class InvalidTransition(Exception):
     def __init__(self, state: str, event: str):
         super().__init__(f"event {event} is not allowed in state {state}")
         self.state, self.event = state, event
+
+
+class ControlError(Exception):
+    """A call control the agent asked for cannot be done; `status` is the HTTP answer."""
+    status = 409
+
+
+class CallNotFound(ControlError):
+    status = 404
+
+
+class BadControl(ControlError):
+    status = 400
+
+
+class ControlNotAllowed(ControlError):
+    """The call's state does not allow it (hold an ended call, complete a transfer that was never started)."""
+    status = 409
+
+
+class TargetUnavailable(ControlError):
+    """The agent to transfer to is not free, or no agent of the queue is."""
+    status = 409

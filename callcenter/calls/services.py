@@ -25,6 +25,7 @@ from . import state as states
 if TYPE_CHECKING:
     from ..queues.services import QueueService
     from ..recording.services import RecordingService
+    from ..screenpop.notifier import AgentNotifier
     from ..screenpop.services import ScreenPopService
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,12 @@ class CallDeps:
     bind_bridge: Callable[[str, "Call"], None]
     forget: Callable[["Call"], None]
     wrapup_seconds: float = 0.0
+    notifier: "AgentNotifier | None" = None  # call_state messages to agents' consoles (call controls)
 
 
 class Call:
+    direction = "inbound"
+
     def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, call_id: str | None = None):
         self.id = call_id or uuid.uuid4().hex
         self.deps = deps
@@ -61,6 +65,8 @@ class Call:
         self.agent_channel_id: str | None = None
         self.bridge_id: str | None = None
         self.recording_name: str | None = None
+        self.on_hold = False
+        self.bridges_used = 0
         self.started_at = utcnow()
         self.queued_at = self.offered_at = self.answered_at = None
         self.keys: asyncio.Queue[str] = asyncio.Queue()
@@ -123,8 +129,10 @@ class Call:
 
     def _fail_safe(self) -> states.CallState | None:
         """Never leave a caller in silence: an unexpected error sends them to a human queue."""
-        if isinstance(self.state, (states.Ended, states.Connected)):
+        if isinstance(self.state, (states.Ended, states.InCall, states.Consulting)):
             return None
+        if isinstance(self.state, (states.DialingAgent, states.DialingPatient)):
+            return states.Ended(self, "failed", "fail_safe")  # an outbound call has no caller to queue
         if isinstance(self.state, states.Queued) and self.deps.queues.position(self) is not None:
             return None
         self.deps.queues.remove(self)
@@ -241,7 +249,7 @@ class Call:
         self.close_leg(self.channel.id)
         if self.bridge_id:
             await _quietly(self.deps.ari.destroy_bridge(self.bridge_id))
-        self._release_agent()
+        self.release_agent()
         ended_at = self.log("ended", outcome=outcome, reason=reason)
         self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at)
         if self.bridge_id:
@@ -251,7 +259,8 @@ class Call:
         self.deps.forget(self)
         self.ended.set()
 
-    def _release_agent(self) -> None:
+    def release_agent(self) -> None:
+        """The agent's part of the call is over: wrap-up if they talked, else straight back to available."""
         agent, queues = self.agent, self.deps.queues
         if agent is None or agent.call_id != self.id:
             return

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from ..ari.client import AriError, AriUnavailable
 from ..ari.models import StasisStart
 from ..ivr.engine import Enqueue, Hangup, run_flow
-from .exceptions import InvalidTransition
+from ..queues.exceptions import QueueError
+from .exceptions import ControlError, ControlNotAllowed, InvalidTransition, TargetUnavailable
 from .ivr import AriIvrPort
 
 if TYPE_CHECKING:
@@ -65,6 +66,28 @@ class CallState:
 
     async def on_Offer(self, event: dict) -> "CallState | None":
         raise InvalidTransition(self.name, "Offer")
+
+    async def on_Control(self, event: dict) -> "CallState | None":
+        """An agent's call control (hold, transfer, ...), run in order with the call's events.
+
+        The control is the state's `do_<action>` method; a state without one refuses it. Refusals go back to
+        the HTTP request through `reply` instead of the call's fail-safe: the call itself is fine.
+        """
+        reply: asyncio.Future = event["reply"]
+        action = getattr(self, "do_" + event["action"], None)
+        if action is None:
+            reply.set_exception(ControlNotAllowed(f"cannot {event['action']} a call that is {self.name}"))
+            return None
+        try:
+            nxt = await action(**event.get("args", {}))
+        except (ControlError, QueueError) as exc:
+            reply.set_exception(exc)
+            return None
+        except Exception as exc:
+            reply.set_exception(ControlError(f"{event['action']} failed: {exc}"))
+            raise
+        reply.set_result(nxt.name if nxt is not None else self.name)
+        return nxt
 
 
 class Answering(CallState):
@@ -231,24 +254,12 @@ class Offering(CallState):
         return Ended(self.call, "abandoned", reason, hangup_legs=[self.leg_id])
 
 
-class Connected(CallState):
-    name = "connected"
+class InCall(CallState):
+    """Caller and agent are in the call's bridge: what an agent may do with a live call."""
 
     def __init__(self, call: "Call", agent: "AgentRuntime"):
         super().__init__(call)
         self.agent = agent
-
-    async def enter(self) -> None:
-        call = self.call
-        call.deps.queues.set_state(self.agent, "on_call", call_id=call.id)
-        call.answered_at = call.log("connected", agent_id=self.agent.id, queue_name=call.queue_name)
-        call.save(status="connected", agent_id=self.agent.id, answered_at=call.answered_at)
-        call.open_leg_answered(self.agent)
-        await call.stop_moh()
-        call.bridge_id = await call.deps.ari.create_bridge("call-" + call.id)
-        call.deps.bind_bridge(call.bridge_id, call)
-        await call.deps.ari.add_to_bridge(call.bridge_id, [call.channel.id, call.agent_channel_id])
-        await call.deps.recordings.start(call)
 
     async def on_StasisEnd(self, event: dict) -> "CallState | None":
         channel_id = event["channel"]["id"]
@@ -261,6 +272,205 @@ class Connected(CallState):
     def caller_gone(self, reason: str) -> "CallState":
         return Ended(self.call, "completed", reason)
 
+    async def do_hangup(self) -> "CallState":
+        return Ended(self.call, "completed", "agent_hangup")
+
+    async def do_transfer(self, mode: str, queue: str | None = None, agent: str | None = None) -> "CallState":
+        call = self.call
+        if agent is not None:
+            target = reserve_agent(call, call.deps.queues.agent(agent))
+        elif mode == "warm":
+            target = reserve_agent(call, free_agent(call, queue))
+        else:
+            call.deps.queues.queue(queue)  # an unknown queue is refused before the agent is dropped
+            target = None
+        if mode == "warm":
+            return Consulting(call, self.agent, target, queue)
+        await drop_agent(call, "transferred", to_queue=queue, to_agent=target.number if target else None)
+        if target is not None:
+            return Offering(call, target)
+        call.save(queue_name=queue)
+        return Queued(call, queue, call.priority, front=True)
+
+
+class Connected(InCall):
+    """Caller and agent talk. `fresh` is the first time (bridge, recording); otherwise a return from hold or a
+    consultation, into the bridge that already exists."""
+    name = "connected"
+
+    def __init__(self, call: "Call", agent: "AgentRuntime", *, fresh: bool = True):
+        super().__init__(call, agent)
+        self.fresh = fresh
+
+    async def enter(self) -> None:
+        if self.fresh:
+            await self._connect()
+        await announce(self.call, self.agent, "connected")
+
+    async def _connect(self) -> None:
+        call = self.call
+        call.deps.queues.set_state(self.agent, "on_call", call_id=call.id)
+        call.answered_at = call.log("connected", agent_id=self.agent.id, queue_name=call.queue_name)
+        call.save(status="connected", agent_id=self.agent.id, answered_at=call.answered_at)
+        call.open_leg_answered(self.agent)
+        await call.stop_moh()
+        # A call transferred blind gets a second bridge: a fresh id, since the first may still be tearing down.
+        suffix = f"-{call.bridges_used}" if call.bridges_used else ""
+        call.bridges_used += 1
+        call.bridge_id = await call.deps.ari.create_bridge("call-" + call.id + suffix)
+        call.deps.bind_bridge(call.bridge_id, call)
+        await call.deps.ari.add_to_bridge(call.bridge_id, [call.channel.id, call.agent_channel_id])
+        await call.deps.recordings.start(call)
+
+    async def do_hold(self) -> "CallState":
+        await hold_caller(self.call)
+        self.call.log("held")
+        return Held(self.call, self.agent)
+
+
+class Held(InCall):
+    """The caller hears music on hold; the agent stays on the line, in the same bridge."""
+    name = "held"
+
+    async def enter(self) -> None:
+        await announce(self.call, self.agent, "held")
+
+    async def do_unhold(self) -> "CallState":
+        await unhold_caller(self.call)
+        self.call.log("unheld")
+        return Connected(self.call, self.agent, fresh=False)
+
+
+class Consulting(CallState):
+    """Warm transfer: the caller waits on hold in the call's bridge, the agent talks with the target (a named
+    agent, or the next free agent of a queue) in a bridge of their own; then complete or cancel."""
+    name = "consulting"
+
+    def __init__(self, call: "Call", agent: "AgentRuntime", target: "AgentRuntime", queue: str | None):
+        super().__init__(call)
+        self.agent, self.target, self.queue = agent, target, queue
+        self.leg_id = "consult-" + uuid.uuid4().hex
+        self.bridge_id: str | None = None
+        self.answered = False
+        self.dial_result = "no_answer"
+
+    async def enter(self) -> "CallState | None":
+        call = self.call
+        if not call.on_hold:
+            await hold_caller(call)
+        await call.deps.ari.remove_from_bridge(call.bridge_id, [call.agent_channel_id])
+        call.deps.bind(self.leg_id, call)
+        call.log("transfer_started", mode="warm", from_agent=self.agent.number, to_agent=self.target.number,
+                 to_queue=self.queue, consult_channel=self.leg_id)
+        await announce(call, self.agent, "consulting", target=self.target.number)
+        await call.deps.pops.offer(call, self.target)
+        try:
+            await call.originate_agent(self.target, self.leg_id)
+        except (AriError, AriUnavailable) as exc:
+            log.warning("call %s: dialing transfer target %s failed: %s", call.id, self.target.id, exc)
+            return await self._back_to_caller("failed")
+        return None
+
+    async def leave(self) -> None:
+        if self.bridge_id:
+            await _quietly(self.call.deps.ari.destroy_bridge(self.bridge_id))
+            self.bridge_id = None
+
+    async def on_StasisStart(self, event: dict) -> None:
+        if StasisStart.from_event(event).channel.id != self.leg_id:
+            return None
+        call, ari = self.call, self.call.deps.ari
+        self.answered = True
+        call.deps.queues.set_state(self.target, "on_call", call_id=call.id)
+        call.log("transfer_answered", to_agent=self.target.number)
+        self.bridge_id = await ari.create_bridge("consult-" + uuid.uuid4().hex)
+        await ari.add_to_bridge(self.bridge_id, [call.agent_channel_id, self.leg_id])
+        return None
+
+    async def on_Dial(self, event: dict) -> None:
+        if (event.get("peer") or {}).get("id") == self.leg_id:
+            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
+
+    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] != self.leg_id:
+            return None
+        return await self._back_to_caller("hangup" if self.answered else self.dial_result)
+
+    async def on_StasisEnd(self, event: dict) -> "CallState | None":
+        channel_id = event["channel"]["id"]
+        if channel_id == self.call.channel.id:
+            return self.caller_gone("caller_hangup")
+        if channel_id == self.call.agent_channel_id:
+            # The first agent hung up: an answered consultation completes the transfer, as on a desk phone.
+            if self.answered:
+                return await self.do_complete()
+            return await self._requeue()
+        return None
+
+    def caller_gone(self, reason: str) -> "CallState":
+        self._release_target()
+        return Ended(self.call, "completed", reason, hangup_legs=[self.leg_id])
+
+    async def do_hangup(self) -> "CallState":
+        self._release_target()
+        return Ended(self.call, "completed", "agent_hangup", hangup_legs=[self.leg_id])
+
+    async def do_complete(self) -> "CallState":
+        if not self.answered:
+            raise ControlNotAllowed(f"agent {self.target.number} has not answered yet")
+        call = self.call
+        await self.leave()
+        await call.deps.ari.add_to_bridge(call.bridge_id, [self.leg_id])
+        await unhold_caller(call)
+        first_leg = call.agent_channel_id
+        await announce(call, self.agent, "ended", reason="transferred")
+        call.log("transfer_completed", mode="warm", from_agent=self.agent.number, to_agent=self.target.number)
+        await _quietly(call.deps.ari.hangup(first_leg))
+        call.close_leg(first_leg)
+        call.release_agent()
+        call.agent, call.agent_channel_id = self.target, self.leg_id
+        call.save(agent_id=self.target.id)
+        return Connected(call, self.target, fresh=False)
+
+    async def do_cancel(self) -> "CallState":
+        call = self.call
+        await _quietly(call.deps.ari.hangup(self.leg_id))
+        call.close_leg(self.leg_id, "answered" if self.answered else "hangup")
+        self._release_target()
+        call.log("transfer_cancelled", to_agent=self.target.number)
+        return await self._resume()
+
+    async def _back_to_caller(self, result: str) -> "CallState":
+        call = self.call
+        call.close_leg(self.leg_id, "answered" if self.answered else result)
+        call.log("transfer_failed", to_agent=self.target.number, result=result)
+        if self.answered:
+            self._release_target()
+        else:
+            reason = "ring-no-answer" if result == "no_answer" else "phone-" + result
+            call.deps.queues.set_state(self.target, "paused", reason)
+        return await self._resume()
+
+    async def _resume(self) -> "CallState":
+        call = self.call
+        await self.leave()
+        await call.deps.ari.add_to_bridge(call.bridge_id, [call.agent_channel_id])
+        await unhold_caller(call)
+        return Connected(call, self.agent, fresh=False)
+
+    async def _requeue(self) -> "CallState":
+        call = self.call
+        await _quietly(call.deps.ari.hangup(self.leg_id))
+        call.close_leg(self.leg_id)
+        self._release_target()
+        await drop_agent(call, "agent_hangup_in_consultation", to_queue=call.queue_name)
+        return Queued(call, call.queue_name or "general", call.priority, front=True)
+
+    def _release_target(self) -> None:
+        target, queues = self.target, self.call.deps.queues
+        if target.call_id == self.call.id and target.state in ("ringing", "on_call"):
+            queues.set_state(target, "available")
+
 
 class Ended(CallState):
     name = "ended"
@@ -272,6 +482,7 @@ class Ended(CallState):
         self.hangup_legs = hangup_legs or []
 
     async def enter(self) -> None:
+        await announce(self.call, self.call.agent, "ended", outcome=self.outcome, reason=self.reason)
         await self.call.finish(self.outcome, self.reason, hangup_caller=self.hangup,
                                extra_legs=self.hangup_legs)
 
@@ -287,3 +498,173 @@ class Ended(CallState):
 
     async def on_ChannelDtmfReceived(self, event: dict) -> None:
         return None
+
+
+# -- click-to-dial: the agent's phone first, then the patient --------------------------------------------
+
+
+class DialingAgent(CallState):
+    """Click-to-dial, step one: the agent's own phone rings (so the agent hears the patient's phone ring)."""
+    name = "dialing_agent"
+
+    def __init__(self, call: "Call"):
+        super().__init__(call)
+        self.dial_result = "no_answer"
+
+    async def enter(self) -> "CallState | None":
+        call, settings = self.call, self.call.deps.settings
+        call.deps.bind(call.agent_channel_id, call)
+        call.log("dialing_agent", endpoint_kind=call.agent.endpoint.split("/", 1)[0])
+        try:
+            await call.deps.ari.originate(
+                call.agent.endpoint, channel_id=call.agent_channel_id, app=call.deps.ari.app,
+                app_args=f"outbound,{call.id}", caller_id=f'"Outbound call" <{call.caller.e164}>',
+                timeout=settings.agent_ring_timeout, formats=settings.channel_formats)
+        except (AriError, AriUnavailable) as exc:
+            log.warning("call %s: dialing agent %s failed: %s", call.id, call.agent.id, exc)
+            return Ended(call, "failed", "agent_phone_failed")
+        return None
+
+    async def on_StasisStart(self, event: dict) -> "CallState | None":
+        if StasisStart.from_event(event).channel.id != self.call.agent_channel_id:
+            return None
+        return DialingPatient(self.call)
+
+    async def on_Dial(self, event: dict) -> None:
+        if (event.get("peer") or {}).get("id") == self.call.agent_channel_id:
+            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
+
+    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] != self.call.agent_channel_id:
+            return None
+        self.call.close_leg(self.call.agent_channel_id, self.dial_result)
+        return Ended(self.call, "agent_" + self.dial_result, "agent_phone_" + self.dial_result)
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return Ended(self.call, "failed", reason)
+
+    async def do_hangup(self) -> "CallState":
+        return Ended(self.call, "cancelled", "agent_hangup")
+
+
+class DialingPatient(CallState):
+    """Click-to-dial, step two: the agent answered and hears ringing while the patient's phone rings."""
+    name = "dialing_patient"
+
+    def __init__(self, call: "Call"):
+        super().__init__(call)
+        self.dial_result = "no_answer"
+
+    async def enter(self) -> "CallState | None":
+        call, settings = self.call, self.call.deps.settings
+        call.mark_answered(call.agent_channel_id)
+        await _quietly(call.deps.ari.ring(call.agent_channel_id))
+        endpoint = settings.outbound_dial_template.format(number=call.caller.e164,
+                                                          digits=call.caller.e164.lstrip("+"))
+        call.log("dialing_patient")
+        try:
+            await call.deps.ari.originate(
+                endpoint, channel_id=call.channel.id, app=call.deps.ari.app, app_args=f"outbound,{call.id}",
+                caller_id=settings.outbound_caller_id, timeout=settings.outbound_ring_timeout,
+                formats=settings.channel_formats)
+        except (AriError, AriUnavailable) as exc:
+            log.warning("call %s: dialing the patient failed: %s", call.id, exc)
+            return Ended(call, "failed", "patient_dial_failed")
+        return None
+
+    async def on_StasisStart(self, event: dict) -> "CallState | None":
+        if StasisStart.from_event(event).channel.id != self.call.channel.id:
+            return None
+        return Connected(self.call, self.call.agent)
+
+    async def on_Dial(self, event: dict) -> None:
+        if (event.get("peer") or {}).get("id") == self.call.channel.id:
+            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
+
+    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] != self.call.channel.id:
+            return None
+        self.call.close_leg(self.call.channel.id, self.dial_result)
+        return Ended(self.call, self.dial_result, "patient_" + self.dial_result)
+
+    async def on_StasisEnd(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] == self.call.agent_channel_id:
+            return Ended(self.call, "cancelled", "agent_hangup")
+        return None
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return Ended(self.call, "failed", reason)
+
+    async def do_hangup(self) -> "CallState":
+        return Ended(self.call, "cancelled", "agent_hangup")
+
+
+# -- helpers of the call controls ------------------------------------------------------------------------
+
+
+async def announce(call: "Call", agent: "AgentRuntime | None", state: str, **extra) -> None:
+    """Tell the agent's console what became of the call (their buttons follow it)."""
+    notifier = call.deps.notifier
+    if notifier is None or agent is None:
+        return
+    await notifier.send(agent.number, {"type": "call_state", "call_id": call.id, "state": state,
+                                       "direction": call.direction, **extra})
+
+
+async def hold_caller(call: "Call") -> None:
+    """Music to the caller, and the caller muted, so the agent can talk in the room without being heard."""
+    await call.deps.ari.mute(call.channel.id, "in")
+    info = call.deps.queues.queues.get(call.queue_name or "")
+    await call.start_moh(info.moh_class if info else "default")
+    call.on_hold = True
+
+
+async def unhold_caller(call: "Call") -> None:
+    await call.stop_moh()
+    await _quietly(call.deps.ari.unmute(call.channel.id, "in"))
+    call.on_hold = False
+
+
+async def drop_agent(call: "Call", reason: str, **where) -> None:
+    """The agent leaves a call that goes on without them (blind transfer): their recording is closed, their
+    leg hung up, the bridge taken down (the caller stays in our app), and the agent goes to wrap-up."""
+    agent = call.agent
+    await announce(call, agent, "ended", reason=reason)
+    call.log("transferred", mode="blind", reason=reason, from_agent=agent.number if agent else None, **where)
+    if call.recording_name:
+        await call.deps.recordings.stop(call)
+        call.deps.recordings.collect(call)
+        call.recording_name = None
+    if call.agent_channel_id:
+        await _quietly(call.deps.ari.hangup(call.agent_channel_id))
+        call.close_leg(call.agent_channel_id)
+    if call.bridge_id:
+        await _quietly(call.deps.ari.destroy_bridge(call.bridge_id))
+    if call.on_hold:
+        await unhold_caller(call)
+    call.release_agent()
+    call.agent = call.agent_channel_id = call.bridge_id = None
+
+
+def reserve_agent(call: "Call", target: "AgentRuntime") -> "AgentRuntime":
+    """The target rings now: marking them at once keeps the queue from offering them another caller."""
+    if target is call.agent or target.state != "available":
+        raise TargetUnavailable(f"agent {target.number} is not available ({target.state})")
+    call.deps.queues.set_state(target, "ringing", call_id=call.id)
+    return target
+
+
+def free_agent(call: "Call", queue: str | None) -> "AgentRuntime":
+    """The queue's next free agent, by the queue's own rule: the skill, the caller's language, longest idle."""
+    queues = call.deps.queues
+    skill = queues.queue(queue or "").skill
+    free = [a for a in queues.agents.values()
+            if a.state == "available" and skill in a.skills and a is not call.agent]
+    if not free:
+        raise TargetUnavailable(f"no agent of queue {queue!r} is free")
+    return min(free, key=lambda a: (call.language not in a.languages, a.idle_since))
+
+
+async def _quietly(coro) -> None:
+    from .services import _quietly as quietly  # services imports this module: import at call time
+    await quietly(coro)

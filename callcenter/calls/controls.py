@@ -1,0 +1,196 @@
+"""The agent's call controls: hold, hang up, blind and warm transfer, and click-to-dial.
+
+A control never touches a call from the outside: it is posted into the call's inbox as a `Control` event and
+runs in order with the call's ARI events, as the current state's `do_<action>` (state.py). So a hold that
+races the caller's hang-up is decided by the call's own task, never by two tasks at once. The HTTP request
+waits for the state's answer (the new state, or why it was refused).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..ari.models import Channel, StasisStart
+from ..auth.permissions import may_act_for_desk
+from ..db.database import Database
+from ..db.models import Call as CallRow
+from ..db.models import CallLeg, Patient
+from ..eventlog import EventLog, utcnow
+from ..ivr.flow import Flow
+from ..phones import normalize
+from ..queues.services import AgentRuntime, QueueService
+from . import state as states
+from .exceptions import BadControl, CallNotFound, ControlError, ControlNotAllowed
+from .services import Call, CallDeps, _quietly
+from .stasis import CallRouter
+
+log = logging.getLogger(__name__)
+
+TRANSFER_MODES = ("blind", "warm")
+# How long an HTTP request waits for the call's task to carry out a control; ARI answers in milliseconds.
+REPLY_TIMEOUT = 15.0
+
+
+class OutboundCall(Call):
+    """A click-to-dial call. `channel` is the patient's leg, dialed only once the agent answered: its id is
+    chosen up front so the call can own it before it exists, and the call states read it as 'the caller'."""
+    direction = "outbound"
+
+    def __init__(self, deps: CallDeps, flow: Flow, *, e164: str, patient_id: int | None,
+                 agent: AgentRuntime):
+        channel = Channel(id="patient-" + uuid.uuid4().hex, name="", state="Down", caller_number=e164,
+                          caller_name="", language=flow.default_language)
+        super().__init__(deps, channel, flow)
+        self.patient_id = patient_id
+        self.agent = agent
+        self.agent_channel_id = "agent-" + uuid.uuid4().hex
+
+    def _insert_row(self) -> None:
+        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=self.caller.e164,
+                   caller_e164=self.caller.e164, caller_status="valid", language=self.language,
+                   status="offering", priority=0, started_at=self.started_at, ivr_path=[],
+                   patient_id=self.patient_id, agent_id=self.agent.id, offered_at=self.started_at,
+                   candidate_patient_ids=[self.patient_id] if self.patient_id else [])
+        legs = [dict(call_id=self.id, channel_id=self.agent_channel_id, role="agent", agent_id=self.agent.id,
+                     endpoint=self.agent.endpoint, started_at=self.started_at),
+                dict(call_id=self.id, channel_id=self.channel.id, role="caller",
+                     endpoint=self.deps.settings.outbound_dial_template.split("/", 1)[0],
+                     started_at=self.started_at)]
+        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add_all(CallLeg(**leg)
+                                                                                     for leg in legs)))
+        self.log("call_started", direction="outbound", patient_id=self.patient_id)
+
+    def open_leg_answered(self, agent) -> None:
+        """The patient answering opens the conversation; the agent's leg was marked when they picked up."""
+        self.mark_answered(self.channel.id)
+
+    def mark_answered(self, channel_id: str) -> None:
+        now = utcnow()
+        self.deps.events.write(lambda s: s.execute(update(CallLeg).where(CallLeg.channel_id == channel_id)
+                                                   .values(answered_at=now, outcome="answered")))
+
+
+class CallControls:
+    def __init__(self, router: CallRouter, queues: QueueService, db: Database, events: EventLog, flow: Flow):
+        self._router = router
+        self._flow = flow  # an outbound call runs no IVR; its language defaults come from the hotline flow
+        self._queues = queues
+        self._db = db
+        self._events = events
+
+    # -- controls on a live call ---------------------------------------------------------------------------
+
+    async def hold(self, call_id: str, user=None) -> str:
+        return await self._control(call_id, user, "hold")
+
+    async def unhold(self, call_id: str, user=None) -> str:
+        return await self._control(call_id, user, "unhold")
+
+    async def hangup(self, call_id: str, user=None) -> str:
+        return await self._control(call_id, user, "hangup")
+
+    async def transfer(self, call_id: str, body: dict, user=None) -> str:
+        mode, queue, agent = _transfer_request(body)
+        return await self._control(call_id, user, "transfer", mode=mode, queue=queue, agent=agent)
+
+    async def complete_transfer(self, call_id: str, user=None) -> str:
+        return await self._control(call_id, user, "complete")
+
+    async def cancel_transfer(self, call_id: str, user=None) -> str:
+        return await self._control(call_id, user, "cancel")
+
+    async def _control(self, call_id: str, user, action: str, **args) -> str:
+        call = await self._live_call(call_id)
+        self._check_desk(user, call)
+        reply = asyncio.get_running_loop().create_future()
+        call.post({"type": "Control", "action": action, "args": args, "reply": reply})
+        try:
+            state = await asyncio.wait_for(reply, REPLY_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise ControlNotAllowed("the call ended before the control could run") from None
+        await self._events.flush()  # GET /api/calls/{id} right after sees what this did
+        return state
+
+    async def _live_call(self, call_id: str) -> Call:
+        call = self._router.calls.get(call_id)
+        if call is not None and not call.ended.is_set():
+            return call
+        if await self._db.run(lambda s: s.get(CallRow, call_id)) is not None:
+            raise ControlNotAllowed("the call has ended")
+        raise CallNotFound("no such call")
+
+    @staticmethod
+    def _check_desk(user, call: Call) -> None:
+        """Agents and nurses control the calls of their own desk only."""
+        if user is None:
+            return
+        desk = call.agent.number if call.agent is not None else ""
+        if not may_act_for_desk(user.role, user.desk, desk):
+            raise _Forbidden("you may control the calls of your own desk only")
+
+    # -- click-to-dial ---------------------------------------------------------------------------------
+
+    async def dial(self, agent_number: str, body: dict) -> str:
+        phone, patient_id = _dial_request(body)
+        e164 = self._e164(phone)
+        if patient_id is not None and not await self._db.run(_patient_exists, patient_id):
+            raise BadControl(f"no patient with id {patient_id}")
+        agent = self._queues.agent(agent_number)
+        if agent.state not in ("available", "paused"):
+            raise ControlNotAllowed(f"agent {agent_number} is {agent.state}: dial when available or paused")
+        deps = self._router.deps
+        call = OutboundCall(deps, self._flow, e164=e164, patient_id=patient_id, agent=agent)
+        # Ringing at once, before any await: the queue must not offer this agent a caller meanwhile.
+        self._queues.set_state(agent, "ringing", call_id=call.id)
+        self._router.calls[call.id] = call
+        call.start(lambda c: states.DialingAgent(c))
+        return call.id
+
+    def _e164(self, phone: str) -> str:
+        number = normalize(phone, self._router.deps.settings.default_region)
+        if not number.is_valid:
+            raise BadControl("'phone' is not a valid phone number (E.164 like +14155550100, or national)")
+        return number.e164
+
+    async def on_stasis_start(self, start: StasisStart, event: dict) -> None:
+        """Both legs of a click-to-dial call enter the app as `outbound,<call id>`."""
+        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
+        if call is None:
+            log.warning("outbound channel %s answered for a call that is gone; hanging up", start.channel.id)
+            await _quietly(self._router.deps.ari.hangup(start.channel.id))
+            return
+        call.post(event)
+
+
+class _Forbidden(ControlError):
+    status = 403
+
+
+def _transfer_request(body: dict) -> tuple[str, str | None, str | None]:
+    mode = body.get("mode")
+    if mode not in TRANSFER_MODES:
+        raise BadControl("'mode' must be 'blind' or 'warm'")
+    queue, agent = body.get("queue"), body.get("agent")
+    if (queue is None) == (agent is None):
+        raise BadControl("give either 'queue' or 'agent'")
+    target = queue if queue is not None else agent
+    if not isinstance(target, str) or not target or len(target) > 64:
+        raise BadControl("'queue' or 'agent' must be a short text")
+    return mode, queue, agent
+
+
+def _dial_request(body: dict) -> tuple[str, int | None]:
+    phone, patient_id = body.get("phone"), body.get("patient_id")
+    if not isinstance(phone, str) or not phone.strip() or len(phone) > 32:
+        raise BadControl("'phone' is required: a phone number")
+    if patient_id is not None and (isinstance(patient_id, bool) or not isinstance(patient_id, int)):
+        raise BadControl("'patient_id' must be an integer")
+    return phone, patient_id
+
+
+def _patient_exists(session: Session, patient_id: int) -> bool:
+    return session.get(Patient, patient_id) is not None
