@@ -100,9 +100,9 @@ class CallRouter:
 
     def _route_recording(self, event: dict) -> None:
         target = event.get("recording", {}).get("target_uri", "")
+        # Also when the call is already gone: the recording service waits for the file to be complete.
         call = self._by_bridge.get(target.split(":", 1)[-1])
-        if call is not None:
-            self.deps.recordings.on_event(call, event)
+        self.deps.recordings.on_event(call, event)
 
     # -- reconciliation ----------------------------------------------------------------------------------
 

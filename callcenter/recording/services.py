@@ -17,6 +17,9 @@ from ..eventlog import EventLog, utcnow
 
 log = logging.getLogger(__name__)
 
+# How long tear-down waits for Asterisk's RecordingFinished before fetching the file regardless.
+FINISH_WAIT = 5.0
+
 
 class RecordingService:
     def __init__(self, ari: AriClient, events: EventLog, directory: Path, fmt: str = "wav",
@@ -27,6 +30,9 @@ class RecordingService:
         self._fmt = fmt
         self.enabled = enabled
         self._started: dict[str, object] = {}
+        # Set when Asterisk reports the file complete (RecordingFinished/Failed), so it is fetched once
+        # instead of being asked for again and again while Asterisk is still closing it.
+        self._finished: dict[str, asyncio.Event] = {}
         self.pending: set[asyncio.Task] = set()
 
     async def start(self, call) -> None:
@@ -44,8 +50,14 @@ class RecordingService:
         call.log("recording_started", recording=name)
 
     def on_event(self, call, event: dict) -> None:
-        if event["type"] == "RecordingFailed":
+        if event["type"] == "RecordingFailed" and call is not None:
             call.log("recording_failed", recording=event["recording"].get("name"))
+        name = event.get("recording", {}).get("name", "")
+        if event["type"] in ("RecordingFinished", "RecordingFailed") and name in self._started:
+            self._finished_flag(name).set()
+
+    def _finished_flag(self, name: str) -> asyncio.Event:
+        return self._finished.setdefault(name, asyncio.Event())
 
     async def stop(self, call) -> None:
         if call.recording_name:
@@ -68,6 +80,12 @@ class RecordingService:
             await asyncio.gather(*list(self.pending), return_exceptions=True)
 
     async def _collect(self, call_id: str, agent_id: int | None, name: str) -> None:
+        try:
+            await asyncio.wait_for(self._finished_flag(name).wait(), FINISH_WAIT)
+        except asyncio.TimeoutError:
+            pass  # the event got lost (e.g. a reconnect): ask for the file anyway
+        finally:
+            self._finished.pop(name, None)
         data = await self._fetch(name)
         if data is None:
             self._events.event(call_id, "recording_lost", recording=name)

@@ -1,0 +1,1 @@
+"""Benchmarks of the contact center against a real (sandbox) Asterisk. `scripts/bench-inbound` runs inbound.py."""

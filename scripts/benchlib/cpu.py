@@ -1,0 +1,53 @@
+"""CPU time of processes and of the whole machine, read from /proc (Linux)."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name may hold spaces and parentheses: fields are counted after the last ')'.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of all cores since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])       # guest time is already counted in user
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    wall: float
+    controller: float
+    asterisk: float
+    bench: float
+    machine_busy: float
+    machine_total: float
+
+    @classmethod
+    def take(cls, controller_pid: int, asterisk_pid: int) -> "Snapshot":
+        busy, total = machine_cpu()
+        return cls(time.time(), process_cpu(controller_pid), process_cpu(asterisk_pid), own_cpu(), busy, total)
+
+    def until(self, later: "Snapshot") -> dict:
+        """CPU seconds spent between two snapshots; `other` is everything else on the machine."""
+        d = {k: getattr(later, k) - getattr(self, k)
+             for k in ("wall", "controller", "asterisk", "bench", "machine_busy", "machine_total")}
+        d["other"] = d["machine_busy"] - d["controller"] - d["asterisk"] - d["bench"]
+        d["cores"] = d["machine_total"] / d["wall"] if d["wall"] > 0 else 0.0
+        return d
