@@ -43,12 +43,29 @@ function tick() {
   for (const node of document.querySelectorAll("[data-since]")) {
     node.textContent = elapsed(node.dataset.since);
   }
+  if (latest) markLateQueues(latest.queues);
+}
+
+// A queue whose longest wait is past its service level turns red.
+function markLateQueues(queues) {
+  for (const q of queues) {
+    const card = document.querySelector(`.queue-card[data-queue="${CSS.escape(q.name)}"]`);
+    const late = Boolean(q.longest_since) &&
+      (Date.now() + clockOffset - Date.parse(q.longest_since)) / 1000 > q.service_level_seconds;
+    if (card) card.classList.toggle("queue-late", late);
+  }
 }
 
 function showError(id, message) {
   const box = document.getElementById(id);
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+// Queue titles, from the search form's options (rendered by the server).
+function queueTitle(name) {
+  const option = document.querySelector(`#recording-search select[name=queue] option[value="${CSS.escape(name || "")}"]`);
+  return option && name ? option.textContent : name || "—";
 }
 
 const STATE_LABELS = {
@@ -74,6 +91,7 @@ function render(message) {
   latest = message;
   clockOffset = Date.parse(message.now) - Date.now();
   renderQueues(message.queues);
+  markLateQueues(message.queues);
   renderCalls(message.calls);
   renderAgents(message.agents);
   $("#ivr-count").textContent = message.in_ivr ? `· ${message.in_ivr} in the menu` : "";
@@ -85,9 +103,7 @@ function renderQueues(queues) {
   list.replaceChildren(...queues.map((q) => {
     const waiting = q.waiting.map((w) => el("li", { "data-call": w.call_id },
       "Caller ", timer(w.since), w.priority ? el("span", { class: "badge badge-urgent" }, "priority") : null));
-    const late = q.longest_since &&
-      (Date.now() + clockOffset - Date.parse(q.longest_since)) / 1000 > q.service_level_seconds;
-    return el("li", { class: "queue-card" + (late ? " queue-late" : ""), "data-queue": q.name },
+    return el("li", { class: "queue-card", "data-queue": q.name },
       el("h3", {}, q.title),
       el("p", { class: "queue-count" }, el("strong", { class: "waiting-count" }, String(q.waiting.length)),
         " waiting"),
@@ -103,16 +119,19 @@ function renderCalls(calls) {
     const mine = monitor && monitor.call_id === c.call_id;
     const others = c.monitors.filter((m) => !monitor || m.id !== monitor.id);
     const buttons = c.status === "ringing" ? el("span", { class: "muted" }, "ringing") :
-      el("span", { class: "sv-monitor-buttons" },
+      mine ? el("span", { class: "sv-monitor-buttons" },
+        el("span", { class: "status status-connected" }, monitor.mode),
+        el("button", { type: "button", class: "button button-small", textContent: "Stop", onclick: stopMonitor }))
+      : el("span", { class: "sv-monitor-buttons" },
         ...["listen", "whisper", "barge"].map((mode) => el("button", {
-          type: "button", class: "button button-small" + (mine && monitor.mode === mode ? " active" : ""),
-          textContent: mode[0].toUpperCase() + mode.slice(1), disabled: Boolean(monitor),
+          type: "button", class: "button button-small", disabled: Boolean(monitor),
+          textContent: mode[0].toUpperCase() + mode.slice(1),
           title: `${mode} on ${c.agent.name}'s call from your phone`,
           onclick: () => startMonitor(c, mode),
         })));
     return el("tr", { "data-call": c.call_id, "data-status": c.status },
       el("td", {}, `${c.agent.number} · ${c.agent.name}`),
-      el("td", {}, c.queue || "—"),
+      el("td", {}, queueTitle(c.queue)),
       el("td", {}, el("span", { class: `status status-${c.status}` }, c.status),
         others.length ? el("span", { class: "muted sv-small" }, ` · monitored (${others.map((m) => m.mode)})`) : null),
       el("td", {}, timer(c.since)),
@@ -213,7 +232,7 @@ function renderRecordings(results) {
     el("td", {}, new Date(r.started_at).toLocaleString()),
     el("td", {}, r.agent ? `${r.agent.number} · ${r.agent.name}` : "—"),
     el("td", {}, r.patient ? `${r.patient.name} (${r.patient.mrn})` : el("span", { class: "muted" }, "Unknown caller")),
-    el("td", {}, r.queue || "—"),
+    el("td", {}, queueTitle(r.queue)),
     el("td", {}, r.dispositions.length ? r.dispositions.join(", ") : el("span", { class: "muted" }, "—")),
     el("td", {}, r.duration_seconds != null ? duration(r.duration_seconds) : "—"),
     el("td", {}, el("button", { type: "button", class: "button button-small play-button",
