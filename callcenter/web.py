@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .admin import http as admin_http
 from .auth import http as auth_http
 from .auth.middleware import USER, wants_html
 from .auth.middleware import auth_middleware as _guard
@@ -47,7 +48,7 @@ def setup_routes(app: web.Application) -> None:
     auth_http.setup_routes(app)
     # console pages: placeholders until the agent, supervisor and admin views land
     app.router.add_get("/", home, name="home")
-    app.router.add_get("/admin", placeholder("admin"), name="admin_console")
+    admin_http.setup_routes(app, app[SERVICES])
     # JSON API: Bearer API token (machine clients) or a console session
     app.router.add_get("/api/agents", list_agents, name="api_agents")
     app.router.add_post("/api/agents/{number}/state", set_agent_state, name="api_agent_state")

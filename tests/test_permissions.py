@@ -55,6 +55,19 @@ SAMPLES: dict[str, Sample] = {
     "api_recording_audio": Sample(params={"recording_id": "999999"}),
     "api_call_monitor": Sample(params={"call_id": "0" * 32}, json={"mode": "listen"}),
     "api_monitor_stop": Sample(params={"session_id": "0" * 32}),
+    # admin view (issue 4): an unknown user, desk or queue (404), so the walk changes nothing
+    "admin_user": Sample(params={"username": "nobody"}),
+    "admin_user_role": Sample(params={"username": "nobody"}, form={"role": "agent"}),
+    "admin_user_active": Sample(params={"username": "nobody"}, form={"active": "0"}),
+    "admin_user_unlock": Sample(params={"username": "nobody"}, form={}),
+    "admin_user_password": Sample(params={"username": "nobody"}, form={"password": "x"}),
+    "admin_user_create": Sample(form={"username": ""}),
+    "admin_desk_create": Sample(form={"number": ""}),
+    "admin_desk_update": Sample(params={"number": "0000"}, form={"name": ""}),
+    "admin_desk_delete": Sample(params={"number": "0000"}, form={}),
+    "admin_queue": Sample(params={"name": "no-such-queue"}),
+    "admin_queue_create": Sample(form={"name": ""}),
+    "admin_queue_update": Sample(params={"name": "no-such-queue"}, form={"title": ""}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

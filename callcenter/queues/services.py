@@ -113,6 +113,31 @@ class QueueService:
         self.agents = {a.number: a for a in agents}
         await self._db.run(_reset_agent_states)
 
+    async def reload_agent(self, number: str) -> AgentRuntime | None:
+        """Re-read one desk after an admin edit, without a restart: its live state (logged in, on a call) is
+        kept; a desk gone from the database is forgotten. Returns the desk as it now runs, if any."""
+        row = await self._db.run(_load_agent, number)
+        if row is None:
+            self.agents.pop(number, None)
+            return None
+        agent = self.agents.get(number)
+        if agent is None or agent.id != row.id:  # a new desk (or one deleted and created again)
+            self.agents[number] = agent = row
+        agent.name, agent.endpoint = row.name, row.endpoint
+        agent.skills, agent.languages = row.skills, row.languages
+        self.dispatch()  # new skills may match a caller already waiting
+        return agent
+
+    async def reload_queue(self, name: str) -> QueueInfo | None:
+        """Re-read one queue after an admin edit (title, skill, service level, music), keeping its callers."""
+        info = await self._db.run(_load_queue, name)
+        if info is None:
+            return None
+        self.queues[name] = info
+        self._waiting.setdefault(name, [])
+        self.dispatch()
+        return info
+
     # -- callers -----------------------------------------------------------------------------------------
 
     def queue(self, name: str) -> QueueInfo:
@@ -236,6 +261,21 @@ def _load(session: Session) -> tuple[list[QueueInfo], list[AgentRuntime]]:
                            frozenset(a.languages or ()))
               for a in session.scalars(select(Agent))]
     return queues, agents
+
+
+def _load_agent(session: Session, number: str) -> AgentRuntime | None:
+    a = session.scalar(select(Agent).where(Agent.number == number))
+    if a is None:
+        return None
+    return AgentRuntime(a.id, a.number, a.name, a.endpoint, frozenset(a.skills or ()),
+                        frozenset(a.languages or ()))
+
+
+def _load_queue(session: Session, name: str) -> QueueInfo | None:
+    q = session.scalar(select(Queue).where(Queue.name == name))
+    if q is None:
+        return None
+    return QueueInfo(q.name, q.title, q.skill or q.name, q.service_level_seconds, q.moh_class)
 
 
 def _reset_agent_states(session: Session) -> None:
