@@ -190,7 +190,7 @@ function renderRecord(p) {
   const record = $("record");
   const phones = p.phones.map((ph) => el("span", { class: "phone" }, `${ph.e164} (${ph.kind}) `,
     el("button", { type: "button", class: "button button-small", onclick: () => dial(ph.e164, p.id) }, "Call")));
-  record.replaceChildren(
+  record.replaceChildren(...[
     el("header", { class: "rec-head" },
       el("h3", { id: "record-name" }, p.name),
       el("span", {}, `born ${p.date_of_birth} (${p.age}) · ${p.sex} · MRN ${p.mrn} · ${p.language}`),
@@ -202,7 +202,7 @@ function renderRecord(p) {
       section("Conditions", p.conditions, (c) => `${c.name}${c.chronic ? " · chronic" : ""}`),
       section("Recent visits", p.encounters, (e) => `${dateText(e.started_at)} · ${e.department} (${e.kind})${e.summary ? " — " + e.summary : ""}`),
       section("Upcoming appointments", p.upcoming_appointments, (a) => `${dateText(a.starts_at)} · ${a.department}${a.clinician ? " · " + a.clinician : ""} (${a.status})`),
-      section("Previous calls", p.recent_calls, (c) => `${dateText(c.started_at)} · ${c.queue || c.direction} · ${c.outcome || c.status}${c.agent ? " · " + c.agent : ""}`)));
+      section("Previous calls", p.recent_calls, (c) => `${dateText(c.started_at)} · ${c.queue || c.direction} · ${c.outcome || c.status}${c.agent ? " · " + c.agent : ""}`))].filter(Boolean));
   if (p.recent_discharge) {
     record.querySelector(".rec-head").append(el("p", { class: "flag" },
       `Discharged ${dateText(p.recent_discharge.discharged_at)} from ${p.recent_discharge.department}`));
