@@ -324,6 +324,8 @@ class Connected(InCall):
 
     async def do_hold(self) -> "CallState":
         await hold_caller(self.call)
+        # The agent may talk to a colleague meanwhile: the caller hears only the music.
+        await self.call.deps.ari.mute(self.call.agent_channel_id, "in")
         self.call.log("held")
         return Held(self.call, self.agent)
 
@@ -336,6 +338,7 @@ class Held(InCall):
         await announce(self.call, self.agent, "held")
 
     async def do_unhold(self) -> "CallState":
+        await _quietly(self.call.deps.ari.unmute(self.call.agent_channel_id, "in"))
         await unhold_caller(self.call)
         self.call.log("unheld")
         return Connected(self.call, self.agent, fresh=False)
@@ -359,6 +362,7 @@ class Consulting(CallState):
         if not call.on_hold:
             await hold_caller(call)
         await call.deps.ari.remove_from_bridge(call.bridge_id, [call.agent_channel_id])
+        await _quietly(call.deps.ari.unmute(call.agent_channel_id, "in"))  # muted if the caller was held
         call.deps.bind(self.leg_id, call)
         call.log("transfer_started", mode="warm", from_agent=self.agent.number, to_agent=self.target.number,
                  to_queue=self.queue, consult_channel=self.leg_id)
