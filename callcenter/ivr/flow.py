@@ -299,13 +299,6 @@ def _regex(value: Any) -> re.Pattern[str]:
         raise Invalid(f"{value!r} is not a valid regular expression: {exc}") from None
 
 
-def _version(value: Any) -> int | str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    if isinstance(value, str) and value.strip():
-        return value
-    got = source.describe(value)
-    raise Invalid(f"expected a whole number >= 1 or a text such as '2024-06-01', got {got}")
 
 
 _timeout = source.seconds(1, 60)
@@ -335,7 +328,7 @@ class _FlowParser:
 
     def _top(self, top: Fields) -> Flow:
         name = top.get("name", source.pattern_text(_NAME, "a flow name ([a-z0-9_-]+)"))
-        version = top.get("version", _version)
+        version = top.get("version", source.version)
         description = top.get("description", source.text)
         review = top.get("review", source.text, default=None)
         self.languages = top.get("languages", self._languages) or ()

@@ -213,6 +213,16 @@ def seconds(low: float, high: float) -> Callable[[Any], float]:
     return check
 
 
+def version(value: Any) -> int | str:
+    """Clinical content is versioned: a whole number or a text such as a date."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.strip():
+        return value
+    got = describe(value)
+    raise Invalid(f"expected a whole number >= 1 or a text such as '2024-06-01', got {got}")
+
+
 def mapping(value: Any) -> LineMap:
     if not isinstance(value, LineMap):
         raise Invalid(f"expected a mapping, got {describe(value)}")

@@ -1,0 +1,403 @@
+"""Triage data as files: the disposition ladder, the protocols and the suggestion map, validated on load.
+
+The files are written and reviewed by clinicians, not programmers, so every problem is reported as
+`file:line: where: what`, all at once (the reader and problem collector of `callcenter/ivr/source.py`).
+
+`dispositions.yaml` (the ladder; the order of the file IS the order of urgency, most urgent first):
+
+```yaml
+review: "example content, requires clinical review"
+languages: [en, es]
+dispositions:
+  call_emergency_services_now:
+    label: {en: "...", es: "..."}
+    action: emergency_services     # what the console offers: see ACTIONS
+    escalation_required: true      # the call cannot be wrapped up until the action was performed
+    instruction: {en: "...", es: "..."}
+```
+
+`protocols/<id>.yaml`:
+
+```yaml
+id: chest_pain                     # [a-z0-9_]+, unique across all protocol files
+title: {en: Chest pain, es: Dolor en el pecho}
+version: 1                         # whole number or a text such as a date
+source: ["NHS.uk: Chest pain", "American Heart Association: Warning signs of a heart attack"]
+review_status: example content, requires clinical review
+languages: [en, es]                # must include en and es; every text below has each of them
+call_back_if_worse: {en: "...", es: "..."}
+questions:                         # most acute first: a question may not be more urgent than the one before
+  - id: not_breathing              # [a-z0-9_]+, unique in the protocol
+    text: {en: "...?", es: "¿...?"}
+    if_yes: call_emergency_services_now
+    advice: {en: "...", es: "..."}
+if_no_to_all:
+  disposition: see_doctor_today    # not more urgent than the last question's
+  advice: {en: "...", es: "..."}
+```
+
+`suggestions.yaml` maps what the IVR or the caller said to protocols (see `Suggestions`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..ivr import source
+from ..ivr.catalog import LANGUAGE
+from ..ivr.source import Fields, Invalid, LineList, LineMap, Problems
+from .exceptions import TriageDataError
+
+HERE = Path(__file__).resolve().parent
+LADDER_FILE = HERE / "dispositions.yaml"
+PROTOCOLS_DIR = HERE / "protocols"
+SUGGESTIONS_FILE = HERE / "suggestions.yaml"
+
+REQUIRED_LANGUAGES = ("en", "es")
+REVIEW_STATUSES = ("example content, requires clinical review", "clinically approved")
+# What the console can do for a disposition; the verbs a triage panel offers as buttons.
+ACTIONS = ("emergency_services", "emergency_department", "nurse_transfer", "appointment", "home_care")
+_ID = r"[a-z0-9_]+"
+
+Texts = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Disposition:
+    id: str
+    rank: int  # 0 is the most urgent
+    label: Texts
+    action: str
+    escalation_required: bool
+    instruction: Texts
+
+
+@dataclass(frozen=True)
+class Ladder:
+    path: str
+    languages: tuple[str, ...]
+    dispositions: Mapping[str, Disposition]
+
+    def __getitem__(self, disposition_id: str) -> Disposition:
+        return self.dispositions[disposition_id]
+
+    def more_urgent(self, a: str, b: str) -> bool:
+        return self.dispositions[a].rank < self.dispositions[b].rank
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    line: int
+    text: Texts
+    if_yes: str  # a disposition id: the first "yes" sets it
+    advice: Texts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    disposition: str
+    advice: Texts
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    title: Texts
+    version: int | str
+    source: tuple[str, ...]
+    review_status: str
+    languages: tuple[str, ...]
+    call_back_if_worse: Texts
+    questions: tuple[Question, ...]
+    if_no_to_all: Outcome
+    path: str = ""
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+# ---- the ladder ----
+
+def load_ladder(path: str | Path = LADDER_FILE) -> Ladder:
+    shown_as = str(path)
+    problems = Problems(shown_as)
+    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'dispositions'")
+    top.get("review", source.text)
+    languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
+    dispositions = top.get("dispositions", lambda v: _dispositions(problems, v, languages))
+    top.done()
+    problems.raise_if_any(TriageDataError)
+    return Ladder(shown_as, languages, MappingProxyType(dispositions))
+
+
+def _dispositions(problems: Problems, value: Any, languages: tuple[str, ...]) -> dict[str, Disposition]:
+    table = source.mapping(value)
+    found = {}
+    for rank, (key, body) in enumerate(table.items()):
+        where = f"disposition '{key}'"
+        if not _is_id(key) or not isinstance(body, LineMap):
+            problems.add(table.key_lines[key], where, f"expected an id ({_ID}) with a mapping of fields")
+            continue
+        f = Fields(problems, body, where)
+        texts = _texts_check(languages)
+        found[key] = Disposition(
+            key, rank, f.get("label", texts), f.get("action", _choice(ACTIONS)),
+            f.get("escalation_required", _boolean), f.get("instruction", texts))
+        f.done()
+    return found
+
+
+# ---- protocols ----
+
+def load_protocol(path: str | Path, ladder: Ladder) -> Protocol:
+    """Load one protocol; raises TriageDataError listing every problem as `file:line: ...`."""
+    shown_as = str(path)
+    raw = source.read_yaml(Path(path), shown_as, TriageDataError)
+    return _ProtocolParser(shown_as, ladder).parse(raw)
+
+
+def load_protocols(directory: str | Path = PROTOCOLS_DIR, ladder: Ladder | None = None) -> dict[str, Protocol]:
+    """Every `*.yaml` protocol of `directory`, by id. All files are checked before anything is raised."""
+    ladder = ladder or load_ladder()
+    protocols: dict[str, Protocol] = {}
+    problems: list[str] = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            protocol = load_protocol(path, ladder)
+        except TriageDataError as exc:
+            problems.extend(exc.problems)
+            continue
+        if protocol.id in protocols:
+            first = protocols[protocol.id].path
+            problems.append(f"{path}:{_id_line(path)}: id '{protocol.id}' is already used by {first}")
+            continue
+        protocols[protocol.id] = protocol
+    if problems:
+        raise TriageDataError(problems)
+    return protocols
+
+
+def _id_line(path: Path) -> int:
+    raw = source.read_yaml(path, str(path), TriageDataError)
+    return raw.value_line("id") if isinstance(raw, LineMap) else 1
+
+
+class _ProtocolParser:
+    def __init__(self, shown_as: str, ladder: Ladder):
+        self.shown_as, self.ladder = shown_as, ladder
+        self.problems = Problems(shown_as)
+        self.languages: tuple[str, ...] = REQUIRED_LANGUAGES
+
+    def parse(self, raw: Any) -> Protocol:
+        top = _top(self.problems, raw, "'questions'")
+        protocol_id = top.get("id", source.pattern_text(_ID, f"a protocol id ({_ID})"))
+        self.languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
+        title = top.get("title", self._texts)
+        version = top.get("version", source.version)
+        sources = top.get("source", _sources)
+        review_status = top.get("review_status", _choice(REVIEW_STATUSES))
+        call_back = top.get("call_back_if_worse", self._texts)
+        questions = top.get("questions", self._questions) or ()
+        if_no_to_all = top.get("if_no_to_all", self._outcome)
+        top.done()
+        if questions and if_no_to_all and self._known(if_no_to_all.disposition) \
+                and self._known(questions[-1].if_yes) \
+                and self.ladder.more_urgent(if_no_to_all.disposition, questions[-1].if_yes):
+            top.error("if_no_to_all", f"if_no_to_all: '{if_no_to_all.disposition}' is more urgent than the"
+                      f" last question's '{questions[-1].if_yes}': 'no' to every red flag cannot be worse")
+        self.problems.raise_if_any(TriageDataError)
+        return Protocol(protocol_id, title, version, sources, review_status, self.languages, call_back,
+                        questions, if_no_to_all, self.shown_as)
+
+    def _texts(self, value: Any) -> Texts:
+        return _texts_check(self.languages)(value)
+
+    def _disposition(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.ladder.dispositions:
+            shown = repr(value) if isinstance(value, str) else source.describe(value)
+            known = ", ".join(self.ladder.dispositions)
+            raise Invalid(f"unknown disposition {shown} (the ladder in {self.ladder.path}: {known})")
+        return value
+
+    def _known(self, disposition: str | None) -> bool:
+        return disposition in self.ladder.dispositions
+
+    def _questions(self, value: Any) -> tuple[Question, ...]:
+        if not isinstance(value, LineList) or not value:
+            raise Invalid(f"expected a list of questions, got {source.describe(value)}")
+        questions: list[Question] = []
+        for index, item in enumerate(value):
+            line = value.item_line(index)
+            if not isinstance(item, LineMap):
+                self.problems.add(line, f"question {index + 1}", f"expected a mapping, got {source.describe(item)}")
+                continue
+            question = self._question(Fields(self.problems, item, f"question {index + 1}"), line)
+            if question is not None:
+                self._check_order(question, questions)
+                questions.append(question)
+        return tuple(questions)
+
+    def _question(self, f: Fields, line: int) -> Question | None:
+        question_id = f.get("id", source.pattern_text(_ID, f"a question id ({_ID})"))
+        if question_id:
+            f.where = f"question '{question_id}'"
+        question = Question(question_id, line, f.get("text", self._texts), f.get("if_yes", self._disposition),
+                            f.get("advice", self._texts))
+        if True in f.mapping:
+            f.error(None, "a key reads as true: write 'if_yes:' (YAML reads an unquoted yes/on as true)")
+            f.get(True, lambda v: v)
+        f.done()
+        return question if None not in (question.id, question.if_yes) else None
+
+    def _check_order(self, question: Question, before: list[Question]) -> None:
+        if any(q.id == question.id for q in before):
+            self.problems.add(question.line, f"question '{question.id}'", "duplicate question id")
+        if before and self.ladder.more_urgent(question.if_yes, before[-1].if_yes):
+            self.problems.add(question.line, f"question '{question.id}'",
+                              f"acuity order: its disposition '{question.if_yes}' is more urgent than"
+                              f" '{before[-1].if_yes}' of the question before it ('{before[-1].id}');"
+                              " ask the most acute red flags first")
+
+    def _outcome(self, value: Any) -> Outcome:
+        f = Fields(self.problems, source.mapping(value), "if_no_to_all")
+        outcome = Outcome(f.get("disposition", self._disposition), f.get("advice", self._texts))
+        f.done()
+        return outcome
+
+
+# ---- suggestions ----
+
+@dataclass(frozen=True)
+class Suggestions:
+    """Which protocols to offer first: by the IVR key path (`node:key`), by queue, by words of the reason."""
+    ivr_choices: Mapping[str, tuple[str, ...]]
+    queues: Mapping[str, tuple[str, ...]]
+    keywords: Mapping[str, tuple[str, ...]]  # protocol id -> lower-case words or stems, en and es
+
+    def suggest(self, ivr_path: list[dict] | None = None, queue: str | None = None,
+                reason: str | None = None) -> list[str]:
+        """Protocol ids, best first: words of the reason, then the IVR choices (latest first), then queue."""
+        found: list[str] = []
+        said = (reason or "").lower()
+        for protocol_id, stems in self.keywords.items():
+            # Word beginnings, so 'bleed' finds 'bleeding' and 'falta de aire' a phrase, but 'head' not 'ahead'.
+            if any(re.search(r"\b" + re.escape(stem), said) for stem in stems):
+                found.append(protocol_id)
+        for choice in reversed(ivr_path or []):
+            found.extend(self.ivr_choices.get(f"{choice.get('node')}:{choice.get('key')}", ()))
+        found.extend(self.queues.get(queue or "", ()))
+        return list(dict.fromkeys(found))
+
+
+def load_suggestions(path: str | Path = SUGGESTIONS_FILE, protocol_ids: set[str] | None = None) -> Suggestions:
+    shown_as = str(path)
+    problems = Problems(shown_as)
+    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'keywords'")
+    top.get("review", source.text)
+    known = _protocol_ref(protocol_ids)
+    lists = lambda value: _id_lists(value, known, lambda k: isinstance(k, str) and bool(k))  # noqa: E731
+    ivr = top.get("ivr_choices", lists, {})
+    queues = top.get("queues", lists, {})
+    keywords = top.get("keywords", lambda v: _keywords(v, known), {})
+    top.done()
+    problems.raise_if_any(TriageDataError)
+    return Suggestions(MappingProxyType(ivr or {}), MappingProxyType(queues or {}),
+                       MappingProxyType(keywords or {}))
+
+
+def _protocol_ref(protocol_ids: set[str] | None):
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or (protocol_ids is not None and value not in protocol_ids):
+            raise Invalid(f"unknown protocol {value!r}")
+        return value
+    return check
+
+
+def _id_lists(value: Any, known, key_ok) -> dict[str, tuple[str, ...]]:
+    table = source.mapping(value)
+    result = {}
+    for key, items in table.items():
+        if not key_ok(key) or not isinstance(items, list):
+            raise Invalid(f"{key!r}: expected a list of protocol ids")
+        try:
+            result[key] = tuple(known(item) for item in items)
+        except Invalid as exc:
+            raise Invalid(f"{key!r}: {exc}") from None
+    return result
+
+
+def _keywords(value: Any, known) -> dict[str, tuple[str, ...]]:
+    table = _id_lists(value, lambda word: word, lambda key: True)
+    for protocol_id, words in table.items():
+        known(protocol_id)
+        if not all(isinstance(w, str) and w == w.lower() and w.strip() for w in words):
+            raise Invalid(f"{protocol_id!r}: words must be non-empty lower-case text")
+    return table
+
+
+# ---- value checks shared by the three files ----
+
+def _top(problems: Problems, raw: Any, expected: str) -> Fields:
+    if not isinstance(raw, LineMap):
+        problems.add(1, "", f"expected a mapping with {expected}, got {source.describe(raw)}")
+        problems.raise_if_any(TriageDataError)
+    return Fields(problems, raw, "")
+
+
+def _is_id(key: Any) -> bool:
+    return isinstance(key, str) and re.fullmatch(_ID, key) is not None
+
+
+def _languages(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"expected a list of language codes such as [en, es], got {source.describe(value)}")
+    codes = tuple(source.pattern_text(LANGUAGE, "a language code")(item) for item in value)
+    absent = [lang for lang in REQUIRED_LANGUAGES if lang not in codes]
+    if absent or len(set(codes)) != len(codes):
+        raise Invalid(f"must list each of {', '.join(REQUIRED_LANGUAGES)} once")
+    return codes
+
+
+def _texts_check(languages: tuple[str, ...]):
+    def check(value: Any) -> Texts:
+        table = source.mapping(value)
+        absent = [lang for lang in languages if lang not in table]
+        extra = [str(lang) for lang in table if lang not in languages]
+        if absent or extra:
+            what = (f"missing language variant(s): {', '.join(absent)}" if absent else
+                    f"language(s) not declared in 'languages': {', '.join(extra)}")
+            raise Invalid(what)
+        for lang in languages:
+            try:
+                source.text(table[lang])
+            except Invalid as exc:
+                raise Invalid(f"{lang}: {exc}") from None
+        return MappingProxyType({lang: table[lang].strip() for lang in languages})
+    return check
+
+
+def _choice(allowed: tuple[str, ...]):
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise Invalid(f"{value!r} is not one of: {', '.join(allowed)}")
+        return value
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {source.describe(value)}")
+    return value
+
+
+def _sources(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise Invalid("name at least one public source, e.g. 'NHS.uk: Chest pain'")
+    return tuple(source.text(item) for item in items)
+
