@@ -132,6 +132,12 @@ class CallRouter:
             log.info("hanging up orphan agent leg %s", channel.id)
             await _quietly(self.deps.ari.hangup(channel.id))
             return
+        if len(args) > 1 and args[1] in self._roles:
+            # A feature's own channel (a supervisor's phone or snoop) whose session died with the old
+            # process: it is no caller, so it must never be queued as one.
+            log.info("hanging up orphan %s channel %s", args[1], channel.id)
+            await _quietly(self.deps.ari.hangup(channel.id))
+            return
         previous = await self._db.run(_previous_queue, channel.id)
         queue = previous if previous in self.deps.queues.queues else "general"
         log.info("adopting orphan caller channel %s into queue %s", channel.id, queue)

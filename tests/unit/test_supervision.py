@@ -156,3 +156,32 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
         ("t1", "connected", "1001")]
     assert snap["in_ivr"] == 1
     assert [a["number"] for a in snap["agents"]] == ["1001", "1002", "1003"]
+
+
+# -- after a restart -----------------------------------------------------------------------------------------
+
+
+async def test_given_orphan_supervisor_and_snoop_channels_when_reconciled_then_hung_up_not_queued_as_callers(
+        seeded_db, events, queues, tmp_path):
+    from callcenter.ari.models import Channel
+    from callcenter.calls.services import CallDeps
+    from callcenter.calls.stasis import CallRouter
+    from callcenter.config import TelephonyConfig
+    from callcenter.supervision.services import MonitorService
+
+    from .fake_ari import FakeAri, channel_json
+
+    ari = FakeAri()
+    router = CallRouter(seeded_db, {})
+    router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=None, recordings=None,
+                           settings=TelephonyConfig(), bind=router.bind, bind_bridge=router.bind_bridge,
+                           forget=router.forget)
+    MonitorService(ari, events, router)  # registers the supervisor and snoop roles
+    ari.channels_alive = [Channel.from_json(channel_json(cid, app="Stasis", app_data=f"callcenter,{role},s1"))
+                          for cid, role in (("sup-s1", "supervisor"), ("snoop-s1", "snoop"))]
+
+    await router.reconcile()
+
+    assert sorted(ari.sent("hangup")) == [("snoop-s1",), ("sup-s1",)]
+    assert router.calls == {}
+    assert all(not queues.waiting(name) for name in queues.queues)
