@@ -80,12 +80,12 @@ def _audit_actions(admin: Admin) -> list[str]:
         return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-# -- users ----------------------------------------------------------------------------------------------------
+# -- users ---------------------------------------------------------------------------------------------------
 
 
 async def test_given_admin_when_creating_user_then_new_user_signs_in(admin, aiohttp_client):
-    response = await admin.post("/admin/users", {"username": "Zoe.K", "display_name": "Zoe Kim", "role": "nurse",
-                                                 "password": NEW_PASSWORD})
+    form = {"username": "Zoe.K", "display_name": "Zoe Kim", "role": "nurse", "password": NEW_PASSWORD}
+    response = await admin.post("/admin/users", form)
 
     assert response.status == 303 and response.headers["Location"] == "/admin/users/zoe.k"
     page = await admin.get("/admin/users/zoe.k")
@@ -100,7 +100,8 @@ async def test_given_admin_when_creating_user_then_new_user_signs_in(admin, aioh
     ({"username": "zoe", "display_name": "Zoe Kim", "role": "agent", "password": "short"}, "at least 12"),
     ({"username": "zoe", "display_name": "Zoe Kim", "role": "agent", "password": "zoe-is-my-password"},
      "must not contain the username"),
-    ({"username": "zoe kim", "display_name": "Zoe Kim", "role": "agent", "password": NEW_PASSWORD}, "username"),
+    ({"username": "zoe kim", "display_name": "Zoe Kim", "role": "agent", "password": NEW_PASSWORD},
+     "username"),
     ({"username": "zoe", "display_name": "Zoe Kim", "role": "agent", "password": ""}, "initial password"),
     ({"username": "agent1", "display_name": "Zoe Kim", "role": "agent", "password": NEW_PASSWORD},
      "already exists"),
@@ -110,7 +111,7 @@ async def test_given_bad_user_form_when_posted_then_error_shown_and_input_kept(a
 
     html = await response.text()
     assert response.status in (400, 409)
-    assert message in html
+    assert message.lower() in html.lower()
     assert f'value="{form["username"]}"' in html and 'value="Zoe Kim"' in html
     assert _user(admin, "zoe") is None
 
@@ -146,7 +147,7 @@ async def test_given_role_change_when_posted_then_role_applies_at_next_request(a
     assert response.status == 303
     assert (await supervisor.get("/admin/users", headers={"Accept": "text/html"})).status == 200
     bad = await admin.post("/admin/users/supervisor1/role", {"role": "doctor"})
-    assert bad.status == 400 and "unknown role" in await bad.text()
+    assert bad.status == 400 and "Unknown role" in await bad.text()
 
 
 async def test_given_locked_user_when_admin_unlocks_then_user_signs_in(admin, aiohttp_client):
@@ -179,7 +180,7 @@ async def test_given_unknown_user_when_opened_then_404(admin):
     assert (await admin.get("/admin/users/nobody")).status == 404
 
 
-# -- desks ----------------------------------------------------------------------------------------------------
+# -- desks ---------------------------------------------------------------------------------------------------
 
 
 def _desk(number: str, **changes) -> dict:
@@ -198,7 +199,8 @@ async def test_given_desk_skills_edited_when_saved_then_running_queue_service_of
     assert caller.offered_to == []
 
     form = _desk("9001", name="Avery Agent", username="agent1", endpoint="Local/auto-9001@agent-phones/n")
-    response = await admin.post("/admin/desks/9001", [*form.items(), ("skills", "general"), ("skills", "nurse")])
+    skills = [("skills", "general"), ("skills", "nurse")]
+    response = await admin.post("/admin/desks/9001", [*form.items(), *skills])
 
     assert response.status == 303
     assert queues.agent("9001") is agent and agent.skills == {"general", "nurse"}
@@ -239,7 +241,7 @@ async def test_given_bad_desk_form_when_created_then_error_on_field_and_input_ke
 
     html = await response.text()
     assert response.status in (400, 409), html
-    assert message in html
+    assert message.lower() in html.lower()
     assert f'id="{field}"' in html and 'field-invalid' in html
     for name, value in form.items():
         if name != "username" and value.strip():
@@ -257,7 +259,7 @@ async def test_given_desk_with_calls_when_deleting_then_refused_and_kept(admin):
     response = await admin.post("/admin/desks/1001/delete", {})
 
     assert response.status == 409
-    assert "1 calls reference it" in await response.text()
+    assert "the call history refers to it (1 call)" in await response.text()
     assert "1001" in admin.services.queues.agents
 
 
@@ -302,7 +304,7 @@ def test_given_language_list_when_validated_then_codes_lower_case_without_duplic
         valid_languages("en, e1")
 
 
-# -- queues ---------------------------------------------------------------------------------------------------
+# -- queues --------------------------------------------------------------------------------------------------
 
 
 async def test_given_new_queue_when_created_then_running_service_routes_to_it(admin):
@@ -348,14 +350,14 @@ async def test_given_bad_queue_form_when_posted_then_error_and_input_kept(admin,
     response = await admin.post("/admin/queues", form)
 
     html = await response.text()
-    assert response.status in (400, 409) and message in html
+    assert response.status in (400, 409) and message.lower() in html.lower()
     for value in form.values():
         if value:
             assert f'value="{escape(value)}"' in html
     assert "lab" not in admin.services.queues.queues
 
 
-# -- audit log ------------------------------------------------------------------------------------------------
+# -- audit log -----------------------------------------------------------------------------------------------
 
 
 def _seed_audit(admin: Admin) -> dict:
@@ -414,7 +416,7 @@ async def test_given_bad_audit_filter_when_applied_then_message_and_input_kept(a
     response = await admin.get("/admin/audit", **params)
 
     html = await response.text()
-    assert response.status in (400, 404) and message in html
+    assert response.status in (400, 404) and message.lower() in html.lower()
     for value in params.values():
         if value != "ghost":
             assert f'value="{escape(value)}"' in html
@@ -432,12 +434,12 @@ async def test_given_filter_when_exported_then_csv_has_rows_and_export_is_audite
     assert _audit_actions(admin)[-1] == "audit_log_exported"
 
 
-# -- pages and forgery -----------------------------------------------------------------------------------------
+# -- pages and forgery ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/admin", "/admin/users", "/admin/users/agent1", "/admin/desks",
-                                  "/admin/desks/new", "/admin/desks/9001", "/admin/queues", "/admin/queues/new",
-                                  "/admin/queues/general", "/admin/audit"])
+                                  "/admin/desks/new", "/admin/desks/9001", "/admin/queues",
+                                  "/admin/queues/new", "/admin/queues/general", "/admin/audit"])
 async def test_given_admin_when_opening_each_page_then_rendered(admin, path):
     response = await admin.get(path)
 

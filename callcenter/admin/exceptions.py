@@ -1,4 +1,4 @@
-"""Errors of the admin feature. Messages are written for the administrator and shown on the form as they are."""
+"""Errors of the admin feature. Messages are written for the administrator and shown on the form as is."""
 from __future__ import annotations
 
 
@@ -17,7 +17,7 @@ class InvalidInput(AdminError):
 
 
 class Conflict(AdminError):
-    """Valid input that the current state forbids (a duplicate, a desk with calls, an admin demoting themselves)."""
+    """Valid input that the current state forbids (a duplicate, a desk with calls, an admin demoting self)."""
 
     status = 409
 

@@ -182,8 +182,8 @@ async def _save_desk(request: web.Request, form: AgentForm, *, creating: bool) -
                        request.app.router["admin_desk"].url_for(number=number))
 
 
-async def _desk_form(request: web.Request, form: AgentForm, *, creating: bool, error: AdminError | None = None,
-                     status: int = 200) -> web.Response:
+async def _desk_form(request: web.Request, form: AgentForm, *, creating: bool,
+                     error: AdminError | None = None, status: int = 200) -> web.Response:
     admin = request.app[ADMIN]
     options = await admin.desk_options(None if creating else form.number)
     running = admin.running_agents().get(form.number)
@@ -237,8 +237,8 @@ async def _save_queue(request: web.Request, form: QueueForm, *, creating: bool) 
                        request.app.router["admin_queues"].url_for())
 
 
-async def _queue_form(request: web.Request, form: QueueForm, *, creating: bool, error: AdminError | None = None,
-                      status: int = 200) -> web.Response:
+async def _queue_form(request: web.Request, form: QueueForm, *, creating: bool,
+                      error: AdminError | None = None, status: int = 200) -> web.Response:
     return await _page(request, "admin_queue.html", status=status, tab="queues", form=form, creating=creating,
                        error=error)
 

@@ -171,7 +171,8 @@ def _create_user(session: Session, hasher: PasswordHasher, actor: CurrentUser, f
     if not form.password:
         raise InvalidInput("enter an initial password", "password")
     try:
-        user = create_user(session, hasher, form.username, form.role, form.display_name or None, form.password)
+        user = create_user(session, hasher, form.username, form.role, form.display_name or None,
+                           form.password)
     except DuplicateUser as exc:
         raise Conflict(str(exc), "username") from None
     except AuthError as exc:
@@ -340,8 +341,8 @@ def _delete_desk(session: Session, actor: CurrentUser, number: str) -> None:
     agent = _agent_row(session, number)
     uses = _desk_references(session, agent.id)
     if uses:
-        raise Conflict(f"desk {number} cannot be deleted: {uses} reference it, and the history must keep "
-                       f"them. Unlink its user or remove its skills instead.")
+        raise Conflict(f"desk {number} cannot be deleted: the call history refers to it ({uses}). "
+                       f"Unlink its user or remove its skills instead.")
     session.delete(agent)
     _audit(session, actor, "agent_deleted", number=number)
 
@@ -349,8 +350,9 @@ def _delete_desk(session: Session, actor: CurrentUser, number: str) -> None:
 def _desk_references(session: Session, agent_id: int) -> str:
     tables = (("calls", Call.agent_id), ("call legs", CallLeg.agent_id), ("recordings", Recording.agent_id),
               ("dispositions", Disposition.agent_id), ("callbacks", Callback.agent_id))
-    counts = [(label, session.scalar(select(func.count()).where(column == agent_id))) for label, column in tables]
-    return ", ".join(f"{n} {label}" for label, n in counts if n)
+    counts = [(label, session.scalar(select(func.count()).where(column == agent_id)))
+              for label, column in tables]
+    return ", ".join(f"{n} {label if n > 1 else label[:-1]}" for label, n in counts if n)
 
 
 def _agent_row(session: Session, number: str) -> Agent:
@@ -390,7 +392,8 @@ def _valid_queue(session: Session, form: QueueForm, creating: bool) -> dict:
     name = form.name.strip()
     if creating:
         if not QUEUE_NAME.match(name):
-            raise InvalidInput("a queue name is 1-64 characters: lower-case letters, digits, '_', '-'", "name")
+            raise InvalidInput("a queue name is 1-64 characters: lower-case letters, digits, '_', '-'",
+                               "name")
         if session.scalar(select(Queue.id).where(Queue.name == name)) is not None:
             raise Conflict(f"a queue named {name!r} already exists", "name")
     title = form.title.strip()
@@ -511,7 +514,8 @@ def _audit_rows(session: Session, events: list[AuditEvent]) -> list[AuditRow]:
     patients = _names(session, Patient, {e.patient_id for e in events})
     rows = []
     for e in events:
-        user, desk, patient = users.get(e.actor_user_id), desks.get(e.actor_agent_id), patients.get(e.patient_id)
+        user, desk = users.get(e.actor_user_id), desks.get(e.actor_agent_id)
+        patient = patients.get(e.patient_id)
         if user is None and desk is not None and desk.user is not None:
             user = desk.user   # a screen pop is written by the desk: show whose desk it is
         rows.append(AuditRow(e.id, e.ts, e.action, f"{user.username} ({user.display_name})" if user else None,
