@@ -1,0 +1,273 @@
+"""Red-flag triage on a call: the session model (pure, no I/O) and the service that keeps one per call.
+
+The rules (issue 5): the agent picks a protocol (suggested from the IVR choice or the call reason); questions
+are shown one at a time in the protocol's order, which is acuity order; the first "yes" sets the disposition
+and ends the questioning; "no" to every question gives the protocol's `if_no_to_all`. Every question shown and
+every answer is recorded with its time and agent, as call events (`triage_*`), so the record survives a restart
+and needs no schema of its own:
+
+| type                     | data                                                                         |
+| ------------------------ | ---------------------------------------------------------------------------- |
+| `triage_started`         | protocol, version, language, suggested (protocol ids offered first)          |
+| `triage_question_shown`  | protocol, version, question, index (1-based), text (the words shown)         |
+| `triage_answered`        | protocol, version, question, answer ('yes' or 'no')                          |
+| `triage_disposition`     | protocol, version, disposition, decided_by (question id or 'no_to_all'),     |
+|                          | action, escalation_required                                                  |
+
+The agent is the event's `agent_id` column; `user_id` (the signed-in user, when the console knows it) is in data.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol as TypingProtocol
+
+from ..eventlog import utcnow
+from .exceptions import (
+    NoSession, OutOfOrder, SessionExists, TriageFinished, UnknownLanguage, UnknownProtocol,
+)
+from .schema import Ladder, Protocol, Question, Suggestions, load_ladder, load_protocols, load_suggestions
+
+NO_TO_ALL = "no_to_all"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing that happened in a session, ready to be written as a call event."""
+    type: str
+    at: datetime
+    agent_id: int | None
+    data: dict[str, Any]
+
+
+@dataclass
+class Step:
+    question: Question
+    shown_at: datetime
+    shown_to: int | None
+    answer: bool | None = None
+    answered_at: datetime | None = None
+    answered_by: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    disposition: str
+    decided_by: str  # the question answered "yes", or NO_TO_ALL
+    at: datetime
+    agent_id: int | None
+
+
+@dataclass
+class TriageSession:
+    """One protocol run on one call. Methods return the facts they produced; `facts` keeps them all."""
+    protocol: Protocol
+    ladder: Ladder
+    language: str
+    steps: list[Step] = field(default_factory=list)
+    decision: Decision | None = None
+    facts: list[Fact] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, protocol: Protocol, ladder: Ladder, language: str, *, agent_id: int | None = None,
+              at: datetime | None = None, suggested: Iterable[str] = (), user_id: int | None = None
+              ) -> "TriageSession":
+        if language not in protocol.languages:
+            raise UnknownLanguage(f"protocol '{protocol.id}' has no language '{language}'")
+        session = cls(protocol, ladder, language)
+        at = at or utcnow()
+        session._fact("triage_started", at, agent_id, user_id, language=language, suggested=list(suggested))
+        session._show(0, at, agent_id, user_id)
+        return session
+
+    @property
+    def current(self) -> Question | None:
+        """The question waiting for an answer, or None once the disposition is set."""
+        if self.decision is None and self.steps and self.steps[-1].answer is None:
+            return self.steps[-1].question
+        return None
+
+    def answer(self, question_id: str, yes: bool, *, agent_id: int | None = None, at: datetime | None = None,
+               user_id: int | None = None) -> list[Fact]:
+        current = self.current
+        if current is None:
+            raise TriageFinished(f"the disposition is already '{self.decision.disposition}'")
+        if question_id != current.id:
+            raise OutOfOrder(f"the question on screen is '{current.id}', not '{question_id}'")
+        at = at or utcnow()
+        before = len(self.facts)
+        step = self.steps[-1]
+        step.answer, step.answered_at, step.answered_by = yes, at, agent_id
+        self._fact("triage_answered", at, agent_id, user_id, question=current.id, answer="yes" if yes else "no")
+        if yes:
+            self._decide(current.if_yes, current.id, at, agent_id, user_id)
+        elif len(self.steps) < len(self.protocol.questions):
+            self._show(len(self.steps), at, agent_id, user_id)
+        else:
+            self._decide(self.protocol.if_no_to_all.disposition, NO_TO_ALL, at, agent_id, user_id)
+        return self.facts[before:]
+
+    def _show(self, index: int, at: datetime, agent_id: int | None, user_id: int | None) -> None:
+        question = self.protocol.questions[index]
+        self.steps.append(Step(question, at, agent_id))
+        self._fact("triage_question_shown", at, agent_id, user_id, question=question.id, index=index + 1,
+                   text=question.text[self.language])
+
+    def _decide(self, disposition: str, decided_by: str, at: datetime, agent_id: int | None,
+                user_id: int | None) -> None:
+        self.decision = Decision(disposition, decided_by, at, agent_id)
+        rung = self.ladder[disposition]
+        self._fact("triage_disposition", at, agent_id, user_id, disposition=disposition, decided_by=decided_by,
+                   action=rung.action, escalation_required=rung.escalation_required)
+
+    def _fact(self, type_: str, at: datetime, agent_id: int | None, user_id: int | None, **data: Any) -> None:
+        data = {"protocol": self.protocol.id, "version": self.protocol.version, **data}
+        if user_id is not None:
+            data["user_id"] = user_id
+        self.facts.append(Fact(type_, at, agent_id, data))
+
+    # -- what a panel shows --
+
+    def view(self) -> dict[str, Any]:
+        """Everything a triage panel needs, in the session's language; JSON-ready."""
+        lang, protocol = self.language, self.protocol
+        current = self.current
+        return {
+            "protocol": {"id": protocol.id, "version": protocol.version, "title": protocol.title[lang],
+                         "source": list(protocol.source), "review_status": protocol.review_status},
+            "language": lang,
+            "state": "asking" if current else "decided",
+            "current": None if current is None else {
+                "id": current.id, "text": current.text[lang], "index": len(self.steps),
+                "total": len(protocol.questions)},
+            "steps": [_step_view(step, lang) for step in self.steps],
+            "disposition": None if self.decision is None else self._decision_view(),
+        }
+
+    def _decision_view(self) -> dict[str, Any]:
+        lang, decision = self.language, self.decision
+        rung = self.ladder[decision.disposition]
+        by_question = self.protocol.question(decision.decided_by)
+        advice = by_question.advice if by_question else self.protocol.if_no_to_all.advice
+        return {
+            "id": rung.id, "rank": rung.rank, "label": rung.label[lang], "action": rung.action,
+            "escalation_required": rung.escalation_required, "instruction": rung.instruction[lang],
+            "advice": advice[lang], "call_back_if_worse": self.protocol.call_back_if_worse[lang],
+            "decided_by": decision.decided_by, "decided_at": decision.at.isoformat(),
+            "agent_id": decision.agent_id,
+        }
+
+    # -- back from the record --
+
+    @classmethod
+    def replay(cls, events: Iterable[Any], protocols: dict[str, Protocol], ladder: Ladder
+               ) -> "TriageSession | None":
+        """The latest session of a call rebuilt from its call events (objects with type, ts, agent_id,
+        data), e.g. after a restart or for the call's detail page. None when the call had no triage."""
+        session = None
+        for event in events:
+            if event.type == "triage_started":
+                protocol = protocols.get(event.data["protocol"])
+                if protocol is None:
+                    raise UnknownProtocol(event.data["protocol"])
+                session = cls(protocol, ladder, event.data["language"])
+            if session is not None and event.type.startswith("triage_"):
+                session._apply(event)
+        return session
+
+    def _apply(self, event: Any) -> None:
+        data = event.data
+        self.facts.append(Fact(event.type, event.ts, event.agent_id, dict(data)))
+        if event.type == "triage_question_shown":
+            self.steps.append(Step(self.protocol.question(data["question"]), event.ts, event.agent_id))
+        elif event.type == "triage_answered":
+            step = self.steps[-1]
+            step.answer, step.answered_at, step.answered_by = data["answer"] == "yes", event.ts, event.agent_id
+        elif event.type == "triage_disposition":
+            self.decision = Decision(data["disposition"], data["decided_by"], event.ts, event.agent_id)
+
+
+def _step_view(step: Step, lang: str) -> dict[str, Any]:
+    return {
+        "question": step.question.id, "text": step.question.text[lang],
+        "shown_at": step.shown_at.isoformat(), "shown_to": step.shown_to,
+        "answer": None if step.answer is None else ("yes" if step.answer else "no"),
+        "answered_at": step.answered_at.isoformat() if step.answered_at else None,
+        "answered_by": step.answered_by,
+    }
+
+
+class EventWriter(TypingProtocol):
+    def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
+              ts: datetime | None = None, **data: Any) -> datetime: ...
+
+
+class TriageService:
+    """Sessions per call, written to the call event log as they happen."""
+
+    def __init__(self, events: EventWriter, protocols: dict[str, Protocol], ladder: Ladder,
+                 suggestions: Suggestions, clock: Callable[[], datetime] = utcnow):
+        self.events, self.protocols, self.ladder = events, protocols, ladder
+        self.suggestions, self.clock = suggestions, clock
+        self.sessions: dict[str, TriageSession] = {}
+
+    @classmethod
+    def from_files(cls, events: EventWriter, **kwargs: Any) -> "TriageService":
+        """The shipped ladder, protocols and suggestions; a broken file stops the start (TriageDataError)."""
+        ladder = load_ladder()
+        protocols = load_protocols(ladder=ladder)
+        return cls(events, protocols, ladder, load_suggestions(protocol_ids=set(protocols)), **kwargs)
+
+    def catalogue(self, language: str = "en") -> list[dict[str, Any]]:
+        """The protocols a panel lists, by title in `language` (English where a protocol lacks it)."""
+        return sorted(({"id": p.id, "version": p.version, "title": p.title.get(language, p.title["en"])}
+                       for p in self.protocols.values()), key=lambda p: p["title"])
+
+    def suggest(self, ivr_path: list[dict] | None = None, queue: str | None = None,
+                reason: str | None = None) -> list[str]:
+        return self.suggestions.suggest(ivr_path, queue, reason)
+
+    def start(self, call_id: str, protocol_id: str, language: str, *, agent_id: int | None = None,
+              user_id: int | None = None, suggested: Iterable[str] = ()) -> TriageSession:
+        """Start a protocol on a call. A session still asking must be answered first: switching protocol
+        halfway would leave a half-asked red-flag list in the record with no disposition."""
+        protocol = self.protocols.get(protocol_id)
+        if protocol is None:
+            raise UnknownProtocol(f"no protocol '{protocol_id}'")
+        running = self.sessions.get(call_id)
+        if running is not None and running.current is not None:
+            raise SessionExists(f"protocol '{running.protocol.id}' is still being asked on this call")
+        session = TriageSession.start(protocol, self.ladder, language, agent_id=agent_id, at=self.clock(),
+                                      suggested=suggested, user_id=user_id)
+        self.sessions[call_id] = session
+        self._write(call_id, session.facts)
+        return session
+
+    def answer(self, call_id: str, question_id: str, yes: bool, *, agent_id: int | None = None,
+               user_id: int | None = None) -> TriageSession:
+        session = self.session(call_id)
+        self._write(call_id, session.answer(question_id, yes, agent_id=agent_id, at=self.clock(),
+                                            user_id=user_id))
+        return session
+
+    def session(self, call_id: str) -> TriageSession:
+        try:
+            return self.sessions[call_id]
+        except KeyError:
+            raise NoSession(f"no triage on call {call_id}") from None
+
+    def resume(self, call_id: str, events: Iterable[Any]) -> TriageSession | None:
+        """Rebuild a call's session from its stored events (after a restart) and keep it."""
+        session = TriageSession.replay(events, self.protocols, self.ladder)
+        if session is not None:
+            self.sessions[call_id] = session
+        return session
+
+    def forget(self, call_id: str) -> None:
+        """The call is over: the record is in the event log, the memory can go."""
+        self.sessions.pop(call_id, None)
+
+    def _write(self, call_id: str, facts: Iterable[Fact]) -> None:
+        for fact in facts:
+            self.events.event(call_id, fact.type, agent_id=fact.agent_id, ts=fact.at, **fact.data)
