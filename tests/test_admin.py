@@ -369,7 +369,7 @@ def _seed_audit(admin: Admin) -> dict:
                               call_id="a" * 32, reason="caller asked about results")
         old.ts = utcnow() - timedelta(days=3)
         add_audit_event(session, "recording_played", actor_user_id=nurse.id, recording_id=77,
-                        call_id="b" * 32, reason="quality review")
+                        call_id="b" * 32, reason="=HYPERLINK(\"http://x\")")
         add_audit_event(session, "screen_pop", actor_agent_id=desk, patient_id=patient.id, call_id="b" * 32)
         for i in range(60):
             add_audit_event(session, "bulk_test", detail={"i": i})
@@ -432,6 +432,9 @@ async def test_given_filter_when_exported_then_csv_has_rows_and_export_is_audite
     assert [r["action"] for r in rows] == ["screen_pop", "patient_viewed"]
     assert rows[1]["patient"] == seeded["name"] and rows[1]["actor"] == "nurse1 (Noor Nurse, RN)"
     assert _audit_actions(admin)[-1] == "audit_log_exported"
+    export = await admin.get("/admin/audit.csv", recording_id="77")
+    played = list(csv.DictReader(io.StringIO(await export.text())))
+    assert played[0]["reason"].startswith("'=HYPERLINK")   # not run as a formula by a spreadsheet
 
 
 # -- pages and forgery ---------------------------------------------------------------------------------------

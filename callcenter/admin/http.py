@@ -284,11 +284,17 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(["id", "time_utc", "action", "actor", "desk", "mrn", "patient", "call_id", "recording_id",
                      "reason", "detail"])
     for r in rows:
-        writer.writerow([r.id, r.ts.isoformat(), r.action, r.actor or "", r.desk or "", r.mrn or "",
-                         r.patient_name or "", r.call_id or "", r.recording_id or "", r.reason or "",
-                         json.dumps(r.detail, sort_keys=True) if r.detail else ""])
+        writer.writerow([_cell(v) for v in (
+            r.id, r.ts.isoformat(), r.action, r.actor, r.desk, r.mrn, r.patient_name, r.call_id,
+            r.recording_id, r.reason, json.dumps(r.detail, sort_keys=True) if r.detail else None)])
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"})
+
+
+def _cell(value) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula (a typed reason "=HYPERLINK(...)") is quoted."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _audit_filter(request: web.Request) -> AuditFilter:

@@ -297,8 +297,8 @@ def valid_endpoint(text: str) -> str:
     endpoint = text.strip()
     found = ENDPOINT.match(endpoint)
     if len(endpoint) > 255 or found is None:
-        raise InvalidInput("the endpoint must be an Asterisk dial string Tech/resource, e.g. PJSIP/1001 "
-                           "(letters, digits and _ . + @ : / - only, one phone)", "endpoint")
+        raise InvalidInput("the endpoint must be the Asterisk dial string of one phone, Tech/resource, e.g. "
+                           "PJSIP/1001, written with letters, digits and _ . + @ : / -", "endpoint")
     tech = next((t for t in ENDPOINT_TECHS if t.lower() == found["tech"].lower()), None)
     if tech is None:
         raise InvalidInput(f"unknown channel technology {found['tech']!r}: use one of "
