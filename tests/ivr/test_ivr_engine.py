@@ -12,7 +12,8 @@ from callcenter.ivr.engine import lookup
 from ivr_fakes import RealtimePort, ScriptedPort, write
 
 HOTLINE = load_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
-LANGUAGE_PROMPTS = ["callcenter/for-english", "callcenter/para-espanol"]
+LANGUAGE_PROMPTS = ["callcenter/emergency-key-en", "callcenter/emergency-key-es", "callcenter/for-english",
+                    "callcenter/para-espanol"]
 NOTICES = ["callcenter/recording-consent", "callcenter/emergency-notice"]
 # With 2 s per prompt: the language menu plays 0-4 s, the notices 4 s, the main menu prompt 2 s.
 
@@ -84,8 +85,9 @@ async def test_given_silence_when_the_hotline_runs_then_english_is_kept_and_the_
     assert port.language == "en"
     assert [e["node"] for e in port.named("ivr_timeout")] == ["language", "main", "main", "main"]
     assert port.prompts_played().count("callcenter/timeout") == 2
-    # language menu 4 s + 4 s timeout, notices 4 s, 3 x (prompt + 6 s), timeout prompts 2 x 2 s
-    assert port.now == pytest.approx(4 + 4 + 4 + 3 * (2 + 6) + 2 * 2)
+    # language menu (emergency key, language halves) 8 s + 4 s timeout, notices 4 s, 3 x (prompt + 6 s),
+    # timeout prompts 2 x 2 s
+    assert port.now == pytest.approx(8 + 4 + 4 + 3 * (2 + 6) + 2 * 2)
 
 
 async def test_given_2_in_the_language_menu_when_the_hotline_runs_then_everything_after_is_in_spanish():

@@ -166,7 +166,7 @@ async def test_given_inbound_stasis_start_when_routed_then_answered_and_ivr_star
     await wait_until(lambda: router.deps.ari.sent("play"), what="the first prompt")
     assert router.deps.ari.sent("answer") == [("c1",)]
     channel_id, media = router.deps.ari.sent("play")[0]
-    assert channel_id == "c1" and media[0] == "sound:callcenter/for-english"
+    assert channel_id == "c1" and media[0] == "sound:callcenter/emergency-key-en"
     rows, logged = await rows_and_events(seeded_db, events)
     assert (rows[call.id].status, rows[call.id].caller_e164) == ("ivr", "+14155550123")
     assert [e.type for e in logged][:3] == ["call_started", "state", "answered"]
