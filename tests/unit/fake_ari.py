@@ -187,6 +187,18 @@ class FakeAri:
     async def destroy_bridge(self, bridge_id: str) -> None:
         self._note("destroy_bridge", bridge_id)
 
+    async def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        self._note("remove_from_bridge", bridge_id, tuple(channel_ids))
+
+    async def mute(self, channel_id: str, direction: str = "in") -> None:
+        self._note("mute", channel_id, direction)
+
+    async def unmute(self, channel_id: str, direction: str = "in") -> None:
+        self._note("unmute", channel_id, direction)
+
+    async def ring(self, channel_id: str) -> None:
+        self._note("ring", channel_id)
+
     async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> dict:
         self._note("record_bridge", bridge_id, name)
         return {"name": name}
