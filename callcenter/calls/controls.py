@@ -110,7 +110,7 @@ class CallControls:
         call.post({"type": "Control", "action": action, "args": args, "reply": reply})
         try:
             state = await asyncio.wait_for(reply, REPLY_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ControlNotAllowed("the call ended before the control could run") from None
         await self._events.flush()  # GET /api/calls/{id} right after sees what this did
         return state

@@ -128,7 +128,9 @@ class CallRouter:
 
     async def _adopt(self, channel: Channel) -> None:
         args = channel.dialplan_app_data.split(",")
-        if len(args) > 1 and args[1] == "agent":
+        # Agent phones: a queue offer or consultation ("agent"), or the agent's leg of a click-to-dial call.
+        role = args[1] if len(args) > 1 else ""
+        if role == "agent" or (role == "outbound" and channel.id.startswith("agent-")):
             log.info("hanging up orphan agent leg %s", channel.id)
             await _quietly(self.deps.ari.hangup(channel.id))
             return

@@ -314,7 +314,7 @@ class Connected(InCall):
         call.save(status="connected", agent_id=self.agent.id, answered_at=call.answered_at)
         call.open_leg_answered(self.agent)
         await call.stop_moh()
-        # A call transferred blind gets a second bridge: a fresh id, since the first may still be tearing down.
+        # A call transferred blind gets a second bridge, with a fresh id: the first may still be going away.
         suffix = f"-{call.bridges_used}" if call.bridges_used else ""
         call.bridges_used += 1
         call.bridge_id = await call.deps.ari.create_bridge("call-" + call.id + suffix)
@@ -442,12 +442,14 @@ class Consulting(CallState):
         call.close_leg(self.leg_id, "answered" if self.answered else "hangup")
         self._release_target()
         call.log("transfer_cancelled", to_agent=self.target.number)
+        await announce(call, self.target, "ended", reason="transfer_cancelled")
         return await self._resume()
 
     async def _back_to_caller(self, result: str) -> "CallState":
         call = self.call
         call.close_leg(self.leg_id, "answered" if self.answered else result)
         call.log("transfer_failed", to_agent=self.target.number, result=result)
+        await announce(call, self.target, "ended", reason="transfer_" + result)
         if self.answered:
             self._release_target()
         else:
@@ -659,7 +661,7 @@ def reserve_agent(call: "Call", target: "AgentRuntime") -> "AgentRuntime":
 
 
 def free_agent(call: "Call", queue: str | None) -> "AgentRuntime":
-    """The queue's next free agent, by the queue's own rule: the skill, the caller's language, longest idle."""
+    """The queue's next free agent, by the queue's rule: the skill, the caller's language, longest idle."""
     queues = call.deps.queues
     skill = queues.queue(queue or "").skill
     free = [a for a in queues.agents.values()

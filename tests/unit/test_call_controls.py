@@ -155,3 +155,11 @@ async def test_given_click_to_dial_when_agent_then_patient_answer_then_bridged(s
     await wait_until(lambda: call.state.name == "connected", what="the conversation")
     assert ari.sent("add_to_bridge")[-1] == (call.bridge_id, (call.channel.id, call.agent_channel_id))
     assert queues.agent("1001").state == "on_call"
+
+
+async def test_given_restart_when_click_to_dial_agent_leg_found_then_hung_up_not_queued(setup, queues):
+    router, _, ari = setup
+    ari.channels_alive = [live("agent-0a1b", app_data="callcenter,outbound,0123")]
+    await router.reconcile()
+    assert ("agent-0a1b",) in ari.sent("hangup")
+    assert router.calls == {}, "an agent's phone is never queued as a caller"
