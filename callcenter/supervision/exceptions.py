@@ -52,3 +52,11 @@ class SessionNotFound(SupervisionError):
 class MonitorFailed(SupervisionError):
     """Asterisk refused to ring the supervisor's phone; the monitored call was not touched."""
     status = 502
+
+
+class NoPhone(SupervisionError):
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("you have no phone to monitor from: an administrator sets it on your user "
+                         "(phone endpoint), or the service's default supervisor phone")

@@ -20,7 +20,7 @@ from ..ari.models import StasisStart
 from ..eventlog import EventLog, utcnow
 from . import state as states
 from .exceptions import (AlreadyMonitoring, CallNotFound, CallNotMonitorable, InvalidEndpoint, InvalidMode,
-                         MonitorFailed, SessionNotFound)
+                         MonitorFailed, NoPhone, SessionNotFound)
 
 if TYPE_CHECKING:
     from ..calls.services import Call
@@ -174,7 +174,9 @@ class MonitorService:
         endpoint = endpoint or self.default_endpoint
         if mode not in MODES:
             raise InvalidMode(mode)
-        if not endpoint or not ENDPOINT.match(endpoint):
+        if not endpoint:
+            raise NoPhone()
+        if not ENDPOINT.match(endpoint):
             raise InvalidEndpoint()
         call = self.router.calls.get(call_id)
         if call is None or call.ended.is_set():

@@ -185,3 +185,23 @@ async def test_given_orphan_supervisor_and_snoop_channels_when_reconciled_then_h
     assert sorted(ari.sent("hangup")) == [("snoop-s1",), ("sup-s1",)]
     assert router.calls == {}
     assert all(not queues.waiting(name) for name in queues.queues)
+
+
+async def test_given_bad_requests_when_starting_monitoring_then_refused_before_anything_is_dialed(
+        seeded_db, events, queues):
+    from callcenter.calls.stasis import CallRouter
+    from callcenter.supervision.exceptions import (CallNotFound, InvalidEndpoint, InvalidMode, NoPhone,
+                                                   SupervisionError)
+    from callcenter.supervision.services import MonitorService
+
+    from .fake_ari import FakeAri
+
+    ari = FakeAri()
+    monitors = MonitorService(ari, events, CallRouter(seeded_db, {}))
+    cases = [("listen", None, NoPhone), ("listen", "not a phone", InvalidEndpoint),
+             ("shout", "PJSIP/2001", InvalidMode), ("listen", "PJSIP/2001", CallNotFound)]
+    for mode, endpoint, error in cases:
+        with pytest.raises(error) as raised:
+            await monitors.start("c" * 32, mode, endpoint, user_id=7)
+        assert isinstance(raised.value, SupervisionError) and raised.value.status in (400, 404, 409)
+    assert ari.sent("originate") == [] and monitors.sessions == {}
