@@ -5,7 +5,7 @@ from ..ivr.source import SourceError
 
 
 class TriageDataError(SourceError):
-    """A protocol, the disposition ladder or the suggestion map is broken: one `file:line: ...` per problem."""
+    """A protocol, the disposition ladder or the suggestion map is broken: one `file:line: ...` each."""
 
 
 class TriageError(Exception):

@@ -28,7 +28,7 @@ MISSING_CLASS = "script-missing"
 _MISSING = re.compile(r"\[missing: ([^\]]+)\]")
 
 
-class _Record:
+class Record:
     """Fields that know their dotted name, so a missing one can be named in full. Not a dict: a field
     called `items` or `keys` must be the field, not a dict method."""
     __slots__ = ("_path", "_values")
@@ -46,7 +46,7 @@ class _Record:
 
 
 def _wrap(path: str, value: Any) -> Any:
-    return _Record(path, value) if isinstance(value, Mapping) else value
+    return Record(path, value) if isinstance(value, Mapping) else value
 
 
 class MissingField(Undefined):
@@ -99,10 +99,11 @@ class ScriptGuide:
                ) -> list[ScriptStep]:
         """Every step of the script with the fields merged in, in order."""
         template = self._template(call_type)
-        fields = {name: _Record(name, value or {}) for name, value in
+        fields = {name: Record(name, value or {}) for name, value in
                   (("patient", patient), ("call", call), ("agent", agent))}
         context = template.new_context(fields)
-        return [_step(name, Markup("".join(block(context)).strip())) for name, block in template.blocks.items()]
+        return [_step(name, Markup("".join(block(context)).strip()))
+                for name, block in template.blocks.items()]
 
     def _template(self, call_type: str):
         if call_type not in CALL_TYPES:

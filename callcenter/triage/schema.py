@@ -161,7 +161,8 @@ def load_protocol(path: str | Path, ladder: Ladder) -> Protocol:
     return _ProtocolParser(shown_as, ladder).parse(raw)
 
 
-def load_protocols(directory: str | Path = PROTOCOLS_DIR, ladder: Ladder | None = None) -> dict[str, Protocol]:
+def load_protocols(directory: str | Path = PROTOCOLS_DIR,
+                   ladder: Ladder | None = None) -> dict[str, Protocol]:
     """Every `*.yaml` protocol of `directory`, by id. All files are checked before anything is raised."""
     ladder = ladder or load_ladder()
     protocols: dict[str, Protocol] = {}
@@ -234,7 +235,8 @@ class _ProtocolParser:
         for index, item in enumerate(value):
             line = value.item_line(index)
             if not isinstance(item, LineMap):
-                self.problems.add(line, f"question {index + 1}", f"expected a mapping, got {source.describe(item)}")
+                what = f"expected a mapping, got {source.describe(item)}"
+                self.problems.add(line, f"question {index + 1}", what)
                 continue
             question = self._question(Fields(self.problems, item, f"question {index + 1}"), line)
             if question is not None:
@@ -248,9 +250,10 @@ class _ProtocolParser:
             f.where = f"question '{question_id}'"
         question = Question(question_id, line, f.get("text", self._texts), f.get("if_yes", self._disposition),
                             f.get("advice", self._texts))
-        if True in f.mapping:
-            f.error(None, "a key reads as true: write 'if_yes:' (YAML reads an unquoted yes/on as true)")
-            f.get(True, lambda v: v)
+        if True in f.mapping:  # YAML 1.1 reads an unquoted `yes:` key as the boolean true
+            f.problems.add(f.mapping.key_lines[True], f.where,
+                           "a key reads as true: write 'if_yes:' (YAML reads an unquoted yes/on as true)")
+            f.mapping.pop(True)
         f.done()
         return question if None not in (question.id, question.if_yes) else None
 
@@ -285,7 +288,7 @@ class Suggestions:
         found: list[str] = []
         said = (reason or "").lower()
         for protocol_id, stems in self.keywords.items():
-            # Word beginnings, so 'bleed' finds 'bleeding' and 'falta de aire' a phrase, but 'head' not 'ahead'.
+            # Word beginnings: 'bleed' finds 'bleeding', 'falta de aire' a phrase, but 'head' not 'ahead'.
             if any(re.search(r"\b" + re.escape(stem), said) for stem in stems):
                 found.append(protocol_id)
         for choice in reversed(ivr_path or []):
@@ -294,7 +297,8 @@ class Suggestions:
         return list(dict.fromkeys(found))
 
 
-def load_suggestions(path: str | Path = SUGGESTIONS_FILE, protocol_ids: set[str] | None = None) -> Suggestions:
+def load_suggestions(path: str | Path = SUGGESTIONS_FILE,
+                     protocol_ids: set[str] | None = None) -> Suggestions:
     shown_as = str(path)
     problems = Problems(shown_as)
     top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'keywords'")

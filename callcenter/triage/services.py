@@ -3,8 +3,8 @@
 The rules (issue 5): the agent picks a protocol (suggested from the IVR choice or the call reason); questions
 are shown one at a time in the protocol's order, which is acuity order; the first "yes" sets the disposition
 and ends the questioning; "no" to every question gives the protocol's `if_no_to_all`. Every question shown and
-every answer is recorded with its time and agent, as call events (`triage_*`), so the record survives a restart
-and needs no schema of its own:
+every answer is recorded with its time and agent, as call events (`triage_*`), so the record survives a
+restart and needs no schema of its own:
 
 | type                     | data                                                                         |
 | ------------------------ | ---------------------------------------------------------------------------- |
@@ -14,18 +14,25 @@ and needs no schema of its own:
 | `triage_disposition`     | protocol, version, disposition, decided_by (question id or 'no_to_all'),     |
 |                          | action, escalation_required                                                  |
 
-The agent is the event's `agent_id` column; `user_id` (the signed-in user, when the console knows it) is in data.
+The agent is the event's `agent_id` column; `user_id` (the signed-in user, when the console knows it) is
+in data.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from ..eventlog import utcnow
 from .exceptions import (
-    NoSession, OutOfOrder, SessionExists, TriageFinished, UnknownLanguage, UnknownProtocol,
+    NoSession,
+    OutOfOrder,
+    SessionExists,
+    TriageFinished,
+    UnknownLanguage,
+    UnknownProtocol,
 )
 from .schema import Ladder, Protocol, Question, Suggestions, load_ladder, load_protocols, load_suggestions
 
@@ -99,7 +106,8 @@ class TriageSession:
         before = len(self.facts)
         step = self.steps[-1]
         step.answer, step.answered_at, step.answered_by = yes, at, agent_id
-        self._fact("triage_answered", at, agent_id, user_id, question=current.id, answer="yes" if yes else "no")
+        self._fact("triage_answered", at, agent_id, user_id, question=current.id,
+                   answer="yes" if yes else "no")
         if yes:
             self._decide(current.if_yes, current.id, at, agent_id, user_id)
         elif len(self.steps) < len(self.protocol.questions):
@@ -118,8 +126,8 @@ class TriageSession:
                 user_id: int | None) -> None:
         self.decision = Decision(disposition, decided_by, at, agent_id)
         rung = self.ladder[disposition]
-        self._fact("triage_disposition", at, agent_id, user_id, disposition=disposition, decided_by=decided_by,
-                   action=rung.action, escalation_required=rung.escalation_required)
+        self._fact("triage_disposition", at, agent_id, user_id, disposition=disposition,
+                   decided_by=decided_by, action=rung.action, escalation_required=rung.escalation_required)
 
     def _fact(self, type_: str, at: datetime, agent_id: int | None, user_id: int | None, **data: Any) -> None:
         data = {"protocol": self.protocol.id, "version": self.protocol.version, **data}
@@ -183,7 +191,8 @@ class TriageSession:
             self.steps.append(Step(self.protocol.question(data["question"]), event.ts, event.agent_id))
         elif event.type == "triage_answered":
             step = self.steps[-1]
-            step.answer, step.answered_at, step.answered_by = data["answer"] == "yes", event.ts, event.agent_id
+            step.answer, step.answered_at = data["answer"] == "yes", event.ts
+            step.answered_by = event.agent_id
         elif event.type == "triage_disposition":
             self.decision = Decision(data["disposition"], data["decided_by"], event.ts, event.agent_id)
 

@@ -22,7 +22,7 @@ async def call_from(center, e164: str, status: str | None = None, timeout: float
     return await center.wait_for(check, timeout, f"the call from {e164} to reach {status}")
 
 
-async def test_given_a_caller_waiting_for_a_nurse_when_another_presses_9_then_the_bypass_caller_is_offered_first(
+async def test_given_a_caller_waiting_for_a_nurse_when_another_presses_9_then_the_bypass_caller_goes_first(
         center):
     await center.call("+14155550171", f"{ENGLISH},{NURSE}", hangup_after=120)
     waiting = await call_from(center, "+14155550171", "queued")
@@ -46,7 +46,8 @@ async def test_given_a_caller_waiting_for_a_nurse_when_another_presses_9_then_th
 
     events = await center.events(emergency.id)
     types = event_types(events)
-    assert types.index("ivr_choice") < types.index("queued") < types.index("offered") < types.index("connected")
+    order = [types.index(t) for t in ("ivr_choice", "queued", "offered", "connected")]
+    assert order == sorted(order), types
     choice = next(e for e in events if e.type == "ivr_choice")
     assert (choice.data["node"], choice.data["key"]) == ("language", EMERGENCY)
     played = [e.data for e in events if e.type == "ivr_node"]

@@ -7,7 +7,11 @@ import pytest
 
 from callcenter.ivr import Enqueue, load_catalog, load_flow, run_flow
 from callcenter.triage.schema import (
-    PROTOCOLS_DIR, REQUIRED_LANGUAGES, load_ladder, load_protocols, load_suggestions,
+    PROTOCOLS_DIR,
+    REQUIRED_LANGUAGES,
+    load_ladder,
+    load_protocols,
+    load_suggestions,
 )
 from callcenter.triage.services import NO_TO_ALL, TriageSession
 
@@ -49,7 +53,7 @@ def test_given_the_ladder_when_loaded_then_it_runs_from_emergency_services_to_ho
 
 
 @pytest.mark.parametrize("protocol", ALL, ids=lambda p: p.id)
-def test_given_a_shipped_protocol_when_the_kth_question_is_the_first_yes_then_it_sets_the_disposition(protocol):
+def test_given_a_shipped_protocol_when_the_kth_question_is_the_first_yes_then_it_decides(protocol):
     for k, question in enumerate(protocol.questions):
         session = TriageSession.start(protocol, LADDER, "en", agent_id=7)
         for earlier in protocol.questions[:k]:
@@ -72,13 +76,14 @@ def test_given_a_shipped_protocol_when_every_answer_is_no_then_the_no_to_all_dis
 
 @pytest.mark.parametrize("protocol", ALL, ids=lambda p: p.id)
 def test_given_a_shipped_protocol_when_read_in_order_then_acuity_never_rises(protocol):
-    ranks = [LADDER[q.if_yes].rank for q in protocol.questions] + [LADDER[protocol.if_no_to_all.disposition].rank]
+    ranks = [LADDER[q.if_yes].rank for q in protocol.questions]
+    ranks.append(LADDER[protocol.if_no_to_all.disposition].rank)
     assert ranks == sorted(ranks), f"{protocol.id}: {ranks}"
     assert protocol.questions[0].if_yes in ESCALATIONS, "the first question is a red flag"
 
 
 @pytest.mark.parametrize("protocol", ALL, ids=lambda p: p.id)
-def test_given_a_shipped_protocol_then_every_text_has_english_and_spanish_and_it_is_marked_for_review(protocol):
+def test_given_a_shipped_protocol_then_every_text_has_english_and_spanish_and_review_marking(protocol):
     for where, texts in texts_of(protocol):
         for lang in REQUIRED_LANGUAGES:
             assert texts.get(lang, "").strip(), f"{protocol.id}: {where} has no {lang}"

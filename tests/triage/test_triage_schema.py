@@ -61,14 +61,16 @@ def test_given_a_valid_protocol_when_loaded_then_questions_keep_their_order_and_
 def test_given_an_unknown_disposition_when_loaded_then_the_error_names_file_line_and_the_ladder(tmp_path):
     text = VALID.replace("if_yes: nurse_now", "if_yes: nurse_soon")
     [problem] = problems_of(tmp_path, text)
-    assert problem.startswith(f"{tmp_path / 'protocol.yaml'}:{line_of(text, 'nurse_soon')}: question 'second':")
+    where = f"{tmp_path / 'protocol.yaml'}:{line_of(text, 'nurse_soon')}"
+    assert problem.startswith(f"{where}: question 'second':")
     assert "unknown disposition 'nurse_soon'" in problem and "nurse_now" in problem
 
 
 def test_given_a_question_more_urgent_than_the_one_before_when_loaded_then_acuity_order_error(tmp_path):
     text = VALID.replace("if_yes: call_emergency_services_now", "if_yes: see_doctor_today")
     [problem] = problems_of(tmp_path, text)
-    assert problem.startswith(f"{tmp_path / 'protocol.yaml'}:{line_of(text, 'id: second')}: question 'second':")
+    where = f"{tmp_path / 'protocol.yaml'}:{line_of(text, 'id: second')}"
+    assert problem.startswith(f"{where}: question 'second':")
     assert "acuity order" in problem and "'nurse_now' is more urgent than 'see_doctor_today'" in problem
 
 
@@ -102,7 +104,7 @@ def test_given_two_files_with_the_same_id_when_loading_the_directory_then_both_f
     with pytest.raises(TriageDataError) as caught:
         load_protocols(tmp_path, LADDER)
     [problem] = caught.value.problems
-    assert problem == (f"{tmp_path / 'b.yaml'}:1: id 'test_protocol' is already used by {tmp_path / 'a.yaml'}")
+    assert problem == f"{tmp_path / 'b.yaml'}:1: id 'test_protocol' is already used by {tmp_path / 'a.yaml'}"
 
 
 def test_given_an_unquoted_yes_key_when_loaded_then_the_hint_says_if_yes(tmp_path):
@@ -116,7 +118,8 @@ def test_given_an_unreviewed_status_and_no_source_when_loaded_then_both_are_repo
         .replace('source: ["NHS.uk: Test page"]', "source: []")
     problems = problems_of(tmp_path, text)
     assert len(problems) == 2
-    assert any(f":{line_of(text, 'review_status')}: review_status: 'fine' is not one of" in p for p in problems)
+    status_line = line_of(text, 'review_status')
+    assert any(f":{status_line}: review_status: 'fine' is not one of" in p for p in problems)
     assert any(f":{line_of(text, 'source:')}: source: name at least one public source" in p for p in problems)
 
 
@@ -139,13 +142,14 @@ dispositions:
 """
     with pytest.raises(TriageDataError) as caught:
         load_ladder(write(tmp_path, text, "ladder.yaml"))
-    assert caught.value.problems == [f"{tmp_path / 'ladder.yaml'}:6: disposition 'home_care': action: 'pray'"
-                                     " is not one of: emergency_services, emergency_department, nurse_transfer,"
-                                     " appointment, home_care"]
+    assert caught.value.problems == [
+        f"{tmp_path / 'ladder.yaml'}:6: disposition 'home_care': action: 'pray' is not one of:"
+        " emergency_services, emergency_department, nurse_transfer, appointment, home_care"]
 
 
 def test_given_suggestions_naming_an_unknown_protocol_when_loaded_then_error(tmp_path):
     text = "review: x\nqueues:\n  nurse: [chest_pain, chest_pian]\n"
     with pytest.raises(TriageDataError) as caught:
         load_suggestions(write(tmp_path, text, "s.yaml"), protocol_ids={"chest_pain"})
-    assert caught.value.problems == [f"{tmp_path / 's.yaml'}:3: queues: 'nurse': unknown protocol 'chest_pian'"]
+    assert caught.value.problems == [
+        f"{tmp_path / 's.yaml'}:3: queues: 'nurse': unknown protocol 'chest_pian'"]
