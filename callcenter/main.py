@@ -26,6 +26,7 @@ from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
 from .review.services import ReviewService
 from .supervision.services import MonitorService
+from .triage.services import TriageService
 from .wallboard.services import WallboardService
 from .web import SERVICES, auth_middleware, errors_middleware, security_headers, setup_routes
 
@@ -52,6 +53,7 @@ class Services:
     wallboard: WallboardService | None = None
     review: ReviewService | None = None
     controls: CallControls | None = None  # call controls (issue 4): set by build()
+    triage: TriageService | None = None  # red-flag triage and call scripts (issue 5): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -79,6 +81,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     queues.state_listeners.append(services.desk.agent_state_changed)
     services.controls = CallControls(router, queues, db, events, flows["hotline"])
     router.register_role("outbound", services.controls.on_stasis_start)
+    # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
+    services.triage = TriageService.from_files(events, db=db)
     return services
 
 

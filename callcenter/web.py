@@ -31,6 +31,7 @@ from .eventlog import utcnow
 from .queues.exceptions import QueueError
 from .review import http as review_http
 from .supervision import http as supervision_http
+from .triage import http as triage_http
 from .wallboard import http as wallboard_http
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def setup_routes(app: web.Application) -> None:
     wallboard_http.setup_routes(app)
     review_http.setup_routes(app)
     supervision_http.setup_routes(app)
+    triage_http.setup_routes(app)  # triage panel API and call scripts (issue 5)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

@@ -68,6 +68,10 @@ SAMPLES: dict[str, Sample] = {
     "admin_queue": Sample(params={"name": "no-such-queue"}),
     "admin_queue_create": Sample(form={"name": ""}),
     "admin_queue_update": Sample(params={"name": "no-such-queue"}, form={"title": ""}),
+    # triage and call scripts (issue 5): no call on the desk, so nothing changes (409)
+    "api_triage_start": Sample(json={"protocol": "chest_pain", "language": "en"}),
+    "api_triage_answer": Sample(json={"question": "unresponsive", "answer": "no"}),
+    "api_triage_script": Sample(params={"call_type": "scheduling"}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

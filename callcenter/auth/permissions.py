@@ -88,6 +88,12 @@ _TABLE: dict[str, set[str]] = {
     "api_call_transfer_complete": {"agent", "nurse", "supervisor", "admin", API},
     "api_call_transfer_cancel":   {"agent", "nurse", "supervisor", "admin", API},
     "api_agent_dial":             {"agent", "nurse", "supervisor", "admin", API},
+    # -- triage and call scripts (issue 5, callcenter/triage/http.py): desk roles on their own desk only ---
+    "api_triage_protocols":   {"agent", "nurse", "supervisor", "admin", API},
+    "api_triage":             {"agent", "nurse", "supervisor", "admin", API},
+    "api_triage_start":       {"agent", "nurse", API},
+    "api_triage_answer":      {"agent", "nurse", API},
+    "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
 
+from ..db.models import Patient
 from ..eventlog import utcnow
 from .exceptions import (
     NoSession,
@@ -34,6 +35,7 @@ from .exceptions import (
     UnknownLanguage,
     UnknownProtocol,
 )
+from .guide import ScriptGuide, ScriptStep
 from .schema import Ladder, Protocol, Question, Suggestions, load_ladder, load_protocols, load_suggestions
 
 NO_TO_ALL = "no_to_all"
@@ -211,14 +213,22 @@ class EventWriter(TypingProtocol):
     def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
               ts: datetime | None = None, **data: Any) -> datetime: ...
 
+    def audit(self, action: str, **fields: Any) -> None: ...
+
+
+class Runner(TypingProtocol):
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
 
 class TriageService:
     """Sessions per call, written to the call event log as they happen."""
 
     def __init__(self, events: EventWriter, protocols: dict[str, Protocol], ladder: Ladder,
-                 suggestions: Suggestions, clock: Callable[[], datetime] = utcnow):
+                 suggestions: Suggestions, clock: Callable[[], datetime] = utcnow, db: Runner | None = None,
+                 guide: ScriptGuide | None = None):
         self.events, self.protocols, self.ladder = events, protocols, ladder
-        self.suggestions, self.clock = suggestions, clock
+        self.suggestions, self.clock, self.db = suggestions, clock, db
+        self.guide = guide or ScriptGuide()
         self.sessions: dict[str, TriageSession] = {}
 
     @classmethod
@@ -280,3 +290,31 @@ class TriageService:
     def _write(self, call_id: str, facts: Iterable[Fact]) -> None:
         for fact in facts:
             self.events.event(call_id, fact.type, agent_id=fact.agent_id, ts=fact.at, **fact.data)
+
+    # -- call scripts --
+
+    async def script(self, call_type: str, *, call: dict[str, Any], agent: dict[str, Any],
+                     patient_id: int | None = None, actor_user_id: int | None = None,
+                     actor_agent_id: int | None = None) -> list[ScriptStep]:
+        """The steps of a call type's script with the patient's fields merged in. Reading the patient's
+        fields is a view of the record, so it is audited (no audit row when there is no patient)."""
+        patient = await self.db.run(_patient_fields, patient_id) if patient_id and self.db else None
+        if patient is not None:
+            self.events.audit("script_patient_fields", actor_user_id=actor_user_id,
+                              actor_agent_id=actor_agent_id, patient_id=patient_id, call_id=call.get("id"),
+                              detail={"call_type": call_type})
+        return self.guide.render(call_type, patient=patient, call=call, agent=agent)
+
+
+def _patient_fields(session: Any, patient_id: int) -> dict[str, Any] | None:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return None
+    primary = next((p.e164 for p in patient.phones if p.is_primary), None)
+    now = utcnow()
+    upcoming = next((a for a in patient.appointments if a.status == "booked" and a.starts_at >= now), None)
+    return {
+        "first_name": patient.given_name, "last_name": patient.family_name, "mrn": patient.mrn,
+        "date_of_birth": patient.date_of_birth.isoformat(), "language": patient.language, "phone": primary,
+        "next_appointment": upcoming.starts_at.strftime("%d %b %Y %H:%M") if upcoming else None,
+    }

@@ -1,0 +1,153 @@
+"""The triage panel's JSON API. Desk-scoped like the agent desk: the call is the one on the desk's line
+(ringing, connected or in wrap-up), and desk roles act on their own desk only.
+
+- GET  /api/triage/protocols?language=es        the protocols to pick from, by title
+- GET  /api/agents/{number}/triage              {call_id, suggestions, session} (session: see
+                                                TriageSession.view(); null before a protocol is started)
+- POST /api/agents/{number}/triage              {"protocol": "chest_pain", "language": "en"} -> same shape
+- POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
+- GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}; ?patient=ID merges that
+                                                patient's fields (audited), default: the call's patient
+
+Errors are {"error": "..."} with the status of the TriageError (404 unknown protocol, 409 out of order...).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from aiohttp import web
+
+from ..auth.middleware import USER
+from ..auth.permissions import may_act_for_desk
+from ..queues.exceptions import AgentNotFound
+from .exceptions import TriageError
+from .services import TriageService
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/triage/protocols", protocols, name="api_triage_protocols")
+    app.router.add_get("/api/agents/{number}/triage", triage_state, name="api_triage")
+    app.router.add_post("/api/agents/{number}/triage", triage_start, name="api_triage_start")
+    app.router.add_post("/api/agents/{number}/triage/answer", triage_answer, name="api_triage_answer")
+    app.router.add_get("/api/agents/{number}/script/{call_type}", script, name="api_triage_script")
+
+
+def _services(request: web.Request):
+    from ..web import SERVICES  # web.py imports this module to wire its routes
+    return request.app[SERVICES]
+
+
+def _triage(request: web.Request) -> TriageService:
+    return _services(request).triage
+
+
+def _desk_call(request: web.Request):
+    """(agent, live call) of the desk in the URL; 403 for another desk, 409 when no call is on the desk."""
+    user = request.get(USER)
+    number = request.match_info["number"]
+    if user is not None and not may_act_for_desk(user.role, user.desk, number):
+        raise web.HTTPForbidden(reason="you may act on your own desk only")
+    services = _services(request)
+    try:
+        agent = services.queues.agent(number)
+    except AgentNotFound:
+        raise _fail(404, "no such agent") from None
+    call = services.router.calls.get(agent.call_id) if agent.call_id else None
+    if call is None:
+        raise _fail(409, "no call on this desk")
+    return agent, call
+
+
+_HTTP_ERRORS = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+                409: web.HTTPConflict}
+
+
+def _fail(status: int, message: str) -> web.HTTPException:
+    """A JSON error the errors middleware lets through as it is."""
+    return _HTTP_ERRORS[status](text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _fail(400, "the body must be a JSON object")
+    return body
+
+
+def _user_id(request: web.Request) -> int | None:
+    user = request.get(USER)
+    return user.id if user else None
+
+
+def _state(triage: TriageService, call) -> dict:
+    session = triage.sessions.get(call.id)
+    return {"call_id": call.id, "suggestions": triage.suggest(call.ivr_path, call.queue_name),
+            "session": session.view() if session else None}
+
+
+# -- views -------------------------------------------------------------------------------------------------
+
+async def protocols(request: web.Request) -> web.Response:
+    return web.json_response({"protocols": _triage(request).catalogue(request.query.get("language", "en"))})
+
+
+async def triage_state(request: web.Request) -> web.Response:
+    _, call = _desk_call(request)
+    return web.json_response(_state(_triage(request), call))
+
+
+async def triage_start(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    body = await _body(request)
+    triage = _triage(request)
+    try:
+        triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
+                     agent_id=agent.id, user_id=_user_id(request),
+                     suggested=triage.suggest(call.ivr_path, call.queue_name))
+    except TriageError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response(_state(triage, call))
+
+
+async def triage_answer(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    body = await _body(request)
+    if body.get("answer") not in ("yes", "no"):
+        raise _fail(400, "answer must be 'yes' or 'no'")
+    triage = _triage(request)
+    try:
+        triage.answer(call.id, str(body.get("question")), body["answer"] == "yes", agent_id=agent.id,
+                      user_id=_user_id(request))
+    except TriageError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response(_state(triage, call))
+
+
+async def script(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    patient_id = request.query.get("patient")
+    if patient_id is not None and not patient_id.isdigit():
+        raise _fail(400, "patient must be a patient id")
+    # Only a patient this call matched: the script must not become a way to read any record.
+    patients = [p["id"] for p in call.patients]
+    chosen = int(patient_id) if patient_id else (patients[0] if len(patients) == 1 else None)
+    if chosen is not None and chosen not in patients:
+        raise _fail(403, "that patient is not a match of this call")
+    fields = {"id": call.id, "queue": call.queue_name, "language": call.language,
+              "part_of_day": _part_of_day(datetime.now()), "callback_number": None}
+    try:
+        steps = await _triage(request).script(
+            request.match_info["call_type"], call=fields, agent={"first_name": agent.name.split()[0]},
+            patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id)
+    except TriageError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response({"call_type": request.match_info["call_type"],
+                              "steps": [step.public() for step in steps]})
+
+
+def _part_of_day(now: datetime) -> str:
+    return "morning" if now.hour < 12 else "afternoon" if now.hour < 18 else "evening"

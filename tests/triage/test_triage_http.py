@@ -1,0 +1,101 @@
+"""The triage panel API in the real application (no Asterisk): a call placed on a nurse's desk by hand."""
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db.models import AuditEvent, CallEvent, Patient, PatientPhone
+from callcenter.main import build, init_app
+
+from ..browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
+
+NURSE = ROLE_USERS["nurse"]
+CALL_ID = "c" * 32
+
+
+@pytest.fixture
+async def nurse_client(tmp_path, sqlite_url, aiohttp_client):
+    seed_role_users(sqlite_url)
+    services = build(console_config(tmp_path, sqlite_url))
+    client = await aiohttp_client(init_app(services.cfg, services, ari=False))
+    token = await sign_in(client, NURSE.username)
+    ids = await services.db.run(_patients)
+    call = SimpleNamespace(id=CALL_ID, ivr_path=[{"node": "main", "key": "4"}], queue_name="nurse",
+                           language="es", patients=[{"id": ids[0]}], task=None)
+    services.router.calls[CALL_ID] = call
+    agent = services.queues.agent(NURSE.desk)
+    agent.state, agent.call_id = "on_call", CALL_ID
+    client.headers = {"Origin": origin(client), "X-CSRF-Token": token}
+    client.services, client.patient_ids = services, ids
+    return client
+
+
+def _patients(session) -> list[int]:
+    ids = []
+    for mrn, given in (("MRN-H1", '<b>Ana</b>'), ("MRN-H2", "Other")):
+        patient = Patient(mrn=mrn, given_name=given, family_name="Ríos", date_of_birth=date(1970, 1, 2),
+                          sex="F")
+        session.add(patient)
+        session.flush()
+        session.add(PatientPhone(patient_id=patient.id, e164="+14155550180", kind="mobile", is_primary=True))
+        ids.append(patient.id)
+    return ids
+
+
+async def test_given_a_call_on_the_desk_when_the_script_is_asked_then_fields_merged_escaped_and_audited(
+        nurse_client):
+    resp = await nurse_client.get(f"/api/agents/{NURSE.desk}/script/scheduling", headers=nurse_client.headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    greet = body["steps"][0]
+    assert greet["id"] == "greet"
+    assert "&lt;b&gt;Ana&lt;/b&gt; Ríos" in greet["html"] and "<b>" not in greet["html"]
+    assert "[missing: call.hospital_name]" in greet["html"] and "call.hospital_name" in greet["missing"]
+    await nurse_client.services.events.flush()
+    audits = await nurse_client.services.db.run(lambda s: s.scalars(select(AuditEvent)).all())
+    rows = [(a.action, a.patient_id, a.call_id) for a in audits if a.action == "script_patient_fields"]
+    assert rows == [("script_patient_fields", nurse_client.patient_ids[0], CALL_ID)]
+
+
+async def test_given_a_patient_not_matched_by_the_call_when_the_script_is_asked_then_refused(nurse_client):
+    other = nurse_client.patient_ids[1]
+    resp = await nurse_client.get(f"/api/agents/{NURSE.desk}/script/refills?patient={other}",
+                                  headers=nurse_client.headers)
+    assert resp.status == 403
+
+
+async def test_given_the_panel_when_it_triages_then_suggestions_session_and_errors_come_back(nurse_client):
+    base = f"/api/agents/{NURSE.desk}/triage"
+    state = await (await nurse_client.get(base, headers=nurse_client.headers)).json()
+    assert state["session"] is None and state["suggestions"][0] == "abdominal_pain"
+
+    resp = await nurse_client.post(base, json={"protocol": "infant_fever"}, headers=nurse_client.headers)
+    state = await resp.json()
+    assert state["session"]["language"] == "es", "the call's language by default"
+    resp = await nurse_client.post(f"{base}/answer", json={"question": "non_blanching_rash", "answer": "yes"},
+                                   headers=nurse_client.headers)
+    assert resp.status == 409 and "unresponsive_or_fit" in (await resp.json())["error"]
+    first = "unresponsive_or_fit"
+    resp = await nurse_client.post(f"{base}/answer", json={"question": first, "answer": "maybe"},
+                                   headers=nurse_client.headers)
+    assert resp.status == 400
+    resp = await nurse_client.post(base, json={"protocol": "toothache"}, headers=nurse_client.headers)
+    assert resp.status == 404
+    resp = await nurse_client.post(f"{base}/answer", json={"question": first, "answer": "yes"},
+                                   headers=nurse_client.headers)
+    state = await resp.json()
+    assert state["session"]["disposition"]["id"] == "call_emergency_services_now"
+    await nurse_client.services.events.flush()
+    events = await nurse_client.services.db.run(lambda s: s.scalars(
+        select(CallEvent).where(CallEvent.call_id == CALL_ID).order_by(CallEvent.id)).all())
+    answered = [e for e in events if e.type == "triage_answered"]
+    assert [(e.data["question"], e.data["answer"], e.data["user_id"] > 0) for e in answered] == [
+        ("unresponsive_or_fit", "yes", True)]
+
+
+async def test_given_another_nurses_desk_when_asked_then_forbidden(nurse_client):
+    resp = await nurse_client.get("/api/agents/9001/triage", headers=nurse_client.headers)
+    assert resp.status == 403
