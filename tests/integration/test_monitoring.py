@@ -6,16 +6,50 @@ disturbed: it stays connected, with caller and agent in its bridge, before, duri
 """
 from __future__ import annotations
 
+import array
+import asyncio
+import io
+import math
+import wave
+
 import pytest
+from sqlalchemy import select
+
+from callcenter.db.models import CallEvent
 
 pytestmark = pytest.mark.asterisk
 
 ENGLISH, NURSE = "1", "4"
 SUPERVISOR_PHONE = "Local/auto-7001@agent-phones/n"
+# Phones of asterisk_conf/extensions.conf [monitor-test-phones]: one sends a 1 kHz tone, one records what the
+# agent hears.
+TONE_PHONE = "Local/tone-7001@monitor-test-phones/n"
+RECORDING_AGENT_PHONE = "Local/rec-1005@monitor-test-phones/n"
+HEARD = "monitor-heard-1005"
 
 
-async def connected_call(center, hangup_after: float = 60):
-    await center.set_agent("1005", "available")
+def tone_seconds(wav_bytes: bytes, hz: float = 1000.0, frame: int = 400) -> float:
+    """Seconds of sound in which a `hz` tone carries a good part of the energy (Goertzel per 50 ms frame).
+    The test phones' talk has next to none (measured: 0 frames); the tone phone's whisper mixed with the
+    patient's talk gives 20-100 % per frame."""
+    with wave.open(io.BytesIO(wav_bytes)) as w:
+        rate = w.getframerate()
+        samples = array.array("h", w.readframes(w.getnframes()))
+    coeff = 2 * math.cos(2 * math.pi * hz / rate)
+    tonal = 0
+    for start in range(0, len(samples) - frame, frame):
+        chunk = samples[start:start + frame]
+        s1 = s2 = 0.0
+        for x in chunk:
+            s1, s2 = x + coeff * s1 - s2, s1
+        power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+        energy = sum(x * x for x in chunk)
+        tonal += energy > frame * 100 and power / (frame / 2 * energy) > 0.2
+    return tonal * frame / rate
+
+
+async def connected_call(center, hangup_after: float = 60, agent_phone: str | None = None):
+    await center.set_agent("1005", "available", endpoint=agent_phone)
     await center.call("+14155550142", f"{ENGLISH},{NURSE}", hangup_after=hangup_after)
     row = await center.call_row("connected", timeout=90)
     return center.s.router.calls[row.id]
@@ -65,8 +99,17 @@ async def assert_call_undisturbed(center, call) -> None:
 
 async def wait_monitoring(center, session_id: str) -> None:
     async def check():
-        return await session_state(center, session_id) == "monitoring"
+        state = await session_state(center, session_id)
+        assert state is not None, f"the session ended: {await end_reason(center, session_id)}"
+        return state == "monitoring"
     await center.wait_for(check, 20, "the supervisor to be monitoring")
+
+
+async def end_reason(center, session_id: str) -> str | None:
+    await center.s.events.flush()
+    rows = await center.s.db.run(lambda s: s.scalars(select(CallEvent).where(
+        CallEvent.type == "monitoring_ended")).all())
+    return next((r.data["reason"] for r in rows if r.data.get("session") == session_id), None)
 
 
 async def wait_gone(center, channel_ids: list[str]) -> None:
@@ -80,9 +123,9 @@ async def wait_gone(center, channel_ids: list[str]) -> None:
 async def test_given_connected_call_when_supervisor_listens_or_whispers_then_snoop_bridged_with_phone_and_stop_leaves_call_up(
         center, mode, directions):
     snoops = spy_on_snoops(center)
-    call = await connected_call(center)
+    call = await connected_call(center, hangup_after=30, agent_phone=RECORDING_AGENT_PHONE)
 
-    status, session = await monitor(center, call.id, mode)
+    status, session = await monitor(center, call.id, mode, endpoint=TONE_PHONE)
     assert status == 201, session
     sid = session["id"]
     await wait_monitoring(center, sid)
@@ -95,6 +138,7 @@ async def test_given_connected_call_when_supervisor_listens_or_whispers_then_sno
     assert own is not None and set(own["channels"]) == {supervisor, snoop}
     assert supervisor not in (await bridge(center, call.bridge_id))["channels"]
     await assert_call_undisturbed(center, call)
+    await asyncio.sleep(3)  # the supervisor's phone sends its tone all along
 
     ended = await stop(center, sid)
     assert ended["end_reason"] == "stopped"
@@ -105,6 +149,24 @@ async def test_given_connected_call_when_supervisor_listens_or_whispers_then_sno
     assert "monitoring_started" in events and "monitoring_ended" in events
     audits = [a for a in await center.audits() if a.action == "call_monitored"]
     assert [(a.call_id, a.reason) for a in audits] == [(call.id, mode)]
+
+    # What the agent heard, recorded by their phone: the whisper (the tone), and nothing of a mere listen.
+    row = await center.call_row("ended", timeout=60)
+    assert row.outcome == "completed"
+    heard = await center.wait_for(lambda: _stored(center, HEARD), 10, "the agent phone's recording")
+    await center.ari.delete_stored_recording(HEARD)
+    tone = tone_seconds(heard)
+    if mode == "whisper":  # 3 s of whisper
+        assert tone >= 2.0, f"the agent heard the whisper for only {tone:.1f}s"
+    else:
+        assert tone < 0.3, f"a listening supervisor was heard by the agent ({tone:.1f}s of tone)"
+
+
+async def _stored(center, name: str) -> bytes | None:
+    try:
+        return await center.ari.stored_recording_file(name)
+    except Exception:
+        return None
 
 
 async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridge_and_stop_leaves_call_up(center):
