@@ -15,8 +15,10 @@ const CALL_LABELS = { ringing: "Ringing", connected: "Connected", held: "On hold
 
 const desk$ = {
   agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
-  pop: null, callId: null, callState: null, candidate: null, patient: null,
+  pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null,
 };
+// What the pill says when the agent's part of a call ended for a reason other than a hang-up.
+const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred" };
 window.deskPops = [];
 
 // -- small DOM helpers ----------------------------------------------------------------------------------
@@ -212,17 +214,23 @@ function renderRecord(p) {
 
 // -- call controls (backend: /api/calls/{id}/...) -------------------------------------------------------
 
-function setCallState(state) {
+// `note` refines the label: the consulted agent, or why the agent's part ended ("Transferred"). A later
+// setCallState of the same state without a note (the agent_state push that follows) keeps it.
+function setCallState(state, note) {
+  if (state !== desk$.callState || note !== undefined) desk$.callNote = note || "";
   desk$.callState = state;
   const pill = $("call-state");
   pill.dataset.state = state;
-  pill.textContent = CALL_LABELS[state] || state;
-  const live = ["ringing", "connected", "held", "consulting"].includes(state);
+  pill.textContent = callLabel(state, desk$.callNote);
+  // Hold and transfer need a talking call; hanging up also cancels a click-to-dial still ringing.
+  const talking = ["connected", "held"].includes(state);
+  const outboundRinging = state === "ringing" && !desk$.pop;
   show("btn-hold", state !== "held");
   show("btn-unhold", state === "held");
   show("btn-complete", state === "consulting");
   show("btn-cancel", state === "consulting");
-  for (const id of ["btn-hold", "btn-unhold", "btn-blind", "btn-warm", "btn-hangup"]) $(id).disabled = !live;
+  for (const id of ["btn-hold", "btn-unhold", "btn-blind", "btn-warm"]) $(id).disabled = !talking;
+  $("btn-hangup").disabled = !(talking || state === "consulting" || outboundRinging);
   if (state === "ended") {
     const select = $("disposition-code");
     if (!$("wrapup").hidden && document.activeElement === document.body) select.focus();
@@ -241,17 +249,32 @@ function transferBody(mode) {
 
 async function dial(phone, patientId) {
   const result = await act("Dialing", () => api("POST", `/api/agents/${desk}/dial`, { phone, patient_id: patientId }));
-  if (result && result.call_id) {
-    desk$.callId = result.call_id;
-    show("no-call", false);
-    show("pop", true);
-    setCallState("ringing");
-  }
+  if (!result || !result.call_id) return;
+  const adopted = desk$.callId === result.call_id; // its first call_state came before this answer
+  Object.assign(desk$, { callId: result.call_id, pop: null, candidate: null });
+  show("no-call", false);
+  show("pop", true);
+  $("pop-queue").textContent = "outbound";
+  $("pop-caller").textContent = phone;
+  $("pop-language").textContent = "—";
+  $("pop-ivr").textContent = "none (click-to-dial)";
+  for (const id of ["pop-unknown", "pop-candidates", "identity-check"]) show(id, false);
+  if (!adopted) setCallState("ringing");
+}
+
+function callLabel(state, note) {
+  if (state === "consulting" && note) return `Consulting ${note}`;
+  if (state === "ended" && END_LABELS[note]) return END_LABELS[note];
+  return CALL_LABELS[state] || state;
 }
 
 function onCallState(message) {
+  // A click-to-dial's first message may overtake the answer to the dial request: adopt it.
+  if (!desk$.callId && message.state !== "ended") desk$.callId = message.call_id;
   if (message.call_id !== desk$.callId) return;
-  setCallState(message.state);
+  if (message.state === "consulting") setCallState("consulting", message.target || "");
+  else if (message.state === "ended") setCallState("ended", message.reason || "");
+  else setCallState(message.state, "");
 }
 
 // -- wrap-up --------------------------------------------------------------------------------------------
@@ -279,7 +302,7 @@ async function saveDisposition(nextState) {
 }
 
 function clearCall() {
-  Object.assign(desk$, { pop: null, callId: null, callState: null, candidate: null, patient: null });
+  Object.assign(desk$, { pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null });
   show("pop", false);
   show("no-call", true);
   $("record").hidden = true;
@@ -339,6 +362,7 @@ async function load() {
 }
 
 function onMessage(message) {
+  document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
   if (message.type === "screen_pop") onPop(message);
   else if (message.type === "agent_state") applyAgent(message.agent, message.disposition_owed);
   else if (message.type === "call_state") onCallState(message);

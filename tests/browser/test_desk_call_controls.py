@@ -1,0 +1,203 @@
+"""The desk's call-control buttons in the real browser, on real calls through the sandbox Asterisk: hold and
+resume (button and H), blind transfer to a queue, warm transfer to an agent, hang up (X), and click-to-dial
+from the patient card. What the agent sees is checked on the page, what happened in the call is asked of the
+API and of Asterisk itself (bridges)."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from callcenter.ari.client import AriNotFound
+from callcenter.db.models import Call
+from callcenter.simulate import place_call
+
+from .live import API_TOKEN
+from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+PHONE = "+14155550177"
+SECOND_DESK = "1001"  # a demo scheduler (skills general, results) on an auto-answer phone
+
+
+@pytest.fixture
+def live(console_with_asterisk):
+    """The console on the sandbox Asterisk; afterwards every channel is hung up, so a caller of this test is
+    not taken over (as a call found after a restart) by the next test's console."""
+    yield console_with_asterisk
+    ari = console_with_asterisk.services.ari
+    for channel in console_with_asterisk.run(ari.channels()):
+        try:
+            console_with_asterisk.run(ari.hangup(channel.id))
+        except AriNotFound:  # already gone: its other half was hung up first
+            pass
+
+
+def api(live, method: str, path: str, body: dict | None = None) -> dict:
+    """The product's JSON API with the API token (as an integration, not as the signed-in agent)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(live.url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())
+
+
+def call_state(live, call_id: str) -> str:
+    return api(live, "GET", f"/api/calls/{call_id}")["state"]
+
+
+def bridges(live) -> list[dict]:
+    return live.run(live.services.ari.request("GET", "/bridges"))
+
+
+def bridged(live, *channel_ids: str) -> bool:
+    """Is there an Asterisk bridge holding exactly these channels?"""
+    return any(set(b["channels"]) == set(channel_ids) for b in bridges(live))
+
+
+def live_call(live, call_id: str):
+    return live.services.router.calls[call_id]
+
+
+def connected_call(live, page: Page) -> tuple[str, str]:
+    """A known patient's call taken by the desk (auto-answer phone) with the identity confirmed:
+    (call id, the caller's channel in the product's app: the other half of the Local channel placed)."""
+    add_patient(live, "MRN-CTRL1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+    page.click("#btn-confirm")
+    expect(page.locator("#record-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    call_id = live.services.queues.agent(DESK).call_id
+    assert call_state(live, call_id) == "connected"
+    return call_id, live_call(live, call_id).channel.id
+
+
+def expect_wrapup(page: Page, label: str) -> None:
+    expect(page.locator("#call-state")).to_have_text(label, timeout=15_000)
+    expect(page.locator("#wrapup")).to_be_visible(timeout=15_000)
+    expect(page.locator("#state-pill")).to_have_text("Wrap-up")
+    for button in ("#btn-hold", "#btn-blind", "#btn-warm", "#btn-hangup"):
+        expect(page.locator(button)).to_be_disabled()
+
+
+def test_given_connected_call_when_agent_holds_with_button_and_h_then_held_and_resumed(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, caller = connected_call(live, page)
+
+    page.click("#btn-hold")
+    expect(page.locator("#call-state")).to_have_text("On hold")
+    expect(page.locator("#btn-unhold")).to_be_visible()
+    expect(page.locator("#btn-hold")).to_be_hidden()
+    assert call_state(live, call_id) == "held"
+    screenshot(page, "desk-call-held")
+    page.click("#btn-unhold")
+    expect(page.locator("#call-state")).to_have_text("Connected")
+    assert call_state(live, call_id) == "connected"
+
+    page.locator("#main").focus()
+    page.keyboard.press("h")
+    expect(page.locator("#call-state")).to_have_text("On hold")
+    assert call_state(live, call_id) == "held"
+    page.keyboard.press("h")
+    expect(page.locator("#call-state")).to_have_text("Connected")
+    assert call_state(live, call_id) == "connected"
+    assert bridged(live, caller, live_call(live, call_id).agent_channel_id), "agent and caller still bridged"
+    expect(page.locator("#desk-error")).to_be_hidden()
+
+
+def test_given_connected_call_when_blind_transfer_to_queue_then_second_desk_takes_it_and_first_wraps_up(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, caller = connected_call(live, page)
+    api(live, "POST", f"/api/agents/{SECOND_DESK}/state", {"state": "available"})
+
+    page.select_option("#transfer-target", "general")
+    page.click("#btn-blind")
+    expect_wrapup(page, "Transferred")
+    screenshot(page, "desk-call-transferred")
+
+    call = live_call(live, call_id)
+    wait_until(lambda: call.agent is not None and call.agent.number == SECOND_DESK
+               and bridged(live, caller, call.agent_channel_id), 30, "the caller bridged with desk 1001")
+    assert live.services.queues.agent(SECOND_DESK).state == "on_call"
+    assert call_state(live, call_id) == "connected"
+    expect(page.locator("#desk-error")).to_be_hidden()
+
+
+def test_given_connected_call_when_warm_transfer_to_agent_and_complete_then_caller_with_that_agent(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, caller = connected_call(live, page)
+    api(live, "POST", f"/api/agents/{SECOND_DESK}/state", {"state": "available"})
+
+    page.fill("#transfer-agent", SECOND_DESK)
+    page.click("#btn-warm")
+    expect(page.locator("#call-state")).to_have_text(f"Consulting {SECOND_DESK}")
+    expect(page.locator("#btn-complete")).to_be_visible()
+    expect(page.locator("#btn-cancel")).to_be_visible()
+    assert call_state(live, call_id) == "consulting"
+    wait_until(lambda: live.services.queues.agent(SECOND_DESK).state == "on_call", 30, "desk 1001 to answer")
+    screenshot(page, "desk-call-consulting")
+
+    page.click("#btn-complete")
+    expect_wrapup(page, "Transferred")
+    call = live_call(live, call_id)
+    wait_until(lambda: call.agent.number == SECOND_DESK and bridged(live, caller, call.agent_channel_id), 15,
+               "the caller bridged with desk 1001")
+    assert call_state(live, call_id) == "connected"
+    expect(page.locator("#desk-error")).to_be_hidden()
+
+
+def test_given_connected_call_when_agent_presses_x_then_call_ends_and_wrapup_required(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, caller = connected_call(live, page)
+
+    page.locator("#main").focus()
+    page.keyboard.press("x")
+    expect_wrapup(page, "Ended")
+    screenshot(page, "desk-call-hung-up")
+    wait_until(lambda: call_state(live, call_id) == "ended", 15, "the call to end")
+    with live.services.db.session() as session:
+        row = session.get(Call, call_id)
+        assert (row.status, row.end_reason) == ("ended", "agent_hangup")
+
+
+def test_given_patient_card_when_agent_clicks_call_then_agent_and_patient_bridged_outbound(
+        live, signed_in, screenshot):
+    patient_id = add_patient(live, "MRN-DIAL1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("p")
+    expect(page.locator("#state-pill")).to_have_text("Paused · Break")
+    page.fill("#search-mrn", "MRN-DIAL1")
+    page.click("#search-form button[type=submit]")
+    page.locator("#search-results button").click()
+    expect(page.locator("#record-name")).to_have_text("Ada Lovelace")
+
+    page.locator("#record .phone button", has_text="Call").click()
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    expect(page.locator("#pop-caller")).to_have_text(PHONE)
+    screenshot(page, "desk-outbound-connected")
+    with live.services.db.session() as session:
+        [row] = session.scalars(select(Call).where(Call.direction == "outbound")).all()
+    assert row.patient_id == patient_id and row.caller_e164 == PHONE
+    call = live_call(live, row.id)
+    wait_until(lambda: bridged(live, call.agent_channel_id, call.channel.id), 15,
+               "the agent's phone bridged with the simulated patient")
+    assert call_state(live, row.id) == "connected"
+
+    page.click("#btn-hangup")
+    expect_wrapup(page, "Ended")
