@@ -66,6 +66,8 @@ class TelephonyConfig:
     outbound_dial_template: str = "Local/{number}@sim-callee/n"
     outbound_caller_id: str = '"Hospital" <hotline>'
     outbound_ring_timeout: int = 30
+    # Red-flag triage: the emergency number conferenced into a call (the sandbox's simulated callee).
+    emergency_dial_template: str = "Local/911@sim-callee/n"
 
 
 @dataclass

@@ -22,10 +22,11 @@ from .eventlog import EventLog
 from .ivr.flow import Flow, load_flow
 from .queues.services import QueueService
 from .recording.services import RecordingService
+from .review.services import ReviewService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
-from .review.services import ReviewService
 from .supervision.services import MonitorService
+from .triage.escalation import EscalationService
 from .triage.services import TriageService
 from .wallboard.services import WallboardService
 from .web import SERVICES, auth_middleware, errors_middleware, security_headers, setup_routes
@@ -54,6 +55,7 @@ class Services:
     review: ReviewService | None = None
     controls: CallControls | None = None  # call controls (issue 4): set by build()
     triage: TriageService | None = None  # red-flag triage and call scripts (issue 5): set by build()
+    escalations: EscalationService | None = None  # red-flag escalations (issue 5): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -81,8 +83,10 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     queues.state_listeners.append(services.desk.agent_state_changed)
     services.controls = CallControls(router, queues, db, events, flows["hotline"])
     router.register_role("outbound", services.controls.on_stasis_start)
+    router.register_role("emergency", services.controls.on_emergency_start)
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
+    services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
     return services
 
 

@@ -72,6 +72,11 @@ SAMPLES: dict[str, Sample] = {
     "api_triage_start": Sample(json={"protocol": "chest_pain", "language": "en"}),
     "api_triage_answer": Sample(json={"question": "unresponsive", "answer": "no"}),
     "api_triage_script": Sample(params={"call_type": "scheduling"}),
+    "api_triage_escalate": Sample(json={"kind": "instruction_read"}),
+    "api_triage_override": Sample(params={"call_id": "0" * 32}, json={"reason": "no call: nothing waits"}),
+    "call_detail": Sample(params={"call_id": "0" * 32}),
+    "call_triage_json": Sample(params={"call_id": "0" * 32}),
+    "call_triage_csv": Sample(params={"call_id": "0" * 32}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

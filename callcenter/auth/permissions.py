@@ -94,6 +94,14 @@ _TABLE: dict[str, set[str]] = {
     "api_triage_start":       {"agent", "nurse", API},
     "api_triage_answer":      {"agent", "nurse", API},
     "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
+    # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
+    "api_triage_escalate":    {"agent", "nurse", API},  # own desk only
+    "api_triage_escalate_complete": {"agent", "nurse", API},
+    "api_triage_override":    {"nurse"},   # the wrap-up rule is lifted by a nurse, with a written reason
+    # The agent who took the call also sees it (checked in the view: a desk role sees its own desk's calls).
+    "call_detail":            {"agent", "nurse", "supervisor", "admin"},
+    "call_triage_json":       {"agent", "nurse", "supervisor", "admin"},
+    "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

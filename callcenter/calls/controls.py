@@ -95,7 +95,9 @@ class CallControls:
 
     async def transfer(self, call_id: str, body: dict, user=None) -> str:
         mode, queue, agent = _transfer_request(body)
-        return await self._control(call_id, user, "transfer", mode=mode, queue=queue, agent=agent)
+        priority = _priority(body)
+        return await self._control(call_id, user, "transfer", mode=mode, queue=queue, agent=agent,
+                                   **({"priority": priority} if priority is not None else {}))
 
     async def complete_transfer(self, call_id: str, user=None) -> str:
         return await self._control(call_id, user, "complete")
@@ -131,6 +133,36 @@ class CallControls:
         desk = call.agent.number if call.agent is not None else ""
         if not may_act_for_desk(user.role, user.desk, desk):
             raise _Forbidden("you may control the calls of your own desk only")
+
+    # -- conference the emergency number --------------------------------------------------------------------
+
+    async def conference_emergency(self, call_id: str, user=None) -> str:
+        """Dial the configured emergency number into the call's bridge: caller, agent and the emergency
+        service all hear each other. The leg enters the app as `emergency,<call id>` (on_emergency_start)."""
+        call = await self._live_call(call_id)
+        self._check_desk(user, call)
+        if not call.bridge_id or call.agent is None:
+            raise ControlNotAllowed("the caller is not connected to an agent")
+        settings = self._router.deps.settings
+        leg_id = "emergency-" + uuid.uuid4().hex
+        ari = self._router.deps.ari
+        await ari.originate(settings.emergency_dial_template, channel_id=leg_id, app=ari.app,
+                            app_args=f"emergency,{call.id}", caller_id=settings.outbound_caller_id,
+                            timeout=settings.outbound_ring_timeout, formats=settings.channel_formats)
+        call.log("emergency_conference_dialed", channel=leg_id, agent_id=call.agent.id)
+        await self._events.flush()
+        return leg_id
+
+    async def on_emergency_start(self, start: StasisStart, event: dict) -> None:
+        """The emergency number answered: into the caller's bridge, unless the call is over meanwhile."""
+        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
+        ari = self._router.deps.ari
+        if call is None or call.ended.is_set() or not call.bridge_id:
+            log.warning("emergency leg %s answered for a call that is gone; hanging up", start.channel.id)
+            await _quietly(ari.hangup(start.channel.id))
+            return
+        await ari.add_to_bridge(call.bridge_id, [start.channel.id])
+        call.log("emergency_conference_joined", channel=start.channel.id)
 
     # -- click-to-dial ---------------------------------------------------------------------------------
 
@@ -181,6 +213,14 @@ def _transfer_request(body: dict) -> tuple[str, str | None, str | None]:
     if not isinstance(target, str) or not target or len(target) > 64:
         raise BadControl("'queue' or 'agent' must be a short text")
     return mode, queue, agent
+
+
+def _priority(body: dict) -> int | None:
+    priority = body.get("priority")
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)
+                                 or not 0 <= priority <= 100):
+        raise BadControl("'priority' must be an integer from 0 to 100")
+    return priority
 
 
 def _dial_request(body: dict) -> tuple[str, int | None]:

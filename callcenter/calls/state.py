@@ -275,8 +275,14 @@ class InCall(CallState):
     async def do_hangup(self) -> "CallState":
         return Ended(self.call, "completed", "agent_hangup")
 
-    async def do_transfer(self, mode: str, queue: str | None = None, agent: str | None = None) -> "CallState":
+    async def do_transfer(self, mode: str, queue: str | None = None, agent: str | None = None,
+                          priority: int | None = None) -> "CallState":
         call = self.call
+        if priority is not None and priority > call.priority:
+            # A red-flag escalation: if the caller ever waits again (blind, or a failed consultation
+            # that requeues), it is ahead of everyone.
+            call.priority = priority
+            call.save(priority=priority)
         if agent is not None:
             target = reserve_agent(call, call.deps.queues.agent(agent))
         elif mode == "warm":

@@ -27,6 +27,7 @@ from ..eventlog import EventLog, utcnow
 from ..phones import normalize
 from ..queues.services import AgentRuntime, QueueService
 from ..screenpop.notifier import AgentNotifier
+from ..triage.escalation import wrapup_refusal
 from .codes import DISPOSITION_CODES, DISPOSITIONS, PAUSE_REASONS
 from .exceptions import DispositionConflict, InvalidRequest, NotFound
 
@@ -166,6 +167,7 @@ class DeskService:
     # -- wrap-up -----------------------------------------------------------------------------------------
 
     async def save_disposition(self, actor: Actor, request: DispositionRequest) -> dict:
+        await self._events.flush()  # the wrap-up rule reads the call's triage events
         saved = await self._db.run(_save_disposition, actor, request, self._owed.get(actor.agent.number))
         number = actor.agent.number
         if self._owed.get(number) == request.call_id:
@@ -296,6 +298,9 @@ def _save_disposition(session: Session, actor: Actor, request: DispositionReques
         raise NotFound("no such call")
     if call.agent_id != actor.agent.id and owed != request.call_id:
         raise DispositionConflict("this call was not handled at your desk")
+    refusal = wrapup_refusal(session, call.id)  # a red flag: escalate (or a nurse overrides) first
+    if refusal is not None:
+        raise DispositionConflict(refusal)
     patient_id = request.patient_id or call.patient_id
     if request.patient_id is not None and session.get(Patient, request.patient_id) is None:
         raise InvalidRequest("no such patient")

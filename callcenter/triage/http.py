@@ -8,6 +8,12 @@
 - POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
 - GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}; ?patient=ID merges that
                                                 patient's fields (audited), default: the call's patient
+- POST /api/agents/{number}/triage/escalate     {"kind": "nurse_transfer" | "emergency_conference" |
+                                                "instruction_read"} (escalation.py)
+- POST /api/agents/{number}/triage/escalate/complete   complete the warm transfer to the nurse
+- POST /api/calls/{call_id}/triage/override     {"reason": "..."}: a nurse lifts the wrap-up rule
+- GET  /calls/{call_id}                         the call's detail page with its triage record
+- GET  /calls/{call_id}/triage.json|.csv        the record, exported
 
 Errors are {"error": "..."} with the status of the TriageError (404 unknown protocol, 409 out of order...).
 """
@@ -20,7 +26,9 @@ from aiohttp import web
 
 from ..auth.middleware import USER
 from ..auth.permissions import may_act_for_desk
+from ..calls.exceptions import ControlError
 from ..queues.exceptions import AgentNotFound
+from .escalation import EscalationService, record, record_csv
 from .exceptions import TriageError
 from .services import TriageService
 
@@ -31,6 +39,13 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{number}/triage", triage_start, name="api_triage_start")
     app.router.add_post("/api/agents/{number}/triage/answer", triage_answer, name="api_triage_answer")
     app.router.add_get("/api/agents/{number}/script/{call_type}", script, name="api_triage_script")
+    app.router.add_post("/api/agents/{number}/triage/escalate", escalate, name="api_triage_escalate")
+    app.router.add_post("/api/agents/{number}/triage/escalate/complete", escalate_complete,
+                        name="api_triage_escalate_complete")
+    app.router.add_post("/api/calls/{call_id}/triage/override", override, name="api_triage_override")
+    app.router.add_get("/calls/{call_id}", call_detail, name="call_detail")
+    app.router.add_get("/calls/{call_id}/triage.json", call_triage_json, name="call_triage_json")
+    app.router.add_get("/calls/{call_id}/triage.csv", call_triage_csv, name="call_triage_csv")
 
 
 def _services(request: web.Request):
@@ -151,3 +166,81 @@ async def script(request: web.Request) -> web.Response:
 
 def _part_of_day(now: datetime) -> str:
     return "morning" if now.hour < 12 else "afternoon" if now.hour < 18 else "evening"
+
+
+# -- escalation -------------------------------------------------------------------------------------------
+
+def _escalations(request: web.Request) -> EscalationService:
+    return _services(request).escalations
+
+
+async def escalate(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    body = await _body(request)
+    try:
+        done = await _escalations(request).escalate(call, agent, str(body.get("kind")), request.get(USER))
+    except (TriageError, ControlError) as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response(done)
+
+
+async def escalate_complete(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    try:
+        done = await _escalations(request).complete_nurse(call, agent, request.get(USER))
+    except (TriageError, ControlError) as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response(done)
+
+
+async def override(request: web.Request) -> web.Response:
+    body = await _body(request)
+    reason = body.get("reason")
+    if not isinstance(reason, str):
+        raise _fail(400, "'reason' is required: why the escalation is not needed")
+    try:
+        done = await _escalations(request).override(request.match_info["call_id"], request.get(USER), reason)
+    except TriageError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    return web.json_response(done)
+
+
+# -- the call's record ------------------------------------------------------------------------------------
+
+async def _record(request: web.Request) -> dict:
+    """The record, for supervisors and admins, and for a desk role whose desk took part in the call."""
+    services = _services(request)
+    call_id = request.match_info["call_id"]
+    await services.events.flush()
+    rec = await services.db.run(record, call_id)
+    if rec is None:
+        raise web.HTTPNotFound(reason="no such call")
+    user = request.get(USER)
+    if user is not None and user.role in ("agent", "nurse"):
+        try:
+            own = services.queues.agent(user.desk or "").id
+        except AgentNotFound:
+            own = None
+        if own not in rec["call"]["agent_ids"]:
+            raise web.HTTPForbidden(reason="you may see the calls of your own desk only")
+    services.events.audit("call_triage_record_view", actor_user_id=user.id if user else None, call_id=call_id,
+                          detail={"format": request.match_info.get("format", "page")})
+    return rec
+
+
+async def call_detail(request: web.Request) -> web.Response:
+    from ..auth.pages import render
+    rec = await _record(request)
+    return await render(request, "call_detail.html", {"rec": rec})
+
+
+async def call_triage_json(request: web.Request) -> web.Response:
+    rec = await _record(request)
+    return web.json_response(rec, headers={
+        "Content-Disposition": f'attachment; filename="call-{rec["call"]["id"]}-triage.json"'})
+
+
+async def call_triage_csv(request: web.Request) -> web.Response:
+    rec = await _record(request)
+    return web.Response(text=record_csv(rec), content_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="call-{rec["call"]["id"]}-triage.csv"'})

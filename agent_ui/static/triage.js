@@ -1,0 +1,224 @@
+// Red-flag checklist and call script panels of the agent desk (issue 5). agent.js forwards every websocket
+// message as a "desk:message" event; this module keeps its own state and talks to /api/agents/{n}/triage.
+// The disposition's buttons act on the call through the server (warm transfer, emergency conference).
+import { api, shortcut } from "/static/console.js";
+
+const root = document.getElementById("desk");
+const desk = root ? root.dataset.desk : "";
+const $ = (id) => document.getElementById(id);
+const SCRIPT_FOR_QUEUE = { results: "results", refills: "refills", scheduling: "scheduling" };
+
+const t$ = { callId: null, queue: null, protocols: [], session: null, scriptStep: 0, consulting: false };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function fail(message) {
+  $("triage-error").textContent = message;
+  $("triage-error").hidden = !message;
+}
+
+async function run(fn) {
+  fail("");
+  try { return await fn(); } catch (error) { fail(error.message || String(error)); return null; }
+}
+
+// -- the call arriving and leaving --------------------------------------------------------------------------
+
+function onMessage(event) {
+  const message = event.detail;
+  if (message.type === "screen_pop" && message.call_id !== t$.callId) openCall(message);
+  else if (message.type === "agent_state" && !message.disposition_owed
+           && ["available", "logged_out", "paused"].includes(message.agent.state)) closeCall();
+}
+
+async function openCall(pop) {
+  Object.assign(t$, { callId: pop.call_id, queue: pop.queue || null, session: null, scriptStep: 0,
+    consulting: false });
+  $("triage").hidden = false;
+  $("script-type").value = SCRIPT_FOR_QUEUE[t$.queue] || "scheduling";
+  await loadProtocols();
+  await refresh();
+  loadScript();
+}
+
+function closeCall() {
+  if (!t$.callId) return;
+  Object.assign(t$, { callId: null, session: null, consulting: false });
+  $("triage").hidden = true;
+  $("triage-steps").replaceChildren();
+  $("script-steps").replaceChildren();
+}
+
+async function loadProtocols() {
+  if (t$.protocols.length) return;
+  const data = await run(() => api("GET", "/api/triage/protocols"));
+  t$.protocols = data ? data.protocols : [];
+}
+
+async function refresh() {
+  const state = await run(() => api("GET", `/api/agents/${desk}/triage`));
+  if (state) render(state);
+}
+
+// -- the checklist ------------------------------------------------------------------------------------------
+
+function render(state) {
+  const suggested = state.suggestions || [];
+  const select = $("triage-protocol");
+  const ordered = [...suggested.map((id) => t$.protocols.find((p) => p.id === id)).filter(Boolean),
+    ...t$.protocols.filter((p) => !suggested.includes(p.id))];
+  select.replaceChildren(...ordered.map((p) => el("option", { value: p.id },
+    (suggested.includes(p.id) ? "★ " : "") + p.title)));
+  $("triage-suggested").textContent = suggested.length
+    ? `Suggested from the IVR choice / queue: ${suggested.length} protocol(s), marked ★.` : "No suggestion: pick a protocol.";
+  t$.session = state.session;
+  renderSession();
+}
+
+function renderSession() {
+  const s = t$.session;
+  $("triage-pick").hidden = Boolean(s && s.state === "asking");
+  $("triage-review").hidden = !s;
+  $("triage-question").hidden = !(s && s.current);
+  $("triage-disposition").hidden = !(s && s.disposition);
+  $("triage-steps").replaceChildren();
+  if (!s) return;
+  $("triage-protocol").value = s.protocol.id;
+  $("triage-review").textContent = `${s.protocol.title} v${s.protocol.version} · ${s.protocol.review_status}`;
+  $("triage-steps").replaceChildren(...s.steps.filter((step) => step.answer).map((step) =>
+    el("li", {}, step.text + " ", el("span", { class: "ans-" + step.answer }, step.answer.toUpperCase()))));
+  if (s.current) {
+    $("triage-count").textContent = `Question ${s.current.index} of ${s.current.total}`;
+    $("triage-text").textContent = s.current.text;
+    $("btn-yes").focus();
+  }
+  if (s.disposition) renderDisposition(s.disposition);
+}
+
+function renderDisposition(d) {
+  $("triage-disposition").classList.toggle("routine", !d.escalation_required);
+  $("disp-label").textContent = d.label;
+  $("disp-instruction").textContent = d.instruction;
+  $("disp-advice").textContent = d.advice;
+  $("disp-callback").textContent = d.call_back_if_worse;
+  $("disp-actions").hidden = !d.escalation_required;
+  $("btn-esc-complete").hidden = !t$.consulting;
+  $("btn-esc-nurse").hidden = t$.consulting;
+  $("override-form").hidden = !(d.escalation_required && $("triage").dataset.role === "nurse");
+}
+
+async function start(event) {
+  event.preventDefault();
+  const state = await run(() => api("POST", `/api/agents/${desk}/triage`, { protocol: $("triage-protocol").value }));
+  if (state) render(state);
+}
+
+async function answer(yes) {
+  const s = t$.session;
+  if (!s || !s.current) return;
+  const state = await run(() => api("POST", `/api/agents/${desk}/triage/answer`,
+    { question: s.current.id, answer: yes ? "yes" : "no" }));
+  if (state) render(state);
+}
+
+// -- escalation ---------------------------------------------------------------------------------------------
+
+function status(text) { $("disp-status").textContent = text; }
+
+async function escalate(kind) {
+  if (!t$.session || !t$.session.disposition || !t$.session.disposition.escalation_required) return;
+  const labels = { nurse_transfer: "Calling a nurse…", emergency_conference: "Dialing the emergency number…",
+    instruction_read: "" };
+  if (labels[kind]) status(labels[kind]);
+  const done = await run(() => api("POST", `/api/agents/${desk}/triage/escalate`, { kind }));
+  if (!done) { status(""); return; }
+  if (kind === "nurse_transfer") {
+    t$.consulting = true;
+    status(`Nurse line (${done.queue}) ringing: introduce the caller and the answers, then complete the transfer.`);
+  } else if (kind === "emergency_conference") {
+    status("Emergency number conferenced into the call. Stay on the line. Escalation recorded.");
+  } else {
+    status("Instruction read to the caller. Escalation recorded.");
+  }
+  renderDisposition(t$.session.disposition);
+}
+
+async function completeNurse() {
+  const done = await run(() => api("POST", `/api/agents/${desk}/triage/escalate/complete`));
+  if (!done) return;
+  t$.consulting = false;
+  status("Transferred to the nurse. Escalation recorded: you may wrap up.");
+  $("btn-esc-complete").hidden = true;
+}
+
+async function overrideAsNurse(event) {
+  event.preventDefault();
+  const done = await run(() => api("POST", `/api/calls/${t$.callId}/triage/override`,
+    { reason: $("override-reason").value }));
+  if (done) status("Escalation overridden by a nurse; the reason is recorded.");
+}
+
+// -- the script ---------------------------------------------------------------------------------------------
+
+async function loadScript() {
+  const type = $("script-type").value;
+  const data = await run(() => api("GET", `/api/agents/${desk}/script/${type}`));
+  if (!data) return;
+  t$.scriptStep = 0;
+  // The server renders each step with autoescaping: patient fields are escaped there.
+  $("script-steps").replaceChildren(...data.steps.map((step) => {
+    const li = el("li", { "data-step": step.id });
+    li.innerHTML = step.html;
+    return li;
+  }));
+  markStep();
+}
+
+function markStep() {
+  const items = [...$("script-steps").children];
+  items.forEach((li, i) => li.classList.toggle("current", i === t$.scriptStep));
+}
+
+function moveStep(delta) {
+  const count = $("script-steps").children.length;
+  t$.scriptStep = Math.max(0, Math.min(count - 1, t$.scriptStep + delta));
+  markStep();
+}
+
+// -- wiring -------------------------------------------------------------------------------------------------
+
+function safeShortcut(keys, handler, description) {
+  try { shortcut(keys, handler, description); } catch (error) { /* taken by another panel: buttons still work */ }
+}
+
+function wire() {
+  if (!root) return;
+  document.addEventListener("desk:message", onMessage);
+  $("triage-pick").addEventListener("submit", start);
+  $("btn-yes").addEventListener("click", () => answer(true));
+  $("btn-no").addEventListener("click", () => answer(false));
+  $("btn-esc-nurse").addEventListener("click", () => escalate("nurse_transfer"));
+  $("btn-esc-emergency").addEventListener("click", () => escalate("emergency_conference"));
+  $("btn-esc-read").addEventListener("click", () => escalate("instruction_read"));
+  $("btn-esc-complete").addEventListener("click", completeNurse);
+  $("override-form").addEventListener("submit", overrideAsNurse);
+  $("script-type").addEventListener("change", loadScript);
+  $("btn-script-next").addEventListener("click", () => moveStep(1));
+  $("btn-script-prev").addEventListener("click", () => moveStep(-1));
+  const live = () => !$("triage").hidden;
+  safeShortcut("y", () => { if (live()) answer(true); }, "Triage: answer Yes");
+  safeShortcut("n", () => { if (live()) answer(false); }, "Triage: answer No");
+  safeShortcut("Alt+T", () => escalate("nurse_transfer"), "Triage: warm transfer to a nurse now");
+  safeShortcut("Alt+E", () => escalate("emergency_conference"), "Triage: conference the emergency number");
+  safeShortcut("Alt+R", () => escalate("instruction_read"), "Triage: instruction read to the caller");
+  safeShortcut("Alt+S", () => moveStep(1), "Script: next step");
+}
+
+wire();

@@ -1,0 +1,140 @@
+"""The wrap-up rule of red-flag triage, the nurse override and the call's triage record export, in the real
+application (no Asterisk): a call put on the agent's desk by hand, with its row in the database."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db.models import AuditEvent, CallEvent
+from callcenter.db.models import Call as CallRow
+from callcenter.eventlog import utcnow
+from callcenter.main import build, init_app
+
+from ..browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
+
+AGENT, NURSE, SUPERVISOR = ROLE_USERS["agent"], ROLE_USERS["nurse"], ROLE_USERS["supervisor"]
+CALL_ID = "e" * 32
+TRIAGE = f"/api/agents/{AGENT.desk}/triage"
+DISPOSITION = {"call_id": CALL_ID, "code": "referred_emergency", "notes": "chest pain, red flag"}
+
+
+@pytest.fixture
+async def app(tmp_path, sqlite_url, aiohttp_server):
+    seed_role_users(sqlite_url)
+    services = build(console_config(tmp_path, sqlite_url))
+    server = await aiohttp_server(init_app(services.cfg, services, ari=False))
+    agent = services.queues.agent(AGENT.desk)
+    started = utcnow() - timedelta(seconds=90)
+    await services.db.run(lambda s: s.add(CallRow(id=CALL_ID, started_at=started, agent_id=agent.id,
+                                                  queue_name="general", status="connected")))
+    services.router.calls[CALL_ID] = SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general",
+                                                     language="en", patients=[], started_at=started,
+                                                     task=None)
+    agent.state, agent.call_id = "on_call", CALL_ID
+    server.services = services
+    return server
+
+
+async def client_as(aiohttp_client, server, user):
+    client = await aiohttp_client(server)
+    token = await sign_in(client, user.username)
+    client.headers = {"Origin": origin(client), "X-CSRF-Token": token}
+    return client
+
+
+async def red_flag(client) -> None:
+    await client.post(TRIAGE, json={"protocol": "chest_pain"}, headers=client.headers)
+    resp = await client.post(f"{TRIAGE}/answer", json={"question": "unresponsive", "answer": "no"},
+                             headers=client.headers)
+    resp = await client.post(f"{TRIAGE}/answer", json={"question": "heart_attack_signs", "answer": "yes"},
+                             headers=client.headers)
+    assert (await resp.json())["session"]["disposition"]["escalation_required"] is True
+
+
+async def save(client):
+    url = f"/api/agents/{AGENT.desk}/disposition"
+    return await client.post(url, json=DISPOSITION, headers=client.headers)
+
+
+async def events(server, type_: str) -> list[CallEvent]:
+    await server.services.events.flush()
+    return await server.services.db.run(lambda s: s.scalars(
+        select(CallEvent).where(CallEvent.call_id == CALL_ID, CallEvent.type == type_)).all())
+
+
+async def test_given_a_red_flag_when_the_agent_wraps_up_then_409_until_the_instruction_is_read(app,
+                                                                                            aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    await red_flag(agent)
+    refused = await save(agent)
+    assert refused.status == 409 and "requires an escalation" in (await refused.json())["error"]
+
+    resp = await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+    assert resp.status == 200 and (await resp.json())["performed"] is True
+    resp = await save(agent)
+    assert resp.status == 201, await resp.text()
+    [performed] = await events(app, "escalation_performed")
+    assert performed.data["kind"] == "instruction_read" and performed.data["protocol"] == "chest_pain"
+    assert 89 <= performed.data["seconds_from_call_start"] < 200
+
+
+async def test_given_a_red_flag_when_a_nurse_overrides_with_a_reason_then_wrap_up_is_allowed_and_audited(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    nurse = await client_as(aiohttp_client, app, NURSE)
+    await red_flag(agent)
+    url = f"/api/calls/{CALL_ID}/triage/override"
+    by_agent = await agent.post(url, json={"reason": "agent wants to skip it"}, headers=agent.headers)
+    assert by_agent.status == 403
+    assert (await nurse.post(url, json={"reason": "short"}, headers=nurse.headers)).status == 409
+    assert (await save(agent)).status == 409
+
+    reason = "Spoke with the caller: pain is a known musculoskeletal strain, seen today"
+    resp = await nurse.post(url, json={"reason": reason}, headers=nurse.headers)
+    assert resp.status == 200, await resp.text()
+    assert (await save(agent)).status == 201
+    [override] = await events(app, "escalation_overridden")
+    assert override.data["reason"] == reason and override.data["role"] == "nurse"
+    audits = await app.services.db.run(lambda s: s.scalars(
+        select(AuditEvent).where(AuditEvent.action == "triage_escalation_override")).all())
+    assert [(a.call_id, a.reason) for a in audits] == [(CALL_ID, reason)]
+    again = await nurse.post(url, json={"reason": reason}, headers=nurse.headers)
+    assert again.status == 409, "nothing waits any more"
+
+
+async def test_given_a_triaged_call_when_exported_then_json_and_csv_hold_every_question_and_answer(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    await red_flag(agent)
+    await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+    supervisor = await client_as(aiohttp_client, app, SUPERVISOR)
+
+    rec = await (await supervisor.get(f"/calls/{CALL_ID}/triage.json")).json()
+    assert rec["protocols"][0]["id"] == "chest_pain" and rec["protocols"][0]["version"]
+    shown = [e["question"] for e in rec["events"] if e["type"] == "triage_question_shown"]
+    answers = [(e["question"], e["answer"]) for e in rec["events"] if e["type"] == "triage_answered"]
+    assert shown == ["unresponsive", "heart_attack_signs"]
+    assert answers == [("unresponsive", "no"), ("heart_attack_signs", "yes")]
+    agent_id = app.services.queues.agent(AGENT.desk).id
+    assert all(e["agent_id"] == agent_id and e["at"] for e in rec["events"])
+    escalation = rec["escalation"]
+    assert escalation["kind"] == "instruction_read" and escalation["seconds_from_call_start"] >= 89
+    assert rec["escalation_pending"] is None
+
+    resp = await supervisor.get(f"/calls/{CALL_ID}/triage.csv")
+    assert resp.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert [r["type"] for r in rows][:3] == ["triage_started", "triage_question_shown", "triage_answered"]
+    assert {r["call_id"] for r in rows} == {CALL_ID}
+    assert any(r["type"] == "escalation_performed" and r["kind"] == "instruction_read" for r in rows)
+
+    page = await agent.get(f"/calls/{CALL_ID}", headers={"Accept": "text/html"})
+    html = await page.text()
+    assert page.status == 200 and "chest_pain" in html and "instruction_read" in html, "the agent who took it"
+    nurse = await client_as(aiohttp_client, app, NURSE)
+    assert (await nurse.get(f"/calls/{CALL_ID}/triage.json")).status == 403, "not the nurse's call"
