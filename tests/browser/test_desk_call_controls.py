@@ -16,11 +16,12 @@ from callcenter.db.models import Call
 from callcenter.simulate import place_call
 
 from .live import API_TOKEN
-from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls, wait_until
+from .test_agent_desk import DESK, add_patient, open_desk, prepare_desk_for_calls, wait_until
 
 pytestmark = pytest.mark.asterisk
 
 PHONE = "+14155550177"
+ENGLISH, RESULTS = "1", "2"  # the hotline's menu keys: language, then the test-results queue
 SECOND_DESK = "1001"  # a demo scheduler (skills general, results) on an auto-answer phone
 
 
@@ -40,8 +41,9 @@ def live(console_with_asterisk):
 def api(live, method: str, path: str, body: dict | None = None) -> dict:
     """The product's JSON API with the API token (as an integration, not as the signed-in agent)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(live.url + path, data=data, method=method, headers={
-        "Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json", "Accept": "application/json"})
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json",
+               "Accept": "application/json"}
+    request = urllib.request.Request(live.url + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=20) as response:
         return json.loads(response.read())
 
@@ -72,7 +74,7 @@ def connected_call(live, page: Page) -> tuple[str, str]:
     page.keyboard.press("a")
     expect(page.locator("#state-pill")).to_have_text("Available")
     live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
     page.click("#btn-confirm")
     expect(page.locator("#record-name")).to_have_text("Ada Lovelace")
