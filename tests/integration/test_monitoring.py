@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import dataclasses
 import io
 import math
 import wave
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db.models import CallEvent
+from callcenter.simulate import place_call
 
 pytestmark = pytest.mark.asterisk
 
@@ -26,6 +28,7 @@ SUPERVISOR_PHONE = "Local/auto-7001@agent-phones/n"
 TONE_PHONE = "Local/tone-7001@monitor-test-phones/n"
 RECORDING_AGENT_PHONE = "Local/rec-1005@monitor-test-phones/n"
 HEARD = "monitor-heard-1005"
+PATIENT_HEARD, PATIENT_MIX = "monitor-patient-heard", "monitor-patient-mix"
 
 
 def tone_seconds(wav_bytes: bytes, hz: float = 1000.0, frame: int = 400) -> float:
@@ -48,9 +51,16 @@ def tone_seconds(wav_bytes: bytes, hz: float = 1000.0, frame: int = 400) -> floa
     return tonal * frame / rate
 
 
-async def connected_call(center, hangup_after: float = 60, agent_phone: str | None = None):
-    await center.set_agent("1005", "available", endpoint=agent_phone)
-    await center.call("+14155550142", f"{ENGLISH},{NURSE}", hangup_after=hangup_after)
+async def connected_call(center, hangup_after: float = 60, *, recorded_phones: bool = False):
+    """A call connected to agent 1005. recorded_phones: the agent's and the patient's phones record what they
+    hear ([monitor-test-phones] rec-, [monitor-test-patient] = sim-patient plus a recorder); read it with
+    heard_tones() once the call has ended."""
+    await center.set_agent("1005", "available", endpoint=RECORDING_AGENT_PHONE if recorded_phones else None)
+    settings = center.s.cfg.telephony
+    if recorded_phones:
+        settings = dataclasses.replace(settings, simulated_patient_context="monitor-test-patient")
+    await place_call(center.ari, settings, caller="+14155550142", digits=f"{ENGLISH},{NURSE}",
+                     hangup_after=hangup_after, first_delay=1.5, digit_gap=1)
     row = await center.call_row("connected", timeout=90)
     return center.s.router.calls[row.id]
 
@@ -123,7 +133,7 @@ async def wait_gone(center, channel_ids: list[str]) -> None:
 async def test_given_connected_call_when_supervisor_listens_or_whispers_then_snoop_bridged_with_phone_and_stop_leaves_call_up(
         center, mode, directions):
     snoops = spy_on_snoops(center)
-    call = await connected_call(center, hangup_after=30, agent_phone=RECORDING_AGENT_PHONE)
+    call = await connected_call(center, hangup_after=30, recorded_phones=True)
 
     status, session = await monitor(center, call.id, mode, endpoint=TONE_PHONE)
     assert status == 201, session
@@ -150,16 +160,28 @@ async def test_given_connected_call_when_supervisor_listens_or_whispers_then_sno
     audits = [a for a in await center.audits() if a.action == "call_monitored"]
     assert [(a.call_id, a.reason) for a in audits] == [(call.id, mode)]
 
-    # What the agent heard, recorded by their phone: the whisper (the tone), and nothing of a mere listen.
+    # What the agent and the patient heard, recorded by their phones: the agent hears a whisper (the tone);
+    # the patient never hears the supervisor; nobody hears a mere listen.
     row = await center.call_row("ended", timeout=60)
     assert row.outcome == "completed"
-    heard = await center.wait_for(lambda: _stored(center, HEARD), 10, "the agent phone's recording")
-    await center.ari.delete_stored_recording(HEARD)
-    tone = tone_seconds(heard)
+    agent_heard, patient_heard = await heard_tones(center)
     if mode == "whisper":  # 3 s of whisper
-        assert tone >= 2.0, f"the agent heard the whisper for only {tone:.1f}s"
+        assert agent_heard >= 2.0, f"the agent heard the whisper for only {agent_heard:.1f}s"
     else:
-        assert tone < 0.3, f"a listening supervisor was heard by the agent ({tone:.1f}s of tone)"
+        assert agent_heard < 0.3, f"a listening supervisor was heard by the agent ({agent_heard:.1f}s)"
+    assert patient_heard < 0.3, f"the patient heard the supervisor ({patient_heard:.1f}s of tone)"
+
+
+async def heard_tones(center) -> tuple[float, float]:
+    """Seconds of the supervisor's tone in what the agent and the patient heard (after the call ended)."""
+    agent = await center.wait_for(lambda: _stored(center, HEARD), 10, "the agent phone's recording")
+    patient = await center.wait_for(lambda: _stored(center, PATIENT_HEARD), 10, "the patient's recording")
+    for name in (HEARD, PATIENT_HEARD, PATIENT_MIX):
+        try:
+            await center.ari.delete_stored_recording(name)
+        except Exception:
+            pass
+    return tone_seconds(agent), tone_seconds(patient)
 
 
 async def _stored(center, name: str) -> bytes | None:
@@ -170,9 +192,9 @@ async def _stored(center, name: str) -> bytes | None:
 
 
 async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridge_and_stop_leaves_call_up(center):
-    call = await connected_call(center)
+    call = await connected_call(center, hangup_after=30, recorded_phones=True)
 
-    status, session = await monitor(center, call.id, "barge")
+    status, session = await monitor(center, call.id, "barge", endpoint=TONE_PHONE)
     assert status == 201, session
     sid = session["id"]
     await wait_monitoring(center, sid)
@@ -181,11 +203,18 @@ async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridg
     assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id, f"sup-{sid}"}
     assert await bridge(center, f"monitor-{sid}") is None, "barge uses the call's own bridge"
 
+    await asyncio.sleep(3)  # the supervisor's phone sends its tone all along
+
     await stop(center, sid)
     await wait_gone(center, [f"sup-{sid}"])
     call_bridge = await bridge(center, call.bridge_id)
     assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id}
     await assert_call_undisturbed(center, call)
+
+    # In a barge everyone hears everyone: the tone reached the agent and the patient.
+    await center.call_row("ended", timeout=60)
+    agent_heard, patient_heard = await heard_tones(center)
+    assert agent_heard >= 2.0 and patient_heard >= 2.0, (agent_heard, patient_heard)
 
 
 async def test_given_barging_supervisor_when_call_ends_then_supervisor_leg_hangs_up(center):
