@@ -1,8 +1,10 @@
 """Live monitoring on real calls through the sandbox Asterisk: listen, whisper, barge, and stopping.
 
-The supervisor's phone is an auto-answering test phone (Local/auto-<x>@agent-phones/n). What must hold every
-time: the monitoring channels exist and are bridged as the mode says, and the patient's call is never
-disturbed: it stays connected, with caller and agent in its bridge, before, during and after monitoring.
+The supervisor's phone is an auto-answering test phone (Local/auto-<x>@agent-phones/n), or one that sends a
+1 kHz tone (Local/tone-<x>@monitor-test-phones/n). What must hold every time: the monitoring channels exist
+and are bridged as the mode says, and the patient's call is never disturbed: it stays connected, with caller
+and agent in its bridge, before, during and after monitoring. Who heard the supervisor is checked in the audio
+itself: the agent's and the patient's phones record what they hear, and the test looks for the tone.
 """
 from __future__ import annotations
 
