@@ -1,0 +1,126 @@
+"""Red-flag triage in the real browser on a real call through the sandbox Asterisk: the agent answers the
+checklist, the red flag's disposition appears, wrap-up is refused, "Warm transfer to nurse now" really
+bridges the caller to a nurse desk, and then the disposition is saved; the call's detail page shows the
+record."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from callcenter.ari.client import AriNotFound
+from callcenter.db.models import CallEvent, Disposition
+from callcenter.simulate import place_call
+
+from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+PHONE = "+14155550166"
+NURSE_DESK = "9002"  # nurse1's desk
+
+
+@pytest.fixture
+def live(console_with_asterisk):
+    yield console_with_asterisk
+    ari = console_with_asterisk.services.ari
+    for channel in console_with_asterisk.run(ari.channels()):
+        try:
+            console_with_asterisk.run(ari.hangup(channel.id))
+        except AriNotFound:
+            pass
+
+
+def nurse_on_auto_answer(live) -> None:
+    """Desk 9002 takes the nurse queues on a phone that answers at once, and is available."""
+    nurse = live.services.queues.agent(NURSE_DESK)
+    nurse.skills = frozenset({"nurse", "emergency-nurse"})
+    nurse.endpoint = f"Local/auto-{NURSE_DESK}@agent-phones/n"
+    live.services.queues.request_state(NURSE_DESK, "available")
+    wait_until(lambda: nurse.state == "available", 10, "the nurse desk to be available")
+
+
+def save_disposition_from_page(page: Page, call_id: str) -> dict:
+    """The desk's own disposition request, made from the signed-in page (session cookie and CSRF token)."""
+    return page.evaluate("""async (callId) => {
+        const token = document.querySelector('meta[name="csrf-token"]').content;
+        const r = await fetch(`/api/agents/9001/disposition`, {method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+          body: JSON.stringify({call_id: callId, code: "nurse_advice", notes: "too early"})});
+        return {status: r.status, body: await r.json()};
+    }""", call_id)
+
+
+def test_given_red_flag_answer_when_agent_warm_transfers_to_nurse_then_caller_bridged_to_nurse_and_wrapup_allowed(
+        live, signed_in, screenshot):
+    add_patient(live, "MRN-TRI1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    nurse_on_auto_answer(live)
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    call_id = live.services.queues.agent(DESK).call_id
+    call = live.services.router.calls[call_id]
+
+    # The script panel renders the queue's call type, step by step.
+    expect(page.locator("#script-steps li").first).to_have_class("current")
+    page.select_option("#triage-protocol", "chest_pain")
+    page.click("#btn-triage-start")
+    expect(page.locator("#triage-count")).to_contain_text("Question 1 of")
+    page.locator("#main").focus()
+    page.keyboard.press("n")  # keyboard: No to the first question
+    expect(page.locator("#triage-count")).to_contain_text("Question 2 of")
+    page.click("#btn-yes")  # the red flag
+    expect(page.locator("#triage-disposition")).to_be_visible()
+    expect(page.locator("#disp-label")).to_contain_text("emergency")
+    expect(page.locator("#btn-esc-nurse")).to_be_visible()
+    screenshot(page, "triage-red-flag-disposition")
+
+    refused = save_disposition_from_page(page, call_id)
+    assert refused["status"] == 409 and "escalation" in refused["body"]["error"]
+
+    page.click("#btn-esc-nurse")
+    expect(page.locator("#btn-esc-complete")).to_be_visible(timeout=15_000)
+    nurse = live.services.queues.agent(NURSE_DESK)
+    wait_until(lambda: nurse.state == "on_call" and nurse.call_id == call_id, 30, "the nurse to answer")
+    assert call.priority == 100, "a caller requeued from this consultation goes first"
+    screenshot(page, "triage-consulting-nurse")
+
+    page.click("#btn-esc-complete")
+    expect(page.locator("#disp-status")).to_contain_text("Transferred to the nurse")
+    wait_until(lambda: call.agent is not None and call.agent.number == NURSE_DESK, 15, "the nurse to own the call")
+    caller, nurse_leg = call.channel.id, call.agent_channel_id
+    bridge = live.run(live.services.ari.bridge(call.bridge_id))
+    assert caller in bridge["channels"] and nurse_leg in bridge["channels"], bridge
+    assert nurse_leg.startswith("consult-"), "the nurse's channel of the consultation"
+
+    expect(page.locator("#wrapup")).to_be_visible(timeout=15_000)
+    page.select_option("#disposition-code", "nurse_advice")
+    page.fill("#disposition-notes", "Chest pain with heart attack signs: warm-transferred to the nurse.")
+    page.click("#btn-save-available")
+    expect(page.locator("#state-pill")).to_have_text("Available", timeout=15_000)
+    screenshot(page, "triage-after-disposition")
+    with live.services.db.session() as session:
+        [row] = session.scalars(select(Disposition)).all()
+        types = [e.type for e in session.scalars(select(CallEvent).where(CallEvent.call_id == call_id)
+                                                   .order_by(CallEvent.ts, CallEvent.id))]
+    assert row.call_id == call_id
+    assert types.index("escalation_started") < types.index("transfer_completed") < types.index(
+        "escalation_performed") < types.index("disposition")
+
+    page.goto(f"/calls/{call_id}")
+    expect(page.locator(".rec-protocol")).to_have_text("chest_pain")
+    expect(page.locator("#rec-escalation-kind")).to_have_text("nurse_transfer")
+    expect(page.locator("#triage-events tbody tr")).to_have_count(types.count("triage_started")
+                                                                 + types.count("triage_question_shown")
+                                                                 + types.count("triage_answered")
+                                                                 + types.count("triage_disposition")
+                                                                 + types.count("escalation_started")
+                                                                 + types.count("escalation_performed"))
+    assert float(page.locator("#rec-escalation-seconds").inner_text()) > 0
+    screenshot(page, "triage-call-detail")
