@@ -363,6 +363,7 @@ async function load() {
 
 function onMessage(message) {
   document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
+  document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
   if (message.type === "screen_pop") onPop(message);
   else if (message.type === "agent_state") applyAgent(message.agent, message.disposition_owed);
   else if (message.type === "call_state") onCallState(message);

@@ -99,7 +99,11 @@ function renderSession() {
     $("triage-text").textContent = s.current.text;
     $("btn-yes").focus();
   }
-  if (s.disposition) renderDisposition(s.disposition);
+  if (s.disposition) {
+    renderDisposition(s.disposition);
+    // At 1366x768 the action buttons sit below the fold: bring the disposition into view.
+    $("triage-disposition").scrollIntoView({ block: "nearest" });
+  }
 }
 
 function renderDisposition(d) {

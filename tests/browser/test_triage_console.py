@@ -12,7 +12,15 @@ from callcenter.ari.client import AriNotFound
 from callcenter.db.models import CallEvent, Disposition
 from callcenter.simulate import place_call
 
-from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls, wait_until
+from .test_agent_desk import (
+    DESK,
+    ENGLISH,
+    RESULTS,
+    add_patient,
+    open_desk,
+    prepare_desk_for_calls,
+    wait_until,
+)
 
 pytestmark = pytest.mark.asterisk
 
@@ -51,7 +59,49 @@ def save_disposition_from_page(page: Page, call_id: str) -> dict:
     }""", call_id)
 
 
-def test_given_red_flag_answer_when_agent_warm_transfers_to_nurse_then_caller_bridged_to_nurse_and_wrapup_allowed(
+def connected_call_with_red_flag(live, page: Page):
+    """A real call on desk 9001 (auto-answer phone), chest pain protocol answered up to its red flag."""
+    add_patient(live, "MRN-TRI1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    page.select_option("#triage-protocol", "chest_pain")
+    page.click("#btn-triage-start")
+    page.click("#btn-no")
+    page.click("#btn-yes")
+    expect(page.locator("#triage-disposition")).to_be_visible()
+    call_id = live.services.queues.agent(DESK).call_id
+    return call_id, live.services.router.calls[call_id]
+
+
+def test_given_red_flag_when_agent_conferences_emergency_number_then_it_joins_the_callers_bridge(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, call = connected_call_with_red_flag(live, page)
+    page.locator("#main").focus()
+    page.keyboard.press("Alt+e")
+    expect(page.locator("#disp-status")).to_contain_text("Emergency number conferenced")
+
+    def emergency_in_bridge():
+        channels = live.run(live.services.ari.bridge(call.bridge_id))["channels"]
+        return call.channel.id in channels and call.agent_channel_id in channels and any(
+            c.startswith("emergency-") for c in channels)
+    wait_until(emergency_in_bridge, 20, "the emergency number in the caller's bridge")
+    screenshot(page, "triage-emergency-conference")
+    assert save_disposition_from_page(page, call_id)["status"] == 201, "escalated: wrap-up allowed"
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        types = [e.type for e in session.scalars(select(CallEvent).where(CallEvent.call_id == call_id))]
+    expected = {"emergency_conference_dialed", "emergency_conference_joined", "escalation_performed"}
+    assert expected <= set(types)
+
+
+def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_to_nurse_and_wrapup_allowed(
         live, signed_in, screenshot):
     add_patient(live, "MRN-TRI1", PHONE)
     prepare_desk_for_calls(live, "auto")
@@ -93,7 +143,8 @@ def test_given_red_flag_answer_when_agent_warm_transfers_to_nurse_then_caller_br
 
     page.click("#btn-esc-complete")
     expect(page.locator("#disp-status")).to_contain_text("Transferred to the nurse")
-    wait_until(lambda: call.agent is not None and call.agent.number == NURSE_DESK, 15, "the nurse to own the call")
+    wait_until(lambda: call.agent is not None and call.agent.number == NURSE_DESK, 15,
+               "the nurse to own the call")
     caller, nurse_leg = call.channel.id, call.agent_channel_id
     bridge = live.run(live.services.ari.bridge(call.bridge_id))
     assert caller in bridge["channels"] and nurse_leg in bridge["channels"], bridge
