@@ -1,6 +1,6 @@
 """Playwright fixtures: Debian's Chromium (never a downloaded browser), a live console, signed-in pages.
 
-- `browser`: one headless /usr/bin/chromium for the session.
+- `browser`: one headless /usr/bin/chromium per test module.
 - `console` (no Asterisk: console and API only) / `console_with_asterisk` (drives the sandbox Asterisk):
   a LiveConsole on a fresh SQLite database with one user per role (live.ROLE_USERS) and the demo data.
 - `signed_in(role)`: a new page (1366x768) signed in through the real login form as that role's user.
@@ -33,7 +33,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 VIEWPORT = {"width": 1366, "height": 768}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its own event loop running in the main thread while
+# it is open, and the asyncio tests of later modules could not run their loops beside it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup (installs Debian's chromium)", pytrace=False)
