@@ -110,6 +110,8 @@ async function setState(state, reason) {
 }
 
 // -- screen pop -----------------------------------------------------------------------------------------
+// The pop carries identity candidates only (id, name, date of birth, MRN, language, flag codes); the record
+// itself is fetched once the identity is confirmed, through the audited view (openRecord).
 
 function onPop(pop) {
   desk$.pop = pop;
@@ -164,6 +166,7 @@ function renderIdentity() {
   $("id-name").textContent = p.name;
   $("id-dob").textContent = p.date_of_birth;
   $("id-mrn").textContent = p.mrn;
+  $("id-flags").replaceChildren(...(p.flags || []).map((f) => el("span", { class: "flag" }, f.replaceAll("_", " "))));
 }
 
 async function confirmIdentity() {
@@ -362,7 +365,6 @@ async function load() {
 }
 
 function onMessage(message) {
-  document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
   document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
   if (message.type === "screen_pop") onPop(message);
   else if (message.type === "agent_state") applyAgent(message.agent, message.disposition_owed);

@@ -38,7 +38,8 @@ def find_patients_by_phone(session: Session, e164: str) -> list[Patient]:
 
 def patient_summary(session: Session, patient_id: int, *, now: datetime | None = None,
                     exclude_call_id: str | None = None) -> dict[str, Any] | None:
-    """What an agent sees on a screen pop, or None if there is no such patient. Reading it is a view of the
+    """The record an agent sees once the caller's identity is confirmed (the screen pop itself carries
+    identity candidates only), or None if there is no such patient. Reading it is a view of the
     patient record: the caller writes the audit event (see `add_audit_event`) in the same transaction."""
     patient = session.get(Patient, patient_id)
     if patient is None:

@@ -2,13 +2,20 @@
 
 The patient lookup runs when the call arrives (during the IVR), so offering the call only sends what is
 already known. Every pop is a view of patient records and writes one audit row per patient shown.
+
+PHI minimisation: the pop reaches the agent's console before anyone knows who is really on the line, so it
+carries only what the identity check needs (per candidate: id, name, date of birth, MRN, language and the
+flag codes such as vip / chronic, without their notes) plus the call's queue and IVR path. The clinical
+record (allergies, conditions, visits, appointments, previous calls) is only sent once the agent confirmed
+the identity, through the desk's audited record view (desk/services.py).
 """
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.queries import find_patients_by_phone, patient_summary
+from ..db.models import Patient
+from ..db.queries import find_patients_by_phone
 from ..eventlog import EventLog, utcnow
 from ..phones import CallerNumber
 from .notifier import AgentNotifier
@@ -25,7 +32,7 @@ class ScreenPopService:
     async def lookup(self, caller: CallerNumber) -> list[dict]:
         if caller.e164 is None:
             return []
-        return await self._db.run(_summaries, caller.e164)
+        return await self._db.run(_candidates, caller.e164)
 
     async def offer(self, call, agent) -> dict:
         message = self.build(call, agent)
@@ -51,6 +58,18 @@ class ScreenPopService:
         }
 
 
-def _summaries(session: Session, e164: str) -> list[dict]:
-    patients = find_patients_by_phone(session, e164)[:MAX_CANDIDATES]
-    return [patient_summary(session, p.id) for p in patients]
+def _candidates(session: Session, e164: str) -> list[dict]:
+    return [identity_candidate(p) for p in find_patients_by_phone(session, e164)[:MAX_CANDIDATES]]
+
+
+def identity_candidate(patient: Patient) -> dict:
+    """One candidate of a pop: enough to ask "are you ...?" and to route (the IVR reads the language),
+    nothing clinical. Flag notes are free text that may be clinical ("Dialysis Tuesdays"): codes only."""
+    return {
+        "id": patient.id,
+        "name": patient.full_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "mrn": patient.mrn,
+        "language": patient.language,
+        "flags": sorted(f.flag for f in patient.flags),
+    }

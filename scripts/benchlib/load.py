@@ -30,7 +30,7 @@ class PlannedCall:
 
 
 def plan(count: int, known_numbers: list[str]) -> list[PlannedCall]:
-    """One call in three from a demo patient's number (the pop carries a record), the rest unknown numbers;
+    """One call in three from a demo patient's number (the pop carries a candidate), the rest unknown numbers;
     main menu keys 1-5 in turn, so every queue gets calls."""
     unknown = [f"+1415555{n:04d}" for n in range(100, 200) if f"+1415555{n:04d}" not in known_numbers]
     calls = []

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from callcenter.ari.client import AriNotFound
-from callcenter.db.models import Call
+from callcenter.db.models import Call, PatientFlag
 from callcenter.simulate import place_call
 
 from .live import API_TOKEN
@@ -66,9 +66,11 @@ def live_call(live, call_id: str):
 
 
 def connected_call(live, page: Page) -> tuple[str, str]:
-    """A known patient's call taken by the desk (auto-answer phone) with the identity confirmed:
+    """A known (VIP) patient's call taken by the desk (auto-answer phone) with the identity confirmed:
     (call id, the caller's channel in the product's app: the other half of the Local channel placed)."""
-    add_patient(live, "MRN-CTRL1", PHONE)
+    patient_id = add_patient(live, "MRN-CTRL1", PHONE)
+    with live.services.db.session() as session:
+        session.add(PatientFlag(patient_id=patient_id, flag="vip", note="Board member"))
     prepare_desk_for_calls(live, "auto")
     open_desk(page)
     page.keyboard.press("a")
@@ -76,7 +78,12 @@ def connected_call(live, page: Page) -> tuple[str, str]:
     live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
                         digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+    # The pop names the candidate and its flag codes; the record (allergies) waits for the identity check.
+    expect(page.locator("#id-flags")).to_have_text("vip")
+    expect(page.locator("#identity-check")).not_to_contain_text("Board member")
+    expect(page.locator("#record")).to_be_hidden()
     page.click("#btn-confirm")
+    expect(page.locator("#record")).to_contain_text("Penicillin")
     expect(page.locator("#record-name")).to_have_text("Ada Lovelace")
     expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
     call_id = live.services.queues.agent(DESK).call_id
@@ -97,6 +104,7 @@ def test_given_connected_call_when_agent_holds_with_button_and_h_then_held_and_r
     page = signed_in("agent", live)
     call_id, caller = connected_call(live, page)
 
+    screenshot(page, "desk-call-connected")
     page.click("#btn-hold")
     expect(page.locator("#call-state")).to_have_text("On hold")
     expect(page.locator("#btn-unhold")).to_be_visible()

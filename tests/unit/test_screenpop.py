@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.models import AuditEvent, Patient, PatientPhone
+from callcenter.db.models import Allergy, AuditEvent, Condition, Patient, PatientFlag, PatientPhone
 from callcenter.phones import CallerNumber, normalize
 from callcenter.screenpop.notifier import AgentNotifier
 from callcenter.screenpop.services import ScreenPopService
@@ -125,6 +125,32 @@ async def test_given_unknown_anonymous_or_malformed_caller_when_offered_then_unk
     rows = await audit_rows(seeded_db, events)
     assert [(r.action, r.patient_id, r.call_id, r.detail) for r in rows] == [
         ("screen_pop", None, call.id, {"candidates": 0})]
+
+
+async def test_given_patient_with_clinical_record_when_offered_then_pop_carries_identity_and_flag_codes_only(
+        pops, console, seeded_db, events):
+    with seeded_db.session() as session:
+        patient = Patient(mrn="MRN9", given_name="Rosa", family_name="Diaz", date_of_birth=date(1948, 3, 2),
+                          language="es", phones=[PatientPhone(e164="+14155550109")],
+                          flags=[PatientFlag(flag="vip", note="Board member"),
+                                 PatientFlag(flag="chronic", note="Dialysis Tuesdays and Thursdays")])
+        session.add(patient)
+        session.flush()
+        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash"))
+        session.add(Condition(patient_id=patient.id, name="Chronic kidney disease", chronic=True))
+        patient_id = patient.id
+    caller = normalize("+14155550109", "US")
+    call = FakeCall(caller, await pops.lookup(caller))
+
+    message = await pops.offer(call, FakeAgent())
+
+    assert message["patients"] == [{"id": patient_id, "name": "Rosa Diaz", "date_of_birth": "1948-03-02",
+                                    "mrn": "MRN9", "language": "es", "flags": ["chronic", "vip"]}]
+    sent = str(console.sent)
+    for clinical in ("Penicillin", "kidney", "Dialysis", "Board member"):
+        assert clinical not in sent, f"{clinical!r} must not reach the console before the identity check"
+    rows = await audit_rows(seeded_db, events)
+    assert [(r.action, r.patient_id, r.call_id) for r in rows] == [("screen_pop", patient_id, call.id)]
 
 
 async def test_given_agent_console_closed_when_offered_then_pop_still_audited(seeded_db, events, household):
