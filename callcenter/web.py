@@ -9,7 +9,6 @@ base.html. tests/test_permissions.py then checks it for every role by itself.
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import aiohttp_jinja2
@@ -24,11 +23,12 @@ from .auth.middleware import auth_middleware as _guard
 from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
 from .calls import http as calls_http
-from .desk import http as desk_http
 from .db.models import Call as CallRow
 from .db.models import CallEvent
+from .desk import http as desk_http
+from .errors import ServiceError
 from .eventlog import utcnow
-from .queues.exceptions import QueueError
+from .httputil import SERVICES, json_value
 from .review import http as review_http
 from .supervision import http as supervision_http
 from .triage import http as triage_http
@@ -36,7 +36,6 @@ from .wallboard import http as wallboard_http
 
 log = logging.getLogger(__name__)
 
-SERVICES = web.AppKey("services", object)
 
 # Content-Security-Policy: everything from this server only; no inline script or style.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -73,7 +72,7 @@ auth_middleware = _guard(lambda app: app[SERVICES].auth)
 async def errors_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except QueueError as exc:
+    except ServiceError as exc:  # every feature's refusals, translated here once
         return await _error(request, exc.status, str(exc))
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
@@ -134,10 +133,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def set_agent_state(request: web.Request) -> web.Response:
     _require_own_desk(request)
-    try:
-        body = await request.json()
-    except ValueError:  # not JSON, or not UTF-8 text at all
-        return _json_error(400, "the body must be JSON like {\"state\": \"available\"}")
+    body = await json_value(request, '{"state": "available"}')
     if not isinstance(body, dict) or not isinstance(body.get("state"), str):
         return _json_error(400, "'state' is required: available, paused or logged_out")
     reason = body.get("reason")

@@ -1,8 +1,10 @@
 """Errors of the admin feature. Messages are written for the administrator and shown on the form as is."""
 from __future__ import annotations
 
+from ..errors import ServiceError
 
-class AdminError(Exception):
+
+class AdminError(ServiceError):
     """A request the admin pages refuse. `field` names the form input at fault, if one is."""
 
     status = 400

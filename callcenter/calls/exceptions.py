@@ -1,3 +1,6 @@
+from ..errors import ServiceError
+
+
 class InvalidTransition(Exception):
     """An event arrived that the call's current state does not allow."""
 
@@ -6,7 +9,7 @@ class InvalidTransition(Exception):
         self.state, self.event = state, event
 
 
-class ControlError(Exception):
+class ControlError(ServiceError):
     """A call control the agent asked for cannot be done; `status` is the HTTP answer."""
     status = 409
 

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from ..auth.middleware import USER
 from ..auth.permissions import may_act_for_desk
+from ..errors import Refused
+from ..httputil import json_object
 from .controls import CallControls
-from .exceptions import ControlError
 
 
 def setup_routes(app: web.Application, controls: CallControls) -> None:
@@ -45,9 +46,7 @@ class CallControlViews:
         return await self._run(request, self._controls.cancel_transfer)
 
     async def transfer(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
+        body = await json_object(request)
 
         async def transfer(call_id: str, user) -> str:
             return await self._controls.transfer(call_id, body, user)
@@ -56,34 +55,12 @@ class CallControlViews:
     async def dial(self, request: web.Request) -> web.Response:
         number, user = request.match_info["number"], request.get(USER)
         if user is not None and not may_act_for_desk(user.role, user.desk, number):
-            return _error(403, "you may dial from your own desk only")
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            call_id = await self._controls.dial(number, body)
-        except ControlError as exc:
-            return _error(exc.status, str(exc))
+            raise Refused(403, "you may dial from your own desk only")
+        call_id = await self._controls.dial(number, await json_object(request))
         return web.json_response({"call_id": call_id, "state": "dialing_agent"}, status=201)
 
     async def _run(self, request: web.Request, control) -> web.Response:
         call_id = request.match_info["call_id"]
-        try:
-            state = await control(call_id, request.get(USER))
-        except ControlError as exc:
-            return _error(exc.status, str(exc))
+        state = await control(call_id, request.get(USER))  # ControlError: web.errors_middleware answers
         return web.json_response({"call_id": call_id, "state": state})
 
-
-async def _json_body(request: web.Request) -> dict | web.Response:
-    try:
-        body = await request.json()
-    except ValueError:  # not JSON, or not UTF-8 text at all
-        return _error(400, "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
-    return body
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)

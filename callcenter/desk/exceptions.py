@@ -1,8 +1,10 @@
 """Desk errors; each carries the HTTP status its view answers with."""
 from __future__ import annotations
 
+from ..errors import ServiceError
 
-class DeskError(Exception):
+
+class DeskError(ServiceError):
     status = 400
 
 

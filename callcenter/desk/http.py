@@ -5,15 +5,15 @@ in a URL, an access log or the browser history.
 """
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from ..auth.middleware import USER
 from ..auth.pages import render
 from ..auth.permissions import DESK_ROLES, may_act_for_desk
+from ..errors import Refused
+from ..httputil import json_object, services
 from ..queues.exceptions import AgentNotFound
-from .exceptions import DeskError, InvalidRequest
+from .exceptions import InvalidRequest
 from .services import Actor, DeskService
 
 
@@ -28,45 +28,21 @@ def setup_routes(app: web.Application) -> None:
 
 
 def _desk(request: web.Request) -> DeskService:
-    from ..web import SERVICES  # web.py imports this module to wire its routes
-    return request.app[SERVICES].desk
+    return services(request).desk
 
 
 def _actor(request: web.Request) -> Actor:
-    from ..web import SERVICES
     user = request.get(USER)
     number = request.match_info["number"]
     if user is not None and not may_act_for_desk(user.role, user.desk, number):
         raise web.HTTPForbidden(reason="you may act on your own desk only")
     try:
-        agent = request.app[SERVICES].queues.agent(number)
+        agent = services(request).queues.agent(number)
     except AgentNotFound:
-        raise _error(404, "no such agent") from None
+        raise Refused(404, "no such agent") from None
     if user is not None and user.role in DESK_ROLES:
         _desk(request).staff(number)
     return Actor(user.id if user else None, agent)
-
-
-async def _body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _error(400, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise _error(400, "the body must be a JSON object")
-    return body
-
-
-_HTTP_ERRORS = {400: web.HTTPBadRequest, 404: web.HTTPNotFound}
-
-
-def _error(status: int, message: str) -> web.HTTPException:
-    """A JSON error the errors middleware lets through as it is."""
-    return _HTTP_ERRORS[status](text=json.dumps({"error": message}), content_type="application/json")
-
-
-def _failed(exc: DeskError) -> web.Response:
-    return web.json_response({"error": str(exc)}, status=exc.status)
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -91,35 +67,26 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 async def search_patients(request: web.Request) -> web.Response:
     actor = _actor(request)
-    body = await _body(request)
+    body = await json_object(request)
     desk = _desk(request)
-    try:
-        terms = desk.search_terms(body)
-        found = await desk.search(actor, terms, _call_id(body))
-    except DeskError as exc:
-        return _failed(exc)
+    terms = desk.search_terms(body)
+    found = await desk.search(actor, terms, _call_id(body))
     return web.json_response({"patients": found, "limited": len(found) >= 25})
 
 
 async def view_patient(request: web.Request) -> web.Response:
     actor = _actor(request)
-    body = await _body(request)
-    try:
-        summary = await _desk(request).view(actor, int(request.match_info["patient_id"]), _call_id(body),
-                                            body.get("via", "search"))
-    except DeskError as exc:
-        return _failed(exc)
+    body = await json_object(request)
+    summary = await _desk(request).view(actor, int(request.match_info["patient_id"]), _call_id(body),
+                                        body.get("via", "search"))
     return web.json_response(summary)
 
 
 async def save_disposition(request: web.Request) -> web.Response:
     actor = _actor(request)
-    body = await _body(request)
+    body = await json_object(request)
     desk = _desk(request)
-    try:
-        saved = await desk.save_disposition(actor, desk.disposition_request(body))
-    except DeskError as exc:
-        return _failed(exc)
+    saved = await desk.save_disposition(actor, desk.disposition_request(body))
     return web.json_response({"disposition": saved, "agent": actor.agent.public(),
                               "disposition_owed": desk.owed(actor.agent.number)}, status=201)
 

@@ -1,4 +1,7 @@
-class QueueError(Exception):
+from ..errors import ServiceError
+
+
+class QueueError(ServiceError):
     status = 400
 
 

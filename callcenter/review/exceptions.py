@@ -1,7 +1,9 @@
 """Errors of recording review; `status` is the HTTP status a view answers with."""
 
+from ..errors import ServiceError
 
-class ReviewError(Exception):
+
+class ReviewError(ServiceError):
     status = 400
 
 

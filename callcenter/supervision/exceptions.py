@@ -1,7 +1,9 @@
 """Errors of the supervision services; `status` is the HTTP status a view should answer with."""
 
+from ..errors import ServiceError
 
-class SupervisionError(Exception):
+
+class SupervisionError(ServiceError):
     status = 400
 
 

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from ..auth.middleware import USER
 from ..db.models import User
-from .exceptions import InvalidEndpoint, SupervisionError
+from ..httputil import json_object
+from ..httputil import services as _services
+from .exceptions import InvalidEndpoint
 
 
 def setup_routes(app: web.Application) -> None:
@@ -19,34 +21,23 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/monitors", list_monitors, name="api_monitors")
 
 
-def _services(request: web.Request):
-    from ..web import SERVICES  # web.py imports this module: resolve at request time
-    return request.app[SERVICES]
-
-
 async def start_monitor(request: web.Request) -> web.Response:
     s = _services(request)
-    body = await _json_body(request)
+    body = await json_object(request, '{"mode": "listen"}')
     user = request.get(USER)
-    try:
-        endpoint = await _phone_of(s, user, body)
-        session = await s.monitors.start(request.match_info["call_id"], str(body.get("mode", "")), endpoint,
-                                         user.id if user else None)
-    except SupervisionError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    endpoint = await _phone_of(s, user, body)
+    session = await s.monitors.start(request.match_info["call_id"], str(body.get("mode", "")), endpoint,
+                                     user.id if user else None)
     return web.json_response(session.public(), status=201)
 
 
 async def stop_monitor(request: web.Request) -> web.Response:
     s = _services(request)
     user = request.get(USER)
-    try:
-        session = s.monitors.get(request.match_info["session_id"])
-        if user is not None and user.role != "admin" and session.user_id != user.id:
-            raise web.HTTPForbidden(reason="this monitoring session belongs to another supervisor")
-        session = await s.monitors.stop(session.id)
-    except SupervisionError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    session = s.monitors.get(request.match_info["session_id"])
+    if user is not None and user.role != "admin" and session.user_id != user.id:
+        raise web.HTTPForbidden(reason="this monitoring session belongs to another supervisor")
+    session = await s.monitors.stop(session.id)
     return web.json_response(session.public())
 
 
@@ -64,12 +55,3 @@ async def _phone_of(s, user, body: dict) -> str | None:
     return await s.db.run(lambda session: session.scalar(
         select(User.phone_endpoint).where(User.id == user.id)))
 
-
-async def _json_body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(reason='the body must be JSON like {"mode": "listen"}') from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason='the body must be JSON like {"mode": "listen"}')
-    return body

@@ -1,6 +1,7 @@
 """Triage errors; each carries the HTTP status a view answers with (the panel's API maps them one to one)."""
 from __future__ import annotations
 
+from ..errors import ServiceError
 from ..ivr.source import SourceError
 
 
@@ -8,7 +9,7 @@ class TriageDataError(SourceError):
     """A protocol, the disposition ladder or the suggestion map is broken: one `file:line: ...` each."""
 
 
-class TriageError(Exception):
+class TriageError(ServiceError):
     status = 400
 
 

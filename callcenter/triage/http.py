@@ -15,21 +15,23 @@
 - GET  /calls/{call_id}                         the call's detail page with its triage record
 - GET  /calls/{call_id}/triage.json|.csv        the record, exported
 
-Errors are {"error": "..."} with the status of the TriageError (404 unknown protocol, 409 out of order...).
+Errors are {"error": "..."} with the status of the TriageError (404 unknown protocol, 409 out of order...),
+answered by web.errors_middleware.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from aiohttp import web
 
 from ..auth.middleware import USER
 from ..auth.permissions import may_act_for_desk
-from ..calls.exceptions import ControlError
+from ..errors import Refused
+from ..httputil import json_object
+from ..httputil import services as _services
+from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
 from .escalation import EscalationService, record, record_csv
-from .exceptions import TriageError
 from .services import TriageService
 
 
@@ -48,11 +50,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/calls/{call_id}/triage.csv", call_triage_csv, name="call_triage_csv")
 
 
-def _services(request: web.Request):
-    from ..web import SERVICES  # web.py imports this module to wire its routes
-    return request.app[SERVICES]
-
-
 def _triage(request: web.Request) -> TriageService:
     return _services(request).triage
 
@@ -67,35 +64,11 @@ def _desk_call(request: web.Request):
     try:
         agent = services.queues.agent(number)
     except AgentNotFound:
-        raise _fail(404, "no such agent") from None
+        raise Refused(404, "no such agent") from None
     call = services.router.calls.get(agent.call_id) if agent.call_id else None
     if call is None:
-        raise _fail(409, "no call on this desk")
+        raise Refused(409, "no call on this desk")
     return agent, call
-
-
-_HTTP_ERRORS = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-                409: web.HTTPConflict}
-
-
-def _fail(status: int, message: str) -> web.HTTPException:
-    """A JSON error the errors middleware lets through as it is."""
-    return _HTTP_ERRORS[status](text=json.dumps({"error": message}), content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise _fail(400, "the body must be a JSON object")
-    return body
-
-
-def _user_id(request: web.Request) -> int | None:
-    user = request.get(USER)
-    return user.id if user else None
 
 
 def _state(triage: TriageService, call) -> dict:
@@ -117,28 +90,22 @@ async def triage_state(request: web.Request) -> web.Response:
 
 async def triage_start(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
-    body = await _body(request)
+    body = await json_object(request)
     triage = _triage(request)
-    try:
-        triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
-                     agent_id=agent.id, user_id=_user_id(request),
-                     suggested=triage.suggest(call.ivr_path, call.queue_name))
-    except TriageError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
+                 agent_id=agent.id, user_id=_user_id(request),
+                 suggested=triage.suggest(call.ivr_path, call.queue_name))
     return web.json_response(_state(triage, call))
 
 
 async def triage_answer(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
-    body = await _body(request)
+    body = await json_object(request)
     if body.get("answer") not in ("yes", "no"):
-        raise _fail(400, "answer must be 'yes' or 'no'")
+        raise Refused(400, "answer must be 'yes' or 'no'")
     triage = _triage(request)
-    try:
-        triage.answer(call.id, str(body.get("question")), body["answer"] == "yes", agent_id=agent.id,
-                      user_id=_user_id(request))
-    except TriageError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    triage.answer(call.id, str(body.get("question")), body["answer"] == "yes", agent_id=agent.id,
+                  user_id=_user_id(request))
     return web.json_response(_state(triage, call))
 
 
@@ -146,20 +113,17 @@ async def script(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
     patient_id = request.query.get("patient")
     if patient_id is not None and not patient_id.isdigit():
-        raise _fail(400, "patient must be a patient id")
+        raise Refused(400, "patient must be a patient id")
     # Only a patient this call matched: the script must not become a way to read any record.
     patients = [p["id"] for p in call.patients]
     chosen = int(patient_id) if patient_id else (patients[0] if len(patients) == 1 else None)
     if chosen is not None and chosen not in patients:
-        raise _fail(403, "that patient is not a match of this call")
+        raise Refused(403, "that patient is not a match of this call")
     fields = {"id": call.id, "queue": call.queue_name, "language": call.language,
               "part_of_day": _part_of_day(datetime.now()), "callback_number": None}
-    try:
-        steps = await _triage(request).script(
-            request.match_info["call_type"], call=fields, agent={"first_name": agent.name.split()[0]},
-            patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id)
-    except TriageError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    steps = await _triage(request).script(
+        request.match_info["call_type"], call=fields, agent={"first_name": agent.name.split()[0]},
+        patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id)
     return web.json_response({"call_type": request.match_info["call_type"],
                               "steps": [step.public() for step in steps]})
 
@@ -176,32 +140,23 @@ def _escalations(request: web.Request) -> EscalationService:
 
 async def escalate(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
-    body = await _body(request)
-    try:
-        done = await _escalations(request).escalate(call, agent, str(body.get("kind")), request.get(USER))
-    except (TriageError, ControlError) as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    body = await json_object(request)
+    done = await _escalations(request).escalate(call, agent, str(body.get("kind")), request.get(USER))
     return web.json_response(done)
 
 
 async def escalate_complete(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
-    try:
-        done = await _escalations(request).complete_nurse(call, agent, request.get(USER))
-    except (TriageError, ControlError) as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+    done = await _escalations(request).complete_nurse(call, agent, request.get(USER))
     return web.json_response(done)
 
 
 async def override(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     reason = body.get("reason")
     if not isinstance(reason, str):
-        raise _fail(400, "'reason' is required: why the escalation is not needed")
-    try:
-        done = await _escalations(request).override(request.match_info["call_id"], request.get(USER), reason)
-    except TriageError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+        raise Refused(400, "'reason' is required: why the escalation is not needed")
+    done = await _escalations(request).override(request.match_info["call_id"], request.get(USER), reason)
     return web.json_response(done)
 
 

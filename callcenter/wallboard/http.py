@@ -4,6 +4,8 @@ from __future__ import annotations
 from aiohttp import WSMsgType, web
 
 from ..auth.pages import render
+from ..httputil import SERVICES
+from ..httputil import services as _services
 
 
 def setup_routes(app: web.Application) -> None:
@@ -11,11 +13,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/wallboard", wallboard, name="api_wallboard")
     app.router.add_get("/api/wallboard/ws", wallboard_socket, name="api_wallboard_socket")
     app.on_shutdown.append(_close_sockets)
-
-
-def _services(request: web.Request):
-    from ..web import SERVICES  # web.py imports this module: resolve at request time
-    return request.app[SERVICES]
 
 
 async def supervisor_console(request: web.Request) -> web.Response:
@@ -45,5 +42,4 @@ async def wallboard_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    from ..web import SERVICES
     await app[SERVICES].wallboard.close()
