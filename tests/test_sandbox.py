@@ -42,7 +42,8 @@ def sandbox(*args: str, check: bool = True, timeout: float = 120) -> subprocess.
 @pytest.fixture(scope="module")
 def ari_password() -> Iterator[str]:
     if os.geteuid() != 0:
-        pytest.skip("the Asterisk sandbox runs Asterisk in a chroot: needs root")
+        pytest.fail("the Asterisk sandbox runs Asterisk in a chroot: run the tests as root (scripts/test)",
+                    pytrace=False)
     password = secrets.token_urlsafe(16)
     sandbox("provision", timeout=900)
     sandbox("stop", "--instance", INSTANCE)  # a leftover from an interrupted run has another password
