@@ -40,6 +40,14 @@ class DatabaseConfig:
 
 
 @dataclass
+class SiteConfig:
+    # The hospital as agents name it in call scripts, and the number patients call back; left empty, the
+    # scripts show a visible [missing: ...] marker rather than a blank.
+    hospital_name: str = ""
+    callback_number: str = ""
+
+
+@dataclass
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -85,6 +93,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
     recordings: RecordingConfig = field(default_factory=RecordingConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

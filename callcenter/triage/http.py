@@ -119,8 +119,10 @@ async def script(request: web.Request) -> web.Response:
     chosen = int(patient_id) if patient_id else (patients[0] if len(patients) == 1 else None)
     if chosen is not None and chosen not in patients:
         raise Refused(403, "that patient is not a match of this call")
+    site = _services(request).cfg.site
     fields = {"id": call.id, "queue": call.queue_name, "language": call.language,
-              "part_of_day": _part_of_day(datetime.now()), "callback_number": None}
+              "part_of_day": _part_of_day(datetime.now()),
+              "hospital_name": site.hospital_name or None, "callback_number": site.callback_number or None}
     steps = await _triage(request).script(
         request.match_info["call_type"], call=fields, agent={"first_name": agent.name.split()[0]},
         patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id)

@@ -99,3 +99,13 @@ async def test_given_the_panel_when_it_triages_then_suggestions_session_and_erro
 async def test_given_another_nurses_desk_when_asked_then_forbidden(nurse_client):
     resp = await nurse_client.get("/api/agents/9001/triage", headers=nurse_client.headers)
     assert resp.status == 403
+
+
+async def test_given_hospital_configured_when_the_script_is_asked_then_it_is_said_not_marked_missing(
+        nurse_client):
+    nurse_client.services.cfg.site.hospital_name = "St. <Example>"
+
+    resp = await nurse_client.get(f"/api/agents/{NURSE.desk}/script/scheduling", headers=nurse_client.headers)
+
+    greet = (await resp.json())["steps"][0]
+    assert "St. &lt;Example&gt;" in greet["html"] and "call.hospital_name" not in greet["missing"]
