@@ -45,6 +45,9 @@ class SiteConfig:
     # scripts show a visible [missing: ...] marker rather than a blank.
     hospital_name: str = ""
     callback_number: str = ""
+    # The hospital's time zone (IANA name): KPI days and intervals, business hours, campaign windows of
+    # patients without a time zone of their own.
+    time_zone: str = "UTC"
 
 
 @dataclass

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -56,6 +57,13 @@ CALL_STATUSES = ("ivr", "queued", "offering", "connected", "ended")
 LEG_ROLES = ("caller", "agent", "snoop")
 LEG_OUTCOMES = ("answered", "no_answer", "busy", "failed", "hangup")
 CALLBACK_STATUSES = ("scheduled", "done", "cancelled", "failed")
+CAMPAIGN_KINDS = ("discharge_followup", "appointment_reminder", "chronic_check", "satisfaction_survey")
+TARGET_STATUSES = ("pending", "in_progress", "completed", "failed", "opted_out", "excluded", "expired")
+# How one dial attempt ended on the line. 'person' and 'machine' are answered calls (the AMD verdict);
+# 'abandoned' is a progressive call answered by a person whom no agent took within the limit.
+ATTEMPT_RESULTS = ("dialing", "person", "machine", "no_answer", "busy", "failed", "abandoned")
+DNC_SOURCES = ("ivr_key", "agent", "admin", "import", "patient_request")
+COMPLAINT_STATUSES = ("open", "in_progress", "resolved", "closed")
 
 # SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -276,6 +284,8 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
     end_reason: Mapped[str | None] = mapped_column(String(255))
+    # An outbound campaign call (issue 6): the campaign's name; NULL for every other call.
+    campaign_name: Mapped[str | None] = mapped_column(String(64), index=True)
 
     legs: Mapped[list[CallLeg]] = relationship(back_populates="call", order_by="CallLeg.id")
     recordings: Mapped[list[Recording]] = relationship(back_populates="call", order_by="Recording.id")
@@ -398,6 +408,148 @@ class Callback(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     result_call_id: Mapped[str | None] = mapped_column(String(32))
+    # Urgent: a red flag found by an automated call when no nurse was free; shown first, due at once.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 APPEND_ONLY_TABLES = ("call_events", "audit_events")
+
+
+# -- outbound campaigns (issue 6) -------------------------------------------------------------------------
+
+
+class Campaign(Base):
+    """A campaign definition as loaded from YAML (campaigns/*.yaml) or edited by an admin. The YAML text is
+    the source of truth, validated by callcenter/campaigns/schema.py; `version` rises with every change."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (one_of("kind", CAMPAIGN_KINDS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    source_yaml: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(1024))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CampaignTarget(Base):
+    """One patient (and the appointment or discharge it is about) that a campaign must reach. Planning is
+    idempotent: the unique key makes a second plan of the same day find the same rows."""
+
+    __tablename__ = "campaign_targets"
+    __table_args__ = (
+        one_of("status", TARGET_STATUSES),
+        UniqueConstraint("campaign_name", "patient_id", "subject_kind", "subject_id"),
+        Index(None, "campaign_name", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    # What the call is about: 'appointment' / 'encounter' with its id, or 'patient' with the patient's id.
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What the patient answered: {"confirmed": true}, {"cancelled": true}, {"score": 4}, {"red_flag": ...}.
+    outcome: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CampaignAttempt(Base):
+    """One dial of one target: when, how the line answered (AMD verdict), how long, which keys."""
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (one_of("result", ATTEMPT_RESULTS), Index(None, "campaign_name", "started_at"),
+                      Index(None, "patient_id", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("campaign_targets.id", ondelete="CASCADE"), index=True)
+    campaign_name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    result: Mapped[str] = mapped_column(String(16), default="dialing")
+    amd_status: Mapped[str | None] = mapped_column(String(16))
+    amd_cause: Mapped[str | None] = mapped_column(String(64))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    # Menu keys only (1-5, 9...), never digits a patient typed as data.
+    keys: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # What the call achieved: completed, confirmed, cancelled, opted_out, red_flag, message_left, ...
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class DialClaim(Base):
+    """A patient being dialed right now. The primary key is the patient, so a second worker's (or a second
+    campaign's) claim on the same patient fails in the database, whatever the process."""
+
+    __tablename__ = "dial_claims"
+
+    patient_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    campaign_name: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # A claim left by a crashed worker stops blocking the patient after this.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DoNotCall(Base):
+    """A number, or one patient (all their numbers), that no campaign may dial. Never deleted by campaigns."""
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (one_of("source", DNC_SOURCES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    # None: every campaign; else only campaigns of this kind (a patient may refuse surveys, not reminders).
+    campaign_kind: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class SurveyResponse(Base):
+    __tablename__ = "survey_responses"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_name: Mapped[str] = mapped_column(String(64), index=True)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_targets.id", ondelete="SET NULL"))
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    question: Mapped[str] = mapped_column(String(64), default="overall")
+    score: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class Complaint(Base):
+    """A patient complaint, found by its serial number (self-service status, resolution-time KPI)."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (one_of("status", COMPLAINT_STATUSES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    call_id: Mapped[str | None] = mapped_column(String(32))
