@@ -176,6 +176,20 @@ async def test_given_password_reset_then_old_sessions_end_and_new_password_works
     assert "user_password_reset" in _audit_actions(admin)
 
 
+async def test_given_supervisor_when_admin_sets_phone_then_saved_audited_and_bad_dial_string_refused(admin):
+    bad = await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": "PJSIP/2001; Dial(x)"})
+    assert bad.status == 400 and "dial string of one phone" in await bad.text()
+    assert _user(admin, "supervisor1").phone_endpoint is None
+
+    assert (await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": " PJSIP/2001 "})).status == 303
+    assert _user(admin, "supervisor1").phone_endpoint == "PJSIP/2001"
+    assert "PJSIP/2001" in await (await admin.get("/admin/users/supervisor1")).text()
+
+    assert (await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": ""})).status == 303
+    assert _user(admin, "supervisor1").phone_endpoint is None
+    assert _audit_actions(admin).count("user_phone_changed") == 2
+
+
 async def test_given_unknown_user_when_opened_then_404(admin):
     assert (await admin.get("/admin/users/nobody")).status == 404
 

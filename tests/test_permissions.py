@@ -61,6 +61,7 @@ SAMPLES: dict[str, Sample] = {
     "admin_user_active": Sample(params={"username": "nobody"}, form={"active": "0"}),
     "admin_user_unlock": Sample(params={"username": "nobody"}, form={}),
     "admin_user_password": Sample(params={"username": "nobody"}, form={"password": "x"}),
+    "admin_user_phone": Sample(params={"username": "nobody"}, form={"phone_endpoint": "PJSIP/2001"}),
     "admin_user_create": Sample(form={"username": ""}),
     "admin_desk_create": Sample(form={"number": ""}),
     "admin_desk_update": Sample(params={"number": "0000"}, form={"name": ""}),

@@ -35,6 +35,7 @@ def setup_routes(app: web.Application, services) -> None:
     r.add_post("/admin/users/{username}/active", user_active, name="admin_user_active")
     r.add_post("/admin/users/{username}/unlock", user_unlock, name="admin_user_unlock")
     r.add_post("/admin/users/{username}/password", user_password, name="admin_user_password")
+    r.add_post("/admin/users/{username}/phone", user_phone, name="admin_user_phone")
     r.add_get("/admin/desks", desks_page, name="admin_desks")
     r.add_post("/admin/desks", desk_create, name="admin_desk_create")
     r.add_get("/admin/desks/new", desk_new, name="admin_desk_new")
@@ -118,6 +119,12 @@ async def user_password(request: web.Request) -> web.Response:
     return await _user_action(request, "password", {"password": password},
                               lambda admin, actor, name: admin.reset_password(actor, name, password),
                               "Password set; their open sessions have ended")
+
+
+async def user_phone(request: web.Request) -> web.Response:
+    endpoint = _text(await request.post(), "phone_endpoint")
+    return await _user_action(request, "phone", {"phone_endpoint": endpoint},
+                              lambda admin, actor, name: admin.set_phone(actor, name, endpoint), "Phone saved")
 
 
 async def _user_action(request: web.Request, which: str, typed: dict, action, done: str) -> web.Response:

@@ -228,6 +228,15 @@ def _reset_password(session: Session, hasher: PasswordHasher, actor: CurrentUser
     _audit(session, actor, "user_password_reset", username=user.username)
 
 
+def _set_phone(session: Session, actor: CurrentUser, username: str, endpoint: str) -> None:
+    """The phone a supervisor listens, whispers and barges from; empty clears it (the service default)."""
+    user = _user_row(session, username)
+    value = valid_endpoint(endpoint) if endpoint.strip() else None
+    if value != user.phone_endpoint:
+        _audit(session, actor, "user_phone_changed", username=user.username, old=user.phone_endpoint, new=value)
+        user.phone_endpoint = value
+
+
 def _user_row(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
@@ -560,6 +569,9 @@ class AdminService:
 
     async def set_active(self, actor: CurrentUser, username: str, active: bool) -> None:
         await self._db.run(_set_active, actor, username, active)
+
+    async def set_phone(self, actor: CurrentUser, username: str, endpoint: str) -> None:
+        await self._db.run(_set_phone, actor, username, endpoint)
 
     async def unlock(self, actor: CurrentUser, username: str) -> None:
         await self._db.run(_unlock, actor, username)

@@ -46,6 +46,7 @@ _TABLE: dict[str, set[str]] = {
     "admin_user_active":    {"admin"},
     "admin_user_unlock":    {"admin"},
     "admin_user_password":  {"admin"},
+    "admin_user_phone":     {"admin"},
     "admin_desks":          {"admin"},
     "admin_desk_create":    {"admin"},
     "admin_desk_new":       {"admin"},

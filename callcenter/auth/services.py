@@ -97,6 +97,7 @@ class UserInfo:
     locked_until: datetime | None
     last_login_at: datetime | None
     desk: str | None
+    phone_endpoint: str | None = None   # the phone of a user without a desk (supervisors' listen/whisper)
 
 
 @dataclass
@@ -160,7 +161,7 @@ def list_users(session: Session) -> list[UserInfo]:
     rows = session.execute(select(User, Agent.number).outerjoin(Agent, Agent.user_id == User.id)
                            .order_by(User.username))
     return [UserInfo(u.username, u.display_name, u.role, u.active, u.password_hash is not None,
-                     u.locked_until, u.last_login_at, number) for u, number in rows]
+                     u.locked_until, u.last_login_at, number, u.phone_endpoint) for u, number in rows]
 
 
 def _set_password(user: User, hasher: PasswordHasher, password: str) -> None:

@@ -66,6 +66,24 @@ def test_given_admin_on_own_page_when_deactivating_self_then_refused_and_still_a
     screenshot(page, "admin-user-self-refused")
 
 
+def test_given_admin_when_setting_supervisor_phone_then_error_keeps_text_and_valid_one_saves(signed_in, console,
+                                                                                             screenshot):
+    page = signed_in("admin")
+    page.goto("/admin/users/supervisor1")
+    page.fill("#phone_endpoint", "not a phone")
+    page.click("#phone-form button[type=submit]")
+
+    expect(page.get_by_role("alert")).to_contain_text("dial string of one phone")
+    expect(page.locator("#phone_endpoint")).to_have_value("not a phone")
+    assert _user(console, "supervisor1").phone_endpoint is None
+    page.fill("#phone_endpoint", "PJSIP/2001")
+    page.click("#phone-form button[type=submit]")
+    expect(page.locator("#admin-notice")).to_contain_text("Phone saved: supervisor1")
+    expect(page.locator("#phone_endpoint")).to_have_value("PJSIP/2001")
+    assert _user(console, "supervisor1").phone_endpoint == "PJSIP/2001"
+    screenshot(page, "admin-user-phone")
+
+
 def test_given_admin_when_editing_desk_skills_then_running_queue_service_sees_them(signed_in, console,
                                                                                   screenshot):
     page = signed_in("admin")
