@@ -51,6 +51,22 @@ class SiteConfig:
 
 
 @dataclass
+class KpiConfig:
+    """Parameters of the KPI definitions (docs/kpi.md); days and business hours are in [site] time_zone."""
+    # A caller who hangs up within this many seconds of being queued is a short abandon: not an abandon,
+    # and not in the service level's denominator (a misdial, or a caller who chose to call later at once).
+    short_abandon_seconds: float = 5.0
+    # First-contact resolution: no further call from the same patient within this many days.
+    fcr_days: int = 7
+    # Business hours, "HH:MM-HH:MM", on the business days (ISO weekdays, 1 = Monday, "1-5" or "1,2,3").
+    business_hours: str = "08:00-18:00"
+    business_days: str = "1-5"
+    # Colour thresholds, "kpi:green:amber" separated by commas, overriding the defaults of docs/kpi.md
+    # (e.g. "service_level:0.85:0.75,asa_seconds:20:45").
+    thresholds: str = ""
+
+
+@dataclass
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -89,6 +105,20 @@ class RecordingConfig:
 
 
 @dataclass
+class CampaignsConfig:
+    # Campaign definitions (YAML) that `callcenter campaign load` reads by default.
+    dir: str = "campaigns"
+    # Run scheduled campaigns (their cron `schedule`) inside the server; off when an external cron runs
+    # `callcenter campaign run NAME` instead.
+    scheduler: bool = False
+    # The name of this dialing worker in claims and attempts; empty: hostname-pid.
+    worker: str = ""
+    # A claim (patient being dialed) left by a crashed worker stops blocking the patient after this; longer
+    # than the longest campaign call.
+    claim_ttl_seconds: int = 900
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -97,6 +127,8 @@ class Config:
     telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
     recordings: RecordingConfig = field(default_factory=RecordingConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
+    kpi: KpiConfig = field(default_factory=KpiConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

@@ -177,6 +177,12 @@ class QueueService:
 
     # -- agents ------------------------------------------------------------------------------------------
 
+    def free_agents(self, queue: str) -> int:
+        """How many agents of `queue` are available right now (an automated call decides whether to queue a
+        patient or to create a callback). Read-only: nothing is reserved."""
+        skill = self.queue(queue).skill
+        return sum(1 for a in self.agents.values() if a.state == "available" and skill in a.skills)
+
     def agent(self, number: str) -> AgentRuntime:
         try:
             return self.agents[number]
@@ -208,24 +214,27 @@ class QueueService:
         if agent.state == "wrapup" and state == "available" and self.not_ready(agent):
             return  # the timed end of wrap-up waits for what is owed (a disposition); the agent ends it then
         now = utcnow()
+        # The end of a wrap-up is logged under the wrapped-up call, so the call's own events give its
+        # wrap-up time (the KPIs' handle time) without searching the agent's history.
+        wrapped = agent.call_id if agent.state == "wrapup" and state != "wrapup" else None
         if state == "available" and agent.state != "available":
             agent.idle_since = now
         agent.state, agent.state_since = state, now
         agent.pause_reason = reason if state == "paused" else None
         agent.call_id = call_id if state in ("ringing", "on_call", "wrapup") else None
-        self._persist_agent(agent, now)
+        self._persist_agent(agent, now, wrapped)
         for listener in self.state_listeners:
             listener(agent)
         if state == "available":
             self.dispatch()
 
-    def _persist_agent(self, agent: AgentRuntime, now: datetime) -> None:
+    def _persist_agent(self, agent: AgentRuntime, now: datetime, wrapped: str | None = None) -> None:
         values = dict(state=agent.state, state_since=now, pause_reason=agent.pause_reason)
         if agent.state == "wrapup":
             values["last_call_ended_at"] = now
         self._events.write(lambda s: s.execute(update(Agent).where(Agent.id == agent.id).values(**values)))
-        self._events.event(agent.call_id, "agent_state", agent_id=agent.id, ts=now, state=agent.state,
-                           reason=agent.pause_reason)
+        self._events.event(agent.call_id or wrapped, "agent_state", agent_id=agent.id, ts=now,
+                           state=agent.state, reason=agent.pause_reason)
 
     # -- matching ----------------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Contact-center KPIs: one computation from the call event log (definitions: docs/kpi.md)."""

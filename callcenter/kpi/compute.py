@@ -1,0 +1,731 @@
+"""The one KPI computation: call events -> per-call facts -> sums by the requested cut -> KPIs.
+
+Every consumer (the wallboard's today-so-far figures, the dashboard, the CSV, `callcenter kpi`) calls
+`KpiService.report` or `KpiService.live`, which is `report` for today by queue: they cannot disagree. The
+definitions are in docs/kpi.md; this module is their implementation and says which event carries which fact.
+
+Shape of the work (all in one database thread, streamed, no ORM objects per row):
+1. the call events of every call that has an event in [start, end), ordered by (call_id, id) — the index
+   (call_id, id) returns them in that order, the (ts) index finds the calls;
+2. each call's events are folded into facts (`CallFold`): a queue segment, an agent's handling, a transfer,
+   a callback, a red flag, an outbound attempt — each with the instant it belongs to (its anchor);
+3. a few facts that are not calls come from their tables (survey responses, complaints, discharges) and the
+   agents' state timeline (occupancy);
+4. each fact whose anchor is in [start, end) (and in business hours, and matching the filters) is added to
+   the sums of its row and of the totals; the KPIs are ratios of those sums.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.models import (
+    Agent,
+    CallEvent,
+    Campaign,
+    CampaignAttempt,
+    CampaignTarget,
+    Complaint,
+    Encounter,
+    Queue,
+    SurveyResponse,
+)
+from ..errors import ServiceError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..db.database import Database
+
+DEFINITIONS_VERSION = "2026-1"
+CUTS = ("interval", "day", "week", "month", "queue", "agent", "campaign")
+TIME_CUTS = ("interval", "day", "week", "month")
+INTERVAL = timedelta(minutes=15)
+BATCH = 5000
+
+KPI_NAMES = (
+    "offered", "answered", "abandoned", "short_abandons", "asa_seconds", "aht_seconds", "service_level",
+    "abandon_rate", "occupancy", "transfers", "callbacks", "fcr_rate",
+    "outbound_dialed", "contact_rate", "completion_rate", "confirmations", "cancellations", "opt_outs",
+    "amd_human", "amd_machine", "outbound_abandon_rate",
+    "followup_rate", "csat", "red_flags", "time_to_escalation_seconds", "complaint_resolution_hours",
+)
+
+# name: (green, amber, higher_is_better). Green when at least (or at most) `green`, amber up to `amber`.
+DEFAULT_THRESHOLDS: dict[str, tuple[float, float, bool]] = {
+    "service_level": (0.80, 0.70, True),
+    "abandon_rate": (0.05, 0.08, False),
+    "asa_seconds": (30, 60, False),
+    "aht_seconds": (360, 480, False),
+    "occupancy": (0.85, 0.90, False),
+    "fcr_rate": (0.75, 0.65, True),
+    "contact_rate": (0.60, 0.40, True),
+    "completion_rate": (0.80, 0.60, True),
+    "outbound_abandon_rate": (0.02, 0.03, False),  # the 3% cap is the edge of amber
+    "followup_rate": (0.90, 0.75, True),
+    "csat": (0.85, 0.75, True),
+    "time_to_escalation_seconds": (120, 300, False),
+    "complaint_resolution_hours": (72, 120, False),
+}
+
+# Agent states in which an agent is staffed (occupancy's denominator) and busy with a call (its numerator).
+STAFFED = frozenset({"available", "ringing", "on_call", "wrapup"})
+BUSY = frozenset({"on_call", "wrapup"})
+# Outcomes of a campaign attempt that finish its target (as CampaignService.finish decides).
+COMPLETING = frozenset({"completed", "confirmed", "cancelled", "survey_score", "survey_done", "red_flag"})
+# A person took the call: the attempt result, or else the AMD verdict.
+PERSON_RESULTS = frozenset({"person", "abandoned"})
+# How far back an agent's last state change is looked for (their state when a report starts).
+AGENT_LOOKBACK = timedelta(days=1)
+
+
+class KpiError(ServiceError):
+    status = 400
+
+
+# -- settings ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiSettings:
+    tz: ZoneInfo
+    short_abandon_seconds: float = 5.0
+    fcr_days: int = 7
+    opens: time = time(8)
+    closes: time = time(18)
+    business_days: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+    thresholds: dict[str, tuple[float, float, bool]] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> KpiSettings:
+        k = cfg.kpi
+        opens, closes = _hours(k.business_hours)
+        return cls(tz=ZoneInfo(cfg.site.time_zone), short_abandon_seconds=k.short_abandon_seconds,
+                   fcr_days=k.fcr_days, opens=opens, closes=closes, business_days=_days(k.business_days),
+                   thresholds=_thresholds(k.thresholds))
+
+    def in_business_hours(self, ts: datetime) -> bool:
+        local = ts.astimezone(self.tz)
+        return local.isoweekday() in self.business_days and self.opens <= local.time() < self.closes
+
+
+def _hours(text: str) -> tuple[time, time]:
+    try:
+        first, last = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise KpiError(f"kpi.business_hours: expected 'HH:MM-HH:MM', got {text!r}") from None
+    if first >= last:
+        raise KpiError(f"kpi.business_hours: {text!r} closes before it opens")
+    return first, last
+
+
+def _days(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            days.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise KpiError(f"kpi.business_days: expected ISO weekdays like '1-5', got {text!r}") from None
+    if not days or not days <= set(range(1, 8)):
+        raise KpiError(f"kpi.business_days: weekdays are 1 (Monday) to 7, got {text!r}")
+    return frozenset(days)
+
+
+def _thresholds(text: str) -> dict[str, tuple[float, float, bool]]:
+    result = dict(DEFAULT_THRESHOLDS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, *values = item.split(":")
+        if name not in DEFAULT_THRESHOLDS or len(values) != 2:
+            raise KpiError(f"kpi.thresholds: {item!r} is not 'kpi:green:amber' for a KPI with thresholds")
+        try:
+            green, amber = float(values[0]), float(values[1])
+        except ValueError:
+            raise KpiError(f"kpi.thresholds: {item!r} needs two numbers") from None
+        result[name] = (green, amber, DEFAULT_THRESHOLDS[name][2])
+    return result
+
+
+# -- facts ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Fact:
+    """One countable thing, at its anchor instant, with what it adds to the sums."""
+    ts: datetime
+    sums: dict[str, float]
+    queue: str | None = None
+    agent: int | None = None
+    campaign: str | None = None
+
+
+@dataclass(slots=True)
+class _Segment:
+    """A call's stay in one queue: from being queued there until answered or gone."""
+    queue: str
+    start: datetime
+    answered_at: datetime | None = None
+    agent: int | None = None
+    end: str | None = None  # 'abandoned', 'other' once the caller left unanswered
+    ended_at: datetime | None = None
+
+
+class CallFold:
+    """The facts of one call, from its events in order. `service_level` maps a queue to its T seconds."""
+
+    def __init__(self, call_id: str, settings: KpiSettings, service_level: dict[str, int]):
+        self.call_id = call_id
+        self.settings = settings
+        self.service_level = service_level
+        self.segments: list[_Segment] = []
+        self.facts: list[Fact] = []
+        self.patient: int | None = None
+        self.contact_ts: datetime | None = None
+        self.on_call: dict[int, tuple[datetime, str | None]] = {}
+        self.wrapup: dict[int, datetime] = {}
+        self.red_flag: Fact | None = None
+        self.outbound: dict[str, Any] | None = None
+
+    @property
+    def segment(self) -> _Segment | None:
+        return self.segments[-1] if self.segments else None
+
+    @property
+    def queue(self) -> str | None:
+        return self.segment.queue if self.segment else None
+
+    def feed(self, type_: str, ts: datetime, agent_id: int | None, queue: str | None, data: dict) -> None:
+        handler = getattr(self, "on_" + type_, None)
+        if handler is not None:
+            handler(ts, agent_id, queue, data or {})
+
+    # -- the queue segments: offered, answered, abandoned -------------------------------------------------
+
+    def on_queued(self, ts, agent_id, queue, data) -> None:
+        seg = self.segment
+        # A ring-no-answer puts the caller back in the same queue: the same segment goes on. Another queue,
+        # or a queue again after an answer (blind transfer), is a new offer.
+        if seg is not None and seg.answered_at is None and seg.end is None and seg.queue == queue:
+            return
+        if seg is not None and seg.answered_at is None and seg.end is None:
+            seg.end = "other"
+        self.segments.append(_Segment(queue or "", ts))
+
+    on_requeued = on_queued
+
+    def on_connected(self, ts, agent_id, queue, data) -> None:
+        seg = self.segment
+        if seg is not None and seg.answered_at is None and seg.end is None:
+            seg.answered_at, seg.agent = ts, agent_id
+
+    def on_ended(self, ts, agent_id, queue, data) -> None:
+        seg = self.segment
+        if seg is not None and seg.answered_at is None and seg.end is None:
+            seg.end = "abandoned" if data.get("outcome") == "abandoned" else "other"
+            seg.ended_at = ts
+
+    # -- handling: from the agent's on_call to the end of their wrap-up -----------------------------------
+
+    def on_agent_state(self, ts, agent_id, queue, data) -> None:
+        state = data.get("state")
+        if state == "on_call":
+            self.on_call[agent_id] = (ts, self.queue)
+        elif state == "wrapup" and agent_id in self.on_call:
+            self.wrapup[agent_id] = ts
+        elif state != "ringing" and agent_id in self.on_call:
+            began, queue_ = self.on_call.pop(agent_id)
+            self.wrapup.pop(agent_id, None)
+            self.facts.append(Fact(began, {"handle_sum": (ts - began).total_seconds(), "handlings": 1},
+                                   queue=queue_, agent=agent_id))
+
+    # -- transfers, callbacks, red flags, identity -------------------------------------------------------
+
+    def on_transfer_completed(self, ts, agent_id, queue, data) -> None:
+        self.facts.append(Fact(ts, {"transfers": 1}, queue=self.queue, agent=agent_id))
+
+    def on_transferred(self, ts, agent_id, queue, data) -> None:
+        if data.get("reason") == "transferred":  # not the requeue after an agent left a consultation
+            self.facts.append(Fact(ts, {"transfers": 1}, queue=self.queue, agent=agent_id))
+
+    def on_disposition(self, ts, agent_id, queue, data) -> None:
+        if data.get("callback_id") is not None:
+            self.facts.append(Fact(ts, {"callbacks": 1}, queue=self.queue, agent=agent_id))
+
+    def on_triage_disposition(self, ts, agent_id, queue, data) -> None:
+        if data.get("escalation_required"):
+            self.red_flag = Fact(ts, {"red_flags": 1}, queue=self.queue, agent=agent_id)
+            self.facts.append(self.red_flag)
+
+    def on_escalation_performed(self, ts, agent_id, queue, data) -> None:
+        flag = self.red_flag
+        if flag is not None and "esc_n" not in flag.sums:
+            flag.sums.update(esc_sum=(ts - flag.ts).total_seconds(), esc_n=1)
+
+    def on_caller_identified(self, ts, agent_id, queue, data) -> None:
+        self.contact_ts = self.contact_ts or ts
+        if data.get("patient_id") is not None:
+            self.patient = data["patient_id"]
+
+    def on_identity_confirmed(self, ts, agent_id, queue, data) -> None:
+        if data.get("patient_id") is not None:
+            self.patient = data["patient_id"]
+
+    # -- outbound campaign attempts --------------------------------------------------------------------
+
+    def on_campaign_dialed(self, ts, agent_id, queue, data) -> None:
+        self.outbound = {"ts": ts, "campaign": data.get("campaign"), "attempt_id": data.get("attempt_id"),
+                         "amd": None, "result": None, "outcomes": []}
+
+    def on_campaign_answered(self, ts, agent_id, queue, data) -> None:
+        if self.outbound is not None:
+            self.outbound["amd"] = (data.get("amd_status") or "").upper() or None
+
+    def on_campaign_attempt_ended(self, ts, agent_id, queue, data) -> None:
+        if self.outbound is not None:
+            self.outbound["result"] = data.get("result")
+            if data.get("outcome"):
+                self.outbound["final_outcome"] = data["outcome"]
+
+    def on_campaign_outcome(self, ts, agent_id, queue, data) -> None:
+        if self.outbound is not None and data.get("outcome"):
+            self.outbound["outcomes"].append(data["outcome"])
+
+    # -- the end -----------------------------------------------------------------------------------------
+
+    def finish(self) -> list[Fact]:
+        facts = [self._segment_fact(seg) for seg in self.segments] + self.facts
+        if self.outbound is not None:
+            facts.append(outbound_fact(self.outbound))
+        return facts
+
+    def _segment_fact(self, seg: _Segment) -> Fact:
+        sums = {"offered": 1}
+        if seg.answered_at is not None:
+            wait = (seg.answered_at - seg.start).total_seconds()
+            sums.update(answered=1, wait_sum=wait,
+                        answered_in_sl=int(wait <= self.service_level.get(seg.queue, 30)))
+        elif seg.end == "abandoned":
+            wait = (seg.ended_at - seg.start).total_seconds()
+            sums["short_abandons" if wait < self.settings.short_abandon_seconds else "abandoned"] = 1
+        elif seg.end is None:
+            sums["waiting"] = 1
+        return Fact(seg.start, sums, queue=seg.queue, agent=seg.agent)
+
+    def first_answer(self) -> _Segment | None:
+        return next((s for s in self.segments if s.answered_at is not None), None)
+
+
+def outbound_fact(out: dict[str, Any]) -> Fact:
+    """One dial attempt: its line result (or AMD verdict) and what the patient answered."""
+    result, amd = out["result"], out["amd"]
+    outcomes = list(out["outcomes"]) + ([out["final_outcome"]] if out.get("final_outcome") else [])
+    person = result in PERSON_RESULTS if result else amd in ("HUMAN", "NOTSURE")
+    sums = {"out_dialed": 1, "out_contacts": int(person),
+            "amd_human": int(amd == "HUMAN" or (amd is None and result == "person")),
+            "amd_machine": int(amd == "MACHINE" or (amd is None and result == "machine")),
+            "out_abandoned": int(result == "abandoned"),
+            "out_completed": int(person and any(_completing(o) for o in outcomes)),
+            "confirmations": int("confirmed" in out["outcomes"]),
+            "cancellations": int("cancelled" in out["outcomes"]),
+            "opt_outs": int("opted_out" in out["outcomes"]),
+            "red_flags": int(any(o.startswith("red_flag") for o in out["outcomes"]))}
+    return Fact(out["ts"], {k: v for k, v in sums.items() if v or k == "out_dialed"},
+                campaign=out["campaign"])
+
+
+def _completing(outcome: str) -> bool:
+    return outcome in COMPLETING or outcome.startswith("red_flag")
+
+
+# -- sums and KPIs -------------------------------------------------------------------------------------------
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def kpis(s: dict[str, float]) -> dict[str, float | int | None]:
+    """The KPIs of one row's sums (docs/kpi.md gives each formula)."""
+    g = s.get
+    resolved = g("offered", 0) - g("short_abandons", 0) - g("waiting", 0)
+    return {
+        "offered": int(g("offered", 0)), "answered": int(g("answered", 0)),
+        "abandoned": int(g("abandoned", 0)), "short_abandons": int(g("short_abandons", 0)),
+        "asa_seconds": _ratio(g("wait_sum", 0), g("answered", 0)),
+        "aht_seconds": _ratio(g("handle_sum", 0), g("handlings", 0)),
+        "service_level": _ratio(g("answered_in_sl", 0), resolved),
+        "abandon_rate": _ratio(g("abandoned", 0), resolved),
+        "occupancy": _ratio(g("busy_s", 0), g("staffed_s", 0)),
+        "transfers": int(g("transfers", 0)), "callbacks": int(g("callbacks", 0)),
+        "fcr_rate": _ratio(g("fcr_yes", 0), g("fcr_base", 0)),
+        "outbound_dialed": int(g("out_dialed", 0)),
+        "contact_rate": _ratio(g("out_contacts", 0), g("out_dialed", 0)),
+        "completion_rate": _ratio(g("out_completed", 0), g("out_contacts", 0)),
+        "confirmations": int(g("confirmations", 0)), "cancellations": int(g("cancellations", 0)),
+        "opt_outs": int(g("opt_outs", 0)),
+        "amd_human": int(g("amd_human", 0)), "amd_machine": int(g("amd_machine", 0)),
+        "outbound_abandon_rate": _ratio(g("out_abandoned", 0), g("out_contacts", 0)),
+        "followup_rate": _ratio(g("followup_done", 0), g("followup_n", 0)),
+        "csat": _ratio(g("csat_top", 0), g("csat_n", 0)),
+        "red_flags": int(g("red_flags", 0)),
+        "time_to_escalation_seconds": _ratio(g("esc_sum", 0), g("esc_n", 0)),
+        "complaint_resolution_hours": _ratio(g("complaint_hours", 0), g("complaints", 0)),
+    }
+
+
+@dataclass
+class KpiRow:
+    key: str
+    label: str
+    kpis: dict[str, float | int | None]
+
+
+@dataclass
+class KpiReport:
+    start: datetime
+    end: datetime
+    time_zone: str
+    by: str
+    totals: dict[str, float | int | None]
+    rows: list[KpiRow]
+    thresholds: dict[str, tuple[float, float, bool]]
+
+    def row(self, key: str) -> KpiRow | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+    def to_json(self) -> dict:
+        return {
+            "from": self.start.isoformat(), "to": self.end.isoformat(), "time_zone": self.time_zone,
+            "by": self.by, "definitions_version": DEFINITIONS_VERSION,
+            "totals": {k: _rounded(v) for k, v in self.totals.items()},
+            "rows": [{"key": r.key, "label": r.label, "kpis": {k: _rounded(v) for k, v in r.kpis.items()}}
+                     for r in self.rows],
+            "thresholds": {name: {"green": g, "amber": a, "higher_is_better": up}
+                           for name, (g, a, up) in self.thresholds.items()},
+        }
+
+
+def _rounded(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+# -- cuts ----------------------------------------------------------------------------------------------------
+
+
+def time_key(ts: datetime, by: str, tz: ZoneInfo) -> str:
+    """The local bucket of an instant. An interval in the hour that a DST fall-back repeats carries its UTC
+    offset, so the two 01:00 intervals of that night stay two rows."""
+    local = ts.astimezone(tz)
+    if by == "day":
+        return local.date().isoformat()
+    if by == "month":
+        return f"{local.year:04d}-{local.month:02d}"
+    if by == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    floored = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+    key = floored.strftime("%Y-%m-%dT%H:%M")
+    wall = floored.replace(tzinfo=None)
+    if wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset():
+        key += floored.strftime("%z")[:3] + ":" + floored.strftime("%z")[3:]
+    return key
+
+
+def time_keys(start: datetime, end: datetime, by: str, tz: ZoneInfo) -> list[str]:
+    """Every bucket of [start, end) in order, so charts show empty intervals as zero."""
+    keys: dict[str, None] = {}
+    step = _floor_interval(start)
+    while step < end:
+        keys[time_key(max(step, start), by, tz)] = None
+        step += INTERVAL
+    return list(keys)
+
+
+def _floor_interval(ts: datetime) -> datetime:
+    # 15-minute borders are the same in UTC and in every zone whose offset is a multiple of 15 minutes.
+    ts = ts.astimezone(UTC)
+    return ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)
+
+
+def _label(key: str, by: str) -> str:
+    if by == "interval":
+        return key.replace("T", " ")
+    if by == "week":
+        year, week = key.split("-W")
+        return f"Week of {date.fromisocalendar(int(year), int(week), 1).isoformat()}"
+    return key
+
+
+# -- the service ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Query:
+    start: datetime
+    end: datetime
+    by: str
+    queue: str | None
+    agent: str | None
+    campaign: str | None
+    business_hours: bool
+    now: datetime
+
+
+class KpiService:
+    def __init__(self, db: Database, cfg: Config, *, clock: Callable[[], datetime] | None = None):
+        self._db = db
+        self.settings = KpiSettings.from_config(cfg)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def report(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
+                     agent: str | None = None, campaign: str | None = None,
+                     business_hours: bool = False) -> KpiReport:
+        query = self.query(start, end, by=by, queue=queue, agent=agent, campaign=campaign,
+                           business_hours=business_hours)
+        return await self._db.run(compute, query, self.settings)
+
+    def query(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
+              agent: str | int | None = None, campaign: str | None = None,
+              business_hours: bool = False) -> _Query:
+        if by not in CUTS:
+            raise KpiError(f"'by' must be one of {', '.join(CUTS)}")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise KpiError("the report's start and end need a time zone")
+        if end <= start:
+            raise KpiError("the report ends before it starts")
+        return _Query(start.astimezone(UTC), end.astimezone(UTC), by, queue or None,
+                      str(agent) if agent not in (None, "") else None, campaign or None, business_hours,
+                      self._clock())
+
+    def today_start(self, now: datetime) -> datetime:
+        local = now.astimezone(self.settings.tz)
+        return datetime.combine(local.date(), time(0), tzinfo=self.settings.tz).astimezone(UTC)
+
+    async def live(self, now: datetime | None = None) -> KpiReport:
+        """Today so far, per queue: what the wallboard shows."""
+        now = now or self._clock()
+        return await self.report(self.today_start(now), now + timedelta(microseconds=1), by="queue")
+
+    def compute_sync(self, session: Session, start: datetime, end: datetime, **kwargs) -> KpiReport:
+        """The same computation in the caller's session (CLI, benchmark)."""
+        return compute(session, self.query(start, end, **kwargs), self.settings)
+
+
+def compute(session: Session, q: _Query, settings: KpiSettings) -> KpiReport:
+    service_level = dict(session.execute(select(Queue.name, Queue.service_level_seconds)).all())
+    agents = {row.id: row for row in session.execute(select(Agent.id, Agent.number, Agent.name))}
+    facts = list(call_facts(session, q, settings, service_level))
+    facts += table_facts(session, q)
+    facts += occupancy_facts(session, q)
+    return aggregate(facts, q, settings, service_level, agents, session)
+
+
+def call_facts(session: Session, q: _Query, settings: KpiSettings, service_level: dict[str, int]
+               ) -> Iterator[Fact]:
+    """Fold the events of every call with an event in range; FCR is settled against later calls."""
+    in_range = (select(CallEvent.call_id).where(CallEvent.ts >= q.start, CallEvent.ts < q.end,
+                                                CallEvent.call_id.is_not(None)).distinct())
+    rows = session.execute(
+        select(CallEvent.call_id, CallEvent.ts, CallEvent.type, CallEvent.agent_id, CallEvent.queue_name,
+               CallEvent.data)
+        .where(CallEvent.call_id.in_(in_range)).order_by(CallEvent.call_id, CallEvent.id)
+        .execution_options(yield_per=BATCH))
+    fcr: list[tuple[int, datetime, str, Fact]] = []
+    missing_attempts: dict[int, Fact] = {}
+    fold: CallFold | None = None
+    for call_id, ts, type_, agent_id, queue, data in rows:
+        if fold is None or fold.call_id != call_id:
+            if fold is not None:
+                yield from _finish(fold, fcr, missing_attempts)
+            fold = CallFold(call_id, settings, service_level)
+        fold.feed(type_, ts, agent_id, queue, data)
+    if fold is not None:
+        yield from _finish(fold, fcr, missing_attempts)
+    yield from _settle_fcr(session, fcr, settings)
+    _fill_attempts(session, missing_attempts)
+
+
+def _finish(fold: CallFold, fcr: list, missing_attempts: dict[int, Fact]) -> list[Fact]:
+    facts = fold.finish()
+    seg = fold.first_answer()
+    if seg is not None and fold.patient is not None and fold.contact_ts is not None:
+        fcr.append((fold.patient, fold.contact_ts, fold.call_id,
+                    Fact(seg.start, {"fcr_base": 1}, queue=seg.queue, agent=seg.agent)))
+    out = fold.outbound
+    if out is not None and out["result"] is None and out["attempt_id"] is not None:
+        missing_attempts[out["attempt_id"]] = facts[-1]
+    return facts
+
+
+def _settle_fcr(session: Session, fcr: list, settings: KpiSettings) -> Iterator[Fact]:
+    """A first contact is resolved when the same patient does not call again within fcr_days."""
+    if not fcr:
+        return
+    window = timedelta(days=settings.fcr_days)
+    first = min(ts for _, ts, _, _ in fcr)
+    last = max(ts for _, ts, _, _ in fcr) + window
+    contacts: dict[int, dict[str, datetime]] = defaultdict(dict)
+    rows = session.execute(
+        select(CallEvent.call_id, CallEvent.ts, CallEvent.data)
+        .where(CallEvent.type.in_(("caller_identified", "identity_confirmed")), CallEvent.ts >= first,
+               CallEvent.ts <= last).order_by(CallEvent.call_id, CallEvent.id)
+        .execution_options(yield_per=BATCH))
+    starts: dict[str, datetime] = {}
+    patients: dict[str, int] = {}
+    for call_id, ts, data in rows:
+        starts.setdefault(call_id, ts)
+        if (data or {}).get("patient_id") is not None:
+            patients[call_id] = data["patient_id"]
+    for call_id, patient in patients.items():
+        contacts[patient][call_id] = starts[call_id]
+    for patient, ts, call_id, fact in fcr:
+        again = any(ts < other <= ts + window for cid, other in contacts[patient].items() if cid != call_id)
+        fact.sums["fcr_yes"] = 0 if again else 1
+        yield fact
+
+
+def _fill_attempts(session: Session, missing: dict[int, Fact]) -> None:
+    """Attempts whose end is not in the event log (older writers, a crash): their row says how they ended."""
+    if not missing:
+        return
+    rows = session.execute(select(CampaignAttempt.id, CampaignAttempt.result, CampaignAttempt.amd_status,
+                                  CampaignAttempt.outcome).where(CampaignAttempt.id.in_(list(missing))))
+    for attempt_id, result, amd, outcome in rows:
+        if result == "dialing":
+            continue
+        fact = missing[attempt_id]
+        redone = outbound_fact({"ts": fact.ts, "campaign": fact.campaign, "result": result,
+                                "amd": (amd or "").upper() or None, "outcomes": [],
+                                "final_outcome": outcome})
+        fact.sums.clear()
+        fact.sums.update(redone.sums)
+
+
+def table_facts(session: Session, q: _Query) -> list[Fact]:
+    """Patient-relationship facts that live in their own tables, anchored at their own instants."""
+    facts = []
+    for campaign, score, at in session.execute(
+            select(SurveyResponse.campaign_name, SurveyResponse.score, SurveyResponse.created_at)
+            .where(SurveyResponse.created_at >= q.start, SurveyResponse.created_at < q.end)):
+        facts.append(Fact(at, {"csat_n": 1, "csat_top": int(score >= 4)}, campaign=campaign))
+    for opened, resolved in session.execute(
+            select(Complaint.opened_at, Complaint.resolved_at)
+            .where(Complaint.resolved_at >= q.start, Complaint.resolved_at < q.end)):
+        facts.append(Fact(resolved, {"complaints": 1,
+                                     "complaint_hours": (resolved - opened).total_seconds() / 3600}))
+    followed = (select(CampaignTarget.subject_id).where(CampaignTarget.subject_kind == "encounter",
+                                                        CampaignTarget.status == "completed"))
+    for discharged, done in session.execute(
+            select(Encounter.discharged_at, Encounter.id.in_(followed))
+            .where(Encounter.kind == "admission", Encounter.discharged_at >= q.start,
+                   Encounter.discharged_at < q.end)):
+        facts.append(Fact(discharged, {"followup_n": 1, "followup_done": int(bool(done))}))
+    return facts
+
+
+def occupancy_facts(session: Session, q: _Query) -> list[Fact]:
+    """Each agent's staffed and busy seconds, cut at 15-minute borders so every cut and the business-hours
+    filter see them in the right bucket. An agent's state at `start` is their last change before it (up to a
+    day back); time after `now` is not counted."""
+    rows = session.execute(
+        select(CallEvent.agent_id, CallEvent.ts, CallEvent.data)
+        .where(CallEvent.type == "agent_state", CallEvent.ts >= q.start - AGENT_LOOKBACK,
+               CallEvent.ts < q.end).order_by(CallEvent.agent_id, CallEvent.ts, CallEvent.id))
+    stop = min(q.end, q.now)
+    facts: list[Fact] = []
+    previous: tuple[int, datetime, str] | None = None
+    for agent_id, ts, data in rows:
+        if previous is not None and previous[0] == agent_id:
+            _spans(facts, previous, ts, q.start, stop)
+        elif previous is not None:
+            _spans(facts, previous, stop, q.start, stop)
+        previous = (agent_id, ts, (data or {}).get("state"))
+    if previous is not None:
+        _spans(facts, previous, stop, q.start, stop)
+    return facts
+
+
+def _spans(facts: list[Fact], state: tuple[int, datetime, str], until: datetime, start: datetime,
+           stop: datetime) -> None:
+    agent_id, since, name = state
+    if name not in STAFFED:
+        return
+    at, until = max(since, start), min(until, stop)
+    while at < until:
+        border = min(_floor_interval(at) + INTERVAL, until)
+        seconds = (border - at).total_seconds()
+        sums = {"staffed_s": seconds} | ({"busy_s": seconds} if name in BUSY else {})
+        facts.append(Fact(at, sums, agent=agent_id))
+        at = border
+
+
+def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_level: dict[str, int],
+              agents: dict, session: Session) -> KpiReport:
+    numbers = {agent_id: row.number for agent_id, row in agents.items()}
+    totals: dict[str, float] = defaultdict(float)
+    rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    key_of = _key_function(q, settings, numbers)
+    for fact in facts:
+        if not (q.start <= fact.ts < q.end) or not _matches(fact, q, numbers):
+            continue
+        if q.business_hours and not settings.in_business_hours(fact.ts):
+            continue
+        key = key_of(fact)
+        row = rows[key] if key is not None else None
+        for name, value in fact.sums.items():
+            totals[name] += value
+            if row is not None:
+                row[name] += value
+    keys = _row_keys(q, settings, rows, service_level, session)
+    labels = _labels(q, agents, session)
+    return KpiReport(
+        q.start, q.end, settings.tz.key, q.by, kpis(totals),
+        [KpiRow(k, labels.get(k, _label(k, q.by)), kpis(rows.get(k, {}))) for k in keys],
+        settings.thresholds)
+
+
+def _key_function(q: _Query, settings: KpiSettings, numbers: dict[int, str]) -> Callable[[Fact], str | None]:
+    if q.by in TIME_CUTS:
+        tz, by = settings.tz, q.by
+        return lambda f: time_key(f.ts, by, tz)
+    if q.by == "queue":
+        return lambda f: f.queue
+    if q.by == "agent":
+        return lambda f: numbers.get(f.agent) if f.agent is not None else None
+    return lambda f: f.campaign
+
+
+def _matches(fact: Fact, q: _Query, numbers: dict[int, str]) -> bool:
+    if q.queue is not None and fact.queue != q.queue:
+        return False
+    if q.agent is not None and (fact.agent is None or numbers.get(fact.agent) != q.agent):
+        return False
+    return q.campaign is None or fact.campaign == q.campaign
+
+
+def _row_keys(q: _Query, settings: KpiSettings, rows: dict, service_level: dict[str, int],
+              session: Session) -> list[str]:
+    if q.by in TIME_CUTS:
+        return time_keys(q.start, q.end, q.by, settings.tz)
+    known: set[str] = set(rows)
+    if q.by == "queue" and q.agent is None and q.campaign is None:
+        known |= set(service_level) if q.queue is None else {q.queue}
+    if q.by == "campaign" and q.queue is None and q.agent is None:
+        known |= set(session.scalars(select(Campaign.name))) if q.campaign is None else {q.campaign}
+    return sorted(known)
+
+
+def _labels(q: _Query, agents: dict, session: Session) -> dict[str, str]:
+    if q.by == "agent":
+        return {row.number: f"{row.number} {row.name}" for row in agents.values()}
+    if q.by == "queue":
+        return dict(session.execute(select(Queue.name, Queue.title)).all())
+    if q.by == "campaign":
+        return dict(session.execute(select(Campaign.name, Campaign.title)).all())
+    return {}
