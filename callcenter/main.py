@@ -20,6 +20,7 @@ from .db.database import Database
 from .desk.services import DeskService
 from .eventlog import EventLog
 from .ivr.flow import Flow, load_flow
+from .kpi.compute import KpiService
 from .queues.services import QueueService
 from .recording.services import RecordingService
 from .review.services import ReviewService
@@ -56,6 +57,7 @@ class Services:
     controls: CallControls | None = None  # call controls (issue 4): set by build()
     triage: TriageService | None = None  # red-flag triage and call scripts (issue 5): set by build()
     escalations: EscalationService | None = None  # red-flag escalations (issue 5): set by build()
+    kpi: KpiService | None = None  # the KPI computation (issue 7): wallboard, reports, CSV, CLI
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -76,7 +78,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
     services.monitors = MonitorService(ari, events, router, cfg.telephony)
-    services.wallboard = WallboardService(queues, router, services.monitors)
+    services.kpi = KpiService(db, cfg)
+    services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
     services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region)
     queues.availability_checks.append(services.desk.why_not_available)

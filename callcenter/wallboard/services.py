@@ -19,21 +19,29 @@ from ..eventlog import utcnow
 
 if TYPE_CHECKING:
     from ..calls.stasis import CallRouter
+    from ..kpi.compute import KpiService
     from ..queues.services import QueueService
     from ..supervision.services import MonitorService
 
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.5
+# Today's figures per queue come from the KPI computation (the reports' own), read this often.
+KPI_SECONDS = 10.0
 # States of a call that has an agent: these are the "calls in progress".
 WITH_AGENT = ("offering", "connected")
+TODAY_KPIS = ("offered", "answered", "abandoned", "service_level")
 
 
 class WallboardService:
-    def __init__(self, queues: "QueueService", router: "CallRouter", monitors: "MonitorService | None" = None):
+    def __init__(self, queues: "QueueService", router: "CallRouter", monitors: "MonitorService | None" = None,
+                 kpi: "KpiService | None" = None):
         self._queues = queues
         self._router = router
         self._monitors = monitors
+        self._kpi = kpi
+        self.today: dict[str, dict] = {}
+        self._today_read = 0.0
         self._sockets: set[web.WebSocketResponse] = set()
         self._task: asyncio.Task | None = None
         self._last = ""
@@ -47,7 +55,17 @@ class WallboardService:
             "agents": [self._agent(a) for a in sorted(self._queues.agents.values(), key=lambda a: a.number)],
             "calls": [self._call(c) for c in calls if c.state.name in WITH_AGENT and c.agent is not None],
             "in_ivr": sum(1 for c in calls if c.state.name in ("answering", "ivr")),
+            "today": self.today,
         }
+
+    async def refresh_today(self) -> dict[str, dict]:
+        """Today so far per queue, from the same computation as the KPI reports: they cannot disagree."""
+        if self._kpi is None:
+            return self.today
+        report = await self._kpi.live(utcnow())
+        self.today = {row.key: {k: row.kpis[k] for k in TODAY_KPIS} for row in report.rows}
+        self._today_read = asyncio.get_running_loop().time()
+        return self.today
 
     def _queue(self, name: str, info) -> dict:
         waiting = [{"call_id": e.call.id, "since": e.since.isoformat(), "priority": e.priority,
@@ -80,6 +98,7 @@ class WallboardService:
 
     async def attach(self, ws: web.WebSocketResponse) -> None:
         self._sockets.add(ws)
+        await self._refresh_today_quietly()
         await ws.send_json(self._message(self.snapshot()))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._watch(), name="wallboard")
@@ -98,9 +117,18 @@ class WallboardService:
         while self._sockets:
             await asyncio.sleep(CHECK_SECONDS)
             try:
+                if asyncio.get_running_loop().time() - self._today_read >= KPI_SECONDS:
+                    await self._refresh_today_quietly()
                 await self.push_if_changed()
             except Exception:  # a bad snapshot must not stop the wallboard for everyone
                 log.exception("wallboard update failed")
+
+    async def _refresh_today_quietly(self) -> None:
+        try:
+            await self.refresh_today()
+        except Exception:  # the live queues and agents still show without today's figures
+            self._today_read = asyncio.get_running_loop().time()
+            log.exception("wallboard: today's KPIs failed")
 
     async def push_if_changed(self) -> None:
         snapshot = self.snapshot()
