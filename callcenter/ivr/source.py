@@ -92,6 +92,16 @@ def read_yaml(path: Path, shown_as: str, error: type[SourceError] = SourceError)
         raise error([f"{shown_as}: invalid YAML: {exc}"]) from exc
 
 
+def read_yaml_text(content: str, shown_as: str, error: type[SourceError] = SourceError) -> Any:
+    """Like `read_yaml` for text that is not (or not yet) a file, e.g. a campaign edited in the console."""
+    try:
+        return yaml.load(content, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise error([_yaml_message(exc, shown_as)]) from exc
+    except yaml.YAMLError as exc:
+        raise error([f"{shown_as}: invalid YAML: {exc}"]) from exc
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError, shown_as: str) -> str:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else 1

@@ -1,0 +1,1 @@
+"""Outbound campaigns (issue 6): definitions (schema), compliance, planning, claims, runs and reports."""
