@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .ivr.catalog import NAMESPACE, PromptText, load_catalog
 from .ivr.source import SourceError
+from .triage.schema import load_protocols
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,25 @@ def generate(prompts_yaml: str | Path, out_dir: str | Path, languages: Iterable[
     hand, are skipped (see the module docstring). Raises CatalogError for a bad prompts file and
     PromptToolError when espeak-ng or sox is missing or fails.
     """
-    catalog = load_catalog(prompts_yaml)
+    # Triage questions are read by phone in questionnaires (ivr flows): their words come from the protocols.
+    catalog = load_catalog(prompts_yaml).with_protocols(load_protocols().values())
     wanted = _languages(catalog.voices, languages)
     todo = [job for job in _jobs(catalog.prompts, wanted, Path(out_dir)) if force or _stale(job)]
     if todo:
         _require_tools()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(_render, todo))
+
+
+def generate_texts(prompts: dict[str, dict[str, PromptText]], out_dir: str | Path, force: bool = False
+                   ) -> list[Path]:
+    """Render prompts whose words are not in prompts.yaml (e.g. the hospital's name from the configuration)
+    exactly as generate() renders the catalog's: same layout, format and sidecars."""
+    languages = sorted({language for texts in prompts.values() for language in texts})
+    todo = [job for job in _jobs(prompts, languages, Path(out_dir)) if force or _stale(job)]
+    if todo:
+        _require_tools()
+    return [_render(job) for job in todo]
 
 
 def _languages(voices: dict, languages: Iterable[str] | None) -> list[str]:

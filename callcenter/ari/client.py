@@ -150,6 +150,21 @@ class AriClient:
         body = {"variables": variables} if variables else None
         return Channel.from_json(await self.request("POST", "/channels", params=params, body=body))
 
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str = "s",
+                                   priority: int = 1) -> None:
+        """The channel leaves the app and runs the dialplan from there (a StasisEnd follows)."""
+        await self.request("POST", f"/channels/{channel_id}/continue",
+                           params={"context": context, "extension": extension, "priority": priority})
+
+    async def subscribe(self, event_source: str) -> None:
+        """Keep receiving a resource's events (e.g. `channel:<id>`) while it is outside the app."""
+        await self.request("POST", f"/applications/{self.app}/subscription",
+                           params={"eventSource": event_source})
+
+    async def set_global_variable(self, name: str, value: str) -> None:
+        """An Asterisk GLOBAL variable (POST /asterisk/variable): the dialplan reads it as ${GLOBAL(name)}."""
+        await self.request("POST", "/asterisk/variable", params={"variable": name, "value": value})
+
     async def snoop(self, channel_id: str, *, app: str, app_args: str, spy: str = "none",
                     whisper: str = "none", snoop_id: str | None = None) -> Channel:
         """A Snoop channel on `channel_id` that enters Stasis(app, app_args) on its own (wait for its StasisStart

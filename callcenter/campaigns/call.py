@@ -1,0 +1,94 @@
+"""An automated campaign call (issue 6): one dial of one DialJob, from the patient's phone ringing to the
+attempt written. States: campaigns/state.py; the dialer that starts these: campaigns/dialer.py."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+
+from ..ari.models import Channel
+from ..calls import state as call_states
+from ..calls.services import Call, CallDeps
+from ..config import SiteConfig
+from ..db.models import Call as CallRow
+from ..db.models import CallLeg
+from ..eventlog import utcnow
+from ..ivr.flow import Flow
+
+if TYPE_CHECKING:
+    from .claims import DialJob
+
+log = logging.getLogger(__name__)
+
+
+class CampaignCall(Call):
+    """`channel` is the patient's leg: its id is chosen before the originate, so the call owns it before it
+    exists and the call states read it as 'the caller'. The attempt's facts (result, AMD verdict, times,
+    outcome) gather here while the call runs; the dialer writes them once the call has ended."""
+    direction = "outbound"
+
+    def __init__(self, deps: CallDeps, flow: Flow, job: "DialJob", *, context: dict[str, Any],
+                 site: SiteConfig, clock=utcnow):
+        channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
+                          caller_number=job.phone_e164, caller_name="",
+                          language=job.language or flow.default_language)
+        super().__init__(deps, channel, flow)
+        self.job, self.site = job, site
+        self.language = job.language if job.language in flow.languages else flow.default_language
+        self.patients = [{"id": job.patient_id, "language": job.language}]
+        self.clock = clock
+        self.result = "failed"  # the attempt's result as it stands
+        self.amd_status: str | None = None
+        self.amd_cause: str | None = None
+        self.picked_up_at: datetime | None = None  # the patient's answer (calls.answered_at is an agent's)
+        self.message_outcome: str | None = None
+        self._context = context
+
+    @property
+    def campaign(self):
+        return self.job.campaign
+
+    def _insert_row(self) -> None:
+        job = self.job
+        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=job.phone_e164,
+                   caller_e164=job.phone_e164, caller_status="valid", language=self.language, status="ivr",
+                   priority=0, started_at=self.started_at, ivr_path=[], patient_id=job.patient_id,
+                   candidate_patient_ids=[job.patient_id], campaign_name=job.campaign.name)
+        leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", started_at=self.started_at,
+                   endpoint=self.deps.settings.campaign_dial_template.split("/", 1)[0])
+        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
+        self.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
+
+    def flow_context(self) -> dict:
+        return dict(self._context)
+
+    def endpoint(self) -> str:
+        e164 = self.job.phone_e164
+        return self.deps.settings.campaign_dial_template.format(number=e164, digits=e164.lstrip("+"))
+
+    def picked_up(self) -> None:
+        self.picked_up_at = self.clock()
+        now, channel_id = utcnow(), self.channel.id
+        self.deps.events.write(lambda s: s.execute(update(CallLeg).where(CallLeg.channel_id == channel_id)
+                                                   .values(answered_at=now, outcome="answered")))
+
+    def menu_keys(self) -> str:
+        """The menu keys the patient chose (never digits typed as data: read_digits nodes log no key)."""
+        return "".join(str(choice["key"]) for choice in self.ivr_path if choice.get("key"))[:64]
+
+    @property
+    def attempt_outcome(self) -> str | None:
+        actions = self.actions
+        return getattr(actions, "outcome", None) or self.message_outcome
+
+    def _fail_safe(self):
+        """Before a person is known to be on the line (dialing, AMD, the machine's message) there is nobody
+        to put in a queue: the attempt fails and the line is hung up. Afterwards, the usual fail-safe."""
+        from . import state as states
+        if isinstance(self.state, (states.Dialing, states.AwaitingAmd, states.LeavingMessage)):
+            self.log("fail_safe", from_state=self.state.name)
+            return call_states.Ended(self, "failed", "fail_safe", hangup=True)
+        return super()._fail_safe()

@@ -1,0 +1,161 @@
+"""Runs an automated campaign: claims due targets, dials them paced, and records every attempt.
+
+Pacing: never more than `max_channels` campaign calls live, and originates spaced 1/calls_per_second apart
+on a monotonic schedule (each slot is the previous slot plus the interval, so sleeping late once does not
+shift every later call; a schedule fallen behind restarts from now instead of bursting to catch up).
+
+Safety with several workers (processes, or runs in one process): patients are claimed in the database
+(CampaignService.claim: one live dial per patient, whoever asks), so two runs of one campaign share its
+targets and never dial a patient twice at once. A second run of a campaign in the same process joins the one
+running: runs are idempotent.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..calls.stasis import CallRouter
+from ..config import Config
+from ..eventlog import utcnow
+from ..ivr.flow import Flow
+from .actions import CampaignActions, load_campaign_flow
+from .call import CampaignCall
+from .claims import DialJob
+from .context import flow_context
+from .exceptions import CampaignError
+from .message import SiteNotConfigured, message_media
+from .schema import CampaignDef
+from .services import CampaignService
+from .state import Dialing
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class RunReport:
+    campaign: str
+    worker: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    results: Counter = field(default_factory=Counter)
+    # time.monotonic() of every originate, for pacing measurements
+    dialed_at: list[float] = field(default_factory=list)
+
+    @property
+    def dialed(self) -> int:
+        return len(self.dialed_at)
+
+    def to_json(self) -> dict:
+        return {"campaign": self.campaign, "worker": self.worker, "started_at": self.started_at.isoformat(),
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "dialed": self.dialed,
+                "results": dict(self.results)}
+
+
+class Dialer:
+    def __init__(self, router: CallRouter, campaigns: CampaignService, actions: CampaignActions, cfg: Config,
+                 *, clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic,
+                 worker: str | None = None):
+        self._router = router
+        self._campaigns = campaigns
+        self._actions = actions
+        self._cfg = cfg
+        self._clock = clock
+        self._monotonic = monotonic
+        self.worker = worker or cfg.campaigns.worker or f"{socket.gethostname()}-{os.getpid()}"
+        self._runs: dict[str, asyncio.Task] = {}
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    async def run(self, name: str, *, worker: str | None = None) -> RunReport:
+        """Dial every due target of `name` until none is left and every call has ended."""
+        task = self._runs.get(name)
+        if task is None or task.done():
+            campaign = await self._campaigns.get(name)
+            flow = self._check(campaign)
+            task = asyncio.create_task(self._run(campaign, flow, worker or self.worker),
+                                       name=f"campaign-{name}")
+            self._runs[name] = task
+            task.add_done_callback(lambda t: self._forget(name, t))
+        return await asyncio.shield(task)
+
+    def _forget(self, name: str, task: asyncio.Task) -> None:
+        if self._runs.get(name) is task:
+            del self._runs[name]
+
+    def running(self) -> list[str]:
+        return sorted(self._runs)
+
+    async def stop(self) -> None:
+        tasks = list(self._runs.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _check(self, campaign: CampaignDef) -> Flow:
+        """Refuse a run that could not do its calls right, before dialing anyone."""
+        if campaign.mode != "automated":
+            raise CampaignError([f"{campaign.name}: a {campaign.mode} campaign is run by its own dialer"])
+        if campaign.compliance.machine == "leave_message":
+            try:
+                message_media(self._cfg.site)
+            except SiteNotConfigured as exc:
+                raise CampaignError([f"{campaign.name}: {exc}"]) from None
+        return load_campaign_flow(self._cfg.path("ivr_flows") / f"{campaign.flow}.yaml")
+
+    async def _run(self, campaign: CampaignDef, flow: Flow, worker: str) -> RunReport:
+        report = RunReport(campaign.name, worker, self._clock())
+        pacing = campaign.pacing
+        interval = 1.0 / pacing.calls_per_second
+        batch = max(1, math.ceil(pacing.calls_per_second))  # about a second of calls per claim
+        live: set[asyncio.Task] = set()
+        slot = self._monotonic()
+        log.info("campaign %s: run started by %s", campaign.name, worker)
+        try:
+            while True:
+                free = pacing.max_channels - len(live)
+                jobs = await self._campaigns.claim(campaign.name, worker, min(free, batch), self._clock()) \
+                    if free > 0 else []
+                for job in jobs:
+                    slot = max(slot, self._monotonic())
+                    await asyncio.sleep(max(0.0, slot - self._monotonic()))
+                    report.dialed_at.append(self._monotonic())
+                    live.add(asyncio.create_task(self._attempt(flow, job, report)))
+                    slot += interval
+                if jobs:
+                    continue
+                if not live:
+                    break
+                _, live = await asyncio.wait(live, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if live:
+                await asyncio.gather(*live, return_exceptions=True)
+        report.ended_at = self._clock()
+        log.info("campaign %s: run by %s ended: %d dialed %s", campaign.name, worker, report.dialed,
+                 dict(report.results))
+        return report
+
+    async def _attempt(self, flow: Flow, job: DialJob, report: RunReport) -> None:
+        deps = self._router.deps
+        call: CampaignCall | None = None
+        try:
+            context = await flow_context(self._campaigns.db, job, default_time_zone=self._cfg.site.time_zone)
+            call = CampaignCall(deps, flow, job, context=context, site=self._cfg.site, clock=self._clock)
+            call.actions = self._actions.bind(call.id, job)
+            self._router.calls[call.id] = call
+            call.start(lambda c: Dialing(c))
+            await call.ended.wait()
+        finally:
+            result = call.result if call is not None else "failed"
+            report.results[result] += 1
+            await self._campaigns.finish(
+                job.attempt_id, result, call_id=call.id if call else None,
+                answered_at=call.picked_up_at if call else None, ended_at=self._clock(),
+                amd_status=call.amd_status if call else None, amd_cause=call.amd_cause if call else None,
+                keys=call.menu_keys() if call else "", outcome=call.attempt_outcome if call else None)

@@ -1,0 +1,177 @@
+"""One class per state of an automated campaign call; a handler returns the next state, or None to stay.
+
+    Dialing -> AwaitingAmd -> calls.state.Ivr (a person: the campaign's flow; enqueue -> Queued as usual)
+                           -> LeavingMessage (a machine: hospital name and callback number only) -> Ended
+            -> Ended (busy, no answer, failed)
+
+The patient's channel is originated into the app as `campaign,<call id>`, so its Dial events say busy or no
+answer. When it answers it is sent (ARI continue) to the [campaign-amd] dialplan: AMD listens there, and
+nothing is played to the patient before the verdict; it comes back as
+`campaign-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ..ari.client import AriError, AriUnavailable
+from ..ari.models import StasisStart
+from ..calls.state import DIAL_RESULTS, CallState, Ended, Ivr
+from .message import SiteNotConfigured, message_media
+
+if TYPE_CHECKING:
+    from .call import CampaignCall
+
+log = logging.getLogger(__name__)
+
+AMD_CONTEXT = "campaign-amd"
+# How an unanswered patient leg ended when no Dial event said it: the hangup cause (Q.850).
+CAUSE_RESULTS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34: "failed", 38: "failed"}
+
+
+class CampaignState(CallState):
+    call: "CampaignCall"
+
+    def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
+        self.call.result = result
+        return Ended(self.call, result, reason, hangup=hangup)
+
+
+class Dialing(CampaignState):
+    """The patient's phone rings."""
+    name = "dialing"
+
+    def __init__(self, call: "CampaignCall"):
+        super().__init__(call)
+        self.dial_result: str | None = None
+
+    async def enter(self) -> "CallState | None":
+        call, settings, ari = self.call, self.call.deps.settings, self.call.deps.ari
+        job = call.job
+        call.log("campaign_dialed", campaign=job.campaign.name, target_id=job.target_id,
+                 attempt_id=job.attempt_id, mode="automated")
+        try:
+            await ari.originate(
+                call.endpoint(), channel_id=call.channel.id, app=ari.app, app_args=f"campaign,{call.id}",
+                caller_id=job.campaign.caller_id or settings.outbound_caller_id,
+                timeout=settings.campaign_ring_timeout, formats=settings.channel_formats,
+                variables={"CAMPAIGN_CALL": call.id, "CAMPAIGN_APP": ari.app})
+        except (AriError, AriUnavailable) as exc:
+            log.warning("campaign call %s: dialing failed: %s", call.id, exc)
+            return self.end("failed", "dial_failed")
+        return None
+
+    async def on_Dial(self, event: dict) -> None:
+        if (event.get("peer") or {}).get("id") == self.call.channel.id:
+            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
+
+    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] != self.call.channel.id:
+            return None
+        result = self.dial_result or CAUSE_RESULTS.get(event.get("cause", 0), "failed")
+        self.call.close_leg(self.call.channel.id, result)
+        return self.end(result, "patient_" + result, hangup=False)
+
+    async def on_StasisStart(self, event: dict) -> "CallState | None":
+        start = StasisStart.from_event(event)
+        if start.channel.id != self.call.channel.id:
+            return None
+        return AwaitingAmd(self.call)
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return self.end("failed", reason)
+
+
+class AwaitingAmd(CampaignState):
+    """The patient answered; AMD listens in the dialplan. Its verdict brings the channel back."""
+    name = "awaiting_amd"
+
+    def __init__(self, call: "CampaignCall"):
+        super().__init__(call)
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def enter(self) -> "CallState | None":
+        call, ari = self.call, self.call.deps.ari
+        call.picked_up()
+        # Outside the app the channel's events stop, unless subscribed: its hangup during AMD must reach us.
+        await ari.subscribe(f"channel:{call.channel.id}")
+        await ari.continue_in_dialplan(call.channel.id, AMD_CONTEXT)
+        timeout = call.deps.settings.campaign_amd_timeout
+        self.timer = asyncio.get_running_loop().call_later(timeout, call.post, {"type": "AmdTimeout"})
+        return None
+
+    async def leave(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+
+    async def on_StasisEnd(self, event: dict) -> None:
+        return None  # the channel leaving for the AMD dialplan; a hangup shows as ChannelDestroyed
+
+    async def on_ChannelDtmfReceived(self, event: dict) -> None:
+        return None  # keys during detection are not answers to anything we asked
+
+    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
+        if event["channel"]["id"] != self.call.channel.id:
+            return None
+        self.call.amd_status = self.call.amd_status or "HANGUP"
+        return self.end("failed", "hangup_during_amd", hangup=False)
+
+    async def on_AmdTimeout(self, event: dict) -> "CallState":
+        log.warning("campaign call %s: no AMD verdict in time", self.call.id)
+        return self.end("failed", "amd_timeout")
+
+    async def on_StasisStart(self, event: dict) -> "CallState | None":
+        start = StasisStart.from_event(event)
+        if start.channel.id != self.call.channel.id or start.role != "campaign-amd":
+            return None
+        call = self.call
+        call.amd_status = start.args[2] if len(start.args) > 2 else "NOTSURE"
+        call.amd_cause = (start.args[3] if len(start.args) > 3 else "")[:64]
+        call.log("campaign_answered", campaign=call.campaign.name, amd_status=call.amd_status,
+                 amd_cause=call.amd_cause)
+        if call.amd_status == "HUMAN":
+            call.result = "person"
+            return Ivr(call)
+        # NOTSURE is treated as a machine: the flow may name an appointment or a ward, which only the patient
+        # may hear; the neutral message is safe for anyone, and the target is retried.
+        call.result = "machine"
+        return LeavingMessage(call)
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return self.end("failed", reason, hangup=False)
+
+
+class LeavingMessage(CampaignState):
+    """A machine: after its greeting and beep, the hospital's name and callback number, then hang up."""
+    name = "leaving_message"
+
+    def __init__(self, call: "CampaignCall"):
+        super().__init__(call)
+        self.playback = None
+
+    async def enter(self) -> "CallState | None":
+        call = self.call
+        if call.campaign.compliance.machine != "leave_message":
+            return self.end("machine", "machine_hang_up")
+        try:
+            media = message_media(call.site)
+        except SiteNotConfigured as exc:
+            log.warning("campaign call %s: no message left: %s", call.id, exc)
+            return self.end("machine", "machine_no_message")
+        self.playback = await call.play(media)
+        call.log("campaign_message_started", campaign=call.campaign.name, prompts=media)
+        return None
+
+    async def on_PlaybackFinished(self, event: dict) -> "CallState | None":
+        await super().on_PlaybackFinished(event)
+        if self.playback is None or not self.playback.done():
+            return None
+        call = self.call
+        call.message_outcome = "message_left"
+        call.log("campaign_outcome", campaign=call.campaign.name, outcome="message_left",
+                 target_id=call.job.target_id, attempt_id=call.job.attempt_id)
+        return self.end("machine", "message_left")
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return self.end("machine", reason, hangup=False)
