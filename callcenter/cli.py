@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reason")
     s.set_defaults(func=cmd_agent)
 
+    _add_campaign_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
     return p
@@ -122,6 +123,49 @@ def _add_user_commands(sub) -> None:
     s.set_defaults(func=cmd_user_passwd)
     s = users.add_parser("list", help="list console users")
     s.set_defaults(func=cmd_user_list)
+
+
+def _add_campaign_commands(sub) -> None:
+    """Outbound campaigns (issue 6): callcenter/campaigns/commands.py does the work."""
+    from .campaigns import commands as c
+    campaign = sub.add_parser("campaign", help="outbound campaigns: validate, load, list, plan, run, report")
+    actions = campaign.add_subparsers(title="campaign commands", metavar="ACTION")
+    s = actions.add_parser("validate", help="check campaign files; every problem with file and line")
+    s.add_argument("files", nargs="*", help="campaign YAML files or directories (default: [campaigns] dir)")
+    s.set_defaults(func=c.validate)
+    s = actions.add_parser("load", help="validate and store campaign files (a file or a directory)")
+    s.add_argument("path", nargs="?", help="file or directory (default: [campaigns] dir)")
+    s.set_defaults(func=c.load)
+    s = actions.add_parser("list", help="stored campaigns with their target counts")
+    s.set_defaults(func=c.list_campaigns)
+    s = actions.add_parser("plan", help="create the campaign's due targets now (idempotent)")
+    s.add_argument("name")
+    s.set_defaults(func=c.plan)
+    s = actions.add_parser("run", help="ask the running server to plan and dial the campaign (for cron)")
+    s.add_argument("name")
+    s.add_argument("--wait", action="store_true", help="answer when the run has ended")
+    s.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the server")
+    s.set_defaults(func=c.run)
+    s = actions.add_parser("report", help="progress counts (JSON), or one row per target with --csv")
+    s.add_argument("name")
+    s.add_argument("--csv", action="store_true")
+    s.set_defaults(func=c.report)
+    dnc = sub.add_parser("dnc", help="the do-not-call list: add, remove, list, import").add_subparsers(
+        title="dnc commands", metavar="ACTION")
+    s = dnc.add_parser("add", help="add a number or a patient (by MRN)")
+    s.add_argument("--number")
+    s.add_argument("--mrn")
+    s.add_argument("--kind", help="only campaigns of this kind (default: every campaign)")
+    s.add_argument("--reason", default="")
+    s.set_defaults(func=c.dnc_add)
+    s = dnc.add_parser("remove", help="remove an entry by its id (see list)")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=c.dnc_remove)
+    s = dnc.add_parser("list", help="every entry")
+    s.set_defaults(func=c.dnc_list)
+    s = dnc.add_parser("import", help="import a CSV (number,mrn,campaign_kind,reason): every row or none")
+    s.add_argument("file")
+    s.set_defaults(func=c.dnc_import)
 
 
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:

@@ -15,6 +15,10 @@ from .auth.services import Auth
 from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
+from .campaigns.dnc import DoNotCallList
+from .campaigns.runs import CampaignRuns, default_worker
+from .campaigns.scheduler import Scheduler
+from .campaigns.services import CampaignService
 from .config import Config
 from .db.database import Database
 from .desk.services import DeskService
@@ -58,6 +62,11 @@ class Services:
     triage: TriageService | None = None  # red-flag triage and call scripts (issue 5): set by build()
     escalations: EscalationService | None = None  # red-flag escalations (issue 5): set by build()
     kpi: KpiService | None = None  # the KPI computation (issue 7): wallboard, reports, CSV, CLI
+    # outbound campaigns (issue 6): runs (plan, then the dialer of the mode), do-not-call list, scheduler
+    campaign_runs: CampaignRuns | None = None
+    dnc: DoNotCallList | None = None
+    campaign_scheduler: Scheduler | None = None
+    campaigns: CampaignService | None = None  # outbound campaigns (issue 6): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -90,7 +99,21 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
+    _build_campaigns(services)
     return services
+
+
+def _build_campaigns(s: Services) -> None:
+    """Outbound campaigns (issue 6): definitions, plans, claims and reports; a run dials through the dialer
+    of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when the run starts."""
+    s.campaigns = CampaignService(s.db, s.events, s.cfg)
+    s.dnc = DoNotCallList(s.db, s.events, s.cfg.telephony.default_region)
+    dialers = {"automated": "dialer", "progressive": "progressive"}
+    s.campaign_runs = CampaignRuns(s.campaigns, lambda mode: getattr(s, dialers[mode], None),
+                                   default_worker(s.cfg.campaigns.worker))
+    if s.cfg.campaigns.scheduler:
+        s.campaign_scheduler = Scheduler(lambda: s.campaigns.definitions(enabled_only=True), s.campaign_runs.run,
+                                         s.cfg.site.time_zone)
 
 
 async def start(s: Services, *, ari: bool = True) -> None:
@@ -101,9 +124,15 @@ async def start(s: Services, *, ari: bool = True) -> None:
         return
     await s.ari.start()
     s.ari_task = asyncio.create_task(s.ari.run(s.router.on_event, s.router.reconcile), name="ari")
+    if s.campaign_scheduler:
+        s.campaign_scheduler.start()
 
 
 async def stop(s: Services) -> None:
+    if s.campaign_scheduler:
+        await s.campaign_scheduler.stop()
+    if s.campaign_runs:
+        await s.campaign_runs.stop()
     if s.monitors:
         await s.monitors.stop_all()
     if s.ari_task:

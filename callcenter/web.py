@@ -23,6 +23,7 @@ from .auth.middleware import auth_middleware as _guard
 from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
 from .calls import http as calls_http
+from .campaigns import http as campaigns_http
 from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .desk import http as desk_http
@@ -62,6 +63,7 @@ def setup_routes(app: web.Application) -> None:
     review_http.setup_routes(app)
     supervision_http.setup_routes(app)
     triage_http.setup_routes(app)  # triage panel API and call scripts (issue 5)
+    campaigns_http.setup_routes(app)  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

@@ -78,6 +78,15 @@ SAMPLES: dict[str, Sample] = {
     "call_detail": Sample(params={"call_id": "0" * 32}),
     "call_triage_json": Sample(params={"call_id": "0" * 32}),
     "call_triage_csv": Sample(params={"call_id": "0" * 32}),
+    # campaign JSON API (issue 6): an unknown campaign (404) or a refused body (400), so the walk changes nothing
+    "api_campaign_plan": Sample(params={"name": "no-such-campaign"}),
+    "api_campaign_run": Sample(params={"name": "no-such-campaign"}, json={}),
+    "api_campaign_report": Sample(params={"name": "no-such-campaign"}),
+    "api_campaign_report_csv": Sample(params={"name": "no-such-campaign"}),
+    "api_campaign_save": Sample(params={"name": "no-such-campaign"}, json={}),
+    "api_dnc_add": Sample(json={}),
+    "api_dnc_import": Sample(json={}),
+    "api_dnc_remove": Sample(params={"entry": "999999"}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

@@ -103,6 +103,17 @@ _TABLE: dict[str, set[str]] = {
     "call_detail":            {"agent", "nurse", "supervisor", "admin"},
     "call_triage_json":       {"agent", "nurse", "supervisor", "admin"},
     "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
+    # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors, edits admin
+    "api_campaigns":           {"supervisor", "admin", API},
+    "api_campaign_plan":       {"supervisor", "admin", API},
+    "api_campaign_run":        {"supervisor", "admin", API},
+    "api_campaign_report":     {"supervisor", "admin", API},
+    "api_campaign_report_csv": {"supervisor", "admin", API},
+    "api_campaign_save":       {"admin", API},
+    "api_dnc":                 {"admin", API},
+    "api_dnc_add":             {"admin", API},
+    "api_dnc_import":          {"admin", API},
+    "api_dnc_remove":          {"admin", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

@@ -21,7 +21,9 @@ class CampaignNotFound(ServiceError):
 class DoNotCallError(ServiceError):
     """A do-not-call entry (or a row of an import) is not acceptable; the message says which and why."""
 
-    status = 400
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 class DialerUnavailable(ServiceError):

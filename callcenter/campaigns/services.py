@@ -78,18 +78,21 @@ class CampaignService:
                           detail={"campaign": campaign.name, "version": row.version})
         log.info("campaign %s stored, version %d", campaign.name, row.version)
 
-    async def definitions(self) -> dict[str, CampaignDef]:
+    async def definitions(self, *, enabled_only: bool = False) -> dict[str, CampaignDef]:
         rows = await self.db.run(_stored_definitions)
-        return {name: self._parse(name, version, text) for name, version, text in rows}
+        return {name: self._parse(name, version, text) for name, version, text, enabled in rows
+                if enabled or not enabled_only}
 
     async def get(self, name: str) -> CampaignDef:
-        row = await self.db.run(_stored_definition, name)
-        if row is None:
-            raise CampaignNotFound(name)
-        return self._parse(name, *row)
+        version, text, _ = await self._row(name)
+        return self._parse(name, version, text)
 
     async def source(self, name: str) -> tuple[int, str]:
         """(stored version, YAML text) for the editor."""
+        version, text, _ = await self._row(name)
+        return version, text
+
+    async def _row(self, name: str) -> tuple[int, str, bool]:
         row = await self.db.run(_stored_definition, name)
         if row is None:
             raise CampaignNotFound(name)
@@ -116,7 +119,10 @@ class CampaignService:
 
     async def claim(self, name: str, worker: str, limit: int, now: datetime | None = None) -> list[DialJob]:
         """Up to `limit` due targets that every compliance rule allows now, each locked to `worker`."""
-        campaign = await self.get(name)
+        version, text, enabled = await self._row(name)
+        if not enabled:
+            return []  # switched off by an admin: a run started before keeps its calls, dials nobody new
+        campaign = self._parse(name, version, text)
         now = now or self.clock()
         for attempt in range(5):
             try:
@@ -157,13 +163,14 @@ class CampaignService:
         return await self.db.run(_report_rows, name)
 
 
-def _stored_definitions(session: Session) -> list[tuple[str, int, str]]:
-    return [tuple(row) for row in session.execute(
-        select(Campaign.name, Campaign.version, Campaign.source_yaml).order_by(Campaign.name))]
+def _stored_definitions(session: Session) -> list[tuple[str, int, str, bool]]:
+    return [tuple(row) for row in session.execute(select(
+        Campaign.name, Campaign.version, Campaign.source_yaml, Campaign.enabled).order_by(Campaign.name))]
 
 
-def _stored_definition(session: Session, name: str) -> tuple[int, str] | None:
-    row = session.execute(select(Campaign.version, Campaign.source_yaml).where(Campaign.name == name)).first()
+def _stored_definition(session: Session, name: str) -> tuple[int, str, bool] | None:
+    row = session.execute(select(Campaign.version, Campaign.source_yaml, Campaign.enabled).where(
+        Campaign.name == name)).first()
     return tuple(row) if row else None
 
 
