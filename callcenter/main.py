@@ -18,6 +18,7 @@ from .calls.stasis import CallRouter
 from .campaigns.dnc import DoNotCallList
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
+from .campaigns.progressive import ProgressiveDialer
 from .campaigns.services import CampaignService
 from .config import Config
 from .db.database import Database
@@ -67,6 +68,7 @@ class Services:
     dnc: DoNotCallList | None = None
     campaign_scheduler: Scheduler | None = None
     campaigns: CampaignService | None = None  # outbound campaigns (issue 6): set by build()
+    progressive: "ProgressiveDialer | None" = None  # progressive campaigns (issue 6): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -100,6 +102,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.triage = TriageService.from_files(events, db=db)
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
     _build_campaigns(services)
+    _build_progressive(services)
     return services
 
 
@@ -114,6 +117,15 @@ def _build_campaigns(s: Services) -> None:
     if s.cfg.campaigns.scheduler:
         s.campaign_scheduler = Scheduler(lambda: s.campaigns.definitions(enabled_only=True), s.campaign_runs.run,
                                          s.cfg.site.time_zone)
+
+
+def _build_progressive(s: Services) -> None:
+    """Progressive campaigns: an agent is reserved before each dial; the patient leg enters as
+    `progressive,...` and, with AMD's verdict, `progressive-amd,...`."""
+    s.progressive = ProgressiveDialer(s.campaigns, s.queues, s.router, s.db, s.flows["hotline"], s.cfg.site)
+    s.queues.state_listeners.append(s.progressive.agent_state_changed)
+    s.router.register_role("progressive", s.progressive.on_stasis_start)
+    s.router.register_role("progressive-amd", s.progressive.on_stasis_start)
 
 
 async def start(s: Services, *, ari: bool = True) -> None:

@@ -30,6 +30,7 @@ from .desk import http as desk_http
 from .errors import ServiceError
 from .eventlog import utcnow
 from .httputil import SERVICES, json_value
+from .kpi import http as kpi_http
 from .review import http as review_http
 from .supervision import http as supervision_http
 from .triage import http as triage_http
@@ -63,6 +64,7 @@ def setup_routes(app: web.Application) -> None:
     review_http.setup_routes(app)
     supervision_http.setup_routes(app)
     triage_http.setup_routes(app)  # triage panel API and call scripts (issue 5)
+    kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
     campaigns_http.setup_routes(app)  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
 
 

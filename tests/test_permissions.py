@@ -78,6 +78,15 @@ SAMPLES: dict[str, Sample] = {
     "call_detail": Sample(params={"call_id": "0" * 32}),
     "call_triage_json": Sample(params={"call_id": "0" * 32}),
     "call_triage_csv": Sample(params={"call_id": "0" * 32}),
+    # campaign console (issue 6): an unknown campaign (404) or a refused form (400), so the walk changes nothing
+    "campaign": Sample(params={"name": "no-such-campaign"}),
+    "campaign_csv": Sample(params={"name": "no-such-campaign"}),
+    "campaign_run": Sample(params={"name": "no-such-campaign"}, form={}),
+    "campaign_edit": Sample(params={"name": "no-such-campaign"}),
+    "campaign_save": Sample(params={"name": "no-such-campaign"}, form={"source": ""}),
+    "campaign_enabled": Sample(params={"name": "no-such-campaign"}, form={"enabled": "0"}),
+    "campaign_dnc_add": Sample(form={"reason": ""}),
+    "campaign_dnc_remove": Sample(params={"entry": "999999"}, form={"reason": ""}),
     # campaign JSON API (issue 6): an unknown campaign (404) or a refused body (400), so the walk changes nothing
     "api_campaign_plan": Sample(params={"name": "no-such-campaign"}),
     "api_campaign_run": Sample(params={"name": "no-such-campaign"}, json={}),

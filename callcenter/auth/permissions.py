@@ -103,6 +103,10 @@ _TABLE: dict[str, set[str]] = {
     "call_detail":            {"agent", "nurse", "supervisor", "admin"},
     "call_triage_json":       {"agent", "nurse", "supervisor", "admin"},
     "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
+    # KPIs (issue 7): the dashboard page, its JSON and the same report as CSV (callcenter/kpi/http.py)
+    "kpi_page":               {"supervisor", "admin"},
+    "api_kpi":                {"supervisor", "admin", API},
+    "api_kpi_csv":            {"supervisor", "admin", API},
     # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors, edits admin
     "api_campaigns":           {"supervisor", "admin", API},
     "api_campaign_plan":       {"supervisor", "admin", API},

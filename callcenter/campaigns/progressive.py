@@ -1,0 +1,263 @@
+"""Progressive campaigns: a patient is dialed only for an agent who is free and reserved for them.
+
+Before each dial: the campaign's 30-day abandon rate must be within its cap (pacing.may_dial), and an agent of
+the campaign's queue must be available. That agent is reserved at once (state 'ringing' with this call), so
+the inbound queue cannot offer them a caller meanwhile; then ONE target is claimed (every compliance rule is
+checked by the claim) and dialed. A person's answer (AMD in the dialplan) rings the agent, whose desk gets the
+screen pop with the campaign's call script; no agent in the call within 2 s of the answer = the hospital's
+short message and an 'abandoned' attempt. States: progressive_state.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ..ari.models import Channel, StasisStart
+from ..calls.services import Call, CallDeps, _quietly
+from ..calls.stasis import CallRouter
+from ..calls.state import Ended
+from ..config import SiteConfig
+from ..db.database import Database
+from ..db.models import Call as CallRow
+from ..db.models import CallLeg, Patient
+from ..eventlog import utcnow
+from ..ivr.flow import Flow
+from ..queues.services import AgentRuntime, QueueService
+from ..screenpop.services import identity_candidate
+from ..triage.guide import CALL_TYPES
+from . import progressive_state as states
+from .claims import DialJob
+from .exceptions import CampaignError
+from .message import SiteNotConfigured, message_media
+from .pacing import abandon_rate, may_dial
+from .services import CampaignService
+
+log = logging.getLogger(__name__)
+
+ANSWER_GRACE = 2.0       # seconds from the patient's answer to an agent in the call, else abandoned
+AGENT_WAIT = 60.0        # a run ends when no agent of the queue was free for this long
+DEFAULT_SCRIPT = "outbound_followup"
+
+
+class ProgressiveCall(Call):
+    """A campaign call with an agent reserved before dialing. `channel` is the patient's leg: its id is
+    chosen up front so the call owns it before it exists; the call states read it as 'the caller'."""
+    direction = "outbound"
+
+    def __init__(self, deps: CallDeps, flow: Flow, job: DialJob, agent: AgentRuntime, patient: dict | None,
+                 *, finish_attempt: Callable, site: SiteConfig, answer_grace: float = ANSWER_GRACE,
+                 call_id: str | None = None):
+        channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
+                          caller_number=job.phone_e164, caller_name="",
+                          language=job.language or flow.default_language)
+        super().__init__(deps, channel, flow, call_id=call_id)
+        self.language = job.language or flow.default_language
+        self.job, self.agent, self.site = job, agent, site
+        self.agent_channel_id = "agent-" + uuid.uuid4().hex
+        self.queue_name = job.campaign.queue
+        self.patients = [patient] if patient else []
+        self.answer_grace = answer_grace
+        self.result = "failed"            # the attempt's result as it stands
+        self.outcome_text: str | None = None
+        self.amd_status: str | None = None
+        self.amd_cause: str | None = None
+        self._finish_attempt = finish_attempt
+
+    @property
+    def script(self) -> str:
+        """The campaign's call script (triage/scripts), else the generic follow-up one."""
+        script = self.job.campaign.script
+        return script if script in CALL_TYPES else DEFAULT_SCRIPT
+
+    def _insert_row(self) -> None:
+        job = self.job
+        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=job.phone_e164,
+                   caller_e164=job.phone_e164, caller_status="valid", language=self.language,
+                   status="offering", priority=0, started_at=self.started_at, ivr_path=[],
+                   patient_id=job.patient_id, candidate_patient_ids=[job.patient_id], agent_id=self.agent.id,
+                   queue_name=self.queue_name, campaign_name=job.campaign.name)
+        leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", started_at=self.started_at,
+                   endpoint=self.dial_template().split("/", 1)[0])
+        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
+        self.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
+
+    def dial_template(self) -> str:
+        settings = self.deps.settings
+        return getattr(settings, "campaign_dial_template", None) or settings.outbound_dial_template
+
+    async def dial_patient(self) -> None:
+        settings, e164 = self.deps.settings, self.job.phone_e164
+        endpoint = self.dial_template().format(number=e164, digits=e164.lstrip("+"))
+        await self.deps.ari.originate(
+            endpoint, channel_id=self.channel.id, app=self.deps.ari.app, app_args=f"progressive,{self.id}",
+            caller_id=self.job.campaign.caller_id or settings.outbound_caller_id,
+            timeout=settings.outbound_ring_timeout, formats=settings.channel_formats)
+
+    async def send_pop(self) -> None:
+        """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
+        message = self.deps.pops.build(self, self.agent) | {
+            "campaign": {"name": self.job.campaign.name, "title": self.job.campaign.title},
+            "script": self.script, "direction": "outbound"}
+        await self.deps.notifier.send(self.agent.number, message)
+        self.deps.events.audit("screen_pop", actor_agent_id=self.agent.id, call_id=self.id,
+                               patient_id=self.job.patient_id, detail={"candidates": 1, "campaign":
+                                                                       self.job.campaign.name})
+
+    def message_media(self) -> list[str]:
+        """The automated campaigns' machine message (message.py): hospital name and callback number only."""
+        try:
+            return message_media(self.site)
+        except SiteNotConfigured:
+            log.warning("campaign call %s: [site] hospital_name/callback_number unset: no message", self.id)
+            return []
+
+    def open_leg_answered(self, agent) -> None:
+        """Connected marks the legs: the agent's answered now, the patient's when AMD said a person."""
+        now, legs = utcnow(), [self.agent_channel_id, self.channel.id]
+        self.deps.events.write(lambda s: [s.query(CallLeg).filter(CallLeg.channel_id == leg).update(
+            {"answered_at": now, "outcome": "answered"}) for leg in legs])
+
+    def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
+        self.result = result
+        return Ended(self, result, reason, hangup=hangup)
+
+    async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
+        """The attempt is written exactly once, with the call: result, AMD verdict, times, outcome."""
+        try:
+            await self._finish_attempt(
+                self.job.attempt_id, self.result, call_id=self.id, answered_at=self.answered_at,
+                ended_at=utcnow(), amd_status=self.amd_status, amd_cause=self.amd_cause,
+                outcome=self.outcome_text)
+        except Exception:
+            log.exception("campaign call %s: writing attempt %s failed", self.id, self.job.attempt_id)
+        await super().finish(outcome, reason, hangup_caller=hangup_caller, extra_legs=extra_legs)
+
+
+@dataclass
+class ProgressiveReport:
+    campaign: str
+    dialed: int = 0
+    stopped: str = ""          # done | no_agent | abandon_cap
+    call_ids: list[str] = field(default_factory=list)
+
+    def public(self) -> dict:
+        return {"campaign": self.campaign, "mode": "progressive", "dialed": self.dialed,
+                "stopped": self.stopped, "call_ids": self.call_ids}
+
+
+class ProgressiveDialer:
+    def __init__(self, campaigns: CampaignService, queues: QueueService, router: CallRouter, db: Database,
+                 flow: Flow, site: SiteConfig, *, clock: Callable[[], datetime] = utcnow,
+                 answer_grace: float = ANSWER_GRACE, agent_wait: float = AGENT_WAIT):
+        self._campaigns, self._queues, self._router, self._db = campaigns, queues, router, db
+        self._flow = flow  # language defaults only: a progressive call runs no IVR
+        self._site, self._clock = site, clock
+        self.answer_grace, self.agent_wait = answer_grace, agent_wait
+        self._changed = asyncio.Event()
+
+    def agent_state_changed(self, agent: AgentRuntime) -> None:
+        """A queue state listener (main.py): a desk going available may let a waiting run dial."""
+        self._changed.set()
+
+    async def run(self, name: str, *, worker: str, agent_wait: float | None = None) -> ProgressiveReport:
+        """Dial the campaign's due targets, one per free agent, until none is left (or pacing, or no agent
+        for `agent_wait` seconds, stops it); returns when every call of the run has ended."""
+        campaign = await self._campaigns.get(name)
+        if campaign.mode != "progressive":
+            raise CampaignError([f"{name}: not a progressive campaign (mode {campaign.mode})"])
+        report, live = ProgressiveReport(name), set()
+        try:
+            report.stopped = await self._dial_loop(campaign, worker, report, live,
+                                                   self.agent_wait if agent_wait is None else agent_wait)
+        finally:
+            if live:
+                await asyncio.gather(*(call.ended.wait() for call in live))
+        log.info("progressive campaign %s: %d dialed, stopped: %s", name, report.dialed, report.stopped)
+        return report
+
+    async def _dial_loop(self, campaign, worker: str, report: ProgressiveReport, live: set,
+                         agent_wait: float) -> str:
+        gap = 1.0 / campaign.pacing.calls_per_second if campaign.pacing.calls_per_second > 0 else 0.0
+        waited_since = asyncio.get_running_loop().time()
+        while True:
+            live -= {c for c in live if c.ended.is_set()}
+            rate = await self._db.run(abandon_rate, campaign.name, self._clock())
+            if not may_dial(rate, campaign.pacing.abandon_cap):
+                return "abandon_cap"
+            agent = self._free_agent(campaign.queue) if len(live) < campaign.pacing.max_channels else None
+            if agent is None:
+                if asyncio.get_running_loop().time() - waited_since >= agent_wait:
+                    return "no_agent"
+                await self._wait_for_change(live, 1.0)
+                continue
+            call = await self._dial_one(campaign, worker, agent)
+            if call is None:
+                return "done"
+            live.add(call)
+            report.dialed += 1
+            report.call_ids.append(call.id)
+            waited_since = asyncio.get_running_loop().time()
+            await asyncio.sleep(gap)
+
+    def _free_agent(self, queue: str) -> AgentRuntime | None:
+        """The queue's longest-idle available agent, or None."""
+        skill = self._queues.queue(queue).skill
+        free = [a for a in self._queues.agents.values() if a.state == "available" and skill in a.skills]
+        return min(free, key=lambda a: a.idle_since) if free else None
+
+    async def _wait_for_change(self, live: set, timeout: float) -> None:
+        self._changed.clear()
+        waits = [asyncio.ensure_future(self._changed.wait())] + [
+            asyncio.ensure_future(c.ended.wait()) for c in live]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _dial_one(self, campaign, worker: str, agent: AgentRuntime) -> ProgressiveCall | None:
+        call_id = uuid.uuid4().hex
+        # Reserved before any await: the inbound queue must not offer this agent a caller meanwhile.
+        self._queues.set_state(agent, "ringing", call_id=call_id)
+        try:
+            jobs = await self._campaigns.claim(campaign.name, worker, 1)
+        except Exception:
+            self._release(agent, call_id)
+            raise
+        if not jobs:
+            self._release(agent, call_id)
+            return None
+        job = jobs[0]
+        patient = await self._db.run(_identity, job.patient_id)
+        call = ProgressiveCall(self._router.deps, self._flow, job, agent, patient,
+                               finish_attempt=self._campaigns.finish, site=self._site,
+                               answer_grace=self.answer_grace, call_id=call_id)
+        self._router.calls[call.id] = call
+        call.start(lambda c: states.DialingPatient(c))
+        return call
+
+    def _release(self, agent: AgentRuntime, call_id: str) -> None:
+        if agent.state == "ringing" and agent.call_id == call_id:
+            self._queues.set_state(agent, "available")
+
+    # -- ARI: the patient leg entering the app -----------------------------------------------------------
+
+    async def on_stasis_start(self, start: StasisStart, event: dict) -> None:
+        """`progressive,<call>` (answered) and `progressive-amd,<call>,<status>,<cause>` (AMD's verdict)."""
+        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
+        if not isinstance(call, ProgressiveCall):
+            log.warning("campaign channel %s entered for a call that is gone; hanging up", start.channel.id)
+            await _quietly(self._router.deps.ari.hangup(start.channel.id))
+            return
+        call.post(event)
+
+
+def _identity(session: Session, patient_id: int) -> dict | None:
+    patient = session.get(Patient, patient_id)
+    return identity_candidate(patient) if patient else None
