@@ -24,6 +24,7 @@ from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
 from .calls import http as calls_http
 from .campaigns import http as campaigns_http
+from .campaigns import pages as campaign_pages
 from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .desk import http as desk_http
@@ -64,8 +65,9 @@ def setup_routes(app: web.Application) -> None:
     review_http.setup_routes(app)
     supervision_http.setup_routes(app)
     triage_http.setup_routes(app)  # triage panel API and call scripts (issue 5)
-    kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
     campaigns_http.setup_routes(app)  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
+    campaign_pages.setup_routes(app)  # campaign console pages (issue 6)
+    kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

@@ -25,6 +25,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("home", "Home"),
     ("agent_console", "Agent desk"),
     ("supervisor_console", "Supervision"),
+    ("campaigns", "Campaigns"),
     ("kpi_page", "KPIs"),
     ("admin_console", "Administration"),
 )

@@ -103,10 +103,6 @@ _TABLE: dict[str, set[str]] = {
     "call_detail":            {"agent", "nurse", "supervisor", "admin"},
     "call_triage_json":       {"agent", "nurse", "supervisor", "admin"},
     "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
-    # KPIs (issue 7): the dashboard page, its JSON and the same report as CSV (callcenter/kpi/http.py)
-    "kpi_page":               {"supervisor", "admin"},
-    "api_kpi":                {"supervisor", "admin", API},
-    "api_kpi_csv":            {"supervisor", "admin", API},
     # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors, edits admin
     "api_campaigns":           {"supervisor", "admin", API},
     "api_campaign_plan":       {"supervisor", "admin", API},
@@ -118,6 +114,21 @@ _TABLE: dict[str, set[str]] = {
     "api_dnc_add":             {"admin", API},
     "api_dnc_import":          {"admin", API},
     "api_dnc_remove":          {"admin", API},
+    # -- campaign console (issue 6, callcenter/campaigns/pages.py): progress for supervisors, editing for admins
+    "campaigns":              {"supervisor", "admin"},
+    "campaign":               {"supervisor", "admin"},
+    "campaign_csv":           {"supervisor", "admin"},
+    "campaign_run":           {"supervisor", "admin"},
+    "campaign_edit":          {"admin"},
+    "campaign_save":          {"admin"},
+    "campaign_enabled":       {"admin"},
+    "campaign_dnc":           {"admin"},
+    "campaign_dnc_add":       {"admin"},
+    "campaign_dnc_remove":    {"admin"},
+    # KPIs (issue 7): the dashboard page, its JSON and the same report as CSV (callcenter/kpi/http.py)
+    "kpi_page":               {"supervisor", "admin"},
+    "api_kpi":                {"supervisor", "admin", API},
+    "api_kpi_csv":            {"supervisor", "admin", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}
