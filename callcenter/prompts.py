@@ -72,8 +72,11 @@ def generate(prompts_yaml: str | Path, out_dir: str | Path, languages: Iterable[
     hand, are skipped (see the module docstring). Raises CatalogError for a bad prompts file and
     PromptToolError when espeak-ng or sox is missing or fails.
     """
-    # Triage questions are read by phone in questionnaires (ivr flows): their words come from the protocols.
-    catalog = load_catalog(prompts_yaml).with_protocols(load_protocols().values())
+    catalog = load_catalog(prompts_yaml)
+    if Path(prompts_yaml).resolve() == DEFAULT_PROMPTS:
+        # The project's prompts include the triage questions that questionnaires (campaign flows) read by
+        # phone: their words come from the protocols. Another prompts file (a test's) is rendered as it is.
+        catalog = catalog.with_protocols(load_protocols().values())
     wanted = _languages(catalog.voices, languages)
     todo = [job for job in _jobs(catalog.prompts, wanted, Path(out_dir)) if force or _stale(job)]
     if todo:

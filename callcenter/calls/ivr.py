@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .services import Call
@@ -24,7 +24,8 @@ class AriIvrPort:
         call = self._call
         if interruptible and not call.keys.empty():
             return call.keys.get_nowait()
-        done = await call.play(["sound:" + p for p in prompts])
+        # A say node's numbers come as media URIs (`number:12`); everything else is a sound name.
+        done = await call.play([p if ":" in p else "sound:" + p for p in prompts])
         if not interruptible:
             await done
             return None
@@ -46,3 +47,15 @@ class AriIvrPort:
         self._call.log(event, **data)
         if event == "ivr_choice":
             self._call.ivr_choice(data)
+
+    async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        """The call's action runner does the work (a campaign call carries one); a call without one cannot
+        run actions, and its flow takes the action's `next`."""
+        runner = self._call.actions
+        if runner is None:
+            self._call.log("ivr_action_unavailable", action=name)
+            return "unavailable"
+        return await runner.run(name, args, context)
+
+    def agent_available(self, queue: str) -> bool:
+        return self._call.deps.queues.free_agents(queue) > 0

@@ -72,6 +72,9 @@ class Call:
         self.keys: asyncio.Queue[str] = asyncio.Queue()
         self.ended = asyncio.Event()
         self.outcome: str | None = None
+        # What an `action` node of the flow runs (`await actions.run(name, args, context) -> result`):
+        # campaign calls carry their campaign's actions (campaigns/actions.py); inbound calls none.
+        self.actions = None
         self._playbacks: dict[str, asyncio.Future] = {}
         self._moh_on = False
         self._inbox: asyncio.Queue[dict] = asyncio.Queue()

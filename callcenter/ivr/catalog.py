@@ -12,17 +12,19 @@ prompts:
     en: {text: "Para español, oprima 2.", voice: es}   # a per-text voice, for bilingual menus
 ```
 
-A flow refers to these as `callcenter/<name>`; Asterisk finds `sounds/<lang>/callcenter/<name>.wav` through
+Triage protocol questions join the catalog as `triage-<protocol>-<question>` (`with_protocols`): a flow's
+questionnaire asks them by phone. A flow refers to these as `callcenter/<name>`; Asterisk finds `sounds/<lang>/callcenter/<name>.wav` through
 the channel language. Anything else a flow plays must match `core_sounds`, so a typo such as
 `calcenter/main-menu` is an error rather than silence on the line.
 """
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from . import source
 from .source import Fields, Invalid, LineMap, Problems, SourceError
@@ -50,6 +52,18 @@ class PromptCatalog:
     voices: Mapping[str, str]
     core_sounds: tuple[str, ...]
     prompts: Mapping[str, Mapping[str, PromptText]]
+
+    def with_protocols(self, protocols: Iterable[Any]) -> "PromptCatalog":
+        """This catalog plus every question of the triage `protocols` as a prompt
+        (`triage-<protocol>-<question>`, see ivr.flow.question_prompt), so a questionnaire asks by phone
+        exactly the words the protocol's reviewers approved, in each language that has a voice here."""
+        prompts = dict(self.prompts)
+        for protocol in protocols:
+            for question in protocol.questions:
+                texts = {lang: PromptText(text, self.voices[lang])
+                         for lang, text in question.text.items() if lang in self.voices}
+                prompts[f"triage-{protocol.id}-{question.id}"] = MappingProxyType(texts)
+        return replace(self, prompts=MappingProxyType(prompts))
 
     def text(self, name: str, language: str) -> PromptText | None:
         return self.prompts.get(name, {}).get(language)

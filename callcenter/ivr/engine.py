@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .flow import (
+    ActionNode,
     BranchNode,
     Condition,
     EnqueueNode,
@@ -24,11 +25,14 @@ from .flow import (
     MenuOption,
     Node,
     PlayNode,
+    QuestionnaireNode,
     ReadDigitsNode,
+    SayNode,
     SetLanguageNode,
     SetNode,
 )
 from .ports import IvrPort
+from .say import say_media
 
 MAX_STEPS = 200
 _DIGITS = re.compile(r"[0-9]*")
@@ -58,11 +62,11 @@ async def run_flow(flow: Flow, port: IvrPort, context: Context, *, max_steps: in
     """
     if port.language not in flow.languages:
         port.set_language(flow.default_language)
-    node_id = flow.start
+    node_id, run = flow.start, _Run(context, flow)
     for _ in range(max_steps):
         node = flow.nodes[node_id]
         port.record("ivr_node", node=node.id, type=node.kind)
-        step = await _RUNNERS[type(node)](node, port, context)
+        step = await _RUNNERS[type(node)](node, port, run)
         if not isinstance(step, str):
             return step
         node_id = step
@@ -70,14 +74,29 @@ async def run_flow(flow: Flow, port: IvrPort, context: Context, *, max_steps: in
     return Hangup("loop")
 
 
+@dataclass
+class _Run:
+    """What a node runner sees: the call's context and the flow-level rules (opt-out) it must apply."""
+    context: Context
+    flow: Flow
+
+    def opted_out(self, node: Node, key: str | None, port: IvrPort) -> str | None:
+        """The opt-out node when `key` is the flow's opt-out key: it works in every menu of the flow."""
+        opt_out = self.flow.opt_out
+        if opt_out is None or key != opt_out.key:
+            return None
+        port.record("ivr_choice", node=node.id, key=key, label="opt out")
+        return opt_out.next
+
+
 # ---- node runners ----
 
-async def _play(node: PlayNode, port: IvrPort, context: Context) -> Step:
+async def _play(node: PlayNode, port: IvrPort, run: _Run) -> Step:
     await port.play(list(node.prompts), interruptible=False)
     return node.next
 
 
-async def _menu(node: MenuNode, port: IvrPort, context: Context) -> Step:
+async def _menu(node: MenuNode, port: IvrPort, run: _Run) -> Step:
     prompts = node.prompts
     for attempt in range(1, node.retries + 1):
         key = await _ask(port, prompts, node.timeout)
@@ -87,7 +106,9 @@ async def _menu(node: MenuNode, port: IvrPort, context: Context) -> Step:
                 return node.on_timeout
             prompts = node.timeout_prompts + node.prompts
         elif key in node.options:
-            return _choose(node, node.options[key], port, context)
+            return _choose(node, node.options[key], port, run.context)
+        elif (opt_out := run.opted_out(node, key, port)) is not None:
+            return opt_out
         else:
             port.record("ivr_invalid", node=node.id, key=key, attempt=attempt)
             prompts = node.invalid_prompts + node.prompts
@@ -103,7 +124,7 @@ def _choose(node: MenuNode, option: MenuOption, port: IvrPort, context: Context)
     return option.next
 
 
-async def _read_digits(node: ReadDigitsNode, port: IvrPort, context: Context) -> Step:
+async def _read_digits(node: ReadDigitsNode, port: IvrPort, run: _Run) -> Step:
     prompts = node.prompts
     for attempt in range(1, node.retries + 1):
         first = await _ask(port, prompts, node.timeout)
@@ -113,7 +134,7 @@ async def _read_digits(node: ReadDigitsNode, port: IvrPort, context: Context) ->
             continue
         digits = await _collect(node, port, first)
         if _valid(node, digits):
-            context[node.variable] = digits
+            run.context[node.variable] = digits
             return node.next
         # The length only: what a caller types here may be a date of birth or a record number.
         port.record("ivr_invalid", node=node.id, length=len(digits), attempt=attempt)
@@ -138,36 +159,94 @@ def _valid(node: ReadDigitsNode, digits: str) -> bool:
     return bool((node.pattern or _DIGITS).fullmatch(digits))
 
 
-async def _branch(node: BranchNode, port: IvrPort, context: Context) -> Step:
+async def _branch(node: BranchNode, port: IvrPort, run: _Run) -> Step:
     for condition in node.conditions:
-        if _holds(condition, context):
+        if _holds(condition, run.context):
             return condition.next
     return node.otherwise
 
 
-async def _set(node: SetNode, port: IvrPort, context: Context) -> Step:
-    context.update(node.values)
+async def _set(node: SetNode, port: IvrPort, run: _Run) -> Step:
+    run.context.update(node.values)
     return node.next
 
 
-async def _set_language(node: SetLanguageNode, port: IvrPort, context: Context) -> Step:
+async def _set_language(node: SetLanguageNode, port: IvrPort, run: _Run) -> Step:
     port.set_language(node.language)
     return node.next
 
 
-async def _enqueue(node: EnqueueNode, port: IvrPort, context: Context) -> Step:
+async def _enqueue(node: EnqueueNode, port: IvrPort, run: _Run) -> Step:
+    if node.if_no_agent and not port.agent_available(node.queue):
+        port.record("ivr_no_agent", node=node.id, queue=node.queue)
+        return node.if_no_agent
     if node.prompts:
         await port.play(list(node.prompts), interruptible=False)
     return Enqueue(node.queue, node.priority)
 
 
-async def _hangup(node: HangupNode, port: IvrPort, context: Context) -> Step:
+async def _action(node: ActionNode, port: IvrPort, run: _Run) -> Step:
+    result = await port.action(node.action, dict(node.args), run.context)
+    port.record("ivr_action", node=node.id, action=node.action, result=result)
+    return node.outcomes.get(result, node.next)
+
+
+async def _say(node: SayNode, port: IvrPort, run: _Run) -> Step:
+    value = lookup(run.context, node.variable)
+    media = [] if value is _MISSING else say_media(value, node.say_as, port.language)
+    if not media:
+        port.record("ivr_say_missing", node=node.id, variable=node.variable)
+        return node.next
+    await port.play(media, interruptible=False)
+    return node.next
+
+
+async def _questionnaire(node: QuestionnaireNode, port: IvrPort, run: _Run) -> Step:
+    """The protocol's questions by phone, 1 yes / 2 no; the triage session decides, as with an agent."""
+    from ..triage.services import TriageSession  # the triage package reads its files through ivr.source
+
+    session = TriageSession.start(node.protocol, node.ladder, port.language)
+    _record_facts(port, session.facts)
+    intro = node.prompts
+    while (question := session.current) is not None:
+        answer = await _yes_no(node, port, run, intro + (node.question_prompt(question.id),))
+        if answer not in ("1", "2"):
+            return answer if answer is not None else node.on_failure
+        intro = ()
+        _record_facts(port, session.answer(question.id, answer == "1"))
+    disposition = session.decision.disposition
+    run.context["triage.disposition"] = disposition
+    return node.on_red_flag if disposition in node.red_flags else node.next
+
+
+async def _yes_no(node: QuestionnaireNode, port: IvrPort, run: _Run, prompts: tuple[str, ...]
+                  ) -> str | None:
+    """'1' or '2'; the opt-out node's id if the caller pressed the opt-out key; None after the retries."""
+    for attempt in range(1, node.retries + 1):
+        key = await _ask(port, prompts, node.timeout)
+        if key in ("1", "2"):
+            return key
+        if (opt_out := run.opted_out(node, key, port)) is not None:
+            return opt_out
+        port.record("ivr_timeout" if key is None else "ivr_invalid", node=node.id, attempt=attempt,
+                    **({} if key is None else {"key": key}))
+        prompts = (node.invalid_prompts if key is not None else ()) + prompts[-1:]
+    port.record("ivr_failure", node=node.id, reason="retries")
+    return None
+
+
+def _record_facts(port: IvrPort, facts: list[Any]) -> None:
+    for fact in facts:
+        port.record(fact.type, **fact.data)
+
+
+async def _hangup(node: HangupNode, port: IvrPort, run: _Run) -> Step:
     if node.prompts:
         await port.play(list(node.prompts), interruptible=False)
     return Hangup(node.reason)
 
 
-async def _goto(node: GotoNode, port: IvrPort, context: Context) -> Step:
+async def _goto(node: GotoNode, port: IvrPort, run: _Run) -> Step:
     return node.next
 
 
@@ -217,7 +296,8 @@ def _equal(actual: Any, expected: Any) -> bool:
     return actual == expected
 
 
-_RUNNERS: dict[type[Node], Callable[[Any, IvrPort, Context], Awaitable[Step]]] = {
+_RUNNERS: dict[type[Node], Callable[[Any, IvrPort, Any], Awaitable[Step]]] = {
     PlayNode: _play, MenuNode: _menu, ReadDigitsNode: _read_digits, BranchNode: _branch, SetNode: _set,
     SetLanguageNode: _set_language, EnqueueNode: _enqueue, HangupNode: _hangup, GotoNode: _goto,
+    ActionNode: _action, SayNode: _say, QuestionnaireNode: _questionnaire,
 }

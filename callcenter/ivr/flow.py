@@ -10,9 +10,13 @@ review: "example content, requires clinical review"   # optional, shown to revie
 languages: [en, es]            # every prompt must exist in prompts.yaml for each of these
 default_language: en           # optional, default: the first language
 start: language                # the first node
+direction: inbound             # optional: inbound (default) or outbound (campaign calls)
+opt_out: {key: '9', next: NODE}   # required for outbound flows: that key in ANY menu or questionnaire
+                               # goes to NODE (recorded as ivr_choice with label 'opt out')
 nodes:
   <node id>:                   # [a-z_][a-z0-9_]*
-    type: play | menu | read_digits | branch | set | set_language | enqueue | hangup | goto
+    type: play | menu | read_digits | branch | set | set_language | enqueue | hangup | goto | action |
+          say | questionnaire
 ```
 
 Node types (prompts are sound names `[a-z0-9/_-]+` such as `callcenter/main-menu` or `digits/5`; every
@@ -30,7 +34,22 @@ Node types (prompts are sound names `[a-z0-9/_-]+` such as `callcenter/main-menu
 - `branch`: `conditions: [{when: {var: NAME, equals|in|matches|exists: VALUE}, next: NODE}, ...]`,
   `else: NODE`. The first condition that holds wins. No expressions: four operators on context values.
 - `set`: `set: {var: value, ...}`, `next`.           - `set_language`: `language`, `next`.
-- `enqueue`: `queue`, `priority` (0..100, default 0), optional `prompts` played first. Ends the flow.
+- `enqueue`: `queue`, `priority` (0..100, default 0), optional `prompts` played first, optional
+  `if_no_agent: NODE` (go there instead when no agent of the queue is available right now, e.g. to create
+  an urgent callback). Ends the flow unless `if_no_agent` is taken.
+- `action`: `action: NAME` (one of the actions the loader is given in its `Registry`, e.g. the campaign
+  actions `appointment.confirm`), optional `args: {name: value}`, `outcomes: {RESULT: NODE}` (every result
+  the action declares must be wired) and `next` (any other result). The engine calls
+  `port.action(NAME, args, context)`.
+- `say`: `say: VARIABLE` from the context, `as: date_time | date | time | number | digits`, `next`. Spoken
+  with Asterisk core sounds in the call language (weekday `digits/day-N`, month `digits/mon-N`, `number:N`);
+  a missing value is skipped (recorded as `ivr_say_missing`).
+- `questionnaire`: `protocol: ID` (a triage protocol the loader is given), `prompts` (the intro: how to
+  answer), `on_red_flag`, `next` (no red flag), `on_failure` (a question unanswered after `retries`),
+  optional `timeout`, `retries`, `invalid_prompt`. Each question (prompt `callcenter/triage-<protocol>-<id>`,
+  rendered from the protocol's text) is a 1 = yes / 2 = no menu; the first yes decides the disposition as
+  triage.services.TriageSession does (recorded as `triage_*` events). A red flag is a disposition whose
+  ladder rung requires escalation; the disposition is put into the context as `triage.disposition`.
 - `hangup`: optional `prompts`, `reason` (default `ivr_hangup`). Ends the flow.
 - `goto`: `next`.
 
@@ -194,10 +213,88 @@ class EnqueueNode(Node):
     queue: str
     priority: int = 0
     prompts: tuple[str, ...] = ()
+    if_no_agent: str | None = None
     terminal: ClassVar[bool] = True
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.if_no_agent,) if self.if_no_agent else ()
 
     def sounds(self) -> tuple[str, ...]:
         return self.prompts
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionNode(Node):
+    kind: ClassVar[str] = "action"
+    action: str
+    args: Mapping[str, Scalar]
+    outcomes: Mapping[str, str]
+    next: str
+
+    def successors(self) -> tuple[str, ...]:
+        return tuple(self.outcomes.values()) + (self.next,)
+
+
+SAY_AS = ("date_time", "date", "time", "number", "digits")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SayNode(Node):
+    kind: ClassVar[str] = "say"
+    variable: str
+    say_as: str
+    next: str
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def sounds(self) -> tuple[str, ...]:
+        return ("callcenter/at-time",) if self.say_as == "date_time" else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuestionnaireNode(Node):
+    kind: ClassVar[str] = "questionnaire"
+    protocol: Any  # triage.schema.Protocol
+    ladder: Any    # triage.schema.Ladder
+    red_flags: frozenset[str]
+    prompts: tuple[str, ...]
+    on_red_flag: str
+    next: str
+    on_failure: str
+    timeout: float = 6.0
+    retries: int = 2
+    invalid_prompts: tuple[str, ...] = ()
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.on_red_flag, self.next, self.on_failure)
+
+    def question_prompt(self, question_id: str) -> str:
+        return question_prompt(self.protocol.id, question_id)
+
+    def sounds(self) -> tuple[str, ...]:
+        questions = tuple(self.question_prompt(q.id) for q in self.protocol.questions)
+        return self.prompts + questions + self.invalid_prompts
+
+
+def question_prompt(protocol_id: str, question_id: str) -> str:
+    """The sound of a triage question read by phone; its text comes from the protocol (catalog.py)."""
+    return f"callcenter/triage-{protocol_id}-{question_id}"  # flat: the sandbox installs callcenter/*.wav
+
+
+@dataclass(frozen=True)
+class OptOut:
+    key: str
+    next: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What a flow may name beyond its own nodes: actions (name -> the results it declares) and triage
+    protocols with their ladder (for questionnaires). The hotline needs none of it."""
+    actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    protocols: Mapping[str, Any] = field(default_factory=dict)
+    ladder: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,18 +328,22 @@ class Flow:
     nodes: Mapping[str, Node]
     review: str | None = None
     path: str = ""
+    direction: str = "inbound"
+    opt_out: OptOut | None = None
 
 
 # ---- loading ----
 
-def load_flow(path: str | Path, *, catalog: PromptCatalog | None = None) -> Flow:
+def load_flow(path: str | Path, *, catalog: PromptCatalog | None = None,
+              registry: Registry | None = None) -> Flow:
     """Load and validate a flow; with a catalog, also check that every prompt exists in every language.
+    `registry` names the actions and triage protocols the flow may use (none without it).
 
     Raises FlowError listing every problem as `file:line: ...`.
     """
     shown_as = str(path)
     raw = source.read_yaml(Path(path), shown_as, FlowError)
-    flow = _FlowParser(shown_as).parse(raw)
+    flow = _FlowParser(shown_as, registry or Registry()).parse(raw)
     if catalog is not None:
         check_prompts(flow, catalog)
     return flow
@@ -308,8 +409,10 @@ _variable = source.pattern_text(VARIABLE, "a variable name such as 'caller.statu
 
 
 class _FlowParser:
-    def __init__(self, shown_as: str):
+    def __init__(self, shown_as: str, registry: Registry):
         self.shown_as = shown_as
+        self.registry = registry
+        self.opt_out_key: str | None = None
         self.problems = Problems(shown_as)
         self.node_ids: set[str] = set()
         self.languages: tuple[str, ...] = ()
@@ -335,10 +438,24 @@ class _FlowParser:
         first = self.languages[0] if self.languages else None
         default_language = top.get("default_language", self._language, default=first)
         start = top.get("start", self._ref)
+        direction = top.get("direction", source.pattern_text("inbound|outbound", "inbound or outbound"),
+                            "inbound")
+        opt_out = top.get("opt_out", lambda v: self._opt_out(top, v), None)
+        if direction == "outbound" and opt_out is None and "opt_out" not in top:
+            top.error(None, "an outbound flow needs opt_out: {key: '9', next: NODE} (a key that opts the"
+                      " patient out of these calls, in every menu)")
+        self.opt_out_key = opt_out.key if opt_out else None
         nodes = top.get("nodes", self._nodes)
         top.done()
         return Flow(name, version, description, self.languages, default_language, start,
-                    MappingProxyType(nodes or {}), review, self.shown_as)
+                    MappingProxyType(nodes or {}), review, self.shown_as, direction, opt_out)
+
+    def _opt_out(self, top: Fields, value: Any) -> OptOut | None:
+        f = Fields(self.problems, source.mapping(value), "opt_out")
+        key = f.get("key", _dtmf_key)
+        next_node = f.get("next", self._ref)
+        f.done()
+        return OptOut(key, next_node) if key and next_node else None
 
     # -- value checks that need the flow's languages or node names --
 
@@ -413,6 +530,8 @@ class _FlowParser:
         )
         if node.on_failure == node.id:
             f.error("on_failure", "on_failure must leave the menu, not come back to it")
+        if node.options and self.opt_out_key in node.options:
+            f.error("options", f"key '{self.opt_out_key}' is the flow's opt-out key: use another key here")
         return node
 
     def _options(self, node: Fields, value: Any) -> Mapping[str, MenuOption]:
@@ -516,7 +635,75 @@ class _FlowParser:
         return EnqueueNode(
             **common, queue=f.get("queue", source.pattern_text(_NAME, "a queue name ([a-z0-9_-]+)")),
             priority=f.get("priority", source.integer(0, 100), 0), prompts=self._prompts(f, required=False),
+            if_no_agent=f.get("if_no_agent", self._ref, None),
         )
+
+    def _action(self, f: Fields, **common: Any) -> ActionNode:
+        name = f.get("action", self._action_name)
+        outcomes = f.get("outcomes", self._outcomes, MappingProxyType({}))
+        node = ActionNode(**common, action=name, args=f.get("args", self._values, MappingProxyType({})),
+                          outcomes=outcomes, next=f.get("next", self._ref))
+        declared = self.registry.actions.get(name, ()) if name else ()
+        unwired = [result for result in declared if result not in (outcomes or {})]
+        if unwired:
+            f.error("outcomes" if "outcomes" in f else None,
+                    f"action '{name}' can result in {', '.join(unwired)}: wire each in 'outcomes'")
+        unknown = [result for result in (outcomes or {}) if name and result not in declared]
+        if unknown:
+            f.error("outcomes", f"action '{name}' never results in {', '.join(unknown)}"
+                    f" (its results: {', '.join(declared) or 'none'})")
+        return node
+
+    def _action_name(self, value: Any) -> str:
+        known = sorted(self.registry.actions)
+        if not isinstance(value, str) or value not in self.registry.actions:
+            close = difflib.get_close_matches(str(value), known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise Invalid(f"unknown action {value!r}{hint}; known: {', '.join(known) or 'none'}")
+        return value
+
+    def _outcomes(self, value: Any) -> Mapping[str, str]:
+        outcomes_map = source.mapping(value)
+        check = source.pattern_text(_NAME, "a result name ([a-z0-9_-]+)")
+        outcomes = {}
+        for result, target in outcomes_map.items():
+            try:
+                outcomes[check(result)] = self._ref(target)
+            except Invalid as exc:
+                self.problems.add(outcomes_map.value_line(result), "outcomes", f"{result!r}: {exc}")
+        return MappingProxyType(outcomes)
+
+    def _say(self, f: Fields, **common: Any) -> SayNode:
+        say_as = f.get("as", source.pattern_text("|".join(SAY_AS), f"one of {', '.join(SAY_AS)}"))
+        return SayNode(**common, variable=f.get("say", _variable), say_as=say_as, next=f.get("next", self._ref))
+
+    def _questionnaire(self, f: Fields, **common: Any) -> QuestionnaireNode:
+        protocol = f.get("protocol", self._protocol)
+        ladder = self.registry.ladder
+        red_flags = frozenset(d.id for d in ladder.dispositions.values() if d.escalation_required) if ladder else ()
+        node = QuestionnaireNode(
+            **common, protocol=protocol, ladder=ladder, red_flags=frozenset(red_flags),
+            prompts=self._prompts(f), on_red_flag=f.get("on_red_flag", self._ref),
+            next=f.get("next", self._ref), on_failure=f.get("on_failure", self._ref),
+            timeout=f.get("timeout", _timeout, 6.0), retries=f.get("retries", _retries, 2),
+            invalid_prompts=f.get("invalid_prompt", _prompt_list, ()),
+        )
+        return node
+
+    def _protocol(self, value: Any) -> Any:
+        protocols = self.registry.protocols
+        if not isinstance(value, str) or value not in protocols:
+            close = difflib.get_close_matches(str(value), sorted(protocols), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(sorted(protocols)) or "none"
+            raise Invalid(f"unknown triage protocol {value!r}{hint}; known: {known}")
+        protocol = protocols[value]
+        missing = [lang for lang in self.languages if lang not in protocol.languages]
+        if missing:
+            raise Invalid(f"protocol '{value}' has no text in {', '.join(missing)}")
+        if self.registry.ladder is None:
+            raise Invalid("the loader was given protocols without their disposition ladder")
+        return protocol
 
     def _hangup(self, f: Fields, **common: Any) -> HangupNode:
         reason = f.get("reason", source.pattern_text(_NAME, "a reason ([a-z0-9_-]+)"), "ivr_hangup")
@@ -546,13 +733,15 @@ _NODE_PARSERS: dict[str, Callable[..., Node]] = {
     "play": _FlowParser._play, "menu": _FlowParser._menu, "read_digits": _FlowParser._read_digits,
     "branch": _FlowParser._branch, "set": _FlowParser._set, "set_language": _FlowParser._set_language,
     "enqueue": _FlowParser._enqueue, "hangup": _FlowParser._hangup, "goto": _FlowParser._goto,
+    "action": _FlowParser._action, "say": _FlowParser._say, "questionnaire": _FlowParser._questionnaire,
 }
 
 
 # ---- graph checks, on a flow whose every reference is known to exist ----
 
 def _check_graph(flow: Flow, problems: Problems, start_line: int) -> None:
-    reachable = _walk([flow.start], lambda node_id: flow.nodes[node_id].successors())
+    roots = [flow.start] + ([flow.opt_out.next] if flow.opt_out else [])
+    reachable = _walk(roots, lambda node_id: flow.nodes[node_id].successors())
     for node in flow.nodes.values():
         if node.id not in reachable:
             problems.add(node.line, f"node '{node.id}'", f"is never reached from start '{flow.start}'"

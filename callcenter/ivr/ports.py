@@ -15,7 +15,8 @@ class IvrPort(Protocol):
     language: str
 
     async def play(self, prompts: list[str], *, interruptible: bool) -> str | None:
-        """Play sounds in order and return when done. If `interruptible`, a key pressed during playback stops
+        """Play sounds in order and return when done. A prompt is a sound name, or a media URI with a
+        scheme (`number:12`, from a `say` node). If `interruptible`, a key pressed during playback stops
         it and is returned (taken out of the buffer); keys already buffered before the call do not interrupt.
         """
         ...
@@ -30,8 +31,18 @@ class IvrPort(Protocol):
 
     def record(self, event: str, **data: Any) -> None:
         """An IVR event for the call's event log: 'ivr_node', 'ivr_choice', 'ivr_invalid', 'ivr_timeout',
-        'ivr_failure'. Never given digits a caller typed in a read_digits node (they may be patient data).
+        'ivr_failure', 'ivr_action', 'ivr_no_agent', 'ivr_say_missing', and a questionnaire's 'triage_*'.
+        Never given digits a caller typed in a read_digits node (they may be patient data).
         """
+        ...
+
+    async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        """Run a named action of the flow's registry (e.g. `appointment.confirm`) for this call; returns
+        its result, which the flow's `outcomes` route on."""
+        ...
+
+    def agent_available(self, queue: str) -> bool:
+        """Whether an agent of `queue` could take the call right now (an enqueue's `if_no_agent`)."""
         ...
 
 

@@ -9,6 +9,7 @@ from ivr_fakes import write
 
 from callcenter import prompts
 from callcenter.ivr import load_catalog
+from callcenter.triage.schema import load_protocols
 from callcenter.prompts import PromptToolError, generate, output_path
 
 PROMPTS = Path(__file__).resolve().parents[2] / "ivr_flows" / "prompts.yaml"
@@ -32,7 +33,8 @@ def audio_format(path: Path) -> tuple[int, int, int, float]:
 
 
 def test_given_the_project_prompts_when_generated_then_every_file_is_8khz_mono_16bit_and_audible(tmp_path):
-    catalog = load_catalog(PROMPTS)
+    # The project's catalog includes every triage question, read by phone in campaign questionnaires.
+    catalog = load_catalog(PROMPTS).with_protocols(load_protocols().values())
 
     written = generate(PROMPTS, tmp_path)
 

@@ -1,0 +1,229 @@
+"""What an automated campaign call does to the record when the patient presses a key: the `action` nodes of
+the campaign flows (ivr_flows/appointment-reminder.yaml, ...), by name.
+
+| action                | args                                   | results (wired in the flow's `outcomes`) |
+| --------------------- | -------------------------------------- | ---------------------------------------- |
+| `appointment.confirm` |                                        | confirmed, not_possible                  |
+| `appointment.cancel`  |                                        | cancelled, not_possible                  |
+| `opt_out`             | scope: kind (default) or all           | (next)                                   |
+| `survey.record`       | question (default overall); the score  | invalid                                  |
+|                       | is the context's `survey.score` (1-5)  |                                          |
+| `callback.urgent`     | queue (default nurse), reason (a code) | (next)                                   |
+| `outcome`             | outcome: completed, red_flag, ...      | (next)                                   |
+
+Cancelling frees the slot: there is no slot table in this product, an appointment's slot is occupied exactly
+while the appointment is booked or confirmed, so the status 'cancelled' is what gives the time back to
+scheduling (the scheduling desk sees the slot free and may book it again). The row is kept (who cancelled,
+when and how is in the audit log and the call's events), never deleted.
+
+Every action writes a `campaign_outcome` call event {campaign, outcome, score?} that the KPIs read (issue 7),
+once per outcome and call; `BoundActions.outcome` is the attempt's outcome for `CampaignService.finish`.
+No patient data is logged: ids only.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.database import Database
+from ..db.models import Appointment, Callback, DoNotCall, SurveyResponse
+from ..eventlog import EventLog, utcnow
+from ..ivr.catalog import PromptCatalog
+from ..ivr.flow import Flow, Registry, load_flow
+
+log = logging.getLogger(__name__)
+
+# name -> the results a flow must wire; any other result goes to the node's `next`.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "appointment.confirm": ("confirmed", "not_possible"),
+    "appointment.cancel": ("cancelled", "not_possible"),
+    "opt_out": (),
+    "survey.record": ("invalid",),
+    "callback.urgent": (),
+    "outcome": (),
+}
+OUTCOMES = ("completed", "confirmed", "cancelled", "opted_out", "survey_done", "red_flag", "message_left",
+            "no_answer_to_questions")
+CANCELLABLE = ("booked", "confirmed")
+
+
+class Job(Protocol):
+    """What an action needs of the dial job (campaigns.services.DialJob)."""
+    attempt_id: int
+    target_id: int
+    campaign: Any  # CampaignDef: name, kind, queue
+    patient_id: int
+    phone_e164: str
+    subject_kind: str
+    subject_id: int
+
+
+def registry(protocols: Any = None, ladder: Any = None) -> Registry:
+    """What campaign flows may name: these actions, and the triage protocols for questionnaires."""
+    if protocols is None:
+        from ..triage.schema import load_ladder, load_protocols
+        ladder = load_ladder()
+        protocols = load_protocols(ladder=ladder)
+    return Registry(actions=ACTIONS, protocols=protocols, ladder=ladder)
+
+
+class CampaignActions:
+    """Shared by every campaign call (wired once); `bind` gives one call its runner."""
+
+    def __init__(self, db: Database, events: EventLog, *, clock: Callable[[], datetime] = utcnow):
+        self.db, self.events, self.clock = db, events, clock
+
+    def bind(self, call_id: str, job: Job) -> "BoundActions":
+        return BoundActions(self, call_id, job)
+
+
+class BoundActions:
+    """The actions of one campaign call: `await run(name, args, context) -> result` (calls/ivr.py)."""
+
+    def __init__(self, actions: CampaignActions, call_id: str, job: Job):
+        self.actions, self.call_id, self.job = actions, call_id, job
+        self.outcome: str | None = None
+        self._written: set[str] = set()
+
+    async def run(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        handler = _HANDLERS.get(name)
+        if handler is None:  # the flow loader refuses unknown names; this is a flow loaded without them
+            raise ValueError(f"unknown campaign action {name!r}")
+        return await handler(self, args, context)
+
+    # -- the actions --
+
+    async def confirm(self, args: dict, context: dict) -> str:
+        done = await self._appointment("confirmed", ("booked", "confirmed"))
+        if done:
+            self._outcome("confirmed")
+        return "confirmed" if done else "not_possible"
+
+    async def cancel(self, args: dict, context: dict) -> str:
+        done = await self._appointment("cancelled", CANCELLABLE)
+        if done:
+            self._outcome("cancelled")
+        return "cancelled" if done else "not_possible"
+
+    async def opt_out(self, args: dict, context: dict) -> str:
+        job, now = self.job, self.actions.clock()
+        kind = None if args.get("scope") == "all" else job.campaign.kind
+        row = dict(patient_id=job.patient_id, campaign_kind=kind, source="ivr_key", call_id=self.call_id,
+                   reason=f"opt-out key in campaign {job.campaign.name}", created_at=now)
+        await self.actions.db.run(lambda s: s.add(DoNotCall(**row)))
+        self._outcome("opted_out", scope="all" if kind is None else "kind")
+        return "done"
+
+    async def survey(self, args: dict, context: dict) -> str:
+        score = _score(context.get("survey.score"))
+        if score is None:
+            return "invalid"
+        job = self.job
+        row = dict(campaign_name=job.campaign.name, target_id=job.target_id, call_id=self.call_id,
+                   patient_id=job.patient_id, question=str(args.get("question", "overall"))[:64], score=score,
+                   created_at=self.actions.clock())
+        await self.actions.db.run(lambda s: s.add(SurveyResponse(**row)))
+        self._outcome("survey_done", event_outcome="survey_score", score=score)
+        return "done"
+
+    async def urgent_callback(self, args: dict, context: dict) -> str:
+        """A red flag and no nurse free: a nurse calls back at once. The reason is codes only (campaign,
+        protocol disposition): clinical detail stays in the call's triage events."""
+        job, now = self.job, self.actions.clock()
+        disposition = context.get("triage.disposition") or "unknown"
+        reason = f"{args.get('reason', 'red_flag')}: automated call {job.campaign.name}, disposition {disposition}"
+        row = dict(patient_id=job.patient_id, phone_e164=job.phone_e164, queue_name=args.get("queue", "nurse"),
+                   due_at=now, status="scheduled", reason=reason, origin_call_id=self.call_id, created_at=now,
+                   urgent=True)
+        callback_id = await self.actions.db.run(_insert_callback, row)
+        self.actions.events.event(self.call_id, "campaign_callback_created", callback_id=callback_id,
+                                  campaign=job.campaign.name, urgent=True, queue_name=row["queue_name"])
+        self._outcome("red_flag", disposition=disposition, callback=True)
+        return "done"
+
+    async def set_outcome(self, args: dict, context: dict) -> str:
+        outcome = args.get("outcome", "completed")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown campaign outcome {outcome!r}")
+        extra = {"disposition": context["triage.disposition"]} if "triage.disposition" in context else {}
+        self._outcome(outcome, **extra)
+        return "done"
+
+    # -- helpers --
+
+    async def _appointment(self, status: str, allowed: tuple[str, ...]) -> bool:
+        job = self.job
+        if job.subject_kind != "appointment":
+            return False
+        changed = await self.actions.db.run(_set_appointment, job.subject_id, job.patient_id, status, allowed,
+                                            self.actions.clock())
+        if changed:
+            self.actions.events.audit(f"appointment_{status}_by_patient", patient_id=job.patient_id,
+                                      call_id=self.call_id,
+                                      detail={"appointment_id": job.subject_id, "campaign": job.campaign.name,
+                                              "via": "ivr_key"})
+        log.info("call %s: appointment %s %s: %s", self.call_id, job.subject_id, status,
+                 "done" if changed else "not possible")
+        return changed
+
+    def _outcome(self, outcome: str, *, event_outcome: str | None = None, **data: Any) -> None:
+        """The attempt's outcome, and its campaign_outcome event (once per outcome and call)."""
+        self.outcome = outcome
+        shown = event_outcome or outcome
+        if shown in self._written:
+            return
+        self._written.add(shown)
+        self.actions.events.event(self.call_id, "campaign_outcome", campaign=self.job.campaign.name,
+                                  outcome=shown, target_id=self.job.target_id, attempt_id=self.job.attempt_id,
+                                  **data)
+
+
+def _score(value: Any) -> int | None:
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        return None
+    return score if 1 <= score <= 5 else None
+
+
+def _set_appointment(session: Session, appointment_id: int, patient_id: int, status: str,
+                     allowed: tuple[str, ...], now: datetime) -> bool:
+    """Change the status if the appointment is the patient's, still ahead, and in an allowed status."""
+    appointment = session.scalars(select(Appointment).where(
+        Appointment.id == appointment_id, Appointment.patient_id == patient_id).with_for_update()).first()
+    if appointment is None or appointment.status not in allowed or appointment.starts_at <= now:
+        return False
+    appointment.status = status
+    return True
+
+
+def _insert_callback(session: Session, row: dict) -> int:
+    callback = Callback(**row)
+    session.add(callback)
+    session.flush()
+    return callback.id
+
+
+_HANDLERS = {
+    "appointment.confirm": BoundActions.confirm, "appointment.cancel": BoundActions.cancel,
+    "opt_out": BoundActions.opt_out, "survey.record": BoundActions.survey,
+    "callback.urgent": BoundActions.urgent_callback, "outcome": BoundActions.set_outcome,
+}
+assert set(_HANDLERS) == set(ACTIONS)
+
+
+def load_campaign_flow(path: str | Path, *, catalog: PromptCatalog | None = None,
+                       known: Registry | None = None) -> Flow:
+    """An automated campaign flow (ivr_flows/<flow>.yaml), validated with the campaign actions and triage
+    protocols (and, given a catalog, every prompt including the protocol questions)."""
+    known = known or registry()
+    if catalog is not None:
+        catalog = catalog.with_protocols(known.protocols.values())
+    return load_flow(path, catalog=catalog, registry=known)
