@@ -729,3 +729,21 @@ def _labels(q: _Query, agents: dict, session: Session) -> dict[str, str]:
     if q.by == "campaign":
         return dict(session.execute(select(Campaign.name, Campaign.title)).all())
     return {}
+
+
+def report_bounds(first: str, last: str | None, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """A report's [start, end) from days (hospital time, the last day included) or instants with offsets."""
+    return _bound(first, tz, end=False), _bound(last or first, tz, end=last is None or len(last) == 10)
+
+
+def _bound(text: str, tz: ZoneInfo, *, end: bool) -> datetime:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
+            return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise KpiError(f"{text!r} is neither a day (YYYY-MM-DD) nor an instant") from None
+    if instant.tzinfo is None:
+        raise KpiError(f"{text!r} needs its UTC offset (or give a day)")
+    return instant.astimezone(UTC)
