@@ -103,9 +103,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_agent)
 
     _add_campaign_commands(sub)
+    _add_kpi_command(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
     return p
+
+
+def _add_kpi_command(sub) -> None:
+    s = sub.add_parser("kpi", help="KPI report from the call event log (definitions: docs/kpi.md)")
+    s.add_argument("--from", dest="start", required=True,
+                   help="first day (YYYY-MM-DD, hospital time) or an instant with its offset")
+    s.add_argument("--to", dest="end", help="last day, included (default: the --from day), or an instant")
+    s.add_argument("--by", default="day", choices=["queue", "agent", "interval", "day", "week", "month",
+                                                   "campaign"])
+    s.add_argument("--format", default="table", choices=["table", "csv"])
+    s.add_argument("--queue")
+    s.add_argument("--agent", help="agent number")
+    s.add_argument("--campaign")
+    s.add_argument("--business-hours", action="store_true", help="only what happened in business hours")
+    s.set_defaults(func=cmd_kpi)
+
+
+def cmd_kpi(cfg, args) -> int:
+    from .kpi.compute import KpiError, KpiService, report_bounds
+    from .kpi.http import report_csv
+    from .kpi.table import render
+    with _database(cfg) as db:
+        kpi = KpiService(db, cfg)
+        try:
+            start, end = report_bounds(args.start, args.end, kpi.settings.tz)
+            with db.session() as session:
+                report = kpi.compute_sync(session, start, end, by=args.by, queue=args.queue, agent=args.agent,
+                                          campaign=args.campaign, business_hours=args.business_hours)
+        except KpiError as exc:
+            raise UsageError(str(exc)) from None
+    sys.stdout.write(report_csv(report.to_json()) if args.format == "csv" else render(report))
+    return 0
 
 
 def _add_user_commands(sub) -> None:
