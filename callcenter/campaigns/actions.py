@@ -142,6 +142,7 @@ class BoundActions:
         row = dict(patient_id=job.patient_id, phone_e164=job.phone_e164, queue_name=args.get("queue", "nurse"),
                    due_at=now, status="scheduled", reason=reason, origin_call_id=self.call_id, created_at=now,
                    urgent=True)
+        await self.actions.events.flush()  # the call's own row first: the callback points at it
         callback_id = await self.actions.db.run(_insert_callback, row)
         self.actions.events.event(self.call_id, "campaign_callback_created", callback_id=callback_id,
                                   campaign=job.campaign.name, urgent=True, queue_name=row["queue_name"])

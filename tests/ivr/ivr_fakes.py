@@ -34,6 +34,18 @@ class ScriptedPort:
     now: float = 0.0
     played: list[Played] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Campaign flows: what each action returns (default 'done'), the actions run, queues with a free agent.
+    results: dict[str, str] = field(default_factory=dict)
+    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    free_queues: set[str] = field(default_factory=set)
+
+    async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        await asyncio.sleep(0)
+        self.actions.append((name, dict(args)))
+        return self.results.get(name, "done")
+
+    def agent_available(self, queue: str) -> bool:
+        return queue in self.free_queues
 
     def __post_init__(self) -> None:
         self._pending = deque(sorted(self.presses))
