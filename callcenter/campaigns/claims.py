@@ -178,7 +178,7 @@ def reclaim_expired(session: Session, now: datetime) -> int:
         ).values(result="failed", outcome="claim_expired", ended_at=now))
         session.execute(update(CampaignTarget).where(
             CampaignTarget.id == target_id, CampaignTarget.status == "in_progress",
-        ).values(status="pending", last_result="failed", next_attempt_at=now))
+        ).values(status="pending", next_attempt_at=now))  # last_result kept: the lost call's is unknown
         freed += 1
     return freed
 
