@@ -44,7 +44,7 @@ const KPIS = {
   amd_machine: ["outbound", "AMD machine", "Answering-machine detection: machine", "count"],
   outbound_abandon_rate: ["outbound", "Abandon rate", "Outbound abandon rate (cap 3%)", "rate"],
   followup_rate: ["patient", "Follow-up", "Discharged patients followed up", "rate"],
-  csat: ["patient", "CSAT", "Satisfaction (average score, 1-5)", "score"],
+  csat: ["patient", "CSAT", "Satisfied patients (4 or 5 of 5) / survey answers", "rate"],
   red_flags: ["patient", "Red flags", "Red flags found", "count"],
   time_to_escalation_seconds: ["patient", "To escalation", "Average time to escalation", "seconds"],
   complaint_resolution_hours: ["patient", "Complaints", "Average complaint resolution time", "hours"],
@@ -60,15 +60,21 @@ const AGENT_STATES = [
   { name: "wrapup_seconds", label: "Wrap-up", cls: "st-wrapup" },
   { name: "paused_seconds", label: "Paused", cls: "st-paused" },
 ];
+const OCCUPANCY_PARTS = [
+  { name: "busy", label: "On calls and wrap-up", cls: "st-on-call" },
+  { name: "idle", label: "Available", cls: "st-available" },
+];
 const CUT_TITLES = { interval: "15 minutes", day: "Day", week: "Week", month: "Month", queue: "Queue",
                      agent: "Agent", campaign: "Campaign" };
 const LEVEL_TEXT = { green: "on target", amber: "near target", red: "off target" };
 
 const info = (name) => KPIS[name] || ["other", name.replaceAll("_", " "), name.replaceAll("_", " "), "number"];
 
+// Under a minute with a tenth (an ASA of 43.75 s is "43.8 s"); longer as minutes:seconds.
 function seconds(v) {
+  if (v < 59.95) return `${v.toFixed(1)} s`;
   const total = Math.round(v), m = Math.floor(total / 60), s = total % 60;
-  return m ? `${m}:${String(s).padStart(2, "0")}` : `${s} s`;
+  return `${m}:${String(s).padStart(2, "0")}`;
 }
 
 const FORMATS = {
@@ -165,7 +171,7 @@ async function load() {
     if (mine !== generation) return;
     const byCut = Object.fromEntries(wanted.map((by, i) => [by, answers[i]]));
     showError("");
-    draw(byCut[p.get("by") || "interval"], byCut[chartBy], byCut.agent);
+    draw(p, byCut[p.get("by") || "interval"], byCut[chartBy], byCut.agent);
   } catch (err) {
     if (mine === generation) showError(err.message || "The report could not be loaded.");
   } finally {
@@ -179,9 +185,8 @@ function showError(message) {
   box.hidden = !message;
 }
 
-function draw(table, chart, agents) {
-  const range = table.from.slice(0, 10) === addDays(table.to.slice(0, 10), -1)
-    ? table.from.slice(0, 10) : `${table.from.slice(0, 10)} to ${addDays(table.to.slice(0, 10), -1)}`;
+function draw(p, table, chart, agents) {
+  const range = p.get("from") === p.get("to") ? p.get("from") : `${p.get("from")} to ${p.get("to")}`;
   $("#kpi-range").textContent = `${range} · ${table.time_zone}`;
   $("#kpi-definitions").textContent = table.definitions_version;
   drawSummary(table);
@@ -264,13 +269,22 @@ function drawVolumes(report) {
     labels: rows.map((r) => axisLabel(report, r)), groups, format: String });
 }
 
+// Time per state and agent when the report carries it; until then each agent's occupancy (busy share of
+// the time signed in and not paused), which the report has.
 function drawAgents(report) {
+  const body = $("#chart-agents .kpi-chart-body");
   const hasStates = report.rows.some((r) => AGENT_STATES.some((s) => (r.kpis[s.name] || 0) > 0));
-  const rows = hasStates ? report.rows.map((r) => ({
-    label: r.label || r.key, parts: AGENT_STATES.map((s) => r.kpis[s.name] || 0),
-  })).filter((r) => r.parts.some((v) => v > 0)) : [];
-  stackedBars($("#chart-agents .kpi-chart-body"), { labelledBy: "chart-agents-title", rows,
-    parts: AGENT_STATES, format: seconds });
+  if (hasStates) {
+    $("#chart-agents-title").textContent = "Agent states (time per state)";
+    const rows = report.rows.map((r) => ({ label: r.label || r.key, parts: AGENT_STATES.map((s) => r.kpis[s.name] || 0) }))
+      .filter((r) => r.parts.some((v) => v > 0));
+    return stackedBars(body, { labelledBy: "chart-agents-title", rows, parts: AGENT_STATES, format: seconds });
+  }
+  $("#chart-agents-title").textContent = "Agent occupancy (share of signed-in time on calls and wrap-up)";
+  const rows = report.rows.filter((r) => r.kpis.occupancy !== null && r.kpis.occupancy !== undefined)
+    .map((r) => ({ label: r.label || r.key, parts: [r.kpis.occupancy, 1 - r.kpis.occupancy] }));
+  stackedBars(body, { labelledBy: "chart-agents-title", rows, max: 1, parts: OCCUPANCY_PARTS,
+    format: (v) => format("occupancy", v) });
 }
 
 // -- tables ---------------------------------------------------------------------------------------------------
@@ -293,18 +307,34 @@ function valueCell(tag, name, value, thresholds) {
   return td;
 }
 
+// One table per group of KPIs. A group with nothing in the period (no campaign call, say) is one line; in a
+// table by time, the intervals or days with nothing for the group are left out (the note says how many).
 function drawTables(report) {
   const names = Object.keys(report.totals);
-  const isEmpty = (r) => names.every((n) => !r.kpis[n]);
-  const shown = report.by === "interval" ? report.rows.filter((r) => !isEmpty(r)) : report.rows;
-  const tables = GROUPS.map((g) => [g, names.filter((n) => info(n)[0] === g.name)])
-    .filter(([, cols]) => cols.length)
-    .map(([g, cols]) => table(report, g, cols, shown));
-  if (shown.length < report.rows.length) {
-    tables.push(cell("p", `${report.rows.length - shown.length} intervals without any call are not listed.`,
-                      { class: "muted" }));
+  const byTime = ["interval", "day", "week", "month"].includes(report.by);
+  const out = [];
+  for (const g of GROUPS) {
+    const cols = names.filter((n) => info(n)[0] === g.name);
+    if (!cols.length) continue;
+    if (cols.every((n) => !report.totals[n])) {
+      out.push(cell("p", `${g.title}: nothing in this period.`, { class: "muted kpi-none", "data-group": g.name }));
+      continue;
+    }
+    const rows = byTime ? report.rows.filter((r) => cols.some((n) => r.kpis[n])) : report.rows;
+    out.push(table(report, g, cols, rows));
+    if (rows.length < report.rows.length) {
+      out.push(cell("p", `${report.rows.length - rows.length} ${CUT_TITLES[report.by].toLowerCase()} rows ` +
+                    "without any of these are not listed.", { class: "muted kpi-skipped" }));
+    }
   }
-  $("#kpi-tables").replaceChildren(...tables);
+  $("#kpi-tables").replaceChildren(...out);
+}
+
+// Intervals of a one-day report are named by their time only; longer reports keep the date.
+function rowLabel(report, row) {
+  // A local day lasts 23 to 25 hours (daylight saving time).
+  const oneDay = Date.parse(report.to) - Date.parse(report.from) <= 25 * 3600000;
+  return report.by === "interval" && oneDay ? row.key.slice(11, 16) : row.label || row.key;
 }
 
 function table(report, group, cols, rows) {
@@ -326,7 +356,7 @@ function table(report, group, cols, rows) {
   for (const row of rows) {
     const tr = document.createElement("tr");
     tr.dataset.key = row.key;
-    tr.append(cell("th", row.label || row.key, { scope: "row" }));
+    tr.append(cell("th", rowLabel(report, row), { scope: "row" }));
     for (const name of cols) tr.append(valueCell("td", name, row.kpis[name] ?? null, report.thresholds));
     tbody.append(tr);
   }

@@ -7,7 +7,7 @@
 
 const NS = "http://www.w3.org/2000/svg";
 const W = 640, H = 230;
-const PAD = { left: 44, right: 12, top: 12, bottom: 30 };
+const PAD = { left: 44, right: 22, top: 12, bottom: 30 };
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -127,13 +127,13 @@ export function barChart(body, { labelledBy, labels, groups, format }) {
 }
 
 // rows: [{label, parts: [number]}], parts: [{name, label, cls}]: one stacked horizontal bar per row.
-export function stackedBars(body, { labelledBy, rows, parts, format }) {
+export function stackedBars(body, { labelledBy, rows, parts, format, max = null }) {
   if (!rows.length) return empty(body, "No agent time in this period.");
   // Drawn twice as wide as the other charts: it spans the page, and its text keeps the same size.
   const width = 2 * W, rowH = 24, height = PAD.top + rows.length * rowH + 24, left = 170;
   const right = width - PAD.right;
   const root = frame(labelledBy, height, width);
-  const max = Math.max(1, ...rows.map((r) => r.parts.reduce((a, b) => a + (b || 0), 0)));
+  max = max ?? Math.max(1, ...rows.map((r) => r.parts.reduce((a, b) => a + (b || 0), 0)));
   const scale = (v) => ((right - left) * v) / max;
   rows.forEach((r, i) => {
     const top = PAD.top + i * rowH;
@@ -149,7 +149,7 @@ export function stackedBars(body, { labelledBy, rows, parts, format }) {
     });
   });
   root.append(svg("text", { x: right, y: height - 6, class: "tick", "text-anchor": "end" },
-                  `longest: ${format(max)}`));
+                  `full bar: ${format(max)}`));
   body.replaceChildren(root, legend(parts));
 }
 

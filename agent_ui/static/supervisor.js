@@ -90,7 +90,7 @@ function render(message) {
   if (message.type !== "wallboard") return;
   latest = message;
   clockOffset = Date.parse(message.now) - Date.now();
-  renderQueues(message.queues);
+  renderQueues(message.queues, message.today || {});
   markLateQueues(message.queues);
   renderCalls(message.calls);
   renderAgents(message.agents);
@@ -98,7 +98,7 @@ function render(message) {
   followMonitor(message.calls);
 }
 
-function renderQueues(queues) {
+function renderQueues(queues, today) {
   const list = $("#queues");
   list.replaceChildren(...queues.map((q) => {
     const waiting = q.waiting.map((w) => el("li", { "data-call": w.call_id },
@@ -109,8 +109,18 @@ function renderQueues(queues) {
         " waiting"),
       el("p", { class: "queue-longest" }, "Longest ",
         q.longest_since ? timer(q.longest_since) : el("span", {}, "—")),
-      waiting.length ? el("ol", { class: "waiting-list" }, ...waiting) : null);
+      waiting.length ? el("ol", { class: "waiting-list" }, ...waiting) : null,
+      today[q.name] ? todayLine(today[q.name]) : null);
   }));
+}
+
+// Today so far, from the KPI computation (the same numbers as the KPI dashboard, issue 7).
+function todayLine(t) {
+  const sl = t.service_level === null ? "–" : `${(t.service_level * 100).toFixed(1)}%`;
+  const figure = (name, label, value) => el("span", { "data-kpi": name }, `${label} `, el("strong", {}, value));
+  return el("p", { class: "queue-today muted sv-small" }, "Today: ",
+    figure("offered", "offered", String(t.offered)), " · ", figure("answered", "answered", String(t.answered)),
+    " · ", figure("abandoned", "abandoned", String(t.abandoned)), " · ", figure("service_level", "SL", sl));
 }
 
 function renderCalls(calls) {
