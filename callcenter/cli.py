@@ -346,6 +346,9 @@ def cmd_prompts(cfg, args) -> int:
     from .prompts import generate
     out = args.out or str(cfg.state_path / "prompts")
     files = generate(cfg.path("ivr_flows/prompts.yaml"), out, force=args.force)
+    # The hospital's name for campaign messages comes from [site], not from prompts.yaml.
+    from .campaigns.message import render_site_prompts
+    files += render_site_prompts(cfg.site, cfg.path("ivr_flows/prompts.yaml"), out, force=args.force)
     print(f"{len(files)} prompt files in {out}")
     return 0
 

@@ -95,6 +95,12 @@ class TelephonyConfig:
     outbound_ring_timeout: int = 30
     # Red-flag triage: the emergency number conferenced into a call (the sandbox's simulated callee).
     emergency_dial_template: str = "Local/911@sim-callee/n"
+    # Outbound campaigns: how a patient's number is dialed ({number}/{digits} as above). The default reaches
+    # the sandbox's simulated patients (sim-campaign: person, machine, no answer, busy per number).
+    campaign_dial_template: str = "Local/{number}@sim-campaign/n"
+    campaign_ring_timeout: int = 25
+    # From the patient's answer to AMD's verdict (a machine's greeting is let to finish, up to 15 s).
+    campaign_amd_timeout: float = 30.0
 
 
 @dataclass
