@@ -211,7 +211,41 @@ def seed_demo(session: Session, endpoint_template: str = DEFAULT_ENDPOINT_TEMPLA
         "patients": sum(_ensure_patient(session, p, now) for p in PATIENTS),
     }
     session.flush()
-    return {"created": created, **_totals(session)}
+    campaign_demo = _ensure_campaign_demo(session, now)  # issue 6: targets and campaigns for the demo
+    session.flush()
+    return {"created": created, **_totals(session), "campaign_demo": campaign_demo}
+
+
+# Outbound campaigns (issue 6): demo patients with an appointment tomorrow, so the reminder campaign has
+# targets whenever the demo is seeded (the cardiology discharges above already feed the follow-up).
+CAMPAIGN_DEMO_APPOINTMENTS = (("MRN100003", "dermatology", "Dr. Ana Ruiz"), ("MRN100005", "cardiology", None),
+                              ("MRN100013", "endocrinology", "Dr. Samuel Okafor"))
+CAMPAIGN_DEMO_LOCATION = "Main building, outpatients"
+
+
+def _ensure_campaign_demo(session: Session, now: datetime) -> dict[str, int]:
+    from .campaigns.schema import load_campaign_file
+    from .config import PROJECT_ROOT
+    from .db.models import Campaign
+    appointments = 0
+    tomorrow = (now + timedelta(days=1)).replace(hour=16, minute=0, second=0, microsecond=0)
+    for mrn, department, clinician in CAMPAIGN_DEMO_APPOINTMENTS:
+        patient_id = session.scalar(select(Patient.id).where(Patient.mrn == mrn))
+        # Once per patient, like the rest of the demo: seeding again another day adds nothing.
+        known = session.scalar(select(Appointment.id).where(
+            Appointment.patient_id == patient_id, Appointment.location == CAMPAIGN_DEMO_LOCATION))
+        if patient_id and known is None:
+            session.add(Appointment(patient_id=patient_id, department=department, clinician=clinician,
+                                    starts_at=tomorrow, status="booked", location=CAMPAIGN_DEMO_LOCATION))
+            appointments += 1
+    campaigns = 0
+    for path in sorted((PROJECT_ROOT / "campaigns").glob("*.yaml")):
+        campaign = load_campaign_file(path)
+        if session.scalar(select(Campaign.id).where(Campaign.name == campaign.name)) is None:
+            session.add(Campaign(name=campaign.name, kind=campaign.kind, title=campaign.title, version=1,
+                                 source_yaml=path.read_text(encoding="utf-8"), loaded_from=str(path)))
+            campaigns += 1
+    return {"appointments_tomorrow": appointments, "campaigns": campaigns}
 
 
 def _staff() -> tuple[tuple[str, str, str], ...]:
