@@ -52,7 +52,7 @@ const KPIS = {
 // The tiles above the charts: [name, label].
 const SUMMARY = [["offered", "Offered"], ["answered", "Answered"], ["abandoned", "Abandoned"],
                  ["service_level", "Service level"], ["abandon_rate", "Abandon rate"],
-                 ["asa_seconds", "Avg. speed of answer"], ["aht_seconds", "Avg. handle time"],
+                 ["asa_seconds", "Speed of answer"], ["aht_seconds", "Handle time"],
                  ["occupancy", "Occupancy"]];
 const AGENT_STATES = [
   { name: "available_seconds", label: "Available", cls: "st-available" },
@@ -194,7 +194,8 @@ function draw(p, table, chart, agents) {
   drawVolumes(chart);
   drawAgents(agents);
   drawTables(table);
-  document.body.dataset.loadedBy = table.by;  // tests wait on this
+  document.body.dataset.loadedBy = table.by;  // tests wait on these two
+  document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
 }
 
 // -- totals ---------------------------------------------------------------------------------------------------
@@ -316,11 +317,11 @@ function drawTables(report) {
   for (const g of GROUPS) {
     const cols = names.filter((n) => info(n)[0] === g.name);
     if (!cols.length) continue;
-    if (cols.every((n) => !report.totals[n])) {
+    if (!cols.some((n) => present(n, report.totals[n]))) {
       out.push(cell("p", `${g.title}: nothing in this period.`, { class: "muted kpi-none", "data-group": g.name }));
       continue;
     }
-    const rows = byTime ? report.rows.filter((r) => cols.some((n) => r.kpis[n])) : report.rows;
+    const rows = byTime ? report.rows.filter((r) => cols.some((n) => present(n, r.kpis[n]))) : byLabel(report.rows);
     out.push(table(report, g, cols, rows));
     if (rows.length < report.rows.length) {
       out.push(cell("p", `${report.rows.length - rows.length} ${CUT_TITLES[report.by].toLowerCase()} rows ` +
@@ -328,6 +329,16 @@ function drawTables(report) {
     }
   }
   $("#kpi-tables").replaceChildren(...out);
+}
+
+// Something to show: a count above zero, or any rate or average at all (an occupancy of 0% says agents waited).
+function present(name, value) {
+  return info(name)[3] === "count" ? value > 0 : value !== null && value !== undefined;
+}
+
+// Queues, agents and campaigns in the order people read them: by their title.
+function byLabel(rows) {
+  return [...rows].sort((a, b) => (a.label || a.key).localeCompare(b.label || b.key));
 }
 
 // Intervals of a one-day report are named by their time only; longer reports keep the date.

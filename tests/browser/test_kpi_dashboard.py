@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -145,7 +145,26 @@ def test_given_dashboard_when_cut_changed_to_queue_then_table_updates_without_re
         expect(_cell(page, "inbound", queue, "service_level")).to_contain_text(
             f"{expected['service_level'] * 100:.1f}%")
     expect(page.locator("#kpi-csv")).to_have_attribute("href", re.compile(r"/api/kpi\.csv\?.*by=queue"))
+    page.locator("table[data-group='inbound']").scroll_into_view_if_needed()
     screenshot(page, "kpi-dashboard-by-queue")
+
+
+def test_given_dashboard_when_last_7_days_chosen_then_range_set_and_charts_by_day(signed_in, kpi_console):
+    page = _open_dashboard(signed_in, kpi_console)
+    today = datetime.now(ZoneInfo(kpi_console.cfg.site.time_zone)).date()
+
+    page.select_option("#kpi-period", "last7")
+
+    expect(page.locator("body[data-loads='2']")).to_have_count(1)
+    expect(page.locator("#kpi-from")).to_have_value((today - timedelta(days=6)).isoformat())
+    expect(page.locator("#kpi-to")).to_have_value(today.isoformat())
+    expect(page.locator("#chart-volumes-title")).to_contain_text("per day")
+    # Only today had calls: one group of bars; the totals are the same as today's.
+    expect(page.locator("#chart-volumes svg [data-series='offered'] rect")).to_have_count(1)
+    expect(page.locator(".kpi-tile[data-kpi='offered'] .kpi-tile-value")).to_have_text("7")
+    # A row per 15 minutes with anything inbound: desks signed in 08:00 to 10:00.
+    expect(page.locator("table[data-group='inbound'] tbody tr")).to_have_count(8)
+    assert f"from={(today - timedelta(days=6)).isoformat()}" in page.url
 
 
 def test_given_seeded_today_when_wallboard_and_dashboard_open_then_same_figures_per_queue(
