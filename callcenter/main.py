@@ -15,11 +15,14 @@ from .auth.services import Auth
 from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
+from .campaigns.actions import CampaignActions
+from .campaigns.dialer import Dialer
 from .campaigns.dnc import DoNotCallList
+from .campaigns.progressive import ProgressiveDialer
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
-from .campaigns.progressive import ProgressiveDialer
 from .campaigns.services import CampaignService
+from .campaigns.stasis import register as register_campaign_roles
 from .config import Config
 from .db.database import Database
 from .desk.services import DeskService
@@ -69,6 +72,7 @@ class Services:
     campaign_scheduler: Scheduler | None = None
     campaigns: CampaignService | None = None  # outbound campaigns (issue 6): set by build()
     progressive: "ProgressiveDialer | None" = None  # progressive campaigns (issue 6): set by build()
+    dialer: "Dialer | None" = None  # automated campaigns (issue 6): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -103,7 +107,15 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
     _build_campaigns(services)
     _build_progressive(services)
+    _build_dialer(services)
     return services
+
+
+def _build_dialer(s: Services) -> None:
+    """Automated campaigns: the patient leg enters as `campaign,...` and, with AMD's verdict,
+    `campaign-amd,...` (campaigns/stasis.py)."""
+    s.dialer = Dialer(s.router, s.campaigns, CampaignActions(s.db, s.events), s.cfg)
+    register_campaign_roles(s.router)
 
 
 def _build_campaigns(s: Services) -> None:
@@ -145,6 +157,8 @@ async def stop(s: Services) -> None:
         await s.campaign_scheduler.stop()
     if s.campaign_runs:
         await s.campaign_runs.stop()
+    if s.dialer:
+        await s.dialer.stop()
     if s.monitors:
         await s.monitors.stop_all()
     if s.ari_task:
