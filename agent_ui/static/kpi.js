@@ -403,3 +403,7 @@ form.addEventListener("submit", (event) => {
 });
 restore();
 load();
+// A period that includes today keeps up by itself (a quiet reload of the same view every minute).
+setInterval(() => {
+  if (!document.hidden && form.elements.to.value >= form.dataset.today) load();
+}, 60000);

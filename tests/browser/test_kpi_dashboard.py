@@ -167,6 +167,18 @@ def test_given_dashboard_when_last_7_days_chosen_then_range_set_and_charts_by_da
     assert f"from={(today - timedelta(days=6)).isoformat()}" in page.url
 
 
+def test_given_from_after_to_when_shown_then_message_and_previous_numbers_stay(signed_in, kpi_console):
+    page = _open_dashboard(signed_in, kpi_console)
+
+    page.fill("#kpi-from", "2026-12-31")
+    page.fill("#kpi-to", "2026-12-01")
+    page.click("#kpi-filters button[type=submit]")
+
+    expect(page.locator("#kpi-error")).to_contain_text("'from' (2026-12-31) is after 'to' (2026-12-01)")
+    expect(page.locator("#kpi-period")).to_have_value("custom")
+    expect(page.locator(".kpi-tile[data-kpi='offered'] .kpi-tile-value")).to_have_text("7")
+
+
 def test_given_seeded_today_when_wallboard_and_dashboard_open_then_same_figures_per_queue(
         signed_in, kpi_console, screenshot):
     page = _open_dashboard(signed_in, kpi_console)
