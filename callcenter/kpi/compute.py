@@ -322,6 +322,11 @@ class CallFold:
         return next((s for s in self.segments if s.answered_at is not None), None)
 
 
+# Only the events a fold has a handler for are read: a real call also logs every state change, playback,
+# recording... which no KPI needs.
+FOLDED_TYPES = tuple(sorted(name[3:] for name in dir(CallFold) if name.startswith("on_")))
+
+
 def outbound_fact(out: dict[str, Any]) -> Fact:
     """One dial attempt: its line result (or AMD verdict) and what the patient answered."""
     result, amd = out["result"], out["amd"]
@@ -554,10 +559,12 @@ def call_facts(session: Session, q: _Query, settings: KpiSettings, service_level
                ) -> Iterator[Fact]:
     """Fold the events of every call with an event in range; FCR is settled against later calls."""
     in_range = (select(CallEvent.call_id).where(CallEvent.ts >= q.start, CallEvent.ts < q.end,
-                                                CallEvent.call_id.is_not(None)).distinct())
+                                                CallEvent.call_id.is_not(None),
+                                                CallEvent.type.in_(FOLDED_TYPES)).distinct())
     rows = _stream(session, select(CallEvent.call_id, RAW_TS, CallEvent.type, CallEvent.agent_id,
                                    CallEvent.queue_name, RAW_DATA)
-                   .where(CallEvent.call_id.in_(in_range)).order_by(CallEvent.call_id, CallEvent.id))
+                   .where(CallEvent.call_id.in_(in_range), CallEvent.type.in_(FOLDED_TYPES))
+                   .order_by(CallEvent.call_id, CallEvent.id))
     fcr: list[tuple[int, datetime, str, Fact]] = []
     missing_attempts: dict[int, Fact] = {}
     fold: CallFold | None = None

@@ -225,3 +225,28 @@ async def test_given_bad_cut_or_range_when_reported_then_refused(db):
         await kpi.report(at("00:00"), at("01:00"), by="year")
     with pytest.raises(KpiError):
         await kpi.report(at("01:00"), at("00:00"), by="day")
+
+
+async def test_given_warm_transfer_when_reported_then_one_offer_one_transfer_and_a_handling_per_agent(db):
+    with db.session() as session:
+        session.add(Queue(name="general", title="General", service_level_seconds=30))
+        session.add_all([
+            day.ev("w", "10:00:00", "queued", queue="general"),
+            day.state("w", "10:00:10", day.A1, "on_call"),
+            day.ev("w", "10:00:10", "connected", day.A1, "general"),
+            day.ev("w", "10:02:00", "transfer_started", day.A1, "general", mode="warm", to_agent="1002"),
+            day.state("w", "10:02:00", day.A2, "ringing"),
+            day.state("w", "10:02:05", day.A2, "on_call"),
+            day.ev("w", "10:03:00", "transfer_completed", day.A1, "general", mode="warm", to_agent="1002"),
+            day.state("w", "10:03:00", day.A1, "wrapup"),
+            day.state("w", "10:04:00", day.A1, "available"),
+            day.ev("w", "10:08:00", "ended", day.A2, "general", outcome="completed", reason="caller_hangup"),
+            day.state("w", "10:08:00", day.A2, "wrapup"),
+            day.state("w", "10:08:30", day.A2, "available"),
+        ])
+    report = await kpi_service(db).report(*local_day(day.DAY), by="queue")
+
+    t = report.totals
+    assert (t["offered"], t["answered"], t["transfers"], t["asa_seconds"]) == (1, 1, 1, 10.0)
+    assert t["aht_seconds"] == (230 + 385) / 2
+    assert report.row("general").kpis["aht_seconds"] == (230 + 385) / 2
