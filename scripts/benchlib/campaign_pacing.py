@@ -160,7 +160,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="patients per rate (default 200)")
     parser.add_argument("--max-channels", type=int, default=20)
     parser.add_argument("--person-share", type=float, default=0.05, help="share of persons (default 0.05)")
-    parser.add_argument("--ring-timeout", type=int, default=1, help="no-answer phones ring this long (s)")
+    parser.add_argument("--ring-timeout", type=int, default=3,
+                        help="seconds until the dialer gives up on a ringing phone (persons answer at 1 s)")
     parser.add_argument("--keep", action="store_true", help="leave the bench-pacing instance running")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
