@@ -3,7 +3,7 @@ flow context of a dial job."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +15,8 @@ from callcenter.db.models import (
     Appointment,
     AuditEvent,
     Call,
-    CallEvent,
     Callback,
+    CallEvent,
     CampaignTarget,
     DoNotCall,
     Encounter,
@@ -25,7 +25,7 @@ from callcenter.db.models import (
 )
 from callcenter.eventlog import EventLog
 
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ def _seed(session) -> dict:
                       date_of_birth=datetime(1970, 1, 1).date(), language="es", time_zone="America/New_York")
     session.add(patient)
     session.flush()
-    appointment = Appointment(patient_id=patient.id, department="Cardiology", starts_at=NOW + timedelta(days=1),
-                              status="booked")
+    appointment = Appointment(patient_id=patient.id, department="Cardiology",
+                              starts_at=NOW + timedelta(days=1), status="booked")
     past = Appointment(patient_id=patient.id, department="Cardiology", starts_at=NOW - timedelta(days=1),
                        status="booked")
     encounter = Encounter(patient_id=patient.id, kind="admission", department="Surgery",
@@ -142,7 +142,8 @@ async def test_given_the_opt_out_key_when_run_then_a_do_not_call_row_for_the_pat
 
     dnc = await rows(db, DoNotCall)
     assert [(r.patient_id, r.campaign_kind, r.source, r.call_id) for r in dnc] == [
-        (ids["patient"], "appointment_reminder", "ivr_key", "call-1"), (ids["patient"], None, "ivr_key", "call-1")]
+        (ids["patient"], "appointment_reminder", "ivr_key", "call-1"),
+        (ids["patient"], None, "ivr_key", "call-1")]
     assert actions.outcome == "opted_out"
 
 
@@ -175,7 +176,8 @@ async def test_given_a_red_flag_without_a_nurse_when_urgent_callback_runs_then_a
     assert [e["outcome"] for e in await outcome_events(world)] == ["red_flag"]  # once per call
 
 
-async def test_given_an_appointment_job_when_its_context_is_built_then_the_time_is_in_the_patients_zone(world):
+async def test_given_an_appointment_job_when_its_context_is_built_then_the_time_is_in_the_patients_zone(
+        world):
     db, _, ids = world
     job = Job(ids["patient"], "appointment", ids["appointment"], ids["target"], language="es")
 

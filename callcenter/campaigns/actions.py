@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,10 +137,11 @@ class BoundActions:
         protocol disposition): clinical detail stays in the call's triage events."""
         job, now = self.job, self.actions.clock()
         disposition = context.get("triage.disposition") or "unknown"
-        reason = f"{args.get('reason', 'red_flag')}: automated call {job.campaign.name}, disposition {disposition}"
-        row = dict(patient_id=job.patient_id, phone_e164=job.phone_e164, queue_name=args.get("queue", "nurse"),
-                   due_at=now, status="scheduled", reason=reason, origin_call_id=self.call_id, created_at=now,
-                   urgent=True)
+        code = args.get("reason", "red_flag")
+        reason = f"{code}: automated call {job.campaign.name}, disposition {disposition}"
+        row = dict(patient_id=job.patient_id, phone_e164=job.phone_e164,
+                   queue_name=args.get("queue", "nurse"), due_at=now, status="scheduled", reason=reason,
+                   origin_call_id=self.call_id, created_at=now, urgent=True)
         await self.actions.events.flush()  # the call's own row first: the callback points at it
         callback_id = await self.actions.db.run(_insert_callback, row)
         self.actions.events.event(self.call_id, "campaign_callback_created", callback_id=callback_id,

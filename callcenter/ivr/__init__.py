@@ -2,10 +2,10 @@
 call (`ports.py`)."""
 from .catalog import CatalogError, PromptCatalog, load_catalog
 from .engine import Enqueue, Hangup, Outcome, run_flow
-from .flow import Flow, FlowError, check_prompts, load_flow
+from .flow import Flow, FlowError, Registry, check_prompts, load_flow
 from .ports import IvrPort, KeyBuffer
 
 __all__ = [
     "CatalogError", "Enqueue", "Flow", "FlowError", "Hangup", "IvrPort", "KeyBuffer", "Outcome",
-    "PromptCatalog", "check_prompts", "load_catalog", "load_flow", "run_flow",
+    "PromptCatalog", "Registry", "check_prompts", "load_catalog", "load_flow", "run_flow",
 ]

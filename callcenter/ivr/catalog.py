@@ -13,7 +13,9 @@ prompts:
 ```
 
 Triage protocol questions join the catalog as `triage-<protocol>-<question>` (`with_protocols`): a flow's
-questionnaire asks them by phone. A flow refers to these as `callcenter/<name>`; Asterisk finds `sounds/<lang>/callcenter/<name>.wav` through
+questionnaire asks them by phone.
+
+A flow refers to these as `callcenter/<name>`; Asterisk finds `sounds/<lang>/callcenter/<name>.wav` through
 the channel language. Anything else a flow plays must match `core_sounds`, so a typo such as
 `calcenter/main-menu` is an error rather than silence on the line.
 """

@@ -675,14 +675,17 @@ class _FlowParser:
 
     def _say(self, f: Fields, **common: Any) -> SayNode:
         say_as = f.get("as", source.pattern_text("|".join(SAY_AS), f"one of {', '.join(SAY_AS)}"))
-        return SayNode(**common, variable=f.get("say", _variable), say_as=say_as, next=f.get("next", self._ref))
+        variable = f.get("say", _variable)
+        return SayNode(**common, variable=variable, say_as=say_as, next=f.get("next", self._ref))
 
     def _questionnaire(self, f: Fields, **common: Any) -> QuestionnaireNode:
         protocol = f.get("protocol", self._protocol)
         ladder = self.registry.ladder
-        red_flags = frozenset(d.id for d in ladder.dispositions.values() if d.escalation_required) if ladder else ()
+        # A red flag is a disposition the ladder will not let a call end without escalating.
+        rungs = ladder.dispositions.values() if ladder else ()
+        red_flags = frozenset(rung.id for rung in rungs if rung.escalation_required)
         node = QuestionnaireNode(
-            **common, protocol=protocol, ladder=ladder, red_flags=frozenset(red_flags),
+            **common, protocol=protocol, ladder=ladder, red_flags=red_flags,
             prompts=self._prompts(f), on_red_flag=f.get("on_red_flag", self._ref),
             next=f.get("next", self._ref), on_failure=f.get("on_failure", self._ref),
             timeout=f.get("timeout", _timeout, 6.0), retries=f.get("retries", _retries, 2),

@@ -1,6 +1,6 @@
-"""The automated campaign flows on real calls (issue 6 item 5): the dialer calls simulated patients through the
-sandbox Asterisk (AMD in the dialplan says 'person'), the flow runs with real prompts and real keys, and the
-database shows what the keys did.
+"""The automated campaign flows on real calls (issue 6 item 5): the dialer calls simulated patients through
+the sandbox Asterisk (AMD in the dialplan says 'person'), the flow runs with real prompts and real keys, and
+the database shows what the keys did.
 
 Simulated phones: Local/<number>@sim-campaign/n; the Asterisk GLOBAL variables SIM_CAMPAIGN_<digits>
 (person), SIM_KEYS_<digits> (keys, comma-separated) and SIM_GAP_<digits> (seconds between keys) say what
@@ -23,7 +23,6 @@ from callcenter.db.database import Database
 from callcenter.db.models import (
     Appointment,
     Call,
-    CallEvent,
     Callback,
     CampaignAttempt,
     CampaignTarget,
@@ -73,7 +72,8 @@ pacing: {{max_channels: 5, calls_per_second: 2, abandon_cap: 0.03}}
 
 
 REMINDER = ("appointment_reminder", "{rule: appointments, days_ahead: 1}", "appointment-reminder")
-FOLLOWUP = ("discharge_followup", "{rule: discharged, department: Surgery, within_days: 2}", "discharge-followup")
+FOLLOWUP = ("discharge_followup", "{rule: discharged, department: Surgery, within_days: 2}",
+            "discharge-followup")
 SURVEY = ("satisfaction_survey", "{rule: recent_discharges_or_visits, within_days: 2}", "satisfaction-survey")
 
 
@@ -151,7 +151,8 @@ async def test_given_a_reminder_when_patients_press_2_1_and_9_then_cancelled_con
     (dnc,) = await all_rows(center, DoNotCall)
     assert (dnc.patient_id, dnc.source, dnc.campaign_kind) == (opts_out, "ivr_key", "appointment_reminder")
     targets = {t.patient_id: t for t in await all_rows(center, CampaignTarget)}
-    assert [targets[p].status for p in (cancels, confirms, opts_out)] == ["completed", "completed", "opted_out"]
+    statuses = [targets[p].status for p in (cancels, confirms, opts_out)]
+    assert statuses == ["completed", "completed", "opted_out"]
     attempts = {a.patient_id: a for a in await all_rows(center, CampaignAttempt)}
     assert [(attempts[p].keys, attempts[p].outcome) for p in (cancels, confirms, opts_out)] == [
         ("2", "cancelled"), ("1", "confirmed"), ("9", "opted_out")]
@@ -169,7 +170,8 @@ async def test_given_a_reminder_when_patients_press_2_1_and_9_then_cancelled_con
     assert len(calls) == 1
 
 
-async def test_given_a_followup_red_flag_and_a_free_nurse_when_answered_then_the_nurse_desk_is_bridged(center):
+async def test_given_a_followup_red_flag_and_a_free_nurse_when_answered_then_the_nurse_desk_is_bridged(
+        center):
     # No to the first four wound questions, yes to the fifth (a swollen, painful calf: nurse now).
     patient_id = await patient(center, 410, "2,2,2,2,1", subject="discharge")
     await center.set_agent("1004", "available")
@@ -206,7 +208,8 @@ async def _connected_call(center) -> Call | None:
     return rows[0] if rows else None
 
 
-async def test_given_a_followup_red_flag_and_no_nurse_free_when_answered_then_an_urgent_callback(center):
+async def test_given_a_followup_red_flag_and_no_nurse_free_when_answered_then_an_urgent_callback(
+        center):
     # Yes to the sixth question (fever or spreading redness: nurse now); every nurse is logged out.
     patient_id = await patient(center, 420, "2,2,2,2,2,1", subject="discharge")
     dialer, _ = await campaign(center, "followup-callback", FOLLOWUP)
