@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Text, select, type_coerce
+from sqlalchemy import String, Text, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..db.models import (
@@ -201,10 +201,17 @@ class CallFold:
     def queue(self) -> str | None:
         return self.segment.queue if self.segment else None
 
-    def feed(self, type_: str, ts: datetime, agent_id: int | None, queue: str | None, data) -> None:
+    def feed(self, type_: str, ts: datetime, agent_id: int | None, queue: str | None, data,
+             state: str | None = None) -> None:
+        """`data` is the raw JSON (decoded only for the events whose data is used); an agent_state's state
+        comes already extracted by the database, the most frequent event being decoded for one field."""
         handler = getattr(self, "on_" + type_, None)
-        if handler is not None:  # most events need no data: it is decoded only for those that do
-            handler(ts, agent_id, queue, _data(data))
+        if handler is None:
+            return
+        if type_ == "agent_state" and state is not None:
+            handler(ts, agent_id, queue, {"state": state})
+        else:
+            handler(ts, agent_id, queue, {} if type_ in NO_DATA else _data(data))
 
     # -- the queue segments: offered, answered, abandoned -------------------------------------------------
 
@@ -322,6 +329,8 @@ class CallFold:
         return next((s for s in self.segments if s.answered_at is not None), None)
 
 
+# Events whose handler reads nothing from data.
+NO_DATA = frozenset({"queued", "requeued", "connected", "transfer_completed", "escalation_performed"})
 # Only the events a fold has a handler for are read: a real call also logs every state change, playback,
 # recording... which no KPI needs.
 FOLDED_TYPES = tuple(sorted(name[3:] for name in dir(CallFold) if name.startswith("on_")))
@@ -562,18 +571,18 @@ def call_facts(session: Session, q: _Query, settings: KpiSettings, service_level
                                                 CallEvent.call_id.is_not(None),
                                                 CallEvent.type.in_(FOLDED_TYPES)).distinct())
     rows = _stream(session, select(CallEvent.call_id, RAW_TS, CallEvent.type, CallEvent.agent_id,
-                                   CallEvent.queue_name, RAW_DATA)
+                                   CallEvent.queue_name, RAW_DATA, CallEvent.data["state"].as_string())
                    .where(CallEvent.call_id.in_(in_range), CallEvent.type.in_(FOLDED_TYPES))
                    .order_by(CallEvent.call_id, CallEvent.id))
     fcr: list[tuple[int, datetime, str, Fact]] = []
     missing_attempts: dict[int, Fact] = {}
     fold: CallFold | None = None
-    for call_id, ts, type_, agent_id, queue, data in rows:
+    for call_id, ts, type_, agent_id, queue, data, state in rows:
         if fold is None or fold.call_id != call_id:
             if fold is not None:
                 yield from _finish(fold, fcr, missing_attempts)
             fold = CallFold(call_id, settings, service_level)
-        fold.feed(type_, _instant(ts), agent_id, queue, data)
+        fold.feed(type_, _instant(ts), agent_id, queue, data, state)
     if fold is not None:
         yield from _finish(fold, fcr, missing_attempts)
     yield from _settle_fcr(session, fcr, settings)
@@ -592,6 +601,10 @@ def _finish(fold: CallFold, fcr: list, missing_attempts: dict[int, Fact]) -> lis
     return facts
 
 
+# Up to this many patients, the repeat-call query asks for them by id; a longer report reads every contact.
+FCR_IN_LIMIT = 1000
+
+
 def _settle_fcr(session: Session, fcr: list, settings: KpiSettings) -> Iterator[Fact]:
     """A first contact is resolved when the same patient does not call again within fcr_days."""
     if not fcr:
@@ -599,18 +612,20 @@ def _settle_fcr(session: Session, fcr: list, settings: KpiSettings) -> Iterator[
     window = timedelta(days=settings.fcr_days)
     first = min(ts for _, ts, _, _ in fcr)
     last = max(ts for _, ts, _, _ in fcr) + window
+    wanted = {patient for patient, _, _, _ in fcr}
+    patient_id = CallEvent.data["patient_id"].as_integer()  # json_extract / ->>: no JSON decoding in Python
+    query = (select(CallEvent.call_id, RAW_TS, patient_id)
+             .where(CallEvent.type.in_(("caller_identified", "identity_confirmed")),
+                    CallEvent.ts >= first, CallEvent.ts <= last, patient_id.is_not(None)))
+    if len(wanted) <= FCR_IN_LIMIT:
+        query = query.where(patient_id.in_(wanted))
+    # A call's contact instant is its first identification naming the patient; its patient the last named.
     contacts: dict[int, dict[str, datetime]] = defaultdict(dict)
-    rows = _stream(session, select(CallEvent.call_id, RAW_TS, RAW_DATA)
-                   .where(CallEvent.type.in_(("caller_identified", "identity_confirmed")),
-                          CallEvent.ts >= first, CallEvent.ts <= last)
-                   .order_by(CallEvent.call_id, CallEvent.id))
     starts: dict[str, datetime] = {}
     patients: dict[str, int] = {}
-    for call_id, ts, data in rows:
+    for call_id, ts, patient in _stream(session, query.order_by(CallEvent.call_id, CallEvent.id)):
         starts.setdefault(call_id, _instant(ts))
-        data = _data(data)
-        if data.get("patient_id") is not None:
-            patients[call_id] = data["patient_id"]
+        patients[call_id] = patient
     for call_id, patient in patients.items():
         contacts[patient][call_id] = starts[call_id]
     for patient, ts, call_id, fact in fcr:
@@ -662,17 +677,22 @@ def occupancy_facts(session: Session, q: _Query) -> list[Fact]:
     """Each agent's staffed and busy seconds per 15-minute interval (so every cut and the business-hours
     filter see them in the right bucket). An agent's state at `start` is their last change before it (up to
     a day back); time after `now` is not counted."""
-    rows = _stream(session, select(CallEvent.agent_id, RAW_TS, RAW_DATA)
-                   .where(CallEvent.type == "agent_state", CallEvent.ts >= q.start - AGENT_LOOKBACK,
-                          CallEvent.ts < q.end).order_by(CallEvent.agent_id, CallEvent.ts, CallEvent.id))
+    is_state = CallEvent.type == "agent_state"
+    before = (select(func.max(CallEvent.id))
+              .where(is_state, CallEvent.ts >= q.start - AGENT_LOOKBACK, CallEvent.ts < q.start)
+              .group_by(CallEvent.agent_id))
+    rows = _stream(session, select(CallEvent.agent_id, RAW_TS, CallEvent.data["state"].as_string())
+                   .where(is_state, or_(and_(CallEvent.ts >= q.start, CallEvent.ts < q.end),
+                                        CallEvent.id.in_(before)))
+                   .order_by(CallEvent.agent_id, CallEvent.ts, CallEvent.id))
     stop = min(q.end, q.now)
     buckets: dict[tuple[int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
     previous: tuple[int, datetime, str] | None = None
-    for agent_id, ts, data in rows:
+    for agent_id, ts, state_name in rows:  # the state is extracted from the JSON by the database
         ts = _instant(ts)
         if previous is not None:
             _spans(buckets, previous, ts if previous[0] == agent_id else stop, q.start, stop)
-        previous = (agent_id, ts, _data(data).get("state"))
+        previous = (agent_id, ts, state_name)
     if previous is not None:
         _spans(buckets, previous, stop, q.start, stop)
     return [Fact(max(at, q.start), {"staffed_s": staffed, "busy_s": busy}, agent=agent_id)
@@ -703,8 +723,9 @@ def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_l
     totals: dict[str, float] = defaultdict(float)
     rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     key_of = _key_function(q, settings, numbers)
+    filtered = q.queue is not None or q.agent is not None or q.campaign is not None
     for fact in facts:
-        if not (q.start <= fact.ts < q.end) or not _matches(fact, q, numbers):
+        if not (q.start <= fact.ts < q.end) or (filtered and not _matches(fact, q, numbers)):
             continue
         if q.business_hours and not settings.in_business_hours(fact.ts):
             continue
