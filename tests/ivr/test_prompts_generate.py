@@ -9,8 +9,8 @@ from ivr_fakes import write
 
 from callcenter import prompts
 from callcenter.ivr import load_catalog
-from callcenter.triage.schema import load_protocols
 from callcenter.prompts import PromptToolError, generate, output_path
+from callcenter.triage.schema import load_protocols
 
 PROMPTS = Path(__file__).resolve().parents[2] / "ivr_flows" / "prompts.yaml"
 
