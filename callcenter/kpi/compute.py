@@ -537,7 +537,7 @@ def compute(session: Session, q: _Query, settings: KpiSettings) -> KpiReport:
     agents = {row.id: row for row in session.execute(select(Agent.id, Agent.number, Agent.name))}
     facts = list(call_facts(session, q, settings, service_level))
     facts += table_facts(session, q)
-    facts += occupancy_facts(session, q)
+    facts += occupancy_facts(session, q, settings.tz)
     return aggregate(facts, q, settings, service_level, agents, session)
 
 
@@ -673,10 +673,10 @@ def table_facts(session: Session, q: _Query) -> list[Fact]:
     return facts
 
 
-def occupancy_facts(session: Session, q: _Query) -> list[Fact]:
-    """Each agent's staffed and busy seconds per 15-minute interval (so every cut and the business-hours
-    filter see them in the right bucket). An agent's state at `start` is their last change before it (up to
-    a day back); time after `now` is not counted."""
+def occupancy_facts(session: Session, q: _Query, tz: ZoneInfo) -> list[Fact]:
+    """Each agent's staffed and busy seconds per bucket of the report (`_border_function`), so every cut
+    and the business-hours filter see them in the right place. An agent's state at `start` is their last
+    change before it (up to a day back); time after `now` is not counted."""
     is_state = CallEvent.type == "agent_state"
     before = (select(func.max(CallEvent.id))
               .where(is_state, CallEvent.ts >= q.start - AGENT_LOOKBACK, CallEvent.ts < q.start)
@@ -687,34 +687,50 @@ def occupancy_facts(session: Session, q: _Query) -> list[Fact]:
                    .order_by(CallEvent.agent_id, CallEvent.ts, CallEvent.id))
     stop = min(q.end, q.now)
     buckets: dict[tuple[int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    border = _border_function(q, tz)
     previous: tuple[int, datetime, str] | None = None
     for agent_id, ts, state_name in rows:  # the state is extracted from the JSON by the database
         ts = _instant(ts)
         if previous is not None:
-            _spans(buckets, previous, ts if previous[0] == agent_id else stop, q.start, stop)
+            _spans(buckets, previous, ts if previous[0] == agent_id else stop, q.start, stop, border)
         previous = (agent_id, ts, state_name)
     if previous is not None:
-        _spans(buckets, previous, stop, q.start, stop)
+        _spans(buckets, previous, stop, q.start, stop, border)
     return [Fact(max(at, q.start), {"staffed_s": staffed, "busy_s": busy}, agent=agent_id)
             for (agent_id, at), (staffed, busy) in buckets.items()]
 
 
+def _border_function(q: _Query, tz: ZoneInfo) -> Callable[[datetime], tuple[datetime, datetime]]:
+    """Where an agent's state time is cut: (bucket start, next border) of an instant. 15 minutes for the
+    interval cut and the business-hours filter, local days for the other time cuts, none for the rest: as
+    fine as the report needs, so a month's report does not carry 96 pieces per agent and day."""
+    if q.by == "interval" or q.business_hours:
+        return lambda at: (_floor_interval(at), _floor_interval(at) + INTERVAL)
+    if q.by in TIME_CUTS:
+        def day(at: datetime) -> tuple[datetime, datetime]:
+            local = at.astimezone(tz).date()
+            begin = datetime.combine(local, time(0), tzinfo=tz).astimezone(UTC)
+            return begin, datetime.combine(local + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        return day
+    return lambda at: (q.start, q.end)
+
+
 def _spans(buckets: dict, state: tuple[int, datetime, str], until: datetime, start: datetime,
-           stop: datetime) -> None:
+           stop: datetime, border: Callable[[datetime], tuple[datetime, datetime]]) -> None:
     agent_id, since, name = state
     if name not in STAFFED:
         return
     at, until = max(since, start), min(until, stop)
     busy = name in BUSY
     while at < until:
-        interval = _floor_interval(at)
-        border = min(interval + INTERVAL, until)
-        seconds = (border - at).total_seconds()
-        sums = buckets[agent_id, interval]
+        bucket, next_border = border(at)
+        end = min(next_border, until)
+        seconds = (end - at).total_seconds()
+        sums = buckets[agent_id, bucket]
         sums[0] += seconds
         if busy:
             sums[1] += seconds
-        at = border
+        at = end
 
 
 def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_level: dict[str, int],
