@@ -62,7 +62,7 @@ class WallboardService:
         """Today so far per queue, from the same computation as the KPI reports: they cannot disagree."""
         if self._kpi is None:
             return self.today
-        report = await self._kpi.live(utcnow())
+        report = await self._kpi.live()
         self.today = {row.key: {k: row.kpis[k] for k in TODAY_KPIS} for row in report.rows}
         self._today_read = asyncio.get_running_loop().time()
         return self.today

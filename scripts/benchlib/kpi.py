@@ -64,7 +64,8 @@ def generate(path: Path, calls: int, days: int) -> None:
     first = LAST_DAY - timedelta(days=days - 1)
     rows = 0
     for n in range(days):
-        day_rows = list(_day(rng, first + timedelta(days=n), per_day + (calls % days if n == days - 1 else 0)))
+        extra = calls % days if n == days - 1 else 0
+        day_rows = list(_day(rng, first + timedelta(days=n), per_day + extra))
         con.executemany(INSERT, day_rows)
         rows += len(day_rows)
     con.commit()
@@ -112,10 +113,11 @@ def measure(path: Path, repeat: int) -> None:
     kpi = KpiService(db, cfg)
     tz = kpi.settings.tz
     day_start = datetime(2026, 11, 20, tzinfo=tz)
+    day_end = day_start + timedelta(days=1)
     cases = [
-        ("daily dashboard (one day by 15-min interval)", day_start, day_start + timedelta(days=1), "interval"),
-        ("daily dashboard (one day by queue)", day_start, day_start + timedelta(days=1), "queue"),
-        ("month report (30 days by day)", day_start - timedelta(days=29), day_start + timedelta(days=1), "day"),
+        ("daily dashboard (one day by 15-min interval)", day_start, day_end, "interval"),
+        ("daily dashboard (one day by queue)", day_start, day_end, "queue"),
+        ("month report (30 days by day)", day_start - timedelta(days=29), day_end, "day"),
     ]
     with db.session() as session:
         plan = session.connection().exec_driver_sql(
