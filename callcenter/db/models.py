@@ -338,7 +338,9 @@ class CallEvent(Base):
 
     __tablename__ = "call_events"
     # (call_id, id) also serves lookups by call_id alone, so call_id needs no index of its own.
-    __table_args__ = (Index(None, "ts"), Index(None, "call_id", "id"))
+    # (ts, type, call_id) answers "which calls have events of these types in [from, to)" from the index alone
+    # (the KPI computation), without reading the rows.
+    __table_args__ = (Index(None, "ts"), Index(None, "call_id", "id"), Index(None, "ts", "type", "call_id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str | None] = mapped_column(String(32))
@@ -347,6 +349,18 @@ class CallEvent(Base):
     agent_id: Mapped[int | None] = mapped_column(Integer)
     queue_name: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
+
+
+class KpiCallFacts(Base):
+    """The KPI fold of one call's events (kpi/compute.py `CallFold.record`), kept because call_events are
+    append-only: valid while the call has no event newer than `last_event_id`. A cache: deleting rows is
+    always safe, they are folded again on the next report."""
+
+    __tablename__ = "kpi_call_facts"
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigId)
+    facts: Mapped[str] = mapped_column(Text)  # compact JSON, written and read only by the KPI computation
 
 
 class AuditEvent(Base):

@@ -24,7 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Text, and_, func, or_, select, type_coerce
+from sqlalchemy import String, Text, and_, delete, func, insert, or_, select, type_coerce
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.models import (
@@ -35,6 +36,7 @@ from ..db.models import (
     CampaignTarget,
     Complaint,
     Encounter,
+    KpiCallFacts,
     Queue,
     SurveyResponse,
 )
@@ -178,12 +180,10 @@ class _Segment:
 
 
 class CallFold:
-    """The facts of one call, from its events in order. `service_level` maps a queue to its T seconds."""
+    """The facts of one call, from its events in order (`record` gives them, before any setting applies)."""
 
-    def __init__(self, call_id: str, settings: KpiSettings, service_level: dict[str, int]):
+    def __init__(self, call_id: str):
         self.call_id = call_id
-        self.settings = settings
-        self.service_level = service_level
         self.segments: list[_Segment] = []
         self.facts: list[Fact] = []
         self.patient: int | None = None
@@ -306,27 +306,76 @@ class CallFold:
 
     # -- the end -----------------------------------------------------------------------------------------
 
-    def finish(self) -> list[Fact]:
-        facts = [self._segment_fact(seg) for seg in self.segments] + self.facts
-        if self.outbound is not None:
-            facts.append(outbound_fact(self.outbound))
-        return facts
+    def record(self) -> dict:
+        """What this call's events say, before any setting (service level T, short abandon threshold) is
+        applied: JSON, kept in kpi_call_facts until the call has a newer event. Instants are integer
+        microseconds since the epoch and durations the fold's own floats, so a stored record gives exactly
+        the facts a fresh fold gives."""
+        rec: dict[str, Any] = {
+            "v": FOLD_VERSION,
+            "s": [[seg.queue, _micros(seg.start), _seconds(seg.start, seg.answered_at), seg.agent, seg.end,
+                   _seconds(seg.start, seg.ended_at)] for seg in self.segments],
+            "f": [[_micros(f.ts), f.sums, f.queue, f.agent, f.campaign] for f in self.facts],
+        }
+        out = self.outbound
+        if out is not None:
+            fact = outbound_fact(out)
+            rec["o"] = [_micros(fact.ts), fact.sums, fact.campaign]
+            if out["result"] is None and out["attempt_id"] is not None:
+                rec["a"] = out["attempt_id"]  # its end is looked up in campaign_attempts at every report
+        if self.patient is not None and self.contact_ts is not None:
+            rec["p"] = [self.patient, _micros(self.contact_ts)]
+        return rec
 
-    def _segment_fact(self, seg: _Segment) -> Fact:
-        sums = {"offered": 1}
-        if seg.answered_at is not None:
-            wait = (seg.answered_at - seg.start).total_seconds()
-            sums.update(answered=1, wait_sum=wait,
-                        answered_in_sl=int(wait <= self.service_level.get(seg.queue, 30)))
-        elif seg.end == "abandoned":
-            wait = (seg.ended_at - seg.start).total_seconds()
-            sums["short_abandons" if wait < self.settings.short_abandon_seconds else "abandoned"] = 1
-        elif seg.end is None:
-            sums["waiting"] = 1
-        return Fact(seg.start, sums, queue=seg.queue, agent=seg.agent)
 
-    def first_answer(self) -> _Segment | None:
-        return next((s for s in self.segments if s.answered_at is not None), None)
+# Bump when CallFold.record's meaning changes: stored records of another version are folded again.
+FOLD_VERSION = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+
+
+def _micros(ts: datetime) -> int:
+    return (ts - EPOCH) // MICRO
+
+
+def _instant_of(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds()
+
+
+def record_facts(rec: dict, settings: KpiSettings, service_level: dict[str, int]
+                 ) -> tuple[list[Fact], tuple[int, datetime, Fact] | None, int | None]:
+    """A call's facts from its record: queue segments, then handlings/transfers/callbacks/red flags, then
+    its outbound attempt; the FCR candidate (patient, contact instant, fact) if it was answered; the
+    attempt id whose end the event log lacks."""
+    facts = [_segment_fact(seg, settings, service_level) for seg in rec["s"]]
+    facts += [Fact(_instant_of(ts), sums, queue=queue, agent=agent, campaign=campaign)
+              for ts, sums, queue, agent, campaign in rec["f"]]
+    if "o" in rec:
+        ts, sums, campaign = rec["o"]
+        facts.append(Fact(_instant_of(ts), sums, campaign=campaign))
+    fcr = None
+    first = next((seg for seg in rec["s"] if seg[2] is not None), None)
+    if first is not None and "p" in rec:
+        patient, contact = rec["p"]
+        fcr = (patient, _instant_of(contact), Fact(_instant_of(first[1]), {"fcr_base": 1}, queue=first[0],
+                                                   agent=first[3]))
+    return facts, fcr, rec.get("a")
+
+
+def _segment_fact(seg: list, settings: KpiSettings, service_level: dict[str, int]) -> Fact:
+    queue, start, wait, agent, end, gone_after = seg
+    sums: dict[str, float] = {"offered": 1}
+    if wait is not None:
+        sums.update(answered=1, wait_sum=wait, answered_in_sl=int(wait <= service_level.get(queue, 30)))
+    elif end == "abandoned":
+        sums["short_abandons" if gone_after < settings.short_abandon_seconds else "abandoned"] = 1
+    elif end is None:
+        sums["waiting"] = 1
+    return Fact(_instant_of(start), sums, queue=queue, agent=agent)
 
 
 # Events whose handler reads nothing from data.
@@ -566,39 +615,89 @@ def _data(value) -> dict:
 
 def call_facts(session: Session, q: _Query, settings: KpiSettings, service_level: dict[str, int]
                ) -> Iterator[Fact]:
-    """Fold the events of every call with an event in range; FCR is settled against later calls."""
-    in_range = (select(CallEvent.call_id).where(CallEvent.ts >= q.start, CallEvent.ts < q.end,
-                                                CallEvent.call_id.is_not(None),
-                                                CallEvent.type.in_(FOLDED_TYPES)).distinct())
-    rows = _stream(session, select(CallEvent.call_id, RAW_TS, CallEvent.type, CallEvent.agent_id,
-                                   CallEvent.queue_name, RAW_DATA, CallEvent.data["state"].as_string())
-                   .where(CallEvent.call_id.in_(in_range), CallEvent.type.in_(FOLDED_TYPES))
-                   .order_by(CallEvent.call_id, CallEvent.id))
+    """The facts of every call with an event in range, from its record (stored, or folded now); FCR is
+    settled against later calls."""
     fcr: list[tuple[int, datetime, str, Fact]] = []
     missing_attempts: dict[int, Fact] = {}
-    fold: CallFold | None = None
-    for call_id, ts, type_, agent_id, queue, data, state in rows:
-        if fold is None or fold.call_id != call_id:
-            if fold is not None:
-                yield from _finish(fold, fcr, missing_attempts)
-            fold = CallFold(call_id, settings, service_level)
-        fold.feed(type_, _instant(ts), agent_id, queue, data, state)
-    if fold is not None:
-        yield from _finish(fold, fcr, missing_attempts)
+    records = call_records(session, q)
+    for call_id in sorted(records):
+        facts, first_contact, attempt_id = record_facts(records[call_id], settings, service_level)
+        if first_contact is not None:
+            patient, contact, fact = first_contact
+            fcr.append((patient, contact, call_id, fact))
+        if attempt_id is not None:
+            missing_attempts[attempt_id] = facts[-1]
+        yield from facts
     yield from _settle_fcr(session, fcr, settings)
     _fill_attempts(session, missing_attempts)
 
 
-def _finish(fold: CallFold, fcr: list, missing_attempts: dict[int, Fact]) -> list[Fact]:
-    facts = fold.finish()
-    seg = fold.first_answer()
-    if seg is not None and fold.patient is not None and fold.contact_ts is not None:
-        fcr.append((fold.patient, fold.contact_ts, fold.call_id,
-                    Fact(seg.start, {"fcr_base": 1}, queue=seg.queue, agent=seg.agent)))
-    out = fold.outbound
-    if out is not None and out["result"] is None and out["attempt_id"] is not None:
-        missing_attempts[out["attempt_id"]] = facts[-1]
-    return facts
+# Calls folded per query (an IN list) when their stored record is missing or stale.
+FOLD_CHUNK = 500
+
+
+def call_records(session: Session, q: _Query) -> dict[str, dict]:
+    """The record of every call with a folded event in [start, end): stored ones whose call has no newer
+    event (the (call_id, id) index gives each call's last event id), the others folded from their events
+    and stored."""
+    in_range = select(CallEvent.call_id).where(CallEvent.ts >= q.start, CallEvent.ts < q.end,
+                                               CallEvent.type.in_(FOLDED_TYPES),
+                                               CallEvent.call_id.is_not(None))
+    latest = (select(CallEvent.call_id, func.max(CallEvent.id).label("last"))
+              .where(CallEvent.call_id.in_(in_range)).group_by(CallEvent.call_id).subquery())
+    rows = _stream(session, select(latest.c.call_id, latest.c.last, KpiCallFacts.last_event_id,
+                                   KpiCallFacts.facts)
+                   .outerjoin(KpiCallFacts, KpiCallFacts.call_id == latest.c.call_id))
+    records: dict[str, dict] = {}
+    stale: dict[str, tuple[int, bool]] = {}
+    for call_id, last, stored_last, stored in rows:
+        rec = json.loads(stored) if stored is not None and stored_last == last else None
+        if rec is not None and rec.get("v") == FOLD_VERSION:
+            records[call_id] = rec
+        else:
+            stale[call_id] = (last, stored is not None)
+    ids = sorted(stale)
+    for n in range(0, len(ids), FOLD_CHUNK):
+        folded = fold_calls(session, ids[n:n + FOLD_CHUNK])
+        records.update(folded)
+        _store(session, {call_id: (stale[call_id], folded[call_id]) for call_id in folded})
+    return records
+
+
+def fold_calls(session: Session, call_ids: list[str]) -> dict[str, dict]:
+    """Fold each call's events, in order, into its record."""
+    rows = _stream(session, select(CallEvent.call_id, RAW_TS, CallEvent.type, CallEvent.agent_id,
+                                   CallEvent.queue_name, RAW_DATA, CallEvent.data["state"].as_string())
+                   .where(CallEvent.call_id.in_(call_ids), CallEvent.type.in_(FOLDED_TYPES))
+                   .order_by(CallEvent.call_id, CallEvent.id))
+    records: dict[str, dict] = {}
+    fold: CallFold | None = None
+    for call_id, ts, type_, agent_id, queue, data, state in rows:
+        if fold is None or fold.call_id != call_id:
+            if fold is not None:
+                records[fold.call_id] = fold.record()
+            fold = CallFold(call_id)
+        fold.feed(type_, _instant(ts), agent_id, queue, data, state)
+    if fold is not None:
+        records[fold.call_id] = fold.record()
+    return records
+
+
+def _store(session: Session, folded: dict[str, tuple[tuple[int, bool], dict]]) -> None:
+    """Keep the records for the next report. A concurrent report may store the same call: the cache is an
+    optimisation, so a conflict only skips storing."""
+    if not folded:
+        return
+    try:
+        with session.begin_nested():
+            replaced = [call_id for call_id, ((_, had_row), _) in folded.items() if had_row]
+            if replaced:
+                session.execute(delete(KpiCallFacts).where(KpiCallFacts.call_id.in_(replaced)))
+            session.execute(insert(KpiCallFacts), [
+                {"call_id": call_id, "last_event_id": last, "facts": json.dumps(rec, separators=(",", ":"))}
+                for call_id, ((last, _), rec) in folded.items()])
+    except IntegrityError:
+        pass
 
 
 # Up to this many patients, the repeat-call query asks for them by id; a longer report reads every contact.
