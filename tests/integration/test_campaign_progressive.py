@@ -27,7 +27,7 @@ title: Progressive reminder test
 version: 1
 target: {{rule: appointments, days_ahead: 1}}
 mode: progressive
-queue: scheduling
+queue: appointments
 script: scheduling
 caller_id: '"City Hospital" <+15555550100>'
 pacing: {{max_channels: 1, calls_per_second: 1, abandon_cap: 0.03}}
