@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..db.database import Database
-from ..eventlog import EventLog
 from ..errors import ServiceError
+from ..eventlog import EventLog
 from ..ivr.source import SourceError
 from .dnc import DncRequest, DoNotCallList
 from .http import rows_to_csv
@@ -133,23 +133,24 @@ def run(cfg: Config, args) -> int:
 
 def dnc_add(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        entry = await dnc.add(DncRequest(args.number or "", args.mrn or "", args.kind or "", args.reason), None)
+        request = DncRequest(args.number or "", args.mrn or "", args.kind or "", args.reason)
+        entry = await dnc.add(request, None)
         print(f"added do-not-call entry {entry}")
     return _run(cfg, work)
 
 
 def dnc_remove(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        await dnc.remove(args.id, None)
+        await dnc.remove(args.id, None, args.reason)
         print(f"removed do-not-call entry {args.id}")
     return _run(cfg, work)
 
 
 def dnc_list(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        for e in await dnc.entries():
-            print(f"{e['id']:6} {e['number'] or '-':16} {e['mrn'] or '-':12} {e['campaign_kind'] or 'all':22} "
-                  f"{e['source']:16} {e['reason']}")
+        for e in await dnc.entries(None):
+            print(f"{e.id:6} {e.e164 or '-':16} {e.mrn or '-':12} {e.campaign_kind or 'all':22} "
+                  f"{e.source:16} {e.reason}")
     return _run(cfg, work)
 
 

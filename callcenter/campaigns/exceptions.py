@@ -19,11 +19,13 @@ class CampaignNotFound(ServiceError):
 
 
 class DoNotCallError(ServiceError):
-    """A do-not-call entry (or a row of an import) is not acceptable; the message says which and why."""
+    """A do-not-call entry (or a row of an import) is not acceptable; the message says which and why, `field`
+    names the form input at fault (console pages)."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, *, field: str = ""):
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 class DialerUnavailable(ServiceError):

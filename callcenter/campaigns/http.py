@@ -87,7 +87,8 @@ def rows_to_csv(rows: list[dict]) -> str:
 
 
 async def dnc_list(request: web.Request) -> web.Response:
-    return web.json_response({"entries": await services(request).dnc.entries()}, headers=NO_STORE)
+    entries = await services(request).dnc.entries(user_id(request))
+    return web.json_response({"entries": [e.to_json() for e in entries]}, headers=NO_STORE)
 
 
 async def dnc_add(request: web.Request) -> web.Response:
@@ -107,5 +108,11 @@ async def dnc_import(request: web.Request) -> web.Response:
 
 
 async def dnc_remove(request: web.Request) -> web.Response:
-    await services(request).dnc.remove(int(request.match_info["entry"]), user_id(request))
+    """The reason comes as `?reason=...` or a JSON body {"reason": "..."}; without one: 400."""
+    reason = request.query.get("reason")
+    if reason is None and request.can_read_body:
+        reason = (await json_object(request, '{"reason": "asked to be called again"}')).get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequestBody("reason must be text")
+    await services(request).dnc.remove(int(request.match_info["entry"]), user_id(request), reason)
     return web.json_response({"removed": int(request.match_info["entry"])})

@@ -20,7 +20,9 @@ from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..httputil import SERVICES, services
 from ..ivr.source import SourceError
-from .console import CampaignConsole, ConsoleError, DncForm, campaign_row, campaign_rows
+from .console import CampaignConsole, ConsoleError, campaign_row, campaign_rows
+from .dnc import DncRequest
+from .exceptions import DoNotCallError
 from .pacing import abandon_rate
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ _LINE = re.compile(r"^[^:\n]*:(\d+):\s*(.*)$", re.S)
 
 def setup_routes(app: web.Application) -> None:
     s = app[SERVICES]
-    app[CONSOLE] = CampaignConsole(s.db, s.events, s.cfg.telephony.default_region)
+    app[CONSOLE] = CampaignConsole(s.db, s.events)
     r = app.router
     r.add_get("/campaigns", list_page, name="campaigns")
     r.add_get("/do-not-call", dnc_page, name="campaign_dnc")
@@ -188,19 +190,19 @@ async def set_enabled(request: web.Request) -> web.Response:
 # -- admin: do-not-call list --------------------------------------------------------------------------------
 
 
-async def dnc_page(request: web.Request, *, form: DncForm | None = None, error: ConsoleError | None = None,
-                   status: int = 200) -> web.Response:
-    entries = await request.app[CONSOLE].dnc_entries(_uid(request))
-    return await _page(request, "campaign_dnc.html", status=status, entries=entries, form=form or DncForm(),
-                       error=error, kinds=CAMPAIGN_KINDS)
+async def dnc_page(request: web.Request, *, form: DncRequest | None = None,
+                   error: DoNotCallError | None = None, status: int = 200) -> web.Response:
+    entries = await services(request).dnc.entries(_uid(request))
+    return await _page(request, "campaign_dnc.html", status=status, entries=entries,
+                       form=form or DncRequest(), error=error, kinds=CAMPAIGN_KINDS)
 
 
 async def dnc_add(request: web.Request) -> web.Response:
     data = await request.post()
-    form = DncForm(*(_text(data, k) for k in ("number", "mrn", "campaign_kind", "reason")))
+    form = DncRequest(*(_text(data, k) for k in ("number", "mrn", "campaign_kind", "reason")))
     try:
-        await request.app[CONSOLE].dnc_add(_uid(request), form)
-    except ConsoleError as exc:
+        await services(request).dnc.add(form, _uid(request))
+    except DoNotCallError as exc:
         return await dnc_page(request, form=form, error=exc, status=exc.status)
     return await _done(request, "Added to the do-not-call list.", _url(request, "campaign_dnc"))
 
@@ -208,9 +210,9 @@ async def dnc_add(request: web.Request) -> web.Response:
 async def dnc_remove(request: web.Request) -> web.Response:
     data = await request.post()
     try:
-        await request.app[CONSOLE].dnc_remove(_uid(request), int(request.match_info["entry"]),
-                                              _text(data, "reason"))
-    except ConsoleError as exc:
+        await services(request).dnc.remove(int(request.match_info["entry"]), _uid(request),
+                                           _text(data, "reason"))
+    except DoNotCallError as exc:
         return await dnc_page(request, error=exc, status=exc.status)
     return await _done(request, "Removed from the do-not-call list.", _url(request, "campaign_dnc"))
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from callcenter import cli
 from callcenter.config import SCRIPT_PREFIXES
-from callcenter.db.models import DoNotCall
+from callcenter.db.models import AuditEvent, DoNotCall
 
 from .conftest import HOSPITAL_ZONE, add_appointment, add_patient, campaign_yaml
 
@@ -88,7 +88,7 @@ def test_given_a_dnc_csv_with_bad_rows_when_imported_then_every_bad_row_is_liste
     err = capsys.readouterr().err
     for row in (3, 4, 5, 6):
         assert f"{bad}: row {row}:" in err
-    assert f"row 2:" not in err
+    assert "row 2:" not in err
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DoNotCall)) == 0
 
@@ -97,14 +97,28 @@ def test_given_a_good_dnc_csv_when_imported_then_listed_and_removable(env, db, c
     with db.session() as s:
         add_patient(s, 1)
     good = env / "dnc.csv"
-    good.write_text("number,mrn,campaign_kind,reason\n+1 415 555 0100,,,asked\n,T000001,satisfaction_survey,\n")
+    good.write_text("number,mrn,campaign_kind,reason\n"
+                    "+1 415 555 0100,,,asked\n,T000001,satisfaction_survey,\n")
 
     assert cli.main(["dnc", "import", str(good)]) == 0
     assert cli.main(["dnc", "add", "--number", "+14155550199", "--reason", "by phone"]) == 0
     assert cli.main(["dnc", "list"]) == 0
     out = capsys.readouterr().out
     assert "imported 2" in out and "+14155550100" in out and "T000001" in out and "satisfaction_survey" in out
-    assert cli.main(["dnc", "remove", "1"]) == 0
-    assert cli.main(["dnc", "remove", "1"]) == 1
+    assert cli.main(["dnc", "remove", "1", "--reason", "patient asked again"]) == 0
+    assert cli.main(["dnc", "remove", "1", "--reason", "patient asked again"]) == 1
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DoNotCall)) == 2
+        removed = s.scalars(select(AuditEvent).where(AuditEvent.action == "dnc_removed")).one()
+    assert (removed.reason, removed.detail["entry"]) == ("patient asked again", 1)
+
+
+def test_given_no_reason_when_a_dnc_entry_is_removed_then_refused_and_kept(env, db, capsys):
+    assert cli.main(["dnc", "add", "--number", "+14155550199", "--reason", "by phone"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["dnc", "remove", "1"])
+    assert "--reason" in capsys.readouterr().err
+    assert cli.main(["dnc", "remove", "1", "--reason", " "]) == 1
+    assert "say why" in capsys.readouterr().err
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DoNotCall)) == 1

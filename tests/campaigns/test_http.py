@@ -1,9 +1,12 @@
 """The campaign JSON API on the real application (API token): plan, run through the wired dialer (503 when
-none is), report JSON and CSV, do-not-call import refused whole on a bad row."""
+none is), report JSON and CSV, do-not-call import refused whole on a bad row, removals only with a reason."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
+from callcenter.db.models import AuditEvent
 from callcenter.main import build, init_app
 
 from ..browser.live import API_TOKEN, console_config
@@ -59,7 +62,8 @@ async def test_given_no_dialer_when_run_is_asked_then_503_says_so(tmp_path, sqli
     assert "no dialer" in (await response.json())["error"]
 
 
-async def test_given_a_campaign_when_reports_are_asked_then_json_and_csv(tmp_path, sqlite_url, aiohttp_client):
+async def test_given_a_campaign_when_reports_are_asked_then_json_and_csv(tmp_path, sqlite_url,
+                                                                         aiohttp_client):
     client, _ = await _client(tmp_path, sqlite_url, aiohttp_client, None)
     assert (await client.post("/api/campaigns/appointment-reminders/plan", headers=AUTH)).status == 200
 
@@ -80,3 +84,34 @@ async def test_given_a_dnc_import_with_a_bad_row_then_400_lists_it_and_nothing_i
 
     assert refused.status == 400 and "row 3" in (await refused.json())["error"]
     assert listed["entries"] == []
+
+
+async def test_given_a_dnc_entry_when_removed_without_a_reason_then_400_and_with_one_then_audited(
+        tmp_path, sqlite_url, aiohttp_client):
+    client, services = await _client(tmp_path, sqlite_url, aiohttp_client, None)
+    added = await client.post("/api/do-not-call", json={"number": "+14155550100", "reason": "asked by phone"},
+                              headers=AUTH)
+    entry = (await added.json())["id"]
+
+    refused = await client.delete(f"/api/do-not-call/{entry}", headers=AUTH)
+    removed = await client.delete(f"/api/do-not-call/{entry}", json={"reason": "added by mistake"},
+                                  headers=AUTH)
+    listed = await (await client.get("/api/do-not-call", headers=AUTH)).json()
+
+    assert added.status == 201
+    assert refused.status == 400 and "say why" in (await refused.json())["error"]
+    assert removed.status == 200 and listed["entries"] == []
+    with services.db.session() as session:
+        audits = session.scalars(select(AuditEvent).where(AuditEvent.action.like("dnc_%"))
+                                 .order_by(AuditEvent.id)).all()
+    [removal] = [a for a in audits if a.action == "dnc_removed"]
+    assert (removal.reason, removal.detail["entry"], removal.detail["by"]) == ("added by mistake", entry,
+                                                                              "number")
+    assert "+14155550100" not in str([(a.detail, a.reason) for a in audits]), "no numbers in the audit log"
+
+
+async def test_given_no_reason_when_a_dnc_entry_is_added_by_hand_then_400_names_it(tmp_path, sqlite_url,
+                                                                                   aiohttp_client):
+    client, _ = await _client(tmp_path, sqlite_url, aiohttp_client, None)
+    refused = await client.post("/api/do-not-call", json={"number": "+14155550100"}, headers=AUTH)
+    assert refused.status == 400 and "say why" in (await refused.json())["error"]
