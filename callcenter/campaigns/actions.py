@@ -18,6 +18,8 @@ when and how is in the audit log and the call's events), never deleted.
 
 Every action writes a `campaign_outcome` call event {campaign, outcome, score?} that the KPIs read (issue 7),
 once per outcome and call; `BoundActions.outcome` is the attempt's outcome for `CampaignService.finish`.
+A confirm/cancel that is not possible writes outcome `not_possible`, an invalid survey key `invalid` (with
+the action's name): the flow goes on, and a later outcome of the call replaces them as the attempt's.
 No patient data is logged: ids only.
 """
 from __future__ import annotations
@@ -50,6 +52,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 OUTCOMES = ("completed", "confirmed", "cancelled", "opted_out", "survey_done", "red_flag", "message_left",
             "no_answer_to_questions")
+# Written by the actions themselves when a key could not be served; the flow goes on (retries, a person).
+TENTATIVE_OUTCOMES = ("not_possible", "invalid")
 CANCELLABLE = ("booked", "confirmed")
 
 
@@ -100,16 +104,19 @@ class BoundActions:
     # -- the actions --
 
     async def confirm(self, args: dict, context: dict) -> str:
-        done = await self._appointment("confirmed", ("booked", "confirmed"))
-        if done:
-            self._outcome("confirmed")
-        return "confirmed" if done else "not_possible"
+        return await self._change("appointment.confirm", "confirmed", ("booked", "confirmed"))
 
     async def cancel(self, args: dict, context: dict) -> str:
-        done = await self._appointment("cancelled", CANCELLABLE)
-        if done:
-            self._outcome("cancelled")
-        return "cancelled" if done else "not_possible"
+        return await self._change("appointment.cancel", "cancelled", CANCELLABLE)
+
+    async def _change(self, action: str, status: str, allowed: tuple[str, ...]) -> str:
+        """confirm/cancel: the new status, or 'not_possible' (an outcome event too: reports and KPIs see
+        the patients whose key could not be served)."""
+        if await self._appointment(status, allowed):
+            self._outcome(status)
+            return status
+        self._outcome("not_possible", action=action)
+        return "not_possible"
 
     async def opt_out(self, args: dict, context: dict) -> str:
         job, now = self.job, self.actions.clock()
@@ -123,6 +130,7 @@ class BoundActions:
     async def survey(self, args: dict, context: dict) -> str:
         score = _score(context.get("survey.score"))
         if score is None:
+            self._outcome("invalid", action="survey.record")
             return "invalid"
         job = self.job
         row = dict(campaign_name=job.campaign.name, target_id=job.target_id, call_id=self.call_id,
@@ -175,8 +183,10 @@ class BoundActions:
         return changed
 
     def _outcome(self, outcome: str, *, event_outcome: str | None = None, **data: Any) -> None:
-        """The attempt's outcome, and its campaign_outcome event (once per outcome and call)."""
-        self.outcome = outcome
+        """The attempt's outcome, and its campaign_outcome event (once per outcome and call). A tentative
+        outcome (not_possible, invalid: the flow goes on) does not replace one the call already has."""
+        if outcome not in TENTATIVE_OUTCOMES or not self.outcome:
+            self.outcome = outcome
         shown = event_outcome or outcome
         if shown in self._written:
             return
