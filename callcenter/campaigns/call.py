@@ -1,5 +1,9 @@
-"""An automated campaign call (issue 6): one dial of one DialJob, from the patient's phone ringing to the
-attempt written. States: campaigns/state.py; the dialer that starts these: campaigns/dialer.py."""
+"""A campaign call (issue 6): one dial of one DialJob, from the patient's phone ringing to the attempt
+written. Automated calls are CampaignCall (states: campaigns/state.py, dialer: campaigns/dialer.py);
+progressive calls are its subclass ProgressiveCall (campaigns/progressive.py). Both dial the patient the same
+way (the campaign dial template, [telephony] campaign_ring_timeout) and send an answered patient to the same
+[campaign-amd] dialplan, which brings the channel back into the app under the role the call names
+(the channel variable CAMPAIGN_ROLE)."""
 from __future__ import annotations
 
 import logging
@@ -23,19 +27,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+AMD_CONTEXT = "campaign-amd"  # asterisk_conf/extensions.conf
+
 
 class CampaignCall(Call):
     """`channel` is the patient's leg: its id is chosen before the originate, so the call owns it before it
     exists and the call states read it as 'the caller'. The attempt's facts (result, AMD verdict, times,
     outcome) gather here while the call runs; the dialer writes them once the call has ended."""
     direction = "outbound"
+    mode = "automated"
+    role = "campaign"          # appArgs of the patient leg entering the app when it answers
+    amd_role = "campaign-amd"  # ... and when it comes back from [campaign-amd] with the verdict
 
-    def __init__(self, deps: CallDeps, flow: Flow, job: "DialJob", *, context: dict[str, Any],
-                 site: SiteConfig, clock=utcnow):
+    def __init__(self, deps: CallDeps, flow: Flow, job: "DialJob", *, site: SiteConfig,
+                 context: dict[str, Any] | None = None, clock=utcnow, call_id: str | None = None):
         channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
                           caller_number=job.phone_e164, caller_name="",
                           language=job.language or flow.default_language)
-        super().__init__(deps, channel, flow)
+        super().__init__(deps, channel, flow, call_id=call_id)
         self.job, self.site = job, site
         self.language = job.language if job.language in flow.languages else flow.default_language
         self.patients = [{"id": job.patient_id, "language": job.language}]
@@ -45,7 +54,7 @@ class CampaignCall(Call):
         self.amd_cause: str | None = None
         self.picked_up_at: datetime | None = None  # the patient's answer (calls.answered_at is an agent's)
         self.message_outcome: str | None = None
-        self._context = context
+        self._context = context or {}
 
     @property
     def campaign(self):
@@ -53,14 +62,19 @@ class CampaignCall(Call):
 
     def _insert_row(self) -> None:
         job = self.job
-        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=job.phone_e164,
-                   caller_e164=job.phone_e164, caller_status="valid", language=self.language, status="ivr",
-                   priority=0, started_at=self.started_at, ivr_path=[], patient_id=job.patient_id,
-                   candidate_patient_ids=[job.patient_id], campaign_name=job.campaign.name)
+        row = self._row()
         leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", started_at=self.started_at,
                    endpoint=self.deps.settings.campaign_dial_template.split("/", 1)[0])
         self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
         self.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
+
+    def _row(self) -> dict:
+        """The calls row as the call starts (a subclass adds its own columns)."""
+        job = self.job
+        return dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=job.phone_e164,
+                    caller_e164=job.phone_e164, caller_status="valid", language=self.language, status="ivr",
+                    priority=0, started_at=self.started_at, ivr_path=[], patient_id=job.patient_id,
+                    candidate_patient_ids=[job.patient_id], campaign_name=job.campaign.name)
 
     def flow_context(self) -> dict:
         return dict(self._context)
@@ -68,6 +82,35 @@ class CampaignCall(Call):
     def endpoint(self) -> str:
         e164 = self.job.phone_e164
         return self.deps.settings.campaign_dial_template.format(number=e164, digits=e164.lstrip("+"))
+
+    def dialed_facts(self) -> dict:
+        """The `campaign_dialed` event's data (the KPIs read it)."""
+        job = self.job
+        return dict(campaign=job.campaign.name, target_id=job.target_id, attempt_id=job.attempt_id,
+                    mode=self.mode)
+
+    async def dial_patient(self) -> None:
+        """Ring the patient for [telephony] campaign_ring_timeout; the channel enters the app as
+        `<role>,<call id>` when they answer (its Dial events say busy or no answer otherwise)."""
+        settings, ari = self.deps.settings, self.deps.ari
+        await ari.originate(
+            self.endpoint(), channel_id=self.channel.id, app=ari.app, app_args=f"{self.role},{self.id}",
+            caller_id=self.campaign.caller_id or settings.outbound_caller_id,
+            timeout=settings.campaign_ring_timeout, formats=settings.channel_formats,
+            variables={"CAMPAIGN_CALL": self.id, "CAMPAIGN_APP": ari.app, "CAMPAIGN_ROLE": self.amd_role})
+
+    async def send_to_amd(self) -> None:
+        """The answered patient leaves for [campaign-amd]: nothing is played to them before the verdict,
+        which brings the channel back as `<amd_role>,<call id>,<AMDSTATUS>,<AMDCAUSE>`."""
+        ari = self.deps.ari
+        # Outside the app the channel's events stop, unless subscribed: its hangup during AMD must reach us.
+        await ari.subscribe(f"channel:{self.channel.id}")
+        await ari.continue_in_dialplan(self.channel.id, AMD_CONTEXT)
+
+    def end(self, result: str, reason: str, *, hangup: bool = True) -> call_states.Ended:
+        """The attempt's result is settled; the call ends."""
+        self.result = result
+        return call_states.Ended(self, result, reason, hangup=hangup)
 
     def picked_up(self) -> None:
         self.picked_up_at = self.clock()

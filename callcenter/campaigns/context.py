@@ -14,12 +14,13 @@ No names, numbers or dates of birth: a flow has no use for them and they must no
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Appointment, Encounter, Patient
+from .compliance import zone as patient_zone
 
 
 async def flow_context(db: Database, job: Any, *, default_time_zone: str = "UTC") -> dict[str, Any]:
@@ -35,7 +36,7 @@ def _context(session: Session, job: Any, default_time_zone: str) -> dict[str, An
         "caller.known": True, "patient.language": job.language,
     }
     patient = session.get(Patient, job.patient_id)
-    zone = _zone(patient.time_zone if patient else None, default_time_zone)
+    zone = patient_zone(patient.time_zone if patient else None, default_time_zone)
     if patient is not None:
         context["patient.language"] = job.language or patient.language
     if job.subject_kind == "appointment":
@@ -58,13 +59,3 @@ def _encounter(row: Encounter | None, patient_id: int, zone: ZoneInfo) -> dict[s
     discharged = row.discharged_at.astimezone(zone) if row.discharged_at else None
     return {"encounter.department": row.department, "encounter.kind": row.kind,
             "encounter.discharged_at": discharged}
-
-
-def _zone(name: str | None, default: str) -> ZoneInfo:
-    for candidate in (name, default, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")

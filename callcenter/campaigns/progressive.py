@@ -18,13 +18,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..ari.models import Channel, StasisStart
-from ..calls.services import Call, CallDeps, _quietly
+from ..ari.models import StasisStart
+from ..calls.services import CallDeps, _quietly
 from ..calls.stasis import CallRouter
-from ..calls.state import Ended
 from ..config import SiteConfig
 from ..db.database import Database
-from ..db.models import Call as CallRow
 from ..db.models import CallLeg, Patient
 from ..eventlog import utcnow
 from ..ivr.flow import Flow
@@ -32,6 +30,7 @@ from ..queues.services import AgentRuntime, QueueService
 from ..screenpop.services import identity_candidate
 from ..triage.guide import CALL_TYPES
 from . import progressive_state as states
+from .call import CampaignCall
 from .claims import DialJob
 from .exceptions import CampaignError
 from .message import SiteNotConfigured, message_media
@@ -45,28 +44,23 @@ AGENT_WAIT = 60.0        # a run ends when no agent of the queue was free for th
 DEFAULT_SCRIPT = "outbound_followup"
 
 
-class ProgressiveCall(Call):
-    """A campaign call with an agent reserved before dialing. `channel` is the patient's leg: its id is
-    chosen up front so the call owns it before it exists; the call states read it as 'the caller'."""
-    direction = "outbound"
+class ProgressiveCall(CampaignCall):
+    """A campaign call with an agent reserved before dialing (call.py: the patient leg, dialed and sent to AMD
+    like an automated call's). It runs no IVR: a person goes to the reserved agent."""
+    mode = "progressive"
+    role = "progressive"
+    amd_role = "progressive-amd"
 
     def __init__(self, deps: CallDeps, flow: Flow, job: DialJob, agent: AgentRuntime, patient: dict | None,
                  *, finish_attempt: Callable, site: SiteConfig, answer_grace: float = ANSWER_GRACE,
                  call_id: str | None = None):
-        channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
-                          caller_number=job.phone_e164, caller_name="",
-                          language=job.language or flow.default_language)
-        super().__init__(deps, channel, flow, call_id=call_id)
-        self.language = job.language or flow.default_language
-        self.job, self.agent, self.site = job, agent, site
+        super().__init__(deps, flow, job, site=site, call_id=call_id)
+        self.agent = agent
         self.agent_channel_id = "agent-" + uuid.uuid4().hex
         self.queue_name = job.campaign.queue
         self.patients = [patient] if patient else []
         self.answer_grace = answer_grace
-        self.result = "failed"            # the attempt's result as it stands
         self.outcome_text: str | None = None
-        self.amd_status: str | None = None
-        self.amd_cause: str | None = None
         self._finish_attempt = finish_attempt
 
     @property
@@ -75,29 +69,15 @@ class ProgressiveCall(Call):
         script = self.job.campaign.script
         return script if script in CALL_TYPES else DEFAULT_SCRIPT
 
-    def _insert_row(self) -> None:
-        job = self.job
-        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=job.phone_e164,
-                   caller_e164=job.phone_e164, caller_status="valid", language=self.language,
-                   status="offering", priority=0, started_at=self.started_at, ivr_path=[],
-                   patient_id=job.patient_id, candidate_patient_ids=[job.patient_id], agent_id=self.agent.id,
-                   queue_name=self.queue_name, campaign_name=job.campaign.name)
-        leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", started_at=self.started_at,
-                   endpoint=self.dial_template().split("/", 1)[0])
-        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
-        self.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
+    def _row(self) -> dict:
+        return super()._row() | dict(status="offering", agent_id=self.agent.id, queue_name=self.queue_name)
 
-    def dial_template(self) -> str:
-        settings = self.deps.settings
-        return getattr(settings, "campaign_dial_template", None) or settings.outbound_dial_template
+    def dialed_facts(self) -> dict:
+        return super().dialed_facts() | {"agent_id": self.agent.id}
 
     async def dial_patient(self) -> None:
-        settings, e164 = self.deps.settings, self.job.phone_e164
-        endpoint = self.dial_template().format(number=e164, digits=e164.lstrip("+"))
-        await self.deps.ari.originate(
-            endpoint, channel_id=self.channel.id, app=self.deps.ari.app, app_args=f"progressive,{self.id}",
-            caller_id=self.job.campaign.caller_id or settings.outbound_caller_id,
-            timeout=settings.outbound_ring_timeout, formats=settings.channel_formats)
+        self.deps.bind(self.channel.id, self)
+        await super().dial_patient()
 
     async def send_pop(self) -> None:
         """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
@@ -122,10 +102,6 @@ class ProgressiveCall(Call):
         now, legs = utcnow(), [self.agent_channel_id, self.channel.id]
         self.deps.events.write(lambda s: [s.query(CallLeg).filter(CallLeg.channel_id == leg).update(
             {"answered_at": now, "outcome": "answered"}) for leg in legs])
-
-    def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
-        self.result = result
-        return Ended(self, result, reason, hangup=hangup)
 
     async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
         """The attempt is written exactly once, with the call: result, AMD verdict, times, outcome."""

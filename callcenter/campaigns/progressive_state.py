@@ -4,8 +4,9 @@
                                                    \\-> Messaging (machine, or no agent within 2 s) -> Ended
 
 The patient leg enters the app twice: `progressive,<call>` when it answers (then it leaves for the
-[progressive-amd] dialplan, where nothing is played before AMD's verdict) and `progressive-amd,<call>,
-<AMDSTATUS>,<AMDCAUSE>` with the verdict. `call.result` is the attempt's result as it stands; the call's
+[campaign-amd] dialplan, where nothing is played before AMD's verdict) and `progressive-amd,<call>,
+<AMDSTATUS>,<AMDCAUSE>` with the verdict (call.py: one [campaign-amd] context for both modes, the role
+in the channel variable CAMPAIGN_ROLE). `call.result` is the attempt's result as it stands; the call's
 finish() writes it to the campaign (progressive.py).
 """
 from __future__ import annotations
@@ -16,19 +17,14 @@ from typing import TYPE_CHECKING
 
 from ..ari.client import AriError, AriUnavailable
 from ..ari.models import StasisStart
-from ..calls.state import DIAL_RESULTS, CallState, Connected, _quietly
+from ..calls.state import CallState, Connected, _quietly
 from ..eventlog import utcnow
+from .state import AwaitingAmd, Dialing
 
 if TYPE_CHECKING:
     from .progressive import ProgressiveCall
 
 log = logging.getLogger(__name__)
-
-AMD_CONTEXT = "progressive-amd"
-# AMD decides within about 5 s (amd.conf); a machine's greeting is let to finish (up to 15 s) before the
-# verdict comes back. Past this, the channel is taken as lost.
-DETECT_TIMEOUT = 30.0
-
 
 class CampaignState(CallState):
     call: "ProgressiveCall"
@@ -37,98 +33,32 @@ class CampaignState(CallState):
         return (event.get("channel") or {}).get("id") == self.call.channel.id
 
 
-class DialingPatient(CampaignState):
-    """The reserved agent waits (their desk shows nothing yet) while the patient's phone rings."""
+class DialingPatient(Dialing):
+    """The reserved agent waits (their desk shows nothing yet) while the patient's phone rings: the automated
+    calls' Dialing (state.py), answered into AMD's Detecting here."""
     name = "campaign_dialing"
 
-    def __init__(self, call: "ProgressiveCall"):
-        super().__init__(call)
-        self.dial_result = "no_answer"
-
-    async def enter(self) -> "CampaignState | None":
-        call = self.call
-        call.deps.bind(call.channel.id, call)
-        call.log("campaign_dialed", campaign=call.job.campaign.name, target_id=call.job.target_id,
-                 attempt_id=call.job.attempt_id, mode="progressive", agent_id=call.agent.id)
-        try:
-            await call.dial_patient()
-        except (AriError, AriUnavailable) as exc:
-            log.warning("campaign call %s: dialing failed: %s", call.id, exc)
-            return call.end("failed", "dial_failed")
-        return None
-
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.call.channel.id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if not self._is_patient(event):
-            return None
-        return self.call.end(self.dial_result, "patient_" + self.dial_result, hangup=False)
-
-    async def on_StasisStart(self, event: dict) -> "CampaignState | None":
-        start = StasisStart.from_event(event)
-        if start.channel.id != self.call.channel.id:
-            return None
+    def answered(self) -> "CallState":
         return Detecting(self.call)
 
-    def caller_gone(self, reason: str) -> "CallState":
-        return self.call.end("failed", reason)
 
-
-class Detecting(CampaignState):
-    """The patient answered: AMD listens in the dialplan; the patient hears nothing from us yet."""
+class Detecting(AwaitingAmd):
+    """The patient answered: AMD listens in the dialplan and the patient hears nothing from us yet, as for
+    an automated call (state.AwaitingAmd); the verdict decides here between the reserved agent and the
+    message."""
     name = "campaign_detecting"
 
-    def __init__(self, call: "ProgressiveCall"):
-        super().__init__(call)
-        self.timer: asyncio.TimerHandle | None = None
-
-    async def enter(self) -> None:
-        call, ari = self.call, self.call.deps.ari
-        # Events of the channel keep coming while it runs dialplan (a hang-up during detection).
-        await _quietly(ari.subscribe(f"channel:{call.channel.id}"))
-        await ari.set_variable(call.channel.id, "CAMPAIGN_CALL", call.id)
-        await ari.set_variable(call.channel.id, "CAMPAIGN_APP", ari.app)
-        await ari.continue_in_dialplan(call.channel.id, AMD_CONTEXT)
-        self.timer = asyncio.get_running_loop().call_later(
-            DETECT_TIMEOUT, call.post, {"type": "DetectTimeout"})
-
-    async def leave(self) -> None:
-        if self.timer:
-            self.timer.cancel()
-
-    async def on_StasisEnd(self, event: dict) -> None:
-        return None  # the patient leg leaving for the AMD dialplan: it comes back with the verdict
-
-    async def on_StasisStart(self, event: dict) -> "CampaignState | None":
-        start = StasisStart.from_event(event)
-        if start.channel.id != self.call.channel.id or start.role != "progressive-amd":
-            return None
-        status = start.args[2] if len(start.args) > 2 else "NOTSURE"
-        cause = start.args[3] if len(start.args) > 3 else ""
+    def verdict(self) -> "CallState":
         call = self.call
-        call.amd_status, call.amd_cause, call.answered_at = status, cause, utcnow()
-        call.log("campaign_answered", campaign=call.job.campaign.name, amd_status=status, amd_cause=cause)
-        if status == "MACHINE":
+        call.answered_at = utcnow()
+        if call.amd_status == "MACHINE":
             call.result = "machine"
-            if call.job.campaign.compliance.machine == "leave_message":
+            if call.campaign.compliance.machine == "leave_message":
                 return Messaging(call, "message_left", "machine_message")
             return call.end("machine", "machine_hang_up")
         # NOTSURE goes to the agent too: a person taken for a machine would be left a message instead.
         call.result = "person"
         return RingingAgent(call)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if self._is_patient(event):
-            return self.call.end("failed", "patient_hangup_during_detection", hangup=False)
-        return None
-
-    async def on_DetectTimeout(self, event: dict) -> "CallState":
-        return self.call.end("failed", "detection_timeout")
-
-    def caller_gone(self, reason: str) -> "CallState":
-        return self.call.end("failed", reason)
 
 
 class RingingAgent(CampaignState):
@@ -213,8 +143,12 @@ class Messaging(CampaignState):
         return None
 
     async def on_MessageDone(self, event: dict) -> "CallState":
-        self.call.outcome_text = self.outcome
-        return self.call.end(self.call.result, self.reason)
+        call = self.call
+        call.outcome_text = self.outcome
+        if self.outcome:  # a machine's message, for reports and KPIs as for automated calls
+            call.log("campaign_outcome", campaign=call.campaign.name, outcome=self.outcome,
+                     target_id=call.job.target_id, attempt_id=call.job.attempt_id)
+        return call.end(call.result, self.reason)
 
     def caller_gone(self, reason: str) -> "CallState":
         return self.call.end(self.call.result, reason, hangup=False)

@@ -7,7 +7,8 @@
 The patient's channel is originated into the app as `campaign,<call id>`, so its Dial events say busy or no
 answer. When it answers it is sent (ARI continue) to the [campaign-amd] dialplan: AMD listens there, and
 nothing is played to the patient before the verdict; it comes back as
-`campaign-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>`.
+`campaign-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>` (call.py). Progressive calls ring the patient with this
+Dialing state too (progressive_state.py).
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AMD_CONTEXT = "campaign-amd"
 # How an unanswered patient leg ended when no Dial event said it: the hangup cause (Q.850).
 CAUSE_RESULTS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34: "failed", 38: "failed"}
 
@@ -34,12 +34,11 @@ class CampaignState(CallState):
     call: "CampaignCall"
 
     def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
-        self.call.result = result
-        return Ended(self.call, result, reason, hangup=hangup)
+        return self.call.end(result, reason, hangup=hangup)
 
 
 class Dialing(CampaignState):
-    """The patient's phone rings."""
+    """The patient's phone rings (automated and progressive calls alike)."""
     name = "dialing"
 
     def __init__(self, call: "CampaignCall"):
@@ -47,16 +46,10 @@ class Dialing(CampaignState):
         self.dial_result: str | None = None
 
     async def enter(self) -> "CallState | None":
-        call, settings, ari = self.call, self.call.deps.settings, self.call.deps.ari
-        job = call.job
-        call.log("campaign_dialed", campaign=job.campaign.name, target_id=job.target_id,
-                 attempt_id=job.attempt_id, mode="automated")
+        call = self.call
+        call.log("campaign_dialed", **call.dialed_facts())
         try:
-            await ari.originate(
-                call.endpoint(), channel_id=call.channel.id, app=ari.app, app_args=f"campaign,{call.id}",
-                caller_id=job.campaign.caller_id or settings.outbound_caller_id,
-                timeout=settings.campaign_ring_timeout, formats=settings.channel_formats,
-                variables={"CAMPAIGN_CALL": call.id, "CAMPAIGN_APP": ari.app})
+            await call.dial_patient()
         except (AriError, AriUnavailable) as exc:
             log.warning("campaign call %s: dialing failed: %s", call.id, exc)
             return self.end("failed", "dial_failed")
@@ -77,6 +70,10 @@ class Dialing(CampaignState):
         start = StasisStart.from_event(event)
         if start.channel.id != self.call.channel.id:
             return None
+        return self.answered()
+
+    def answered(self) -> "CallState":
+        """The patient picked up: AMD next."""
         return AwaitingAmd(self.call)
 
     def caller_gone(self, reason: str) -> "CallState":
@@ -92,11 +89,9 @@ class AwaitingAmd(CampaignState):
         self.timer: asyncio.TimerHandle | None = None
 
     async def enter(self) -> "CallState | None":
-        call, ari = self.call, self.call.deps.ari
+        call = self.call
         call.picked_up()
-        # Outside the app the channel's events stop, unless subscribed: its hangup during AMD must reach us.
-        await ari.subscribe(f"channel:{call.channel.id}")
-        await ari.continue_in_dialplan(call.channel.id, AMD_CONTEXT)
+        await call.send_to_amd()
         timeout = call.deps.settings.campaign_amd_timeout
         self.timer = asyncio.get_running_loop().call_later(timeout, call.post, {"type": "AmdTimeout"})
         return None
@@ -123,13 +118,18 @@ class AwaitingAmd(CampaignState):
 
     async def on_StasisStart(self, event: dict) -> "CallState | None":
         start = StasisStart.from_event(event)
-        if start.channel.id != self.call.channel.id or start.role != "campaign-amd":
+        if start.channel.id != self.call.channel.id or start.role != self.call.amd_role:
             return None
         call = self.call
         call.amd_status = start.args[2] if len(start.args) > 2 else "NOTSURE"
         call.amd_cause = (start.args[3] if len(start.args) > 3 else "")[:64]
         call.log("campaign_answered", campaign=call.campaign.name, amd_status=call.amd_status,
                  amd_cause=call.amd_cause)
+        return self.verdict()
+
+    def verdict(self) -> "CallState":
+        """Where AMD's verdict (call.amd_status) takes an automated call."""
+        call = self.call
         if call.amd_status == "HUMAN":
             call.result = "person"
             return Ivr(call)

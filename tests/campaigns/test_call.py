@@ -1,0 +1,66 @@
+"""How campaign calls dial the patient (campaigns/call.py): automated and progressive calls alike ring for
+[telephony] campaign_ring_timeout, and name the role their AMD verdict comes back under (one [campaign-amd]
+dialplan for both modes)."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from callcenter.campaigns.call import CampaignCall
+from callcenter.campaigns.claims import DialJob
+from callcenter.campaigns.progressive import ProgressiveCall
+from callcenter.campaigns.schema import load_campaign_text
+from callcenter.config import SiteConfig, TelephonyConfig
+from callcenter.ivr.flow import load_flow
+
+from .conftest import campaign_yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class FakeAri:
+    app = "callcenter"
+
+    def __init__(self):
+        self.originated: list[dict] = []
+
+    async def originate(self, endpoint: str, **kw) -> None:
+        self.originated.append({"endpoint": endpoint, **kw})
+
+
+def _deps(ari: FakeAri):
+    settings = TelephonyConfig(outbound_ring_timeout=30, campaign_ring_timeout=17,
+                               campaign_dial_template="Local/{number}@sim-campaign/n")
+    return SimpleNamespace(settings=settings, ari=ari, bind=lambda channel_id, call: None)
+
+
+def _job(mode: str, flows_dir: Path) -> DialJob:
+    campaign = load_campaign_text(campaign_yaml(mode=mode), "test.yaml", flows_dir)
+    return DialJob(attempt_id=1, target_id=2, campaign=campaign, patient_id=3, phone_e164="+14155550100",
+                   language="en", subject_kind="appointment", subject_id=4, worker="t")
+
+
+@pytest.mark.parametrize("mode", ["automated", "progressive"])
+async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ring_timeout_and_its_amd_role(
+        mode, flows_dir):
+    ari = FakeAri()
+    flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
+    job = _job(mode, flows_dir)
+    if mode == "automated":
+        call = CampaignCall(_deps(ari), flow, job, site=SiteConfig())
+    else:
+        agent = SimpleNamespace(id=7, number="1001")
+        call = ProgressiveCall(_deps(ari), flow, job, agent, None, finish_attempt=None, site=SiteConfig())
+
+    await call.dial_patient()
+
+    [dial] = ari.originated
+    role = "campaign" if mode == "automated" else "progressive"
+    assert dial["timeout"] == 17, "campaign_ring_timeout, not outbound_ring_timeout"
+    assert dial["endpoint"] == "Local/+14155550100@sim-campaign/n"
+    assert dial["app_args"] == f"{role},{call.id}"
+    assert dial["variables"] == {"CAMPAIGN_CALL": call.id, "CAMPAIGN_APP": "callcenter",
+                                 "CAMPAIGN_ROLE": f"{role}-amd"}
+    assert call.dialed_facts()["mode"] == mode
