@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -37,7 +39,7 @@ from ..db.database import Database
 from ..db.models import Appointment, Callback, DoNotCall, SurveyResponse
 from ..eventlog import EventLog, utcnow
 from ..ivr.catalog import PromptCatalog
-from ..ivr.flow import Flow, Registry, load_flow
+from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +233,33 @@ assert set(_HANDLERS) == set(ACTIONS)
 
 
 def load_campaign_flow(path: str | Path, *, catalog: PromptCatalog | None = None,
-                       known: Registry | None = None) -> Flow:
+                       known: Registry | None = None, protocol: str | None = None) -> Flow:
     """An automated campaign flow (ivr_flows/<flow>.yaml), validated with the campaign actions and triage
-    protocols (and, given a catalog, every prompt including the protocol questions)."""
+    protocols (and, given a catalog, every prompt including the protocol questions).
+
+    `protocol` (the campaign's `protocol:`) replaces the protocol of the flow's questionnaire: one follow-up
+    flow serves a cardiology campaign (chest_pain) and a surgical one (surgical_wound). The flow is
+    validated with its own protocol first; the campaign's must exist, cover the flow's languages, and
+    the flow must have a questionnaire to ask it."""
     known = known or registry()
     if catalog is not None:
         catalog = catalog.with_protocols(known.protocols.values())
-    return load_flow(path, catalog=catalog, registry=known)
+    flow = load_flow(path, catalog=catalog, registry=known)
+    return flow if protocol is None else with_protocol(flow, protocol, known, shown_as=str(path))
+
+
+def with_protocol(flow: Flow, protocol_id: str, known: Registry, *, shown_as: str) -> Flow:
+    """`flow` with every questionnaire asking `protocol_id`; CampaignError when that cannot be."""
+    from .exceptions import CampaignError
+    protocol = known.protocols.get(protocol_id)
+    if protocol is None:
+        raise CampaignError([f"{shown_as}: unknown triage protocol {protocol_id!r}"])
+    missing = [lang for lang in flow.languages if lang not in protocol.languages]
+    if missing:
+        raise CampaignError([f"{shown_as}: protocol '{protocol_id}' has no text in {', '.join(missing)}"])
+    if not any(isinstance(node, QuestionnaireNode) for node in flow.nodes.values()):
+        raise CampaignError([f"{shown_as}: the flow asks no questionnaire, so the campaign's protocol "
+                             f"'{protocol_id}' would never be asked"])
+    nodes = {node_id: replace(node, protocol=protocol) if isinstance(node, QuestionnaireNode) else node
+             for node_id, node in flow.nodes.items()}
+    return replace(flow, nodes=MappingProxyType(nodes))

@@ -20,6 +20,7 @@ from ..db.database import Database
 from ..errors import ServiceError
 from ..eventlog import EventLog
 from ..ivr.source import SourceError
+from .actions import load_campaign_flow
 from .dnc import DncRequest, DoNotCallList
 from .http import rows_to_csv
 from .schema import load_campaign_file
@@ -63,7 +64,10 @@ def validate(cfg: Config, args) -> int:
     failed = 0
     for path in _files(cfg, args.files):
         try:
-            campaign = load_campaign_file(path, cfg.path("ivr_flows"))
+            flows = cfg.path("ivr_flows")
+            campaign = load_campaign_file(path, flows)
+            if campaign.protocol:  # the flow must be able to ask it
+                load_campaign_flow(flows / f"{campaign.flow}.yaml", protocol=campaign.protocol)
         except SourceError as exc:
             failed += 1
             print("\n".join(exc.problems), file=sys.stderr)

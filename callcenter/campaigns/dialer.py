@@ -113,7 +113,8 @@ class Dialer:
                 message_media(self._cfg.site)
             except SiteNotConfigured as exc:
                 raise CampaignError([f"{campaign.name}: {exc}"]) from None
-        return load_campaign_flow(self._cfg.path("ivr_flows") / f"{campaign.flow}.yaml")
+        return load_campaign_flow(self._cfg.path("ivr_flows") / f"{campaign.flow}.yaml",
+                                  protocol=campaign.protocol)
 
     async def _run(self, campaign: CampaignDef, flow: Flow, worker: str) -> RunReport:
         report = RunReport(campaign.name, worker, self._clock())

@@ -15,6 +15,8 @@ queue: nurse                               # progressive: required; automated: w
 script: discharge_followup                 # progressive: the call script shown to the agent (optional)
 schedule: "0 10 * * 1-5"                   # cron in the hospital's time zone; absent = run by hand only
 caller_id: '"City Hospital" <+15555550100>'   # optional: default [telephony] outbound_caller_id
+protocol: chest_pain                       # automated, optional: the triage protocol the flow's
+                                           # questionnaire asks (default: the flow's own); must exist
 compliance:                                # optional, every key has a default (DEFAULT_* below)
   window: {start: "08:00", end: "21:00"}   # in the patient's time zone, else the hospital's; end excluded
   max_attempts: 3
@@ -35,6 +37,8 @@ Target rules, one per kind (a rule that makes no sense for the kind is an error)
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,6 +122,8 @@ class CampaignDef:
     caller_id: str | None
     compliance: Compliance
     pacing: Pacing
+    # automated: the triage protocol the flow's questionnaire asks instead of the flow's own (None: its own)
+    protocol: str | None = None
 
 
 # ---- entry points ----
@@ -182,15 +188,37 @@ def _build(data: Any, shown_as: str, flows_dir: Path | None) -> CampaignDef:
     script = top.get("script", source.pattern_text(r"[a-z0-9_-]+", "a call script name"), None)
     schedule = top.get("schedule", cron, None)
     caller_id = top.get("caller_id", source.text, None)
+    protocol = top.get("protocol", _protocol, None)
     target = _target(problems, top, kind)
     compliance = _compliance(problems, top)
     pacing = _pacing(problems, top)
     top.done()
     _check_mode(top, mode, flow, queue, flows_dir)
+    if protocol is not None and mode == "progressive":
+        top.error("protocol", "protocol: only an automated campaign's flow asks a questionnaire (a "
+                              "progressive campaign's agents follow its `script`)")
     problems.raise_if_any(CampaignError)
     return CampaignDef(name=name, kind=kind, title=title, version=version, review=review, target=target,
                        mode=mode, flow=flow, queue=queue, script=script, schedule=schedule,
-                       caller_id=caller_id, compliance=compliance, pacing=pacing)
+                       caller_id=caller_id, compliance=compliance, pacing=pacing, protocol=protocol)
+
+
+def _protocol(value: Any) -> str:
+    """A triage protocol that exists (callcenter/triage/protocols/), by id."""
+    known = triage_protocol_ids()
+    if not isinstance(value, str) or value not in known:
+        shown = repr(value) if isinstance(value, str) else source.describe(value)
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise Invalid(f"unknown triage protocol {shown}{hint}; known: {', '.join(known)}")
+    return value
+
+
+@functools.cache
+def triage_protocol_ids() -> tuple[str, ...]:
+    """The protocols' ids, read once: they are files under version control, not edited at run time."""
+    from ..triage.schema import load_protocols
+    return tuple(sorted(load_protocols()))
 
 
 def _one_of(values: tuple[str, ...]):

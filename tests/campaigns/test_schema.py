@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.campaigns.actions import load_campaign_flow
 from callcenter.campaigns.exceptions import CampaignError
 from callcenter.campaigns.schema import load_campaign_file, load_campaign_text
+from callcenter.ivr.flow import QuestionnaireNode
 
 from .conftest import campaign_yaml
 
@@ -93,3 +95,32 @@ def test_given_the_example_campaigns_when_validated_against_the_real_flows_then_
     for path in files:
         campaign = load_campaign_file(path, PROJECT / "ivr_flows")
         assert campaign.review, f"{path.name}: clinical content must say it needs review"
+
+
+def test_given_a_campaign_protocol_when_loaded_then_the_flow_questionnaire_asks_it():
+    campaign = load_campaign_file(PROJECT / "campaigns" / "cardiology-discharge-followup.yaml",
+                                  PROJECT / "ivr_flows")
+    flow = load_campaign_flow(PROJECT / "ivr_flows" / f"{campaign.flow}.yaml", protocol=campaign.protocol)
+    own = load_campaign_flow(PROJECT / "ivr_flows" / f"{campaign.flow}.yaml")
+
+    [asked] = [n for n in flow.nodes.values() if isinstance(n, QuestionnaireNode)]
+    [default] = [n for n in own.nodes.values() if isinstance(n, QuestionnaireNode)]
+    assert campaign.protocol == "chest_pain"
+    assert asked.protocol.id == "chest_pain" and default.protocol.id == "surgical_wound"
+    assert asked.question_prompt(asked.protocol.questions[0].id).startswith("callcenter/triage-chest_pain-")
+
+
+def test_given_an_unknown_protocol_when_loaded_then_its_file_and_line_with_a_suggestion(flows_dir):
+    problems = _problems(campaign_yaml(kind="discharge_followup", target="{rule: discharged, within_days: 2}",
+                                       flow="discharge-followup", extra="protocol: chest_pian\n"), flows_dir)
+
+    assert any(p.startswith("c.yaml:8: protocol: unknown triage protocol 'chest_pian'")
+               and "did you mean 'chest_pain'" in p for p in problems), problems
+
+
+def test_given_a_protocol_on_a_progressive_campaign_or_a_flow_without_questionnaire_then_refused(flows_dir):
+    progressive = campaign_yaml(mode="progressive", extra="protocol: chest_pain\n")
+    assert any(p.startswith("c.yaml:8: protocol:") and "only an automated" in p
+               for p in _problems(progressive, flows_dir))
+    with pytest.raises(CampaignError, match="asks no questionnaire"):
+        load_campaign_flow(PROJECT / "ivr_flows" / "appointment-reminder.yaml", protocol="chest_pain")
