@@ -324,8 +324,9 @@ function drawTables(report) {
     const rows = byTime ? report.rows.filter((r) => cols.some((n) => present(n, r.kpis[n]))) : byLabel(report.rows);
     out.push(table(report, g, cols, rows));
     if (rows.length < report.rows.length) {
-      out.push(cell("p", `${report.rows.length - rows.length} ${CUT_TITLES[report.by].toLowerCase()} rows ` +
-                    "without any of these are not listed.", { class: "muted kpi-skipped" }));
+      out.push(cell("p", `${report.rows.length - rows.length} of ${report.rows.length} rows ` +
+                    `(${CUT_TITLES[report.by].toLowerCase()}) have none of these figures and are not listed.`,
+                    { class: "muted kpi-skipped" }));
     }
   }
   $("#kpi-tables").replaceChildren(...out);

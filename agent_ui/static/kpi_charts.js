@@ -107,7 +107,7 @@ export function barChart(body, { labelledBy, labels, groups, format }) {
   if (!labels.length) return empty(body, "No calls in this period.");
   const root = frame(labelledBy);
   const bottom = H - PAD.bottom, span = W - PAD.left - PAD.right;
-  const max = niceMax(Math.max(1, ...groups.flatMap((g) => g.values.map((v) => v || 0))));
+  const max = countMax(Math.max(1, ...groups.flatMap((g) => g.values.map((v) => v || 0))));
   const y = (v) => bottom - (v / max) * (bottom - PAD.top);
   const slot = span / labels.length, bar = Math.max(1, (slot * 0.8) / groups.length);
   const x = (i) => PAD.left + slot * i + slot / 2;
@@ -153,9 +153,11 @@ export function stackedBars(body, { labelledBy, rows, parts, format, max = null 
   body.replaceChildren(root, legend(parts));
 }
 
-// 0..max rounded up to 1, 2 or 5 x 10^n so the grid lines fall on round numbers.
-function niceMax(v) {
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 4, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
+// For counts: four grid steps of a whole, round size (1, 2, 2.5, 3, 4 or 5 x 10^n), so a quiet day's axis
+// reads 0 1 2 3 4 instead of rounding 0.5-steps into "0 1 1 2 2".
+function countMax(v) {
+  const quarter = v / 4, p = 10 ** Math.floor(Math.log10(quarter));
+  const steps = [1, 2, 2.5, 3, 4, 5, 10].map((m) => m * p).filter((s) => Number.isInteger(s) && s >= 1);
+  return 4 * (steps.find((s) => s >= quarter) || Math.max(1, Math.ceil(quarter)));
 }
+
