@@ -11,6 +11,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 from . import config as configuration
 from .ari.client import AriError, AriUnavailable
@@ -111,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_kpi_command(sub) -> None:
     s = sub.add_parser("kpi", help="KPI report from the call event log (definitions: docs/kpi.md)")
-    s.add_argument("--from", dest="start", required=True,
-                   help="first day (YYYY-MM-DD, hospital time) or an instant with its offset")
+    s.add_argument("--from", dest="start",
+                   help="first day (YYYY-MM-DD, hospital time) or an instant with its offset (default: today)")
     s.add_argument("--to", dest="end", help="last day, included (default: the --from day), or an instant")
     s.add_argument("--by", default="day", choices=["queue", "agent", "interval", "day", "week", "month",
                                                    "campaign"])
@@ -131,7 +132,8 @@ def cmd_kpi(cfg, args) -> int:
     with _database(cfg) as db:
         kpi = KpiService(db, cfg)
         try:
-            start, end = report_bounds(args.start, args.end, kpi.settings.tz)
+            today = datetime.now(kpi.settings.tz).date().isoformat()
+            start, end = report_bounds(args.start or today, args.end, kpi.settings.tz)
             with db.session() as session:
                 report = kpi.compute_sync(session, start, end, by=args.by, queue=args.queue, agent=args.agent,
                                           campaign=args.campaign, business_hours=args.business_hours)

@@ -178,3 +178,21 @@ def test_given_config_option_when_db_upgrade_then_database_of_that_file_is_upgra
 
     assert db_file.stat().st_size > 0
     assert "upgraded" in capsys.readouterr().out
+
+
+def test_given_no_from_when_kpi_then_report_covers_today_in_hospital_time(capsys, monkeypatch, sqlite_url):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from callcenter.db.database import Database
+    db = Database(sqlite_url)
+    db.upgrade()
+    db.close()
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CALLCENTER_SITE_TIME_ZONE", "Pacific/Kiritimati")   # UTC+14: its today is not UTC's
+
+    assert cli.main(["kpi", "--format", "csv"]) == 0
+
+    today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1].startswith(f"{today},{today},0,0,0,")
