@@ -104,7 +104,8 @@ def _screen(session: Session, campaign: CampaignDef, targets: list[CampaignTarge
         facts = DialFacts(target.patient_id, target.phone_e164 or "", patient.time_zone if patient else None,
                           target.attempts, target.last_result, target.last_attempt_at,
                           tuple(recent[target.patient_id]))
-        reason = compliance.refusal(campaign, facts, dnc, now, hospital_zone) if target.phone_e164 else "no_phone"
+        reason = (compliance.refusal(campaign, facts, dnc, now, hospital_zone) if target.phone_e164
+                  else "no_phone")
         if reason is None:
             allowed.append((target, patient.language if patient else "en"))
         elif reason in compliance.FINAL or reason == "no_phone":
@@ -199,8 +200,8 @@ def finish_attempt(session: Session, campaigns: dict[str, CampaignDef], attempt_
         _record_opt_out(session, attempt, campaign)
     session.execute(delete(DialClaim).where(DialClaim.patient_id == attempt.patient_id,
                                             DialClaim.target_id == attempt.target_id))
-    return Finished(attempt.campaign_name, attempt.id, target.id, attempt.patient_id, attempt.call_id, attempt.result,
-                    attempt.amd_status, attempt.outcome, target.status)
+    return Finished(attempt.campaign_name, attempt.id, target.id, attempt.patient_id, attempt.call_id,
+                    attempt.result, attempt.amd_status, attempt.outcome, target.status)
 
 
 def _write_attempt(attempt: CampaignAttempt, result: str, now: datetime, facts: dict) -> None:

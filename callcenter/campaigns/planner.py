@@ -19,7 +19,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON
 
-from ..db.models import Appointment, CampaignAttempt, CampaignTarget, Condition, Encounter, Patient, PatientPhone
+from ..db.models import (
+    Appointment,
+    CampaignAttempt,
+    CampaignTarget,
+    Condition,
+    Encounter,
+    Patient,
+    PatientPhone,
+)
 from .schema import CampaignDef, TargetRule
 
 
@@ -101,7 +109,8 @@ def _reached(patient_id, campaign: str, now: datetime, days: int):
 def _recent_visits(rule: TargetRule, now: datetime) -> Select:
     since = now - timedelta(days=rule.within_days)
     visit = and_(Encounter.kind == "visit", Encounter.started_at > since, Encounter.started_at <= now)
-    stay = and_(Encounter.kind == "admission", Encounter.discharged_at > since, Encounter.discharged_at <= now)
+    stay = and_(Encounter.kind == "admission", Encounter.discharged_at > since,
+                Encounter.discharged_at <= now)
     return select(Encounter.patient_id, literal("encounter").label("subject_kind"),
                   Encounter.id.label("subject_id")).where(
         or_(visit, stay), _same_department(Encounter.department, rule.department))
@@ -120,13 +129,14 @@ def _insert_missing(session: Session, campaign: str, subjects: Select, now: date
                   _primary_phone(found.c.patient_id).label("phone")).subquery("rows")
     new = select(
         literal(campaign), rows.c.patient_id, rows.c.phone, rows.c.subject_kind, rows.c.subject_id,
-        case((rows.c.phone.is_(None), "excluded"), else_="pending"), literal(0), literal(now, CampaignTarget.next_attempt_at.type),
+        case((rows.c.phone.is_(None), "excluded"), else_="pending"), literal(0),
+        literal(now, CampaignTarget.next_attempt_at.type),
         literal({}, JSON()), literal(now, CampaignTarget.created_at.type),
     ).where(~exists(select(CampaignTarget.id).where(
         CampaignTarget.campaign_name == campaign, CampaignTarget.patient_id == rows.c.patient_id,
         CampaignTarget.subject_kind == rows.c.subject_kind, CampaignTarget.subject_id == rows.c.subject_id)))
-    columns = ["campaign_name", "patient_id", "phone_e164", "subject_kind", "subject_id", "status", "attempts",
-               "next_attempt_at", "outcome", "created_at"]
+    columns = ["campaign_name", "patient_id", "phone_e164", "subject_kind", "subject_id", "status",
+               "attempts", "next_attempt_at", "outcome", "created_at"]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # NOT EXISTS keeps the common case cheap; ON CONFLICT covers a second planner running at the same time.
     statement = dialect.insert(CampaignTarget).from_select(columns, new).on_conflict_do_nothing()
@@ -148,7 +158,8 @@ def _count(session: Session, campaign: str) -> int:
 def _reopen_chronic(session: Session, campaign: str, rule: TargetRule, now: datetime) -> int:
     """A chronic patient is called again `days` after the last attempt of a closed target."""
     result = session.execute(update(CampaignTarget).where(
-        CampaignTarget.campaign_name == campaign, CampaignTarget.status.in_(("completed", "failed", "expired")),
+        CampaignTarget.campaign_name == campaign,
+        CampaignTarget.status.in_(("completed", "failed", "expired")),
         CampaignTarget.last_attempt_at < now - timedelta(days=rule.days),
     ).values(status="pending", attempts=0, next_attempt_at=now, completed_at=None))
     return result.rowcount or 0

@@ -1,5 +1,6 @@
-"""Campaign definitions: YAML in (campaigns/*.yaml or an admin's edit), frozen and fully validated `CampaignDef`
-out. Every problem is reported at once as `file:line: where: what` (ivr/source.py), like IVR flows.
+"""Campaign definitions: YAML in (campaigns/*.yaml or an admin's edit), frozen and fully validated
+`CampaignDef` out. Every problem is reported at once as `file:line: where: what` (ivr/source.py), like IVR
+flows.
 
 ```yaml
 name: cardiology-discharge-followup        # [a-z0-9-]+
@@ -32,8 +33,8 @@ Target rules, one per kind (a rule that makes no sense for the kind is an error)
   department?, statuses? (default [booked])}.
 - chronic_check: `chronic_not_reached` {days 1..365, condition_code?}: patients with a chronic condition whom
   no call of this campaign reached (a person answered) in the last N days.
-- satisfaction_survey: `recent_discharges_or_visits` {within_days 1..60, department?}: visits that started, and
-  admissions that ended, in the last N days.
+- satisfaction_survey: `recent_discharges_or_visits` {within_days 1..60, department?}: visits that started,
+  and admissions that ended, in the last N days.
 """
 from __future__ import annotations
 
@@ -166,7 +167,8 @@ def parse_clock(value: Any) -> time:
 def cron(value: Any) -> str:
     if not isinstance(value, str) or not croniter.is_valid(value):
         shown = repr(value) if isinstance(value, str) else source.describe(value)
-        raise Invalid(f"{shown} is not a cron expression such as '0 10 * * 1-5' (minute hour day month weekday)")
+        raise Invalid(f"{shown} is not a cron expression such as '0 10 * * 1-5' "
+                      "(minute hour day month weekday)")
     return value
 
 

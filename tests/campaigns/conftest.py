@@ -94,7 +94,8 @@ def add_patient(session, n: int, *, time_zone: str | None = None, phone: str | N
 
 def add_appointment(session, patient: Patient, starts_at: datetime, status: str = "booked",
                     department: str = "Cardiology") -> Appointment:
-    appointment = Appointment(patient_id=patient.id, department=department, starts_at=starts_at, status=status)
+    appointment = Appointment(patient_id=patient.id, department=department, starts_at=starts_at,
+                              status=status)
     session.add(appointment)
     session.flush()
     return appointment

@@ -13,8 +13,16 @@ from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database
 from callcenter.db.models import Appointment, CampaignAttempt, CampaignTarget, DialClaim, DoNotCall, Encounter
 
-from .conftest import (NOW, TOMORROW_10, add_appointment, add_campaign, add_chronic, add_discharge, add_patient,
-                       campaign_yaml)
+from .conftest import (
+    NOW,
+    TOMORROW_10,
+    add_appointment,
+    add_campaign,
+    add_chronic,
+    add_discharge,
+    add_patient,
+    campaign_yaml,
+)
 
 REMINDERS = campaign_yaml(extra="compliance: {caps: {per_day: 5, per_week: 10}}\n")
 
@@ -23,7 +31,8 @@ async def _reminders(db, campaigns, tmp_path, patients: int, **patient_options) 
     with db.session() as s:
         ids = [add_patient(s, n, **patient_options).id for n in range(patients)]
         for pid in ids:
-            s.add(Appointment(patient_id=pid, department="Cardiology", starts_at=TOMORROW_10, status="booked"))
+            s.add(Appointment(patient_id=pid, department="Cardiology", starts_at=TOMORROW_10,
+                              status="booked"))
     await add_campaign(campaigns, tmp_path, REMINDERS)
     await campaigns.plan("reminders")
     return ids
@@ -39,7 +48,7 @@ async def test_given_appointments_tomorrow_when_planned_twice_then_targets_are_m
     with db.session() as s:
         for n in range(3):
             add_appointment(s, add_patient(s, n), TOMORROW_10)
-        add_appointment(s, add_patient(s, 10), TOMORROW_10 + timedelta(days=1))    # the day after: not a target
+        add_appointment(s, add_patient(s, 10), TOMORROW_10 + timedelta(days=1))  # the day after: no target
         add_appointment(s, add_patient(s, 11), TOMORROW_10, status="cancelled")    # cancelled: not a target
     await add_campaign(campaigns, tmp_path, REMINDERS)
 
@@ -49,7 +58,8 @@ async def test_given_appointments_tomorrow_when_planned_twice_then_targets_are_m
     assert first.created == 3 and second.created == 0 and second.pending == 3
 
 
-async def test_given_a_patient_without_phone_when_planned_then_the_target_is_excluded(db, campaigns, tmp_path):
+async def test_given_a_patient_without_phone_when_planned_then_the_target_is_excluded(db, campaigns,
+                                                                                      tmp_path):
     with db.session() as s:
         add_appointment(s, add_patient(s, 1, phone=None), TOMORROW_10)
     await add_campaign(campaigns, tmp_path, REMINDERS)
@@ -71,7 +81,8 @@ async def test_given_an_appointment_cancelled_after_planning_when_planned_again_
     assert await campaigns.claim("reminders", "w", 10) and _targets(db)[1].status == "expired"
 
 
-async def test_given_discharges_when_planned_then_only_the_department_and_recent_ones(db, campaigns, tmp_path):
+async def test_given_discharges_when_planned_then_only_the_department_and_recent_ones(db, campaigns,
+                                                                                       tmp_path):
     with db.session() as s:
         add_discharge(s, add_patient(s, 1), NOW - timedelta(days=1))
         add_discharge(s, add_patient(s, 2), NOW - timedelta(days=3))                  # too old
@@ -139,15 +150,16 @@ async def test_given_an_opt_out_in_a_call_then_the_patient_is_never_dialed_again
     [job] = await campaigns.claim("reminders", "w", 1)
     await campaigns.finish(job.attempt_id, "person", answered_at=NOW, keys="9", outcome="opted_out")
     with db.session() as s:                                  # a second appointment tomorrow: a new target
-        s.add(Appointment(patient_id=patient, department="Cardiology", starts_at=TOMORROW_10 + timedelta(hours=2),
-                          status="booked"))
+        s.add(Appointment(patient_id=patient, department="Cardiology",
+                          starts_at=TOMORROW_10 + timedelta(hours=2), status="booked"))
     assert (await campaigns.plan("reminders")).created == 1
     clock.advance(hours=1)
 
     assert await campaigns.claim("reminders", "w", 10) == []
     with db.session() as s:
         entry = s.scalars(select(DoNotCall)).one()
-        assert (entry.patient_id, entry.campaign_kind, entry.source) == (patient, "appointment_reminder", "ivr_key")
+        assert (entry.patient_id, entry.campaign_kind, entry.source) == (patient, "appointment_reminder",
+                                                                         "ivr_key")
         statuses = sorted(s.scalars(select(CampaignTarget.status)))
     assert statuses == ["excluded", "opted_out"]
 

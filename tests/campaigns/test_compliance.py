@@ -9,7 +9,8 @@ from callcenter.campaigns.schema import load_campaign_text
 
 from .conftest import campaign_yaml
 
-CAMPAIGN = load_campaign_text(campaign_yaml(extra="compliance: {caps: {per_day: 2, per_week: 3}}\n"), "c.yaml")
+CAMPAIGN = load_campaign_text(campaign_yaml(extra="compliance: {caps: {per_day: 2, per_week: 3}}\n"),
+                              "c.yaml")
 RULES = CAMPAIGN.compliance
 LA = compliance.zone("America/Los_Angeles", "UTC")
 
@@ -67,7 +68,8 @@ def test_given_the_last_result_then_the_retry_wait_depends_on_it():
     last = _utc(2026, 11, 24, 18, 0)
     assert compliance.retry_wait(RULES, "busy", last, last + timedelta(minutes=14)) == compliance.RETRY_WAIT
     assert compliance.retry_wait(RULES, "busy", last, last + timedelta(minutes=15)) is None
-    assert compliance.retry_wait(RULES, "no_answer", last, last + timedelta(minutes=15)) == compliance.RETRY_WAIT
+    waited = compliance.retry_wait(RULES, "no_answer", last, last + timedelta(minutes=15))
+    assert waited == compliance.RETRY_WAIT
     assert compliance.retry_wait(RULES, "no_answer", last, last + timedelta(hours=2)) is None
 
 

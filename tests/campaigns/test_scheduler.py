@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from callcenter.campaigns.scheduler import Scheduler
 from callcenter.campaigns.schema import load_campaign_text

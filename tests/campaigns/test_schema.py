@@ -78,7 +78,8 @@ def test_given_a_bad_compliance_value_when_loaded_then_the_problem_names_line_8(
 
 
 def test_given_progressive_without_queue_or_automated_without_flow_then_refused(flows_dir):
-    text = "name: x\nkind: chronic_check\ntitle: t\nversion: 1\ntarget: {rule: chronic_not_reached, days: 30}\n"
+    text = ("name: x\nkind: chronic_check\ntitle: t\nversion: 1\n"
+            "target: {rule: chronic_not_reached, days: 30}\n")
     assert any("needs 'queue'" in p for p in _problems(text + "mode: progressive\n"))
     assert any("needs 'flow'" in p for p in _problems(text + "mode: automated\n"))
 
