@@ -148,11 +148,15 @@ async def start(s: Services, *, ari: bool = True) -> None:
         return
     await s.ari.start()
     s.ari_task = asyncio.create_task(s.ari.run(s.router.on_event, s.router.reconcile), name="ari")
+    if s.kpi:
+        s.kpi.start()  # write-through of the KPI store: dashboards in a fresh process find it current
     if s.campaign_scheduler:
         s.campaign_scheduler.start()
 
 
 async def stop(s: Services) -> None:
+    if s.kpi:
+        await s.kpi.stop()
     if s.campaign_scheduler:
         await s.campaign_scheduler.stop()
     if s.campaign_runs:

@@ -351,16 +351,81 @@ class CallEvent(Base):
     data: Mapped[dict] = mapped_column(MutableDict.as_mutable(JSON()), default=dict)
 
 
-class KpiCallFacts(Base):
-    """The KPI fold of one call's events (kpi/compute.py `CallFold.record`), kept because call_events are
-    append-only: valid while the call has no event newer than `last_event_id`. A cache: deleting rows is
-    always safe, they are folded again on the next report."""
+class KpiState(Base):
+    """How far the KPI store (kpi_calls, kpi_facts) has followed the event log: one row (id 1). Every call
+    with a folded event of id <= `folded_through` on a day in kpi_days has its current record stored. A
+    different `fold_version` (the code's meaning of a record) empties the store."""
 
-    __tablename__ = "kpi_call_facts"
+    __tablename__ = "kpi_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fold_version: Mapped[int] = mapped_column(Integer)
+    folded_through: Mapped[int] = mapped_column(BigId)
+
+
+class KpiDay(Base):
+    """A UTC day whose calls are all in the KPI store (kept up to date from then on by the event ids)."""
+
+    __tablename__ = "kpi_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class KpiCall(Base):
+    """One folded call: how many folded events (and the last id) its stored facts reflect, and who the patient
+    was and when first named (first-contact resolution looks for the same patient's next call here). A cache:
+    kpi/compute.py writes it, deleting rows is safe while kpi_days is emptied with them."""
+
+    __tablename__ = "kpi_calls"
+    __table_args__ = (Index(None, "patient_id", "contact_us"),)
 
     call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_event_id: Mapped[int] = mapped_column(BigId)
-    facts: Mapped[str] = mapped_column(Text)  # compact JSON, written and read only by the KPI computation
+    events: Mapped[int] = mapped_column(Integer)
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    contact_us: Mapped[int | None] = mapped_column(BigInteger)  # microseconds since the epoch
+
+
+class KpiFact(Base):
+    """One KPI figure of a call (a queue segment, a handling, a transfer, a callback, a red flag, an outbound
+    attempt, a first-contact candidate) at its anchor instant, with its additive sums as columns so reports
+    total them with GROUP BY. Settings are not applied: a segment keeps its raw wait and how long the caller
+    waited before leaving, compared with the current settings in the query (docs/kpi.md)."""
+
+    __tablename__ = "kpi_facts"
+    __table_args__ = (Index(None, "ts"), Index(None, "call_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    minute: Mapped[int] = mapped_column(Integer)  # minutes since the epoch (UTC): the bucket key in SQL
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(Integer)
+    campaign: Mapped[str | None] = mapped_column(String(64))
+    attempt_id: Mapped[int | None] = mapped_column(Integer)  # an attempt whose end the event log lacks
+    wait: Mapped[float | None] = mapped_column(Float)  # segment: seconds until answered
+    ended: Mapped[str | None] = mapped_column(String(16))  # segment: 'abandoned' | 'other' if left unanswered
+    gone: Mapped[float | None] = mapped_column(Float)  # segment: seconds until the caller left
+    patient_id: Mapped[int | None] = mapped_column(Integer)  # first-contact candidate
+    contact_us: Mapped[int | None] = mapped_column(BigInteger)
+    offered: Mapped[int] = mapped_column(Integer)
+    handle_sum: Mapped[float] = mapped_column(Float)
+    handlings: Mapped[int] = mapped_column(Integer)
+    transfers: Mapped[int] = mapped_column(Integer)
+    callbacks: Mapped[int] = mapped_column(Integer)
+    red_flags: Mapped[int] = mapped_column(Integer)
+    esc_sum: Mapped[float] = mapped_column(Float)
+    esc_n: Mapped[int] = mapped_column(Integer)
+    fcr_base: Mapped[int] = mapped_column(Integer)
+    out_dialed: Mapped[int] = mapped_column(Integer)
+    out_contacts: Mapped[int] = mapped_column(Integer)
+    out_completed: Mapped[int] = mapped_column(Integer)
+    out_abandoned: Mapped[int] = mapped_column(Integer)
+    amd_human: Mapped[int] = mapped_column(Integer)
+    amd_machine: Mapped[int] = mapped_column(Integer)
+    confirmations: Mapped[int] = mapped_column(Integer)
+    cancellations: Mapped[int] = mapped_column(Integer)
+    opt_outs: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEvent(Base):

@@ -1,22 +1,26 @@
-"""The one KPI computation: call events -> per-call facts -> sums by the requested cut -> KPIs.
+"""The one KPI computation: call events -> per-call figures, stored -> sums by the requested cut -> KPIs.
 
 Every consumer (the wallboard's today-so-far figures, the dashboard, the CSV, `callcenter kpi`) calls
 `KpiService.report` or `KpiService.live`, which is `report` for today by queue: they cannot disagree. The
 definitions are in docs/kpi.md; this module is their implementation and says which event carries which fact.
 
-Shape of the work (all in one database thread, streamed, no ORM objects per row):
-1. the call events of every call that has an event in [start, end), ordered by (call_id, id) — the index
-   (call_id, id) returns them in that order, the (ts) index finds the calls;
-2. each call's events are folded into facts (`CallFold`): a queue segment, an agent's handling, a transfer,
-   a callback, a red flag, an outbound attempt — each with the instant it belongs to (its anchor);
+Shape of the work (all in one database thread, no ORM objects per row):
+1. each call's events are folded into figures (`CallFold`): a queue segment, an agent's handling, a transfer,
+   a callback, a red flag, an outbound attempt, a first-contact candidate — each with the instant it belongs
+   to (its anchor); the figures are stored as rows of kpi_facts (sums as columns, no setting applied) and
+   kept up to date with the event log (`refresh`: the calls with newer events are folded again; a report
+   first makes sure its days are in the store; a background task keeps today's up to date);
+2. the database totals the stored figures by bucket (15-minute interval, queue, agent, campaign), applying
+   the current settings (T per queue, short abandon threshold, first-contact window) in the query;
 3. a few facts that are not calls come from their tables (survey responses, complaints, discharges) and the
    agents' state timeline (occupancy);
-4. each fact whose anchor is in [start, end) (and in business hours, and matching the filters) is added to
-   the sums of its row and of the totals; the KPIs are ratios of those sums.
+4. each sum is added to its row and to the totals; the KPIs are ratios of those sums.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +29,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, Text, and_, delete, func, insert, or_, select, type_coerce
+from sqlalchemy import (
+    String,
+    Text,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +56,10 @@ from ..db.models import (
     CampaignTarget,
     Complaint,
     Encounter,
-    KpiCallFacts,
+    KpiCall,
+    KpiDay,
+    KpiFact,
+    KpiState,
     Queue,
     SurveyResponse,
 )
@@ -46,6 +68,8 @@ from ..errors import ServiceError
 if TYPE_CHECKING:
     from ..config import Config
     from ..db.database import Database
+
+log = logging.getLogger(__name__)
 
 DEFINITIONS_VERSION = "2026-1"
 CUTS = ("interval", "day", "week", "month", "queue", "agent", "campaign")
@@ -189,6 +213,7 @@ class CallFold:
         self.facts: list[Fact] = []
         self.patient: int | None = None
         self.contact_ts: datetime | None = None
+        self.named_ts: datetime | None = None  # the first identification naming a patient
         self.on_call: dict[int, tuple[datetime, str | None]] = {}
         self.wrapup: dict[int, datetime] = {}
         self.red_flag: Fact | None = None
@@ -278,12 +303,12 @@ class CallFold:
 
     def on_caller_identified(self, ts, agent_id, queue, data) -> None:
         self.contact_ts = self.contact_ts or ts
-        if data.get("patient_id") is not None:
-            self.patient = data["patient_id"]
+        self.on_identity_confirmed(ts, agent_id, queue, data)
 
     def on_identity_confirmed(self, ts, agent_id, queue, data) -> None:
         if data.get("patient_id") is not None:
             self.patient = data["patient_id"]
+            self.named_ts = self.named_ts or ts
 
     # -- outbound campaign attempts --------------------------------------------------------------------
 
@@ -326,11 +351,13 @@ class CallFold:
                 rec["a"] = out["attempt_id"]  # its end is looked up in campaign_attempts at every report
         if self.patient is not None and self.contact_ts is not None:
             rec["p"] = [self.patient, _micros(self.contact_ts)]
+        if self.patient is not None and self.named_ts is not None:
+            rec["n"] = [self.patient, _micros(self.named_ts)]
         return rec
 
 
 # Bump when CallFold.record's meaning changes: stored records of another version are folded again.
-FOLD_VERSION = 1
+FOLD_VERSION = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
@@ -345,38 +372,6 @@ def _instant_of(micros: int) -> datetime:
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds()
-
-
-def record_facts(rec: dict, settings: KpiSettings, service_level: dict[str, int]
-                 ) -> tuple[list[Fact], tuple[int, datetime, Fact] | None, int | None]:
-    """A call's facts from its record: queue segments, then handlings/transfers/callbacks/red flags, then
-    its outbound attempt; the FCR candidate (patient, contact instant, fact) if it was answered; the
-    attempt id whose end the event log lacks."""
-    facts = [_segment_fact(seg, settings, service_level) for seg in rec["s"]]
-    facts += [Fact(_instant_of(ts), sums, queue=queue, agent=agent, campaign=campaign)
-              for ts, sums, queue, agent, campaign in rec["f"]]
-    if "o" in rec:
-        ts, sums, campaign = rec["o"]
-        facts.append(Fact(_instant_of(ts), sums, campaign=campaign))
-    fcr = None
-    first = next((seg for seg in rec["s"] if seg[2] is not None), None)
-    if first is not None and "p" in rec:
-        patient, contact = rec["p"]
-        fcr = (patient, _instant_of(contact), Fact(_instant_of(first[1]), {"fcr_base": 1}, queue=first[0],
-                                                   agent=first[3]))
-    return facts, fcr, rec.get("a")
-
-
-def _segment_fact(seg: list, settings: KpiSettings, service_level: dict[str, int]) -> Fact:
-    queue, start, wait, agent, end, gone_after = seg
-    sums: dict[str, float] = {"offered": 1}
-    if wait is not None:
-        sums.update(answered=1, wait_sum=wait, answered_in_sl=int(wait <= service_level.get(queue, 30)))
-    elif end == "abandoned":
-        sums["short_abandons" if gone_after < settings.short_abandon_seconds else "abandoned"] = 1
-    elif end is None:
-        sums["waiting"] = 1
-    return Fact(_instant_of(start), sums, queue=queue, agent=agent)
 
 
 # Events whose handler reads nothing from data.
@@ -542,11 +537,41 @@ class _Query:
     now: datetime
 
 
+# How often the background task folds the calls that have new events (write-through of the KPI store).
+REFRESH_SECONDS = 5.0
+
+
 class KpiService:
     def __init__(self, db: Database, cfg: Config, *, clock: Callable[[], datetime] | None = None):
         self._db = db
         self.settings = KpiSettings.from_config(cfg)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._task: asyncio.Task | None = None
+
+    def start(self, every: float = REFRESH_SECONDS) -> None:
+        """Keep the store current in the background, so a report (even the first in a fresh process) only
+        totals stored figures. Reports never depend on it: they refresh what is stale themselves."""
+        self._task = asyncio.create_task(self._refresh_loop(every), name="kpi-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _refresh_loop(self, every: float) -> None:
+        while True:
+            try:
+                await self.refresh_today()
+            except Exception:  # a busy database must not end the loop; the next report refreshes anyway
+                log.exception("KPI store refresh failed")
+            await asyncio.sleep(every)
+
+    async def refresh_today(self) -> None:
+        """Fold the calls with new events, and cover today (hospital time) if it is not yet."""
+        start = self.today_start(self._clock())
+        end = self.today_start(start + timedelta(hours=36))  # the next local midnight, whatever DST does
+        await self._db.run(refresh, utc_days(start, end))
 
     async def report(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
                      agent: str | None = None, campaign: str | None = None,
@@ -585,10 +610,12 @@ class KpiService:
 def compute(session: Session, q: _Query, settings: KpiSettings) -> KpiReport:
     service_level = dict(session.execute(select(Queue.name, Queue.service_level_seconds)).all())
     agents = {row.id: row for row in session.execute(select(Agent.id, Agent.number, Agent.name))}
-    facts = list(call_facts(session, q, settings, service_level))
+    numbers = {agent_id: row.number for agent_id, row in agents.items()}
+    refresh_for(session, q, settings)
+    grouped, facts = stored_sums(session, q, settings, service_level, numbers)
     facts += table_facts(session, q)
     facts += occupancy_facts(session, q, settings.tz)
-    return aggregate(facts, q, settings, service_level, agents, session)
+    return aggregate(facts, q, settings, service_level, agents, session, grouped=grouped)
 
 
 # The event log's hot columns are read raw and decoded here (only when used): the ORM's per-row type
@@ -614,124 +641,242 @@ def _data(value) -> dict:
     return value or {}
 
 
-def call_facts(session: Session, q: _Query, settings: KpiSettings, service_level: dict[str, int]
-               ) -> Iterator[Fact]:
-    """The facts of every call with an event in range, from its record (stored, or folded now); FCR is
-    settled against later calls."""
-    fcr: list[tuple[int, datetime, str, Fact]] = []
-    missing_attempts: dict[int, Fact] = {}
-    records = call_records(session, q)
-    for call_id in sorted(records):
-        facts, first_contact, attempt_id = record_facts(records[call_id], settings, service_level)
-        if first_contact is not None:
-            patient, contact, fact = first_contact
-            fcr.append((patient, contact, call_id, fact))
-        if attempt_id is not None:
-            missing_attempts[attempt_id] = facts[-1]
-        yield from facts
-    yield from _settle_fcr(session, fcr, settings)
-    _fill_attempts(session, missing_attempts)
+# -- the KPI store: figures as rows, kept up to date with the event log -------------------------------------
 
-
-# Calls folded per query (an IN list) when their stored record is missing or stale.
+SUM_COLUMNS = ("offered", "handle_sum", "handlings", "transfers", "callbacks", "red_flags", "esc_sum",
+               "esc_n", "fcr_base", "out_dialed", "out_contacts", "out_completed", "out_abandoned",
+               "amd_human", "amd_machine", "confirmations", "cancellations", "opt_outs")
+ZERO_SUMS = dict.fromkeys(SUM_COLUMNS, 0)
+# Calls folded per query (an IN list).
 FOLD_CHUNK = 500
+# Event ids committed out of order (PostgreSQL hands out ids before commit, several writers): the calls of
+# this many ids below the watermark are checked again, by their count of folded events.
+RECHECK_IDS = 5000
+# A first contact's window reaches back at most this far before its call's first queue segment.
+CONTACT_LEAD = timedelta(days=1)
 
 
-def call_records(session: Session, q: _Query) -> dict[str, dict]:
-    """The record of every call with a folded event in [start, end): stored ones whose call has no newer
-    event (the (call_id, id) index gives each call's last event id), the others folded from their events
-    and stored."""
-    in_range = select(CallEvent.call_id).where(CallEvent.ts >= q.start, CallEvent.ts < q.end,
-                                               CallEvent.type.in_(FOLDED_TYPES),
-                                               CallEvent.call_id.is_not(None))
-    latest = (select(CallEvent.call_id, func.max(CallEvent.id).label("last"))
-              .where(CallEvent.call_id.in_(in_range)).group_by(CallEvent.call_id).subquery())
-    rows = _stream(session, select(latest.c.call_id, latest.c.last, KpiCallFacts.last_event_id,
-                                   KpiCallFacts.facts)
-                   .outerjoin(KpiCallFacts, KpiCallFacts.call_id == latest.c.call_id))
-    records: dict[str, dict] = {}
-    stale: dict[str, tuple[int, bool]] = {}
-    for call_id, last, stored_last, stored in rows:
-        rec = json.loads(stored) if stored is not None and stored_last == last else None
-        if rec is not None and rec.get("v") == FOLD_VERSION:
-            records[call_id] = rec
-        else:
-            stale[call_id] = (last, stored is not None)
-    ids = sorted(stale)
-    for n in range(0, len(ids), FOLD_CHUNK):
-        folded = fold_calls(session, ids[n:n + FOLD_CHUNK])
-        records.update(folded)
-        _store(session, {call_id: (stale[call_id], folded[call_id]) for call_id in folded})
-    return records
+def record_rows(call_id: str, rec: dict) -> tuple[list[dict], int | None, int | None]:
+    """The kpi_facts rows of one call's record (no setting applied: raw waits), and its patient and the
+    microsecond its patient was first named (for other calls' first-contact resolution)."""
+    rows = []
+
+    def row(ts: int, queue=None, agent=None, campaign=None, **values) -> dict:
+        r = {"call_id": call_id, "ts": _instant_of(ts), "minute": ts // 60_000_000, "queue": queue,
+             "agent_id": agent, "campaign": campaign, "attempt_id": None, "wait": None, "ended": None,
+             "gone": None, "patient_id": None, "contact_us": None, **ZERO_SUMS}
+        r.update(values)
+        rows.append(r)
+        return r
+
+    for queue, start, wait, agent, end, gone in rec["s"]:
+        row(start, queue, agent, offered=1, wait=wait, ended=end, gone=gone)
+    for ts, sums, queue, agent, campaign in rec["f"]:
+        row(ts, queue, agent, campaign, **sums)
+    if "o" in rec:
+        ts, sums, campaign = rec["o"]
+        row(ts, campaign=campaign, attempt_id=rec.get("a"), **sums)
+    first = next((seg for seg in rec["s"] if seg[2] is not None), None)
+    if first is not None and "p" in rec:
+        patient, contact = rec["p"]
+        row(first[1], first[0], first[3], fcr_base=1, patient_id=patient, contact_us=contact)
+    patient, named = rec.get("n", (None, None))
+    return rows, patient, named
 
 
-def fold_calls(session: Session, call_ids: list[str]) -> dict[str, dict]:
-    """Fold each call's events, in order, into its record."""
-    rows = _stream(session, select(CallEvent.call_id, RAW_TS, CallEvent.type, CallEvent.agent_id,
-                                   CallEvent.queue_name, RAW_DATA, CallEvent.data["state"].as_string())
+def fold_calls(session: Session, call_ids: list[str]) -> dict[str, tuple[dict, int, int]]:
+    """Fold each call's events, in order, into its record; with its count of folded events and last id."""
+    rows = _stream(session, select(CallEvent.call_id, CallEvent.id, RAW_TS, CallEvent.type,
+                                   CallEvent.agent_id, CallEvent.queue_name, RAW_DATA,
+                                   CallEvent.data["state"].as_string())
                    .where(CallEvent.call_id.in_(call_ids), CallEvent.type.in_(FOLDED_TYPES))
                    .order_by(CallEvent.call_id, CallEvent.id))
-    records: dict[str, dict] = {}
+    records: dict[str, tuple[dict, int, int]] = {}
     fold: CallFold | None = None
-    for call_id, ts, type_, agent_id, queue, data, state in rows:
+    count = last = 0
+    for call_id, event_id, ts, type_, agent_id, queue, data, state in rows:
         if fold is None or fold.call_id != call_id:
             if fold is not None:
-                records[fold.call_id] = fold.record()
-            fold = CallFold(call_id)
+                records[fold.call_id] = (fold.record(), count, last)
+            fold, count = CallFold(call_id), 0
         fold.feed(type_, _instant(ts), agent_id, queue, data, state)
+        count, last = count + 1, event_id
     if fold is not None:
-        records[fold.call_id] = fold.record()
+        records[fold.call_id] = (fold.record(), count, last)
     return records
 
 
-def _store(session: Session, folded: dict[str, tuple[tuple[int, bool], dict]]) -> None:
-    """Keep the records for the next report. A concurrent report may store the same call: the cache is an
-    optimisation, so a conflict only skips storing."""
-    if not folded:
+def store_calls(session: Session, call_ids: Iterable[str]) -> int:
+    """Fold these calls again and replace their stored figures."""
+    ids = sorted(set(call_ids))
+    for n in range(0, len(ids), FOLD_CHUNK):
+        chunk = ids[n:n + FOLD_CHUNK]
+        folded = fold_calls(session, chunk)
+        session.execute(delete(KpiFact).where(KpiFact.call_id.in_(chunk)))
+        session.execute(delete(KpiCall).where(KpiCall.call_id.in_(chunk)))
+        facts, calls = [], []
+        for call_id, (rec, count, last) in folded.items():
+            rows, patient, named = record_rows(call_id, rec)
+            facts += rows
+            calls.append({"call_id": call_id, "last_event_id": last, "events": count, "patient_id": patient,
+                          "contact_us": named})
+        if calls:
+            session.execute(insert(KpiCall), calls)
+        if facts:
+            session.execute(insert(KpiFact), facts)
+    return len(ids)
+
+
+def utc_days(start: datetime, end: datetime) -> list[date]:
+    """The UTC days [start, end) touches."""
+    first, last = start.astimezone(UTC).date(), (end.astimezone(UTC) - MICRO).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def refresh(session: Session, days: Iterable[date] = ()) -> None:
+    """Bring the store up to date with the event log, and make sure every call of `days` is in it.
+
+    Invariant: every call with a folded event on a day in kpi_days has its current record stored, as of the
+    event id `folded_through`. Events after it name the calls to fold again; a day not yet covered has its
+    calls without a record folded. Nothing to do (the usual case with the background refresh) costs two small
+    reads and no write. Writers take the kpi_state row first, so concurrent refreshes wait for each other."""
+    conn = session.connection()
+    wanted = set(days)
+    top = conn.execute(select(func.max(CallEvent.id))).scalar() or 0
+    state = conn.execute(select(KpiState.fold_version, KpiState.folded_through)
+                         .where(KpiState.id == 1)).first()
+    covered = _covered(conn, wanted)
+    if state is not None and state[0] == FOLD_VERSION and state[1] >= top and covered >= wanted:
         return
-    try:
-        with session.begin_nested():
-            replaced = [call_id for call_id, ((_, had_row), _) in folded.items() if had_row]
-            if replaced:
-                session.execute(delete(KpiCallFacts).where(KpiCallFacts.call_id.in_(replaced)))
-            session.execute(insert(KpiCallFacts), [
-                {"call_id": call_id, "last_event_id": last, "facts": json.dumps(rec, separators=(",", ":"))}
-                for call_id, ((last, _), rec) in folded.items()])
-    except IntegrityError:
-        pass
+    if state is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(KpiState).values(id=1, fold_version=0, folded_through=0))
+        except IntegrityError:
+            pass
+    # The lock: the first write. SQLite begins its write transaction here; PostgreSQL locks the row.
+    session.execute(update(KpiState).where(KpiState.id == 1).values(fold_version=KpiState.fold_version))
+    version, through = session.execute(select(KpiState.fold_version, KpiState.folded_through)
+                                       .where(KpiState.id == 1)).one()
+    top = session.execute(select(func.max(CallEvent.id))).scalar() or 0
+    if version != FOLD_VERSION:  # another meaning of a record: start empty, covering days again as asked
+        for table in (KpiFact, KpiCall, KpiDay):
+            session.execute(delete(table))
+        through = top
+    elif through < top:
+        _catch_up(session, max(0, through - RECHECK_IDS))
+    session.execute(update(KpiState).where(KpiState.id == 1).values(fold_version=FOLD_VERSION,
+                                                                    folded_through=max(through, top)))
+    for day in sorted(wanted - _covered(session.connection(), wanted)):
+        _cover(session, day)
 
 
-# Up to this many patients, the repeat-call query asks for them by id; a longer report reads every contact.
-FCR_IN_LIMIT = 1000
+def _covered(conn, days: set[date]) -> set[date]:
+    if not days:
+        return set()
+    return set(conn.execute(select(KpiDay.day).where(KpiDay.day.in_(days))).scalars())
 
 
-def _settle_fcr(session: Session, fcr: list, settings: KpiSettings) -> Iterator[Fact]:
-    """A first contact is resolved when the same patient does not call again within fcr_days."""
-    if not fcr:
-        return
-    window = timedelta(days=settings.fcr_days)
-    first = min(ts for _, ts, _, _ in fcr)
-    last = max(ts for _, ts, _, _ in fcr) + window
-    wanted = {patient for patient, _, _, _ in fcr}
-    patient_id = CallEvent.data["patient_id"].as_integer()  # json_extract / ->>: no JSON decoding in Python
-    query = (select(CallEvent.call_id, RAW_TS, patient_id)
-             .where(CallEvent.type.in_(("caller_identified", "identity_confirmed")),
-                    CallEvent.ts >= first, CallEvent.ts <= last, patient_id.is_not(None)))
-    if len(wanted) <= FCR_IN_LIMIT:
-        query = query.where(patient_id.in_(wanted))
-    # A call's contact instant is its first identification naming the patient; its patient the last named.
-    contacts: dict[int, dict[str, datetime]] = defaultdict(dict)
-    starts: dict[str, datetime] = {}
-    patients: dict[str, int] = {}
-    for call_id, ts, patient in _stream(session, query.order_by(CallEvent.call_id, CallEvent.id)):
-        starts.setdefault(call_id, _instant(ts))
-        patients[call_id] = patient
-    for call_id, patient in patients.items():
-        contacts[patient][call_id] = starts[call_id]
-    for patient, ts, call_id, fact in fcr:
-        again = any(ts < other <= ts + window for cid, other in contacts[patient].items() if cid != call_id)
-        fact.sums["fcr_yes"] = 0 if again else 1
-        yield fact
+def _catch_up(session: Session, after: int) -> None:
+    """Fold again the calls with events after the id `after` whose stored count of events is not theirs."""
+    touched = (select(CallEvent.call_id).where(CallEvent.id > after, CallEvent.type.in_(FOLDED_TYPES),
+                                               CallEvent.call_id.is_not(None)).distinct().subquery())
+    counts = (select(CallEvent.call_id, func.count().label("n")).where(
+        CallEvent.call_id.in_(select(touched.c.call_id)), CallEvent.type.in_(FOLDED_TYPES))
+        .group_by(CallEvent.call_id).subquery())
+    stale = session.execute(select(counts.c.call_id).outerjoin(KpiCall, KpiCall.call_id == counts.c.call_id)
+                            .where(or_(KpiCall.events.is_(None), KpiCall.events != counts.c.n))).scalars()
+    store_calls(session, list(stale))
+
+
+def _cover(session: Session, day: date) -> None:
+    """Store every call with a folded event on this UTC day that has no record yet."""
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    in_day = (select(CallEvent.call_id)
+              .where(CallEvent.ts >= start, CallEvent.ts < start + timedelta(days=1),
+                     CallEvent.type.in_(FOLDED_TYPES), CallEvent.call_id.is_not(None))
+              .distinct().subquery())
+    missing = session.execute(select(in_day.c.call_id).outerjoin(KpiCall, KpiCall.call_id == in_day.c.call_id)
+                              .where(KpiCall.call_id.is_(None))).scalars()
+    store_calls(session, list(missing))
+    session.execute(insert(KpiDay).values(day=day))
+
+
+def refresh_for(session: Session, q: _Query, settings: KpiSettings) -> None:
+    """The store covers the report's days, and for first-contact resolution the days from its earliest
+    candidate's contact to fcr_days after its end (the patient's next call)."""
+    refresh(session, utc_days(q.start, q.end))
+    earliest = session.execute(select(func.min(KpiFact.contact_us)).where(
+        KpiFact.ts >= q.start, KpiFact.ts < q.end, KpiFact.fcr_base == 1)).scalar()
+    first = q.start if earliest is None else min(q.start, _instant_of(earliest))
+    refresh(session, utc_days(first, q.end + timedelta(days=settings.fcr_days)))
+
+
+def stored_sums(session: Session, q: _Query, settings: KpiSettings, service_level: dict[str, int],
+                numbers: dict[int, str]) -> tuple[list[Fact], list[Fact]]:
+    """The sums of the stored figures in [start, end), grouped in SQL by what the report's rows need (15
+    minutes — or minutes, when business hours are not on quarter hours — and/or queue, agent, campaign),
+    each group given as a Fact at an instant of its bucket; the current settings (T per queue, short
+    abandon threshold, fcr_days) applied in the query. Second: outbound figures whose attempt end is looked
+    up in campaign_attempts (`_fill_attempts`)."""
+    f = KpiFact
+    sl = (case(service_level, value=f.queue, else_=30) if service_level else literal(30))
+    short = settings.short_abandon_seconds
+    abandoned = and_(f.ended == "abandoned", f.wait.is_(None))
+    other = KpiCall.__table__.alias("other")
+    repeat = exists().where(other.c.patient_id == f.patient_id, other.c.call_id != f.call_id,
+                            other.c.contact_us > f.contact_us,
+                            other.c.contact_us <= f.contact_us + int(settings.fcr_days * 86_400_000_000))
+    sums = {
+        **{name: func.sum(getattr(f, name)) for name in SUM_COLUMNS},
+        "answered": func.sum(case((f.wait.is_not(None), 1), else_=0)),
+        "wait_sum": func.sum(f.wait),
+        "answered_in_sl": func.sum(case((f.wait <= sl, 1), else_=0)),
+        "short_abandons": func.sum(case((and_(abandoned, f.gone < short), 1), else_=0)),
+        "abandoned": func.sum(case((and_(abandoned, f.gone >= short), 1), else_=0)),
+        "waiting": func.sum(case((and_(f.offered == 1, f.wait.is_(None), f.ended.is_(None)), 1), else_=0)),
+        "fcr_yes": func.sum(case((and_(f.fcr_base == 1, ~repeat), 1), else_=0)),
+    }
+    where = [f.ts >= q.start, f.ts < q.end]
+    if q.queue is not None:
+        where.append(f.queue == q.queue)
+    if q.campaign is not None:
+        where.append(f.campaign == q.campaign)
+    if q.agent is not None:
+        ids = [agent_id for agent_id, number in numbers.items() if number == q.agent]
+        where.append(f.agent_id.in_(ids) if ids else false())
+    groups = []
+    step = 0
+    if q.by in TIME_CUTS or q.business_hours:
+        quarters = all(t.minute % 15 == 0 and t.second == 0 for t in (settings.opens, settings.closes))
+        step = 15 if quarters or not q.business_hours else 1
+        groups.append((f.minute // step).label("bucket") if step > 1 else f.minute.label("bucket"))
+    cut = {"queue": f.queue, "agent": f.agent_id, "campaign": f.campaign}.get(q.by)
+    if cut is not None:
+        groups.append(cut.label("cut"))
+    names = list(sums)
+    stmt = select(*groups, *(value.label(name) for name, value in sums.items())).where(
+        *where, f.attempt_id.is_(None))
+    if groups:
+        stmt = stmt.group_by(*groups)
+    result = []
+    for row in session.execute(stmt):
+        values = row[len(groups):]
+        at = q.start
+        if step:
+            at = max(q.start, EPOCH + timedelta(minutes=row[0] * step))
+        key = row[len(groups) - 1] if cut is not None else None
+        result.append(Fact(at, {n: v for n, v in zip(names, values, strict=True) if v},
+                           queue=key if q.by == "queue" else None, agent=key if q.by == "agent" else None,
+                           campaign=key if q.by == "campaign" else None))
+    pending: dict[int, Fact] = {}
+    for attempt_id, ts, queue, agent, campaign, *values in session.execute(
+            select(f.attempt_id, f.ts, f.queue, f.agent_id, f.campaign, *(getattr(f, n) for n in SUM_COLUMNS))
+            .where(*where, f.attempt_id.is_not(None))):
+        sums = {n: v for n, v in zip(SUM_COLUMNS, values, strict=True) if v or n == "out_dialed"}
+        pending[attempt_id] = Fact(ts, sums, queue=queue, agent=agent, campaign=campaign)
+    _fill_attempts(session, pending)
+    return result, list(pending.values())
 
 
 def _fill_attempts(session: Session, missing: dict[int, Fact]) -> None:
@@ -841,15 +986,15 @@ def _spans(buckets: dict, state: tuple[int, datetime, str], until: datetime, sta
 
 
 def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_level: dict[str, int],
-              agents: dict, session: Session) -> KpiReport:
+              agents: dict, session: Session, grouped: Iterable[Fact] = ()) -> KpiReport:
+    """Adds each fact to its row and to the totals. `grouped` are sums the database already filtered by
+    range, queue, agent and campaign, each at an instant of its bucket (`stored_sums`)."""
     numbers = {agent_id: row.number for agent_id, row in agents.items()}
     totals: dict[str, float] = defaultdict(float)
     rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     key_of = _key_function(q, settings, numbers)
     filtered = q.queue is not None or q.agent is not None or q.campaign is not None
-    for fact in facts:
-        if not (q.start <= fact.ts < q.end) or (filtered and not _matches(fact, q, numbers)):
-            continue
+    for fact in _chain(facts, grouped, q, numbers, filtered):
         if q.business_hours and not settings.in_business_hours(fact.ts):
             continue
         key = key_of(fact)
@@ -864,6 +1009,14 @@ def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_l
         q.start, q.end, settings.tz.key, q.by, kpis(totals),
         [KpiRow(k, labels.get(k, _label(k, q.by)), kpis(rows.get(k, {}))) for k in keys],
         settings.thresholds)
+
+
+def _chain(facts: Iterable[Fact], grouped: Iterable[Fact], q: _Query, numbers: dict[int, str],
+           filtered: bool) -> Iterator[Fact]:
+    for fact in facts:
+        if q.start <= fact.ts < q.end and not (filtered and not _matches(fact, q, numbers)):
+            yield fact
+    yield from grouped
 
 
 def _key_function(q: _Query, settings: KpiSettings, numbers: dict[int, str]) -> Callable[[Fact], str | None]:
