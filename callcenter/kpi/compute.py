@@ -578,7 +578,16 @@ class KpiService:
                      business_hours: bool = False) -> KpiReport:
         query = self.query(start, end, by=by, queue=queue, agent=agent, campaign=campaign,
                            business_hours=business_hours)
+        await self._prepare(query)
         return await self._db.run(compute, query, self.settings)
+
+    async def _prepare(self, q: _Query) -> None:
+        """Fill the store a day per transaction before the report (which then finds nothing to do): on
+        SQLite, storing holds the database's write lock, and the event log writer must not wait long."""
+        for day in utc_days(q.start, q.end):
+            await self._db.run(refresh, [day])
+        for day in await self._db.run(fcr_days, q, self.settings):
+            await self._db.run(refresh, [day])
 
     def query(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
               agent: str | int | None = None, campaign: str | None = None,
@@ -806,10 +815,14 @@ def refresh_for(session: Session, q: _Query, settings: KpiSettings) -> None:
     """The store covers the report's days, and for first-contact resolution the days from its earliest
     candidate's contact to fcr_days after its end (the patient's next call)."""
     refresh(session, utc_days(q.start, q.end))
+    refresh(session, fcr_days(session, q, settings))
+
+
+def fcr_days(session: Session, q: _Query, settings: KpiSettings) -> list[date]:
     earliest = session.execute(select(func.min(KpiFact.contact_us)).where(
         KpiFact.ts >= q.start, KpiFact.ts < q.end, KpiFact.fcr_base == 1)).scalar()
     first = q.start if earliest is None else min(q.start, _instant_of(earliest))
-    refresh(session, utc_days(first, q.end + timedelta(days=settings.fcr_days)))
+    return utc_days(first, q.end + timedelta(days=settings.fcr_days))
 
 
 def stored_sums(session: Session, q: _Query, settings: KpiSettings, service_level: dict[str, int],

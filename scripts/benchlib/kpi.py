@@ -1,6 +1,7 @@
 """bench-kpi: generate a year of call events (1M calls by default) straight into SQLite with executemany,
 in the same storage format the models write, then time KpiService on the daily dashboard and a month report:
-first with no stored fold records (kpi_call_facts emptied: cold), then the best of the repeats (warm).
+in a fresh process with an empty KPI store (cold), in a fresh process with the store current (fresh), and the
+best of the repeats in one process (warm).
 
 The file is cached (var/bench-kpi.db, keyed by the call count): the first run generates, later runs measure.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -33,8 +37,13 @@ def main() -> None:
     p.add_argument("--days", type=int, default=365, help="the calls are spread over this many days")
     p.add_argument("--regenerate", action="store_true")
     p.add_argument("--repeat", type=int, default=3,
-                   help="timed runs of each report after the first (cold) one; the best is shown")
+                   help="timed warm runs of each report (after the cold and fresh-process ones); best shown")
+    p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a single report in a fresh process
+    p.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.one is not None:
+        one(args.file, args.one)
+        return
     path = ROOT / "var" / f"bench-kpi-{args.calls}-{args.days}.db"
     if args.regenerate or not path.exists():
         generate(path, args.calls, args.days)
@@ -108,47 +117,75 @@ def _day(rng: random.Random, day: date, calls: int):
         yield call_id, _ts(back), "agent_state", agent, None, '{"state": "available", "reason": null}'
 
 
-def measure(path: Path, repeat: int) -> None:
+CASES = [
+    ("daily dashboard (one day by 15-min interval)", 0, "interval"),
+    ("daily dashboard (one day by queue)", 0, "queue"),
+    ("month report (30 days by day)", 29, "day"),
+]
+
+
+def _service(path: Path) -> tuple[Database, KpiService]:
     cfg = config.load(env={})
     cfg.site.time_zone = "America/New_York"
     db = Database(f"sqlite:///{path}")
+    return db, KpiService(db, cfg)
+
+
+def _run(db: Database, kpi: KpiService, case: int):
+    _, days_before, by = CASES[case]
+    day_start = datetime(2026, 11, 20, tzinfo=kpi.settings.tz)
+    started = time.perf_counter()
+    with db.session() as session:  # a request's transaction: commits what the report stored
+        report = kpi.compute_sync(session, day_start - timedelta(days=days_before),
+                                  day_start + timedelta(days=1), by=by)
+    return time.perf_counter() - started, report
+
+
+def _fresh_process(path: Path, case: int) -> float:
+    """One report in a new Python process: nothing cached in memory, only what the database holds."""
+    out = subprocess.run([sys.executable, "-m", "benchlib.kpi", "--one", str(case), "--file", str(path)],
+                         check=True, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")}).stdout
+    return float(out.split()[-1])
+
+
+def one(path: Path, case: int) -> None:
+    db, kpi = _service(path)
+    seconds, _ = _run(db, kpi, case)
+    db.close()
+    print(f"{seconds:.4f}")
+
+
+def _empty_store(db: Database) -> None:
+    with db.session() as session:
+        for table in ("kpi_facts", "kpi_calls", "kpi_days", "kpi_state"):
+            session.connection().exec_driver_sql(f"DELETE FROM {table}")
+
+
+def measure(path: Path, repeat: int) -> None:
+    db, kpi = _service(path)
     upgrade_started = time.perf_counter()
-    db.upgrade()  # a file generated before a migration gets it (e.g. 0005's index: about a minute, once)
+    db.upgrade()  # a file generated before a migration gets it
     upgraded = time.perf_counter() - upgrade_started
     if upgraded > 1:
         print(f"schema upgraded in {upgraded:.0f} s")
-    kpi = KpiService(db, cfg)
-    tz = kpi.settings.tz
-    day_start = datetime(2026, 11, 20, tzinfo=tz)
-    day_end = day_start + timedelta(days=1)
-    cases = [
-        ("daily dashboard (one day by 15-min interval)", day_start, day_end, "interval"),
-        ("daily dashboard (one day by queue)", day_start, day_end, "queue"),
-        ("month report (30 days by day)", day_start - timedelta(days=29), day_end, "day"),
-    ]
-    with db.session() as session:  # cold: no stored fold records, as on a fresh install
-        session.connection().exec_driver_sql("DELETE FROM kpi_call_facts")
     with db.session() as session:
-        plan = session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT c.call_id, c.last, f.last_event_id, f.facts FROM (SELECT call_id, "
-            "max(id) AS last FROM call_events WHERE call_id IN (SELECT call_id FROM call_events "
-            "WHERE ts >= ? AND ts < ? AND type IN ('queued', 'connected') AND call_id IS NOT NULL) "
-            "GROUP BY call_id) AS c LEFT JOIN kpi_call_facts AS f ON f.call_id = c.call_id",
-            ("2026-11-20", "2026-11-21")).all()
-        print("query plan: " + "; ".join(row[-1] for row in plan))
         events = session.connection().exec_driver_sql("SELECT max(id) FROM call_events").scalar()
         print(f"call_events rows: {events}")
-    for title, start, end, by in cases:
+    print("cold = fresh process, empty KPI store; fresh = fresh process, store current (as the background "
+          "refresh keeps it); warm = same process, best of the repeats")
+    for n, (title, _, _) in enumerate(CASES):
+        _empty_store(db)
+        cold = _fresh_process(path, n)
+        fresh = _fresh_process(path, n)
         times, report = [], None
-        for _ in range(1 + repeat):
-            t = time.perf_counter()
-            with db.session() as session:  # a request's transaction: commits the fold records it stored
-                report = kpi.compute_sync(session, start, end, by=by)
-            times.append(time.perf_counter() - t)
+        for _ in range(repeat):
+            seconds, report = _run(db, kpi, n)
+            times.append(seconds)
         totals = report.totals
-        print(f"{title}: {min(times[1:]) * 1000:.0f} ms, first run {times[0] * 1000:.0f} ms "
-              f"(offered {totals['offered']}, SL {totals['service_level']:.3f}, "
-              f"AHT {totals['aht_seconds']:.0f} s)")
+        print(f"{title}: warm {min(times) * 1000:.0f} ms, fresh {fresh * 1000:.0f} ms, "
+              f"cold {cold * 1000:.0f} ms (offered {totals['offered']}, SL {totals['service_level']:.3f}, "
+              f"AHT {totals['aht_seconds']:.0f} s, FCR {totals['fcr_rate']:.3f})")
     db.close()
 
 
