@@ -3,16 +3,21 @@ never why we called (the tape may be heard by anyone in the household).
 
 It is composed of fixed prompts (ivr_flows/prompts.yaml), the prompt `callcenter/hospital-name` rendered from
 [site] hospital_name by `callcenter prompts` (render_site_prompts), and the digits of [site]
-callback_number. Progressive calls play the same message to a patient no agent could take.
+callback_number. Progressive calls play the same message to a patient no agent could take. The campaign
+flows' greetings name the hospital with the same prompt (a site prompt the flow check knows: ivr/catalog.py).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..config import SiteConfig
-from ..ivr.catalog import PromptText, load_catalog
+from ..ivr.catalog import SITE_PROMPTS, PromptText, load_catalog
 
 HOSPITAL_NAME = "hospital-name"
+assert HOSPITAL_NAME in SITE_PROMPTS  # the flows' prompt check knows it
+# Spoken where the flows name the hospital while [site] hospital_name is not set (the message to a machine
+# is refused instead: it must say who called).
+UNNAMED = {"en": "your hospital", "es": "su hospital"}
 INTRO, CALLBACK, GOODBYE = ("callcenter/campaign-message-intro", "callcenter/campaign-message-callback",
                             "callcenter/campaign-message-goodbye")
 
@@ -34,11 +39,11 @@ def message_media(site: SiteConfig) -> list[str]:
 
 
 def site_prompts(site: SiteConfig, voices: dict[str, str]) -> dict[str, dict[str, PromptText]]:
-    """The prompts whose words come from the configuration: the hospital's name, in every catalog voice."""
+    """The prompts whose words come from the configuration: the hospital's name, in every catalog voice
+    (unset: "your hospital" in the language, as the flows said before they could name it)."""
     name = site.hospital_name.strip()
-    if not name:
-        return {}
-    return {HOSPITAL_NAME: {language: PromptText(name, voice) for language, voice in voices.items()}}
+    return {HOSPITAL_NAME: {language: PromptText(name or UNNAMED.get(language, UNNAMED["en"]), voice)
+                            for language, voice in voices.items()}}
 
 
 def render_site_prompts(site: SiteConfig, prompts_yaml: str | Path, out_dir: str | Path,

@@ -15,6 +15,10 @@ prompts:
 Triage protocol questions join the catalog as `triage-<protocol>-<question>` (`with_protocols`): a flow's
 questionnaire asks them by phone.
 
+Site prompts (SITE_PROMPTS) are not in prompts.yaml: their words come from the configuration, e.g.
+`callcenter/hospital-name` from [site] hospital_name, rendered by `callcenter prompts` in every catalog voice
+(campaigns/message.py). A flow may play them in any language the catalog has a voice for.
+
 A flow refers to these as `callcenter/<name>`; Asterisk finds `sounds/<lang>/callcenter/<name>.wav` through
 the channel language. Anything else a flow plays must match `core_sounds`, so a typo such as
 `calcenter/main-menu` is an error rather than silence on the line.
@@ -35,6 +39,8 @@ NAMESPACE = "callcenter"
 PROMPT_NAME = r"[a-z0-9_-]+(/[a-z0-9_-]+)*"
 LANGUAGE = r"[a-z]{2,3}(-[a-z0-9]{2,8})*"
 _VOICE = r"[A-Za-z0-9_+/-]+"
+# Prompts whose words come from the configuration -> where (rendered by `callcenter prompts`).
+SITE_PROMPTS = MappingProxyType({"hospital-name": "[site] hospital_name"})
 
 
 class CatalogError(SourceError):
@@ -80,6 +86,9 @@ class PromptCatalog:
             if self.is_core_sound(sound):
                 return None
             return f"is neither '{NAMESPACE}/<name>' nor an Asterisk core sound listed in {self.path}"
+        if name in SITE_PROMPTS:
+            unvoiced = [lang for lang in languages if lang not in self.voices]
+            return f"has no voice in {self.path} for language(s) {', '.join(unvoiced)}" if unvoiced else None
         if name not in self.prompts:
             return f"is not in {self.path}"
         absent = [lang for lang in languages if lang not in self.prompts[name]]

@@ -1,7 +1,10 @@
 """Fixtures for tests that place real calls through the sandbox Asterisk."""
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +16,10 @@ from .harness import ROOT, TEST_INSTANCE, TEST_PORT, sandbox, start_contact_cent
 
 @pytest.fixture(scope="session")
 def asterisk() -> str:
-    """The sandbox Asterisk for this test session, freshly configured; yields the ARI password."""
-    from callcenter.prompts import generate
-    prompts = ROOT / "var" / "prompts"
-    generate(ROOT / "ivr_flows" / "prompts.yaml", prompts)
+    """The sandbox Asterisk for this test session, freshly configured, with every prompt `callcenter prompts`
+    renders: the catalog's and the site prompts of the tests' [site] (harness.test_config: the hospital's
+    name). Yields the ARI password."""
+    prompts = _prompts()
     password = secrets.token_urlsafe(16)
     sandbox("provision", timeout=900)
     sandbox("stop", "--instance", TEST_INSTANCE, check=False)
@@ -27,6 +30,18 @@ def asterisk() -> str:
     sandbox("stop", "--instance", TEST_INSTANCE, check=False)
 
 
+def _prompts() -> Path:
+    """var/prompts (the catalog, shared with the developer's `callcenter prompts`) copied to var/test-prompts
+    with the site prompts of the test configuration added, so the developer's own stay as their site says."""
+    from callcenter.campaigns.message import render_site_prompts
+    from callcenter.prompts import generate
+    catalog, out = ROOT / "ivr_flows" / "prompts.yaml", ROOT / "var" / "test-prompts"
+    generate(catalog, ROOT / "var" / "prompts")
+    shutil.copytree(ROOT / "var" / "prompts", out, dirs_exist_ok=True)
+    render_site_prompts(test_config(out, "sqlite://", "").site, catalog, out)
+    return out
+
+
 @pytest.fixture
 async def center(asterisk, database_url, tmp_path):
     db = Database(database_url)
@@ -35,6 +50,22 @@ async def center(asterisk, database_url, tmp_path):
         seed_demo(session, "Local/auto-{number}@agent-phones/n")
     db.close()
     cfg = test_config(tmp_path, database_url, asterisk)
+    center, close = await start_contact_center(cfg)
+    yield center
+    await close()
+
+
+@pytest.fixture
+async def campaign_center(asterisk, database_url, tmp_path):
+    """The product for campaign tests (test_campaign_*.py): the hospital in New York, patients' phones
+    given up on after 5 s of ringing."""
+    db = Database(database_url)
+    db.upgrade()
+    with db.session() as session:
+        seed_demo(session, "Local/auto-{number}@agent-phones/n")
+    db.close()
+    cfg = test_config(tmp_path, database_url, asterisk, campaign_ring_timeout=5)
+    cfg.site = dataclasses.replace(cfg.site, time_zone="America/New_York")
     center, close = await start_contact_center(cfg)
     yield center
     await close()

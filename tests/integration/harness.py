@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 TEST_INSTANCE = os.environ.get("CALLCENTER_TEST_INSTANCE", "test")
 TEST_PORT = int(os.environ.get("CALLCENTER_TEST_ARI_PORT", "8089"))
+# The [site] of every test configuration; its hospital-name prompt is installed with the sandbox (conftest).
+HOSPITAL, CALLBACK = "City Hospital", "+1 555 555 0100"
 
 
 def sandbox(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -38,6 +40,7 @@ def test_config(tmp_path: Path, database_url: str, password: str, **telephony) -
     cfg.ari.reconnect_max_delay = 1.0
     cfg.http.api_token = "test-token"
     cfg.recordings.dir = str(tmp_path / "recordings")
+    cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK)
     telephony = {"agent_ring_timeout": 4, "queue_announce_seconds": 4} | telephony
     cfg.telephony = dataclasses.replace(cfg.telephony, **telephony)
     return cfg

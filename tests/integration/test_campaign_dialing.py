@@ -16,12 +16,11 @@ import time
 import wave
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from callcenter.campaigns.actions import CampaignActions
 from callcenter.campaigns.dialer import Dialer
-from callcenter.campaigns.message import message_media, render_site_prompts
+from callcenter.campaigns.message import message_media
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database
 from callcenter.db.models import (
@@ -40,7 +39,6 @@ from callcenter.ivr.catalog import load_catalog
 from .harness import ROOT, start_contact_center
 from .harness import test_config as make_config
 
-HOSPITAL, CALLBACK = "City Hospital", "+1 555 555 0100"
 # Tuesday 2026-11-24 15:00 UTC = 10:00 in New York (the hospital's zone): inside the default window.
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 TOMORROW_10 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -77,34 +75,6 @@ compliance:
   machine: leave_message
 pacing: {{max_channels: {channels}, calls_per_second: {cps}, abandon_cap: 0.03}}
 """
-
-
-@pytest.fixture(scope="session")
-def asterisk(asterisk):
-    """The sandbox, plus the hospital's name prompt of these tests' [site] (what `callcenter prompts` renders
-    from the configuration), installed into the instance's sounds."""
-    from .harness import TEST_INSTANCE, sandbox
-    cfg = make_config(ROOT / "var", "sqlite://", asterisk)
-    cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK)
-    out = ROOT / "var" / "campaign-test-prompts"
-    render_site_prompts(cfg.site, ROOT / "ivr_flows" / "prompts.yaml", out)
-    sandbox("install", "--instance", TEST_INSTANCE, "--prompts", str(out))
-    return asterisk
-
-
-@pytest.fixture
-async def campaign_center(asterisk, database_url, tmp_path):
-    db = Database(database_url)
-    db.upgrade()
-    with db.session() as session:
-        seed_demo(session, "Local/auto-{number}@agent-phones/n")
-    db.close()
-    cfg = make_config(tmp_path, database_url, asterisk, campaign_ring_timeout=5)
-    cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK,
-                                   time_zone="America/New_York")
-    center, close = await start_contact_center(cfg)
-    yield center
-    await close()
 
 
 def dialer_for(center, clock, worker: str) -> tuple[Dialer, CampaignService]:
@@ -303,8 +273,7 @@ async def test_given_two_controllers_when_both_run_the_same_campaign_then_no_pat
     for app in ("callcenter", "callcenter-w2"):
         cfg = make_config(tmp_path / app, database_url, asterisk, campaign_ring_timeout=3)
         cfg.ari.app = app
-        cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK,
-                                       time_zone="America/New_York")
+        cfg.site = dataclasses.replace(cfg.site, time_zone="America/New_York")
         center, close = await start_contact_center(cfg)
         centers.append(center)
         closes.append(close)

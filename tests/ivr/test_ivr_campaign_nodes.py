@@ -148,12 +148,14 @@ async def test_given_the_opt_out_key_when_pressed_in_any_menu_then_the_patient_i
 
 @pytest.mark.parametrize("flow", [REMINDER, FOLLOWUP, SURVEY, CHRONIC])
 def test_given_each_shipped_outbound_flow_when_its_first_prompt_is_read_then_it_names_the_opt_out_key(flow):
+    """Who calls first (the configured hospital's name), then the opt-out key, in the intro's first words."""
     catalog = load_catalog(FLOWS / "prompts.yaml")
-    first = flow.nodes["intro"].prompts[0].split("/", 1)[1]
+    greeting, name, intro = (p.split("/", 1)[1] for p in flow.nodes["intro"].prompts)
 
     assert flow.direction == "outbound" and flow.opt_out.key == "9"
-    assert "press 9" in catalog.text(first, "en").text
-    assert "oprima 9" in catalog.text(first, "es").text
+    assert name == "hospital-name" and catalog.text(greeting, "en").text.startswith("Hello")
+    assert "press 9" in catalog.text(intro, "en").text
+    assert "oprima 9" in catalog.text(intro, "es").text
 
 
 # ---- say ----
@@ -179,7 +181,8 @@ async def test_given_a_reminder_when_it_plays_then_the_date_follows_the_intro_in
     await run_flow(REMINDER, port, dict(APPOINTMENT, **{"patient.language": "es"}))
 
     said = port.played[1]
-    assert port.played[0].prompts == ("callcenter/reminder-intro",)
+    assert port.played[0].prompts == ("callcenter/reminder-from", "callcenter/hospital-name",
+                                      "callcenter/reminder-intro")
     assert said.language == "es" and said.prompts[:4] == ("digits/day-2", "number:3", "digits/es-de",
                                                           "digits/mon-2")
 
@@ -354,7 +357,7 @@ async def test_given_no_free_agent_when_enqueued_with_if_no_agent_then_the_other
 # ---- the survey and the chronic check ----
 
 async def test_given_an_invalid_key_then_4_when_the_survey_asks_then_4_is_recorded():
-    port = ScriptedPort([(3.0, "7"), (6.0, "4")])
+    port = ScriptedPort([(7.0, "7"), (10.0, "4")])  # after the 3-prompt intro (6 s)
     context: dict = {}
 
     assert await run_flow(SURVEY, port, context) == Hangup("completed")
