@@ -1,6 +1,10 @@
-"""Progressive campaigns on real calls through the sandbox Asterisk (issue 6): the patient is dialed only for a
-reserved free agent; the agent's desk gets the pop (with the campaign's script) before the bridge; an agent
-who is not in the call within 2 s of the answer means the hospital's message and an 'abandoned' attempt."""
+"""Progressive campaigns on real calls through the sandbox Asterisk (issue 6): the patient is dialed only for
+a reserved free agent; the agent's desk gets the pop (with the campaign's script) before the bridge; an agent
+who is not in the call within 2 s of the answer means the hospital's message and an 'abandoned' attempt; an
+answering machine gets the hospital's message (or nothing) as the campaign's `machine` setting says, and the
+agent is never rung; a run with no free agent waits, and dials when one becomes available.
+
+Fixtures: `campaign_center` (tests/integration/conftest.py); patients' phones as test_campaign_dialing.py."""
 from __future__ import annotations
 
 import asyncio
@@ -13,13 +17,13 @@ from callcenter.campaigns.progressive import ProgressiveDialer
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.models import CallEvent, CampaignAttempt
 
-from .test_campaign_dialing import START, RunningClock, add_patients, asterisk, campaign_center  # noqa: F401
+from .test_campaign_dialing import START, RunningClock, add_patients, heard, voiced_seconds
 
 pytestmark = pytest.mark.asterisk
 DESK = "1001"   # alice: skill 'appointments'
 
 
-def progressive_text(name: str) -> str:
+def progressive_text(name: str, machine: str = "leave_message") -> str:
     return f"""\
 name: {name}
 kind: appointment_reminder
@@ -30,18 +34,20 @@ mode: progressive
 queue: appointments
 script: scheduling
 caller_id: '"City Hospital" <+15555550100>'
+compliance: {{machine: {machine}}}
 pacing: {{max_channels: 1, calls_per_second: 1, abandon_cap: 0.03}}
 """
 
 
-async def _setup(center, name: str, behaviours: list[str], first: int):
+async def _setup(center, name: str, behaviours: list[str], first: int, machine: str = "leave_message"):
     clock = RunningClock(START)
     s = center.s
     campaigns = CampaignService(s.db, s.events, s.cfg, clock=clock)
-    await campaigns.save_text(name, progressive_text(name), None)
+    await campaigns.save_text(name, progressive_text(name, machine), None)
     ids = await add_patients(center, behaviours, first=first)
     await campaigns.plan(name)
-    dialer = ProgressiveDialer(campaigns, s.queues, s.router, s.db, s.flows["hotline"], s.cfg.site, clock=clock)
+    dialer = ProgressiveDialer(campaigns, s.queues, s.router, s.db, s.flows["hotline"], s.cfg.site,
+                               clock=clock)
     s.queues.state_listeners.append(dialer.agent_state_changed)
     return dialer, ids
 
@@ -91,7 +97,8 @@ async def test_given_free_agent_when_progressive_run_then_pop_before_bridge_and_
     await ws.close()
 
 
-async def test_given_agent_phone_not_answering_when_patient_answers_then_message_and_abandoned(campaign_center):
+async def test_given_agent_phone_not_answering_when_patient_answers_then_message_and_abandoned(
+        campaign_center):
     center = campaign_center
     dialer, ids = await _setup(center, "prog-abandon", ["person", "person"], first=811)
     await center.set_agent(DESK, "available", endpoint=f"Local/noanswer-{DESK}@agent-phones/n")
@@ -103,7 +110,7 @@ async def test_given_agent_phone_not_answering_when_patient_answers_then_message
     events = await center.s.db.run(lambda s: [e.type for e in s.scalars(
         select(CallEvent).where(CallEvent.call_id == attempts[0].call_id).order_by(CallEvent.id))])
     assert "campaign_message_played" in events
-    assert center.s.queues.agent(DESK).state == "paused", "a desk whose phone did not answer is not reserved again"
+    assert center.s.queues.agent(DESK).state == "paused", "a desk whose phone did not answer is not reserved"
 
 
 async def test_given_no_free_agent_when_progressive_run_then_nobody_is_dialed(campaign_center):
@@ -113,3 +120,85 @@ async def test_given_no_free_agent_when_progressive_run_then_nobody_is_dialed(ca
     assert (report.dialed, report.stopped) == (0, "no_agent")
     assert await _attempts(center, "prog-idle") == []
     assert [c for c in await center.s.ari.channels() if c.id.startswith("campaign-")] == []
+
+
+async def _events(center, call_id: str) -> list[CallEvent]:
+    await center.s.events.flush()
+    return await center.s.db.run(lambda s: list(s.scalars(
+        select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id))))
+
+
+@pytest.mark.parametrize("machine", ["leave_message", "hang_up"])
+async def test_given_an_answering_machine_when_progressive_call_then_machine_setting_and_no_agent_rung(
+        campaign_center, machine):
+    center = campaign_center
+    first = 831 if machine == "leave_message" else 841
+    digits = f"1555{first:07d}"
+    for stale in (f"campaign-heard-{digits}", f"campaign-tape-{digits}"):
+        try:
+            await center.ari.delete_stored_recording(stale)
+        except Exception:
+            pass
+    name = f"prog-machine-{machine.replace('_', '-')}"
+    dialer, ids = await _setup(center, name, ["machine"], first=first, machine=machine)
+    ws = await center.agent_socket(DESK)
+    await center.set_agent(DESK, "available")
+
+    report = await asyncio.wait_for(dialer.run(name, worker="t4", agent_wait=3), 90)
+
+    [attempt] = await _attempts(center, name)
+    assert report.dialed == 1
+    assert (attempt.result, attempt.amd_status) == ("machine", "MACHINE")
+    events = await _events(center, attempt.call_id)
+    types = [e.type for e in events]
+    assert "offered" not in types, "the reserved agent's phone never rang for a machine"
+    outcomes = [e.data["outcome"] for e in events if e.type == "campaign_outcome"]
+    if machine == "leave_message":
+        assert attempt.outcome == "message_left" and outcomes == ["message_left"]
+        assert "campaign_message_played" in types
+        assert voiced_seconds(await heard(center, digits)) > 2.0, "the machine's tape holds the message"
+    else:
+        assert attempt.outcome is None and outcomes == []
+        assert "campaign_message_played" not in types
+    assert center.s.queues.agent(DESK).state == "available", "the reservation ends with the call"
+    pops = []
+    while True:
+        try:
+            msg = await ws.receive_json(timeout=0.5)
+        except (TimeoutError, TypeError):
+            break
+        pops += [msg] if msg.get("type") == "screen_pop" else []
+    assert pops == [], "no screen pop for a machine"
+    await ws.close()
+
+
+async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_then_the_run_waits_then_dials(
+        campaign_center):
+    center = campaign_center
+    dialer, ids = await _setup(center, "prog-late-agent", ["person"], first=851)
+    run = asyncio.create_task(dialer.run("prog-late-agent", worker="t5", agent_wait=30))
+
+    await asyncio.sleep(4)
+    assert not run.done(), "the run waits for an agent"
+    assert await _attempts(center, "prog-late-agent") == [], "nobody is dialed without a free agent"
+    assert [c for c in await center.s.ari.channels() if c.id.startswith("campaign-")] == []
+    ws = await center.agent_socket(DESK)
+    available_at = time.time()
+    await center.set_agent(DESK, "available")
+
+    pop = None
+    while pop is None:
+        msg = await ws.receive_json(timeout=40)
+        pop = msg if msg["type"] == "screen_pop" else None
+    bridge = await _wait_bridged(center)
+    call = center.s.router.calls[pop["call_id"]]
+    assert set(bridge["channels"]) == {call.channel.id, call.agent_channel_id}
+    assert [p["id"] for p in pop["patients"]] == [ids["person-851"]]
+    await center.s.controls.hangup(pop["call_id"])
+    report = await asyncio.wait_for(run, 60)
+
+    assert report.dialed == 1 and report.stopped in ("done", "no_agent")
+    [attempt] = await _attempts(center, "prog-late-agent")
+    assert (attempt.result, attempt.amd_status) == ("person", "HUMAN")
+    assert attempt.started_at.timestamp() >= available_at - 1, "dialed only once the agent was available"
+    await ws.close()
