@@ -390,7 +390,8 @@ class KpiFact(Base):
     """One KPI figure of a call (a queue segment, a handling, a transfer, a callback, a red flag, an outbound
     attempt, a first-contact candidate) at its anchor instant, with its additive sums as columns so reports
     total them with GROUP BY. Settings are not applied: a segment keeps its raw wait and how long the caller
-    waited before leaving, compared with the current settings in the query (docs/kpi.md)."""
+    waited before leaving, compared with the current settings in the query (docs/kpi.md). Durations are whole
+    microseconds (in floats: exact, so sums do not depend on their order)."""
 
     __tablename__ = "kpi_facts"
     __table_args__ = (Index(None, "ts"), Index(None, "call_id"))
@@ -403,9 +404,9 @@ class KpiFact(Base):
     agent_id: Mapped[int | None] = mapped_column(Integer)
     campaign: Mapped[str | None] = mapped_column(String(64))
     attempt_id: Mapped[int | None] = mapped_column(Integer)  # an attempt whose end the event log lacks
-    wait: Mapped[float | None] = mapped_column(Float)  # segment: seconds until answered
+    wait: Mapped[float | None] = mapped_column(Float)  # segment: microseconds until answered
     ended: Mapped[str | None] = mapped_column(String(16))  # segment: 'abandoned' | 'other' if left unanswered
-    gone: Mapped[float | None] = mapped_column(Float)  # segment: seconds until the caller left
+    gone: Mapped[float | None] = mapped_column(Float)  # segment: microseconds until the caller left
     patient_id: Mapped[int | None] = mapped_column(Integer)  # first-contact candidate
     contact_us: Mapped[int | None] = mapped_column(BigInteger)
     offered: Mapped[int] = mapped_column(Integer)

@@ -357,7 +357,7 @@ class CallFold:
 
 
 # Bump when CallFold.record's meaning changes: stored records of another version are folded again.
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
@@ -411,14 +411,15 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def kpis(s: dict[str, float]) -> dict[str, float | int | None]:
-    """The KPIs of one row's sums (docs/kpi.md gives each formula)."""
+    """The KPIs of one row's sums (docs/kpi.md gives each formula). Durations are summed in whole
+    microseconds (exact in any order: totals and rows agree to the last digit) and divided at the end."""
     g = s.get
     resolved = g("offered", 0) - g("short_abandons", 0) - g("waiting", 0)
     return {
         "offered": int(g("offered", 0)), "answered": int(g("answered", 0)),
         "abandoned": int(g("abandoned", 0)), "short_abandons": int(g("short_abandons", 0)),
-        "asa_seconds": _ratio(g("wait_sum", 0), g("answered", 0)),
-        "aht_seconds": _ratio(g("handle_sum", 0), g("handlings", 0)),
+        "asa_seconds": _ratio(g("wait_sum", 0) / 1e6, g("answered", 0)),
+        "aht_seconds": _ratio(g("handle_sum", 0) / 1e6, g("handlings", 0)),
         "service_level": _ratio(g("answered_in_sl", 0), resolved),
         "abandon_rate": _ratio(g("abandoned", 0), resolved),
         "occupancy": _ratio(g("busy_s", 0), g("staffed_s", 0)),
@@ -434,7 +435,7 @@ def kpis(s: dict[str, float]) -> dict[str, float | int | None]:
         "followup_rate": _ratio(g("followup_done", 0), g("followup_n", 0)),
         "csat": _ratio(g("csat_top", 0), g("csat_n", 0)),
         "red_flags": int(g("red_flags", 0)),
-        "time_to_escalation_seconds": _ratio(g("esc_sum", 0), g("esc_n", 0)),
+        "time_to_escalation_seconds": _ratio(g("esc_sum", 0) / 1e6, g("esc_n", 0)),
         "complaint_resolution_hours": _ratio(g("complaint_hours", 0), g("complaints", 0)),
     }
 
@@ -665,6 +666,14 @@ RECHECK_IDS = 5000
 CONTACT_LEAD = timedelta(days=1)
 
 
+# Durations are stored in whole microseconds (in float columns: exact up to 285 years), so SUM is exact.
+DURATION_SUMS = frozenset({"handle_sum", "esc_sum"})
+
+
+def _us(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1_000_000)
+
+
 def record_rows(call_id: str, rec: dict) -> tuple[list[dict], int | None, int | None]:
     """The kpi_facts rows of one call's record (no setting applied: raw waits), and its patient and the
     microsecond its patient was first named (for other calls' first-contact resolution)."""
@@ -679,9 +688,10 @@ def record_rows(call_id: str, rec: dict) -> tuple[list[dict], int | None, int | 
         return r
 
     for queue, start, wait, agent, end, gone in rec["s"]:
-        row(start, queue, agent, offered=1, wait=wait, ended=end, gone=gone)
+        row(start, queue, agent, offered=1, wait=_us(wait), ended=end, gone=_us(gone))
     for ts, sums, queue, agent, campaign in rec["f"]:
-        row(ts, queue, agent, campaign, **sums)
+        row(ts, queue, agent, campaign,
+            **{k: _us(v) if k in DURATION_SUMS else v for k, v in sums.items()})
     if "o" in rec:
         ts, sums, campaign = rec["o"]
         row(ts, campaign=campaign, attempt_id=rec.get("a"), **sums)
@@ -834,7 +844,7 @@ def stored_sums(session: Session, q: _Query, settings: KpiSettings, service_leve
     up in campaign_attempts (`_fill_attempts`)."""
     f = KpiFact
     sl = (case(service_level, value=f.queue, else_=30) if service_level else literal(30))
-    short = settings.short_abandon_seconds
+    short = settings.short_abandon_seconds * 1_000_000
     abandoned = and_(f.ended == "abandoned", f.wait.is_(None))
     other = KpiCall.__table__.alias("other")
     repeat = exists().where(other.c.patient_id == f.patient_id, other.c.call_id != f.call_id,
@@ -844,7 +854,7 @@ def stored_sums(session: Session, q: _Query, settings: KpiSettings, service_leve
         **{name: func.sum(getattr(f, name)) for name in SUM_COLUMNS},
         "answered": func.sum(case((f.wait.is_not(None), 1), else_=0)),
         "wait_sum": func.sum(f.wait),
-        "answered_in_sl": func.sum(case((f.wait <= sl, 1), else_=0)),
+        "answered_in_sl": func.sum(case((f.wait <= sl * 1_000_000, 1), else_=0)),
         "short_abandons": func.sum(case((and_(abandoned, f.gone < short), 1), else_=0)),
         "abandoned": func.sum(case((and_(abandoned, f.gone >= short), 1), else_=0)),
         "waiting": func.sum(case((and_(f.offered == 1, f.wait.is_(None), f.ended.is_(None)), 1), else_=0)),
