@@ -79,11 +79,18 @@ async def report_csv(request: web.Request) -> web.Response:
 
 
 def rows_to_csv(rows: list[dict]) -> str:
+    """The report's CSV (API, console page and CLI alike), header always; a cell a spreadsheet would run as a
+    formula is quoted."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(REPORT_FIELDS))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 async def dnc_list(request: web.Request) -> web.Response:

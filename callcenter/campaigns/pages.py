@@ -7,8 +7,6 @@ editor keeps the whole text and lists every problem with its line).
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 
@@ -23,6 +21,7 @@ from ..ivr.source import SourceError
 from .console import CampaignConsole, ConsoleError, campaign_row, campaign_rows
 from .dnc import DncRequest
 from .exceptions import DoNotCallError
+from .http import rows_to_csv
 from .pacing import abandon_rate
 
 log = logging.getLogger(__name__)
@@ -94,31 +93,14 @@ def _by_result(report: dict) -> dict[str, int]:
 
 
 async def report_csv(request: web.Request) -> web.Response:
+    """The same CSV as the API's (http.rows_to_csv): one row per target, no names or numbers."""
     row = await _row(request)
     rows = await services(request).campaigns.report_rows(row.name)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for line in _table(rows):
-        writer.writerow([_cell(v) for v in line])
     services(request).events.audit("campaign_report_csv", actor_user_id=_uid(request),
                                    detail={"campaign": row.name, "rows": len(rows)})
     disposition = f'attachment; filename="campaign-{row.name}.csv"'
-    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+    return web.Response(text=rows_to_csv(rows), content_type="text/csv", headers={
         "Content-Disposition": disposition, "Cache-Control": "no-store"})
-
-
-def _table(rows: list) -> list[list]:
-    """report_rows as lines: a list of dicts gets a header from its keys; lists are taken as they are."""
-    if rows and isinstance(rows[0], dict):
-        header = list(rows[0])
-        return [header] + [[r.get(k) for k in header] for r in rows]
-    return [list(r) for r in rows]
-
-
-def _cell(value) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula (a name like "=HYPERLINK(...)") is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # -- run now ------------------------------------------------------------------------------------------------

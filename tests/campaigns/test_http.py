@@ -115,3 +115,13 @@ async def test_given_no_reason_when_a_dnc_entry_is_added_by_hand_then_400_names_
     client, _ = await _client(tmp_path, sqlite_url, aiohttp_client, None)
     refused = await client.post("/api/do-not-call", json={"number": "+14155550100"}, headers=AUTH)
     assert refused.status == 400 and "say why" in (await refused.json())["error"]
+
+
+def test_given_a_cell_a_spreadsheet_would_run_when_the_report_csv_is_made_then_it_is_quoted():
+    from callcenter.campaigns.http import rows_to_csv
+
+    text = rows_to_csv([{"target_id": 1, "outcome": "=HYPERLINK(\"x\")", "status": "completed"}])
+
+    header, row = text.splitlines()
+    assert header.startswith("target_id,patient_id,subject_kind")
+    assert "'=HYPERLINK" in row and row.startswith("1,")
