@@ -102,3 +102,15 @@ async def test_given_background_task_when_started_then_it_refreshes_and_stops(db
 
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(KpiDay)) >= 1
+
+
+async def test_given_business_hours_off_the_quarter_hour_when_reported_then_figures_are_cut_by_the_minute(db):
+    with db.session() as session:
+        day.seed(session)
+    kpi = kpi_service(db, business_hours="08:05-18:00")
+
+    report = await kpi.report(*local_day(day.DAY), by="interval", business_hours=True)
+
+    t = report.totals  # C1 (queued 08:00:10, answered within T) is now before opening
+    assert (t["offered"], t["answered"], t["service_level"], t["outbound_dialed"]) == (6, 3, 2 / 5, 7)
+    assert report.row("2026-11-23T08:00").kpis["offered"] == 0
