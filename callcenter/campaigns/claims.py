@@ -9,7 +9,7 @@ puts the target back to pending.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,7 +56,9 @@ class Finished:
 
 
 def claim_jobs(session: Session, campaign: CampaignDef, worker: str, limit: int, now: datetime,
-               ttl: timedelta, hospital_zone: str) -> list[DialJob]:
+               ttl: timedelta, hospital_zone: str, held: Counter | None = None) -> list[DialJob]:
+    """`held`, when given, counts the due targets a rule holds back for now, by reason (outside_window,
+    retry_wait, cap_day, ...): a run that dials nobody can say why."""
     reclaim_expired(session, now)
     jobs: list[DialJob] = []
     after = (now - timedelta(days=36500), 0)
@@ -66,7 +68,7 @@ def claim_jobs(session: Session, campaign: CampaignDef, worker: str, limit: int,
         if not candidates:
             break
         after = (candidates[-1].next_attempt_at, candidates[-1].id)
-        allowed = _screen(session, campaign, candidates, now, hospital_zone)
+        allowed = _screen(session, campaign, candidates, now, hospital_zone, held)
         # Claims in patient order: two PostgreSQL workers then lock rows in the same order (no deadlock).
         for target, language in sorted(allowed, key=lambda pair: pair[0].patient_id):
             job = _claim_one(session, campaign, target, language, worker, now, ttl)
@@ -90,7 +92,7 @@ def _candidates(session: Session, campaign: str, now: datetime, after: tuple[dat
 
 
 def _screen(session: Session, campaign: CampaignDef, targets: list[CampaignTarget], now: datetime,
-            hospital_zone: str) -> list[tuple[CampaignTarget, str]]:
+            hospital_zone: str, held: Counter | None = None) -> list[tuple[CampaignTarget, str]]:
     """The targets every compliance rule allows now, with the patient's language. Targets refused for
     good (do-not-call, attempts used up) are closed here; the others just wait."""
     patient_ids = {t.patient_id for t in targets}
@@ -110,6 +112,8 @@ def _screen(session: Session, campaign: CampaignDef, targets: list[CampaignTarge
             allowed.append((target, patient.language if patient else "en"))
         elif reason in compliance.FINAL or reason == "no_phone":
             _close(session, target, reason, now)
+        elif held is not None:
+            held[reason] += 1
     return allowed
 
 

@@ -51,6 +51,9 @@ class RunReport:
     started_at: datetime
     ended_at: datetime | None = None
     results: Counter = field(default_factory=Counter)
+    # Due targets a compliance rule held back at the run's last claim (outside_window, retry_wait, ...):
+    # why a run dialed fewer patients than were pending.
+    held_back: Counter = field(default_factory=Counter)
     # time.monotonic() of every originate, for pacing measurements
     dialed_at: list[float] = field(default_factory=list)
 
@@ -61,7 +64,7 @@ class RunReport:
     def to_json(self) -> dict:
         return {"campaign": self.campaign, "worker": self.worker, "started_at": self.started_at.isoformat(),
                 "ended_at": self.ended_at.isoformat() if self.ended_at else None, "dialed": self.dialed,
-                "results": dict(self.results)}
+                "results": dict(self.results), "held_back": dict(self.held_back)}
 
 
 class Dialer:
@@ -128,8 +131,11 @@ class Dialer:
             while True:
                 live = {task for task in live if not task.done()}
                 free = pacing.max_channels - len(live)
-                jobs = await self._campaigns.claim(campaign.name, worker, min(free, batch), self._clock()) \
-                    if free > 0 else []
+                held = Counter()
+                jobs = await self._campaigns.claim(campaign.name, worker, min(free, batch), self._clock(),
+                                                   held) if free > 0 else []
+                if free > 0:
+                    report.held_back = held
                 for job in jobs:
                     slot = max(slot, self._monotonic() - CATCH_UP)
                     await asyncio.sleep(max(0.0, slot - self._monotonic()))
@@ -145,8 +151,8 @@ class Dialer:
             if live:
                 await asyncio.gather(*live, return_exceptions=True)
         report.ended_at = self._clock()
-        log.info("campaign %s: run by %s ended: %d dialed %s", campaign.name, worker, report.dialed,
-                 dict(report.results))
+        log.info("campaign %s: run by %s ended: %d dialed %s, held back for now %s", campaign.name, worker,
+                 report.dialed, dict(report.results), dict(report.held_back))
         return report
 
     async def _attempt(self, flow: Flow, job: DialJob, report: RunReport) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -117,8 +118,10 @@ class CampaignService:
                  report.pending)
         return report
 
-    async def claim(self, name: str, worker: str, limit: int, now: datetime | None = None) -> list[DialJob]:
-        """Up to `limit` due targets that every compliance rule allows now, each locked to `worker`."""
+    async def claim(self, name: str, worker: str, limit: int, now: datetime | None = None,
+                    held: Counter | None = None) -> list[DialJob]:
+        """Up to `limit` due targets that every compliance rule allows now, each locked to `worker`; `held`
+        receives how many due targets a rule holds back for now, by reason."""
         version, text, enabled = await self._row(name)
         if not enabled:
             return []  # switched off by an admin: a run started before keeps its calls, dials nobody new
@@ -127,7 +130,7 @@ class CampaignService:
         for attempt in range(5):
             try:
                 return await self.db.run(claim_jobs, campaign, worker, limit, now, self.claim_ttl,
-                                         self.hospital_zone)
+                                         self.hospital_zone, held)
             except OperationalError as exc:
                 # PostgreSQL may pick us as a deadlock victim against another worker; the claim is retried
                 # whole (its transaction was rolled back).

@@ -5,6 +5,7 @@ Clock: Tuesday 2026-11-24 15:00 UTC = 10:00 at the hospital (New York) = 07:00 i
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -121,12 +122,14 @@ async def test_given_a_patient_in_los_angeles_when_0759_there_then_not_dialed_an
     await campaigns.plan("reminders")
     clock.now = NOW + timedelta(minutes=59)                            # 07:59 in Los Angeles
 
-    early = await campaigns.claim("reminders", "w", 10)
+    held_early, held_on_time = Counter(), Counter()
+    early = await campaigns.claim("reminders", "w", 10, held=held_early)
     clock.now = NOW + timedelta(hours=1)                               # 08:00 in Los Angeles
-    on_time = await campaigns.claim("reminders", "w", 10)
+    on_time = await campaigns.claim("reminders", "w", 10, held=held_on_time)
 
     assert [j.patient_id for j in early] == [2]
     assert [j.patient_id for j in on_time] == [1]
+    assert held_early == {"outside_window": 1} and held_on_time == {}   # why the run dialed fewer
 
 
 async def test_given_do_not_call_by_number_patient_or_kind_then_those_targets_are_excluded(db, campaigns,
