@@ -334,9 +334,8 @@ class CallFold:
 
     def record(self) -> dict:
         """What this call's events say, before any setting (service level T, short abandon threshold) is
-        applied: JSON, kept in kpi_call_facts until the call has a newer event. Instants are integer
-        microseconds since the epoch and durations the fold's own floats, so a stored record gives exactly
-        the facts a fresh fold gives."""
+        applied; `record_rows` turns it into the call's kpi_facts rows. Instants are integer microseconds
+        since the epoch."""
         rec: dict[str, Any] = {
             "v": FOLD_VERSION,
             "s": [[seg.queue, _micros(seg.start), _seconds(seg.start, seg.answered_at), seg.agent, seg.end,
