@@ -210,9 +210,10 @@ def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
 
 
 def cmd_serve(cfg, args) -> int:
+    from aiohttp import web
+
     from .db.database import upgrade
     from .main import build, init_app
-    from aiohttp import web
     cfg = _ensure_ready(cfg)
     upgrade(cfg.database_url)
     services = build(cfg, wrapup_seconds=args.wrapup)
@@ -365,8 +366,8 @@ def cmd_simulate_call(cfg, args) -> int:
 
 
 async def _simulate_call(cfg, args) -> int:
-    from .simulate import place_call, wait_for_hangup
     from .ari.client import AriClient
+    from .simulate import place_call, wait_for_hangup
     a = cfg.ari
     ari = AriClient(a.url, a.username, a.password, a.app + "-sim")
     await ari.start()

@@ -79,7 +79,7 @@ class AriClient:
         try:
             async with self._session.request(method, self._base + path, params=clean, json=body) as resp:
                 return await _decode(resp, method, path)
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else "connection failed"
             raise AriUnavailable(f"{method} {self._base}{path}: {reason}") from exc
 

@@ -40,7 +40,7 @@ class AriIvrPort:
     async def get_key(self, timeout: float) -> str | None:
         try:
             return await asyncio.wait_for(self._call.keys.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     def record(self, event: str, **data) -> None:

@@ -17,8 +17,8 @@ from ..db.models import Call as CallRow
 from ..db.models import CallEvent
 from ..eventlog import utcnow
 from ..ivr.flow import Flow
-from .services import Call, CallDeps, _quietly
 from . import state as states
+from .services import Call, CallDeps, _quietly
 
 log = logging.getLogger(__name__)
 

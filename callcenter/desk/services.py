@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -236,7 +236,7 @@ def _when(value) -> datetime:
         raise InvalidRequest("the callback time needs a time zone")
     if when <= utcnow():
         raise InvalidRequest("the callback time must be in the future")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 # -- database work (run in the pool) -----------------------------------------------------------------------

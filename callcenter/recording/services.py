@@ -82,7 +82,7 @@ class RecordingService:
     async def _collect(self, call_id: str, agent_id: int | None, name: str) -> None:
         try:
             await asyncio.wait_for(self._finished_flag(name).wait(), FINISH_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # the event got lost (e.g. a reconnect): ask for the file anyway
         finally:
             self._finished.pop(name, None)

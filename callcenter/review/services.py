@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -174,7 +175,7 @@ def _result(rec: Recording, call: Call, agent: Agent | None, patient: Patient | 
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, dtime.min, tzinfo=timezone.utc)
+    return datetime.combine(day, dtime.min, tzinfo=UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

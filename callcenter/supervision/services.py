@@ -19,8 +19,16 @@ from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ..ari.models import StasisStart
 from ..eventlog import EventLog, utcnow
 from . import state as states
-from .exceptions import (AlreadyMonitoring, CallNotFound, CallNotMonitorable, InvalidEndpoint, InvalidMode,
-                         MonitorFailed, NoPhone, SessionNotFound)
+from .exceptions import (
+    AlreadyMonitoring,
+    CallNotFound,
+    CallNotMonitorable,
+    InvalidEndpoint,
+    InvalidMode,
+    MonitorFailed,
+    NoPhone,
+    SessionNotFound,
+)
 
 if TYPE_CHECKING:
     from ..calls.services import Call
@@ -192,7 +200,7 @@ class MonitorService:
         session.start()
         try:
             await asyncio.wait_for(asyncio.shield(session.dialed), ORIGINATE_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             session.post({"type": "Stop"})
             raise MonitorFailed("Asterisk did not answer the request to ring the supervisor") from None
         return session
@@ -211,7 +219,7 @@ class MonitorService:
         session.post({"type": "Stop"})
         try:
             await asyncio.wait_for(session.ended.wait(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("monitor %s did not end within %.0fs of stop", session_id, wait)
         return session
 

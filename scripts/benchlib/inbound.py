@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -26,8 +26,16 @@ from callcenter.db.database import Database
 from . import analysis, load, report
 from .cpu import Snapshot
 from .pops import Consoles
-from .stack import (ROOT, Controller, Settings, StackError, asterisk_pid, prepare_state, set_available,
-                    start_asterisk, stop_asterisk)
+from .stack import (
+    ROOT,
+    Controller,
+    Settings,
+    StackError,
+    prepare_state,
+    set_available,
+    start_asterisk,
+    stop_asterisk,
+)
 
 JSON_OUT = ROOT / "var" / "bench-inbound.json"
 CONTROLLER_LOG = ROOT / "var" / "bench-inbound-controller.log"
@@ -96,7 +104,7 @@ async def _run_with_signals(args, figures: dict) -> None:
 def _figures_header(args) -> dict:
     return {
         "benchmark": "bench-inbound",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version()},
         "source": _source(),
         "settings": {"calls": args.calls, "rate": args.rate, "concurrent": args.concurrent,

@@ -203,7 +203,7 @@ class Controller:
         try:
             async with http.get(self.s.http_url + "/health", timeout=aiohttp.ClientTimeout(total=5)) as resp:
                 return await resp.json() if resp.status == 200 else {}
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return {}
 
     def stop(self, timeout: float = 20) -> int | None:

@@ -19,7 +19,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from callcenter.db.database import Database
 from callcenter.demo import seed_demo
-
 from tests.integration.conftest import asterisk  # noqa: F401  (the sandbox Asterisk fixture)
 
 from .live import PASSWORD, ROLE_USERS, LiveConsole, console_config, seed_role_users
@@ -65,7 +64,7 @@ def console(tmp_path) -> Iterator[LiveConsole]:
 
 
 @pytest.fixture
-def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:
+def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:  # noqa: F811 (the fixture)
     """The console driving the sandbox Asterisk (the `asterisk` fixture of tests/integration)."""
     from tests.integration.harness import test_config
     cfg = _seeded_config(tmp_path, "Local/auto-{number}@agent-phones/n")

@@ -5,11 +5,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from ivr_fakes import RealtimePort, ScriptedPort, write
 
 from callcenter.ivr import Enqueue, Hangup, load_flow, run_flow
 from callcenter.ivr.engine import lookup
-
-from ivr_fakes import RealtimePort, ScriptedPort, write
 
 HOTLINE = load_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
 LANGUAGE_PROMPTS = ["callcenter/emergency-key-en", "callcenter/emergency-key-es", "callcenter/for-english",

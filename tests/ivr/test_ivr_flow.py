@@ -5,11 +5,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from ivr_fakes import line_of, write
 
 from callcenter.ivr import CatalogError, FlowError, check_prompts, load_catalog, load_flow
 from callcenter.ivr.flow import BranchNode, EnqueueNode, MenuNode, ReadDigitsNode
-
-from ivr_fakes import line_of, write
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "ivr_flows"

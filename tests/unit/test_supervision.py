@@ -1,7 +1,7 @@
 """Supervision services on the real database: recording search filters, the reason rule, grants; the wallboard snapshot."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +14,7 @@ from callcenter.wallboard.services import WallboardService
 
 
 def _at(day: int, hour: int = 10) -> datetime:
-    return datetime(2026, 11, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -190,8 +190,13 @@ async def test_given_orphan_supervisor_and_snoop_channels_when_reconciled_then_h
 async def test_given_bad_requests_when_starting_monitoring_then_refused_before_anything_is_dialed(
         seeded_db, events, queues):
     from callcenter.calls.stasis import CallRouter
-    from callcenter.supervision.exceptions import (CallNotFound, InvalidEndpoint, InvalidMode, NoPhone,
-                                                   SupervisionError)
+    from callcenter.supervision.exceptions import (
+        CallNotFound,
+        InvalidEndpoint,
+        InvalidMode,
+        NoPhone,
+        SupervisionError,
+    )
     from callcenter.supervision.services import MonitorService
 
     from .fake_ari import FakeAri
