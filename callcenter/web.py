@@ -196,6 +196,9 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     s.notifier.attach(number, ws)
     try:
         await ws.send_json({"type": "hello", "agent": number})
+        agent = s.queues.agent(number)
+        for message in s.pops.replay(s.router.calls.get(agent.call_id or ""), agent):
+            await ws.send_json(message)
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break

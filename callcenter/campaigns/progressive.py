@@ -79,11 +79,14 @@ class ProgressiveCall(CampaignCall):
         self.deps.bind(self.channel.id, self)
         await super().dial_patient()
 
+    def pop_extras(self) -> dict:
+        """What the desk's pop adds for a campaign call (also when a reloaded console is shown it again)."""
+        return {"campaign": {"name": self.job.campaign.name, "title": self.job.campaign.title},
+                "script": self.script, "direction": "outbound"}
+
     async def send_pop(self) -> None:
         """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
-        message = self.deps.pops.build(self, self.agent) | {
-            "campaign": {"name": self.job.campaign.name, "title": self.job.campaign.title},
-            "script": self.script, "direction": "outbound"}
+        message = self.deps.pops.build(self, self.agent)
         await self.deps.notifier.send(self.agent.number, message)
         self.deps.events.audit("screen_pop", actor_agent_id=self.agent.id, call_id=self.id,
                                patient_id=self.job.patient_id, detail={"candidates": 1, "campaign":

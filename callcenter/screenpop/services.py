@@ -21,6 +21,8 @@ from ..phones import CallerNumber
 from .notifier import AgentNotifier
 
 MAX_CANDIDATES = 10
+# Call states the agent's console has buttons for (calls/state.py announce()).
+LIVE_CALL_STATES = ("connected", "held", "consulting")
 
 
 class ScreenPopService:
@@ -43,6 +45,22 @@ class ScreenPopService:
                                detail={"candidates": len(call.patients)})
         return message
 
+    def replay(self, call, agent) -> list[dict]:
+        """What a console (re)opened during a call must be shown: the pop again (a console reloaded while the
+        phone rings would otherwise lose who is calling) and, once answered, where the call is. Audited like
+        the first pop: it shows the same candidates again."""
+        if call is None or call.agent is not agent or call.ended.is_set():
+            return []
+        messages = [self.build(call, agent) | {"replayed": True}]
+        for patient in call.patients or [None]:
+            self._events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
+                               patient_id=patient["id"] if patient else None,
+                               detail={"candidates": len(call.patients), "replayed": True})
+        if call.state.name in LIVE_CALL_STATES:
+            messages.append({"type": "call_state", "call_id": call.id, "state": call.state.name,
+                             "direction": call.direction})
+        return messages
+
     def build(self, call, agent) -> dict:
         return {
             "type": "screen_pop",
@@ -55,7 +73,7 @@ class ScreenPopService:
             "patients": call.patients,
             "ivr_path": call.ivr_path,
             "agent": agent.number,
-        }
+        } | (call.pop_extras() if hasattr(call, "pop_extras") else {})
 
 
 def _candidates(session: Session, e164: str) -> list[dict]:

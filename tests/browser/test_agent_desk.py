@@ -152,3 +152,34 @@ def test_given_desk_when_pressing_question_mark_then_shortcuts_listed(console, s
     page.keyboard.press("Escape")
     page.keyboard.press("p")
     expect(page.locator("#state-pill")).to_have_text("Paused · Break")
+
+
+@pytest.mark.asterisk
+def test_given_pop_on_screen_when_agent_reloads_while_ringing_then_pop_shown_again_and_call_followed(
+        console_with_asterisk, signed_in, screenshot):
+    live = console_with_asterisk
+    patient_id = add_patient(live, "MRN-DESK3", PHONE)
+    prepare_desk_for_calls(live)
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+
+    page.reload()   # the slow phone still rings: the reloaded console must not lose who is calling
+
+    expect(page.locator("#id-name")).to_have_text("Ada Lovelace", timeout=10_000)
+    assert live.services.queues.agent(DESK).state == "ringing", "the pop must come back before answer"
+    screenshot(page, "desk-pop-after-reload")
+    wait_until(lambda: live.services.queues.agent(DESK).state == "on_call", 30, "the agent's phone to answer")
+    expect(page.locator("#call-state")).to_have_text("Connected")
+    page.reload()   # connected: the pop and the call's state come back
+    expect(page.locator("#id-name")).to_have_text("Ada Lovelace", timeout=10_000)
+    expect(page.locator("#call-state")).to_have_text("Connected")
+    live.run(live.services.ari.hangup(caller.id))
+
+    pops = audits(live, "screen_pop")
+    assert [(a.patient_id, bool(a.detail.get("replayed"))) for a in pops] == [
+        (patient_id, False), (patient_id, True), (patient_id, True)]
