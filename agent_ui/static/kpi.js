@@ -18,6 +18,7 @@ const GROUPS = [
   { name: "inbound", title: "Inbound calls" },
   { name: "outbound", title: "Outbound campaigns" },
   { name: "patient", title: "Patient relationship" },
+  { name: "agents", title: "Agent time" },
   { name: "other", title: "Other" },
 ];
 // name: [group, short label (column header), full name, unit]
@@ -48,6 +49,10 @@ const KPIS = {
   red_flags: ["patient", "Red flags", "Red flags found", "count"],
   time_to_escalation_seconds: ["patient", "To escalation", "Average time to escalation", "seconds"],
   complaint_resolution_hours: ["patient", "Complaints", "Average complaint resolution time", "hours"],
+  available_seconds: ["agents", "Available", "Time available, ringing included (h:mm:ss)", "duration"],
+  on_call_seconds: ["agents", "On call", "Time on calls (h:mm:ss)", "duration"],
+  wrapup_seconds: ["agents", "Wrap-up", "Time in wrap-up (h:mm:ss)", "duration"],
+  paused_seconds: ["agents", "Paused", "Time paused (h:mm:ss)", "duration"],
 };
 // The tiles above the charts: [name, label].
 const SUMMARY = [["offered", "Offered"], ["answered", "Answered"], ["abandoned", "Abandoned"],
@@ -77,7 +82,14 @@ function seconds(v) {
   return `${m}:${String(s).padStart(2, "0")}`;
 }
 
+// Time spent in a state: h:mm:ss (a paused afternoon is 4:20:00, not 260:00).
+function duration(v) {
+  const total = Math.round(v), h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+  return `${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
 const FORMATS = {
+  duration,
   count: (v) => String(v),
   rate: (v) => `${(v * 100).toFixed(1)}%`,
   seconds,
@@ -279,7 +291,7 @@ function drawAgents(report) {
     $("#chart-agents-title").textContent = "Agent states (time per state)";
     const rows = report.rows.map((r) => ({ label: r.label || r.key, parts: AGENT_STATES.map((s) => r.kpis[s.name] || 0) }))
       .filter((r) => r.parts.some((v) => v > 0));
-    return stackedBars(body, { labelledBy: "chart-agents-title", rows, parts: AGENT_STATES, format: seconds });
+    return stackedBars(body, { labelledBy: "chart-agents-title", rows, parts: AGENT_STATES, format: duration });
   }
   $("#chart-agents-title").textContent = "Agent occupancy (share of signed-in time on calls and wrap-up)";
   const rows = report.rows.filter((r) => r.kpis.occupancy !== null && r.kpis.occupancy !== undefined)
@@ -334,7 +346,7 @@ function drawTables(report) {
 
 // Something to show: a count above zero, or any rate or average at all (an occupancy of 0% says agents waited).
 function present(name, value) {
-  return info(name)[3] === "count" ? value > 0 : value !== null && value !== undefined;
+  return ["count", "duration"].includes(info(name)[3]) ? value > 0 : value !== null && value !== undefined;
 }
 
 // Queues, agents and campaigns in the order people read them: by their title.

@@ -83,6 +83,7 @@ KPI_NAMES = (
     "outbound_dialed", "contact_rate", "completion_rate", "confirmations", "cancellations", "opt_outs",
     "amd_human", "amd_machine", "outbound_abandon_rate",
     "followup_rate", "csat", "red_flags", "time_to_escalation_seconds", "complaint_resolution_hours",
+    "available_seconds", "on_call_seconds", "wrapup_seconds", "paused_seconds",
 )
 
 # name: (green, amber, higher_is_better). Green when at least (or at most) `green`, amber up to `amber`.
@@ -105,6 +106,10 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float, bool]] = {
 # Agent states in which an agent is staffed (occupancy's denominator) and busy with a call (its numerator).
 STAFFED = frozenset({"available", "ringing", "on_call", "wrapup"})
 BUSY = frozenset({"on_call", "wrapup"})
+# Time per state for the agent-states chart (sum name per state). Ringing counts as available: the agent is
+# free and being offered a call. Logged out is no state time at all.
+STATE_SUMS = {"available": "st_available_s", "ringing": "st_available_s", "on_call": "st_on_call_s",
+              "wrapup": "st_wrapup_s", "paused": "st_paused_s"}
 # Outcomes of a campaign attempt that finish its target (as CampaignService.finish decides).
 COMPLETING = frozenset({"completed", "confirmed", "cancelled", "survey_score", "survey_done", "red_flag"})
 # A person took the call: the attempt result, or else the AMD verdict.
@@ -436,6 +441,8 @@ def kpis(s: dict[str, float]) -> dict[str, float | int | None]:
         "red_flags": int(g("red_flags", 0)),
         "time_to_escalation_seconds": _ratio(g("esc_sum", 0) / 1e6, g("esc_n", 0)),
         "complaint_resolution_hours": _ratio(g("complaint_hours", 0), g("complaints", 0)),
+        "available_seconds": g("st_available_s", 0), "on_call_seconds": g("st_on_call_s", 0),
+        "wrapup_seconds": g("st_wrapup_s", 0), "paused_seconds": g("st_paused_s", 0),
     }
 
 
@@ -941,7 +948,8 @@ def table_facts(session: Session, q: _Query) -> list[Fact]:
 
 
 def occupancy_facts(session: Session, q: _Query, tz: ZoneInfo) -> list[Fact]:
-    """Each agent's staffed and busy seconds per bucket of the report (`_borders`), so every cut and the
+    """Each agent's staffed and busy seconds, and seconds per state, per bucket of the report (`_borders`),
+    so every cut and the
     business-hours filter see them in the right place. An agent's state at `start` is their last change
     before it (up to a day back); time after `now` is not counted."""
     is_state = CallEvent.type == "agent_state"
@@ -953,7 +961,7 @@ def occupancy_facts(session: Session, q: _Query, tz: ZoneInfo) -> list[Fact]:
                                         CallEvent.id.in_(before)))
                    .order_by(CallEvent.agent_id, CallEvent.ts, CallEvent.id))
     stop = min(q.end, q.now)
-    buckets: dict[tuple[int, datetime], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    buckets: dict[tuple[int, datetime], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     borders = _borders(q, tz, stop)
     previous: tuple[int, datetime, str] | None = None
     for agent_id, ts, state_name in rows:  # the state is extracted from the JSON by the database
@@ -963,8 +971,8 @@ def occupancy_facts(session: Session, q: _Query, tz: ZoneInfo) -> list[Fact]:
         previous = (agent_id, ts, state_name)
     if previous is not None:
         _spans(buckets, previous, stop, q.start, stop, borders)
-    return [Fact(max(at, q.start), {"staffed_s": staffed, "busy_s": busy}, agent=agent_id)
-            for (agent_id, at), (staffed, busy) in buckets.items()]
+    return [Fact(max(at, q.start), {"staffed_s": 0.0, "busy_s": 0.0} | sums, agent=agent_id)
+            for (agent_id, at), sums in buckets.items()]
 
 
 def _borders(q: _Query, tz: ZoneInfo, stop: datetime) -> list[datetime]:
@@ -992,18 +1000,20 @@ def _borders(q: _Query, tz: ZoneInfo, stop: datetime) -> list[datetime]:
 def _spans(buckets: dict, state: tuple[int, datetime, str], until: datetime, start: datetime,
            stop: datetime, borders: list[datetime]) -> None:
     agent_id, since, name = state
-    if name not in STAFFED:
+    if name not in STATE_SUMS:
         return
     at, until = max(since, start), min(until, stop)
-    busy = name in BUSY
+    staffed, busy, per_state = name in STAFFED, name in BUSY, STATE_SUMS[name]
     i = bisect_right(borders, at) - 1
     while at < until:
         end = min(borders[i + 1], until)
         seconds = (end - at).total_seconds()
         sums = buckets[agent_id, borders[i]]
-        sums[0] += seconds
+        sums[per_state] += seconds
+        if staffed:
+            sums["staffed_s"] += seconds
         if busy:
-            sums[1] += seconds
+            sums["busy_s"] += seconds
         at, i = end, i + 1
 
 

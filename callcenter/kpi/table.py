@@ -19,6 +19,8 @@ GROUPS = [
     ("Patient relationship", [("followup_rate", "Follow-up", "p"), ("csat", "CSAT", "p"),
                               ("red_flags", "RedFlags", "n"), ("time_to_escalation_seconds", "Escal s", "s"),
                               ("complaint_resolution_hours", "Complaint h", "h")]),
+    ("Agent time (h:mm:ss)", [("available_seconds", "Available", "d"), ("on_call_seconds", "On call", "d"),
+                              ("wrapup_seconds", "Wrap-up", "d"), ("paused_seconds", "Paused", "d")]),
 ]
 
 
@@ -50,4 +52,7 @@ def _cell(value, kind: str) -> str:
         return f"{value:.0f}"
     if kind == "h":
         return f"{value:.1f}"
+    if kind == "d":
+        total = round(value)
+        return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
     return str(value)

@@ -109,7 +109,16 @@ def test_given_seeded_day_when_dashboard_opens_then_charts_have_a_point_or_bar_p
         "rects => rects.map(r => Number(r.getAttribute('height')))")
     assert heights[0] == 2 * heights[1] == 4 * heights[4] > 0 and heights[2] == heights[3] == 0
     agents = page.locator("#chart-agents svg rect")
-    expect(agents).to_have_count(4)  # two desks signed in, busy and available each
+    expect(agents).to_have_count(8)  # two desks signed in 08:00-10:00, a bar part per state each
+    expect(page.locator("#chart-agents-title")).to_have_text("Agent states (time per state)")
+    widths = {state: agents.and_(page.locator(f"[data-series='{state}_seconds']")).evaluate_all(
+        "rects => rects.map(r => Number(r.getAttribute('width')))")
+        for state in ("available", "on_call", "wrapup", "paused")}
+    assert all(w > 0 for w in widths["available"] + widths["on_call"] + widths["wrapup"])
+    assert widths["paused"] == [0, 0]  # nobody paused
+    for desk in range(2):  # each bar is the desk's two signed-in hours
+        assert abs(sum(widths[s][desk] for s in widths) - max(sum(widths[s][d] for s in widths)
+                                                               for d in range(2))) < 0.5
     screenshot(page, "kpi-dashboard-charts")
 
 

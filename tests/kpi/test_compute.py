@@ -53,6 +53,11 @@ async def test_given_synthetic_day_when_reported_by_day_then_every_kpi_is_the_ha
         "outbound_abandon_rate": 1 / 4,
         "followup_rate": 1 / 2, "csat": 2 / 3, "red_flags": 1, "time_to_escalation_seconds": 45.0,
         "complaint_resolution_hours": (72 + 6) / 2,
+        # time per agent state (ringing counts as available): Ana 1001 + Nia 1003 + 1002
+        "available_seconds": ((320 + 10 + 11370 + 5 + 2340) + (750 + 5 + 7140 + 5 + 1740)
+                              + (310 + 15 + 1775 + 600)),
+        "on_call_seconds": (240 + 295) + (480 + 500), "wrapup_seconds": (60 + 60) + (120 + 60),
+        "paused_seconds": 44400,  # 1002 paused 11:30-23:50
     }
 
 
@@ -117,6 +122,9 @@ async def test_given_synthetic_day_when_reported_by_agent_then_each_desk_has_its
     assert (nia["answered"], nia["asa_seconds"], nia["red_flags"], nia["time_to_escalation_seconds"]) == (
         2, 125.0, 1, 45.0)
     assert rows["1002"].kpis["answered"] == 1 and rows["1002"].kpis["occupancy"] == 0.0
+    states = ("available_seconds", "on_call_seconds", "wrapup_seconds", "paused_seconds")
+    assert [ana[s] for s in states] == [14045, 535, 120, 0]          # 14700 s staffed, as occupancy's
+    assert [rows["1002"].kpis[s] for s in states] == [2700, 0, 0, 44400]
 
 
 async def test_given_campaign_attempts_when_reported_by_campaign_then_outbound_kpis_per_campaign(seeded):
