@@ -381,7 +381,8 @@ function table(report, group, cols, rows) {
     const tr = document.createElement("tr");
     tr.dataset.key = row.key;
     tr.append(cell("th", rowLabel(report, row), { scope: "row" }));
-    for (const name of cols) tr.append(valueCell("td", name, row.kpis[name] ?? null, report.thresholds));
+    const thresholds = { ...report.thresholds, ...(row.thresholds || {}) }; // a queue's own ASA target
+    for (const name of cols) tr.append(valueCell("td", name, row.kpis[name] ?? null, thresholds));
     tbody.append(tr);
   }
   const foot = document.createElement("tr");

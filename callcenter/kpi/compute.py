@@ -451,6 +451,8 @@ class KpiRow:
     key: str
     label: str
     kpis: dict[str, float | int | None]
+    # Thresholds of this row that differ from the report's (a queue's own answer-time target).
+    thresholds: dict[str, tuple[float, float, bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -472,10 +474,23 @@ class KpiReport:
             "by": self.by, "definitions_version": DEFINITIONS_VERSION,
             "totals": {k: _rounded(v) for k, v in self.totals.items()},
             "rows": [{"key": r.key, "label": r.label, "kpis": {k: _rounded(v) for k, v in r.kpis.items()}}
+                     | ({"thresholds": _threshold_json(r.thresholds)} if r.thresholds else {})
                      for r in self.rows],
-            "thresholds": {name: {"green": g, "amber": a, "higher_is_better": up}
-                           for name, (g, a, up) in self.thresholds.items()},
+            "thresholds": _threshold_json(self.thresholds),
         }
+
+
+def _threshold_json(thresholds: dict[str, tuple[float, float, bool]]) -> dict:
+    return {name: {"green": g, "amber": a, "higher_is_better": up} for name, (g, a, up) in thresholds.items()}
+
+
+def _queue_thresholds(by: str, key: str, service_level: dict[str, int]) -> dict:
+    """A queue's speed of answer is judged against its own target T (30 s scheduling, 120 s clinical): green
+    up to T, amber up to 2T. The report-wide threshold stays for totals and the other cuts."""
+    if by != "queue" or key not in service_level:
+        return {}
+    target = service_level[key]
+    return {"asa_seconds": (target, 2 * target, False)}
 
 
 def _rounded(value):
@@ -1039,7 +1054,8 @@ def aggregate(facts: Iterable[Fact], q: _Query, settings: KpiSettings, service_l
     labels = _labels(q, agents, session)
     return KpiReport(
         q.start, q.end, settings.tz.key, q.by, kpis(totals),
-        [KpiRow(k, labels.get(k, _label(k, q.by)), kpis(rows.get(k, {}))) for k in keys],
+        [KpiRow(k, labels.get(k, _label(k, q.by)), kpis(rows.get(k, {})),
+                _queue_thresholds(q.by, k, service_level)) for k in keys],
         settings.thresholds)
 
 

@@ -154,6 +154,8 @@ def test_given_dashboard_when_cut_changed_to_queue_then_table_updates_without_re
         expect(_cell(page, "inbound", queue, "service_level")).to_contain_text(
             f"{expected['service_level'] * 100:.1f}%")
     expect(page.locator("#kpi-csv")).to_have_attribute("href", re.compile(r"/api/kpi\.csv\?.*by=queue"))
+    # The nurse queue's 100 s answer is on time against its own 120 s target (red against the 30 s default).
+    expect(_cell(page, "inbound", "nurse", "asa_seconds")).to_have_attribute("data-level", "green")
     page.locator("table[data-group='inbound']").scroll_into_view_if_needed()
     screenshot(page, "kpi-dashboard-by-queue")
 

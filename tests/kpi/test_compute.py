@@ -110,6 +110,20 @@ async def test_given_call_crossing_midnight_when_two_days_reported_then_handling
     assert report.totals["aht_seconds"] == (1815 + 340) / 5
 
 
+async def test_given_queues_with_their_own_targets_when_reported_by_queue_then_asa_judged_per_queue(seeded):
+    report = await kpi_service(seeded).report(*local_day(day.DAY), by="queue")
+
+    rows = {r.key: r for r in report.rows}
+    assert rows["clinical"].thresholds == {"asa_seconds": (120, 240, False)}   # its 120 s target, amber to 2T
+    assert rows["scheduling"].thresholds == {"asa_seconds": (30, 60, False)}
+    data = report.to_json()
+    clinical = next(r for r in data["rows"] if r["key"] == "clinical")
+    assert clinical["thresholds"] == {"asa_seconds": {"green": 120, "amber": 240, "higher_is_better": False}}
+    assert data["thresholds"]["asa_seconds"]["green"] == 30                    # totals keep the default
+    by_day = await kpi_service(seeded).report(*local_day(day.DAY), by="day")
+    assert by_day.rows[0].thresholds == {} and "thresholds" not in by_day.to_json()["rows"][0]
+
+
 async def test_given_synthetic_day_when_reported_by_agent_then_each_desk_has_its_calls(seeded):
     report = await kpi_service(seeded).report(*local_day(day.DAY), by="agent")
 
