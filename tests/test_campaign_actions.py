@@ -157,8 +157,11 @@ async def test_given_a_survey_score_when_recorded_then_it_is_stored_and_invalid_
     (response,) = await rows(db, SurveyResponse)
     assert (response.score, response.campaign_name, response.target_id, response.patient_id,
             response.call_id) == (4, "survey", ids["target"], ids["patient"], "call-1")
-    assert (await outcome_events(world))[0] == {"campaign": "survey", "outcome": "survey_score", "score": 4,
-                                                "target_id": ids["target"], "attempt_id": 1}
+    attempt = {"campaign": "survey", "target_id": ids["target"], "attempt_id": 1}
+    assert await outcome_events(world) == [               # the refused key is on record too, before the score
+        attempt | {"outcome": "invalid", "action": "survey.record"},
+        attempt | {"outcome": "survey_score", "score": 4}]
+    assert actions.outcome == "survey_done"               # an invalid key never replaces the real outcome
 
 
 async def test_given_a_red_flag_without_a_nurse_when_urgent_callback_runs_then_an_urgent_row_due_now(world):
