@@ -9,11 +9,10 @@ import json
 import logging
 import re
 import sys
-import urllib.error
-import urllib.request
 from datetime import datetime
 
 from . import config as configuration
+from . import serverclient
 from .ari.client import AriError, AriUnavailable
 
 log = logging.getLogger("callcenter")
@@ -384,20 +383,8 @@ async def _simulate_call(cfg, args) -> int:
 
 
 def cmd_agent(cfg, args) -> int:
-    body = json.dumps({"state": args.state, "reason": args.reason}).encode()
-    url = f"http://{cfg.http.host}:{cfg.http.port}/api/agents/{args.number}/state"
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": f"Bearer {cfg.http.api_token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            print(resp.read().decode())
-    except urllib.error.HTTPError as exc:
-        print(f"error: {exc.code} {exc.read().decode()}", file=sys.stderr)
-        return 1
-    except urllib.error.URLError as exc:
-        print(f"error: the server at {url} did not answer: {exc.reason}", file=sys.stderr)
-        return 1
-    return 0
+    return serverclient.post(cfg, f"/api/agents/{args.number}/state",
+                             {"state": args.state, "reason": args.reason})
 
 
 def cmd_config(cfg, args) -> int:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from .. import serverclient
 from ..config import Config
 from ..db.database import Database
 from ..errors import ServiceError
@@ -120,19 +119,7 @@ def report(cfg: Config, args) -> int:
 def run(cfg: Config, args) -> int:
     """Ask the running server to run the campaign (an external cron's entry point)."""
     query = "?wait=1" if args.wait else ""
-    url = f"http://{cfg.http.host}:{cfg.http.port}/api/campaigns/{args.name}/run{query}"
-    request = urllib.request.Request(url, data=b"{}", method="POST", headers={
-        "Authorization": f"Bearer {cfg.http.api_token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            print(response.read().decode())
-    except urllib.error.HTTPError as exc:
-        print(f"error: {exc.code} {exc.read().decode()}", file=sys.stderr)
-        return 1
-    except urllib.error.URLError as exc:
-        print(f"error: the server at {url} did not answer: {exc.reason}", file=sys.stderr)
-        return 1
-    return 0
+    return serverclient.post(cfg, f"/api/campaigns/{args.name}/run{query}", {}, timeout=args.timeout)
 
 
 def dnc_add(cfg: Config, args) -> int:
