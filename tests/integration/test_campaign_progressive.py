@@ -39,8 +39,9 @@ pacing: {{max_channels: 1, calls_per_second: 1, abandon_cap: 0.03}}
 """
 
 
-async def _setup(center, name: str, behaviours: list[str], first: int, machine: str = "leave_message"):
-    clock = RunningClock(START)
+async def _setup(center, name: str, behaviours: list[str], first: int, machine: str = "leave_message",
+                 clock: RunningClock | None = None):
+    clock = clock or RunningClock(START)
     s = center.s
     campaigns = CampaignService(s.db, s.events, s.cfg, clock=clock)
     await campaigns.save_text(name, progressive_text(name, machine), None)
@@ -80,9 +81,9 @@ async def test_given_free_agent_when_progressive_run_then_pop_before_bridge_and_
     while pop is None:
         msg = await ws.receive_json(timeout=40)
         if msg["type"] == "screen_pop":
-            pop, pop_at = msg, time.time()
+            pop, pop_at = msg, time.monotonic()
     bridge = await _wait_bridged(center)
-    bridged_at = time.time()
+    bridged_at = time.monotonic()
     call = center.s.router.calls[pop["call_id"]]
     assert set(bridge["channels"]) == {call.channel.id, call.agent_channel_id}
     assert pop_at <= bridged_at
@@ -175,7 +176,8 @@ async def test_given_an_answering_machine_when_progressive_call_then_machine_set
 async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_then_the_run_waits_then_dials(
         campaign_center):
     center = campaign_center
-    dialer, ids = await _setup(center, "prog-late-agent", ["person"], first=851)
+    clock = RunningClock(START)
+    dialer, ids = await _setup(center, "prog-late-agent", ["person"], first=851, clock=clock)
     run = asyncio.create_task(dialer.run("prog-late-agent", worker="t5", agent_wait=30))
 
     await asyncio.sleep(4)
@@ -183,7 +185,7 @@ async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_t
     assert await _attempts(center, "prog-late-agent") == [], "nobody is dialed without a free agent"
     assert [c for c in await center.s.ari.channels() if c.id.startswith("campaign-")] == []
     ws = await center.agent_socket(DESK)
-    available_at = time.time()
+    available_at = clock()   # the dialer's clock, which writes the attempt's times (not the wall clock)
     await center.set_agent(DESK, "available")
 
     pop = None
@@ -200,5 +202,5 @@ async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_t
     assert report.dialed == 1 and report.stopped in ("done", "no_agent")
     [attempt] = await _attempts(center, "prog-late-agent")
     assert (attempt.result, attempt.amd_status) == ("person", "HUMAN")
-    assert attempt.started_at.timestamp() >= available_at - 1, "dialed only once the agent was available"
+    assert attempt.started_at.timestamp() >= available_at.timestamp() - 1, "dialed only once the agent was available"
     await ws.close()
