@@ -9,6 +9,8 @@ import asyncio
 import contextvars
 import functools
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -29,17 +32,29 @@ T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_WORKERS = 4
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# run_retrying: attempts, and the first and longest pause between them (doubling, with jitter). With SQLite's
+# busy timeout spent on each attempt first, a writer gives up only after about a minute of contention.
+RETRY_ATTEMPTS = 10
+RETRY_FIRST_DELAY = 0.05
+RETRY_MAX_DELAY = 2.0
+# PostgreSQL SQLSTATEs of a lost lock race: serialization failure, deadlock detected, lock not available.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+SQLITE_LOCK_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 
 class Database:
-    def __init__(self, url: str | URL, *, max_workers: int = DEFAULT_WORKERS, echo: bool = False):
+    def __init__(self, url: str | URL, *, max_workers: int = DEFAULT_WORKERS, echo: bool = False,
+                 busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS):
         self.url = make_url(url)
         if _is_sqlite_memory(self.url):
             # One shared connection: every thread must see the same in-memory database.
             max_workers = 1
-        self.engine = _create_engine(self.url, max_workers, echo)
+        self.engine = _create_engine(self.url, max_workers, echo, busy_timeout_ms)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="db")
+        self.contention_retries = 0  # transactions run again after losing a lock race (for /metrics)
+        # Called with the seconds each transaction of run() took (the DB latency of /metrics).
+        self.observers: list[Callable[[float], None]] = []
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
@@ -56,9 +71,33 @@ class Database:
         work = functools.partial(contextvars.copy_context().run, self._transaction, fn, args)
         return await loop.run_in_executor(self._executor, work)
 
+    async def run_retrying(self, fn: Callable[..., T], *args: Any, attempts: int = RETRY_ATTEMPTS) -> T:
+        """`run`, run again with a growing pause when the transaction lost a race for a lock (SQLite busy
+        past its timeout, a PostgreSQL deadlock): what background jobs use, so contention under load slows
+        them down instead of ending them. The transaction was rolled back, so `fn` must only touch the
+        session (no other side effects), as `run` asks anyway."""
+        delay = RETRY_FIRST_DELAY
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.run(fn, *args)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_contention(exc):
+                    raise
+                self.contention_retries += 1
+                log.warning("%s lost a lock race (attempt %d of %d): %s; again in %.2f s",
+                            getattr(fn, "__name__", "transaction"), attempt, attempts, exc.orig, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+        raise AssertionError("unreachable")
+
     def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
-        with self.sessionmaker.begin() as session:
-            return fn(session, *args)
+        started = time.perf_counter()
+        try:
+            with self.sessionmaker.begin() as session:
+                return fn(session, *args)
+        finally:
+            for observe in self.observers:
+                observe(time.perf_counter() - started)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -96,19 +135,29 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
         db.close()
 
 
+def is_contention(exc: BaseException) -> bool:
+    """Did a transaction fail only because another held a lock it needed (so running it again can succeed)?"""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:  # psycopg
+        return True
+    message = str(exc.orig).lower()
+    return any(text in message for text in SQLITE_LOCK_MESSAGES)
+
+
 def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def _create_engine(url: URL, pool_size: int, echo: bool) -> Engine:
+def _create_engine(url: URL, pool_size: int, echo: bool, busy_timeout_ms: int) -> Engine:
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url, pool_size, echo)
+        return _create_sqlite_engine(url, pool_size, echo, busy_timeout_ms)
     # Every worker thread holds at most one connection; a little overflow for the sync session() users.
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2, pool_pre_ping=True,
                          pool_recycle=1800, pool_timeout=30)
 
 
-def _create_sqlite_engine(url: URL, pool_size: int, echo: bool) -> Engine:
+def _create_sqlite_engine(url: URL, pool_size: int, echo: bool, busy_timeout_ms: int) -> Engine:
     # pysqlite's default (legacy) transaction handling is kept on purpose: it begins the transaction at the
     # first write, so concurrent writers wait on busy_timeout for the lock instead of failing at once with
     # SQLITE_BUSY_SNAPSHOT, which an explicit BEGIN before a read would cause under WAL.
@@ -117,15 +166,17 @@ def _create_sqlite_engine(url: URL, pool_size: int, echo: bool) -> Engine:
                                connect_args={"check_same_thread": False})
     else:
         engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2)
-    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "connect", functools.partial(_configure_sqlite_connection, busy_timeout_ms))
     return engine
 
 
-def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
+def _configure_sqlite_connection(busy_timeout_ms: int, dbapi_connection, connection_record) -> None:
+    # WAL: readers never wait for the writer; the busy timeout: a writer waits for the lock that long before
+    # SQLITE_BUSY, which run_retrying then turns into a pause and another attempt.
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     finally:
         cursor.close()

@@ -585,15 +585,18 @@ class KpiService:
         while True:
             try:
                 await self.refresh_today()
-            except Exception:  # a busy database must not end the loop; the next report refreshes anyway
+            except Exception:  # nothing may end the loop; the next report refreshes anyway
                 log.exception("KPI store refresh failed")
             await asyncio.sleep(every)
 
     async def refresh_today(self) -> None:
-        """Fold the calls with new events, and cover today (hospital time) if it is not yet."""
+        """Fold the calls with new events, and cover today (hospital time) if it is not yet: a UTC day per
+        transaction, each run again after a pause when it loses the race for the write lock (under load the
+        event log writer holds it often; the refresh must wait its turn, not fail)."""
         start = self.today_start(self._clock())
         end = self.today_start(start + timedelta(hours=36))  # the next local midnight, whatever DST does
-        await self._db.run(refresh, utc_days(start, end))
+        for day in utc_days(start, end):
+            await self._db.run_retrying(refresh, [day])
 
     async def report(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
                      agent: str | None = None, campaign: str | None = None,
@@ -607,9 +610,9 @@ class KpiService:
         """Fill the store a day per transaction before the report (which then finds nothing to do): on
         SQLite, storing holds the database's write lock, and the event log writer must not wait long."""
         for day in utc_days(q.start, q.end):
-            await self._db.run(refresh, [day])
+            await self._db.run_retrying(refresh, [day])
         for day in await self._db.run(fcr_days, q, self.settings):
-            await self._db.run(refresh, [day])
+            await self._db.run_retrying(refresh, [day])
 
     def query(self, start: datetime, end: datetime, *, by: str = "day", queue: str | None = None,
               agent: str | int | None = None, campaign: str | None = None,
