@@ -144,6 +144,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
     """Start the services; ari=False runs without Asterisk (console and API only, e.g. browser tests)."""
     await s.events.start()
     await s.queues.load()
+    if s.triage:
+        s.triage.check_script_map(set(s.queues.queues))  # scripts.yaml names real queues, or no start
     if not ari:
         return
     await s.ari.start()

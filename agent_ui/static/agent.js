@@ -174,6 +174,7 @@ async function confirmIdentity() {
   if (!p || !desk$.pop) return;
   await openRecord(p.id, "pop", desk$.pop.call_id);
   show("identity-check", false);
+  if (desk$.patient) document.dispatchEvent(new CustomEvent("desk:identity", { detail: { patient_id: p.id } }));
 }
 
 async function openRecord(patientId, via, callId) {

@@ -6,7 +6,6 @@ import { api, shortcut } from "/static/console.js";
 const root = document.getElementById("desk");
 const desk = root ? root.dataset.desk : "";
 const $ = (id) => document.getElementById(id);
-const SCRIPT_FOR_QUEUE = { results: "results", refills: "refills", scheduling: "scheduling" };
 
 const t$ = { callId: null, queue: null, protocols: [], session: null, scriptStep: 0, consulting: false };
 
@@ -42,9 +41,10 @@ async function openCall(pop) {
   Object.assign(t$, { callId: pop.call_id, queue: pop.queue || null, session: null, scriptStep: 0,
     consulting: false });
   $("triage").hidden = false;
-  $("script-type").value = SCRIPT_FOR_QUEUE[t$.queue] || "scheduling";
   await loadProtocols();
-  await refresh();
+  const state = await refresh();
+  // The server chooses the script (the campaign's own, else the queue's: callcenter/triage/scripts.yaml).
+  if (state && state.script) $("script-type").value = state.script;
   loadScript();
 }
 
@@ -65,6 +65,7 @@ async function loadProtocols() {
 async function refresh() {
   const state = await run(() => api("GET", `/api/agents/${desk}/triage`));
   if (state) render(state);
+  return state;
 }
 
 // -- the checklist ------------------------------------------------------------------------------------------
@@ -171,11 +172,12 @@ async function overrideAsNurse(event) {
 
 // -- the script ---------------------------------------------------------------------------------------------
 
-async function loadScript() {
+// keepStep: the same script again with new fields (the identity was confirmed): stay on the agent's step.
+async function loadScript(keepStep = false) {
   const type = $("script-type").value;
   const data = await run(() => api("GET", `/api/agents/${desk}/script/${type}`));
   if (!data) return;
-  t$.scriptStep = 0;
+  if (keepStep !== true) t$.scriptStep = 0;
   // The server renders each step with autoescaping: patient fields are escaped there.
   $("script-steps").replaceChildren(...data.steps.map((step) => {
     const li = el("li", { "data-step": step.id });
@@ -205,6 +207,8 @@ function safeShortcut(keys, handler, description) {
 function wire() {
   if (!root) return;
   document.addEventListener("desk:message", onMessage);
+  // Confirmed: the script now learns the patient's record fields (until then it had identity fields only).
+  document.addEventListener("desk:identity", () => { if (t$.callId) loadScript(true); });
   $("triage-pick").addEventListener("submit", start);
   $("btn-yes").addEventListener("click", () => answer(true));
   $("btn-no").addEventListener("click", () => answer(false));
@@ -213,7 +217,7 @@ function wire() {
   $("btn-esc-read").addEventListener("click", () => escalate("instruction_read"));
   $("btn-esc-complete").addEventListener("click", completeNurse);
   $("override-form").addEventListener("submit", overrideAsNurse);
-  $("script-type").addEventListener("change", loadScript);
+  $("script-type").addEventListener("change", () => loadScript());
   $("btn-script-next").addEventListener("click", () => moveStep(1));
   $("btn-script-prev").addEventListener("click", () => moveStep(-1));
   const live = () => !$("triage").hidden;

@@ -13,7 +13,8 @@ target: {rule: discharged, department: Cardiology, within_days: 2}
 mode: automated                            # automated (runs `flow`) | progressive (agents of `queue`)
 flow: discharge-followup                   # automated: ivr_flows/<flow>.yaml must exist
 queue: nurse                               # progressive: required; automated: where "connect me" goes
-script: discharge_followup                 # progressive: the call script shown to the agent (optional)
+script: outbound_followup                  # progressive: the call script shown to the agent (optional;
+                                           # must be a callcenter/triage/scripts/<script>.j2)
 schedule: "0 10 * * 1-5"                   # cron in the hospital's time zone; absent = run by hand only
 caller_id: '"City Hospital" <+15555550100>'   # optional: default [telephony] outbound_caller_id
 protocol: chest_pain                       # automated, optional: the triage protocol the flow's
@@ -187,7 +188,7 @@ def _build(data: Any, shown_as: str, flows_dir: Path | None) -> CampaignDef:
     mode = top.get("mode", _one_of(MODES))
     flow = top.get("flow", source.pattern_text(r"[a-z0-9_-]+", "a flow name (a file in ivr_flows/)"), None)
     queue = top.get("queue", source.pattern_text(r"[a-z0-9_-]+", "a queue name"), None)
-    script = top.get("script", source.pattern_text(r"[a-z0-9_-]+", "a call script name"), None)
+    script = top.get("script", _script, None)
     schedule = top.get("schedule", cron, None)
     caller_id = top.get("caller_id", source.text, None)
     protocol = top.get("protocol", _protocol, None)
@@ -214,6 +215,12 @@ def _protocol(value: Any) -> str:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise Invalid(f"unknown triage protocol {shown}{hint}; known: {', '.join(known)}")
     return value
+
+
+def _script(value: Any) -> str:
+    """A call script that exists (callcenter/triage/scripts/), by name."""
+    from ..triage.schema import script_ref
+    return script_ref()(value)
 
 
 @functools.cache

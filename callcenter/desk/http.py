@@ -52,7 +52,8 @@ async def desk_page(request: web.Request) -> web.Response:
     user = request[USER]
     if user.desk:
         _desk(request).staff(user.desk)
-    return await render(request, "agent.html", {"desk": user.desk or ""})
+    scripts = services(request).triage.guide.call_types()  # the script panel's choices
+    return await render(request, "agent.html", {"desk": user.desk or "", "call_scripts": scripts})
 
 
 async def desk_snapshot(request: web.Request) -> web.Response:

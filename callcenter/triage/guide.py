@@ -5,7 +5,13 @@ A script is a Jinja2 template whose `{% block %}`s are the steps, in order; the 
 
 - Autoescaped: a patient's name is data, never markup, in the panel that shows the step.
 - A field that is missing (absent, None or empty) shows as a visible marker `[missing: patient.first_name]`
-  instead of a blank or an exception: the agent sees what to ask for, and a call never stops on a template.
+  instead of a blank or an exception: a call never stops on a template. A marker is a fault of the script
+  or the configuration (tests/triage/test_script_choice.py renders every script with the fields the server
+  gives): a field that may legitimately be absent (the patient before the identity check, a next
+  appointment) is written inside `{% if %}` with wording for both cases.
+- The fields: `call` (part_of_day, hospital_name, callback_number, id, queue, language), `agent`
+  (first_name), `patient` (first_name, last_name of the one candidate before the agent confirmed who is
+  calling; then also mrn, date_of_birth, language, phone, next_appointment). triage/services.py gives them.
 - Templates are files of this package, reviewed like the protocols, and run in Jinja's sandbox anyway.
 """
 from __future__ import annotations
@@ -23,7 +29,9 @@ from markupsafe import Markup
 from .exceptions import UnknownScript
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
-CALL_TYPES = ("scheduling", "results", "refills", "complaints", "outbound_followup")
+# The scripts are the files: a script is added by adding its template (and, for a queue, a line in
+# scripts.yaml). Read once; they are reviewed files under version control, not edited at run time.
+CALL_TYPES = tuple(sorted(path.stem for path in SCRIPTS_DIR.glob("*.j2")))
 MISSING_CLASS = "script-missing"
 _MISSING = re.compile(r"\[missing: ([^\]]+)\]")
 

@@ -2,12 +2,15 @@
 (ringing, connected or in wrap-up), and desk roles act on their own desk only.
 
 - GET  /api/triage/protocols?language=es        the protocols to pick from, by title
-- GET  /api/agents/{number}/triage              {call_id, suggestions, session} (session: see
-                                                TriageSession.view(); null before a protocol is started)
+- GET  /api/agents/{number}/triage              {call_id, suggestions, session, script} (session: see
+                                                TriageSession.view(); null before a protocol is started;
+                                                script: the call script of the call's campaign or queue)
 - POST /api/agents/{number}/triage              {"protocol": "chest_pain", "language": "en"} -> same shape
 - POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
-- GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}; ?patient=ID merges that
-                                                patient's fields (audited), default: the call's patient
+- GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}: the patient the agent
+                                                confirmed (record fields), else the call's single candidate
+                                                or ?patient=ID of its candidates (identity fields only);
+                                                audited
 - POST /api/agents/{number}/triage/escalate     {"kind": "nurse_transfer" | "emergency_conference" |
                                                 "instruction_read"} (escalation.py)
 - POST /api/agents/{number}/triage/escalate/complete   complete the warm transfer to the nurse
@@ -73,8 +76,10 @@ def _desk_call(request: web.Request):
 
 def _state(triage: TriageService, call) -> dict:
     session = triage.sessions.get(call.id)
+    # A progressive campaign's call carries its campaign's script; any other call gets its queue's.
+    call_script = triage.script_for(call.queue_name, getattr(call, "script", None))
     return {"call_id": call.id, "suggestions": triage.suggest(call.ivr_path, call.queue_name),
-            "session": session.view() if session else None}
+            "session": session.view() if session else None, "script": call_script}
 
 
 # -- views -------------------------------------------------------------------------------------------------

@@ -37,9 +37,18 @@ if_no_to_all:
 ```
 
 `suggestions.yaml` maps what the IVR or the caller said to protocols (see `Suggestions`).
+
+`scripts.yaml` says which call script (`scripts/<name>.j2`) a queue's calls get (see `ScriptMap`):
+
+```yaml
+default: general                   # a queue not listed below
+queues:
+  appointments: scheduling         # a queue in the database: checked when the server starts
+```
 """
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,11 +60,13 @@ from ..ivr import source
 from ..ivr.catalog import LANGUAGE
 from ..ivr.source import Fields, Invalid, LineList, LineMap, Problems
 from .exceptions import TriageDataError
+from .guide import CALL_TYPES
 
 HERE = Path(__file__).resolve().parent
 LADDER_FILE = HERE / "dispositions.yaml"
 PROTOCOLS_DIR = HERE / "protocols"
 SUGGESTIONS_FILE = HERE / "suggestions.yaml"
+SCRIPT_MAP_FILE = HERE / "scripts.yaml"
 
 REQUIRED_LANGUAGES = ("en", "es")
 REVIEW_STATUSES = ("example content, requires clinical review", "clinically approved")
@@ -342,6 +353,65 @@ def _keywords(value: Any, known) -> dict[str, tuple[str, ...]]:
         if not all(isinstance(w, str) and w == w.lower() and w.strip() for w in words):
             raise Invalid(f"{protocol_id!r}: words must be non-empty lower-case text")
     return table
+
+
+# ---- which script a queue's calls get ----
+
+@dataclass(frozen=True)
+class ScriptMap:
+    """Queue name -> call script. The scripts are checked on load; the queue names only against the queues
+    of the database (`unknown_queues`, at start): a name that matches no queue would silently give that
+    queue's calls the default script."""
+    shown_as: str
+    default: str
+    queues: Mapping[str, str]
+    lines: Mapping[str, int]
+
+    def for_queue(self, queue: str | None) -> str:
+        return self.queues.get(queue or "", self.default)
+
+    def unknown_queues(self, known: set[str]) -> list[str]:
+        """One `file:line: ...` per mapped queue that is not in `known`, with the closest real name."""
+        problems = []
+        for name in self.queues:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(f"{self.shown_as}:{self.lines[name]}: queues: no queue '{name}'{hint}; "
+                                f"queues: {', '.join(sorted(known))}")
+        return problems
+
+
+def load_script_map(path: str | Path = SCRIPT_MAP_FILE, scripts: tuple[str, ...] = CALL_TYPES) -> ScriptMap:
+    shown_as = str(path)
+    problems = Problems(shown_as)
+    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'queues'")
+    top.get("review", source.text, "")
+    script = script_ref(scripts)
+    default = top.get("default", script)
+    table = top.get("queues", source.mapping, None) or LineMap()
+    top.done()
+    queues = {}
+    for name, value in table.items():
+        where = f"queues: {name}" if isinstance(name, str) else "queues"
+        try:
+            queues[str(name)] = script(value)
+        except Invalid as exc:
+            problems.add(table.value_line(name), where, str(exc))
+    problems.raise_if_any(TriageDataError)
+    lines = {str(name): table.key_lines.get(name, table.line) for name in table}
+    return ScriptMap(shown_as, default, MappingProxyType(queues), MappingProxyType(lines))
+
+
+def script_ref(scripts: tuple[str, ...] = CALL_TYPES):
+    """A value check: the name of a call script that exists (also for a campaign's `script`)."""
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in scripts:
+            close = difflib.get_close_matches(str(value), scripts, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise Invalid(f"unknown call script {value!r}{hint}; scripts: {', '.join(scripts)}")
+        return value
+    return check
 
 
 # ---- value checks shared by the three files ----

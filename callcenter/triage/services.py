@@ -25,18 +25,31 @@ from datetime import datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from ..db.models import Patient
+from sqlalchemy import select
+
+from ..db.models import CallEvent, Patient
 from ..eventlog import utcnow
 from .exceptions import (
     NoSession,
     OutOfOrder,
     SessionExists,
+    TriageDataError,
     TriageFinished,
     UnknownLanguage,
     UnknownProtocol,
 )
 from .guide import ScriptGuide, ScriptStep
-from .schema import Ladder, Protocol, Question, Suggestions, load_ladder, load_protocols, load_suggestions
+from .schema import (
+    Ladder,
+    Protocol,
+    Question,
+    ScriptMap,
+    Suggestions,
+    load_ladder,
+    load_protocols,
+    load_script_map,
+    load_suggestions,
+)
 
 NO_TO_ALL = "no_to_all"
 
@@ -225,10 +238,11 @@ class TriageService:
 
     def __init__(self, events: EventWriter, protocols: dict[str, Protocol], ladder: Ladder,
                  suggestions: Suggestions, clock: Callable[[], datetime] = utcnow, db: Runner | None = None,
-                 guide: ScriptGuide | None = None):
+                 guide: ScriptGuide | None = None, script_map: ScriptMap | None = None):
         self.events, self.protocols, self.ladder = events, protocols, ladder
         self.suggestions, self.clock, self.db = suggestions, clock, db
         self.guide = guide or ScriptGuide()
+        self.script_map = script_map or load_script_map()
         self.sessions: dict[str, TriageSession] = {}
 
     @classmethod
@@ -236,7 +250,8 @@ class TriageService:
         """The shipped ladder, protocols and suggestions; a broken file stops the start (TriageDataError)."""
         ladder = load_ladder()
         protocols = load_protocols(ladder=ladder)
-        return cls(events, protocols, ladder, load_suggestions(protocol_ids=set(protocols)), **kwargs)
+        return cls(events, protocols, ladder, load_suggestions(protocol_ids=set(protocols)),
+                   script_map=load_script_map(), **kwargs)
 
     def catalogue(self, language: str = "en") -> list[dict[str, Any]]:
         """The protocols a panel lists, by title in `language` (English where a protocol lacks it)."""
@@ -293,28 +308,55 @@ class TriageService:
 
     # -- call scripts --
 
+    def script_for(self, queue: str | None, campaign_script: str | None = None) -> str:
+        """The call script of a call: its campaign's own (validated with the campaign), else its queue's."""
+        return campaign_script or self.script_map.for_queue(queue)
+
+    def check_script_map(self, queues: set[str]) -> None:
+        """At start, with the queues of the database: a mapped name that is no queue stops the start.
+        An empty database (not seeded yet) has nothing to check against."""
+        problems = self.script_map.unknown_queues(queues) if queues else []
+        if problems:
+            raise TriageDataError(problems)
+
     async def script(self, call_type: str, *, call: dict[str, Any], agent: dict[str, Any],
                      patient_id: int | None = None, actor_user_id: int | None = None,
                      actor_agent_id: int | None = None) -> list[ScriptStep]:
-        """The steps of a call type's script with the patient's fields merged in. Reading the patient's
-        fields is a view of the record, so it is audited (no audit row when there is no patient)."""
-        patient = await self.db.run(_patient_fields, patient_id) if patient_id and self.db else None
+        """The steps of a call type's script with the patient's fields merged in. Until the agent confirmed
+        who is calling (the desk's `identity_confirmed` event), the script gets the identity fields the pop
+        already shows, nothing of the record: the phone may still be ringing. Reading the patient's fields
+        is a view of the record, so it is audited (no audit row when there is no patient)."""
+        patient = await self.db.run(_patient_fields, call.get("id"), patient_id) if self.db else None
         if patient is not None:
             self.events.audit("script_patient_fields", actor_user_id=actor_user_id,
-                              actor_agent_id=actor_agent_id, patient_id=patient_id, call_id=call.get("id"),
-                              detail={"call_type": call_type})
+                              actor_agent_id=actor_agent_id, patient_id=patient["id"], call_id=call.get("id"),
+                              detail={"call_type": call_type, "confirmed": patient["confirmed"]})
         return self.guide.render(call_type, patient=patient, call=call, agent=agent)
 
 
-def _patient_fields(session: Any, patient_id: int) -> dict[str, Any] | None:
-    patient = session.get(Patient, patient_id)
+def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None) -> dict[str, Any] | None:
+    """The confirmed patient's fields, else the candidate's identity fields (names and MRN), else None."""
+    confirmed = _confirmed_patient(session, call_id) if call_id else None
+    patient = session.get(Patient, confirmed or candidate_id) if (confirmed or candidate_id) else None
     if patient is None:
         return None
+    identity = {"id": patient.id, "confirmed": confirmed is not None, "first_name": patient.given_name,
+                "last_name": patient.family_name}
+    if confirmed is None:
+        return identity
     primary = next((p.e164 for p in patient.phones if p.is_primary), None)
     now = utcnow()
     upcoming = next((a for a in patient.appointments if a.status == "booked" and a.starts_at >= now), None)
-    return {
-        "first_name": patient.given_name, "last_name": patient.family_name, "mrn": patient.mrn,
-        "date_of_birth": patient.date_of_birth.isoformat(), "language": patient.language, "phone": primary,
+    return identity | {
+        "mrn": patient.mrn, "date_of_birth": patient.date_of_birth.isoformat(), "language": patient.language,
+        "phone": primary,
         "next_appointment": upcoming.starts_at.strftime("%d %b %Y %H:%M") if upcoming else None,
     }
+
+
+def _confirmed_patient(session: Any, call_id: str) -> int | None:
+    """Whom the agent confirmed on this call, latest first (desk/services.py writes the event)."""
+    data = session.scalar(select(CallEvent.data).where(CallEvent.call_id == call_id,
+                                                       CallEvent.type == "identity_confirmed")
+                          .order_by(CallEvent.id.desc()).limit(1))
+    return data.get("patient_id") if data else None

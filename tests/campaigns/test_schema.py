@@ -125,3 +125,17 @@ def test_given_a_protocol_on_a_progressive_campaign_or_a_flow_without_questionna
                for p in _problems(progressive, flows_dir))
     with pytest.raises(CampaignError, match="asks no questionnaire"):
         load_campaign_flow(PROJECT / "ivr_flows" / "appointment-reminder.yaml", protocol="chest_pain")
+
+
+def test_given_an_unknown_script_when_loaded_then_its_file_and_line_with_a_suggestion(flows_dir):
+    problems = _problems(campaign_yaml(mode="progressive", extra="script: outbound_folowup\n"), flows_dir)
+
+    assert any(p.startswith("c.yaml:8: script: unknown call script 'outbound_folowup'")
+               and "did you mean 'outbound_followup'" in p for p in problems), problems
+
+
+def test_given_the_shipped_campaigns_when_loaded_then_each_named_script_exists():
+    from callcenter.triage.guide import CALL_TYPES
+    scripts = [load_campaign_file(path).script for path in sorted((PROJECT / "campaigns").glob("*.yaml"))]
+    assert [s for s in scripts if s is not None and s not in CALL_TYPES] == []
+    assert "chronic_check" in scripts

@@ -1,13 +1,13 @@
 """The triage panel API in the real application (no Asterisk): a call placed on a nurse's desk by hand."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.models import AuditEvent, CallEvent, Patient, PatientPhone
+from callcenter.db.models import Appointment, AuditEvent, Call, CallEvent, Patient, PatientPhone
 from callcenter.main import build, init_app
 
 from ..browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
@@ -109,3 +109,51 @@ async def test_given_hospital_configured_when_the_script_is_asked_then_it_is_sai
 
     greet = (await resp.json())["steps"][0]
     assert "St. &lt;Example&gt;" in greet["html"] and "call.hospital_name" not in greet["missing"]
+
+
+async def test_given_an_unconfirmed_caller_with_an_appointment_when_the_script_is_asked_then_no_appointment_until_confirmed(  # noqa: E501
+        nurse_client):
+    s, patient_id = nurse_client.services, nurse_client.patient_ids[0]
+    s.cfg.site.hospital_name = "City Hospital"
+    starts = datetime(2031, 5, 6, 10, 30, tzinfo=UTC)
+    await s.db.run(lambda session: session.add_all([
+        Appointment(patient_id=patient_id, department="Cardiology", starts_at=starts, status="booked"),
+        Call(id=CALL_ID, status="offering", caller_status="valid", candidate_patient_ids=[patient_id])]))
+    url = f"/api/agents/{NURSE.desk}/script/scheduling"
+
+    ringing = await (await nurse_client.get(url, headers=nurse_client.headers)).json()
+    steps = {step["id"]: step for step in ringing["steps"]}
+    assert "Ríos" in steps["greet"]["html"], "the pop's identity fields may be said"
+    assert "2031" not in str(ringing) and "06 May" not in str(ringing), "no appointment before the check"
+    assert all(not step["missing"] for step in ringing["steps"]), ringing
+
+    viewed = await nurse_client.post(f"/api/agents/{NURSE.desk}/patients/{patient_id}/view",
+                                     json={"via": "pop", "call_id": CALL_ID}, headers=nurse_client.headers)
+    assert viewed.status == 200, await viewed.text()
+    confirmed = await (await nurse_client.get(url, headers=nurse_client.headers)).json()
+    need = {step["id"]: step for step in confirmed["steps"]}["need"]
+    assert "06 May 2031 10:30" in need["html"] and not need["missing"]
+
+    await s.events.flush()
+    audits = await s.db.run(lambda session: session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "script_patient_fields").order_by(AuditEvent.id)).all())
+    assert [(a.patient_id, a.detail["confirmed"]) for a in audits] == [
+        (patient_id, False), (patient_id, True)]
+
+
+@pytest.mark.parametrize("queue, campaign_script, expected", [
+    ("nurse", None, "nurse_advice"), ("emergency-nurse", None, "nurse_advice"),
+    ("appointments", None, "scheduling"), ("results", None, "results"), ("general", None, "general"),
+    ("appointments", "chronic_check", "chronic_check"),
+])
+async def test_given_a_call_of_a_queue_or_a_campaign_when_the_panel_opens_then_the_script_is_its_own(
+        nurse_client, queue, campaign_script, expected):
+    call = nurse_client.services.router.calls[CALL_ID]
+    call.queue_name = queue
+    if campaign_script:
+        call.script = campaign_script  # a progressive campaign's call (campaigns: ProgressiveCall.script)
+
+    resp = await nurse_client.get(f"/api/agents/{NURSE.desk}/triage", headers=nurse_client.headers)
+    state = await resp.json()
+
+    assert state["script"] == expected
