@@ -60,6 +60,7 @@ class AriClient:
         self._session: aiohttp.ClientSession | None = None
         self.connected = asyncio.Event()
         self.connections = 0
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=3)
@@ -167,10 +168,10 @@ class AriClient:
 
     async def snoop(self, channel_id: str, *, app: str, app_args: str, spy: str = "none",
                     whisper: str = "none", snoop_id: str | None = None) -> Channel:
-        """A Snoop channel on `channel_id` that enters Stasis(app, app_args) on its own (wait for its StasisStart
-        before bridging it). Directions are seen from the snooped channel: `in` is what it sends, `out` what
-        it hears; spy hears, whisper speaks. Asterisk refuses spy=none with whisper=none. The snoop hangs up
-        by itself when the snooped channel goes away."""
+        """A Snoop channel on `channel_id` that enters Stasis(app, app_args) on its own (wait for its
+        StasisStart before bridging it). Directions are seen from the snooped channel: `in` is what it sends,
+        `out` what it hears; spy hears, whisper speaks. Asterisk refuses spy=none with whisper=none. The snoop
+        hangs up by itself when the snooped channel goes away."""
         params = {"spy": spy, "whisper": whisper, "app": app, "appArgs": app_args, "snoopId": snoop_id}
         return Channel.from_json(await self.request("POST", f"/channels/{channel_id}/snoop", params=params))
 
@@ -201,6 +202,12 @@ class AriClient:
             "name": name, "format": fmt, "ifExists": "fail", "beep": False, "terminateOn": "none",
         })
 
+    async def live_recording(self, name: str) -> dict:
+        return await self.request("GET", f"/recordings/live/{name}")
+
+    async def playback(self, playback_id: str) -> dict:
+        return await self.request("GET", f"/playbacks/{playback_id}")
+
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{name}/stop")
 
@@ -227,6 +234,12 @@ class AriClient:
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self._reconnect_max_delay)
 
+    async def drop_connection(self) -> None:
+        """Close the event websocket as a network fault would: run() reconnects and reconciles (an operator's
+        lever when events seem stuck, and how the tests cut the connection while Asterisk keeps the calls)."""
+        if self._ws is not None:
+            await self._ws.close()
+
     async def _listen(self, on_event: EventHandler, on_connected: ConnectedHandler) -> None:
         assert self._session is not None
         url = self._base.replace("http", "ws", 1) + "/events"
@@ -234,6 +247,7 @@ class AriClient:
         async with self._session.ws_connect(url, params=params, heartbeat=5, timeout=aiohttp.ClientWSTimeout(
                 ws_close=2)) as ws:
             await self.set_event_filter()
+            self._ws = ws
             self.connections += 1
             log.info("ARI connected to %s as app %s (connection %d)", self._base, self.app, self.connections)
             await on_connected()

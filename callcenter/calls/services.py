@@ -84,12 +84,33 @@ class Call:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, initial: Callable[["Call"], states.CallState] | None = None) -> None:
-        """Start handling the call; `initial` builds another first state (an adopted caller goes to a queue)."""
+        """Start handling the call; `initial` builds another first state (e.g. a click-to-dial call's)."""
         self.deps.bind(self.channel.id, self)
         self._insert_row()
         if initial is not None:
             self.state = initial(self)
         self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
+
+    def resume(self, initial: Callable[["Call"], states.CallState]) -> None:
+        """Handle again a call whose controller died while Asterisk kept its channels (calls/reconcile.py):
+        its row exists (restore() read it), so none is written; its channels and bridge are bound again."""
+        for channel_id in filter(None, (self.channel.id, self.agent_channel_id)):
+            self.deps.bind(channel_id, self)
+        if self.bridge_id:
+            self.deps.bind_bridge(self.bridge_id, self)
+        self.state = initial(self)
+        self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
+
+    def restore(self, row: CallRow) -> None:
+        """What the call's row knows, for a call rebuilt after a restart."""
+        self.started_at, self.priority = row.started_at, row.priority
+        self.language = row.language or self.language
+        self.queue_name, self.queued_at = row.queue_name, row.queued_at
+        self.offered_at, self.answered_at = row.offered_at, row.answered_at
+        self.ivr_path = list(row.ivr_path or [])
+
+    def pending_playbacks(self) -> list[str]:
+        return list(self._playbacks)
 
     def post(self, event: dict) -> None:
         self._inbox.put_nowait(event)
@@ -155,7 +176,8 @@ class Call:
 
     def save(self, **values) -> None:
         call_id = self.id
-        self.deps.events.write(lambda s: s.execute(update(CallRow).where(CallRow.id == call_id).values(**values)))
+        self.deps.events.write(
+            lambda s: s.execute(update(CallRow).where(CallRow.id == call_id).values(**values)))
 
     def _insert_row(self) -> None:
         row = dict(id=self.id, direction="inbound", channel_id=self.channel.id,

@@ -1,4 +1,4 @@
-"""ARI events in, routed to the call they belong to. Also reconciliation after a (re)connect.
+"""ARI events in, routed to the call they belong to. Reconciliation after a (re)connect: calls/reconcile.py.
 
 Routing is by channel id (caller and agent legs), by playback target, and by bridge for recording events.
 Each call handles its own events in order on its own task, so one slow call never holds up another.
@@ -8,16 +8,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
 from ..ari.models import Channel, StasisStart, event_channel_id
 from ..db.database import Database
-from ..db.models import Call as CallRow
-from ..db.models import CallEvent
-from ..eventlog import utcnow
 from ..ivr.flow import Flow
-from . import state as states
+from .reconcile import Reconciler
 from .services import Call, CallDeps, _quietly
 
 log = logging.getLogger(__name__)
@@ -92,8 +86,7 @@ class CallRouter:
             await _quietly(self.deps.ari.hangup(start.channel.id))
 
     def _new_call(self, channel: Channel, flow_name: str, initial=None) -> Call:
-        flow = self._flows.get(flow_name) or self._flows["hotline"]
-        call = Call(self.deps, channel, flow)
+        call = Call(self.deps, channel, self.flow(flow_name))
         self.calls[call.id] = call
         call.start(initial)
         return call
@@ -104,79 +97,29 @@ class CallRouter:
         call = self._by_bridge.get(target.split(":", 1)[-1])
         self.deps.recordings.on_event(call, event)
 
-    # -- reconciliation ----------------------------------------------------------------------------------
+    # -- reconciliation (calls/reconcile.py) ---------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """After a (re)connect: match what we believe against the channels Asterisk really has.
+        """After a (re)connect: match what we believe against the channels Asterisk really has."""
+        await Reconciler(self, self._db).run()
 
-        Calls whose channels vanished while we were away are ended ('lost'); channels in our app that no call
-        owns (we restarted while Asterisk kept them) are adopted and sent to a human queue, so no caller is
-        left in silence; stray agent legs are hung up, because their caller will be offered again.
-        """
-        live = {c.id: c for c in await self.deps.ari.channels()}
-        for call in list(self.calls.values()):
-            if call.channel.id not in live:
-                call.post({"type": "Lost", "reason": "asterisk_restart"})
-            elif call.agent_channel_id and call.agent_channel_id not in live:
-                call.post({"type": "ChannelDestroyed", "channel": {"id": call.agent_channel_id}, "cause": 0})
-        known = set(self._by_channel)
-        for channel in live.values():
-            if channel.id in known or not channel.in_stasis_app(self.deps.ari.app):
-                continue
-            await self._adopt(channel)
-        await self._db.run(_end_lost_calls, set(live), set(self.calls), utcnow())
+    # -- what reconciliation needs from the router ---------------------------------------------------------
 
-    async def _adopt(self, channel: Channel) -> None:
-        args = channel.dialplan_app_data.split(",")
-        # Agent phones: a queue offer or consultation ("agent"), or the agent's leg of a click-to-dial call.
-        role = args[1] if len(args) > 1 else ""
-        if role == "agent" or (role == "outbound" and channel.id.startswith("agent-")):
-            log.info("hanging up orphan agent leg %s", channel.id)
-            await _quietly(self.deps.ari.hangup(channel.id))
-            return
-        if len(args) > 1 and args[1] in self._roles:
-            # A feature's own channel (a supervisor's phone or snoop) whose session died with the old
-            # process: it is no caller, so it must never be queued as one.
-            log.info("hanging up orphan %s channel %s", args[1], channel.id)
-            await _quietly(self.deps.ari.hangup(channel.id))
-            return
-        previous = await self._db.run(_previous_queue, channel.id)
-        queue = previous if previous in self.deps.queues.queues else "general"
-        log.info("adopting orphan caller channel %s into queue %s", channel.id, queue)
-        call = self._new_call(channel, args[2] if len(args) > 2 else "hotline",
-                              initial=lambda c: states.Queued(c, queue, 0, front=True))
-        call.log("adopted", previous_queue=previous)
-        await self._db.run(_retire_adopted_rows, channel.id, call.id, utcnow())
+    def call_for_channel(self, channel_id: str) -> Call | None:
+        return self._by_channel.get(channel_id)
 
+    def handles_role(self, role: str) -> bool:
+        """A feature's own role (supervisor phones, snoops, outbound legs): not a caller."""
+        return role in self._roles
 
-def _previous_queue(session: Session, channel_id: str) -> str | None:
-    return session.scalar(select(CallRow.queue_name).where(CallRow.channel_id == channel_id)
-                          .order_by(CallRow.started_at.desc()).limit(1))
+    def flow(self, name: str) -> Flow:
+        return self._flows.get(name) or self._flows["hotline"]
 
+    def start_call(self, channel: Channel, flow_name: str, initial=None) -> Call:
+        """A new inbound call on `channel` (a new call row); `initial` builds another first state."""
+        return self._new_call(channel, flow_name, initial)
 
-def _retire_adopted_rows(session: Session, channel_id: str, new_call_id: str, now) -> None:
-    """The rows written before a restart for a channel now adopted describe the same caller: end them as
-    'adopted' (pointing at the new call), or a later reconnect would end them as lost and the reports would
-    count one caller twice, once as a false abandon."""
-    rows = session.scalars(select(CallRow).where(CallRow.channel_id == channel_id, CallRow.id != new_call_id,
-                                                 CallRow.status != "ended")).all()
-    for row in rows:
-        session.execute(update(CallRow).where(CallRow.id == row.id).values(
-            status="ended", outcome="adopted", end_reason="adopted", ended_at=now))
-        session.add(CallEvent(call_id=row.id, ts=now, type="ended", queue_name=row.queue_name,
-                              data={"outcome": "adopted", "reason": "controller_restart",
-                                    "adopted_by": new_call_id}))
-
-
-def _end_lost_calls(session: Session, live_channels: set[str], active_call_ids: set[str], now) -> None:
-    """Calls the database still thinks are active, that no running call object owns, and whose channel is gone."""
-    rows = session.scalars(select(CallRow).where(CallRow.status != "ended")).all()
-    for row in rows:
-        if row.id in active_call_ids or row.channel_id in live_channels:
-            continue
-        outcome = "abandoned" if row.status in ("queued", "offering") else (
-            "completed" if row.status == "connected" else "ivr_hangup")
-        session.execute(update(CallRow).where(CallRow.id == row.id).values(
-            status="ended", outcome=outcome, end_reason="lost", ended_at=now))
-        session.add(CallEvent(call_id=row.id, ts=now, type="ended", queue_name=row.queue_name,
-                              data={"outcome": outcome, "reason": "lost"}))
+    def resume_call(self, call: Call, initial) -> None:
+        """A call rebuilt from its row after a restart, under the same id: no new row, so it counts once."""
+        self.calls[call.id] = call
+        call.resume(initial)

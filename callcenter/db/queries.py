@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import (
+    OPEN_CALL_STATUSES,
     Agent,
     Allergy,
     Appointment,
@@ -90,7 +91,8 @@ def call_events(session: Session, call_id: str) -> list[CallEvent]:
 
 def unfinished_calls(session: Session) -> list[Call]:
     """Calls not marked ended: after a restart, reconcile them against the channels Asterisk still has."""
-    return list(session.scalars(select(Call).where(Call.status != "ended").order_by(Call.started_at)))
+    return list(session.scalars(select(Call).where(Call.status.in_(OPEN_CALL_STATUSES))
+                                .order_by(Call.started_at)))
 
 
 # -- summary parts ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import logging
 import wave
+from datetime import timedelta
 from pathlib import Path
 
 from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
@@ -90,17 +91,48 @@ class RecordingService:
         if data is None:
             self._events.event(call_id, "recording_lost", recording=name)
             return
-        started = self._started.pop(name, None)
+        await self._save(call_id, agent_id, name, data, self._started.pop(name, None), utcnow())
+
+    async def _save(self, call_id: str, agent_id: int | None, name: str, data: bytes, started, ended) -> dict:
         path = self.directory / utcnow().strftime("%Y/%m/%d") / f"{name}.{self._fmt}"
         meta = await asyncio.to_thread(_store, path, data)
+        if ended is None and started is not None:  # recovered: the file says how long it ran
+            ended = started + timedelta(seconds=meta["duration_seconds"])
         row = dict(call_id=call_id, agent_id=agent_id, name=name, format=self._fmt,
-                   path=str(path.relative_to(self.directory)), started_at=started, ended_at=utcnow(), **meta)
+                   path=str(path.relative_to(self.directory)), started_at=started, ended_at=ended, **meta)
         self._events.write(lambda s: s.add(Recording(**row)))
         self._events.event(call_id, "recording_saved", recording=name, duration=meta["duration_seconds"])
         try:
             await self._ari.delete_stored_recording(name)
         except (AriError, AriUnavailable) as exc:
             log.info("could not delete Asterisk's copy of %s: %s", name, exc)
+        return meta
+
+    # -- after a controller restart (calls/reconcile.py) -------------------------------------------------
+
+    async def resume(self, call, name: str) -> bool:
+        """A rebuilt call's recording, if Asterisk is still writing it: it is stopped and collected with the
+        call as if this process had started it."""
+        if not self.enabled:
+            return False
+        try:
+            await self._ari.live_recording(name)
+        except (AriError, AriUnavailable):
+            return False
+        call.recording_name = name
+        self._started.setdefault(name, call.answered_at)
+        return True
+
+    async def recover(self, call_id: str, agent_id: int | None, name: str, started) -> float | None:
+        """The finished recording of a call that ended while no controller was running: brought home like any
+        other. Returns its length in seconds (None if Asterisk has no such file), which tells when the
+        conversation really ended."""
+        try:
+            data = await self._ari.stored_recording_file(name)
+        except (AriError, AriUnavailable):
+            return None
+        meta = await self._save(call_id, agent_id, name, data, started, None)
+        return meta["duration_seconds"]
 
     async def _fetch(self, name: str) -> bytes | None:
         # The file is complete a moment after the bridge ends; retry briefly rather than race it.

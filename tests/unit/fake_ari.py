@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from callcenter.ari.client import AriNotFound
 from callcenter.ari.models import Channel
 
 
@@ -134,6 +135,10 @@ class FakeAri:
     def __init__(self, app: str = "callcenter"):
         self.app = app
         self.channels_alive: list[Channel] = []
+        self.bridges_alive: list[dict] = []  # as GET /bridges answers: {"id": ..., "channels": [...]}
+        self.live_recordings: set[str] = set()
+        self.playbacks_alive: set[str] | None = None  # None: every playback is still playing
+        self.asterisk_started = "2026-01-01T00:00:00.000+0000"
         self.calls: list[tuple[str, tuple, dict]] = []
         self.connected = asyncio.Event()
         self.connections = 0
@@ -148,6 +153,30 @@ class FakeAri:
     async def channels(self) -> list[Channel]:
         self._note("channels")
         return list(self.channels_alive)
+
+    async def bridges(self) -> list[dict]:
+        self._note("bridges")
+        return list(self.bridges_alive)
+
+    async def asterisk_info(self) -> dict:
+        self._note("asterisk_info")
+        return {"status": {"startup_time": self.asterisk_started}}
+
+    async def live_recording(self, name: str) -> dict:
+        self._note("live_recording", name)
+        if name not in self.live_recordings:
+            raise AriNotFound(404, "GET", f"/recordings/live/{name}", "Recording not found")
+        return {"name": name, "state": "recording"}
+
+    async def playback(self, playback_id: str) -> dict:
+        self._note("playback", playback_id)
+        if self.playbacks_alive is not None and playback_id not in self.playbacks_alive:
+            raise AriNotFound(404, "GET", f"/playbacks/{playback_id}", "Playback not found")
+        return {"id": playback_id, "state": "playing"}
+
+    async def stored_recording_file(self, name: str) -> bytes:
+        self._note("stored_recording_file", name)
+        raise AriNotFound(404, "GET", f"/recordings/stored/{name}/file", "Recording not found")
 
     async def answer(self, channel_id: str) -> None:
         self._note("answer", channel_id)

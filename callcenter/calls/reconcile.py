@@ -1,0 +1,259 @@
+"""After every (re)connect to Asterisk: match what we believe against what Asterisk really has.
+
+Asterisk does not replay the events missed while the websocket was down or no controller ran, so:
+- a running call hears what it missed: its caller gone (lost), its agent leg gone or answered, a prompt
+  finished;
+- a channel in our app that no running call owns (the controller restarted while Asterisk kept it) is adopted
+  under its call's own id, so the reports count it once: a caller still in their call's bridge with the agent
+  gets the call rebuilt, talking, with its agent, bridge and recording; any other caller goes to the front of
+  their queue; orphan agent legs and features' own channels are hung up (their caller is offered again);
+- call rows left open that nothing owns any more are ended as lost, at the time they really ended as far as
+  the events, the recording and Asterisk's start time tell, not at the time we noticed.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ..ari.client import AriError, AriUnavailable
+from ..ari.models import Channel
+from ..db.database import Database
+from ..db.models import OPEN_CALL_STATUSES, CallEvent
+from ..db.models import Call as CallRow
+from ..eventlog import utcnow
+from . import state as states
+from .services import Call, _quietly
+
+if TYPE_CHECKING:
+    from .stasis import CallRouter
+
+log = logging.getLogger(__name__)
+
+# Legs this process originates: unknown after a restart, they belong to a call being offered again.
+OUR_LEG_PREFIXES = ("agent-", "consult-")
+
+
+class Reconciler:
+    def __init__(self, router: "CallRouter", db: Database):
+        self._router = router
+        self._db = db
+        self._deps = router.deps
+        self._ari = router.deps.ari
+
+    async def run(self) -> None:
+        live = {c.id: c for c in await self._ari.channels()}
+        await self._catch_up(live)
+        orphans = [c for c in live.values() if self._router.call_for_channel(c.id) is None]
+        callers = [c for c in orphans if self._is_caller(c)]
+        if callers:
+            await self._adopt(callers)
+        for channel in orphans:  # what no adopted call took back: agent legs, features' own channels
+            if self._router.call_for_channel(channel.id) is None and channel not in callers and (
+                    channel.id.startswith(OUR_LEG_PREFIXES) or channel.in_stasis_app(self._ari.app)):
+                log.info("hanging up orphan channel %s", channel.id)
+                await _quietly(self._ari.hangup(channel.id))
+        await self._end_lost_rows(set(live))
+
+    # -- running calls: what they missed while the websocket was down ---------------------------------------
+
+    async def _catch_up(self, live: dict[str, Channel]) -> None:
+        for call in list(self._router.calls.values()):
+            if call.channel.id not in live:
+                call.post({"type": "Lost", "reason": "asterisk_restart"})
+                continue
+            leg = call.agent_channel_id
+            if leg and leg not in live:
+                # An offer reads the leg's end from ChannelDestroyed, a talking call from StasisEnd.
+                call.post({"type": "StasisEnd", "channel": {"id": leg}})
+                call.post({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause": 0})
+            elif leg and call.state.name == "offering" and live[leg].in_stasis_app(self._ari.app):
+                call.post({"type": "StasisStart", "args": ["agent", call.id], "channel": live[leg].raw})
+            await self._finished_playbacks(call)
+
+    async def _finished_playbacks(self, call: Call) -> None:
+        for playback_id in call.pending_playbacks():
+            try:
+                await self._ari.playback(playback_id)
+            except AriError:  # 404: it ended while we were away; its PlaybackFinished is lost
+                call.post({"type": "PlaybackFinished", "playback": {"id": playback_id}})
+            except AriUnavailable:
+                return
+
+    # -- channels nobody owns: adopt the callers -----------------------------------------------------------
+
+    def _is_caller(self, channel: Channel) -> bool:
+        """A patient's channel in our app. Not an agent's phone (an offer or consultation, or a click-to-dial
+        agent leg), nor a feature's own channel (a supervisor's phone or snoop) whose session died with the
+        old process: those must never be queued as callers."""
+        if not channel.in_stasis_app(self._ari.app) or channel.id.startswith(OUR_LEG_PREFIXES):
+            return False
+        args = channel.dialplan_app_data.split(",")
+        role = args[1] if len(args) > 1 else ""
+        return role != "agent" and not self._router.handles_role(role)
+
+    async def _adopt(self, callers: list[Channel]) -> None:
+        rows = await self._db.run(_open_rows_by_channel, [c.id for c in callers])
+        bridges = await self._bridges()
+        # Rebuild the talking calls first: their agents must be on a call again before a waiting caller is
+        # offered to them.
+        waiting = []
+        for channel in callers:
+            row = rows.get(channel.id)
+            bridge = _call_bridge(bridges, row, channel.id) if row is not None else None
+            if bridge is None or not await self._rebuild(channel, row, bridge):
+                waiting.append(channel)
+        for channel in waiting:
+            await self._requeue(channel, rows.get(channel.id))
+
+    async def _bridges(self) -> list[dict]:
+        try:
+            return await self._ari.bridges()
+        except (AriError, AriUnavailable) as exc:
+            log.warning("could not list bridges (%s): adopted callers are queued", exc)
+            return []
+
+    async def _rebuild(self, channel: Channel, row: CallRow, bridge: dict) -> bool:
+        agent_leg = next(c for c in bridge["channels"] if c != channel.id)
+        agent = next((a for a in self._deps.queues.agents.values() if a.id == row.agent_id), None)
+        if agent is None:
+            return False
+        call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
+        call.restore(row)
+        call.agent, call.agent_channel_id, call.bridge_id = agent, agent_leg, bridge["id"]
+        call.bridges_used = _bridges_used(bridge["id"], call.id)
+        self._deps.queues.resume_call(agent, call.id)
+        await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
+        # A caller on hold when the old process died would stay on hold: nobody could take them off it.
+        await _quietly(self._ari.stop_moh(channel.id))
+        await _quietly(self._ari.unmute(channel.id, "in"))
+        await _quietly(self._ari.unmute(agent_leg, "in"))
+        log.info("call %s rebuilt: caller %s and agent leg %s still in bridge %s", call.id, channel.id,
+                 agent_leg, bridge["id"])
+        self._router.resume_call(call, lambda c: states.Connected(c, agent, fresh=False))
+        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name)
+        return True
+
+    async def _requeue(self, channel: Channel, row: CallRow | None) -> None:
+        """A caller who was in the IVR, waiting, or being offered: to the front of their queue (or the general
+        one), under their call's own id when the row is known, so the reports see one caller waiting once."""
+        queues = self._deps.queues
+        previous = row.queue_name if row is not None else None
+        queue = previous if previous in queues.queues else "general"
+        log.info("adopting orphan caller channel %s into queue %s", channel.id, queue)
+        args = channel.dialplan_app_data.split(",")
+        flow = args[2] if len(args) > 2 else "hotline"
+
+        def initial(c: Call) -> states.CallState:
+            return states.Queued(c, queue, c.priority, front=True)
+        if row is None:
+            call = self._router.start_call(channel, flow, initial=initial)
+        else:
+            call = Call(self._deps, channel, self._router.flow(flow), call_id=row.id)
+            call.restore(row)
+            call.log("adopted", previous_queue=previous)
+            self._router.resume_call(call, initial)
+            return
+        call.log("adopted", previous_queue=previous)
+
+    # -- rows nobody owns: end them when they really ended -------------------------------------------------
+
+    async def _end_lost_rows(self, live_channels: set[str]) -> None:
+        lost = await self._db.run(_lost_rows, live_channels, set(self._router.calls))
+        if not lost:
+            return
+        asterisk_started = await self._asterisk_started()
+        ends = {}
+        for row in lost:
+            ends[row.id] = await self._end_of(row, asterisk_started)
+        await self._db.run(_end_rows, ends, utcnow())
+        # An ARI bridge outlives its channels: take down what the lost calls left behind.
+        prefixes = tuple("call-" + row.id for row in lost)
+        for bridge in await self._bridges():
+            if bridge.get("id", "").startswith(prefixes):
+                await _quietly(self._ari.destroy_bridge(bridge["id"]))
+
+    async def _asterisk_started(self) -> datetime | None:
+        try:
+            info = await self._ari.asterisk_info()
+            return datetime.fromisoformat(info["status"]["startup_time"])
+        except (AriError, AriUnavailable, KeyError, TypeError, ValueError):
+            return None
+
+    async def _end_of(self, row: "LostRow", asterisk_started: datetime | None) -> tuple[datetime, str]:
+        """When the call ended and why, from what is known: its last logged event, its recording's length,
+        and an Asterisk restart since (which ended it at the latest)."""
+        ended = row.last_event or row.started_at
+        if row.recording is not None:
+            name, started = row.recording
+            seconds = await self._deps.recordings.recover(row.id, row.agent_id, name, started)
+            if seconds is not None:
+                ended = max(ended, started + timedelta(seconds=seconds))
+        restarted = asterisk_started is not None and asterisk_started > (row.last_event or row.started_at)
+        if restarted:
+            ended = min(ended, asterisk_started)
+        return min(ended, utcnow()), "lost_asterisk_restart" if restarted else "lost"
+
+
+class LostRow:
+    """An open call row that no running call owns and whose channel is gone, with what tells its end."""
+
+    def __init__(self, row: CallRow, last_event: datetime | None, recording: tuple[str, datetime] | None):
+        self.id, self.status, self.queue_name = row.id, row.status, row.queue_name
+        self.agent_id, self.started_at = row.agent_id, row.started_at
+        self.last_event, self.recording = last_event, recording
+
+
+def _call_bridge(bridges: list[dict], row: CallRow, caller_id: str) -> dict | None:
+    """The call's own bridge (`call-<id>`, or `call-<id>-<n>` after a blind transfer) holding the caller and
+    exactly one other channel: the agent still talking."""
+    for bridge in bridges:
+        if not bridge.get("id", "").startswith("call-" + row.id):
+            continue
+        channels = bridge.get("channels") or []
+        if caller_id in channels and len(channels) == 2:
+            return bridge
+    return None
+
+
+def _bridges_used(bridge_id: str, call_id: str) -> int:
+    """`call-<id>` is a call's first bridge, `call-<id>-<n>` its (n+1)th (state.Connected names them)."""
+    suffix = bridge_id.removeprefix("call-" + call_id).lstrip("-")
+    return int(suffix) + 1 if suffix.isdigit() else 1
+
+
+def _open_rows_by_channel(session: Session, channel_ids: list[str]) -> dict[str, CallRow]:
+    rows = session.scalars(select(CallRow).where(CallRow.channel_id.in_(channel_ids),
+                                                 CallRow.status.in_(OPEN_CALL_STATUSES))
+                           .order_by(CallRow.started_at)).all()
+    return {row.channel_id: row for row in rows}  # the latest row of a channel wins
+
+
+def _lost_rows(session: Session, live_channels: set[str], running: set[str]) -> list[LostRow]:
+    rows = [r for r in session.scalars(select(CallRow).where(CallRow.status.in_(OPEN_CALL_STATUSES)))
+            if r.id not in running and r.channel_id not in live_channels]
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    last = dict(session.execute(select(CallEvent.call_id, func.max(CallEvent.ts))
+                                .where(CallEvent.call_id.in_(ids)).group_by(CallEvent.call_id)).all())
+    recordings = {e.call_id: (e.data.get("recording"), e.ts) for e in session.scalars(
+        select(CallEvent).where(CallEvent.call_id.in_(ids), CallEvent.type == "recording_started")
+        .order_by(CallEvent.id))}
+    return [LostRow(r, last.get(r.id), recordings.get(r.id)) for r in rows]
+
+
+def _end_rows(session: Session, ends: dict[str, tuple[datetime, str]], now: datetime) -> None:
+    rows = session.scalars(select(CallRow).where(CallRow.id.in_(list(ends)))).all()
+    for row in rows:
+        ended_at, reason = ends[row.id]
+        outcome = "abandoned" if row.status in ("queued", "offering") else (
+            "completed" if row.status == "connected" else "ivr_hangup")
+        session.execute(update(CallRow).where(CallRow.id == row.id).values(
+            status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at))
+        session.add(CallEvent(call_id=row.id, ts=ended_at, type="ended", queue_name=row.queue_name,
+                              data={"outcome": outcome, "reason": reason, "noticed_at": now.isoformat()}))
+
