@@ -1,4 +1,14 @@
-"""Shared fixtures.
+"""Shared fixtures and the suite's tiers.
+
+Markers, applied here from what a test uses so that none is missed: `asterisk` (the sandbox Asterisk, through
+the `asterisk` fixture), `browser` (everything under tests/browser), `postgres` (the PostgreSQL server).
+The fast tier, `scripts/test --fast`, is `-m "not asterisk and not browser and not postgres"`.
+
+The calendar moves on: every test that runs only in this process (no Asterisk, no browser) runs with the wall
+clock moved CLOCK_OFFSET_DAYS ahead (time-machine; monotonic time is untouched, so timeouts and asyncio are
+unaffected). A test that pins a date for the product's clock and then compares with the wall clock fails on
+every run, not on the day the calendar passes its date. CALLCENTER_TEST_CLOCK_OFFSET_DAYS=0 turns it off (to
+tell such a failure from another). tests/test_suite_clocks.py checks the other tiers' test code statically.
 
 Databases: `database_url` runs a test on SQLite (a file in tmp_path) and on PostgreSQL (a fresh database in
 the sandbox server started by scripts/postgres-sandbox, dropped afterwards). `db` is an upgraded `Database`
@@ -7,12 +17,15 @@ Select one backend with `-m postgres` / `-m "not postgres"` (nothing is skipped:
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -20,6 +33,43 @@ from callcenter.db.database import Database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SANDBOX = PROJECT_ROOT / "scripts" / "postgres-sandbox"
+# About two years and nine months: another year, month, weekday and side of daylight saving time.
+CLOCK_OFFSET_DAYS = int(os.environ.get("CALLCENTER_TEST_CLOCK_OFFSET_DAYS", "1000"))
+BROWSER_TESTS = PROJECT_ROOT / "tests" / "browser"
+
+
+# -- tiers ---------------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "asterisk" in fixtures:
+            item.add_marker(pytest.mark.asterisk)
+        if "postgres_server_url" in fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_report_header() -> str:
+    moved = (datetime.now(UTC) + timedelta(days=CLOCK_OFFSET_DAYS)).date()
+    return (f"wall clock of in-process tests: moved on {CLOCK_OFFSET_DAYS} days, to {moved} "
+            "(CALLCENTER_TEST_CLOCK_OFFSET_DAYS)")
+
+
+@pytest.fixture(autouse=True)
+def _calendar_moved_on(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The wall clock moved ahead for tests whose clocks are all in this process. Asterisk and the browser
+    keep their own clocks (Asterisk stamps recordings and channels, the browser formats dates), so their
+    tests run on the real time."""
+    node = request.node
+    if CLOCK_OFFSET_DAYS == 0 or node.get_closest_marker("asterisk") or node.get_closest_marker("browser"):
+        yield
+        return
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=CLOCK_OFFSET_DAYS), tick=True):
+        yield
 
 
 # -- databases -----------------------------------------------------------------------------------------------
@@ -35,12 +85,13 @@ def _sandbox(*args: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
-    """The sandbox server's admin URL. Started once; stopped at the end only if this session started it."""
+    """The sandbox server's admin URL. Started once; stopped at the end only if this session started it, and
+    never by an xdist worker (another worker may still use it; scripts/test starts it before the run)."""
     status = subprocess.run([str(POSTGRES_SANDBOX), "status"], capture_output=True, check=False)
     was_running = status.returncode == 0
     _sandbox("start")
     yield _sandbox("url")
-    if not was_running:
+    if not was_running and not os.environ.get("PYTEST_XDIST_WORKER"):
         _sandbox("stop")
 
 

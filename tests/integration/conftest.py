@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import secrets
 import shutil
 from pathlib import Path
@@ -16,9 +17,9 @@ from .harness import ROOT, TEST_INSTANCE, TEST_PORT, sandbox, start_contact_cent
 
 @pytest.fixture(scope="session")
 def asterisk() -> str:
-    """The sandbox Asterisk for this test session, freshly configured, with every prompt `callcenter prompts`
-    renders: the catalog's and the site prompts of the tests' [site] (harness.test_config: the hospital's
-    name). Yields the ARI password."""
+    """The sandbox Asterisk of this test process (each xdist worker has its own: harness.TEST_INSTANCE),
+    freshly configured, with every prompt `callcenter prompts` renders: the catalog's and the site prompts of
+    the tests' [site] (harness.test_config: the hospital's name). Yields the ARI password."""
     prompts = _prompts()
     password = secrets.token_urlsafe(16)
     sandbox("provision", timeout=900)
@@ -36,9 +37,13 @@ def _prompts() -> Path:
     from callcenter.campaigns.message import render_site_prompts
     from callcenter.prompts import generate
     catalog, out = ROOT / "ivr_flows" / "prompts.yaml", ROOT / "var" / "test-prompts"
-    generate(catalog, ROOT / "var" / "prompts")
-    shutil.copytree(ROOT / "var" / "prompts", out, dirs_exist_ok=True)
-    render_site_prompts(test_config(out, "sqlite://", "").site, catalog, out)
+    out.mkdir(parents=True, exist_ok=True)
+    # xdist workers start their sessions together: one renders, the others wait and find the files made.
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        generate(catalog, ROOT / "var" / "prompts")
+        shutil.copytree(ROOT / "var" / "prompts", out, dirs_exist_ok=True)
+        render_site_prompts(test_config(out, "sqlite://", "").site, catalog, out)
     return out
 
 

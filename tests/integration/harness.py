@@ -21,8 +21,19 @@ from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_r
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
-TEST_INSTANCE = os.environ.get("CALLCENTER_TEST_INSTANCE", "test")
-TEST_PORT = int(os.environ.get("CALLCENTER_TEST_ARI_PORT", "8089"))
+# One sandbox Asterisk per test process. Under pytest-xdist each worker (gw0, gw1, ...) has its own instance,
+# NAME-gwN on PORT+N, so that calls, channels and ARI apps of two workers never meet.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _instance(base: str, port: int, worker: str) -> tuple[str, int]:
+    if not worker:
+        return base, port
+    return f"{base}-{worker}", port + int(worker.removeprefix("gw"))
+
+
+TEST_INSTANCE, TEST_PORT = _instance(os.environ.get("CALLCENTER_TEST_INSTANCE", "test"),
+                                     int(os.environ.get("CALLCENTER_TEST_ARI_PORT", "8089")), XDIST_WORKER)
 # The [site] of every test configuration; its hospital-name prompt is installed with the sandbox (conftest).
 HOSPITAL, CALLBACK = "City Hospital", "+1 555 555 0100"
 

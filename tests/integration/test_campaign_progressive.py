@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -202,5 +203,5 @@ async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_t
     assert report.dialed == 1 and report.stopped in ("done", "no_agent")
     [attempt] = await _attempts(center, "prog-late-agent")
     assert (attempt.result, attempt.amd_status) == ("person", "HUMAN")
-    assert attempt.started_at.timestamp() >= available_at.timestamp() - 1, "dialed only once the agent was available"
+    assert attempt.started_at >= available_at - timedelta(seconds=1), "dialed once the agent was available"
     await ws.close()
