@@ -16,13 +16,13 @@ from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
 from .campaigns.actions import CampaignActions
-from .campaigns.dialer import Dialer
+from .campaigns.dialing.automated import Dialer
+from .campaigns.dialing.progressive import ProgressiveDialer
+from .campaigns.dialing.stasis import register as register_campaign_roles
 from .campaigns.dnc import DoNotCallList
-from .campaigns.progressive import ProgressiveDialer
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
-from .campaigns.stasis import register as register_campaign_roles
 from .config import Config
 from .db.database import Database
 from .desk.services import DeskService
@@ -113,7 +113,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
 
 def _build_dialer(s: Services) -> None:
     """Automated campaigns: the patient leg enters as `campaign,...` and, with AMD's verdict,
-    `campaign-amd,...` (campaigns/stasis.py)."""
+    `campaign-amd,...` (campaigns/dialing/stasis.py)."""
     s.dialer = Dialer(s.router, s.campaigns, CampaignActions(s.db, s.events), s.cfg)
     register_campaign_roles(s.router)
 

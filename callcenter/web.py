@@ -23,8 +23,8 @@ from .auth.middleware import auth_middleware as _guard
 from .auth.pages import STATIC_DIR, render
 from .auth.permissions import may_act_for_desk
 from .calls import http as calls_http
+from .campaigns import console_http as campaign_console
 from .campaigns import http as campaigns_http
-from .campaigns import pages as campaign_pages
 from .db.models import Call as CallRow
 from .db.models import CallEvent
 from .desk import http as desk_http
@@ -66,7 +66,7 @@ def setup_routes(app: web.Application) -> None:
     supervision_http.setup_routes(app)
     triage_http.setup_routes(app)  # triage panel API and call scripts (issue 5)
     campaigns_http.setup_routes(app)  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
-    campaign_pages.setup_routes(app)  # campaign console pages (issue 6)
+    campaign_console.setup_routes(app)  # campaign console pages (issue 6)
     kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
 
 

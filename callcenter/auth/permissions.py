@@ -114,7 +114,7 @@ _TABLE: dict[str, set[str]] = {
     "api_dnc_add":             {"admin", API},
     "api_dnc_import":          {"admin", API},
     "api_dnc_remove":          {"admin", API},
-    # -- campaign console (issue 6, callcenter/campaigns/pages.py): progress for supervisors, editing for admins
+    # -- campaign console (issue 6, callcenter/campaigns/console_http.py): progress for supervisors, editing for admins
     "campaigns":              {"supervisor", "admin"},
     "campaign":               {"supervisor", "admin"},
     "campaign_csv":           {"supervisor", "admin"},

@@ -1,5 +1,5 @@
-"""The do-not-call list kept by hand: ONE service for the console pages (pages.py), the JSON API (http.py) and
-the command line (commands.py). Add, remove, list, import a CSV file.
+"""The do-not-call list kept by hand: ONE service for the console pages (console_http.py), the JSON API
+(http.py) and the command line (commands.py). Add, remove, list, import a CSV file.
 
 Who and why: an entry added by hand and every removal need a reason (a few words); the audit row holds the
 user (None from the command line, which runs as the operator on the server) and that reason. A listing is

@@ -1,5 +1,5 @@
 """Campaign JSON API, used by `callcenter campaign ...` (API token) and scripts. The console's HTML pages are
-in pages.py. Supervisors and admins run, plan and read reports; only admins edit campaigns and the
+in console_http.py. Supervisors and admins run, plan and read reports; only admins edit campaigns and the
 do-not-call list (auth/permissions.py). Refusals are ServiceErrors answered by errors_middleware.
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Campaign use cases: definitions (load, edit, read), planning, claims for the dialer, outcomes, reports.
 
-The dialer (dialer.py) calls `claim()` for jobs and `finish()` for every attempt; nothing here speaks ARI.
+The dialers (dialing/automated.py, dialing/progressive.py) call `claim()` for jobs and `finish()` for every
+attempt; nothing here speaks ARI.
 Logs name campaigns, targets, attempts and patients by id only.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from callcenter import config as configuration
 from callcenter.campaigns.actions import CampaignActions
-from callcenter.campaigns.dialer import Dialer
+from callcenter.campaigns.dialing.automated import Dialer
 from callcenter.campaigns.message import render_site_prompts
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database

@@ -1,5 +1,5 @@
-"""How campaign calls dial the patient (campaigns/call.py): automated and progressive calls alike ring for
-[telephony] campaign_ring_timeout, and name the role their AMD verdict comes back under (one [campaign-amd]
+"""How campaign calls dial the patient (campaigns/dialing/call.py): automated and progressive calls alike ring
+for [telephony] campaign_ring_timeout, and name the role their AMD verdict comes back under (one [campaign-amd]
 dialplan for both modes)."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from callcenter.campaigns.call import CampaignCall
 from callcenter.campaigns.claims import DialJob
-from callcenter.campaigns.progressive import ProgressiveCall
+from callcenter.campaigns.dialing.call import CampaignCall
+from callcenter.campaigns.dialing.progressive import ProgressiveCall
 from callcenter.campaigns.schema import load_campaign_text
 from callcenter.config import SiteConfig, TelephonyConfig
 from callcenter.ivr.flow import load_flow

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from callcenter.campaigns.actions import CampaignActions
-from callcenter.campaigns.dialer import Dialer
+from callcenter.campaigns.dialing.automated import Dialer
 from callcenter.campaigns.message import message_media
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database

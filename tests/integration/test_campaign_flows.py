@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.campaigns.actions import CampaignActions
-from callcenter.campaigns.dialer import Dialer
+from callcenter.campaigns.dialing.automated import Dialer
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database
 from callcenter.db.models import (

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.campaigns.progressive import ProgressiveDialer
+from callcenter.campaigns.dialing.progressive import ProgressiveDialer
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.models import CallEvent, CampaignAttempt
 

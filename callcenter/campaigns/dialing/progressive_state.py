@@ -15,10 +15,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriError, AriUnavailable
-from ..ari.models import StasisStart
-from ..calls.state import CallState, Connected, _quietly
-from ..eventlog import utcnow
+from ...ari.client import AriError, AriUnavailable
+from ...ari.models import StasisStart
+from ...calls.state import CallState, Connected, _quietly
+from ...eventlog import utcnow
 from .state import AwaitingAmd, Dialing
 
 if TYPE_CHECKING:

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 
-from ..ari.models import Channel
-from ..calls import state as call_states
-from ..calls.services import Call, CallDeps
-from ..config import SiteConfig
-from ..db.models import Call as CallRow
-from ..db.models import CallLeg
-from ..eventlog import utcnow
-from ..ivr.flow import Flow
+from ...ari.models import Channel
+from ...calls import state as call_states
+from ...calls.services import Call, CallDeps
+from ...config import SiteConfig
+from ...db.models import Call as CallRow
+from ...db.models import CallLeg
+from ...eventlog import utcnow
+from ...ivr.flow import Flow
 
 if TYPE_CHECKING:
-    from .claims import DialJob
+    from ..claims import DialJob
 
 log = logging.getLogger(__name__)
 

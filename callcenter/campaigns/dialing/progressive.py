@@ -18,24 +18,24 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..ari.models import StasisStart
-from ..calls.services import CallDeps, _quietly
-from ..calls.stasis import CallRouter
-from ..config import SiteConfig
-from ..db.database import Database
-from ..db.models import CallLeg, Patient
-from ..eventlog import utcnow
-from ..ivr.flow import Flow
-from ..queues.services import AgentRuntime, QueueService
-from ..screenpop.services import identity_candidate
-from ..triage.guide import CALL_TYPES
+from ...ari.models import StasisStart
+from ...calls.services import CallDeps, _quietly
+from ...calls.stasis import CallRouter
+from ...config import SiteConfig
+from ...db.database import Database
+from ...db.models import CallLeg, Patient
+from ...eventlog import utcnow
+from ...ivr.flow import Flow
+from ...queues.services import AgentRuntime, QueueService
+from ...screenpop.services import identity_candidate
+from ...triage.guide import CALL_TYPES
+from ..claims import DialJob
+from ..exceptions import CampaignError
+from ..message import SiteNotConfigured, message_media
+from ..pacing import abandon_rate, may_dial
+from ..services import CampaignService
 from . import progressive_state as states
 from .call import CampaignCall
-from .claims import DialJob
-from .exceptions import CampaignError
-from .message import SiteNotConfigured, message_media
-from .pacing import abandon_rate, may_dial
-from .services import CampaignService
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..httputil import SERVICES, services
 from ..ivr.source import SourceError
-from .console import CampaignConsole, ConsoleError, campaign_row, campaign_rows
+from .catalog import CampaignConsole, ConsoleError, campaign_row, campaign_rows
 from .dnc import DncRequest
 from .exceptions import DoNotCallError
 from .http import rows_to_csv

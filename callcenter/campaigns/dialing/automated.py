@@ -22,18 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..calls.stasis import CallRouter
-from ..config import Config
-from ..eventlog import utcnow
-from ..ivr.flow import Flow
-from .actions import CampaignActions, load_campaign_flow
+from ...calls.stasis import CallRouter
+from ...config import Config
+from ...eventlog import utcnow
+from ...ivr.flow import Flow
+from ..actions import CampaignActions, load_campaign_flow
+from ..claims import DialJob
+from ..context import flow_context
+from ..exceptions import CampaignError
+from ..message import SiteNotConfigured, message_media
+from ..schema import CampaignDef
+from ..services import CampaignService
 from .call import CampaignCall
-from .claims import DialJob
-from .context import flow_context
-from .exceptions import CampaignError
-from .message import SiteNotConfigured, message_media
-from .schema import CampaignDef
-from .services import CampaignService
 from .state import Dialing
 
 log = logging.getLogger(__name__)

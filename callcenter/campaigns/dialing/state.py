@@ -16,10 +16,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriError, AriUnavailable
-from ..ari.models import StasisStart
-from ..calls.state import DIAL_RESULTS, CallState, Ended, Ivr
-from .message import SiteNotConfigured, message_media
+from ...ari.client import AriError, AriUnavailable
+from ...ari.models import StasisStart
+from ...calls.state import DIAL_RESULTS, CallState, Ended, Ivr
+from ..message import SiteNotConfigured, message_media
 
 if TYPE_CHECKING:
     from .call import CampaignCall

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from ..ari.models import StasisStart
-from ..calls.services import _quietly
-from ..calls.stasis import CallRouter
+from ...ari.models import StasisStart
+from ...calls.services import _quietly
+from ...calls.stasis import CallRouter
 
 log = logging.getLogger(__name__)
 
