@@ -112,8 +112,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
 
 
 def _build_dialer(s: Services) -> None:
-    """Automated campaigns: the patient leg enters as `campaign,...` and, with AMD's verdict,
-    `campaign-amd,...` (campaigns/dialing/stasis.py)."""
+    """Automated campaigns. The patient leg of a campaign call (either mode) enters as `campaign,...` or
+    `progressive,...` and, with AMD's verdict, `campaign-amd,...` or `progressive-amd,...`
+    (campaigns/dialing/stasis.py)."""
     s.dialer = Dialer(s.router, s.campaigns, CampaignActions(s.db, s.events), s.cfg)
     register_campaign_roles(s.router)
 
@@ -132,12 +133,9 @@ def _build_campaigns(s: Services) -> None:
 
 
 def _build_progressive(s: Services) -> None:
-    """Progressive campaigns: an agent is reserved before each dial; the patient leg enters as
-    `progressive,...` and, with AMD's verdict, `progressive-amd,...`."""
+    """Progressive campaigns: an agent is reserved before each dial (the ARI roles: _build_dialer)."""
     s.progressive = ProgressiveDialer(s.campaigns, s.queues, s.router, s.db, s.flows["hotline"], s.cfg.site)
     s.queues.state_listeners.append(s.progressive.agent_state_changed)
-    s.router.register_role("progressive", s.progressive.on_stasis_start)
-    s.router.register_role("progressive-amd", s.progressive.on_stasis_start)
 
 
 async def start(s: Services, *, ari: bool = True) -> None:

@@ -1,5 +1,6 @@
-"""What the campaign console pages change besides the YAML: a campaign switched on or off (audited with who),
-and the campaign rows the pages list. The do-not-call list is dnc.py's, shared with the API and the CLI.
+"""The stored campaigns as the console lists them (their rows: version, who changed them last), and a campaign
+switched on or off (audited with who). The console's pages are console_http.py; the YAML itself is
+services.py's, the do-not-call list dnc.py's.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from ..errors import ServiceError
 from ..eventlog import EventLog, utcnow
 
 
-class ConsoleError(ServiceError):
-    """A refused console form; `field` names the input at fault."""
+class CatalogError(ServiceError):
+    """A refused change or an unknown campaign; `field` names the console form's input at fault."""
 
     def __init__(self, message: str, field: str = "", status: int = 400):
         super().__init__(message)
@@ -24,7 +25,7 @@ class ConsoleError(ServiceError):
         self.status = status
 
 
-class CampaignConsole:
+class CampaignCatalog:
     def __init__(self, db: Database, events: EventLog):
         self._db = db
         self._events = events
@@ -32,7 +33,7 @@ class CampaignConsole:
     async def set_enabled(self, user_id: int | None, name: str, enabled: bool) -> None:
         changed = await self._db.run(_set_enabled, name, enabled, user_id)
         if not changed:
-            raise ConsoleError(f"no campaign named {name!r}", status=404)
+            raise CatalogError(f"no campaign named {name!r}", status=404)
         self._events.audit("campaign_enabled" if enabled else "campaign_disabled", actor_user_id=user_id,
                            detail={"campaign": name})
         await self._events.flush()
@@ -64,7 +65,7 @@ async def campaign_rows(db: Database) -> list[CampaignRow]:
 async def campaign_row(db: Database, name: str) -> CampaignRow:
     rows = await db.run(_campaign_rows, name)
     if not rows:
-        raise ConsoleError(f"no campaign named {name!r}", status=404)
+        raise CatalogError(f"no campaign named {name!r}", status=404)
     return rows[0]
 
 

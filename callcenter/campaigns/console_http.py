@@ -18,7 +18,7 @@ from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..httputil import SERVICES, services
 from ..ivr.source import SourceError
-from .catalog import CampaignConsole, ConsoleError, campaign_row, campaign_rows
+from .catalog import CampaignCatalog, CatalogError, campaign_row, campaign_rows
 from .dnc import DncRequest
 from .exceptions import DoNotCallError
 from .http import rows_to_csv
@@ -26,7 +26,7 @@ from .pacing import abandon_rate
 
 log = logging.getLogger(__name__)
 
-CONSOLE = web.AppKey("campaign_console", CampaignConsole)
+CATALOG = web.AppKey("campaign_catalog", CampaignCatalog)
 FLASH = "campaign_notice"
 # Counts of the progress table, in order: (report key, label).
 PROGRESS = (("targets", "Targets"), ("reached", "Reached"), ("completed", "Completed"),
@@ -38,7 +38,7 @@ _LINE = re.compile(r"^[^:\n]*:(\d+):\s*(.*)$", re.S)
 
 def setup_routes(app: web.Application) -> None:
     s = app[SERVICES]
-    app[CONSOLE] = CampaignConsole(s.db, s.events)
+    app[CATALOG] = CampaignCatalog(s.db, s.events)
     r = app.router
     r.add_get("/campaigns", list_page, name="campaigns")
     r.add_get("/do-not-call", dnc_page, name="campaign_dnc")
@@ -144,7 +144,7 @@ async def edit_save(request: web.Request) -> web.Response:
         await services(request).campaigns.save_text(row.name, text, _uid(request))
     except SourceError as exc:
         return await edit_page(request, text=text, problems=[_problem(p) for p in exc.problems], status=400)
-    except ConsoleError:
+    except CatalogError:
         raise
     except ValueError as exc:  # a save the service refuses for another reason (e.g. a renamed campaign)
         return await edit_page(request, text=text, problems=[_problem(str(exc))], status=400)
@@ -164,7 +164,7 @@ def _problem(message: str) -> dict:
 async def set_enabled(request: web.Request) -> web.Response:
     row = await _row(request)
     enabled = (await request.post()).get("enabled") == "1"
-    await request.app[CONSOLE].set_enabled(_uid(request), row.name, enabled)
+    await request.app[CATALOG].set_enabled(_uid(request), row.name, enabled)
     verb = "switched on" if enabled else "switched off: no run will dial it"
     return await _done(request, f"{row.title} {verb}.", _url(request, "campaign", row.name))
 
@@ -205,7 +205,7 @@ async def dnc_remove(request: web.Request) -> web.Response:
 async def _row(request: web.Request):
     try:
         return await campaign_row(services(request).db, request.match_info["name"])
-    except ConsoleError as exc:
+    except CatalogError as exc:
         raise web.HTTPNotFound(reason=str(exc)) from None
 
 

@@ -1,6 +1,6 @@
-"""How campaign calls dial the patient (campaigns/dialing/call.py): automated and progressive calls alike ring
-for [telephony] campaign_ring_timeout, and name the role their AMD verdict comes back under (one [campaign-amd]
-dialplan for both modes)."""
+"""How campaign calls dial the patient (campaigns/dialing/call.py): automated and progressive calls alike
+ring for [telephony] campaign_ring_timeout, and name the role their AMD verdict comes back under (one
+[campaign-amd] dialplan for both modes)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,7 +49,7 @@ async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ri
     flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
     job = _job(mode, flows_dir)
     if mode == "automated":
-        call = CampaignCall(_deps(ari), flow, job, site=SiteConfig())
+        call = CampaignCall(_deps(ari), flow, job, site=SiteConfig(), finish_attempt=None)
     else:
         agent = SimpleNamespace(id=7, number="1001")
         call = ProgressiveCall(_deps(ari), flow, job, agent, None, finish_attempt=None, site=SiteConfig())

@@ -160,16 +160,15 @@ class Dialer:
         call: CampaignCall | None = None
         try:
             context = await flow_context(self._campaigns.db, job, default_time_zone=self._cfg.site.time_zone)
-            call = CampaignCall(deps, flow, job, context=context, site=self._cfg.site, clock=self._clock)
+            call = CampaignCall(deps, flow, job, context=context, site=self._cfg.site, clock=self._clock,
+                                finish_attempt=self._campaigns.finish)
             call.actions = self._actions.bind(call.id, job)
             self._router.calls[call.id] = call
             call.start(lambda c: Dialing(c))
             await call.ended.wait()
         finally:
-            result = call.result if call is not None else "failed"
-            report.results[result] += 1
-            await self._campaigns.finish(
-                job.attempt_id, result, call_id=call.id if call else None,
-                answered_at=call.picked_up_at if call else None, ended_at=self._clock(),
-                amd_status=call.amd_status if call else None, amd_cause=call.amd_cause if call else None,
-                keys=call.menu_keys() if call else "", outcome=call.attempt_outcome if call else None)
+            report.results[call.result if call is not None else "failed"] += 1
+            if call is not None:
+                await call.write_attempt()  # written when the call ended, unless the run was stopped first
+            else:  # no call was made (its context could not be read): the attempt failed
+                await self._campaigns.finish(job.attempt_id, "failed", ended_at=self._clock())

@@ -1,13 +1,14 @@
 """A campaign call (issue 6): one dial of one DialJob, from the patient's phone ringing to the attempt
-written. Automated calls are CampaignCall (states: campaigns/state.py, dialer: campaigns/dialer.py);
-progressive calls are its subclass ProgressiveCall (campaigns/progressive.py). Both dial the patient the same
-way (the campaign dial template, [telephony] campaign_ring_timeout) and send an answered patient to the same
-[campaign-amd] dialplan, which brings the channel back into the app under the role the call names
-(the channel variable CAMPAIGN_ROLE)."""
+written. Automated calls are CampaignCall (states: state.py, dialer: automated.py); progressive calls are its
+subclass ProgressiveCall (progressive.py). Both dial the patient the same way (the campaign dial template,
+[telephony] campaign_ring_timeout), send an answered patient to the same [campaign-amd] dialplan, which
+brings the channel back into the app under the role the call names (the channel variable CAMPAIGN_ROLE),
+and write their attempt the same way (write_attempt) when they end."""
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +34,16 @@ AMD_CONTEXT = "campaign-amd"  # asterisk_conf/extensions.conf
 class CampaignCall(Call):
     """`channel` is the patient's leg: its id is chosen before the originate, so the call owns it before it
     exists and the call states read it as 'the caller'. The attempt's facts (result, AMD verdict, times,
-    outcome) gather here while the call runs; the dialer writes them once the call has ended."""
+    outcome) gather here while the call runs and are written once, with `finish_attempt`
+    (CampaignService.finish), when the call ends."""
     direction = "outbound"
     mode = "automated"
     role = "campaign"          # appArgs of the patient leg entering the app when it answers
     amd_role = "campaign-amd"  # ... and when it comes back from [campaign-amd] with the verdict
 
     def __init__(self, deps: CallDeps, flow: Flow, job: "DialJob", *, site: SiteConfig,
-                 context: dict[str, Any] | None = None, clock=utcnow, call_id: str | None = None):
+                 finish_attempt: Callable[..., Awaitable] | None, context: dict[str, Any] | None = None,
+                 clock=utcnow, call_id: str | None = None):
         channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
                           caller_number=job.phone_e164, caller_name="",
                           language=job.language or flow.default_language)
@@ -55,6 +58,8 @@ class CampaignCall(Call):
         self.picked_up_at: datetime | None = None  # the patient's answer (calls.answered_at is an agent's)
         self.message_outcome: str | None = None
         self._context = context or {}
+        self._finish_attempt = finish_attempt
+        self._attempt_written = False
 
     @property
     def campaign(self):
@@ -126,6 +131,24 @@ class CampaignCall(Call):
     def attempt_outcome(self) -> str | None:
         actions = self.actions
         return getattr(actions, "outcome", None) or self.message_outcome
+
+    async def write_attempt(self) -> None:
+        """Write the attempt (result, AMD verdict, the patient's answer, the end, keys, outcome) to the
+        campaign, once: when the call ends, or when its run stops first (automated.py), whichever is first."""
+        if self._attempt_written or self._finish_attempt is None:
+            return
+        self._attempt_written = True
+        try:
+            await self._finish_attempt(
+                self.job.attempt_id, self.result, call_id=self.id, answered_at=self.picked_up_at,
+                ended_at=self.clock(), amd_status=self.amd_status, amd_cause=self.amd_cause,
+                keys=self.menu_keys(), outcome=self.attempt_outcome)
+        except Exception:
+            log.exception("campaign call %s: writing attempt %s failed", self.id, self.job.attempt_id)
+
+    async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
+        await self.write_attempt()
+        await super().finish(outcome, reason, hangup_caller=hangup_caller, extra_legs=extra_legs)
 
     def _fail_safe(self):
         """Before a person is known to be on the line (dialing, AMD, the machine's message) there is nobody

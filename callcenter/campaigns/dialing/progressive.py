@@ -5,7 +5,7 @@ the campaign's queue must be available. That agent is reserved at once (state 'r
 the inbound queue cannot offer them a caller meanwhile; then ONE target is claimed (every compliance rule is
 checked by the claim) and dialed. A person's answer (AMD in the dialplan) rings the agent, whose desk gets the
 screen pop with the campaign's call script; no agent in the call within 2 s of the answer = the hospital's
-short message and an 'abandoned' attempt. States: progressive_state.py.
+short message and an 'abandoned' attempt. States: progressive_state.py; ARI roles: stasis.py.
 """
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ...ari.models import StasisStart
-from ...calls.services import CallDeps, _quietly
+from ...calls.services import CallDeps
 from ...calls.stasis import CallRouter
 from ...config import SiteConfig
 from ...db.database import Database
@@ -52,16 +51,15 @@ class ProgressiveCall(CampaignCall):
     amd_role = "progressive-amd"
 
     def __init__(self, deps: CallDeps, flow: Flow, job: DialJob, agent: AgentRuntime, patient: dict | None,
-                 *, finish_attempt: Callable, site: SiteConfig, answer_grace: float = ANSWER_GRACE,
-                 call_id: str | None = None):
-        super().__init__(deps, flow, job, site=site, call_id=call_id)
+                 *, finish_attempt: Callable | None, site: SiteConfig, answer_grace: float = ANSWER_GRACE,
+                 clock: Callable[[], datetime] = utcnow, call_id: str | None = None):
+        super().__init__(deps, flow, job, site=site, finish_attempt=finish_attempt, clock=clock,
+                         call_id=call_id)
         self.agent = agent
         self.agent_channel_id = "agent-" + uuid.uuid4().hex
         self.queue_name = job.campaign.queue
         self.patients = [patient] if patient else []
         self.answer_grace = answer_grace
-        self.outcome_text: str | None = None
-        self._finish_attempt = finish_attempt
 
     @property
     def script(self) -> str:
@@ -105,17 +103,6 @@ class ProgressiveCall(CampaignCall):
         now, legs = utcnow(), [self.agent_channel_id, self.channel.id]
         self.deps.events.write(lambda s: [s.query(CallLeg).filter(CallLeg.channel_id == leg).update(
             {"answered_at": now, "outcome": "answered"}) for leg in legs])
-
-    async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
-        """The attempt is written exactly once, with the call: result, AMD verdict, times, outcome."""
-        try:
-            await self._finish_attempt(
-                self.job.attempt_id, self.result, call_id=self.id, answered_at=self.answered_at,
-                ended_at=utcnow(), amd_status=self.amd_status, amd_cause=self.amd_cause,
-                outcome=self.outcome_text)
-        except Exception:
-            log.exception("campaign call %s: writing attempt %s failed", self.id, self.job.attempt_id)
-        await super().finish(outcome, reason, hangup_caller=hangup_caller, extra_legs=extra_legs)
 
 
 @dataclass
@@ -216,25 +203,14 @@ class ProgressiveDialer:
         patient = await self._db.run(_identity, job.patient_id)
         call = ProgressiveCall(self._router.deps, self._flow, job, agent, patient,
                                finish_attempt=self._campaigns.finish, site=self._site,
-                               answer_grace=self.answer_grace, call_id=call_id)
+                               answer_grace=self.answer_grace, clock=self._clock, call_id=call_id)
         self._router.calls[call.id] = call
-        call.start(lambda c: states.DialingPatient(c))
+        call.start(lambda c: states.ProgressiveDialing(c))
         return call
 
     def _release(self, agent: AgentRuntime, call_id: str) -> None:
         if agent.state == "ringing" and agent.call_id == call_id:
             self._queues.set_state(agent, "available")
-
-    # -- ARI: the patient leg entering the app -----------------------------------------------------------
-
-    async def on_stasis_start(self, start: StasisStart, event: dict) -> None:
-        """`progressive,<call>` (answered) and `progressive-amd,<call>,<status>,<cause>` (AMD's verdict)."""
-        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
-        if not isinstance(call, ProgressiveCall):
-            log.warning("campaign channel %s entered for a call that is gone; hanging up", start.channel.id)
-            await _quietly(self._router.deps.ari.hangup(start.channel.id))
-            return
-        call.post(event)
 
 
 def _identity(session: Session, patient_id: int) -> dict | None:

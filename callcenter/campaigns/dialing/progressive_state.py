@@ -1,13 +1,13 @@
 """One class per state of a progressive campaign call (the agent was reserved before the patient is dialed).
 
-    DialingPatient -> Detecting (AMD in the dialplan) -> RingingAgent -> calls.state.Connected -> ... Ended
-                                                   \\-> Messaging (machine, or no agent within 2 s) -> Ended
+    ProgressiveDialing -> Detecting (AMD in the dialplan) -> RingingAgent -> calls.state.Connected -> Ended
+                                   \\-> Messaging (machine, or no agent within 2 s) -> Ended
 
 The patient leg enters the app twice: `progressive,<call>` when it answers (then it leaves for the
 [campaign-amd] dialplan, where nothing is played before AMD's verdict) and `progressive-amd,<call>,
 <AMDSTATUS>,<AMDCAUSE>` with the verdict (call.py: one [campaign-amd] context for both modes, the role
-in the channel variable CAMPAIGN_ROLE). `call.result` is the attempt's result as it stands; the call's
-finish() writes it to the campaign (progressive.py).
+in the channel variable CAMPAIGN_ROLE). `call.result` is the attempt's result as it stands; the call writes
+it to the campaign when it ends (call.py, as for automated calls).
 """
 from __future__ import annotations
 
@@ -19,24 +19,19 @@ from ...ari.client import AriError, AriUnavailable
 from ...ari.models import StasisStart
 from ...calls.state import CallState, Connected, _quietly
 from ...eventlog import utcnow
-from .state import AwaitingAmd, Dialing
+from .state import AwaitingAmd, CampaignState, Dialing
 
 if TYPE_CHECKING:
     from .progressive import ProgressiveCall
 
 log = logging.getLogger(__name__)
 
-class CampaignState(CallState):
-    call: "ProgressiveCall"
 
-    def _is_patient(self, event: dict) -> bool:
-        return (event.get("channel") or {}).get("id") == self.call.channel.id
-
-
-class DialingPatient(Dialing):
+class ProgressiveDialing(Dialing):
     """The reserved agent waits (their desk shows nothing yet) while the patient's phone rings: the automated
     calls' Dialing (state.py), answered into AMD's Detecting here."""
     name = "campaign_dialing"
+    call: "ProgressiveCall"
 
     def answered(self) -> "CallState":
         return Detecting(self.call)
@@ -47,6 +42,7 @@ class Detecting(AwaitingAmd):
     an automated call (state.AwaitingAmd); the verdict decides here between the reserved agent and the
     message."""
     name = "campaign_detecting"
+    call: "ProgressiveCall"
 
     def verdict(self) -> "CallState":
         call = self.call
@@ -55,7 +51,7 @@ class Detecting(AwaitingAmd):
             call.result = "machine"
             if call.campaign.compliance.machine == "leave_message":
                 return Messaging(call, "message_left", "machine_message")
-            return call.end("machine", "machine_hang_up")
+            return self.end("machine", "machine_hang_up")
         # NOTSURE goes to the agent too: a person taken for a machine would be left a message instead.
         call.result = "person"
         return RingingAgent(call)
@@ -65,6 +61,7 @@ class RingingAgent(CampaignState):
     """A person answered: the reserved agent's desk gets the pop and the script, their phone rings. Within
     `answer_grace` seconds (2) they must be in the call, or the patient hears the hospital's message."""
     name = "campaign_ringing_agent"
+    call: "ProgressiveCall"
 
     def __init__(self, call: "ProgressiveCall"):
         super().__init__(call)
@@ -120,12 +117,13 @@ class RingingAgent(CampaignState):
         call = self.call
         call.result = "abandoned"  # a person answered and was never connected
         call.deps.queues.set_state(call.agent, "available")
-        return call.end("abandoned", reason, hangup=False)
+        return self.end("abandoned", reason, hangup=False)
 
 
 class Messaging(CampaignState):
     """The hospital's short message (its name and callback number, nothing about health), then goodbye."""
     name = "campaign_message"
+    call: "ProgressiveCall"
 
     def __init__(self, call: "ProgressiveCall", outcome: str | None, reason: str):
         super().__init__(call)
@@ -144,11 +142,11 @@ class Messaging(CampaignState):
 
     async def on_MessageDone(self, event: dict) -> "CallState":
         call = self.call
-        call.outcome_text = self.outcome
+        call.message_outcome = self.outcome
         if self.outcome:  # a machine's message, for reports and KPIs as for automated calls
             call.log("campaign_outcome", campaign=call.campaign.name, outcome=self.outcome,
                      target_id=call.job.target_id, attempt_id=call.job.attempt_id)
-        return call.end(call.result, self.reason)
+        return self.end(call.result, self.reason)
 
     def caller_gone(self, reason: str) -> "CallState":
-        return self.call.end(self.call.result, reason, hangup=False)
+        return self.end(self.call.result, reason, hangup=False)

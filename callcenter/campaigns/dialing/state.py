@@ -1,4 +1,5 @@
 """One class per state of an automated campaign call; a handler returns the next state, or None to stay.
+CampaignState is the one base of every campaign call state, automated and progressive (progressive_state.py).
 
     Dialing -> AwaitingAmd -> calls.state.Ivr (a person: the campaign's flow; enqueue -> Queued as usual)
                            -> LeavingMessage (a machine: hospital name and callback number only) -> Ended
@@ -31,6 +32,7 @@ CAUSE_RESULTS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34:
 
 
 class CampaignState(CallState):
+    """A state of a campaign call (automated or progressive): ending one settles the attempt's result."""
     call: "CampaignCall"
 
     def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
