@@ -53,7 +53,7 @@ class Reconciler:
             await self._adopt(callers)
         for channel in orphans:  # what no adopted call took back: agent legs, features' own channels
             if self._router.call_for_channel(channel.id) is None and channel not in callers and (
-                    channel.id.startswith(OUR_LEG_PREFIXES) or channel.in_stasis_app(self._ari.app)):
+                    _our_leg(channel) or channel.in_stasis_app(self._ari.app)):
                 log.info("hanging up orphan channel %s", channel.id)
                 await _quietly(self._ari.hangup(channel.id))
         await self._end_lost_rows(set(live))
@@ -89,7 +89,7 @@ class Reconciler:
         """A patient's channel in our app. Not an agent's phone (an offer or consultation, or a click-to-dial
         agent leg), nor a feature's own channel (a supervisor's phone or snoop) whose session died with the
         old process: those must never be queued as callers."""
-        if not channel.in_stasis_app(self._ari.app) or channel.id.startswith(OUR_LEG_PREFIXES):
+        if not channel.in_stasis_app(self._ari.app) or _our_leg(channel):
             return False
         args = channel.dialplan_app_data.split(",")
         role = args[1] if len(args) > 1 else ""
@@ -217,6 +217,12 @@ def _call_bridge(bridges: list[dict], row: CallRow, caller_id: str) -> dict | No
         if caller_id in channels and len(channels) == 2:
             return bridge
     return None
+
+
+def _our_leg(channel: Channel) -> bool:
+    """A leg this process originated. Not the far half of a Local channel (`<id>;2`, running the phone's
+    dialplan): it goes with its near half."""
+    return channel.id.startswith(OUR_LEG_PREFIXES) and ";" not in channel.id
 
 
 def _bridges_used(bridge_id: str, call_id: str) -> int:

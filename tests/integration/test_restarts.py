@@ -1,0 +1,331 @@
+"""Real calls through the sandbox Asterisk while the controller fails: its ARI websocket cut, and the
+controller process killed (SIGKILL) and started again, with calls in the IVR, waiting, ringing and talking."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select, update
+
+from callcenter.ari.client import AriClient, AriNotFound
+from callcenter.config import TelephonyConfig
+from callcenter.db.database import Database
+from callcenter.db.models import Agent, Call, CallEvent, CallLeg, Recording
+from callcenter.demo import seed_demo
+from callcenter.eventlog import utcnow
+from callcenter.kpi.compute import KpiService
+from callcenter.simulate import place_call
+
+from .harness import CALLBACK, HOSPITAL, ROOT, TEST_PORT
+from .harness import test_config as config_for
+
+pytestmark = pytest.mark.asterisk
+
+ENGLISH, APPOINTMENTS, RESULTS, REFILLS, NURSE = "1", "1", "2", "3", "4"
+
+
+async def poll(predicate, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def rows(db: Database) -> dict[str, Call]:
+    with db.session() as session:
+        return {r.id: r for r in session.scalars(select(Call))}
+
+
+def events_of(db: Database, call_id: str) -> list[CallEvent]:
+    with db.session() as session:
+        return list(session.scalars(select(CallEvent).where(CallEvent.call_id == call_id)
+                                    .order_by(CallEvent.id)))
+
+
+async def bridge_channels(ari: AriClient, bridge_id: str) -> set[str]:
+    return set((await ari.bridge(bridge_id))["channels"])
+
+
+async def offered_once(db_url: str, cfg, expected: int) -> None:
+    """The KPIs count each caller as one offer, whatever happened to the controller meanwhile."""
+    db = Database(db_url)
+    try:
+        now = utcnow()
+        report = await KpiService(db, cfg).report(now - timedelta(hours=1), now + timedelta(seconds=1),
+                                                  by="queue")
+    finally:
+        db.close()
+    assert report.totals["offered"] == expected
+
+
+# -- the websocket cut, Asterisk keeps every channel ------------------------------------------------------
+
+
+async def test_given_calls_talking_waiting_and_in_ivr_when_the_ari_websocket_drops_then_every_call_goes_on(
+        center):
+    await center.set_agent("1001", "available")
+    await center.call("+14155550171", f"{ENGLISH},{APPOINTMENTS}", hangup_after=120)
+    talking = await center.call_row("connected")
+    await center.call("+14155550172", f"{ENGLISH},{NURSE}", hangup_after=120)
+    await center.wait_for(lambda: _status_count(center, "queued", 1), 60, "a caller waiting for a nurse")
+    # This caller presses their keys after the cut: the IVR must go on hearing them.
+    await center.call("+14155550173", f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=6)
+    await center.wait_for(lambda: _status_count(center, "ivr", 1), 30, "a caller in the IVR")
+    calls_before = dict(center.s.router.calls)
+    connections = center.s.ari.connections
+
+    await center.s.ari.drop_connection()
+
+    await center.wait_for(lambda: _true(center.s.ari.connections > connections), 20, "the ARI reconnect")
+    call = center.s.router.calls[talking.id]
+    assert center.s.router.calls == calls_before  # the same call objects go on: nothing adopted or re-queued
+    assert call.state.name == "connected" and call.bridge_id == "call-" + talking.id
+    assert await bridge_channels(center.ari, call.bridge_id) == {call.channel.id, call.agent_channel_id}
+    assert {(await center.ari.channel(c)).state for c in (call.channel.id, call.agent_channel_id)} == {"Up"}
+    assert center.s.queues.agent("1001").state == "on_call"
+    await center.wait_for(lambda: _status_count(center, "queued", 2), 60, "the IVR caller to reach results")
+    queued = await center.s.db.run(lambda s: s.scalars(select(Call.queue_name)
+                                                       .where(Call.status == "queued")).all())
+    assert sorted(queued) == ["nurse", "results"]
+
+    for channel_id in await center.live_channels():
+        await _quietly_hangup(center.ari, channel_id)
+    await center.wait_for(lambda: _true(not center.s.router.calls), 30, "every call to end")
+    await center.s.events.flush()
+    ended = await center.s.db.run(lambda s: s.scalars(select(CallEvent.call_id)
+                                                      .where(CallEvent.type == "ended")).all())
+    assert sorted(ended) == sorted(calls_before)  # every call ended, once
+    events = await center.events(talking.id)
+    assert not {"adopted", "rebuilt", "requeued"} & {e.type for e in events}
+    await offered_once(center.s.cfg.database_url, center.s.cfg, 3)
+
+
+async def _status_count(center, status: str, count: int) -> bool:
+    await center.s.events.flush()
+    found = await center.s.db.run(lambda s: s.scalars(select(Call.id).where(Call.status == status)).all())
+    return len(found) >= count
+
+
+async def _true(value):
+    return value
+
+
+async def _quietly_hangup(ari: AriClient, channel_id: str) -> None:
+    try:
+        await ari.hangup(channel_id)
+    except AriNotFound:
+        pass
+
+
+# -- the controller killed and started again ---------------------------------------------------------------
+
+
+class Controller:
+    """`python -m callcenter.cli serve` as the operator runs it, on the test's Asterisk and database."""
+
+    def __init__(self, tmp_path: Path, config_file: Path, port: int):
+        self.config_file, self.port, self.log = config_file, port, tmp_path / "serve.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, available: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+        env["PYTHONPATH"] = str(ROOT)
+        with open(self.log, "a") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "callcenter.cli", "--config", str(self.config_file), "serve",
+                "--available", available, cwd=ROOT, env=env, stdout=out, stderr=out)
+        await poll(self._ari_connected, 60, f"the controller to connect (log: {self.log})")
+
+    async def _ari_connected(self) -> bool:
+        assert self.proc.returncode is None, self.log.read_text()[-3000:]
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{self.port}/health") as resp:
+                    return resp.status == 200 and (await resp.json())["ari_connected"]
+        except aiohttp.ClientError:
+            return False
+
+    async def get(self, path: str):
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
+            async with http.get(f"http://127.0.0.1:{self.port}{path}") as resp:
+                assert resp.status == 200, await resp.text()
+                return await resp.json()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def write_config(tmp_path: Path, database_url: str, password: str, port: int) -> Path:
+    path = tmp_path / "callcenter.toml"
+    path.write_text(f'''state_dir = "{tmp_path / 'state'}"
+[database]
+url = "{database_url}"
+[ari]
+url = "http://127.0.0.1:{TEST_PORT}"
+password = "{password}"
+reconnect_max_delay = 1.0
+[http]
+host = "127.0.0.1"
+port = {port}
+api_token = "test-token"
+[recordings]
+dir = "{tmp_path / 'recordings'}"
+[site]
+hospital_name = "{HOSPITAL}"
+callback_number = "{CALLBACK}"
+[telephony]
+agent_ring_timeout = 60
+queue_announce_seconds = 4
+''')
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def controller(asterisk, database_url, tmp_path):
+    db = Database(database_url)
+    db.upgrade()
+    with db.session() as session:
+        seed_demo(session, "Local/auto-{number}@agent-phones/n")
+        # A nurse whose phone rings and rings: the caller offered to her is ringing when the controller dies.
+        session.execute(update(Agent).where(Agent.number == "1004")
+                        .values(endpoint="Local/noanswer-1004@agent-phones/n"))
+    port = free_port()
+    ctl = Controller(tmp_path, write_config(tmp_path, database_url, asterisk, port), port)
+    ari = AriClient(f"http://127.0.0.1:{TEST_PORT}", "callcenter", asterisk, "callcenter-test")
+    await ari.start()
+    yield ctl, ari, db
+    for channel in await ari.channels():
+        await _quietly_hangup(ari, channel.id)
+    await ctl.stop()
+    await ari.close()
+    db.close()
+
+
+async def test_given_calls_in_every_state_when_the_controller_is_killed_and_started_again_then_none_is_cut(
+        controller, database_url, tmp_path):
+    ctl, ari, db = controller
+    settings = TelephonyConfig()
+    await ctl.start("1001,1004")
+
+    async def call(number: str, digits: str, first_delay: float = 1.5) -> str:
+        channel = await place_call(ari, settings, caller=number, digits=digits, hangup_after=180,
+                                   first_delay=first_delay, digit_gap=1)
+        return channel.id
+
+    talking_patient = await call("+14155550181", f"{ENGLISH},{APPOINTMENTS}")
+    talking = await poll(lambda: _row_in(db, "connected"), 60, "a call to connect")
+    await call("+14155550182", f"{ENGLISH},{NURSE}")  # rings 1004, who never answers
+    await call("+14155550183", f"{ENGLISH},{REFILLS}")  # waits: 1001, the only scheduler, is talking
+    ringing = await poll(lambda: _row_in(db, "offering"), 60, "a call to ring an agent")
+    waiting = await poll(lambda: _row_in(db, "queued"), 60, "a call to wait")
+    await call("+14155550184", "", first_delay=60)  # still at the first menu when the controller dies
+    in_ivr = await poll(lambda: _row_in(db, "ivr"), 30, "a call in the IVR")
+    ringing_leg = _agent_legs(db, ringing.id)[-1]
+    talking_before = rows(db)[talking.id]
+
+    ctl.kill()
+    killed_at = utcnow()
+    await ctl.proc.wait()
+    await ctl.start("1001")  # as `scripts/start` does; 1004 stays away, so the nurse caller waits
+
+    # The talking call is rebuilt, not re-queued: same call, bridge, channels, agent; nobody on hold.
+    found = await ctl.get(f"/api/calls/{talking.id}")
+    assert (found["state"], found["agent_id"]) == ("connected", talking_before.agent_id)
+    bridge = "call-" + talking.id
+    caller_leg, agent_leg = talking.channel_id, _agent_legs(db, talking.id)[-1]
+    assert await bridge_channels(ari, bridge) == {caller_leg, agent_leg}
+    assert {(await ari.channel(c)).state for c in (caller_leg, agent_leg)} == {"Up"}
+    agents = {a["number"]: a for a in await ctl.get("/api/agents")}
+    assert (agents["1001"]["state"], agents["1001"]["call_id"]) == ("on_call", talking.id)
+    # The ringing offer: its agent leg hung up, the caller waiting again first in the nurse queue; the caller
+    # who waited waits on; the caller in the IVR waits for a person. All under their own call ids.
+    await poll(lambda: _gone(ari, ringing_leg), 10, "the orphan agent leg to be hung up")
+    queues = {q["name"]: [w["call_id"] for w in q["waiting"]] for q in await ctl.get("/api/queues")}
+    assert ringing.id in queues["nurse"] and waiting.id in queues["refills"]
+    assert in_ivr.id in queues["general"]
+    for call_id in (ringing.id, waiting.id, in_ivr.id):
+        back = [e for e in events_of(db, call_id) if e.ts > killed_at and e.type == "state"]
+        assert back and back[0].data["state"] == "queued"
+        assert (back[0].ts - killed_at).total_seconds() < 10, "music again within 10 s of the kill"
+    assert len(rows(db)) == 4
+
+    # The rebuilt call ends as any other: the patient hangs up; its recording spans the restart.
+    await asyncio.sleep(2)
+    await ari.hangup(talking_patient)
+    await poll(lambda: _ended(db, talking.id), 30, "the talking call to end")
+    row = rows(db)[talking.id]
+    assert (row.outcome, row.end_reason) == ("completed", "caller_hangup")
+    recording = await poll(lambda: _recording(db, talking.id), 30, "the recording to be saved")
+    assert recording.duration_seconds >= (row.ended_at - row.answered_at).total_seconds() - 3
+
+    for channel in await ari.channels():
+        await _quietly_hangup(ari, channel.id)
+    await poll(lambda: _all_ended(db), 30, "every call to end")
+    ended = [e.call_id for e in _all_events(db) if e.type == "ended"]
+    assert sorted(ended) == sorted(rows(db))  # four calls, each ended once
+    cfg = config_for(tmp_path, database_url, "")
+    await offered_once(database_url, cfg, 4)
+
+
+async def _row_in(db: Database, status: str) -> Call | None:
+    found = [r for r in rows(db).values() if r.status == status]
+    return found[0] if found else None
+
+
+def _agent_legs(db: Database, call_id: str) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(CallLeg.channel_id).where(CallLeg.call_id == call_id,
+                                                                     CallLeg.role == "agent")
+                                    .order_by(CallLeg.id)))
+
+
+async def _gone(ari: AriClient, channel_id: str) -> bool:
+    try:
+        await ari.channel(channel_id)
+    except AriNotFound:
+        return True
+    return False
+
+
+async def _ended(db: Database, call_id: str) -> bool:
+    return rows(db)[call_id].status == "ended"
+
+
+async def _all_ended(db: Database) -> bool:
+    return all(r.status == "ended" for r in rows(db).values())
+
+
+async def _recording(db: Database, call_id: str) -> Recording | None:
+    with db.session() as session:
+        return session.scalar(select(Recording).where(Recording.call_id == call_id))
+
+
+def _all_events(db: Database) -> list[CallEvent]:
+    with db.session() as session:
+        return list(session.scalars(select(CallEvent).where(CallEvent.call_id.is_not(None))))
