@@ -125,6 +125,13 @@ class CampaignsConfig:
 
 
 @dataclass
+class DeskConfig:
+    # A desk staffed through the console whose console is closed (no open websocket) and not back within
+    # this many seconds is logged out of the queues; a disposition it still owes is kept as a task. 0: never.
+    away_logout_seconds: float = 120.0
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -135,6 +142,7 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

@@ -96,7 +96,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.kpi = KpiService(db, cfg)
     services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
     services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
-    services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region)
+    services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region,
+                                away_logout_seconds=cfg.desk.away_logout_seconds)
     queues.availability_checks.append(services.desk.why_not_available)
     queues.state_listeners.append(services.desk.agent_state_changed)
     services.controls = CallControls(router, queues, db, events, flows["hotline"])
@@ -144,6 +145,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
     await s.queues.load()
     if s.triage:
         s.triage.check_script_map(set(s.queues.queues))  # scripts.yaml names real queues, or no start
+    if s.desk:
+        s.desk.start()  # logs out desks whose console was closed ([desk] away_logout_seconds)
     if not ari:
         return
     await s.ari.start()
@@ -155,6 +158,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
 
 
 async def stop(s: Services) -> None:
+    if s.desk:
+        await s.desk.stop()
     if s.kpi:
         await s.kpi.stop()
     if s.campaign_scheduler:

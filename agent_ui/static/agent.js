@@ -15,7 +15,7 @@ const CALL_LABELS = { ringing: "Ringing", connected: "Connected", held: "On hold
 
 const desk$ = {
   agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
-  pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null,
+  pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null, saving: false,
 };
 // What the pill says when the agent's part of a call ended for a reason other than a hang-up.
 const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred" };
@@ -296,7 +296,9 @@ async function saveDisposition(nextState) {
   if (nextState === "paused") body.pause_reason = $("pause-reason").value;
   const when = $("callback-when").value;
   if (when) body.callback = { due_at: new Date(when).toISOString(), reason: $("callback-reason").value };
+  desk$.saving = true;
   const saved = await act("Saving the disposition", () => api("POST", `/api/agents/${desk}/disposition`, body));
+  desk$.saving = false;
   if (!saved) return;
   $("wrapup-form").reset();
   clearCall();
@@ -342,6 +344,41 @@ function renderCallbacks(callbacks) {
     el("button", { type: "button", class: "button button-small", onclick: () => dial(cb.phone, cb.patient ? cb.patient.id : null) }, "Call"))));
 }
 
+// -- dispositions owed as tasks (the desk was released from wrap-up or logged out while away) ----------------
+
+const TASK_REASONS = { supervisor_release: "released by a supervisor", agent_away: "logged out: console closed" };
+
+function renderTasks(tasks) {
+  show("tasks", tasks.length > 0);
+  $("task-list").replaceChildren(...tasks.map((task) => {
+    const code = el("select", { "aria-label": "Disposition", required: "" }, el("option", { value: "" }, "Choose…"),
+      desk$.dispositions.map((d) => el("option", { value: d.code }, d.label)));
+    const notes = el("textarea", { rows: "2", maxlength: "4000", required: "", "aria-label": "Notes" });
+    const form = el("form", { class: "task-form", onsubmit: (event) => { event.preventDefault(); completeTask(task, code, notes); } },
+      code, notes, el("button", { type: "submit", class: "button button-small button-primary" }, "Save disposition"));
+    return el("li", { "data-task": task.id, "data-call": task.call_id },
+      el("div", {}, el("strong", {}, dateText(task.call_started_at || task.created_at)), ` · ${task.queue || "call"}`),
+      task.patient ? el("div", {}, task.patient.name) : null,
+      el("div", { class: "muted" }, TASK_REASONS[task.reason] || task.reason),
+      form);
+  }));
+}
+
+async function completeTask(task, code, notes) {
+  if (!code.value || !notes.value.trim()) {
+    showError("Choose a disposition and write notes.");
+    return;
+  }
+  const saved = await act("Saving the disposition", () => api("POST", `/api/agents/${desk}/disposition`,
+    { call_id: task.call_id, code: code.value, notes: notes.value.trim() }));
+  if (saved) loadTasks();
+}
+
+async function loadTasks() {
+  const tasks = await act("Loading the dispositions owed", () => api("GET", `/api/agents/${desk}/disposition-tasks`));
+  if (tasks) renderTasks(tasks);
+}
+
 async function loadCallbacks() {
   const callbacks = await act("Loading callbacks", () => api("GET", `/api/agents/${desk}/callbacks`));
   if (callbacks) renderCallbacks(callbacks);
@@ -363,12 +400,24 @@ async function load() {
   desk$.agent = null;
   applyAgent(snap.agent, snap.disposition_owed);
   renderCallbacks(snap.callbacks);
+  renderTasks(snap.tasks || []);
+}
+
+function onAgentState(message) {
+  // Owed, then not owed without a save here: a supervisor released the desk and the call became a task.
+  const released = desk$.owed && !message.disposition_owed && !desk$.saving;
+  applyAgent(message.agent, message.disposition_owed);
+  if (released) {
+    $("wrapup-form").reset();
+    clearCall();
+    loadTasks();
+  }
 }
 
 function onMessage(message) {
   document.dispatchEvent(new CustomEvent("desk:message", { detail: message })); // for triage.js
   if (message.type === "screen_pop") onPop(message);
-  else if (message.type === "agent_state") applyAgent(message.agent, message.disposition_owed);
+  else if (message.type === "agent_state") onAgentState(message);
   else if (message.type === "call_state") onCallState(message);
   else if (message.type === "hello") load();
 }

@@ -156,7 +156,45 @@ function renderAgents(agents) {
     el("td", {}, a.name),
     el("td", {}, el("span", { class: `state state-${a.state}` }, STATE_LABELS[a.state] || a.state),
       a.pause_reason ? el("span", { class: "muted sv-small" }, ` (${a.pause_reason})`) : null),
-    el("td", {}, timer(a.since)))));
+    el("td", {}, timer(a.since)),
+    el("td", {}, a.state === "wrapup" ? el("button", {
+      type: "button", class: "button button-small", textContent: "Release",
+      title: `End ${a.name}'s wrap-up: the desk goes available, the disposition it owes is kept as a task`,
+      onclick: () => releaseDesk(a),
+    }) : null))));
+}
+
+// -- wrap-up: release a desk, dispositions owed ---------------------------------------------------------
+
+const TASK_REASONS = { supervisor_release: "Released from wrap-up", agent_away: "Logged out: console closed" };
+
+async function releaseDesk(agent) {
+  showError("wallboard-error", "");
+  try {
+    await api("POST", `/api/agents/${agent.number}/release`, { state: "available" });
+  } catch (error) {
+    showError("wallboard-error", `Could not release desk ${agent.number}: ${error.message}`);
+  }
+  loadTasks();
+}
+
+async function loadTasks() {
+  try {
+    renderTasks(await api("GET", "/api/disposition-tasks"));
+  } catch (error) {
+    showError("wallboard-error", `Could not load the dispositions owed: ${error.message}`);
+  }
+}
+
+function renderTasks(tasks) {
+  $("#tasks tbody").replaceChildren(...tasks.map((t) => el("tr", { "data-task": t.id, "data-call": t.call_id },
+    el("td", {}, t.desk),
+    el("td", {}, t.agent),
+    el("td", {}, t.call_started_at ? new Date(t.call_started_at).toLocaleString() : "—"),
+    el("td", {}, queueTitle(t.queue)),
+    el("td", {}, TASK_REASONS[t.reason] || t.reason),
+    el("td", {}, timer(t.created_at)))));
+  $("#tasks-empty").hidden = tasks.length > 0;
 }
 
 // -- monitoring -------------------------------------------------------------------------------------------
@@ -305,3 +343,5 @@ shortcut("Alt+2", () => { selectTab("recordings"); $("#recording-search input").
 shortcut("Alt+S", stopMonitor, "Stop monitoring a call");
 connectSocket("/api/wallboard/ws", render);
 setInterval(tick, 1000);
+loadTasks();
+setInterval(loadTasks, 15000);  // a desk logged out while away adds a task without a supervisor's click

@@ -81,6 +81,9 @@ _TABLE: dict[str, set[str]] = {
     "api_desk_search":        {"agent", "nurse"},
     "api_desk_patient_view":  {"agent", "nurse"},
     "api_desk_disposition":   {"agent", "nurse", API},
+    "api_desk_tasks":         {"agent", "nurse", "supervisor", "admin", API},   # dispositions owed as tasks
+    "api_desk_release":       {"supervisor", "admin", API},   # end a desk's wrap-up (audited)
+    "api_disposition_tasks":  {"supervisor", "admin", API},
     # -- call controls (callcenter/calls/http.py): desk roles on the calls of their own desk only ---------
     "api_call_hold":              {"agent", "nurse", "supervisor", "admin", API},
     "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", API},

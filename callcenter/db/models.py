@@ -51,6 +51,8 @@ ENCOUNTER_KINDS = ("visit", "admission")
 APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled", "completed", "no_show")
 USER_ROLES = ("agent", "nurse", "supervisor", "admin")
 AGENT_STATES = ("logged_out", "available", "paused", "ringing", "on_call", "wrapup")
+# Why a disposition became a task (DispositionTask): released by a supervisor, or the agent left the desk.
+DISPOSITION_TASK_REASONS = ("supervisor_release", "agent_away")
 CALL_DIRECTIONS = ("inbound", "outbound")
 CALLER_STATUSES = ("valid", "anonymous", "malformed")
 CALL_STATUSES = ("ivr", "queued", "offering", "connected", "ended")
@@ -493,6 +495,25 @@ class Callback(Base):
     result_call_id: Mapped[str | None] = mapped_column(String(32))
     # Urgent: a red flag found by an automated call when no nurse was free; shown first, due at once.
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DispositionTask(Base):
+    """A disposition still owed when the desk had to move on without it: a supervisor released the desk
+    from wrap-up, or the agent left (console closed) and was logged out. The agent (or a supervisor for
+    them) completes it later; saving the call's disposition closes it (desk/services.py)."""
+
+    __tablename__ = "disposition_tasks"
+    __table_args__ = (UniqueConstraint("call_id", "agent_id"), one_of("reason", DISPOSITION_TASK_REASONS),
+                      Index(None, "agent_id", "completed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    released_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disposition_id: Mapped[int | None] = mapped_column(ForeignKey("dispositions.id"))
 
 
 APPEND_ONLY_TABLES = ("call_events", "audit_events")

@@ -18,3 +18,8 @@ class NotFound(DeskError):
 
 class DispositionConflict(DeskError):
     status = 409
+
+
+class NotInWrapup(DeskError):
+    """Only a desk in wrap-up can be released from it."""
+    status = 409

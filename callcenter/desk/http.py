@@ -1,6 +1,6 @@
 """The agent desk page (/agent) and its JSON API under /api/agents/{number}/...
 
-Desk roles act on their own desk only. Searches are POSTs so that search terms (patient data) never appear
+Desk roles act on their own desk only; releasing a desk from wrap-up is for supervisors. Searches are POSTs so that search terms (patient data) never appear
 in a URL, an access log or the browser history.
 """
 from __future__ import annotations
@@ -25,6 +25,9 @@ def setup_routes(app: web.Application) -> None:
                         name="api_desk_patient_view")
     app.router.add_post("/api/agents/{number}/disposition", save_disposition, name="api_desk_disposition")
     app.router.add_get("/api/agents/{number}/callbacks", list_callbacks, name="api_desk_callbacks")
+    app.router.add_get("/api/agents/{number}/disposition-tasks", list_tasks, name="api_desk_tasks")
+    app.router.add_post("/api/agents/{number}/release", release_desk, name="api_desk_release")
+    app.router.add_get("/api/disposition-tasks", list_all_tasks, name="api_disposition_tasks")
 
 
 def _desk(request: web.Request) -> DeskService:
@@ -64,6 +67,28 @@ async def desk_snapshot(request: web.Request) -> web.Response:
 async def list_callbacks(request: web.Request) -> web.Response:
     actor = _actor(request)
     return web.json_response(await _desk(request).callbacks(actor))
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    actor = _actor(request)
+    return web.json_response(await _desk(request).tasks(actor))
+
+
+async def list_all_tasks(request: web.Request) -> web.Response:
+    return web.json_response(await _desk(request).all_tasks())
+
+
+async def release_desk(request: web.Request) -> web.Response:
+    """A supervisor ends a desk's wrap-up ({"state": "available" | "logged_out"}, default available)."""
+    body = await json_object(request, '{"state": "available"}')
+    user = request.get(USER)
+    number = request.match_info["number"]
+    try:
+        released = await _desk(request).release(number, user.id if user else None,
+                                                str(body.get("state") or "available"))
+    except AgentNotFound:
+        raise Refused(404, "no such agent") from None
+    return web.json_response(released)
 
 
 async def search_patients(request: web.Request) -> web.Response:

@@ -6,12 +6,19 @@ timed wrap-up going). The rule applies to desks *staffed through the console* (a
 opened the desk since the server started): desks driven only by the API token (CLI, benchmarks, the
 integration tests) have nobody to type a disposition and keep the plain timed wrap-up.
 
+Wrap-up has a bound, so that a closed browser cannot hold a desk (and the callers behind it) forever: a
+supervisor can release a desk from wrap-up (`release`, audited), and a staffed desk whose console has been
+closed for `[desk] away_logout_seconds` is logged out (`sweep`, run by a background watch). Either way the
+disposition still owed is kept as a task (`disposition_tasks`), listed on the desk and the supervisor page,
+and saving that call's disposition later completes it.
+
 Patient data never goes to the log: searches are audited with the fields used, never the terms.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -20,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
+from ..db.models import Agent, Callback, CallEvent, Disposition, DispositionTask, Patient, PatientPhone
 from ..db.models import Call as CallRow
-from ..db.models import Callback, CallEvent, Disposition, Patient, PatientPhone
 from ..db.queries import add_audit_event, patient_summary
 from ..eventlog import EventLog, utcnow
 from ..phones import normalize
@@ -29,7 +36,7 @@ from ..queues.services import AgentRuntime, QueueService
 from ..screenpop.notifier import AgentNotifier
 from ..triage.escalation import wrapup_refusal
 from .codes import DISPOSITION_CODES, DISPOSITIONS, PAUSE_REASONS
-from .exceptions import DispositionConflict, InvalidRequest, NotFound
+from .exceptions import DispositionConflict, InvalidRequest, NotFound, NotInWrapup
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,10 @@ SEARCH_LIMIT = 25
 CALLBACK_LIMIT = 30
 NOTES_MAX = 4000
 VIEW_VIA = ("pop", "search", "callback")
+RELEASE_TO = ("available", "logged_out")
+TASK_LIMIT = 50
+# A desk left alone on a call is not logged out mid-call: the phone works without the console.
+BUSY_STATES = ("ringing", "on_call")
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,8 @@ class DispositionRequest:
 
 class DeskService:
     def __init__(self, db: Database, events: EventLog, queues: QueueService, notifier: AgentNotifier,
-                 default_region: str):
+                 default_region: str, *, away_logout_seconds: float = 0.0,
+                 clock: Callable[[], datetime] = utcnow):
         self._db = db
         self._events = events
         self._queues = queues
@@ -83,6 +95,10 @@ class DeskService:
         self._staffed: set[str] = set()
         self._owed: dict[str, str] = {}  # agent number -> the call whose disposition is owed
         self._pushes: set[asyncio.Task] = set()
+        self._away_after = away_logout_seconds
+        self.clock = clock  # the away bound's clock (a test moves it)
+        self._left_at: dict[str, datetime] = {}  # staffed desk -> when it was first seen without a console
+        self._watch: asyncio.Task | None = None
 
     # -- the disposition rule (called by the queue service) ----------------------------------------------
 
@@ -117,6 +133,80 @@ class DeskService:
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
+    # -- the bound on wrap-up -----------------------------------------------------------------------------
+
+    async def release(self, number: str, user_id: int | None, state: str = "available") -> dict:
+        """A supervisor ends a desk's wrap-up: the disposition it owes becomes a task; audited."""
+        agent = self._queues.agent(number)
+        if state not in RELEASE_TO:
+            raise InvalidRequest(f"'state' must be one of {', '.join(RELEASE_TO)}")
+        if agent.state != "wrapup":
+            raise NotInWrapup(f"desk {number} is not in wrap-up")
+        task_id = await self._keep_owed(agent, "supervisor_release", user_id, {"state": state})
+        self._queues.set_state(agent, state)
+        return {"agent": agent.public(), "task_id": task_id}
+
+    async def sweep(self) -> list[str]:
+        """Log out the staffed desks whose console has been closed for longer than the bound (the desks it
+        logged out). A desk on a call is left alone until the call ends."""
+        now, gone = self.clock(), []
+        for number in sorted(self._staffed):
+            if self._notifier.connected(number):
+                self._left_at.pop(number, None)
+                continue
+            left = self._left_at.setdefault(number, now)
+            agent = self._queues.agents.get(number)
+            if agent is None or agent.state in BUSY_STATES or (now - left).total_seconds() < self._away_after:
+                continue
+            if agent.state != "logged_out" or number in self._owed:
+                await self._log_out_away(agent)
+                gone.append(number)
+        return gone
+
+    async def _log_out_away(self, agent: AgentRuntime) -> None:
+        await self._keep_owed(agent, "agent_away", None, {"away_seconds": self._away_after})
+        if agent.state not in BUSY_STATES + ("logged_out",):  # offered a call meanwhile: the next sweep
+            self._queues.set_state(agent, "logged_out")
+        log.info("desk %s logged out: its console was closed for %g s", agent.number, self._away_after)
+
+    async def _keep_owed(self, agent: AgentRuntime, reason: str, user_id: int | None,
+                         detail: dict) -> int | None:
+        """The owed disposition (if any) as a task row, and the audit row of why the desk moved on."""
+        call_id = self._owed.get(agent.number)
+        await self._events.flush()  # the call's row is written by the event log's writer
+        task_id = await self._db.run(_keep_task, agent, call_id, reason, user_id, detail)
+        if self._owed.get(agent.number) == call_id:
+            self._owed.pop(agent.number, None)
+        return task_id
+
+    def start(self) -> None:
+        """The background watch for desks whose console was closed ([desk] away_logout_seconds > 0)."""
+        if self._away_after > 0 and self._watch is None:
+            self._watch = asyncio.create_task(self._watch_away(), name="desk-away")
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
+
+    async def _watch_away(self) -> None:
+        tick = min(5.0, max(0.5, self._away_after / 4))  # logged out at most a tick late
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                await self.sweep()
+            except Exception:  # one failed check must not end the watch for every desk
+                log.exception("desk: the check for closed consoles failed")
+
+    async def tasks(self, actor: Actor) -> list[dict]:
+        """The dispositions this desk still owes as tasks, oldest first (audited: they name patients)."""
+        return await self._db.run(_tasks, actor)
+
+    async def all_tasks(self) -> list[dict]:
+        """Every open task, for supervisors: desk, call and why; no patient data."""
+        return await self._db.run(_all_tasks)
+
     # -- what the desk page loads ------------------------------------------------------------------------
 
     async def snapshot(self, actor: Actor) -> dict:
@@ -127,6 +217,7 @@ class DeskService:
             "pause_reasons": list(PAUSE_REASONS),
             "queues": [{"name": q.name, "title": q.title} for q in self._queues.queues.values()],
             "callbacks": await self.callbacks(actor),
+            "tasks": await self.tasks(actor),
         }
 
     async def callbacks(self, actor: Actor) -> list[dict]:
@@ -296,7 +387,9 @@ def _save_disposition(session: Session, actor: Actor, request: DispositionReques
     call = session.get(CallRow, request.call_id)
     if call is None:
         raise NotFound("no such call")
-    if call.agent_id != actor.agent.id and owed != request.call_id:
+    task = session.scalar(select(DispositionTask).where(DispositionTask.call_id == call.id,
+                                                        DispositionTask.agent_id == actor.agent.id))
+    if call.agent_id != actor.agent.id and owed != request.call_id and task is None:
         raise DispositionConflict("this call was not handled at your desk")
     refusal = wrapup_refusal(session, call.id)  # a red flag: escalate (or a nurse overrides) first
     if refusal is not None:
@@ -311,6 +404,8 @@ def _save_disposition(session: Session, actor: Actor, request: DispositionReques
         session.flush()
     except IntegrityError:
         raise DispositionConflict("the disposition of this call is already saved") from None
+    if task is not None and task.completed_at is None:
+        task.completed_at, task.disposition_id = utcnow(), row.id
     callback_id = _schedule_callback(session, actor, request, call, patient_id)
     # The code goes to the call's event log; the notes stay in the dispositions table (they are patient data).
     session.add(CallEvent(call_id=call.id, ts=utcnow(), type="disposition", agent_id=actor.agent.id,
@@ -357,3 +452,53 @@ def _callbacks(session: Session, actor: Actor, queues: list[str]) -> list[dict]:
         add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
                         detail={"patient_ids": sorted({c["patient"]["id"] for c in out if c["patient"]})})
     return out
+
+
+def _keep_task(session: Session, agent: AgentRuntime, call_id: str | None, reason: str, user_id: int | None,
+               detail: dict) -> int | None:
+    task_id = None
+    saved = call_id is not None and session.scalar(select(Disposition.id).where(
+        Disposition.call_id == call_id, Disposition.agent_id == agent.id)) is not None
+    if call_id is not None and not saved:
+        task = session.scalar(select(DispositionTask).where(DispositionTask.call_id == call_id,
+                                                            DispositionTask.agent_id == agent.id))
+        if task is None:
+            task = DispositionTask(call_id=call_id, agent_id=agent.id, reason=reason, created_at=utcnow(),
+                                   released_by_user_id=user_id)
+            session.add(task)
+            session.flush()
+        task_id = task.id
+    action = "desk_released" if reason == "supervisor_release" else "desk_logged_out_away"
+    add_audit_event(session, action, actor_user_id=user_id, call_id=call_id,
+                    detail={"desk": agent.number, "agent_id": agent.id, "task_id": task_id, **detail})
+    return task_id
+
+
+def _tasks(session: Session, actor: Actor) -> list[dict]:
+    query = (select(DispositionTask, CallRow, Patient).join(CallRow, DispositionTask.call_id == CallRow.id)
+             .outerjoin(Patient, CallRow.patient_id == Patient.id)
+             .where(DispositionTask.agent_id == actor.agent.id, DispositionTask.completed_at.is_(None))
+             .order_by(DispositionTask.created_at, DispositionTask.id).limit(TASK_LIMIT))
+    out = [_task_row(task, call) | {"patient": _identity(patient) if patient else None}
+           for task, call, patient in session.execute(query)]
+    if any(t["patient"] for t in out):
+        add_audit_event(session, "disposition_tasks_listed", actor_user_id=actor.user_id,
+                        actor_agent_id=actor.agent.id,
+                        detail={"patient_ids": sorted({t["patient"]["id"] for t in out if t["patient"]})})
+    return out
+
+
+def _all_tasks(session: Session) -> list[dict]:
+    query = (select(DispositionTask, CallRow, Agent).join(CallRow, DispositionTask.call_id == CallRow.id)
+             .join(Agent, DispositionTask.agent_id == Agent.id)
+             .where(DispositionTask.completed_at.is_(None))
+             .order_by(DispositionTask.created_at, DispositionTask.id).limit(TASK_LIMIT))
+    return [_task_row(task, call) | {"desk": agent.number, "agent": agent.name}
+            for task, call, agent in session.execute(query)]
+
+
+def _task_row(task: DispositionTask, call: CallRow) -> dict:
+    started = call.answered_at or call.started_at
+    return {"id": task.id, "call_id": call.id, "reason": task.reason,
+            "created_at": task.created_at.isoformat(), "queue": call.queue_name,
+            "call_started_at": started.isoformat() if started else None}

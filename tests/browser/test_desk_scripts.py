@@ -34,7 +34,8 @@ def test_given_a_ringing_call_when_the_script_shows_then_no_appointment_until_th
     expect(page.locator("#state-pill")).to_have_text("Available")
 
     caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
     steps = page.locator("#script-steps")
     expect(steps.locator("li").first).to_contain_text("Am I speaking with Ada Lovelace?")
