@@ -63,3 +63,13 @@ def event_channel_id(event: dict) -> str | None:
         if target.startswith("channel:"):
             return target.split(":", 1)[1]
     return None
+
+
+# ChannelHangupRequest's `cause` of a soft hangup holds Asterisk's soft-hangup flags; this one
+# (AST_SOFTHANGUP_SHUTDOWN) means Asterisk itself is stopping: nobody hung up.
+SOFTHANGUP_SHUTDOWN = 0x04
+
+
+def is_shutdown_hangup(event: dict) -> bool:
+    """A ChannelHangupRequest sent because Asterisk is shutting down (or restarting)."""
+    return bool(event.get("soft")) and bool(int(event.get("cause") or 0) & SOFTHANGUP_SHUTDOWN)

@@ -259,7 +259,8 @@ def _end_rows(session: Session, ends: dict[str, tuple[datetime, str]], now: date
         outcome = "abandoned" if row.status in ("queued", "offering") else (
             "completed" if row.status == "connected" else "ivr_hangup")
         session.execute(update(CallRow).where(CallRow.id == row.id).values(
-            status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at))
+            status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
+            hangup_cause="asterisk_restart" if reason == "lost_asterisk_restart" else None))
         session.add(CallEvent(call_id=row.id, ts=ended_at, type="ended", queue_name=row.queue_name,
                               data={"outcome": outcome, "reason": reason, "noticed_at": now.isoformat()}))
 

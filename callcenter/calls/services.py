@@ -72,6 +72,9 @@ class Call:
         self.keys: asyncio.Queue[str] = asyncio.Queue()
         self.ended = asyncio.Event()
         self.outcome: str | None = None
+        # Set when Asterisk says it is shutting down: the call then ends as lost in the restart, whichever
+        # leg's hang-up reaches it first (not as a caller's or an agent's hang-up).
+        self.lost_in: str | None = None
         # What an `action` node of the flow runs (`await actions.run(name, args, context) -> result`):
         # campaign calls carry their campaign's actions (campaigns/actions.py); inbound calls none.
         self.actions = None
@@ -261,6 +264,8 @@ class Call:
 
     async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
         """Everything that must happen exactly once when a call ends, whatever ended it."""
+        if self.lost_in and reason in ("caller_hangup", "agent_hangup"):
+            reason = "lost_" + self.lost_in
         self.outcome = outcome
         self.deps.queues.remove(self)
         if self.bridge_id:
@@ -276,7 +281,8 @@ class Call:
             await _quietly(self.deps.ari.destroy_bridge(self.bridge_id))
         self.release_agent()
         ended_at = self.log("ended", outcome=outcome, reason=reason)
-        self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at)
+        self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
+                  hangup_cause=self.lost_in)
         if self.bridge_id:
             self.deps.recordings.collect(self)
         for pending in self._playbacks.values():

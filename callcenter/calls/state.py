@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..ari.client import AriError, AriUnavailable
-from ..ari.models import StasisStart
+from ..ari.models import StasisStart, is_shutdown_hangup
 from ..ivr.engine import Enqueue, Hangup, run_flow
 from ..queues.exceptions import QueueError
 from .exceptions import ControlError, ControlNotAllowed, InvalidTransition, TargetUnavailable
@@ -57,8 +57,13 @@ class CallState:
             return self.caller_gone("caller_hangup")
         return None
 
+    async def on_ChannelHangupRequest(self, event: dict) -> None:
+        if is_shutdown_hangup(event):
+            self.call.lost_in = "asterisk_restart"  # the hang-ups that follow are Asterisk's, not a person's
+
     async def on_Lost(self, event: dict) -> "CallState":
         """Reconciliation found the caller's channel gone while we were disconnected from Asterisk."""
+        self.call.lost_in = event["reason"]
         return self.caller_gone("lost_" + event["reason"])
 
     def caller_gone(self, reason: str) -> "CallState":

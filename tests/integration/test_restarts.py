@@ -24,7 +24,7 @@ from callcenter.eventlog import utcnow
 from callcenter.kpi.compute import KpiService
 from callcenter.simulate import place_call
 
-from .harness import CALLBACK, HOSPITAL, ROOT, TEST_PORT
+from .harness import CALLBACK, HOSPITAL, ROOT, TEST_INSTANCE, TEST_PORT, sandbox
 from .harness import test_config as config_for
 
 pytestmark = pytest.mark.asterisk
@@ -329,3 +329,26 @@ async def _recording(db: Database, call_id: str) -> Recording | None:
 def _all_events(db: Database) -> list[CallEvent]:
     with db.session() as session:
         return list(session.scalars(select(CallEvent).where(CallEvent.call_id.is_not(None))))
+
+
+# -- Asterisk stopped under the controller ------------------------------------------------------------------
+
+
+async def test_given_a_talking_call_when_asterisk_restarts_then_it_ends_lost_in_the_restart_not_as_a_hangup(
+        center):
+    # Asterisk hangs up every channel as it stops: the agent's leg or the caller's may go first, and
+    # neither was a person hanging up.
+    await center.set_agent("1001", "available")
+    await center.call("+14155550191", f"{ENGLISH},{APPOINTMENTS}", hangup_after=120)
+    talking = await center.call_row("connected")
+    connections = center.s.ari.connections
+
+    await asyncio.to_thread(sandbox, "restart", "--instance", TEST_INSTANCE)
+
+    row = await center.call_row("ended", timeout=30)
+    assert (row.id, row.outcome, row.end_reason, row.hangup_cause) == (
+        talking.id, "completed", "lost_asterisk_restart", "asterisk_restart")
+    assert [e.data for e in await center.events(talking.id) if e.type == "ended"] == [
+        {"outcome": "completed", "reason": "lost_asterisk_restart"}]
+    await center.wait_for(lambda: _true(center.s.ari.connections > connections), 60, "the ARI reconnect")
+    assert center.s.router.calls == {}
