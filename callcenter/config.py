@@ -132,6 +132,15 @@ class DeskConfig:
 
 
 @dataclass
+class LoggingConfig:
+    # "text" (a line per record, for a terminal) or "json" (JSON lines with time, level, logger, message and
+    # the call and channel ids: for a log collector).
+    format: str = "text"
+    # DEBUG also logs every ARI request and call event (ids only).
+    level: str = "INFO"
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -143,6 +152,7 @@ class Config:
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

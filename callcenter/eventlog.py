@@ -52,6 +52,8 @@ class EventLog:
         self._batch_size = batch_size
         self._task: asyncio.Task | None = None
         self.failures = 0
+        # Called with (call_id, type, queue_name, ts, data) of every call event as it is logged (metrics).
+        self.listeners: list[Callable[[str | None, str, str | None, datetime, dict], None]] = []
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="eventlog-writer")
@@ -68,6 +70,9 @@ class EventLog:
     def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
               queue_name: str | None = None, ts: datetime | None = None, **data) -> datetime:
         ts = ts or utcnow()
+        log.debug("call event %s", type_, extra={"call_id": call_id})  # not its data: it may name a patient
+        for listener in self.listeners:
+            listener(call_id, type_, queue_name, ts, data)
         self.write(Row(CALL_EVENTS, dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id,
                                          queue_name=queue_name, data=data)))
         return ts

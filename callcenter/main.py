@@ -29,6 +29,7 @@ from .desk.services import DeskService
 from .eventlog import EventLog
 from .ivr.flow import Flow, load_flow
 from .kpi.compute import KpiService
+from .metrics.services import Metrics
 from .queues.services import QueueService
 from .recording.services import RecordingService
 from .review.services import ReviewService
@@ -73,6 +74,7 @@ class Services:
     campaigns: CampaignService | None = None  # outbound campaigns (issue 6): set by build()
     progressive: "ProgressiveDialer | None" = None  # progressive campaigns (issue 6): set by build()
     dialer: "Dialer | None" = None  # automated campaigns (issue 6): set by build()
+    metrics: Metrics | None = None  # Prometheus figures for /api/metrics (issue 12): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -109,6 +111,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     _build_campaigns(services)
     _build_progressive(services)
     _build_dialer(services)
+    services.metrics = Metrics(router, queues, ari, db, events)
     return services
 
 
@@ -147,6 +150,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.triage.check_script_map(set(s.queues.queues))  # scripts.yaml names real queues, or no start
     if s.desk:
         s.desk.start()  # logs out desks whose console was closed ([desk] away_logout_seconds)
+    if s.metrics:
+        s.metrics.start()
     if not ari:
         return
     await s.ari.start()
@@ -160,6 +165,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
 async def stop(s: Services) -> None:
     if s.desk:
         await s.desk.stop()
+    if s.metrics:
+        await s.metrics.stop()
     if s.kpi:
         await s.kpi.stop()
     if s.campaign_scheduler:

@@ -32,6 +32,7 @@ from .errors import ServiceError
 from .eventlog import utcnow
 from .httputil import SERVICES, json_value
 from .kpi import http as kpi_http
+from .metrics import http as metrics_http
 from .review import http as review_http
 from .supervision import http as supervision_http
 from .triage import http as triage_http
@@ -68,6 +69,7 @@ def setup_routes(app: web.Application) -> None:
     campaigns_http.setup_routes(app)  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
     campaign_console.setup_routes(app)  # campaign console pages (issue 6)
     kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
+    metrics_http.setup_routes(app)  # Prometheus /api/metrics (issue 12)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

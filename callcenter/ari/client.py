@@ -61,6 +61,9 @@ class AriClient:
         self.connected = asyncio.Event()
         self.connections = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        # Counters for /metrics and the benchmark (round trips and events per call).
+        self.requests = 0
+        self.events = 0
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=3)
@@ -77,6 +80,8 @@ class AriClient:
                       body: dict | None = None) -> Any:
         assert self._session is not None, "AriClient.start() was not called"
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        self.requests += 1
+        log.debug("ARI %s %s", method, path)  # the path has ids only; parameters may name a patient's number
         try:
             async with self._session.request(method, self._base + path, params=clean, json=body) as resp:
                 return await _decode(resp, method, path)
@@ -254,6 +259,7 @@ class AriClient:
             self.connected.set()
             async for msg in ws:
                 if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.events += 1
                     await on_event(json.loads(msg.data))
                 elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                     break

@@ -132,6 +132,9 @@ _TABLE: dict[str, set[str]] = {
     "kpi_page":               {"supervisor", "admin"},
     "api_kpi":                {"supervisor", "admin", API},
     "api_kpi_csv":            {"supervisor", "admin", API},
+    # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
+    # presents the API token, an admin may look
+    "api_metrics":            {"admin", API},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from ..ari.models import Channel, StasisStart, event_channel_id
 from ..db.database import Database
 from ..ivr.flow import Flow
+from ..logs import start_in_call_context
 from .reconcile import Reconciler
 from .services import Call, CallDeps, _quietly
 
@@ -88,7 +89,7 @@ class CallRouter:
     def _new_call(self, channel: Channel, flow_name: str, initial=None) -> Call:
         call = Call(self.deps, channel, self.flow(flow_name))
         self.calls[call.id] = call
-        call.start(initial)
+        start_in_call_context(call.id, channel.id, call.start, initial)  # its task logs under its ids
         return call
 
     def _route_recording(self, event: dict) -> None:
@@ -122,4 +123,4 @@ class CallRouter:
     def resume_call(self, call: Call, initial) -> None:
         """A call rebuilt from its row after a restart, under the same id: no new row, so it counts once."""
         self.calls[call.id] = call
-        call.resume(initial)
+        start_in_call_context(call.id, call.channel.id, call.resume, initial)

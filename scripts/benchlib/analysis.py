@@ -85,6 +85,7 @@ def outcomes(records: ProductRecords, placed_errors: list[str], expected: int) -
 
 @dataclass
 class PopTimes:
+    queued_to_sent: list[float] = field(default_factory=list)
     from_queued: list[float] = field(default_factory=list)
     from_dispatch: list[float] = field(default_factory=list)
     from_offered: list[float] = field(default_factory=list)
@@ -97,7 +98,9 @@ class PopTimes:
 def pop_times(records: ProductRecords, pops: list[Pop]) -> PopTimes:
     """Per pop, ms from the call's DB stamps to its arrival at the console.
 
-    queued: the call entered the queue (first pop of a call only). dispatch: the queue picked this agent
+    queued_to_sent: from the call entering the queue to the server's stamp as it sent the pop (the server's
+    own latency, first pop of a call only). queued: the call entered the queue (first pop of a call only),
+    to receipt. dispatch: the queue picked this agent
     (agent_state 'ringing'). offered: the call's 'offered' event for this agent. delivery: from the pop's
     own sent_at stamp (the websocket hop and the benchmark's loop).
     """
@@ -115,6 +118,7 @@ def pop_times(records: ProductRecords, pops: list[Pop]) -> PopTimes:
                 out.waited_for_agent += 1  # no free agent: that is queue time, not pop latency
             else:
                 out.from_queued.append(1000 * (pop.received - queued[pop.call_id]))
+                out.queued_to_sent.append(1000 * (pop.sent_at - queued[pop.call_id]))
         if dispatch is not None:
             out.from_dispatch.append(1000 * (pop.received - dispatch))
         out.from_offered.append(1000 * (pop.received - offered[(pop.call_id, agent_id)]))

@@ -43,6 +43,7 @@ GRACE = 60.0         # seconds a phase may run past its last call's scheduled en
 SETTLE = 2.0         # after the last call: let tear-down work (recordings, event log) finish inside the window
 IDLE_SECONDS = 5.0
 BENCH_APP = "callcenter-bench"
+POP_BASES = ("queued_to_sent", "from_queued", "from_dispatch", "from_offered", "delivery")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -158,7 +159,9 @@ class Bench:
         self.asterisk_pid = await asyncio.to_thread(start_asterisk, self.s)
         seeded = await asyncio.to_thread(prepare_state, self.s, self.args.agents)
         self.controller.start()
-        self.http = aiohttp.ClientSession()
+        # No cap on connections: every agent's console websocket holds one for the whole run (aiohttp's
+        # default cap of 100 left the API requests of a run with 100 agents waiting until they timed out).
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         await self.controller.wait_ready(self.http)
         self.consoles = Consoles(self.http, self.s.http_url, self.s.token)
         await self.consoles.open(seeded.agents)
@@ -241,12 +244,14 @@ async def idle_rates(bench: Bench) -> dict:
 async def ari_phase(bench: Bench, calls: list[load.PlannedCall]) -> dict:
     args = bench.args
     print(f"ARI phase: {len(calls)} calls at {args.rate:g}/s, {args.hangup_after:g} s each ...", flush=True)
+    counters = await bench.controller.metrics(bench.http)
     before = bench.snapshot()
     placed = await load.place_paced(calls, args.rate, load.ari_originator(bench.ari, args.hangup_after))
     ok = sum(1 for p in placed if not p.error)
     in_time = await wait_until(lambda: _product_done(bench, ok), placed, bench)
     await asyncio.sleep(SETTLE)
     cpu = before.until(bench.snapshot())
+    ari_traffic = _ari_per_call(counters, await bench.controller.metrics(bench.http), len(calls))
     leftovers = await hang_up_all(bench.ari)
     records = await bench.db.run(analysis.load_records)
     pops = analysis.pop_times(records, bench.consoles.pops)
@@ -254,14 +259,14 @@ async def ari_phase(bench: Bench, calls: list[load.PlannedCall]) -> dict:
     return {
         "outcomes": analysis.outcomes(records, errors, len(calls)),
         "pacing": _pacing(placed),
-        "pop_ms": {name: analysis.percentiles(getattr(pops, name))
-                   for name in ("from_queued", "from_dispatch", "from_offered", "delivery")},
+        "pop_ms": {name: analysis.percentiles(getattr(pops, name)) for name in POP_BASES},
         "pop_notes": {"calls that waited for a free agent (left out of from_queued)": pops.waited_for_agent,
                       "queued calls without a pop": pops.calls_without_pop,
                       "pops not matched to DB events": pops.pops_unmatched},
         "timing": analysis.product_timing(records),
         "cpu": cpu,
         "cpu_per_call": _per_call(cpu, len(calls)),
+        "ari_per_call": ari_traffic,
         "ended_in_time": in_time,
         "leftover_channels": leftovers,
         "controller_log": report.log_problems(bench.controller.log_path),
@@ -337,6 +342,12 @@ def _pacing(placed: list[load.Placed]) -> dict:
     late = [1000 * (p.sent - p.due) for p in placed]
     return {"max_late_ms": max(late), "originate_ms": analysis.percentiles(
         [round(1000 * (p.answered - p.sent), 1) for p in placed if not p.error])}
+
+
+def _ari_per_call(before: dict[str, float], after: dict[str, float], calls: int) -> dict:
+    """The controller's ARI REST round trips and websocket events over the phase, per call placed."""
+    return {kind: (after[f"callcenter_ari_{kind}_total"] - before[f"callcenter_ari_{kind}_total"]) / calls
+            for kind in ("requests", "events")}
 
 
 def _per_call(cpu: dict, calls: int) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from callcenter.db.database import Database
@@ -198,6 +199,17 @@ class Controller:
                 return
             await asyncio.sleep(0.3)
         raise StackError(f"callcenter serve not connected to ARI within {timeout:g} s; see {self.log_path}")
+
+    async def metrics(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        """The controller's /api/metrics, label-less samples only: {name: value}."""
+        headers = {"Authorization": f"Bearer {self.s.token}"}
+        async with http.get(self.s.http_url + "/api/metrics", headers=headers,
+                            timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            if resp.status != 200:
+                raise StackError(f"/api/metrics answered {resp.status}: {(await resp.text())[:200]}")
+            text = await resp.text()
+        return {sample.name: sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples if not sample.labels}
 
     async def health(self, http: aiohttp.ClientSession) -> dict:
         try:

@@ -1,0 +1,1 @@
+"""Prometheus metrics of the running server (GET /api/metrics)."""
