@@ -130,7 +130,7 @@ async def script(request: web.Request) -> web.Response:
               "hospital_name": site.hospital_name or None, "callback_number": site.callback_number or None}
     steps = await _triage(request).script(
         request.match_info["call_type"], call=fields, agent={"first_name": agent.name.split()[0]},
-        patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id)
+        patient_id=chosen, actor_user_id=_user_id(request), actor_agent_id=agent.id, time_zone=site.time_zone)
     return web.json_response({"call_type": request.match_info["call_type"],
                               "steps": [step.public() for step in steps]})
 

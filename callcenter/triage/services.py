@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -321,12 +322,14 @@ class TriageService:
 
     async def script(self, call_type: str, *, call: dict[str, Any], agent: dict[str, Any],
                      patient_id: int | None = None, actor_user_id: int | None = None,
-                     actor_agent_id: int | None = None) -> list[ScriptStep]:
+                     actor_agent_id: int | None = None, time_zone: str = "UTC") -> list[ScriptStep]:
         """The steps of a call type's script with the patient's fields merged in. Until the agent confirmed
         who is calling (the desk's `identity_confirmed` event), the script gets the identity fields the pop
         already shows, nothing of the record: the phone may still be ringing. Reading the patient's fields
-        is a view of the record, so it is audited (no audit row when there is no patient)."""
-        patient = await self.db.run(_patient_fields, call.get("id"), patient_id) if self.db else None
+        is a view of the record, so it is audited (no audit row when there is no patient). Times are said in
+        the hospital's `time_zone`."""
+        patient = (await self.db.run(_patient_fields, call.get("id"), patient_id, ZoneInfo(time_zone))
+                   if self.db else None)
         if patient is not None:
             self.events.audit("script_patient_fields", actor_user_id=actor_user_id,
                               actor_agent_id=actor_agent_id, patient_id=patient["id"], call_id=call.get("id"),
@@ -334,7 +337,8 @@ class TriageService:
         return self.guide.render(call_type, patient=patient, call=call, agent=agent)
 
 
-def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None) -> dict[str, Any] | None:
+def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
+                    zone: ZoneInfo) -> dict[str, Any] | None:
     """The confirmed patient's fields, else the candidate's identity fields (names and MRN), else None."""
     confirmed = _confirmed_patient(session, call_id) if call_id else None
     patient = session.get(Patient, confirmed or candidate_id) if (confirmed or candidate_id) else None
@@ -350,8 +354,12 @@ def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None)
     return identity | {
         "mrn": patient.mrn, "date_of_birth": patient.date_of_birth.isoformat(), "language": patient.language,
         "phone": primary,
-        "next_appointment": upcoming.starts_at.strftime("%d %b %Y %H:%M") if upcoming else None,
+        "next_appointment": _said(upcoming.starts_at, zone) if upcoming else None,
     }
+
+
+def _said(when: datetime, zone: ZoneInfo) -> str:
+    return when.astimezone(zone).strftime("%d %b %Y %H:%M")
 
 
 def _confirmed_patient(session: Any, call_id: str) -> int | None:

@@ -115,6 +115,7 @@ async def test_given_an_unconfirmed_caller_with_an_appointment_when_the_script_i
         nurse_client):
     s, patient_id = nurse_client.services, nurse_client.patient_ids[0]
     s.cfg.site.hospital_name = "City Hospital"
+    s.cfg.site.time_zone = "America/New_York"  # the time is said as the hospital's clock shows it
     starts = datetime(2031, 5, 6, 10, 30, tzinfo=UTC)
     await s.db.run(lambda session: session.add_all([
         Appointment(patient_id=patient_id, department="Cardiology", starts_at=starts, status="booked"),
@@ -132,7 +133,7 @@ async def test_given_an_unconfirmed_caller_with_an_appointment_when_the_script_i
     assert viewed.status == 200, await viewed.text()
     confirmed = await (await nurse_client.get(url, headers=nurse_client.headers)).json()
     need = {step["id"]: step for step in confirmed["steps"]}["need"]
-    assert "06 May 2031 10:30" in need["html"] and not need["missing"]
+    assert "06 May 2031 06:30" in need["html"] and not need["missing"]
 
     await s.events.flush()
     audits = await s.db.run(lambda session: session.scalars(
