@@ -143,7 +143,27 @@ async def test_given_a_desk_in_wrapup_when_a_supervisor_releases_it_then_availab
     [audit] = await audits(away, "desk_released")
     assert (audit.call_id, audit.detail["desk"], audit.detail["state"]) == (call_id, DESK, "available")
     listed = await (await away.get("/api/disposition-tasks", headers=api(away))).json()
-    assert [(t["desk"], t["call_id"], t["reason"]) for t in listed] == [(DESK, call_id, "supervisor_release")]
+    assert [(t["desk"], t["call_id"], t["reason"]) for t in listed["tasks"]] == [
+        (DESK, call_id, "supervisor_release")]
+    assert "results_given" in [d["code"] for d in listed["dispositions"]]
+
+
+async def test_given_a_task_when_a_supervisor_writes_its_disposition_then_saved_as_the_desks_and_closed(away):
+    s = away.services
+    call_id = await talk_and_hang_up(away)
+    released = await (await away.post(f"/api/agents/{DESK}/release", json={}, headers=api(away))).json()
+    url = f"/api/disposition-tasks/{released['task_id']}/complete"
+
+    resp = await away.post(url, json={"code": "other", "notes": "Agent gone home"}, headers=api(away))
+
+    assert resp.status == 201, await resp.text()
+    [row] = rows(away, Disposition)
+    assert (row.call_id, row.agent_id, row.code) == (call_id, s.queues.agent(DESK).id, "other")
+    [task] = rows(away, DispositionTask)
+    assert task.disposition_id == row.id
+    again = await away.post(url, json={"code": "other", "notes": "twice"}, headers=api(away))
+    assert again.status == 404
+    assert (await (await away.get("/api/disposition-tasks", headers=api(away))).json())["tasks"] == []
 
 
 async def test_given_a_desk_not_in_wrapup_or_an_agent_asking_when_released_then_refused(away):

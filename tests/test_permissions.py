@@ -41,6 +41,8 @@ SAMPLES: dict[str, Sample] = {
     "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
     "api_desk_patient_view": Sample(params={"patient_id": "1"}, json={"via": "search"}),
     "api_desk_disposition": Sample(json={}),
+    "api_desk_release": Sample(json={}),
+    "api_disposition_task_complete": Sample(params={"task_id": "1"}, json={}),
     # call controls (issue 4)
     "api_call_hold": Sample(params={"call_id": "0" * 32}),
     "api_call_unhold": Sample(params={"call_id": "0" * 32}),

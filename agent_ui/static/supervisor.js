@@ -160,7 +160,7 @@ function renderAgents(agents) {
     el("td", {}, a.state === "wrapup" ? el("button", {
       type: "button", class: "button button-small", textContent: "Release",
       title: `End ${a.name}'s wrap-up: the desk goes available, the disposition it owes is kept as a task`,
-      onclick: () => releaseDesk(a),
+      onclick: (event) => { event.target.disabled = true; releaseDesk(a); },  // the wallboard follows
     }) : null))));
 }
 
@@ -178,9 +178,15 @@ async function releaseDesk(agent) {
   loadTasks();
 }
 
+let dispositionCodes = [];
+let writing = null;  // the task whose disposition form is open: a refresh must not wipe what is typed
+
 async function loadTasks() {
+  if (writing) return;
   try {
-    renderTasks(await api("GET", "/api/disposition-tasks"));
+    const data = await api("GET", "/api/disposition-tasks");
+    dispositionCodes = data.dispositions;
+    renderTasks(data.tasks);
   } catch (error) {
     showError("wallboard-error", `Could not load the dispositions owed: ${error.message}`);
   }
@@ -193,8 +199,37 @@ function renderTasks(tasks) {
     el("td", {}, t.call_started_at ? new Date(t.call_started_at).toLocaleString() : "—"),
     el("td", {}, queueTitle(t.queue)),
     el("td", {}, TASK_REASONS[t.reason] || t.reason),
-    el("td", {}, timer(t.created_at)))));
+    el("td", {}, timer(t.created_at)),
+    el("td", {}, el("button", { type: "button", class: "button button-small", textContent: "Write disposition",
+      title: `Write the disposition for desk ${t.desk} (the agent may not come back)`,
+      onclick: (event) => openTaskForm(t, event.target.closest("tr")) })))));
   $("#tasks-empty").hidden = tasks.length > 0;
+}
+
+// A supervisor writes the disposition for the desk: saved as the desk's, with the supervisor as its author.
+function openTaskForm(task, row) {
+  writing = task.id;
+  const code = el("select", { ariaLabel: "Disposition", required: true }, el("option", { value: "" }, "Choose…"),
+    ...dispositionCodes.map((d) => el("option", { value: d.code }, d.label)));
+  const notes = el("textarea", { rows: 2, maxLength: 4000, required: true, ariaLabel: "Notes" });
+  const form = el("form", { class: "sv-task-form" }, code, notes,
+    el("button", { type: "submit", class: "button button-small button-primary", textContent: "Save disposition" }),
+    el("button", { type: "button", class: "button button-small", textContent: "Cancel",
+      onclick: () => { writing = null; loadTasks(); } }));
+  form.addEventListener("submit", (event) => { event.preventDefault(); completeTask(task, code, notes); });
+  row.after(el("tr", { "data-task-form": task.id }, el("td", { colSpan: 7 }, form)));
+  code.focus();
+}
+
+async function completeTask(task, code, notes) {
+  showError("wallboard-error", "");
+  try {
+    await api("POST", `/api/disposition-tasks/${task.id}/complete`, { code: code.value, notes: notes.value });
+    writing = null;
+    loadTasks();
+  } catch (error) {
+    showError("wallboard-error", `Could not save the disposition: ${error.message}`);
+  }
 }
 
 // -- monitoring -------------------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ _TABLE: dict[str, set[str]] = {
     "api_desk_tasks":         {"agent", "nurse", "supervisor", "admin", API},   # dispositions owed as tasks
     "api_desk_release":       {"supervisor", "admin", API},   # end a desk's wrap-up (audited)
     "api_disposition_tasks":  {"supervisor", "admin", API},
+    "api_disposition_task_complete": {"supervisor", "admin", API},   # a supervisor writes a desk's owed one
     # -- call controls (callcenter/calls/http.py): desk roles on the calls of their own desk only ---------
     "api_call_hold":              {"agent", "nurse", "supervisor", "admin", API},
     "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", API},

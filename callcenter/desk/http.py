@@ -1,7 +1,8 @@
 """The agent desk page (/agent) and its JSON API under /api/agents/{number}/...
 
-Desk roles act on their own desk only; releasing a desk from wrap-up is for supervisors. Searches are POSTs so that search terms (patient data) never appear
-in a URL, an access log or the browser history.
+Desk roles act on their own desk only; releasing a desk from wrap-up (and writing the disposition it then
+owes, /api/disposition-tasks) is for supervisors. Searches are POSTs so that search terms (patient data)
+never appear in a URL, an access log or the browser history.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/agents/{number}/disposition-tasks", list_tasks, name="api_desk_tasks")
     app.router.add_post("/api/agents/{number}/release", release_desk, name="api_desk_release")
     app.router.add_get("/api/disposition-tasks", list_all_tasks, name="api_disposition_tasks")
+    app.router.add_post("/api/disposition-tasks/{task_id:\\d+}/complete", complete_task,
+                        name="api_disposition_task_complete")
 
 
 def _desk(request: web.Request) -> DeskService:
@@ -76,6 +79,15 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 async def list_all_tasks(request: web.Request) -> web.Response:
     return web.json_response(await _desk(request).all_tasks())
+
+
+async def complete_task(request: web.Request) -> web.Response:
+    """A supervisor saves a task's disposition ({"code", "notes"}) for the desk that owes it."""
+    body = await json_object(request, '{"code": "other", "notes": "..."}')
+    user = request.get(USER)
+    saved = await _desk(request).complete_task(int(request.match_info["task_id"]), user.id if user else None,
+                                               body)
+    return web.json_response({"disposition": saved}, status=201)
 
 
 async def release_desk(request: web.Request) -> web.Response:

@@ -203,9 +203,20 @@ class DeskService:
         """The dispositions this desk still owes as tasks, oldest first (audited: they name patients)."""
         return await self._db.run(_tasks, actor)
 
-    async def all_tasks(self) -> list[dict]:
-        """Every open task, for supervisors: desk, call and why; no patient data."""
-        return await self._db.run(_all_tasks)
+    async def all_tasks(self) -> dict:
+        """Every open task, for supervisors: desk, call and why, no patient data; and the codes to close
+        one with (`complete_task`)."""
+        return {"tasks": await self._db.run(_all_tasks), "dispositions": list(DISPOSITIONS)}
+
+    async def complete_task(self, task_id: int, user_id: int | None, body: dict) -> dict:
+        """A supervisor writes a task's disposition for its desk (the agent may not come back): saved as the
+        desk's, with the supervisor as its user."""
+        owner = await self._db.run(_open_task, task_id)
+        if owner is None:
+            raise NotFound("no such open task")
+        call_id, agent_id = owner
+        request = self.disposition_request({**body, "call_id": call_id, "next_state": None})
+        return await self.save_disposition(Actor(user_id, self._queues.agent_by_id(agent_id)), request)
 
     # -- what the desk page loads ------------------------------------------------------------------------
 
@@ -486,6 +497,11 @@ def _tasks(session: Session, actor: Actor) -> list[dict]:
                         actor_agent_id=actor.agent.id,
                         detail={"patient_ids": sorted({t["patient"]["id"] for t in out if t["patient"]})})
     return out
+
+
+def _open_task(session: Session, task_id: int) -> tuple[str, int] | None:
+    task = session.get(DispositionTask, task_id)
+    return None if task is None or task.completed_at is not None else (task.call_id, task.agent_id)
 
 
 def _all_tasks(session: Session) -> list[dict]:

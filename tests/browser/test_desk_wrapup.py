@@ -75,3 +75,33 @@ def test_given_a_desk_held_in_wrapup_when_the_supervisor_releases_it_then_a_task
     supervisor.reload()
     expect(supervisor.locator("#tasks-empty")).to_be_visible()
     wait_until(lambda: live.services.queues.agent(DESK).state == "available", 5, "the desk to stay available")
+
+
+def test_given_a_task_the_agent_cannot_write_when_the_supervisor_writes_it_then_saved_for_the_desk(
+        console, signed_in, screenshot):
+    live = console
+    agent_page = signed_in("agent", live)
+    open_desk(agent_page)
+    wait_until(lambda: live.services.notifier.connected(DESK), 10, "the desk's console socket")
+    call_ended_at_desk(live)
+    expect(agent_page.locator("#state-pill")).to_have_text("Wrap-up", timeout=10_000)
+    agent_page.close()                  # the agent went home
+    supervisor = signed_in("supervisor", live)
+    supervisor.goto("/supervisor")
+    supervisor.locator(f"#agents tr[data-agent='{DESK}']").get_by_role("button", name="Release").click()
+    task_row = supervisor.locator(f"#tasks tr[data-call='{CALL_ID}']")
+
+    task_row.get_by_role("button", name="Write disposition").click()
+    form = supervisor.locator(".sv-task-form")
+    form.get_by_label("Disposition").select_option("caller_hung_up")
+    form.get_by_label("Notes").fill("Agent left before wrap-up; no notes known.")
+    screenshot(supervisor, "supervisor-writes-owed-disposition")
+    form.get_by_role("button", name="Save disposition").click()
+
+    expect(task_row).to_have_count(0)
+    expect(supervisor.locator("#tasks-empty")).to_be_visible()
+    with live.services.db.session() as session:
+        [saved] = session.scalars(select(Disposition)).all()
+    assert (saved.call_id, saved.code) == (CALL_ID, "caller_hung_up")
+    assert saved.agent_id == live.services.queues.agent(DESK).id
+    assert saved.user_id == live.user("supervisor1").id

@@ -84,7 +84,7 @@ async def test_given_console_closed_in_wrapup_when_the_bound_passes_then_logged_
     await center.wait_for(lambda: _async(agent.state == "logged_out"), AWAY + 10, "the desk to be logged out")
 
     async with center.http.get(center.base_url + "/api/disposition-tasks", headers=center.headers) as resp:
-        tasks = await resp.json()
+        tasks = (await resp.json())["tasks"]
     assert [(t["desk"], t["call_id"], t["reason"]) for t in tasks] == [(DESK, first, "agent_away")]
     await center.set_agent(OTHER, "available")
 
@@ -110,6 +110,6 @@ async def test_given_a_desk_held_in_wrapup_when_a_supervisor_releases_it_then_th
         return row if row.status == "connected" and row.agent_id == agent.id else None
     await center.wait_for(offered_to_desk, 60, "the waiting caller to be answered at the released desk")
     async with center.http.get(center.base_url + "/api/disposition-tasks", headers=center.headers) as resp:
-        tasks = await resp.json()
+        tasks = (await resp.json())["tasks"]
     assert [(t["desk"], t["call_id"], t["reason"]) for t in tasks] == [(DESK, first, "supervisor_release")]
     await ws.close()
