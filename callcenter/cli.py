@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the contact center (ARI controller and HTTP console)")
-    s.add_argument("--wrapup", type=float, default=0.0, help="seconds of after-call work before the next call")
+    s.add_argument("--wrapup", type=float, default=0.0,
+                   help="seconds of after-call work before the next call")
     s.add_argument("--available", default="", help="agent numbers to make available at start (demo)")
     s.set_defaults(func=cmd_serve)
 
@@ -85,11 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = db.add_parser("upgrade", help="apply the Alembic migrations up to the newest")
     s.set_defaults(func=cmd_db_upgrade)
 
-    s = sub.add_parser("seed-demo", help="load fictional demo patients, queues and agents (idempotent)")
+    s = sub.add_parser("seed-demo", help="load fictional demo patients, queues and agents once (a database "
+                                         "that holds them is left as it is)")
     s.add_argument("--endpoint-template", default="Local/auto-{number}@agent-phones/n",
                    help="agent phone dial string; {number} is the agent number")
     s.add_argument("--demo-passwords", action="store_true",
-                   help=f"give every demo user the password {DEMO_PASSWORD!r} (never on a real system)")
+                   help=f"give demo users without a password the password {DEMO_PASSWORD!r} (never on a real "
+                        "system)")
+    s.add_argument("--reset", action="store_true",
+                   help="put the demo's queues, desks and users back as the demo has them (undoes changes "
+                        "made in the admin console) and re-create deleted demo rows; with --demo-passwords, "
+                        "every demo user gets the demo password again")
     s.set_defaults(func=cmd_seed_demo)
 
     _add_user_commands(sub)
@@ -124,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_kpi_command(sub) -> None:
     s = sub.add_parser("kpi", help="KPI report from the call event log (definitions: docs/kpi.md)")
     s.add_argument("--from", dest="start",
-                   help="first day (YYYY-MM-DD, hospital time) or an instant with its offset (default: today)")
+                   help="first day (YYYY-MM-DD, hospital time) or an instant with its offset "
+                        "(default: today)")
     s.add_argument("--to", dest="end", help="last day, included (default: the --from day), or an instant")
     s.add_argument("--by", default="day", choices=["queue", "agent", "interval", "day", "week", "month",
                                                    "campaign"])
@@ -265,23 +273,30 @@ def cmd_seed_demo(cfg, args) -> int:
     db = Database(cfg.database_url)
     try:
         with db.session() as session:
-            summary = seed_demo(session, args.endpoint_template)
+            summary = seed_demo(session, args.endpoint_template, reset=args.reset)
             if args.demo_passwords:
-                summary["demo_password"] = _set_demo_passwords(session)
+                summary["demo_password"] = _set_demo_passwords(session, every=args.reset)
     finally:
         db.close()
     print(json.dumps(summary))
     return 0
 
 
-def _set_demo_passwords(session) -> str:
+def _set_demo_passwords(session, every: bool) -> str:
+    """The demo password for demo users who have none yet (all of them, the first time), or for `every` one:
+    a password an admin set is kept unless the demo is reset."""
     from argon2 import PasswordHasher
+    from sqlalchemy import select
 
     from .auth.services import set_password
+    from .db.models import User
     from .demo import AGENTS, OTHER_USERS
     hasher = PasswordHasher()
-    for username in [a.username for a in AGENTS] + [u[0] for u in OTHER_USERS]:
-        set_password(session, hasher, username, DEMO_PASSWORD)
+    demo = [a.username for a in AGENTS] + [u[0] for u in OTHER_USERS]
+    users = session.scalars(select(User).where(User.username.in_(demo))).all()
+    for user in users:
+        if every or user.password_hash is None:
+            set_password(session, hasher, user.username, DEMO_PASSWORD)
     return DEMO_PASSWORD
 
 

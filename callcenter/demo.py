@@ -1,4 +1,8 @@
-"""Fictional demo data: patients, queues, staff and agents. Idempotent: run it as often as you like.
+"""Fictional demo data: patients, queues, staff and agents.
+
+Loaded once: `scripts/start` seeds at every start, and an admin edits the demo's desks, queues and users in
+the console, so seeding a database that holds the demo already changes nothing. `reset=True`
+(`callcenter seed-demo --reset`) puts the demo's own settings back and re-creates what was deleted.
 
 Every person here is invented; phone numbers are in +1 415 555 01xx, a range reserved for fiction. Dates of
 encounters and appointments are relative to when the seed runs, so a fresh seed always has patients
@@ -200,20 +204,32 @@ OTHER_USERS = (("sam", "Sam Patel", "supervisor"), ("admin", "Administrator", "a
 
 
 def seed_demo(session: Session, endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE,
-              now: datetime | None = None) -> dict[str, Any]:
-    """Create what is missing of the demo data; existing rows are kept, except that demo agents get the
-    endpoint, skills and languages given here. Returns what was created and what now exists."""
+              now: datetime | None = None, *, reset: bool = False) -> dict[str, Any]:
+    """Load the demo into a database that does not hold it yet; desks that exist already (a test's own) get
+    the demo's endpoint, skills and languages. On a database that holds the demo, nothing changes unless
+    `reset`: then the demo's queues, desks and users get their demo settings back and what is missing is
+    created again. Returns what was created and what now exists; `seeded` says whether anything was done."""
+    if not reset and _demo_present(session):
+        return {"seeded": False, "created": dict.fromkeys(("queues", "users", "agents", "patients"), 0),
+                **_totals(session)}
     now = now or utcnow()
     created = {
-        "queues": sum(_ensure_queue(session, *q) for q in QUEUES),
-        "users": sum(_ensure_user(session, *u) for u in _staff()),
+        "queues": sum(_ensure_queue(session, *q, reset=reset) for q in QUEUES),
+        "users": sum(_ensure_user(session, *u, reset=reset) for u in _staff()),
         "agents": sum(_ensure_agent(session, a, endpoint_template) for a in AGENTS),
         "patients": sum(_ensure_patient(session, p, now) for p in PATIENTS),
     }
     session.flush()
     campaign_demo = _ensure_campaign_demo(session, now)  # issue 6: targets and campaigns for the demo
     session.flush()
-    return {"created": created, **_totals(session), "campaign_demo": campaign_demo}
+    return {"seeded": True, "created": created, **_totals(session), "campaign_demo": campaign_demo}
+
+
+def _demo_present(session: Session) -> bool:
+    """The demo's patients mark a database as seeded: the console edits desks, queues and users (an admin may
+    even delete them all), never patients, and tests create their own desks and users before seeding."""
+    mrns = [p.mrn for p in PATIENTS]
+    return session.scalar(select(Patient.id).where(Patient.mrn.in_(mrns)).limit(1)) is not None
 
 
 # Outbound campaigns (issue 6): demo patients with an appointment tomorrow, so the reminder campaign has
@@ -257,20 +273,28 @@ def _totals(session: Session) -> dict[str, int]:
     return {name: session.scalar(select(func.count()).select_from(model)) for name, model in models.items()}
 
 
-def _ensure_queue(session: Session, name: str, title: str, service_level: int, priority: int) -> bool:
-    if session.scalar(select(Queue).where(Queue.name == name)) is not None:
-        return False
-    session.add(Queue(name=name, title=title, skill=name, service_level_seconds=service_level,
-                      priority=priority))
-    return True
+def _ensure_queue(session: Session, name: str, title: str, service_level: int, priority: int, *,
+                  reset: bool) -> bool:
+    settings = dict(title=title, skill=name, service_level_seconds=service_level, priority=priority)
+    queue = session.scalar(select(Queue).where(Queue.name == name))
+    if queue is None:
+        session.add(Queue(name=name, **settings))
+        return True
+    if reset:
+        for key, value in (settings | {"moh_class": "default"}).items():
+            setattr(queue, key, value)
+    return False
 
 
-def _ensure_user(session: Session, username: str, display_name: str, role: str) -> bool:
-    if _user(session, username) is not None:
-        return False
-    # No password: the demo signs in however the console's auth decides (a hash is set by an admin tool).
-    session.add(User(username=username, display_name=display_name, role=role))
-    return True
+def _ensure_user(session: Session, username: str, display_name: str, role: str, *, reset: bool) -> bool:
+    user = _user(session, username)
+    if user is None:
+        # No password: the demo signs in however the console's auth decides (a hash is set by an admin tool).
+        session.add(User(username=username, display_name=display_name, role=role))
+        return True
+    if reset:
+        user.display_name, user.role, user.active = display_name, role, True
+    return False
 
 
 def _user(session: Session, username: str) -> User | None:
@@ -280,7 +304,7 @@ def _user(session: Session, username: str) -> User | None:
 def _ensure_agent(session: Session, spec: DemoAgent, endpoint_template: str) -> bool:
     endpoint = endpoint_template.format(number=spec.number)
     agent = session.scalar(select(Agent).where(Agent.number == spec.number))
-    if agent is not None:
+    if agent is not None:  # a desk made before the demo was loaded (tests' role users), or a reset
         agent.endpoint, agent.skills, agent.languages = endpoint, list(spec.skills), list(spec.languages)
         return False
     session.add(Agent(user_id=_user(session, spec.username).id, number=spec.number, name=spec.name,

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
 from markupsafe import escape
 from sqlalchemy import select, update
 
+from callcenter import cli
 from callcenter.admin.exceptions import InvalidInput
 from callcenter.admin.services import valid_endpoint, valid_languages
 from callcenter.db.database import Database
@@ -316,6 +319,70 @@ def test_given_language_list_when_validated_then_codes_lower_case_without_duplic
     assert valid_languages("EN, es pt-BR,en") == ["en", "es", "pt-br"]
     with pytest.raises(InvalidInput, match="e1"):
         valid_languages("en, e1")
+
+
+# -- the demo seed (scripts/start runs `seed-demo --demo-passwords` at every start) --------------------------
+
+
+async def _admin_edits_the_demo(admin: Admin) -> None:
+    desk = _desk("1001", name="Alice Moreno", username="alice", endpoint="PJSIP/1001", languages="en")
+    assert (await admin.post("/admin/desks/1001", [*desk.items(), ("skills", "nurse")])).status == 303
+    queue = {"title": "Results line", "skill": "general", "service_level_seconds": "90", "moh_class": "calm"}
+    assert (await admin.post("/admin/queues/results", queue)).status == 303
+    assert (await admin.post("/admin/users/sam/role", {"role": "admin"})).status == 303
+    assert (await admin.post("/admin/users/brian/active", {"active": "0"})).status == 303
+    assert (await admin.post("/admin/users/alice/password", {"password": NEW_PASSWORD})).status == 303
+
+
+def _demo_as_stored(admin: Admin) -> tuple:
+    with admin.db().session() as session:
+        desk = session.scalar(select(Agent).where(Agent.number == "1001"))
+        queue = session.scalar(select(Queue).where(Queue.name == "results"))
+        users = {u.username: u for u in session.scalars(select(User))}
+        return ((desk.endpoint, desk.skills, desk.languages),
+                (queue.title, queue.skill, queue.service_level_seconds, queue.moh_class),
+                users["sam"].role, users["brian"].active,
+                _is_password(users["alice"].password_hash, NEW_PASSWORD))
+
+
+def _is_password(stored: str | None, password: str) -> bool:
+    try:
+        return stored is not None and PasswordHasher().verify(stored, password)
+    except VerifyMismatchError:
+        return False
+
+
+def _seed_demo_command(admin: Admin, monkeypatch, *args: str) -> None:
+    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(admin.services.cfg.state_dir))
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", admin.services.cfg.database_url)
+    assert cli.main(["seed-demo", "--demo-passwords", *args]) == 0
+
+
+async def test_given_demo_changed_in_admin_console_when_seeded_again_then_changes_stay(admin, monkeypatch):
+    await _admin_edits_the_demo(admin)
+    edited = _demo_as_stored(admin)
+
+    _seed_demo_command(admin, monkeypatch)
+
+    assert _demo_as_stored(admin) == edited == (
+        ("PJSIP/1001", ["nurse"], ["en"]), ("Results line", "general", 90, "calm"), "admin", False, True)
+
+
+async def test_given_demo_changed_in_admin_console_when_seeded_with_reset_then_demo_settings_are_back(
+        admin, monkeypatch):
+    await _admin_edits_the_demo(admin)
+    with admin.db().session() as session:
+        session.delete(session.scalar(select(Queue).where(Queue.name == "complaints")))
+
+    _seed_demo_command(admin, monkeypatch, "--reset")
+
+    (endpoint, skills, languages), queue, sam_role, brian_active, alice_password_kept = _demo_as_stored(admin)
+    assert (endpoint, set(skills), set(languages)) == (
+        "Local/auto-1001@agent-phones/n", {"appointments", "refills", "general", "complaints"}, {"en", "es"})
+    assert queue == ("Test results", "results", 60, "default")
+    assert (sam_role, brian_active, alice_password_kept) == ("supervisor", True, False)
+    with admin.db().session() as session:
+        assert session.scalar(select(Queue.title).where(Queue.name == "complaints")) == "Patient relations"
 
 
 # -- queues --------------------------------------------------------------------------------------------------

@@ -42,7 +42,19 @@ def test_given_seeded_database_when_seeded_again_then_nothing_is_added(db):
         after = _counts(session)
 
     assert summary["created"] == {"queues": 0, "users": 0, "agents": 0, "patients": 0}
+    assert summary["seeded"] is False
     assert after == before
+
+
+def test_given_seeded_database_when_seeded_again_with_other_endpoint_template_then_desks_are_kept(db):
+    with db.session() as session:
+        seed_demo(session, now=NOW)
+        session.scalar(select(Agent).where(Agent.number == "1002")).endpoint = "PJSIP/1002"
+    with db.session() as session:
+        seed_demo(session, endpoint_template="SIP/{number}", now=NOW)
+        endpoints = {a.number: a.endpoint for a in session.scalars(select(Agent))}
+
+    assert endpoints["1002"] == "PJSIP/1002" and endpoints["1001"] == "Local/auto-1001@agent-phones/n"
 
 
 def test_given_seed_when_read_then_queues_have_service_levels_and_skills(db):
@@ -71,11 +83,11 @@ def test_given_seed_when_read_then_agents_are_logged_out_with_skills_languages_a
     assert all(a.user_id is not None for a in agents.values())
 
 
-def test_given_seeded_agents_when_seeded_with_other_endpoint_template_then_endpoints_follow(db):
+def test_given_seeded_agents_when_reset_with_other_endpoint_template_then_endpoints_follow(db):
     with db.session() as session:
         seed_demo(session, now=NOW)
     with db.session() as session:
-        seed_demo(session, endpoint_template="PJSIP/{number}", now=NOW)
+        seed_demo(session, endpoint_template="PJSIP/{number}", now=NOW, reset=True)
         endpoints = set(session.scalars(select(Agent.endpoint)))
 
     assert endpoints == {f"PJSIP/{n}" for n in range(1001, 1007)}
