@@ -189,8 +189,19 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
         _apply_mapping(cfg, _read_toml(secrets_path), str(secrets_path))
     _apply_mapping(cfg, data, str(file_path))
     _apply_env(cfg, env)
+    _check_region(cfg.telephony)
     cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
     return cfg
+
+
+def _check_region(telephony: TelephonyConfig) -> None:
+    """Caller IDs are read in this region's conventions: an unknown code ('UK') would make every national
+    number malformed, call after call, so it stops the start instead."""
+    from .phones import region_code
+    try:
+        telephony.default_region = region_code(telephony.default_region)
+    except ValueError as exc:
+        raise ConfigError(f"telephony.default_region: {exc}") from None
 
 
 def reload(cfg: Config) -> Config:

@@ -1,4 +1,12 @@
-"""Caller-ID normalisation to E.164.
+"""Caller-ID normalisation to E.164: the one place a phone number as someone typed or a trunk delivered it
+becomes the form patient records are matched by (calls, desk search, do-not-call list, click-to-dial, demo).
+
+Trunks deliver numbers in the conventions of the country they are in, the configured `default_region`:
+national form with its trunk prefix (`0...`, `1...` in North America), international form with that
+region's international (IDD) prefix (`011` in North America, `00` in most of Europe, `0011` in Australia,
+`010` in Japan, carrier-selection prefixes in Brazil or Korea), or `+`; often inside a SIP or tel URI.
+phonenumbers knows every region's prefixes from its metadata; this module unwraps the URI and decides what
+counts as withheld.
 
 A caller ID is patient data: nothing here logs it, and `CallerNumber`'s repr hides it, so a stray
 `log.info("%r", caller)` cannot leak it.
@@ -8,18 +16,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import unquote
 
 import phonenumbers
 
 CallerStatus = Literal["valid", "anonymous", "malformed"]
 
-# What switches and carriers put in the caller ID when the number is withheld or unknown.
-ANONYMOUS_VALUES = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "asterisk"})
+# What switches and carriers put in the caller ID when the number is withheld or unknown; "p" (private) and
+# "o" (out of area) are what analogue caller-ID (and the FXO gateways that read it) delivers instead.
+ANONYMOUS_VALUES = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "asterisk",
+                              "withheld", "blocked", "p", "o"})
 URI_SCHEMES = ("tel:", "sip:", "sips:")
 MAX_RAW_LENGTH = 64
 # Dial-string punctuation only: a caller ID with letters in it is garbage, not a vanity number to decode.
 PLAUSIBLE = re.compile(r"\+?[0-9 ()./-]+")
 ADDRESS = re.compile(r"<([^>]*)>")
+# ITU-T's recommended international prefix. Gateways and trunks abroad use it whatever the region's own
+# prefix is; a number read that way is only taken when the region's own reading is not a valid number.
+ITU_PREFIX = "00"
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,15 @@ class CallerNumber:
         return self.status == "valid"
 
 
+def region_code(region: str) -> str:
+    """The region as phonenumbers names it ('us' -> 'US'); ValueError for a code it does not know ('UK')."""
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{region!r} is not a region code phonenumbers knows "
+                         "(ISO 3166-1 alpha-2: US, GB, ES...)")
+    return code
+
+
 def normalize(raw: str | None, default_region: str) -> CallerNumber:
     """Turn a caller ID as received ('(415) 555-0100', 'sip:+1415...@host', 'anonymous') into E.164.
 
@@ -43,7 +66,7 @@ def normalize(raw: str | None, default_region: str) -> CallerNumber:
     user = _user_part(raw)
     if user is None or user.lower() in ANONYMOUS_VALUES:
         return CallerNumber(raw, None, "anonymous")
-    e164 = _to_e164(user, default_region)
+    e164 = _to_e164(user, region_code(default_region))
     return CallerNumber(raw, e164, "valid" if e164 else "malformed")
 
 
@@ -61,16 +84,31 @@ def _user_part(raw: str | None) -> str | None:
             value = value[len(scheme):]
             break
     value = value.split("@", 1)[0]
-    return value.split(";", 1)[0].strip()
+    return unquote(value.split(";", 1)[0]).strip()  # SIP may escape the '+': sip:%2B1415...@host
 
 
-def _to_e164(value: str, default_region: str) -> str | None:
+def _to_e164(value: str, region: str) -> str | None:
     if len(value) > MAX_RAW_LENGTH or not PLAUSIBLE.fullmatch(value):
         return None
+    number = _possible(value, region)
+    if number is not None and not phonenumbers.is_valid_number(number):
+        # '0061 2 9876 5432' on an Australian trunk (its own prefix is 0011): the national reading is possible
+        # but no real number; the international one is.
+        digits = re.sub(r"\D", "", value)
+        if digits.startswith(ITU_PREFIX):
+            international = _possible("+" + digits[len(ITU_PREFIX):], region)
+            if international is not None and phonenumbers.is_valid_number(international):
+                number = international
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _possible(value: str, region: str) -> phonenumbers.PhoneNumber | None:
     try:
-        number = phonenumbers.parse(value, default_region)
+        number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return None
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number

@@ -112,6 +112,19 @@ def test_given_bad_env_value_when_loaded_then_config_error_names_key_and_variabl
     assert str(caught.value) == expected
 
 
+def test_given_region_in_lower_case_when_loaded_then_region_code_as_phonenumbers_names_it(config_file, env):
+    cfg = load(config_file, env | {"CALLCENTER_TELEPHONY_DEFAULT_REGION": "gb"})
+
+    assert cfg.telephony.default_region == "GB"
+
+
+def test_given_region_that_does_not_exist_when_loaded_then_config_error_names_the_setting(config_file, env):
+    write(config_file, "[telephony]\ndefault_region = 'UK'\n")
+
+    with pytest.raises(ConfigError, match=r"^telephony.default_region: 'UK' is not a region code"):
+        load(config_file, env)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("[asterisk]\nurl = 'x'\n", "asterisk: unknown configuration section"),
     ("[ari]\npasword = 'x'\n", "ari.pasword: unknown setting"),
