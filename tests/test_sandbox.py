@@ -19,7 +19,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-pytestmark = pytest.mark.asterisk
+# One sandbox instance for the module: under pytest-xdist its tests stay on one worker (scripts/test: --dist
+# loadgroup).
+pytestmark = [pytest.mark.asterisk, pytest.mark.xdist_group("sbtest")]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_ROOT / "scripts" / "asterisk-sandbox"
