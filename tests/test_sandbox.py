@@ -19,9 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-# One sandbox instance for the module: under pytest-xdist its tests stay on one worker (scripts/test: --dist
-# loadgroup).
-pytestmark = [pytest.mark.asterisk, pytest.mark.xdist_group("sbtest")]
+pytestmark = pytest.mark.asterisk
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_ROOT / "scripts" / "asterisk-sandbox"
