@@ -165,16 +165,17 @@ class Reconciler:
         lost = await self._db.run(_lost_rows, live_channels, set(self._router.calls))
         if not lost:
             return
+        # An ARI bridge outlives its channels: take down what the lost calls left behind first, so a
+        # recording still running there (an agent leg outlived the caller) is finished before it is read.
+        prefixes = tuple("call-" + row.id for row in lost)
+        for bridge in await self._bridges():
+            if bridge.get("id", "").startswith(prefixes):
+                await _quietly(self._ari.destroy_bridge(bridge["id"]))
         asterisk_started = await self._asterisk_started()
         ends = {}
         for row in lost:
             ends[row.id] = await self._end_of(row, asterisk_started)
         await self._db.run(_end_rows, ends, utcnow())
-        # An ARI bridge outlives its channels: take down what the lost calls left behind.
-        prefixes = tuple("call-" + row.id for row in lost)
-        for bridge in await self._bridges():
-            if bridge.get("id", "").startswith(prefixes):
-                await _quietly(self._ari.destroy_bridge(bridge["id"]))
 
     async def _asterisk_started(self) -> datetime | None:
         try:

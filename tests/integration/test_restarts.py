@@ -293,6 +293,36 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
     await offered_once(database_url, cfg, 4)
 
 
+async def test_given_call_ended_while_no_controller_ran_when_started_again_then_row_ends_when_the_call_did(
+        controller):
+    ctl, ari, db = controller
+    await ctl.start("1001")
+    patient = await place_call(ari, TelephonyConfig(), caller="+14155550185", hangup_after=180,
+                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
+    talking = await poll(lambda: _row_in(db, "connected"), 60, "the call to connect")
+    ctl.kill()
+    await ctl.proc.wait()
+    await asyncio.sleep(3)
+    # The patient, then the agent, hang up while nobody watches.
+    await ari.hangup(patient.id)
+    await asyncio.sleep(1)
+    await ari.hangup(_agent_legs(db, talking.id)[-1])
+    hung_up_at = utcnow()
+    await asyncio.sleep(10)
+
+    await ctl.start("1001")
+
+    await poll(lambda: _ended(db, talking.id), 15, "the lost call's row to end")
+    row = rows(db)[talking.id]
+    assert (row.outcome, row.end_reason) == ("completed", "lost")
+    # Ended when the conversation ended (its recording says so), not when the controller came back (10 s
+    # later). A loaded machine records fewer frames than the wall clock runs: the recording may end early.
+    assert -6 < (row.ended_at - hung_up_at).total_seconds() < 2, (row.ended_at, hung_up_at)
+    recording = await poll(lambda: _recording(db, talking.id), 15, "the lost call's recording")
+    assert recording.duration_seconds > 3
+    assert not [b for b in await ari.bridges() if b["id"].startswith("call-" + talking.id)]
+
+
 async def _row_in(db: Database, status: str) -> Call | None:
     found = [r for r in rows(db).values() if r.status == status]
     return found[0] if found else None
