@@ -25,12 +25,13 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict], Awaitable[None]]
 ConnectedHandler = Callable[[], Awaitable[None]]
 
-# What the call logic handles; everything else is filtered out at the source.
+# What the call logic handles; everything else is filtered out at the source. Each event costs Asterisk its
+# JSON and the controller its parsing and routing, so a type no handler reads does not belong here (left out:
+# ChannelStateChange, PlaybackStarted, ChannelEnteredBridge, ChannelLeftBridge, BridgeDestroyed,
+# RecordingStarted: about a third of a hotline call's events).
 EVENT_TYPES = (
-    "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelHangupRequest", "ChannelStateChange",
-    "ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "RecordingStarted", "RecordingFinished",
-    "RecordingFailed", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed", "ApplicationReplaced",
-    "Dial",
+    "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelHangupRequest", "ChannelDtmfReceived",
+    "PlaybackFinished", "RecordingFinished", "RecordingFailed", "ApplicationReplaced", "Dial",
 )
 
 
