@@ -106,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_prompts)
 
-    s = sub.add_parser("simulate-call", help="place a simulated patient call through the hotline")
+    s = sub.add_parser("simulate-call", help="place a simulated patient call through the hotline and print "
+                                             "its call id (asks the running server)")
     s.add_argument("--caller", required=True, help="the caller ID the patient presents")
     s.add_argument("--digits", default="", help="keys the patient presses, e.g. 2,1")
     s.add_argument("--hangup-after", type=float, default=60, help="seconds after answer before hanging up")
     s.add_argument("--first-delay", type=float, default=3)
     s.add_argument("--digit-gap", type=float, default=2)
     s.add_argument("--wait", action="store_true", help="wait until the simulated patient hangs up")
+    s.add_argument("--find-timeout", type=float, default=10,
+                   help="seconds to wait for the running server to take the call")
     s.set_defaults(func=cmd_simulate_call)
 
     s = sub.add_parser("agent", help="set an agent's state through the running server")
@@ -392,21 +395,61 @@ def cmd_simulate_call(cfg, args) -> int:
 
 
 async def _simulate_call(cfg, args) -> int:
+    import uuid
+
     from .ari.client import AriClient
     from .simulate import place_call, wait_for_hangup
     a = cfg.ari
     ari = AriClient(a.url, a.username, a.password, a.app + "-sim")
     await ari.start()
     try:
+        # Asterisk names the second half of a Local channel only when the first is named too.
+        name = f"sim-{uuid.uuid4().hex}"
+        hotline_channel_id = f"{name}-hotline"
         channel = await place_call(ari, cfg.telephony, caller=args.caller, digits=args.digits,
                                    hangup_after=args.hangup_after, first_delay=args.first_delay,
-                                   digit_gap=args.digit_gap)
-        print(channel.id)
+                                   digit_gap=args.digit_gap, channel_id=f"{name}-patient",
+                                   hotline_channel_id=hotline_channel_id)
+        found = await _report_call(cfg, hotline_channel_id, channel.id, args.find_timeout)
         if args.wait:
             await wait_for_hangup(ari, channel.id, args.hangup_after + 30)
     finally:
         await ari.close()
-    return 0
+    return 0 if found else 1
+
+
+async def _report_call(cfg, hotline_channel_id: str, patient_channel_id: str, timeout: float) -> bool:
+    """Print the id of the call the server made of our channel and where to watch it; False if none."""
+    try:
+        found = await _call_of_channel(cfg, hotline_channel_id, timeout)
+    except serverclient.ServerUnreachable as exc:
+        print(f"error: the call is placed (patient channel {patient_channel_id}), but {exc}: its call id is "
+              "unknown (is 'callcenter serve' running?)", file=sys.stderr)
+        return False
+    if found is None:
+        print(f"error: the call is placed (patient channel {patient_channel_id}), but the server took no "
+              f"call on its hotline channel within {timeout:g} s", file=sys.stderr)
+        return False
+    base = serverclient.base_url(cfg)
+    print(found["id"])
+    print(f"API:     {base}{found['url']}  (Authorization: Bearer <[http] api_token>)")
+    print(f"console: {base}/calls/{found['id']} (the call), {base}/supervisor (wallboard)")
+    return True
+
+
+async def _call_of_channel(cfg, channel_id: str, timeout: float) -> dict | None:
+    """Ask the server until it has a call on `channel_id` (it takes it within moments of the dial)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status, body = await asyncio.to_thread(serverclient.get, cfg, "/api/calls", {"channel": channel_id})
+        if status == 200:
+            return body
+        if status != 404:
+            raise serverclient.ServerUnreachable(f"the server answered {status} {body.get('error', '')}")
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(0.25)
 
 
 def cmd_agent(cfg, args) -> int:

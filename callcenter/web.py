@@ -58,6 +58,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{number}/state", set_agent_state, name="api_agent_state")
     app.router.add_get("/api/agents/{number}/ws", agent_socket, name="api_agent_socket")
     app.router.add_get("/api/queues", list_queues, name="api_queues")
+    app.router.add_get("/api/calls", find_call, name="api_call_find")
     app.router.add_get("/api/calls/{call_id}", get_call, name="api_call")
     desk_http.setup_routes(app)  # the agent desk page (/agent) and its API
     calls_http.setup_routes(app, app[SERVICES].controls)  # call controls: hold, transfer, hang up, dial
@@ -171,6 +172,28 @@ async def get_call(request: web.Request) -> web.Response:
     live = s.router.calls.get(found["id"])  # held / consulting are live states, not stored statuses
     found["state"] = live.state.name if live is not None and not live.ended.is_set() else found["status"]
     return web.json_response(found)
+
+
+async def find_call(request: web.Request) -> web.Response:
+    """`?channel=ID`: the call that a channel is (or was) the caller of, so a tool that placed a call
+    (`callcenter simulate-call`) can name it by the call id. A channel id is Asterisk's, no patient data."""
+    channel_id = request.query.get("channel", "")
+    if not channel_id:
+        return _json_error(400, "give the channel: /api/calls?channel=<channel id>")
+    s = request.app[SERVICES]
+    live = s.router.call_for_channel(channel_id)
+    if live is None:
+        await s.events.flush()  # a call that just started: its row is in the writer's queue
+    call_id = live.id if live is not None else await s.db.run(_call_id_for_channel, channel_id)
+    if call_id is None:
+        return _json_error(404, "no call on that channel")
+    url = request.app.router["api_call"].url_for(call_id=call_id)
+    return web.json_response({"id": call_id, "url": str(url)})
+
+
+def _call_id_for_channel(session: Session, channel_id: str) -> str | None:
+    return session.scalar(select(CallRow.id).where(CallRow.channel_id == channel_id)
+                          .order_by(CallRow.started_at.desc()).limit(1))
 
 
 def _call_with_events(session: Session, call_id: str) -> dict | None:

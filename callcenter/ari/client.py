@@ -148,11 +148,13 @@ class AriClient:
     async def originate(self, endpoint: str, *, channel_id: str | None = None, app: str | None = None,
                         app_args: str | None = None, context: str | None = None,
                         extension: str | None = None, caller_id: str | None = None, timeout: int = 30,
-                        formats: str | None = None, variables: dict[str, str] | None = None) -> Channel:
+                        formats: str | None = None, variables: dict[str, str] | None = None,
+                        other_channel_id: str | None = None) -> Channel:
+        """`other_channel_id`: the id of a Local channel's second half (;2), which runs the dialplan."""
         params = {
-            "endpoint": endpoint, "channelId": channel_id, "app": app, "appArgs": app_args,
-            "context": context, "extension": extension, "priority": 1 if extension else None,
-            "callerId": caller_id, "timeout": timeout, "formats": formats,
+            "endpoint": endpoint, "channelId": channel_id, "otherChannelId": other_channel_id, "app": app,
+            "appArgs": app_args, "context": context, "extension": extension,
+            "priority": 1 if extension else None, "callerId": caller_id, "timeout": timeout, "formats": formats,
         }
         body = {"variables": variables} if variables else None
         return Channel.from_json(await self.request("POST", "/channels", params=params, body=body))

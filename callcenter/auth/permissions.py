@@ -66,6 +66,7 @@ _TABLE: dict[str, set[str]] = {
     "api_agent_socket":     {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
     "api_queues":           {"agent", "nurse", "supervisor", "admin", API},
     "api_call":             {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_find":        {"agent", "nurse", "supervisor", "admin", API},  # ?channel=: simulate-call
     # -- supervision (issue 4): wallboard, recording review, live monitoring ---------------------------------
     "api_wallboard":        {"supervisor", "admin", API},
     "api_wallboard_socket": {"supervisor", "admin", API},

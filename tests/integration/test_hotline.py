@@ -189,11 +189,12 @@ async def test_given_simulate_call_command_when_run_then_patient_call_reaches_an
     await center.set_agent("1001", "available")
     cfg = center.s.cfg
     env = {**os.environ, "CALLCENTER_STATE_DIR": str(tmp_path / "cli-state"), "CALLCENTER_ARI_URL": cfg.ari.url,
-           "CALLCENTER_ARI_PASSWORD": cfg.ari.password}
+           "CALLCENTER_ARI_PASSWORD": cfg.ari.password, "CALLCENTER_HTTP_API_TOKEN": "test-token",
+           "CALLCENTER_HTTP_PORT": center.base_url.rsplit(":", 1)[1]}  # it asks the server for the call id
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "callcenter"), "simulate-call", "--caller", "+14155550146",
         "--digits", "1,1", "--hangup-after", "20", env=env, stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
-    assert proc.returncode == 0 and out.strip(), "the command prints the simulated channel id"
+    assert proc.returncode == 0 and out.strip(), "the command prints the call id"
     row = await center.call_row("connected", timeout=60)
     assert (row.queue_name, row.caller_e164) == ("appointments", "+14155550146")

@@ -160,6 +160,20 @@ async def test_given_unknown_call_when_fetched_then_404(client):
     assert await resp.json() == {"error": "no such call"}
 
 
+async def test_given_ended_call_when_looked_up_by_its_channel_then_its_id_and_url(client, services):
+    call_id = "e" * 32
+    await services.db.run(lambda s: s.add(CallRow(id=call_id, channel_id="sim-1-hotline", status="ended",
+                                                  caller_status="valid", started_at=datetime.now(UTC))))
+
+    found = await client.get("/api/calls", params={"channel": "sim-1-hotline"}, headers=AUTH)
+    unknown = await client.get("/api/calls", params={"channel": "sim-2-hotline"}, headers=AUTH)
+    missing = await client.get("/api/calls", headers=AUTH)
+
+    assert (found.status, await found.json()) == (200, {"id": call_id, "url": f"/api/calls/{call_id}"})
+    assert (unknown.status, await unknown.json()) == (404, {"error": "no call on that channel"})
+    assert missing.status == 400
+
+
 async def test_given_call_with_events_when_fetched_then_row_and_events_in_order(client, services):
     started = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     call_id = "c" * 32
