@@ -291,7 +291,7 @@ class InCall(CallState):
         if agent is not None:
             target = reserve_agent(call, call.deps.queues.agent(agent))
         elif mode == "warm":
-            target = reserve_agent(call, free_agent(call, queue))
+            target = claim_free_agent(call, queue)
         else:
             call.deps.queues.queue(queue)  # an unknown queue is refused before the agent is dropped
             target = None
@@ -671,15 +671,13 @@ def reserve_agent(call: "Call", target: "AgentRuntime") -> "AgentRuntime":
     return target
 
 
-def free_agent(call: "Call", queue: str | None) -> "AgentRuntime":
-    """The queue's next free agent, by the queue's rule: the skill, the caller's language, longest idle."""
-    queues = call.deps.queues
-    skill = queues.queue(queue or "").skill
-    free = [a for a in queues.agents.values()
-            if a.state == "available" and skill in a.skills and a is not call.agent]
-    if not free:
+def claim_free_agent(call: "Call", queue: str | None) -> "AgentRuntime":
+    """The queue's next free agent as the queue service chooses (the skill, the caller's language, longest
+    idle; not the agent already in the call), reserved for this call at once."""
+    target = call.deps.queues.claim_agent(queue or "", call.language, call.id, exclude=call.agent)
+    if target is None:
         raise TargetUnavailable(f"no agent of queue {queue!r} is free")
-    return min(free, key=lambda a: (call.language not in a.languages, a.idle_since))
+    return target
 
 
 async def _quietly(coro) -> None:

@@ -3,16 +3,18 @@
 The rules: callers wait in priority order, then arrival order; a call is offered to the longest-idle available
 agent who has the queue's skill, preferring agents who speak the caller's language. An agent who lets an offer
 ring out is paused, so the next caller is not offered to an empty desk.
+
+This is the one place that chooses an agent (choose_agent): for a queued caller, a warm transfer to a queue
+and a progressive campaign's patient alike. The live state it rules over is kept behind QueueStore
+(store.py).
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,6 +23,9 @@ from ..db.database import Database
 from ..db.models import Agent, Queue
 from ..eventlog import EventLog, utcnow
 from .exceptions import AgentNotFound, AgentNotReady, InvalidAgentTransition, QueueNotFound
+from .store import AgentRuntime, MemoryQueueStore, Offerable, QueueEntry, QueueInfo, QueueStore
+
+__all__ = ["AgentRuntime", "Offerable", "QueueEntry", "QueueInfo", "QueueService"]
 
 log = logging.getLogger(__name__)
 
@@ -36,64 +41,11 @@ ALLOWED = {
 USER_STATES = {"available", "paused", "logged_out"}
 
 
-class Offerable(Protocol):
-    id: str
-    language: str
-
-    def offer(self, agent: "AgentRuntime") -> None: ...
-
-
-@dataclass
-class AgentRuntime:
-    id: int
-    number: str
-    name: str
-    endpoint: str
-    skills: frozenset[str]
-    languages: frozenset[str]
-    state: str = "logged_out"
-    state_since: datetime = field(default_factory=utcnow)
-    idle_since: datetime = field(default_factory=utcnow)
-    pause_reason: str | None = None
-    call_id: str | None = None
-
-    def public(self) -> dict:
-        return {
-            "id": self.id, "number": self.number, "name": self.name, "state": self.state,
-            "state_since": self.state_since.isoformat(), "pause_reason": self.pause_reason,
-            "call_id": self.call_id, "skills": sorted(self.skills), "languages": sorted(self.languages),
-        }
-
-
-@dataclass
-class QueueEntry:
-    call: Offerable
-    queue: str
-    priority: int
-    seq: int
-    since: datetime
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        return (-self.priority, self.seq)
-
-
-@dataclass
-class QueueInfo:
-    name: str
-    title: str
-    skill: str
-    service_level_seconds: int
-    moh_class: str
-
-
 class QueueService:
-    def __init__(self, db: Database, events: EventLog):
+    def __init__(self, db: Database, events: EventLog, store: QueueStore | None = None):
         self._db = db
         self._events = events
-        self.queues: dict[str, QueueInfo] = {}
-        self.agents: dict[str, AgentRuntime] = {}
-        self._waiting: dict[str, list[QueueEntry]] = {}
+        self._store = store or MemoryQueueStore()
         self._seq = itertools.count(1)
         # A caller's first arrival (seq, time), kept while the call object lives: a ring-no-answer requeue
         # (front=True) puts the caller back where they were, so they neither lose their place nor jump ahead
@@ -106,12 +58,18 @@ class QueueService:
         self.availability_checks: list[Callable[[AgentRuntime], str | None]] = []
         self.state_listeners: list[Callable[[AgentRuntime], None]] = []
 
+    @property
+    def queues(self) -> Mapping[str, QueueInfo]:
+        return self._store.queues()
+
+    @property
+    def agents(self) -> Mapping[str, AgentRuntime]:
+        return self._store.agents()
+
     async def load(self) -> None:
         """Queues and agents come from the database; live agent state starts logged out after a restart."""
         queues, agents = await self._db.run(_load)
-        self.queues = {q.name: q for q in queues}
-        self._waiting = {name: self._waiting.get(name, []) for name in self.queues}
-        self.agents = {a.number: a for a in agents}
+        self._store.replace(queues, agents)
         await self._db.run(_reset_agent_states)
 
     async def reload_agent(self, number: str) -> AgentRuntime | None:
@@ -119,13 +77,14 @@ class QueueService:
         kept; a desk gone from the database is forgotten. Returns the desk as it now runs, if any."""
         row = await self._db.run(_load_agent, number)
         if row is None:
-            self.agents.pop(number, None)
+            self._store.drop_agent(number)
             return None
         agent = self.agents.get(number)
         if agent is None or agent.id != row.id:  # a new desk (or one deleted and created again)
-            self.agents[number] = agent = row
+            agent = row
         agent.name, agent.endpoint = row.name, row.endpoint
         agent.skills, agent.languages = row.skills, row.languages
+        self._store.put_agent(agent)
         self.dispatch()  # new skills may match a caller already waiting
         return agent
 
@@ -134,8 +93,7 @@ class QueueService:
         info = await self._db.run(_load_queue, name)
         if info is None:
             return None
-        self.queues[name] = info
-        self._waiting.setdefault(name, [])
+        self._store.put_queue(info)
         self.dispatch()
         return info
 
@@ -153,36 +111,67 @@ class QueueService:
         if arrival is None or not front:
             arrival = self._arrivals[call] = (next(self._front_seq if front else self._seq), utcnow())
         entry = QueueEntry(call, queue, priority, *arrival)
-        self._waiting[queue].append(entry)
-        self._waiting[queue].sort(key=lambda e: e.sort_key)
+        self._store.add_waiting(entry)
         self.dispatch()
         return entry
 
     def remove(self, call: Offerable) -> bool:
-        for entries in self._waiting.values():
-            for entry in entries:
-                if entry.call is call:
-                    entries.remove(entry)
-                    return True
-        return False
+        return self._store.remove_waiting(call) is not None
 
     def position(self, call: Offerable) -> int | None:
-        for entries in self._waiting.values():
-            for index, entry in enumerate(entries, 1):
+        for queue in self.queues:
+            for index, entry in enumerate(self._store.waiting(queue), 1):
                 if entry.call is call:
                     return index
         return None
 
     def waiting(self, queue: str) -> list[QueueEntry]:
-        return list(self._waiting.get(queue, []))
+        return self._store.waiting(queue)
 
     # -- agents ------------------------------------------------------------------------------------------
 
     def free_agents(self, queue: str) -> int:
         """How many agents of `queue` are available right now (an automated call decides whether to queue a
         patient or to create a callback). Read-only: nothing is reserved."""
+        return len(self._store.available_agents(self.queue(queue).skill))
+
+    def choose_agent(self, queue: str, language: str | None = None, *,
+                     exclude: AgentRuntime | None = None) -> AgentRuntime | None:
+        """THE rule that picks an agent, for a queued caller, a warm transfer and a campaign's patient:
+        available, with the queue's skill, speaking `language` if any free agent does, then the longest idle;
+        never `exclude` (the agent already in the call). None when nobody is free. Nothing is reserved."""
         skill = self.queue(queue).skill
-        return sum(1 for a in self.agents.values() if a.state == "available" and skill in a.skills)
+        free = [a for a in self._store.available_agents(skill) if exclude is None or a.id != exclude.id]
+        return min(free, key=lambda a: (language not in a.languages, a.idle_since), default=None)
+
+    def claim_agent(self, queue: str, language: str | None, call_id: str, *,
+                    exclude: AgentRuntime | None = None) -> AgentRuntime | None:
+        """The chosen agent (choose_agent), reserved for `call_id` at once: they ring for it from now on, so
+        the queue offers them nothing else meanwhile."""
+        agent = self.choose_agent(queue, language, exclude=exclude)
+        if agent is not None:
+            self.set_state(agent, "ringing", call_id=call_id)
+        return agent
+
+    def release_agent(self, agent: AgentRuntime, call_id: str) -> None:
+        """A reservation given back before anything rang: the agent is available again and keeps their place
+        in the longest-idle order."""
+        if agent.state == "ringing" and agent.call_id == call_id:
+            self.set_state(agent, "available", keep_place=True)
+
+    def prefer_language(self, agent: AgentRuntime, queue: str, language: str | None,
+                        call_id: str) -> AgentRuntime:
+        """An agent reserved before the caller's language was known (a progressive run reserves one before
+        it claims its patient): traded for a free agent of the queue who speaks it, if the reserved one does
+        not."""
+        if language is None or language in agent.languages:
+            return agent
+        better = self.choose_agent(queue, language)
+        if better is None or language not in better.languages:
+            return agent
+        self.set_state(better, "ringing", call_id=call_id)
+        self.release_agent(agent, call_id)
+        return better
 
     def agent(self, number: str) -> AgentRuntime:
         try:
@@ -209,7 +198,9 @@ class QueueService:
         return next((why for check in self.availability_checks if (why := check(agent))), None)
 
     def set_state(self, agent: AgentRuntime, state: str, reason: str | None = None,
-                  call_id: str | None = None) -> None:
+                  call_id: str | None = None, *, keep_place: bool = False) -> None:
+        """`keep_place`: back to available without going to the end of the longest-idle order (a reservation
+        given back before anything rang)."""
         if state != agent.state and state not in ALLOWED[agent.state]:
             raise InvalidAgentTransition(agent.state, state)
         if agent.state == "wrapup" and state == "available" and self.not_ready(agent):
@@ -218,11 +209,12 @@ class QueueService:
         # The end of a wrap-up is logged under the wrapped-up call, so the call's own events give its
         # wrap-up time (the KPIs' handle time) without searching the agent's history.
         wrapped = agent.call_id if agent.state == "wrapup" and state != "wrapup" else None
-        if state == "available" and agent.state != "available":
+        if state == "available" and agent.state != "available" and not keep_place:
             agent.idle_since = now
         agent.state, agent.state_since = state, now
         agent.pause_reason = reason if state == "paused" else None
         agent.call_id = call_id if state in ("ringing", "on_call", "wrapup") else None
+        self._store.put_agent(agent)
         self._persist_agent(agent, now, wrapped)
         for listener in self.state_listeners:
             listener(agent)
@@ -236,6 +228,7 @@ class QueueService:
         from the real start of the call, not from the restart."""
         now = utcnow()
         agent.state, agent.state_since, agent.pause_reason, agent.call_id = "on_call", now, None, call_id
+        self._store.put_agent(agent)
         self._events.write(lambda s: s.execute(update(Agent).where(Agent.id == agent.id).values(
             state="on_call", state_since=now, pause_reason=None)))
         for listener in self.state_listeners:
@@ -255,25 +248,18 @@ class QueueService:
         """Offer waiting callers to free agents until no more pairs match."""
         while (pair := self._next_pair()) is not None:
             entry, agent = pair
-            self._waiting[entry.queue].remove(entry)
+            self._store.remove_waiting(entry.call)
             self.set_state(agent, "ringing", call_id=entry.call.id)
             entry.call.offer(agent)
 
     def _next_pair(self) -> tuple[QueueEntry, AgentRuntime] | None:
-        heads = [entries[0] for entries in self._waiting.values() if entries]
+        heads = [entries[0] for queue in self.queues if (entries := self._store.waiting(queue))]
         # Across queues, the caller who has waited longest (at equal priority) goes first.
         for entry in sorted(heads, key=lambda e: (-e.priority, e.seq)):
-            agent = self._best_agent(entry)
+            agent = self.choose_agent(entry.queue, entry.call.language)
             if agent is not None:
                 return entry, agent
         return None
-
-    def _best_agent(self, entry: QueueEntry) -> AgentRuntime | None:
-        skill = self.queues[entry.queue].skill
-        free = [a for a in self.agents.values() if a.state == "available" and skill in a.skills]
-        if not free:
-            return None
-        return min(free, key=lambda a: (entry.call.language not in a.languages, a.idle_since))
 
 
 def _load(session: Session) -> tuple[list[QueueInfo], list[AgentRuntime]]:

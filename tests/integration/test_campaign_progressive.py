@@ -12,11 +12,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callcenter.campaigns.dialing.progressive import ProgressiveDialer
 from callcenter.campaigns.services import CampaignService
-from callcenter.db.models import CallEvent, CampaignAttempt
+from callcenter.db.models import Call, CallEvent, CampaignAttempt, Patient
 
 from .test_campaign_dialing import START, RunningClock, add_patients, heard, voiced_seconds
 
@@ -96,6 +96,40 @@ async def test_given_free_agent_when_progressive_run_then_pop_before_bridge_and_
     assert report.dialed == 1 and report.stopped in ("done", "no_agent")
     [attempt] = await _attempts(center, "prog-ok")
     assert (attempt.result, attempt.amd_status, attempt.call_id) == ("person", "HUMAN", pop["call_id"])
+    await ws.close()
+
+
+async def test_given_spanish_speaking_patient_when_progressive_run_then_spanish_speaking_agent_is_reserved(
+        campaign_center):
+    center = campaign_center
+    dialer, ids = await _setup(center, "prog-es", ["person"], first=861)
+    patient_id = ids["person-861"]
+    await center.s.db.run(lambda s: s.execute(update(Patient).where(Patient.id == patient_id)
+                                                 .values(language="es")))
+    english, spanish = "1002", DESK  # brian speaks English only; alice English and Spanish
+    await center.set_agent(english, "available")   # idle the longest: first in line for an English patient
+    await asyncio.sleep(0.01)
+    ws = await center.agent_socket(spanish)
+    await center.set_agent(spanish, "available")
+    run = asyncio.create_task(dialer.run("prog-es", worker="t6", agent_wait=3))
+
+    async def first_pop() -> dict:
+        while (msg := await ws.receive_json())["type"] != "screen_pop":
+            pass
+        return msg
+    pop = await asyncio.wait_for(first_pop(), 40)
+    await _wait_bridged(center)
+    assert center.s.queues.agent(english).state == "available", "never reserved for the Spanish patient"
+    await center.s.controls.hangup(pop["call_id"])
+    report = await asyncio.wait_for(run, 60)
+
+    assert report.dialed == 1
+    [attempt] = await _attempts(center, "prog-es")
+    assert (attempt.result, attempt.patient_id) == ("person", patient_id)
+    row = await center.s.db.run(lambda s: s.get(Call, pop["call_id"]))
+    assert row.agent_id == center.s.queues.agent(spanish).id and row.language == "es"
+    events = await _events(center, pop["call_id"])
+    assert [e.agent_id for e in events if e.type == "offered"] == [center.s.queues.agent(spanish).id]
     await ws.close()
 
 

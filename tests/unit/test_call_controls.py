@@ -119,6 +119,22 @@ async def test_given_consultation_when_caller_hangs_up_then_target_freed_and_leg
     assert consult.bridge_id is None and ari.sent("destroy_bridge")
 
 
+async def test_given_spanish_caller_when_warm_transfer_to_a_queue_then_the_free_agent_speaking_spanish_rings(
+        setup, queues):
+    router, controls, _ = setup
+    call = await connected_call(router, queues)
+    call.language = "es"
+    queues.request_state("1001", "available")  # en only, and idle the longest
+    await asyncio.sleep(0.002)
+    queues.request_state("1002", "available")  # en and es
+
+    assert await controls.transfer(call.id, {"mode": "warm", "queue": "general"}) == "consulting"
+
+    assert call.state.target.number == "1002"
+    assert queues.agent("1002").state == "ringing" and queues.agent("1002").call_id == call.id
+    assert queues.agent("1001").state == "available"
+
+
 async def test_given_no_free_agent_in_queue_when_warm_transfer_then_409(setup, queues):
     router, controls, _ = setup
     call = await connected_call(router, queues)

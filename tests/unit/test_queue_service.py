@@ -10,6 +10,7 @@ from sqlalchemy import select
 from callcenter.db.models import Agent, CallEvent
 from callcenter.queues.exceptions import AgentNotFound, InvalidAgentTransition, QueueNotFound
 from callcenter.queues.services import AgentRuntime, QueueService
+from callcenter.queues.store import MemoryQueueStore
 
 
 @dataclass(eq=False)
@@ -287,3 +288,86 @@ async def test_given_agents_in_database_when_loaded_then_all_start_logged_out(se
     assert states == {"logged_out"}
     assert restarted.agent("1002").skills == frozenset({"general"})
     assert restarted.agent("1002").languages == frozenset({"en", "es"})
+
+
+# -- the one choice of an agent (choose_agent / claim_agent): inbound, warm transfer and progressive use it
+
+
+async def test_given_longest_idle_agent_lacks_the_language_when_choosing_then_the_agent_speaking_it(queues):
+    await make_available(queues, "1001", "1002")  # 1001 (en only) has waited longer
+
+    assert queues.choose_agent("general", "es").number == "1002"
+    assert queues.choose_agent("general", "en").number == "1001"
+    assert queues.choose_agent("general").number == "1001", "no language known: the longest idle"
+
+
+async def test_given_nobody_free_speaks_the_language_when_choosing_then_the_longest_idle(queues):
+    await make_available(queues, "1002", "1001")
+
+    assert queues.choose_agent("general", "fr").number == "1002"
+
+
+async def test_given_the_agent_already_in_the_call_when_choosing_then_never_them(queues):
+    await make_available(queues, "1002", "1001")
+    current = queues.agent("1002")
+
+    assert queues.choose_agent("general", "es", exclude=current).number == "1001"
+    queues.request_state("1001", "paused")
+    assert queues.choose_agent("general", "es", exclude=current) is None
+
+
+async def test_given_free_agents_without_the_skill_or_not_available_when_choosing_then_none(queues):
+    await make_available(queues, "1003")  # the nurse: no 'general' skill
+    queues.request_state("1001", "paused")
+
+    assert queues.choose_agent("general", "en") is None
+    assert queues.free_agents("general") == 0
+    with pytest.raises(QueueNotFound):
+        queues.choose_agent("no-such-queue")
+
+
+async def test_given_a_free_agent_when_claimed_then_ringing_for_the_call_and_offered_no_caller(queues):
+    await make_available(queues, "1002")
+
+    agent = queues.claim_agent("general", "es", "call-x")
+    caller = FakeCall("c1")
+    queues.enqueue(caller, "general")
+
+    assert (agent.number, agent.state, agent.call_id) == ("1002", "ringing", "call-x")
+    assert caller.offers == [] and waiting_ids(queues, "general") == ["c1"]
+
+
+async def test_given_a_claim_given_back_when_released_then_available_and_still_longest_idle(queues):
+    await make_available(queues, "1001", "1002")  # 1001 has waited longer
+    agent = queues.claim_agent("general", None, "call-x")
+    assert agent.number == "1001"
+
+    queues.release_agent(agent, "call-x")
+
+    assert agent.state == "available" and agent.call_id is None
+    assert queues.choose_agent("general").number == "1001", "they kept their place"
+
+
+async def test_given_an_agent_reserved_before_the_language_was_known_when_a_speaker_is_free_then_traded(
+        queues):
+    await make_available(queues, "1001", "1002")  # 1001 (en only) has waited longer
+    first = queues.claim_agent("general", None, "call-x")
+
+    chosen = queues.prefer_language(first, "general", "es", "call-x")
+
+    assert (chosen.number, chosen.state, chosen.call_id) == ("1002", "ringing", "call-x")
+    assert first.state == "available" and queues.choose_agent("general").number == "1001"
+    assert queues.prefer_language(chosen, "general", "en", "call-x") is chosen, "1002 speaks en too"
+
+
+async def test_given_queue_state_in_a_store_when_two_services_share_it_then_both_see_one_agent_state(
+        seeded_db, events):
+    store = MemoryQueueStore()
+    first, second = QueueService(seeded_db, events, store), QueueService(seeded_db, events, store)
+    await first.load()
+
+    first.request_state("1002", "available")
+    claimed = second.claim_agent("general", "es", "call-x")
+
+    assert claimed.number == "1002"
+    assert first.agent("1002").state == "ringing" and first.choose_agent("general", "es") is None

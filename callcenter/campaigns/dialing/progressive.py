@@ -1,9 +1,11 @@
 """Progressive campaigns: a patient is dialed only for an agent who is free and reserved for them.
 
 Before each dial: the campaign's 30-day abandon rate must be within its cap (pacing.may_dial), and an agent of
-the campaign's queue must be available. That agent is reserved at once (state 'ringing' with this call), so
-the inbound queue cannot offer them a caller meanwhile; then ONE target is claimed (every compliance rule is
-checked by the claim) and dialed. A person's answer (AMD in the dialplan) rings the agent, whose desk gets the
+the campaign's queue must be available. The queue service chooses and reserves that agent at once (state
+'ringing' with this call), so the inbound queue cannot offer them a caller meanwhile; then ONE target is
+claimed (every compliance rule is checked by the claim), the reservation goes to a free agent who speaks the
+patient's language if the first does not (the queue service's rule, as for an inbound caller), and the
+patient is dialed. A person's answer (AMD in the dialplan) rings the agent, whose desk gets the
 screen pop with the campaign's call script; no agent in the call within 2 s of the answer = the hospital's
 short message and an 'abandoned' attempt. States: progressive_state.py; ARI roles: stasis.py.
 """
@@ -156,13 +158,16 @@ class ProgressiveDialer:
             rate = await self._db.run(abandon_rate, campaign.name, self._clock())
             if not may_dial(rate, campaign.pacing.abandon_cap):
                 return "abandon_cap"
-            agent = self._free_agent(campaign.queue) if len(live) < campaign.pacing.max_channels else None
+            call_id = uuid.uuid4().hex
+            # Reserved before any await: the inbound queue must not offer this agent a caller meanwhile.
+            agent = (self._queues.claim_agent(campaign.queue, None, call_id)
+                     if len(live) < campaign.pacing.max_channels else None)
             if agent is None:
                 if asyncio.get_running_loop().time() - waited_since >= agent_wait:
                     return "no_agent"
                 await self._wait_for_change(live, 1.0)
                 continue
-            call = await self._dial_one(campaign, worker, agent)
+            call = await self._dial_one(campaign, worker, agent, call_id)
             if call is None:
                 return "done"
             live.add(call)
@@ -170,12 +175,6 @@ class ProgressiveDialer:
             report.call_ids.append(call.id)
             waited_since = asyncio.get_running_loop().time()
             await asyncio.sleep(gap)
-
-    def _free_agent(self, queue: str) -> AgentRuntime | None:
-        """The queue's longest-idle available agent, or None."""
-        skill = self._queues.queue(queue).skill
-        free = [a for a in self._queues.agents.values() if a.state == "available" and skill in a.skills]
-        return min(free, key=lambda a: a.idle_since) if free else None
 
     async def _wait_for_change(self, live: set, timeout: float) -> None:
         self._changed.clear()
@@ -187,19 +186,19 @@ class ProgressiveDialer:
             for w in waits:
                 w.cancel()
 
-    async def _dial_one(self, campaign, worker: str, agent: AgentRuntime) -> ProgressiveCall | None:
-        call_id = uuid.uuid4().hex
-        # Reserved before any await: the inbound queue must not offer this agent a caller meanwhile.
-        self._queues.set_state(agent, "ringing", call_id=call_id)
+    async def _dial_one(self, campaign, worker: str, agent: AgentRuntime,
+                        call_id: str) -> ProgressiveCall | None:
+        """Claim a target for the reserved `agent` and dial it; None (the agent given back) if none is due."""
         try:
             jobs = await self._campaigns.claim(campaign.name, worker, 1)
         except Exception:
-            self._release(agent, call_id)
+            self._queues.release_agent(agent, call_id)
             raise
         if not jobs:
-            self._release(agent, call_id)
+            self._queues.release_agent(agent, call_id)
             return None
         job = jobs[0]
+        agent = self._queues.prefer_language(agent, campaign.queue, job.language, call_id)
         patient = await self._db.run(_identity, job.patient_id)
         call = ProgressiveCall(self._router.deps, self._flow, job, agent, patient,
                                finish_attempt=self._campaigns.finish, site=self._site,
@@ -207,10 +206,6 @@ class ProgressiveDialer:
         self._router.calls[call.id] = call
         call.start(lambda c: states.ProgressiveDialing(c))
         return call
-
-    def _release(self, agent: AgentRuntime, call_id: str) -> None:
-        if agent.state == "ringing" and agent.call_id == call_id:
-            self._queues.set_state(agent, "available")
 
 
 def _identity(session: Session, patient_id: int) -> dict | None:
