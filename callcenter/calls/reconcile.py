@@ -61,9 +61,16 @@ class Reconciler:
     # -- running calls: what they missed while the websocket was down ---------------------------------------
 
     async def _catch_up(self, live: dict[str, Channel]) -> None:
-        for call in list(self._router.calls.values()):
+        calls = list(self._router.calls.values())
+        asterisk_started = await self._asterisk_started() if any(
+            c.channel.id not in live for c in calls) else None
+        for call in calls:
             if call.channel.id not in live:
-                call.post({"type": "Lost", "reason": "asterisk_restart"})
+                # Asterisk started after the call did: its restart ended the call. Otherwise the caller hung
+                # up while the websocket was down, unseen.
+                restarted = asterisk_started is not None and asterisk_started > call.started_at
+                reason = "asterisk_restart" if restarted else "while_disconnected"
+                call.post({"type": "Lost", "reason": reason})
                 continue
             leg = call.agent_channel_id
             if leg and leg not in live:
@@ -122,20 +129,27 @@ class Reconciler:
         if agent is None:
             return False
         call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
-        call.restore(row)
+        await self._restore(call, row)
         call.agent, call.agent_channel_id, call.bridge_id = agent, agent_leg, bridge["id"]
         call.bridges_used = _bridges_used(bridge["id"], call.id)
-        self._deps.queues.resume_call(agent, call.id)
         await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
+        self._deps.queues.resume_call(agent, call.id)
+        # Bound to its channels at once: a hang-up from here on reaches the call.
+        self._router.resume_call(call, lambda c: states.Connected(c, agent, fresh=False))
+        log.info("call %s rebuilt: caller %s and agent leg %s still in bridge %s", call.id, channel.id,
+                 agent_leg, bridge["id"])
+        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name)
         # A caller on hold when the old process died would stay on hold: nobody could take them off it.
         await _quietly(self._ari.stop_moh(channel.id))
         await _quietly(self._ari.unmute(channel.id, "in"))
         await _quietly(self._ari.unmute(agent_leg, "in"))
-        log.info("call %s rebuilt: caller %s and agent leg %s still in bridge %s", call.id, channel.id,
-                 agent_leg, bridge["id"])
-        self._router.resume_call(call, lambda c: states.Connected(c, agent, fresh=False))
-        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name)
         return True
+
+    async def _restore(self, call: Call, row: CallRow) -> None:
+        """The row's facts, and the patients the caller ID matches (for the screen pop an agent's console
+        asks for again), looked up without logging a second identification."""
+        call.restore(row)
+        call.patients = await self._deps.pops.lookup(call.caller)
 
     async def _requeue(self, channel: Channel, row: CallRow | None) -> None:
         """A caller who was in the IVR, waiting, or being offered: to the front of their queue (or the general
@@ -153,7 +167,7 @@ class Reconciler:
             call = self._router.start_call(channel, flow, initial=initial)
         else:
             call = Call(self._deps, channel, self._router.flow(flow), call_id=row.id)
-            call.restore(row)
+            await self._restore(call, row)
             call.log("adopted", previous_queue=previous)
             self._router.resume_call(call, initial)
             return

@@ -105,8 +105,8 @@ async def test_given_active_db_calls_without_live_channel_when_reconciled_then_e
             call_row("i" * 32, "gone-ivr", "ivr"),
             call_row("o" * 32, "gone-offering", "offering", "nurse"),
             call_row("a" * 32, "still-here", "ivr"),
-            call_row("e" * 32, "gone-ended", "ended", "general", outcome="completed", end_reason="caller_hangup",
-                     ended_at=T0 + timedelta(minutes=3)),
+            call_row("e" * 32, "gone-ended", "ended", "general", outcome="completed",
+                     end_reason="caller_hangup", ended_at=T0 + timedelta(minutes=3)),
         ])
     router.deps.ari.channels_alive = [live("still-here", app="Dial", app_data="PJSIP/1001")]
 
@@ -121,8 +121,10 @@ async def test_given_active_db_calls_without_live_channel_when_reconciled_then_e
     }
     assert all(rows[id_ * 32].ended_at is not None for id_ in "qoci")
     ended_events = {(e.call_id[0], e.type, e.queue_name, e.data["reason"], e.data["outcome"]) for e in logged}
-    assert ended_events == {("q", "ended", "general", "lost", "abandoned"), ("o", "ended", "nurse", "lost", "abandoned"),
-                            ("c", "ended", "general", "lost", "completed"), ("i", "ended", None, "lost", "ivr_hangup")}
+    assert ended_events == {("q", "ended", "general", "lost", "abandoned"),
+                            ("o", "ended", "nurse", "lost", "abandoned"),
+                            ("c", "ended", "general", "lost", "completed"),
+                            ("i", "ended", None, "lost", "ivr_hangup")}
     assert router.calls == {} and router.deps.ari.sent("hangup") == []
 
 
@@ -132,6 +134,7 @@ async def test_given_running_call_whose_channel_vanished_when_reconciled_then_ca
     call = next(iter(router.calls.values()))
     await wait_until(lambda: router.deps.ari.sent("play"), what="the IVR to play")
     router.deps.ari.channels_alive = []
+    router.deps.ari.asterisk_started = (call.started_at + timedelta(seconds=1)).isoformat()  # it restarted
 
     await router.reconcile()
     await asyncio.wait_for(call.ended.wait(), 5)
@@ -293,7 +296,8 @@ async def test_given_offer_when_agent_phone_busy_then_agent_paused_and_caller_ba
     assert (agent.state, agent.pause_reason) == ("paused", "phone-busy")
     assert queues.position(call) == 1 and call.agent is None
     await events.flush()
-    outcome = await seeded_db.run(lambda s: s.scalar(select(CallLeg.outcome).where(CallLeg.channel_id == leg)))
+    outcome = await seeded_db.run(
+        lambda s: s.scalar(select(CallLeg.outcome).where(CallLeg.channel_id == leg)))
     assert outcome == "busy"
 
 

@@ -205,3 +205,17 @@ async def test_given_agent_hung_up_while_websocket_was_down_when_reconciled_then
 
     await asyncio.wait_for(call.ended.wait(), 5)
     assert call.outcome == "completed"
+
+
+async def test_given_caller_hung_up_while_websocket_was_down_when_reconciled_then_lost_unseen_not_a_restart(
+        router, seeded_db, events):
+    await router.on_event(stasis_start("c1", "inbound", "hotline"))
+    call = next(iter(router.calls.values()))
+    await wait_until(lambda: call.pending_playbacks(), what="the first prompt")
+    router.deps.ari.channels_alive = []  # Asterisk has run since before the call: no restart
+
+    await router.reconcile()
+
+    await asyncio.wait_for(call.ended.wait(), 5)
+    rows, _ = await rows_and_events(seeded_db, events)
+    assert (rows[call.id].outcome, rows[call.id].end_reason) == ("ivr_hangup", "lost_while_disconnected")
