@@ -9,14 +9,17 @@ Call events written here (the agent is the `agent_id` column, the signed-in user
 | `escalation_performed`  | kind, disposition, protocol, version, seconds_from_call_start                  |
 | `escalation_overridden` | disposition, reason, user_id, role (a nurse lifted the wrap-up rule)           |
 
-The wrap-up rule: a call whose latest triage disposition requires escalation cannot be wrapped up until an
-escalation of a kind that answers that disposition is performed, or a nurse overrides it with a reason.
+The wrap-up rule: the most urgent disposition reached on a call governs it (a later, milder protocol result
+never lowers it). While the governing disposition requires escalation the call cannot be wrapped up until
+one of the escalations its ladder rung names (`satisfied_by`) is performed, or a nurse lowers it with a
+written reason (audited); after that the next result governs whatever its urgency.
 """
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,49 +30,90 @@ from ..db.models import Call as CallRow
 from ..db.models import CallEvent
 from ..eventlog import utcnow
 from .exceptions import TriageError
+from .schema import ESCALATIONS
 
-NURSE_TRANSFER, EMERGENCY_CONFERENCE = "nurse_transfer", "emergency_conference"
-INSTRUCTION_READ = "instruction_read"
-KINDS = (NURSE_TRANSFER, EMERGENCY_CONFERENCE, INSTRUCTION_READ)
-# Which escalations discharge a disposition's action. Reading "go to the emergency department" IS the
-# escalation for that rung; a nurse-now rung needs the nurse (or something more urgent than a nurse).
-ANSWERS = {
-    "nurse_transfer": {NURSE_TRANSFER, EMERGENCY_CONFERENCE},
-    "emergency_services": {EMERGENCY_CONFERENCE, INSTRUCTION_READ},
-    "emergency_department": {INSTRUCTION_READ, EMERGENCY_CONFERENCE},
-}
+NURSE_TRANSFER, EMERGENCY_CONFERENCE, INSTRUCTION_READ = ESCALATIONS
+KINDS = ESCALATIONS
 # Queues tried in order for "warm transfer to nurse now", and the priority the caller keeps if requeued.
 NURSE_QUEUES = ("emergency-nurse", "nurse")
 TOP_PRIORITY = 100
 REASON_MIN, REASON_MAX = 10, 1000
+# A disposition event written before the ladder's rank was recorded: red flags above everything else.
+_UNRANKED_RED_FLAG, _UNRANKED = -1, 1_000
 
 
 class EscalationRefused(TriageError):
     status = 409
 
 
-def pending(events: Iterable[Any]) -> dict | None:
-    """The latest triage disposition that still needs its escalation (its call event data), or None.
-    `events` are objects with type, ts, data, in time order."""
-    waiting = None
-    started_nurse = False
+@dataclass
+class Governing:
+    """The disposition that governs a call: the most urgent one reached, until a nurse lowers it.
+    `satisfied` is the event of the escalation that discharged it (escalation_performed, or the
+    transfer_completed of a warm transfer to a nurse started from the panel)."""
+    disposition: dict  # the triage_disposition event's data
+    at: datetime
+    satisfied: Any = None
+    overridden: Any = None
+    milder_later: list[dict] = field(default_factory=list)  # later results that did not lower it
+
+    @property
+    def owed(self) -> bool:
+        return bool(self.disposition.get("escalation_required")) and self.satisfied is None \
+            and self.overridden is None
+
+    @property
+    def satisfied_by(self) -> tuple[str, ...]:
+        return tuple(self.disposition.get("satisfied_by") or ())
+
+    def counts(self, kind: str | None) -> bool:
+        return kind in self.satisfied_by
+
+    @property
+    def satisfied_kind(self) -> str | None:
+        done = self.satisfied
+        if done is None:
+            return None
+        return NURSE_TRANSFER if done.type == "transfer_completed" else done.data.get("kind")
+
+
+def rank(disposition: dict) -> int:
+    value = disposition.get("rank")
+    if isinstance(value, int):
+        return value
+    return _UNRANKED_RED_FLAG if disposition.get("escalation_required") else _UNRANKED
+
+
+def governing(events: Iterable[Any]) -> Governing | None:
+    """The governing disposition of a call from its events (objects with type, ts, data, in time order).
+    A later result governs only when it is more urgent, or when a nurse lowered the one before with a
+    written reason: a milder protocol run afterwards never lowers an emergency."""
+    gov: Governing | None = None
+    nurse_started = False
     for event in events:
         if event.type == "triage_disposition":
-            waiting = event.data if event.data.get("escalation_required") else None
-            started_nurse = False
-        elif waiting is None:
+            if gov is None or gov.overridden is not None or rank(event.data) < rank(gov.disposition):
+                gov, nurse_started = Governing(event.data, event.ts), False
+            elif rank(event.data) > rank(gov.disposition):
+                gov.milder_later.append(event.data)
+        elif gov is None or not gov.owed:
             continue
         elif event.type == "escalation_overridden":
-            waiting = None
-        elif event.type == "escalation_performed" and event.data.get("kind") in ANSWERS.get(
-                waiting.get("action"), set(KINDS)):
-            waiting = None
+            gov.overridden = event
+        elif event.type == "escalation_performed" and gov.counts(event.data.get("kind")):
+            gov.satisfied = event
         elif event.type == "escalation_started" and event.data.get("kind") == NURSE_TRANSFER:
-            started_nurse = True
-        elif event.type == "transfer_completed" and started_nurse:
+            nurse_started = True
+        elif event.type == "transfer_completed" and nurse_started and gov.counts(NURSE_TRANSFER):
             # Completed with the desk's own Complete button instead of the panel's: still the nurse.
-            waiting = None
-    return waiting
+            gov.satisfied = event
+    return gov
+
+
+def pending(events: Iterable[Any]) -> dict | None:
+    """The governing disposition's event data while its escalation is still owed, else None."""
+    gov = governing(events)
+    return gov.disposition if gov is not None and gov.owed else None
 
 
 def call_events(session: Session, call_id: str) -> list[CallEvent]:
@@ -82,9 +126,9 @@ def wrapup_refusal(session: Session, call_id: str) -> str | None:
     waiting = pending(call_events(session, call_id))
     if waiting is None:
         return None
-    return (f"red flag: the triage disposition '{waiting.get('disposition')}' requires an escalation "
-            "(warm transfer to a nurse, emergency number or instruction read) before wrap-up; "
-            "a nurse may override it with a written reason")
+    counts = " or ".join(waiting.get("satisfied_by") or ["a nurse override"])
+    return (f"red flag: the governing triage disposition '{waiting.get('disposition')}' requires an "
+            f"escalation ({counts}) before wrap-up; a nurse may override it with a written reason")
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -103,19 +147,40 @@ def record(session: Session, call_id: str) -> dict | None:
         return None
     events = call_events(session, call_id)
     rows = [_row(e) for e in events if e.type.startswith(("triage_", "escalation_"))]
-    performed = next((e for e in events if e.type == "escalation_performed"), None)
+    gov = governing(events)
     return {
         "call": {"id": call.id, "direction": call.direction, "queue": call.queue_name,
                  "status": call.status, "started_at": _iso(call.started_at), "ended_at": _iso(call.ended_at),
                  "ivr_path": list(call.ivr_path or []), "agent_ids": sorted(_agent_ids(call, events))},
         "protocols": _protocols(events),
         "events": rows,
-        "escalation_pending": pending(events),
-        "escalation": None if performed is None else {
-            "kind": performed.data.get("kind"), "at": _iso(performed.ts), "agent_id": performed.agent_id,
-            "seconds_from_call_start": seconds_between(call.started_at, performed.ts)},
+        "governing": _governing_view(gov),
+        "escalation_pending": gov.disposition if gov is not None and gov.owed else None,
+        "escalation": _escalation_view(call, gov),
         "overrides": [_row(e) for e in events if e.type == "escalation_overridden"],
     }
+
+
+def _governing_view(gov: Governing | None) -> dict | None:
+    if gov is None:
+        return None
+    return {"disposition": gov.disposition.get("disposition"), "protocol": gov.disposition.get("protocol"),
+            "at": _iso(gov.at), "escalation_required": bool(gov.disposition.get("escalation_required")),
+            "satisfied_by": list(gov.satisfied_by), "owed": gov.owed,
+            "overridden": gov.overridden is not None,
+            # A later protocol reached something milder: shown as a warning, it changed nothing.
+            "milder_later": [{"disposition": d.get("disposition"), "protocol": d.get("protocol")}
+                             for d in gov.milder_later]}
+
+
+def _escalation_view(call: CallRow, gov: Governing | None) -> dict | None:
+    """The escalation that satisfied the governing disposition: its time is the time to escalation (an
+    escalation clicked before, or one that did not count, is in the events but not here)."""
+    if gov is None or gov.satisfied is None:
+        return None
+    done = gov.satisfied
+    return {"kind": gov.satisfied_kind, "at": _iso(done.ts), "agent_id": done.agent_id,
+            "seconds_from_call_start": seconds_between(call.started_at, done.ts)}
 
 
 def _agent_ids(call: CallRow, events: list[CallEvent]) -> set[int]:
@@ -181,26 +246,42 @@ class EscalationService:
         self._triage, self._controls, self._queues = triage, controls, queues
         self._events, self._db = events, db
 
-    def _decided(self, call) -> dict:
-        session = self._triage.sessions.get(call.id)
-        if session is None or session.decision is None:
-            raise EscalationRefused("no triage disposition on this call yet")
-        view = session.view()
-        return {"protocol": view["protocol"]["id"], "version": view["protocol"]["version"],
-                "disposition": view["disposition"]["id"]}
+    async def governing(self, call_id: str) -> tuple[Governing | None, list[CallEvent]]:
+        """The call's governing disposition and its events, read after the pending events are written."""
+        await self._events.flush()
+        events = await self._db.run(call_events, call_id)
+        return governing(events), events
 
-    async def escalate(self, call, agent, kind: str, user) -> dict:
+    async def _owed(self, call_id: str, kind: str) -> tuple[Governing, list[CallEvent]]:
+        """The governing disposition, when `kind` is one of the escalations that satisfy it."""
         if kind not in KINDS:
             raise EscalationRefused(f"'kind' must be one of {', '.join(KINDS)}")
-        decided = self._decided(call)
-        user_id = user.id if user else None
+        gov, events = await self.governing(call_id)
+        if gov is None:
+            raise EscalationRefused("no triage disposition on this call yet")
+        if not gov.counts(kind):
+            counts = " or ".join(gov.satisfied_by) or "none: no escalation is required"
+            raise EscalationRefused(f"'{kind}' does not satisfy the governing disposition "
+                                    f"'{gov.disposition.get('disposition')}' (what counts: {counts})")
+        return gov, events
+
+    @staticmethod
+    def _decided(gov: Governing) -> dict:
+        return {key: gov.disposition.get(key) for key in ("protocol", "version", "disposition")}
+
+    async def escalate(self, call, agent, kind: str, user) -> dict:
+        gov, events = await self._owed(call.id, kind)
+        decided, user_id = self._decided(gov), user.id if user else None
         if kind == NURSE_TRANSFER:
-            queue, state = await self._warm_to_nurse(call, user)
+            queue, state = await self._warm_to_nurse(call, user, gov)
             self._events.event(call.id, "escalation_started", agent_id=agent.id, kind=kind, queue=queue,
                                priority=TOP_PRIORITY, user_id=user_id, **decided)
             await self._events.flush()
             return {"kind": kind, "state": state, "queue": queue, "performed": False}
         if kind == EMERGENCY_CONFERENCE:
+            if any(e.type == "emergency_conference_dialed" for e in events):
+                # A reload forgets what the page did; the call's events do not.
+                raise EscalationRefused("the emergency number was already conferenced into this call")
             await self._controls.conference_emergency(call.id, user)
         self._performed(call, agent, kind, user_id, decided)
         await self._events.flush()
@@ -208,13 +289,13 @@ class EscalationService:
 
     async def complete_nurse(self, call, agent, user) -> dict:
         """The agent introduced the caller to the nurse: complete the warm transfer; escalation done."""
-        decided = self._decided(call)
+        gov, _ = await self._owed(call.id, NURSE_TRANSFER)
         state = await self._controls.complete_transfer(call.id, user)
-        self._performed(call, agent, NURSE_TRANSFER, user.id if user else None, decided)
+        self._performed(call, agent, NURSE_TRANSFER, user.id if user else None, self._decided(gov))
         await self._events.flush()
         return {"kind": NURSE_TRANSFER, "state": state, "performed": True}
 
-    async def _warm_to_nurse(self, call, user) -> tuple[str, str]:
+    async def _warm_to_nurse(self, call, user, gov: Governing) -> tuple[str, str]:
         from ..calls.exceptions import TargetUnavailable
         last: Exception | None = None
         for queue in NURSE_QUEUES:
@@ -225,8 +306,10 @@ class EscalationService:
                 return queue, await self._controls.transfer(call.id, body, user)
             except TargetUnavailable as exc:
                 last = exc
-        raise EscalationRefused(f"no nurse is free right now ({last}); conference the emergency number "
-                                "or read the instruction") from None
+        # Offer only what else counts for this disposition: never an action the wrap-up rule ignores.
+        others = [k for k in gov.satisfied_by if k != NURSE_TRANSFER]
+        instead = f"; instead: {' or '.join(others)}" if others else ""
+        raise EscalationRefused(f"no nurse is free right now ({last}){instead}") from None
 
     def _performed(self, call, agent, kind: str, user_id: int | None, decided: dict) -> None:
         at = utcnow()

@@ -2,9 +2,11 @@
 (ringing, connected or in wrap-up), and desk roles act on their own desk only.
 
 - GET  /api/triage/protocols?language=es        the protocols to pick from, by title
-- GET  /api/agents/{number}/triage              {call_id, suggestions, session, script} (session: see
-                                                TriageSession.view(); null before a protocol is started;
-                                                script: the call script of the call's campaign or queue)
+- GET  /api/agents/{number}/triage              {call_id, suggestions, session, script, governing}
+                                                (session: see TriageSession.view(); null before a protocol
+                                                is started; script: the call script of the call's campaign
+                                                or queue; governing: the call's most urgent disposition and
+                                                the escalations that satisfy it, see _governing)
 - POST /api/agents/{number}/triage              {"protocol": "chest_pain", "language": "en"} -> same shape
 - POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
 - GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}: the patient the agent
@@ -74,12 +76,30 @@ def _desk_call(request: web.Request):
     return agent, call
 
 
-def _state(triage: TriageService, call) -> dict:
+async def _state(request: web.Request, call) -> dict:
+    triage = _triage(request)
     session = triage.sessions.get(call.id)
     # A progressive campaign's call carries its campaign's script; any other call gets its queue's.
     call_script = triage.script_for(call.queue_name, getattr(call, "script", None))
+    gov, events = await _escalations(request).governing(call.id)
     return {"call_id": call.id, "suggestions": triage.suggest(call.ivr_path, call.queue_name),
-            "session": session.view() if session else None, "script": call_script}
+            "session": session.view() if session else None, "script": call_script,
+            "governing": _governing(triage, gov, events, session.language if session else call.language)}
+
+
+def _governing(triage: TriageService, gov, events, language: str) -> dict | None:
+    """What the panel's escalation buttons answer to: the most urgent disposition of the call, which a
+    later, milder protocol does not replace. `emergency_dialed`: a reload must not offer it again."""
+    if gov is None:
+        return None
+    rung = triage.ladder[gov.disposition["disposition"]]
+    return {"id": rung.id, "protocol": gov.disposition.get("protocol"),
+            "label": rung.label.get(language, rung.label["en"]),
+            "instruction": rung.instruction.get(language, rung.instruction["en"]),
+            "escalation_required": bool(gov.disposition.get("escalation_required")),
+            "satisfied_by": list(gov.satisfied_by), "owed": gov.owed,
+            "overridden": gov.overridden is not None, "satisfied_kind": gov.satisfied_kind,
+            "emergency_dialed": any(e.type == "emergency_conference_dialed" for e in events)}
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -90,7 +110,7 @@ async def protocols(request: web.Request) -> web.Response:
 
 async def triage_state(request: web.Request) -> web.Response:
     _, call = _desk_call(request)
-    return web.json_response(_state(_triage(request), call))
+    return web.json_response(await _state(request, call))
 
 
 async def triage_start(request: web.Request) -> web.Response:
@@ -100,7 +120,7 @@ async def triage_start(request: web.Request) -> web.Response:
     triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
                  agent_id=agent.id, user_id=_user_id(request),
                  suggested=triage.suggest(call.ivr_path, call.queue_name))
-    return web.json_response(_state(triage, call))
+    return web.json_response(await _state(request, call))
 
 
 async def triage_answer(request: web.Request) -> web.Response:
@@ -111,7 +131,7 @@ async def triage_answer(request: web.Request) -> web.Response:
     triage = _triage(request)
     triage.answer(call.id, str(body.get("question")), body["answer"] == "yes", agent_id=agent.id,
                   user_id=_user_id(request))
-    return web.json_response(_state(triage, call))
+    return web.json_response(await _state(request, call))
 
 
 async def script(request: web.Request) -> web.Response:

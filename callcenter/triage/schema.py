@@ -13,6 +13,8 @@ dispositions:
     label: {en: "...", es: "..."}
     action: emergency_services     # what the console offers: see ACTIONS
     escalation_required: true      # the call cannot be wrapped up until the action was performed
+    satisfied_by: [emergency_conference, instruction_read]  # the escalations that count (ESCALATIONS);
+                                   # none when escalation_required is false
     instruction: {en: "...", es: "..."}
 ```
 
@@ -72,6 +74,8 @@ REQUIRED_LANGUAGES = ("en", "es")
 REVIEW_STATUSES = ("example content, requires clinical review", "clinically approved")
 # What the console can do for a disposition; the verbs a triage panel offers as buttons.
 ACTIONS = ("emergency_services", "emergency_department", "nurse_transfer", "appointment", "home_care")
+# The escalations the console can perform (triage/escalation.py); a rung names those that satisfy it.
+ESCALATIONS = ("nurse_transfer", "emergency_conference", "instruction_read")
 _ID = r"[a-z0-9_]+"
 
 Texts = Mapping[str, str]
@@ -85,6 +89,7 @@ class Disposition:
     action: str
     escalation_required: bool
     instruction: Texts
+    satisfied_by: tuple[str, ...] = ()  # the escalations that discharge it; empty when none is required
 
 
 @dataclass(frozen=True)
@@ -158,9 +163,27 @@ def _dispositions(problems: Problems, value: Any, languages: tuple[str, ...]) ->
         texts = _texts_check(languages)
         found[key] = Disposition(
             key, rank, f.get("label", texts), f.get("action", _choice(ACTIONS)),
-            f.get("escalation_required", _boolean), f.get("instruction", texts))
+            f.get("escalation_required", _boolean), f.get("instruction", texts),
+            f.get("satisfied_by", _escalations, ()) or ())
+        _check_satisfied_by(f, found[key])
         f.done()
     return found
+
+
+def _escalations(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(set(value)) != len(value):
+        raise Invalid(f"expected a list of distinct escalations ({', '.join(ESCALATIONS)})")
+    return tuple(_choice(ESCALATIONS)(item) for item in value)
+
+
+def _check_satisfied_by(f: Fields, rung: Disposition) -> None:
+    """A rung that requires escalation names what satisfies it; one that does not names nothing, so the
+    console never offers an escalation that the wrap-up rule would not count."""
+    if rung.escalation_required is True and not rung.satisfied_by:
+        f.error("escalation_required", "escalation_required: true needs 'satisfied_by': the escalations"
+                " that count")
+    elif rung.escalation_required is False and rung.satisfied_by:
+        f.error("satisfied_by", "satisfied_by: a disposition that requires no escalation names none")
 
 
 # ---- protocols ----

@@ -12,7 +12,8 @@ restart and needs no schema of its own:
 | `triage_question_shown`  | protocol, version, question, index (1-based), text (the words shown)         |
 | `triage_answered`        | protocol, version, question, answer ('yes' or 'no')                          |
 | `triage_disposition`     | protocol, version, disposition, decided_by (question id or 'no_to_all'),     |
-|                          | action, escalation_required                                                  |
+|                          | action, escalation_required, rank (0 most urgent), satisfied_by (the         |
+|                          | escalations that count): the ladder as it was, for the wrap-up rule          |
 
 The agent is the event's `agent_id` column; `user_id` (the signed-in user, when the console knows it) is
 in data.
@@ -143,7 +144,8 @@ class TriageSession:
         self.decision = Decision(disposition, decided_by, at, agent_id)
         rung = self.ladder[disposition]
         self._fact("triage_disposition", at, agent_id, user_id, disposition=disposition,
-                   decided_by=decided_by, action=rung.action, escalation_required=rung.escalation_required)
+                   decided_by=decided_by, action=rung.action, escalation_required=rung.escalation_required,
+                   rank=rung.rank, satisfied_by=list(rung.satisfied_by))
 
     def _fact(self, type_: str, at: datetime, agent_id: int | None, user_id: int | None, **data: Any) -> None:
         data = {"protocol": self.protocol.id, "version": self.protocol.version, **data}
@@ -176,7 +178,8 @@ class TriageSession:
         advice = by_question.advice if by_question else self.protocol.if_no_to_all.advice
         return {
             "id": rung.id, "rank": rung.rank, "label": rung.label[lang], "action": rung.action,
-            "escalation_required": rung.escalation_required, "instruction": rung.instruction[lang],
+            "escalation_required": rung.escalation_required, "satisfied_by": list(rung.satisfied_by),
+            "instruction": rung.instruction[lang],
             "advice": advice[lang], "call_back_if_worse": self.protocol.call_back_if_worse[lang],
             "decided_by": decision.decided_by, "decided_at": decision.at.isoformat(),
             "agent_id": decision.agent_id,

@@ -138,3 +138,80 @@ async def test_given_a_triaged_call_when_exported_then_json_and_csv_hold_every_q
     assert page.status == 200 and "chest_pain" in html and "instruction_read" in html, "the agent who took it"
     nurse = await client_as(aiohttp_client, app, NURSE)
     assert (await nurse.get(f"/calls/{CALL_ID}/triage.json")).status == 403, "not the nurse's call"
+
+
+async def run_protocol(client, protocol: str, yes_at: str | None = None) -> dict:
+    """Run a protocol on the desk's call: 'no' to every question until `yes_at` (or to all)."""
+    state = await (await client.post(TRIAGE, json={"protocol": protocol}, headers=client.headers)).json()
+    while state["session"]["current"]:
+        question = state["session"]["current"]["id"]
+        resp = await client.post(f"{TRIAGE}/answer", headers=client.headers,
+                                 json={"question": question, "answer": "yes" if question == yes_at else "no"})
+        state = await resp.json()
+    return state
+
+
+async def test_given_go_to_ed_when_a_second_protocol_says_home_care_then_wrap_up_refused_and_page_warns(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    first = await run_protocol(agent, "chest_pain", yes_at="breathless_or_blood")
+    assert first["session"]["disposition"]["id"] == "emergency_department_now"
+    later = await run_protocol(agent, "headache")
+    assert later["session"]["disposition"]["id"] == "home_care"
+    assert later["governing"]["id"] == "emergency_department_now" and later["governing"]["owed"] is True
+
+    refused = await save(agent)
+    assert refused.status == 409 and "emergency_department_now" in (await refused.json())["error"]
+    page = await (await agent.get(f"/calls/{CALL_ID}", headers={"Accept": "text/html"})).text()
+    assert 'id="rec-escalation-owed"' in page and "milder disposition" in page and "home_care" in page
+
+    resp = await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+    assert resp.status == 200, await resp.text()
+    [performed] = await events(app, "escalation_performed")
+    assert performed.data["disposition"] == "emergency_department_now", "the governing one was escalated"
+    assert (await save(agent)).status == 201
+
+
+async def test_given_nurse_now_when_the_instruction_is_read_then_refused_and_the_panel_offers_what_counts(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    state = await run_protocol(agent, "chest_pain", yes_at="recent_pain_gone")
+    assert state["governing"]["id"] == "nurse_now"
+    assert state["governing"]["satisfied_by"] == ["nurse_transfer", "emergency_conference"]
+    assert state["session"]["disposition"]["satisfied_by"] == ["nurse_transfer", "emergency_conference"]
+
+    resp = await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+    assert resp.status == 409 and "does not satisfy" in (await resp.json())["error"]
+    assert await events(app, "escalation_performed") == []
+    assert (await save(agent)).status == 409
+
+    no_nurse = await agent.post(f"{TRIAGE}/escalate", json={"kind": "nurse_transfer"}, headers=agent.headers)
+    error = (await no_nurse.json())["error"]
+    assert no_nurse.status == 409 and "emergency_conference" in error and "instruction" not in error
+
+
+async def test_given_a_call_emergency_services_now_when_a_warm_transfer_to_a_nurse_is_asked_then_refused(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    state = await run_protocol(agent, "chest_pain", yes_at="unresponsive")
+    assert state["governing"]["satisfied_by"] == ["emergency_conference", "instruction_read"]
+    resp = await agent.post(f"{TRIAGE}/escalate", json={"kind": "nurse_transfer"}, headers=agent.headers)
+    assert resp.status == 409 and "does not satisfy" in (await resp.json())["error"]
+    assert await events(app, "escalation_started") == []
+
+
+async def test_given_an_escalated_ed_then_an_emergency_when_escalated_again_then_the_record_times_the_second(
+        app, aiohttp_client):
+    agent = await client_as(aiohttp_client, app, AGENT)
+    await run_protocol(agent, "chest_pain", yes_at="breathless_or_blood")
+    await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+    state = await run_protocol(agent, "headache", yes_at="thunderclap")
+    assert state["governing"]["id"] == "call_emergency_services_now" and state["governing"]["owed"] is True
+    assert (await save(agent)).status == 409, "the more urgent result is owed again"
+    await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
+
+    first, second = await events(app, "escalation_performed")
+    rec = await (await agent.get(f"/calls/{CALL_ID}/triage.json")).json()
+    assert rec["governing"]["disposition"] == "call_emergency_services_now"
+    assert rec["escalation"]["at"] == second.ts.isoformat() != first.ts.isoformat()
+    assert (await save(agent)).status == 201
