@@ -7,7 +7,11 @@ const root = document.getElementById("desk");
 const desk = root ? root.dataset.desk : "";
 const $ = (id) => document.getElementById(id);
 
-const t$ = { callId: null, queue: null, protocols: [], session: null, scriptStep: 0, consulting: false };
+const t$ = { callId: null, queue: null, protocols: [], session: null, governing: null, scriptStep: 0,
+  consulting: false };
+// The escalation buttons, by the kind the server's ladder names in a disposition's satisfied_by.
+const ESCALATION_BUTTONS = { nurse_transfer: "btn-esc-nurse", emergency_conference: "btn-esc-emergency",
+  instruction_read: "btn-esc-read" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -38,8 +42,8 @@ function onMessage(event) {
 }
 
 async function openCall(pop) {
-  Object.assign(t$, { callId: pop.call_id, queue: pop.queue || null, session: null, scriptStep: 0,
-    consulting: false });
+  Object.assign(t$, { callId: pop.call_id, queue: pop.queue || null, session: null, governing: null,
+    scriptStep: 0, consulting: false });
   $("triage").hidden = false;
   await loadProtocols();
   const state = await refresh();
@@ -50,7 +54,7 @@ async function openCall(pop) {
 
 function closeCall() {
   if (!t$.callId) return;
-  Object.assign(t$, { callId: null, session: null, consulting: false });
+  Object.assign(t$, { callId: null, session: null, governing: null, consulting: false });
   $("triage").hidden = true;
   $("triage-steps").replaceChildren();
   $("script-steps").replaceChildren();
@@ -80,6 +84,7 @@ function render(state) {
   $("triage-suggested").textContent = suggested.length
     ? `Suggested from the IVR choice / queue: ${suggested.length} protocol(s), marked ★.` : "No suggestion: pick a protocol.";
   t$.session = state.session;
+  t$.governing = state.governing;
   renderSession();
 }
 
@@ -107,16 +112,28 @@ function renderSession() {
   }
 }
 
+// The escalation answers to the call's governing disposition (the most urgent one reached, which a later
+// milder protocol does not lower), and offers only the actions its ladder rung counts.
 function renderDisposition(d) {
-  $("triage-disposition").classList.toggle("routine", !d.escalation_required);
+  const g = t$.governing || { id: d.id, escalation_required: d.escalation_required, satisfied_by: d.satisfied_by,
+    owed: d.escalation_required, instruction: d.instruction };
+  $("triage-disposition").classList.toggle("routine", !g.escalation_required);
   $("disp-label").textContent = d.label;
-  $("disp-instruction").textContent = d.instruction;
+  $("disp-instruction").textContent = g.id === d.id ? d.instruction : g.instruction;
   $("disp-advice").textContent = d.advice;
   $("disp-callback").textContent = d.call_back_if_worse;
-  $("disp-actions").hidden = !d.escalation_required;
+  const governs = $("disp-governing");
+  governs.hidden = g.id === d.id;
+  governs.textContent = g.id === d.id ? "" : `Still governing this call: ${g.label}${g.owed ? " — escalation owed" : ""}. `
+    + "A later, milder result does not lower it; only a nurse can, with a written reason.";
+  $("disp-actions").hidden = !g.escalation_required;
+  for (const [kind, id] of Object.entries(ESCALATION_BUTTONS)) $(id).hidden = !g.satisfied_by.includes(kind);
+  // After a reload the server remembers what this page forgot: the emergency number is already in the call.
+  if (g.emergency_dialed) $("btn-esc-emergency").hidden = true;
+  if (t$.consulting) $("btn-esc-nurse").hidden = true;
   $("btn-esc-complete").hidden = !t$.consulting;
-  $("btn-esc-nurse").hidden = t$.consulting;
-  $("override-form").hidden = !(d.escalation_required && $("triage").dataset.role === "nurse");
+  if (g.satisfied_kind && !$("disp-status").textContent) status(`Escalation recorded (${g.satisfied_kind.replace("_", " ")}).`);
+  $("override-form").hidden = !(g.owed && $("triage").dataset.role === "nurse");
 }
 
 async function start(event) {
@@ -138,7 +155,8 @@ async function answer(yes) {
 function status(text) { $("disp-status").textContent = text; }
 
 async function escalate(kind) {
-  if (!t$.session || !t$.session.disposition || !t$.session.disposition.escalation_required) return;
+  const g = t$.governing;
+  if (!g || !g.escalation_required || !g.satisfied_by.includes(kind)) return;
   const labels = { nurse_transfer: "Calling a nurse…", emergency_conference: "Dialing the emergency number…",
     instruction_read: "" };
   if (labels[kind]) status(labels[kind]);
@@ -152,7 +170,7 @@ async function escalate(kind) {
   } else {
     status("Instruction read to the caller. Escalation recorded.");
   }
-  renderDisposition(t$.session.disposition);
+  await refresh();
 }
 
 async function completeNurse() {
@@ -161,13 +179,14 @@ async function completeNurse() {
   t$.consulting = false;
   status("Transferred to the nurse. Escalation recorded: you may wrap up.");
   $("btn-esc-complete").hidden = true;
+  await refresh();
 }
 
 async function overrideAsNurse(event) {
   event.preventDefault();
   const done = await run(() => api("POST", `/api/calls/${t$.callId}/triage/override`,
     { reason: $("override-reason").value }));
-  if (done) status("Escalation overridden by a nurse; the reason is recorded.");
+  if (done) { status("Escalation overridden by a nurse; the reason is recorded."); await refresh(); }
 }
 
 // -- the script ---------------------------------------------------------------------------------------------

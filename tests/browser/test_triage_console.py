@@ -73,6 +73,7 @@ def connected_call_with_red_flag(live, page: Page):
     page.select_option("#triage-protocol", "chest_pain")
     page.click("#btn-triage-start")
     page.click("#btn-no")
+    expect(page.locator("#triage-count")).to_contain_text("Question 2 of")  # the yes is for question 2
     page.click("#btn-yes")
     expect(page.locator("#triage-disposition")).to_be_visible()
     call_id = live.services.queues.agent(DESK).call_id
@@ -125,9 +126,13 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
     page.locator("#main").focus()
     page.keyboard.press("n")  # keyboard: No to the first question
     expect(page.locator("#triage-count")).to_contain_text("Question 2 of")
-    page.click("#btn-yes")  # the red flag
+    # A nurse is what "nurse now" needs; "call emergency services now" is not satisfied by one (issue 13).
+    for question in (3, 4, 5):
+        page.click("#btn-no")
+        expect(page.locator("#triage-count")).to_contain_text(f"Question {question} of")
+    page.click("#btn-yes")  # the red flag: pain that has gone now
     expect(page.locator("#triage-disposition")).to_be_visible()
-    expect(page.locator("#disp-label")).to_contain_text("emergency")
+    expect(page.locator("#disp-label")).to_contain_text("Nurse now")
     expect(page.locator("#btn-esc-nurse")).to_be_visible()
     screenshot(page, "triage-red-flag-disposition")
 
@@ -152,7 +157,7 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
 
     expect(page.locator("#wrapup")).to_be_visible(timeout=15_000)
     page.select_option("#disposition-code", "nurse_advice")
-    page.fill("#disposition-notes", "Chest pain with heart attack signs: warm-transferred to the nurse.")
+    page.fill("#disposition-notes", "Chest pain gone now: warm-transferred to the nurse.")
     page.click("#btn-save-available")
     expect(page.locator("#state-pill")).to_have_text("Available", timeout=15_000)
     screenshot(page, "triage-after-disposition")
@@ -175,3 +180,84 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
                                                                  + types.count("escalation_performed"))
     assert float(page.locator("#rec-escalation-seconds").inner_text()) > 0
     screenshot(page, "triage-call-detail")
+
+
+def answer_all_no(page: Page) -> None:
+    """'No' to every question of the protocol on screen, each answer seen by the page before the next."""
+    while page.locator("#triage-question").is_visible():
+        before = page.locator("#triage-steps li").count()
+        page.click("#btn-no")
+        expect(page.locator("#triage-steps li")).to_have_count(before + 1)
+
+
+def test_given_nurse_now_when_a_milder_protocol_follows_then_the_panel_keeps_it_and_offers_only_what_counts(
+        live, signed_in, screenshot):
+    add_patient(live, "MRN-TRI1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    page.select_option("#triage-protocol", "chest_pain")
+    page.click("#btn-triage-start")
+    for answered in range(1, 5):  # unresponsive, heart attack signs, lasting 15 minutes, breathless: no
+        page.click("#btn-no")
+        expect(page.locator("#triage-steps li")).to_have_count(answered)
+    page.click("#btn-yes")  # recent pain, gone now: nurse now
+    expect(page.locator("#disp-label")).to_contain_text("Nurse now")
+    expect(page.locator("#btn-esc-nurse")).to_be_visible()
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
+    expect(page.locator("#btn-esc-read")).to_be_hidden()  # reading the instruction does not count here
+
+    page.select_option("#triage-protocol", "headache")
+    page.click("#btn-triage-start")
+    expect(page.locator("#triage-question")).to_be_visible()
+    answer_all_no(page)
+    expect(page.locator("#disp-label")).to_contain_text("Home care")
+    expect(page.locator("#disp-governing")).to_contain_text("Nurse now")
+    expect(page.locator("#disp-governing")).to_contain_text("escalation owed")
+    expect(page.locator("#btn-esc-nurse")).to_be_visible()
+    expect(page.locator("#btn-esc-read")).to_be_hidden()
+    screenshot(page, "triage-governing-after-milder-protocol")
+
+    page.reload()
+    expect(page.locator("#triage")).to_be_visible(timeout=15_000)
+    expect(page.locator("#disp-governing")).to_contain_text("Nurse now")
+    expect(page.locator("#btn-esc-read")).to_be_hidden()
+    call_id = live.services.queues.agent(DESK).call_id
+    refused = save_disposition_from_page(page, call_id)
+    assert refused["status"] == 409 and "nurse_now" in refused["body"]["error"]
+
+
+def test_given_the_emergency_number_conferenced_when_the_console_is_reloaded_then_it_cannot_be_dialed_again(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, call = connected_call_with_red_flag(live, page)  # call emergency services now
+    expect(page.locator("#btn-esc-nurse")).to_be_hidden()  # a nurse does not satisfy this disposition
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
+    page.click("#btn-esc-emergency")
+    expect(page.locator("#disp-status")).to_contain_text("Emergency number conferenced")
+    expect(page.locator("#btn-esc-emergency")).to_be_hidden()
+
+    page.reload()
+    expect(page.locator("#triage-disposition")).to_be_visible(timeout=15_000)
+    expect(page.locator("#btn-esc-emergency")).to_be_hidden()
+    expect(page.locator("#disp-status")).to_contain_text("Escalation recorded")
+    again = page.evaluate("""async () => {
+        const token = document.querySelector('meta[name="csrf-token"]').content;
+        const r = await fetch(`/api/agents/9001/triage/escalate`, {method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+          body: JSON.stringify({kind: "emergency_conference"})});
+        return {status: r.status, body: await r.json()};
+    }""")
+    assert again["status"] == 409 and "already" in again["body"]["error"]
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        dialed = session.scalars(select(CallEvent).where(
+            CallEvent.call_id == call_id, CallEvent.type == "emergency_conference_dialed")).all()
+    assert len(dialed) == 1
+    screenshot(page, "triage-emergency-after-reload")

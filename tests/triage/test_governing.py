@@ -114,7 +114,8 @@ def test_given_nurse_now_when_the_instruction_is_read_then_still_owed_until_the_
     call.add("escalation_started", kind="nurse_transfer")
     call.add("transfer_completed")
     gov = governing(call.events)
-    assert not gov.owed and gov.satisfied_kind == "nurse_transfer" and gov.satisfied.type == "transfer_completed"
+    assert not gov.owed and gov.satisfied_kind == "nurse_transfer"
+    assert gov.satisfied.type == "transfer_completed"
 
 
 def test_given_the_ladder_then_each_red_flag_names_what_satisfies_it_and_the_others_nothing():
