@@ -24,9 +24,9 @@ DISPOSITION = {"call_id": CALL_ID, "code": "referred_emergency", "notes": "chest
 
 
 @pytest.fixture
-async def app(tmp_path, sqlite_url, aiohttp_server):
-    seed_role_users(sqlite_url)
-    services = build(console_config(tmp_path, sqlite_url))
+async def app(tmp_path, database_url, aiohttp_server):
+    seed_role_users(database_url)
+    services = build(console_config(tmp_path, database_url))
     server = await aiohttp_server(init_app(services.cfg, services, ari=False))
     agent = services.queues.agent(AGENT.desk)
     started = utcnow() - timedelta(seconds=90)
