@@ -212,6 +212,11 @@ def test_given_nurse_now_when_a_milder_protocol_follows_then_the_panel_keeps_it_
     expect(page.locator("#btn-esc-nurse")).to_be_visible()
     expect(page.locator("#btn-esc-emergency")).to_be_visible()
     expect(page.locator("#btn-esc-read")).to_be_hidden()  # reading the instruction does not count here
+    page.click("#btn-esc-nurse")  # no nurse desk is available in this test
+    expect(page.locator("#triage-error")).to_contain_text("no nurse is free")
+    expect(page.locator("#triage-error")).to_contain_text("emergency_conference")
+    expect(page.locator("#triage-error")).not_to_contain_text("instruction")
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
 
     page.select_option("#triage-protocol", "headache")
     page.click("#btn-triage-start")
