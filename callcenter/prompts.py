@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .ivr.catalog import NAMESPACE, PromptText, load_catalog
-from .ivr.source import SourceError
 from .triage.schema import load_protocols
+from .yamlsource import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,8 @@ from ..db.models import Appointment, Callback, DoNotCall, SurveyResponse
 from ..eventlog import EventLog, utcnow
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
+from ..triage.schema import load_ladder, load_protocols
+from ..triage.services import TriageSession
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +75,9 @@ class Job(Protocol):
 def registry(protocols: Any = None, ladder: Any = None) -> Registry:
     """What campaign flows may name: these actions, and the triage protocols for questionnaires."""
     if protocols is None:
-        from ..triage.schema import load_ladder, load_protocols
         ladder = load_ladder()
         protocols = load_protocols(ladder=ladder)
-    return Registry(actions=ACTIONS, protocols=protocols, ladder=ladder)
+    return Registry(actions=ACTIONS, protocols=protocols, ladder=ladder, questionnaire=TriageSession.start)
 
 
 class CampaignActions:

@@ -18,7 +18,7 @@ from ..config import Config
 from ..db.database import Database
 from ..errors import ServiceError
 from ..eventlog import EventLog
-from ..ivr.source import SourceError
+from ..yamlsource import SourceError
 from .actions import load_campaign_flow
 from .dnc import DncRequest, DoNotCallList
 from .http import rows_to_csv

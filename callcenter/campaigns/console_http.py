@@ -17,7 +17,7 @@ from ..auth.pages import render
 from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..httputil import SERVICES, services
-from ..ivr.source import SourceError
+from ..yamlsource import SourceError
 from .catalog import CampaignCatalog, CatalogError, campaign_row, campaign_rows
 from .dnc import DncRequest
 from .exceptions import DoNotCallError

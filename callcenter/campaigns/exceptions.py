@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ServiceError
-from ..ivr.source import SourceError
+from ..yamlsource import SourceError
 
 
 class CampaignError(SourceError, ServiceError):

@@ -1,5 +1,5 @@
 """Campaign definitions: YAML in (campaigns/*.yaml or an admin's edit), frozen and fully validated
-`CampaignDef` out. Every problem is reported at once as `file:line: where: what` (ivr/source.py), like IVR
+`CampaignDef` out. Every problem is reported at once as `file:line: where: what` (yamlsource.py), like IVR
 flows.
 
 ```yaml
@@ -51,9 +51,9 @@ from typing import Any
 
 from croniter import croniter
 
+from .. import yamlsource as source
 from ..db.models import APPOINTMENT_STATUSES, CAMPAIGN_KINDS
-from ..ivr import source
-from ..ivr.source import Fields, Invalid, LineMap, Problems
+from ..yamlsource import Fields, Invalid, LineMap, Problems
 from .exceptions import CampaignError
 
 NAME = r"[a-z0-9][a-z0-9-]*"

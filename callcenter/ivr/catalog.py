@@ -32,8 +32,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import source
-from .source import Fields, Invalid, LineMap, Problems, SourceError
+from .. import yamlsource as source
+from ..yamlsource import Fields, Invalid, LineMap, Problems, SourceError
 
 NAMESPACE = "callcenter"
 PROMPT_NAME = r"[a-z0-9_-]+(/[a-z0-9_-]+)*"

@@ -202,10 +202,9 @@ async def _say(node: SayNode, port: IvrPort, run: _Run) -> Step:
 
 
 async def _questionnaire(node: QuestionnaireNode, port: IvrPort, run: _Run) -> Step:
-    """The protocol's questions by phone, 1 yes / 2 no; the triage session decides, as with an agent."""
-    from ..triage.services import TriageSession  # the triage package reads its files through ivr.source
-
-    session = TriageSession.start(node.protocol, node.ladder, port.language)
+    """The protocol's questions by phone, 1 yes / 2 no; the triage session decides, as with an agent (the
+    flow's registry gave the node its session starter: the IVR package does not depend on triage)."""
+    session = node.start_session(node.protocol, node.ladder, port.language)
     _record_facts(port, session.facts)
     intro = node.prompts
     while (question := session.current) is not None:

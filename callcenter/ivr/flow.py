@@ -69,9 +69,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from . import source
+from .. import yamlsource as source
+from ..yamlsource import MISSING, Fields, Invalid, LineList, LineMap, Problems, SourceError
 from .catalog import LANGUAGE, PROMPT_NAME, PromptCatalog
-from .source import MISSING, Fields, Invalid, LineList, LineMap, Problems, SourceError
+from .ports import QuestionnaireSession
 
 DTMF_KEYS = "0123456789*#"
 NODE_ID = r"[a-z_][a-z0-9_]*"
@@ -257,6 +258,7 @@ class QuestionnaireNode(Node):
     kind: ClassVar[str] = "questionnaire"
     protocol: Any  # triage.schema.Protocol
     ladder: Any    # triage.schema.Ladder
+    start_session: Callable[..., QuestionnaireSession]  # Registry.questionnaire
     red_flags: frozenset[str]
     prompts: tuple[str, ...]
     on_red_flag: str
@@ -282,6 +284,10 @@ def question_prompt(protocol_id: str, question_id: str) -> str:
     return f"callcenter/triage-{protocol_id}-{question_id}"  # flat: the sandbox installs callcenter/*.wav
 
 
+def _no_questionnaire(*args: Any) -> QuestionnaireSession:
+    raise SourceError(["questionnaires are not available to this flow"])
+
+
 @dataclass(frozen=True)
 class OptOut:
     key: str
@@ -291,10 +297,14 @@ class OptOut:
 @dataclass(frozen=True)
 class Registry:
     """What a flow may name beyond its own nodes: actions (name -> the results it declares) and triage
-    protocols with their ladder (for questionnaires). The hotline needs none of it."""
+    protocols with their ladder (for questionnaires), with `questionnaire`, which starts the session that
+    asks a protocol's questions and decides: `(protocol, ladder, language) -> QuestionnaireSession`
+    (triage.services.TriageSession.start, given by the campaigns package, so that the IVR package never
+    imports triage, which reads its files with the IVR's prompts). The hotline needs none of it."""
     actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     protocols: Mapping[str, Any] = field(default_factory=dict)
     ladder: Any = None
+    questionnaire: Callable[..., QuestionnaireSession] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -685,13 +695,20 @@ class _FlowParser:
         rungs = ladder.dispositions.values() if ladder else ()
         red_flags = frozenset(rung.id for rung in rungs if rung.escalation_required)
         node = QuestionnaireNode(
-            **common, protocol=protocol, ladder=ladder, red_flags=red_flags,
+            **common, protocol=protocol, ladder=ladder, start_session=self._session_starter(f),
+            red_flags=red_flags,
             prompts=self._prompts(f), on_red_flag=f.get("on_red_flag", self._ref),
             next=f.get("next", self._ref), on_failure=f.get("on_failure", self._ref),
             timeout=f.get("timeout", _timeout, 6.0), retries=f.get("retries", _retries, 2),
             invalid_prompts=f.get("invalid_prompt", _prompt_list, ()),
         )
         return node
+
+    def _session_starter(self, f: Fields) -> Callable[..., QuestionnaireSession]:
+        if self.registry.questionnaire is None:
+            f.error("protocol", "questionnaires are not available to this flow (its loader gives none)")
+            return _no_questionnaire
+        return self.registry.questionnaire
 
     def _protocol(self, value: Any) -> Any:
         protocols = self.registry.protocols

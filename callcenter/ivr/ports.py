@@ -46,6 +46,18 @@ class IvrPort(Protocol):
         ...
 
 
+class QuestionnaireSession(Protocol):
+    """A triage protocol asked by phone (triage.services.TriageSession, started by the flow's registry): the
+    engine asks `current` until it is None, gives each answer, and reads `decision.disposition`; `facts`
+    and what `answer` returns are events for the call's log (`.type`, `.data`)."""
+
+    facts: list[Any]
+    current: Any
+    decision: Any
+
+    def answer(self, question_id: str, yes: bool) -> list[Any]: ...
+
+
 class KeyBuffer:
     """The type-ahead buffer, for ports: `push` from the DTMF event handler, `get` from `IvrPort.get_key`.
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..calls.exceptions import TargetUnavailable
 from ..db.models import Call as CallRow
 from ..db.models import CallEvent
 from ..eventlog import utcnow
@@ -296,7 +297,6 @@ class EscalationService:
         return {"kind": NURSE_TRANSFER, "state": state, "performed": True}
 
     async def _warm_to_nurse(self, call, user, gov: Governing) -> tuple[str, str]:
-        from ..calls.exceptions import TargetUnavailable
         last: Exception | None = None
         for queue in NURSE_QUEUES:
             if queue not in self._queues.queues:

@@ -1,7 +1,7 @@
 """Triage data as files: the disposition ladder, the protocols and the suggestion map, validated on load.
 
 The files are written and reviewed by clinicians, not programmers, so every problem is reported as
-`file:line: where: what`, all at once (the reader and problem collector of `callcenter/ivr/source.py`).
+`file:line: where: what`, all at once (the reader and problem collector of `callcenter/yamlsource.py`).
 
 `dispositions.yaml` (the ladder; the order of the file IS the order of urgency, most urgent first):
 
@@ -58,9 +58,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..ivr import source
+from .. import yamlsource as source
 from ..ivr.catalog import LANGUAGE
-from ..ivr.source import Fields, Invalid, LineList, LineMap, Problems
+from ..yamlsource import Fields, Invalid, LineList, LineMap, Problems
 from .exceptions import TriageDataError
 from .guide import CALL_TYPES
 
