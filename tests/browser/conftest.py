@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from callcenter.db.database import Database
 from callcenter.demo import seed_demo
@@ -30,6 +30,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                  "--autoplay-policy=no-user-gesture-required"]
 VIEWPORT = {"width": 1366, "height": 768}
+# Playwright's assertions poll and return as soon as they hold; its default bound of 5 s was hit by pages that
+# load in 1 s on an idle machine, with the suite's 4 workers on 2 cores (scripts/test). Explicit timeouts win.
+expect.set_options(timeout=15_000)
 
 
 # Module scope, not session: Playwright's sync API keeps its own event loop running in the main thread while
