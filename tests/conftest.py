@@ -17,7 +17,10 @@ Select one backend with `-m postgres` / `-m "not postgres"` (nothing is skipped:
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import secrets
+import shutil
 import sqlite3
 import subprocess
 import uuid
@@ -72,6 +75,47 @@ def _calendar_moved_on(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with time_machine.travel(datetime.now(UTC) + timedelta(days=CLOCK_OFFSET_DAYS), tick=True):
         yield
+
+
+# -- the sandbox Asterisk ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[str]:
+    """Defined once, here: a second definition (the browser tests imported this one into their conftest) is a
+    second session fixture that reinstalled the instance with a new password, and under pytest-xdist a worker
+    running integration tests after browser tests got 401 from ARI.
+
+    The sandbox Asterisk of this test process (each xdist worker has its own: harness.TEST_INSTANCE),
+    freshly configured, with every prompt `callcenter prompts` renders: the catalog's and the site prompts of
+    the tests' [site] (harness.test_config: the hospital's name). Yields the ARI password."""
+    from tests.integration.harness import TEST_INSTANCE, TEST_PORT, sandbox
+    prompts = _prompts()
+    password = secrets.token_urlsafe(16)
+    sandbox("provision", timeout=900)
+    sandbox("stop", "--instance", TEST_INSTANCE, check=False)
+    sandbox("install", "--instance", TEST_INSTANCE, "--http-port", str(TEST_PORT), "--ari-password", password,
+            "--prompts", str(prompts))
+    sandbox("start", "--instance", TEST_INSTANCE)
+    yield password
+    sandbox("stop", "--instance", TEST_INSTANCE, check=False)
+
+
+def _prompts() -> Path:
+    """var/prompts (the catalog, shared with the developer's `callcenter prompts`) copied to var/test-prompts
+    with the site prompts of the test configuration added, so the developer's own stay as their site says."""
+    from callcenter.campaigns.message import render_site_prompts
+    from callcenter.prompts import generate
+    from tests.integration.harness import ROOT, test_config
+    catalog, out = ROOT / "ivr_flows" / "prompts.yaml", ROOT / "var" / "test-prompts"
+    out.mkdir(parents=True, exist_ok=True)
+    # xdist workers start their sessions together: one renders, the others wait and find the files made.
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        generate(catalog, ROOT / "var" / "prompts")
+        shutil.copytree(ROOT / "var" / "prompts", out, dirs_exist_ok=True)
+        render_site_prompts(test_config(out, "sqlite://", "").site, catalog, out)
+    return out
 
 
 # -- databases -----------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from callcenter.db.database import Database
 from callcenter.demo import seed_demo
-from tests.integration.conftest import asterisk  # noqa: F401  (the sandbox Asterisk fixture)
 
 from .live import PASSWORD, ROLE_USERS, LiveConsole, console_config, seed_role_users
 
@@ -67,8 +66,8 @@ def console(tmp_path) -> Iterator[LiveConsole]:
 
 
 @pytest.fixture
-def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:  # noqa: F811 (the fixture)
-    """The console driving the sandbox Asterisk (the `asterisk` fixture of tests/integration)."""
+def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:
+    """The console driving the sandbox Asterisk (the `asterisk` fixture of tests/conftest.py)."""
     from tests.integration.harness import test_config
     cfg = _seeded_config(tmp_path, "Local/auto-{number}@agent-phones/n")
     ari = test_config(tmp_path, cfg.database.url, asterisk)
