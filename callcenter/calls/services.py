@@ -155,13 +155,11 @@ class Call:
                 nxt = self._fail_safe()
 
     def _fail_safe(self) -> states.CallState | None:
-        """Never leave a caller in silence: an unexpected error sends them to a human queue."""
-        if isinstance(self.state, (states.Ended, states.InCall, states.Consulting)):
-            return None
-        if isinstance(self.state, (states.DialingAgent, states.DialingPatient)):
-            return states.Ended(self, "failed", "fail_safe")  # an outbound call has no caller to queue
-        if isinstance(self.state, states.Queued) and self.deps.queues.position(self) is not None:
-            return None
+        """Never leave a caller in silence: the current state says where an unexpected error takes them."""
+        return self.state.fail_safe()
+
+    def requeue_after_failure(self) -> states.CallState:
+        """The usual fail-safe: the caller goes to the front of a human queue (theirs, else a general one)."""
         self.deps.queues.remove(self)
         if self.agent is not None:
             self.deps.queues.set_state(self.agent, "available")

@@ -69,6 +69,11 @@ class CallState:
     def caller_gone(self, reason: str) -> "CallState":
         raise NotImplementedError
 
+    def fail_safe(self) -> "CallState | None":
+        """Where an unexpected error in this state takes the call (None: it stays). Each state knows what is
+        safe for it, so no call flavour overrides the call's fail-safe: by default, a human queue."""
+        return self.call.requeue_after_failure()
+
     async def on_Offer(self, event: dict) -> "CallState | None":
         raise InvalidTransition(self.name, "Offer")
 
@@ -142,6 +147,11 @@ class Ivr(CallState):
 
 class Queued(CallState):
     name = "queued"
+
+    def fail_safe(self) -> "CallState | None":
+        if self.call.deps.queues.position(self.call) is not None:
+            return None  # still waiting in the queue: nothing to repair
+        return super().fail_safe()
 
     def __init__(self, call: "Call", queue: str, priority: int = 0, *, front: bool = False):
         super().__init__(call)
@@ -262,6 +272,9 @@ class Offering(CallState):
 class InCall(CallState):
     """Caller and agent are in the call's bridge: what an agent may do with a live call."""
 
+    def fail_safe(self) -> None:
+        return None  # caller and agent are talking: an error in a control must not cut them off
+
     def __init__(self, call: "Call", agent: "AgentRuntime"):
         super().__init__(call)
         self.agent = agent
@@ -359,6 +372,9 @@ class Consulting(CallState):
     """Warm transfer: the caller waits on hold in the call's bridge, the agent talks with the target (a named
     agent, or the next free agent of a queue) in a bridge of their own; then complete or cancel."""
     name = "consulting"
+
+    def fail_safe(self) -> None:
+        return None  # the caller waits on hold with their agent in the call
 
     def __init__(self, call: "Call", agent: "AgentRuntime", target: "AgentRuntime", queue: str | None):
         super().__init__(call)
@@ -492,6 +508,9 @@ class Consulting(CallState):
 class Ended(CallState):
     name = "ended"
 
+    def fail_safe(self) -> None:
+        return None
+
     def __init__(self, call: "Call", outcome: str, reason: str, *, hangup: bool = False,
                  hangup_legs: list[str] | None = None):
         super().__init__(call)
@@ -523,6 +542,9 @@ class Ended(CallState):
 class DialingAgent(CallState):
     """Click-to-dial, step one: the agent's own phone rings (so the agent hears the patient's phone ring)."""
     name = "dialing_agent"
+
+    def fail_safe(self) -> "CallState":
+        return Ended(self.call, "failed", "fail_safe")  # an outbound call has no caller to queue
 
     def __init__(self, call: "Call"):
         super().__init__(call)
@@ -567,6 +589,9 @@ class DialingAgent(CallState):
 class DialingPatient(CallState):
     """Click-to-dial, step two: the agent answered and hears ringing while the patient's phone rings."""
     name = "dialing_patient"
+
+    def fail_safe(self) -> "CallState":
+        return Ended(self.call, "failed", "fail_safe")  # an outbound call has no caller to queue
 
     def __init__(self, call: "Call"):
         super().__init__(call)

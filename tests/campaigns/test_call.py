@@ -8,7 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from callcenter.calls import state as states
 from callcenter.campaigns.claims import DialJob
+from callcenter.campaigns.dialing import progressive_state
+from callcenter.campaigns.dialing import state as campaign_states
 from callcenter.campaigns.dialing.call import CampaignCall
 from callcenter.campaigns.dialing.progressive import ProgressiveCall
 from callcenter.campaigns.schema import load_campaign_text
@@ -64,3 +67,19 @@ async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ri
     assert dial["variables"] == {"CAMPAIGN_CALL": call.id, "CAMPAIGN_APP": "callcenter",
                                  "CAMPAIGN_ROLE": f"{role}-amd"}
     assert call.dialed_facts()["mode"] == mode
+
+
+def test_given_a_campaign_call_before_a_person_answered_when_a_handler_fails_then_the_attempt_fails(
+        flows_dir):
+    logged = []
+    deps = SimpleNamespace(settings=TelephonyConfig(), ari=None, bind=lambda *a: None,
+                           events=SimpleNamespace(event=lambda call_id, type_, **data: logged.append(type_)))
+    flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
+    call = CampaignCall(deps, flow, _job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
+
+    for before in (campaign_states.Dialing, campaign_states.AwaitingAmd, campaign_states.LeavingMessage,
+                   progressive_state.ProgressiveDialing, progressive_state.Detecting):
+        ended = before(call).fail_safe()
+        assert isinstance(ended, states.Ended) and (ended.outcome, ended.reason) == ("failed", "fail_safe")
+        assert ended.hangup, "the patient's line is hung up"
+    assert logged.count("fail_safe") == 5

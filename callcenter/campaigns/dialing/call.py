@@ -149,12 +149,3 @@ class CampaignCall(Call):
     async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
         await self.write_attempt()
         await super().finish(outcome, reason, hangup_caller=hangup_caller, extra_legs=extra_legs)
-
-    def _fail_safe(self):
-        """Before a person is known to be on the line (dialing, AMD, the machine's message) there is nobody
-        to put in a queue: the attempt fails and the line is hung up. Afterwards, the usual fail-safe."""
-        from . import state as states
-        if isinstance(self.state, (states.Dialing, states.AwaitingAmd, states.LeavingMessage)):
-            self.log("fail_safe", from_state=self.state.name)
-            return call_states.Ended(self, "failed", "fail_safe", hangup=True)
-        return super()._fail_safe()

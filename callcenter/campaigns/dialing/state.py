@@ -39,7 +39,16 @@ class CampaignState(CallState):
         return self.call.end(result, reason, hangup=hangup)
 
 
-class Dialing(CampaignState):
+class BeforeAPerson(CampaignState):
+    """A state before a person is known to be on the line (dialing, AMD, the machine's message): after an
+    unexpected error there is nobody to put in a queue, so the attempt fails and the line is hung up."""
+
+    def fail_safe(self) -> Ended:
+        self.call.log("fail_safe", from_state=self.name)
+        return Ended(self.call, "failed", "fail_safe", hangup=True)
+
+
+class Dialing(BeforeAPerson):
     """The patient's phone rings (automated and progressive calls alike)."""
     name = "dialing"
 
@@ -82,7 +91,7 @@ class Dialing(CampaignState):
         return self.end("failed", reason)
 
 
-class AwaitingAmd(CampaignState):
+class AwaitingAmd(BeforeAPerson):
     """The patient answered; AMD listens in the dialplan. Its verdict brings the channel back."""
     name = "awaiting_amd"
 
@@ -144,7 +153,7 @@ class AwaitingAmd(CampaignState):
         return self.end("failed", reason, hangup=False)
 
 
-class LeavingMessage(CampaignState):
+class LeavingMessage(BeforeAPerson):
     """A machine: after its greeting and beep, the hospital's name and callback number, then hang up."""
     name = "leaving_message"
 
