@@ -152,7 +152,18 @@ class Call:
                 raise
             except Exception:
                 log.exception("call %s: entering %s failed", self.id, nxt.name if nxt else self.state.name)
-                nxt = self._fail_safe()
+                nxt = None if await self._caller_gone() else self._fail_safe()
+
+    async def _caller_gone(self) -> bool:
+        """The caller hung up under us: the StasisEnd waiting in the inbox ends the call. Sending them to a
+        queue instead would fail the same way, again and again, and the call would never end."""
+        try:
+            await self.deps.ari.channel(self.channel.id)
+        except AriNotFound:
+            return True
+        except (AriError, AriUnavailable):
+            return False
+        return False
 
     def _fail_safe(self) -> states.CallState | None:
         """Never leave a caller in silence: the current state says where an unexpected error takes them."""

@@ -138,6 +138,7 @@ class FakeAri:
         self.bridges_alive: list[dict] = []  # as GET /bridges answers: {"id": ..., "channels": [...]}
         self.live_recordings: set[str] = set()
         self.playbacks_alive: set[str] | None = None  # None: every playback is still playing
+        self.channels_gone: set[str] = set()  # GET /channels/{id} answers 404 for these, else the channel
         self.asterisk_started = "2026-01-01T00:00:00.000+0000"
         self.calls: list[tuple[str, tuple, dict]] = []
         self.connected = asyncio.Event()
@@ -153,6 +154,12 @@ class FakeAri:
     async def channels(self) -> list[Channel]:
         self._note("channels")
         return list(self.channels_alive)
+
+    async def channel(self, channel_id: str) -> Channel:
+        self._note("channel", channel_id)
+        if channel_id in self.channels_gone:
+            raise AriNotFound(404, "GET", f"/channels/{channel_id}", "Channel not found")
+        return Channel.from_json(channel_json(channel_id))
 
     async def bridges(self) -> list[dict]:
         self._note("bridges")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import event, insert, select
 
+from callcenter.ari.client import AriNotFound
 from callcenter.calls import state as states
 from callcenter.db.models import Call as CallRow
 from callcenter.db.models import CallEvent
@@ -219,3 +220,23 @@ async def test_given_caller_hung_up_while_websocket_was_down_when_reconciled_the
     await asyncio.wait_for(call.ended.wait(), 5)
     rows, _ = await rows_and_events(seeded_db, events)
     assert (rows[call.id].outcome, rows[call.id].end_reason) == ("ivr_hangup", "lost_while_disconnected")
+
+
+async def test_given_caller_gone_while_being_queued_when_music_fails_then_call_ends_not_retried_forever(
+        router, seeded_db, events):
+    # The caller hangs up just as the call is (re)queued: starting the music answers 404. Sending the caller
+    # to a queue again would fail the same way for ever; the call must end on the StasisEnd behind it.
+    ari = router.deps.ari
+    ari.channels_alive = [live("caller-1")]
+
+    async def gone(channel_id, moh_class="default"):
+        ari.channels_gone.add(channel_id)
+        await router.on_event({"type": "StasisEnd", "channel": {"id": channel_id}})
+        raise AriNotFound(404, "POST", f"/channels/{channel_id}/moh", "Channel not found")
+    ari.start_moh = gone
+
+    await router.reconcile()
+
+    await wait_until(lambda: not router.calls, what="the call to end")
+    rows, _ = await rows_and_events(seeded_db, events)
+    assert [(r.status, r.outcome) for r in rows.values()] == [("ended", "abandoned")]
