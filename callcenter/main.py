@@ -180,7 +180,7 @@ async def stop(s: Services) -> None:
     if s.ari_task:
         s.ari_task.cancel()
         await asyncio.gather(s.ari_task, return_exceptions=True)
-    for call in list(s.router.calls.values()):
+    for call in s.router.live_calls():
         if call.task:
             call.task.cancel()
     await s.recordings.wait_idle()

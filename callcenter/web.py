@@ -131,7 +131,7 @@ async def health(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     return web.json_response({
         "ari_connected": s.ari.connected.is_set(), "ari_connections": s.ari.connections,
-        "active_calls": len(s.router.calls), "event_log_failures": s.events.failures,
+        "active_calls": len(s.router.live_calls()), "event_log_failures": s.events.failures,
     })
 
 
@@ -169,7 +169,7 @@ async def get_call(request: web.Request) -> web.Response:
     found = await s.db.run(_call_with_events, request.match_info["call_id"])
     if found is None:
         return _json_error(404, "no such call")
-    live = s.router.calls.get(found["id"])  # held / consulting are live states, not stored statuses
+    live = s.router.find(found["id"])  # held / consulting are live states, not stored statuses
     found["state"] = live.state.name if live is not None and not live.ended.is_set() else found["status"]
     return web.json_response(found)
 
@@ -181,7 +181,8 @@ async def find_call(request: web.Request) -> web.Response:
     if not channel_id:
         return _json_error(400, "give the channel: /api/calls?channel=<channel id>")
     s = request.app[SERVICES]
-    live = s.router.call_for_channel(channel_id)
+    owner = s.router.find_by_channel(channel_id)  # a call, or a monitoring session's channel
+    live = owner if owner is not None and s.router.find(owner.id) is owner else None
     if live is None:
         await s.events.flush()  # a call that just started: its row is in the writer's queue
     call_id = live.id if live is not None else await s.db.run(_call_id_for_channel, channel_id)
@@ -222,7 +223,7 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         await ws.send_json({"type": "hello", "agent": number})
         agent = s.queues.agent(number)
-        for message in s.pops.replay(s.router.calls.get(agent.call_id or ""), agent):
+        for message in s.pops.replay(s.router.find(agent.call_id), agent):
             await ws.send_json(message)
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:

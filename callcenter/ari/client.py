@@ -18,11 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from .events import Event, parse_event
 from .models import Channel
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict], Awaitable[None]]
+EventHandler = Callable[[Event], Awaitable[None]]
 ConnectedHandler = Callable[[], Awaitable[None]]
 
 # What the call logic handles; everything else is filtered out at the source. Each event costs Asterisk its
@@ -263,9 +264,37 @@ class AriClient:
             async for msg in ws:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     self.events += 1
-                    await on_event(json.loads(msg.data))
+                    await _deliver(on_event, msg.data)
                 elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                     break
+
+
+async def _deliver(on_event: EventHandler, text: str) -> None:
+    """Parse one event and hand it on. Nothing a single event does may end the websocket, which carries the
+    events of every call: a malformed event or a failing handler is logged and the next event follows. (The
+    call router guards its handlers itself and puts the caller somewhere safe; this is the last line.)"""
+    try:
+        event = parse_event(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.error("ARI sent an event we cannot read; ignored (%d bytes)", len(text))
+        return
+    try:
+        await on_event(event)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("handling ARI %s on channel %s failed", event.type, event.channel_id)
+
+
+async def quietly(coro: Awaitable[Any]) -> None:
+    """Tear-down steps (hang up, destroy, stop): the channel or bridge may already be gone, which is what we
+    wanted; Asterisk unreachable is logged, as the reconnect's reconciliation will catch up."""
+    try:
+        await coro
+    except AriNotFound:
+        pass
+    except (AriError, AriUnavailable) as exc:
+        log.info("tear-down step failed: %s", exc)
 
 
 def _param(value: object) -> str:

@@ -14,7 +14,9 @@ import uuid
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..ari.models import Channel, StasisStart
+from ..ari.client import quietly
+from ..ari.events import StasisStart
+from ..ari.models import Channel
 from ..auth.permissions import may_act_for_desk
 from ..db.database import Database
 from ..db.models import Call as CallRow
@@ -24,8 +26,9 @@ from ..ivr.flow import Flow
 from ..phones import normalize
 from ..queues.services import AgentRuntime, QueueService
 from . import state as states
+from .events import Control
 from .exceptions import BadControl, CallNotFound, ControlError, ControlNotAllowed
-from .services import Call, CallDeps, _quietly
+from .services import Call, CallDeps
 from .stasis import CallRouter
 
 log = logging.getLogger(__name__)
@@ -109,7 +112,7 @@ class CallControls:
         call = await self._live_call(call_id)
         self._check_desk(user, call)
         reply = asyncio.get_running_loop().create_future()
-        call.post({"type": "Control", "action": action, "args": args, "reply": reply})
+        call.post(Control(action, args, reply))
         try:
             state = await asyncio.wait_for(reply, REPLY_TIMEOUT)
         except TimeoutError:
@@ -118,7 +121,7 @@ class CallControls:
         return state
 
     async def _live_call(self, call_id: str) -> Call:
-        call = self._router.calls.get(call_id)
+        call = self._router.find(call_id)
         if call is not None and not call.ended.is_set():
             return call
         if await self._db.run(lambda s: s.get(CallRow, call_id)) is not None:
@@ -153,13 +156,13 @@ class CallControls:
         await self._events.flush()
         return leg_id
 
-    async def on_emergency_start(self, start: StasisStart, event: dict) -> None:
+    async def on_emergency_start(self, start: StasisStart) -> None:
         """The emergency number answered: into the caller's bridge, unless the call is over meanwhile."""
-        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
+        call = self._router.find(start.call_id)
         ari = self._router.deps.ari
         if call is None or call.ended.is_set() or not call.bridge_id:
             log.warning("emergency leg %s answered for a call that is gone; hanging up", start.channel.id)
-            await _quietly(ari.hangup(start.channel.id))
+            await quietly(ari.hangup(start.channel.id))
             return
         await ari.add_to_bridge(call.bridge_id, [start.channel.id])
         call.log("emergency_conference_joined", channel=start.channel.id)
@@ -178,8 +181,7 @@ class CallControls:
         call = OutboundCall(deps, self._flow, e164=e164, patient_id=patient_id, agent=agent)
         # Ringing at once, before any await: the queue must not offer this agent a caller meanwhile.
         self._queues.set_state(agent, "ringing", call_id=call.id)
-        self._router.calls[call.id] = call
-        call.start(lambda c: states.DialingAgent(c))
+        self._router.start_call(call, lambda c: states.DialingAgent(c))
         return call.id
 
     def _e164(self, phone: str) -> str:
@@ -188,14 +190,9 @@ class CallControls:
             raise BadControl("'phone' is not a valid phone number (E.164 like +14155550100, or national)")
         return number.e164
 
-    async def on_stasis_start(self, start: StasisStart, event: dict) -> None:
+    async def on_stasis_start(self, start: StasisStart) -> None:
         """Both legs of a click-to-dial call enter the app as `outbound,<call id>`."""
-        call = self._router.calls.get(start.args[1] if len(start.args) > 1 else "")
-        if call is None:
-            log.warning("outbound channel %s answered for a call that is gone; hanging up", start.channel.id)
-            await _quietly(self._router.deps.ari.hangup(start.channel.id))
-            return
-        call.post(event)
+        await self._router.to_call(start, "outbound channel")
 
 
 class _Forbidden(ControlError):

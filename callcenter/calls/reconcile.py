@@ -19,14 +19,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..ari.client import AriError, AriUnavailable
+from ..ari.client import AriError, AriUnavailable, quietly
+from ..ari.events import ChannelDestroyed, PlaybackFinished, StasisEnd, StasisStart
 from ..ari.models import Channel
 from ..db.database import Database
 from ..db.models import OPEN_CALL_STATUSES, CallEvent
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
 from . import state as states
-from .services import Call, _quietly
+from .events import Lost
+from .services import Call
+from .vocabulary import OFFERING
 
 if TYPE_CHECKING:
     from .stasis import CallRouter
@@ -47,21 +50,21 @@ class Reconciler:
     async def run(self) -> None:
         live = {c.id: c for c in await self._ari.channels()}
         await self._catch_up(live)
-        orphans = [c for c in live.values() if self._router.call_for_channel(c.id) is None]
+        orphans = [c for c in live.values() if self._router.find_by_channel(c.id) is None]
         callers = [c for c in orphans if self._is_caller(c)]
         if callers:
             await self._adopt(callers)
         for channel in orphans:  # what no adopted call took back: agent legs, features' own channels
-            if self._router.call_for_channel(channel.id) is None and channel not in callers and (
+            if self._router.find_by_channel(channel.id) is None and channel not in callers and (
                     _our_leg(channel) or channel.in_stasis_app(self._ari.app)):
                 log.info("hanging up orphan channel %s", channel.id)
-                await _quietly(self._ari.hangup(channel.id))
+                await quietly(self._ari.hangup(channel.id))
         await self._end_lost_rows(set(live))
 
     # -- running calls: what they missed while the websocket was down ---------------------------------------
 
     async def _catch_up(self, live: dict[str, Channel]) -> None:
-        calls = list(self._router.calls.values())
+        calls = self._router.live_calls()
         asterisk_started = await self._asterisk_started() if any(
             c.channel.id not in live for c in calls) else None
         for call in calls:
@@ -70,15 +73,15 @@ class Reconciler:
                 # up while the websocket was down, unseen.
                 restarted = asterisk_started is not None and asterisk_started > call.started_at
                 reason = "asterisk_restart" if restarted else "while_disconnected"
-                call.post({"type": "Lost", "reason": reason})
+                call.post(Lost(reason))
                 continue
             leg = call.agent_channel_id
             if leg and leg not in live:
                 # An offer reads the leg's end from ChannelDestroyed, a talking call from StasisEnd.
-                call.post({"type": "StasisEnd", "channel": {"id": leg}})
-                call.post({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause": 0})
-            elif leg and call.state.name == "offering" and live[leg].in_stasis_app(self._ari.app):
-                call.post({"type": "StasisStart", "args": ["agent", call.id], "channel": live[leg].raw})
+                call.post(StasisEnd(Channel.gone(leg)))
+                call.post(ChannelDestroyed(Channel.gone(leg)))
+            elif leg and call.state.name == OFFERING and live[leg].in_stasis_app(self._ari.app):
+                call.post(StasisStart(live[leg], ("agent", call.id)))
             await self._finished_playbacks(call)
 
     async def _finished_playbacks(self, call: Call) -> None:
@@ -86,7 +89,7 @@ class Reconciler:
             try:
                 await self._ari.playback(playback_id)
             except AriError:  # 404: it ended while we were away; its PlaybackFinished is lost
-                call.post({"type": "PlaybackFinished", "playback": {"id": playback_id}})
+                call.post(PlaybackFinished(playback_id))
             except AriUnavailable:
                 return
 
@@ -140,9 +143,9 @@ class Reconciler:
                  agent_leg, bridge["id"])
         call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name)
         # A caller on hold when the old process died would stay on hold: nobody could take them off it.
-        await _quietly(self._ari.stop_moh(channel.id))
-        await _quietly(self._ari.unmute(channel.id, "in"))
-        await _quietly(self._ari.unmute(agent_leg, "in"))
+        await quietly(self._ari.stop_moh(channel.id))
+        await quietly(self._ari.unmute(channel.id, "in"))
+        await quietly(self._ari.unmute(agent_leg, "in"))
         return True
 
     async def _restore(self, call: Call, row: CallRow) -> None:
@@ -164,7 +167,7 @@ class Reconciler:
         def initial(c: Call) -> states.CallState:
             return states.Queued(c, queue, c.priority, front=True)
         if row is None:
-            call = self._router.start_call(channel, flow, initial=initial)
+            call = self._router.start_inbound(channel, flow, initial=initial)
         else:
             call = Call(self._deps, channel, self._router.flow(flow), call_id=row.id)
             await self._restore(call, row)
@@ -176,7 +179,8 @@ class Reconciler:
     # -- rows nobody owns: end them when they really ended -------------------------------------------------
 
     async def _end_lost_rows(self, live_channels: set[str]) -> None:
-        lost = await self._db.run(_lost_rows, live_channels, set(self._router.calls))
+        running = {call.id for call in self._router.live_calls()}
+        lost = await self._db.run(_lost_rows, live_channels, running)
         if not lost:
             return
         # An ARI bridge outlives its channels: take down what the lost calls left behind first, so a
@@ -184,7 +188,7 @@ class Reconciler:
         prefixes = tuple("call-" + row.id for row in lost)
         for bridge in await self._bridges():
             if bridge.get("id", "").startswith(prefixes):
-                await _quietly(self._ari.destroy_bridge(bridge["id"]))
+                await quietly(self._ari.destroy_bridge(bridge["id"]))
         asterisk_started = await self._asterisk_started()
         ends = {}
         for row in lost:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
+from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable, quietly
+from ..ari.events import DialOutcomes, Event
 from ..ari.models import Channel
 from ..config import TelephonyConfig
 from ..db.models import Call as CallRow
@@ -21,6 +22,7 @@ from ..eventlog import EventLog, utcnow
 from ..ivr.flow import Flow
 from ..phones import CallerNumber, normalize
 from . import state as states
+from .events import Offer
 
 if TYPE_CHECKING:
     from ..queues.services import QueueService
@@ -80,7 +82,9 @@ class Call:
         self.actions = None
         self._playbacks: dict[str, asyncio.Future] = {}
         self._moh_on = False
-        self._inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.dials = DialOutcomes()  # how the legs this call dialed ended, from their Dial events
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._teardowns: set[asyncio.Task] = set()
         self.state: states.CallState = states.Answering(self)
         self.task: asyncio.Task | None = None
 
@@ -115,18 +119,35 @@ class Call:
     def pending_playbacks(self) -> list[str]:
         return list(self._playbacks)
 
-    def post(self, event: dict) -> None:
+    def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
 
     def offer(self, agent) -> None:
         """Called by the queue service when it picks an agent; handled in order with the call's events."""
-        self.post({"type": "Offer", "agent": agent})
+        self.post(Offer(agent))
 
     async def _run(self) -> None:
-        await self._enter(self.state)
-        while not self.ended.is_set():
-            event = await self._inbox.get()
-            await self._step(self.state.handle, event)
+        try:
+            await self._enter(self.state)
+            while not self.ended.is_set():
+                event = await self._inbox.get()
+                await self._step(self.state.handle, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Even the fail-safe failed (a state's leave(), the database): hang up rather than leave the
+            # caller in silence with nobody handling their events.
+            log.exception("call %s (channel %s): failed beyond the fail-safe in state %s; hanging up",
+                          self.id, self.channel.id, self.state.name)
+            await self._last_resort()
+
+    async def _last_resort(self) -> None:
+        for channel_id in (self.agent_channel_id, self.channel.id):
+            if channel_id:
+                await quietly(self.deps.ari.hangup(channel_id))
+        self.deps.queues.remove(self)
+        self.deps.forget(self)
+        self.ended.set()
 
     async def _step(self, handler, *args) -> None:
         try:
@@ -134,8 +155,8 @@ class Call:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("call %s: %s failed in state %s", self.id, getattr(handler, "__name__", handler),
-                          self.state.name)
+            log.exception("call %s (channel %s): %s failed in state %s", self.id, self.channel.id,
+                          getattr(handler, "__name__", handler), self.state.name)
             nxt = self._fail_safe()
         if nxt is not None:
             await self._enter(nxt)
@@ -151,7 +172,8 @@ class Call:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("call %s: entering %s failed", self.id, nxt.name if nxt else self.state.name)
+                log.exception("call %s (channel %s): entering %s failed", self.id, self.channel.id,
+                              nxt.name if nxt else self.state.name)
                 nxt = None if await self._caller_gone() else self._fail_safe()
 
     async def _caller_gone(self) -> bool:
@@ -175,9 +197,19 @@ class Call:
         if self.agent is not None:
             self.deps.queues.set_state(self.agent, "available")
             self.agent = None
+        if self.agent_channel_id:
+            self._hang_up_later(self.agent_channel_id)  # the agent's phone must not ring or sit in silence
+            self.agent_channel_id = None
         self.log("fail_safe", from_state=self.state.name)
         fallback = "general" if "general" in self.deps.queues.queues else next(iter(self.deps.queues.queues))
         return states.Queued(self, self.queue_name or fallback, self.priority, front=True)
+
+    def _hang_up_later(self, channel_id: str) -> None:
+        """A hang-up from synchronous code (the fail-safe decides the next state without awaiting)."""
+        self.close_leg(channel_id)
+        task = asyncio.get_running_loop().create_task(quietly(self.deps.ari.hangup(channel_id)))
+        self._teardowns.add(task)
+        task.add_done_callback(self._teardowns.discard)
 
     # -- helpers used by the states ------------------------------------------------------------------------
 
@@ -234,7 +266,7 @@ class Call:
 
     async def stop_playback(self, done: asyncio.Future) -> None:
         if not done.done():
-            await _quietly(self.deps.ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
+            await quietly(self.deps.ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
 
     def playback_finished(self, playback_id: str) -> None:
         done = self._playbacks.pop(playback_id, None)
@@ -243,12 +275,12 @@ class Call:
 
     async def start_moh(self, moh_class: str, *, quietly: bool = False) -> None:
         start = self.deps.ari.start_moh(self.channel.id, moh_class)
-        await (_quietly(start) if quietly else start)
+        await (quietly(start) if quietly else start)
         self._moh_on = True
 
     async def stop_moh(self) -> None:
         if self._moh_on:
-            await _quietly(self.deps.ari.stop_moh(self.channel.id))
+            await quietly(self.deps.ari.stop_moh(self.channel.id))
             self._moh_on = False
 
     async def originate_agent(self, agent, leg_id: str) -> None:
@@ -283,11 +315,11 @@ class Call:
         if hangup_caller or reason != "caller_hangup":
             legs.append(self.channel.id)
         for channel_id in dict.fromkeys(legs):
-            await _quietly(self.deps.ari.hangup(channel_id))
+            await quietly(self.deps.ari.hangup(channel_id))
             self.close_leg(channel_id)
         self.close_leg(self.channel.id)
         if self.bridge_id:
-            await _quietly(self.deps.ari.destroy_bridge(self.bridge_id))
+            await quietly(self.deps.ari.destroy_bridge(self.bridge_id))
         self.release_agent()
         ended_at = self.log("ended", outcome=outcome, reason=reason)
         self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
@@ -321,12 +353,3 @@ def _close_leg(session: Session, channel_id: str, values: dict) -> None:
     session.execute(update(CallLeg).where(CallLeg.channel_id == channel_id, CallLeg.ended_at.is_(None))
                     .values(**values))
 
-
-async def _quietly(coro) -> None:
-    """Tear-down calls: the channel or bridge may already be gone, which is what we wanted."""
-    try:
-        await coro
-    except AriNotFound:
-        pass
-    except (AriError, AriUnavailable) as exc:
-        log.info("tear-down step failed: %s", exc)

@@ -2,22 +2,39 @@
 
 Routing is by channel id (caller and agent legs), by playback target, and by bridge for recording events.
 Each call handles its own events in order on its own task, so one slow call never holds up another.
+
+The router is the guard at the entry point: whatever a handler raises is logged with the call and channel
+ids and the caller is put somewhere safe; it never reaches the ARI client, whose one websocket carries the
+events of every call.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from ..ari.models import Channel, StasisStart, event_channel_id
+from ..ari.client import quietly
+from ..ari.events import (
+    ApplicationReplaced,
+    Event,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+    StasisStart,
+)
+from ..ari.models import Channel
 from ..db.database import Database
 from ..ivr.flow import Flow
 from ..logs import start_in_call_context
+from . import state as states
+from .events import HandlerFailed
 from .reconcile import Reconciler
-from .services import Call, CallDeps, _quietly
+from .services import Call, CallDeps
 
 log = logging.getLogger(__name__)
 
-RoleHandler = Callable[[StasisStart, dict], Awaitable[None]]
+RoleHandler = Callable[[StasisStart], Awaitable[None]]
 
 
 class CallRouter:
@@ -25,12 +42,14 @@ class CallRouter:
         self._db = db
         self._flows = flows
         self.deps: CallDeps | None = None  # set by main.py once every service exists
-        self.calls: dict[str, Call] = {}
-        self._by_channel: dict[str, Call] = {}
+        self._calls: dict[str, Call] = {}
+        self._by_channel: dict[str, Any] = {}  # a Call, or a feature's session (supervision) with post()
         self._by_bridge: dict[str, Call] = {}
         self._roles: dict[str, RoleHandler] = {}
 
-    def register_role(self, role: str, handler: "RoleHandler") -> None:
+    # -- the public API: starting, finding, roles ----------------------------------------------------------
+
+    def register_role(self, role: str, handler: RoleHandler) -> None:
         """Channels entering the app with `Stasis(app,ROLE,...)` / appArgs `ROLE,...` go to `handler`.
 
         Features with channels of their own (supervisor snoops, consultation legs, outbound calls) plug in
@@ -40,62 +59,130 @@ class CallRouter:
             raise ValueError(f"role {role!r} is already handled")
         self._roles[role] = handler
 
+    def start_call(self, call: Call, initial: Callable[[Call], states.CallState] | None = None) -> Call:
+        """Any call (inbound, click-to-dial, campaign): known by id from now on, then started."""
+        self._calls[call.id] = call
+        try:
+            start_in_call_context(call.id, call.channel.id, call.start, initial)  # its task logs under its ids
+        except Exception:
+            self.forget(call)  # a call that never ran must not catch events nobody would handle
+            raise
+        return call
+
+    def start_inbound(self, channel: Channel, flow_name: str = "hotline",
+                      initial: Callable[[Call], states.CallState] | None = None) -> Call:
+        """A caller's channel in our app becomes a new call (a new call row) running `flow_name`."""
+        return self.start_call(Call(self.deps, channel, self.flow(flow_name)), initial)
+
+    def resume_call(self, call: Call, initial: Callable[[Call], states.CallState]) -> None:
+        """A call rebuilt from its row after a restart, under the same id: no new row, so it counts once."""
+        self._calls[call.id] = call
+        start_in_call_context(call.id, call.channel.id, call.resume, initial)
+
+    def flow(self, name: str) -> Flow:
+        """The IVR flow of that name (the hotline's if there is none)."""
+        return self._flows.get(name) or self._flows["hotline"]
+
+    def handles_role(self, role: str) -> bool:
+        """A feature's own role (supervisor phones, snoops, outbound legs): not a caller."""
+        return role in self._roles
+
+    def find(self, call_id: str | None) -> Call | None:
+        """The live call with this id, or None (an ended call is forgotten)."""
+        return self._calls.get(call_id or "")
+
+    def find_by_channel(self, channel_id: str | None) -> Any | None:
+        """Whoever owns this channel: a call, or a feature's session (a supervisor's monitoring)."""
+        return self._by_channel.get(channel_id or "")
+
+    def live_calls(self) -> list[Call]:
+        return list(self._calls.values())
+
+    async def to_call(self, start: StasisStart, what: str = "channel") -> Call | None:
+        """A feature's channel entered as `ROLE,<call id>,...`: hand it to that call, or hang it up when the
+        call is gone (a leg answering after its call ended must not stay in silence)."""
+        call = self.find(start.call_id)
+        if call is None or call.ended.is_set():
+            log.warning("%s %s entered for a call that is gone; hanging up", what, start.channel.id)
+            await quietly(self.deps.ari.hangup(start.channel.id))
+            return None
+        call.post(start)
+        return call
+
     # -- wiring used by calls ----------------------------------------------------------------------------
 
-    def bind(self, channel_id: str, call: Call) -> None:
+    def bind(self, channel_id: str, call: Any) -> None:
         self._by_channel[channel_id] = call
 
     def bind_bridge(self, bridge_id: str, call: Call) -> None:
         self._by_bridge[bridge_id] = call
 
-    def forget(self, call: Call) -> None:
-        self.calls.pop(call.id, None)
+    def forget(self, call: Any) -> None:
+        self._calls.pop(call.id, None)
         for table in (self._by_channel, self._by_bridge):
             for key in [k for k, v in table.items() if v is call]:
                 del table[key]
 
     # -- events ------------------------------------------------------------------------------------------
 
-    async def on_event(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "StasisStart":
+    async def on_event(self, event: Event) -> None:
+        try:
+            await self._route(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            owner = self._owner(event)
+            log.exception("call %s: handling %s on channel %s failed; putting the caller somewhere safe",
+                          getattr(owner, "id", None), event.type, event.channel_id)
+            await self._fail_safe(event, owner)
+
+    def _owner(self, event: Event) -> Any | None:
+        if isinstance(event, StasisStart) and self.find(event.call_id) is not None:
+            return self.find(event.call_id)
+        return self.find_by_channel(event.channel_id)
+
+    async def _fail_safe(self, event: Event, owner: Any | None) -> None:
+        """The owner of the event decides where its caller goes (a queue, or hang-up when there is no caller
+        to queue); a channel that entered our app and that nobody owns is hung up, never left in silence."""
+        try:
+            if owner is not None:
+                owner.post(HandlerFailed(event.type, event.channel_id))
+            elif isinstance(event, StasisStart):
+                await quietly(self.deps.ari.hangup(event.channel.id))
+        except Exception:
+            log.exception("fail-safe for %s on channel %s failed", event.type, event.channel_id)
+
+    async def _route(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
             await self._stasis_start(event)
-        elif kind == "ApplicationReplaced":
+        elif isinstance(event, ApplicationReplaced):
             log.error("another process registered our ARI application; calls will go there")
-        elif kind in ("RecordingFinished", "RecordingFailed", "RecordingStarted"):
+        elif isinstance(event, (RecordingStarted, RecordingFinished, RecordingFailed)):
             self._route_recording(event)
         else:
-            call = self._by_channel.get(event_channel_id(event) or "")
-            if call is not None:
-                call.post(event)
+            owner = self.find_by_channel(event.channel_id)
+            if owner is not None:
+                owner.post(event)
 
-    async def _stasis_start(self, event: dict) -> None:
-        start = StasisStart.from_event(event)
+    async def _stasis_start(self, start: StasisStart) -> None:
         if start.role in self._roles:
-            await self._roles[start.role](start, event)
+            await self._roles[start.role](start)
         elif start.role == "agent":
-            call = self._by_channel.get(start.channel.id)
+            call = self.find_by_channel(start.channel.id)
             if call is None:
                 log.warning("agent channel %s answered for a call that is gone; hanging up", start.channel.id)
-                await _quietly(self.deps.ari.hangup(start.channel.id))
+                await quietly(self.deps.ari.hangup(start.channel.id))
             else:
-                call.post(event)
+                call.post(start)
         elif start.role == "inbound":
-            self._new_call(start.channel, start.args[1] if len(start.args) > 1 else "hotline")
+            self.start_inbound(start.channel, start.args[1] if len(start.args) > 1 else "hotline")
         else:
             log.warning("channel %s entered with unknown role %r; hanging up", start.channel.id, start.role)
-            await _quietly(self.deps.ari.hangup(start.channel.id))
+            await quietly(self.deps.ari.hangup(start.channel.id))
 
-    def _new_call(self, channel: Channel, flow_name: str, initial=None) -> Call:
-        call = Call(self.deps, channel, self.flow(flow_name))
-        self.calls[call.id] = call
-        start_in_call_context(call.id, channel.id, call.start, initial)  # its task logs under its ids
-        return call
-
-    def _route_recording(self, event: dict) -> None:
-        target = event.get("recording", {}).get("target_uri", "")
+    def _route_recording(self, event: RecordingStarted) -> None:
         # Also when the call is already gone: the recording service waits for the file to be complete.
-        call = self._by_bridge.get(target.split(":", 1)[-1])
+        call = self._by_bridge.get(event.bridge_id or "")
         self.deps.recordings.on_event(call, event)
 
     # -- reconciliation (calls/reconcile.py) ---------------------------------------------------------------
@@ -103,24 +190,3 @@ class CallRouter:
     async def reconcile(self) -> None:
         """After a (re)connect: match what we believe against the channels Asterisk really has."""
         await Reconciler(self, self._db).run()
-
-    # -- what reconciliation needs from the router ---------------------------------------------------------
-
-    def call_for_channel(self, channel_id: str) -> Call | None:
-        return self._by_channel.get(channel_id)
-
-    def handles_role(self, role: str) -> bool:
-        """A feature's own role (supervisor phones, snoops, outbound legs): not a caller."""
-        return role in self._roles
-
-    def flow(self, name: str) -> Flow:
-        return self._flows.get(name) or self._flows["hotline"]
-
-    def start_call(self, channel: Channel, flow_name: str, initial=None) -> Call:
-        """A new inbound call on `channel` (a new call row); `initial` builds another first state."""
-        return self._new_call(channel, flow_name, initial)
-
-    def resume_call(self, call: Call, initial) -> None:
-        """A call rebuilt from its row after a restart, under the same id: no new row, so it counts once."""
-        self.calls[call.id] = call
-        start_in_call_context(call.id, call.channel.id, call.resume, initial)

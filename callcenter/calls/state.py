@@ -11,10 +11,20 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriError, AriUnavailable
-from ..ari.models import StasisStart, is_shutdown_hangup
+from ..ari.client import AriError, AriUnavailable, quietly
+from ..ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Dial,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
 from ..ivr.engine import Enqueue, Hangup, run_flow
 from ..queues.exceptions import QueueError
+from .events import Control, HandlerFailed, IvrDone, Lost, Offer
 from .exceptions import ControlError, ControlNotAllowed, InvalidTransition, TargetUnavailable
 from .ivr import AriIvrPort
 
@@ -23,10 +33,6 @@ if TYPE_CHECKING:
     from .services import Call
 
 log = logging.getLogger(__name__)
-
-# How an unanswered agent leg ended, from the Dial event: the channel's own hangup cause says little
-# (a Local channel that met Busy() is destroyed with cause 0).
-DIAL_RESULTS = {"BUSY": "busy", "NOANSWER": "no_answer", "CHANUNAVAIL": "failed", "CONGESTION": "failed"}
 
 
 class CallState:
@@ -41,30 +47,37 @@ class CallState:
     async def leave(self) -> None:
         """Called when the call moves on to another state: stop timers and tasks this state started."""
 
-    async def handle(self, event: dict) -> "CallState | None":
-        handler = getattr(self, "on_" + event["type"], None)
+    async def handle(self, event: Event) -> "CallState | None":
+        handler = getattr(self, "on_" + event.type, None)
         return await handler(event) if handler else None
 
-    async def on_ChannelDtmfReceived(self, event: dict) -> None:
-        if event["channel"]["id"] == self.call.channel.id:
-            self.call.keys.put_nowait(event["digit"])
+    async def on_ChannelDtmfReceived(self, event: ChannelDtmfReceived) -> None:
+        if event.channel.id == self.call.channel.id:
+            self.call.keys.put_nowait(event.digit)
 
-    async def on_PlaybackFinished(self, event: dict) -> None:
-        self.call.playback_finished(event["playback"]["id"])
+    async def on_PlaybackFinished(self, event: PlaybackFinished) -> None:
+        self.call.playback_finished(event.playback_id)
 
-    async def on_StasisEnd(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] == self.call.channel.id:
+    async def on_Dial(self, event: Dial) -> None:
+        self.call.dials.note(event)
+
+    async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
+        if event.channel.id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
         return None
 
-    async def on_ChannelHangupRequest(self, event: dict) -> None:
-        if is_shutdown_hangup(event):
+    async def on_ChannelHangupRequest(self, event: ChannelHangupRequest) -> None:
+        if event.is_shutdown:
             self.call.lost_in = "asterisk_restart"  # the hang-ups that follow are Asterisk's, not a person's
 
-    async def on_Lost(self, event: dict) -> "CallState":
+    async def on_Lost(self, event: Lost) -> "CallState":
         """Reconciliation found the caller's channel gone while we were disconnected from Asterisk."""
-        self.call.lost_in = event["reason"]
-        return self.caller_gone("lost_" + event["reason"])
+        self.call.lost_in = event.reason
+        return self.caller_gone("lost_" + event.reason)
+
+    async def on_HandlerFailed(self, event: HandlerFailed) -> "CallState | None":
+        """Handling one of this call's events failed outside its task: the same fail-safe as inside."""
+        return self.fail_safe()
 
     def caller_gone(self, reason: str) -> "CallState":
         raise NotImplementedError
@@ -74,27 +87,27 @@ class CallState:
         safe for it, so no call flavour overrides the call's fail-safe: by default, a human queue."""
         return self.call.requeue_after_failure()
 
-    async def on_Offer(self, event: dict) -> "CallState | None":
+    async def on_Offer(self, event: Offer) -> "CallState | None":
         raise InvalidTransition(self.name, "Offer")
 
-    async def on_Control(self, event: dict) -> "CallState | None":
+    async def on_Control(self, event: Control) -> "CallState | None":
         """An agent's call control (hold, transfer, ...), run in order with the call's events.
 
         The control is the state's `do_<action>` method; a state without one refuses it. Refusals go back to
         the HTTP request through `reply` instead of the call's fail-safe: the call itself is fine.
         """
-        reply: asyncio.Future = event["reply"]
-        action = getattr(self, "do_" + event["action"], None)
+        reply: asyncio.Future = event.reply
+        action = getattr(self, "do_" + event.action, None)
         if action is None:
-            reply.set_exception(ControlNotAllowed(f"cannot {event['action']} a call that is {self.name}"))
+            reply.set_exception(ControlNotAllowed(f"cannot {event.action} a call that is {self.name}"))
             return None
         try:
-            nxt = await action(**event.get("args", {}))
+            nxt = await action(**event.args)
         except (ControlError, QueueError) as exc:
             reply.set_exception(exc)
             return None
         except Exception as exc:
-            reply.set_exception(ControlError(f"{event['action']} failed: {exc}"))
+            reply.set_exception(ControlError(f"{event.action} failed: {exc}"))
             raise
         reply.set_result(nxt.name if nxt is not None else self.name)
         return nxt
@@ -127,10 +140,10 @@ class Ivr(CallState):
         call.save(status="ivr")
         port = AriIvrPort(call)
         self.task = asyncio.create_task(run_flow(call.flow, port, call.flow_context()))
-        self.task.add_done_callback(lambda t: call.post({"type": "IvrDone", "task": t}))
+        self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
 
-    async def on_IvrDone(self, event: dict) -> "CallState":
-        task: asyncio.Task = event["task"]
+    async def on_IvrDone(self, event: IvrDone) -> "CallState":
+        task = event.task
         if task.cancelled():
             return Ended(self.call, "ivr_hangup", "caller_hangup")
         outcome = task.result()  # an engine error propagates to the call's fail-safe
@@ -204,8 +217,8 @@ class Queued(CallState):
                 raise
             await call.start_moh(moh_class)
 
-    async def on_Offer(self, event: dict) -> "CallState":
-        return Offering(self.call, event["agent"])
+    async def on_Offer(self, event: Offer) -> "CallState":
+        return Offering(self.call, event.agent)
 
     def caller_gone(self, reason: str) -> "CallState":
         self.call.deps.queues.remove(self.call)
@@ -220,7 +233,6 @@ class Offering(CallState):
         super().__init__(call)
         self.agent = agent
         self.leg_id = "agent-" + uuid.uuid4().hex
-        self.dial_result = "no_answer"
 
     async def enter(self) -> "CallState | None":
         call = self.call
@@ -238,20 +250,15 @@ class Offering(CallState):
             return self._ring_no_answer("failed")
         return None
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        start = StasisStart.from_event(event)
-        if start.channel.id != self.leg_id:
+    async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
+        if event.channel.id != self.leg_id:
             return None
         return Connected(self.call, self.agent)
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.leg_id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.leg_id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.leg_id:
             return None
-        return self._ring_no_answer(self.dial_result)
+        return self._ring_no_answer(self.call.dials.outcome(self.leg_id))
 
     def _ring_no_answer(self, result: str) -> "CallState":
         call, queues = self.call, self.call.deps.queues
@@ -279,8 +286,8 @@ class InCall(CallState):
         super().__init__(call)
         self.agent = agent
 
-    async def on_StasisEnd(self, event: dict) -> "CallState | None":
-        channel_id = event["channel"]["id"]
+    async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
+        channel_id = event.channel.id
         if channel_id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
         if channel_id == self.call.agent_channel_id:
@@ -362,7 +369,7 @@ class Held(InCall):
         await announce(self.call, self.agent, "held")
 
     async def do_unhold(self) -> "CallState":
-        await _quietly(self.call.deps.ari.unmute(self.call.agent_channel_id, "in"))
+        await quietly(self.call.deps.ari.unmute(self.call.agent_channel_id, "in"))
         await unhold_caller(self.call)
         self.call.log("unheld")
         return Connected(self.call, self.agent, fresh=False)
@@ -382,14 +389,13 @@ class Consulting(CallState):
         self.leg_id = "consult-" + uuid.uuid4().hex
         self.bridge_id: str | None = None
         self.answered = False
-        self.dial_result = "no_answer"
 
     async def enter(self) -> "CallState | None":
         call = self.call
         if not call.on_hold:
             await hold_caller(call)
         await call.deps.ari.remove_from_bridge(call.bridge_id, [call.agent_channel_id])
-        await _quietly(call.deps.ari.unmute(call.agent_channel_id, "in"))  # muted if the caller was held
+        await quietly(call.deps.ari.unmute(call.agent_channel_id, "in"))  # muted if the caller was held
         call.deps.bind(self.leg_id, call)
         call.log("transfer_started", mode="warm", from_agent=self.agent.number, to_agent=self.target.number,
                  to_queue=self.queue, consult_channel=self.leg_id)
@@ -404,11 +410,11 @@ class Consulting(CallState):
 
     async def leave(self) -> None:
         if self.bridge_id:
-            await _quietly(self.call.deps.ari.destroy_bridge(self.bridge_id))
+            await quietly(self.call.deps.ari.destroy_bridge(self.bridge_id))
             self.bridge_id = None
 
-    async def on_StasisStart(self, event: dict) -> None:
-        if StasisStart.from_event(event).channel.id != self.leg_id:
+    async def on_StasisStart(self, event: StasisStart) -> None:
+        if event.channel.id != self.leg_id:
             return None
         call, ari = self.call, self.call.deps.ari
         self.answered = True
@@ -418,17 +424,13 @@ class Consulting(CallState):
         await ari.add_to_bridge(self.bridge_id, [call.agent_channel_id, self.leg_id])
         return None
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.leg_id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.leg_id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.leg_id:
             return None
-        return await self._back_to_caller("hangup" if self.answered else self.dial_result)
+        return await self._back_to_caller("hangup" if self.answered else self.call.dials.outcome(self.leg_id))
 
-    async def on_StasisEnd(self, event: dict) -> "CallState | None":
-        channel_id = event["channel"]["id"]
+    async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
+        channel_id = event.channel.id
         if channel_id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
         if channel_id == self.call.agent_channel_id:
@@ -456,7 +458,7 @@ class Consulting(CallState):
         first_leg = call.agent_channel_id
         await announce(call, self.agent, "ended", reason="transferred")
         call.log("transfer_completed", mode="warm", from_agent=self.agent.number, to_agent=self.target.number)
-        await _quietly(call.deps.ari.hangup(first_leg))
+        await quietly(call.deps.ari.hangup(first_leg))
         call.close_leg(first_leg)
         call.release_agent()
         call.agent, call.agent_channel_id = self.target, self.leg_id
@@ -465,7 +467,7 @@ class Consulting(CallState):
 
     async def do_cancel(self) -> "CallState":
         call = self.call
-        await _quietly(call.deps.ari.hangup(self.leg_id))
+        await quietly(call.deps.ari.hangup(self.leg_id))
         call.close_leg(self.leg_id, "answered" if self.answered else "hangup")
         self._release_target()
         call.log("transfer_cancelled", to_agent=self.target.number)
@@ -493,7 +495,7 @@ class Consulting(CallState):
 
     async def _requeue(self) -> "CallState":
         call = self.call
-        await _quietly(call.deps.ari.hangup(self.leg_id))
+        await quietly(call.deps.ari.hangup(self.leg_id))
         call.close_leg(self.leg_id)
         self._release_target()
         await drop_agent(call, "agent_hangup_in_consultation", to_queue=call.queue_name)
@@ -522,17 +524,20 @@ class Ended(CallState):
         await self.call.finish(self.outcome, self.reason, hangup_caller=self.hangup,
                                extra_legs=self.hangup_legs)
 
-    async def on_Offer(self, event: dict) -> None:
+    async def on_Offer(self, event: Offer) -> None:
         # The caller hung up just as an agent was picked: give the agent back.
-        self.call.deps.queues.set_state(event["agent"], "available")
+        self.call.deps.queues.set_state(event.agent, "available")
 
-    async def on_StasisEnd(self, event: dict) -> None:
+    async def on_StasisEnd(self, event: StasisEnd) -> None:
         return None
 
-    async def on_Lost(self, event: dict) -> None:
+    async def on_Lost(self, event: Lost) -> None:
         return None
 
-    async def on_ChannelDtmfReceived(self, event: dict) -> None:
+    async def on_ChannelDtmfReceived(self, event: ChannelDtmfReceived) -> None:
+        return None
+
+    async def on_HandlerFailed(self, event: HandlerFailed) -> None:
         return None
 
 
@@ -545,10 +550,6 @@ class DialingAgent(CallState):
 
     def fail_safe(self) -> "CallState":
         return Ended(self.call, "failed", "fail_safe")  # an outbound call has no caller to queue
-
-    def __init__(self, call: "Call"):
-        super().__init__(call)
-        self.dial_result = "no_answer"
 
     async def enter(self) -> "CallState | None":
         call, settings = self.call, self.call.deps.settings
@@ -564,20 +565,17 @@ class DialingAgent(CallState):
             return Ended(call, "failed", "agent_phone_failed")
         return None
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        if StasisStart.from_event(event).channel.id != self.call.agent_channel_id:
+    async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
+        if event.channel.id != self.call.agent_channel_id:
             return None
         return DialingPatient(self.call)
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.call.agent_channel_id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.call.agent_channel_id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.call.agent_channel_id:
             return None
-        self.call.close_leg(self.call.agent_channel_id, self.dial_result)
-        return Ended(self.call, "agent_" + self.dial_result, "agent_phone_" + self.dial_result)
+        result = self.call.dials.outcome(self.call.agent_channel_id)
+        self.call.close_leg(self.call.agent_channel_id, result)
+        return Ended(self.call, "agent_" + result, "agent_phone_" + result)
 
     def caller_gone(self, reason: str) -> "CallState":
         return Ended(self.call, "failed", reason)
@@ -593,14 +591,10 @@ class DialingPatient(CallState):
     def fail_safe(self) -> "CallState":
         return Ended(self.call, "failed", "fail_safe")  # an outbound call has no caller to queue
 
-    def __init__(self, call: "Call"):
-        super().__init__(call)
-        self.dial_result = "no_answer"
-
     async def enter(self) -> "CallState | None":
         call, settings = self.call, self.call.deps.settings
         call.mark_answered(call.agent_channel_id)
-        await _quietly(call.deps.ari.ring(call.agent_channel_id))
+        await quietly(call.deps.ari.ring(call.agent_channel_id))
         endpoint = settings.outbound_dial_template.format(number=call.caller.e164,
                                                           digits=call.caller.e164.lstrip("+"))
         call.log("dialing_patient")
@@ -614,23 +608,20 @@ class DialingPatient(CallState):
             return Ended(call, "failed", "patient_dial_failed")
         return None
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        if StasisStart.from_event(event).channel.id != self.call.channel.id:
+    async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
+        if event.channel.id != self.call.channel.id:
             return None
         return Connected(self.call, self.call.agent)
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.call.channel.id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.call.channel.id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.call.channel.id:
             return None
-        self.call.close_leg(self.call.channel.id, self.dial_result)
-        return Ended(self.call, self.dial_result, "patient_" + self.dial_result)
+        result = self.call.dials.outcome(self.call.channel.id)
+        self.call.close_leg(self.call.channel.id, result)
+        return Ended(self.call, result, "patient_" + result)
 
-    async def on_StasisEnd(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] == self.call.agent_channel_id:
+    async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
+        if event.channel.id == self.call.agent_channel_id:
             return Ended(self.call, "cancelled", "agent_hangup")
         return None
 
@@ -663,7 +654,7 @@ async def hold_caller(call: "Call") -> None:
 
 async def unhold_caller(call: "Call") -> None:
     await call.stop_moh()
-    await _quietly(call.deps.ari.unmute(call.channel.id, "in"))
+    await quietly(call.deps.ari.unmute(call.channel.id, "in"))
     call.on_hold = False
 
 
@@ -678,10 +669,10 @@ async def drop_agent(call: "Call", reason: str, **where) -> None:
         call.deps.recordings.collect(call)
         call.recording_name = None
     if call.agent_channel_id:
-        await _quietly(call.deps.ari.hangup(call.agent_channel_id))
+        await quietly(call.deps.ari.hangup(call.agent_channel_id))
         call.close_leg(call.agent_channel_id)
     if call.bridge_id:
-        await _quietly(call.deps.ari.destroy_bridge(call.bridge_id))
+        await quietly(call.deps.ari.destroy_bridge(call.bridge_id))
     if call.on_hold:
         await unhold_caller(call)
     call.release_agent()
@@ -704,7 +695,3 @@ def claim_free_agent(call: "Call", queue: str | None) -> "AgentRuntime":
         raise TargetUnavailable(f"no agent of queue {queue!r} is free")
     return target
 
-
-async def _quietly(coro) -> None:
-    from .services import _quietly as quietly  # services imports this module: import at call time
-    await quietly(coro)

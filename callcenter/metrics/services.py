@@ -99,7 +99,7 @@ class LiveCollector(Collector):
 
     def collect(self) -> Iterator:
         yield _by_label("callcenter_calls", "Live calls by state", "state",
-                        (c.state.name for c in list(self._router.calls.values()) if not c.ended.is_set()))
+                        (c.state.name for c in self._router.live_calls() if not c.ended.is_set()))
         yield _by_label("callcenter_agents", "Agents by state", "state",
                         (a.state for a in list(self._queues.agents.values())))
         ari = self._ari

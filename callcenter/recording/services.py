@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
+from ..ari.events import RecordingFailed, RecordingFinished, RecordingStarted
 from ..db.models import Recording
 from ..eventlog import EventLog, utcnow
 
@@ -50,12 +51,11 @@ class RecordingService:
         self._started[name] = utcnow()
         call.log("recording_started", recording=name)
 
-    def on_event(self, call, event: dict) -> None:
-        if event["type"] == "RecordingFailed" and call is not None:
-            call.log("recording_failed", recording=event["recording"].get("name"))
-        name = event.get("recording", {}).get("name", "")
-        if event["type"] in ("RecordingFinished", "RecordingFailed") and name in self._started:
-            self._finished_flag(name).set()
+    def on_event(self, call, event: RecordingStarted) -> None:
+        if isinstance(event, RecordingFailed) and call is not None:
+            call.log("recording_failed", recording=event.name)
+        if isinstance(event, (RecordingFinished, RecordingFailed)) and event.name in self._started:
+            self._finished_flag(event.name).set()
 
     def _finished_flag(self, name: str) -> asyncio.Event:
         return self._finished.setdefault(name, asyncio.Event())

@@ -15,10 +15,11 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
-from ..ari.models import StasisStart
+from ..ari.client import AriClient, quietly
+from ..ari.events import DialOutcomes, Event, StasisStart
 from ..eventlog import EventLog, utcnow
 from . import state as states
+from .events import CallEnded, Stop
 from .exceptions import (
     AlreadyMonitoring,
     CallNotFound,
@@ -64,7 +65,8 @@ class MonitorSession:
         self.dialed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.ended = asyncio.Event()
         self.state: states.MonitorState = states.Dialing(self)
-        self._inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.dials = DialOutcomes()
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -73,13 +75,13 @@ class MonitorSession:
         self._tasks.append(asyncio.create_task(self._run(), name=f"monitor-{self.id}"))
         self._tasks.append(asyncio.create_task(self._watch_call(), name=f"monitor-watch-{self.id}"))
 
-    def post(self, event: dict) -> None:
+    def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
 
     async def _watch_call(self) -> None:
         # In barge the supervisor sits in the call's bridge: nothing of ours dies with the call, so say so.
         await self.call.ended.wait()
-        self.post({"type": "CallEnded"})
+        self.post(CallEnded())
 
     async def _run(self) -> None:
         await self._enter(self.state)
@@ -90,7 +92,7 @@ class MonitorSession:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("monitor %s (call %s): %s failed in %s", self.id, self.call.id, event.get("type"),
+                log.exception("monitor %s (call %s): %s failed in %s", self.id, self.call.id, event.type,
                               self.state.name)
                 nxt = states.Ended(self, "failed")
             await self._enter(nxt)
@@ -144,9 +146,9 @@ class MonitorSession:
         """Exactly once: hang up our own channels, destroy our own bridge. Never the call's."""
         self.end_reason = reason
         for channel_id in (self.snoop_channel_id, self.supervisor_channel_id):
-            await _quietly(self.ari.hangup(channel_id))
+            await quietly(self.ari.hangup(channel_id))
         if self.mode != "barge":
-            await _quietly(self.ari.destroy_bridge(self.bridge_id))
+            await quietly(self.ari.destroy_bridge(self.bridge_id))
         self.service.forget(self)
         self.service.events.event(self.call.id, "monitoring_ended", mode=self.mode, session=self.id,
                                   reason=reason, supervisor_user_id=self.user_id)
@@ -186,7 +188,7 @@ class MonitorService:
             raise NoPhone()
         if not ENDPOINT.match(endpoint):
             raise InvalidEndpoint()
-        call = self.router.calls.get(call_id)
+        call = self.router.find(call_id)
         if call is None or call.ended.is_set():
             raise CallNotFound(call_id)
         if call.state.name != "connected":
@@ -201,7 +203,7 @@ class MonitorService:
         try:
             await asyncio.wait_for(asyncio.shield(session.dialed), ORIGINATE_WAIT)
         except TimeoutError:
-            session.post({"type": "Stop"})
+            session.post(Stop())
             raise MonitorFailed("Asterisk did not answer the request to ring the supervisor") from None
         return session
 
@@ -216,7 +218,7 @@ class MonitorService:
         session = self.sessions.get(session_id)
         if session is None:
             raise SessionNotFound(session_id)
-        session.post({"type": "Stop"})
+        session.post(Stop())
         try:
             await asyncio.wait_for(session.ended.wait(), wait)
         except TimeoutError:
@@ -239,24 +241,15 @@ class MonitorService:
         self.sessions.pop(session.id, None)
         self.router.forget(session)  # type: ignore[arg-type]  (the router routes by channel to anything)
 
-    async def on_stasis_start(self, start: StasisStart, event: dict) -> None:
+    async def on_stasis_start(self, start: StasisStart) -> None:
         session = self.sessions.get(start.args[1]) if len(start.args) > 1 else None
         if session is None:
             log.info("monitoring channel %s belongs to no session; hanging up", start.channel.id)
-            await _quietly(self.ari.hangup(start.channel.id))
+            await quietly(self.ari.hangup(start.channel.id))
             return
-        session.post(event)
+        session.post(start)
 
     async def stop_all(self) -> None:
         for session in list(self.sessions.values()):
             await self.stop(session.id, wait=2.0)
 
-
-async def _quietly(coro) -> None:
-    """Tear-down of our own channels and bridge: already gone is what we wanted."""
-    try:
-        await coro
-    except AriNotFound:
-        pass
-    except (AriError, AriUnavailable) as exc:
-        log.info("monitoring tear-down step failed: %s", exc)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..ari.models import StasisStart
+from ..ari.events import ChannelDestroyed, Dial, Event, StasisEnd, StasisStart
+from ..calls.events import HandlerFailed
+from .events import CallEnded, SnoopTimeout, Stop
 
 if TYPE_CHECKING:
     from .services import MonitorSession
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
 SNOOP_DIRECTIONS = {"listen": ("both", "none"), "whisper": ("both", "out")}
 # The snoop is a local channel that enters Stasis at once; not seeing it means something is wrong.
 SNOOP_TIMEOUT = 5.0
-DIAL_RESULTS = {"BUSY": "busy", "NOANSWER": "no_answer", "CHANUNAVAIL": "failed", "CONGESTION": "failed"}
 
 
 class MonitorState:
@@ -36,21 +37,29 @@ class MonitorState:
     async def leave(self) -> None:
         """Called when the session moves on: cancel what this state started."""
 
-    async def handle(self, event: dict) -> "MonitorState | None":
-        handler = getattr(self, "on_" + event["type"], None)
+    async def handle(self, event: Event) -> "MonitorState | None":
+        handler = getattr(self, "on_" + event.type, None)
         return await handler(event) if handler else None
 
-    async def on_Stop(self, event: dict) -> "MonitorState":
+    async def on_Stop(self, event: Stop) -> "MonitorState":
         return Ended(self.session, "stopped")
 
-    async def on_CallEnded(self, event: dict) -> "MonitorState":
+    async def on_CallEnded(self, event: CallEnded) -> "MonitorState":
         return Ended(self.session, "call_ended")
 
-    async def on_StasisEnd(self, event: dict) -> "MonitorState | None":
-        return self.channel_gone(event["channel"]["id"])
+    async def on_HandlerFailed(self, event: HandlerFailed) -> "MonitorState":
+        """Handling one of the session's channel events failed at the router: end the session (its own
+        channels only; the patient's call goes on)."""
+        return Ended(self.session, "failed")
 
-    async def on_ChannelDestroyed(self, event: dict) -> "MonitorState | None":
-        return self.channel_gone(event["channel"]["id"])
+    async def on_Dial(self, event: Dial) -> None:
+        self.session.dials.note(event)
+
+    async def on_StasisEnd(self, event: StasisEnd) -> "MonitorState | None":
+        return self.channel_gone(event.channel.id)
+
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "MonitorState | None":
+        return self.channel_gone(event.channel.id)
 
     def channel_gone(self, channel_id: str) -> "MonitorState | None":
         s = self.session
@@ -66,26 +75,18 @@ class Dialing(MonitorState):
     """The supervisor's phone rings. Nothing touches the call until they answer."""
     name = "dialing"
 
-    def __init__(self, session: "MonitorSession"):
-        super().__init__(session)
-        self.dial_result = "no_answer"
-
     async def enter(self) -> None:
         await self.session.ring_supervisor()
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.session.supervisor_channel_id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_StasisStart(self, event: dict) -> "MonitorState | None":
+    async def on_StasisStart(self, event: StasisStart) -> "MonitorState | None":
         s = self.session
-        if StasisStart.from_event(event).channel.id != s.supervisor_channel_id:
+        if event.channel.id != s.supervisor_channel_id:
             return None
         return Barging(s) if s.mode == "barge" else Snooping(s)
 
     def channel_gone(self, channel_id: str) -> "MonitorState | None":
         if channel_id == self.session.supervisor_channel_id:
-            return Ended(self.session, self.dial_result)
+            return Ended(self.session, self.session.dials.outcome(channel_id))
         return None
 
 
@@ -108,21 +109,21 @@ class Snooping(MonitorState):
         await s.ari.snoop(agent_channel, app=s.ari.app, app_args=f"snoop,{s.id}", spy=spy, whisper=whisper,
                           snoop_id=s.snoop_channel_id)
         self.timer = asyncio.get_running_loop().call_later(
-            SNOOP_TIMEOUT, s.post, {"type": "SnoopTimeout"})
+            SNOOP_TIMEOUT, s.post, SnoopTimeout())
         return None
 
     async def leave(self) -> None:
         if self.timer:
             self.timer.cancel()
 
-    async def on_StasisStart(self, event: dict) -> "MonitorState | None":
+    async def on_StasisStart(self, event: StasisStart) -> "MonitorState | None":
         s = self.session
-        if StasisStart.from_event(event).channel.id != s.snoop_channel_id:
+        if event.channel.id != s.snoop_channel_id:
             return None
         await s.ari.add_to_bridge(s.bridge_id, [s.snoop_channel_id])
         return Monitoring(s)
 
-    async def on_SnoopTimeout(self, event: dict) -> "MonitorState":
+    async def on_SnoopTimeout(self, event: SnoopTimeout) -> "MonitorState":
         return Ended(self.session, "failed")
 
 
@@ -156,5 +157,5 @@ class Ended(MonitorState):
     async def enter(self) -> None:
         await self.session.finish(self.reason)
 
-    async def handle(self, event: dict) -> None:
+    async def handle(self, event: Event) -> None:
         return None

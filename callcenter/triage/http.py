@@ -70,7 +70,7 @@ def _desk_call(request: web.Request):
         agent = services.queues.agent(number)
     except AgentNotFound:
         raise Refused(404, "no such agent") from None
-    call = services.router.calls.get(agent.call_id) if agent.call_id else None
+    call = services.router.find(agent.call_id)
     if call is None:
         raise Refused(409, "no call on this desk")
     return agent, call

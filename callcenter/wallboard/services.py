@@ -49,7 +49,7 @@ class WallboardService:
     # -- the snapshot --------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        calls = list(self._router.calls.values())
+        calls = self._router.live_calls()
         return {
             "queues": [self._queue(name, info) for name, info in self._queues.queues.items()],
             "agents": [self._agent(a) for a in sorted(self._queues.agents.values(), key=lambda a: a.number)],

@@ -62,7 +62,7 @@ def bridged(live, *channel_ids: str) -> bool:
 
 
 def live_call(live, call_id: str):
-    return live.services.router.calls[call_id]
+    return live.services.router.find(call_id)
 
 
 def connected_call(live, page: Page) -> tuple[str, str]:

@@ -77,7 +77,7 @@ def connected_call_with_red_flag(live, page: Page):
     page.click("#btn-yes")
     expect(page.locator("#triage-disposition")).to_be_visible()
     call_id = live.services.queues.agent(DESK).call_id
-    return call_id, live.services.router.calls[call_id]
+    return call_id, live.services.router.find(call_id)
 
 
 def test_given_red_flag_when_agent_conferences_emergency_number_then_it_joins_the_callers_bridge(
@@ -116,7 +116,7 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
     expect(page.locator("#triage")).to_be_visible(timeout=90_000)
     expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
     call_id = live.services.queues.agent(DESK).call_id
-    call = live.services.router.calls[call_id]
+    call = live.services.router.find(call_id)
 
     # The script panel renders the queue's call type, step by step.
     expect(page.locator("#script-steps li").first).to_have_class("current")

@@ -35,7 +35,7 @@ async def nurse_call(center, nurse: str = "1005", caller: str = "+14155550170"):
     await center.set_agent(nurse, "available")
     await center.call(caller, f"{ENGLISH},{NURSE}", hangup_after=90)
     row = await center.call_row("connected", timeout=60)
-    return center.s.router.calls[row.id], row
+    return center.s.router.find(row.id), row
 
 
 async def bridge_members(center, bridge_id: str) -> set[str]:
@@ -307,7 +307,7 @@ async def test_given_available_agent_when_click_to_dial_then_agent_and_patient_b
     status, body = await post(center, "/api/agents/1001/dial", {"phone": "+14155550188"})
     assert status == 409, "one call at a time"
     await state_message(ws, "connected", timeout=30)
-    call = center.s.router.calls[call_id]
+    call = center.s.router.find(call_id)
     assert await bridge_with(center, call.channel.id, call.agent_channel_id), "agent and patient are bridged"
     live = await center.ari.channel(call.channel.id)
     assert "sim-callee" in live.name

@@ -185,7 +185,7 @@ async def test_given_a_followup_red_flag_and_a_free_nurse_when_answered_then_the
         assert (row.queue_name, row.priority, row.patient_id) == ("nurse", 100, patient_id)
         nurse = center.s.queues.agent("1004")
         assert row.agent_id == nurse.id
-        await center.ari.hangup(center.s.router.calls[row.id].channel.id)
+        await center.ari.hangup(center.s.router.find(row.id).channel.id)
         report = await asyncio.wait_for(run, 60)
     finally:
         run.cancel()

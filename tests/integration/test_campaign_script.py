@@ -48,6 +48,6 @@ async def test_given_a_progressive_campaign_with_its_own_script_when_its_call_po
     assert pop["script"] == state["script"] == "chronic_check"
     assert s.triage.script_for("appointments") == "scheduling", "not the queue's script"
     assert [step.missing for step in steps if step.missing] == []
-    await center.ari.hangup(s.router.calls[pop["call_id"]].channel.id)  # the patient hangs up
+    await center.ari.hangup(s.router.find(pop["call_id"]).channel.id)  # the patient hangs up
     await asyncio.wait_for(run, 60)
     await ws.close()

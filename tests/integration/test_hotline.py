@@ -169,7 +169,7 @@ async def test_given_asterisk_crashes_when_call_waiting_then_reconnect_reconcile
     await center.wait_for(lambda: _true(center.s.ari.connections > connections), 60, "the ARI reconnect")
     row = await center.call_row("ended", timeout=30)
     assert (row.outcome, row.end_reason) == ("abandoned", "lost_asterisk_restart")
-    assert center.s.router.calls == {} and center.s.queues.waiting("nurse") == []
+    assert center.s.router.live_calls() == [] and center.s.queues.waiting("nurse") == []
     assert await center.live_channels() == []
 
     await center.set_agent("1005", "available")

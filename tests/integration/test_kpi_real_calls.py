@@ -51,8 +51,8 @@ def center_events(session, call_id):
 
 
 async def _router_has_call(center) -> bool:
-    return bool(center.s.router.calls)
+    return bool(center.s.router.live_calls())
 
 
 async def _all_ended(center) -> bool:
-    return not center.s.router.calls
+    return not center.s.router.live_calls()

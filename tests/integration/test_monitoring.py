@@ -64,7 +64,7 @@ async def connected_call(center, hangup_after: float = 60, *, recorded_phones: b
     await place_call(center.ari, settings, caller="+14155550142", digits=f"{ENGLISH},{NURSE}",
                      hangup_after=hangup_after, first_delay=1.5, digit_gap=1)
     row = await center.call_row("connected", timeout=90)
-    return center.s.router.calls[row.id]
+    return center.s.router.find(row.id)
 
 
 def spy_on_snoops(center) -> list[dict]:

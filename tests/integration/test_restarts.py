@@ -82,14 +82,14 @@ async def test_given_calls_talking_waiting_and_in_ivr_when_the_ari_websocket_dro
     # This caller presses their keys after the cut: the IVR must go on hearing them.
     await center.call("+14155550173", f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=6)
     await center.wait_for(lambda: _status_count(center, "ivr", 1), 30, "a caller in the IVR")
-    calls_before = dict(center.s.router.calls)
+    calls_before = {c.id: c for c in center.s.router.live_calls()}
     connections = center.s.ari.connections
 
     await center.s.ari.drop_connection()
 
     await center.wait_for(lambda: _true(center.s.ari.connections > connections), 20, "the ARI reconnect")
-    call = center.s.router.calls[talking.id]
-    assert center.s.router.calls == calls_before  # the same call objects go on: nothing adopted or re-queued
+    call = center.s.router.find(talking.id)
+    assert {c.id: c for c in center.s.router.live_calls()} == calls_before  # the same call objects go on: nothing adopted or re-queued
     assert call.state.name == "connected" and call.bridge_id == "call-" + talking.id
     assert await bridge_channels(center.ari, call.bridge_id) == {call.channel.id, call.agent_channel_id}
     assert {(await center.ari.channel(c)).state for c in (call.channel.id, call.agent_channel_id)} == {"Up"}
@@ -101,7 +101,7 @@ async def test_given_calls_talking_waiting_and_in_ivr_when_the_ari_websocket_dro
 
     for channel_id in await center.live_channels():
         await _quietly_hangup(center.ari, channel_id)
-    await center.wait_for(lambda: _true(not center.s.router.calls), 30, "every call to end")
+    await center.wait_for(lambda: _true(not center.s.router.live_calls()), 30, "every call to end")
     await center.s.events.flush()
     ended = await center.s.db.run(lambda s: s.scalars(select(CallEvent.call_id)
                                                       .where(CallEvent.type == "ended")).all())
@@ -381,4 +381,4 @@ async def test_given_a_talking_call_when_asterisk_restarts_then_it_ends_lost_in_
     assert [e.data for e in await center.events(talking.id) if e.type == "ended"] == [
         {"outcome": "completed", "reason": "lost_asterisk_restart"}]
     await center.wait_for(lambda: _true(center.s.ari.connections > connections), 60, "the ARI reconnect")
-    assert center.s.router.calls == {}
+    assert center.s.router.live_calls() == []

@@ -32,9 +32,10 @@ async def app(tmp_path, database_url, aiohttp_server):
     started = utcnow() - timedelta(seconds=90)
     await services.db.run(lambda s: s.add(CallRow(id=CALL_ID, started_at=started, agent_id=agent.id,
                                                   queue_name="general", status="connected")))
-    services.router.calls[CALL_ID] = SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general",
-                                                     language="en", patients=[], started_at=started,
-                                                     task=None)
+    # A stand-in call, known to the router as a started call is (start() has nothing to run here).
+    services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
+                                               patients=[], started_at=started, task=None,
+                                               start=lambda initial: None))
     agent.state, agent.call_id = "on_call", CALL_ID
     server.services = services
     return server

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from callcenter.ari.client import EVENT_TYPES, AriClient, AriError, AriNotFound, AriUnavailable
+from callcenter.ari.events import Event
 
 from .fake_ari import FakeAriServer, channel_json
 
@@ -22,8 +23,8 @@ class Recorder:
         self.seen: list[str] = []
         self.changed = asyncio.Event()
 
-    async def on_event(self, event: dict) -> None:
-        self.seen.append(event["type"] + ":" + event.get("n", ""))
+    async def on_event(self, event: Event) -> None:
+        self.seen.append(event.type + ":" + event.channel_id)
         self.changed.set()
 
     async def on_connected(self) -> None:
@@ -74,7 +75,8 @@ def free_port() -> int:
 
 
 def event(kind: str, n: str) -> dict:
-    return {"type": kind, "n": n, "application": APP}
+    """An ARI event on channel `n` (the recorder notes type:channel)."""
+    return {"type": kind, "application": APP, "channel": channel_json(n), "digit": "1"}
 
 
 async def test_given_server_when_client_connects_then_websocket_asks_only_for_its_app_with_credentials(
@@ -147,7 +149,7 @@ async def test_given_on_connected_fails_when_running_then_client_retries_and_kee
         if len(attempts) == 1:
             raise RuntimeError("reconciliation failed")
 
-    async def ignore(event: dict) -> None:
+    async def ignore(event: Event) -> None:
         pass
 
     task = asyncio.create_task(client.run(ignore, flaky_connected))

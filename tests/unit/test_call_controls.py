@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ari.events import parse_event
 from callcenter.calls import state as states
 from callcenter.calls.controls import CallControls
 from callcenter.calls.exceptions import BadControl, ControlError, ControlNotAllowed, TargetUnavailable
@@ -45,7 +46,7 @@ async def setup(seeded_db, events, queues, tmp_path):
     controls = CallControls(router, queues, seeded_db, events, flow)
     router.register_role("outbound", controls.on_stasis_start)
     yield router, controls, ari
-    tasks = [c.task for c in list(router.calls.values()) if c.task]
+    tasks = [c.task for c in router.live_calls() if c.task]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -53,7 +54,7 @@ async def setup(seeded_db, events, queues, tmp_path):
 
 async def connected_call(router, queues, agent: str = "1003"):
     """A nurse-queue caller answered by `agent`, driven through the real states with the fake ARI."""
-    call = router._new_call(live("caller-1"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
+    call = router.start_inbound(live("caller-1"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
     queues.request_state(agent, "available")
     await wait_until(lambda: call.state.name == "offering", what="the offer")
     await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))
@@ -76,7 +77,7 @@ async def test_given_agent_of_another_desk_when_hold_then_403_and_own_desk_holds
 
 async def test_given_queued_call_when_hold_then_refused_as_conflict(setup, queues):
     router, controls, _ = setup
-    call = router._new_call(live("caller-2"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
+    call = router.start_inbound(live("caller-2"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
     await wait_until(lambda: call.state.name == "queued", what="queued")
     with pytest.raises(ControlNotAllowed):
         await controls.hold(call.id)
@@ -94,8 +95,8 @@ async def test_given_warm_transfer_when_target_does_not_answer_then_back_to_call
     consult = call.state
     assert queues.agent("1001").state == "ringing"
     assert ari.sent("remove_from_bridge")[-1] == (call.bridge_id, (call.agent_channel_id,))
-    call.post({"type": "Dial", "peer": {"id": consult.leg_id}, "dialstatus": "NOANSWER"})
-    call.post({"type": "ChannelDestroyed", "channel": {"id": consult.leg_id}, "cause": 0})
+    call.post(parse_event({"type": "Dial", "peer": {"id": consult.leg_id}, "dialstatus": "NOANSWER"}))
+    call.post(parse_event({"type": "ChannelDestroyed", "channel": {"id": consult.leg_id}, "cause": 0}))
     await wait_until(lambda: call.state.name == "connected", what="back to the caller")
     assert ari.sent("add_to_bridge")[-1] == (call.bridge_id, (call.agent_channel_id,))
     assert queues.agent("1001").state == "paused" and queues.agent("1001").pause_reason == "ring-no-answer"
@@ -111,7 +112,7 @@ async def test_given_consultation_when_caller_hangs_up_then_target_freed_and_leg
     await router.on_event(stasis_start(consult.leg_id, "agent", call.id))
     await wait_until(lambda: consult.answered, what="the target to answer")
     assert queues.agent("1001").state == "on_call"
-    await router.on_event({"type": "StasisEnd", "channel": {"id": "caller-1"}})
+    await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await wait_until(lambda: call.ended.is_set(), what="the end")
     hung_up = {args[0] for args in ari.sent("hangup")}
     assert {consult.leg_id, call.agent_channel_id} <= hung_up
@@ -160,7 +161,7 @@ async def test_given_click_to_dial_when_agent_then_patient_answer_then_bridged(s
     router, controls, ari = setup
     queues.request_state("1001", "paused", "admin")
     call_id = await controls.dial("1001", {"phone": "415-555-0100"})
-    call = router.calls[call_id]
+    call = router.find(call_id)
     assert queues.agent("1001").state == "ringing"
     await wait_until(lambda: ari.sent("originate"), what="the agent's phone")
     assert ari.sent("originate")[0] == ("Local/auto-1001@agent-phones/n",)
@@ -178,4 +179,4 @@ async def test_given_restart_when_click_to_dial_agent_leg_found_then_hung_up_not
     ari.channels_alive = [live("agent-0a1b", app_data="callcenter,outbound,0123")]
     await router.reconcile()
     assert ("agent-0a1b",) in ari.sent("hangup")
-    assert router.calls == {}, "an agent's phone is never queued as a caller"
+    assert router.live_calls() == [], "an agent's phone is never queued as a caller"

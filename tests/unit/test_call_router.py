@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from callcenter.ari.events import StasisStart, parse_event
 from callcenter.ari.models import Channel
 from callcenter.calls import state as states
 from callcenter.calls.services import CallDeps
@@ -36,13 +37,12 @@ async def router(seeded_db, events, queues, tmp_path):
         settings=TelephonyConfig(queue_announce_seconds=0), bind=router.bind, bind_bridge=router.bind_bridge,
         forget=router.forget)
     calls = []
-    original = router._new_call
+    original = router.start_call
 
-    def tracking_new_call(*args, **kwargs):
-        call = original(*args, **kwargs)
+    def tracking_start_call(call, initial=None):
         calls.append(call)
-        return call
-    router._new_call = tracking_new_call
+        return original(call, initial)
+    router.start_call = tracking_start_call
     yield router
     pending = [t for call in calls for t in (call.task, getattr(call.state, "task", None)) if t]
     for task in pending:
@@ -59,9 +59,9 @@ async def wait_until(predicate, timeout: float = 5, what: str = "condition"):
     return value
 
 
-def stasis_start(channel_id: str, *args: str, **channel) -> dict:
-    return {"type": "StasisStart", "application": "callcenter", "args": list(args),
-            "channel": channel_json(channel_id, **channel)}
+def stasis_start(channel_id: str, *args: str, **channel) -> StasisStart:
+    return parse_event({"type": "StasisStart", "application": "callcenter", "args": list(args),
+                        "channel": channel_json(channel_id, **channel)})
 
 
 def live(channel_id: str, app_data: str = "callcenter,inbound,hotline", app: str = "Stasis") -> Channel:
@@ -87,7 +87,7 @@ async def rows_and_events(db, events):
 async def adopt(router, channel_id: str, app_data: str = "callcenter,inbound,hotline"):
     router.deps.ari.channels_alive = [live(channel_id, app_data)]
     await router.reconcile()
-    call = next(c for c in router.calls.values() if c.channel.id == channel_id)
+    call = next(c for c in router.live_calls() if c.channel.id == channel_id)
     await wait_until(lambda: router.deps.queues.position(call) is not None or call.agent is not None,
                      what="the adopted call to queue")
     return call
@@ -125,13 +125,13 @@ async def test_given_active_db_calls_without_live_channel_when_reconciled_then_e
                             ("o", "ended", "nurse", "lost", "abandoned"),
                             ("c", "ended", "general", "lost", "completed"),
                             ("i", "ended", None, "lost", "ivr_hangup")}
-    assert router.calls == {} and router.deps.ari.sent("hangup") == []
+    assert router.live_calls() == [] and router.deps.ari.sent("hangup") == []
 
 
 async def test_given_running_call_whose_channel_vanished_when_reconciled_then_call_ends_lost(
         router, seeded_db, events):
     await router.on_event(stasis_start("c1", "inbound", "hotline"))
-    call = next(iter(router.calls.values()))
+    call = router.live_calls()[0]
     await wait_until(lambda: router.deps.ari.sent("play"), what="the IVR to play")
     router.deps.ari.channels_alive = []
     router.deps.ari.asterisk_started = (call.started_at + timedelta(seconds=1)).isoformat()  # it restarted
@@ -144,7 +144,7 @@ async def test_given_running_call_whose_channel_vanished_when_reconciled_then_ca
     assert (row.status, row.outcome, row.end_reason) == ("ended", "ivr_hangup", "lost_asterisk_restart")
     assert [e.data for e in logged if e.type == "ended"] == [{"outcome": "ivr_hangup",
                                                               "reason": "lost_asterisk_restart"}]
-    assert router.calls == {}
+    assert router.live_calls() == []
     assert router.deps.ari.sent("answer") == [("c1",)]
 
 
@@ -157,7 +157,7 @@ async def test_given_stasis_start_of_unknown_agent_leg_or_role_when_routed_then_
     await router.on_event(stasis_start("stray-1", *args))
 
     assert router.deps.ari.sent("hangup") == [("stray-1",)]
-    assert router.calls == {}
+    assert router.live_calls() == []
     assert router.deps.ari.sent("answer") == []
 
 
@@ -165,7 +165,7 @@ async def test_given_inbound_stasis_start_when_routed_then_answered_and_ivr_star
         router, seeded_db, events):
     await router.on_event(stasis_start("c1", "inbound", "hotline", number="(415) 555-0123"))
 
-    call = next(iter(router.calls.values()))
+    call = router.live_calls()[0]
     await wait_until(lambda: router.deps.ari.sent("play"), what="the first prompt")
     assert router.deps.ari.sent("answer") == [("c1",)]
     channel_id, media = router.deps.ari.sent("play")[0]
@@ -225,7 +225,7 @@ async def test_given_orphan_agent_leg_when_reconciled_then_hung_up_not_adopted(r
     await router.reconcile()
 
     assert router.deps.ari.sent("hangup") == [("agent-leg-1",)]
-    assert router.calls == {}
+    assert router.live_calls() == []
 
 
 async def test_given_channel_of_another_app_when_reconciled_then_left_alone(router):
@@ -233,7 +233,7 @@ async def test_given_channel_of_another_app_when_reconciled_then_left_alone(rout
 
     await router.reconcile()
 
-    assert router.calls == {}
+    assert router.live_calls() == []
     assert [m for m, _, _ in router.deps.ari.calls] == ["channels"]
 
 
@@ -269,7 +269,7 @@ async def test_given_offer_when_agent_answers_then_bridged_and_caller_hangup_com
     assert router.deps.ari.sent("add_to_bridge") == [("call-" + call.id, ("caller-1", leg))]
     assert queues.agent("1001").state == "on_call"
 
-    await router.on_event({"type": "StasisEnd", "channel": {"id": "caller-1"}})
+    await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await asyncio.wait_for(call.ended.wait(), 5)
 
     assert (leg,) in router.deps.ari.sent("hangup") and ("caller-1",) not in router.deps.ari.sent("hangup")
@@ -279,7 +279,7 @@ async def test_given_offer_when_agent_answers_then_bridged_and_caller_hangup_com
     assert (rows[call.id].status, rows[call.id].outcome, rows[call.id].end_reason) == (
         "ended", "completed", "caller_hangup")
     assert rows[call.id].agent_id == queues.agent("1001").id
-    assert router.calls == {}
+    assert router.live_calls() == []
 
 
 async def test_given_offer_when_agent_phone_busy_then_agent_paused_and_caller_back_at_front(
@@ -288,8 +288,8 @@ async def test_given_offer_when_agent_phone_busy_then_agent_paused_and_caller_ba
     leg = call.agent_channel_id
     queues.enqueue(WaitingCall("later"), "general")
 
-    await router.on_event({"type": "Dial", "dialstatus": "BUSY", "peer": {"id": leg}})
-    await router.on_event({"type": "ChannelDestroyed", "cause": 0, "channel": {"id": leg}})
+    await router.on_event(parse_event({"type": "Dial", "dialstatus": "BUSY", "peer": {"id": leg}}))
+    await router.on_event(parse_event({"type": "ChannelDestroyed", "cause": 0, "channel": {"id": leg}}))
     await wait_until(lambda: queues.position(call) is not None, what="the caller to be requeued")
 
     agent = queues.agent("1001")
@@ -306,7 +306,7 @@ async def test_given_offer_when_caller_hangs_up_while_ringing_then_agent_leg_hun
     call = await offered_call(router, queues)
     leg = call.agent_channel_id
 
-    await router.on_event({"type": "StasisEnd", "channel": {"id": "caller-1"}})
+    await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await asyncio.wait_for(call.ended.wait(), 5)
 
     assert (leg,) in router.deps.ari.sent("hangup")

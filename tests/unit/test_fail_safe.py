@@ -22,7 +22,7 @@ async def test_given_a_connected_call_when_a_handler_fails_then_it_stays_connect
 async def test_given_a_caller_in_the_queue_or_not_when_a_handler_fails_then_only_the_lost_one_is_requeued(
         setup, queues):  # noqa: F811
     router, _, _ = setup
-    call = router._new_call(live("caller-7"), "hotline", initial=lambda c: states.Queued(c, "nurse", 3))
+    call = router.start_inbound(live("caller-7"), "hotline", initial=lambda c: states.Queued(c, "nurse", 3))
     await wait_until(lambda: queues.position(call) is not None, what="queued")
 
     assert call.state.fail_safe() is None, "still waiting in its queue"
@@ -35,7 +35,7 @@ async def test_given_a_caller_in_the_queue_or_not_when_a_handler_fails_then_only
 async def test_given_a_click_to_dial_call_ringing_when_a_handler_fails_then_it_ends_as_failed(
         setup, queues):  # noqa: F811
     router, _, _ = setup
-    call = router._new_call(live("caller-8"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
+    call = router.start_inbound(live("caller-8"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
 
     for ringing in (states.DialingAgent(call), states.DialingPatient(call)):
         ended = ringing.fail_safe()

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import event, insert, select
 
 from callcenter.ari.client import AriNotFound
+from callcenter.ari.events import parse_event
 from callcenter.calls import state as states
 from callcenter.db.models import Call as CallRow
 from callcenter.db.models import CallEvent
@@ -35,7 +36,7 @@ async def test_given_caller_and_agent_still_bridged_after_restart_when_reconcile
 
     await router.reconcile()
 
-    call = router.calls["b" * 32]
+    call = router.find("b" * 32)
     await wait_until(lambda: call.state.name == "connected", what="the rebuilt call to be connected")
     assert isinstance(call.state, states.Connected)
     assert (call.channel.id, call.agent_channel_id) == ("caller-1", "agent-leg-1")
@@ -51,7 +52,7 @@ async def test_given_caller_and_agent_still_bridged_after_restart_when_reconcile
     assert [e.type for e in logged if e.type == "rebuilt"] == ["rebuilt"]
 
     # The rebuilt call ends as any other: the caller hangs up, the agent leg goes, the agent wraps up.
-    await router.on_event({"type": "StasisEnd", "channel": {"id": "caller-1"}})
+    await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await asyncio.wait_for(call.ended.wait(), 5)
     assert ("agent-leg-1",) in sent("hangup") and sent("destroy_bridge") == [("call-" + "b" * 32,)]
     rows, _ = await rows_and_events(seeded_db, events)
@@ -73,7 +74,7 @@ async def test_given_bridged_call_when_reconciled_then_its_agent_is_not_offered_
 
     await router.reconcile()
 
-    waiting = router.calls["w" * 32]
+    waiting = router.find("w" * 32)
     await wait_until(lambda: queues.position(waiting) is not None, what="the waiting caller to queue")
     assert (agent.state, agent.call_id) == ("on_call", "b" * 32)
     assert router.deps.ari.sent("originate") == []
@@ -89,7 +90,7 @@ async def test_given_caller_ringing_an_agent_when_controller_restarted_then_leg_
 
     await router.reconcile()
 
-    call = router.calls["r" * 32]
+    call = router.find("r" * 32)
     await wait_until(lambda: queues.position(call) is not None, what="the caller to queue again")
     assert router.deps.ari.sent("hangup") == [("agent-ringing",)]
     assert (call.queue_name, queues.position(call)) == ("nurse", 1)
@@ -107,7 +108,7 @@ async def test_given_caller_left_in_ivr_when_controller_restarted_then_queued_un
 
     await router.reconcile()
 
-    call = router.calls["i" * 32]
+    call = router.find("i" * 32)
     await wait_until(lambda: queues.position(call) is not None, what="the caller to queue")
     assert call.queue_name == "general"
     rows, logged = await rows_and_events(seeded_db, events)
@@ -163,7 +164,7 @@ async def test_given_call_lost_in_an_asterisk_restart_when_reconciled_then_ended
 
 async def test_given_prompt_finished_while_websocket_was_down_when_reconciled_then_ivr_goes_on(router):
     await router.on_event(stasis_start("c1", "inbound", "hotline"))
-    call = next(iter(router.calls.values()))
+    call = router.live_calls()[0]
     await wait_until(lambda: call.pending_playbacks(), what="the first prompt")
     first = call.pending_playbacks()[0]
     router.deps.ari.channels_alive = [live("c1")]
@@ -180,7 +181,7 @@ async def test_given_agent_answered_while_websocket_was_down_when_reconciled_the
         router, queues):
     router.deps.ari.channels_alive = [live("caller-1")]
     await router.reconcile()
-    call = next(iter(router.calls.values()))
+    call = router.live_calls()[0]
     queues.request_state("1001", "available")
     await wait_until(lambda: call.state.name == "offering" and router.deps.ari.sent("originate"),
                      what="the offer")
@@ -199,7 +200,7 @@ async def test_given_agent_hung_up_while_websocket_was_down_when_reconciled_then
                              agent_id=router.deps.queues.agent("1001").id))
     bridged(router, "b" * 32, "caller-1", "agent-leg-1")
     await router.reconcile()
-    call = router.calls["b" * 32]
+    call = router.find("b" * 32)
     router.deps.ari.channels_alive = [live("caller-1")]
 
     await router.reconcile()
@@ -211,7 +212,7 @@ async def test_given_agent_hung_up_while_websocket_was_down_when_reconciled_then
 async def test_given_caller_hung_up_while_websocket_was_down_when_reconciled_then_lost_unseen_not_a_restart(
         router, seeded_db, events):
     await router.on_event(stasis_start("c1", "inbound", "hotline"))
-    call = next(iter(router.calls.values()))
+    call = router.live_calls()[0]
     await wait_until(lambda: call.pending_playbacks(), what="the first prompt")
     router.deps.ari.channels_alive = []  # Asterisk has run since before the call: no restart
 
@@ -231,7 +232,7 @@ async def test_given_caller_gone_while_being_queued_when_music_fails_then_call_e
 
     async def gone(channel_id, moh_class="default"):
         ari.channels_gone.add(channel_id)
-        await router.on_event({"type": "StasisEnd", "channel": {"id": channel_id}})
+        await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": channel_id}}))
         raise AriNotFound(404, "POST", f"/channels/{channel_id}/moh", "Channel not found")
     ari.start_moh = gone
 

@@ -144,8 +144,8 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
     talking = SimpleNamespace(id="t1", state=SimpleNamespace(name="connected"), agent=agent, queue_name="general",
                               answered_at=_at(23), offered_at=_at(23), started_at=_at(23))
     in_menu = SimpleNamespace(id="m1", state=SimpleNamespace(name="ivr"), agent=None)
-    router = SimpleNamespace(calls={"t1": talking, "m1": in_menu, "w1": SimpleNamespace(
-        id="w1", state=SimpleNamespace(name="queued"), agent=None)})
+    queued = SimpleNamespace(id="w1", state=SimpleNamespace(name="queued"), agent=None)
+    router = SimpleNamespace(live_calls=lambda: [talking, in_menu, queued])
 
     snap = WallboardService(queues, router).snapshot()
 
@@ -183,7 +183,7 @@ async def test_given_orphan_supervisor_and_snoop_channels_when_reconciled_then_h
     await router.reconcile()
 
     assert sorted(ari.sent("hangup")) == [("snoop-s1",), ("sup-s1",)]
-    assert router.calls == {}
+    assert router.live_calls() == []
     assert all(not queues.waiting(name) for name in queues.queues)
 
 

@@ -163,8 +163,7 @@ class Dialer:
             call = CampaignCall(deps, flow, job, context=context, site=self._cfg.site, clock=self._clock,
                                 finish_attempt=self._campaigns.finish)
             call.actions = self._actions.bind(call.id, job)
-            self._router.calls[call.id] = call
-            call.start(lambda c: Dialing(c))
+            self._router.start_call(call, lambda c: Dialing(c))
             await call.ended.wait()
         finally:
             report.results[call.result if call is not None else "failed"] += 1

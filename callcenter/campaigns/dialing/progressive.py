@@ -203,8 +203,7 @@ class ProgressiveDialer:
         call = ProgressiveCall(self._router.deps, self._flow, job, agent, patient,
                                finish_attempt=self._campaigns.finish, site=self._site,
                                answer_grace=self.answer_grace, clock=self._clock, call_id=call_id)
-        self._router.calls[call.id] = call
-        call.start(lambda c: states.ProgressiveDialing(c))
+        self._router.start_call(call, lambda c: states.ProgressiveDialing(c))
         return call
 
 

@@ -15,9 +15,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ...ari.client import AriError, AriUnavailable
-from ...ari.models import StasisStart
-from ...calls.state import CallState, Connected, _quietly
+from ...ari.client import AriError, AriUnavailable, quietly
+from ...ari.events import ChannelDestroyed, StasisStart
+from ...calls.events import AgentTimeout, MessageDone
+from ...calls.state import CallState, Connected
 from ...eventlog import utcnow
 from .state import AwaitingAmd, CampaignState, Dialing
 
@@ -71,7 +72,7 @@ class RingingAgent(CampaignState):
         call = self.call
         call.deps.bind(call.agent_channel_id, call)
         self.timer = asyncio.get_running_loop().call_later(
-            call.answer_grace, call.post, {"type": "AgentTimeout"})
+            call.answer_grace, call.post, AgentTimeout())
         await call.send_pop()
         call.offered_at = call.log("offered", agent_id=call.agent.id, queue_name=call.queue_name)
         call.save(status="offering", offered_at=call.offered_at, answered_at=call.answered_at)
@@ -86,17 +87,17 @@ class RingingAgent(CampaignState):
         if self.timer:
             self.timer.cancel()
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        if StasisStart.from_event(event).channel.id != self.call.agent_channel_id:
+    async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
+        if event.channel.id != self.call.agent_channel_id:
             return None
         self.call.result = "person"
         return Connected(self.call, self.call.agent)
 
-    async def on_AgentTimeout(self, event: dict) -> "CallState":
+    async def on_AgentTimeout(self, event: AgentTimeout) -> "CallState":
         return self._abandon("no_answer")
 
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] == self.call.agent_channel_id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id == self.call.agent_channel_id:
             return self._abandon("failed")
         return None
 
@@ -107,7 +108,7 @@ class RingingAgent(CampaignState):
         call.result = "abandoned"
         call.log("offer_failed", agent_id=call.agent.id, result=agent_result)
         call.close_leg(call.agent_channel_id, agent_result)
-        asyncio.ensure_future(_quietly(call.deps.ari.hangup(call.agent_channel_id)))
+        asyncio.ensure_future(quietly(call.deps.ari.hangup(call.agent_channel_id)))
         reason = "ring-no-answer" if agent_result == "no_answer" else "phone-" + agent_result
         call.deps.queues.set_state(call.agent, "paused", reason)
         call.agent_channel_id = None
@@ -134,13 +135,13 @@ class Messaging(CampaignState):
         call = self.call
         media = call.message_media()
         if not media:
-            return await self.on_MessageDone({})
+            return await self.on_MessageDone(MessageDone())
         self.done = await call.play(media)
         call.log("campaign_message_played", reason=self.reason)
-        self.done.add_done_callback(lambda f: call.post({"type": "MessageDone"}))
+        self.done.add_done_callback(lambda f: call.post(MessageDone()))
         return None
 
-    async def on_MessageDone(self, event: dict) -> "CallState":
+    async def on_MessageDone(self, event: MessageDone) -> "CallState":
         call = self.call
         call.message_outcome = self.outcome
         if self.outcome:  # a machine's message, for reports and KPIs as for automated calls

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from ...ari.models import StasisStart
-from ...calls.services import _quietly
+from ...ari.client import quietly
+from ...ari.events import StasisStart
 from ...calls.stasis import CallRouter
 from .call import CampaignCall
 
@@ -16,13 +16,13 @@ ROLES = ("campaign", "campaign-amd", "progressive", "progressive-amd")
 
 
 def register(router: CallRouter) -> None:
-    async def on_stasis_start(start: StasisStart, event: dict) -> None:
-        call = router.calls.get(start.args[1] if len(start.args) > 1 else "")
+    async def on_stasis_start(start: StasisStart) -> None:
+        call = router.find(start.call_id)
         if not isinstance(call, CampaignCall) or call.ended.is_set():
             log.warning("campaign channel %s entered for a call that is gone; hanging up", start.channel.id)
-            await _quietly(router.deps.ari.hangup(start.channel.id))
+            await quietly(router.deps.ari.hangup(start.channel.id))
             return
-        call.post(event)
+        call.post(start)
 
     for role in ROLES:
         router.register_role(role, on_stasis_start)

@@ -18,8 +18,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from ...ari.client import AriError, AriUnavailable
-from ...ari.models import StasisStart
-from ...calls.state import DIAL_RESULTS, CallState, Ended, Ivr
+from ...ari.events import ChannelDestroyed, ChannelDtmfReceived, PlaybackFinished, StasisEnd, StasisStart
+from ...calls.events import AmdTimeout
+from ...calls.state import CallState, Ended, Ivr
 from ..message import SiteNotConfigured, message_media
 
 if TYPE_CHECKING:
@@ -52,10 +53,6 @@ class Dialing(BeforeAPerson):
     """The patient's phone rings (automated and progressive calls alike)."""
     name = "dialing"
 
-    def __init__(self, call: "CampaignCall"):
-        super().__init__(call)
-        self.dial_result: str | None = None
-
     async def enter(self) -> "CallState | None":
         call = self.call
         call.log("campaign_dialed", **call.dialed_facts())
@@ -66,20 +63,15 @@ class Dialing(BeforeAPerson):
             return self.end("failed", "dial_failed")
         return None
 
-    async def on_Dial(self, event: dict) -> None:
-        if (event.get("peer") or {}).get("id") == self.call.channel.id:
-            self.dial_result = DIAL_RESULTS.get(event.get("dialstatus", ""), self.dial_result)
-
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.call.channel.id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.call.channel.id:
             return None
-        result = self.dial_result or CAUSE_RESULTS.get(event.get("cause", 0), "failed")
+        result = self.call.dials.outcome(event.channel.id, None) or CAUSE_RESULTS.get(event.cause, "failed")
         self.call.close_leg(self.call.channel.id, result)
         return self.end(result, "patient_" + result, hangup=False)
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        start = StasisStart.from_event(event)
-        if start.channel.id != self.call.channel.id:
+    async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
+        if event.channel.id != self.call.channel.id:
             return None
         return self.answered()
 
@@ -104,31 +96,30 @@ class AwaitingAmd(BeforeAPerson):
         call.picked_up()
         await call.send_to_amd()
         timeout = call.deps.settings.campaign_amd_timeout
-        self.timer = asyncio.get_running_loop().call_later(timeout, call.post, {"type": "AmdTimeout"})
+        self.timer = asyncio.get_running_loop().call_later(timeout, call.post, AmdTimeout())
         return None
 
     async def leave(self) -> None:
         if self.timer:
             self.timer.cancel()
 
-    async def on_StasisEnd(self, event: dict) -> None:
+    async def on_StasisEnd(self, event: StasisEnd) -> None:
         return None  # the channel leaving for the AMD dialplan; a hangup shows as ChannelDestroyed
 
-    async def on_ChannelDtmfReceived(self, event: dict) -> None:
+    async def on_ChannelDtmfReceived(self, event: ChannelDtmfReceived) -> None:
         return None  # keys during detection are not answers to anything we asked
 
-    async def on_ChannelDestroyed(self, event: dict) -> "CallState | None":
-        if event["channel"]["id"] != self.call.channel.id:
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        if event.channel.id != self.call.channel.id:
             return None
         self.call.amd_status = self.call.amd_status or "HANGUP"
         return self.end("failed", "hangup_during_amd", hangup=False)
 
-    async def on_AmdTimeout(self, event: dict) -> "CallState":
+    async def on_AmdTimeout(self, event: AmdTimeout) -> "CallState":
         log.warning("campaign call %s: no AMD verdict in time", self.call.id)
         return self.end("failed", "amd_timeout")
 
-    async def on_StasisStart(self, event: dict) -> "CallState | None":
-        start = StasisStart.from_event(event)
+    async def on_StasisStart(self, start: StasisStart) -> "CallState | None":
         if start.channel.id != self.call.channel.id or start.role != self.call.amd_role:
             return None
         call = self.call
@@ -174,7 +165,7 @@ class LeavingMessage(BeforeAPerson):
         call.log("campaign_message_started", campaign=call.campaign.name, prompts=media)
         return None
 
-    async def on_PlaybackFinished(self, event: dict) -> "CallState | None":
+    async def on_PlaybackFinished(self, event: PlaybackFinished) -> "CallState | None":
         await super().on_PlaybackFinished(event)
         if self.playback is None or not self.playback.done():
             return None
