@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from ..calls.vocabulary import AGENT_ON_CALL
 from ..db.database import Database
 from ..db.models import Patient
 from ..db.queries import find_patients_by_phone
@@ -21,8 +22,6 @@ from ..phones import CallerNumber
 from .notifier import AgentNotifier
 
 MAX_CANDIDATES = 10
-# Call states the agent's console has buttons for (calls/state.py announce()).
-LIVE_CALL_STATES = ("connected", "held", "consulting")
 
 
 class ScreenPopService:
@@ -56,7 +55,7 @@ class ScreenPopService:
             self._events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
                                patient_id=patient["id"] if patient else None,
                                detail={"candidates": len(call.patients), "replayed": True})
-        if call.state.name in LIVE_CALL_STATES:
+        if call.state.name in AGENT_ON_CALL:  # the states the agent's console has buttons for
             messages.append({"type": "call_state", "call_id": call.id, "state": call.state.name,
                              "direction": call.direction})
         return messages

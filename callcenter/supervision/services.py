@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..ari.client import AriClient, quietly
 from ..ari.events import DialOutcomes, Event, StasisStart
+from ..calls.vocabulary import MONITORABLE
 from ..eventlog import EventLog, utcnow
 from . import state as states
 from .events import CallEnded, Stop
@@ -128,12 +129,12 @@ class MonitorSession:
             self.dialed.set_result(True)
 
     def monitored_agent_channel(self) -> str | None:
-        if self.call.ended.is_set() or self.call.state.name != "connected":
+        if self.call.ended.is_set() or self.call.state.name not in MONITORABLE:
             return None
         return self.call.agent_channel_id
 
     def monitored_bridge(self) -> str | None:
-        if self.call.ended.is_set() or self.call.state.name != "connected":
+        if self.call.ended.is_set() or self.call.state.name not in MONITORABLE:
             return None
         return self.call.bridge_id
 
@@ -191,7 +192,7 @@ class MonitorService:
         call = self.router.find(call_id)
         if call is None or call.ended.is_set():
             raise CallNotFound(call_id)
-        if call.state.name != "connected":
+        if call.state.name not in MONITORABLE:
             raise CallNotMonitorable(call_id, call.state.name)
         current = self.of_user(user_id) if user_id is not None else None
         if current is not None:

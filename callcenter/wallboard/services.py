@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..calls.vocabulary import AGENT_RINGING, CONNECTED, IN_IVR, WITH_AGENT
 from ..eventlog import utcnow
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5
 # Today's figures per queue come from the KPI computation (the reports' own), read this often.
 KPI_SECONDS = 10.0
-# States of a call that has an agent: these are the "calls in progress".
-WITH_AGENT = ("offering", "connected")
 TODAY_KPIS = ("offered", "answered", "abandoned", "service_level")
 
 
@@ -54,7 +53,7 @@ class WallboardService:
             "queues": [self._queue(name, info) for name, info in self._queues.queues.items()],
             "agents": [self._agent(a) for a in sorted(self._queues.agents.values(), key=lambda a: a.number)],
             "calls": [self._call(c) for c in calls if c.state.name in WITH_AGENT and c.agent is not None],
-            "in_ivr": sum(1 for c in calls if c.state.name in ("answering", "ivr")),
+            "in_ivr": sum(1 for c in calls if c.state.name in IN_IVR),
             "today": self.today,
         }
 
@@ -85,9 +84,7 @@ class WallboardService:
         monitors = self._monitors.for_call(call.id) if self._monitors else []
         return {
             "call_id": call.id, "queue": call.queue_name, "state": call.state.name,
-            # Hold is not a feature yet: a connected call is talking. The field is there for when it is.
-            "status": "held" if getattr(call, "on_hold", False) else (
-                "connected" if call.state.name == "connected" else "ringing"),
+            "status": _status(call.state.name),
             "agent": {"number": call.agent.number, "name": call.agent.name},
             "since": since.isoformat(),
             "monitors": [{"id": m.id, "mode": m.mode, "state": m.state.name, "user_id": m.user_id}
@@ -147,3 +144,11 @@ class WallboardService:
     def _message(snapshot: dict) -> dict:
         # The server's clock travels with the snapshot so the browser's timers do not depend on its own clock.
         return {"type": "wallboard", "now": utcnow().isoformat(), **snapshot}
+
+
+def _status(state: str) -> str:
+    """What the wallboard shows: ringing, connected, or held (also while the agent consults a colleague:
+    the caller waits on hold meanwhile). `state` in the snapshot keeps the exact state."""
+    if state in AGENT_RINGING:
+        return "ringing"
+    return "connected" if state == CONNECTED else "held"

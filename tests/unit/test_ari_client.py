@@ -251,3 +251,30 @@ async def test_given_nothing_listens_when_requesting_then_ari_unavailable():
         await ari.close()
 
     assert "connection failed" in str(caught.value)
+
+
+async def test_given_a_handler_that_raises_and_a_malformed_event_when_running_then_the_websocket_stays_up(
+        fake, client):
+    malformed = {"type": "StasisEnd"}  # no channel
+    fake.events_per_connection = [[event("StasisStart", "a"), malformed, event("StasisStart", "b")]]
+    seen: list[str] = []
+
+    async def fails_on_a(ev: Event) -> None:
+        seen.append(ev.channel_id)
+        if ev.channel_id == "a":
+            raise RuntimeError("handler bug")
+
+    async def connected() -> None:
+        pass
+
+    task = asyncio.create_task(client.run(fails_on_a, connected))
+    try:
+        deadline = time.monotonic() + 5
+        while "b" not in seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert seen == ["a", "b"]  # the malformed event was dropped, the failing handler did not end the loop
+    assert client.connections == 1 and len(fake.connections) == 1

@@ -321,3 +321,69 @@ class WaitingCall:
 
     def offer(self, agent) -> None:
         raise AssertionError(f"{self.id} should not be offered in this test")
+
+
+# -- the guard at the entry point ----------------------------------------------------------------------------
+
+
+async def test_given_role_handler_raises_for_a_stray_channel_when_routed_then_hung_up_and_nothing_escapes(
+        router):
+    async def broken(start):
+        raise RuntimeError("feature bug")
+    router.register_role("boom", broken)
+
+    await router.on_event(stasis_start("stray-1", "boom", "no-such-call"))
+
+    assert router.deps.ari.sent("hangup") == [("stray-1",)]
+    assert router.live_calls() == []
+
+
+async def test_given_role_handler_raises_on_a_live_calls_leg_when_routed_then_caller_requeued_and_leg_hung_up(
+        router, queues, seeded_db, events):
+    call = await offered_call(router, queues)
+    leg = call.agent_channel_id
+
+    async def broken(start):
+        raise RuntimeError("feature bug")
+    router.register_role("boom", broken)
+
+    await router.on_event(stasis_start(leg, "boom", call.id))
+    await wait_until(lambda: (leg,) in router.deps.ari.sent("hangup"), what="the broken leg to be hung up")
+    # Back at the front of the queue: the agent (free again, the bug was not theirs) is offered it anew.
+    await wait_until(lambda: call.agent_channel_id not in (None, leg), what="a new offer")
+
+    assert call.state.name == "offering" and not call.ended.is_set()
+    assert ("caller-1",) not in router.deps.ari.sent("hangup")
+    rows, logged = await rows_and_events(seeded_db, events)
+    kinds = [e.type for e in logged if e.call_id == call.id and e.type != "agent_state"]
+    assert kinds[kinds.index("fail_safe"):] == ["fail_safe", "state", "requeued", "state", "offered"]
+    assert [e.data for e in logged if e.call_id == call.id and e.type == "fail_safe"] == [
+        {"from_state": "offering"}]
+
+
+async def test_given_a_calls_handler_raises_when_its_agent_answers_then_requeued_and_another_call_untouched(
+        router, queues, monkeypatch):
+    talking = await offered_call(router, queues)
+    await router.on_event(stasis_start(talking.agent_channel_id, "agent", talking.id))
+    await wait_until(lambda: talking.state.name == "connected", what="the first call to connect")
+    failing = router.start_inbound(live("caller-2"), "hotline", initial=lambda c: states.Queued(c, "general"))
+    queues.request_state("1002", "available")
+    await wait_until(lambda: failing.state.name == "offering", what="the second offer")
+    failing_leg = failing.agent_channel_id
+    original = states.Offering.on_StasisStart
+
+    async def broken(self, event):
+        if self.call is failing:
+            raise RuntimeError("state bug")
+        return await original(self, event)
+    monkeypatch.setattr(states.Offering, "on_StasisStart", broken)
+
+    await router.on_event(stasis_start(failing_leg, "agent", failing.id))
+    await wait_until(lambda: (failing_leg,) in router.deps.ari.sent("hangup"), what="the broken leg hung up")
+    await wait_until(lambda: failing.agent_channel_id not in (None, failing_leg), what="a new offer")
+
+    assert failing.state.name == "offering" and failing.agent is queues.agent("1002")
+    hung_up = {args[0] for args in router.deps.ari.sent("hangup")}
+    assert not hung_up & {"caller-1", talking.agent_channel_id, "caller-2"}
+    assert talking.state.name == "connected" and not talking.ended.is_set()
+    assert queues.agent("1001").state == "on_call"

@@ -158,6 +158,21 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
     assert [a["number"] for a in snap["agents"]] == ["1001", "1002", "1003"]
 
 
+async def test_given_held_and_consulting_calls_when_snapshot_then_they_stay_in_calls_in_progress(queues):
+    def with_agent(id_, state, number):
+        return SimpleNamespace(id=id_, state=SimpleNamespace(name=state), agent=queues.agent(number),
+                               queue_name="general", answered_at=_at(20), offered_at=_at(20), started_at=_at(20))
+    calls = [with_agent("h1", "held", "1001"), with_agent("k1", "consulting", "1002"),
+             with_agent("o1", "offering", "1003"), with_agent("t1", "connected", "1001")]
+    router = SimpleNamespace(live_calls=lambda: calls)
+
+    snap = WallboardService(queues, router).snapshot()
+
+    assert [(c["call_id"], c["state"], c["status"]) for c in snap["calls"]] == [
+        ("h1", "held", "held"), ("k1", "consulting", "held"), ("o1", "offering", "ringing"),
+        ("t1", "connected", "connected")]
+
+
 # -- after a restart -----------------------------------------------------------------------------------------
 
 

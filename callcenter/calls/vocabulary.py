@@ -1,0 +1,58 @@
+"""The words the call core shares with everyone who watches calls: the names of call states and their groups,
+and the types of the call event log. The wallboard, the screen pop, supervision and the KPIs import them
+from here, so a new state or event is added in one place and their lists cannot disagree.
+
+Pure data, no imports: anything may import it (the event log refuses a type that is not listed here).
+"""
+from __future__ import annotations
+
+# -- call states (CallState.name) ---------------------------------------------------------------------------
+
+ANSWERING, IVR, QUEUED, OFFERING = "answering", "ivr", "queued", "offering"
+CONNECTED, HELD, CONSULTING, ENDED = "connected", "held", "consulting", "ended"
+DIALING_AGENT, DIALING_PATIENT = "dialing_agent", "dialing_patient"  # click-to-dial
+# Campaign calls (automated: dialing -> awaiting_amd -> ivr | leaving_message; progressive: campaign_*).
+CAMPAIGN_STATES = frozenset({"dialing", "awaiting_amd", "leaving_message", "campaign_dialing",
+                             "campaign_detecting", "campaign_ringing_agent", "campaign_message"})
+
+IN_IVR = frozenset({ANSWERING, IVR})
+# An agent's phone rings for the call (or, click-to-dial, the agent waits for the patient to answer).
+AGENT_RINGING = frozenset({OFFERING, DIALING_AGENT, DIALING_PATIENT, "campaign_ringing_agent"})
+# An agent is on the call: talking, holding the caller, or consulting a colleague while the caller waits.
+AGENT_ON_CALL = frozenset({CONNECTED, HELD, CONSULTING})
+# "Calls in progress" on the wallboard: the call has an agent, ringing or on the call.
+WITH_AGENT = AGENT_RINGING | AGENT_ON_CALL
+# A supervisor may listen, whisper or barge: caller and agent talk in the call's bridge.
+MONITORABLE = frozenset({CONNECTED})
+CALL_STATES = frozenset({ANSWERING, IVR, QUEUED, ENDED}) | WITH_AGENT | CAMPAIGN_STATES
+# Every state but the last: the call is in progress, whatever it is doing.
+LIVE = CALL_STATES - {ENDED}
+
+# -- call event types (call_events.type) --------------------------------------------------------------------
+
+CALL_LIFECYCLE_EVENTS = frozenset({
+    "call_started", "answered", "caller_identified", "state", "queued", "requeued", "position_announced",
+    "offered", "offer_failed", "connected", "ended", "fail_safe", "adopted",
+})
+CALL_CONTROL_EVENTS = frozenset({
+    "held", "unheld", "transferred", "transfer_started", "transfer_answered", "transfer_completed",
+    "transfer_cancelled", "transfer_failed", "emergency_conference_dialed", "emergency_conference_joined",
+    "dialing_agent", "dialing_patient",
+})
+IVR_EVENTS = frozenset({
+    "ivr_node", "ivr_choice", "ivr_timeout", "ivr_invalid", "ivr_failure", "ivr_no_agent", "ivr_action",
+    "ivr_action_unavailable", "ivr_say_missing",
+})
+AGENT_EVENTS = frozenset({"agent_state", "identity_confirmed", "disposition"})
+RECORDING_EVENTS = frozenset({"recording_started", "recording_failed", "recording_saved", "recording_lost"})
+MONITORING_EVENTS = frozenset({"monitoring_started", "monitoring_ended"})
+TRIAGE_EVENTS = frozenset({
+    "triage_started", "triage_question_shown", "triage_answered", "triage_disposition",
+    "escalation_started", "escalation_performed", "escalation_overridden",
+})
+CAMPAIGN_EVENTS = frozenset({
+    "campaign_dialed", "campaign_answered", "campaign_message_started", "campaign_message_played",
+    "campaign_outcome", "campaign_callback_created", "campaign_attempt_ended",
+})
+EVENT_TYPES = (CALL_LIFECYCLE_EVENTS | CALL_CONTROL_EVENTS | IVR_EVENTS | AGENT_EVENTS | RECORDING_EVENTS
+               | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS)
