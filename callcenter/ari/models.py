@@ -1,7 +1,7 @@
 """Thin wrappers over ARI JSON, so call logic asks domain questions instead of digging through events."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,6 @@ class Channel:
     language: str
     dialplan_app: str = ""
     dialplan_app_data: str = ""
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: dict) -> "Channel":
@@ -24,7 +23,7 @@ class Channel:
             id=data["id"], name=data.get("name", ""), state=data.get("state", ""),
             caller_number=caller.get("number", ""), caller_name=caller.get("name", ""),
             language=data.get("language", "en"), dialplan_app=dialplan.get("app_name", ""),
-            dialplan_app_data=dialplan.get("app_data", ""), raw=data,
+            dialplan_app_data=dialplan.get("app_data", ""),
         )
 
     @classmethod
