@@ -273,9 +273,9 @@ class Call:
         if done is not None and not done.done():
             done.set_result(None)
 
-    async def start_moh(self, moh_class: str, *, quietly: bool = False) -> None:
+    async def start_moh(self, moh_class: str, *, best_effort: bool = False) -> None:
         start = self.deps.ari.start_moh(self.channel.id, moh_class)
-        await (quietly(start) if quietly else start)
+        await (quietly(start) if best_effort else start)
         self._moh_on = True
 
     async def stop_moh(self) -> None:

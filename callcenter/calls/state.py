@@ -213,7 +213,7 @@ class Queued(CallState):
             except asyncio.CancelledError:
                 # Offered or hung up mid-sentence: cut the announcement, the caller keeps hearing music.
                 await call.stop_playback(done)
-                await call.start_moh(moh_class, quietly=True)
+                await call.start_moh(moh_class, best_effort=True)
                 raise
             await call.start_moh(moh_class)
 
