@@ -32,7 +32,7 @@ LIVE = CALL_STATES - {ENDED}
 
 CALL_LIFECYCLE_EVENTS = frozenset({
     "call_started", "answered", "caller_identified", "state", "queued", "requeued", "position_announced",
-    "offered", "offer_failed", "connected", "ended", "fail_safe", "adopted",
+    "offered", "offer_failed", "connected", "ended", "fail_safe", "adopted", "rebuilt",
 })
 CALL_CONTROL_EVENTS = frozenset({
     "held", "unheld", "transferred", "transfer_started", "transfer_answered", "transfer_completed",
