@@ -7,6 +7,7 @@ from callcenter.ari.events import (
     EVENT_TYPES,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    ChannelHangupRequest,
     Dial,
     DialOutcomes,
     PlaybackFinished,
@@ -100,3 +101,17 @@ def test_given_the_event_filter_when_read_then_every_allowed_type_has_a_parser()
 def _minimal(kind: str) -> dict:
     return {"type": kind, "channel": {"id": "c"}, "peer": {"id": "p"}, "playback": {"id": "x"},
             "recording": {"name": "r"}, "bridge": {"id": "b"}}
+
+
+@pytest.mark.parametrize(("soft", "cause", "shutdown"), [(True, 4, True), (True, 5, True), (True, 1, False),
+                                                         (False, 4, False), (None, 16, False)])
+def test_given_hangup_request_when_parsed_then_an_asterisk_shutdown_is_told_from_a_persons_hangup(
+        soft, cause, shutdown):
+    data = {"type": "ChannelHangupRequest", "cause": cause, "channel": channel_json("c1")}
+    if soft is not None:
+        data["soft"] = soft
+
+    event = parse_event(data)
+
+    assert isinstance(event, ChannelHangupRequest) and event.cause == cause
+    assert event.is_shutdown is shutdown
