@@ -35,6 +35,7 @@ async def app(tmp_path, database_url, aiohttp_server):
     # A stand-in call, known to the router as a started call is (start() has nothing to run here).
     services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
                                                patients=[], started_at=started, task=None,
+                                               channel=SimpleNamespace(id="caller-1"),
                                                start=lambda initial: None))
     agent.state, agent.call_id = "on_call", CALL_ID
     server.services = services

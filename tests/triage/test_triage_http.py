@@ -24,7 +24,8 @@ async def nurse_client(tmp_path, sqlite_url, aiohttp_client):
     token = await sign_in(client, NURSE.username)
     ids = await services.db.run(_patients)
     call = SimpleNamespace(id=CALL_ID, ivr_path=[{"node": "main", "key": "4"}], queue_name="nurse",
-                           language="es", patients=[{"id": ids[0]}], task=None, start=lambda initial: None)
+                           language="es", patients=[{"id": ids[0]}], task=None, start=lambda initial: None,
+                           channel=SimpleNamespace(id="caller-1"))
     services.router.start_call(call)  # a stand-in call: start() has nothing to run here
     agent = services.queues.agent(NURSE.desk)
     agent.state, agent.call_id = "on_call", CALL_ID
