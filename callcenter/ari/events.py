@@ -189,11 +189,12 @@ def _target(target_uri: str, kind: str) -> str | None:
 class PlaybackStarted(Event):
     playback_id: str
     target_uri: str = ""
+    state: str = ""  # PlaybackFinished: done, or failed (a sound that does not exist)
 
     @classmethod
     def from_json(cls, data: dict) -> "PlaybackStarted":
         playback = data.get("playback") or {}
-        return cls(playback.get("id", ""), playback.get("target_uri", ""))
+        return cls(playback.get("id", ""), playback.get("target_uri", ""), playback.get("state", ""))
 
     @property
     def channel_id(self) -> str | None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from callcenter.ari.client import AriClient
+from callcenter.ari.events import Event
 from callcenter.ivr.say import say_media
 
 from . import harness
@@ -46,9 +47,9 @@ async def test_given_flow_language_when_say_sounds_looked_up_then_asterisk_has_e
 
 
 async def test_given_spanish_channel_when_reminder_date_and_time_played_then_no_sound_fails(ari):
-    events: asyncio.Queue[dict] = asyncio.Queue()
+    events: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def on_event(event: dict) -> None:
+    async def on_event(event: Event) -> None:
         await events.put(event)
 
     async def on_connected() -> None:
@@ -65,7 +66,7 @@ async def test_given_spanish_channel_when_reminder_date_and_time_played_then_no_
         for item in media:
             playback_id = await ari.play(channel.id, [item if ":" in item else "sound:" + item], lang="es")
             finished = await _next(events, "PlaybackFinished", playback_id)
-            outcomes.append((item, finished["playback"]["state"]))
+            outcomes.append((item, finished.state))
         await ari.hangup(channel.id)
     finally:
         listener.cancel()
@@ -75,10 +76,10 @@ async def test_given_spanish_channel_when_reminder_date_and_time_played_then_no_
 
 
 async def _next(events: asyncio.Queue, kind: str, playback_id: str | None = None,
-                timeout: float = 20) -> dict:
-    async def find() -> dict:
+                timeout: float = 20) -> Event:
+    async def find() -> Event:
         while True:
             event = await events.get()
-            if event["type"] == kind and (playback_id is None or event["playback"]["id"] == playback_id):
+            if event.type == kind and (playback_id is None or event.playback_id == playback_id):
                 return event
     return await asyncio.wait_for(find(), timeout)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from callcenter.ari.client import EVENT_TYPES
 from callcenter.ari.events import (
-    EVENT_TYPES,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -72,12 +72,13 @@ def test_given_dial_events_of_two_legs_when_noted_then_each_leg_keeps_its_unansw
 
 
 def test_given_playback_and_recording_events_when_parsed_then_targets_are_split():
-    playback = parse_event({"type": "PlaybackFinished", "playback": {"id": "p1", "target_uri": "channel:c1"}})
+    playback = parse_event({"type": "PlaybackFinished",
+                            "playback": {"id": "p1", "target_uri": "channel:c1", "state": "failed"}})
     recording = parse_event({"type": "RecordingFailed",
                              "recording": {"name": "call-1-2", "target_uri": "bridge:call-1"}})
 
     assert isinstance(playback, PlaybackFinished)
-    assert (playback.playback_id, playback.channel_id) == ("p1", "c1")
+    assert (playback.playback_id, playback.channel_id, playback.state) == ("p1", "c1", "failed")
     assert isinstance(recording, RecordingFailed)
     assert (recording.name, recording.bridge_id, recording.channel_id) == ("call-1-2", "call-1", None)
 
