@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from .calls.vocabulary import EVENT_TYPES
 from .db.database import Database
 from .db.models import AuditEvent, CallEvent
+from .vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class EventLog:
     def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
               queue_name: str | None = None, ts: datetime | None = None, **data) -> datetime:
         if type_ not in EVENT_TYPES:
-            # A new type is added to calls/vocabulary.py first, so the KPIs and reports know of it.
+            # A new type is added to vocabulary.py first, so the KPIs and reports know of it.
             raise ValueError(f"unknown call event type {type_!r}")
         ts = ts or utcnow()
         log.debug("call event %s", type_, extra={"call_id": call_id})  # not its data: it may name a patient

@@ -26,10 +26,10 @@ from ..db.database import Database
 from ..db.models import OPEN_CALL_STATUSES, CallEvent
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
+from ..vocabulary import OFFERING
 from . import state as states
 from .events import Lost
 from .services import Call
-from .vocabulary import OFFERING
 
 if TYPE_CHECKING:
     from .stasis import CallRouter

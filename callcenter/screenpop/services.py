@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ..calls.vocabulary import AGENT_ON_CALL
 from ..db.database import Database
 from ..db.models import Patient
 from ..db.queries import find_patients_by_phone
 from ..eventlog import EventLog, utcnow
 from ..phones import CallerNumber
+from ..vocabulary import AGENT_ON_CALL
 from .notifier import AgentNotifier
 
 MAX_CANDIDATES = 10

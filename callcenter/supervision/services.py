@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from ..ari.client import AriClient, quietly
 from ..ari.events import DialOutcomes, Event, StasisStart
-from ..calls.vocabulary import MONITORABLE
 from ..eventlog import EventLog, utcnow
+from ..vocabulary import MONITORABLE
 from . import state as states
 from .events import CallEnded, Stop
 from .exceptions import (

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..calls.vocabulary import AGENT_RINGING, CONNECTED, IN_IVR, WITH_AGENT
 from ..eventlog import utcnow
+from ..vocabulary import AGENT_RINGING, CONNECTED, IN_IVR, WITH_AGENT
 
 if TYPE_CHECKING:
     from ..calls.stasis import CallRouter

@@ -1,4 +1,4 @@
-"""The one vocabulary of call states and event types (calls/vocabulary.py) against the code that uses it."""
+"""The one vocabulary of call states and event types (vocabulary.py) against the code that uses it."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import callcenter.main  # noqa: F401  (imports every package, so every state class is defined)
-from callcenter.calls import vocabulary
+from callcenter import vocabulary
 from callcenter.calls.state import CallState
 from callcenter.kpi.compute import FOLDED_TYPES, NO_DATA
 
