@@ -238,6 +238,6 @@ async def test_given_caller_gone_while_being_queued_when_music_fails_then_call_e
 
     await router.reconcile()
 
-    await wait_until(lambda: not router.calls, what="the call to end")
+    await wait_until(lambda: not router.live_calls(), what="the call to end")
     rows, _ = await rows_and_events(seeded_db, events)
     assert [(r.status, r.outcome) for r in rows.values()] == [("ended", "abandoned")]
