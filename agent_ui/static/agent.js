@@ -16,6 +16,7 @@ const CALL_LABELS = { ringing: "Ringing", connected: "Connected", held: "On hold
 const desk$ = {
   agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
   pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null, saving: false,
+  stateVersion: 0,
 };
 // What the pill says when the agent's part of a call ended for a reason other than a hang-up.
 const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred" };
@@ -71,6 +72,7 @@ function dateText(iso) {
 function applyAgent(agent, owed) {
   if (desk$.agent && agent.state_since < desk$.agent.state_since) return; // an older push, overtaken
   desk$.agent = agent;
+  desk$.stateVersion += 1;
   desk$.owed = owed;
   renderStatus();
 }
@@ -391,13 +393,17 @@ function fillSelect(select, items, extra = []) {
 }
 
 async function load() {
+  const seen = desk$.stateVersion;
   const snap = await act("Loading your desk", () => api("GET", `/api/agents/${desk}/desk`));
   if (!snap) return;
   Object.assign(desk$, { dispositions: snap.dispositions, pauseReasons: snap.pause_reasons, queues: snap.queues });
   fillSelect($("pause-reason"), snap.pause_reasons);
   fillSelect($("disposition-code"), snap.dispositions, [el("option", { value: "" }, "Choose…")]);
   fillSelect($("transfer-target"), snap.queues);
-  desk$.agent = null;
+  // The snapshot replaces what the page showed, unless a state push or the answer to the agent's own key
+  // arrived while it was on its way: then it may be the older one (a slow load overwrote 'Available' with
+  // 'Logged out'), and applyAgent's overtaken check decides.
+  if (desk$.stateVersion === seen) desk$.agent = null;
   applyAgent(snap.agent, snap.disposition_owed);
   renderCallbacks(snap.callbacks);
   renderTasks(snap.tasks || []);
