@@ -467,6 +467,12 @@ async def test_given_expired_session_when_requesting_then_sign_in_again(console,
     ("/\\evil.example/x", "/"),
     ("https://evil.example/", "/"),
     ("/logout", "/"),
+    ("/\t/evil.example/x", "/"),       # browsers drop tabs and newlines: //evil.example/x
+    ("/\n/evil.example/x", "/"),
+    ("/\r\n/evil.example/x", "/"),
+    ("/ /evil.example/x", "/"),
+    ("/x\\..\\\\evil.example", "/"),
+    ("/agent#top", "/agent#top"),
 ])
 async def test_given_next_when_signing_in_then_only_local_targets(console, target, landed):
     token = page_csrf(await (await console.get("/login")).text())
@@ -476,6 +482,16 @@ async def test_given_next_when_signing_in_then_only_local_targets(console, targe
                                   allow_redirects=False)
 
     assert response.headers["Location"] == landed
+
+
+@pytest.mark.parametrize("query", ["next=/%09/evil.example", "next=/%0d%0a/evil.example",
+                                   "next=%09//evil.example"])
+async def test_given_signed_in_when_next_has_control_characters_then_redirected_home(console, query):
+    await sign_in(console, AGENT.username)
+
+    response = await console.get(f"/login?{query}", headers={"Accept": "text/html"}, allow_redirects=False)
+
+    assert response.status == 303 and response.headers["Location"] == "/"
 
 
 async def test_given_pages_when_served_then_security_headers_and_no_cache(console):

@@ -1,6 +1,9 @@
 """Sign-in and sign-out pages."""
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from .exceptions import SignInFailed
@@ -49,11 +52,17 @@ async def logout(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/login?signed_out=1")
 
 
+# A path on this site: one leading slash, then printable ASCII without backslashes. Browsers drop tabs and
+# newlines from a Location and read a backslash as a slash: "/\t/evil.example" would lead to another site.
+LOCAL_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after sign-in: a local path only (never another site), and never back to /login."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    if not target or not LOCAL_PATH.fullmatch(target):
         return "/"
-    if target.split("?")[0] in ("/login", "/logout"):
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.path in ("/login", "/logout"):
         return "/"
     return target
 
