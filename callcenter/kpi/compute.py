@@ -64,6 +64,8 @@ from ..db.models import (
     SurveyResponse,
 )
 from ..errors import ServiceError
+from ..triage.escalation import governing
+from ..triage.schema import ESCALATIONS
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -198,6 +200,14 @@ class Fact:
     campaign: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """A call event as the governing-disposition rule reads it (type, ts, data)."""
+    type: str
+    ts: datetime
+    data: dict
+
+
 @dataclass(slots=True)
 class _Segment:
     """A call's stay in one queue: from being queued there until answered or gone."""
@@ -221,7 +231,8 @@ class CallFold:
         self.named_ts: datetime | None = None  # the first identification naming a patient
         self.on_call: dict[int, tuple[datetime, str | None]] = {}
         self.wrapup: dict[int, datetime] = {}
-        self.red_flag: Fact | None = None
+        self.red_flags: dict[datetime, Fact] = {}  # by the instant of their triage_disposition
+        self.escalation_events: list[_Event] = []  # what the governing disposition is read from
         self.outbound: dict[str, Any] | None = None
 
     @property
@@ -286,6 +297,7 @@ class CallFold:
     # -- transfers, callbacks, red flags, identity -------------------------------------------------------
 
     def on_transfer_completed(self, ts, agent_id, queue, data) -> None:
+        self.escalation_events.append(_Event("transfer_completed", ts, data))
         self.facts.append(Fact(ts, {"transfers": 1}, queue=self.queue, agent=agent_id))
 
     def on_transferred(self, ts, agent_id, queue, data) -> None:
@@ -298,13 +310,29 @@ class CallFold:
 
     def on_triage_disposition(self, ts, agent_id, queue, data) -> None:
         if data.get("escalation_required"):
-            self.red_flag = Fact(ts, {"red_flags": 1}, queue=self.queue, agent=agent_id)
-            self.facts.append(self.red_flag)
+            self.red_flags[ts] = Fact(ts, {"red_flags": 1}, queue=self.queue, agent=agent_id)
+            self.facts.append(self.red_flags[ts])
+            # Written before the ladder named what satisfies a rung (issue 13): any escalation counted then.
+            data = {"satisfied_by": list(ESCALATIONS), **data}
+        self.escalation_events.append(_Event("triage_disposition", ts, data))
 
     def on_escalation_performed(self, ts, agent_id, queue, data) -> None:
-        flag = self.red_flag
-        if flag is not None and "esc_n" not in flag.sums:
-            flag.sums.update(esc_sum=(ts - flag.ts).total_seconds(), esc_n=1)
+        self.escalation_events.append(_Event("escalation_performed", ts, data))
+
+    def on_escalation_started(self, ts, agent_id, queue, data) -> None:
+        self.escalation_events.append(_Event("escalation_started", ts, data))
+
+    def on_escalation_overridden(self, ts, agent_id, queue, data) -> None:
+        self.escalation_events.append(_Event("escalation_overridden", ts, data))
+
+    def _time_to_escalation(self) -> None:
+        """The time from the governing red flag to the action that satisfied it: the wrap-up rule's own
+        reading (triage/escalation.py), so the KPI agrees with the call's page. An escalation that did not
+        count, or one before a more urgent result took over, is not it."""
+        gov = governing(self.escalation_events) if self.red_flags else None
+        flag = self.red_flags.get(gov.at) if gov is not None and gov.satisfied is not None else None
+        if flag is not None:
+            flag.sums.update(esc_sum=(gov.satisfied.ts - flag.ts).total_seconds(), esc_n=1)
 
     def on_caller_identified(self, ts, agent_id, queue, data) -> None:
         self.contact_ts = self.contact_ts or ts
@@ -341,6 +369,7 @@ class CallFold:
         """What this call's events say, before any setting (service level T, short abandon threshold) is
         applied; `record_rows` turns it into the call's kpi_facts rows. Instants are integer microseconds
         since the epoch."""
+        self._time_to_escalation()
         rec: dict[str, Any] = {
             "v": FOLD_VERSION,
             "s": [[seg.queue, _micros(seg.start), _seconds(seg.start, seg.answered_at), seg.agent, seg.end,
@@ -361,7 +390,7 @@ class CallFold:
 
 
 # Bump when CallFold.record's meaning changes: stored records of another version are folded again.
-FOLD_VERSION = 3
+FOLD_VERSION = 4  # 4: time to escalation from the governing disposition's satisfying action
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
@@ -379,7 +408,7 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
 
 
 # Events whose handler reads nothing from data.
-NO_DATA = frozenset({"queued", "requeued", "connected", "transfer_completed", "escalation_performed"})
+NO_DATA = frozenset({"queued", "requeued", "connected", "transfer_completed"})
 # Only the events a fold has a handler for are read: a real call also logs every state change, playback,
 # recording... which no KPI needs.
 FOLDED_TYPES = tuple(sorted(name[3:] for name in dir(CallFold) if name.startswith("on_")))

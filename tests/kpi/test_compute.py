@@ -272,3 +272,37 @@ async def test_given_warm_transfer_when_reported_then_one_offer_one_transfer_and
     assert (t["offered"], t["answered"], t["transfers"], t["asa_seconds"]) == (1, 1, 1, 10.0)
     assert t["aht_seconds"] == (230 + 385) / 2
     assert report.row("general").kpis["aht_seconds"] == (230 + 385) / 2
+
+
+def _red_flag(call_id, clock, disposition, rank, satisfied_by):
+    return day.ev(call_id, clock, "triage_disposition", day.A1, "general", protocol="p", version=1,
+                  disposition=disposition, decided_by="q1", escalation_required=True, rank=rank,
+                  satisfied_by=satisfied_by)
+
+
+async def test_given_escalations_that_do_not_count_when_reported_then_escalation_time_is_the_one_that_did(db):
+    """Issue 13 defect 5 in the KPI: the time is that of the action that satisfied the governing disposition
+    (as the call page shows), not the first escalation clicked after the first red flag."""
+    with db.session() as session:
+        session.add(Queue(name="general", title="General", service_level_seconds=30))
+        session.add_all([
+            # "nurse now": reading the instruction does not count, the warm transfer 50 s later does
+            day.ev("n", "10:00:00", "queued", queue="general"),
+            _red_flag("n", "10:01:00", "nurse_now", 2, ["nurse_transfer", "emergency_conference"]),
+            day.ev("n", "10:01:10", "escalation_performed", day.A1, "general", kind="instruction_read"),
+            day.ev("n", "10:01:50", "escalation_performed", day.A1, "general", kind="nurse_transfer"),
+            # a later, more urgent result governs: its time runs from that result
+            day.ev("e", "11:00:00", "queued", queue="general"),
+            _red_flag("e", "11:01:00", "emergency_department_now", 1, ["instruction_read"]),
+            _red_flag("e", "11:02:00", "call_emergency_services_now", 0, ["emergency_conference"]),
+            day.ev("e", "11:02:20", "escalation_performed", day.A1, "general", kind="emergency_conference"),
+            # an emergency nobody escalated: a red flag, no time to escalation
+            day.ev("o", "12:00:00", "queued", queue="general"),
+            _red_flag("o", "12:01:00", "call_emergency_services_now", 0, ["emergency_conference"]),
+            day.ev("o", "12:01:05", "escalation_performed", day.A1, "general", kind="nurse_transfer"),
+        ])
+    report = await kpi_service(db).report(*local_day(day.DAY), by="queue")
+
+    t = report.totals
+    assert t["red_flags"] == 4
+    assert t["time_to_escalation_seconds"] == (50 + 20) / 2
