@@ -190,10 +190,23 @@ class Reconciler:
             if bridge.get("id", "").startswith(prefixes):
                 await quietly(self._ari.destroy_bridge(bridge["id"]))
         asterisk_started = await self._asterisk_started()
-        ends = {}
+        noticed_at = utcnow()
         for row in lost:
-            ends[row.id] = await self._end_of(row, asterisk_started)
-        await self._db.run(_end_rows, ends, utcnow())
+            ended_at, reason = await self._end_of(row, asterisk_started)
+            self._end_row(row, ended_at, reason, noticed_at)
+        await self._deps.events.flush()  # the rows are ended when reconciliation returns
+
+    def _end_row(self, row: "LostRow", ended_at: datetime, reason: str, noticed_at: datetime) -> None:
+        """Through the event log, as a call's own end is: whoever listens to it (the queue-wait metrics)
+        hears of this end too, or would wait for it forever."""
+        outcome = "abandoned" if row.status in ("queued", "offering") else (
+            "completed" if row.status == "connected" else "ivr_hangup")
+        events = self._deps.events
+        events.event(row.id, "ended", ts=ended_at, queue_name=row.queue_name, outcome=outcome, reason=reason,
+                     noticed_at=noticed_at.isoformat())
+        values = dict(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
+                      hangup_cause="asterisk_restart" if reason == "lost_asterisk_restart" else None)
+        events.write(lambda s: s.execute(update(CallRow).where(CallRow.id == row.id).values(**values)))
 
     async def _asterisk_started(self) -> datetime | None:
         try:
@@ -269,17 +282,3 @@ def _lost_rows(session: Session, live_channels: set[str], running: set[str]) -> 
         select(CallEvent).where(CallEvent.call_id.in_(ids), CallEvent.type == "recording_started")
         .order_by(CallEvent.id))}
     return [LostRow(r, last.get(r.id), recordings.get(r.id)) for r in rows]
-
-
-def _end_rows(session: Session, ends: dict[str, tuple[datetime, str]], now: datetime) -> None:
-    rows = session.scalars(select(CallRow).where(CallRow.id.in_(list(ends)))).all()
-    for row in rows:
-        ended_at, reason = ends[row.id]
-        outcome = "abandoned" if row.status in ("queued", "offering") else (
-            "completed" if row.status == "connected" else "ivr_hangup")
-        session.execute(update(CallRow).where(CallRow.id == row.id).values(
-            status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
-            hangup_cause="asterisk_restart" if reason == "lost_asterisk_restart" else None))
-        session.add(CallEvent(call_id=row.id, ts=ended_at, type="ended", queue_name=row.queue_name,
-                              data={"outcome": outcome, "reason": reason, "noticed_at": now.isoformat()}))
-

@@ -12,6 +12,7 @@ from callcenter.ari.events import parse_event
 from callcenter.calls import state as states
 from callcenter.db.models import Call as CallRow
 from callcenter.db.models import CallEvent
+from callcenter.metrics.services import Metrics
 
 from . import test_call_router
 from .test_call_router import T0, call_row, live, rows_and_events, stasis_start, wait_until
@@ -129,7 +130,8 @@ async def test_given_many_ended_calls_when_reconciled_then_only_open_rows_are_re
 
     await router.reconcile()
 
-    assert [row.id for row in loaded if isinstance(row, CallRow)] == ["q" * 32, "q" * 32]
+    # Read once (its end is written by id through the event log, as a call's own end is).
+    assert [row.id for row in loaded if isinstance(row, CallRow)] == ["q" * 32]
     call_reads = [sql for sql in statements if sql.lstrip().startswith("SELECT") and "FROM calls" in sql]
     # Every read of the calls table is bounded: the open statuses (indexed), or the ids found that way.
     assert call_reads and all("calls.status IN" in sql or "calls.id IN" in sql for sql in call_reads)
@@ -241,3 +243,29 @@ async def test_given_caller_gone_while_being_queued_when_music_fails_then_call_e
     await wait_until(lambda: not router.live_calls(), what="the call to end")
     rows, _ = await rows_and_events(seeded_db, events)
     assert [(r.status, r.outcome) for r in rows.values()] == [("ended", "abandoned")]
+
+
+async def test_given_queued_call_lost_unended_when_reconcile_ends_its_row_then_its_queue_wait_is_closed(
+        router, seeded_db, events, queues):
+    # The call's task died beyond its fail-safe while the caller waited, so nothing dequeued it; reconcile
+    # ends its row. The queue-wait tracker must hear of that end, or it keeps the call for ever.
+    metrics = Metrics(router, queues, router.deps.ari, seeded_db, events)
+    with seeded_db.session() as session:
+        session.add(call_row("q" * 32, "gone-1", "queued", "general"))
+    events.event("q" * 32, "queued", queue_name="general", ts=T0 + timedelta(seconds=5))
+
+    await router.reconcile()
+
+    waits = {(s.name, s.labels.get("outcome")): s.value for s in metrics.queue_wait.collect()[0].samples
+             if s.labels.get("queue") == "general"}
+    assert waits[("callcenter_queue_wait_seconds_count", "abandoned")] == 1
+    rows, logged = await rows_and_events(seeded_db, events)
+    assert (rows["q" * 32].status, rows["q" * 32].outcome, rows["q" * 32].end_reason) == (
+        "ended", "abandoned", "lost")
+    assert [e.type for e in logged if e.call_id == "q" * 32].count("ended") == 1
+
+    # A second reconcile (another reconnect) finds nothing open: the wait is not observed twice.
+    await router.reconcile()
+    again = {(s.name, s.labels.get("outcome")): s.value for s in metrics.queue_wait.collect()[0].samples
+             if s.labels.get("queue") == "general"}
+    assert again == waits
