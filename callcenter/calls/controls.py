@@ -1,4 +1,5 @@
-"""The agent's call controls: hold, hang up, blind and warm transfer, and click-to-dial.
+"""The agent's call controls: hold, hang up, blind and warm transfer, and click-to-dial (whose call and states
+are click_to_dial.py).
 
 A control never touches a call from the outside: it is posted into the call's inbox as a `Control` event and
 runs in order with the call's ARI events, as the current state's `do_<action>` (state.py). So a hold that
@@ -11,24 +12,22 @@ import asyncio
 import logging
 import uuid
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..ari.client import quietly
 from ..ari.events import StasisStart
-from ..ari.models import Channel
 from ..auth.permissions import may_act_for_desk
 from ..db.database import Database
 from ..db.models import Call as CallRow
-from ..db.models import CallLeg, Patient
-from ..eventlog import EventLog, utcnow
+from ..db.models import Patient
+from ..eventlog import EventLog
 from ..ivr.flow import Flow
 from ..phones import normalize
-from ..queues.services import AgentRuntime, QueueService
-from . import state as states
+from ..queues.services import QueueService
+from .click_to_dial import DialingAgent, OutboundCall
 from .events import Control
 from .exceptions import BadControl, CallNotFound, ControlError, ControlNotAllowed
-from .services import Call, CallDeps
+from .services import Call
 from .stasis import CallRouter
 
 log = logging.getLogger(__name__)
@@ -36,45 +35,6 @@ log = logging.getLogger(__name__)
 TRANSFER_MODES = ("blind", "warm")
 # How long an HTTP request waits for the call's task to carry out a control; ARI answers in milliseconds.
 REPLY_TIMEOUT = 15.0
-
-
-class OutboundCall(Call):
-    """A click-to-dial call. `channel` is the patient's leg, dialed only once the agent answered: its id is
-    chosen up front so the call can own it before it exists, and the call states read it as 'the caller'."""
-    direction = "outbound"
-
-    def __init__(self, deps: CallDeps, flow: Flow, *, e164: str, patient_id: int | None,
-                 agent: AgentRuntime):
-        channel = Channel(id="patient-" + uuid.uuid4().hex, name="", state="Down", caller_number=e164,
-                          caller_name="", language=flow.default_language)
-        super().__init__(deps, channel, flow)
-        self.patient_id = patient_id
-        self.agent = agent
-        self.agent_channel_id = "agent-" + uuid.uuid4().hex
-
-    def _insert_row(self) -> None:
-        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=self.caller.e164,
-                   caller_e164=self.caller.e164, caller_status="valid", language=self.language,
-                   status="offering", priority=0, started_at=self.started_at, ivr_path=[],
-                   patient_id=self.patient_id, agent_id=self.agent.id, offered_at=self.started_at,
-                   candidate_patient_ids=[self.patient_id] if self.patient_id else [])
-        legs = [dict(call_id=self.id, channel_id=self.agent_channel_id, role="agent", agent_id=self.agent.id,
-                     endpoint=self.agent.endpoint, started_at=self.started_at),
-                dict(call_id=self.id, channel_id=self.channel.id, role="caller",
-                     endpoint=self.deps.settings.outbound_dial_template.split("/", 1)[0],
-                     started_at=self.started_at)]
-        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add_all(CallLeg(**leg)
-                                                                                     for leg in legs)))
-        self.log("call_started", direction="outbound", patient_id=self.patient_id)
-
-    def open_leg_answered(self, agent) -> None:
-        """The patient answering opens the conversation; the agent's leg was marked when they picked up."""
-        self.mark_answered(self.channel.id)
-
-    def mark_answered(self, channel_id: str) -> None:
-        now = utcnow()
-        self.deps.events.write(lambda s: s.execute(update(CallLeg).where(CallLeg.channel_id == channel_id)
-                                                   .values(answered_at=now, outcome="answered")))
 
 
 class CallControls:
@@ -181,7 +141,7 @@ class CallControls:
         call = OutboundCall(deps, self._flow, e164=e164, patient_id=patient_id, agent=agent)
         # Ringing at once, before any await: the queue must not offer this agent a caller meanwhile.
         self._queues.set_state(agent, "ringing", call_id=call.id)
-        self._router.start_call(call, lambda c: states.DialingAgent(c))
+        self._router.start_call(call, lambda c: DialingAgent(c))
         return call.id
 
     def _e164(self, phone: str) -> str:

@@ -4,6 +4,7 @@ a caller still in the queue stay as they are; a call with no caller yet (click-t
 patient before a person is known to be on the line: tests/campaigns/test_call.py) ends as failed."""
 from __future__ import annotations
 
+from callcenter.calls import click_to_dial
 from callcenter.calls import state as states
 
 from .test_call_controls import connected_call, setup  # noqa: F401 (the fixture)
@@ -37,6 +38,6 @@ async def test_given_a_click_to_dial_call_ringing_when_a_handler_fails_then_it_e
     router, _, _ = setup
     call = router.start_inbound(live("caller-8"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
 
-    for ringing in (states.DialingAgent(call), states.DialingPatient(call)):
+    for ringing in (click_to_dial.DialingAgent(call), click_to_dial.DialingPatient(call)):
         ended = ringing.fail_safe()
         assert isinstance(ended, states.Ended) and (ended.outcome, ended.reason) == ("failed", "fail_safe")
