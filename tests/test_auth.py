@@ -1,9 +1,12 @@
 """Sign-in, passwords, lock-out, sessions, CSRF and the `callcenter user` commands."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import threading
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +15,15 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from callcenter import cli
-from callcenter.auth.exceptions import DuplicateUser, InvalidUserField, SignInFailed, WeakPassword
+from callcenter.auth.exceptions import (
+    DuplicateUser,
+    InvalidUserField,
+    SignInFailed,
+    SignInThrottled,
+    WeakPassword,
+)
 from callcenter.auth.services import AuthSettings, UserService, create_user, set_password
+from callcenter.auth.throttle import SignInThrottle, ThrottlePolicy
 from callcenter.db.database import Database
 from callcenter.db.models import AuditEvent, User
 from callcenter.db.types import utcnow
@@ -119,26 +129,134 @@ async def test_given_unknown_user_when_signing_in_then_a_hash_is_still_verified(
     assert (audit.action, audit.actor_user_id) == ("sign_in_failed", None)
 
 
-async def test_given_five_failures_when_right_password_then_locked_out_even_after_restart(users, db):
+async def test_given_five_failures_from_one_address_when_right_password_from_another_then_signed_in(users,
+                                                                                                   db):
+    """An attacker who knows a username cannot lock its user out (the old account lock was a DoS tool)."""
     for _ in range(5):
-        with pytest.raises(SignInFailed):
-            await users.authenticate("alice", "wrong-password-123", None)
+        with pytest.raises((SignInFailed, SignInThrottled)):
+            await users.authenticate("alice", "wrong-password-123", "203.0.113.9")
 
-    restarted = UserService(Database(db.url))
-    try:
-        with pytest.raises(SignInFailed) as refused:
-            await restarted.authenticate("alice", PASSWORD, None)
-    finally:
-        restarted.db.close()
-    assert refused.value.reason == "locked"
-    assert [a.action for a in _audits(db)][-3:] == ["sign_in_failed", "locked_out", "sign_in_failed"]
-    assert _user(db).locked_until > utcnow() + timedelta(minutes=14)
+    user = await users.authenticate("alice", PASSWORD, "10.0.0.7")
+
+    assert user.username == "alice"
+    assert _user(db).locked_until is None
+    assert "locked_out" not in [a.action for a in _audits(db)]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def throttled(db, clock) -> UserService:
+    with db.session() as session:
+        create_user(session, FAST, "Alice", "agent", "Alice Moreno", PASSWORD)
+    policy = ThrottlePolicy(free_failures=3, first_wait=2.0, max_wait=60.0, address_failures=6,
+                            address_window=600.0, global_failures=10, global_window=60.0)
+    return UserService(db, CountingHasher(), throttle=SignInThrottle(policy, clock))
+
+
+async def _fail(users: UserService, username: str, remote: str) -> None:
+    with pytest.raises(SignInFailed):
+        await users.authenticate(username, "wrong-password-123", remote)
+
+
+async def test_given_failures_from_an_address_when_retrying_then_waits_double_without_hashing(throttled,
+                                                                                              clock):
+    for _ in range(3):
+        await _fail(throttled, "alice", "203.0.113.9")
+    hashed = throttled.hasher.verified
+
+    waits = []
+    for _ in range(3):
+        with pytest.raises(SignInThrottled) as refused:
+            await throttled.authenticate("alice", PASSWORD, "203.0.113.9")  # even the right password waits
+        waits.append(refused.value.retry_after)
+        clock.now += refused.value.retry_after
+        await _fail(throttled, "alice", "203.0.113.9")
+
+    assert waits == [2, 4, 8]
+    assert throttled.hasher.verified == hashed + 3  # a refused attempt costs no hash
+    assert (await throttled.authenticate("alice", PASSWORD, "10.0.0.7")).username == "alice"
+
+
+async def test_given_success_after_failures_when_failing_again_then_free_failures_again(throttled, clock):
+    for _ in range(3):
+        await _fail(throttled, "alice", "10.0.0.7")
+    clock.now += 2
+    await throttled.authenticate("alice", PASSWORD, "10.0.0.7")
+
+    await _fail(throttled, "alice", "10.0.0.7")
+
+    await throttled.authenticate("alice", PASSWORD, "10.0.0.7")
+
+
+async def test_given_one_address_spraying_usernames_when_over_its_cap_then_refused_there_only(throttled,
+                                                                                               clock):
+    for i in range(6):
+        await _fail(throttled, f"user{i}", "2001:db8:1:2::10")
+
+    with pytest.raises(SignInThrottled) as refused:
+        await throttled.authenticate("alice", PASSWORD, "2001:db8:1:2::99")  # same /64: same source
+
+    assert refused.value.retry_after == 600 and not refused.value.everyone
+    assert (await throttled.authenticate("alice", PASSWORD, "2001:db8:1:3::10")).username == "alice"
+    clock.now += 600
+    assert (await throttled.authenticate("alice", PASSWORD, "2001:db8:1:2::99")).username == "alice"
+
+
+async def test_given_failures_from_many_addresses_when_over_global_cap_then_everyone_waits(throttled, clock):
+    for i in range(10):
+        await _fail(throttled, "alice", f"198.51.100.{i}")
+
+    with pytest.raises(SignInThrottled) as refused:
+        await throttled.authenticate("alice", PASSWORD, "10.0.0.7")
+
+    assert refused.value.everyone and refused.value.retry_after == 60
+    clock.now += 60
+    assert (await throttled.authenticate("alice", PASSWORD, "10.0.0.7")).username == "alice"
+
+
+class SlowHasher(PasswordHasher):
+    """Counts how many verifications run at once (each holds its thread for a moment, like argon2 does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def verify(self, hash, password):
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)  # the work of a hash, not a wait for a condition
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_given_a_burst_of_sign_ins_when_hashing_then_two_hashes_at_most_at_once(users, db):
+    users = UserService(db, SlowHasher())
+
+    outcomes = await asyncio.gather(*(users.authenticate("alice", "wrong-password-123", f"10.0.1.{i}")
+                                      for i in range(8)), return_exceptions=True)
+
+    assert all(isinstance(o, SignInFailed) for o in outcomes)
+    assert users.hasher.most == 2
 
 
 async def test_given_lock_expired_when_right_password_then_signed_in(users, db):
-    for _ in range(5):
-        with pytest.raises(SignInFailed):
-            await users.authenticate("alice", "wrong-password-123", None)
     with db.session() as session:
         session.execute(update(User).values(locked_until=utcnow() - timedelta(seconds=1)))
 
@@ -147,9 +265,9 @@ async def test_given_lock_expired_when_right_password_then_signed_in(users, db):
 
 
 async def test_given_old_failures_outside_window_when_failing_again_then_count_restarts(users, db):
-    for _ in range(4):
+    for i in range(4):
         with pytest.raises(SignInFailed):
-            await users.authenticate("alice", "wrong-password-123", None)
+            await users.authenticate("alice", "wrong-password-123", f"10.0.0.{i}")
     with db.session() as session:
         session.execute(update(User).values(failed_logins_since=utcnow() - timedelta(minutes=16)))
 
@@ -365,6 +483,16 @@ async def test_given_wrong_or_unknown_credentials_when_signing_in_then_same_gene
     assert texts[0].replace(AGENT.username, "nobody").split('name="csrf_token"')[0] \
         == texts[1].split('name="csrf_token"')[0]
     assert "Secret-Wrong-1234" not in caplog.text
+
+
+async def test_given_repeated_failures_when_signing_in_on_the_form_then_429_with_retry_after(console):
+    for _ in range(4):
+        token = page_csrf(await (await console.get("/login")).text())
+        data = {"username": AGENT.username, "password": "Secret-Wrong-1234", "csrf_token": token}
+        response = await console.post("/login", data=data, headers={"Origin": origin(console)})
+
+    assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+    assert "Too many failed sign-ins from here" in await response.text()
 
 
 @pytest.mark.parametrize("headers, with_token", [

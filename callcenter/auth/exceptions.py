@@ -15,6 +15,15 @@ class SignInFailed(AuthError):
         self.reason = reason  # for the audit row only: never shown
 
 
+class SignInThrottled(AuthError):
+    """Too many failed sign-ins from this address (or from everywhere): try again after `retry_after` s."""
+
+    def __init__(self, retry_after: int, *, everyone: bool = False):
+        super().__init__("too many failed sign-ins")
+        self.retry_after = retry_after
+        self.everyone = everyone  # the overall limit, not this address's own
+
+
 class WeakPassword(AuthError):
     pass
 

@@ -6,15 +6,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .exceptions import SignInFailed
+from .exceptions import SignInFailed, SignInThrottled
 from .middleware import AUTH, USER, end_session, signed_in_user, start_session
 from .pages import render
-from .services import LockoutPolicy
 
-POLICY = LockoutPolicy()
 # One message for every failure: it must not tell whether the account exists or is locked.
-SIGN_IN_FAILED = (f"Sign-in failed: check the username and password. After {POLICY.max_failures} failed "
-                  f"attempts an account is locked for {int(POLICY.duration.total_seconds() // 60)} minutes.")
+SIGN_IN_FAILED = ("Sign-in failed: check the username and password. After a few failed attempts, sign-in "
+                  "from this computer waits longer after each one.")
+THROTTLED = "Too many failed sign-ins from here: try again in {seconds} seconds."
+THROTTLED_EVERYONE = "Too many failed sign-ins on this server: try again in {seconds} seconds."
 NOTICES = {"signed_out": "You have signed out."}
 
 
@@ -42,6 +42,8 @@ async def login_submit(request: web.Request) -> web.Response:
         user = await request.app[AUTH].users.authenticate(username, password, request.remote)
     except SignInFailed:
         return await _form(request, target, username, error=SIGN_IN_FAILED)
+    except SignInThrottled as refused:
+        return await _throttled(request, target, username, refused)
     await start_session(request, user)
     raise web.HTTPSeeOther(location=target)
 
@@ -67,7 +69,16 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+async def _throttled(request: web.Request, target: str, username: str,
+                     refused: SignInThrottled) -> web.Response:
+    text = THROTTLED_EVERYONE if refused.everyone else THROTTLED
+    response = await _form(request, target, username, error=text.format(seconds=refused.retry_after),
+                           status=429)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return response
+
+
 async def _form(request: web.Request, target: str, username: str = "", *, error: str | None = None,
-                notice: str | None = None) -> web.Response:
+                notice: str | None = None, status: int = 200) -> web.Response:
     context = {"next": target, "username": username, "error": error, "notice": notice}
-    return await render(request, "login.html", context)
+    return await render(request, "login.html", context, status=status)

@@ -1,10 +1,11 @@
 """Users, passwords and sign-in with lock-out.
 
 Passwords are hashed with argon2id (argon2-cffi); a hash made with older parameters is replaced at the next
-successful sign-in. After LOCKOUT.max_failures failures within LOCKOUT.window the account is locked for
-LOCKOUT.duration; the counters live in the users table, so a restart does not reset them. Every sign-in,
-failure and lock-out is an `audit_events` row written in the same transaction as the counters. Passwords are
-never logged or audited.
+successful sign-in. Guessing is slowed by throttle.py (per address and username, per address, overall),
+never by locking an account: that would let anyone lock a named user out. The users table counts failures
+within LockoutPolicy.window (the admin's view); `locked_until` is honoured when set. Every sign-in and failure
+is an `audit_events` row written in the same transaction as the counters. Passwords are never logged or
+audited.
 
 The functions taking a `Session` are plain synchronous SQLAlchemy (used by the CLI, and by UserService
 through Database.run); argon2 runs outside the database threads, in the loop's default executor.
@@ -30,6 +31,7 @@ from ..db.database import Database
 from ..db.models import USER_ROLES, Agent, AuditEvent, User
 from ..db.types import utcnow
 from .exceptions import DuplicateUser, InvalidUserField, SignInFailed, UnknownUser, WeakPassword
+from .throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    max_failures: int = 5
-    window: timedelta = timedelta(minutes=15)
-    duration: timedelta = timedelta(minutes=15)
+    window: timedelta = timedelta(minutes=15)   # failures counted in the users table within this window
 
 
 @dataclass
@@ -182,14 +182,17 @@ class UserService:
     db: Database
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def __post_init__(self) -> None:
         # Verified against when the user is unknown or unusable, so such attempts take as long as real ones.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
     async def authenticate(self, username: str, password: str, remote: str | None) -> CurrentUser:
-        """The signed-in user, or SignInFailed (whatever went wrong: the caller shows one generic message)."""
+        """The signed-in user, or SignInFailed (whatever went wrong: the caller shows one generic message), or
+        SignInThrottled before any work when this address (or everyone) failed too often."""
         username = normalize_username(username)[:64]
+        self.throttle.check(remote, username)
         creds = await self.db.run(_credentials, username, utcnow())
         ok = await self._verify(creds.password_hash or self._dummy_hash, password)
         ok = ok and creds.usable
@@ -197,7 +200,9 @@ class UserService:
         new_hash = await self._hash(password) if needs_rehash else None
         outcome = await self.db.run(_record_attempt, creds, ok, new_hash, remote, self.lockout, utcnow())
         if outcome is None:
+            self.throttle.failed(remote, username)
             raise SignInFailed(creds.reason or "wrong_password")
+        self.throttle.succeeded(remote, username)
         return outcome
 
     async def current(self, user_id: int) -> CurrentUser | None:
@@ -208,11 +213,13 @@ class UserService:
         await self.db.run(_sign_out, user_id, remote)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, _verify, self.hasher, password_hash, password)
+        async with self.throttle.hashing:  # each hash takes 64 MiB: a bounded number at a time
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, _verify, self.hasher, password_hash, password)
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(None, self.hasher.hash, password)
+        async with self.throttle.hashing:
+            return await asyncio.get_running_loop().run_in_executor(None, self.hasher.hash, password)
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
@@ -257,17 +264,13 @@ def _record_attempt(session: Session, creds: _Credentials, ok: bool, new_hash: s
 
 def _count_failure(session: Session, user: User, reason: str, detail: dict, policy: LockoutPolicy,
                    now: datetime) -> None:
+    """Count for the admin's view; never lock (throttle.py slows the guessing address instead)."""
     _audit(session, "sign_in_failed", user.id, now, detail | {"reason": reason})
     if reason == "locked":
-        return  # attempts while locked neither count nor extend the lock
+        return  # attempts while locked do not count
     if user.failed_logins_since is None or now - user.failed_logins_since > policy.window:
         user.failed_logins, user.failed_logins_since = 0, now
     user.failed_logins += 1
-    if user.failed_logins >= policy.max_failures:
-        user.locked_until = now + policy.duration
-        user.failed_logins, user.failed_logins_since = 0, None
-        _audit(session, "locked_out", user.id, now, detail | {"until": user.locked_until.isoformat()})
-        log.warning("user id %d locked out after %d failed sign-ins", user.id, policy.max_failures)
 
 
 def _current(session: Session, user_id: int) -> CurrentUser | None:
