@@ -58,6 +58,7 @@ function closeCall() {
   $("triage").hidden = true;
   $("triage-steps").replaceChildren();
   $("script-steps").replaceChildren();
+  $("triage-reason").value = "";
 }
 
 async function loadProtocols() {
@@ -81,11 +82,36 @@ function render(state) {
     ...t$.protocols.filter((p) => !suggested.includes(p.id))];
   select.replaceChildren(...ordered.map((p) => el("option", { value: p.id },
     (suggested.includes(p.id) ? "★ " : "") + p.title)));
-  $("triage-suggested").textContent = suggested.length
-    ? `Suggested from the IVR choice / queue: ${suggested.length} protocol(s), marked ★.` : "No suggestion: pick a protocol.";
+  $("triage-suggested").textContent = suggestedText(state.suggested || []);
+  if (document.activeElement !== $("triage-reason")) $("triage-reason").value = state.reason || "";
   t$.session = state.session;
   t$.governing = state.governing;
   renderSession();
+}
+
+// Why the first protocol is offered first; every protocol stays in the list whatever the queue.
+const BECAUSE = { ivr: "the IVR choice", queue: "the queue", default: "red flags to rule out on any call" };
+
+function suggestedText(suggested) {
+  if (!suggested.length) return "No suggestion: pick a protocol.";
+  const first = suggested[0];
+  const title = (t$.protocols.find((p) => p.id === first.protocol) || { title: first.protocol }).title;
+  const why = first.because === "said" ? `the caller said “${first.phrase}”` : BECAUSE[first.because];
+  return `★ ${suggested.length} suggested; first: ${title} (${why}). Any protocol can be chosen.`;
+}
+
+// The reason is sent when the agent pauses typing: the server re-ranks the protocols from the words.
+let reasonTimer = null;
+function reasonTyped() {
+  clearTimeout(reasonTimer);
+  reasonTimer = setTimeout(sendReason, 400);
+}
+
+async function sendReason() {
+  clearTimeout(reasonTimer);
+  if (!t$.callId) return;
+  const state = await run(() => api("POST", `/api/agents/${desk}/triage/reason`, { reason: $("triage-reason").value }));
+  if (state) render(state);
 }
 
 function renderSession() {
@@ -229,6 +255,8 @@ function wire() {
   // Confirmed: the script now learns the patient's record fields (until then it had identity fields only).
   document.addEventListener("desk:identity", () => { if (t$.callId) loadScript(true); });
   $("triage-pick").addEventListener("submit", start);
+  $("triage-reason").addEventListener("input", reasonTyped);
+  $("triage-reason").addEventListener("change", sendReason);
   $("btn-yes").addEventListener("click", () => answer(true));
   $("btn-no").addEventListener("click", () => answer(false));
   $("btn-esc-nurse").addEventListener("click", () => escalate("nurse_transfer"));

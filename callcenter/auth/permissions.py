@@ -99,6 +99,7 @@ _TABLE: dict[str, set[str]] = {
     "api_triage":             {"agent", "nurse", "supervisor", "admin", API},
     "api_triage_start":       {"agent", "nurse", API},
     "api_triage_answer":      {"agent", "nurse", API},
+    "api_triage_reason":      {"agent", "nurse", API},  # the call's reason: ranks the protocols
     "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
     # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
     "api_triage_escalate":    {"agent", "nurse", API},  # own desk only
@@ -108,7 +109,8 @@ _TABLE: dict[str, set[str]] = {
     "call_detail":            {"agent", "nurse", "supervisor", "admin"},
     "call_triage_json":       {"agent", "nurse", "supervisor", "admin"},
     "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
-    # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors, edits admin
+    # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors,
+    #    edits admin
     "api_campaigns":           {"supervisor", "admin", API},
     "api_campaign_plan":       {"supervisor", "admin", API},
     "api_campaign_run":        {"supervisor", "admin", API},
@@ -119,7 +121,8 @@ _TABLE: dict[str, set[str]] = {
     "api_dnc_add":             {"admin", API},
     "api_dnc_import":          {"admin", API},
     "api_dnc_remove":          {"admin", API},
-    # -- campaign console (issue 6, callcenter/campaigns/console_http.py): progress for supervisors, editing for admins
+    # -- campaign console (issue 6, callcenter/campaigns/console_http.py): progress for supervisors,
+    #    editing for admins
     "campaigns":              {"supervisor", "admin"},
     "campaign":               {"supervisor", "admin"},
     "campaign_csv":           {"supervisor", "admin"},

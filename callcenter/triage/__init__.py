@@ -5,6 +5,7 @@
 - `services.py`: `TriageSession` (pure: questions in acuity order, the first 'yes' decides) and
   `TriageService` (sessions per call, persisted as `triage_*` call events).
 - `guide.py`: call scripts per call type (`scripts/*.j2`), rendered step by step.
+- `suggestions.py`: `Suggester`, the protocols ranked from what the caller says (text + language).
 
 All clinical wording here is EXAMPLE CONTENT that requires clinical review before use with patients.
 """

@@ -2,13 +2,18 @@
 (ringing, connected or in wrap-up), and desk roles act on their own desk only.
 
 - GET  /api/triage/protocols?language=es        the protocols to pick from, by title
-- GET  /api/agents/{number}/triage              {call_id, suggestions, session, script, governing}
+- GET  /api/agents/{number}/triage              {call_id, suggestions, suggested, reason, session, script,
+                                                governing}
+                                                (suggestions: protocol ids best first; suggested: the same
+                                                with why, see triage/suggestions.py; reason: as typed)
                                                 (session: see TriageSession.view(); null before a protocol
                                                 is started; script: the call script of the call's campaign
                                                 or queue; governing: the call's most urgent disposition and
                                                 the escalations that satisfy it, see _governing)
 - POST /api/agents/{number}/triage              {"protocol": "chest_pain", "language": "en"} -> same shape
 - POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
+- POST /api/agents/{number}/triage/reason       {"reason": "my baby is hot"} -> same shape: the protocols
+                                                re-ranked by what the caller says (kept in memory only)
 - GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}: the patient the agent
                                                 confirmed (record fields), else the call's single candidate
                                                 or ?patient=ID of its candidates (identity fields only);
@@ -45,6 +50,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/agents/{number}/triage", triage_state, name="api_triage")
     app.router.add_post("/api/agents/{number}/triage", triage_start, name="api_triage_start")
     app.router.add_post("/api/agents/{number}/triage/answer", triage_answer, name="api_triage_answer")
+    app.router.add_post("/api/agents/{number}/triage/reason", triage_reason, name="api_triage_reason")
     app.router.add_get("/api/agents/{number}/script/{call_type}", script, name="api_triage_script")
     app.router.add_post("/api/agents/{number}/triage/escalate", escalate, name="api_triage_escalate")
     app.router.add_post("/api/agents/{number}/triage/escalate/complete", escalate_complete,
@@ -82,7 +88,9 @@ async def _state(request: web.Request, call) -> dict:
     # A progressive campaign's call carries its campaign's script; any other call gets its queue's.
     call_script = triage.script_for(call.queue_name, getattr(call, "script", None))
     gov, events = await _escalations(request).governing(call.id)
-    return {"call_id": call.id, "suggestions": triage.suggest(call.ivr_path, call.queue_name),
+    suggested = triage.suggestions_for(call)
+    return {"call_id": call.id, "suggestions": [s.protocol for s in suggested],
+            "suggested": [s.public() for s in suggested], "reason": triage.reasons.get(call.id, ""),
             "session": session.view() if session else None, "script": call_script,
             "governing": _governing(triage, gov, events, session.language if session else call.language)}
 
@@ -119,7 +127,19 @@ async def triage_start(request: web.Request) -> web.Response:
     triage = _triage(request)
     triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
                  agent_id=agent.id, user_id=_user_id(request),
-                 suggested=triage.suggest(call.ivr_path, call.queue_name))
+                 suggested=[s.protocol for s in triage.suggestions_for(call)])
+    return web.json_response(await _state(request, call))
+
+
+REASON_MAX = 500
+
+
+async def triage_reason(request: web.Request) -> web.Response:
+    _, call = _desk_call(request)
+    reason = (await json_object(request)).get("reason")
+    if not isinstance(reason, str) or len(reason) > REASON_MAX:
+        raise Refused(400, f"'reason' must be text of at most {REASON_MAX} characters")
+    _triage(request).set_reason(call.id, reason)
     return web.json_response(await _state(request, call))
 
 

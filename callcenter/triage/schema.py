@@ -63,6 +63,7 @@ from ..ivr.catalog import LANGUAGE
 from ..yamlsource import Fields, Invalid, LineList, LineMap, Problems
 from .exceptions import TriageDataError
 from .guide import CALL_TYPES
+from .suggestions import STEMMERS, stems
 
 HERE = Path(__file__).resolve().parent
 LADDER_FILE = HERE / "dispositions.yaml"
@@ -311,41 +312,40 @@ class _ProtocolParser:
 
 @dataclass(frozen=True)
 class Suggestions:
-    """Which protocols to offer first: by the IVR key path (`node:key`), by queue, by words of the reason."""
+    """Which protocols to offer first (suggestions.yaml; triage/suggestions.py matches and ranks): by the
+    words of the caller (phrases per protocol and language), the IVR key path (`node:key`), the queue, and
+    a default when none of these suggests anything."""
+    version: int | str
+    source: tuple[str, ...]
+    review_status: str
+    languages: tuple[str, ...]
     ivr_choices: Mapping[str, tuple[str, ...]]
     queues: Mapping[str, tuple[str, ...]]
-    keywords: Mapping[str, tuple[str, ...]]  # protocol id -> lower-case words or stems, en and es
-
-    def suggest(self, ivr_path: list[dict] | None = None, queue: str | None = None,
-                reason: str | None = None) -> list[str]:
-        """Protocol ids, best first: words of the reason, then the IVR choices (latest first), then queue."""
-        found: list[str] = []
-        said = (reason or "").lower()
-        for protocol_id, stems in self.keywords.items():
-            # Word beginnings: 'bleed' finds 'bleeding', 'falta de aire' a phrase, but 'head' not 'ahead'.
-            if any(re.search(r"\b" + re.escape(stem), said) for stem in stems):
-                found.append(protocol_id)
-        for choice in reversed(ivr_path or []):
-            found.extend(self.ivr_choices.get(f"{choice.get('node')}:{choice.get('key')}", ()))
-        found.extend(self.queues.get(queue or "", ()))
-        return list(dict.fromkeys(found))
+    default: tuple[str, ...]
+    phrases: Mapping[str, Mapping[str, tuple[str, ...]]]  # protocol id -> language -> phrases
 
 
 def load_suggestions(path: str | Path = SUGGESTIONS_FILE,
                      protocol_ids: set[str] | None = None) -> Suggestions:
+    """With `protocol_ids` (the shipped protocols), every protocol must have phrases in every language:
+    a protocol nobody's words can suggest is how suicidal thoughts and infant fever went unsuggested."""
     shown_as = str(path)
     problems = Problems(shown_as)
-    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'keywords'")
-    top.get("review", source.text)
+    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'phrases'")
+    version = top.get("version", source.version)
+    sources = top.get("source", _sources)
+    review_status = top.get("review_status", _choice(REVIEW_STATUSES))
+    languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
     known = _protocol_ref(protocol_ids)
     lists = lambda value: _id_lists(value, known, lambda k: isinstance(k, str) and bool(k))  # noqa: E731
     ivr = top.get("ivr_choices", lists, {})
     queues = top.get("queues", lists, {})
-    keywords = top.get("keywords", lambda v: _keywords(v, known), {})
+    default = top.get("default", lambda v: _id_list(v, known), ())
+    phrases = top.get("phrases", lambda v: _phrases(v, known, languages, protocol_ids))
     top.done()
     problems.raise_if_any(TriageDataError)
-    return Suggestions(MappingProxyType(ivr or {}), MappingProxyType(queues or {}),
-                       MappingProxyType(keywords or {}))
+    return Suggestions(version, sources, review_status, languages, MappingProxyType(ivr or {}),
+                       MappingProxyType(queues or {}), default or (), MappingProxyType(phrases or {}))
 
 
 def _protocol_ref(protocol_ids: set[str] | None):
@@ -369,13 +369,39 @@ def _id_lists(value: Any, known, key_ok) -> dict[str, tuple[str, ...]]:
     return result
 
 
-def _keywords(value: Any, known) -> dict[str, tuple[str, ...]]:
-    table = _id_lists(value, lambda word: word, lambda key: True)
-    for protocol_id, words in table.items():
+def _id_list(value: Any, known) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of protocol ids, got {source.describe(value)}")
+    return tuple(known(item) for item in value)
+
+
+def _phrases(value: Any, known, languages: tuple[str, ...], protocol_ids: set[str] | None
+             ) -> dict[str, dict[str, tuple[str, ...]]]:
+    table = source.mapping(value)
+    no_stemmer = [lang for lang in languages if lang not in STEMMERS]
+    if no_stemmer:
+        raise Invalid(f"no word stemmer for language(s) {', '.join(no_stemmer)} (triage/suggestions.py)")
+    result = {}
+    for protocol_id, by_language in table.items():
         known(protocol_id)
-        if not all(isinstance(w, str) and w == w.lower() and w.strip() for w in words):
-            raise Invalid(f"{protocol_id!r}: words must be non-empty lower-case text")
-    return table
+        if not isinstance(by_language, dict) or set(by_language) != set(languages):
+            raise Invalid(f"{protocol_id!r}: expected phrases for each of {', '.join(languages)}")
+        result[protocol_id] = {lang: _phrase_list(protocol_id, lang, by_language[lang]) for lang in languages}
+    absent = sorted(set(protocol_ids or ()) - set(result))
+    if absent:
+        raise Invalid(f"no phrases for protocol(s) {', '.join(absent)}: the caller's words could never"
+                      " suggest them")
+    return result
+
+
+def _phrase_list(protocol_id: str, language: str, items: Any) -> tuple[str, ...]:
+    where = f"{protocol_id!r} {language}"
+    if not isinstance(items, list) or not items:
+        raise Invalid(f"{where}: expected a list of phrases")
+    for item in items:
+        if not isinstance(item, str) or not stems(item, language):
+            raise Invalid(f"{where}: {item!r} is not a phrase of words")
+    return tuple(items)
 
 
 # ---- which script a queue's calls get ----

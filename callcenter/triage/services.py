@@ -52,6 +52,7 @@ from .schema import (
     load_script_map,
     load_suggestions,
 )
+from .suggestions import Suggester, Suggestion
 
 NO_TO_ALL = "no_to_all"
 
@@ -244,10 +245,13 @@ class TriageService:
                  suggestions: Suggestions, clock: Callable[[], datetime] = utcnow, db: Runner | None = None,
                  guide: ScriptGuide | None = None, script_map: ScriptMap | None = None):
         self.events, self.protocols, self.ladder = events, protocols, ladder
-        self.suggestions, self.clock, self.db = suggestions, clock, db
+        self.suggester, self.clock, self.db = Suggester(suggestions), clock, db
         self.guide = guide or ScriptGuide()
         self.script_map = script_map or load_script_map()
         self.sessions: dict[str, TriageSession] = {}
+        # The reason for the call as the agent typed it, per call: patient words, kept in memory only (never
+        # logged, never in a URL), for the suggestions and to refill the desk's field after a reload.
+        self.reasons: dict[str, str] = {}
 
     @classmethod
     def from_files(cls, events: EventWriter, **kwargs: Any) -> "TriageService":
@@ -263,8 +267,17 @@ class TriageService:
                        for p in self.protocols.values()), key=lambda p: p["title"])
 
     def suggest(self, ivr_path: list[dict] | None = None, queue: str | None = None,
-                reason: str | None = None) -> list[str]:
-        return self.suggestions.suggest(ivr_path, queue, reason)
+                reason: str | None = None, language: str | None = None) -> list[str]:
+        return [s.protocol for s in self.suggester.suggest(ivr_path, queue, reason, language)]
+
+    def suggestions_for(self, call: Any) -> list[Suggestion]:
+        """A live call's suggestions: its reason typed on the desk, its IVR path, its queue."""
+        reason = self.reasons.get(call.id)
+        return self.suggester.suggest(call.ivr_path, call.queue_name, reason, call.language)
+
+    def set_reason(self, call_id: str, reason: str) -> None:
+        """What the caller says the call is about (the desk's reason field now; speech could call it too)."""
+        self.reasons[call_id] = reason.strip()
 
     def start(self, call_id: str, protocol_id: str, language: str, *, agent_id: int | None = None,
               user_id: int | None = None, suggested: Iterable[str] = ()) -> TriageSession:
@@ -305,6 +318,7 @@ class TriageService:
     def forget(self, call_id: str) -> None:
         """The call is over: the record is in the event log, the memory can go."""
         self.sessions.pop(call_id, None)
+        self.reasons.pop(call_id, None)
 
     def _write(self, call_id: str, facts: Iterable[Fact]) -> None:
         for fact in facts:

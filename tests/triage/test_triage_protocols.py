@@ -14,6 +14,7 @@ from callcenter.triage.schema import (
     load_suggestions,
 )
 from callcenter.triage.services import NO_TO_ALL, TriageSession
+from callcenter.triage.suggestions import Suggester
 
 from ..ivr.ivr_fakes import ScriptedPort
 
@@ -106,14 +107,18 @@ def test_given_a_shipped_protocol_when_decided_either_way_then_the_panel_gets_ad
             assert shown["call_back_if_worse"] == protocol.call_back_if_worse[language]
 
 
+def ids(suggester: Suggester, *args, **kwargs) -> list[str]:
+    return [s.protocol for s in suggester.suggest(*args, **kwargs)]
+
+
 def test_given_the_shipped_suggestions_when_loaded_then_they_name_only_shipped_protocols():
-    suggestions = load_suggestions(protocol_ids=set(PROTOCOLS))
-    assert suggestions.suggest([{"node": "language", "key": "9"}])[0] == "chest_pain"
-    assert suggestions.suggest(reason="My baby has a fever")[:1] == ["infant_fever"]
-    assert suggestions.suggest(reason="Tengo dolor de pecho y falta de aire") == ["chest_pain",
-                                                                                   "breathing_difficulty"]
-    assert suggestions.suggest(reason="a headache") == ["headache"]
-    assert "headache" not in suggestions.suggest(reason="going ahead")
+    suggestions = Suggester(load_suggestions(protocol_ids=set(PROTOCOLS)))
+    assert ids(suggestions, [{"node": "language", "key": "9"}])[0] == "chest_pain"
+    assert ids(suggestions, reason="My baby has a fever")[:1] == ["infant_fever"]
+    assert ids(suggestions, reason="Tengo dolor de pecho y falta de aire") == ["chest_pain",
+                                                                               "breathing_difficulty"]
+    assert ids(suggestions, reason="a headache") == ["headache"]
+    assert "headache" not in ids(suggestions, reason="going ahead")
 
 
 async def test_given_the_hotline_when_the_caller_presses_9_at_the_first_menu_then_urgent_nurse_line_at_top():

@@ -148,8 +148,10 @@ dispositions:
 
 
 def test_given_suggestions_naming_an_unknown_protocol_when_loaded_then_error(tmp_path):
-    text = "review: x\nqueues:\n  nurse: [chest_pain, chest_pian]\n"
+    text = ("version: 1\nsource: x\nreview_status: example content, requires clinical review\n"
+            "languages: [en, es]\nqueues:\n  nurse: [chest_pain, chest_pian]\n"
+            "phrases:\n  chest_pain: {en: [chest], es: [pecho]}\n")
     with pytest.raises(TriageDataError) as caught:
         load_suggestions(write(tmp_path, text, "s.yaml"), protocol_ids={"chest_pain"})
     assert caught.value.problems == [
-        f"{tmp_path / 's.yaml'}:3: queues: 'nurse': unknown protocol 'chest_pian'"]
+        f"{tmp_path / 's.yaml'}:6: queues: 'nurse': unknown protocol 'chest_pian'"]

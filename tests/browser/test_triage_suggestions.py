@@ -1,0 +1,56 @@
+"""Protocol suggestions in the real browser on a real call through the sandbox Asterisk (issue 13): the agent
+types the caller's reason on the desk, the matching protocol comes first in the list, survives a reload of
+the console, and can be started."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from callcenter.simulate import place_call
+
+from .test_agent_desk import ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls
+
+pytestmark = pytest.mark.asterisk
+
+PHONE = "+14155550168"
+
+
+def test_given_a_call_when_the_agent_types_the_reason_then_the_suggested_protocol_is_first_and_starts(
+        console_with_asterisk, signed_in, screenshot):
+    live = console_with_asterisk
+    add_patient(live, "MRN-SUGG1", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
+    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    first = page.locator("#triage-protocol option").first
+    expect(first).not_to_have_attribute("value", "infant_fever")
+
+    page.fill("#triage-reason", "my baby is hot and won't feed")
+
+    expect(first).to_have_attribute("value", "infant_fever")
+    expect(first).to_contain_text("★")
+    expect(page.locator("#triage-protocol")).to_have_value("infant_fever")
+    expect(page.locator("#triage-suggested")).to_contain_text("the caller said “baby hot”")
+    assert page.locator("#triage-protocol option").count() == len(live.services.triage.protocols), \
+        "every protocol stays available"
+    screenshot(page, "triage-suggested-from-reason")
+
+    page.reload()  # mid-flow: the reason and its suggestion come back from the server
+    expect(page.locator("#triage")).to_be_visible(timeout=30_000)
+    expect(page.locator("#triage-reason")).to_have_value("my baby is hot and won't feed")
+    expect(page.locator("#triage-protocol option").first).to_have_attribute("value", "infant_fever")
+
+    page.click("#btn-triage-start")
+    expect(page.locator("#triage-review")).to_contain_text("Fever in an infant under 3 months")
+    expect(page.locator("#triage-count")).to_contain_text("Question 1 of")
+
+    page.fill("#triage-reason", "ahora dice: quiero quitarme la vida")  # Spanish, typed mid-protocol
+    expect(page.locator("#triage-suggested")).to_contain_text("Suicidal thoughts")
+    live.run(live.services.ari.hangup(caller.id))
