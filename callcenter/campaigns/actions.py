@@ -35,8 +35,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..callbacks.services import CallbackService, NewCallback
 from ..db.database import Database
-from ..db.models import Appointment, Callback, DoNotCall, SurveyResponse
+from ..db.models import Appointment, DoNotCall, SurveyResponse
 from ..eventlog import EventLog, utcnow
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
@@ -83,8 +84,10 @@ def registry(protocols: Any = None, ladder: Any = None) -> Registry:
 class CampaignActions:
     """Shared by every campaign call (wired once); `bind` gives one call its runner."""
 
-    def __init__(self, db: Database, events: EventLog, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, db: Database, events: EventLog, *, clock: Callable[[], datetime] = utcnow,
+                 callbacks: CallbackService | None = None):
         self.db, self.events, self.clock = db, events, clock
+        self.callbacks = callbacks or CallbackService(db, clock=clock)
 
     def bind(self, call_id: str, job: Job) -> "BoundActions":
         return BoundActions(self, call_id, job)
@@ -150,13 +153,13 @@ class BoundActions:
         disposition = context.get("triage.disposition") or "unknown"
         code = args.get("reason", "red_flag")
         reason = f"{code}: automated call {job.campaign.name}, disposition {disposition}"
-        row = dict(patient_id=job.patient_id, phone_e164=job.phone_e164,
-                   queue_name=args.get("queue", "nurse"), due_at=now, status="scheduled", reason=reason,
-                   origin_call_id=self.call_id, created_at=now, urgent=True)
+        new = NewCallback(patient_id=job.patient_id, phone_e164=job.phone_e164,
+                          queue_name=args.get("queue", "nurse"), due_at=now, reason=reason,
+                          origin_call_id=self.call_id, urgent=True)
         await self.actions.events.flush()  # the call's own row first: the callback points at it
-        callback_id = await self.actions.db.run(_insert_callback, row)
+        callback_id = await self.actions.callbacks.create(new)
         self.actions.events.event(self.call_id, "campaign_callback_created", callback_id=callback_id,
-                                  campaign=job.campaign.name, urgent=True, queue_name=row["queue_name"])
+                                  campaign=job.campaign.name, urgent=True, queue_name=new.queue_name)
         self._outcome("red_flag", disposition=disposition, callback=True)
         return "done"
 
@@ -216,13 +219,6 @@ def _set_appointment(session: Session, appointment_id: int, patient_id: int, sta
         return False
     appointment.status = status
     return True
-
-
-def _insert_callback(session: Session, row: dict) -> int:
-    callback = Callback(**row)
-    session.add(callback)
-    session.flush()
-    return callback.id
 
 
 _HANDLERS = {

@@ -493,8 +493,19 @@ class Callback(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     result_call_id: Mapped[str | None] = mapped_column(String(32))
-    # Urgent: a red flag found by an automated call when no nurse was free; shown first, due at once.
+    # Urgent: a red flag with no nurse free, or an escalation owed on a call whose caller hung up; due at
+    # once, dialed by the urgent dialer (callbacks/dialer.py).
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Dialed by the urgent dialer as soon as due (an escalation owed on a call that ended); others are
+    # worked by a person from the desk's list.
+    autodial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Listed and dialed most urgent first (callbacks/services.py: URGENT_PRIORITY for urgent ones).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Attempts made, the last one's result (answered, busy, no_answer, failed), and who is working it now.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
 
 
 class DispositionTask(Base):

@@ -26,8 +26,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..callbacks import services as callbacks
+from ..callbacks.services import NewCallback
 from ..db.database import Database
-from ..db.models import Agent, Callback, CallEvent, Disposition, DispositionTask, Patient, PatientPhone
+from ..db.models import Agent, CallEvent, Disposition, DispositionTask, Patient, PatientPhone
 from ..db.models import Call as CallRow
 from ..db.queries import add_audit_event, patient_summary
 from ..eventlog import EventLog, utcnow
@@ -432,12 +434,10 @@ def _schedule_callback(session: Session, actor: Actor, request: DispositionReque
     phone = request.callback_phone or _primary_phone(session, patient_id) or call.caller_e164
     if phone is None:
         raise InvalidRequest("the callback needs a phone number")
-    callback = Callback(patient_id=patient_id, phone_e164=phone, agent_id=actor.agent.id,
-                        due_at=request.callback_due_at, reason=request.callback_reason,
-                        origin_call_id=call.id, created_by_user_id=actor.user_id)
-    session.add(callback)
-    session.flush()
-    return callback.id
+    return callbacks.create(session, NewCallback(
+        phone_e164=phone, due_at=request.callback_due_at, reason=request.callback_reason,
+        patient_id=patient_id, agent_id=actor.agent.id, origin_call_id=call.id,
+        created_by_user_id=actor.user_id))
 
 
 def _primary_phone(session: Session, patient_id: int | None) -> str | None:
@@ -449,15 +449,11 @@ def _primary_phone(session: Session, patient_id: int | None) -> str | None:
 
 
 def _callbacks(session: Session, actor: Actor, queues: list[str]) -> list[dict]:
-    mine = Callback.agent_id == actor.agent.id
-    for_my_queues = Callback.agent_id.is_(None) & Callback.queue_name.in_(queues)
-    query = (select(Callback, Patient).outerjoin(Patient, Callback.patient_id == Patient.id)
-             .where(Callback.status == "scheduled", or_(mine, for_my_queues))
-             .order_by(Callback.due_at, Callback.id).limit(CALLBACK_LIMIT))
-    rows = list(session.execute(query))
+    rows = callbacks.listing(session, agent_id=actor.agent.id, queues=queues, limit=CALLBACK_LIMIT)
     now = utcnow()
     out = [{"id": cb.id, "due_at": cb.due_at.isoformat(), "overdue": cb.due_at <= now, "phone": cb.phone_e164,
             "reason": cb.reason, "queue": cb.queue_name, "mine": cb.agent_id == actor.agent.id,
+            "urgent": cb.urgent, "attempts": cb.attempts, "last_result": cb.last_result,
             "patient": _identity(patient) if patient else None} for cb, patient in rows]
     if out:
         add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
