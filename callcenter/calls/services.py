@@ -82,6 +82,7 @@ class Call:
         self.actions = None
         self._playbacks: dict[str, asyncio.Future] = {}
         self._moh_on = False
+        self._moh_starting: asyncio.Task | None = None  # a start_moh_soon() not yet known to be done
         self.dials = DialOutcomes()  # how the legs this call dialed ended, from their Dial events
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._teardowns: set[asyncio.Task] = set()
@@ -274,11 +275,29 @@ class Call:
             done.set_result(None)
 
     async def start_moh(self, moh_class: str, *, best_effort: bool = False) -> None:
-        start = self.deps.ari.start_moh(self.channel.id, moh_class)
-        await (quietly(start) if best_effort else start)
+        try:
+            await self.deps.ari.start_moh(self.channel.id, moh_class)
+        except (AriError, AriUnavailable) as exc:
+            if not best_effort:
+                raise
+            log.info("call %s: music on hold did not start: %s", self.id, exc)
+            return  # not on: nothing for stop_moh() to undo
         self._moh_on = True
 
+    def start_moh_soon(self, moh_class: str) -> None:
+        """Music for the caller without waiting for Asterisk's answer (a queued caller is offered to an agent
+        at once, not a round trip later). A stop_moh() before it is sent means no music at all."""
+        self._moh_starting = asyncio.create_task(self._start_moh_unless_stopped(moh_class))
+
+    async def _start_moh_unless_stopped(self, moh_class: str) -> None:
+        if self._moh_starting is asyncio.current_task():
+            await self.start_moh(moh_class, best_effort=True)
+
     async def stop_moh(self) -> None:
+        starting, self._moh_starting = self._moh_starting, None
+        if starting is not None:
+            # A start already on its way to Asterisk completes first, so that the stop below undoes it.
+            await asyncio.wait([starting])
         if self._moh_on:
             await quietly(self.deps.ari.stop_moh(self.channel.id))
             self._moh_on = False

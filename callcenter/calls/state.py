@@ -176,16 +176,19 @@ class Queued(CallState):
         info = call.deps.queues.queue(self.queue)
         if call.queue_name is None:
             call.queued_at = call.log("queued", queue_name=self.queue, priority=self.priority)
-            call.save(status="queued", queue_name=self.queue, priority=self.priority, queued_at=call.queued_at)
+            call.save(status="queued", queue_name=self.queue, priority=self.priority,
+                      queued_at=call.queued_at)
         else:
             call.log("requeued", queue_name=self.queue, front=self.front)
             call.save(status="queued")
         call.queue_name, call.priority = self.queue, self.priority
-        await call.start_moh(info.moh_class)
+        # In the queue first (an agent may be offered the call at once), then the music: the offer must not
+        # wait for Asterisk's answer to the music request.
+        call.deps.queues.enqueue(call, self.queue, self.priority, front=self.front)
+        call.start_moh_soon(info.moh_class)
         interval = call.deps.settings.queue_announce_seconds
         if interval > 0:
             self.announcer = asyncio.create_task(self._announce(interval, info.moh_class))
-        call.deps.queues.enqueue(call, self.queue, self.priority, front=self.front)
 
     async def leave(self) -> None:
         if self.announcer:
