@@ -173,10 +173,12 @@ def _add_user_commands(sub) -> None:
     s.add_argument("--role", required=True, help="agent, nurse, supervisor or admin")
     s.add_argument("--display-name", help="the name the console shows (default: the username)")
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    s.add_argument("--must-change", action="store_true", help="the user must replace it at the next sign-in")
     s.set_defaults(func=cmd_user_add)
     s = users.add_parser("passwd", help="set a user's password (also unlocks it and ends its sessions)")
     s.add_argument("username")
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    s.add_argument("--must-change", action="store_true", help="the user must replace it at the next sign-in")
     s.set_defaults(func=cmd_user_passwd)
     s = users.add_parser("list", help="list console users")
     s.set_defaults(func=cmd_user_list)
@@ -312,7 +314,7 @@ def cmd_user_add(cfg, args) -> int:
         validate_password(password, args.username)
         with db.session() as session:
             user = create_user(session, PasswordHasher(), args.username, args.role, args.display_name,
-                               password)
+                               password, must_change=args.must_change)
     print(f"created {user.role} {user.username!r} ({user.display_name})")
     return 0
 
@@ -325,7 +327,8 @@ def cmd_user_passwd(cfg, args) -> int:
     with _auth_errors(), _database(cfg) as db:
         validate_password(password, args.username)
         with db.session() as session:
-            user = set_password(session, PasswordHasher(), args.username, password)
+            user = set_password(session, PasswordHasher(), args.username, password,
+                                must_change=args.must_change)
     print(f"password of {user.username!r} changed; its sessions have ended")
     return 0
 

@@ -179,12 +179,26 @@ async def test_given_password_reset_then_old_sessions_end_and_new_password_works
     assert "user_password_reset" in _audit_actions(admin)
 
 
+async def test_given_admin_created_or_reset_password_when_user_signs_in_then_must_change_it(admin,
+                                                                                              aiohttp_client):
+    await admin.post("/admin/users", {"username": "zoe", "display_name": "Zoe Kim", "role": "nurse",
+                                      "password": NEW_PASSWORD})
+    await admin.post("/admin/users/agent1/password", {"password": NEW_PASSWORD})
+
+    assert _user(admin, "zoe").must_change_password and _user(admin, "agent1").must_change_password
+    agent = await aiohttp_client(admin.client.server)
+    await sign_in(agent, "agent1", NEW_PASSWORD)
+    page = await agent.get("/agent", headers={"Accept": "text/html"}, allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/account/password")
+
+
 async def test_given_supervisor_when_admin_sets_phone_then_saved_audited_and_bad_dial_string_refused(admin):
     bad = await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": "PJSIP/2001; Dial(x)"})
     assert bad.status == 400 and "dial string of one phone" in await bad.text()
     assert _user(admin, "supervisor1").phone_endpoint is None
 
-    assert (await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": " PJSIP/2001 "})).status == 303
+    saved = await admin.post("/admin/users/supervisor1/phone", {"phone_endpoint": " PJSIP/2001 "})
+    assert saved.status == 303
     assert _user(admin, "supervisor1").phone_endpoint == "PJSIP/2001"
     assert "PJSIP/2001" in await (await admin.get("/admin/users/supervisor1")).text()
 

@@ -382,6 +382,16 @@ def test_given_users_when_passwd_and_list_then_password_changes_and_list_shows_t
     assert "ann" in out and "admin" in out and "active" in out and "another-long" not in out
 
 
+def test_given_must_change_flag_when_passwd_then_user_must_change_at_next_sign_in(cli_env, monkeypatch):
+    _run(monkeypatch, ["user", "add", "ann", "--role", "admin", "--password-stdin"], PASSWORD)
+    assert _stored_user(cli_env, "ann").must_change_password is False
+
+    assert _run(monkeypatch, ["user", "passwd", "ann", "--must-change", "--password-stdin"],
+                "another-long-password") == 0
+
+    assert _stored_user(cli_env, "ann").must_change_password is True
+
+
 def test_given_demo_when_seeded_with_demo_passwords_then_every_demo_user_has_the_demo_password(
         cli_env, monkeypatch, capsys):
     assert _run(monkeypatch, ["seed-demo", "--demo-passwords"]) == 0
@@ -638,3 +648,80 @@ async def test_given_unknown_path_when_browser_then_html_404_and_api_then_json(c
 
     assert page.status == 404 and "There is no such page" in await page.text()
     assert api.status == 404 and "error" in await api.json()
+
+
+# -- one's own password, and "must change at next sign-in" ---------------------------------------------------
+
+NEW_PASSWORD = "a quite different passphrase 7"
+
+
+async def _form_post(client, path: str, data: dict, token: str):
+    return await client.post(path, data=data | {"csrf_token": token}, headers={"Origin": origin(client)},
+                             allow_redirects=False)
+
+
+async def test_given_signed_in_when_changing_own_password_then_new_one_works_and_other_sessions_end(
+        console, aiohttp_client):
+    token = await sign_in(console, AGENT.username)
+    elsewhere = await _another_client(console, aiohttp_client)
+    await sign_in(elsewhere, AGENT.username)
+    form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+            "next": "/agent"}
+
+    response = await _form_post(console, "/account/password", form, token)
+
+    assert response.status == 303 and response.headers["Location"] == "/agent"
+    assert (await console.get("/api/queues")).status == 200          # this browser stays signed in
+    assert (await elsewhere.get("/api/queues")).status == 401        # every other session ended
+    assert "password_changed" in [a.action for a in _audits(console.services.db)]
+    fresh = await _another_client(console, aiohttp_client)
+    await sign_in(fresh, AGENT.username, NEW_PASSWORD)
+
+
+@pytest.mark.parametrize("body, status, error", [
+    ({"current_password": "not-it-at-all", "new_password": NEW_PASSWORD}, 400, "current password is wrong"),
+    ({"current_password": PASSWORD, "new_password": "short"}, 400, "at least 12 characters"),
+    ({"current_password": PASSWORD, "new_password": PASSWORD}, 400, "different from the current one"),
+    ({"new_password": NEW_PASSWORD}, 400, "current_password"),
+])
+async def test_given_bad_change_when_changing_own_password_by_api_then_refused_and_unchanged(console, body,
+                                                                                            status, error):
+    token = await sign_in(console, AGENT.username)
+
+    response = await console.post("/api/account/password", json=body,
+                                  headers={"Origin": origin(console), "X-CSRF-Token": token})
+
+    assert response.status == status and error in (await response.json())["error"]
+    assert PasswordHasher().verify(_user(console.services.db, AGENT.username).password_hash, PASSWORD)
+
+
+async def test_given_api_token_when_changing_password_then_refused(console):
+    response = await console.post("/api/account/password", headers={"Authorization": f"Bearer {API_TOKEN}"},
+                                  json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+
+    assert response.status == 403
+
+
+async def test_given_admin_set_password_when_signing_in_then_must_change_it_before_anything_else(console):
+    with console.services.db.session() as session:
+        set_password(session, FAST, AGENT.username, "an admin chose this one", must_change=True)
+    form_page = await console.get("/login", headers={"Accept": "text/html"})
+    data = {"username": AGENT.username, "password": "an admin chose this one", "next": "/agent",
+            "csrf_token": page_csrf(await form_page.text())}
+
+    login = await console.post("/login", data=data, headers={"Origin": origin(console)},
+                               allow_redirects=False)
+    page = await console.get("/agent", headers={"Accept": "text/html"}, allow_redirects=False)
+    api = await console.get("/api/queues")
+
+    assert login.status == 303 and login.headers["Location"] == "/account/password?next=/agent"
+    assert page.status == 303 and page.headers["Location"] == "/account/password?next=/agent"
+    assert api.status == 403 and "change it first" in (await api.json())["error"]
+    form = await console.get("/account/password?next=/agent", headers={"Accept": "text/html"})
+    assert "An administrator set your password" in await form.text()
+    body = {"current_password": "an admin chose this one", "new_password": NEW_PASSWORD}
+    headers = {"Origin": origin(console), "X-CSRF-Token": page_csrf(await form.text())}
+    changed = await console.post("/api/account/password", json=body, headers=headers)
+    assert changed.status == 200
+    assert (await console.get("/api/queues")).status == 200
+    assert _user(console.services.db, AGENT.username).must_change_password is False

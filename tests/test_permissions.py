@@ -34,6 +34,10 @@ SAMPLES: dict[str, Sample] = {
     "static": Sample(params={"filename": "console.css"}),
     "login_submit": Sample(form={"username": "nobody", "password": "not-a-password"}),
     "logout": Sample(signs_out=True),
+    # one's own password: a wrong current password (400), so the walk changes nothing
+    "account_password_submit": Sample(form={"current_password": "not-the-password", "new_password": "x",
+                                            "confirm_password": "x"}),
+    "api_account_password": Sample(json={"current_password": "not-the-password", "new_password": "x"}),
     "api_agent_state": Sample(json={"state": "paused"}),
     "api_agent_socket": Sample(websocket=True),
     "api_call": Sample(params={"call_id": "0" * 32}),

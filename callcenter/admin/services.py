@@ -172,7 +172,7 @@ def _create_user(session: Session, hasher: PasswordHasher, actor: CurrentUser, f
         raise InvalidInput("enter an initial password", "password")
     try:
         user = create_user(session, hasher, form.username, form.role, form.display_name or None,
-                           form.password)
+                           form.password, must_change=True)   # the admin knows it: the user replaces it
     except DuplicateUser as exc:
         raise Conflict(str(exc), "username") from None
     except AuthError as exc:
@@ -220,7 +220,8 @@ def _reset_password(session: Session, hasher: PasswordHasher, actor: CurrentUser
     if not password:
         raise InvalidInput("enter the new password", "password")
     try:
-        user = set_password(session, hasher, username, password)   # also unlocks and ends their sessions
+        # also unlocks and ends their sessions; the admin knows it, so the user replaces it at next sign-in
+        user = set_password(session, hasher, username, password, must_change=True)
     except UnknownUser as exc:
         raise NotFound(str(exc)) from None
     except AuthError as exc:

@@ -24,7 +24,7 @@ from aiohttp_session import AbstractStorage, Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
-from .permissions import API, allowed, is_public
+from .permissions import API, PASSWORD_CHANGE_ROUTES, allowed, is_public
 from .services import Auth, AuthSettings, CurrentUser
 
 AUTH = web.AppKey("auth", Auth)
@@ -41,7 +41,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 SEEN_REFRESH = 60  # s: how stale the idle clock may get before the cookie is rewritten
 
 
-# -- session cookies ------------------------------------------------------------------------------------------
+# -- session cookies -----------------------------------------------------------------------------------------
 #
 # aiohttp-session's storage and Session, with a middleware of our own: the library's keeps its state under
 # string request keys, which aiohttp deprecates (NotAppKeyWarning). The cookie is written only when the
@@ -113,6 +113,8 @@ def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
             raise _sign_in_required(request)
         if not allowed(name, user.role):
             raise web.HTTPForbidden(reason="your role may not use this page")
+        if user.must_change_password and name not in PASSWORD_CHANGE_ROUTES:
+            raise _password_change_required(request)
         if request.method not in SAFE_METHODS:
             await _check_forgery(request, auth.settings)
         elif _is_websocket(request) and not _same_origin(request, auth.settings, allow_referer=False):
@@ -204,6 +206,13 @@ def _sign_in_required(request: web.Request) -> web.HTTPException:
         query = {"next": request.path_qs} if request.method == "GET" else {}
         return web.HTTPSeeOther(location="/login" + (f"?{urlencode(query)}" if query else ""))
     return web.HTTPUnauthorized(reason="sign in, or present the API token")
+
+
+def _password_change_required(request: web.Request) -> web.HTTPException:
+    if wants_html(request) and request.method == "GET":
+        url = request.app.router["account_password"].url_for().with_query(next=request.path_qs)
+        return web.HTTPSeeOther(location=str(url))
+    return web.HTTPForbidden(reason="an administrator set your password: change it first (/account/password)")
 
 
 def wants_html(request: web.Request) -> bool:

@@ -24,6 +24,9 @@ API = "api"
 STAFF = frozenset(ROLES)
 # Roles that sit at a desk and take calls: they act on their own desk only (see `may_act_for_desk`).
 DESK_ROLES = frozenset({"agent", "nurse"})
+# All that a user whose password an admin set may do before choosing their own (besides public routes).
+PASSWORD_CHANGE_ROUTES = frozenset({"account_password", "account_password_submit", "api_account_password",
+                                    "logout"})
 
 _TABLE: dict[str, set[str]] = {
     # -- public -------------------------------------------------------------------------------------------
@@ -34,6 +37,9 @@ _TABLE: dict[str, set[str]] = {
     # -- every signed-in user -----------------------------------------------------------------------------
     "logout":               set(STAFF),
     "home":                 set(STAFF),
+    "account_password":     set(STAFF),   # one's own password (not the API token's: it has no password)
+    "account_password_submit": set(STAFF),
+    "api_account_password": set(STAFF),
     # -- console pages ------------------------------------------------------------------------------------
     "agent_console":        {"agent", "nurse"},
     "supervisor_console":   {"supervisor", "admin"},

@@ -85,6 +85,7 @@ class CurrentUser:
     role: str
     session_version: int
     desk: str | None = None
+    must_change_password: bool = False   # an admin set the password: the user must choose their own first
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def normalize_username(username: str) -> str:
 
 
 def create_user(session: Session, hasher: PasswordHasher, username: str, role: str,
-                display_name: str | None = None, password: str | None = None) -> User:
+                display_name: str | None = None, password: str | None = None, *,
+                must_change: bool = False) -> User:
     username = normalize_username(username)
     if not USERNAME.match(username):
         raise InvalidUserField("a username is 1-64 characters: lower-case letters, digits, '.', '_', '-'")
@@ -141,19 +143,23 @@ def create_user(session: Session, hasher: PasswordHasher, username: str, role: s
     user = User(username=username, display_name=display_name, role=role, active=True)
     if password is not None:
         _set_password(user, hasher, password)
+        user.must_change_password = must_change
     session.add(user)
     session.flush()
     return user
 
 
-def set_password(session: Session, hasher: PasswordHasher, username: str, password: str) -> User:
-    """Set a new password; it also unlocks the account and ends the user's sessions."""
+def set_password(session: Session, hasher: PasswordHasher, username: str, password: str, *,
+                 must_change: bool = False) -> User:
+    """Set a new password; it also unlocks the account and ends the user's sessions. `must_change`: someone
+    else chose it (an admin), so the user must replace it at the next sign-in."""
     user = _find(session, normalize_username(username))
     if user is None:
         raise UnknownUser(f"no user named {username!r}")
     _set_password(user, hasher, password)
     user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
     user.session_version += 1
+    user.must_change_password = must_change
     return user
 
 
@@ -204,6 +210,25 @@ class UserService:
             raise SignInFailed(creds.reason or "wrong_password")
         self.throttle.succeeded(remote, username)
         return outcome
+
+    async def change_password(self, user_id: int, current: str, new: str, remote: str | None) -> CurrentUser:
+        """The user's own change: the current password is checked (throttled like a sign-in), the new one must
+        differ; every session of the user ends (the caller starts a fresh one). WeakPassword, or SignInFailed
+        for a wrong current password, or SignInThrottled."""
+        user = await self.current(user_id)
+        if user is None:
+            raise UnknownUser("no such user")
+        self.throttle.check(remote, user.username)
+        stored = await self.db.run(_password_hash, user_id)
+        if not await self._verify(stored or self._dummy_hash, current) or stored is None:
+            self.throttle.failed(remote, user.username)
+            await self.db.run(_audit_now, "password_change_failed", user_id, {"remote": remote})
+            raise SignInFailed("wrong_password")
+        validate_password(new, user.username)
+        if new == current:
+            raise WeakPassword("choose a password different from the current one")
+        new_hash = await self._hash(new)
+        return await self.db.run(_store_own_password, user_id, new_hash, remote)
 
     async def current(self, user_id: int) -> CurrentUser | None:
         """The active user with this id (re-read on every request: deactivation and sign-out act at once)."""
@@ -279,7 +304,26 @@ def _current(session: Session, user_id: int) -> CurrentUser | None:
     if row is None or not row[0].active:
         return None
     user, desk = row
-    return CurrentUser(user.id, user.username, user.display_name, user.role, user.session_version, desk)
+    return CurrentUser(user.id, user.username, user.display_name, user.role, user.session_version, desk,
+                       user.must_change_password)
+
+
+def _password_hash(session: Session, user_id: int) -> str | None:
+    return session.scalar(select(User.password_hash).where(User.id == user_id))
+
+
+def _store_own_password(session: Session, user_id: int, password_hash: str,
+                        remote: str | None) -> CurrentUser:
+    user = session.get(User, user_id, with_for_update=True)
+    user.password_hash, user.password_changed_at = password_hash, utcnow()
+    user.must_change_password = False
+    user.session_version += 1  # a thief's session ends with the old password
+    _audit(session, "password_changed", user_id, utcnow(), {"remote": remote})
+    return _current(session, user_id)
+
+
+def _audit_now(session: Session, action: str, user_id: int, detail: dict) -> None:
+    _audit(session, action, user_id, utcnow(), detail)
 
 
 def _sign_out(session: Session, user_id: int, remote: str | None) -> None:

@@ -215,6 +215,8 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Sessions live in cookies; bumping this ends every session of the user (sign-out, password change).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set with a password an admin chose: the user picks their own at the next sign-in before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The phone of a user without a desk (a supervisor's, for listen/whisper/barge): an Asterisk dial string.
     phone_endpoint: Mapped[str | None] = mapped_column(String(255))
 
