@@ -252,6 +252,9 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
     ctl.kill()
     killed_at = utcnow()
     await ctl.proc.wait()
+    # How soon the operator (or systemd) starts it again is not the controller's to decide: its own part of the
+    # silence is counted from its start, which includes its imports and migrations (seconds on a loaded CI).
+    restarted_at = utcnow()
     await ctl.start("1001")  # as `scripts/start` does; 1004 stays away, so the nurse caller waits
 
     # The talking call is rebuilt, not re-queued: same call, bridge, channels, agent; nobody on hold.
@@ -272,7 +275,7 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
     for call_id in (ringing.id, waiting.id, in_ivr.id):
         back = [e for e in events_of(db, call_id) if e.ts > killed_at and e.type == "state"]
         assert back and back[0].data["state"] == "queued"
-        assert (back[0].ts - killed_at).total_seconds() < 10, "music again within 10 s of the kill"
+        assert (back[0].ts - restarted_at).total_seconds() < 10, "music again within 10 s of the restart"
     assert len(rows(db)) == 4
 
     # The rebuilt call ends as any other: the patient hangs up; its recording spans the restart.
