@@ -6,6 +6,7 @@ operator sees `ari.port: expected an integer, got 'eighty' (from CALLCENTER_ARI_
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -14,11 +15,14 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .private_files import write_private
+
 ENV_PREFIX = "CALLCENTER_"
 # Variables of the scripts and the test suite, not of the application: the loader leaves them alone, and
 # reports any other unknown CALLCENTER_* variable, so a typo never silently falls back to a default.
 SCRIPT_PREFIXES = ("CALLCENTER_SANDBOX_", "CALLCENTER_PG_", "CALLCENTER_TEST_", "CALLCENTER_DEMO_")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(Exception):
@@ -72,6 +76,12 @@ class HttpConfig:
     port: int = 8080
     api_token: str = ""
     session_key: str = ""
+    # Cookies only over HTTPS, and HSTS: "auto" turns it on unless the console is on a loopback address and
+    # not behind a proxy; "true" when TLS ends in front of it; "false" only for plain HTTP on purpose.
+    secure_cookies: str = "auto"
+    # The reverse proxy that terminates TLS (its addresses or networks, comma-separated): its
+    # X-Forwarded-For/-Proto/-Host are believed, and every request must come through it ("/health" excepted).
+    trusted_proxies: str = ""
 
 
 @dataclass
@@ -190,6 +200,7 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
     _apply_mapping(cfg, data, str(file_path))
     _apply_env(cfg, env)
     _check_region(cfg.telephony)
+    _check_http(cfg.http)
     cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
     return cfg
 
@@ -202,6 +213,27 @@ def _check_region(telephony: TelephonyConfig) -> None:
         telephony.default_region = region_code(telephony.default_region)
     except ValueError as exc:
         raise ConfigError(f"telephony.default_region: {exc}") from None
+
+
+def _check_http(http: HttpConfig) -> None:
+    if http.secure_cookies.strip().lower() != "auto":
+        try:
+            _to_bool(http.secure_cookies)
+        except ValueError:
+            got = http.secure_cookies
+            raise ConfigError(f"http.secure_cookies: expected auto, true or false, got {got!r}") from None
+    for address in filter(None, (a.strip() for a in http.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(address)
+        except ValueError:
+            raise ConfigError(f"http.trusted_proxies: {address!r} is not an address or network") from None
+
+
+def secure_cookies(http: HttpConfig) -> bool:
+    """[http] secure_cookies resolved: "auto" is on unless served on loopback without a proxy in front."""
+    if http.secure_cookies.strip().lower() == "auto":
+        return http.host not in LOOPBACK_HOSTS or bool(http.trusted_proxies.strip())
+    return _to_bool(http.secure_cookies)
 
 
 def reload(cfg: Config) -> Config:
@@ -304,8 +336,5 @@ def ensure_secrets(cfg: Config) -> Path:
             lines.append(f"[{section}]")
             lines += [f"{k} = {_toml_string(v)}" for k, v in values.items()]
             lines.append("")
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(path, "\n".join(lines).encode())  # owner-only from the first byte, not chmod after
     return path  # callers load() again so the file and environment still win over the secrets

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from .ari.client import AriClient
-from .auth.middleware import AUTH, cookie_storage, session_middleware
+from .auth.middleware import AUTH, cookie_storage, proxy_middleware, session_middleware
 from .auth.pages import TEMPLATES_DIR, setup_templates
 from .auth.permissions import check_routes
 from .auth.services import Auth
@@ -125,15 +126,15 @@ def _build_dialer(s: Services) -> None:
 
 def _build_campaigns(s: Services) -> None:
     """Outbound campaigns (issue 6): definitions, plans, claims and reports; a run dials through the dialer
-    of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when the run starts."""
+    of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when a run starts."""
     s.campaigns = CampaignService(s.db, s.events, s.cfg)
     s.dnc = DoNotCallList(s.db, s.events, s.cfg.telephony.default_region)
     dialers = {"automated": "dialer", "progressive": "progressive"}
     s.campaign_runs = CampaignRuns(s.campaigns, lambda mode: getattr(s, dialers[mode], None),
                                    default_worker(s.cfg.campaigns.worker))
     if s.cfg.campaigns.scheduler:
-        s.campaign_scheduler = Scheduler(lambda: s.campaigns.definitions(enabled_only=True), s.campaign_runs.run,
-                                         s.cfg.site.time_zone)
+        s.campaign_scheduler = Scheduler(functools.partial(s.campaigns.definitions, enabled_only=True),
+                                         s.campaign_runs.run, s.cfg.site.time_zone)
 
 
 def _build_progressive(s: Services) -> None:
@@ -194,7 +195,8 @@ def init_app(cfg: Config, services: Services | None = None, *, ari: bool = True)
     """The application. The session middleware is outermost, so error pages can still set the cookie."""
     services = services or build(cfg)
     sessions = session_middleware(cookie_storage(services.auth.settings))
-    app = web.Application(middlewares=[sessions, errors_middleware, auth_middleware])
+    proxy = proxy_middleware(cfg.http.trusted_proxies)  # first: every later step sees the real client
+    app = web.Application(middlewares=[*filter(None, [proxy]), sessions, errors_middleware, auth_middleware])
     app[SERVICES] = services
     app[AUTH] = services.auth
     setup_templates(app, cfg.path(TEMPLATES_DIR))

@@ -46,6 +46,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+HSTS_SECONDS = 365 * 24 * 3600  # with secure cookies: browsers use HTTPS only, for a year
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health", health, name="health")
     app.router.add_static("/static", app[SERVICES].cfg.path(STATIC_DIR), name="static")
@@ -109,6 +112,15 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if _route_name(request) != "static":
+        # Pages and API answers may carry patient data: never kept by a browser or a proxy cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+    if request.app[SERVICES].auth.settings.secure_cookies:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
+
+
+def _route_name(request: web.Request) -> str | None:
+    return request.match_info.route.name if request.match_info.http_exception is None else None
 
 
 # -- console pages -----------------------------------------------------------------------------------------
@@ -202,8 +214,8 @@ def _call_with_events(session: Session, call_id: str) -> dict | None:
     if row is None:
         return None
     events = session.scalars(select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id))
-    fields = ("id", "direction", "caller_status", "patient_id", "candidate_patient_ids", "language", "ivr_path",
-              "queue_name", "status", "outcome", "agent_id", "end_reason")
+    fields = ("id", "direction", "caller_status", "patient_id", "candidate_patient_ids", "language",
+              "ivr_path", "queue_name", "status", "outcome", "agent_id", "end_reason")
     times = ("started_at", "queued_at", "offered_at", "answered_at", "ended_at")
     data = {f: getattr(row, f) for f in fields}
     data |= {t: getattr(row, t).isoformat() if getattr(row, t) else None for t in times}

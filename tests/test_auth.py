@@ -642,6 +642,101 @@ async def test_given_pages_when_served_then_security_headers_and_no_cache(consol
     assert response.headers["Cache-Control"] == "no-store"
 
 
+async def test_given_api_answers_and_pages_when_served_then_no_store_except_static_files(console):
+    token = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    answers = [await console.get(path, headers=token)
+               for path in ("/api/queues", "/api/agents", f"/api/calls/{'0' * 32}", "/health", "/login")]
+    static = await console.get("/static/console.css")
+
+    assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * 5
+    assert static.status == 200 and static.headers.get("Cache-Control") != "no-store"
+    assert all("Strict-Transport-Security" not in a.headers for a in answers)  # plain HTTP on loopback
+
+
+@pytest.mark.parametrize("setting, host, proxies, secure", [
+    ("auto", "127.0.0.1", "", False),
+    ("auto", "0.0.0.0", "", True),
+    ("auto", "127.0.0.1", "127.0.0.1", True),       # TLS ends at the proxy in front
+    ("true", "127.0.0.1", "", True),
+    ("false", "0.0.0.0", "", False),
+])
+def test_given_secure_cookies_setting_when_settings_derived_then_cookies_follow(tmp_path, setting, host,
+                                                                                proxies, secure):
+    cfg = console_config(tmp_path, "sqlite://")
+    cfg.http.secure_cookies, cfg.http.host, cfg.http.trusted_proxies = setting, host, proxies
+
+    assert AuthSettings.from_config(cfg).secure_cookies is secure
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("SECURE_COOKIES", "sometimes", "http.secure_cookies: expected auto, true or false"),
+    ("TRUSTED_PROXIES", "10.0.0.1, proxy.example", "'proxy.example' is not an address or network"),
+])
+def test_given_bad_web_setting_when_loaded_then_config_error_names_it(tmp_path, key, value, message):
+    from callcenter.config import ConfigError, load
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path / "absent.toml", {f"CALLCENTER_HTTP_{key}": value})
+
+
+@pytest.fixture
+async def behind_proxy(tmp_path, sqlite_url, aiohttp_client):
+    """The console behind a TLS-terminating proxy on 127.0.0.1 (where the test client connects from)."""
+    from .browser.live import seed_role_users
+    seed_role_users(sqlite_url, FAST)
+    cfg = console_config(tmp_path, sqlite_url)
+    cfg.http.trusted_proxies = "127.0.0.1"
+    services = build(cfg)
+    client = await aiohttp_client(init_app(cfg, services, ari=False))
+    client.services = services
+    return client
+
+
+async def test_given_trusted_proxy_when_signing_in_then_client_address_audited_cookie_secure_and_hsts(
+        behind_proxy):
+    forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    login = await behind_proxy.get("/login", headers=forwarded)
+    data = {"username": AGENT.username, "password": PASSWORD, "csrf_token": page_csrf(await login.text())}
+    anonymous = login.cookies["callcenter_session"]  # Secure: the client's jar keeps it for https only
+    assert anonymous["secure"]
+
+    response = await behind_proxy.post("/login", data=data, allow_redirects=False, headers=forwarded | {
+        "Origin": origin(behind_proxy), "Cookie": f"callcenter_session={anonymous.value}"})
+
+    assert response.status == 303 and response.cookies["callcenter_session"]["secure"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    audit = _audits(behind_proxy.services.db)[-1]
+    assert (audit.action, audit.detail["remote"]) == ("sign_in", "203.0.113.5")
+
+
+async def test_given_proxy_not_trusted_when_forwarded_for_sent_then_ignored(console):
+    """Without [http] trusted_proxies anybody could claim any address, and escape the sign-in throttle."""
+    for attempt in range(4):
+        token = page_csrf(await (await console.get("/login")).text())
+        data = {"username": AGENT.username, "password": "Secret-Wrong-1234", "csrf_token": token}
+        headers = {"Origin": origin(console), "X-Forwarded-For": f"198.51.100.{attempt}"}
+        response = await console.post("/login", data=data, headers=headers)
+
+    assert response.status == 429
+    assert {a.detail["remote"] for a in _audits(console.services.db)} == {"127.0.0.1"}
+
+
+async def test_given_proxy_configured_when_request_bypasses_it_then_refused_but_health_answers(tmp_path,
+                                                                                               sqlite_url,
+                                                                                               aiohttp_client):
+    from .browser.live import seed_role_users
+    seed_role_users(sqlite_url, FAST)
+    cfg = console_config(tmp_path, sqlite_url)
+    cfg.http.trusted_proxies = "10.9.9.9"   # the test client (127.0.0.1) is not that proxy
+    services = build(cfg)
+    client = await aiohttp_client(init_app(cfg, services, ari=False))
+
+    page = await client.get("/login", headers={"X-Forwarded-For": "203.0.113.5"})
+    health = await client.get("/health")
+
+    assert page.status == 400 and health.status == 200
+
+
 async def test_given_unknown_path_when_browser_then_html_404_and_api_then_json(console):
     page = await console.get("/nowhere", headers={"Accept": "text/html"})
     api = await console.get("/api/nowhere", headers={"Accept": "text/html"})

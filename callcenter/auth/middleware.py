@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp_remotes import XForwardedStrict
 from aiohttp_session import AbstractStorage, Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
@@ -91,6 +92,16 @@ def cookie_storage(settings: AuthSettings) -> EncryptedCookieStorage:
     return EncryptedCookieStorage(Fernet(settings.fernet_key()), cookie_name=settings.cookie_name,
                                   max_age=settings.max_age, secure=settings.secure_cookies, httponly=True,
                                   samesite="Strict")
+
+
+def proxy_middleware(trusted_proxies: str) -> Middleware | None:
+    """Behind the TLS-terminating proxy of [http] trusted_proxies: the client's address (sign-in throttling,
+    audit rows), scheme and host come from its X-Forwarded-* headers, believed from that proxy only; a
+    request that did not come through it is refused (400), except /health."""
+    trusted = [address.strip() for address in trusted_proxies.split(",") if address.strip()]
+    if not trusted:
+        return None
+    return XForwardedStrict([trusted], white_paths={"/health"}).middleware
 
 
 def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:

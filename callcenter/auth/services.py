@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..config import Config
+from ..config import Config, secure_cookies
 from ..db.database import Database
 from ..db.models import USER_ROLES, Agent, AuditEvent, User
 from ..db.types import utcnow
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,7 @@ class AuthSettings:
             log.warning("http.session_key is empty: using a random key, sessions end at restart")
             key = secrets.token_urlsafe(32)
         # Cookies over plain HTTP only where the browser is on the same machine; everywhere else HTTPS.
-        secure = cfg.http.host not in LOOPBACK_HOSTS
-        return cls(api_token=cfg.http.api_token, session_key=key, secure_cookies=secure,
+        return cls(api_token=cfg.http.api_token, session_key=key, secure_cookies=secure_cookies(cfg.http),
                    allowed_origins=frozenset({f"{cfg.http.host}:{cfg.http.port}"}))
 
     def fernet_key(self) -> bytes:

@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from ..private_files import make_private
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -165,9 +167,19 @@ def _create_sqlite_engine(url: URL, pool_size: int, echo: bool, busy_timeout_ms:
         engine = create_engine(url, echo=echo, poolclass=StaticPool,
                                connect_args={"check_same_thread": False})
     else:
+        _private_database_files(Path(url.database))
         engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2)
     event.listen(engine, "connect", functools.partial(_configure_sqlite_connection, busy_timeout_ms))
     return engine
+
+
+def _private_database_files(path: Path) -> None:
+    """The database holds patient records: owner-only before SQLite opens it (its -wal and -shm files take the
+    database file's mode; ones left by an earlier run are tightened too)."""
+    make_private(path)
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists():
+            make_private(extra)
 
 
 def _configure_sqlite_connection(busy_timeout_ms: int, dbapi_connection, connection_record) -> None:

@@ -16,6 +16,7 @@ from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ..ari.events import RecordingFailed, RecordingFinished, RecordingStarted
 from ..db.models import Recording
 from ..eventlog import EventLog, utcnow
+from ..private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +149,7 @@ class RecordingService:
 
 
 def _store(path: Path, data: bytes) -> dict:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_private(path, data)  # a conversation with a patient: owner-only, whatever the umask
     return {"size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "duration_seconds": wav_duration(path)}
 
