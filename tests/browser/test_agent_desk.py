@@ -20,12 +20,13 @@ ENGLISH, RESULTS = "1", "2"
 
 def add_patient(live, mrn: str, phone: str, given: str = "Ada", family: str = "Lovelace") -> int:
     with live.services.db.session() as session:
-        patient = Patient(mrn=mrn, given_name=given, family_name=family, date_of_birth=date(1960, 12, 10), sex="F",
-                          language="en")
+        patient = Patient(mrn=mrn, given_name=given, family_name=family, date_of_birth=date(1960, 12, 10),
+                          sex="F", language="en")
         session.add(patient)
         session.flush()
         session.add(PatientPhone(patient_id=patient.id, e164=phone, kind="mobile", is_primary=True))
-        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash", severity="moderate"))
+        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash",
+                            severity="moderate"))
         return patient.id
 
 
@@ -56,7 +57,8 @@ def prepare_desk_for_calls(live, phone_behaviour: str = "slow") -> None:
     agent.skills = frozenset({"general", "results"})
     agent.endpoint = f"Local/{phone_behaviour}-{DESK}@agent-phones/n"
     deps = live.services.router.deps
-    deps.settings = dataclasses.replace(deps.settings, agent_ring_timeout=20)  # the slow phone answers at ~6 s
+    # The slow phone answers at ~6 s.
+    deps.settings = dataclasses.replace(deps.settings, agent_ring_timeout=20)
 
 
 @pytest.mark.asterisk
@@ -72,7 +74,8 @@ def test_given_available_agent_when_known_patient_calls_then_pop_before_answer_i
     screenshot(page, "desk-available")
 
     caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
 
     # Still ringing: the agent's phone has not answered, and the record is not shown yet.
@@ -120,7 +123,8 @@ def test_given_available_agent_when_known_patient_calls_then_pop_before_answer_i
     assert call.answered_at is not None and call.patient_id == patient_id
 
 
-def test_given_unknown_caller_when_agent_searches_by_mrn_then_opens_audited_record(console, signed_in, screenshot):
+def test_given_unknown_caller_when_agent_searches_by_mrn_then_opens_audited_record(
+        console, signed_in, screenshot):
     page = signed_in("agent", console)
     open_desk(page)
     page.keyboard.press("/")
@@ -146,7 +150,8 @@ def test_given_desk_when_pressing_question_mark_then_shortcuts_listed(console, s
     page.keyboard.press("?")
     dialog = page.locator("dialog.shortcuts-dialog")
     expect(dialog).to_be_visible()
-    for text in ("Go available", "Hang up", "Identity confirmed", "Go to the disposition", "Search for a patient"):
+    for text in ("Go available", "Hang up", "Identity confirmed", "Go to the disposition",
+                 "Search for a patient"):
         expect(dialog).to_contain_text(text)
     screenshot(page, "desk-shortcuts")
     page.keyboard.press("Escape")
@@ -165,7 +170,8 @@ def test_given_pop_on_screen_when_agent_reloads_while_ringing_then_pop_shown_aga
     page.keyboard.press("a")
     expect(page.locator("#state-pill")).to_have_text("Available")
     caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
 
     page.reload()   # the slow phone still rings: the reloaded console must not lose who is calling
@@ -183,3 +189,60 @@ def test_given_pop_on_screen_when_agent_reloads_while_ringing_then_pop_shown_aga
     pops = audits(live, "screen_pop")
     assert [(a.patient_id, bool(a.detail.get("replayed"))) for a in pops] == [
         (patient_id, False), (patient_id, True), (patient_id, True)]
+
+
+class SlowDeskSnapshot:
+    """Holds the desk's snapshot (GET /api/agents/<desk>/desk) on its way to the page: it is read from the
+    server when asked for, and delivered only when the test says so, as a loaded server or network would."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.held: list = []
+        page.route(f"**/api/agents/{DESK}/desk", self._hold)
+
+    def _hold(self, route) -> None:
+        self.held.append((route, route.fetch()))  # the snapshot as the server had it when the page asked
+
+    def wait_asked(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.held:  # Playwright runs the route handler while the page is waited on
+            assert time.monotonic() < deadline, "the desk never asked for its snapshot"
+            self.page.wait_for_timeout(20)
+
+    def deliver(self) -> None:
+        route, response = self.held.pop(0)
+        route.fulfill(response=response)
+        # load() fills the pause reasons and applies the snapshot's state in one go.
+        expect(self.page.locator("#pause-reason option").first).to_be_attached()
+
+
+def test_given_a_slow_desk_snapshot_when_the_agent_presses_available_meanwhile_then_the_desk_stays_available(
+        console, signed_in):
+    page = signed_in("agent", console)
+    slow = SlowDeskSnapshot(page)
+    open_desk(page)
+    slow.wait_asked()
+
+    page.locator("#btn-available").click()
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    slow.deliver()  # it says 'Logged out': older than the agent's own key
+
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    assert console.services.queues.agent(DESK).state == "available"
+
+
+def test_given_a_slow_desk_snapshot_when_a_wrapup_is_pushed_meanwhile_then_the_desk_shows_the_wrapup(
+        console, signed_in):
+    from .test_desk_wrapup import call_ended_at_desk
+    page = signed_in("agent", console)
+    slow = SlowDeskSnapshot(page)
+    open_desk(page)
+    slow.wait_asked()
+    wait_until(lambda: console.services.notifier.connected(DESK), 10, "the desk's console socket")
+
+    call_ended_at_desk(console)  # pushed: available, ringing, on a call, wrap-up
+    expect(page.locator("#state-pill")).to_have_text("Wrap-up")
+    slow.deliver()  # it says 'Logged out'
+
+    expect(page.locator("#state-pill")).to_have_text("Wrap-up")
+    expect(page.locator("#wrapup")).to_be_visible()
