@@ -137,16 +137,31 @@ class Reconciler:
         call.bridges_used = _bridges_used(bridge["id"], call.id)
         await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
         self._deps.queues.resume_call(agent, call.id)
+        held = await self._db.run(_was_held, row.id)
+        if held:
+            await self._hold_again(call)
         # Bound to its channels at once: a hang-up from here on reaches the call.
-        self._router.resume_call(call, lambda c: states.Connected(c, agent, fresh=False))
-        log.info("call %s rebuilt: caller %s and agent leg %s still in bridge %s", call.id, channel.id,
-                 agent_leg, bridge["id"])
-        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name)
-        # A caller on hold when the old process died would stay on hold: nobody could take them off it.
-        await quietly(self._ari.stop_moh(channel.id))
-        await quietly(self._ari.unmute(channel.id, "in"))
-        await quietly(self._ari.unmute(agent_leg, "in"))
+        self._router.resume_call(call, lambda c: (
+            states.Held(c, agent) if held else states.Connected(c, agent, fresh=False)))
+        log.info("call %s rebuilt%s: caller %s and agent leg %s still in bridge %s", call.id,
+                 " on hold" if held else "", channel.id, agent_leg, bridge["id"])
+        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name,
+                 held=held)
+        if not held:  # a hold the old process had begun and not logged must not leave the caller muted
+            await quietly(self._ari.stop_moh(channel.id))
+            await quietly(self._ari.unmute(channel.id, "in"))
+            await quietly(self._ari.unmute(agent_leg, "in"))
         return True
+
+    async def _hold_again(self, call: Call) -> None:
+        """The caller was on hold when the old process died: they stay on hold (music, muted), and the call
+        knows it, so that the agent's resume takes them off it. Asked of Asterisk again, as a hold does: the
+        old process may have died half-way through its hold."""
+        try:
+            await states.hold_caller(call)
+            await self._ari.mute(call.agent_channel_id, "in")
+        except (AriError, AriUnavailable) as exc:  # the caller hung up meanwhile: their StasisEnd ends it
+            log.info("call %s: could not hold the rebuilt call again: %s", call.id, exc)
 
     async def _restore(self, call: Call, row: CallRow) -> None:
         """The row's facts, and the patients the caller ID matches (for the screen pop an agent's console
@@ -268,6 +283,14 @@ def _open_rows_by_channel(session: Session, channel_ids: list[str]) -> dict[str,
                                                  CallRow.status.in_(OPEN_CALL_STATUSES))
                            .order_by(CallRow.started_at)).all()
     return {row.channel_id: row for row in rows}  # the latest row of a channel wins
+
+
+def _was_held(session: Session, call_id: str) -> bool:
+    """Was the caller on hold at the last hold or resume the call logged?"""
+    last = session.scalar(select(CallEvent.type).where(CallEvent.call_id == call_id,
+                                                      CallEvent.type.in_(("held", "unheld")))
+                          .order_by(CallEvent.id.desc()).limit(1))
+    return last == "held"
 
 
 def _lost_rows(session: Session, live_channels: set[str], running: set[str]) -> list[LostRow]:

@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -26,6 +27,7 @@ from callcenter.simulate import place_call
 
 from .harness import CALLBACK, HOSPITAL, ROOT, TEST_INSTANCE, TEST_PORT, sandbox
 from .harness import test_config as config_for
+from .test_call_controls import Ear
 
 pytestmark = pytest.mark.asterisk
 
@@ -57,7 +59,7 @@ async def bridge_channels(ari: AriClient, bridge_id: str) -> set[str]:
     return set((await ari.bridge(bridge_id))["channels"])
 
 
-async def offered_once(db_url: str, cfg, expected: int) -> None:
+async def offered_once(db_url: str, cfg, expected: int, per_queue: dict[str, int] | None = None) -> None:
     """The KPIs count each caller as one offer, whatever happened to the controller meanwhile."""
     db = Database(db_url)
     try:
@@ -67,6 +69,8 @@ async def offered_once(db_url: str, cfg, expected: int) -> None:
     finally:
         db.close()
     assert report.totals["offered"] == expected
+    if per_queue is not None:
+        assert {r.key: r.kpis["offered"] for r in report.rows if r.kpis["offered"]} == per_queue
 
 
 # -- the websocket cut, Asterisk keeps every channel ------------------------------------------------------
@@ -89,7 +93,8 @@ async def test_given_calls_talking_waiting_and_in_ivr_when_the_ari_websocket_dro
 
     await center.wait_for(lambda: _true(center.s.ari.connections > connections), 20, "the ARI reconnect")
     call = center.s.router.find(talking.id)
-    assert {c.id: c for c in center.s.router.live_calls()} == calls_before  # the same call objects go on: nothing adopted or re-queued
+    # The same call objects go on: nothing adopted or re-queued.
+    assert {c.id: c for c in center.s.router.live_calls()} == calls_before
     assert call.state.name == "connected" and call.bridge_id == "call-" + talking.id
     assert await bridge_channels(center.ari, call.bridge_id) == {call.channel.id, call.agent_channel_id}
     assert {(await center.ari.channel(c)).state for c in (call.channel.id, call.agent_channel_id)} == {"Up"}
@@ -161,6 +166,20 @@ class Controller:
             async with http.get(f"http://127.0.0.1:{self.port}{path}") as resp:
                 assert resp.status == 200, await resp.text()
                 return await resp.json()
+
+    async def post(self, path: str) -> tuple[int, dict]:
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
+            async with http.post(f"http://127.0.0.1:{self.port}{path}", json={}) as resp:
+                return resp.status, await resp.json()
+
+    async def console_messages(self, number: str, kind: str, timeout: float = 10) -> list[dict]:
+        """What an agent's console (re)opened now is told, up to the first message of `kind`."""
+        url = f"ws://127.0.0.1:{self.port}/api/agents/{number}/ws?token=test-token"
+        messages: list[dict] = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+            while not messages or messages[-1]["type"] != kind:
+                messages.append(await ws.receive_json(timeout=timeout))
+        return messages
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -292,8 +311,12 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
     await poll(lambda: _all_ended(db), 30, "every call to end")
     ended = [e.call_id for e in _all_events(db) if e.type == "ended"]
     assert sorted(ended) == sorted(rows(db))  # four calls, each ended once
+    # The caller taken from the IVR into the general queue is one caller waiting once there, not an IVR
+    # caller and then a second one (the issue accepts "resume or are queued": they are queued).
+    in_ivr_events = [e.type for e in events_of(db, in_ivr.id)]
+    assert in_ivr_events.count("adopted") == 1 and in_ivr_events.count("queued") == 1
     cfg = config_for(tmp_path, database_url, "")
-    await offered_once(database_url, cfg, 4)
+    await offered_once(database_url, cfg, 4, {talking.queue_name: 1, "nurse": 1, "refills": 1, "general": 1})
 
 
 async def test_given_call_ended_while_no_controller_ran_when_started_again_then_row_ends_when_the_call_did(
@@ -324,6 +347,46 @@ async def test_given_call_ended_while_no_controller_ran_when_started_again_then_
     recording = await poll(lambda: _recording(db, talking.id), 15, "the lost call's recording")
     assert recording.duration_seconds > 3
     assert not [b for b in await ari.bridges() if b["id"].startswith("call-" + talking.id)]
+
+
+async def test_given_a_call_on_hold_when_the_controller_is_killed_and_started_again_then_it_is_rebuilt_held(
+        controller):
+    ctl, ari, db = controller
+    await ctl.start("1001")
+    patient = await place_call(ari, TelephonyConfig(), caller="+14155550186", hangup_after=180,
+                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
+    talking = await poll(lambda: _row_in(db, "connected"), 60, "the call to connect")
+    assert await ctl.post(f"/api/calls/{talking.id}/hold") == (200, {"call_id": talking.id, "state": "held"})
+    agent_leg = _agent_legs(db, talking.id)[-1]
+
+    ctl.kill()
+    await ctl.proc.wait()
+    await ctl.start("1001")
+
+    # Rebuilt as it was: on hold, the agent's console told so (its resume button), the caller hearing music
+    # and the agent not hearing the caller.
+    assert (await ctl.get(f"/api/calls/{talking.id}"))["state"] == "held"
+    told = await ctl.console_messages("1001", "call_state")
+    assert (told[-1]["call_id"], told[-1]["state"]) == (talking.id, "held")
+    caller_leg = talking.channel_id
+    assert await bridge_channels(ari, "call-" + talking.id) == {caller_leg, agent_leg}
+    async with Ear(SimpleNamespace(ari=ari)) as ear:
+        assert await ear.loudness(caller_leg) > 100, "the held caller hears music, not silence"
+        assert await ear.loudness(agent_leg) < 30, "the agent does not hear the held caller"
+
+        assert await ctl.post(f"/api/calls/{talking.id}/unhold") == (
+            200, {"call_id": talking.id, "state": "connected"})
+        assert await ear.loudness(agent_leg) > 100, "after resume the agent hears the caller again"
+    assert (await ctl.get(f"/api/calls/{talking.id}"))["state"] == "connected"
+
+    await ari.hangup(patient.id)
+    await poll(lambda: _ended(db, talking.id), 30, "the call to end")
+    row = rows(db)[talking.id]
+    assert (row.outcome, row.end_reason) == ("completed", "caller_hangup")
+    types = [e.type for e in events_of(db, talking.id)]
+    assert types.count("rebuilt") == 1 and types.count("ended") == 1
+    assert types.index("held") < types.index("rebuilt") < types.index("unheld")
+    assert [e.data["held"] for e in events_of(db, talking.id) if e.type == "rebuilt"] == [True]
 
 
 async def _row_in(db: Database, status: str) -> Call | None:

@@ -10,6 +10,7 @@ from sqlalchemy import event, insert, select
 from callcenter.ari.client import AriNotFound
 from callcenter.ari.events import parse_event
 from callcenter.calls import state as states
+from callcenter.calls.events import Control
 from callcenter.db.models import Call as CallRow
 from callcenter.db.models import CallEvent
 from callcenter.metrics.services import Metrics
@@ -59,6 +60,33 @@ async def test_given_caller_and_agent_still_bridged_after_restart_when_reconcile
     rows, _ = await rows_and_events(seeded_db, events)
     assert (rows["b" * 32].status, rows["b" * 32].outcome, rows["b" * 32].end_reason) == (
         "ended", "completed", "caller_hangup")
+
+
+async def test_given_caller_on_hold_when_controller_restarted_then_call_rebuilt_held_and_agent_can_resume(
+        router, seeded_db, events, queues):
+    agent = queues.agent("1001")
+    with seeded_db.session() as session:
+        session.add(call_row("h" * 32, "caller-1", "connected", "general", agent_id=agent.id))
+        session.add_all(CallEvent(call_id="h" * 32, ts=T0 + timedelta(seconds=n), type=type_, data={})
+                        for n, type_ in enumerate(("connected", "held", "unheld", "held")))
+    bridged(router, "h" * 32, "caller-1", "agent-leg-1")
+
+    await router.reconcile()
+
+    call = router.find("h" * 32)
+    await wait_until(lambda: call.state.name == "held", what="the rebuilt call to be held")
+    sent = router.deps.ari.sent
+    assert ("caller-1", "in") in sent("mute") and ("agent-leg-1", "in") in sent("mute")
+    assert [args[0] for args in sent("start_moh")] == ["caller-1"]
+    assert sent("stop_moh") == [] and sent("unmute") == []
+    assert call.on_hold and (agent.state, agent.call_id) == ("on_call", "h" * 32)
+
+    # The agent takes the caller off hold as after any hold: music stopped, both unmuted.
+    reply = asyncio.get_running_loop().create_future()
+    call.post(Control("unhold", {}, reply))
+    assert await asyncio.wait_for(reply, 5) == "connected"
+    assert sent("stop_moh") == [("caller-1",)]
+    assert {args[0] for args in sent("unmute")} == {"caller-1", "agent-leg-1"} and not call.on_hold
 
 
 async def test_given_bridged_call_when_reconciled_then_its_agent_is_not_offered_a_waiting_caller_first(
