@@ -128,10 +128,13 @@ function renderCalls(calls) {
   body.replaceChildren(...calls.map((c) => {
     const mine = monitor && monitor.call_id === c.call_id;
     const others = c.monitors.filter((m) => !monitor || m.id !== monitor.id);
-    const buttons = c.status === "ringing" ? el("span", { class: "muted" }, "ringing") :
-      mine ? el("span", { class: "sv-monitor-buttons" },
+    // A session of this page's stays stoppable whatever the call does; no new one where the server would
+    // refuse it (ringing, on hold, consulting: `monitorable` is false).
+    const buttons = mine ? el("span", { class: "sv-monitor-buttons" },
         el("span", { class: "status status-connected" }, monitor.mode),
         el("button", { type: "button", class: "button button-small", textContent: "Stop", onclick: stopMonitor }))
+      : !c.monitorable ? el("span", { class: "muted sv-not-monitorable" },
+        c.status === "ringing" ? "ringing" : "on hold: monitoring when they talk again")
       : el("span", { class: "sv-monitor-buttons" },
         ...["listen", "whisper", "barge"].map((mode) => el("button", {
           type: "button", class: "button button-small", disabled: Boolean(monitor),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..eventlog import utcnow
-from ..vocabulary import AGENT_RINGING, CONNECTED, IN_IVR, WITH_AGENT
+from ..vocabulary import AGENT_RINGING, CONNECTED, IN_IVR, MONITORABLE, WITH_AGENT
 
 if TYPE_CHECKING:
     from ..calls.stasis import CallRouter
@@ -85,6 +85,8 @@ class WallboardService:
         return {
             "call_id": call.id, "queue": call.queue_name, "state": call.state.name,
             "status": _status(call.state.name),
+            # Listen, whisper and barge are offered only where supervision accepts them (else a 409).
+            "monitorable": call.state.name in MONITORABLE,
             "agent": {"number": call.agent.number, "name": call.agent.name},
             "since": since.isoformat(),
             "monitors": [{"id": m.id, "mode": m.mode, "state": m.state.name, "user_id": m.user_id}

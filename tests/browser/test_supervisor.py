@@ -100,8 +100,8 @@ def test_given_real_call_when_supervisor_watches_then_wallboard_follows_and_reco
 
     # Listen from the row: the supervisor's phone (users.phone_endpoint) rings and answers by itself.
     row.get_by_role("button", name="Listen").click()
-    page.wait_for_function("() => document.querySelector('#monitor-text')?.textContent.startsWith('Listening')",
-                           timeout=20_000)
+    page.wait_for_function(
+        "() => document.querySelector('#monitor-text')?.textContent.startsWith('Listening')", timeout=20_000)
     assert page.locator("#calls tbody tr[data-status=connected]").count() == 1
     screenshot(page, "supervisor-wallboard-listening")
     page.keyboard.press("Alt+S")
@@ -150,6 +150,36 @@ def test_given_real_call_when_supervisor_watches_then_wallboard_follows_and_reco
     assert len(part.body()) == 100 and part.body()[:4] == b"RIFF"
     assert page.request.get(f"/api/recordings/{recording.id}/audio").status == 403
     assert page.request.get(f"/api/recordings/{recording.id}/audio?grant=forged").status == 403
+
+
+def test_given_a_call_put_on_hold_when_supervisor_watches_then_no_monitoring_buttons_until_it_is_resumed(
+        console_with_asterisk, signed_in, screenshot):
+    live = console_with_asterisk
+    controls = live.services.controls
+    set_available(live, "1005")
+    page = signed_in("supervisor", live)
+    page.goto("/supervisor")
+    page.wait_for_selector("#connection-status[data-state=open]")
+    place(live, hangup_after=60)
+    row = page.locator("#calls tbody tr[data-status=connected]")
+    row.wait_for(timeout=60_000)
+    call_id = row.get_attribute("data-call")
+    monitoring = ("Listen", "Whisper", "Barge")
+    assert [row.get_by_role("button", name=name).is_enabled() for name in monitoring] == [True] * 3
+
+    # On hold the server refuses to monitor (409): the row offers no button that would only be refused.
+    live.run(controls.hold(call_id))
+    held = page.locator(f"#calls tbody tr[data-call='{call_id}'][data-status=held]")
+    held.wait_for(timeout=10_000)
+    assert [held.get_by_role("button", name=name).count() for name in monitoring] == [0, 0, 0]
+    assert "on hold" in held.locator(".sv-not-monitorable").text_content()
+    screenshot(page, "supervisor-wallboard-held")
+
+    # Resumed: caller and agent talk again, and the buttons are back.
+    live.run(controls.unhold(call_id))
+    talking = page.locator(f"#calls tbody tr[data-call='{call_id}'][data-status=connected]")
+    talking.wait_for(timeout=10_000)
+    assert [talking.get_by_role("button", name=name).is_enabled() for name in monitoring] == [True] * 3
 
 
 def test_given_agent_when_opening_supervisor_page_then_403(console, signed_in, screenshot):
