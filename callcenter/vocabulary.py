@@ -47,7 +47,7 @@ AGENT_EVENTS = frozenset({"agent_state", "identity_confirmed", "disposition"})
 RECORDING_EVENTS = frozenset({"recording_started", "recording_failed", "recording_saved", "recording_lost"})
 MONITORING_EVENTS = frozenset({"monitoring_started", "monitoring_ended"})
 TRIAGE_EVENTS = frozenset({
-    "triage_started", "triage_question_shown", "triage_answered", "triage_disposition",
+    "triage_started", "triage_age", "triage_question_shown", "triage_answered", "triage_disposition",
     "escalation_started", "escalation_performed", "escalation_overridden",
 })
 CAMPAIGN_EVENTS = frozenset({

@@ -116,8 +116,9 @@ async function sendReason() {
 
 function renderSession() {
   const s = t$.session;
-  $("triage-pick").hidden = Boolean(s && s.state === "asking");
+  $("triage-pick").hidden = Boolean(s && (s.state === "asking" || s.state === "age"));
   $("triage-review").hidden = !s;
+  renderAge(s);
   $("triage-question").hidden = !(s && s.current);
   $("triage-disposition").hidden = !(s && s.disposition);
   $("triage-steps").replaceChildren();
@@ -160,6 +161,38 @@ function renderDisposition(d) {
   $("btn-esc-complete").hidden = !t$.consulting;
   if (g.satisfied_kind && !$("disp-status").textContent) status(`Escalation recorded (${g.satisfied_kind.replace("_", " ")}).`);
   $("override-form").hidden = !(g.owed && $("triage").dataset.role === "nurse");
+}
+
+// An age-dependent protocol (infant fever, headache) asks the age first, unless the confirmed patient's
+// record gave it; a protocol written for other ages is flagged, never refused.
+function ageSaid(months) {
+  return months < 24 ? `${months} month${months === 1 ? "" : "s"}` : `${Math.floor(months / 12)} years`;
+}
+
+function renderAge(s) {
+  const age = s && s.age;
+  const asking = Boolean(s && s.state === "age");
+  $("triage-age").hidden = !asking;
+  if (asking) {
+    $("triage-age-question").textContent = age.question;
+    // An infant's age is said in weeks; anyone else's in years.
+    $("triage-age-unit").value = (age.protocol_ages || "").startsWith("under") ? "weeks" : "years";
+    if (document.activeElement !== $("triage-reason")) $("triage-age-value").focus();
+  }
+  const known = age && age.months !== null;
+  $("triage-age-known").hidden = !known;
+  $("triage-age-known").classList.toggle("alert", Boolean(known && age.outside));
+  if (!known) return;
+  const from = age.source === "record" ? "from the patient's record" : "as the caller said";
+  $("triage-age-known").textContent = `Age: ${ageSaid(age.months)} (${from}).`
+    + (age.outside ? ` This protocol is written for ages ${age.protocol_ages}: check it is the right one.` : "");
+}
+
+async function giveAge(event) {
+  event.preventDefault();
+  const state = await run(() => api("POST", `/api/agents/${desk}/triage/age`,
+    { value: Number.parseInt($("triage-age-value").value, 10), unit: $("triage-age-unit").value }));
+  if (state) { $("triage-age-value").value = ""; render(state); }
 }
 
 async function start(event) {
@@ -256,6 +289,7 @@ function wire() {
   document.addEventListener("desk:identity", () => { if (t$.callId) loadScript(true); });
   $("triage-pick").addEventListener("submit", start);
   $("triage-reason").addEventListener("input", reasonTyped);
+  $("triage-age").addEventListener("submit", giveAge);
   $("triage-reason").addEventListener("change", sendReason);
   $("btn-yes").addEventListener("click", () => answer(true));
   $("btn-no").addEventListener("click", () => answer(false));

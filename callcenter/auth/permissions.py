@@ -106,6 +106,7 @@ _TABLE: dict[str, set[str]] = {
     "api_triage_start":       {"agent", "nurse", API},
     "api_triage_answer":      {"agent", "nurse", API},
     "api_triage_reason":      {"agent", "nurse", API},  # the call's reason: ranks the protocols
+    "api_triage_age":         {"agent", "nurse", API},  # the age the caller gives, before the questions
     "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
     # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
     "api_triage_escalate":    {"agent", "nurse", API},  # own desk only

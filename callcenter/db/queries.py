@@ -114,7 +114,13 @@ def _identity(patient: Patient, today: date) -> dict[str, Any]:
 
 
 def _age(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age_in_months(born, today) // 12
+
+
+def age_in_months(born: date, today: date) -> int:
+    """Whole calendar months from `born` to `today`: a month is complete on the same day of a later month
+    (born 31 January: one month on 1 March, not 28 February; the younger age is the careful one)."""
+    return (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
 
 
 def _phone(phone: PatientPhone) -> dict[str, Any]:

@@ -41,3 +41,8 @@ class SessionExists(TriageError):
 
 class UnknownScript(TriageError):
     status = 404
+
+
+class InvalidAge(TriageError):
+    """An age that is not a whole number of days, weeks, months or years from 0."""
+    status = 400

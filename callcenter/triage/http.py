@@ -12,6 +12,9 @@
                                                 the escalations that satisfy it, see _governing)
 - POST /api/agents/{number}/triage              {"protocol": "chest_pain", "language": "en"} -> same shape
 - POST /api/agents/{number}/triage/answer       {"question": "unresponsive", "answer": "yes" | "no"}
+- POST /api/agents/{number}/triage/age          {"value": 6, "unit": "days" | "weeks" | "months" | "years"}
+                                                -> same shape: the age an age-dependent protocol asks first
+                                                (a confirmed patient's record gives it at the start instead)
 - POST /api/agents/{number}/triage/reason       {"reason": "my baby is hot"} -> same shape: the protocols
                                                 re-ranked by what the caller says (kept in memory only)
 - GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}: the patient the agent
@@ -42,7 +45,7 @@ from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
 from .escalation import EscalationService, record, record_csv
-from .services import TriageService
+from .services import TriageService, months_of
 
 
 def setup_routes(app: web.Application) -> None:
@@ -51,6 +54,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{number}/triage", triage_start, name="api_triage_start")
     app.router.add_post("/api/agents/{number}/triage/answer", triage_answer, name="api_triage_answer")
     app.router.add_post("/api/agents/{number}/triage/reason", triage_reason, name="api_triage_reason")
+    app.router.add_post("/api/agents/{number}/triage/age", triage_age, name="api_triage_age")
     app.router.add_get("/api/agents/{number}/script/{call_type}", script, name="api_triage_script")
     app.router.add_post("/api/agents/{number}/triage/escalate", escalate, name="api_triage_escalate")
     app.router.add_post("/api/agents/{number}/triage/escalate/complete", escalate_complete,
@@ -125,9 +129,21 @@ async def triage_start(request: web.Request) -> web.Response:
     agent, call = _desk_call(request)
     body = await json_object(request)
     triage = _triage(request)
-    triage.start(call.id, str(body.get("protocol")), str(body.get("language") or call.language),
+    protocol = triage.protocol(str(body.get("protocol")))
+    age = await triage.patient_age(call.id, actor_user_id=_user_id(request), actor_agent_id=agent.id,
+                                   time_zone=_services(request).cfg.site.time_zone) \
+        if protocol.age_dependent else None
+    triage.start(call.id, protocol.id, str(body.get("language") or call.language),
                  agent_id=agent.id, user_id=_user_id(request),
-                 suggested=[s.protocol for s in triage.suggestions_for(call)])
+                 suggested=[s.protocol for s in triage.suggestions_for(call)], age_months=age)
+    return web.json_response(await _state(request, call))
+
+
+async def triage_age(request: web.Request) -> web.Response:
+    agent, call = _desk_call(request)
+    body = await json_object(request)
+    months = months_of(body.get("value"), str(body.get("unit")))
+    _triage(request).give_age(call.id, months, agent_id=agent.id, user_id=_user_id(request))
     return web.json_response(await _state(request, call))
 
 

@@ -28,11 +28,16 @@ source: ["NHS.uk: Chest pain", "American Heart Association: Warning signs of a h
 review_status: example content, requires clinical review
 languages: [en, es]                # must include en and es; every text below has each of them
 call_back_if_worse: {en: "...", es: "..."}
+ages: {under_months: 3}            # optional: the ages the protocol is written for (from_/under_ +
+                                   # months/years); a patient outside is flagged, never refused
+age_question: {en: "...?", es: "¿...?"}   # required when the protocol or a question has `ages`: the desk
+                                   # asks it first unless the confirmed patient's record gives the age
 questions:                         # most acute first: a question may not be more urgent than the one before
   - id: not_breathing              # [a-z0-9_]+, unique in the protocol
     text: {en: "...?", es: "¿...?"}
     if_yes: call_emergency_services_now
     advice: {en: "...", es: "..."}
+    ages: {from_years: 50}         # optional: asked only at these ages (always when the age is unknown)
 if_no_to_all:
   disposition: see_doctor_today    # not more urgent than the last question's
   advice: {en: "...", es: "..."}
@@ -107,12 +112,32 @@ class Ladder:
 
 
 @dataclass(frozen=True)
+class AgeRange:
+    """Ages in whole calendar months, `from_months` included, `under_months` excluded (None: no limit)."""
+    from_months: int = 0
+    under_months: int | None = None
+
+    def includes(self, months: int) -> bool:
+        return months >= self.from_months and (self.under_months is None or months < self.under_months)
+
+    def said(self) -> str:
+        parts = [f"from {_months_said(self.from_months)}" if self.from_months else "",
+                 f"under {_months_said(self.under_months)}" if self.under_months is not None else ""]
+        return " ".join(p for p in parts if p)
+
+
+def _months_said(months: int) -> str:
+    return f"{months // 12} years" if months and months % 12 == 0 else f"{months} months"
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     line: int
     text: Texts
     if_yes: str  # a disposition id: the first "yes" sets it
     advice: Texts
+    ages: AgeRange | None = None  # asked only at these ages; always when the age is not known
 
 
 @dataclass(frozen=True)
@@ -133,9 +158,15 @@ class Protocol:
     questions: tuple[Question, ...]
     if_no_to_all: Outcome
     path: str = ""
+    ages: AgeRange | None = None  # the ages the protocol is written for
+    age_question: Texts | None = None  # how the desk asks the age, when the record does not give it
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
+
+    @property
+    def age_dependent(self) -> bool:
+        return self.ages is not None or any(q.ages is not None for q in self.questions)
 
 
 # ---- the ladder ----
@@ -238,9 +269,14 @@ class _ProtocolParser:
         sources = top.get("source", _sources)
         review_status = top.get("review_status", _choice(REVIEW_STATUSES))
         call_back = top.get("call_back_if_worse", self._texts)
+        ages = top.get("ages", _age_range, None)
+        age_question = top.get("age_question", self._texts, None)
         questions = top.get("questions", self._questions) or ()
         if_no_to_all = top.get("if_no_to_all", self._outcome)
         top.done()
+        if age_question is None and (ages is not None or any(q.ages for q in questions)):
+            top.error("questions" if ages is None else "ages",
+                      "age_question: required when the protocol or a question depends on the age")
         if questions and if_no_to_all and self._known(if_no_to_all.disposition) \
                 and self._known(questions[-1].if_yes) \
                 and self.ladder.more_urgent(if_no_to_all.disposition, questions[-1].if_yes):
@@ -248,7 +284,7 @@ class _ProtocolParser:
                       f" last question's '{questions[-1].if_yes}': 'no' to every red flag cannot be worse")
         self.problems.raise_if_any(TriageDataError)
         return Protocol(protocol_id, title, version, sources, review_status, self.languages, call_back,
-                        questions, if_no_to_all, self.shown_as)
+                        questions, if_no_to_all, self.shown_as, ages, age_question)
 
     def _texts(self, value: Any) -> Texts:
         return _texts_check(self.languages)(value)
@@ -284,7 +320,7 @@ class _ProtocolParser:
         if question_id:
             f.where = f"question '{question_id}'"
         question = Question(question_id, line, f.get("text", self._texts), f.get("if_yes", self._disposition),
-                            f.get("advice", self._texts))
+                            f.get("advice", self._texts), f.get("ages", _age_range, None))
         if True in f.mapping:  # YAML 1.1 reads an unquoted `yes:` key as the boolean true
             f.problems.add(f.mapping.key_lines[True], f.where,
                            "a key reads as true: write 'if_yes:' (YAML reads an unquoted yes/on as true)")
@@ -516,6 +552,26 @@ def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Invalid(f"expected true or false, got {source.describe(value)}")
     return value
+
+
+AGE_KEYS = {"from_months": 1, "from_years": 12, "under_months": 1, "under_years": 12}
+
+
+def _age_range(value: Any) -> AgeRange:
+    """`{from_years: 50}`, `{under_months: 3}`, or one from_ and one under_ key: whole months inside."""
+    table = source.mapping(value)
+    unknown = [str(k) for k in table if k not in AGE_KEYS]
+    counts = [n for n in table.values() if not isinstance(n, int) or isinstance(n, bool) or n < 0]
+    starts = [k for k in table if str(k).startswith("from_")]
+    ends = [k for k in table if str(k).startswith("under_")]
+    if unknown or counts or not table or len(starts) > 1 or len(ends) > 1:
+        raise Invalid(f"expected at most one of from_months/from_years and one of under_months/under_years,"
+                      f" whole numbers, e.g. {{from_years: 50}}, got {source.describe(value)}")
+    low = table[starts[0]] * AGE_KEYS[starts[0]] if starts else 0
+    high = table[ends[0]] * AGE_KEYS[ends[0]] if ends else None
+    if high is not None and high <= low:
+        raise Invalid("the 'under' age must be above the 'from' age")
+    return AgeRange(low, high)
 
 
 def _sources(value: Any) -> tuple[str, ...]:

@@ -9,11 +9,17 @@ restart and needs no schema of its own:
 | type                     | data                                                                         |
 | ------------------------ | ---------------------------------------------------------------------------- |
 | `triage_started`         | protocol, version, language, suggested (protocol ids offered first)          |
+| `triage_age`             | protocol, version, age_months, source ('record': the confirmed patient's     |
+|                          | date of birth at the call date; 'asked': given by the caller)                |
 | `triage_question_shown`  | protocol, version, question, index (1-based), text (the words shown)         |
 | `triage_answered`        | protocol, version, question, answer ('yes' or 'no')                          |
 | `triage_disposition`     | protocol, version, disposition, decided_by (question id or 'no_to_all'),     |
 |                          | action, escalation_required, rank (0 most urgent), satisfied_by (the         |
 |                          | escalations that count): the ladder as it was, for the wrap-up rule          |
+
+A protocol that depends on the age (`ages` on it or on a question) starts with the age: from the record of
+the patient the agent confirmed, else asked (the panel's age step) before the first question. A question
+for other ages is then not shown; with the age unknown (a phone questionnaire) every question is asked.
 
 The agent is the event's `agent_id` column; `user_id` (the signed-in user, when the console knows it) is
 in data.
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
 from zoneinfo import ZoneInfo
@@ -30,8 +36,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ..db.models import CallEvent, Patient
+from ..db.queries import age_in_months
 from ..eventlog import utcnow
 from .exceptions import (
+    InvalidAge,
     NoSession,
     OutOfOrder,
     SessionExists,
@@ -84,6 +92,30 @@ class Decision:
     agent_id: int | None
 
 
+@dataclass(frozen=True)
+class Age:
+    months: int  # whole calendar months
+    source: str  # AGE_FROM_RECORD or AGE_ASKED
+
+
+AGE_FROM_RECORD, AGE_ASKED = "record", "asked"
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def months_of(value: int, unit: str) -> int:
+    """An age as a caller says it (6 weeks, 2 months, 54 years) in whole months, rounded down: 12 weeks is
+    2 months, so still an infant under 3 months."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidAge("an age is a whole number from 0")
+    if unit == "days":
+        return int(value // DAYS_PER_MONTH)
+    if unit == "weeks":
+        return int(value * 7 // DAYS_PER_MONTH)
+    if unit in ("months", "years"):
+        return value * (12 if unit == "years" else 1)
+    raise InvalidAge("the unit of an age is days, weeks, months or years")
+
+
 @dataclass
 class TriageSession:
     """One protocol run on one call. Methods return the facts they produced; `facts` keeps them all."""
@@ -93,17 +125,23 @@ class TriageSession:
     steps: list[Step] = field(default_factory=list)
     decision: Decision | None = None
     facts: list[Fact] = field(default_factory=list)
+    age: Age | None = None
 
     @classmethod
     def start(cls, protocol: Protocol, ladder: Ladder, language: str, *, agent_id: int | None = None,
-              at: datetime | None = None, suggested: Iterable[str] = (), user_id: int | None = None
-              ) -> "TriageSession":
+              at: datetime | None = None, suggested: Iterable[str] = (), user_id: int | None = None,
+              age_months: int | None = None, ask_age: bool = False) -> "TriageSession":
+        """`age_months`: from the patient's record. `ask_age`: the desk asks the age first when the
+        protocol depends on it and the record gave none (a phone questionnaire cannot: it asks everything)."""
         if language not in protocol.languages:
             raise UnknownLanguage(f"protocol '{protocol.id}' has no language '{language}'")
         session = cls(protocol, ladder, language)
         at = at or utcnow()
         session._fact("triage_started", at, agent_id, user_id, language=language, suggested=list(suggested))
-        session._show(0, at, agent_id, user_id)
+        if protocol.age_dependent and age_months is not None:
+            session._set_age(Age(age_months, AGE_FROM_RECORD), at, agent_id, user_id)
+        if not (protocol.age_dependent and ask_age and session.age is None):
+            session._next(0, at, agent_id, user_id)
         return session
 
     @property
@@ -113,9 +151,47 @@ class TriageSession:
             return self.steps[-1].question
         return None
 
+    @property
+    def awaiting_age(self) -> bool:
+        """Started, and the first question waits for the patient's age."""
+        return self.decision is None and not self.steps
+
+    def give_age(self, months: int, *, agent_id: int | None = None, at: datetime | None = None,
+                 user_id: int | None = None) -> list[Fact]:
+        """The age as the caller gave it; then the first question for that age."""
+        if not self.awaiting_age:
+            raise OutOfOrder("the age is asked before the first question only")
+        if not isinstance(months, int) or not 0 <= months < 150 * 12:
+            raise InvalidAge("an age is a whole number of months from 0 to 150 years")
+        at = at or utcnow()
+        before = len(self.facts)
+        self._set_age(Age(months, AGE_ASKED), at, agent_id, user_id)
+        self._next(0, at, agent_id, user_id)
+        return self.facts[before:]
+
+    def asks(self, question: Question) -> bool:
+        """A question for other ages is not asked; with the age unknown, every question is."""
+        return question.ages is None or self.age is None or question.ages.includes(self.age.months)
+
+    def _set_age(self, age: Age, at: datetime, agent_id: int | None, user_id: int | None) -> None:
+        self.age = age
+        self._fact("triage_age", at, agent_id, user_id, age_months=age.months, source=age.source)
+
+    def _next(self, index: int, at: datetime, agent_id: int | None, user_id: int | None) -> None:
+        """Show the first question from `index` on that is asked at the patient's age; none left: 'no' to
+        every red flag asked."""
+        questions = self.protocol.questions
+        index = next((i for i in range(index, len(questions)) if self.asks(questions[i])), None)
+        if index is None:
+            self._decide(self.protocol.if_no_to_all.disposition, NO_TO_ALL, at, agent_id, user_id)
+        else:
+            self._show(index, at, agent_id, user_id)
+
     def answer(self, question_id: str, yes: bool, *, agent_id: int | None = None, at: datetime | None = None,
                user_id: int | None = None) -> list[Fact]:
         current = self.current
+        if self.awaiting_age:
+            raise OutOfOrder(f"protocol '{self.protocol.id}' asks the age first")
         if current is None:
             raise TriageFinished(f"the disposition is already '{self.decision.disposition}'")
         if question_id != current.id:
@@ -128,10 +204,8 @@ class TriageSession:
                    answer="yes" if yes else "no")
         if yes:
             self._decide(current.if_yes, current.id, at, agent_id, user_id)
-        elif len(self.steps) < len(self.protocol.questions):
-            self._show(len(self.steps), at, agent_id, user_id)
         else:
-            self._decide(self.protocol.if_no_to_all.disposition, NO_TO_ALL, at, agent_id, user_id)
+            self._next(self.protocol.questions.index(current) + 1, at, agent_id, user_id)
         return self.facts[before:]
 
     def _show(self, index: int, at: datetime, agent_id: int | None, user_id: int | None) -> None:
@@ -164,13 +238,26 @@ class TriageSession:
             "protocol": {"id": protocol.id, "version": protocol.version, "title": protocol.title[lang],
                          "source": list(protocol.source), "review_status": protocol.review_status},
             "language": lang,
-            "state": "asking" if current else "decided",
+            "state": "age" if self.awaiting_age else "asking" if current else "decided",
+            "age": self._age_view(),
             "current": None if current is None else {
                 "id": current.id, "text": current.text[lang], "index": len(self.steps),
                 "total": len(protocol.questions)},
             "steps": [_step_view(step, lang) for step in self.steps],
             "disposition": None if self.decision is None else self._decision_view(),
         }
+
+    def _age_view(self) -> dict[str, Any] | None:
+        """What the panel says about the age: the question while it is awaited, the age and where it came
+        from, and a warning when the protocol is written for other ages (flagged, never refused)."""
+        protocol = self.protocol
+        if not protocol.age_dependent:
+            return None
+        age = self.age
+        outside = age is not None and protocol.ages is not None and not protocol.ages.includes(age.months)
+        return {"question": protocol.age_question[self.language] if protocol.age_question else None,
+                "months": age.months if age else None, "source": age.source if age else None,
+                "protocol_ages": protocol.ages.said() if protocol.ages else None, "outside": outside}
 
     def _decision_view(self) -> dict[str, Any]:
         lang, decision = self.language, self.decision
@@ -215,6 +302,8 @@ class TriageSession:
             step.answered_by = event.agent_id
         elif event.type == "triage_disposition":
             self.decision = Decision(data["disposition"], data["decided_by"], event.ts, event.agent_id)
+        elif event.type == "triage_age":
+            self.age = Age(data["age_months"], data["source"])
 
 
 def _step_view(step: Step, lang: str) -> dict[str, Any]:
@@ -279,18 +368,25 @@ class TriageService:
         """What the caller says the call is about (the desk's reason field now; speech could call it too)."""
         self.reasons[call_id] = reason.strip()
 
-    def start(self, call_id: str, protocol_id: str, language: str, *, agent_id: int | None = None,
-              user_id: int | None = None, suggested: Iterable[str] = ()) -> TriageSession:
-        """Start a protocol on a call. A session still asking must be answered first: switching protocol
-        halfway would leave a half-asked red-flag list in the record with no disposition."""
+    def protocol(self, protocol_id: str) -> Protocol:
         protocol = self.protocols.get(protocol_id)
         if protocol is None:
             raise UnknownProtocol(f"no protocol '{protocol_id}'")
+        return protocol
+
+    def start(self, call_id: str, protocol_id: str, language: str, *, agent_id: int | None = None,
+              user_id: int | None = None, suggested: Iterable[str] = (), age_months: int | None = None
+              ) -> TriageSession:
+        """Start a protocol on a call. A session still asking must be answered first: switching protocol
+        halfway would leave a half-asked red-flag list in the record with no disposition. An age-dependent
+        protocol takes `age_months` (from the record, see `patient_age`), else asks the age first."""
+        protocol = self.protocol(protocol_id)
         running = self.sessions.get(call_id)
-        if running is not None and running.current is not None:
+        if running is not None and running.decision is None:
             raise SessionExists(f"protocol '{running.protocol.id}' is still being asked on this call")
         session = TriageSession.start(protocol, self.ladder, language, agent_id=agent_id, at=self.clock(),
-                                      suggested=suggested, user_id=user_id)
+                                      suggested=suggested, user_id=user_id, age_months=age_months,
+                                      ask_age=True)
         self.sessions[call_id] = session
         self._write(call_id, session.facts)
         return session
@@ -301,6 +397,28 @@ class TriageService:
         self._write(call_id, session.answer(question_id, yes, agent_id=agent_id, at=self.clock(),
                                             user_id=user_id))
         return session
+
+    def give_age(self, call_id: str, months: int, *, agent_id: int | None = None,
+                 user_id: int | None = None) -> TriageSession:
+        session = self.session(call_id)
+        self._write(call_id, session.give_age(months, agent_id=agent_id, at=self.clock(), user_id=user_id))
+        return session
+
+    async def patient_age(self, call_id: str, *, actor_user_id: int | None = None,
+                          actor_agent_id: int | None = None, time_zone: str = "UTC") -> int | None:
+        """The age in months, at the call date in the hospital's time zone, of the patient the agent
+        confirmed on this call; None before the identity is confirmed. Reading the date of birth is a read
+        of the record: audited. Computed at every start, never stored: the calendar moves on."""
+        if self.db is None:
+            return None
+        today = self.clock().astimezone(ZoneInfo(time_zone)).date()
+        found = await self.db.run(_confirmed_age, call_id, today)
+        if found is None:
+            return None
+        patient_id, months = found
+        self.events.audit("triage_patient_age", actor_user_id=actor_user_id, actor_agent_id=actor_agent_id,
+                          patient_id=patient_id, call_id=call_id, detail={"field": "date_of_birth"})
+        return months
 
     def session(self, call_id: str) -> TriageSession:
         try:
@@ -373,6 +491,14 @@ def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
         "phone": primary,
         "next_appointment": _said(upcoming.starts_at, zone) if upcoming else None,
     }
+
+
+def _confirmed_age(session: Any, call_id: str, today: date) -> tuple[int, int] | None:
+    confirmed = _confirmed_patient(session, call_id)
+    patient = session.get(Patient, confirmed) if confirmed else None
+    if patient is None or patient.date_of_birth is None:
+        return None
+    return patient.id, age_in_months(patient.date_of_birth, today)
 
 
 def _said(when: datetime, zone: ZoneInfo) -> str:

@@ -1,6 +1,7 @@
-"""Protocol suggestions in the real browser on a real call through the sandbox Asterisk (issue 13): the agent
-types the caller's reason on the desk, the matching protocol comes first in the list, survives a reload of
-the console, and can be started."""
+"""Protocol suggestions and the patient's age in the real browser on a real call through the sandbox Asterisk
+(issue 13): the agent types the caller's reason on the desk, the matching protocol comes first in the list,
+survives a reload of the console, and can be started; an age-dependent protocol asks the age, or takes it
+from the record of the patient the agent confirmed."""
 from __future__ import annotations
 
 import pytest
@@ -49,8 +50,45 @@ def test_given_a_call_when_the_agent_types_the_reason_then_the_suggested_protoco
 
     page.click("#btn-triage-start")
     expect(page.locator("#triage-review")).to_contain_text("Fever in an infant under 3 months")
+    # No confirmed patient: the age is asked first, an infant's in weeks.
+    expect(page.locator("#triage-age-question")).to_have_text("How old is the baby, in weeks or months?")
+    expect(page.locator("#triage-age-unit")).to_have_value("weeks")
+    expect(page.locator("#triage-question")).to_be_hidden()
+    page.fill("#triage-age-value", "6")
+    page.click("#btn-triage-age")
+    expect(page.locator("#triage-age-known")).to_have_text("Age: 1 month (as the caller said).")
     expect(page.locator("#triage-count")).to_contain_text("Question 1 of")
 
     page.fill("#triage-reason", "ahora dice: quiero quitarme la vida")  # Spanish, typed mid-protocol
     expect(page.locator("#triage-suggested")).to_contain_text("Suicidal thoughts")
+    live.run(live.services.ari.hangup(caller.id))
+
+
+def test_given_a_confirmed_patient_when_an_age_dependent_protocol_starts_then_the_age_comes_from_the_record(
+        console_with_asterisk, signed_in, screenshot):
+    live = console_with_asterisk
+    add_patient(live, "MRN-SUGG2", PHONE)  # born 1960-12-10 (test_agent_desk.add_patient)
+    prepare_desk_for_calls(live, "auto")
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
+    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    page.click("#btn-confirm")
+    expect(page.locator("#record")).to_be_visible()
+
+    page.select_option("#triage-protocol", "infant_fever")
+    page.click("#btn-triage-start")
+
+    expect(page.locator("#triage-count")).to_contain_text("Question 1 of")  # no age step
+    expect(page.locator("#triage-age")).to_be_hidden()
+    known = page.locator("#triage-age-known")
+    expect(known).to_contain_text("(from the patient's record)")
+    expect(known).to_contain_text("This protocol is written for ages under 3 months")
+    expect(known).to_have_class("muted alert")
+    screenshot(page, "triage-age-from-record")
     live.run(live.services.ari.hangup(caller.id))

@@ -145,6 +145,9 @@ async def test_given_a_triaged_call_when_exported_then_json_and_csv_hold_every_q
 async def run_protocol(client, protocol: str, yes_at: str | None = None) -> dict:
     """Run a protocol on the desk's call: 'no' to every question until `yes_at` (or to all)."""
     state = await (await client.post(TRIAGE, json={"protocol": protocol}, headers=client.headers)).json()
+    if state["session"]["state"] == "age":  # an age-dependent protocol asks the age first (issue 13)
+        state = await (await client.post(f"{TRIAGE}/age", json={"value": 40, "unit": "years"},
+                                          headers=client.headers)).json()
     while state["session"]["current"]:
         question = state["session"]["current"]["id"]
         resp = await client.post(f"{TRIAGE}/answer", headers=client.headers,

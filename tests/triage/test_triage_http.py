@@ -76,6 +76,9 @@ async def test_given_the_panel_when_it_triages_then_suggestions_session_and_erro
     resp = await nurse_client.post(base, json={"protocol": "infant_fever"}, headers=nurse_client.headers)
     state = await resp.json()
     assert state["session"]["language"] == "es", "the call's language by default"
+    resp = await nurse_client.post(f"{base}/age", json={"value": 6, "unit": "weeks"},  # issue 13: asked first
+                                   headers=nurse_client.headers)
+    assert resp.status == 200
     resp = await nurse_client.post(f"{base}/answer", json={"question": "non_blanching_rash", "answer": "yes"},
                                    headers=nurse_client.headers)
     assert resp.status == 409 and "unresponsive_or_fit" in (await resp.json())["error"]

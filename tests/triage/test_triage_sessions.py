@@ -98,6 +98,7 @@ def test_given_no_then_yes_when_answered_then_the_yes_decides_and_every_step_is_
 
 def test_given_a_question_not_on_screen_when_answered_then_refused(service):
     service.start("call-1", "headache", "en")
+    service.give_age("call-1", 40 * 12)  # headache asks the age first (issue 13)
     with pytest.raises(OutOfOrder):
         service.answer("call-1", "after_head_injury", True)
     assert service.session("call-1").current.id == "thunderclap"
@@ -105,6 +106,7 @@ def test_given_a_question_not_on_screen_when_answered_then_refused(service):
 
 def test_given_a_decided_session_when_answered_again_or_restarted_then_finished_or_new_protocol(service):
     service.start("call-1", "headache", "en")
+    service.give_age("call-1", 40 * 12)
     service.answer("call-1", "thunderclap", True)
     with pytest.raises(TriageFinished):
         service.answer("call-1", "neurological_signs", False)
@@ -125,6 +127,7 @@ def test_given_bad_requests_then_clear_errors(service):
 
 def test_given_the_recorded_events_when_replayed_then_the_same_session_comes_back(service):
     service.start("call-1", "infant_fever", "es", agent_id=2)
+    service.give_age("call-1", 1, agent_id=2)
     for question in ("unresponsive_or_fit", "breathing_or_colour", "non_blanching_rash"):
         service.answer("call-1", question, False, agent_id=2)
     service.answer("call-1", "temperature_38", True, agent_id=2)
