@@ -54,6 +54,10 @@ def test_given_a_call_when_the_agent_types_the_reason_then_the_suggested_protoco
     expect(page.locator("#triage-age-question")).to_have_text("How old is the baby, in weeks or months?")
     expect(page.locator("#triage-age-unit")).to_have_value("weeks")
     expect(page.locator("#triage-question")).to_be_hidden()
+    page.reload()  # mid-flow again: the age is still what the protocol waits for
+    expect(page.locator("#triage-age-question")).to_have_text("How old is the baby, in weeks or months?",
+                                                              timeout=30_000)
+    expect(page.locator("#triage-pick")).to_be_hidden()
     page.fill("#triage-age-value", "6")
     page.click("#btn-triage-age")
     expect(page.locator("#triage-age-known")).to_have_text("Age: 1 month (as the caller said).")
