@@ -234,10 +234,8 @@ def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
 
 
 def cmd_serve(cfg, args) -> int:
-    from aiohttp import web
-
     from .db.database import upgrade
-    from .main import build, init_app
+    from .main import build, init_app, run
     cfg = _ensure_ready(cfg)
     upgrade(cfg.database_url)
     services = build(cfg, wrapup_seconds=args.wrapup)
@@ -245,7 +243,7 @@ def cmd_serve(cfg, args) -> int:
     if args.available:
         app.on_startup.append(_make_available(services, args.available.split(",")))
     log.info("console on http://%s:%d", cfg.http.host, cfg.http.port)
-    web.run_app(app, host=cfg.http.host, port=cfg.http.port, print=None)
+    run(app, cfg)
     return 0
 
 

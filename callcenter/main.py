@@ -40,7 +40,7 @@ from .supervision.services import MonitorService
 from .triage.escalation import EscalationService
 from .triage.services import TriageService
 from .wallboard.services import WallboardService
-from .web import SERVICES, auth_middleware, errors_middleware, security_headers, setup_routes
+from .web import SERVICES, AccessLogger, auth_middleware, errors_middleware, security_headers, setup_routes
 
 log = logging.getLogger(__name__)
 
@@ -214,4 +214,9 @@ def init_app(cfg: Config, services: Services | None = None, *, ari: bool = True)
 
 
 def serve(cfg: Config) -> None:
-    web.run_app(init_app(cfg), host=cfg.http.host, port=cfg.http.port, print=None)
+    run(init_app(cfg), cfg)
+
+
+def run(app: web.Application, cfg: Config) -> None:
+    """Serve until stopped, logging each request without its query string (web.AccessLogger)."""
+    web.run_app(app, host=cfg.http.host, port=cfg.http.port, print=None, access_log_class=AccessLogger)

@@ -13,6 +13,7 @@ import logging
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -121,6 +122,15 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 def _route_name(request: web.Request) -> str | None:
     return request.match_info.route.name if request.match_info.http_exception is None else None
+
+
+class AccessLogger(AbstractAccessLogger):
+    """The access log without query strings (websocket tickets, search and filter values) and without the
+    Referer, which carries the previous page's query string: address, method, path, status, size, time."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %d %d %.1fms", request.remote, request.method, request.path,
+                         response.status, response.body_length, time * 1000)
 
 
 # -- console pages -----------------------------------------------------------------------------------------

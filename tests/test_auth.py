@@ -453,12 +453,73 @@ async def test_given_bearer_token_when_calling_api_then_works_without_session_or
     assert _session_cookie(console) is None
 
 
-async def test_given_token_query_when_opening_agent_socket_then_hello(console):
-    ws = await console.ws_connect(f"/api/agents/{AGENT.desk}/ws?token={API_TOKEN}")
+async def test_given_ticket_when_opening_agent_socket_then_hello_once_and_token_in_url_refused(console):
+    from aiohttp import WSServerHandshakeError
+    url = f"/api/agents/{AGENT.desk}/ws"
+    answer = await console.post("/api/ws-tickets", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    ticket = (await answer.json())["ticket"]
+
+    ws = await console.ws_connect(f"{url}?ticket={ticket}")
     try:
         assert (await ws.receive_json(timeout=5)) == {"type": "hello", "agent": AGENT.desk}
     finally:
         await ws.close()
+    refused = []
+    for path in (f"{url}?ticket={ticket}", f"{url}?token={API_TOKEN}", f"{url}?ticket=made-up"):
+        with pytest.raises(WSServerHandshakeError) as caught:
+            await console.ws_connect(path)
+        refused.append(caught.value.status)
+
+    assert answer.status == 200 and (await answer.json())["expires_in"] == 30
+    assert refused == [401, 401, 401]   # spent, in the URL, unknown
+    assert (await console.get(f"/api/agents?ticket={ticket}")).status == 401   # websockets only
+
+
+async def test_given_ticket_older_than_its_seconds_when_opening_socket_then_refused(console):
+    from aiohttp import WSServerHandshakeError
+    tickets = console.services.auth.tickets
+    ticket = tickets.issue()
+    tickets.clock = lambda: time.monotonic() + tickets.ttl
+
+    with pytest.raises(WSServerHandshakeError) as caught:
+        await console.ws_connect(f"/api/agents/{AGENT.desk}/ws?ticket={ticket}")
+
+    assert caught.value.status == 401
+
+
+async def test_given_requests_when_served_then_access_log_has_no_query_string_nor_token(
+        tmp_path, sqlite_url, aiohttp_client, caplog):
+    from aiohttp.test_utils import TestServer
+
+    from callcenter.web import AccessLogger
+
+    from .browser.live import seed_role_users
+    seed_role_users(sqlite_url, FAST)
+    services = build(console_config(tmp_path, sqlite_url))
+    server = TestServer(init_app(services.cfg, services, ari=False))
+    await server.start_server(access_log_class=AccessLogger)  # as main.run serves it
+    client = await aiohttp_client(server)
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+
+    await client.get("/api/agents?token=the-secret-token&mrn=MRN-12345",
+                     headers={"Referer": "http://x/search?name=Jane+Doe"})
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 1 and "GET /api/agents 401" in lines[0]
+    assert not any(word in lines[0] for word in ("token", "MRN", "Jane", "?"))
+
+
+def test_given_serve_when_running_then_the_access_log_without_query_strings_is_used(tmp_path, monkeypatch):
+    from aiohttp import web
+
+    from callcenter import main
+    from callcenter.web import AccessLogger
+    seen = {}
+    monkeypatch.setattr(web, "run_app", lambda app, **kwargs: seen.update(kwargs))
+
+    main.run(web.Application(), console_config(tmp_path, "sqlite://"))
+
+    assert seen["access_log_class"] is AccessLogger
 
 
 async def test_given_right_password_when_signing_in_then_session_cookie_is_rotated_and_strict(console):

@@ -84,7 +84,7 @@ SAMPLES: dict[str, Sample] = {
     "call_detail": Sample(params={"call_id": "0" * 32}),
     "call_triage_json": Sample(params={"call_id": "0" * 32}),
     "call_triage_csv": Sample(params={"call_id": "0" * 32}),
-    # campaign console (issue 6): an unknown campaign (404) or a refused form (400), so the walk changes nothing
+    # campaign console (issue 6): an unknown campaign (404) or a refused form (400): the walk changes nothing
     "campaign": Sample(params={"name": "no-such-campaign"}),
     "campaign_csv": Sample(params={"name": "no-such-campaign"}),
     "campaign_run": Sample(params={"name": "no-such-campaign"}, form={}),
@@ -93,7 +93,7 @@ SAMPLES: dict[str, Sample] = {
     "campaign_enabled": Sample(params={"name": "no-such-campaign"}, form={"enabled": "0"}),
     "campaign_dnc_add": Sample(form={"reason": ""}),
     "campaign_dnc_remove": Sample(params={"entry": "999999"}, form={"reason": ""}),
-    # campaign JSON API (issue 6): an unknown campaign (404) or a refused body (400), so the walk changes nothing
+    # campaign JSON API (issue 6): an unknown campaign (404) or a refused body (400): the walk changes nothing
     "api_campaign_plan": Sample(params={"name": "no-such-campaign"}),
     "api_campaign_run": Sample(params={"name": "no-such-campaign"}, json={}),
     "api_campaign_report": Sample(params={"name": "no-such-campaign"}),
@@ -148,8 +148,9 @@ async def _request(client, route: web.AbstractRoute, principal: str, token: str)
 
 
 async def _websocket(client, path: str, principal: str, headers: dict) -> int:
-    if principal == API:
-        path, headers = f"{path}?token={API_TOKEN}", {}
+    if principal == API:  # the way a machine client opens one without its token in the URL
+        ticket = await client.post("/api/ws-tickets", headers=headers)
+        path, headers = f"{path}?ticket={(await ticket.json())['ticket']}", {}
     try:
         ws = await client.ws_connect(path, headers=headers)
     except WSServerHandshakeError as exc:

@@ -28,6 +28,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/account/password", password_form, name="account_password")
     app.router.add_post("/account/password", password_submit, name="account_password_submit")
     app.router.add_post("/api/account/password", api_change_password, name="api_account_password")
+    app.router.add_post("/api/ws-tickets", ws_ticket, name="api_ws_ticket")
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -65,6 +66,12 @@ async def logout(request: web.Request) -> web.Response:
 # A path on this site: one leading slash, then printable ASCII without backslashes. Browsers drop tabs and
 # newlines from a Location and read a backslash as a slash: "/\t/evil.example" would lead to another site.
 LOCAL_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
+
+
+async def ws_ticket(request: web.Request) -> web.Response:
+    """A single-use websocket ticket for an API client (auth/tickets.py)."""
+    tickets = request.app[AUTH].tickets
+    return web.json_response({"ticket": tickets.issue(), "expires_in": tickets.ttl})
 
 
 # -- the user's own password ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The request guard: who is asking (API token or session cookie), may they use this route, is it forged?
 
 Order of the checks, for every request that matched a route:
-1. /api/* with a Bearer token (header, or `?token=` for websockets): a machine client. A wrong token is 401;
-   the route must allow the API pseudo-role. No session and no CSRF check: a token is no ambient authority.
+1. /api/* with a Bearer token in the Authorization header (never in the URL: URLs end up in logs), or a
+   websocket upgrade with a `?ticket=` from POST /api/ws-tickets (auth/tickets.py): a machine client. A
+   wrong token or ticket is 401; the route must allow the API pseudo-role. No session and no CSRF check: a
+   token is no ambient authority.
 2. A public route (permissions.ANONYMOUS): passes; a state-changing request still needs the CSRF token of the
    (anonymous) session, so nobody can sign a victim into an account of the attacker's.
 3. Otherwise the session cookie must hold a valid sign-in: none is 401 (HTML navigations are sent to
@@ -114,7 +116,7 @@ def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
         auth = get_auth(request.app)
         name = request.match_info.route.name
         if _presents_api_token(request):
-            return await _as_api_client(request, handler, auth.settings, name)
+            return await _as_api_client(request, handler, auth, name)
         if is_public(name):
             if request.method not in SAFE_METHODS:
                 await _check_forgery(request, auth.settings)
@@ -141,16 +143,22 @@ def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
 def _presents_api_token(request: web.Request) -> bool:
     if not request.path.startswith("/api/"):
         return False
-    return request.headers.get("Authorization", "").startswith("Bearer ") or "token" in request.query
+    if "token" in request.query:
+        raise web.HTTPUnauthorized(reason="the API token goes in the Authorization header, never in the URL "
+                                          "(a websocket: ?ticket= from POST /api/ws-tickets)")
+    bearer = request.headers.get("Authorization", "").startswith("Bearer ")
+    return bearer or ("ticket" in request.query and _is_websocket(request))
 
 
-async def _as_api_client(request: web.Request, handler: Handler, settings: AuthSettings,
+async def _as_api_client(request: web.Request, handler: Handler, auth: Auth,
                          name: str | None) -> web.StreamResponse:
-    token = settings.api_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    given = given or request.query.get("token", "")
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(reason="missing or wrong API token")
+    if "Authorization" in request.headers:
+        token = auth.settings.api_token
+        given = request.headers["Authorization"].removeprefix("Bearer ").strip()
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(reason="missing or wrong API token")
+    elif not auth.tickets.redeem(request.query["ticket"]):
+        raise web.HTTPUnauthorized(reason="unknown, spent or expired websocket ticket")
     if not allowed(name, API):
         raise web.HTTPForbidden(reason="the API token may not use this route")
     request[API_CLIENT] = True

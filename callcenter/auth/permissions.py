@@ -40,6 +40,7 @@ _TABLE: dict[str, set[str]] = {
     "account_password":     set(STAFF),   # one's own password (not the API token's: it has no password)
     "account_password_submit": set(STAFF),
     "api_account_password": set(STAFF),
+    "api_ws_ticket":        {API},   # a websocket ticket for a machine client (console users have cookies)
     # -- console pages ------------------------------------------------------------------------------------
     "agent_console":        {"agent", "nurse"},
     "supervisor_console":   {"supervisor", "admin"},

@@ -32,6 +32,7 @@ from ..db.models import USER_ROLES, Agent, AuditEvent, User
 from ..db.types import utcnow
 from .exceptions import DuplicateUser, InvalidUserField, SignInFailed, UnknownUser, WeakPassword
 from .throttle import SignInThrottle
+from .tickets import WsTickets
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,7 @@ class Auth:
 
     settings: AuthSettings
     users: UserService
+    tickets: WsTickets = field(default_factory=WsTickets)
 
     @classmethod
     def from_config(cls, cfg: Config, db: Database) -> Auth:

@@ -30,7 +30,8 @@ class Consoles:
 
     async def open(self, numbers: list[str]) -> None:
         for number in numbers:
-            ws = await self._http.ws_connect(f"{self._base}/api/agents/{number}/ws?token={self._token}")
+            ws = await self._http.ws_connect(f"{self._base}/api/agents/{number}/ws",
+                                             headers={"Authorization": f"Bearer {self._token}"})
             hello = await ws.receive_json(timeout=10)
             if hello.get("type") != "hello":
                 raise RuntimeError(f"agent {number}'s console got {hello!r} instead of hello")

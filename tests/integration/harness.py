@@ -90,7 +90,8 @@ class ContactCenter:
         return channel.id
 
     async def agent_socket(self, number: str) -> aiohttp.ClientWebSocketResponse:
-        ws = await self.http.ws_connect(f"{self.base_url}/api/agents/{number}/ws?token=test-token")
+        ws = await self.http.ws_connect(f"{self.base_url}/api/agents/{number}/ws",
+                                        headers={"Authorization": "Bearer test-token"})
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "hello"
         return ws

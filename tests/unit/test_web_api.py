@@ -14,6 +14,7 @@ from callcenter.main import build, stop
 from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_routes
 
 TOKEN = "unit-test-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -64,11 +65,14 @@ async def test_given_missing_or_wrong_token_when_calling_api_then_401_and_nothin
     assert services.queues.agent("1001").state == "logged_out"
 
 
-async def test_given_token_in_query_when_calling_api_then_accepted(client):
+async def test_given_token_in_query_when_calling_api_then_refused_with_pointer_to_the_header(client):
+    """A token in a URL ends up in access logs, proxy logs and histories (issue 14)."""
     resp = await client.get(f"/api/agents?token={TOKEN}")
+    header = await client.get("/api/agents", headers={"Authorization": f"Bearer {TOKEN}"})
 
-    assert resp.status == 200
-    assert [a["number"] for a in await resp.json()] == ["1001", "1002", "1003"]
+    assert resp.status == 401 and "Authorization header" in (await resp.json())["error"]
+    assert header.status == 200
+    assert [a["number"] for a in await header.json()] == ["1001", "1002", "1003"]
 
 
 async def test_given_no_token_when_checking_health_then_200_with_ari_disconnected(client):
@@ -149,7 +153,8 @@ async def test_given_callers_waiting_when_listing_queues_then_positions_in_order
     queues = {q["name"]: q for q in await resp.json()}
     assert set(queues) == {"general", "nurse"}
     assert queues["general"]["waiting"] == [] and queues["nurse"]["title"] == "Nurse line"
-    assert [(w["call_id"], w["position"]) for w in queues["nurse"]["waiting"]] == [("urgent", 1), ("first", 2)]
+    waiting = queues["nurse"]["waiting"]
+    assert [(w["call_id"], w["position"]) for w in waiting] == [("urgent", 1), ("first", 2)]
     assert all(w["waiting_seconds"] >= 0 for w in queues["nurse"]["waiting"])
 
 
@@ -195,7 +200,7 @@ async def test_given_call_with_events_when_fetched_then_row_and_events_in_order(
 
 
 async def test_given_agent_console_when_socket_opens_then_hello_and_pushed_pop_arrive(client, services):
-    async with client.ws_connect(f"/api/agents/1001/ws?token={TOKEN}") as ws:
+    async with client.ws_connect("/api/agents/1001/ws", headers=BEARER) as ws:
         assert await ws.receive_json(timeout=5) == {"type": "hello", "agent": "1001"}
         assert services.notifier.connected("1001") == 1
 
@@ -207,7 +212,7 @@ async def test_given_agent_console_when_socket_opens_then_hello_and_pushed_pop_a
 
 
 async def test_given_agent_console_closed_when_pushed_then_socket_forgotten(client, services):
-    async with client.ws_connect(f"/api/agents/1001/ws?token={TOKEN}") as ws:
+    async with client.ws_connect("/api/agents/1001/ws", headers=BEARER) as ws:
         await ws.receive_json(timeout=5)
 
     for _ in range(100):
@@ -218,10 +223,12 @@ async def test_given_agent_console_closed_when_pushed_then_socket_forgotten(clie
     assert await services.notifier.send("1001", {"type": "screen_pop"}) == 0
 
 
-@pytest.mark.parametrize(("path", "status"), [(f"/api/agents/9999/ws?token={TOKEN}", 404),
-                                              ("/api/agents/1001/ws", 401)])
-async def test_given_unknown_agent_or_no_token_when_opening_socket_then_refused(client, path, status):
+@pytest.mark.parametrize(("path", "headers", "status"), [("/api/agents/9999/ws", BEARER, 404),
+                                                         ("/api/agents/1001/ws", {}, 401),
+                                                         (f"/api/agents/1001/ws?token={TOKEN}", {}, 401)])
+async def test_given_unknown_agent_or_no_token_when_opening_socket_then_refused(client, path, headers,
+                                                                                 status):
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await client.ws_connect(path)
+        await client.ws_connect(path, headers=headers)
 
     assert caught.value.status == status
