@@ -4,9 +4,13 @@ Lives apart from web.py so feature http modules can import it at module level (w
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from .auth.middleware import USER
+from .auth.permissions import DESK_ROLES, may_act_for_desk
 from .errors import BadRequestBody
 
 SERVICES = web.AppKey("services", object)
@@ -20,6 +24,54 @@ def user_id(request: web.Request) -> int | None:
     """The signed-in user's id; None for an API-token client."""
     user = request.get(USER)
     return user.id if user else None
+
+
+def require_own_desk(request: web.Request, number: str | None = None) -> None:
+    """Agents and nurses act on their own desk only (API clients, supervisors and admins on any): the desk
+    in the URL, or `number`."""
+    user = request.get(USER)
+    desk = number if number is not None else request.match_info["number"]
+    if user is not None and not may_act_for_desk(user.role, user.desk, desk):
+        raise web.HTTPForbidden(reason="you may act on your own desk only")
+
+
+def is_desk_role(request: web.Request) -> bool:
+    """An agent or nurse: sees only what is or was on their own desk."""
+    user = request.get(USER)
+    return user is not None and user.role in DESK_ROLES
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a call's data, for the own-desk check and the audit row written with the read.
+
+    `desk_agent_id` is set for a desk role (its own desk's agent id, None when it has none) and means
+    "only calls that are or were on this desk"; supervisors, admins and API clients read every call."""
+    user_id: int | None
+    restricted: bool
+    desk_agent_id: int | None = None
+
+    def may_see(self, agent_ids: Iterable[int]) -> bool:
+        if not self.restricted:
+            return True
+        return self.desk_agent_id is not None and self.desk_agent_id in set(agent_ids)
+
+    def audit_fields(self) -> dict:
+        """actor_user_id and detail for add_audit_event: the signed-in user, or the API client as such."""
+        if self.user_id is None:
+            return {"actor_user_id": None, "detail": {"via": "api"}}
+        return {"actor_user_id": self.user_id, "detail": {}}
+
+
+def reader(request: web.Request) -> Reader:
+    user = request.get(USER)
+    if user is None:
+        return Reader(None, restricted=False)
+    if user.role not in DESK_ROLES:
+        return Reader(user.id, restricted=False)
+    agents = services(request).queues.agents
+    own = agents.get(user.desk) if user.desk else None
+    return Reader(user.id, restricted=True, desk_agent_id=own.id if own is not None else None)
 
 
 async def json_value(request: web.Request, example: str = ""):

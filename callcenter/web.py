@@ -19,19 +19,18 @@ from sqlalchemy.orm import Session
 
 from .admin import http as admin_http
 from .auth import http as auth_http
-from .auth.middleware import USER, wants_html
 from .auth.middleware import auth_middleware as _guard
+from .auth.middleware import wants_html
 from .auth.pages import STATIC_DIR, render
-from .auth.permissions import may_act_for_desk
 from .calls import http as calls_http
 from .campaigns import console_http as campaign_console
 from .campaigns import http as campaigns_http
 from .db.models import Call as CallRow
-from .db.models import CallEvent
+from .db.queries import add_audit_event, call_events
 from .desk import http as desk_http
 from .errors import ServiceError
 from .eventlog import utcnow
-from .httputil import SERVICES, json_value
+from .httputil import SERVICES, Reader, is_desk_role, json_value, reader, require_own_desk
 from .kpi import http as kpi_http
 from .metrics import http as metrics_http
 from .review import http as review_http
@@ -163,7 +162,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 async def set_agent_state(request: web.Request) -> web.Response:
-    _require_own_desk(request)
+    require_own_desk(request)
     body = await json_value(request, '{"state": "available"}')
     if not isinstance(body, dict) or not isinstance(body.get("state"), str):
         return _json_error(400, "'state' is required: available, paused or logged_out")
@@ -176,21 +175,29 @@ async def set_agent_state(request: web.Request) -> web.Response:
 
 
 async def list_queues(request: web.Request) -> web.Response:
+    """Each queue's waiting callers. Desk roles get positions and waits only: a waiting call is on no desk
+    yet, and its id would open its record elsewhere."""
     queues = request.app[SERVICES].queues
+    with_ids = not is_desk_role(request)
     now = utcnow()
     out = []
     for name, info in queues.queues.items():
-        waiting = [{"call_id": e.call.id, "position": i, "waiting_seconds": (now - e.since).total_seconds()}
+        waiting = [{"position": i, "waiting_seconds": (now - e.since).total_seconds()}
+                   | ({"call_id": e.call.id} if with_ids else {})
                    for i, e in enumerate(queues.waiting(name), 1)]
         out.append({"name": name, "title": info.title, "waiting": waiting})
     return web.json_response(out)
 
 
 async def get_call(request: web.Request) -> web.Response:
+    """The call and its events (triage answers, red flags, override reasons: patient data). Desk roles read
+    the calls that are or were on their own desk only; every read is audited with it."""
     s = request.app[SERVICES]
-    found = await s.db.run(_call_with_events, request.match_info["call_id"])
+    found = await s.db.run(_call_with_events, request.match_info["call_id"], reader(request))
     if found is None:
         return _json_error(404, "no such call")
+    if found is FORBIDDEN:
+        return _json_error(403, "you may see the calls of your own desk only")
     live = s.router.find(found["id"])  # held / consulting are live states, not stored statuses
     found["state"] = live.state.name if live is not None and not live.ended.is_set() else found["status"]
     return web.json_response(found)
@@ -219,11 +226,18 @@ def _call_id_for_channel(session: Session, channel_id: str) -> str | None:
                           .order_by(CallRow.started_at.desc()).limit(1))
 
 
-def _call_with_events(session: Session, call_id: str) -> dict | None:
+FORBIDDEN = object()  # _call_with_events: the call is not the reader's to see
+
+
+def _call_with_events(session: Session, call_id: str, who: Reader) -> dict | object | None:
+    """The call as JSON with its events, audited in this transaction; FORBIDDEN when not `who`'s to see."""
     row = session.get(CallRow, call_id)
     if row is None:
         return None
-    events = session.scalars(select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.id))
+    events = call_events(session, call_id)
+    if not who.may_see({e.agent_id for e in events if e.agent_id is not None} | {row.agent_id}):
+        return FORBIDDEN
+    add_audit_event(session, "call_view", call_id=call_id, **who.audit_fields())
     fields = ("id", "direction", "caller_status", "patient_id", "candidate_patient_ids", "language",
               "ivr_path", "queue_name", "status", "outcome", "agent_id", "end_reason")
     times = ("started_at", "queued_at", "offered_at", "answered_at", "ended_at")
@@ -237,7 +251,7 @@ def _call_with_events(session: Session, call_id: str) -> dict | None:
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     s = request.app[SERVICES]
     number = request.match_info["number"]
-    _require_own_desk(request)
+    require_own_desk(request)
     s.queues.agent(number)  # 404 for an unknown agent
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
@@ -253,13 +267,6 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     finally:
         s.notifier.detach(number, ws)
     return ws
-
-
-def _require_own_desk(request: web.Request) -> None:
-    """Agents and nurses act on their own desk only (API-token clients and supervisors on any)."""
-    user = request.get(USER)
-    if user is not None and not may_act_for_desk(user.role, user.desk, request.match_info["number"]):
-        raise web.HTTPForbidden(reason="you may act on your own desk only")
 
 
 def _json_error(status: int, message: str) -> web.Response:

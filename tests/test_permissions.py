@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import WSServerHandshakeError, web
+from sqlalchemy import select
 
 from callcenter import main
 from callcenter.auth.exceptions import PermissionTableError
 from callcenter.auth.permissions import ANONYMOUS, API, PERMISSIONS, ROLES, allowed, check_routes
+from callcenter.db.database import Database
+from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Queue, User
+from callcenter.httputil import SERVICES
 from callcenter.main import build, init_app
 
 from .browser.live import API_TOKEN, ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
@@ -249,3 +253,91 @@ def test_given_new_route_without_line_when_app_starts_then_init_app_raises(tmp_p
 
 async def _view(request):
     return web.Response(text="")
+
+
+# -- object-level rules: the own desk (issue 14) ------------------------------------------------------------
+
+def _seed_call_on_desk(database_url: str, desk: str) -> str:
+    """An ended call answered at `desk`, with a triage answer in its events; returns its id."""
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            agent = session.scalar(select(Agent).where(Agent.number == desk))
+            call = Call(status="ended", queue_name="general", agent_id=agent.id)
+            session.add(call)
+            session.flush()
+            session.add(CallEvent(call_id=call.id, type="triage_answered", agent_id=agent.id,
+                                  data={"question": "chest_pain", "answer": "yes"}))
+            return call.id
+    finally:
+        db.close()
+
+
+def _audit_actors(database_url: str, call_id: str, action: str) -> list[tuple[str | None, dict]]:
+    """(username or None for the API client, detail) of each audit row of `action` on the call."""
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            rows = session.scalars(select(AuditEvent)
+                                   .where(AuditEvent.call_id == call_id, AuditEvent.action == action)
+                                   .order_by(AuditEvent.id))
+            return [(session.get(User, r.actor_user_id).username if r.actor_user_id else None, dict(r.detail))
+                    for r in rows]
+    finally:
+        db.close()
+
+
+# Who may read a call taken at the agent's desk: the agent, supervisors, admins, the API; not the nurse.
+CALL_READERS = {"agent": 200, "nurse": 403, "supervisor": 200, "admin": 200, API: 200, ANONYMOUS: 401}
+
+
+async def test_given_call_on_agents_desk_when_each_principal_reads_it_then_own_desk_rule_holds_and_audited(
+        app_server, aiohttp_client, sqlite_url):
+    call_id = _seed_call_on_desk(sqlite_url, ROLE_USERS["agent"].desk)
+    got = {}
+    for principal in PRINCIPALS:
+        client, _ = await _client_for(app_server, aiohttp_client, principal)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"} if principal == API else {}
+        response = await client.get(f"/api/calls/{call_id}", headers=headers)
+        got[principal] = response.status
+        if response.status == 200:
+            assert [e["type"] for e in (await response.json())["events"]] == ["triage_answered"]
+
+    assert got == CALL_READERS
+    # one audit row per read, none for a refusal, each naming the real actor (the API client as such)
+    assert _audit_actors(sqlite_url, call_id, "call_view") == [
+        (ROLE_USERS["agent"].username, {}), (ROLE_USERS["supervisor"].username, {}),
+        (ROLE_USERS["admin"].username, {}), (None, {"via": "api"})]
+
+
+class _WaitingCall:
+    def __init__(self, id_: str):
+        self.id, self.language = id_, "en"
+
+    def offer(self, agent) -> None:
+        raise AssertionError("no agent takes calls in this test")
+
+
+async def test_given_caller_waiting_when_each_principal_lists_queues_then_desk_roles_see_no_call_ids(
+        app_server, aiohttp_client, sqlite_url):
+    queue = "general"
+    db = Database(sqlite_url)
+    with db.session() as session:
+        session.add(Queue(name=queue, title="General"))
+    db.close()
+    queues = app_server.app[SERVICES].queues
+    await queues.load()
+    queues.enqueue(_WaitingCall("c" * 32), queue)
+    seen = {}
+    for principal in (*ROLES, API):
+        client, _ = await _client_for(app_server, aiohttp_client, principal)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"} if principal == API else {}
+        response = await client.get("/api/queues", headers=headers)
+        assert response.status == 200
+        waiting = next(q for q in await response.json() if q["name"] == queue)["waiting"]
+        # positions and waits for everyone
+        assert [(w["position"], w["waiting_seconds"] >= 0) for w in waiting] == [(1, True)]
+        seen[principal] = [w.get("call_id") for w in waiting]
+
+    assert seen == {"agent": [None], "nurse": [None], "supervisor": ["c" * 32], "admin": ["c" * 32],
+                    API: ["c" * 32]}

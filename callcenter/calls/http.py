@@ -8,9 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth.middleware import USER
-from ..auth.permissions import may_act_for_desk
-from ..errors import Refused
-from ..httputil import json_object
+from ..httputil import json_object, require_own_desk
 from .controls import CallControls
 
 
@@ -53,9 +51,8 @@ class CallControlViews:
         return await self._run(request, transfer)
 
     async def dial(self, request: web.Request) -> web.Response:
-        number, user = request.match_info["number"], request.get(USER)
-        if user is not None and not may_act_for_desk(user.role, user.desk, number):
-            raise Refused(403, "you may dial from your own desk only")
+        number = request.match_info["number"]
+        require_own_desk(request)
         call_id = await self._controls.dial(number, await json_object(request))
         return web.json_response({"call_id": call_id, "state": "dialing_agent"}, status=201)
 

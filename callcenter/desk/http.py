@@ -10,9 +10,9 @@ from aiohttp import web
 
 from ..auth.middleware import USER
 from ..auth.pages import render
-from ..auth.permissions import DESK_ROLES, may_act_for_desk
+from ..auth.permissions import DESK_ROLES
 from ..errors import Refused
-from ..httputil import json_object, services
+from ..httputil import json_object, require_own_desk, services
 from ..queues.exceptions import AgentNotFound
 from .exceptions import InvalidRequest
 from .services import Actor, DeskService
@@ -40,8 +40,7 @@ def _desk(request: web.Request) -> DeskService:
 def _actor(request: web.Request) -> Actor:
     user = request.get(USER)
     number = request.match_info["number"]
-    if user is not None and not may_act_for_desk(user.role, user.desk, number):
-        raise web.HTTPForbidden(reason="you may act on your own desk only")
+    require_own_desk(request)
     try:
         agent = services(request).queues.agent(number)
     except AgentNotFound:

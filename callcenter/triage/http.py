@@ -38,9 +38,9 @@ from datetime import datetime
 from aiohttp import web
 
 from ..auth.middleware import USER
-from ..auth.permissions import may_act_for_desk
+from ..db.queries import add_audit_event
 from ..errors import Refused
-from ..httputil import json_object
+from ..httputil import Reader, json_object, reader, require_own_desk
 from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
@@ -71,10 +71,8 @@ def _triage(request: web.Request) -> TriageService:
 
 def _desk_call(request: web.Request):
     """(agent, live call) of the desk in the URL; 403 for another desk, 409 when no call is on the desk."""
-    user = request.get(USER)
     number = request.match_info["number"]
-    if user is not None and not may_act_for_desk(user.role, user.desk, number):
-        raise web.HTTPForbidden(reason="you may act on your own desk only")
+    require_own_desk(request)
     services = _services(request)
     try:
         agent = services.queues.agent(number)
@@ -228,21 +226,29 @@ async def override(request: web.Request) -> web.Response:
 async def _record(request: web.Request) -> dict:
     """The record, for supervisors and admins, and for a desk role whose desk took part in the call."""
     services = _services(request)
-    call_id = request.match_info["call_id"]
     await services.events.flush()
-    rec = await services.db.run(record, call_id)
+    rec = await services.db.run(_audited_record, request.match_info["call_id"], reader(request),
+                                request.match_info.get("format", "page"))
     if rec is None:
         raise web.HTTPNotFound(reason="no such call")
-    user = request.get(USER)
-    if user is not None and user.role in ("agent", "nurse"):
-        try:
-            own = services.queues.agent(user.desk or "").id
-        except AgentNotFound:
-            own = None
-        if own not in rec["call"]["agent_ids"]:
-            raise web.HTTPForbidden(reason="you may see the calls of your own desk only")
-    services.events.audit("call_triage_record_view", actor_user_id=user.id if user else None, call_id=call_id,
-                          detail={"format": request.match_info.get("format", "page")})
+    if rec is _FORBIDDEN:
+        raise web.HTTPForbidden(reason="you may see the calls of your own desk only")
+    return rec
+
+
+_FORBIDDEN = object()
+
+
+def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | object | None:
+    """The record, audited in the same transaction as the read; _FORBIDDEN when not `who`'s to see."""
+    rec = record(session, call_id)
+    if rec is None:
+        return None
+    if not who.may_see(rec["call"]["agent_ids"]):
+        return _FORBIDDEN
+    fields = who.audit_fields()
+    add_audit_event(session, "call_triage_record_view", call_id=call_id,
+                    actor_user_id=fields["actor_user_id"], detail={"format": fmt} | fields["detail"])
     return rec
 
 
