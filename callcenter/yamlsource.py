@@ -84,12 +84,7 @@ def read_yaml(path: Path, shown_as: str, error: type[SourceError] = SourceError)
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise error([f"{shown_as}: cannot read: {exc}"]) from exc
-    try:
-        return yaml.load(content, Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        raise error([_yaml_message(exc, shown_as)]) from exc
-    except yaml.YAMLError as exc:
-        raise error([f"{shown_as}: invalid YAML: {exc}"]) from exc
+    return read_yaml_text(content, shown_as, error)
 
 
 def read_yaml_text(content: str, shown_as: str, error: type[SourceError] = SourceError) -> Any:

@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ..auth.middleware import USER, get_session
-from ..auth.pages import render
+from ..auth.middleware import USER
+from ..auth.pages import form_text as _text
+from ..auth.pages import redirect_with_notice, render_with_notice
+from ..csvcells import cell
 from ..db.models import USER_ROLES
 from .exceptions import AdminError, NotFound
 from .services import ENDPOINT_TECHS, AdminService, AgentForm, AuditFilter, QueueForm, UserForm, is_locked
@@ -124,7 +126,8 @@ async def user_password(request: web.Request) -> web.Response:
 async def user_phone(request: web.Request) -> web.Response:
     endpoint = _text(await request.post(), "phone_endpoint")
     return await _user_action(request, "phone", {"phone_endpoint": endpoint},
-                              lambda admin, actor, name: admin.set_phone(actor, name, endpoint), "Phone saved")
+                              lambda admin, actor, name: admin.set_phone(actor, name, endpoint),
+                              "Phone saved")
 
 
 async def _user_action(request: web.Request, which: str, typed: dict, action, done: str) -> web.Response:
@@ -291,17 +294,11 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(["id", "time_utc", "action", "actor", "desk", "mrn", "patient", "call_id", "recording_id",
                      "reason", "detail"])
     for r in rows:
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([cell(v) for v in (
             r.id, r.ts.isoformat(), r.action, r.actor, r.desk, r.mrn, r.patient_name, r.call_id,
             r.recording_id, r.reason, json.dumps(r.detail, sort_keys=True) if r.detail else None)])
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"})
-
-
-def _cell(value) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula (a typed reason "=HYPERLINK(...)") is quoted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _audit_filter(request: web.Request) -> AuditFilter:
@@ -316,15 +313,11 @@ def _audit_filter(request: web.Request) -> AuditFilter:
 
 
 async def _page(request: web.Request, template: str, *, status: int = 200, **context) -> web.Response:
-    session = await get_session(request)
-    notice = session.pop(FLASH, None) if status == 200 else None
-    return await render(request, template, context | {"notice": notice}, status=status)
+    return await render_with_notice(request, template, FLASH, context, status=status)
 
 
 async def _done(request: web.Request, notice: str, location) -> web.Response:
-    """After a change: a one-time notice for the next page, and a redirect (a reload does not post again)."""
-    (await get_session(request))[FLASH] = notice
-    raise web.HTTPSeeOther(location=str(location))
+    await redirect_with_notice(request, FLASH, notice, location)
 
 
 async def _found(awaitable):
@@ -334,8 +327,3 @@ async def _found(awaitable):
         raise web.HTTPNotFound(reason=str(exc)) from None
 
 
-def _text(data: MultiDictProxy, name: str, *, strip: bool = True) -> str:
-    value = data.get(name, "")
-    if not isinstance(value, str):
-        return ""
-    return value.strip() if strip else value

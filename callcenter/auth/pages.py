@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
-from .middleware import AUTH, csrf_token, has_sessions, signed_in_user
+from .middleware import AUTH, csrf_token, get_session, has_sessions, signed_in_user
 from .permissions import allowed
 
 PRODUCT = "Hospital Contact Center"
@@ -56,6 +58,29 @@ async def render(request: web.Request, template: str, context: dict | None = Non
     response = aiohttp_jinja2.render_template(template, request, base | (context or {}), status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def render_with_notice(request: web.Request, template: str, notice_key: str, context: dict, *,
+                             status: int = 200) -> web.Response:
+    """A console form page (admin, campaigns): `notice` is the one-time message a redirect after a change
+    left under `notice_key` in the session, shown once; a refused form (status != 200) keeps it for later."""
+    session = await get_session(request)
+    notice = session.pop(notice_key, None) if status == 200 else None
+    return await render(request, template, context | {"notice": notice}, status=status)
+
+
+async def redirect_with_notice(request: web.Request, notice_key: str, notice: str, location) -> NoReturn:
+    """After a change: a one-time notice for the next page, and a redirect (a reload does not post again)."""
+    (await get_session(request))[notice_key] = notice
+    raise web.HTTPSeeOther(location=str(location))
+
+
+def form_text(data: MultiDictProxy, name: str, *, strip: bool = True) -> str:
+    """A text field of a posted form ("" when absent, or a file)."""
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        return ""
+    return value.strip() if strip else value
 
 
 def nav_links(request: web.Request, role: str) -> list[NavLink]:

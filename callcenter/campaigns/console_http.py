@@ -12,8 +12,9 @@ import re
 
 from aiohttp import web
 
-from ..auth.middleware import USER, get_session
-from ..auth.pages import render
+from ..auth.middleware import USER
+from ..auth.pages import form_text as _text
+from ..auth.pages import redirect_with_notice, render_with_notice
 from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..httputil import SERVICES, services
@@ -210,17 +211,13 @@ async def _row(request: web.Request):
 
 
 async def _page(request: web.Request, template: str, *, status: int = 200, **context) -> web.Response:
-    session = await get_session(request)
-    notice = session.pop(FLASH, None) if status == 200 else None
     user = request.get(USER)
-    return await render(request, template, context | {"notice": notice,
-                                                      "is_admin": bool(user and user.role == "admin")},
-                        status=status)
+    is_admin = bool(user and user.role == "admin")
+    return await render_with_notice(request, template, FLASH, context | {"is_admin": is_admin}, status=status)
 
 
 async def _done(request: web.Request, notice: str, location: str) -> web.Response:
-    (await get_session(request))[FLASH] = notice
-    raise web.HTTPSeeOther(location=location)
+    await redirect_with_notice(request, FLASH, notice, location)
 
 
 def _url(request: web.Request, route: str, name: str | None = None) -> str:
@@ -231,8 +228,3 @@ def _url(request: web.Request, route: str, name: str | None = None) -> str:
 def _uid(request: web.Request) -> int | None:
     user = request.get(USER)
     return user.id if user else None
-
-
-def _text(data, name: str) -> str:
-    value = data.get(name, "")
-    return value.strip() if isinstance(value, str) else ""

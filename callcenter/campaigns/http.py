@@ -9,6 +9,7 @@ import io
 
 from aiohttp import web
 
+from ..csvcells import cell
 from ..errors import BadRequestBody
 from ..httputil import json_object, services, user_id
 from .dnc import DncRequest
@@ -84,13 +85,8 @@ def rows_to_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(REPORT_FIELDS))
     writer.writeheader()
-    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 async def dnc_list(request: web.Request) -> web.Response:

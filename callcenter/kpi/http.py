@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..auth.pages import render
+from ..csvcells import cell
 from ..db.models import Campaign
 from ..errors import Refused
 from ..httputil import services
@@ -161,19 +162,8 @@ def report_csv(report: dict) -> str:
     writer = csv.writer(out)
     writer.writerow(["key", "label", *names])
     for row in report["rows"]:
-        writer.writerow([_cell(row["key"]), _cell(row["label"]), *(_cell(row["kpis"].get(n)) for n in names)])
-    writer.writerow(["total", "Total", *(_cell(report["totals"][n]) for n in names)])
+        writer.writerow([cell(row["key"]), cell(row["label"]), *(cell(row["kpis"].get(n)) for n in names)])
+    writer.writerow(["total", "Total", *(cell(report["totals"][n]) for n in names)])
     return out.getvalue()
 
 
-def _cell(value) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula (a queue titled "=HYPERLINK(...)") is quoted.
-
-    Numbers are written as they are (a negative number is not a formula); only text is guarded.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(value) if isinstance(value, float) else str(value)
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
