@@ -6,6 +6,7 @@
   yields the base URL; with ari=True the services also drive Asterisk (tests needing the sandbox).
 - `LiveConsole`: the same in a background thread with its own event loop, for the synchronous Playwright
   tests (`live.run(coro)` runs a coroutine in the server's loop).
+- `wait_until(predicate, timeout, what)`: polls a synchronous check from the test's thread.
 - `sign_in(client, username)`: signs an aiohttp test client in through the real login form; returns the
   page's CSRF token.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -133,6 +135,17 @@ class LiveConsole:
     def user(self, username: str) -> User:
         with self.services.db.session() as session:
             return session.scalar(select(User).where(User.username == username))
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition"):
+    """Poll `predicate()` from the test's thread until it returns something true (returned), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 # -- aiohttp test clients -------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from callcenter.db.models import Allergy, AuditEvent, Call, Disposition, Patient, PatientPhone
 from callcenter.simulate import place_call
 
+from .live import wait_until
+
 DESK = "9001"
 PHONE = "+14155550188"
 ENGLISH, RESULTS = "1", "2"
@@ -39,16 +41,6 @@ def audits(live, action: str) -> list[AuditEvent]:
     live.run(live.services.events.flush())
     with live.services.db.session() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
-def wait_until(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def prepare_desk_for_calls(live, phone_behaviour: str = "slow") -> None:

@@ -3,7 +3,6 @@ follows the call without a reload, monitoring starts from its row, and afterward
 played after a reason (audited), and served with HTTP Range."""
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import select, update
 from callcenter.db.models import AuditEvent, Patient, PatientPhone, Recording, User
 from callcenter.simulate import place_call
 
-from .live import ROLE_USERS
+from .live import ROLE_USERS, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -44,16 +43,6 @@ def set_available(live, number: str) -> None:
     async def go():
         live.services.queues.request_state(number, "available")
     live.run(go())
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def saved_recording(live) -> Recording | None:

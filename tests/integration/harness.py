@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -14,7 +16,9 @@ from sqlalchemy import select, update
 
 from callcenter import config as configuration
 from callcenter.ari.client import AriClient
+from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Recording
+from callcenter.demo import seed_demo
 from callcenter.main import Services, build, start, stop
 from callcenter.simulate import place_call
 from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_routes
@@ -97,13 +101,7 @@ class ContactCenter:
         return ws
 
     async def wait_for(self, predicate, timeout: float = 60, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = await predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return await poll(predicate, timeout, what)
 
     async def only_call(self) -> Call | None:
         await self.s.events.flush()
@@ -132,6 +130,43 @@ class ContactCenter:
 
     async def live_channels(self) -> list[str]:
         return [c.id for c in await self.ari.channels()]
+
+
+async def poll(predicate, timeout: float = 60, what: str = "condition"):
+    """Await `predicate()` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def seeded_database(database_url: str) -> Database:
+    """The test's database, migrated, with the demo data; agents' phones answer by themselves."""
+    db = Database(database_url)
+    db.upgrade()
+    with db.session() as session:
+        seed_demo(session, "Local/auto-{number}@agent-phones/n")
+    return db
+
+
+@asynccontextmanager
+async def seeded_center(password: str, database_url: str, tmp_path: Path,
+                        configure: Callable[[configuration.Config], None] | None = None,
+                        **telephony) -> AsyncIterator[ContactCenter]:
+    """The contact center on the seeded database (seeded_database) and the test's Asterisk; `configure`
+    changes the test configuration before it starts."""
+    seeded_database(database_url).close()
+    cfg = test_config(tmp_path, database_url, password, **telephony)
+    if configure is not None:
+        configure(cfg)
+    center, close = await start_contact_center(cfg)
+    try:
+        yield center
+    finally:
+        await close()
 
 
 async def start_contact_center(cfg: configuration.Config):

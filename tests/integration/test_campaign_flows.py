@@ -19,7 +19,6 @@ from sqlalchemy import select
 from callcenter.campaigns.actions import CampaignActions
 from callcenter.campaigns.dialing.automated import Dialer
 from callcenter.campaigns.services import CampaignService
-from callcenter.db.database import Database
 from callcenter.db.models import (
     Appointment,
     Call,
@@ -32,9 +31,6 @@ from callcenter.db.models import (
     PatientPhone,
     SurveyResponse,
 )
-from callcenter.demo import seed_demo
-
-from . import harness
 
 # Tuesday 2026-11-24 15:00 UTC = 10:00 in New York (the hospital's zone): inside every calling window.
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -78,17 +74,9 @@ SURVEY = ("satisfaction_survey", "{rule: recent_discharges_or_visits, within_day
 
 
 @pytest.fixture
-async def center(asterisk, database_url, tmp_path):
-    db = Database(database_url)
-    db.upgrade()
-    with db.session() as session:
-        seed_demo(session, "Local/auto-{number}@agent-phones/n")
-    db.close()
-    cfg = harness.test_config(tmp_path, database_url, asterisk, campaign_ring_timeout=5)
-    cfg.site.time_zone = "America/New_York"
-    center, close = await harness.start_contact_center(cfg)
-    yield center
-    await close()
+def center(campaign_center):
+    """The campaign tests' product (tests/integration/conftest.py): New York, phones given up on after 5 s."""
+    return campaign_center
 
 
 async def campaign(center, name: str, spec: tuple[str, str, str]) -> tuple[Dialer, CampaignService]:

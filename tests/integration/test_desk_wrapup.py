@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.database import Database
 from callcenter.db.models import Call
-from callcenter.demo import seed_demo
 
 from . import harness
 
@@ -20,18 +18,14 @@ DESK, OTHER = "1005", "1006"   # nurses: the results queue
 AWAY = 3.0
 
 
+def _away_soon(cfg) -> None:
+    cfg.desk.away_logout_seconds = AWAY
+
+
 @pytest.fixture
 async def center(asterisk, database_url, tmp_path):
-    db = Database(database_url)
-    db.upgrade()
-    with db.session() as session:
-        seed_demo(session, "Local/auto-{number}@agent-phones/n")
-    db.close()
-    cfg = harness.test_config(tmp_path, database_url, asterisk)
-    cfg.desk.away_logout_seconds = AWAY
-    center, close = await harness.start_contact_center(cfg)
-    yield center
-    await close()
+    async with harness.seeded_center(asterisk, database_url, tmp_path, _away_soon) as center:
+        yield center
 
 
 async def calls(center) -> list[Call]:

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,28 +19,17 @@ from callcenter.ari.client import AriClient, AriNotFound
 from callcenter.config import TelephonyConfig
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, Call, CallEvent, CallLeg, Recording
-from callcenter.demo import seed_demo
 from callcenter.eventlog import utcnow
 from callcenter.kpi.compute import KpiService
 from callcenter.simulate import place_call
 
-from .harness import CALLBACK, HOSPITAL, ROOT, TEST_INSTANCE, TEST_PORT, sandbox
+from .harness import CALLBACK, HOSPITAL, ROOT, TEST_INSTANCE, TEST_PORT, poll, sandbox, seeded_database
 from .harness import test_config as config_for
 from .test_call_controls import Ear
 
 pytestmark = pytest.mark.asterisk
 
 ENGLISH, APPOINTMENTS, RESULTS, REFILLS, NURSE = "1", "1", "2", "3", "4"
-
-
-async def poll(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def rows(db: Database) -> dict[str, Call]:
@@ -227,10 +215,8 @@ def free_port() -> int:
 
 @pytest.fixture
 async def controller(asterisk, database_url, tmp_path):
-    db = Database(database_url)
-    db.upgrade()
+    db = seeded_database(database_url)
     with db.session() as session:
-        seed_demo(session, "Local/auto-{number}@agent-phones/n")
         # A nurse whose phone rings and rings: the caller offered to her is ringing when the controller dies.
         session.execute(update(Agent).where(Agent.number == "1004")
                         .values(endpoint="Local/noanswer-1004@agent-phones/n"))
@@ -271,8 +257,9 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
     ctl.kill()
     killed_at = utcnow()
     await ctl.proc.wait()
-    # How soon the operator (or systemd) starts it again is not the controller's to decide: its own part of the
-    # silence is counted from its start, which includes its imports and migrations (seconds on a loaded CI).
+    # How soon the operator (or systemd) starts it again is not the controller's to decide: its own part of
+    # the silence is counted from its start, which includes its imports and migrations (seconds on a loaded
+    # CI).
     restarted_at = utcnow()
     await ctl.start("1001")  # as `scripts/start` does; 1004 stays away, so the nurse caller waits
 
