@@ -162,9 +162,10 @@ class Controller:
 
     async def console_messages(self, number: str, kind: str, timeout: float = 10) -> list[dict]:
         """What an agent's console (re)opened now is told, up to the first message of `kind`."""
-        url = f"ws://127.0.0.1:{self.port}/api/agents/{number}/ws?token=test-token"
+        url = f"ws://127.0.0.1:{self.port}/api/agents/{number}/ws"
         messages: list[dict] = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http, \
+                http.ws_connect(url) as ws:
             while not messages or messages[-1]["type"] != kind:
                 messages.append(await ws.receive_json(timeout=timeout))
         return messages
