@@ -1,6 +1,7 @@
 r"""Click-to-dial: an agent calls a patient from the desk. The agent's own phone rings first (so the agent
 hears the patient's phone ring), then the patient's; when the patient answers, the call is a connected call
-like any other (calls.state.Connected: hold, transfer, hang up).
+like any other (calls.state.Connected: hold, transfer, hang up). The call is a `Call` with the `ClickToDial`
+flavour (calls/flavour.py); `new_call` builds it.
 
     DialingAgent -> DialingPatient -> calls.state.Connected -> ... -> Ended
                  \-> Ended (agent's phone busy, unanswered, failed)   \-> Ended (patient busy, no answer)
@@ -11,61 +12,69 @@ from __future__ import annotations
 
 import logging
 import uuid
-
-from sqlalchemy import update
+from typing import Any
 
 from ..ari.client import AriError, AriUnavailable, quietly
 from ..ari.events import ChannelDestroyed, StasisEnd, StasisStart
 from ..ari.models import Channel
-from ..db.models import Call as CallRow
-from ..db.models import CallLeg
-from ..eventlog import utcnow
 from ..ivr.flow import Flow
 from ..queues.services import AgentRuntime
+from .flavour import ActionRunner
 from .services import Call, CallDeps
 from .state import CallState, Connected, Ended
 
 log = logging.getLogger(__name__)
 
 
-class OutboundCall(Call):
-    """A click-to-dial call. `channel` is the patient's leg, dialed only once the agent answered: its id is
-    chosen up front so the call can own it before it exists, and the call states read it as 'the caller'."""
+def new_call(deps: CallDeps, flow: Flow, *, e164: str, patient_id: int | None, agent: AgentRuntime) -> Call:
+    """A click-to-dial call. Its `channel` is the patient's leg, dialed only once the agent answered: its id
+    is chosen up front so the call can own it before it exists, and the call states read it as 'the
+    caller'."""
+    channel = Channel(id="patient-" + uuid.uuid4().hex, name="", state="Down", caller_number=e164,
+                      caller_name="", language=flow.default_language)
+    call = Call(deps, channel, flow, flavour=ClickToDial(patient_id))
+    call.agent = agent
+    call.agent_channel_id = "agent-" + uuid.uuid4().hex
+    return call
+
+
+class ClickToDial:
+    """The click-to-dial flavour of a call (calls/flavour.py): the agent and the patient are known from the
+    start; no IVR runs."""
     direction = "outbound"
+    actions: ActionRunner | None = None
+    script: str | None = None
 
-    def __init__(self, deps: CallDeps, flow: Flow, *, e164: str, patient_id: int | None,
-                 agent: AgentRuntime):
-        channel = Channel(id="patient-" + uuid.uuid4().hex, name="", state="Down", caller_number=e164,
-                          caller_name="", language=flow.default_language)
-        super().__init__(deps, channel, flow)
-        self.patient_id = patient_id
-        self.agent = agent
-        self.agent_channel_id = "agent-" + uuid.uuid4().hex
+    def __init__(self, patient_id: int | None):
+        self.patient_id = patient_id  # the patient the agent dials, when dialed from their record
 
-    def _insert_row(self) -> None:
-        row = dict(id=self.id, direction="outbound", channel_id=self.channel.id, caller_raw=self.caller.e164,
-                   caller_e164=self.caller.e164, caller_status="valid", language=self.language,
-                   status="offering", priority=0, started_at=self.started_at, ivr_path=[],
-                   patient_id=self.patient_id, agent_id=self.agent.id, offered_at=self.started_at,
-                   candidate_patient_ids=[self.patient_id] if self.patient_id else [])
-        legs = [dict(call_id=self.id, channel_id=self.agent_channel_id, role="agent", agent_id=self.agent.id,
-                     endpoint=self.agent.endpoint, started_at=self.started_at),
-                dict(call_id=self.id, channel_id=self.channel.id, role="caller",
-                     endpoint=self.deps.settings.outbound_dial_template.split("/", 1)[0],
-                     started_at=self.started_at)]
-        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add_all(CallLeg(**leg)
-                                                                                     for leg in legs)))
-        self.log("call_started", direction="outbound", patient_id=self.patient_id)
+    def write_start(self, call: Call) -> None:
+        agent, patient_id = call.agent, self.patient_id
+        row = dict(id=call.id, direction="outbound", channel_id=call.channel.id, caller_raw=call.caller.e164,
+                   caller_e164=call.caller.e164, caller_status="valid", language=call.language,
+                   status="offering", priority=0, started_at=call.started_at, ivr_path=[],
+                   patient_id=patient_id, agent_id=agent.id, offered_at=call.started_at,
+                   candidate_patient_ids=[patient_id] if patient_id else [])
+        legs = [dict(call_id=call.id, channel_id=call.agent_channel_id, role="agent", agent_id=agent.id,
+                     endpoint=agent.endpoint, started_at=call.started_at),
+                dict(call_id=call.id, channel_id=call.channel.id, role="caller",
+                     endpoint=call.deps.settings.outbound_dial_template.split("/", 1)[0],
+                     started_at=call.started_at)]
+        call.insert_rows(row, legs)
+        call.log("call_started", direction="outbound", patient_id=patient_id)
 
-    def open_leg_answered(self, agent) -> None:
+    def flow_context(self, call: Call) -> dict[str, Any]:
+        return {}  # never asked: a click-to-dial call runs no IVR
+
+    def legs_answered(self, call: Call) -> None:
         """The patient answering opens the conversation; the agent's leg was marked when they picked up."""
-        self.mark_answered(self.channel.id)
+        call.mark_answered(call.channel.id)
 
-    def mark_answered(self, channel_id: str) -> None:
-        now = utcnow()
-        self.deps.events.write(lambda s: s.execute(update(CallLeg).where(CallLeg.channel_id == channel_id)
-                                                   .values(answered_at=now, outcome="answered")))
+    async def ending(self, call: Call) -> None:
+        return None
 
+    def pop_extras(self, call: Call) -> dict[str, Any]:
+        return {}
 
 
 class DialingAgent(CallState):

@@ -24,7 +24,7 @@ from ..eventlog import EventLog
 from ..ivr.flow import Flow
 from ..phones import normalize
 from ..queues.services import QueueService
-from .click_to_dial import DialingAgent, OutboundCall
+from . import click_to_dial
 from .events import Control
 from .exceptions import BadControl, CallNotFound, ControlError, ControlNotAllowed
 from .services import Call
@@ -138,10 +138,10 @@ class CallControls:
         if agent.state not in ("available", "paused"):
             raise ControlNotAllowed(f"agent {agent_number} is {agent.state}: dial when available or paused")
         deps = self._router.deps
-        call = OutboundCall(deps, self._flow, e164=e164, patient_id=patient_id, agent=agent)
+        call = click_to_dial.new_call(deps, self._flow, e164=e164, patient_id=patient_id, agent=agent)
         # Ringing at once, before any await: the queue must not offer this agent a caller meanwhile.
         self._queues.set_state(agent, "ringing", call_id=call.id)
-        self._router.start_call(call, lambda c: DialingAgent(c))
+        self._router.start_call(call, lambda c: click_to_dial.DialingAgent(c))
         return call.id
 
     def _e164(self, phone: str) -> str:

@@ -1,4 +1,5 @@
-"""The IVR engine's view of a live call: prompts through ARI playbacks, keys from the call's type-ahead buffer."""
+"""The IVR engine's view of a live call: prompts through ARI playbacks, keys from the call's type-ahead
+buffer."""
 from __future__ import annotations
 
 import asyncio
@@ -49,9 +50,9 @@ class AriIvrPort:
             self._call.ivr_choice(data)
 
     async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
-        """The call's action runner does the work (a campaign call carries one); a call without one cannot
-        run actions, and its flow takes the action's `next`."""
-        runner = self._call.actions
+        """The action runner of the call's flavour does the work (a campaign call's carries one); a call
+        without one cannot run actions, and its flow takes the action's `next`."""
+        runner = self._call.flavour.actions
         if runner is None:
             self._call.log("ivr_action_unavailable", action=name)
             return "unavailable"

@@ -1,4 +1,7 @@
-"""A patient call: its channels, its current state, and the task that feeds it its events in order."""
+"""A patient call: its channels, its current state, and the task that feeds it its events in order.
+
+One `Call` class serves every kind of call: what differs between an inbound, a click-to-dial and a campaign
+call is its flavour (flavour.py), a small strategy object the call holds."""
 from __future__ import annotations
 
 import asyncio
@@ -23,6 +26,7 @@ from ..ivr.flow import Flow
 from ..phones import CallerNumber, normalize
 from . import state as states
 from .events import Offer
+from .flavour import CallFlavour, Inbound
 
 if TYPE_CHECKING:
     from ..queues.services import QueueService
@@ -50,11 +54,11 @@ class CallDeps:
 
 
 class Call:
-    direction = "inbound"
-
-    def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, call_id: str | None = None):
+    def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, flavour: CallFlavour | None = None,
+                 call_id: str | None = None):
         self.id = call_id or uuid.uuid4().hex
         self.deps = deps
+        self.flavour: CallFlavour = flavour if flavour is not None else Inbound()
         self.channel = channel
         self.flow = flow
         self.caller: CallerNumber = normalize(channel.caller_number, deps.settings.default_region)
@@ -77,9 +81,6 @@ class Call:
         # Set when Asterisk says it is shutting down: the call then ends as lost in the restart, whichever
         # leg's hang-up reaches it first (not as a caller's or an agent's hang-up).
         self.lost_in: str | None = None
-        # What an `action` node of the flow runs (`await actions.run(name, args, context) -> result`):
-        # campaign calls carry their campaign's actions (campaigns/actions.py); inbound calls none.
-        self.actions = None
         self._playbacks: dict[str, asyncio.Future] = {}
         self._moh_on = False
         self._moh_starting: asyncio.Task | None = None  # a start_moh_soon() not yet known to be done
@@ -89,12 +90,16 @@ class Call:
         self.state: states.CallState = states.Answering(self)
         self.task: asyncio.Task | None = None
 
+    @property
+    def direction(self) -> str:
+        return self.flavour.direction
+
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, initial: Callable[["Call"], states.CallState] | None = None) -> None:
         """Start handling the call; `initial` builds another first state (e.g. a click-to-dial call's)."""
         self.deps.bind(self.channel.id, self)
-        self._insert_row()
+        self.flavour.write_start(self)
         if initial is not None:
             self.state = initial(self)
         self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
@@ -224,15 +229,11 @@ class Call:
         self.deps.events.write(
             lambda s: s.execute(update(CallRow).where(CallRow.id == call_id).values(**values)))
 
-    def _insert_row(self) -> None:
-        row = dict(id=self.id, direction="inbound", channel_id=self.channel.id,
-                   caller_raw=self.channel.caller_number[:64], caller_e164=self.caller.e164,
-                   caller_status=self.caller.status, language=self.language, status="ivr",
-                   priority=0, started_at=self.started_at, ivr_path=[], candidate_patient_ids=[])
-        leg = dict(call_id=self.id, channel_id=self.channel.id, role="caller", endpoint=self.channel.name,
-                   started_at=self.started_at, answered_at=self.started_at)
-        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(), s.add(CallLeg(**leg))))
-        self.log("call_started", caller_status=self.caller.status, channel=self.channel.id)
+    def insert_rows(self, row: dict, legs: list[dict]) -> None:
+        """The call's row and its first legs, written once as the call starts (its flavour says what they
+        hold: flavour.py)."""
+        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(),
+                                          s.add_all(CallLeg(**leg) for leg in legs)))
 
     async def identify_caller(self) -> None:
         self.patients = await self.deps.pops.lookup(self.caller)
@@ -240,14 +241,6 @@ class Call:
         self.save(candidate_patient_ids=ids, patient_id=ids[0] if len(ids) == 1 else None)
         self.log("caller_identified", caller_status=self.caller.status, candidates=len(ids),
                  patient_id=ids[0] if len(ids) == 1 else None)
-
-    def flow_context(self) -> dict:
-        patient = self.patients[0] if len(self.patients) == 1 else None
-        return {
-            "caller.known": bool(self.patients), "caller.status": self.caller.status,
-            "caller.candidates": len(self.patients),
-            "patient.language": patient["language"] if patient else None,
-        }
 
     def ivr_choice(self, choice: dict) -> None:
         self.ivr_path.append(choice)
@@ -312,10 +305,11 @@ class Call:
             agent.endpoint, channel_id=leg_id, app=self.deps.ari.app, app_args=f"agent,{self.id}",
             caller_id=caller_id, timeout=settings.agent_ring_timeout, formats=settings.channel_formats)
 
-    def open_leg_answered(self, agent) -> None:
-        leg_id, now = self.agent_channel_id, utcnow()
+    def mark_answered(self, *channel_ids: str) -> None:
+        """These legs were answered now."""
+        legs, now = list(channel_ids), utcnow()
         self.deps.events.write(lambda s: s.execute(
-            update(CallLeg).where(CallLeg.channel_id == leg_id).values(answered_at=now, outcome="answered")))
+            update(CallLeg).where(CallLeg.channel_id.in_(legs)).values(answered_at=now, outcome="answered")))
 
     def close_leg(self, channel_id: str, outcome: str | None = None) -> None:
         now = utcnow()
@@ -324,6 +318,7 @@ class Call:
 
     async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
         """Everything that must happen exactly once when a call ends, whatever ended it."""
+        await self.flavour.ending(self)
         if self.lost_in and reason in ("caller_hangup", "agent_hangup"):
             reason = "lost_" + self.lost_in
         self.outcome = outcome

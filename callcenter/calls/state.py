@@ -139,7 +139,7 @@ class Ivr(CallState):
         call = self.call
         call.save(status="ivr")
         port = AriIvrPort(call)
-        self.task = asyncio.create_task(run_flow(call.flow, port, call.flow_context()))
+        self.task = asyncio.create_task(run_flow(call.flow, port, call.flavour.flow_context(call)))
         self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
 
     async def on_IvrDone(self, event: IvrDone) -> "CallState":
@@ -346,7 +346,7 @@ class Connected(InCall):
         call.deps.queues.set_state(self.agent, "on_call", call_id=call.id)
         call.answered_at = call.log("connected", agent_id=self.agent.id, queue_name=call.queue_name)
         call.save(status="connected", agent_id=self.agent.id, answered_at=call.answered_at)
-        call.open_leg_answered(self.agent)
+        call.flavour.legs_answered(call)
         await call.stop_moh()
         # A call transferred blind gets a second bridge, with a fresh id: the first may still be going away.
         suffix = f"-{call.bridges_used}" if call.bridges_used else ""

@@ -72,7 +72,7 @@ class ScreenPopService:
             "patients": call.patients,
             "ivr_path": call.ivr_path,
             "agent": agent.number,
-        } | (call.pop_extras() if hasattr(call, "pop_extras") else {})
+        } | call.flavour.pop_extras(call)
 
 
 def _candidates(session: Session, e164: str) -> list[dict]:

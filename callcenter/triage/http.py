@@ -88,7 +88,7 @@ async def _state(request: web.Request, call) -> dict:
     triage = _triage(request)
     session = triage.sessions.get(call.id)
     # A progressive campaign's call carries its campaign's script; any other call gets its queue's.
-    call_script = triage.script_for(call.queue_name, getattr(call, "script", None))
+    call_script = triage.script_for(call.queue_name, call.flavour.script)
     gov, events = await _escalations(request).governing(call.id)
     suggested = triage.suggestions_for(call)
     return {"call_id": call.id, "suggestions": [s.protocol for s in suggested],

@@ -10,10 +10,9 @@ import pytest
 
 from callcenter.calls import state as states
 from callcenter.campaigns.claims import DialJob
-from callcenter.campaigns.dialing import progressive_state
+from callcenter.campaigns.dialing import call as campaign_call
+from callcenter.campaigns.dialing import progressive, progressive_state
 from callcenter.campaigns.dialing import state as campaign_states
-from callcenter.campaigns.dialing.call import CampaignCall
-from callcenter.campaigns.dialing.progressive import ProgressiveCall
 from callcenter.campaigns.schema import load_campaign_text
 from callcenter.config import SiteConfig, TelephonyConfig
 from callcenter.ivr.flow import load_flow
@@ -52,12 +51,14 @@ async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ri
     flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
     job = _job(mode, flows_dir)
     if mode == "automated":
-        call = CampaignCall(_deps(ari), flow, job, site=SiteConfig(), finish_attempt=None)
+        flavour = campaign_call.CampaignDial(job, site=SiteConfig(), finish_attempt=None)
+        call = campaign_call.new_call(_deps(ari), flow, flavour)
     else:
         agent = SimpleNamespace(id=7, number="1001")
-        call = ProgressiveCall(_deps(ari), flow, job, agent, None, finish_attempt=None, site=SiteConfig())
+        flavour = progressive.ProgressiveDial(job, finish_attempt=None, site=SiteConfig())
+        call = progressive.new_call(_deps(ari), flow, flavour, agent, None)
 
-    await call.dial_patient()
+    await flavour.dial_patient(call)
 
     [dial] = ari.originated
     role = "campaign" if mode == "automated" else "progressive"
@@ -66,7 +67,7 @@ async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ri
     assert dial["app_args"] == f"{role},{call.id}"
     assert dial["variables"] == {"CAMPAIGN_CALL": call.id, "CAMPAIGN_APP": "callcenter",
                                  "CAMPAIGN_ROLE": f"{role}-amd"}
-    assert call.dialed_facts()["mode"] == mode
+    assert flavour.dialed_facts(call)["mode"] == mode
 
 
 def test_given_a_campaign_call_before_a_person_answered_when_a_handler_fails_then_the_attempt_fails(
@@ -75,7 +76,8 @@ def test_given_a_campaign_call_before_a_person_answered_when_a_handler_fails_the
     deps = SimpleNamespace(settings=TelephonyConfig(), ari=None, bind=lambda *a: None,
                            events=SimpleNamespace(event=lambda call_id, type_, **data: logged.append(type_)))
     flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
-    call = CampaignCall(deps, flow, _job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
+    dial = campaign_call.CampaignDial(_job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
+    call = campaign_call.new_call(deps, flow, dial)
 
     for before in (campaign_states.Dialing, campaign_states.AwaitingAmd, campaign_states.LeavingMessage,
                    progressive_state.ProgressiveDialing, progressive_state.Detecting):

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls.flavour import Inbound
 from callcenter.db.models import AuditEvent, CallEvent
 from callcenter.db.models import Call as CallRow
 from callcenter.eventlog import utcnow
@@ -35,7 +36,7 @@ async def app(tmp_path, database_url, aiohttp_server):
     # A stand-in call, known to the router as a started call is (start() has nothing to run here).
     services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
                                                patients=[], started_at=started, task=None,
-                                               channel=SimpleNamespace(id="caller-1"),
+                                               channel=SimpleNamespace(id="caller-1"), flavour=Inbound(),
                                                start=lambda initial: None))
     agent.state, agent.call_id = "on_call", CALL_ID
     server.services = services

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls.flavour import Inbound
 from callcenter.db.models import Appointment, AuditEvent, Call, CallEvent, Patient, PatientPhone
 from callcenter.main import build, init_app
 
@@ -25,7 +26,7 @@ async def nurse_client(tmp_path, sqlite_url, aiohttp_client):
     ids = await services.db.run(_patients)
     call = SimpleNamespace(id=CALL_ID, ivr_path=[{"node": "main", "key": "4"}], queue_name="nurse",
                            language="es", patients=[{"id": ids[0]}], task=None, start=lambda initial: None,
-                           channel=SimpleNamespace(id="caller-1"))
+                           channel=SimpleNamespace(id="caller-1"), flavour=Inbound())
     services.router.start_call(call)  # a stand-in call: start() has nothing to run here
     agent = services.queues.agent(NURSE.desk)
     agent.state, agent.call_id = "on_call", CALL_ID
@@ -156,7 +157,7 @@ async def test_given_a_call_of_a_queue_or_a_campaign_when_the_panel_opens_then_t
     call = nurse_client.services.router.find(CALL_ID)
     call.queue_name = queue
     if campaign_script:
-        call.script = campaign_script  # a progressive campaign's call (campaigns: ProgressiveCall.script)
+        call.flavour.script = campaign_script  # a progressive campaign's call (ProgressiveDial.script)
 
     resp = await nurse_client.get(f"/api/agents/{NURSE.desk}/triage", headers=nurse_client.headers)
     state = await resp.json()

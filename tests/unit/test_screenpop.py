@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls.flavour import Inbound
 from callcenter.db.models import Allergy, AuditEvent, Condition, Patient, PatientFlag, PatientPhone
 from callcenter.phones import CallerNumber, normalize
 from callcenter.screenpop.notifier import AgentNotifier
@@ -29,6 +30,7 @@ class FakeCall:
     queue_name: str = "general"
     language: str = "es"
     ivr_path: list[dict] = field(default_factory=lambda: [{"node": "main", "key": "1"}])
+    flavour: Inbound = field(default_factory=Inbound)
 
 
 class FakeSocket:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ...calls.services import Call
 from ...calls.stasis import CallRouter
 from ...config import Config
 from ...eventlog import utcnow
@@ -33,7 +34,7 @@ from ..exceptions import CampaignError
 from ..message import SiteNotConfigured, message_media
 from ..schema import CampaignDef
 from ..services import CampaignService
-from .call import CampaignCall
+from .call import CampaignDial, new_call
 from .state import Dialing
 
 log = logging.getLogger(__name__)
@@ -157,17 +158,20 @@ class Dialer:
 
     async def _attempt(self, flow: Flow, job: DialJob, report: RunReport) -> None:
         deps = self._router.deps
-        call: CampaignCall | None = None
+        call: Call | None = None
+        dial: CampaignDial | None = None
         try:
             context = await flow_context(self._campaigns.db, job, default_time_zone=self._cfg.site.time_zone)
-            call = CampaignCall(deps, flow, job, context=context, site=self._cfg.site, clock=self._clock,
+            dial = CampaignDial(job, context=context, site=self._cfg.site, clock=self._clock,
                                 finish_attempt=self._campaigns.finish)
-            call.actions = self._actions.bind(call.id, job)
+            call = new_call(deps, flow, dial)
+            dial.actions = self._actions.bind(call.id, job)
             self._router.start_call(call, lambda c: Dialing(c))
             await call.ended.wait()
         finally:
-            report.results[call.result if call is not None else "failed"] += 1
+            report.results[dial.result if call is not None else "failed"] += 1
             if call is not None:
-                await call.write_attempt()  # written when the call ended, unless the run was stopped first
+                # Written when the call ended, unless the run was stopped first.
+                await dial.write_attempt(call)
             else:  # no call was made (its context could not be read): the attempt failed
                 await self._campaigns.finish(job.attempt_id, "failed", ended_at=self._clock())

@@ -20,11 +20,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ...calls.services import CallDeps
+from ...calls.services import Call, CallDeps
 from ...calls.stasis import CallRouter
 from ...config import SiteConfig
 from ...db.database import Database
-from ...db.models import CallLeg, Patient
+from ...db.models import Patient
 from ...eventlog import utcnow
 from ...ivr.flow import Flow
 from ...queues.services import AgentRuntime, QueueService
@@ -36,7 +36,8 @@ from ..message import SiteNotConfigured, message_media
 from ..pacing import abandon_rate, may_dial
 from ..services import CampaignService
 from . import progressive_state as states
-from .call import CampaignCall
+from .call import CampaignDial
+from .call import new_call as campaign_call
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,29 @@ AGENT_WAIT = 60.0        # a run ends when no agent of the queue was free for th
 DEFAULT_SCRIPT = "outbound_followup"
 
 
-class ProgressiveCall(CampaignCall):
-    """A campaign call with an agent reserved before dialing (call.py: the patient leg, dialed and sent to AMD
-    like an automated call's). It runs no IVR: a person goes to the reserved agent."""
+def new_call(deps: CallDeps, flow: Flow, dial: "ProgressiveDial", agent: AgentRuntime, patient: dict | None,
+             *, call_id: str | None = None) -> Call:
+    """The call of a progressive dial: a campaign call (call.py) with its agent reserved before the dial."""
+    call = campaign_call(deps, flow, dial, call_id=call_id)
+    call.agent = agent
+    call.agent_channel_id = "agent-" + uuid.uuid4().hex
+    call.queue_name = dial.job.campaign.queue
+    call.patients = [patient] if patient else []
+    return call
+
+
+class ProgressiveDial(CampaignDial):
+    """The progressive flavour of a call (calls/flavour.py): a campaign dial (call.py: the patient leg, dialed
+    and sent to AMD like an automated call's, the attempt written the same way) with an agent reserved before
+    the dial. It runs no IVR: a person goes to the reserved agent. A flavour is a small strategy object, not
+    a call: this one adds the agent's columns, pop and legs to the automated one's."""
     mode = "progressive"
     role = "progressive"
     amd_role = "progressive-amd"
 
-    def __init__(self, deps: CallDeps, flow: Flow, job: DialJob, agent: AgentRuntime, patient: dict | None,
-                 *, finish_attempt: Callable | None, site: SiteConfig, answer_grace: float = ANSWER_GRACE,
-                 clock: Callable[[], datetime] = utcnow, call_id: str | None = None):
-        super().__init__(deps, flow, job, site=site, finish_attempt=finish_attempt, clock=clock,
-                         call_id=call_id)
-        self.agent = agent
-        self.agent_channel_id = "agent-" + uuid.uuid4().hex
-        self.queue_name = job.campaign.queue
-        self.patients = [patient] if patient else []
+    def __init__(self, job: DialJob, *, finish_attempt: Callable | None, site: SiteConfig,
+                 answer_grace: float = ANSWER_GRACE, clock: Callable[[], datetime] = utcnow):
+        super().__init__(job, site=site, finish_attempt=finish_attempt, clock=clock)
         self.answer_grace = answer_grace
 
     @property
@@ -69,42 +77,41 @@ class ProgressiveCall(CampaignCall):
         script = self.job.campaign.script
         return script if script in CALL_TYPES else DEFAULT_SCRIPT
 
-    def _row(self) -> dict:
-        return super()._row() | dict(status="offering", agent_id=self.agent.id, queue_name=self.queue_name)
+    def row(self, call: Call) -> dict:
+        return super().row(call) | dict(status="offering", agent_id=call.agent.id, queue_name=call.queue_name)
 
-    def dialed_facts(self) -> dict:
-        return super().dialed_facts() | {"agent_id": self.agent.id}
+    def dialed_facts(self, call: Call) -> dict:
+        return super().dialed_facts(call) | {"agent_id": call.agent.id}
 
-    async def dial_patient(self) -> None:
-        self.deps.bind(self.channel.id, self)
-        await super().dial_patient()
+    async def dial_patient(self, call: Call) -> None:
+        call.deps.bind(call.channel.id, call)
+        await super().dial_patient(call)
 
-    def pop_extras(self) -> dict:
+    def pop_extras(self, call: Call) -> dict:
         """What the desk's pop adds for a campaign call (also when a reloaded console is shown it again)."""
         return {"campaign": {"name": self.job.campaign.name, "title": self.job.campaign.title},
                 "script": self.script, "direction": "outbound"}
 
-    async def send_pop(self) -> None:
+    async def send_pop(self, call: Call) -> None:
         """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
-        message = self.deps.pops.build(self, self.agent)
-        await self.deps.notifier.send(self.agent.number, message)
-        self.deps.events.audit("screen_pop", actor_agent_id=self.agent.id, call_id=self.id,
+        agent = call.agent
+        message = call.deps.pops.build(call, agent)
+        await call.deps.notifier.send(agent.number, message)
+        call.deps.events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
                                patient_id=self.job.patient_id, detail={"candidates": 1, "campaign":
                                                                        self.job.campaign.name})
 
-    def message_media(self) -> list[str]:
+    def message_media(self, call: Call) -> list[str]:
         """The automated campaigns' machine message (message.py): hospital name and callback number only."""
         try:
             return message_media(self.site)
         except SiteNotConfigured:
-            log.warning("campaign call %s: [site] hospital_name/callback_number unset: no message", self.id)
+            log.warning("campaign call %s: [site] hospital_name/callback_number unset: no message", call.id)
             return []
 
-    def open_leg_answered(self, agent) -> None:
+    def legs_answered(self, call: Call) -> None:
         """Connected marks the legs: the agent's answered now, the patient's when AMD said a person."""
-        now, legs = utcnow(), [self.agent_channel_id, self.channel.id]
-        self.deps.events.write(lambda s: [s.query(CallLeg).filter(CallLeg.channel_id == leg).update(
-            {"answered_at": now, "outcome": "answered"}) for leg in legs])
+        call.mark_answered(call.agent_channel_id, call.channel.id)
 
 
 @dataclass
@@ -187,7 +194,7 @@ class ProgressiveDialer:
                 w.cancel()
 
     async def _dial_one(self, campaign, worker: str, agent: AgentRuntime,
-                        call_id: str) -> ProgressiveCall | None:
+                        call_id: str) -> Call | None:
         """Claim a target for the reserved `agent` and dial it; None (the agent given back) if none is due."""
         try:
             jobs = await self._campaigns.claim(campaign.name, worker, 1)
@@ -200,9 +207,9 @@ class ProgressiveDialer:
         job = jobs[0]
         agent = self._queues.prefer_language(agent, campaign.queue, job.language, call_id)
         patient = await self._db.run(_identity, job.patient_id)
-        call = ProgressiveCall(self._router.deps, self._flow, job, agent, patient,
-                               finish_attempt=self._campaigns.finish, site=self._site,
-                               answer_grace=self.answer_grace, clock=self._clock, call_id=call_id)
+        dial = ProgressiveDial(job, finish_attempt=self._campaigns.finish, site=self._site,
+                               answer_grace=self.answer_grace, clock=self._clock)
+        call = new_call(self._router.deps, self._flow, dial, agent, patient, call_id=call_id)
         self._router.start_call(call, lambda c: states.ProgressiveDialing(c))
         return call
 

@@ -6,8 +6,9 @@
 The patient leg enters the app twice: `progressive,<call>` when it answers (then it leaves for the
 [campaign-amd] dialplan, where nothing is played before AMD's verdict) and `progressive-amd,<call>,
 <AMDSTATUS>,<AMDCAUSE>` with the verdict (call.py: one [campaign-amd] context for both modes, the role
-in the channel variable CAMPAIGN_ROLE). `call.result` is the attempt's result as it stands; the call writes
-it to the campaign when it ends (call.py, as for automated calls).
+in the channel variable CAMPAIGN_ROLE). `dial.result` (the call's ProgressiveDial, progressive.py) is the
+attempt's result as it stands; it is written to the campaign when the call ends (call.py, as for automated
+calls).
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from ...eventlog import utcnow
 from .state import AwaitingAmd, CampaignState, Dialing
 
 if TYPE_CHECKING:
-    from .progressive import ProgressiveCall
+    from ...calls.services import Call
+    from .progressive import ProgressiveDial
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,6 @@ class ProgressiveDialing(Dialing):
     """The reserved agent waits (their desk shows nothing yet) while the patient's phone rings: the automated
     calls' Dialing (state.py), answered into AMD's Detecting here."""
     name = "campaign_dialing"
-    call: "ProgressiveCall"
 
     def answered(self) -> "CallState":
         return Detecting(self.call)
@@ -43,18 +44,17 @@ class Detecting(AwaitingAmd):
     an automated call (state.AwaitingAmd); the verdict decides here between the reserved agent and the
     message."""
     name = "campaign_detecting"
-    call: "ProgressiveCall"
 
     def verdict(self) -> "CallState":
-        call = self.call
+        call, dial = self.call, self.dial
         call.answered_at = utcnow()
-        if call.amd_status == "MACHINE":
-            call.result = "machine"
-            if call.campaign.compliance.machine == "leave_message":
+        if dial.amd_status == "MACHINE":
+            dial.result = "machine"
+            if dial.campaign.compliance.machine == "leave_message":
                 return Messaging(call, "message_left", "machine_message")
             return self.end("machine", "machine_hang_up")
         # NOTSURE goes to the agent too: a person taken for a machine would be left a message instead.
-        call.result = "person"
+        dial.result = "person"
         return RingingAgent(call)
 
 
@@ -62,9 +62,9 @@ class RingingAgent(CampaignState):
     """A person answered: the reserved agent's desk gets the pop and the script, their phone rings. Within
     `answer_grace` seconds (2) they must be in the call, or the patient hears the hospital's message."""
     name = "campaign_ringing_agent"
-    call: "ProgressiveCall"
+    dial: "ProgressiveDial"
 
-    def __init__(self, call: "ProgressiveCall"):
+    def __init__(self, call: "Call"):
         super().__init__(call)
         self.timer: asyncio.TimerHandle | None = None
 
@@ -72,8 +72,8 @@ class RingingAgent(CampaignState):
         call = self.call
         call.deps.bind(call.agent_channel_id, call)
         self.timer = asyncio.get_running_loop().call_later(
-            call.answer_grace, call.post, AgentTimeout())
-        await call.send_pop()
+            self.dial.answer_grace, call.post, AgentTimeout())
+        await self.dial.send_pop(call)
         call.offered_at = call.log("offered", agent_id=call.agent.id, queue_name=call.queue_name)
         call.save(status="offering", offered_at=call.offered_at, answered_at=call.answered_at)
         try:
@@ -90,7 +90,7 @@ class RingingAgent(CampaignState):
     async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
         if event.channel.id != self.call.agent_channel_id:
             return None
-        self.call.result = "person"
+        self.dial.result = "person"
         return Connected(self.call, self.call.agent)
 
     async def on_AgentTimeout(self, event: AgentTimeout) -> "CallState":
@@ -105,7 +105,7 @@ class RingingAgent(CampaignState):
         """No agent in time: their leg is dropped and their desk paused (a phone that does not answer must
         not be reserved again at once); the patient hears the hospital's message."""
         call = self.call
-        call.result = "abandoned"
+        self.dial.result = "abandoned"
         call.log("offer_failed", agent_id=call.agent.id, result=agent_result)
         call.close_leg(call.agent_channel_id, agent_result)
         asyncio.ensure_future(quietly(call.deps.ari.hangup(call.agent_channel_id)))
@@ -116,7 +116,7 @@ class RingingAgent(CampaignState):
 
     def caller_gone(self, reason: str) -> "CallState":
         call = self.call
-        call.result = "abandoned"  # a person answered and was never connected
+        self.dial.result = "abandoned"  # a person answered and was never connected
         call.deps.queues.set_state(call.agent, "available")
         return self.end("abandoned", reason, hangup=False)
 
@@ -124,16 +124,16 @@ class RingingAgent(CampaignState):
 class Messaging(CampaignState):
     """The hospital's short message (its name and callback number, nothing about health), then goodbye."""
     name = "campaign_message"
-    call: "ProgressiveCall"
+    dial: "ProgressiveDial"
 
-    def __init__(self, call: "ProgressiveCall", outcome: str | None, reason: str):
+    def __init__(self, call: "Call", outcome: str | None, reason: str):
         super().__init__(call)
         self.outcome, self.reason = outcome, reason
         self.done: asyncio.Future | None = None
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        media = call.message_media()
+        media = self.dial.message_media(call)
         if not media:
             return await self.on_MessageDone(MessageDone())
         self.done = await call.play(media)
@@ -142,12 +142,12 @@ class Messaging(CampaignState):
         return None
 
     async def on_MessageDone(self, event: MessageDone) -> "CallState":
-        call = self.call
-        call.message_outcome = self.outcome
+        dial = self.dial
+        dial.message_outcome = self.outcome
         if self.outcome:  # a machine's message, for reports and KPIs as for automated calls
-            call.log("campaign_outcome", campaign=call.campaign.name, outcome=self.outcome,
-                     target_id=call.job.target_id, attempt_id=call.job.attempt_id)
-        return self.end(call.result, self.reason)
+            self.call.log("campaign_outcome", campaign=dial.campaign.name, outcome=self.outcome,
+                          target_id=dial.job.target_id, attempt_id=dial.job.attempt_id)
+        return self.end(dial.result, self.reason)
 
     def caller_gone(self, reason: str) -> "CallState":
-        return self.end(self.call.result, reason, hangup=False)
+        return self.end(self.dial.result, reason, hangup=False)

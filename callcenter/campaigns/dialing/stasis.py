@@ -1,6 +1,6 @@
 """ARI entry points of campaign calls, automated and progressive: the patient's channel enters the app as
 `<role>,<call id>` when it answers, and as `<role>-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>` with AMD's verdict
-(call.py: `campaign` for automated calls, `progressive` for progressive ones)."""
+(the flavour's roles, call.py: `campaign` for automated calls, `progressive` for progressive ones)."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +8,7 @@ import logging
 from ...ari.client import quietly
 from ...ari.events import StasisStart
 from ...calls.stasis import CallRouter
-from .call import CampaignCall
+from .call import CampaignDial
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ ROLES = ("campaign", "campaign-amd", "progressive", "progressive-amd")
 def register(router: CallRouter) -> None:
     async def on_stasis_start(start: StasisStart) -> None:
         call = router.find(start.call_id)
-        if not isinstance(call, CampaignCall) or call.ended.is_set():
+        if call is None or not isinstance(call.flavour, CampaignDial) or call.ended.is_set():
             log.warning("campaign channel %s entered for a call that is gone; hanging up", start.channel.id)
             await quietly(router.deps.ari.hangup(start.channel.id))
             return

@@ -8,7 +8,8 @@ CampaignState is the one base of every campaign call state, automated and progre
 The patient's channel is originated into the app as `campaign,<call id>`, so its Dial events say busy or no
 answer. When it answers it is sent (ARI continue) to the [campaign-amd] dialplan: AMD listens there, and
 nothing is played to the patient before the verdict; it comes back as
-`campaign-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>` (call.py). Progressive calls ring the patient with this
+`campaign-amd,<call id>,<AMDSTATUS>,<AMDCAUSE>` (call.py). A state reaches the call's campaign flavour
+(the attempt's facts, dialing) as `self.dial`. Progressive calls ring the patient with this
 Dialing state too (progressive_state.py).
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ...calls.state import CallState, Ended, Ivr
 from ..message import SiteNotConfigured, message_media
 
 if TYPE_CHECKING:
-    from .call import CampaignCall
+    from ...calls.services import Call
+    from .call import CampaignDial
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,14 @@ CAUSE_RESULTS = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34:
 
 class CampaignState(CallState):
     """A state of a campaign call (automated or progressive): ending one settles the attempt's result."""
-    call: "CampaignCall"
+
+    @property
+    def dial(self) -> "CampaignDial":
+        """The call's campaign flavour (call.py): the campaign, the attempt's facts, dialing."""
+        return self.call.flavour  # type: ignore[return-value]
 
     def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
-        return self.call.end(result, reason, hangup=hangup)
+        return self.dial.end(self.call, result, reason, hangup=hangup)
 
 
 class BeforeAPerson(CampaignState):
@@ -55,9 +61,9 @@ class Dialing(BeforeAPerson):
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        call.log("campaign_dialed", **call.dialed_facts())
+        call.log("campaign_dialed", **self.dial.dialed_facts(call))
         try:
-            await call.dial_patient()
+            await self.dial.dial_patient(call)
         except (AriError, AriUnavailable) as exc:
             log.warning("campaign call %s: dialing failed: %s", call.id, exc)
             return self.end("failed", "dial_failed")
@@ -87,14 +93,14 @@ class AwaitingAmd(BeforeAPerson):
     """The patient answered; AMD listens in the dialplan. Its verdict brings the channel back."""
     name = "awaiting_amd"
 
-    def __init__(self, call: "CampaignCall"):
+    def __init__(self, call: "Call"):
         super().__init__(call)
         self.timer: asyncio.TimerHandle | None = None
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        call.picked_up()
-        await call.send_to_amd()
+        self.dial.picked_up(call)
+        await self.dial.send_to_amd(call)
         timeout = call.deps.settings.campaign_amd_timeout
         self.timer = asyncio.get_running_loop().call_later(timeout, call.post, AmdTimeout())
         return None
@@ -112,7 +118,7 @@ class AwaitingAmd(BeforeAPerson):
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.call.channel.id:
             return None
-        self.call.amd_status = self.call.amd_status or "HANGUP"
+        self.dial.amd_status = self.dial.amd_status or "HANGUP"
         return self.end("failed", "hangup_during_amd", hangup=False)
 
     async def on_AmdTimeout(self, event: AmdTimeout) -> "CallState":
@@ -120,24 +126,24 @@ class AwaitingAmd(BeforeAPerson):
         return self.end("failed", "amd_timeout")
 
     async def on_StasisStart(self, start: StasisStart) -> "CallState | None":
-        if start.channel.id != self.call.channel.id or start.role != self.call.amd_role:
+        dial = self.dial
+        if start.channel.id != self.call.channel.id or start.role != dial.amd_role:
             return None
-        call = self.call
-        call.amd_status = start.args[2] if len(start.args) > 2 else "NOTSURE"
-        call.amd_cause = (start.args[3] if len(start.args) > 3 else "")[:64]
-        call.log("campaign_answered", campaign=call.campaign.name, amd_status=call.amd_status,
-                 amd_cause=call.amd_cause)
+        dial.amd_status = start.args[2] if len(start.args) > 2 else "NOTSURE"
+        dial.amd_cause = (start.args[3] if len(start.args) > 3 else "")[:64]
+        self.call.log("campaign_answered", campaign=dial.campaign.name, amd_status=dial.amd_status,
+                      amd_cause=dial.amd_cause)
         return self.verdict()
 
     def verdict(self) -> "CallState":
-        """Where AMD's verdict (call.amd_status) takes an automated call."""
-        call = self.call
-        if call.amd_status == "HUMAN":
-            call.result = "person"
+        """Where AMD's verdict (dial.amd_status) takes an automated call."""
+        call, dial = self.call, self.dial
+        if dial.amd_status == "HUMAN":
+            dial.result = "person"
             return Ivr(call)
         # NOTSURE is treated as a machine: the flow may name an appointment or a ward, which only the patient
         # may hear; the neutral message is safe for anyone, and the target is retried.
-        call.result = "machine"
+        dial.result = "machine"
         return LeavingMessage(call)
 
     def caller_gone(self, reason: str) -> "CallState":
@@ -148,31 +154,31 @@ class LeavingMessage(BeforeAPerson):
     """A machine: after its greeting and beep, the hospital's name and callback number, then hang up."""
     name = "leaving_message"
 
-    def __init__(self, call: "CampaignCall"):
+    def __init__(self, call: "Call"):
         super().__init__(call)
         self.playback = None
 
     async def enter(self) -> "CallState | None":
-        call = self.call
-        if call.campaign.compliance.machine != "leave_message":
+        call, dial = self.call, self.dial
+        if dial.campaign.compliance.machine != "leave_message":
             return self.end("machine", "machine_hang_up")
         try:
-            media = message_media(call.site)
+            media = message_media(dial.site)
         except SiteNotConfigured as exc:
             log.warning("campaign call %s: no message left: %s", call.id, exc)
             return self.end("machine", "machine_no_message")
         self.playback = await call.play(media)
-        call.log("campaign_message_started", campaign=call.campaign.name, prompts=media)
+        call.log("campaign_message_started", campaign=dial.campaign.name, prompts=media)
         return None
 
     async def on_PlaybackFinished(self, event: PlaybackFinished) -> "CallState | None":
         await super().on_PlaybackFinished(event)
         if self.playback is None or not self.playback.done():
             return None
-        call = self.call
-        call.message_outcome = "message_left"
-        call.log("campaign_outcome", campaign=call.campaign.name, outcome="message_left",
-                 target_id=call.job.target_id, attempt_id=call.job.attempt_id)
+        dial = self.dial
+        dial.message_outcome = "message_left"
+        self.call.log("campaign_outcome", campaign=dial.campaign.name, outcome="message_left",
+                      target_id=dial.job.target_id, attempt_id=dial.job.attempt_id)
         return self.end("machine", "message_left")
 
     def caller_gone(self, reason: str) -> "CallState":
