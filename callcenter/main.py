@@ -186,6 +186,7 @@ async def stop(s: Services) -> None:
             call.task.cancel()
     await s.recordings.wait_idle()
     await s.notifier.close_all()
+    await s.auth.sockets.stop()
     await s.ari.close()
     await s.events.close()
     s.db.close()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from .admin import http as admin_http
 from .auth import http as auth_http
 from .auth.middleware import auth_middleware as _guard
-from .auth.middleware import wants_html
+from .auth.middleware import wants_html, watch_session
 from .auth.pages import STATIC_DIR, render
 from .calls import http as calls_http
 from .campaigns import console_http as campaign_console
@@ -257,13 +257,14 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     s.notifier.attach(number, ws)
     try:
-        await ws.send_json({"type": "hello", "agent": number})
-        agent = s.queues.agent(number)
-        for message in s.pops.replay(s.router.find(agent.call_id), agent):
-            await ws.send_json(message)
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
+        async with watch_session(request, ws):  # closed when the user signs out or is deactivated
+            await ws.send_json({"type": "hello", "agent": number})
+            agent = s.queues.agent(number)
+            for message in s.pops.replay(s.router.find(agent.call_id), agent):
+                await ws.send_json(message)
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
     finally:
         s.notifier.detach(number, ws)
     return ws

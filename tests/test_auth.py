@@ -881,3 +881,84 @@ async def test_given_admin_set_password_when_signing_in_then_must_change_it_befo
     assert changed.status == 200
     assert (await console.get("/api/queues")).status == 200
     assert _user(console.services.db, AGENT.username).must_change_password is False
+
+
+# -- websockets end with the session ------------------------------------------------------------------------
+
+
+SOCKETS = {"agent": f"/api/agents/{AGENT.desk}/ws", "supervisor": "/api/wallboard/ws"}
+
+
+async def _open_socket(client, role: str):
+    await sign_in(client, ROLE_USERS[role].username)
+    ws = await client.ws_connect(SOCKETS[role], headers={"Origin": origin(client)})
+    await ws.receive_json(timeout=5)   # hello, or the first wallboard snapshot
+    return ws
+
+
+async def _closed(ws) -> int | None:
+    """The close code once the server closes the socket (pushes before are skipped); None if it stays open."""
+    from aiohttp import WSMsgType
+    while True:
+        try:
+            msg = await ws.receive(timeout=10)
+        except TimeoutError:
+            return None
+        if msg.type == WSMsgType.CLOSE:
+            return msg.data   # the server's close code
+        if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return ws.close_code
+
+
+def _reset_password(db: Database, username: str) -> None:
+    with db.session() as session:
+        set_password(session, FAST, username, "an admin reset this one", must_change=True)
+
+
+def _deactivate(db: Database, username: str) -> None:
+    with db.session() as session:
+        session.execute(update(User).where(User.username == username).values(active=False))
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor"])
+@pytest.mark.parametrize("ending", ["reset", "deactivated"])
+async def test_given_open_socket_when_password_reset_or_user_deactivated_then_socket_closed(console, role,
+                                                                                           ending):
+    console.services.auth.sockets.recheck_seconds = 0.2
+    ws = await _open_socket(console, role)
+
+    (_reset_password if ending == "reset" else _deactivate)(console.services.db, ROLE_USERS[role].username)
+
+    assert await _closed(ws) == 4401
+
+
+async def test_given_open_socket_when_signing_out_then_socket_closed_at_once(console):
+    ws = await _open_socket(console, "agent")   # re-checks every 5 s: sign-out does not wait for one
+    token = page_csrf(await (await console.get("/", headers={"Accept": "text/html"})).text())
+
+    await console.post("/logout", data={"csrf_token": token}, headers={"Origin": origin(console)})
+
+    assert await asyncio.wait_for(_closed(ws), 3) == 4401
+
+
+async def test_given_open_socket_when_session_outlives_its_lifetime_then_closed(console):
+    console.services.auth.sockets.recheck_seconds = 0.2
+    ws = await _open_socket(console, "agent")
+
+    console.services.auth.sockets._clock = lambda: time.time() + 8 * 3600 + 1
+
+    assert await _closed(ws) == 4401
+
+
+async def test_given_open_socket_when_other_user_signs_out_then_socket_stays_open(console, aiohttp_client):
+    console.services.auth.sockets.recheck_seconds = 0.2
+    ws = await _open_socket(console, "agent")
+    other = await _another_client(console, aiohttp_client)
+    token = await sign_in(other, ROLE_USERS["nurse"].username)
+
+    await other.post("/logout", data={"csrf_token": token}, headers={"Origin": origin(other)})
+    await console.services.auth.sockets.recheck()
+
+    delivered = await console.services.notifier.send(AGENT.desk, {"type": "screen_pop", "call_id": "c1"})
+    assert delivered == 1 and (await ws.receive_json(timeout=5))["call_id"] == "c1"
+    await ws.close()

@@ -34,15 +34,21 @@ export async function api(method, url, body) {
   }
   const response = await fetch(url, init);
   const data = await readBody(response);
-  if (response.status === 401) {
-    window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
-  }
+  if (response.status === 401) signInAgain();
   if (!response.ok) {
     const message = (data && data.error) || response.statusText || "request failed";
     throw new ApiError(response.status, message, data);
   }
   return data;
 }
+
+function signInAgain() {
+  window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+}
+
+// The server closes a console's websocket with this code when the session ended (signed out, password
+// reset, deactivated): reconnecting cannot help, signing in again does.
+const SESSION_ENDED = 4401;
 
 async function readBody(response) {
   const type = response.headers.get("Content-Type") || "";
@@ -82,8 +88,13 @@ export function connectSocket(url, onMessage, { onStatus = () => {}, maxDelay = 
       }
       onMessage(message);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (closed) return;
+      if (event.code === SESSION_ENDED) {
+        closed = true;
+        signInAgain();
+        return;
+      }
       status("closed");
       const wait = Math.min(delay, maxDelay) * (0.8 + 0.4 * Math.random());
       delay = Math.min(delay * 2, maxDelay);

@@ -58,7 +58,9 @@ async def login_submit(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await request.app[AUTH].users.sign_out(request[USER].id, request.remote)
+    auth = request.app[AUTH]
+    await auth.users.sign_out(request[USER].id, request.remote)
+    await auth.sockets.end(request[USER].id)  # no more screen pops to a signed-out console
     await end_session(request)
     raise web.HTTPSeeOther(location="/login?signed_out=1")
 

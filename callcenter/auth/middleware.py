@@ -18,6 +18,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
@@ -218,6 +219,17 @@ async def csrf_token(request: web.Request) -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
+
+
+def watch_session(request: web.Request, ws: web.WebSocketResponse) -> AbstractAsyncContextManager:
+    """Around a websocket's life: closed when the signed-in user's session ends (auth/sockets.py). A socket
+    of an API client is not watched."""
+    user = request.get(USER)
+    if user is None or SESSION not in request:
+        return nullcontext()
+    auth = request.app[AUTH]
+    ends_at = request[SESSION].get("at", 0) + auth.settings.max_age
+    return auth.sockets.watching(ws, user.id, user.session_version, ends_at)
 
 
 def _sign_in_required(request: web.Request) -> web.HTTPException:

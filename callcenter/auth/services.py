@@ -31,6 +31,7 @@ from ..db.database import Database
 from ..db.models import USER_ROLES, Agent, AuditEvent, User
 from ..db.types import utcnow
 from .exceptions import DuplicateUser, InvalidUserField, SignInFailed, UnknownUser, WeakPassword
+from .sockets import SessionSockets
 from .throttle import SignInThrottle
 from .tickets import WsTickets
 
@@ -233,6 +234,10 @@ class UserService:
         """The active user with this id (re-read on every request: deactivation and sign-out act at once)."""
         return await self.db.run(_current, user_id)
 
+    async def session_versions(self, user_ids: set[int]) -> dict[int, int]:
+        """Session version by user id, for the active users among `user_ids` (one query for many sockets)."""
+        return await self.db.run(_session_versions, user_ids)
+
     async def sign_out(self, user_id: int, remote: str | None) -> None:
         await self.db.run(_sign_out, user_id, remote)
 
@@ -325,6 +330,12 @@ def _audit_now(session: Session, action: str, user_id: int, detail: dict) -> Non
     _audit(session, action, user_id, utcnow(), detail)
 
 
+def _session_versions(session: Session, user_ids: set[int]) -> dict[int, int]:
+    rows = session.execute(select(User.id, User.session_version)
+                           .where(User.id.in_(user_ids), User.active.is_(True)))
+    return {user_id: version for user_id, version in rows}
+
+
 def _sign_out(session: Session, user_id: int, remote: str | None) -> None:
     session.execute(update(User).where(User.id == user_id)
                     .values(session_version=User.session_version + 1))
@@ -342,6 +353,11 @@ class Auth:
     settings: AuthSettings
     users: UserService
     tickets: WsTickets = field(default_factory=WsTickets)
+    sockets: SessionSockets | None = None   # websockets of signed-in users, closed when their session ends
+
+    def __post_init__(self) -> None:
+        if self.sockets is None:
+            self.sockets = SessionSockets(self.users.session_versions)
 
     @classmethod
     def from_config(cls, cfg: Config, db: Database) -> Auth:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
+from ..auth.middleware import watch_session
 from ..auth.pages import render
 from ..httputil import SERVICES
 from ..httputil import services as _services
@@ -33,9 +34,10 @@ async def wallboard_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     await board.attach(ws)
     try:
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
+        async with watch_session(request, ws):  # closed when the user signs out or is deactivated
+            async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
     finally:
         board.detach(ws)
     return ws

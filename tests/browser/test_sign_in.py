@@ -84,3 +84,27 @@ def test_given_signed_in_when_changing_own_password_from_top_bar_then_back_home_
 
     page.wait_for_url(lambda url: url.rstrip("/") == console.url)
     expect(page.locator(".who .role-badge")).to_have_text("supervisor")
+
+
+def test_given_desk_and_wallboard_open_when_user_deactivated_or_password_reset_then_pages_go_to_sign_in(
+        signed_in, console, screenshot):
+    from argon2 import PasswordHasher
+    from sqlalchemy import update
+
+    from callcenter.auth.services import set_password
+    from callcenter.db.models import User
+    console.services.auth.sockets.recheck_seconds = 0.2
+    desk, board = signed_in("agent"), signed_in("supervisor")
+    desk.goto("/agent")
+    board.goto("/supervisor")
+    for page in (desk, board):
+        expect(page.locator("#connection-status")).to_have_text("Live")
+
+    with console.services.db.session() as session:   # what the admin console's two buttons do
+        session.execute(update(User).where(User.username == "agent1")
+                        .values(active=False, session_version=User.session_version + 1))
+        set_password(session, PasswordHasher(), "supervisor1", "an admin reset this", must_change=True)
+
+    desk.wait_for_url("**/login?next=%2Fagent")
+    board.wait_for_url("**/login?next=%2Fsupervisor")
+    screenshot(desk, "desk-session-ended")
