@@ -49,6 +49,11 @@ function signInAgain() {
 // The server closes a console's websocket with this code when the session ended (signed out, password
 // reset, deactivated): reconnecting cannot help, signing in again does.
 const SESSION_ENDED = 4401;
+// Set when this page navigates away (e.g. its own sign-out form): that navigation wins over signInAgain().
+let leaving = false;
+window.addEventListener("beforeunload", () => {
+  leaving = true;
+});
 
 async function readBody(response) {
   const type = response.headers.get("Content-Type") || "";
@@ -92,7 +97,7 @@ export function connectSocket(url, onMessage, { onStatus = () => {}, maxDelay = 
       if (closed) return;
       if (event.code === SESSION_ENDED) {
         closed = true;
-        signInAgain();
+        if (!leaving) signInAgain();
         return;
       }
       status("closed");
