@@ -139,6 +139,10 @@ class DeskConfig:
     # A desk staffed through the console whose console is closed (no open websocket) and not back within
     # this many seconds is logged out of the queues; a disposition it still owes is kept as a task. 0: never.
     away_logout_seconds: float = 120.0
+    # Patient records one user may open within view_window_seconds (pops, searches, callbacks, break-glass):
+    # a bound on what a misused account can read. Past it the desk answers 429.
+    views_per_window: int = 30
+    view_window_seconds: float = 600.0
 
 
 @dataclass

@@ -26,6 +26,7 @@ from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
 from .config import Config
 from .db.database import Database
+from .desk.access import ViewRate
 from .desk.services import DeskService
 from .eventlog import EventLog
 from .ivr.flow import Flow, load_flow
@@ -100,7 +101,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
     services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region,
-                                away_logout_seconds=cfg.desk.away_logout_seconds)
+                                away_logout_seconds=cfg.desk.away_logout_seconds,
+                                view_rate=ViewRate(cfg.desk.views_per_window, cfg.desk.view_window_seconds))
     queues.availability_checks.append(services.desk.why_not_available)
     queues.state_listeners.append(services.desk.agent_state_changed)
     services.controls = CallControls(router, queues, db, events, flows["hotline"])

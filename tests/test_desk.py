@@ -32,6 +32,10 @@ async def desk(tmp_path, sqlite_url, aiohttp_client):
     return client
 
 
+async def view(client, pid: int, body: dict):
+    return await post(client, f"/api/agents/{DESK}/patients/{pid}/view", body)
+
+
 def headers(client) -> dict:
     return {"Origin": origin(client), "X-CSRF-Token": client.token}
 
@@ -65,7 +69,15 @@ async def talk_and_hang_up(client, call_id: str = "c" * 32) -> str:
     return call_id
 
 
-async def test_given_call_ended_without_disposition_when_going_available_then_409_and_agent_stays_in_wrapup(desk):
+def ring(client, call_id: str) -> None:
+    """The call rings at the desk (its pop is shown)."""
+    s = client.services
+    s.queues.request_state(DESK, "available")
+    s.queues.set_state(s.queues.agent(DESK), "ringing", call_id=call_id)
+
+
+async def test_given_call_ended_without_disposition_when_going_available_then_409_and_agent_stays_in_wrapup(
+        desk):
     await talk_and_hang_up(desk)
     status, body = await post(desk, f"/api/agents/{DESK}/state", {"state": "available"})
 
@@ -126,8 +138,8 @@ async def test_given_callback_at_wrapup_when_saved_then_it_lists_in_the_side_pan
     assert [c["id"] for c in listed] == [callback.id] and listed[0]["patient"]["id"] == pid
 
 
-async def test_given_desk_driven_by_api_token_only_when_call_ends_then_no_disposition_needed(tmp_path, sqlite_url,
-                                                                                            aiohttp_client):
+async def test_given_desk_driven_by_api_token_only_when_call_ends_then_no_disposition_needed(
+        tmp_path, sqlite_url, aiohttp_client):
     seed_role_users(sqlite_url, FAST)
     services = build(console_config(tmp_path, sqlite_url))
     client = await aiohttp_client(init_app(services.cfg, services, ari=False))
@@ -136,7 +148,8 @@ async def test_given_desk_driven_by_api_token_only_when_call_ends_then_no_dispos
     assert services.queues.agent(DESK).state == "available"
 
 
-async def test_given_search_by_name_and_dob_when_searched_then_identity_only_and_audit_without_terms(desk, caplog):
+async def test_given_search_by_name_and_dob_when_searched_then_identity_only_and_audit_without_terms(
+        desk, caplog):
     caplog.set_level(logging.DEBUG)
     status, body = await post(desk, f"/api/agents/{DESK}/patients/search",
                               {"name": "emily john", "date_of_birth": "1984-03-12"})
@@ -151,7 +164,8 @@ async def test_given_search_by_name_and_dob_when_searched_then_identity_only_and
     assert "emily" not in caplog.text.lower()
 
 
-@pytest.mark.parametrize("body, mrn", [({"mrn": "mrn100002"}, "MRN100002"), ({"phone": "(415) 555-0102"}, None)])
+@pytest.mark.parametrize("body, mrn", [({"mrn": "mrn100002"}, "MRN100002"),
+                                       ({"phone": "(415) 555-0102"}, None)])
 async def test_given_mrn_or_phone_when_searched_then_found(desk, body, mrn):
     status, answer = await post(desk, f"/api/agents/{DESK}/patients/search", body)
     assert status == 200 and answer["patients"]
@@ -166,7 +180,8 @@ async def test_given_no_terms_when_searched_then_400(desk):
 
 async def test_given_search_result_when_opened_then_full_record_and_patient_viewed_audit(desk):
     pid = patient_id(desk, "MRN100001")
-    status, record = await post(desk, f"/api/agents/{DESK}/patients/{pid}/view", {"via": "search"})
+    await post(desk, f"/api/agents/{DESK}/patients/search", {"mrn": "MRN100001"})
+    status, record = await view(desk, pid, {"via": "search"})
 
     assert status == 200 and record["id"] == pid and "allergies" in record and "recent_calls" in record
     [audit] = rows(desk, AuditEvent, AuditEvent.action == "patient_viewed")
@@ -179,14 +194,15 @@ async def test_given_pop_of_a_call_when_patient_not_a_candidate_then_refused_and
     pid = patient_id(desk, "MRN100001")
     with desk.services.db.session() as session:
         session.add(Call(id=call_id, status="offering", caller_status="valid", candidate_patient_ids=[pid]))
+    ring(desk, call_id)
     other = patient_id(desk, "MRN100002")
 
-    refused, _ = await post(desk, f"/api/agents/{DESK}/patients/{other}/view", {"via": "pop", "call_id": call_id})
-    status, record = await post(desk, f"/api/agents/{DESK}/patients/{pid}/view", {"via": "pop", "call_id": call_id})
+    refused, _ = await view(desk, other, {"via": "pop", "call_id": call_id})
+    status, record = await view(desk, pid, {"via": "pop", "call_id": call_id})
 
     assert refused == 400 and status == 200
-    assert [(a.patient_id, a.call_id) for a in rows(desk, AuditEvent, AuditEvent.action == "patient_viewed")] == [
-        (pid, call_id)]
+    viewed = rows(desk, AuditEvent, AuditEvent.action == "patient_viewed")
+    assert [(a.patient_id, a.call_id) for a in viewed] == [(pid, call_id)]
     [call] = rows(desk, Call, Call.id == call_id)
     assert call.patient_id == pid  # identity confirmed: the call is this patient's
 
@@ -203,3 +219,95 @@ async def test_given_desk_page_when_loaded_then_desk_markup_and_snapshot(desk):
     assert page.status == 200 and 'data-desk="9001"' in await page.text()
     assert snap["agent"]["number"] == DESK and {"code": "lunch", "label": "Lunch"} in snap["pause_reasons"]
     assert any(d["code"] == "wrong_number" for d in snap["dispositions"])
+
+
+# -- who may open which record (issue 14) -------------------------------------------------------------------
+
+def view_audits(client, action: str = "patient_viewed") -> list[AuditEvent]:
+    return rows(client, AuditEvent, AuditEvent.action == action)
+
+
+async def test_given_patient_not_in_own_search_results_when_opened_via_search_then_403_and_not_audited(desk):
+    pid, other = patient_id(desk, "MRN100001"), patient_id(desk, "MRN100002")
+    await post(desk, f"/api/agents/{DESK}/patients/search", {"mrn": "MRN100002"})
+
+    refused, answer = await view(desk, pid, {"via": "search"})
+    status, _ = await view(desk, other, {"via": "search"})
+
+    assert refused == 403 and "search" in answer["error"]
+    assert status == 200
+    assert [a.patient_id for a in view_audits(desk)] == [other]
+
+
+async def test_given_pop_with_another_desks_call_when_viewed_then_403_and_no_identity_confirmed(desk):
+    pid = patient_id(desk, "MRN100001")
+    call_id = "e" * 32
+    nurse_desk = desk.services.queues.agent(ROLE_USERS["nurse"].desk)
+    with desk.services.db.session() as session:
+        session.add(Call(id=call_id, status="connected", caller_status="valid", agent_id=nurse_desk.id,
+                         candidate_patient_ids=[pid]))
+
+    status, _ = await view(desk, pid, {"via": "pop", "call_id": call_id})
+
+    assert status == 403
+    await desk.services.events.flush()
+    assert rows(desk, CallEvent, CallEvent.call_id == call_id, CallEvent.type == "identity_confirmed") == []
+    [call] = rows(desk, Call, Call.id == call_id)
+    assert call.patient_id is None and view_audits(desk) == []
+
+
+async def test_given_search_with_another_desks_call_when_opened_then_403(desk):
+    pid = patient_id(desk, "MRN100001")
+    nurse_desk = desk.services.queues.agent(ROLE_USERS["nurse"].desk)
+    with desk.services.db.session() as session:
+        session.add(Call(id="f" * 32, status="connected", caller_status="valid", agent_id=nurse_desk.id))
+    await post(desk, f"/api/agents/{DESK}/patients/search", {"mrn": "MRN100001"})
+
+    status, _ = await view(desk, pid, {"via": "search", "call_id": "f" * 32})
+
+    assert status == 403 and view_audits(desk) == []
+
+
+async def test_given_callback_on_the_desks_list_when_opened_via_callback_then_allowed_else_403(desk):
+    pid, other = patient_id(desk, "MRN100001"), patient_id(desk, "MRN100002")
+    with desk.services.db.session() as session:
+        session.add(Callback(patient_id=pid, phone_e164="+14155550101", due_at=utcnow() + timedelta(hours=1),
+                             agent_id=desk.services.queues.agent(DESK).id, reason="results"))
+
+    status, _ = await view(desk, pid, {"via": "callback"})
+    refused, _ = await view(desk, other, {"via": "callback"})
+
+    assert (status, refused) == (200, 403)
+    assert [(a.patient_id, a.detail) for a in view_audits(desk)] == [(pid, {"via": "callback"})]
+
+
+@pytest.mark.parametrize("reason", [None, "", "   ", 5])
+async def test_given_break_glass_without_written_reason_when_opened_then_400_and_not_audited(desk, reason):
+    pid = patient_id(desk, "MRN100001")
+    status, answer = await post(desk, f"/api/agents/{DESK}/patients/{pid}/view",
+                                {"via": "break_glass", "reason": reason})
+
+    assert status == 400 and "reason" in answer["error"]
+    assert view_audits(desk) == [] and view_audits(desk, "patient_break_glass") == []
+
+
+async def test_given_break_glass_with_reason_when_opened_then_record_and_audited_as_break_glass(desk):
+    pid = patient_id(desk, "MRN100001")
+    status, record = await post(desk, f"/api/agents/{DESK}/patients/{pid}/view",
+                                {"via": "break_glass", "reason": "caller disconnected, urgent result"})
+
+    assert status == 200 and record["id"] == pid
+    [audit] = view_audits(desk, "patient_break_glass")
+    assert (audit.patient_id, audit.reason, audit.actor_user_id is not None) == (
+        pid, "caller disconnected, urgent result", True)
+    assert view_audits(desk) == []
+
+
+async def test_given_many_views_when_over_the_per_user_limit_then_429_and_not_audited(desk):
+    pid = patient_id(desk, "MRN100001")
+    limit = desk.services.cfg.desk.views_per_window
+    body = {"via": "break_glass", "reason": "audit of the limit"}
+    statuses = [(await view(desk, pid, body))[0] for _ in range(limit + 1)]
+
+    assert statuses == [200] * limit + [429]
+    assert len(view_audits(desk, "patient_break_glass")) == limit

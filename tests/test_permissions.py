@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 from aiohttp import WSServerHandshakeError, web
@@ -18,7 +19,7 @@ from callcenter import main
 from callcenter.auth.exceptions import PermissionTableError
 from callcenter.auth.permissions import ANONYMOUS, API, PERMISSIONS, ROLES, allowed, check_routes
 from callcenter.db.database import Database
-from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Queue, User
+from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Patient, Queue, User
 from callcenter.httputil import SERVICES
 from callcenter.main import build, init_app
 
@@ -47,7 +48,9 @@ SAMPLES: dict[str, Sample] = {
     "api_call": Sample(params={"call_id": "0" * 32}),
     # agent desk (issue 4)
     "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
-    "api_desk_patient_view": Sample(params={"patient_id": "1"}, json={"via": "search"}),
+    # no such patient (404): a break-the-glass view, as a search result needs the user's own search first
+    "api_desk_patient_view": Sample(params={"patient_id": "999999"},
+                                    json={"via": "break_glass", "reason": "permission walk"}),
     "api_desk_disposition": Sample(json={}),
     "api_desk_release": Sample(json={}),
     "api_disposition_task_complete": Sample(params={"task_id": "1"}, json={}),
@@ -341,3 +344,69 @@ async def test_given_caller_waiting_when_each_principal_lists_queues_then_desk_r
 
     assert seen == {"agent": [None], "nurse": [None], "supervisor": ["c" * 32], "admin": ["c" * 32],
                     API: ["c" * 32]}
+
+
+def _seed_patient(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            patient = Patient(mrn="MRN-ACL-1", given_name="Pat", family_name="Example",
+                              date_of_birth=date(1980, 1, 2))
+            session.add(patient)
+            session.flush()
+            return patient.id
+    finally:
+        db.close()
+
+
+# Opening a record at one's own desk (issue 14): each principal on the agent's desk, with the agent's call as
+# the pop, a search result it never searched, and a break-the-glass view with and without a written reason.
+RECORD_OPENERS = {
+    #             pop of the agent's call, search not done, break-glass no reason, break-glass with reason
+    "agent":      (200, 403, 400, 200),
+    "nurse":      (403, 403, 400, 200),   # the agent's call is not on the nurse's desk
+    "supervisor": (403, 403, 403, 403),   # the route is for desk roles
+    "admin":      (403, 403, 403, 403),
+    API:          (403, 403, 403, 403),
+    ANONYMOUS:    (401, 401, 401, 401),
+}
+
+
+async def test_given_a_patient_when_each_principal_opens_the_record_then_own_desk_and_break_glass_rules_hold(
+        app_server, aiohttp_client, sqlite_url):
+    pid = _seed_patient(sqlite_url)
+    call_id = _seed_call_on_desk(sqlite_url, ROLE_USERS["agent"].desk)
+    db = Database(sqlite_url)
+    with db.session() as session:
+        session.get(Call, call_id).candidate_patient_ids = [pid]
+    db.close()
+    bodies = ({"via": "pop", "call_id": call_id}, {"via": "search"}, {"via": "break_glass", "reason": " "},
+              {"via": "break_glass", "reason": "caller cut off, urgent result"})
+    got = {}
+    for principal in PRINCIPALS:
+        client, token = await _client_for(app_server, aiohttp_client, principal)
+        desk = ROLE_USERS.get(principal, ROLE_USERS["agent"]).desk or ROLE_USERS["agent"].desk
+        headers = ({"Authorization": f"Bearer {API_TOKEN}"} if principal == API
+                   else {"Origin": origin(client), "X-CSRF-Token": token})
+        url, statuses = f"/api/agents/{desk}/patients/{pid}/view", []
+        for body in bodies:
+            statuses.append((await client.post(url, json=body, headers=headers)).status)
+        got[principal] = tuple(statuses)
+
+    assert got == RECORD_OPENERS
+    assert [user for user, _ in _patient_audits(sqlite_url, pid, "patient_break_glass")] == [
+        ROLE_USERS["agent"].username, ROLE_USERS["nurse"].username]
+    assert [user for user, _ in _patient_audits(sqlite_url, pid, "patient_viewed")] == [
+        ROLE_USERS["agent"].username]
+
+
+def _patient_audits(database_url: str, patient_id: int, action: str) -> list[tuple[str | None, str | None]]:
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            rows = session.scalars(select(AuditEvent)
+                                   .where(AuditEvent.patient_id == patient_id, AuditEvent.action == action)
+                                   .order_by(AuditEvent.id))
+            return [(session.get(User, r.actor_user_id).username, r.reason) for r in rows]
+    finally:
+        db.close()

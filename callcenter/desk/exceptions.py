@@ -23,3 +23,13 @@ class DispositionConflict(DeskError):
 class NotInWrapup(DeskError):
     """Only a desk in wrap-up can be released from it."""
     status = 409
+
+
+class NotPermitted(DeskError):
+    """The user may not open this record or use this call from their desk."""
+    status = 403
+
+
+class TooManyViews(DeskError):
+    """The user opened more records than the per-user rate allows."""
+    status = 429

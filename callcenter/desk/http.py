@@ -115,7 +115,7 @@ async def view_patient(request: web.Request) -> web.Response:
     actor = _actor(request)
     body = await json_object(request)
     summary = await _desk(request).view(actor, int(request.match_info["patient_id"]), _call_id(body),
-                                        body.get("via", "search"))
+                                        body.get("via", "search"), body.get("reason"))
     return web.json_response(summary)
 
 

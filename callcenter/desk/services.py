@@ -37,15 +37,17 @@ from ..phones import normalize
 from ..queues.services import AgentRuntime, QueueService
 from ..screenpop.notifier import AgentNotifier
 from ..triage.escalation import wrapup_refusal
+from .access import RecentResults, ViewRate
 from .codes import DISPOSITION_CODES, DISPOSITIONS, PAUSE_REASONS
-from .exceptions import DispositionConflict, InvalidRequest, NotFound, NotInWrapup
+from .exceptions import DispositionConflict, InvalidRequest, NotFound, NotInWrapup, NotPermitted, TooManyViews
 
 log = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 25
 CALLBACK_LIMIT = 30
 NOTES_MAX = 4000
-VIEW_VIA = ("pop", "search", "callback")
+VIEW_VIA = ("pop", "search", "callback", "break_glass")
+REASON_MAX = 500
 RELEASE_TO = ("available", "logged_out")
 TASK_LIMIT = 50
 # A desk left alone on a call is not logged out mid-call: the phone works without the console.
@@ -68,7 +70,8 @@ class SearchTerms:
 
     def fields(self) -> list[str]:
         """Which fields were used: what the audit row keeps (the terms themselves are patient data)."""
-        used = {"name": self.name, "date_of_birth": self.date_of_birth, "mrn": self.mrn, "phone": self.phone_e164}
+        used = {"name": self.name, "date_of_birth": self.date_of_birth, "mrn": self.mrn,
+                "phone": self.phone_e164}
         return [name for name, value in used.items() if value]
 
 
@@ -88,7 +91,7 @@ class DispositionRequest:
 class DeskService:
     def __init__(self, db: Database, events: EventLog, queues: QueueService, notifier: AgentNotifier,
                  default_region: str, *, away_logout_seconds: float = 0.0,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, view_rate: ViewRate | None = None):
         self._db = db
         self._events = events
         self._queues = queues
@@ -101,6 +104,8 @@ class DeskService:
         self.clock = clock  # the away bound's clock (a test moves it)
         self._left_at: dict[str, datetime] = {}  # staffed desk -> when it was first seen without a console
         self._watch: asyncio.Task | None = None
+        self._recent = RecentResults()  # what each user's searches returned: those records may be opened
+        self._view_rate = view_rate or ViewRate(30, 600.0)
 
     # -- the disposition rule (called by the queue service) ----------------------------------------------
 
@@ -123,8 +128,8 @@ class DeskService:
         self._push(agent.number, self.state_message(agent))
 
     def state_message(self, agent: AgentRuntime) -> dict:
-        return {"type": "agent_state", "agent": agent.public(), "disposition_owed": self._owed.get(agent.number),
-                "sent_at": utcnow().isoformat()}
+        return {"type": "agent_state", "agent": agent.public(),
+                "disposition_owed": self._owed.get(agent.number), "sent_at": utcnow().isoformat()}
 
     def _push(self, number: str, message: dict) -> None:
         try:
@@ -235,9 +240,13 @@ class DeskService:
 
     async def callbacks(self, actor: Actor) -> list[dict]:
         """Scheduled callbacks for this agent or the queues they serve, due soonest first."""
-        agent = actor.agent
-        queues = [q.name for q in self._queues.queues.values() if q.skill in agent.skills]
-        return await self._db.run(_callbacks, actor, queues)
+        return await self._db.run(_callbacks, actor, self._served_queues(actor.agent))
+
+    def _searched(self, actor: Actor, patient_id: int) -> bool:
+        return actor.user_id is not None and self._recent.returned(actor.user_id, patient_id)
+
+    def _served_queues(self, agent: AgentRuntime) -> list[str]:
+        return [q.name for q in self._queues.queues.values() if q.skill in agent.skills]
 
     # -- patients ----------------------------------------------------------------------------------------
 
@@ -257,13 +266,26 @@ class DeskService:
         return terms
 
     async def search(self, actor: Actor, terms: SearchTerms, call_id: str | None) -> list[dict]:
-        return await self._db.run(_search, actor, terms, call_id)
+        found = await self._db.run(_search, actor, terms, call_id)
+        if actor.user_id is not None:
+            self._recent.remember(actor.user_id, [p["id"] for p in found])
+        return found
 
-    async def view(self, actor: Actor, patient_id: int, call_id: str | None, via: str) -> dict:
-        """The full record of one patient, with its audit row in the same transaction."""
+    async def view(self, actor: Actor, patient_id: int, call_id: str | None, via: str,
+                   reason: object = None) -> dict:
+        """The full record of one patient, if `via` entitles this user to it (see access.py), with its audit
+        row in the same transaction."""
         if via not in VIEW_VIA:
             raise InvalidRequest(f"'via' must be one of {', '.join(VIEW_VIA)}")
-        summary = await self._db.run(_view, actor, patient_id, call_id, via)
+        if via == "break_glass":
+            reason = _break_glass_reason(reason)
+        if actor.user_id is not None and not self._view_rate.take(actor.user_id):
+            raise TooManyViews("too many records opened in a short time: wait a few minutes")
+        if via == "search" and not self._searched(actor, patient_id):
+            raise NotPermitted("open a record from your own recent search, the pop of your call or your "
+                               "callback list, or break the glass with a written reason")
+        queues = self._served_queues(actor.agent)
+        summary = await self._db.run(_view, actor, patient_id, call_id, via, reason, queues)
         if summary is None:
             raise NotFound("no such patient")
         return summary
@@ -306,8 +328,8 @@ class DeskService:
         phone = normalize(phone_raw, self._region).e164 if phone_raw else None
         if phone_raw and phone is None:
             raise InvalidRequest("the callback phone number is not valid")
-        return DispositionRequest(call_id, code, notes, patient_id, due, _text(callback, "reason", 500), phone,
-                                  next_state, _text(body, "pause_reason", 64) or None)
+        return DispositionRequest(call_id, code, notes, patient_id, due, _text(callback, "reason", 500),
+                                  phone, next_state, _text(body, "pause_reason", 64) or None)
 
 
 # -- validation helpers ------------------------------------------------------------------------------------
@@ -373,27 +395,56 @@ def _search(session: Session, actor: Actor, terms: SearchTerms, call_id: str | N
     return found
 
 
-def _view(session: Session, actor: Actor, patient_id: int, call_id: str | None, via: str) -> dict | None:
+def _break_glass_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidRequest("opening a record outside a pop, your search or your callbacks needs a written "
+                             "'reason'")
+    if len(reason) > REASON_MAX:
+        raise InvalidRequest(f"the 'reason' is at most {REASON_MAX} characters")
+    return reason.strip()
+
+
+def _view(session: Session, actor: Actor, patient_id: int, call_id: str | None, via: str, reason: str | None,
+          queues: list[str]) -> dict | None:
     call = session.get(CallRow, call_id) if call_id else None
     if call_id and call is None:
         raise NotFound("no such call")
+    if call is not None and not _on_desk(session, call, actor.agent):
+        raise NotPermitted("this call is not on your desk")
     if via == "pop" and call is None:
         raise InvalidRequest("a record opened from a screen pop needs its 'call_id'")
     if via == "pop" and patient_id not in (call.candidate_patient_ids or []) + [call.patient_id]:
         raise InvalidRequest("this patient is not a candidate for this call")
+    if via == "callback" and not _on_callback_list(session, actor.agent, patient_id, queues):
+        raise NotPermitted("this patient is not on your callback list")
     summary = patient_summary(session, patient_id, exclude_call_id=call_id)
     if summary is None:
         return None
-    add_audit_event(session, "patient_viewed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
-                    patient_id=patient_id, call_id=call_id, detail={"via": via})
+    action = "patient_break_glass" if via == "break_glass" else "patient_viewed"
+    add_audit_event(session, action, actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
+                    patient_id=patient_id, call_id=call_id, reason=reason, detail={"via": via})
     if via == "pop":
         # The agent checked name and date of birth with the caller: this call is now this patient's (which
         # the pop could not know when several patients share the number).
-        session.add(CallEvent(call_id=call_id, ts=utcnow(), type="identity_confirmed", agent_id=actor.agent.id,
-                              data={"patient_id": patient_id}))
+        session.add(CallEvent(call_id=call_id, ts=utcnow(), type="identity_confirmed",
+                              agent_id=actor.agent.id, data={"patient_id": patient_id}))
         if call.patient_id is None:
             session.execute(update(CallRow).where(CallRow.id == call_id).values(patient_id=patient_id))
     return summary
+
+
+def _on_desk(session: Session, call: CallRow, agent: AgentRuntime) -> bool:
+    """The call rings or rang, is or was answered at this desk."""
+    if agent.call_id == call.id or call.agent_id == agent.id:
+        return True
+    return session.scalar(select(CallEvent.id).where(CallEvent.call_id == call.id,
+                                                     CallEvent.agent_id == agent.id).limit(1)) is not None
+
+
+def _on_callback_list(session: Session, agent: AgentRuntime, patient_id: int, queues: list[str]) -> bool:
+    """On the list the desk is shown (callbacks.listing with the same bound), not any open callback."""
+    listed = callbacks.listing(session, agent_id=agent.id, queues=queues, limit=CALLBACK_LIMIT)
+    return any(cb.patient_id == patient_id for cb, _ in listed)
 
 
 def _save_disposition(session: Session, actor: Actor, request: DispositionRequest, owed: str | None) -> dict:
@@ -456,8 +507,9 @@ def _callbacks(session: Session, actor: Actor, queues: list[str]) -> list[dict]:
             "urgent": cb.urgent, "attempts": cb.attempts, "last_result": cb.last_result,
             "patient": _identity(patient) if patient else None} for cb, patient in rows]
     if out:
-        add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
-                        detail={"patient_ids": sorted({c["patient"]["id"] for c in out if c["patient"]})})
+        patient_ids = sorted({c["patient"]["id"] for c in out if c["patient"]})
+        add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id,
+                        actor_agent_id=actor.agent.id, detail={"patient_ids": patient_ids})
     return out
 
 
