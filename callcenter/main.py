@@ -87,8 +87,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     queues = QueueService(db, events)
     notifier = AgentNotifier()
     pops = ScreenPopService(db, events, notifier)
+    spool = cfg.recordings.asterisk_dir
     recordings = RecordingService(ari, events, cfg.path(cfg.recordings.dir), cfg.recordings.format,
-                                  cfg.recordings.enabled)
+                                  cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)
     flows = {"hotline": load_flow(cfg.path(cfg.telephony.hotline_flow))}
     router = CallRouter(db, flows)
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,

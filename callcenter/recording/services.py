@@ -1,7 +1,9 @@
 """Call recording: record each bridged conversation, then bring the file home with its metadata.
 
 Asterisk writes the file into its own spool; we fetch it through ARI (so a remote Asterisk works the same),
-store it under the recordings directory by date, and delete Asterisk's copy once ours is safe on disk.
+or read it from Asterisk's directory when this process shares its disk (`asterisk_dir`: two round trips less
+per call), store it under the recordings directory by date, and delete Asterisk's copy once ours is safe on
+disk.
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ FINISH_WAIT = 5.0
 
 class RecordingService:
     def __init__(self, ari: AriClient, events: EventLog, directory: Path, fmt: str = "wav",
-                 enabled: bool = True):
+                 enabled: bool = True, asterisk_dir: Path | None = None):
         self._ari = ari
+        self._asterisk_dir = asterisk_dir
         self._events = events
         self.directory = directory
         self._fmt = fmt
@@ -103,10 +106,7 @@ class RecordingService:
                    path=str(path.relative_to(self.directory)), started_at=started, ended_at=ended, **meta)
         self._events.write(lambda s: s.add(Recording(**row)))
         self._events.event(call_id, "recording_saved", recording=name, duration=meta["duration_seconds"])
-        try:
-            await self._ari.delete_stored_recording(name)
-        except (AriError, AriUnavailable) as exc:
-            log.info("could not delete Asterisk's copy of %s: %s", name, exc)
+        await self._delete_stored(name)
         return meta
 
     # -- after a controller restart (calls/reconcile.py) -------------------------------------------------
@@ -129,8 +129,8 @@ class RecordingService:
         other. Returns its length in seconds (None if Asterisk has no such file), which tells when the
         conversation really ended."""
         try:
-            data = await self._ari.stored_recording_file(name)
-        except (AriError, AriUnavailable):
+            data = await self._stored_file(name)
+        except (AriError, AriUnavailable, OSError):
             return None
         meta = await self._save(call_id, agent_id, name, data, started, None)
         return meta["duration_seconds"]
@@ -139,13 +139,34 @@ class RecordingService:
         # The file is complete a moment after the bridge ends; retry briefly rather than race it.
         for attempt in range(20):
             try:
-                return await self._ari.stored_recording_file(name)
-            except AriNotFound:
+                return await self._stored_file(name)
+            except (AriNotFound, FileNotFoundError):
                 await asyncio.sleep(0.1 * (attempt + 1))
             except AriUnavailable:
                 await asyncio.sleep(0.5)
+            except OSError as exc:  # Asterisk's directory is not ours to read: a configuration error
+                log.error("recording %s cannot be read: %s", name, exc)
+                return None
         log.error("recording %s never became available", name)
         return None
+
+    def _asterisk_file(self, name: str) -> Path:
+        return self._asterisk_dir / f"{name}.{self._fmt}"
+
+    async def _stored_file(self, name: str) -> bytes:
+        """Asterisk's finished file, from its directory when we share its disk, else over ARI."""
+        if self._asterisk_dir is None:
+            return await self._ari.stored_recording_file(name)
+        return await asyncio.to_thread(self._asterisk_file(name).read_bytes)
+
+    async def _delete_stored(self, name: str) -> None:
+        try:
+            if self._asterisk_dir is None:
+                await self._ari.delete_stored_recording(name)
+            else:
+                await asyncio.to_thread(self._asterisk_file(name).unlink, missing_ok=True)
+        except (AriError, AriUnavailable, OSError) as exc:
+            log.info("could not delete Asterisk's copy of %s: %s", name, exc)
 
 
 def _store(path: Path, data: bytes) -> dict:

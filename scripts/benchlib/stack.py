@@ -63,6 +63,10 @@ class Settings:
         return SANDBOX_ROOT / "var" / "log" / f"asterisk-{self.instance}" / "messages.log"
 
     @property
+    def recording_dir(self) -> Path:
+        return SANDBOX_ROOT / "var" / "spool" / f"asterisk-{self.instance}" / "recording"
+
+    @property
     def monitor_dir(self) -> Path:
         return SANDBOX_ROOT / "var" / "spool" / f"asterisk-{self.instance}" / "monitor"
 
@@ -81,6 +85,8 @@ class Settings:
             "CALLCENTER_HTTP_API_TOKEN": self.token,
             "CALLCENTER_RECORDINGS_DIR": str(self.work / "recordings"),
             "CALLCENTER_RECORDINGS_ENABLED": "true" if self.record else "false",
+            # Asterisk runs on this machine: finished recordings are taken from its directory, not over ARI.
+            "CALLCENTER_RECORDINGS_ASTERISK_DIR": str(self.recording_dir),
         }
 
 
@@ -92,7 +98,8 @@ def sandbox(*args: str, timeout: float = 120) -> str:
     except subprocess.TimeoutExpired:
         raise StackError(f"asterisk-sandbox {args[0]} took more than {timeout:g} s") from None
     if done.returncode != 0:
-        raise StackError(f"asterisk-sandbox {' '.join(args[:3])} failed: {(done.stderr or done.stdout).strip()}")
+        why = (done.stderr or done.stdout).strip()
+        raise StackError(f"asterisk-sandbox {' '.join(args[:3])} failed: {why}")
     return done.stdout
 
 

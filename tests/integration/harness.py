@@ -28,6 +28,7 @@ SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 # One sandbox Asterisk per test process. Under pytest-xdist each worker (gw0, gw1, ...) has its own instance,
 # NAME-gwN on PORT+N, so that calls, channels and ARI apps of two workers never meet.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+SANDBOX_ROOT = Path(os.environ.get("CALLCENTER_SANDBOX_ROOT", "/var/lib/callcenter-sandbox/sid"))
 
 
 def _instance(base: str, port: int, worker: str) -> tuple[str, int]:
@@ -40,6 +41,11 @@ TEST_INSTANCE, TEST_PORT = _instance(os.environ.get("CALLCENTER_TEST_INSTANCE", 
                                      int(os.environ.get("CALLCENTER_TEST_ARI_PORT", "8089")), XDIST_WORKER)
 # The [site] of every test configuration; its hospital-name prompt is installed with the sandbox (conftest).
 HOSPITAL, CALLBACK = "City Hospital", "+1 555 555 0100"
+
+
+def asterisk_recordings_dir() -> Path:
+    """Where the test instance's Asterisk writes ARI recordings (its astspooldir/recording)."""
+    return SANDBOX_ROOT / "var" / "spool" / f"asterisk-{TEST_INSTANCE}" / "recording"
 
 
 def sandbox(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
