@@ -288,7 +288,7 @@ class Call:
 
     async def stop_moh(self) -> None:
         starting, self._moh_starting = self._moh_starting, None
-        if starting is not None:
+        if starting is not None and not starting.done():
             # A start already on its way to Asterisk completes first, so that the stop below undoes it.
             await asyncio.wait([starting])
         if self._moh_on:
