@@ -208,12 +208,18 @@ class SlowDeskSnapshot:
         expect(self.page.locator("#pause-reason option").first).to_be_attached()
 
 
-def test_given_a_slow_desk_snapshot_when_the_agent_presses_available_meanwhile_then_the_desk_stays_available(
-        console, signed_in):
-    page = signed_in("agent", console)
+def open_desk_slowly(live, signed_in) -> tuple[Page, SlowDeskSnapshot]:
+    """The agent's desk opened, its snapshot asked for and held on its way."""
+    page = signed_in("agent", live)
     slow = SlowDeskSnapshot(page)
     open_desk(page)
     slow.wait_asked()
+    return page, slow
+
+
+def test_given_a_slow_desk_snapshot_when_the_agent_presses_available_meanwhile_then_the_desk_stays_available(
+        console, signed_in):
+    page, slow = open_desk_slowly(console, signed_in)
 
     page.locator("#btn-available").click()
     expect(page.locator("#state-pill")).to_have_text("Available")
@@ -226,10 +232,7 @@ def test_given_a_slow_desk_snapshot_when_the_agent_presses_available_meanwhile_t
 def test_given_a_slow_desk_snapshot_when_a_wrapup_is_pushed_meanwhile_then_the_desk_shows_the_wrapup(
         console, signed_in):
     from .test_desk_wrapup import call_ended_at_desk
-    page = signed_in("agent", console)
-    slow = SlowDeskSnapshot(page)
-    open_desk(page)
-    slow.wait_asked()
+    page, slow = open_desk_slowly(console, signed_in)
     wait_until(lambda: console.services.notifier.connected(DESK), 10, "the desk's console socket")
 
     call_ended_at_desk(console)  # pushed: available, ringing, on a call, wrap-up

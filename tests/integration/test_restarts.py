@@ -310,10 +310,7 @@ async def test_given_calls_in_every_state_when_the_controller_is_killed_and_star
 async def test_given_call_ended_while_no_controller_ran_when_started_again_then_row_ends_when_the_call_did(
         controller):
     ctl, ari, db = controller
-    await ctl.start("1001")
-    patient = await place_call(ari, TelephonyConfig(), caller="+14155550185", hangup_after=180,
-                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
-    talking = await poll(lambda: _row_in(db, "connected"), 60, "the call to connect")
+    patient, talking = await talking_call(controller, "+14155550185")
     ctl.kill()
     await ctl.proc.wait()
     await asyncio.sleep(3)
@@ -340,10 +337,7 @@ async def test_given_call_ended_while_no_controller_ran_when_started_again_then_
 async def test_given_a_call_on_hold_when_the_controller_is_killed_and_started_again_then_it_is_rebuilt_held(
         controller):
     ctl, ari, db = controller
-    await ctl.start("1001")
-    patient = await place_call(ari, TelephonyConfig(), caller="+14155550186", hangup_after=180,
-                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
-    talking = await poll(lambda: _row_in(db, "connected"), 60, "the call to connect")
+    patient, talking = await talking_call(controller, "+14155550186")
     assert await ctl.post(f"/api/calls/{talking.id}/hold") == (200, {"call_id": talking.id, "state": "held"})
     agent_leg = _agent_legs(db, talking.id)[-1]
 
@@ -375,6 +369,15 @@ async def test_given_a_call_on_hold_when_the_controller_is_killed_and_started_ag
     assert types.count("rebuilt") == 1 and types.count("ended") == 1
     assert types.index("held") < types.index("rebuilt") < types.index("unheld")
     assert [e.data["held"] for e in events_of(db, talking.id) if e.type == "rebuilt"] == [True]
+
+
+async def talking_call(controller, caller: str):
+    """The controller started with 1001 available, a patient talking with 1001: (patient's channel, row)."""
+    ctl, ari, db = controller
+    await ctl.start("1001")
+    patient = await place_call(ari, TelephonyConfig(), caller=caller, hangup_after=180,
+                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
+    return patient, await poll(lambda: _row_in(db, "connected"), 60, "the call to connect")
 
 
 async def _row_in(db: Database, status: str) -> Call | None:
