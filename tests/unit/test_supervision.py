@@ -1,4 +1,5 @@
-"""Supervision services on the real database: recording search filters, the reason rule, grants; the wallboard snapshot."""
+"""Supervision services on the real database: recording search filters, the reason rule, grants; the wallboard
+snapshot."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -141,8 +142,9 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
     waiting = WaitingCall()
     queues.enqueue(waiting, "nurse")
     agent = queues.agent("1001")
-    talking = SimpleNamespace(id="t1", state=SimpleNamespace(name="connected"), agent=agent, queue_name="general",
-                              answered_at=_at(23), offered_at=_at(23), started_at=_at(23))
+    talking = SimpleNamespace(id="t1", state=SimpleNamespace(name="connected"), agent=agent,
+                              queue_name="general", answered_at=_at(23), offered_at=_at(23),
+                              started_at=_at(23))
     in_menu = SimpleNamespace(id="m1", state=SimpleNamespace(name="ivr"), agent=None)
     queued = SimpleNamespace(id="w1", state=SimpleNamespace(name="queued"), agent=None)
     router = SimpleNamespace(live_calls=lambda: [talking, in_menu, queued])
@@ -161,7 +163,8 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
 async def test_given_held_and_consulting_calls_when_snapshot_then_they_stay_in_calls_in_progress(queues):
     def with_agent(id_, state, number):
         return SimpleNamespace(id=id_, state=SimpleNamespace(name=state), agent=queues.agent(number),
-                               queue_name="general", answered_at=_at(20), offered_at=_at(20), started_at=_at(20))
+                               queue_name="general", answered_at=_at(20), offered_at=_at(20),
+                               started_at=_at(20))
     calls = [with_agent("h1", "held", "1001"), with_agent("k1", "consulting", "1002"),
              with_agent("o1", "offering", "1003"), with_agent("t1", "connected", "1001")]
     router = SimpleNamespace(live_calls=lambda: calls)
@@ -171,6 +174,8 @@ async def test_given_held_and_consulting_calls_when_snapshot_then_they_stay_in_c
     assert [(c["call_id"], c["state"], c["status"]) for c in snap["calls"]] == [
         ("h1", "held", "held"), ("k1", "consulting", "held"), ("o1", "offering", "ringing"),
         ("t1", "connected", "connected")]
+    # Monitoring buttons only where supervision accepts a session (vocabulary.MONITORABLE): else a 409.
+    assert [c["call_id"] for c in snap["calls"] if c["monitorable"]] == ["t1"]
 
 
 # -- after a restart -----------------------------------------------------------------------------------------
