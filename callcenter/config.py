@@ -105,6 +105,9 @@ class TelephonyConfig:
     outbound_ring_timeout: int = 30
     # Red-flag triage: the emergency number conferenced into a call (the sandbox's simulated callee).
     emergency_dial_template: str = "Local/911@sim-callee/n"
+    # Live monitoring: the phone rung for a supervisor without a phone of their own (users.phone_endpoint)
+    # and for API clients, e.g. the supervisors' room "PJSIP/7001". Empty: they cannot monitor.
+    supervisor_phone: str = ""
     # Outbound campaigns: how a patient's number is dialed ({number}/{digits} as above). The default reaches
     # the sandbox's simulated patients (sim-campaign: person, machine, no answer, busy per number).
     campaign_dial_template: str = "Local/{number}@sim-campaign/n"

@@ -97,7 +97,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
                            forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier)
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
-    services.monitors = MonitorService(ari, events, router, cfg.telephony)
+    services.monitors = MonitorService(ari, events, router, cfg.telephony,
+                                       default_endpoint=cfg.telephony.supervisor_phone or None)
     services.kpi = KpiService(db, cfg)
     services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
     services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))

@@ -22,6 +22,14 @@ class InvalidEndpoint(SupervisionError):
         super().__init__("the supervisor's phone is not a valid dial string (Tech/resource)")
 
 
+class EndpointNotConfigurable(SupervisionError):
+    """A monitor request named the phone to ring: only the configured phone rings."""
+
+    def __init__(self) -> None:
+        super().__init__("the phone that rings is your configured one (or the service's supervisor_phone); "
+                         "a request may not name an 'endpoint'")
+
+
 class CallNotFound(SupervisionError):
     status = 404
 

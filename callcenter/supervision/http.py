@@ -1,7 +1,8 @@
 """Monitoring API: start listen / whisper / barge on a call, stop it.
 
-The supervisor's phone is their users.phone_endpoint, else the service's default. An API-token client (no
-user) may name the phone in the body, since it has no user row to carry one.
+The phone that rings is always a configured one: the supervisor's users.phone_endpoint, else the service's
+default ([telephony] supervisor_phone), which is also an API client's. A request never names it: a phone from
+the body would let any caller of this route ring an arbitrary dial string into a patient's call.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ..auth.middleware import USER
 from ..db.models import User
 from ..httputil import json_object
 from ..httputil import services as _services
-from .exceptions import InvalidEndpoint
+from .exceptions import EndpointNotConfigurable
 
 
 def setup_routes(app: web.Application) -> None:
@@ -24,8 +25,10 @@ def setup_routes(app: web.Application) -> None:
 async def start_monitor(request: web.Request) -> web.Response:
     s = _services(request)
     body = await json_object(request, '{"mode": "listen"}')
+    if "endpoint" in body:
+        raise EndpointNotConfigurable()
     user = request.get(USER)
-    endpoint = await _phone_of(s, user, body)
+    endpoint = await _phone_of(s, user)
     session = await s.monitors.start(request.match_info["call_id"], str(body.get("mode", "")), endpoint,
                                      user.id if user else None)
     return web.json_response(session.public(), status=201)
@@ -46,12 +49,10 @@ async def list_monitors(request: web.Request) -> web.Response:
     return web.json_response([m.public() for m in s.monitors.sessions.values()])
 
 
-async def _phone_of(s, user, body: dict) -> str | None:
+async def _phone_of(s, user) -> str | None:
+    """The user's own phone; None: the service's default (an API client has no user row)."""
     if user is None:
-        endpoint = body.get("endpoint")
-        if endpoint is not None and not isinstance(endpoint, str):
-            raise InvalidEndpoint()
-        return endpoint
+        return None
     return await s.db.run(lambda session: session.scalar(
         select(User.phone_endpoint).where(User.id == user.id)))
 

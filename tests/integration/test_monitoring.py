@@ -81,8 +81,11 @@ def spy_on_snoops(center) -> list[dict]:
 
 
 async def monitor(center, call_id: str, mode: str, endpoint: str = SUPERVISOR_PHONE) -> tuple[int, dict]:
+    """Monitor as the API client, which rings the configured supervisor phone: the operator's setting, the
+    request never names it ([telephony] supervisor_phone, set on the running service here)."""
+    center.s.monitors.default_endpoint = endpoint
     async with center.http.post(f"{center.base_url}/api/calls/{call_id}/monitor",
-                                json={"mode": mode, "endpoint": endpoint}, headers=center.headers) as resp:
+                                json={"mode": mode}, headers=center.headers) as resp:
         return resp.status, await resp.json()
 
 
@@ -132,7 +135,7 @@ async def wait_gone(center, channel_ids: list[str]) -> None:
 
 
 @pytest.mark.parametrize("mode, directions", [("listen", ("both", "none")), ("whisper", ("both", "out"))])
-async def test_given_connected_call_when_supervisor_listens_or_whispers_then_snoop_bridged_with_phone_and_stop_leaves_call_up(
+async def test_given_connected_call_when_supervisor_listens_or_whispers_then_snoop_bridged_with_phone_and_stop_leaves_call_up(  # noqa: E501
         center, mode, directions):
     snoops = spy_on_snoops(center)
     call = await connected_call(center, hangup_after=30, recorded_phones=True)
@@ -145,7 +148,8 @@ async def test_given_connected_call_when_supervisor_listens_or_whispers_then_sno
     supervisor, snoop = f"sup-{sid}", f"snoop-{sid}"
     snoop_channel = await center.ari.request("GET", f"/channels/{snoop}")
     assert snoop_channel["name"].startswith("Snoop/"), snoop_channel["name"]
-    assert [(s["channel_id"], s["spy"], s["whisper"]) for s in snoops] == [(call.agent_channel_id, *directions)]
+    spied = [(s["channel_id"], s["spy"], s["whisper"]) for s in snoops]
+    assert spied == [(call.agent_channel_id, *directions)]
     own = await bridge(center, f"monitor-{sid}")
     assert own is not None and set(own["channels"]) == {supervisor, snoop}
     assert supervisor not in (await bridge(center, call.bridge_id))["channels"]
@@ -193,7 +197,8 @@ async def _stored(center, name: str) -> bytes | None:
         return None
 
 
-async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridge_and_stop_leaves_call_up(center):
+async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridge_and_stop_leaves_call_up(
+        center):
     call = await connected_call(center, hangup_after=30, recorded_phones=True)
 
     status, session = await monitor(center, call.id, "barge", endpoint=TONE_PHONE)
@@ -260,3 +265,19 @@ async def test_given_call_in_queue_when_monitoring_then_refused_with_409(center)
     assert center.s.monitors.sessions == {}
     status, body = await monitor(center, row.id, "shout")
     assert status == 400
+
+
+async def test_given_api_client_naming_a_phone_when_monitoring_then_400_nothing_rings_and_call_untouched(
+        center):
+    center.s.monitors.default_endpoint = SUPERVISOR_PHONE
+    call = await connected_call(center)
+    before = set(await center.live_channels())
+
+    async with center.http.post(f"{center.base_url}/api/calls/{call.id}/monitor", headers=center.headers,
+                                json={"mode": "listen", "endpoint": TONE_PHONE}) as resp:
+        status, body = resp.status, await resp.json()
+
+    assert status == 400 and "endpoint" in body["error"], body
+    assert center.s.monitors.sessions == {}
+    assert set(await center.live_channels()) <= before  # no phone was rung
+    await assert_call_undisturbed(center, call)
