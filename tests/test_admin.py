@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -468,14 +469,16 @@ def _seed_audit(admin: Admin) -> dict:
         add_audit_event(session, "screen_pop", actor_agent_id=desk, patient_id=patient.id, call_id="b" * 32)
         for i in range(60):
             add_audit_event(session, "bulk_test", detail={"i": i})
-        return {"mrn": patient.mrn, "name": patient.full_name}
+        return {"mrn": patient.mrn, "name": patient.full_name, "id": patient.id}
 
 
 async def test_given_audit_rows_when_filtered_then_matching_rows_newest_first(admin):
     seeded = _seed_audit(admin)
 
-    by_patient = await (await admin.get("/admin/audit", mrn=seeded["mrn"].lower())).text()
-    assert "2 events" in by_patient
+    filtered = await admin.post("/admin/audit", {"mrn": seeded["mrn"].lower()})  # the form: a POST
+    assert filtered.status == 303 and filtered.headers["Location"] == f"/admin/audit?patient={seeded['id']}"
+    by_patient = await (await admin.get("/admin/audit", patient=str(seeded["id"]))).text()
+    assert "2 events" in by_patient and f'value="{seeded["mrn"]}"' in by_patient  # the form shows the MRN
     assert by_patient.index('data-action="screen_pop"') < by_patient.index('data-action="patient_viewed"')
     assert seeded["name"] in by_patient and "caller asked about results" in by_patient
 
@@ -487,6 +490,18 @@ async def test_given_audit_rows_when_filtered_then_matching_rows_newest_first(ad
     assert "2 events" in dated and 'data-action="patient_viewed"' not in dated
     assert "1 event," in await (await admin.get("/admin/audit", recording_id="77")).text()
     assert "2 events" in await (await admin.get("/admin/audit", call_id="b" * 32)).text()
+
+
+async def test_given_mrn_in_the_url_when_audit_page_or_export_asked_then_it_filters_nothing(admin):
+    seeded = _seed_audit(admin)
+
+    page = await (await admin.get("/admin/audit", mrn=seeded["mrn"])).text()
+    everything = await (await admin.get("/admin/audit")).text()
+    export = await admin.get("/admin/audit.csv", mrn=seeded["mrn"])
+
+    count = re.search(r"(\d+) events, newest first", everything).group(1)
+    assert f"{count} events" in page and f'value="{seeded["mrn"]}"' not in page  # a URL never names an MRN
+    assert 60 < len(list(csv.DictReader(io.StringIO(await export.text())))) == int(count)
 
 
 async def test_given_many_audit_rows_when_paged_then_fifty_per_page_and_filter_kept(admin):
@@ -508,7 +523,7 @@ async def test_given_many_audit_rows_when_paged_then_fifty_per_page_and_filter_k
     ({"actor": "ghost"}, "no user named"),
 ])
 async def test_given_bad_audit_filter_when_applied_then_message_and_input_kept(admin, params, message):
-    response = await admin.get("/admin/audit", **params)
+    response = await admin.post("/admin/audit", params)  # the filter form
 
     html = await response.text()
     assert response.status in (400, 404) and message.lower() in html.lower()
@@ -520,7 +535,7 @@ async def test_given_bad_audit_filter_when_applied_then_message_and_input_kept(a
 async def test_given_filter_when_exported_then_csv_has_rows_and_export_is_audited(admin):
     seeded = _seed_audit(admin)
 
-    response = await admin.get("/admin/audit.csv", mrn=seeded["mrn"])
+    response = await admin.get("/admin/audit.csv", patient=str(seeded["id"]))
 
     assert response.status == 200 and response.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await response.text())))

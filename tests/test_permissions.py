@@ -64,6 +64,7 @@ SAMPLES: dict[str, Sample] = {
     "api_agent_dial": Sample(json={"phone": "+14155550100"}),
     # supervision (issue 4)
     "api_wallboard_socket": Sample(websocket=True),
+    "api_recordings": Sample(json={"patient": "MRN-NONE"}),
     "api_recording_play": Sample(params={"recording_id": "999999"}, json={"reason": "quality review"}),
     "api_recording_audio": Sample(params={"recording_id": "999999"}),
     "api_call_monitor": Sample(params={"call_id": "0" * 32}, json={"mode": "listen"}),
@@ -81,6 +82,7 @@ SAMPLES: dict[str, Sample] = {
     "admin_desk_delete": Sample(params={"number": "0000"}, form={}),
     "admin_queue": Sample(params={"name": "no-such-queue"}),
     "admin_queue_create": Sample(form={"name": ""}),
+    "admin_audit_filter": Sample(form={"date_from": "not-a-date"}),   # refused (400): nothing to see
     "admin_queue_update": Sample(params={"name": "no-such-queue"}, form={"title": ""}),
     # triage and call scripts (issue 5): no call on the desk, so nothing changes (409)
     "api_triage_start": Sample(json={"protocol": "chest_pain", "language": "en"}),
@@ -410,3 +412,15 @@ def _patient_audits(database_url: str, patient_id: int, action: str) -> list[tup
             return [(session.get(User, r.actor_user_id).username, r.reason) for r in rows]
     finally:
         db.close()
+
+
+async def test_given_supervisor_when_searching_recordings_by_patient_then_the_term_goes_in_a_post_body_only(
+        app_server, aiohttp_client):
+    client, token = await _client_for(app_server, aiohttp_client, "supervisor")
+    headers = {"Origin": origin(client), "X-CSRF-Token": token}
+
+    posted = await client.post("/api/recordings/search", json={"patient": "MRN-NONE"}, headers=headers)
+    in_url = await client.get("/api/recordings?patient=MRN-NONE", headers=headers)
+
+    assert posted.status == 200 and (await posted.json()) == {"results": []}
+    assert in_url.status in (404, 405)  # no route takes a patient in its query string

@@ -301,12 +301,13 @@ let pending = null; // the recording waiting for a reason
 async function searchRecordings(event) {
   if (event) event.preventDefault();
   showError("recordings-error", "");
-  const params = new URLSearchParams();
+  // A POST body, never a query string: the patient field is a name or an MRN.
+  const filters = {};
   for (const [key, value] of new FormData($("#recording-search"))) {
-    if (String(value).trim()) params.set(key, String(value).trim());
+    if (String(value).trim()) filters[key] = String(value).trim();
   }
   try {
-    const data = await api("GET", `/api/recordings?${params}`);
+    const data = await api("POST", "/api/recordings/search", filters);
     renderRecordings(data.results);
   } catch (error) {
     showError("recordings-error", `Search failed: ${error.message}`);

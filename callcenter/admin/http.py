@@ -50,6 +50,7 @@ def setup_routes(app: web.Application, services) -> None:
     r.add_get("/admin/queues/{name}", queue_page, name="admin_queue")
     r.add_post("/admin/queues/{name}", queue_update, name="admin_queue_update")
     r.add_get("/admin/audit", audit_page, name="admin_audit")
+    r.add_post("/admin/audit", audit_filter, name="admin_audit_filter")
     r.add_get("/admin/audit.csv", audit_csv, name="admin_audit_csv")
 
 
@@ -262,8 +263,24 @@ def _queue_form_data(data: MultiDictProxy) -> QueueForm:
 
 
 async def audit_page(request: web.Request) -> web.Response:
+    filt = _audit_filter(request.query)
+    filt.mrn = await request.app[ADMIN].audit_form_mrn(filt)  # shown in the form, not taken from the URL
+    return await _audit_results(request, filt)
+
+
+async def audit_filter(request: web.Request) -> web.Response:
+    """The filter form is a POST, so that an MRN typed into it never reaches a URL, an access log or the
+    browser history: answered with a redirect to the page that names the patient by id."""
+    filt = _audit_filter(await request.post(), form=True)
+    try:
+        linked = await request.app[ADMIN].audit_link_filter(filt)
+    except AdminError:
+        return await _audit_results(request, filt)  # the page shows the error, the form keeps the input
+    raise web.HTTPSeeOther(request.app.router["admin_audit"].url_for().with_query(linked.query_args()))
+
+
+async def _audit_results(request: web.Request, filt: AuditFilter) -> web.Response:
     admin = request.app[ADMIN]
-    filt = _audit_filter(request)
     try:
         found, error, status = await admin.audit_page(filt), None, 200
     except AdminError as exc:
@@ -284,7 +301,7 @@ def _pager(found, args: dict[str, str]) -> dict[str, str | None]:
 
 
 async def audit_csv(request: web.Request) -> web.StreamResponse:
-    filt = _audit_filter(request)
+    filt = _audit_filter(request.query)
     try:
         rows = await request.app[ADMIN].audit_export(request[USER], filt)
     except AdminError as exc:
@@ -301,12 +318,14 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"})
 
 
-def _audit_filter(request: web.Request) -> AuditFilter:
-    q = request.query
+def _audit_filter(q: MultiDictProxy, *, form: bool = False) -> AuditFilter:
+    """From the page's query string or the filter form's POST (`form`): only the form's MRN counts; a
+    URL names the patient by id."""
     page = q.get("page", "1")
+    mrn = q.get("mrn", "") if form else ""
     return AuditFilter(q.get("date_from", ""), q.get("date_to", ""), q.get("actor", ""), q.get("action", ""),
-                       q.get("mrn", ""), q.get("call_id", ""), q.get("recording_id", ""),
-                       int(page) if page.isdigit() and len(page) < 7 else 1)
+                       mrn, q.get("call_id", ""), q.get("recording_id", ""),
+                       int(page) if page.isdigit() and len(page) < 7 else 1, q.get("patient", ""))
 
 
 # -- helpers ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ The plain functions take a Session (run through Database.run); AdminService is t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from argon2 import PasswordHasher
@@ -86,14 +86,16 @@ class AuditFilter:
     date_to: str = ""
     actor: str = ""             # a username
     action: str = ""
-    mrn: str = ""
+    mrn: str = ""               # typed into the filter form (a POST): never in a URL
     call_id: str = ""
     recording_id: str = ""
     page: int = 1
+    patient: str = ""           # the patient's id: what links carry instead of the MRN
 
     def query_args(self) -> dict[str, str]:
-        """The filter as URL query arguments (empty ones left out), for pagination and export links."""
-        values = {k: v for k, v in vars(self).items() if k != "page"}
+        """The filter as URL query arguments (empty ones left out), for pagination and export links. The
+        MRN is patient data and never goes into a URL: links name the patient by id."""
+        values = {k: v for k, v in vars(self).items() if k not in ("page", "mrn")}
         return {k: v.strip() for k, v in values.items() if v.strip()}
 
 
@@ -134,6 +136,7 @@ class AuditRow:
     recording_id: int | None
     reason: str | None
     detail: dict
+    patient_id: int | None = None   # what a link to the patient's other rows carries (never the MRN)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def _set_phone(session: Session, actor: CurrentUser, username: str, endpoint: st
     user = _user_row(session, username)
     value = valid_endpoint(endpoint) if endpoint.strip() else None
     if value != user.phone_endpoint:
-        _audit(session, actor, "user_phone_changed", username=user.username, old=user.phone_endpoint, new=value)
+        _audit(session, actor, "user_phone_changed", username=user.username, old=user.phone_endpoint,
+               new=value)
         user.phone_endpoint = value
 
 
@@ -471,15 +475,37 @@ def _resolve(session: Session, filt: AuditFilter) -> _AuditQuery:
         user_id = user.id
         agent_id = session.scalar(select(Agent.id).where(Agent.user_id == user.id))
     if filt.mrn.strip():
-        patient_id = session.scalar(select(Patient.id).where(Patient.mrn == filt.mrn.strip().upper()))
-        if patient_id is None:
-            raise InvalidInput(f"no patient with MRN {filt.mrn.strip()!r}", "mrn")
+        patient_id = _patient_by_mrn(session, filt.mrn)
+    elif filt.patient.strip():
+        if not filt.patient.strip().isdigit():
+            raise InvalidInput("a patient is named by id", "mrn")
+        patient_id = int(filt.patient.strip())
     since, until = _day(filt.date_from, "date_from"), _day(filt.date_to, "date_to")
     if since and until and since > until:
         raise InvalidInput("the start date is after the end date", "date_to")
     return _AuditQuery(since, until + timedelta(days=1) if until else None, user_id, agent_id,
                        filt.action.strip() or None, patient_id, filt.call_id.strip() or None,
                        _recording_id(filt.recording_id))
+
+
+def _patient_by_mrn(session: Session, mrn: str) -> int:
+    patient_id = session.scalar(select(Patient.id).where(Patient.mrn == mrn.strip().upper()))
+    if patient_id is None:
+        raise InvalidInput(f"no patient with MRN {mrn.strip()!r}", "mrn")
+    return patient_id
+
+
+def _with_patient_id(session: Session, filt: AuditFilter) -> AuditFilter:
+    """The form's filter as links carry it: the MRN replaced by the patient's id (checked like a search)."""
+    _resolve(session, filt)  # refuses what the page would refuse
+    if not filt.mrn.strip():
+        return filt
+    return replace(filt, mrn="", patient=str(_patient_by_mrn(session, filt.mrn)), page=1)
+
+
+def _mrn_of(session: Session, patient: str) -> str:
+    row = session.get(Patient, int(patient)) if patient.strip().isdigit() else None
+    return row.mrn if row is not None else ""
 
 
 def _day(text: str, name: str) -> datetime | None:
@@ -531,7 +557,7 @@ def _audit_rows(session: Session, events: list[AuditEvent]) -> list[AuditRow]:
         rows.append(AuditRow(e.id, e.ts, e.action, f"{user.username} ({user.display_name})" if user else None,
                              desk.number if desk else None, patient.mrn if patient else None,
                              patient.full_name if patient else None, e.call_id, e.recording_id, e.reason,
-                             dict(e.detail or {})))
+                             dict(e.detail or {}), e.patient_id))
     return rows
 
 
@@ -630,6 +656,14 @@ class AdminService:
 
     async def audit_page(self, filt: AuditFilter) -> AuditPage:
         return await self._db.run(_audit_page, filt)
+
+    async def audit_link_filter(self, filt: AuditFilter) -> AuditFilter:
+        """The filter typed into the form, made fit for a URL (InvalidInput as the page would say)."""
+        return await self._db.run(_with_patient_id, filt)
+
+    async def audit_form_mrn(self, filt: AuditFilter) -> str:
+        """The MRN to show in the form for a filter that names the patient by id."""
+        return await self._db.run(_mrn_of, filt.patient)
 
     async def audit_export(self, actor: CurrentUser, filt: AuditFilter) -> list[AuditRow]:
         return await self._db.run(_audit_export, actor, filt)

@@ -66,6 +66,7 @@ _TABLE: dict[str, set[str]] = {
     "admin_queue":          {"admin"},
     "admin_queue_update":   {"admin"},
     "admin_audit":          {"admin"},
+    "admin_audit_filter":   {"admin"},   # the filter form: a POST, so an MRN never goes into a URL
     "admin_audit_csv":      {"admin"},
     # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
     "api_agents":           {"supervisor", "admin", API},

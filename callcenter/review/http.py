@@ -1,23 +1,28 @@
 """Recording review API: search, ask to play (with a reason), stream the audio (HTTP Range, via FileResponse).
 
+The search is a POST: its patient field (a name or an MRN) must never be in a URL, an access log or the
+browser history.
+
 Refusals (ReviewError) become JSON errors in web.errors_middleware."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from ..httputil import json_object
 from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from .services import Filters
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/recordings", search, name="api_recordings")
+    app.router.add_post("/api/recordings/search", search, name="api_recordings")
     app.router.add_post("/api/recordings/{recording_id:\\d+}/play", play, name="api_recording_play")
     app.router.add_get("/api/recordings/{recording_id:\\d+}/audio", audio, name="api_recording_audio")
 
 
 async def search(request: web.Request) -> web.Response:
-    results = await _services(request).review.search(Filters.from_query(request.query), _user_id(request))
+    body = await json_object(request, '{"patient": "MRN100001", "date_from": "2026-12-01"}')
+    results = await _services(request).review.search(Filters.from_query(body), _user_id(request))
     return web.json_response({"results": results}, headers={"Cache-Control": "no-store"})
 
 

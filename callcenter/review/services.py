@@ -40,8 +40,11 @@ class Filters:
 
     @classmethod
     def from_query(cls, query) -> "Filters":
-        values = {k: (query.get(k) or "").strip() or None for k in
-                  ("date_from", "date_to", "agent", "patient", "queue", "disposition")}
+        """From the search's JSON body (or any mapping of text values)."""
+        keys = ("date_from", "date_to", "agent", "patient", "queue", "disposition")
+        if any(not isinstance(query.get(k) or "", str) for k in keys):
+            raise InvalidSearch("the search fields are text")
+        values = {k: (query.get(k) or "").strip() or None for k in keys}
         try:
             for key in ("date_from", "date_to"):
                 if values[key]:
@@ -144,13 +147,16 @@ def _search(session: Session, f: Filters) -> list[dict]:
         q = q.where(Call.queue_name == f.queue)
     if f.patient:
         like = f"%{f.patient.lower()}%"
-        q = q.where(or_(Patient.mrn == f.patient, Patient.given_name.ilike(like), Patient.family_name.ilike(like),
+        q = q.where(or_(Patient.mrn == f.patient, Patient.given_name.ilike(like),
+                        Patient.family_name.ilike(like),
                         (Patient.given_name + " " + Patient.family_name).ilike(like)))
     if f.disposition:
-        q = q.where(Recording.call_id.in_(select(Disposition.call_id).where(Disposition.code == f.disposition)))
+        coded = select(Disposition.call_id).where(Disposition.code == f.disposition)
+        q = q.where(Recording.call_id.in_(coded))
     rows = session.execute(q.order_by(started.desc()).limit(SEARCH_LIMIT)).all()
     codes = _dispositions(session, [r.Recording.call_id for r in rows])
-    return [_result(r.Recording, r.Call, r.Agent, r.Patient, codes.get(r.Recording.call_id, [])) for r in rows]
+    return [_result(r.Recording, r.Call, r.Agent, r.Patient, codes.get(r.Recording.call_id, []))
+            for r in rows]
 
 
 def _dispositions(session: Session, call_ids: list[str]) -> dict[str, list[str]]:
@@ -162,7 +168,8 @@ def _dispositions(session: Session, call_ids: list[str]) -> dict[str, list[str]]
     return out
 
 
-def _result(rec: Recording, call: Call, agent: Agent | None, patient: Patient | None, codes: list[str]) -> dict:
+def _result(rec: Recording, call: Call, agent: Agent | None, patient: Patient | None,
+            codes: list[str]) -> dict:
     return {
         "id": rec.id, "call_id": call.id, "started_at": _iso(call.started_at),
         "answered_at": _iso(call.answered_at), "duration_seconds": rec.duration_seconds,

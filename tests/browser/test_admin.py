@@ -66,8 +66,8 @@ def test_given_admin_on_own_page_when_deactivating_self_then_refused_and_still_a
     screenshot(page, "admin-user-self-refused")
 
 
-def test_given_admin_when_setting_supervisor_phone_then_error_keeps_text_and_valid_one_saves(signed_in, console,
-                                                                                             screenshot):
+def test_given_admin_when_setting_supervisor_phone_then_error_keeps_text_and_valid_one_saves(
+        signed_in, console, screenshot):
     page = signed_in("admin")
     page.goto("/admin/users/supervisor1")
     page.fill("#phone_endpoint", "not a phone")
@@ -188,6 +188,8 @@ def test_given_audit_rows_when_admin_filters_then_only_matching_rows(signed_in, 
     expect(page.locator("#audit-table tbody tr")).to_contain_text("sign_in")
 
     page.goto("/admin/audit")
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.fill("#mrn", "mrn100024")
     page.click("#audit-filter button[type=submit]")
     rows = page.locator("#audit-table tbody tr")
@@ -195,6 +197,11 @@ def test_given_audit_rows_when_admin_filters_then_only_matching_rows(signed_in, 
     expect(rows).to_contain_text(patient_name)
     expect(rows).to_contain_text("caller asked about results")
     expect(rows).to_contain_text("nurse1 (Noor Nurse, RN)")
+    # The MRN went in the form's POST body only: no URL (request, page, export or row link) carries it.
+    expect(page.locator("#mrn")).to_have_value("MRN100024")
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map((a) => a.href)")
+    assert urls and not [u for u in [*urls, page.url, *hrefs] if "100024" in u], "an MRN went into a URL"
+    assert f"patient={patient_id}" in page.locator("#audit-csv").get_attribute("href")
 
     page.goto("/admin/audit?recording_id=42")
     expect(page.locator("#audit-table tbody tr")).to_contain_text("complaint investigation")

@@ -104,11 +104,15 @@ def test_given_real_call_when_supervisor_watches_then_wallboard_follows_and_reco
 
     # Recordings: search by MRN, play: a reason first, then the audio plays.
     page.keyboard.press("Alt+2")
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.fill("#recording-search input[name=patient]", MRN)
     page.click("#recording-search button[type=submit]")
     result = page.locator(f"#recordings tbody tr[data-recording='{recording.id}']")
     result.wait_for(timeout=10_000)
     assert "Grace Hopper" in result.text_content()
+    assert urls and not [u for u in urls if MRN in u], "the MRN searched for went into a URL"
+    assert MRN not in page.url
     screenshot(page, "supervisor-recordings-results")
 
     result.get_by_role("button", name="Play").click()
