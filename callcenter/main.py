@@ -113,6 +113,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
+    # The emergency conference counts when the emergency service answers, not when it is dialed.
+    router.deps.emergency_listeners.append(services.escalations.emergency_leg_changed)
     _build_campaigns(services)
     _build_progressive(services)
     _build_dialer(services)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 ANSWERING, IVR, QUEUED, OFFERING = "answering", "ivr", "queued", "offering"
 CONNECTED, HELD, CONSULTING, ENDED = "connected", "held", "consulting", "ended"
+# The agent left; the caller goes on talking with the emergency service they conferenced (calls/emergency.py).
+WITH_EMERGENCY = "with_emergency"
 DIALING_AGENT, DIALING_PATIENT = "dialing_agent", "dialing_patient"  # click-to-dial
 # Campaign calls (automated: dialing -> awaiting_amd -> ivr | leaving_message; progressive: campaign_*).
 CAMPAIGN_STATES = frozenset({"dialing", "awaiting_amd", "leaving_message", "campaign_dialing",
@@ -24,7 +26,7 @@ AGENT_ON_CALL = frozenset({CONNECTED, HELD, CONSULTING})
 WITH_AGENT = AGENT_RINGING | AGENT_ON_CALL
 # A supervisor may listen, whisper or barge: caller and agent talk in the call's bridge.
 MONITORABLE = frozenset({CONNECTED})
-CALL_STATES = frozenset({ANSWERING, IVR, QUEUED, ENDED}) | WITH_AGENT | CAMPAIGN_STATES
+CALL_STATES = frozenset({ANSWERING, IVR, QUEUED, WITH_EMERGENCY, ENDED}) | WITH_AGENT | CAMPAIGN_STATES
 # Every state but the last: the call is in progress, whatever it is doing.
 LIVE = CALL_STATES - {ENDED}
 
@@ -37,6 +39,7 @@ CALL_LIFECYCLE_EVENTS = frozenset({
 CALL_CONTROL_EVENTS = frozenset({
     "held", "unheld", "transferred", "transfer_started", "transfer_answered", "transfer_completed",
     "transfer_cancelled", "transfer_failed", "emergency_conference_dialed", "emergency_conference_joined",
+    "emergency_conference_failed", "emergency_conference_left", "emergency_handover",
     "dialing_agent", "dialing_patient",
 })
 IVR_EVENTS = frozenset({

@@ -19,7 +19,8 @@ const desk$ = {
   stateVersion: 0,
 };
 // What the pill says when the agent's part of a call ended for a reason other than a hang-up.
-const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred" };
+const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred",
+  handed_to_emergency: "Caller with the emergency service" };
 window.deskPops = [];
 
 // -- small DOM helpers ----------------------------------------------------------------------------------

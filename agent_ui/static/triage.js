@@ -37,6 +37,9 @@ async function run(fn) {
 function onMessage(event) {
   const message = event.detail;
   if (message.type === "screen_pop" && message.call_id !== t$.callId) openCall(message);
+  else if (message.type === "emergency_leg" && message.call_id === t$.callId) onEmergencyLeg(message);
+  else if (message.type === "call_state" && message.call_id === t$.callId
+           && message.reason === "handed_to_emergency") renderEmergency({ state: "handed_over" });
   else if (message.type === "agent_state" && !message.disposition_owed
            && ["available", "logged_out", "paused"].includes(message.agent.state)) closeCall();
 }
@@ -56,6 +59,7 @@ function closeCall() {
   if (!t$.callId) return;
   Object.assign(t$, { callId: null, session: null, governing: null, consulting: false });
   $("triage").hidden = true;
+  renderEmergency(null);
   $("triage-steps").replaceChildren();
   $("script-steps").replaceChildren();
   $("triage-reason").value = "";
@@ -87,6 +91,7 @@ function render(state) {
   t$.session = state.session;
   t$.governing = state.governing;
   renderSession();
+  renderEmergency(state.governing ? state.governing.emergency : null);
 }
 
 // Why the first protocol is offered first; every protocol stays in the list whatever the queue.
@@ -225,11 +230,51 @@ async function escalate(kind) {
     t$.consulting = true;
     status(`Nurse line (${done.queue}) ringing: introduce the caller and the answers, then complete the transfer.`);
   } else if (kind === "emergency_conference") {
-    status("Emergency number conferenced into the call. Stay on the line. Escalation recorded.");
+    status(EMERGENCY_STATUS.dialing);
   } else {
     status("Instruction read to the caller. Escalation recorded.");
   }
   await refresh();
+}
+
+// -- the emergency conference ---------------------------------------------------------------------------
+// It counts only once the emergency service answers; busy, no answer or a failed dial must be retried. The
+// desk's notice says, before the agent hangs up, what hanging up does to the caller.
+
+const EMERGENCY_STATUS = {
+  dialing: "Dialing the emergency number… Stay on the line: it counts only once the emergency service answers.",
+  answered: "Emergency number conferenced: the emergency service answered and is in the call. Escalation recorded.",
+  ended: "The emergency service has left the call.",
+  handed_over: "You left the call: the caller is still talking with the emergency service.",
+};
+const EMERGENCY_NOTICE = {
+  dialing: "Emergency number ringing. Stay on the line: if you hang up before it answers, the call ends.",
+  answered: "Emergency service on the line. If you hang up now, the caller stays connected to the emergency "
+    + "service: the call goes on without you.",
+  handed_over: "You left the call: the caller is still talking with the emergency service.",
+};
+const FAILED_RESULTS = { busy: "was busy", no_answer: "did not answer", failed: "could not be reached" };
+
+function failedText(result) {
+  return `The emergency number ${FAILED_RESULTS[result] || "did not answer"}: NOT escalated. `
+    + "Retry now (Conference emergency number, Alt+E), or tell the caller to call the emergency number.";
+}
+
+function renderEmergency(e) {
+  const notice = $("emergency-notice");
+  if (!notice) return;
+  const text = !e ? "" : e.state === "failed" ? failedText(e.result) : EMERGENCY_NOTICE[e.state] || "";
+  notice.textContent = text;
+  notice.dataset.state = e ? e.state : "";
+  notice.hidden = !text;
+  if (e && e.state === "failed") status(failedText(e.result));
+  else if (e && EMERGENCY_STATUS[e.state]) status(EMERGENCY_STATUS[e.state]);
+}
+
+async function onEmergencyLeg(message) {
+  // The server's state (what counts, whether a retry is allowed) follows from the call's events.
+  const state = await refresh();
+  if (!state) renderEmergency(message);
 }
 
 async function completeNurse() {

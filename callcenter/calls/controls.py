@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 from sqlalchemy.orm import Session
 
-from ..ari.client import quietly
 from ..ari.events import StasisStart
 from ..auth.permissions import may_act_for_desk
 from ..db.database import Database
@@ -24,7 +22,7 @@ from ..eventlog import EventLog
 from ..ivr.flow import Flow
 from ..phones import normalize
 from ..queues.services import QueueService
-from . import click_to_dial
+from . import click_to_dial, emergency
 from .events import Control
 from .exceptions import BadControl, CallNotFound, ControlError, ControlNotAllowed
 from .services import Call
@@ -101,31 +99,17 @@ class CallControls:
 
     async def conference_emergency(self, call_id: str, user=None) -> str:
         """Dial the configured emergency number into the call's bridge: caller, agent and the emergency
-        service all hear each other. The leg enters the app as `emergency,<call id>` (on_emergency_start)."""
-        call = await self._live_call(call_id)
-        self._check_desk(user, call)
-        if not call.bridge_id or call.agent is None:
-            raise ControlNotAllowed("the caller is not connected to an agent")
-        settings = self._router.deps.settings
-        leg_id = "emergency-" + uuid.uuid4().hex
-        ari = self._router.deps.ari
-        await ari.originate(settings.emergency_dial_template, channel_id=leg_id, app=ari.app,
-                            app_args=f"emergency,{call.id}", caller_id=settings.outbound_caller_id,
-                            timeout=settings.outbound_ring_timeout, formats=settings.channel_formats)
-        call.log("emergency_conference_dialed", channel=leg_id, agent_id=call.agent.id)
-        await self._events.flush()
-        return leg_id
+        service all hear each other once it answers. Run by the call's own task like every control (the
+        leg's life: calls/emergency.py). Returns the leg's channel id."""
+        # Chosen here, as the call's other legs are: a busy line may fail before this request hears back.
+        channel_id = emergency.new_leg_id()
+        await self._control(call_id, user, "conference_emergency", channel_id=channel_id)
+        return channel_id
 
     async def on_emergency_start(self, start: StasisStart) -> None:
-        """The emergency number answered: into the caller's bridge, unless the call is over meanwhile."""
-        call = self._router.find(start.call_id)
-        ari = self._router.deps.ari
-        if call is None or call.ended.is_set() or not call.bridge_id:
-            log.warning("emergency leg %s answered for a call that is gone; hanging up", start.channel.id)
-            await quietly(ari.hangup(start.channel.id))
-            return
-        await ari.add_to_bridge(call.bridge_id, [start.channel.id])
-        call.log("emergency_conference_joined", channel=start.channel.id)
+        """The emergency number answered: its call's task puts it into the caller's bridge, or hangs it up
+        when the call is over meanwhile."""
+        await self._router.to_call(start, "emergency leg")
 
     # -- click-to-dial ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,8 @@ class CallDeps:
     forget: Callable[["Call"], None]
     wrapup_seconds: float = 0.0
     notifier: "AgentNotifier | None" = None  # call_state messages to agents' consoles (call controls)
+    # Told when an emergency leg answers or fails (calls/emergency.py); the red-flag escalations listen.
+    emergency_listeners: list = field(default_factory=list)
 
 
 class Call:
@@ -70,6 +72,7 @@ class Call:
         self.agent = None
         self.agent_channel_id: str | None = None
         self.bridge_id: str | None = None
+        self.emergency = None  # the emergency number's leg while it rings or is in the call (emergency.py)
         self.recording_name: str | None = None
         self.on_hold = False
         self.bridges_used = 0
@@ -107,7 +110,8 @@ class Call:
     def resume(self, initial: Callable[["Call"], states.CallState]) -> None:
         """Handle again a call whose controller died while Asterisk kept its channels (calls/reconcile.py):
         its row exists (restore() read it), so none is written; its channels and bridge are bound again."""
-        for channel_id in filter(None, (self.channel.id, self.agent_channel_id)):
+        emergency = self.emergency.channel_id if self.emergency is not None else None
+        for channel_id in filter(None, (self.channel.id, self.agent_channel_id, emergency)):
             self.deps.bind(channel_id, self)
         if self.bridge_id:
             self.deps.bind_bridge(self.bridge_id, self)
@@ -148,7 +152,8 @@ class Call:
             await self._last_resort()
 
     async def _last_resort(self) -> None:
-        for channel_id in (self.agent_channel_id, self.channel.id):
+        emergency = self.emergency.channel_id if self.emergency is not None else None
+        for channel_id in (emergency, self.agent_channel_id, self.channel.id):
             if channel_id:
                 await quietly(self.deps.ari.hangup(channel_id))
         self.deps.queues.remove(self)
@@ -326,6 +331,8 @@ class Call:
         # No explicit stop of the recording: destroying the bridge below ends it (and Asterisk then reports
         # RecordingFinished, which collect() waits for), one round trip less per call.
         legs = list(extra_legs) + ([self.agent_channel_id] if self.agent_channel_id else [])
+        if self.emergency is not None:  # an emergency leg never stays up without its caller
+            legs.append(self.emergency.channel_id)
         if hangup_caller or reason != "caller_hangup":
             legs.append(self.channel.id)
         for channel_id in dict.fromkeys(legs):

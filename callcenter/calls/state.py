@@ -24,6 +24,7 @@ from ..ari.events import (
 )
 from ..ivr.engine import Enqueue, Hangup, run_flow
 from ..queues.exceptions import QueueError
+from . import emergency
 from .events import Control, HandlerFailed, IvrDone, Lost, Offer
 from .exceptions import ControlError, ControlNotAllowed, InvalidTransition, TargetUnavailable
 from .ivr import AriIvrPort
@@ -294,18 +295,35 @@ class InCall(CallState):
         if channel_id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
         if channel_id == self.call.agent_channel_id:
-            return Ended(self.call, "completed", "agent_hangup")
+            return self.agent_left()
+        await emergency.on_leg_gone(self.call, channel_id, destroyed=False)
         return None
+
+    async def on_StasisStart(self, event: StasisStart) -> None:
+        """The emergency number answered: it joins the caller's bridge (calls/emergency.py)."""
+        if emergency.is_leg(self.call, event.channel.id):
+            await emergency.joined(self.call)
+
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> None:
+        await emergency.on_leg_gone(self.call, event.channel.id, destroyed=True)
 
     def caller_gone(self, reason: str) -> "CallState":
         return Ended(self.call, "completed", reason)
 
+    def agent_left(self) -> "CallState":
+        """The agent hung up. With the emergency service in the call, the caller stays talking to it."""
+        call = self.call
+        if call.emergency is not None and call.emergency.answered:
+            return WithEmergency(call)
+        return Ended(call, "completed", "agent_hangup")
+
     async def do_hangup(self) -> "CallState":
-        return Ended(self.call, "completed", "agent_hangup")
+        return self.agent_left()
 
     async def do_transfer(self, mode: str, queue: str | None = None, agent: str | None = None,
                           priority: int | None = None) -> "CallState":
         call = self.call
+        emergency.refuse_while_in_call(call, "transfer")
         if priority is not None and priority > call.priority:
             # A red-flag escalation: if the caller ever waits again (blind, or a failed consultation
             # that requeues), it is ahead of everyone.
@@ -356,7 +374,11 @@ class Connected(InCall):
         await call.deps.ari.add_to_bridge(call.bridge_id, [call.channel.id, call.agent_channel_id])
         await call.deps.recordings.start(call)
 
+    async def do_conference_emergency(self, channel_id: str) -> None:
+        await emergency.dial(self.call, channel_id)
+
     async def do_hold(self) -> "CallState":
+        emergency.refuse_while_in_call(self.call, "hold the caller")
         await hold_caller(self.call)
         # The agent may talk to a colleague meanwhile: the caller hears only the music.
         await self.call.deps.ari.mute(self.call.agent_channel_id, "in")
@@ -376,6 +398,36 @@ class Held(InCall):
         await unhold_caller(self.call)
         self.call.log("unheld")
         return Connected(self.call, self.agent, fresh=False)
+
+
+class WithEmergency(CallState):
+    """The agent left after the emergency service answered: the caller and the emergency service go on
+    talking in the call's bridge. When either hangs up the call ends and the other is hung up, so nobody is
+    left alone on a line nobody watches."""
+    name = "with_emergency"
+
+    def fail_safe(self) -> None:
+        return None  # the caller is talking to the emergency service: never cut them off
+
+    async def enter(self) -> None:
+        if self.call.agent is not None:  # None when rebuilt after a restart (calls/reconcile.py)
+            await hand_over_to_emergency(self.call)
+
+    async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
+        if event.channel.id == self.call.channel.id:
+            return self.caller_gone("caller_hangup")
+        return await self._emergency_gone(event.channel.id, destroyed=False)
+
+    async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
+        return await self._emergency_gone(event.channel.id, destroyed=True)
+
+    async def _emergency_gone(self, channel_id: str, *, destroyed: bool) -> "CallState | None":
+        if await emergency.on_leg_gone(self.call, channel_id, destroyed=destroyed):
+            return Ended(self.call, "completed", "emergency_hangup", hangup=True)
+        return None
+
+    def caller_gone(self, reason: str) -> "CallState":
+        return Ended(self.call, "completed", reason)
 
 
 class Consulting(CallState):
@@ -589,6 +641,23 @@ async def drop_agent(call: "Call", reason: str, **where) -> None:
         await unhold_caller(call)
     call.release_agent()
     call.agent = call.agent_channel_id = call.bridge_id = None
+
+
+async def hand_over_to_emergency(call: "Call") -> None:
+    """The agent leaves a call the emergency service answered: their recording is closed, their leg hung up
+    and they go to wrap-up; the bridge stays, with the caller and the emergency service in it."""
+    agent = call.agent
+    await announce(call, agent, "ended", reason="handed_to_emergency")
+    call.log("emergency_handover", from_agent=agent.number)
+    if call.recording_name:  # the recording is of the agent's conversation, as for a blind transfer
+        await call.deps.recordings.stop(call)
+        call.deps.recordings.collect(call)
+        call.recording_name = None
+    if call.agent_channel_id:
+        await quietly(call.deps.ari.hangup(call.agent_channel_id))
+        call.close_leg(call.agent_channel_id)
+    call.release_agent()
+    call.agent = call.agent_channel_id = None
 
 
 def reserve_agent(call: "Call", target: "AgentRuntime") -> "AgentRuntime":

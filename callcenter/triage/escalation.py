@@ -39,6 +39,9 @@ KINDS = ESCALATIONS
 NURSE_QUEUES = ("emergency-nurse", "nurse")
 TOP_PRIORITY = 100
 REASON_MIN, REASON_MAX = 10, 1000
+# The emergency leg's events (calls/emergency.py); the conference is performed once it answered and joined.
+EMERGENCY_JOINED = "emergency_conference_joined"
+EMERGENCY_FAILED, EMERGENCY_LEFT = "emergency_conference_failed", "emergency_conference_left"
 # A disposition event written before the ladder's rank was recorded: red flags above everything else.
 _UNRANKED_RED_FLAG, _UNRANKED = -1, 1_000
 
@@ -115,6 +118,32 @@ def pending(events: Iterable[Any]) -> dict | None:
     """The governing disposition's event data while its escalation is still owed, else None."""
     gov = governing(events)
     return gov.disposition if gov is not None and gov.owed else None
+
+
+def emergency_leg(call, events: Iterable[Any]) -> dict | None:
+    """The emergency conference as the console shows it: dialing, answered, or handed_over (the agent left
+    the caller with it) from the live call's leg, else how the last one ended (failed with its result:
+    retry; ended: the service hung up). `blocked`: a second
+    conference is refused while one rings or is in the call, and once one was answered; never after one
+    that failed."""
+    last = None
+    answered_once = False
+    for event in events:
+        if event.type in (EMERGENCY_JOINED, EMERGENCY_FAILED, EMERGENCY_LEFT):
+            last = event
+            answered_once = answered_once or event.type == EMERGENCY_JOINED
+    leg = getattr(call, "emergency", None) if call is not None else None
+    if leg is not None and leg.answered and call.agent is None:
+        view = {"state": "handed_over"}  # the agent left; caller and emergency service talk on
+    elif leg is not None:
+        view = {"state": "answered" if leg.answered else "dialing"}
+    elif last is None:
+        return None
+    elif last.type == EMERGENCY_FAILED:
+        view = {"state": "failed", "result": last.data.get("result")}
+    else:
+        view = {"state": "ended" if last.type == EMERGENCY_LEFT else "answered"}
+    return view | {"blocked": leg is not None or answered_once}
 
 
 def call_events(session: Session, call_id: str) -> list[CallEvent]:
@@ -246,6 +275,8 @@ class EscalationService:
     def __init__(self, triage, controls, queues, events, db):
         self._triage, self._controls, self._queues = triage, controls, queues
         self._events, self._db = events, db
+        # Calls whose emergency leg rings: who asked, for what disposition (performed once it answers).
+        self._dialing: dict[str, tuple[Any, int | None, dict]] = {}
 
     async def governing(self, call_id: str) -> tuple[Governing | None, list[CallEvent]]:
         """The call's governing disposition and its events, read after the pending events are written."""
@@ -280,13 +311,41 @@ class EscalationService:
             await self._events.flush()
             return {"kind": kind, "state": state, "queue": queue, "performed": False}
         if kind == EMERGENCY_CONFERENCE:
-            if any(e.type == "emergency_conference_dialed" for e in events):
-                # A reload forgets what the page did; the call's events do not.
-                raise EscalationRefused("the emergency number was already conferenced into this call")
-            await self._controls.conference_emergency(call.id, user)
+            return await self._conference_emergency(call, agent, user, events, decided)
         self._performed(call, agent, kind, user_id, decided)
         await self._events.flush()
         return {"kind": kind, "performed": True}
+
+    async def _conference_emergency(self, call, agent, user, events, decided: dict) -> dict:
+        """Dial the emergency number: performed only once it answers (emergency_leg_changed)."""
+        leg = emergency_leg(call, events)
+        if leg is not None and leg["blocked"]:
+            # A reload forgets what the page did; the call and its events do not. A failed leg does not
+            # block: the agent must be able to retry.
+            ringing = leg["state"] == "dialing"
+            raise EscalationRefused("the emergency number is already ringing" if ringing else
+                                    "the emergency number was already conferenced into this call")
+        user_id = user.id if user else None
+        # Noted before the dial: the emergency service may answer before the dial's reply reaches us.
+        self._dialing[call.id] = (agent, user_id, decided)
+        try:
+            channel = await self._controls.conference_emergency(call.id, user)
+        except Exception:
+            self._dialing.pop(call.id, None)
+            raise
+        self._events.event(call.id, "escalation_started", agent_id=agent.id, kind=EMERGENCY_CONFERENCE,
+                           channel=channel, user_id=user_id, **decided)
+        await self._events.flush()
+        return {"kind": EMERGENCY_CONFERENCE, "state": "dialing", "channel": channel, "performed": False}
+
+    def emergency_leg_changed(self, call, channel: str, outcome: str) -> None:
+        """An emergency leg this service dialed answered: the escalation is performed now, at this time (the
+        wrap-up rule and the KPIs read this event). Busy, no_answer, failed: nothing is performed, and the
+        console offers a retry. One leg rings at a time per call (calls/emergency.py)."""
+        dialed = self._dialing.pop(call.id, None)
+        if dialed is not None and outcome == "answered":
+            agent, user_id, decided = dialed
+            self._performed(call, agent, EMERGENCY_CONFERENCE, user_id, decided)
 
     async def complete_nurse(self, call, agent, user) -> dict:
         """The agent introduced the caller to the nurse: complete the warm transfer; escalation done."""

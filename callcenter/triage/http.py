@@ -44,7 +44,7 @@ from ..httputil import Reader, json_object, reader, require_own_desk
 from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
-from .escalation import EscalationService, record, record_csv
+from .escalation import EscalationService, emergency_leg, record, record_csv
 from .services import TriageService, months_of
 
 
@@ -94,22 +94,26 @@ async def _state(request: web.Request, call) -> dict:
     return {"call_id": call.id, "suggestions": [s.protocol for s in suggested],
             "suggested": [s.public() for s in suggested], "reason": triage.reasons.get(call.id, ""),
             "session": session.view() if session else None, "script": call_script,
-            "governing": _governing(triage, gov, events, session.language if session else call.language)}
+            "governing": _governing(triage, gov, events, session.language if session else call.language,
+                                    call)}
 
 
-def _governing(triage: TriageService, gov, events, language: str) -> dict | None:
+def _governing(triage: TriageService, gov, events, language: str, call) -> dict | None:
     """What the panel's escalation buttons answer to: the most urgent disposition of the call, which a
-    later, milder protocol does not replace. `emergency_dialed`: a reload must not offer it again."""
+    later, milder protocol does not replace. `emergency`: the emergency conference (dialing, answered,
+    failed with its result, ended; escalation.emergency_leg); `emergency_dialed`: one rings or was answered,
+    so a reload must not offer it again (a failed one may be retried)."""
     if gov is None:
         return None
     rung = triage.ladder[gov.disposition["disposition"]]
+    emergency = emergency_leg(call, events)
     return {"id": rung.id, "protocol": gov.disposition.get("protocol"),
             "label": rung.label.get(language, rung.label["en"]),
             "instruction": rung.instruction.get(language, rung.instruction["en"]),
             "escalation_required": bool(gov.disposition.get("escalation_required")),
             "satisfied_by": list(gov.satisfied_by), "owed": gov.owed,
             "overridden": gov.overridden is not None, "satisfied_kind": gov.satisfied_kind,
-            "emergency_dialed": any(e.type == "emergency_conference_dialed" for e in events)}
+            "emergency": emergency, "emergency_dialed": bool(emergency and emergency["blocked"])}
 
 
 # -- views -------------------------------------------------------------------------------------------------

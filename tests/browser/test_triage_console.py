@@ -4,6 +4,8 @@ bridges the caller to a nurse desk, and then the disposition is saved; the call'
 record."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -268,3 +270,65 @@ def test_given_the_emergency_number_conferenced_when_the_console_is_reloaded_the
             CallEvent.call_id == call_id, CallEvent.type == "emergency_conference_dialed")).all()
     assert len(dialed) == 1
     screenshot(page, "triage-emergency-after-reload")
+
+
+def emergency_number(live, template: str) -> None:
+    """Where the emergency number leads in this test (the sandbox's test phones)."""
+    deps = live.services.router.deps
+    deps.settings = dataclasses.replace(deps.settings, emergency_dial_template=template)
+
+
+def test_given_the_emergency_service_answered_when_the_agent_may_hang_up_then_the_desk_says_the_caller_stays(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, call = connected_call_with_red_flag(live, page)
+    notice = page.locator("#emergency-notice")
+    expect(notice).to_be_hidden()
+    page.click("#btn-esc-emergency")
+    expect(notice).to_contain_text("If you hang up now, the caller stays connected to the emergency service",
+                                   timeout=30_000)
+    expect(page.locator("#disp-status")).to_contain_text("Emergency number conferenced")
+    screenshot(page, "triage-emergency-notice")
+
+    page.reload()
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=15_000)
+    expect(notice).to_contain_text("the caller stays connected to the emergency service")
+    expect(page.locator("#btn-esc-emergency")).to_be_hidden()
+    caller = call.channel.id
+    page.click("#btn-hangup")
+    expect(page.locator("#call-state")).to_have_text("Caller with the emergency service")
+
+    def caller_with_emergency_only():
+        channels = set(live.run(live.services.ari.bridge(call.bridge_id))["channels"])
+        return len(channels) == 2 and caller in channels and any(c.startswith("emergency-") for c in channels)
+    wait_until(caller_with_emergency_only, 20, "the caller alone with the emergency service in the bridge")
+    expect(notice).to_contain_text("You left the call: the caller is still talking with the emergency")
+    screenshot(page, "triage-emergency-handed-over")
+
+
+def test_given_a_busy_emergency_number_when_conferenced_then_the_agent_is_told_to_retry_even_after_a_reload(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, call = connected_call_with_red_flag(live, page)
+    emergency_number(live, "Local/busy-911@agent-phones/n")
+    page.click("#btn-esc-emergency")
+    notice = page.locator("#emergency-notice")
+    expect(notice).to_contain_text("was busy: NOT escalated", timeout=30_000)
+    expect(notice).to_contain_text("Retry now")
+    expect(page.locator("#disp-status")).to_contain_text("was busy")
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
+    screenshot(page, "triage-emergency-busy")
+    refused = save_disposition_from_page(page, call_id)
+    assert refused["status"] == 409, "a busy emergency number is no escalation"
+
+    page.reload()
+    expect(notice).to_contain_text("was busy: NOT escalated", timeout=15_000)
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
+
+    emergency_number(live, "Local/auto-911@agent-phones/n")
+    page.click("#btn-esc-emergency")
+    expect(page.locator("#disp-status")).to_contain_text("Emergency number conferenced", timeout=30_000)
+    expect(notice).to_contain_text("the caller stays connected to the emergency service")
+    expect(page.locator("#btn-esc-emergency")).to_be_hidden()
+    assert save_disposition_from_page(page, call_id)["status"] == 201, "the retry answered: escalated"
+    screenshot(page, "triage-emergency-retried")
