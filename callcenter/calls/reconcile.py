@@ -27,6 +27,7 @@ from ..db.models import OPEN_CALL_STATUSES, CallEvent
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
 from ..vocabulary import OFFERING
+from . import emergency
 from . import state as states
 from .events import Lost
 from .services import Call
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Legs this process originates: unknown after a restart, they belong to a call being offered again.
-OUR_LEG_PREFIXES = ("agent-", "consult-")
+# Legs this process originates: unknown after a restart, they belong to a call being offered again, or
+# (an emergency leg) to a call rebuilt with it in its bridge; any other is hung up.
+OUR_LEG_PREFIXES = ("agent-", "consult-", emergency.LEG_PREFIX)
 
 
 class Reconciler:
@@ -75,6 +77,7 @@ class Reconciler:
                 reason = "asterisk_restart" if restarted else "while_disconnected"
                 call.post(Lost(reason))
                 continue
+            self._catch_up_emergency(call, live)
             leg = call.agent_channel_id
             if leg and leg not in live:
                 # An offer reads the leg's end from ChannelDestroyed, a talking call from StasisEnd.
@@ -83,6 +86,17 @@ class Reconciler:
             elif leg and call.state.name == OFFERING and live[leg].in_stasis_app(self._ari.app):
                 call.post(StasisStart(live[leg], ("agent", call.id)))
             await self._finished_playbacks(call)
+
+    def _catch_up_emergency(self, call: Call, live: dict[str, Channel]) -> None:
+        """The emergency leg hung up, or answered, while we were away (calls/emergency.py)."""
+        leg = call.emergency
+        if leg is None:
+            return
+        if leg.channel_id not in live:
+            call.post(StasisEnd(Channel.gone(leg.channel_id)))
+            call.post(ChannelDestroyed(Channel.gone(leg.channel_id)))
+        elif not leg.answered and live[leg.channel_id].in_stasis_app(self._ari.app):
+            call.post(StasisStart(live[leg.channel_id], (emergency.ROLE, call.id)))
 
     async def _finished_playbacks(self, call: Call) -> None:
         for playback_id in call.pending_playbacks():
@@ -127,14 +141,16 @@ class Reconciler:
             return []
 
     async def _rebuild(self, channel: Channel, row: CallRow, bridge: dict) -> bool:
-        agent_leg = next(c for c in bridge["channels"] if c != channel.id)
+        """The caller still talks in their call's bridge: with their agent (and the emergency service, if it
+        was conferenced), or with the emergency service alone after the agent left (state.WithEmergency)."""
+        others = [c for c in bridge["channels"] if c != channel.id]
+        emergency_leg = next((c for c in others if c.startswith(emergency.LEG_PREFIX)), None)
+        agent_leg = next((c for c in others if c != emergency_leg), None)
         agent = next((a for a in self._deps.queues.agents.values() if a.id == row.agent_id), None)
-        if agent is None:
-            return False
-        call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
-        await self._restore(call, row)
-        call.agent, call.agent_channel_id, call.bridge_id = agent, agent_leg, bridge["id"]
-        call.bridges_used = _bridges_used(bridge["id"], call.id)
+        if agent_leg is None or agent is None:
+            return await self._rebuild_with_emergency(channel, row, bridge, emergency_leg)
+        call = await self._rebuilt_call(channel, row, bridge, emergency_leg)
+        call.agent, call.agent_channel_id = agent, agent_leg
         await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
         self._deps.queues.resume_call(agent, call.id)
         held = await self._db.run(_was_held, row.id)
@@ -146,7 +162,7 @@ class Reconciler:
         log.info("call %s rebuilt%s: caller %s and agent leg %s still in bridge %s", call.id,
                  " on hold" if held else "", channel.id, agent_leg, bridge["id"])
         call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name,
-                 held=held)
+                 held=held, **({"emergency_channel": emergency_leg} if emergency_leg else {}))
         if not held:  # a hold the old process had begun and not logged must not leave the caller muted
             await quietly(self._ari.stop_moh(channel.id))
             await quietly(self._ari.unmute(channel.id, "in"))
@@ -162,6 +178,27 @@ class Reconciler:
             await self._ari.mute(call.agent_channel_id, "in")
         except (AriError, AriUnavailable) as exc:  # the caller hung up meanwhile: their StasisEnd ends it
             log.info("call %s: could not hold the rebuilt call again: %s", call.id, exc)
+
+    async def _rebuild_with_emergency(self, channel: Channel, row: CallRow, bridge: dict,
+                                      emergency_leg: str | None) -> bool:
+        """The agent had left the caller talking with the emergency service: they go on talking."""
+        if emergency_leg is None or not emergency_leg.startswith(emergency.LEG_PREFIX):
+            return False
+        call = await self._rebuilt_call(channel, row, bridge, emergency_leg)
+        self._router.resume_call(call, states.WithEmergency)
+        log.info("call %s rebuilt: caller %s with emergency leg %s in bridge %s", call.id, channel.id,
+                 emergency_leg, bridge["id"])
+        call.log("rebuilt", bridge=bridge["id"], emergency_channel=emergency_leg)
+        return True
+
+    async def _rebuilt_call(self, channel: Channel, row: CallRow, bridge: dict,
+                            emergency_leg: str | None) -> Call:
+        call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
+        await self._restore(call, row)
+        call.bridge_id, call.bridges_used = bridge["id"], _bridges_used(bridge["id"], row.id)
+        if emergency_leg is not None:  # it answered: it was added to the bridge only then
+            call.emergency = emergency.EmergencyLeg(emergency_leg, answered=True)
+        return call
 
     async def _restore(self, call: Call, row: CallRow) -> None:
         """The row's facts, and the patients the caller ID matches (for the screen pop an agent's console
@@ -256,12 +293,15 @@ class LostRow:
 
 def _call_bridge(bridges: list[dict], row: CallRow, caller_id: str) -> dict | None:
     """The call's own bridge (`call-<id>`, or `call-<id>-<n>` after a blind transfer) holding the caller and
-    exactly one other channel: the agent still talking."""
+    the agent still talking, or an emergency leg (with or without the agent), and nobody else."""
     for bridge in bridges:
         if not bridge.get("id", "").startswith("call-" + row.id):
             continue
         channels = bridge.get("channels") or []
-        if caller_id in channels and len(channels) == 2:
+        others = [c for c in channels if c != caller_id]
+        emergency_legs = [c for c in others if c.startswith(emergency.LEG_PREFIX)]
+        if caller_id in channels and others and len(emergency_legs) <= 1 \
+                and len(others) - len(emergency_legs) <= 1:
             return bridge
     return None
 

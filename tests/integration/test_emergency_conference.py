@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 
+import aiohttp
 import pytest
 
+from callcenter.ari.client import AriNotFound
+from callcenter.config import TelephonyConfig
+from callcenter.simulate import place_call
+
+from . import test_restarts
 from .test_call_controls import Ear, bridge_members, nurse_call, post
 from .test_hotline import receive
+from .test_restarts import APPOINTMENTS, ENGLISH, bridge_channels, poll, rows
 
 pytestmark = pytest.mark.asterisk
+controller = test_restarts.controller  # the controller process of the restart tests, as a fixture here
 
 DESK = "1005"
 TRIAGE = f"/api/agents/{DESK}/triage"
@@ -224,3 +232,77 @@ async def test_given_the_emergency_service_in_the_call_when_the_agent_holds_or_t
     assert status == 409 and "emergency" in body["error"]
     assert await bridge_members(center, call.bridge_id) == {call.channel.id, call.agent_channel_id, leg}
 
+
+# -- the controller killed and started again (calls/reconcile.py) --------------------------------------------
+
+
+async def ctl_post(ctl, path: str, body: dict | None = None) -> tuple[int, dict]:
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
+        async with http.post(f"http://127.0.0.1:{ctl.port}{path}", json=body or {}) as resp:
+            return resp.status, await resp.json()
+
+
+async def restart(ctl) -> None:
+    ctl.kill()
+    await ctl.proc.wait()
+    await ctl.start("")
+
+
+async def test_given_the_emergency_service_in_the_call_when_the_controller_restarts_then_the_call_keeps_it(
+        controller):
+    ctl, ari, db = controller
+    await ctl.start("1001")
+    patient = await place_call(ari, TelephonyConfig(), caller="+14155550186", hangup_after=300,
+                               digits=f"{ENGLISH},{APPOINTMENTS}", first_delay=1.5, digit_gap=1)
+    row = await poll(lambda: _connected(db), 60, "the call to connect")
+    desk = "/api/agents/1001/triage"
+    await ctl_post(ctl, desk, {"protocol": "chest_pain"})
+    await ctl_post(ctl, f"{desk}/answer", {"question": "unresponsive", "answer": "no"})
+    await ctl_post(ctl, f"{desk}/answer", {"question": "heart_attack_signs", "answer": "yes"})
+    status, body = await ctl_post(ctl, f"{desk}/escalate", {"kind": "emergency_conference"})
+    assert status == 200, body
+    leg, bridge = body["channel"], "call-" + row.id
+
+    async def three_in_bridge():
+        return len(await bridge_channels(ari, bridge)) == 3
+    await poll(three_in_bridge, 30, "caller, agent and emergency service in the bridge")
+    members, caller = await bridge_channels(ari, bridge), row.channel_id
+    assert caller in members and leg in members
+
+    await restart(ctl)  # caller, agent and emergency service talking: all three go on
+    found = await ctl.get(f"/api/calls/{row.id}")
+    assert found["state"] == "connected"
+    assert await bridge_channels(ari, bridge) == members
+    status, body = await ctl_post(ctl, f"/api/calls/{row.id}/hangup")
+    assert (status, body["state"]) == (200, "with_emergency"), body
+    assert await poll(lambda: _members_are(ari, bridge, {caller, leg}), 15, "the agent to leave")
+
+    await restart(ctl)  # the caller and the emergency service alone: still talking
+    assert (await ctl.get(f"/api/calls/{row.id}"))["state"] == "with_emergency"
+    assert await bridge_channels(ari, bridge) == {caller, leg}
+    assert {(await ari.channel(c)).state for c in (caller, leg)} == {"Up"}
+
+    await ari.hangup(patient.id)
+    await poll(lambda: _gone(ari, leg), 15, "the emergency leg to be hung up with its caller")
+    await poll(lambda: _ended(db, row.id), 15, "the call to end")
+
+
+async def _connected(db):
+    found = [r for r in rows(db).values() if r.status == "connected"]
+    return found[0] if found else None
+
+
+async def _ended(db, call_id: str) -> bool:
+    return rows(db)[call_id].status == "ended"
+
+
+async def _members_are(ari, bridge: str, expected: set[str]) -> bool:
+    return await bridge_channels(ari, bridge) == expected
+
+
+async def _gone(ari, channel_id: str) -> bool:
+    try:
+        await ari.channel(channel_id)
+    except AriNotFound:
+        return True
+    return False
