@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .services import Call
 
 log = logging.getLogger(__name__)
+# The longest an offer waits for a position announcement to be cut and the music put back (two round trips).
+ANNOUNCEMENT_CUT_SECONDS = 2.0
 
 
 class CallState:
@@ -194,6 +196,9 @@ class Queued(CallState):
     async def leave(self) -> None:
         if self.announcer:
             self.announcer.cancel()
+            # An announcement cut mid-sentence puts the music back for the ringing time: that must be done
+            # before the next state can bridge the caller, or the music would start in the conversation.
+            await asyncio.wait([self.announcer], timeout=ANNOUNCEMENT_CUT_SECONDS)
 
     async def _announce(self, interval: float, moh_class: str) -> None:
         """Every `interval` seconds, tell the caller their place in the queue, then back to music."""
@@ -213,7 +218,7 @@ class Queued(CallState):
             done = await call.play(["sound:callcenter/you-are-caller", f"number:{position}"])
             call.log("position_announced", position=position)
             try:
-                await done
+                await asyncio.shield(done)  # not done.cancel() with the task: stop_playback must still cut it
             except asyncio.CancelledError:
                 # Offered or hung up mid-sentence: cut the announcement, the caller keeps hearing music.
                 await call.stop_playback(done)

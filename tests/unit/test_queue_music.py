@@ -89,3 +89,32 @@ async def test_given_music_failed_to_start_when_the_agent_answers_then_nothing_t
 
     await wait_until(lambda: ari.sent("add_to_bridge"), what="the bridge")
     assert call.state.name == "connected" and music_commands(ari) == ["start_moh"]
+
+
+async def test_given_an_announcement_playing_when_offered_and_answered_at_once_then_no_music_in_the_bridge(
+        router, queues):
+    """The announcement cut by the offer restarts the music for the ringing time; that restart must be done
+    (and so stopped by the bridge) before the agent can answer, not land after the bridge is made."""
+    ari = router.deps.ari
+    router.deps.settings.queue_announce_seconds = 0.05
+    release = asyncio.Event()
+
+    async def slow_stop_playback(playback_id: str) -> None:
+        await release.wait()
+        ari._note("stop_playback", playback_id)
+    ari.stop_playback = slow_stop_playback
+    call = await adopt(router, "caller-1")  # nobody free: music, then the position announcement
+    await wait_until(lambda: ari.sent("play"), what="the position announcement")
+    queued = call.state
+
+    queues.request_state("1001", "available")  # offered mid-sentence; Asterisk slow to cut the sentence
+    asyncio.get_running_loop().call_later(0.3, release.set)
+    await wait_until(lambda: ari.sent("originate"), what="the agent to be dialed")
+    await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))  # answers at once
+    await wait_until(lambda: ari.sent("add_to_bridge"), what="the bridge")
+    await wait_until(lambda: release.is_set() and queued.announcer.done(), what="the announcement to be cut")
+
+    assert ari.sent("stop_playback")  # the sentence was cut
+    assert music_commands(ari)[-1] == "stop_moh"  # the caller hears the agent, not music
+    await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
+    await asyncio.wait_for(call.ended.wait(), 5)
