@@ -108,6 +108,9 @@ class TelephonyConfig:
     # Live monitoring: the phone rung for a supervisor without a phone of their own (users.phone_endpoint)
     # and for API clients, e.g. the supervisors' room "PJSIP/7001". Empty: they cannot monitor.
     supervisor_phone: str = ""
+    # An urgent callback (an escalation owed when the caller hung up) that reached no nurse is dialed again
+    # after this many seconds (callbacks/dialer.py); the number is dialed with outbound_dial_template.
+    urgent_callback_retry_seconds: float = 60.0
     # Outbound campaigns: how a patient's number is dialed ({number}/{digits} as above). The default reaches
     # the sandbox's simulated patients (sim-campaign: person, machine, no answer, busy per number).
     campaign_dial_template: str = "Local/{number}@sim-campaign/n"

@@ -13,6 +13,9 @@ from .auth.middleware import AUTH, cookie_storage, proxy_middleware, session_mid
 from .auth.pages import TEMPLATES_DIR, setup_templates
 from .auth.permissions import check_routes
 from .auth.services import Auth
+from .callbacks.dialer import UrgentDialer
+from .callbacks.services import CallbackService
+from .callbacks.stasis import register as register_callback_role
 from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
@@ -77,6 +80,8 @@ class Services:
     progressive: "ProgressiveDialer | None" = None  # progressive campaigns (issue 6): set by build()
     dialer: "Dialer | None" = None  # automated campaigns (issue 6): set by build()
     metrics: Metrics | None = None  # Prometheus figures for /api/metrics (issue 12): set by build()
+    callbacks: CallbackService | None = None  # the calls owed to patients (issue 13): set by build()
+    urgent_dialer: UrgentDialer | None = None  # dials urgent callbacks at once (issue 13): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -112,7 +117,11 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router.register_role("emergency", services.controls.on_emergency_start)
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
-    services.escalations = EscalationService(services.triage, services.controls, queues, events, db)
+    _build_callbacks(services)
+    services.escalations = EscalationService(services.triage, services.controls, queues, events, db,
+                                             callbacks=services.callbacks,
+                                             dial_now=services.urgent_dialer.kick)
+    services.urgent_dialer.reached = services.escalations.callback_reached
     # The emergency conference counts when the emergency service answers, not when it is dialed.
     router.deps.emergency_listeners.append(services.escalations.emergency_leg_changed)
     _build_campaigns(services)
@@ -120,6 +129,15 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     _build_dialer(services)
     services.metrics = Metrics(router, queues, ari, db, events)
     return services
+
+
+def _build_callbacks(s: Services) -> None:
+    """Callbacks, and the dialer of urgent ones: the patient's leg enters as `callback,<call id>`
+    (callbacks/stasis.py); a nurse reaching the patient is reported to the escalations (set in build())."""
+    s.callbacks = CallbackService(s.db)
+    s.urgent_dialer = UrgentDialer(s.router, s.callbacks, s.events, s.flows["hotline"],
+                                   retry_seconds=s.cfg.telephony.urgent_callback_retry_seconds)
+    register_callback_role(s.router)
 
 
 def _build_dialer(s: Services) -> None:
@@ -167,6 +185,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.kpi.start()  # write-through of the KPI store: dashboards in a fresh process find it current
     if s.campaign_scheduler:
         s.campaign_scheduler.start()
+    if s.urgent_dialer:
+        s.urgent_dialer.start()
 
 
 async def stop(s: Services) -> None:
@@ -182,6 +202,8 @@ async def stop(s: Services) -> None:
         await s.campaign_runs.stop()
     if s.dialer:
         await s.dialer.stop()
+    if s.urgent_dialer:
+        await s.urgent_dialer.stop()
     if s.monitors:
         await s.monitors.stop_all()
     if s.ari_task:

@@ -26,7 +26,10 @@ AGENT_ON_CALL = frozenset({CONNECTED, HELD, CONSULTING})
 WITH_AGENT = AGENT_RINGING | AGENT_ON_CALL
 # A supervisor may listen, whisper or barge: caller and agent talk in the call's bridge.
 MONITORABLE = frozenset({CONNECTED})
-CALL_STATES = frozenset({ANSWERING, IVR, QUEUED, WITH_EMERGENCY, ENDED}) | WITH_AGENT | CAMPAIGN_STATES
+# An urgent callback (issue 13): the patient's phone rings; answered, the call is queued like any caller.
+DIALING_CALLBACK = "dialing_callback"
+CALL_STATES = (frozenset({ANSWERING, IVR, QUEUED, WITH_EMERGENCY, ENDED, DIALING_CALLBACK}) | WITH_AGENT
+               | CAMPAIGN_STATES)
 # Every state but the last: the call is in progress, whatever it is doing.
 LIVE = CALL_STATES - {ENDED}
 
@@ -52,6 +55,8 @@ MONITORING_EVENTS = frozenset({"monitoring_started", "monitoring_ended"})
 TRIAGE_EVENTS = frozenset({
     "triage_started", "triage_age", "triage_question_shown", "triage_answered", "triage_disposition",
     "escalation_started", "escalation_performed", "escalation_overridden",
+    # Owed on a call that ended: a task (an urgent callback) lets wrap-up finish; each callback try is noted.
+    "escalation_task_created", "escalation_callback_attempt",
 })
 CAMPAIGN_EVENTS = frozenset({
     "campaign_dialed", "campaign_answered", "campaign_message_started", "campaign_message_played",

@@ -8,10 +8,10 @@ const desk = root ? root.dataset.desk : "";
 const $ = (id) => document.getElementById(id);
 
 const t$ = { callId: null, queue: null, protocols: [], session: null, governing: null, scriptStep: 0,
-  consulting: false };
+  consulting: false, ended: false };
 // The escalation buttons, by the kind the server's ladder names in a disposition's satisfied_by.
 const ESCALATION_BUTTONS = { nurse_transfer: "btn-esc-nurse", emergency_conference: "btn-esc-emergency",
-  instruction_read: "btn-esc-read" };
+  instruction_read: "btn-esc-read", urgent_callback: "btn-esc-callback" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -40,13 +40,15 @@ function onMessage(event) {
   else if (message.type === "emergency_leg" && message.call_id === t$.callId) onEmergencyLeg(message);
   else if (message.type === "call_state" && message.call_id === t$.callId
            && message.reason === "handed_to_emergency") renderEmergency({ state: "handed_over" });
+  else if (message.type === "hello") resume();
+  else if (message.type === "call_state" && message.state === "ended" && message.call_id === t$.callId) refresh();
   else if (message.type === "agent_state" && !message.disposition_owed
            && ["available", "logged_out", "paused"].includes(message.agent.state)) closeCall();
 }
 
 async function openCall(pop) {
   Object.assign(t$, { callId: pop.call_id, queue: pop.queue || null, session: null, governing: null,
-    scriptStep: 0, consulting: false });
+    scriptStep: 0, consulting: false, ended: false });
   $("triage").hidden = false;
   await loadProtocols();
   const state = await refresh();
@@ -55,9 +57,27 @@ async function openCall(pop) {
   loadScript();
 }
 
+// A reload (or a reconnect) forgets the panel; the server does not: the desk's call, live or ended with an
+// escalation still owed, comes back with the choices that work for it.
+async function resume() {
+  let state = null;
+  try { state = await api("GET", `/api/agents/${desk}/triage`); } catch (error) { return; } // no call: nothing
+  if (!state || !state.call_id) return;
+  if (state.call_id !== t$.callId) {
+    Object.assign(t$, { callId: state.call_id, session: null, governing: null, scriptStep: 0, consulting: false });
+    $("triage").hidden = false;
+    await loadProtocols();
+    if (!state.call_ended) {
+      if (state.script) $("script-type").value = state.script;
+      loadScript();
+    }
+  }
+  render(state);
+}
+
 function closeCall() {
   if (!t$.callId) return;
-  Object.assign(t$, { callId: null, session: null, governing: null, consulting: false });
+  Object.assign(t$, { callId: null, session: null, governing: null, consulting: false, ended: false });
   $("triage").hidden = true;
   renderEmergency(null);
   $("triage-steps").replaceChildren();
@@ -90,6 +110,7 @@ function render(state) {
   if (document.activeElement !== $("triage-reason")) $("triage-reason").value = state.reason || "";
   t$.session = state.session;
   t$.governing = state.governing;
+  t$.ended = Boolean(state.call_ended);
   renderSession();
   renderEmergency(state.governing ? state.governing.emergency : null);
 }
@@ -121,13 +142,24 @@ async function sendReason() {
 
 function renderSession() {
   const s = t$.session;
-  $("triage-pick").hidden = Boolean(s && (s.state === "asking" || s.state === "age"));
+  // The caller gone, no protocol can be run any more: only what is owed is shown.
+  $("triage-pick").hidden = Boolean(s && (s.state === "asking" || s.state === "age")) || t$.ended;
   $("triage-review").hidden = !s;
   renderAge(s);
-  $("triage-question").hidden = !(s && s.current);
+  if (t$.ended) $("triage-age").hidden = true;
+  $("triage-question").hidden = !(s && s.current) || t$.ended;
   $("triage-disposition").hidden = !(s && s.disposition);
   $("triage-steps").replaceChildren();
-  if (!s) return;
+  if (!s) {
+    // No checklist in this page's server (restarted) but a disposition governs the call: show it.
+    const g = t$.governing;
+    if (g) {
+      $("triage-disposition").hidden = false;
+      renderDisposition({ id: g.id, label: g.label, instruction: g.instruction, advice: "", call_back_if_worse: "",
+        escalation_required: g.escalation_required, satisfied_by: g.satisfied_by });
+    }
+    return;
+  }
   $("triage-protocol").value = s.protocol.id;
   $("triage-review").textContent = `${s.protocol.title} v${s.protocol.version} · ${s.protocol.review_status}`;
   $("triage-steps").replaceChildren(...s.steps.filter((step) => step.answer).map((step) =>
@@ -159,13 +191,23 @@ function renderDisposition(d) {
   governs.textContent = g.id === d.id ? "" : `Still governing this call: ${g.label}${g.owed ? " — escalation owed" : ""}. `
     + "A later, milder result does not lower it; only a nurse can, with a written reason.";
   $("disp-actions").hidden = !g.escalation_required;
-  for (const [kind, id] of Object.entries(ESCALATION_BUTTONS)) $(id).hidden = !g.satisfied_by.includes(kind);
+  // The server says what works now (only actions the ladder counts; with no nurse free, none that needs one;
+  // after the caller hung up, the task choices).
+  const offered = offeredKinds(g);
+  for (const [kind, id] of Object.entries(ESCALATION_BUTTONS)) $(id).hidden = !offered.includes(kind);
   // After a reload the server remembers what this page forgot: the emergency number is already in the call.
   if (g.emergency_dialed) $("btn-esc-emergency").hidden = true;
-  if (t$.consulting) $("btn-esc-nurse").hidden = true;
+  if (t$.consulting) { $("btn-esc-nurse").hidden = true; $("btn-esc-callback").hidden = true; }
   $("btn-esc-complete").hidden = !t$.consulting;
-  if (g.satisfied_kind && !$("disp-status").textContent) status(`Escalation recorded (${g.satisfied_kind.replace("_", " ")}).`);
-  $("override-form").hidden = !(g.owed && $("triage").dataset.role === "nurse");
+  $("disp-ended").hidden = !(t$.ended && g.owed && !g.task);
+  $("other-means-form").hidden = !offered.includes("other_means");
+  if (g.task) status(`Urgent callback made: the ${g.task.queue} line is dialing the patient now. You may finish the wrap-up.`);
+  else if (g.satisfied_kind && !$("disp-status").textContent) status(`Escalation recorded (${g.satisfied_kind.replace("_", " ")}).`);
+  $("override-form").hidden = !(g.owed && !g.task && $("triage").dataset.role === "nurse");
+}
+
+function offeredKinds(g) {
+  return g.offer ? g.offer.map((o) => o.kind) : g.satisfied_by;
 }
 
 // An age-dependent protocol (infant fever, headache) asks the age first, unless the confirmed patient's
@@ -220,15 +262,17 @@ function status(text) { $("disp-status").textContent = text; }
 
 async function escalate(kind) {
   const g = t$.governing;
-  if (!g || !g.escalation_required || !g.satisfied_by.includes(kind)) return;
+  if (!g || !g.escalation_required || !offeredKinds(g).includes(kind)) return;
   const labels = { nurse_transfer: "Calling a nurse…", emergency_conference: "Dialing the emergency number…",
-    instruction_read: "" };
+    instruction_read: "", urgent_callback: "Making an urgent nurse callback…" };
   if (labels[kind]) status(labels[kind]);
   const done = await run(() => api("POST", `/api/agents/${desk}/triage/escalate`, { kind }));
   if (!done) { status(""); return; }
   if (kind === "nurse_transfer") {
     t$.consulting = true;
     status(`Nurse line (${done.queue}) ringing: introduce the caller and the answers, then complete the transfer.`);
+  } else if (kind === "urgent_callback") {
+    status("Urgent callback made: a nurse calls the patient back at once. You may finish the wrap-up.");
   } else if (kind === "emergency_conference") {
     status(EMERGENCY_STATUS.dialing);
   } else {
@@ -284,6 +328,16 @@ async function completeNurse() {
   status("Transferred to the nurse. Escalation recorded: you may wrap up.");
   $("btn-esc-complete").hidden = true;
   await refresh();
+}
+
+async function reachedOtherwise(event) {
+  event.preventDefault();
+  const done = await run(() => api("POST", `/api/agents/${desk}/triage/escalate`,
+    { kind: "other_means", reason: $("other-means-reason").value }));
+  if (done) {
+    status("Recorded: the emergency service was reached by other means (audited). You may finish the wrap-up.");
+    await refresh();
+  }
 }
 
 async function overrideAsNurse(event) {
@@ -342,6 +396,8 @@ function wire() {
   $("btn-esc-emergency").addEventListener("click", () => escalate("emergency_conference"));
   $("btn-esc-read").addEventListener("click", () => escalate("instruction_read"));
   $("btn-esc-complete").addEventListener("click", completeNurse);
+  $("btn-esc-callback").addEventListener("click", () => escalate("urgent_callback"));
+  $("other-means-form").addEventListener("submit", reachedOtherwise);
   $("override-form").addEventListener("submit", overrideAsNurse);
   $("script-type").addEventListener("change", () => loadScript());
   $("btn-script-next").addEventListener("click", () => moveStep(1));

@@ -110,12 +110,21 @@ def complete(session: Session, callback_id: int, *, result_call_id: str | None =
     return True
 
 
-def due_to_dial(session: Session, now: datetime, limit: int = 20) -> list[int]:
+def due_to_dial(session: Session, now: datetime, limit: int = 20) -> list[Callback]:
     """Callbacks for the dialer, due and not being worked: what the urgent dialer dials, most urgent first."""
-    query = (select(Callback.id).where(Callback.status == "scheduled", Callback.autodial.is_(True),
+    query = (select(Callback).where(Callback.status == "scheduled", Callback.autodial.is_(True),
                                        Callback.claimed_at.is_(None), Callback.due_at <= now)
              .order_by(Callback.priority.desc(), Callback.due_at, Callback.id).limit(limit))
     return list(session.scalars(query))
+
+
+def release_dialer_claims(session: Session) -> int:
+    """Claims the urgent dialer held when the process stopped: their calls died with it, so the callbacks
+    are owed again (run when the dialer starts; there is one dialer per contact center)."""
+    done = session.execute(update(Callback).where(
+        Callback.autodial.is_(True), Callback.status == "scheduled", Callback.claimed_at.is_not(None),
+        Callback.claimed_by_agent_id.is_(None)).values(claimed_at=None))
+    return done.rowcount
 
 
 def get(session: Session, callback_id: int) -> Callback | None:
@@ -150,8 +159,11 @@ class CallbackService:
         return await self._db.run(lambda s: complete(s, callback_id, result_call_id=result_call_id,
                                                      status=status, now=now))
 
-    async def due_to_dial(self) -> list[int]:
+    async def due_to_dial(self) -> list[Callback]:
         return await self._db.run(due_to_dial, self.clock())
+
+    async def release_dialer_claims(self) -> int:
+        return await self._db.run(release_dialer_claims)
 
     async def get(self, callback_id: int) -> Callback | None:
         return await self._db.run(get, callback_id)

@@ -8,17 +8,29 @@ Call events written here (the agent is the `agent_id` column, the signed-in user
 | `escalation_started`    | kind, disposition, queue, priority (a warm transfer to a nurse is under way)   |
 | `escalation_performed`  | kind, disposition, protocol, version, seconds_from_call_start                  |
 | `escalation_overridden` | disposition, reason, user_id, role (a nurse lifted the wrap-up rule)           |
+| `escalation_task_created` | kind urgent_callback, callback_id, queue, disposition (owed on a call that   |
+|                         | ended: the hospital dials the patient back; wrap-up may finish)               |
+| `escalation_callback_attempt` | callback_id, callback_call_id, result, attempts (a try that reached no  |
+|                         | nurse: callbacks/dialer.py; the callback stays owed)                          |
+
+`escalation_performed` also comes from an urgent callback a nurse answered (kind urgent_callback, with
+callback_id and callback_call_id) and from an agent recording that the emergency service was reached by other
+means after the caller hung up (kind emergency_conference, by other_means, with the written reason; audited).
 
 The wrap-up rule: the most urgent disposition reached on a call governs it (a later, milder protocol result
 never lowers it). While the governing disposition requires escalation the call cannot be wrapped up until
 one of the escalations its ladder rung names (`satisfied_by`) is performed, or a nurse lowers it with a
-written reason (audited); after that the next result governs whatever its urgency.
+written reason (audited); after that the next result governs whatever its urgency. When the caller hung up
+with the escalation owed, it becomes a task (issue 13, defect 3): an urgent callback at the top of the nurse
+queue, dialed at once (callbacks/dialer.py), or the agent records that the emergency service was reached by
+other means; with the task made, wrap-up may finish, and the escalation stays owed on the record until the
+callback reaches a nurse.
 """
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,15 +38,26 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..callbacks.services import URGENT_PRIORITY, CallbackService, NewCallback
 from ..calls.exceptions import TargetUnavailable
 from ..db.models import Call as CallRow
-from ..db.models import CallEvent
+from ..db.models import CallEvent, PatientPhone
 from ..eventlog import utcnow
 from .exceptions import TriageError
 from .schema import ESCALATIONS
 
-NURSE_TRANSFER, EMERGENCY_CONFERENCE, INSTRUCTION_READ = ESCALATIONS
+NURSE_TRANSFER, EMERGENCY_CONFERENCE, INSTRUCTION_READ, URGENT_CALLBACK = ESCALATIONS
 KINDS = ESCALATIONS
+# After the caller hung up: what the agent may still do for an owed escalation (a task, or the record that
+# the emergency service was reached some other way).
+OTHER_MEANS = "other_means"
+AFTER_HANGUP = (URGENT_CALLBACK, OTHER_MEANS)
+# Words for the console and the refusals (never the ids).
+LABELS = {NURSE_TRANSFER: "a warm transfer to a nurse",
+          EMERGENCY_CONFERENCE: "conferencing the emergency number",
+          INSTRUCTION_READ: "reading the instruction to the caller",
+          URGENT_CALLBACK: "an urgent nurse callback (dialed at once, top of the nurse queue)",
+          OTHER_MEANS: "recording that the emergency service was reached by other means"}
 # Queues tried in order for "warm transfer to nurse now", and the priority the caller keeps if requeued.
 NURSE_QUEUES = ("emergency-nurse", "nurse")
 TOP_PRIORITY = 100
@@ -59,12 +82,17 @@ class Governing:
     at: datetime
     satisfied: Any = None
     overridden: Any = None
+    task: Any = None  # the escalation_task_created event: owed still, but wrap-up may finish
     milder_later: list[dict] = field(default_factory=list)  # later results that did not lower it
 
     @property
     def owed(self) -> bool:
         return bool(self.disposition.get("escalation_required")) and self.satisfied is None \
             and self.overridden is None
+
+    @property
+    def blocks_wrapup(self) -> bool:
+        return self.owed and self.task is None
 
     @property
     def satisfied_by(self) -> tuple[str, ...]:
@@ -104,6 +132,8 @@ def governing(events: Iterable[Any]) -> Governing | None:
             continue
         elif event.type == "escalation_overridden":
             gov.overridden = event
+        elif event.type == "escalation_task_created":
+            gov.task = event
         elif event.type == "escalation_performed" and gov.counts(event.data.get("kind")):
             gov.satisfied = event
         elif event.type == "escalation_started" and event.data.get("kind") == NURSE_TRANSFER:
@@ -153,12 +183,17 @@ def call_events(session: Session, call_id: str) -> list[CallEvent]:
 
 def wrapup_refusal(session: Session, call_id: str) -> str | None:
     """Why this call cannot be wrapped up yet (the desk's disposition path asks), or None."""
-    waiting = pending(call_events(session, call_id))
-    if waiting is None:
+    gov = governing(call_events(session, call_id))
+    if gov is None or not gov.blocks_wrapup:
         return None
-    counts = " or ".join(waiting.get("satisfied_by") or ["a nurse override"])
+    waiting = gov.disposition
+    counts = " or ".join(words(waiting.get("satisfied_by") or ()) or ["a nurse override"])
     return (f"red flag: the governing triage disposition '{waiting.get('disposition')}' requires an "
             f"escalation ({counts}) before wrap-up; a nurse may override it with a written reason")
+
+
+def words(kinds) -> list[str]:
+    return [LABELS.get(kind, kind) for kind in kinds]
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -197,10 +232,18 @@ def _governing_view(gov: Governing | None) -> dict | None:
     return {"disposition": gov.disposition.get("disposition"), "protocol": gov.disposition.get("protocol"),
             "at": _iso(gov.at), "escalation_required": bool(gov.disposition.get("escalation_required")),
             "satisfied_by": list(gov.satisfied_by), "owed": gov.owed,
-            "overridden": gov.overridden is not None,
+            "overridden": gov.overridden is not None, "task": task_view(gov),
             # A later protocol reached something milder: shown as a warning, it changed nothing.
             "milder_later": [{"disposition": d.get("disposition"), "protocol": d.get("protocol")}
                              for d in gov.milder_later]}
+
+
+def task_view(gov: Governing | None) -> dict | None:
+    """The task an escalation owed on an ended call became (an urgent callback), or None."""
+    if gov is None or gov.task is None:
+        return None
+    return {"kind": gov.task.data.get("kind"), "callback_id": gov.task.data.get("callback_id"),
+            "queue": gov.task.data.get("queue"), "at": _iso(gov.task.ts)}
 
 
 def _escalation_view(call: CallRow, gov: Governing | None) -> dict | None:
@@ -272,11 +315,14 @@ def now() -> datetime:
 class EscalationService:
     """The disposition's buttons: each acts through the call controls and leaves call events."""
 
-    def __init__(self, triage, controls, queues, events, db):
+    def __init__(self, triage, controls, queues, events, db, *, callbacks: CallbackService | None = None,
+                 dial_now: Callable[[], None] | None = None):
         self._triage, self._controls, self._queues = triage, controls, queues
         self._events, self._db = events, db
         # Calls whose emergency leg rings: who asked, for what disposition (performed once it answers).
         self._dialing: dict[str, tuple[Any, int | None, dict]] = {}
+        self._callbacks = callbacks or CallbackService(db)
+        self._dial_now = dial_now  # wakes the urgent dialer (callbacks/dialer.py) when a callback is made
 
     async def governing(self, call_id: str) -> tuple[Governing | None, list[CallEvent]]:
         """The call's governing disposition and its events, read after the pending events are written."""
@@ -310,6 +356,9 @@ class EscalationService:
                                priority=TOP_PRIORITY, user_id=user_id, **decided)
             await self._events.flush()
             return {"kind": kind, "state": state, "queue": queue, "performed": False}
+        if kind == URGENT_CALLBACK:
+            # No nurse free and the ladder counts a callback: a nurse calls back once this call is over.
+            return await self._urgent_callback(call.id, agent, user, gov)
         if kind == EMERGENCY_CONFERENCE:
             return await self._conference_emergency(call, agent, user, events, decided)
         self._performed(call, agent, kind, user_id, decided)
@@ -356,19 +405,18 @@ class EscalationService:
         return {"kind": NURSE_TRANSFER, "state": state, "performed": True}
 
     async def _warm_to_nurse(self, call, user, gov: Governing) -> tuple[str, str]:
-        last: Exception | None = None
         for queue in NURSE_QUEUES:
             if queue not in self._queues.queues:
                 continue
             try:
                 body = {"mode": "warm", "queue": queue, "priority": TOP_PRIORITY}
                 return queue, await self._controls.transfer(call.id, body, user)
-            except TargetUnavailable as exc:
-                last = exc
-        # Offer only what else counts for this disposition: never an action the wrap-up rule ignores.
+            except TargetUnavailable:
+                continue  # the next nurse queue
+        # Offer only what else counts for this disposition, in words: never an action the rule ignores.
         others = [k for k in gov.satisfied_by if k != NURSE_TRANSFER]
-        instead = f"; instead: {' or '.join(others)}" if others else ""
-        raise EscalationRefused(f"no nurse is free right now ({last}){instead}") from None
+        instead = f" Instead: {' or '.join(words(others))}." if others else ""
+        raise EscalationRefused(f"No nurse is free right now.{instead}") from None
 
     def _performed(self, call, agent, kind: str, user_id: int | None, decided: dict) -> None:
         at = utcnow()
@@ -396,6 +444,91 @@ class EscalationService:
                            call_id=call_id, reason=reason, detail={"disposition": waiting.get("disposition")})
         await self._events.flush()
         return {"call_id": call_id, "overridden": waiting.get("disposition")}
+
+
+    # -- after the caller hung up ------------------------------------------------------------------------
+
+    async def after_hangup(self, call_id: str, agent, kind: str, user, reason: str = "") -> dict:
+        """The caller hung up with an escalation owed: make it a task (an urgent callback dialed at once) or
+        record that the emergency service was reached by other means (written reason, audited)."""
+        if kind not in AFTER_HANGUP:
+            raise EscalationRefused("the caller hung up: " + " or ".join(words(AFTER_HANGUP)))
+        gov, _ = await self.governing(call_id)
+        if gov is None or not gov.owed:
+            raise EscalationRefused("no escalation is owed on this call")
+        if gov.task is not None:
+            raise EscalationRefused("this escalation is already a task: an urgent callback is being dialed")
+        if kind == URGENT_CALLBACK:
+            return await self._urgent_callback(call_id, agent, user, gov)
+        return await self._reached_otherwise(call_id, agent, user, gov, reason)
+
+    async def _urgent_callback(self, call_id: str, agent, user, gov: Governing) -> dict:
+        queue = next((q for q in NURSE_QUEUES if q in self._queues.queues), None)
+        if queue is None:
+            raise EscalationRefused("there is no nurse queue to call the patient back from")
+        await self._events.flush()
+        found = await self._db.run(_callback_phone, call_id)
+        if found is None:
+            raise EscalationRefused("there is no number to call the patient back on: record how the "
+                                    "emergency service was reached, or ask a nurse")
+        phone, patient_id = found
+        decided = self._decided(gov)
+        callback_id = await self._callbacks.create(NewCallback(
+            phone_e164=phone, due_at=utcnow(), reason=f"escalation owed: {decided['disposition']}",
+            patient_id=patient_id, queue_name=queue, origin_call_id=call_id,
+            created_by_user_id=user.id if user else None, urgent=True, autodial=True))
+        self._events.event(call_id, "escalation_task_created", agent_id=agent.id, kind=URGENT_CALLBACK,
+                           callback_id=callback_id, queue=queue, priority=URGENT_PRIORITY,
+                           user_id=user.id if user else None, **decided)
+        await self._events.flush()
+        if self._dial_now is not None:
+            self._dial_now()
+        return {"kind": URGENT_CALLBACK, "performed": False, "task": True, "callback_id": callback_id,
+                "queue": queue}
+
+    async def _reached_otherwise(self, call_id: str, agent, user, gov: Governing, reason: str) -> dict:
+        reason = (reason or "").strip()
+        if not REASON_MIN <= len(reason) <= REASON_MAX:
+            raise EscalationRefused(f"write how the emergency service was reached ({REASON_MIN} to "
+                                    f"{REASON_MAX} characters)")
+        if not gov.counts(EMERGENCY_CONFERENCE):
+            raise EscalationRefused("reaching the emergency service does not satisfy this disposition")
+        started = await self._db.run(lambda s: getattr(s.get(CallRow, call_id), "started_at", None))
+        at, user_id = utcnow(), user.id if user else None
+        self._events.event(call_id, "escalation_performed", agent_id=agent.id, ts=at,
+                           kind=EMERGENCY_CONFERENCE, by=OTHER_MEANS, reason=reason, user_id=user_id,
+                           seconds_from_call_start=seconds_between(started, at), **self._decided(gov))
+        self._events.audit("triage_escalation_other_means", actor_user_id=user_id, call_id=call_id,
+                           reason=reason, detail={"disposition": gov.disposition.get("disposition"),
+                                                  "agent_id": agent.id})
+        await self._events.flush()
+        return {"kind": OTHER_MEANS, "performed": True}
+
+    async def callback_reached(self, origin_call_id: str, callback_call) -> None:
+        """A nurse talks with the patient on an urgent callback (callbacks/dialer.py): performed on the call
+        the escalation was owed on, counted where the ladder names urgent_callback."""
+        gov, _ = await self.governing(origin_call_id)
+        started = await self._db.run(lambda s: getattr(s.get(CallRow, origin_call_id), "started_at", None))
+        at = utcnow()
+        decided = self._decided(gov) if gov is not None else {}
+        agent = callback_call.agent
+        self._events.event(origin_call_id, "escalation_performed", agent_id=agent.id if agent else None,
+                           ts=at, kind=URGENT_CALLBACK, callback_id=callback_call.flavour.callback_id,
+                           callback_call_id=callback_call.id,
+                           seconds_from_call_start=seconds_between(started, at), **decided)
+        await self._events.flush()
+
+
+def _callback_phone(session: Session, call_id: str) -> tuple[str, int | None] | None:
+    """The number to call the patient back on: the one they called from, else their primary phone."""
+    call = session.get(CallRow, call_id)
+    if call is None:
+        return None
+    phone = call.caller_e164
+    if phone is None and call.patient_id is not None:
+        phone = session.scalars(select(PatientPhone.e164).where(PatientPhone.patient_id == call.patient_id)
+                                .order_by(PatientPhone.is_primary.desc(), PatientPhone.id)).first()
+    return (phone, call.patient_id) if phone else None
 
 
 class _NotFound(TriageError):

@@ -22,7 +22,11 @@
                                                 or ?patient=ID of its candidates (identity fields only);
                                                 audited
 - POST /api/agents/{number}/triage/escalate     {"kind": "nurse_transfer" | "emergency_conference" |
-                                                "instruction_read"} (escalation.py)
+                                                "instruction_read" | "urgent_callback"} (escalation.py);
+                                                after the caller hung up (the desk's owed call):
+                                                {"kind": "urgent_callback"} or {"kind": "other_means",
+                                                "reason": "..."}; GET .../triage then answers for that
+                                                call with call_ended: true and governing.offer
 - POST /api/agents/{number}/triage/escalate/complete   complete the warm transfer to the nurse
 - POST /api/calls/{call_id}/triage/override     {"reason": "..."}: a nurse lifts the wrap-up rule
 - GET  /calls/{call_id}                         the call's detail page with its triage record
@@ -44,7 +48,19 @@ from ..httputil import Reader, json_object, reader, require_own_desk
 from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
-from .escalation import EscalationService, emergency_leg, record, record_csv
+from .escalation import (
+    EMERGENCY_CONFERENCE,
+    LABELS,
+    NURSE_QUEUES,
+    NURSE_TRANSFER,
+    OTHER_MEANS,
+    URGENT_CALLBACK,
+    EscalationService,
+    emergency_leg,
+    record,
+    record_csv,
+    task_view,
+)
 from .services import TriageService, months_of
 
 
@@ -84,6 +100,22 @@ def _desk_call(request: web.Request):
     return agent, call
 
 
+def _ended_call(request: web.Request) -> tuple[object, str]:
+    """(agent, call id) of the call the desk still owes a disposition for after its caller hung up; 409
+    when the desk has no call at all."""
+    number = request.match_info["number"]
+    require_own_desk(request)
+    services = _services(request)
+    try:
+        agent = services.queues.agent(number)
+    except AgentNotFound:
+        raise Refused(404, "no such agent") from None
+    call_id = services.desk.owed(number) or (agent.call_id if agent.state == "wrapup" else None)
+    if call_id is None or services.router.find(call_id) is not None:
+        raise Refused(409, "no call on this desk")
+    return agent, call_id
+
+
 async def _state(request: web.Request, call) -> dict:
     triage = _triage(request)
     session = triage.sessions.get(call.id)
@@ -91,29 +123,64 @@ async def _state(request: web.Request, call) -> dict:
     call_script = triage.script_for(call.queue_name, call.flavour.script)
     gov, events = await _escalations(request).governing(call.id)
     suggested = triage.suggestions_for(call)
-    return {"call_id": call.id, "suggestions": [s.protocol for s in suggested],
+    language = session.language if session else call.language
+    return {"call_id": call.id, "call_ended": False, "suggestions": [s.protocol for s in suggested],
             "suggested": [s.public() for s in suggested], "reason": triage.reasons.get(call.id, ""),
             "session": session.view() if session else None, "script": call_script,
-            "governing": _governing(triage, gov, events, session.language if session else call.language,
-                                    call)}
+            "governing": _governing(request, gov, events, language, call, ended=False)}
 
 
-def _governing(triage: TriageService, gov, events, language: str, call) -> dict | None:
+async def _ended_state(request: web.Request, call_id: str) -> dict:
+    """The panel of a call whose caller hung up: the governing disposition and what can still be done."""
+    triage = _triage(request)
+    session = triage.sessions.get(call_id)
+    gov, events = await _escalations(request).governing(call_id)
+    return {"call_id": call_id, "call_ended": True, "suggestions": [], "suggested": [],
+            "reason": triage.reasons.get(call_id, ""), "session": session.view() if session else None,
+            "script": None,
+            "governing": _governing(request, gov, events, session.language if session else "en", None,
+                                    ended=True)}
+
+
+def _governing(request: web.Request, gov, events, language: str, call, *, ended: bool) -> dict | None:
     """What the panel's escalation buttons answer to: the most urgent disposition of the call, which a
     later, milder protocol does not replace. `emergency`: the emergency conference (dialing, answered,
     failed with its result, ended; escalation.emergency_leg); `emergency_dialed`: one rings or was answered,
-    so a reload must not offer it again (a failed one may be retried)."""
+    so a reload must not offer it again (a failed one may be retried). `offer`: the actions that work now,
+    in the ladder's terms (only those that count), with their words."""
     if gov is None:
         return None
-    rung = triage.ladder[gov.disposition["disposition"]]
+    rung = _triage(request).ladder[gov.disposition["disposition"]]
     emergency = emergency_leg(call, events)
+    dialed = bool(emergency and emergency["blocked"])
+    nurse_free = _nurse_free(request)
     return {"id": rung.id, "protocol": gov.disposition.get("protocol"),
             "label": rung.label.get(language, rung.label["en"]),
             "instruction": rung.instruction.get(language, rung.instruction["en"]),
             "escalation_required": bool(gov.disposition.get("escalation_required")),
             "satisfied_by": list(gov.satisfied_by), "owed": gov.owed,
             "overridden": gov.overridden is not None, "satisfied_kind": gov.satisfied_kind,
-            "emergency": emergency, "emergency_dialed": bool(emergency and emergency["blocked"])}
+            "emergency": emergency, "emergency_dialed": dialed, "task": task_view(gov),
+            "nurse_free": nurse_free,
+            "offer": [{"kind": k, "label": LABELS[k]} for k in _offer(gov, ended, nurse_free, dialed)]}
+
+
+def _offer(gov, ended: bool, nurse_free: bool, dialed: bool) -> list[str]:
+    if not gov.owed:
+        return []
+    if ended:  # the caller is gone: call them back, or say how the emergency service was reached
+        if gov.task is not None:
+            return []
+        return [URGENT_CALLBACK] + ([OTHER_MEANS] if gov.counts(EMERGENCY_CONFERENCE) else [])
+    kinds = [k for k in gov.satisfied_by if not (k == EMERGENCY_CONFERENCE and dialed)]
+    # With a nurse free the warm transfer is the way; with none, only what works without one.
+    unwanted = URGENT_CALLBACK if nurse_free else NURSE_TRANSFER
+    return [k for k in kinds if k != unwanted]
+
+
+def _nurse_free(request: web.Request) -> bool:
+    queues = _services(request).queues
+    return any(queues.free_agents(q) > 0 for q in NURSE_QUEUES if q in queues.queues)
 
 
 # -- views -------------------------------------------------------------------------------------------------
@@ -123,7 +190,11 @@ async def protocols(request: web.Request) -> web.Response:
 
 
 async def triage_state(request: web.Request) -> web.Response:
-    _, call = _desk_call(request)
+    try:
+        _, call = _desk_call(request)
+    except Refused:  # the caller hung up: the panel still shows what is owed (and after a reload)
+        _, call_id = _ended_call(request)
+        return web.json_response(await _ended_state(request, call_id))
     return web.json_response(await _state(request, call))
 
 
@@ -204,9 +275,16 @@ def _escalations(request: web.Request) -> EscalationService:
 
 
 async def escalate(request: web.Request) -> web.Response:
-    agent, call = _desk_call(request)
     body = await json_object(request)
-    done = await _escalations(request).escalate(call, agent, str(body.get("kind")), request.get(USER))
+    kind, reason = str(body.get("kind")), body.get("reason")
+    try:
+        agent, call = _desk_call(request)
+    except Refused:  # the caller hung up with the escalation owed: a task, or reached by other means
+        agent, call_id = _ended_call(request)
+        done = await _escalations(request).after_hangup(call_id, agent, kind, request.get(USER),
+                                                        reason if isinstance(reason, str) else "")
+        return web.json_response(done)
+    done = await _escalations(request).escalate(call, agent, kind, request.get(USER))
     return web.json_response(done)
 
 

@@ -81,7 +81,7 @@ REVIEW_STATUSES = ("example content, requires clinical review", "clinically appr
 # What the console can do for a disposition; the verbs a triage panel offers as buttons.
 ACTIONS = ("emergency_services", "emergency_department", "nurse_transfer", "appointment", "home_care")
 # The escalations the console can perform (triage/escalation.py); a rung names those that satisfy it.
-ESCALATIONS = ("nurse_transfer", "emergency_conference", "instruction_read")
+ESCALATIONS = ("nurse_transfer", "emergency_conference", "instruction_read", "urgent_callback")
 _ID = r"[a-z0-9_]+"
 
 Texts = Mapping[str, str]

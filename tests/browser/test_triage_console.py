@@ -61,6 +61,17 @@ def save_disposition_from_page(page: Page, call_id: str) -> dict:
     }""", call_id)
 
 
+def escalate_from_page(page: Page, kind: str) -> dict:
+    """The panel's escalation request, made from the signed-in page (session cookie and CSRF token)."""
+    return page.evaluate("""async (kind) => {
+        const token = document.querySelector('meta[name="csrf-token"]').content;
+        const r = await fetch(`/api/agents/9001/triage/escalate`, {method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+          body: JSON.stringify({kind})});
+        return {status: r.status, body: await r.json()};
+    }""", kind)
+
+
 def connected_call_with_red_flag(live, page: Page):
     """A real call on desk 9001 (auto-answer phone), chest pain protocol answered up to its red flag."""
     add_patient(live, "MRN-TRI1", PHONE)
@@ -211,13 +222,17 @@ def test_given_nurse_now_when_a_milder_protocol_follows_then_the_panel_keeps_it_
         expect(page.locator("#triage-steps li")).to_have_count(answered)
     page.click("#btn-yes")  # recent pain, gone now: nurse now
     expect(page.locator("#disp-label")).to_contain_text("Nurse now")
-    expect(page.locator("#btn-esc-nurse")).to_be_visible()
+    # No nurse desk is available in this test: the panel offers what works without one (issue 13, defect 4).
+    expect(page.locator("#btn-esc-nurse")).to_be_hidden()
+    expect(page.locator("#btn-esc-callback")).to_be_visible()
     expect(page.locator("#btn-esc-emergency")).to_be_visible()
     expect(page.locator("#btn-esc-read")).to_be_hidden()  # reading the instruction does not count here
-    page.click("#btn-esc-nurse")  # no nurse desk is available in this test
-    expect(page.locator("#triage-error")).to_contain_text("no nurse is free")
-    expect(page.locator("#triage-error")).to_contain_text("emergency_conference")
-    expect(page.locator("#triage-error")).not_to_contain_text("instruction")
+    # Asked anyway (a nurse taken meanwhile), the refusal names what works, in words.
+    refused = escalate_from_page(page, "nurse_transfer")
+    assert refused["status"] == 409 and "No nurse is free" in refused["body"]["error"]
+    assert "conferencing the emergency number" in refused["body"]["error"]
+    assert "emergency_conference" not in refused["body"]["error"]
+    assert "instruction" not in refused["body"]["error"]
     expect(page.locator("#btn-esc-emergency")).to_be_visible()
 
     page.select_option("#triage-protocol", "headache")
@@ -229,7 +244,8 @@ def test_given_nurse_now_when_a_milder_protocol_follows_then_the_panel_keeps_it_
     expect(page.locator("#disp-label")).to_contain_text("Home care")
     expect(page.locator("#disp-governing")).to_contain_text("Nurse now")
     expect(page.locator("#disp-governing")).to_contain_text("escalation owed")
-    expect(page.locator("#btn-esc-nurse")).to_be_visible()
+    expect(page.locator("#btn-esc-callback")).to_be_visible()  # still no nurse free
+    expect(page.locator("#btn-esc-emergency")).to_be_visible()
     expect(page.locator("#btn-esc-read")).to_be_hidden()
     screenshot(page, "triage-governing-after-milder-protocol")
 

@@ -69,7 +69,7 @@ async def test_given_a_callback_when_two_claim_it_at_once_then_exactly_one_wins(
 async def test_given_a_claimed_callback_when_the_attempt_fails_then_it_stays_owed_and_is_due_again(service):
     callback = await service.create(NewCallback(PHONE, NOW, "urgent", queue_name="nurse", urgent=True,
                                                 autodial=True))
-    assert await service.due_to_dial() == [callback]
+    assert [cb.id for cb in await service.due_to_dial()] == [callback]
     assert await service.claim(callback)
 
     attempts = await service.retry(callback, result="no_answer", next_at=later(2))
@@ -111,3 +111,17 @@ async def test_given_a_row_written_without_the_new_columns_when_read_then_it_is_
 async def test_given_an_urgent_callback_not_to_dial_when_the_dialer_asks_then_it_is_left_to_a_person(service):
     await service.create(NewCallback(PHONE, NOW, "campaign red flag", queue_name="nurse", urgent=True))
     assert await service.due_to_dial() == []
+
+
+async def test_given_callbacks_the_dialer_held_when_it_restarts_then_they_are_owed_again_but_a_persons_stay(
+        service, db):
+    nurse = await agent_id(db, "2001")
+    dialed = await service.create(NewCallback(PHONE, NOW, "urgent", queue_name="nurse", urgent=True,
+                                              autodial=True))
+    taken = await service.create(NewCallback(PHONE, NOW, "urgent", queue_name="nurse", urgent=True,
+                                             autodial=True))
+    assert await service.claim(dialed) and await service.claim(taken, by_agent_id=nurse)
+
+    assert await service.release_dialer_claims() == 1
+
+    assert [cb.id for cb in await service.due_to_dial()] == [dialed]

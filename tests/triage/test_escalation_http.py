@@ -183,8 +183,9 @@ async def test_given_nurse_now_when_the_instruction_is_read_then_refused_and_the
     agent = await client_as(aiohttp_client, app, AGENT)
     state = await run_protocol(agent, "chest_pain", yes_at="recent_pain_gone")
     assert state["governing"]["id"] == "nurse_now"
-    assert state["governing"]["satisfied_by"] == ["nurse_transfer", "emergency_conference"]
-    assert state["session"]["disposition"]["satisfied_by"] == ["nurse_transfer", "emergency_conference"]
+    assert state["governing"]["satisfied_by"] == ["nurse_transfer", "emergency_conference", "urgent_callback"]
+    assert state["session"]["disposition"]["satisfied_by"] == ["nurse_transfer", "emergency_conference",
+                                                               "urgent_callback"]
 
     resp = await agent.post(f"{TRIAGE}/escalate", json={"kind": "instruction_read"}, headers=agent.headers)
     assert resp.status == 409 and "does not satisfy" in (await resp.json())["error"]
@@ -193,7 +194,10 @@ async def test_given_nurse_now_when_the_instruction_is_read_then_refused_and_the
 
     no_nurse = await agent.post(f"{TRIAGE}/escalate", json={"kind": "nurse_transfer"}, headers=agent.headers)
     error = (await no_nurse.json())["error"]
-    assert no_nurse.status == 409 and "emergency_conference" in error and "instruction" not in error
+    assert no_nurse.status == 409 and "instruction" not in error
+    # In words, never the ladder's ids (defect 4): the actions that work with no nurse free.
+    assert "conferencing the emergency number" in error and "urgent nurse callback" in error
+    assert "emergency_conference" not in error and "urgent_callback" not in error
 
 
 async def test_given_a_call_emergency_services_now_when_a_warm_transfer_to_a_nurse_is_asked_then_refused(

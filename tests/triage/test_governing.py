@@ -122,5 +122,6 @@ def test_given_the_ladder_then_each_red_flag_names_what_satisfies_it_and_the_oth
     counts = {d.id: d.satisfied_by for d in LADDER.dispositions.values()}
     assert counts["call_emergency_services_now"] == ("emergency_conference", "instruction_read")
     assert "nurse_transfer" not in counts["call_emergency_services_now"]
-    assert counts["nurse_now"] == ("nurse_transfer", "emergency_conference")
+    assert counts["nurse_now"] == ("nurse_transfer", "emergency_conference", "urgent_callback")
+    assert "urgent_callback" not in counts["call_emergency_services_now"], "a nurse callback is no ambulance"
     assert all(bool(d.satisfied_by) == d.escalation_required for d in LADDER.dispositions.values())

@@ -13,6 +13,7 @@ import pytest
 
 import callcenter
 from callcenter.ari.models import Channel
+from callcenter.callbacks.call import UrgentCallback
 from callcenter.calls.click_to_dial import ClickToDial
 from callcenter.calls.flavour import CallFlavour, Inbound
 from callcenter.calls.services import Call
@@ -27,6 +28,7 @@ FLAVOURS = {
     "click-to-dial": lambda: ClickToDial(patient_id=None),
     "automated campaign": lambda: CampaignDial(JOB, site=SiteConfig(), finish_attempt=None),
     "progressive": lambda: ProgressiveDial(JOB, site=SiteConfig(), finish_attempt=None),
+    "urgent callback": lambda: UrgentCallback(1, None, "nurse", 100, None),
 }
 HOOKS = ("write_start", "flow_context", "legs_answered", "ending", "pop_extras")
 
