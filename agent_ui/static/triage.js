@@ -384,6 +384,7 @@ function safeShortcut(keys, handler, description) {
 function wire() {
   if (!root) return;
   document.addEventListener("desk:message", onMessage);
+  resume(); // also without waiting for the socket's hello, which may come before this module ran
   // Confirmed: the script now learns the patient's record fields (until then it had identity fields only).
   document.addEventListener("desk:identity", () => { if (t$.callId) loadScript(true); });
   $("triage-pick").addEventListener("submit", start);
