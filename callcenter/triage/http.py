@@ -48,6 +48,7 @@ from ..httputil import Reader, json_object, reader, require_own_desk
 from ..httputil import services as _services
 from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
+from ..vocabulary import ENDED
 from .escalation import (
     EMERGENCY_CONFERENCE,
     LABELS,
@@ -95,9 +96,14 @@ def _desk_call(request: web.Request):
     except AgentNotFound:
         raise Refused(404, "no such agent") from None
     call = services.router.find(agent.call_id)
-    if call is None:
+    if _over(call):
         raise Refused(409, "no call on this desk")
     return agent, call
+
+
+def _over(call) -> bool:
+    """No live call: gone, or ending (the console hears 'ended' while the call still finishes)."""
+    return call is None or getattr(getattr(call, "state", None), "name", None) == ENDED
 
 
 def _ended_call(request: web.Request) -> tuple[object, str]:
@@ -111,7 +117,7 @@ def _ended_call(request: web.Request) -> tuple[object, str]:
     except AgentNotFound:
         raise Refused(404, "no such agent") from None
     call_id = services.desk.owed(number) or (agent.call_id if agent.state == "wrapup" else None)
-    if call_id is None or services.router.find(call_id) is not None:
+    if call_id is None or not _over(services.router.find(call_id)):
         raise Refused(409, "no call on this desk")
     return agent, call_id
 

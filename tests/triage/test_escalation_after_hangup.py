@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls.flavour import Inbound
 from callcenter.db.database import Database
 from callcenter.db.models import AuditEvent, Callback, CallEvent, Queue
 from callcenter.db.models import Call as CallRow
@@ -42,7 +43,7 @@ async def app(tmp_path, database_url, aiohttp_server):
                                                   caller_e164=CALLER, caller_raw=CALLER)))
     services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
                                                patients=[], started_at=started, task=None,
-                                               channel=SimpleNamespace(id="caller-1"),
+                                               channel=SimpleNamespace(id="caller-1"), flavour=Inbound(),
                                                start=lambda initial: None))
     agent.state, agent.call_id = "on_call", CALL_ID
     server.services = services
