@@ -21,7 +21,7 @@ from .test_agent_desk import (
     prepare_desk_for_calls,
     wait_until,
 )
-from .test_triage_console import PHONE, connected_call_with_red_flag, live  # noqa: F401 (the fixture)
+from .test_triage_console import NURSE_DESK, PHONE, connected_call_with_red_flag, live  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.asterisk
 
@@ -128,3 +128,46 @@ def test_given_nurse_now_and_no_nurse_free_when_the_red_flag_shows_then_only_wha
     screenshot(page, "triage-no-nurse-free")
     page.click("#btn-esc-callback")
     expect(page.locator("#disp-status")).to_contain_text("Urgent callback made")
+
+
+def test_given_a_nurse_with_an_emergency_owed_when_the_caller_hangs_up_then_after_a_reload_she_can_override(
+        live, signed_in, screenshot):  # noqa: F811
+    """Defect 3's last part: after a reload the nurse's override form was not shown at all."""
+    add_patient(live, "MRN-TRI3", PHONE)
+    nurse = live.services.queues.agent(NURSE_DESK)
+    nurse.skills = frozenset({"general", "results"})
+    nurse.endpoint = f"Local/auto-{NURSE_DESK}@agent-phones/n"
+    page = signed_in("nurse", live)
+    open_desk(page)
+    page.keyboard.press("a")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=90_000)
+    page.select_option("#triage-protocol", "chest_pain")
+    page.click("#btn-triage-start")
+    page.click("#btn-no")
+    expect(page.locator("#triage-count")).to_contain_text("Question 2 of")
+    page.click("#btn-yes")  # the red flag: call the emergency number now
+    expect(page.locator("#disp-label")).to_contain_text("emergency")
+    call_id = nurse.call_id
+    live.run(live.services.ari.hangup(live.services.router.find(call_id).channel.id))
+    wait_until(lambda: nurse.state == "wrapup", 30, "the nurse desk in wrap-up")
+
+    page.reload()
+
+    expect(page.locator("#override-form")).to_be_visible(timeout=15_000)
+    expect(page.locator("#btn-esc-callback")).to_be_visible()
+    screenshot(page, "triage-nurse-override-after-reload")
+    page.fill("#override-reason", "Spoke to her GP: pain reproduced on palpation, known costochondritis")
+    page.click("#btn-override")
+    expect(page.locator("#disp-status")).to_contain_text("overridden by a nurse")
+    expect(page.locator("#override-form")).to_be_hidden()
+    finish_wrapup(page)
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        [overridden] = session.scalars(select(CallEvent).where(
+            CallEvent.call_id == call_id, CallEvent.type == "escalation_overridden")).all()
+        [audit] = session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "triage_escalation_override")).all()
+    assert overridden.data["disposition"] and audit.call_id == call_id
