@@ -43,7 +43,7 @@ async def test_given_asterisk_on_the_same_disk_when_a_call_is_recorded_then_13_r
     await center.set_agent("1005", "available")
     before = center.s.ari.requests
 
-    await center.call("4155550177", f"{ENGLISH},{RESULTS}", hangup_after=25)
+    await center.call("4155550177", f"{ENGLISH},{RESULTS}", hangup_after=40)
     await receive(ws, "screen_pop")
     row = await center.call_row("ended", timeout=90)
     recordings = await center.recordings()

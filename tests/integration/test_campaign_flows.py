@@ -184,7 +184,7 @@ async def test_given_a_followup_red_flag_and_a_free_nurse_when_answered_then_the
     assert disposition == [{"protocol": "surgical_wound", "version": 1, "disposition": "nurse_now",
                             "decided_by": "swollen_calf", "action": "nurse_transfer",
                             "escalation_required": True, "rank": 2,
-                            "satisfied_by": ["nurse_transfer", "emergency_conference"]}]
+                            "satisfied_by": ["nurse_transfer", "emergency_conference", "urgent_callback"]}]
     assert [e.data["answer"] for e in events if e.type == "triage_answered"] == ["no"] * 4 + ["yes"]
     assert [o["outcome"] for o in await outcomes(center, row.id)] == ["red_flag"]
     (attempt,) = await all_rows(center, CampaignAttempt)
