@@ -86,16 +86,19 @@ def _triage(request: web.Request) -> TriageService:
     return _services(request).triage
 
 
-def _desk_call(request: web.Request):
-    """(agent, live call) of the desk in the URL; 403 for another desk, 409 when no call is on the desk."""
-    number = request.match_info["number"]
+def _desk_agent(request: web.Request):
+    """The desk in the URL, once its user may act for it (403 for another desk, 404 for no such desk)."""
     require_own_desk(request)
-    services = _services(request)
     try:
-        agent = services.queues.agent(number)
+        return _services(request).queues.agent(request.match_info["number"])
     except AgentNotFound:
         raise Refused(404, "no such agent") from None
-    call = services.router.find(agent.call_id)
+
+
+def _desk_call(request: web.Request):
+    """(agent, live call) of the desk in the URL; 403 for another desk, 409 when no call is on the desk."""
+    agent = _desk_agent(request)
+    call = _services(request).router.find(agent.call_id)
     if _over(call):
         raise Refused(409, "no call on this desk")
     return agent, call
@@ -109,14 +112,8 @@ def _over(call) -> bool:
 def _ended_call(request: web.Request) -> tuple[object, str]:
     """(agent, call id) of the call the desk still owes a disposition for after its caller hung up; 409
     when the desk has no call at all."""
-    number = request.match_info["number"]
-    require_own_desk(request)
-    services = _services(request)
-    try:
-        agent = services.queues.agent(number)
-    except AgentNotFound:
-        raise Refused(404, "no such agent") from None
-    call_id = services.desk.owed(number) or (agent.call_id if agent.state == "wrapup" else None)
+    agent, services = _desk_agent(request), _services(request)
+    call_id = services.desk.owed(agent.number) or (agent.call_id if agent.state == "wrapup" else None)
     if call_id is None or not _over(services.router.find(call_id)):
         raise Refused(409, "no call on this desk")
     return agent, call_id
