@@ -107,7 +107,28 @@ class ContactCenter:
         return ws
 
     async def wait_for(self, predicate, timeout: float = 60, what: str = "condition"):
-        return await poll(predicate, timeout, what)
+        try:
+            return await poll(predicate, timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await self.diagnosis()}") from None
+
+    async def diagnosis(self) -> str:
+        """What the controller believes when a wait times out: each call row, each live call's state, unread
+        events and where its task is waiting, and the channels Asterisk has. A stall then explains itself."""
+        lines = []
+        rows = await self.s.db.run(lambda s: s.scalars(select(Call)).all())
+        lines += [f"row {r.id}: status={r.status} outcome={r.outcome} reason={r.end_reason}" for r in rows]
+        for call in self.s.router.live_calls():
+            lines.append(f"live call {call.id}: state={call.state.name} unread={call._inbox.qsize()} "
+                         f"agent={getattr(call.agent, 'number', None)} agent_leg={call.agent_channel_id}")
+            lines += [f"    at {where}" for where in _awaiting(getattr(call, "task", None))]
+        try:
+            lines.append(f"asterisk channels: {[(c.id, c.state) for c in await self.ari.channels()]}")
+        except Exception as exc:  # the diagnosis must not hide the timeout it explains
+            lines.append(f"asterisk channels: unavailable ({exc!r})")
+        lines += [f"agent {a.number}: {a.state} call={a.call_id}" for a in self.s.queues.agents.values()
+                  if a.state != "logged_out"] if hasattr(self.s.queues, "agents") else []
+        return "\n".join(lines)
 
     async def only_call(self) -> Call | None:
         await self.s.events.flush()
@@ -204,6 +225,19 @@ async def start_contact_center(cfg: configuration.Config):
         await runner.cleanup()
         await stop(services)
     return center, close
+
+
+def _awaiting(task: asyncio.Task | None) -> list[str]:
+    """Where a suspended task waits: its coroutines from the outermost in (Task.get_stack shows one frame)."""
+    where, awaitable = [], task.get_coro() if task is not None and not task.done() else None
+    while awaitable is not None and len(where) < 20:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            where.append(repr(awaitable)[:200])
+            break
+        where.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return where
 
 
 def dumps(obj) -> str:
