@@ -155,7 +155,8 @@ class AriClient:
         params = {
             "endpoint": endpoint, "channelId": channel_id, "otherChannelId": other_channel_id, "app": app,
             "appArgs": app_args, "context": context, "extension": extension,
-            "priority": 1 if extension else None, "callerId": caller_id, "timeout": timeout, "formats": formats,
+            "priority": 1 if extension else None, "callerId": caller_id, "timeout": timeout,
+            "formats": formats,
         }
         body = {"variables": variables} if variables else None
         return Channel.from_json(await self.request("POST", "/channels", params=params, body=body))
@@ -234,6 +235,9 @@ class AriClient:
         while True:
             try:
                 await self._listen(on_event, on_connected)
+                # Asterisk closed the socket (its write timeout with a slow reader, a module reload): the
+                # events in between are lost to us, and reconciliation on reconnecting must catch up.
+                log.warning("ARI event websocket closed by Asterisk; reconnecting")
                 delay = 0.2
             except asyncio.CancelledError:
                 raise

@@ -115,7 +115,9 @@ class ContactCenter:
     async def diagnosis(self) -> str:
         """What the controller believes when a wait times out: each call row, each live call's state, unread
         events and where its task is waiting, and the channels Asterisk has. A stall then explains itself."""
-        lines = []
+        ari = self.s.ari
+        lines = [f"controller: ARI connections={ari.connections} events={ari.events} "
+                 f"connected={ari.connected.is_set()} event-log failures={self.s.events.failures}"]
         rows = await self.s.db.run(lambda s: s.scalars(select(Call)).all())
         lines += [f"row {r.id}: status={r.status} outcome={r.outcome} reason={r.end_reason}" for r in rows]
         for call in self.s.router.live_calls():
