@@ -25,7 +25,8 @@ from .schema import CampaignDef
 
 # Outcomes after which a target is done (the call achieved its purpose).
 COMPLETING = ("completed", "confirmed", "cancelled", "survey_done", "survey_score")
-RECENT = timedelta(days=8)  # enough history for the per-week cap in any time zone
+RECENT = timedelta(days=8)
+DECEASED = "deceased"  # enough history for the per-week cap in any time zone
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def _screen(session: Session, campaign: CampaignDef, targets: list[CampaignTarge
     good (do-not-call, attempts used up) are closed here; the others just wait."""
     patient_ids = {t.patient_id for t in targets}
     patients = {row.id: row for row in session.execute(
-        select(Patient.id, Patient.time_zone, Patient.language).where(Patient.id.in_(patient_ids)))}
+        select(Patient.id, Patient.time_zone, Patient.language, Patient.deceased)
+        .where(Patient.id.in_(patient_ids)))}
     dnc = _dnc(session, patient_ids, {t.phone_e164 for t in targets})
     recent = _recent_attempts(session, patient_ids, now)
     allowed = []
@@ -108,9 +110,11 @@ def _screen(session: Session, campaign: CampaignDef, targets: list[CampaignTarge
                           tuple(recent[target.patient_id]))
         reason = (compliance.refusal(campaign, facts, dnc, now, hospital_zone) if target.phone_e164
                   else "no_phone")
+        if patient is not None and patient.deceased:
+            reason = DECEASED  # a death the hospital's feed reported: never dialed (issue 15)
         if reason is None:
             allowed.append((target, patient.language if patient else "en"))
-        elif reason in compliance.FINAL or reason == "no_phone":
+        elif reason in compliance.FINAL or reason in ("no_phone", DECEASED):
             _close(session, target, reason, now)
         elif held is not None:
             held[reason] += 1

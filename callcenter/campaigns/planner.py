@@ -55,6 +55,16 @@ def plan_targets(session: Session, campaign: CampaignDef, now: datetime, hospita
     return PlanReport(campaign.name, created, reopened, expired, pending, no_phone)
 
 
+def plan_encounter(session: Session, campaign: CampaignDef, encounter_id: int, now: datetime) -> int:
+    """A discharge just written (the HL7 feed, issue 15): its patient becomes a target now if the campaign's
+    rule selects this encounter, without waiting for the next planning run. Returns the targets created."""
+    if campaign.target.rule != "discharged":
+        return 0
+    subjects = _discharged(campaign.target, now).where(Encounter.id == encounter_id)
+    created, _ = _insert_missing(session, campaign.name, subjects, now)
+    return created
+
+
 # ---- who the rule selects: (patient_id, subject_kind, subject_id) ----
 
 def _subjects(rule: TargetRule, now: datetime, hospital: ZoneInfo, campaign: str) -> Select:
@@ -132,7 +142,7 @@ def _insert_missing(session: Session, campaign: str, subjects: Select, now: date
         case((rows.c.phone.is_(None), "excluded"), else_="pending"), literal(0),
         literal(now, CampaignTarget.next_attempt_at.type),
         literal({}, JSON()), literal(now, CampaignTarget.created_at.type),
-    ).where(~exists(select(CampaignTarget.id).where(
+    ).where(~_gone(rows.c.patient_id), ~exists(select(CampaignTarget.id).where(
         CampaignTarget.campaign_name == campaign, CampaignTarget.patient_id == rows.c.patient_id,
         CampaignTarget.subject_kind == rows.c.subject_kind, CampaignTarget.subject_id == rows.c.subject_id)))
     columns = ["campaign_name", "patient_id", "phone_e164", "subject_kind", "subject_id", "status",
@@ -148,6 +158,12 @@ def _insert_missing(session: Session, campaign: str, subjects: Select, now: date
         CampaignTarget.campaign_name == campaign, CampaignTarget.status == "excluded",
         CampaignTarget.created_at == now, CampaignTarget.phone_e164.is_(None))) or 0
     return created, no_phone
+
+
+def _gone(patient_id):
+    """A patient who died, or a record merged into another (the survivor is targeted): never a target."""
+    return exists(select(Patient.id).where(Patient.id == patient_id, or_(
+        Patient.deceased.is_(True), Patient.merged_into_id.is_not(None))))
 
 
 def _count(session: Session, campaign: str) -> int:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -48,6 +49,8 @@ SEXES = ("F", "M", "X", "U")
 PHONE_KINDS = ("mobile", "home", "work", "other")
 SEVERITIES = ("mild", "moderate", "severe")
 ENCOUNTER_KINDS = ("visit", "admission")
+# What one message from a hospital system (HL7 v2 over MLLP) came to: kept with the raw bytes (issue 15).
+INBOUND_OUTCOMES = ("received", "applied", "duplicate", "rejected", "failed")
 APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled", "completed", "no_show")
 USER_ROLES = ("agent", "nurse", "supervisor", "admin")
 AGENT_STATES = ("logged_out", "available", "paused", "ringing", "on_call", "wrapup")
@@ -103,6 +106,13 @@ class Patient(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
     time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Fed by the hospital's systems (callcenter/patients/): when the patient died (never dialed then), the
+    # record this one was merged into (its MRN still finds the survivor; audit rows keep naming this id), and
+    # the event time of the newest demographics applied (older messages do not overwrite them).
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    deceased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    source_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     phones: Mapped[list[PatientPhone]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", order_by="PatientPhone.id")
@@ -113,6 +123,10 @@ class Patient(Base):
         cascade="all, delete-orphan", order_by="Encounter.started_at")
     appointments: Mapped[list[Appointment]] = relationship(
         cascade="all, delete-orphan", order_by="Appointment.starts_at")
+    identifiers: Mapped[list[PatientIdentifier]] = relationship(
+        cascade="all, delete-orphan", order_by="PatientIdentifier.id")
+    contacts: Mapped[list[PatientContact]] = relationship(
+        cascade="all, delete-orphan", order_by="PatientContact.id")
 
     @property
     def full_name(self) -> str:
@@ -132,6 +146,33 @@ class PatientPhone(Base):
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
 
     patient: Mapped[Patient] = relationship(back_populates="phones")
+
+
+class PatientIdentifier(Base):
+    """Every identifier a hospital system sent for the patient (MRN, national number, other sites' MRNs), by
+    its system (HL7 assigning authority, FHIR identifier system). The MRN of the configured system is
+    also `patients.mrn`, which identity matching uses."""
+
+    __tablename__ = "patient_identifiers"
+    __table_args__ = (UniqueConstraint("system", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str | None] = mapped_column(String(16))
+
+
+class PatientContact(Base):
+    """A next of kin or other contact person (HL7 NK1, FHIR Patient.contact)."""
+
+    __tablename__ = "patient_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
 
 
 class Allergy(Base):
@@ -178,6 +219,15 @@ class Encounter(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     discharged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     summary: Mapped[str | None] = mapped_column(Text)
+    # From the hospital's systems (callcenter/patients/): the visit number (HL7 PV1-19, FHIR Encounter
+    # identifier), class (inpatient, outpatient, emergency...), ward, attending doctor, discharge disposition,
+    # and the event time of the newest data applied.
+    visit_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient_class: Mapped[str | None] = mapped_column(String(16))
+    ward: Mapped[str | None] = mapped_column(String(80))
+    attending: Mapped[str | None] = mapped_column(String(200))
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    source_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Appointment(Base):
@@ -530,6 +580,34 @@ class DispositionTask(Base):
 
 
 APPEND_ONLY_TABLES = ("call_events", "audit_events")
+
+
+class InboundMessage(Base):
+    """Every message a hospital system sent (HL7 v2 over MLLP, issue 15), its raw bytes stored before
+    anything else, then what became of it. Rows are never deleted (a trigger refuses it) and the bytes never
+    change; only the outcome moves on (received -> applied / duplicate / rejected / failed, and again on a
+    re-apply). `applied_key` (sender + control id) is unique and set only in the transaction that applied
+    the message: a second copy, even on another connection at the same moment, cannot apply twice."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (one_of("outcome", INBOUND_OUTCOMES), Index(None, "outcome", "id"),
+                      Index(None, "sender", "control_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(16), default="hl7v2")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    peer: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    sender: Mapped[str | None] = mapped_column(String(200))
+    control_id: Mapped[str | None] = mapped_column(String(64))
+    message_type: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16), default="received")
+    ack_code: Mapped[str | None] = mapped_column(String(2))
+    # What was wrong, in words without patient data (field names, not their values).
+    error: Mapped[str | None] = mapped_column(Text)
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    applied_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # -- outbound campaigns (issue 6) -------------------------------------------------------------------------

@@ -12,7 +12,15 @@ from sqlalchemy import func, select, update
 
 from callcenter.campaigns.services import CampaignService
 from callcenter.db.database import Database
-from callcenter.db.models import Appointment, CampaignAttempt, CampaignTarget, DialClaim, DoNotCall, Encounter
+from callcenter.db.models import (
+    Appointment,
+    CampaignAttempt,
+    CampaignTarget,
+    DialClaim,
+    DoNotCall,
+    Encounter,
+    Patient,
+)
 
 from .conftest import (
     NOW,
@@ -307,3 +315,17 @@ class _NoEvents:
 
     def audit(self, *args, **kwargs) -> None:
         pass
+
+
+async def test_given_pending_target_when_patient_died_before_the_claim_then_closed_and_never_dialed(
+        db, campaigns, tmp_path):
+    """A death reported by the hospital's feed (issue 15) after planning: the claim closes the target."""
+    ids = await _reminders(db, campaigns, tmp_path, 2)
+    with db.session() as s:
+        s.execute(update(Patient).where(Patient.id == ids[0]).values(deceased=True))
+
+    jobs = await campaigns.claim("reminders", "w1", 10, NOW)
+
+    assert [job.patient_id for job in jobs] == [ids[1]]
+    closed = _targets(db)[ids[0]]
+    assert (closed.status, closed.outcome["reason"]) == ("excluded", "deceased")

@@ -1,0 +1,383 @@
+"""`apply`: one patient change from a hospital system, written in the caller's transaction.
+
+Identity is the MRN of the configured system (HL7 assigning authority, FHIR identifier system); a record
+merged away (A40) still finds its survivor by its old MRN. Out-of-order news is handled by event time:
+demographics older than the stored ones are left as they are, and so are a visit's details older than the
+visit's. A discharge makes the patient a target of the matching discharge follow-up campaign in the same
+transaction, through the `FollowUp` port (campaigns/followup.py implements it, so this package imports no
+campaign code); a cancelled discharge or admission withdraws the visit's pending follow-up; a death
+withdraws every pending target. Errors name fields, never their values: they go back to the sender and into
+the inbound log.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ..db.models import (
+    Allergy,
+    Appointment,
+    Call,
+    Callback,
+    CampaignAttempt,
+    CampaignTarget,
+    Complaint,
+    Condition,
+    Disposition,
+    DoNotCall,
+    Encounter,
+    Patient,
+    PatientContact,
+    PatientFlag,
+    PatientIdentifier,
+    PatientPhone,
+    SurveyResponse,
+)
+from ..db.types import utcnow
+from ..phones import normalize
+from .record import ChangeKind, Identifier, PatientChange, PatientRecord, VisitRecord
+
+SEXES = {"F", "M", "X", "U"}
+SEVERITIES = {"mild", "moderate", "severe"}
+PHONE_USES = {"mobile", "home", "work", "other"}
+INPATIENT_CLASSES = {"inpatient", "obstetrics"}
+# Tables whose rows follow a patient merged away (A40): the survivor gets the record's calls, callbacks,
+# campaign history, complaints. audit_events keep naming the old id (append-only; the old row stays).
+FOLLOWING_ROWS = (Encounter, Appointment, Allergy, Condition, PatientContact, Call, Disposition, Callback,
+                  CampaignAttempt, DoNotCall, SurveyResponse, Complaint)
+
+
+class RecordError(ValueError):
+    """The change cannot be applied as sent (no MRN, a new patient without a name...): the sender must fix
+    it. The message names the field, never its value."""
+
+
+class FollowUp(Protocol):
+    """What discharges and deaths do to outbound campaigns (campaigns/followup.py implements it)."""
+
+    def discharged(self, session: Session, encounter_id: int, now: datetime) -> int: ...
+
+    def withdraw_encounter(self, session: Session, encounter_id: int, reason: str, now: datetime) -> int: ...
+
+    def withdraw_patient(self, session: Session, patient_id: int, reason: str, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class IdentityRule:
+    mrn_system: str = ""        # empty: the identifier typed MR, else the first one sent
+    default_region: str = "US"  # for phone numbers without a country code
+
+
+@dataclass(frozen=True)
+class Applied:
+    patient_id: int
+    created: bool = False
+    stale: bool = False            # the demographics were older than the stored ones and were not written
+    encounter_id: int | None = None
+    targets_created: int = 0
+    targets_withdrawn: int = 0
+    merged_patient_id: int | None = None
+
+
+def apply(session: Session, change: PatientChange, rule: IdentityRule, followup: FollowUp | None,
+          now: datetime) -> Applied:
+    if change.kind is ChangeKind.MERGE:
+        return _merge(session, change, rule, followup, now)
+    patient, created = _find_or_create(session, change.patient, rule, change.event_time)
+    stale = not created and _older(change.event_time, patient.source_updated_at)
+    if not stale:
+        _write_person(session, patient, change.patient, rule, change.event_time)
+    result = Applied(patient.id, created=created, stale=stale)
+    withdrawn = _on_death(session, patient, followup, now) if patient.deceased else 0
+    if change.visit is not None or change.kind is not ChangeKind.PERSON:
+        result = _visit(session, patient, change, followup, now, result)
+    return _with(result, targets_withdrawn=result.targets_withdrawn + withdrawn)
+
+
+def _with(result: Applied, **changes) -> Applied:
+    return Applied(**{**result.__dict__, **changes})
+
+
+def _older(event_time: datetime, stored: datetime | None) -> bool:
+    return stored is not None and event_time < stored
+
+
+# ---- identity ----
+
+def mrn_of(record: PatientRecord, rule: IdentityRule) -> Identifier:
+    ids = [i for i in record.identifiers if i.value]
+    if rule.mrn_system:
+        chosen = next((i for i in ids if i.system == rule.mrn_system), None)
+    else:
+        chosen = next((i for i in ids if i.type == "MR"), ids[0] if ids else None)
+    if chosen is None:
+        where = f" of system {rule.mrn_system}" if rule.mrn_system else ""
+        raise RecordError(f"patient identifier: no MRN{where}")
+    if len(chosen.value) > 32:
+        raise RecordError("patient identifier: MRN longer than 32 characters")
+    return chosen
+
+
+def find_patient(session: Session, mrn: str) -> Patient | None:
+    """The patient of this MRN, following merges to the surviving record."""
+    patient = session.scalar(select(Patient).where(Patient.mrn == mrn))
+    for _ in range(10):  # a merge chain; bounded so a loop written by hand cannot hang the interface
+        if patient is None or patient.merged_into_id is None:
+            return patient
+        patient = session.get(Patient, patient.merged_into_id)
+    return patient
+
+
+def _find_or_create(session: Session, record: PatientRecord, rule: IdentityRule,
+                    event_time: datetime) -> tuple[Patient, bool]:
+    mrn = mrn_of(record, rule)
+    patient = find_patient(session, mrn.value)
+    if patient is not None:
+        return patient, False
+    required = (("family name", record.family_name), ("given name", record.given_name),
+                ("birth date", record.birth_date))
+    missing = [name for name, value in required if not value]
+    if missing:
+        raise RecordError(f"new patient: {', '.join(missing)} required")
+    patient = Patient(mrn=mrn.value, given_name="", family_name="", date_of_birth=record.birth_date)
+    session.add(patient)
+    session.flush()
+    return patient, True
+
+
+# ---- demographics ----
+
+def _write_person(session: Session, patient: Patient, record: PatientRecord, rule: IdentityRule,
+                  event_time: datetime) -> None:
+    _write_names(patient, record)
+    if record.sex:
+        patient.sex = record.sex if record.sex in SEXES else "U"
+    if record.language:
+        patient.language = record.language[:16]
+    if record.deceased is not None:
+        patient.deceased = record.deceased
+        patient.deceased_at = record.deceased_at if record.deceased else None
+    patient.source_updated_at = event_time
+    _write_identifiers(session, patient, record.identifiers)
+    _write_lists(session, patient, record, rule)
+
+
+def _write_names(patient: Patient, record: PatientRecord) -> None:
+    if record.given_name:
+        patient.given_name = record.given_name[:100]
+    if record.family_name:
+        patient.family_name = record.family_name[:100]
+    if record.birth_date:
+        patient.date_of_birth = record.birth_date
+
+
+def _write_identifiers(session: Session, patient: Patient, identifiers: tuple[Identifier, ...]) -> None:
+    for identifier in identifiers:
+        if not identifier.value or len(identifier.value) > 64:
+            continue
+        system = (identifier.system or "")[:200]
+        row = session.scalar(select(PatientIdentifier).where(PatientIdentifier.system == system,
+                                                             PatientIdentifier.value == identifier.value))
+        if row is None:
+            session.add(PatientIdentifier(patient_id=patient.id, system=system, value=identifier.value,
+                                          type=identifier.type[:16] or None))
+        elif row.patient_id != patient.id:
+            # The same identifier now names this patient (a correction at the source): it moves.
+            row.patient_id = patient.id
+
+
+def _write_lists(session: Session, patient: Patient, record: PatientRecord, rule: IdentityRule) -> None:
+    if record.phones is not None:
+        _replace(session, PatientPhone, patient.id, _phones(patient.id, record, rule))
+    if record.allergies is not None:
+        _replace(session, Allergy, patient.id, [
+            Allergy(patient_id=patient.id, substance=a.substance[:120], reaction=_cut(a.reaction, 200),
+                    severity=a.severity if a.severity in SEVERITIES else None)
+            for a in record.allergies if a.substance])
+    if record.diagnoses is not None:
+        _replace(session, Condition, patient.id, [
+            Condition(patient_id=patient.id, name=d.name[:200], code=_cut(d.code, 32), chronic=d.chronic)
+            for d in record.diagnoses if d.name])
+    if record.contacts is not None:
+        _replace(session, PatientContact, patient.id, [
+            PatientContact(patient_id=patient.id, name=c.name[:200], relation=_cut(c.relation, 64),
+                           phone_e164=_e164(c.phone, rule))
+            for c in record.contacts if c.name])
+
+
+def _cut(text: str | None, length: int) -> str | None:
+    return text[:length] if text else None
+
+
+def _replace(session: Session, model, patient_id: int, rows: list) -> None:
+    session.execute(delete(model).where(model.patient_id == patient_id))
+    session.add_all(rows)
+
+
+def _e164(number: str | None, rule: IdentityRule) -> str | None:
+    return normalize(number, rule.default_region).e164 if number else None
+
+
+def _phones(patient_id: int, record: PatientRecord, rule: IdentityRule) -> list[PatientPhone]:
+    rows: dict[str, PatientPhone] = {}
+    for phone in record.phones or ():
+        e164 = _e164(phone.number, rule)
+        if e164 and e164 not in rows:  # a number the source sends twice (home and mobile) is kept once
+            use = phone.use if phone.use in PHONE_USES else "other"
+            rows[e164] = PatientPhone(patient_id=patient_id, e164=e164, kind=use, is_primary=not rows)
+    return list(rows.values())
+
+
+def _on_death(session: Session, patient: Patient, followup: FollowUp | None, now: datetime) -> int:
+    return followup.withdraw_patient(session, patient.id, "deceased", now) if followup else 0
+
+
+# ---- visits ----
+
+def _visit(session: Session, patient: Patient, change: PatientChange, followup: FollowUp | None,
+           now: datetime, result: Applied) -> Applied:
+    visit = change.visit or VisitRecord()
+    encounter = _find_encounter(session, patient.id, visit, change.kind)
+    if change.kind is ChangeKind.CANCEL_ADMIT:
+        return _cancel_admit(session, encounter, followup, now, result)
+    if encounter is None:
+        encounter = _new_encounter(session, patient.id, visit, change)
+        if encounter is None:
+            return result
+    elif _older(change.event_time, encounter.source_updated_at):
+        return _with(result, encounter_id=encounter.id)
+    was_discharged = encounter.discharged_at is not None
+    _write_visit(encounter, visit, change)
+    session.flush()
+    result = _with(result, encounter_id=encounter.id)
+    if change.kind is ChangeKind.CANCEL_DISCHARGE and followup:
+        return _with(result, targets_withdrawn=followup.withdraw_encounter(
+            session, encounter.id, "discharge_cancelled", now))
+    if encounter.discharged_at is not None and not was_discharged and followup and not patient.deceased:
+        return _with(result, targets_created=followup.discharged(session, encounter.id, now))
+    return result
+
+
+def _find_encounter(session: Session, patient_id: int, visit: VisitRecord,
+                    kind: ChangeKind) -> Encounter | None:
+    query = select(Encounter).where(Encounter.patient_id == patient_id)
+    if visit.visit_number:
+        return session.scalar(query.where(Encounter.visit_number == visit.visit_number))
+    if kind is ChangeKind.CANCEL_DISCHARGE:
+        return session.scalar(query.where(Encounter.discharged_at.is_not(None))
+                              .order_by(Encounter.discharged_at.desc()).limit(1))
+    # Without a visit number: the patient's open stay (the newest), which is what an ADT feed talks about.
+    return session.scalar(query.where(Encounter.discharged_at.is_(None), Encounter.kind == "admission")
+                          .order_by(Encounter.started_at.desc()).limit(1))
+
+
+def _new_encounter(session: Session, patient_id: int, visit: VisitRecord,
+                   change: PatientChange) -> Encounter | None:
+    if change.kind in (ChangeKind.PERSON, ChangeKind.CANCEL_DISCHARGE):
+        return None  # an update about a visit we never heard of: nothing to update
+    inpatient = visit.patient_class in INPATIENT_CLASSES or (
+        visit.patient_class is None and change.kind is not ChangeKind.VISIT)
+    encounter = Encounter(patient_id=patient_id, kind="admission" if inpatient else "visit",
+                          department="", started_at=visit.admitted_at or change.event_time)
+    session.add(encounter)
+    return encounter
+
+
+def _write_visit(encounter: Encounter, visit: VisitRecord, change: PatientChange) -> None:
+    for name in ("visit_number", "patient_class", "ward", "attending", "disposition"):
+        value = getattr(visit, name)
+        if value:
+            setattr(encounter, name, value[:encounter.__table__.c[name].type.length])
+    encounter.department = (visit.department or visit.ward or encounter.department or "unknown")[:80]
+    if visit.admitted_at:
+        encounter.started_at = visit.admitted_at
+    if change.kind is ChangeKind.DISCHARGE:
+        encounter.discharged_at = visit.discharged_at or change.event_time
+    elif change.kind is ChangeKind.CANCEL_DISCHARGE:
+        encounter.discharged_at, encounter.disposition = None, None
+    elif visit.discharged_at:
+        encounter.discharged_at = visit.discharged_at
+    encounter.source_updated_at = change.event_time
+
+
+def _cancel_admit(session: Session, encounter: Encounter | None, followup: FollowUp | None, now: datetime,
+                  result: Applied) -> Applied:
+    if encounter is None:
+        return result
+    withdrawn = (followup.withdraw_encounter(session, encounter.id, "admission_cancelled", now)
+                 if followup else 0)
+    session.delete(encounter)
+    return _with(result, targets_withdrawn=withdrawn)
+
+
+# ---- merge (A40) ----
+
+def _merge(session: Session, change: PatientChange, rule: IdentityRule, followup: FollowUp | None,
+           now: datetime) -> Applied:
+    prior_mrn = mrn_of(PatientRecord(identifiers=change.merged_from), rule)
+    prior = find_patient(session, prior_mrn.value)
+    survivor_mrn = mrn_of(change.patient, rule)
+    survivor = find_patient(session, survivor_mrn.value)
+    if prior is not None and survivor is None:
+        # The survivor's MRN is new to us: the record merged away simply takes it.
+        prior.mrn = survivor_mrn.value
+        session.flush()
+    base = apply(session, PatientChange(ChangeKind.PERSON, change.patient, change.event_time), rule, followup,
+                 now)
+    if prior is None or prior.id == base.patient_id:
+        return base
+    _move_rows(session, prior.id, base.patient_id)
+    prior.merged_into_id = base.patient_id
+    return _with(base, merged_patient_id=prior.id)
+
+
+def _move_rows(session: Session, old: int, new: int) -> None:
+    session.flush()
+    for model in FOLLOWING_ROWS:
+        session.execute(update(model).where(model.patient_id == old).values(patient_id=new))
+    _move_unique(session, PatientPhone, PatientPhone.e164, old, new)
+    _move_unique(session, PatientFlag, PatientFlag.flag, old, new)
+    _move_identifiers(session, old, new)
+    _move_targets(session, old, new)
+
+
+def _move_unique(session: Session, model, key, old: int, new: int) -> None:
+    """Rows unique per patient (a phone, a flag): those the survivor already has stay with the old record."""
+    held = select(key).where(model.patient_id == new).scalar_subquery()
+    session.execute(update(model).where(model.patient_id == old, key.not_in(held)).values(patient_id=new))
+
+
+def _move_identifiers(session: Session, old: int, new: int) -> None:
+    session.execute(update(PatientIdentifier).where(PatientIdentifier.patient_id == old)
+                    .values(patient_id=new))
+
+
+def _move_targets(session: Session, old: int, new: int) -> None:
+    """Campaign targets follow, except where the survivor already has the same one (kept on the old record,
+    closed): a patient is not called twice about one discharge."""
+    for target in session.scalars(select(CampaignTarget).where(CampaignTarget.patient_id == old)).all():
+        subject = new if target.subject_kind == "patient" else target.subject_id
+        twin = session.scalar(select(CampaignTarget.id).where(
+            CampaignTarget.campaign_name == target.campaign_name, CampaignTarget.patient_id == new,
+            CampaignTarget.subject_kind == target.subject_kind, CampaignTarget.subject_id == subject))
+        if twin is None:
+            target.patient_id, target.subject_id = new, subject
+        elif target.status == "pending":
+            target.status, target.outcome = "expired", {"reason": "merged"}
+    session.flush()
+
+
+class PatientFeed:
+    """`apply` with its collaborators bound: what main.py gives each source (HL7 v2, FHIR, CSV), which call
+    it inside their own transaction (with their inbound log row or import report)."""
+
+    def __init__(self, rule: IdentityRule, followup: FollowUp | None, clock: Callable[[], datetime] = utcnow):
+        self.rule, self.followup, self.clock = rule, followup, clock
+
+    def apply(self, session: Session, change: PatientChange) -> Applied:
+        return apply(session, change, self.rule, self.followup, self.clock())
