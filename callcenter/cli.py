@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_agent)
 
     _add_campaign_commands(sub)
+    _add_fastagi_commands(sub)
     _add_kpi_command(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
@@ -182,6 +183,17 @@ def _add_user_commands(sub) -> None:
     s.set_defaults(func=cmd_user_passwd)
     s = users.add_parser("list", help="list console users")
     s.set_defaults(func=cmd_user_list)
+
+
+def _add_fastagi_commands(sub) -> None:
+    """FastAGI for the hospital's own dialplan (issue 15): callcenter/fastagi/commands.py does the work."""
+    from .fastagi import commands as f
+    fastagi = sub.add_parser("fastagi", help="the FastAGI server for the hospital's own dialplan")
+    actions = fastagi.add_subparsers(title="fastagi commands", metavar="ACTION")
+    s = actions.add_parser("listen", help="serve FastAGI (identify, route) until stopped")
+    s.add_argument("--listen", metavar="HOST:PORT",
+                   help="where to listen (default: [fastagi] listen, else 127.0.0.1:4573)")
+    s.set_defaults(func=f.listen)
 
 
 def _add_campaign_commands(sub) -> None:

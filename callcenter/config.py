@@ -156,6 +156,14 @@ class DeskConfig:
 
 
 @dataclass
+class FastAgiConfig:
+    # The FastAGI server (callcenter/fastagi/) a hospital's own dialplan asks with
+    # AGI(agi://HOST:PORT/identify) and .../route: "HOST:PORT", e.g. "127.0.0.1:4573". Empty: off. FastAGI has
+    # no authentication and `identify` answers about patients: listen on loopback or a private interface only.
+    listen: str = ""
+
+
+@dataclass
 class LoggingConfig:
     # "text" (a line per record, for a terminal) or "json" (JSON lines with time, level, logger, message and
     # the call and channel ids: for a log collector).
@@ -177,6 +185,7 @@ class Config:
     kpi: KpiConfig = field(default_factory=KpiConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""
@@ -215,6 +224,7 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
     _apply_env(cfg, env)
     _check_region(cfg.telephony)
     _check_http(cfg.http)
+    _check_fastagi(cfg.fastagi)
     cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
     return cfg
 
@@ -241,6 +251,24 @@ def _check_http(http: HttpConfig) -> None:
             ipaddress.ip_network(address)
         except ValueError:
             raise ConfigError(f"http.trusted_proxies: {address!r} is not an address or network") from None
+
+
+def _check_fastagi(fastagi: FastAgiConfig) -> None:
+    if fastagi.listen.strip():
+        try:
+            listen_address(fastagi.listen)
+        except ValueError as exc:
+            raise ConfigError(f"fastagi.listen: {exc}") from None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """"HOST:PORT" ("[::1]:4573" for IPv6; port 0: any free one) as (host, port); ValueError saying what is
+    wrong."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:4573), got {value!r}")
+    return host, int(port)
 
 
 def secure_cookies(http: HttpConfig) -> bool:

@@ -32,6 +32,8 @@ from .db.database import Database
 from .desk.access import ViewRate
 from .desk.services import DeskService
 from .eventlog import EventLog
+from .fastagi.commands import build_server as build_fastagi
+from .fastagi.server import FastAgiServer
 from .ivr.flow import Flow, load_flow
 from .kpi.compute import KpiService
 from .metrics.services import Metrics
@@ -82,6 +84,7 @@ class Services:
     metrics: Metrics | None = None  # Prometheus figures for /api/metrics (issue 12): set by build()
     callbacks: CallbackService | None = None  # the calls owed to patients (issue 13): set by build()
     urgent_dialer: UrgentDialer | None = None  # dials urgent callbacks at once (issue 13): set by build()
+    fastagi: FastAgiServer | None = None  # FastAGI for the hospital's dialplan (issue 15): [fastagi] listen
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -128,6 +131,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     _build_progressive(services)
     _build_dialer(services)
     services.metrics = Metrics(router, queues, ari, db, events)
+    if cfg.fastagi.listen.strip():
+        services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
     return services
 
 
@@ -187,9 +192,13 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.campaign_scheduler.start()
     if s.urgent_dialer:
         s.urgent_dialer.start()
+    if s.fastagi:
+        s.fastagi.start()  # its `route` hands calls to the application just registered
 
 
 async def stop(s: Services) -> None:
+    if s.fastagi:
+        await asyncio.to_thread(s.fastagi.stop)  # waits for the listener's loop to notice
     if s.desk:
         await s.desk.stop()
     if s.metrics:

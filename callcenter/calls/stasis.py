@@ -10,6 +10,7 @@ events of every call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,7 @@ from ..ari.events import (
 from ..ari.models import Channel
 from ..db.database import Database
 from ..ivr.flow import Flow
+from ..ivr.presets import checked
 from ..logs import start_in_call_context
 from . import state as states
 from .events import HandlerFailed
@@ -63,7 +65,8 @@ class CallRouter:
         """Any call (inbound, click-to-dial, campaign): known by id from now on, then started."""
         self._calls[call.id] = call
         try:
-            start_in_call_context(call.id, call.channel.id, call.start, initial)  # its task logs under its ids
+            # Its task logs under its ids.
+            start_in_call_context(call.id, call.channel.id, call.start, initial)
         except Exception:
             self.forget(call)  # a call that never ran must not catch events nobody would handle
             raise
@@ -175,10 +178,20 @@ class CallRouter:
             else:
                 call.post(start)
         elif start.role == "inbound":
-            self.start_inbound(start.channel, start.args[1] if len(start.args) > 1 else "hotline")
+            self._start_inbound(start)
         else:
             log.warning("channel %s entered with unknown role %r; hanging up", start.channel.id, start.role)
             await quietly(self.deps.ari.hangup(start.channel.id))
+
+    def _start_inbound(self, start: StasisStart) -> None:
+        """`inbound[,<flow>[,MENU=KEY...]]`: the choices a dialplan already made (ivr/presets.py) are taken
+        when they fit the flow; the others are logged and the caller asked those menus as usual."""
+        flow_name = start.args[1] if len(start.args) > 1 else "hotline"
+        presets, problems = checked(self.flow(flow_name), start.args[2:])
+        for problem in problems:
+            log.warning("channel %s entered with a choice the flow lacks: %s", start.channel.id, problem)
+        initial = functools.partial(states.Answering, presets=presets) if presets else None
+        self.start_inbound(start.channel, flow_name, initial)
 
     def _route_recording(self, event: RecordingStarted) -> None:
         # Also when the call is already gone: the recording service waits for the file to be complete.

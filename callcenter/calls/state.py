@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..ari.client import AriError, AriUnavailable, quietly
@@ -117,15 +118,20 @@ class CallState:
 
 
 class Answering(CallState):
-    """The caller just entered our app: answer, find the patient, then start the IVR."""
+    """The caller just entered our app: answer, find the patient, then start the IVR (with the menu choices
+    the caller already made in the dialplan before, if any: ivr/presets.py)."""
     name = "answering"
+
+    def __init__(self, call: "Call", presets: Mapping[str, str] | None = None):
+        super().__init__(call)
+        self.presets = presets
 
     async def enter(self) -> "CallState":
         call = self.call
         await call.deps.ari.answer(call.channel.id)
         call.log("answered")
         await call.identify_caller()
-        return Ivr(call)
+        return Ivr(call, self.presets)
 
     def caller_gone(self, reason: str) -> "CallState":
         return Ended(self.call, "ivr_hangup", reason)
@@ -134,15 +140,17 @@ class Answering(CallState):
 class Ivr(CallState):
     name = "ivr"
 
-    def __init__(self, call: "Call"):
+    def __init__(self, call: "Call", presets: Mapping[str, str] | None = None):
         super().__init__(call)
+        self.presets = presets
         self.task: asyncio.Task | None = None
 
     async def enter(self) -> None:
         call = self.call
         call.save(status="ivr")
         port = AriIvrPort(call)
-        self.task = asyncio.create_task(run_flow(call.flow, port, call.flavour.flow_context(call)))
+        self.task = asyncio.create_task(run_flow(call.flow, port, call.flavour.flow_context(call),
+                                                 presets=self.presets))
         self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
 
     async def on_IvrDone(self, event: IvrDone) -> "CallState":

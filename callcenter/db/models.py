@@ -72,6 +72,7 @@ TARGET_STATUSES = ("pending", "in_progress", "completed", "failed", "opted_out",
 ATTEMPT_RESULTS = ("dialing", "person", "machine", "no_answer", "busy", "failed", "abandoned")
 DNC_SOURCES = ("ivr_key", "agent", "admin", "import", "patient_request")
 COMPLAINT_STATUSES = ("open", "in_progress", "resolved", "closed")
+OPEN_COMPLAINT_STATUSES = ("open", "in_progress")  # the patient is still waiting for an answer
 
 # SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

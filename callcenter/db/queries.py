@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 
 from .models import (
     OPEN_CALL_STATUSES,
+    OPEN_COMPLAINT_STATUSES,
     Agent,
     Allergy,
     Appointment,
     AuditEvent,
     Call,
     CallEvent,
+    Complaint,
     Condition,
     Encounter,
     Patient,
@@ -35,6 +37,14 @@ def find_patients_by_phone(session: Session, e164: str) -> list[Patient]:
     query = (select(Patient).where(Patient.id.in_(owners))
              .order_by(Patient.family_name, Patient.given_name, Patient.id))
     return list(session.scalars(query))
+
+
+def has_open_complaint(session: Session, patient_id: int) -> bool:
+    """Whether this patient has a complaint not yet resolved or closed (FastAGI's identify tells the
+    dialplan, which may route the caller to patient relations)."""
+    query = select(Complaint.id).where(Complaint.patient_id == patient_id,
+                                       Complaint.status.in_(OPEN_COMPLAINT_STATUSES)).limit(1)
+    return session.scalar(query) is not None
 
 
 def patient_summary(session: Session, patient_id: int, *, now: datetime | None = None,

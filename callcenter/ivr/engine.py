@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .flow import (
@@ -55,14 +55,17 @@ Context = MutableMapping[str, Any]
 Step = str | Outcome
 
 
-async def run_flow(flow: Flow, port: IvrPort, context: Context, *, max_steps: int = MAX_STEPS) -> Outcome:
+async def run_flow(flow: Flow, port: IvrPort, context: Context, *, max_steps: int = MAX_STEPS,
+                   presets: Mapping[str, str] | None = None) -> Outcome:
     """Run `flow` for one call. `context` holds what is known about the caller (`caller.known`,
     `patient.language`, ...) for branches, and receives the variables set by `set`, menu options and
-    `read_digits`. After `max_steps` node visits the call is hung up with reason 'loop'.
+    `read_digits`. `presets` are menu choices made before the call reached the flow (presets.py): menu id
+    -> key, each taken once instead of asking. After `max_steps` node visits the call is hung up with reason
+    'loop'.
     """
     if port.language not in flow.languages:
         port.set_language(flow.default_language)
-    node_id, run = flow.start, _Run(context, flow)
+    node_id, run = flow.start, _Run(context, flow, dict(presets or {}))
     for _ in range(max_steps):
         node = flow.nodes[node_id]
         port.record("ivr_node", node=node.id, type=node.kind)
@@ -79,6 +82,7 @@ class _Run:
     """What a node runner sees: the call's context and the flow-level rules (opt-out) it must apply."""
     context: Context
     flow: Flow
+    presets: dict[str, str] = field(default_factory=dict)  # menu id -> key, taken once each
 
     def opted_out(self, node: Node, key: str | None, port: IvrPort) -> str | None:
         """The opt-out node when `key` is the flow's opt-out key: it works in every menu of the flow."""
@@ -97,6 +101,10 @@ async def _play(node: PlayNode, port: IvrPort, run: _Run) -> Step:
 
 
 async def _menu(node: MenuNode, port: IvrPort, run: _Run) -> Step:
+    # Popped: a caller who comes back to this menu (a "back" option) is asked like anyone else.
+    preset = run.presets.pop(node.id, None)
+    if preset in node.options:
+        return _choose(node, node.options[preset], port, run.context, preset=True)
     prompts = node.prompts
     for attempt in range(1, node.retries + 1):
         key = await _ask(port, prompts, node.timeout)
@@ -116,8 +124,10 @@ async def _menu(node: MenuNode, port: IvrPort, run: _Run) -> Step:
     return node.on_failure
 
 
-def _choose(node: MenuNode, option: MenuOption, port: IvrPort, context: Context) -> str:
-    port.record("ivr_choice", node=node.id, key=option.key, label=option.label)
+def _choose(node: MenuNode, option: MenuOption, port: IvrPort, context: Context, *,
+            preset: bool = False) -> str:
+    marked = {"preset": True} if preset else {}  # chosen before the call reached the flow (presets.py)
+    port.record("ivr_choice", node=node.id, key=option.key, label=option.label, **marked)
     if option.language:
         port.set_language(option.language)
     context.update(option.set)

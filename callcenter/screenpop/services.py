@@ -33,7 +33,7 @@ class ScreenPopService:
     async def lookup(self, caller: CallerNumber) -> list[dict]:
         if caller.e164 is None:
             return []
-        return await self._db.run(_candidates, caller.e164)
+        return await self._db.run(candidates, caller.e164)
 
     async def offer(self, call, agent) -> dict:
         message = self.build(call, agent)
@@ -75,7 +75,9 @@ class ScreenPopService:
         } | call.flavour.pop_extras(call)
 
 
-def _candidates(session: Session, e164: str) -> list[dict]:
+def candidates(session: Session, e164: str) -> list[dict]:
+    """The patients a caller with this number may be (identity candidates, at most MAX_CANDIDATES): the one
+    lookup of the pop, the IVR and FastAGI's identify."""
     return [identity_candidate(p) for p in find_patients_by_phone(session, e164)[:MAX_CANDIDATES]]
 
 

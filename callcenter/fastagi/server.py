@@ -1,0 +1,146 @@
+"""The FastAGI server: a thread per connection (the standard library's socketserver), each connection handed
+to pyst2 through agi.Connection, and the scripts of services.py behind it.
+
+Blocking socket reads and the scripts' database sessions stay in the connection's thread, never on the event
+loop. Whatever one connection brings (garbage, a hang-up mid-script, a failing script) ends that connection
+only: the listener keeps serving.
+
+Every answer sets CALLCENTER_AGI_STATUS: OK, or FAILED with CALLCENTER_AGI_ERROR saying why (an unknown
+script, a choice the hotline lacks, the hotline application not connected), the reason also on Asterisk's
+console (VERBOSE), so the dialplan can branch and the operator can read what went wrong. Logs name the
+script and the channel's unique id, never the caller.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+
+from asterisk.agi import AGIError
+
+from .agi import ChannelHungUp, Connection
+from .services import FastAgiScripts, ScriptError
+
+log = logging.getLogger(__name__)
+
+STATUS, ERROR = "CALLCENTER_AGI_STATUS", "CALLCENTER_AGI_ERROR"
+SCRIPTS = ("identify", "route")
+# How often the listener looks whether it must stop: stop() waits up to this long.
+POLL_SECONDS = 0.1
+
+
+class FastAgiServer:
+    def __init__(self, scripts: FastAgiScripts, host: str, port: int):
+        self._scripts = scripts
+        self._bind = (host, port)
+        self._listener: _Listener | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where it listens (the real port when configured with port 0)."""
+        assert self._listener is not None, "not started"
+        return self._listener.server_address[:2]
+
+    def start(self) -> None:
+        self._listener = _Listener(self._bind, self._connection)
+        self._thread = threading.Thread(target=self._listener.serve_forever, args=(POLL_SECONDS,),
+                                        name="fastagi", daemon=True)
+        self._thread.start()
+        log.info("FastAGI listening on %s:%d", *self.address)
+
+    def stop(self) -> None:
+        """Stop accepting. Connections still open (a call routed into the hotline keeps its connection until
+        it leaves the application) end with the process; their calls do not: they are in Stasis, not here."""
+        if self._listener is not None:
+            self._listener.shutdown()
+            self._listener.server_close()
+            self._listener = None
+
+    # -- one connection, in its own thread ----------------------------------------------------------------
+
+    def _connection(self, sock: socket.socket, peer: tuple) -> None:
+        try:
+            agi = Connection(sock)
+        except (AGIError, OSError) as exc:  # nothing AGI-shaped arrived: no channel to answer on
+            log.warning("FastAGI: what %s sent is not an AGI request (%s); connection closed", peer[0], exc)
+            return
+        try:
+            self._serve(agi, peer)
+        finally:
+            agi.close()
+
+    def _serve(self, agi: Connection, peer: tuple) -> None:
+        if not agi.is_request:
+            log.warning("FastAGI: what %s sent is not an AGI request (no agi_request); connection closed",
+                        peer[0])
+            return
+        # Only a known name is logged: a script path is the operator's text and may hold anything.
+        name = agi.script if agi.script in SCRIPTS else "unknown script"
+        try:
+            self._run(agi)
+        except ScriptError as exc:
+            log.warning("FastAGI %s on channel %s refused: %s", name, agi.channel_id,
+                        "unknown script" if name == "unknown script" else "bad arguments or state")
+            self._fail(agi, str(exc))
+        except ChannelHungUp:
+            log.info("FastAGI %s on channel %s: the channel hung up", name, agi.channel_id)
+        except (AGIError, OSError) as exc:
+            log.warning("FastAGI %s on channel %s: AGI failed: %s", name, agi.channel_id, type(exc).__name__)
+        except Exception:
+            log.exception("FastAGI %s on channel %s failed", name, agi.channel_id)
+            self._fail(agi, "internal error in the contact center (see its log)")
+
+    def _run(self, agi: Connection) -> None:
+        if agi.script == "identify":
+            self._identify(agi)
+        elif agi.script == "route":
+            self._route(agi)
+        else:
+            raise ScriptError(f"unknown script {agi.script[:40]!r}: this server has {', '.join(SCRIPTS)}")
+
+    def _identify(self, agi: Connection) -> None:
+        if agi.args:
+            raise ScriptError("identify takes no arguments: it reads the caller ID of the channel")
+        facts = self._scripts.identify(agi.caller_number, agi.channel_id)
+        agi.set_variables(facts.variables() | {STATUS: "OK", ERROR: ""})
+        log.info("FastAGI identify on channel %s: %d candidate(s)", agi.channel_id, facts.patients)
+
+    def _route(self, agi: Connection) -> None:
+        stasis = self._scripts.route(agi.args)
+        agi.set_variables({STATUS: "OK", ERROR: ""})
+        log.info("FastAGI route on channel %s: into the hotline with %d choice(s)", agi.channel_id,
+                 len(agi.args))
+        agi.hold_open()
+        agi.appexec("Stasis", stasis)  # returns when the call leaves the application
+        if agi.get_variable("STASISSTATUS") == "FAILED":
+            raise ScriptError("the hotline application is not connected to Asterisk")
+
+    def _fail(self, agi: Connection, reason: str) -> None:
+        """Tell the dialplan (and Asterisk's console) why; the channel may be gone by now."""
+        try:
+            agi.set_variables({STATUS: "FAILED", ERROR: reason})
+            agi.verbose(f"callcenter FastAGI: {reason}", 1)
+        except (AGIError, OSError):
+            log.info("FastAGI: channel %s is gone; its failure could not be told", agi.channel_id)
+
+
+class _Listener(socketserver.ThreadingTCPServer):
+    daemon_threads = True  # a routed call's connection lasts as long as the call: never wait for it
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], on_connection: Callable[[socket.socket, tuple], None]):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.on_connection = on_connection
+        super().__init__(address, _Handler)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        try:
+            self.server.on_connection(self.request, self.client_address)
+        except Exception:  # socketserver would print the traceback to stderr, outside the log
+            log.exception("FastAGI: a connection from %s failed", self.client_address[0])
