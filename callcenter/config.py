@@ -173,6 +173,29 @@ class LoggingConfig:
 
 
 @dataclass
+class WebhooksConfig:
+    """Events out (issue 15, docs/webhooks.md): subscriptions are made in the admin console."""
+    # Write webhook events to the outbox and run the delivery worker in `callcenter serve`.
+    enabled: bool = True
+    # A delivery is dead after this many failed attempts (an admin may re-send it from the console).
+    max_attempts: int = 10
+    # The first retry comes after about this many seconds, each next one after twice as long (a random half
+    # taken off), never more than backoff_max_seconds apart.
+    backoff_seconds: float = 10.0
+    backoff_max_seconds: float = 3600.0
+    # A receiver that has not answered within this is a failed attempt.
+    timeout_seconds: float = 10.0
+    # A claimed delivery is this worker's for that long: longer than timeout_seconds, so a slow receiver's
+    # delivery is never taken by another controller while it is still being sent.
+    lease_seconds: float = 120.0
+    # How often the worker looks for new events and due retries, and how many it sends at once.
+    poll_seconds: float = 1.0
+    batch: int = 10
+    # The name of this worker in claims; empty: hostname-pid.
+    worker: str = ""
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -186,6 +209,7 @@ class Config:
     desk: DeskConfig = field(default_factory=DeskConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

@@ -9,6 +9,11 @@ Call events and audit rows, most of what is written, are queued as plain rows an
 multi-row INSERT per run of rows of the same table (no ORM object per row): the writer is on every call's
 path, and the ORM's unit of work cost more CPU than the rest of the write. A batch that loses a race for the
 database lock is run again after a pause (`Database.run_retrying`), never dropped for it.
+
+A row may bring rows that must commit with it (`Row.also`): the webhook outbox (webhooks/outbox.py) gives
+the events a hospital's systems subscribe to an outbox row written in the same transaction as the call event
+or audit row itself, so an event is sent if and only if it was logged. They are inserted at the end of their
+batch (one INSERT per table, the log's own runs of rows stay unbroken).
 """
 from __future__ import annotations
 
@@ -35,6 +40,12 @@ class Row:
     """A row to insert as it is (no ORM object): consecutive Rows of one table become one INSERT."""
     table: Table
     values: dict[str, Any]
+    also: tuple[Row, ...] = ()  # rows that commit with this one, in the same transaction
+
+
+# Rows another table needs written with a call event or audit row (the webhook outbox): given the table and
+# the row's values, the rows to add (usually none). Wired in main.py.
+Companion = Callable[[Table, dict[str, Any]], tuple[Row, ...]]
 
 
 Operation = Callable[[Session], None] | Row
@@ -47,8 +58,9 @@ def utcnow() -> datetime:
 
 
 class EventLog:
-    def __init__(self, db: Database, batch_size: int = 200):
+    def __init__(self, db: Database, batch_size: int = 200, companion: Companion | None = None):
         self._db = db
+        self._companion = companion
         self._queue: asyncio.Queue[Operation | None] = asyncio.Queue()
         self._batch_size = batch_size
         self._task: asyncio.Task | None = None
@@ -77,13 +89,28 @@ class EventLog:
         log.debug("call event %s", type_, extra={"call_id": call_id})  # not its data: it may name a patient
         for listener in self.listeners:
             listener(call_id, type_, queue_name, ts, data)
-        self.write(Row(CALL_EVENTS, dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id,
-                                         queue_name=queue_name, data=data)))
+        self.write(self._row(CALL_EVENTS, dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id,
+                                               queue_name=queue_name, data=data)))
         return ts
 
     def audit(self, action: str, **fields) -> None:
         row = dict.fromkeys(AUDIT_COLUMNS) | dict(ts=utcnow(), action=action, detail={}) | fields
-        self.write(Row(AUDIT_EVENTS, row))
+        self.write(self._row(AUDIT_EVENTS, row))
+
+    def add_event(self, session: Session, call_id: str | None, type_: str, *, agent_id: int | None = None,
+                  queue_name: str | None = None, **data) -> datetime:
+        """A call event written in the caller's own transaction (a wrap-up saved with its disposition row),
+        with its companions: the one way to write a call event that is not queued. Runs in a database thread:
+        the listeners (event loop side) are not told."""
+        if type_ not in EVENT_TYPES:
+            raise ValueError(f"unknown call event type {type_!r}")
+        ts = utcnow()
+        _apply(session, [self._row(CALL_EVENTS, dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id,
+                                                     queue_name=queue_name, data=data))])
+        return ts
+
+    def _row(self, table: Table, values: dict[str, Any]) -> Row:
+        return Row(table, values, self._companion(table, values) if self._companion else ())
 
     async def flush(self) -> None:
         """Wait until everything queued so far is in the database."""
@@ -117,18 +144,24 @@ AUDIT_COLUMNS = tuple(c.name for c in AUDIT_EVENTS.columns if c.name != "id")
 
 
 def _apply(session: Session, ops: list[Operation]) -> None:
-    """Run the operations in order: each run of Rows of one table as one INSERT, the rest one by one."""
+    """Run the operations in order: each run of Rows of one table as one INSERT, the rest one by one; then
+    the rows that must commit with them (Row.also), one INSERT per table."""
     rows: list[Row] = []
+    also: dict[Table, list[Row]] = {}
     for op in ops:
         if isinstance(op, Row):
             if rows and rows[0].table is not op.table:
                 _insert(session, rows)
             rows.append(op)
+            for extra in op.also:
+                also.setdefault(extra.table, []).append(extra)
             continue
         _insert(session, rows)
         op(session)
         session.flush()
     _insert(session, rows)
+    for extra in also.values():
+        _insert(session, extra)
 
 
 def _insert(session: Session, rows: list[Row]) -> None:

@@ -47,6 +47,9 @@ from .triage.escalation import EscalationService
 from .triage.services import TriageService
 from .wallboard.services import WallboardService
 from .web import SERVICES, AccessLogger, auth_middleware, errors_middleware, security_headers, setup_routes
+from .webhooks import outbox
+from .webhooks.services import WebhookService
+from .webhooks.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +88,17 @@ class Services:
     callbacks: CallbackService | None = None  # the calls owed to patients (issue 13): set by build()
     urgent_dialer: UrgentDialer | None = None  # dials urgent callbacks at once (issue 13): set by build()
     fastagi: FastAgiServer | None = None  # FastAGI for the hospital's dialplan (issue 15): [fastagi] listen
+    # webhooks (issue 15, events out): the admin's subscriptions and the delivery worker; set by build()
+    webhooks: WebhookService | None = None
+    webhook_worker: DeliveryWorker | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     db = Database(cfg.database_url)
     a = cfg.ari
     ari = AriClient(a.url, a.username, a.password, a.app, reconnect_max_delay=a.reconnect_max_delay)
-    events = EventLog(db)
+    # With webhooks on, every logged row that is a webhook event brings its outbox row (same transaction).
+    events = EventLog(db, companion=outbox.companion if cfg.webhooks.enabled else None)
     queues = QueueService(db, events)
     notifier = AgentNotifier()
     pops = ScreenPopService(db, events, notifier)
@@ -133,7 +140,15 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.metrics = Metrics(router, queues, ari, db, events)
     if cfg.fastagi.listen.strip():
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
+    _build_webhooks(services)
     return services
+
+
+def _build_webhooks(s: Services) -> None:
+    """Events out: the worker only when enabled; the console lists subscriptions either way."""
+    if s.cfg.webhooks.enabled:
+        s.webhook_worker = DeliveryWorker(s.db, s.cfg.webhooks)
+    s.webhooks = WebhookService(s.db, kick=s.webhook_worker.kick if s.webhook_worker else lambda: None)
 
 
 def _build_callbacks(s: Services) -> None:
@@ -182,6 +197,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.desk.start()  # logs out desks whose console was closed ([desk] away_logout_seconds)
     if s.metrics:
         s.metrics.start()
+    if s.webhook_worker:
+        s.webhook_worker.start()
     if not ari:
         return
     await s.ari.start()
@@ -215,6 +232,8 @@ async def stop(s: Services) -> None:
         await s.urgent_dialer.stop()
     if s.monitors:
         await s.monitors.stop_all()
+    if s.webhook_worker:
+        await s.webhook_worker.stop()
     if s.ari_task:
         s.ari_task.cancel()
         await asyncio.gather(s.ari_task, return_exceptions=True)

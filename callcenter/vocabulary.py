@@ -64,3 +64,11 @@ CAMPAIGN_EVENTS = frozenset({
 })
 EVENT_TYPES = (CALL_LIFECYCLE_EVENTS | CALL_CONTROL_EVENTS | IVR_EVENTS | AGENT_EVENTS | RECORDING_EVENTS
                | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS)
+
+# -- webhook event types (webhooks/events.py maps call events and audit rows onto them) ----------------------
+
+# What a hospital's systems may subscribe to. Named once here, like the call event types: the subscription
+# form, the API's validation and the outbox mapping read this set.
+WEBHOOK_EVENTS = frozenset({
+    "call.started", "call.ended", "screen_pop", "disposition", "red_flag", "escalation", "campaign.attempt",
+})

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -749,3 +750,64 @@ class Complaint(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     call_id: Mapped[str | None] = mapped_column(String(32))
+
+
+# -- webhooks (events out, issue 15) -------------------------------------------------------------------------
+
+WEBHOOK_DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+class WebhookSubscription(Base):
+    """A hospital system that wants events: where to POST them, which ones, the HMAC secret, and what more
+    than ids it was granted (`scopes`, e.g. "clinical")."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))  # kept in clear: signing needs it; never shown again
+    events: Mapped[list] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    scopes: Mapped[list] = mapped_column(MutableList.as_mutable(JSON()), default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class WebhookOutbox(Base):
+    """An event to send, written in the transaction of the row that caused it (eventlog.py); the delivery
+    worker turns it into one delivery per subscription and deletes it."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(32))  # stable, public: receivers de-duplicate on it
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[dict] = mapped_column(JSON(), default=dict)  # ids and operational facts only
+    clinical: Mapped[dict] = mapped_column(JSON(), default=dict)  # only for subscriptions granted "clinical"
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: the exact body sent (so a re-send is byte for byte the same), its
+    attempts, and the claim of the worker sending it now (claimed_by + claimed_until, a lease)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (one_of("status", WEBHOOK_DELIVERY_STATUSES), Index(None, "status", "next_attempt_at"),
+                      Index(None, "subscription_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

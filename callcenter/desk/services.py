@@ -294,7 +294,8 @@ class DeskService:
 
     async def save_disposition(self, actor: Actor, request: DispositionRequest) -> dict:
         await self._events.flush()  # the wrap-up rule reads the call's triage events
-        saved = await self._db.run(_save_disposition, actor, request, self._owed.get(actor.agent.number))
+        saved = await self._db.run(_save_disposition, actor, request, self._owed.get(actor.agent.number),
+                                   self._events)
         number = actor.agent.number
         if self._owed.get(number) == request.call_id:
             del self._owed[number]
@@ -447,7 +448,8 @@ def _on_callback_list(session: Session, agent: AgentRuntime, patient_id: int, qu
     return any(cb.patient_id == patient_id for cb, _ in listed)
 
 
-def _save_disposition(session: Session, actor: Actor, request: DispositionRequest, owed: str | None) -> dict:
+def _save_disposition(session: Session, actor: Actor, request: DispositionRequest, owed: str | None,
+                      events: EventLog) -> dict:
     call = session.get(CallRow, request.call_id)
     if call is None:
         raise NotFound("no such call")
@@ -472,8 +474,9 @@ def _save_disposition(session: Session, actor: Actor, request: DispositionReques
         task.completed_at, task.disposition_id = utcnow(), row.id
     callback_id = _schedule_callback(session, actor, request, call, patient_id)
     # The code goes to the call's event log; the notes stay in the dispositions table (they are patient data).
-    session.add(CallEvent(call_id=call.id, ts=utcnow(), type="disposition", agent_id=actor.agent.id,
-                          data={"code": request.code, "disposition_id": row.id, "callback_id": callback_id}))
+    # In this transaction, so the disposition, its event and its webhook outbox row commit together.
+    events.add_event(session, call.id, "disposition", agent_id=actor.agent.id, code=request.code,
+                     disposition_id=row.id, callback_id=callback_id)
     return {"id": row.id, "call_id": call.id, "code": row.code, "patient_id": patient_id,
             "callback_id": callback_id}
 

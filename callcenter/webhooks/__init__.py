@@ -1,0 +1,1 @@
+"""Events out (issue 15): webhooks an admin subscribes a hospital system to, signed, retried, never lost."""
