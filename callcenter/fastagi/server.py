@@ -29,12 +29,18 @@ STATUS, ERROR = "CALLCENTER_AGI_STATUS", "CALLCENTER_AGI_ERROR"
 SCRIPTS = ("identify", "route")
 # How often the listener looks whether it must stop: stop() waits up to this long.
 POLL_SECONDS = 0.1
+# Connections served at once. A routed call holds its connection (and a thread) while it is in the hotline,
+# so this bounds the threads; past it a request is answered FAILED at once and the dialplan falls back.
+MAX_CONNECTIONS = 500
 
 
 class FastAgiServer:
-    def __init__(self, scripts: FastAgiScripts, host: str, port: int):
+    def __init__(self, scripts: FastAgiScripts, host: str, port: int, *,
+                 max_connections: int = MAX_CONNECTIONS):
         self._scripts = scripts
         self._bind = (host, port)
+        self._max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
 
@@ -62,13 +68,31 @@ class FastAgiServer:
     # -- one connection, in its own thread ----------------------------------------------------------------
 
     def _connection(self, sock: socket.socket, peer: tuple) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(sock, peer)
+            return
+        try:
+            self._open(sock, peer, self._serve)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, sock: socket.socket, peer: tuple) -> None:
+        log.warning("FastAGI: all %d connections in use; a request from %s is refused", self._max_connections,
+                    peer[0])
+        self._open(sock, peer, self._busy)
+
+    def _busy(self, agi: Connection, peer: tuple) -> None:
+        if agi.is_request:
+            self._fail(agi, "the FastAGI server is busy")
+
+    def _open(self, sock: socket.socket, peer: tuple, then: Callable[[Connection, tuple], None]) -> None:
         try:
             agi = Connection(sock)
         except (AGIError, OSError) as exc:  # nothing AGI-shaped arrived: no channel to answer on
             log.warning("FastAGI: what %s sent is not an AGI request (%s); connection closed", peer[0], exc)
             return
         try:
-            self._serve(agi, peer)
+            then(agi, peer)
         finally:
             agi.close()
 

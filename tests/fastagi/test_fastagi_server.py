@@ -3,9 +3,13 @@ call through the sandbox Asterisk: tests/integration/test_fastagi.py). Both data
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -13,12 +17,14 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.config import ConfigError, load
+from callcenter.db.database import upgrade
 from callcenter.db.models import AuditEvent, Complaint, Patient, PatientFlag, PatientPhone
 from callcenter.fastagi.server import FastAgiServer
 from callcenter.fastagi.services import FastAgiScripts
 from callcenter.ivr import load_flow
 
-HOTLINE = load_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
+ROOT = Path(__file__).resolve().parents[2]
+HOTLINE = load_flow(ROOT / "ivr_flows" / "hotline.yaml")
 SET = re.compile(r'SET VARIABLE "([A-Z_]+)" "(.*)"')
 VIP_NUMBER, SHARED_NUMBER = "+14155550171", "+14155550172"
 # The protocol tests do little with the database: SQLite only (the identify tests run on both).
@@ -253,6 +259,43 @@ def test_given_a_connection_that_stalls_when_another_request_comes_then_it_is_an
     stalled.close()
 
 
+@PROTOCOL_ONLY
+def test_given_every_connection_in_use_when_another_request_comes_then_busy_until_one_is_free(db, patients):
+    server = FastAgiServer(FastAgiScripts(db, "US", {"hotline": HOTLINE}, "callcenter"), "127.0.0.1", 0,
+                           max_connections=1)
+    server.start()
+    try:
+        routed = FakeAsterisk(server.address[1]).request("route", "language=1")
+        while not routed.command().startswith("EXEC"):  # the call is in the hotline: its connection stays
+            routed.send("200 result=1\n")
+
+        busy = FakeAsterisk(server.address[1]).request("identify")
+        busy.converse()
+        assert busy.variables() == {"CALLCENTER_AGI_STATUS": "FAILED",
+                                    "CALLCENTER_AGI_ERROR": "the FastAGI server is busy"}
+
+        routed.send("HANGUP\n")  # the routed call ends
+        routed.converse()
+        assert _eventually(lambda: _identified_vip(server)), "served again once the connection is free"
+    finally:
+        server.stop()
+
+
+def test_given_the_listen_command_when_run_then_it_serves_until_terminated(tmp_path, sqlite_url):
+    port = _free_port()
+    env = {**os.environ, "CALLCENTER_DATABASE_URL": sqlite_url, "PYTHONPATH": str(ROOT)}
+    upgrade(sqlite_url)
+    command = ["--config", str(tmp_path / "none.toml"), "fastagi", "listen", "--listen", f"127.0.0.1:{port}"]
+    process = subprocess.Popen([sys.executable, "-m", "callcenter.cli", *command], env=env, cwd=tmp_path)
+    try:
+        asterisk = _eventually(lambda: FakeAsterisk(port))
+        asterisk.request("identify", callerid="anonymous").converse()
+        assert asterisk.variables()["CALLCENTER_CALLER_STATUS"] == "anonymous"
+    finally:
+        process.terminate()
+    assert process.wait(10) == 0
+
+
 def test_given_a_bad_listen_address_when_the_configuration_loads_then_the_setting_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"fastagi.listen: expected HOST:PORT"):
         load(config_file=tmp_path / "absent.toml", env={"CALLCENTER_FASTAGI_LISTEN": "4573"})
@@ -265,6 +308,25 @@ def _identified_vip(server: FastAgiServer) -> bool:
     asterisk = FakeAsterisk(server.address[1]).request("identify")
     asterisk.converse()
     return asterisk.variables().get("CALLCENTER_VIP") == "1"
+
+
+def _eventually(attempt, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if result := attempt():
+                return result
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{attempt} did not succeed within {seconds} s")
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _read_all(peer: socket.socket) -> bytes:

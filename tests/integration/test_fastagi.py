@@ -53,7 +53,7 @@ async def test_given_a_known_patient_with_an_open_complaint_when_calling_then_ro
     caplog.set_level(logging.INFO, logger="callcenter.fastagi")
     patient_id = await _open_complaint(center, "+1" + ALEJANDRO)
 
-    await center.call(ALEJANDRO, "", hangup_after=25)  # presses nothing: the dialplan chose
+    patient = await center.call(ALEJANDRO, "", hangup_after=60)  # presses nothing: the dialplan chose
     row = await center.call_row("queued", timeout=45)
 
     assert (row.queue_name, row.language, row.patient_id) == ("complaints", "es", patient_id)
@@ -69,21 +69,28 @@ async def test_given_a_known_patient_with_an_open_complaint_when_calling_then_ro
     assert ("fastagi_identify", patient_id) in [(a.action, a.patient_id) for a in await center.audits()]
 
     # The caller hangs up while waiting: the call ends, and so does the route's AGI connection.
-    row = await center.call_row("ended", timeout=45)
+    await center.ari.hangup(patient)
+    row = await center.call_row("ended", timeout=30)
     assert row.end_reason == "caller_hangup"
     await center.wait_for(lambda: _logged(caplog, "the channel hung up"), 20, "the route's connection to end")
+    assert await center.only_call() is not None, "a call that ended is not sent to the hotline again"
     assert ALEJANDRO[-4:] not in caplog.text
 
 
-async def test_given_a_caller_nobody_knows_when_calling_then_the_dialplan_sends_the_plain_hotline(center):
-    await center.call("4155550999", "1,2", hangup_after=30)  # English, test results: asked by the hotline
+async def test_given_fastagi_refuses_the_request_when_calling_then_the_dialplan_is_told_why_and_uses_hotline(
+        center):
+    host, port = center.s.fastagi.address
+    await center.ari.set_global_variable("CALLCENTER_FASTAGI", f"{host}:{port}/typo")  # agi://.../typo/identify
+
+    await center.call(ALEJANDRO, "1,2", hangup_after=30)  # the hotline asks: English, test results
     row = await center.call_row("queued", timeout=45)
 
     assert row.queue_name == "results"
     assert [(c["node"], c["key"], c.get("preset")) for c in row.ivr_path] == [("language", "1", None),
                                                                               ("main", "2", None)]
-    assert await _variables(center, row.channel_id, "CALLCENTER_PATIENTS", "CALLCENTER_CALLER_STATUS") == {
-        "CALLCENTER_PATIENTS": "0", "CALLCENTER_CALLER_STATUS": "valid"}
+    told = await _variables(center, row.channel_id, "CALLCENTER_AGI_STATUS", "CALLCENTER_AGI_ERROR")
+    assert told == {"CALLCENTER_AGI_STATUS": "FAILED",
+                    "CALLCENTER_AGI_ERROR": "unknown script 'typo/identify': this server has identify, route"}
 
 
 async def _logged(caplog, text: str) -> bool:

@@ -175,6 +175,21 @@ async def test_given_inbound_stasis_start_when_routed_then_answered_and_ivr_star
     assert [e.type for e in logged][:3] == ["call_started", "state", "answered"]
 
 
+async def test_given_choices_made_in_the_dialplan_when_routed_then_taken_and_one_the_flow_lacks_is_asked(
+        router, seeded_db, events, caplog):
+    # Spanish chosen before the call came in; 'main=9' is no option of the main menu.
+    await router.on_event(stasis_start("c2", "inbound", "hotline", "language=2", "main=9"))
+
+    call = router.live_calls()[0]
+    await wait_until(lambda: router.deps.ari.sent("play"), what="the first prompt")
+    channel_id, media = router.deps.ari.sent("play")[0]
+    # The language menu is skipped: the notices come first, in Spanish; the main menu will be asked.
+    assert media[0] == "sound:callcenter/recording-consent" and call.language == "es"
+    assert call.ivr_path == [{"node": "language", "key": "2", "label": "Español", "preset": True}]
+    assert "channel c2 entered with a choice the flow lacks: menu 'main' of flow 'hotline' has no option '9'" \
+        in caplog.text
+
+
 # -- adoption of orphan channels -----------------------------------------------------------------------
 
 
