@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_campaign_commands(sub)
     _add_fastagi_commands(sub)
     _add_kpi_command(sub)
+    _add_hl7_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
     return p
@@ -238,6 +239,21 @@ def _add_campaign_commands(sub) -> None:
     s = dnc.add_parser("import", help="import a CSV (number,mrn,campaign_kind,reason): every row or none")
     s.add_argument("file")
     s.set_defaults(func=c.dnc_import)
+
+
+def _add_hl7_commands(sub) -> None:
+    """The HL7 v2 ADT interface (issue 15): callcenter/hl7/commands.py does the work."""
+    from .hl7 import commands as c
+    actions = sub.add_parser("hl7", help="HL7 v2 ADT over MLLP: listen, send").add_subparsers(
+        title="hl7 commands", metavar="ACTION")
+    s = actions.add_parser("listen", help="run the MLLP listener alone (default address: [hl7] listen)")
+    s.add_argument("--listen", default="", help="host:port to listen on")
+    s.set_defaults(func=c.listen)
+    s = actions.add_parser("send", help="send the messages of a file over MLLP and print each ACK")
+    s.add_argument("file")
+    s.add_argument("--to", default="", help="host:port of the listener (default: [hl7] listen)")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each ACK")
+    s.set_defaults(func=c.send)
 
 
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:

@@ -164,6 +164,16 @@ class FastAgiConfig:
 
 
 @dataclass
+class Hl7Config:
+    """HL7 v2 ADT over MLLP (issue 15, callcenter/hl7/)."""
+    listen: str = ""                 # "host:port" of the MLLP listener in `callcenter serve` ("": none)
+    mrn_system: str = ""             # PID-3 assigning authority (CX-4) of the MRN ("": the one typed MR)
+    max_message_bytes: int = 1048576  # a larger message is refused (AR) and its first bytes kept
+    application: str = "CALLCENTER"  # MSH-3 of our ACKs
+    facility: str = ""               # MSH-4 of our ACKs
+
+
+@dataclass
 class LoggingConfig:
     # "text" (a line per record, for a terminal) or "json" (JSON lines with time, level, logger, message and
     # the call and channel ids: for a log collector).
@@ -210,6 +220,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    hl7: Hl7Config = field(default_factory=Hl7Config)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

@@ -24,6 +24,7 @@ from .campaigns.dialing.automated import Dialer
 from .campaigns.dialing.progressive import ProgressiveDialer
 from .campaigns.dialing.stasis import register as register_campaign_roles
 from .campaigns.dnc import DoNotCallList
+from .campaigns.followup import DischargeFollowUp
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
@@ -34,6 +35,8 @@ from .desk.services import DeskService
 from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
 from .fastagi.server import FastAgiServer
+from .hl7.listener import MllpListener, listen_address
+from .hl7.services import Hl7Service
 from .ivr.flow import Flow, load_flow
 from .kpi.compute import KpiService
 from .metrics.services import Metrics
@@ -91,6 +94,9 @@ class Services:
     # webhooks (issue 15, events out): the admin's subscriptions and the delivery worker; set by build()
     webhooks: WebhookService | None = None
     webhook_worker: DeliveryWorker | None = None
+    # the hospital's HL7 v2 ADT feed (issue 15): the interface, and its MLLP listener when [hl7] listen is set
+    hl7: Hl7Service | None = None
+    hl7_listener: MllpListener | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -141,6 +147,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     if cfg.fastagi.listen.strip():
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
     _build_webhooks(services)
+    services.hl7 = Hl7Service.from_config(db, cfg, DischargeFollowUp(), events)
+    if cfg.hl7.listen:
+        services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     return services
 
 
@@ -199,6 +208,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.metrics.start()
     if s.webhook_worker:
         s.webhook_worker.start()
+    if s.hl7_listener:
+        await s.hl7_listener.start()  # patient data flows in with or without Asterisk
     if not ari:
         return
     await s.ari.start()
@@ -216,6 +227,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
 async def stop(s: Services) -> None:
     if s.fastagi:
         await asyncio.to_thread(s.fastagi.stop)  # waits for the listener's loop to notice
+    if s.hl7_listener:
+        await s.hl7_listener.stop()
     if s.desk:
         await s.desk.stop()
     if s.metrics:

@@ -30,6 +30,7 @@ from .db.queries import add_audit_event, call_events
 from .desk import http as desk_http
 from .errors import ServiceError
 from .eventlog import utcnow
+from .hl7 import http as hl7_http
 from .httputil import SERVICES, Reader, is_desk_role, json_value, reader, require_own_desk
 from .kpi import http as kpi_http
 from .metrics import http as metrics_http
@@ -74,6 +75,7 @@ def setup_routes(app: web.Application) -> None:
     campaign_console.setup_routes(app)  # campaign console pages (issue 6)
     kpi_http.setup_routes(app)  # KPI dashboard, JSON and CSV reports (issue 7)
     metrics_http.setup_routes(app)  # Prometheus /api/metrics (issue 12)
+    hl7_http.setup_routes(app)  # the HL7 inbound log for admins (issue 15)
 
 
 # The guard of auth/middleware.py, reading its settings from the Services of the application.

@@ -80,6 +80,7 @@ SAMPLES: dict[str, Sample] = {
     "admin_desk_create": Sample(form={"number": ""}),
     "admin_desk_update": Sample(params={"number": "0000"}, form={"name": ""}),
     "admin_desk_delete": Sample(params={"number": "0000"}, form={}),
+    "admin_hl7_reapply": Sample(params={"id": "999999"}, form={}),  # no such message: 404
     "admin_queue": Sample(params={"name": "no-such-queue"}),
     "admin_queue_create": Sample(form={"name": ""}),
     "admin_audit_filter": Sample(form={"date_from": "not-a-date"}),   # refused (400): nothing to see

@@ -68,6 +68,8 @@ _TABLE: dict[str, set[str]] = {
     "admin_audit":          {"admin"},
     "admin_audit_filter":   {"admin"},   # the filter form: a POST, so an MRN never goes into a URL
     "admin_audit_csv":      {"admin"},
+    "admin_hl7":            {"admin"},   # the HL7 inbound log (issue 15)
+    "admin_hl7_reapply":    {"admin"},
     # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
     "api_agents":           {"supervisor", "admin", API},
     "api_agent_state":      {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only

@@ -1,0 +1,192 @@
+"""The HL7 v2 interface's use case: one inbound message in, one ACK out, whatever the bytes.
+
+1. The raw bytes are stored (inbound_messages, its own transaction): kept even if what follows fails.
+2. They are read and checked (message.py) and mapped (mapping.py); a problem becomes a NACK (AR/AE + ERR).
+3. In one transaction: a message already applied (same sender and MSH-10) is acknowledged again and not
+   applied twice; otherwise each patient change goes through the shared patient feed
+   (patients/services.py) and the row records the outcome and its applied key (unique: a copy arriving on
+   another connection at the same moment fails there and becomes a duplicate).
+Logs name message ids and patient ids only.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..config import Config, Hl7Config
+from ..db.database import Database
+from ..db.models import InboundMessage
+from ..db.types import utcnow
+from ..eventlog import EventLog
+from ..patients.record import PatientChange
+from ..patients.services import FollowUp, IdentityRule, PatientFeed, RecordError
+from .ack import build_ack
+from .mapping import changes
+from .message import INTERNAL_ERROR, REQUIRED_FIELD_MISSING, Header, Hl7Error, error, read, read_header
+
+log = logging.getLogger(__name__)
+
+OUTCOME_OF_ACK = {"AA": "applied", "AR": "rejected", "AE": "failed"}
+REAPPLIABLE = ("received", "rejected", "failed")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    outcome: str      # applied, duplicate, rejected, failed
+    ack_code: str     # AA, AE, AR
+    problem: Hl7Error | None = None
+    patient_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogRow:
+    id: int
+    received_at: datetime
+    peer: str | None
+    sender: str | None
+    control_id: str | None
+    message_type: str | None
+    outcome: str
+    ack_code: str | None
+    error: str | None
+    patient_id: int | None
+    size: int
+
+
+class Hl7Service:
+    def __init__(self, db: Database, feed: PatientFeed, settings: Hl7Config, events: EventLog | None = None):
+        self.db, self.feed, self.settings, self.events = db, feed, settings, events
+
+    @classmethod
+    def from_config(cls, db: Database, cfg: Config, followup: FollowUp | None,
+                    events: EventLog | None = None) -> Hl7Service:
+        """Over the shared patient feed: identity by [hl7] mrn_system, phones read in [telephony]
+        default_region, discharges and deaths told to `followup` (main.py gives the campaigns' port)."""
+        rule = IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region)
+        return cls(db, PatientFeed(rule, followup), cfg.hl7, events)
+
+    async def receive(self, raw: bytes, peer: str | None = None) -> bytes:
+        """The ACK for one message (MLLP framing is the listener's)."""
+        header = read_header(raw)
+        message_id = await self.db.run(_store, raw, header, peer)
+        outcome = await self._process(message_id, raw)
+        return self.ack(header, outcome)
+
+    def ack(self, header: Header, outcome: Outcome) -> bytes:
+        return build_ack(header, outcome.ack_code, outcome.problem, application=self.settings.application,
+                         facility=self.settings.facility)
+
+    async def reapply(self, message_id: int, user_id: int | None = None) -> Outcome:
+        """A stored message processed again (after a fix at the sender's or in our configuration), by an
+        admin (audited)."""
+        raw = await self.db.run(_reappliable, message_id)
+        outcome = await self._process(message_id, raw)
+        if self.events is not None:
+            self.events.audit("hl7_reapplied", actor_user_id=user_id, patient_id=(outcome.patient_ids or
+                              (None,))[0], detail={"message_id": message_id, "outcome": outcome.outcome})
+            await self.events.flush()
+        return outcome
+
+    async def log(self, outcome: str | None = None, before: int | None = None,
+                  limit: int = 100) -> list[LogRow]:
+        return await self.db.run(_log_rows, outcome, before, limit)
+
+    async def counts(self) -> dict[str, int]:
+        return await self.db.run(_counts)
+
+    async def _process(self, message_id: int, raw: bytes) -> Outcome:
+        try:
+            inbound = read(raw, self.settings.max_message_bytes)
+            found = changes(inbound)
+        except Hl7Error as problem:
+            return await self._refused(message_id, problem)
+        try:
+            return await self.db.run(self._apply, message_id, inbound.header, found)
+        except RecordError as exc:
+            return await self._refused(message_id, error(REQUIRED_FIELD_MISSING, "PID", str(exc)))
+        except IntegrityError:
+            # A copy of this message was applied by another connection meanwhile (the unique applied key).
+            return await self.db.run(_duplicate_or_failed, message_id, inbound.header)
+        except Exception:
+            log.exception("HL7 message %d: applying failed", message_id)
+            problem = error(INTERNAL_ERROR, "", "internal error; kept for re-apply")
+            return await self._refused(message_id, problem)
+
+    async def _refused(self, message_id: int, problem: Hl7Error) -> Outcome:
+        outcome = Outcome(message_id, OUTCOME_OF_ACK[problem.ack_code], problem.ack_code, problem)
+        await self.db.run(_record, outcome, None)
+        log.info("HL7 message %d: %s %s", message_id, problem.ack_code, problem.code)
+        return outcome
+
+    def _apply(self, session: Session, message_id: int, header: Header,
+               found: list[PatientChange]) -> Outcome:
+        key = applied_key(header)
+        if session.scalar(select(InboundMessage.id).where(InboundMessage.applied_key == key)) is not None:
+            return _record(session, Outcome(message_id, "duplicate", "AA"), None)
+        applied = [self.feed.apply(session, change) for change in found]
+        outcome = Outcome(message_id, "applied", "AA", patient_ids=tuple(a.patient_id for a in applied))
+        _record(session, outcome, key)
+        session.flush()  # the unique applied key is checked here, inside this transaction
+        return outcome
+
+
+def applied_key(header: Header) -> str:
+    return f"{header.sender}|{header.control_id}"[:300]
+
+
+def _store(session: Session, raw: bytes, header: Header, peer: str | None) -> int:
+    row = InboundMessage(raw=raw, peer=peer, sender=header.sender[:200] if header.sending_application or
+                         header.sending_facility else None, control_id=header.control_id or None,
+                         message_type=header.message_type or None, outcome="received", received_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _record(session: Session, outcome: Outcome, key: str | None) -> Outcome:
+    row = session.get(InboundMessage, outcome.message_id)
+    row.outcome, row.ack_code, row.processed_at = outcome.outcome, outcome.ack_code, utcnow()
+    row.error = str(outcome.problem) if outcome.problem else None
+    row.patient_id = outcome.patient_ids[0] if outcome.patient_ids else None
+    if key is not None:
+        row.applied_key = key
+    return outcome
+
+
+def _duplicate_or_failed(session: Session, message_id: int, header: Header) -> Outcome:
+    if session.scalar(select(InboundMessage.id).where(InboundMessage.applied_key == applied_key(header))):
+        return _record(session, Outcome(message_id, "duplicate", "AA"), None)
+    problem = error(INTERNAL_ERROR, "", "conflicting data; kept for re-apply")
+    return _record(session, Outcome(message_id, "failed", "AE", problem), None)
+
+
+def _reappliable(session: Session, message_id: int) -> bytes:
+    row = session.get(InboundMessage, message_id)
+    if row is None:
+        raise LookupError(f"no inbound message {message_id}")
+    if row.outcome not in REAPPLIABLE:
+        raise ValueError(f"message {message_id} is {row.outcome}: "
+                         f"only {', '.join(REAPPLIABLE)} messages are applied again")
+    return row.raw
+
+
+def _log_rows(session: Session, outcome: str | None, before: int | None, limit: int) -> list[LogRow]:
+    m = InboundMessage
+    query = select(m.id, m.received_at, m.peer, m.sender, m.control_id, m.message_type, m.outcome, m.ack_code,
+                   m.error, m.patient_id, func.length(m.raw)).order_by(m.id.desc()).limit(limit)
+    if outcome:
+        query = query.where(m.outcome == outcome)
+    if before:
+        query = query.where(m.id < before)
+    return [LogRow(*row) for row in session.execute(query)]
+
+
+def _counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(InboundMessage.outcome, func.count()).group_by(InboundMessage.outcome))
+    return dict(rows.all())
