@@ -143,9 +143,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     _build_campaigns(services)
     _build_progressive(services)
     _build_dialer(services)
-    services.metrics = Metrics(router, queues, ari, db, events)
     if cfg.fastagi.listen.strip():
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
+    services.metrics = Metrics(router, queues, ari, db, events, services.fastagi)
     _build_webhooks(services)
     services.hl7 = Hl7Service.from_config(db, cfg, DischargeFollowUp(), events)
     if cfg.hl7.listen:

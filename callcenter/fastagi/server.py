@@ -16,6 +16,7 @@ import logging
 import socket
 import socketserver
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 from asterisk.agi import AGIError
@@ -41,6 +42,9 @@ class FastAgiServer:
         self._bind = (host, port)
         self._max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._lock = threading.Lock()  # the figures below change in every connection's thread
+        self._answered: Counter[tuple[str, str]] = Counter()
+        self._open = 0
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
 
@@ -49,6 +53,12 @@ class FastAgiServer:
         """Where it listens (the real port when configured with port 0)."""
         assert self._listener is not None, "not started"
         return self._listener.server_address[:2]
+
+    def figures(self) -> tuple[dict[tuple[str, str], int], int]:
+        """Requests answered since the start by (script, outcome: ok, failed, hung_up, error, busy), and the
+        connections open now (the routed calls in the hotline among them): for /api/metrics."""
+        with self._lock:
+            return dict(self._answered), self._open
 
     def start(self) -> None:
         self._listener = _Listener(self._bind, self._connection)
@@ -71,21 +81,30 @@ class FastAgiServer:
         if not self._slots.acquire(blocking=False):
             self._refuse(sock, peer)
             return
+        self._count(opened=1)
         try:
-            self._open(sock, peer, self._serve)
+            self._accept(sock, peer, self._serve)
         finally:
+            self._count(opened=-1)
             self._slots.release()
+
+    def _count(self, script: str | None = None, outcome: str | None = None, opened: int = 0) -> None:
+        with self._lock:
+            self._open += opened
+            if script is not None:
+                self._answered[script, outcome] += 1
 
     def _refuse(self, sock: socket.socket, peer: tuple) -> None:
         log.warning("FastAGI: all %d connections in use; a request from %s is refused", self._max_connections,
                     peer[0])
-        self._open(sock, peer, self._busy)
+        self._accept(sock, peer, self._busy)
 
     def _busy(self, agi: Connection, peer: tuple) -> None:
         if agi.is_request:
+            self._count(_logged_name(agi), "busy")
             self._fail(agi, "the FastAGI server is busy")
 
-    def _open(self, sock: socket.socket, peer: tuple, then: Callable[[Connection, tuple], None]) -> None:
+    def _accept(self, sock: socket.socket, peer: tuple, then: Callable[[Connection, tuple], None]) -> None:
         try:
             agi = Connection(sock)
         except (AGIError, OSError) as exc:  # nothing AGI-shaped arrived: no channel to answer on
@@ -101,21 +120,25 @@ class FastAgiServer:
             log.warning("FastAGI: what %s sent is not an AGI request (no agi_request); connection closed",
                         peer[0])
             return
-        # Only a known name is logged: a script path is the operator's text and may hold anything.
-        name = agi.script if agi.script in SCRIPTS else "unknown script"
+        name, outcome = _logged_name(agi), "error"
         try:
             self._run(agi)
+            outcome = "ok"
         except ScriptError as exc:
+            outcome = "failed"
             log.warning("FastAGI %s on channel %s refused: %s", name, agi.channel_id,
                         "unknown script" if name == "unknown script" else "bad arguments or state")
             self._fail(agi, str(exc))
         except ChannelHungUp:
+            outcome = "hung_up"
             log.info("FastAGI %s on channel %s: the channel hung up", name, agi.channel_id)
         except (AGIError, OSError) as exc:
             log.warning("FastAGI %s on channel %s: AGI failed: %s", name, agi.channel_id, type(exc).__name__)
         except Exception:
             log.exception("FastAGI %s on channel %s failed", name, agi.channel_id)
             self._fail(agi, "internal error in the contact center (see its log)")
+        finally:
+            self._count(name, outcome)
 
     def _run(self, agi: Connection) -> None:
         if agi.script == "identify":
@@ -149,6 +172,12 @@ class FastAgiServer:
             agi.verbose(f"callcenter FastAGI: {reason}", 1)
         except (AGIError, OSError):
             log.info("FastAGI: channel %s is gone; its failure could not be told", agi.channel_id)
+
+
+def _logged_name(agi: Connection) -> str:
+    """Only a known script name is logged or counted: a script path is the operator's text and may hold
+    anything."""
+    return agi.script if agi.script in SCRIPTS else "unknown script"
 
 
 class _Listener(socketserver.ThreadingTCPServer):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..calls.stasis import CallRouter
     from ..db.database import Database
     from ..eventlog import EventLog
+    from ..fastagi.server import FastAgiServer
     from ..queues.services import QueueService
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ WAITING = frozenset({"queued", "requeued"})  # call events that (re)start a queu
 
 class Metrics:
     def __init__(self, router: CallRouter, queues: QueueService, ari: AriClient, db: Database,
-                 events: EventLog):
+                 events: EventLog, fastagi: FastAgiServer | None = None):
         self.registry = CollectorRegistry()
         self.queue_wait = Histogram(
             "callcenter_queue_wait_seconds",
@@ -51,6 +52,8 @@ class Metrics:
             "callcenter_event_loop_lag_seconds", "How late the event loop ran a timer (a blocked loop delays "
             "every call)", buckets=LAG_BUCKETS, registry=self.registry)
         self.registry.register(LiveCollector(router, queues, ari, db, events))
+        if fastagi is not None:
+            self.registry.register(FastAgiCollector(fastagi))
         self._waiting: dict[str, tuple[str, datetime]] = {}
         self._lag_task: asyncio.Task | None = None
         db.observers.append(self.db_seconds.observe)
@@ -114,6 +117,24 @@ class LiveCollector(Collector):
                                   value=self._db.contention_retries)
         yield CounterMetricFamily("callcenter_eventlog_failures", "Event log batches that failed",
                                   value=self._events.failures)
+
+
+class FastAgiCollector(Collector):
+    """The FastAGI server's figures ([fastagi] listen), read at each scrape."""
+
+    def __init__(self, server: FastAgiServer):
+        self._server = server
+
+    def collect(self) -> Iterator:
+        answered, open_now = self._server.figures()
+        family = CounterMetricFamily(
+            "callcenter_fastagi_requests", "FastAGI requests answered, by script and outcome (ok, failed, "
+            "hung_up, error, busy)", labels=["script", "outcome"])
+        for (script, outcome), count in sorted(answered.items()):
+            family.add_metric([script, outcome], count)
+        yield family
+        yield GaugeMetricFamily("callcenter_fastagi_connections", "FastAGI connections open (routed calls in "
+                                "the hotline hold theirs)", value=open_now)
 
 
 def _by_label(name: str, documentation: str, label: str, values) -> GaugeMetricFamily:

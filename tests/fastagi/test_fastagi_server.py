@@ -221,6 +221,7 @@ def test_given_a_hang_up_mid_script_when_identifying_then_the_connection_ends_an
     assert asterisk.command() is None, "the server closes the connection"
     asterisk.close()
     assert _identified_vip(server)
+    assert server.figures() == ({("identify", "hung_up"): 1, ("identify", "ok"): 1}, 0)
 
 
 @PROTOCOL_ONLY
@@ -273,6 +274,7 @@ def test_given_every_connection_in_use_when_another_request_comes_then_busy_unti
         busy.converse()
         assert busy.variables() == {"CALLCENTER_AGI_STATUS": "FAILED",
                                     "CALLCENTER_AGI_ERROR": "the FastAGI server is busy"}
+        assert server.figures() == ({("identify", "busy"): 1}, 1), "the routed call's connection is open"
 
         routed.send("HANGUP\n")  # the routed call ends
         routed.converse()

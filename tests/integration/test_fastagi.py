@@ -74,6 +74,10 @@ async def test_given_a_known_patient_with_an_open_complaint_when_calling_then_ro
     assert row.end_reason == "caller_hangup"
     await center.wait_for(lambda: _logged(caplog, "the channel hung up"), 20, "the route's connection to end")
     assert await center.only_call() is not None, "a call that ended is not sent to the hotline again"
+    async with center.http.get(f"{center.base_url}/api/metrics", headers=center.headers) as resp:
+        metrics = await resp.text()
+    assert 'callcenter_fastagi_requests_total{outcome="ok",script="identify"} 1.0' in metrics
+    assert 'callcenter_fastagi_requests_total{outcome="hung_up",script="route"} 1.0' in metrics
     assert ALEJANDRO[-4:] not in caplog.text
 
 
