@@ -8,18 +8,21 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .admin import http as admin_http
+from .admin.services import AdminService
 from .ari.client import AriClient
-from .auth.middleware import AUTH, cookie_storage, proxy_middleware, session_middleware
-from .auth.pages import TEMPLATES_DIR, setup_templates
-from .auth.permissions import check_routes
 from .auth.services import Auth
 from .callbacks.dialer import UrgentDialer
 from .callbacks.services import CallbackService
 from .callbacks.stasis import register as register_callback_role
+from .calls import http as calls_http
 from .calls.controls import CallControls
 from .calls.services import CallDeps
 from .calls.stasis import CallRouter
+from .campaigns import console_http as campaign_console
+from .campaigns import http as campaigns_http
 from .campaigns.actions import CampaignActions
+from .campaigns.catalog import CampaignCatalog
 from .campaigns.dialing.automated import Dialer
 from .campaigns.dialing.progressive import ProgressiveDialer
 from .campaigns.dialing.stasis import register as register_campaign_roles
@@ -30,26 +33,37 @@ from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
 from .config import Config
 from .db.database import Database
+from .desk import http as desk_http
 from .desk.access import ViewRate
 from .desk.services import DeskService
 from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
 from .fastagi.server import FastAgiServer
+from .hl7 import http as hl7_http
 from .hl7.listener import MllpListener, listen_address
 from .hl7.services import Hl7Service
 from .ivr.flow import Flow, load_flow
+from .kpi import http as kpi_http
 from .kpi.compute import KpiService
+from .metrics import http as metrics_http
 from .metrics.services import Metrics
+from .queues import http as queues_http
 from .queues.services import QueueService
 from .recording.services import RecordingService
+from .review import http as review_http
 from .review.services import ReviewService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
+from .supervision import http as supervision_http
 from .supervision.services import MonitorService
+from .triage import http as triage_http
 from .triage.escalation import EscalationService
 from .triage.services import TriageService
+from .wallboard import http as wallboard_http
 from .wallboard.services import WallboardService
-from .web import SERVICES, AccessLogger, auth_middleware, errors_middleware, security_headers, setup_routes
+from .web import signin
+from .web.app import create_app
+from .web.middlewares import AccessLogger
 from .webhooks import outbox
 from .webhooks.services import WebhookService
 from .webhooks.worker import DeliveryWorker
@@ -97,6 +111,8 @@ class Services:
     # the hospital's HL7 v2 ADT feed (issue 15): the interface, and its MLLP listener when [hl7] listen is set
     hl7: Hl7Service | None = None
     hl7_listener: MllpListener | None = None
+    admin: AdminService | None = None  # the admin console's users, desks, queues, audit log: set by build()
+    campaign_catalog: CampaignCatalog | None = None  # the campaign console's list: set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -150,6 +166,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.hl7 = Hl7Service.from_config(db, cfg, DischargeFollowUp(), events)
     if cfg.hl7.listen:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
+    services.admin = AdminService(db, queues, services.auth.users.hasher)
     return services
 
 
@@ -182,6 +199,7 @@ def _build_campaigns(s: Services) -> None:
     of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when a run starts."""
     s.campaigns = CampaignService(s.db, s.events, s.cfg)
     s.dnc = DoNotCallList(s.db, s.events, s.cfg.telephony.default_region)
+    s.campaign_catalog = CampaignCatalog(s.db, s.events)
     dialers = {"automated": "dialer", "progressive": "progressive"}
     s.campaign_runs = CampaignRuns(s.campaigns, lambda mode: getattr(s, dialers[mode], None),
                                    default_worker(s.cfg.campaigns.worker))
@@ -261,26 +279,39 @@ async def stop(s: Services) -> None:
     s.db.close()
 
 
-def init_app(cfg: Config, services: Services | None = None, *, ari: bool = True) -> web.Application:
-    """The application. The session middleware is outermost, so error pages can still set the cookie."""
+# Each feature's routes, registered in this order after the web package's own (web/app.py). A new feature
+# package with views adds its `setup_routes` here.
+ROUTES = (
+    signin.setup_routes,  # sign-in, sign-out, the user's own password, websocket tickets
+    admin_http.setup_routes,  # the admin console
+    queues_http.setup_routes,  # agents' states and websockets, the queues' waiting callers
+    calls_http.setup_routes,  # a call's record, the call of a channel, call controls
+    desk_http.setup_routes,  # the agent desk page (/agent) and its API
+    wallboard_http.setup_routes,  # supervision (issue 4): wallboard and supervisor page
+    review_http.setup_routes,  # recording review
+    supervision_http.setup_routes,  # live monitoring
+    triage_http.setup_routes,  # triage panel API and call scripts (issue 5)
+    campaigns_http.setup_routes,  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
+    campaign_console.setup_routes,  # campaign console pages (issue 6)
+    kpi_http.setup_routes,  # KPI dashboard, JSON and CSV reports (issue 7)
+    metrics_http.setup_routes,  # Prometheus /api/metrics (issue 12)
+    hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
+)
+
+
+def init_app(cfg: Config, services: Services | None = None, *, ari: bool = True,
+             managed: bool = True) -> web.Application:
+    """The application (web/app.py's factory) over `services` (built from `cfg` when not given) with every
+    feature's routes. `managed`: the app starts and stops the services (with `ari`: connected to Asterisk);
+    without it the caller does (the integration test harness)."""
     services = services or build(cfg)
-    sessions = session_middleware(cookie_storage(services.auth.settings))
-    proxy = proxy_middleware(cfg.http.trusted_proxies)  # first: every later step sees the real client
-    app = web.Application(middlewares=[*filter(None, [proxy]), sessions, errors_middleware, auth_middleware])
-    app[SERVICES] = services
-    app[AUTH] = services.auth
-    setup_templates(app, cfg.path(TEMPLATES_DIR))
-    app.on_response_prepare.append(security_headers)
 
     async def lifecycle(app: web.Application):
-        await start(app[SERVICES], ari=ari)
+        await start(services, ari=ari)
         yield
-        await stop(app[SERVICES])
+        await stop(services)
 
-    app.cleanup_ctx.append(lifecycle)
-    setup_routes(app)
-    check_routes(app.router)
-    return app
+    return create_app(services, ROUTES, lifecycle=lifecycle if managed else None)
 
 
 def serve(cfg: Config) -> None:

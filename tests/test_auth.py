@@ -407,7 +407,7 @@ async def test_given_requests_when_served_then_access_log_has_no_query_string_no
         tmp_path, sqlite_url, aiohttp_client, caplog):
     from aiohttp.test_utils import TestServer
 
-    from callcenter.web import AccessLogger
+    from callcenter.web.middlewares import AccessLogger
 
     from .browser.live import seed_role_users
     seed_role_users(sqlite_url, FAST)
@@ -429,7 +429,7 @@ def test_given_serve_when_running_then_the_access_log_without_query_strings_is_u
     from aiohttp import web
 
     from callcenter import main
-    from callcenter.web import AccessLogger
+    from callcenter.web.middlewares import AccessLogger
     seen = {}
     monkeypatch.setattr(web, "run_app", lambda app, **kwargs: seen.update(kwargs))
 

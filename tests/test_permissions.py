@@ -20,8 +20,8 @@ from callcenter.auth.exceptions import PermissionTableError
 from callcenter.auth.permissions import ANONYMOUS, API, PERMISSIONS, ROLES, allowed, check_routes
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Patient, Queue, User
-from callcenter.httputil import SERVICES
 from callcenter.main import build, init_app
+from callcenter.web.request import SERVICES
 
 from .browser.live import API_TOKEN, ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
 
@@ -246,13 +246,10 @@ def test_given_malformed_lines_when_checked_then_refused():
 
 
 def test_given_new_route_without_line_when_app_starts_then_init_app_raises(tmp_path, sqlite_url, monkeypatch):
-    original = main.setup_routes
-
-    def with_a_forgotten_route(app):
-        original(app)
+    def a_forgotten_route(app):
         app.router.add_get("/forgotten", _view, name="forgotten")
 
-    monkeypatch.setattr(main, "setup_routes", with_a_forgotten_route)
+    monkeypatch.setattr(main, "ROUTES", (*main.ROUTES, a_forgotten_route))
     with pytest.raises(PermissionTableError, match="forgotten"):
         init_app(console_config(tmp_path, sqlite_url), ari=False)
 

@@ -13,21 +13,19 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ..auth.middleware import USER
-from ..auth.pages import form_text as _text
-from ..auth.pages import redirect_with_notice, render_with_notice
 from ..csvcells import cell
 from ..db.models import USER_ROLES
+from ..web.guard import USER
+from ..web.request import services
+from ..web.templating import form_text as _text
+from ..web.templating import redirect_with_notice, render_with_notice
 from .exceptions import AdminError, NotFound
 from .services import ENDPOINT_TECHS, AdminService, AgentForm, AuditFilter, QueueForm, UserForm, is_locked
 
-ADMIN = web.AppKey("admin", AdminService)
 FLASH = "admin_notice"
 
 
-def setup_routes(app: web.Application, services) -> None:
-    """Routes of the admin view; `services` is main.Services (the admin service is built from it here)."""
-    app[ADMIN] = AdminService(services.db, services.queues, services.auth.users.hasher)
+def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin", overview, name="admin_console")
     r.add_get("/admin/users", users_page, name="admin_users")
@@ -54,11 +52,15 @@ def setup_routes(app: web.Application, services) -> None:
     r.add_get("/admin/audit.csv", audit_csv, name="admin_audit_csv")
 
 
+def _admin(request: web.Request) -> AdminService:
+    return services(request).admin
+
+
 # -- overview ---------------------------------------------------------------------------------------------
 
 
 async def overview(request: web.Request) -> web.Response:
-    admin = request.app[ADMIN]
+    admin = _admin(request)
     users, desks, queues = await admin.users(), await admin.desks(), await admin.queues()
     recent = await admin.audit_page(AuditFilter())
     counts = {"users": len(users), "active": sum(u.active for u in users),
@@ -71,7 +73,7 @@ async def overview(request: web.Request) -> web.Response:
 
 async def users_page(request: web.Request, form: UserForm | None = None, error: AdminError | None = None,
                      status: int = 200) -> web.Response:
-    users = await request.app[ADMIN].users()
+    users = await _admin(request).users()
     return await _page(request, "admin_users.html", status=status, tab="users", users=users,
                        form=form or UserForm(), error=error, roles=USER_ROLES, is_locked=is_locked)
 
@@ -81,7 +83,7 @@ async def user_create(request: web.Request) -> web.Response:
     form = UserForm(_text(data, "username"), _text(data, "display_name"), _text(data, "role"),
                     _text(data, "password", strip=False))
     try:
-        username = await request.app[ADMIN].create_user(request[USER], form)
+        username = await _admin(request).create_user(request[USER], form)
     except AdminError as exc:
         return await users_page(request, form, exc, exc.status)
     return await _done(request, f"User {username} created: they can sign in now.",
@@ -90,7 +92,7 @@ async def user_create(request: web.Request) -> web.Response:
 
 async def user_page(request: web.Request, error: AdminError | None = None, which: str = "",
                     typed: dict | None = None, status: int = 200) -> web.Response:
-    info = await _found(request.app[ADMIN].user(request.match_info["username"]))
+    info = await _found(_admin(request).user(request.match_info["username"]))
     return await _page(request, "admin_user.html", status=status, tab="users", info=info, roles=USER_ROLES,
                        locked=is_locked(info), error=error, which=which, typed=typed or {},
                        is_self=info.username == request[USER].username)
@@ -134,7 +136,7 @@ async def user_phone(request: web.Request) -> web.Response:
 async def _user_action(request: web.Request, which: str, typed: dict, action, done: str) -> web.Response:
     username = request.match_info["username"]
     try:
-        await action(request.app[ADMIN], request[USER], username)
+        await action(_admin(request), request[USER], username)
     except NotFound as exc:
         raise web.HTTPNotFound(reason=str(exc)) from None
     except AdminError as exc:
@@ -147,8 +149,8 @@ async def _user_action(request: web.Request, which: str, typed: dict, action, do
 
 
 async def desks_page(request: web.Request) -> web.Response:
-    desks = await request.app[ADMIN].desks()
-    running = request.app[ADMIN].running_agents()
+    desks = await _admin(request).desks()
+    running = _admin(request).running_agents()
     return await _page(request, "admin_desks.html", tab="desks", desks=desks, running=running)
 
 
@@ -157,7 +159,7 @@ async def desk_new(request: web.Request) -> web.Response:
 
 
 async def desk_page(request: web.Request) -> web.Response:
-    form = await _found(request.app[ADMIN].desk_form(request.match_info["number"]))
+    form = await _found(_admin(request).desk_form(request.match_info["number"]))
     return await _desk_form(request, form, creating=False)
 
 
@@ -168,13 +170,13 @@ async def desk_create(request: web.Request) -> web.Response:
 async def desk_update(request: web.Request) -> web.Response:
     form = _agent_form(await request.post())
     form.number = request.match_info["number"]   # the number is the desk's identity: not editable
-    await _found(request.app[ADMIN].desk_form(form.number))
+    await _found(_admin(request).desk_form(form.number))
     return await _save_desk(request, form, creating=False)
 
 
 async def desk_delete(request: web.Request) -> web.Response:
     number = request.match_info["number"]
-    admin = request.app[ADMIN]
+    admin = _admin(request)
     form = await _found(admin.desk_form(number))
     try:
         await admin.delete_desk(request[USER], number)
@@ -185,7 +187,7 @@ async def desk_delete(request: web.Request) -> web.Response:
 
 async def _save_desk(request: web.Request, form: AgentForm, *, creating: bool) -> web.Response:
     try:
-        number = await request.app[ADMIN].save_desk(request[USER], form, creating=creating)
+        number = await _admin(request).save_desk(request[USER], form, creating=creating)
     except AdminError as exc:
         return await _desk_form(request, form, creating=creating, error=exc, status=exc.status)
     verb = "created" if creating else "saved"
@@ -195,7 +197,7 @@ async def _save_desk(request: web.Request, form: AgentForm, *, creating: bool) -
 
 async def _desk_form(request: web.Request, form: AgentForm, *, creating: bool,
                      error: AdminError | None = None, status: int = 200) -> web.Response:
-    admin = request.app[ADMIN]
+    admin = _admin(request)
     options = await admin.desk_options(None if creating else form.number)
     running = admin.running_agents().get(form.number)
     return await _page(request, "admin_desk.html", status=status, tab="desks", form=form, creating=creating,
@@ -212,7 +214,7 @@ def _agent_form(data: MultiDictProxy) -> AgentForm:
 
 
 async def queues_page(request: web.Request) -> web.Response:
-    admin = request.app[ADMIN]
+    admin = _admin(request)
     queues = await admin.queues()
     return await _page(request, "admin_queues.html", tab="queues", queues=queues,
                        running=admin.running_queues(), waiting=admin.waiting())
@@ -223,7 +225,7 @@ async def queue_new(request: web.Request) -> web.Response:
 
 
 async def queue_page(request: web.Request) -> web.Response:
-    form = await _found(request.app[ADMIN].queue_form(request.match_info["name"]))
+    form = await _found(_admin(request).queue_form(request.match_info["name"]))
     return await _queue_form(request, form, creating=False)
 
 
@@ -234,13 +236,13 @@ async def queue_create(request: web.Request) -> web.Response:
 async def queue_update(request: web.Request) -> web.Response:
     form = _queue_form_data(await request.post())
     form.name = request.match_info["name"]   # the name is what calls and reports refer to: not editable
-    await _found(request.app[ADMIN].queue_form(form.name))
+    await _found(_admin(request).queue_form(form.name))
     return await _save_queue(request, form, creating=False)
 
 
 async def _save_queue(request: web.Request, form: QueueForm, *, creating: bool) -> web.Response:
     try:
-        name = await request.app[ADMIN].save_queue(request[USER], form, creating=creating)
+        name = await _admin(request).save_queue(request[USER], form, creating=creating)
     except AdminError as exc:
         return await _queue_form(request, form, creating=creating, error=exc, status=exc.status)
     verb = "created" if creating else "saved"
@@ -264,7 +266,7 @@ def _queue_form_data(data: MultiDictProxy) -> QueueForm:
 
 async def audit_page(request: web.Request) -> web.Response:
     filt = _audit_filter(request.query)
-    filt.mrn = await request.app[ADMIN].audit_form_mrn(filt)  # shown in the form, not taken from the URL
+    filt.mrn = await _admin(request).audit_form_mrn(filt)  # shown in the form, not taken from the URL
     return await _audit_results(request, filt)
 
 
@@ -273,14 +275,14 @@ async def audit_filter(request: web.Request) -> web.Response:
     browser history: answered with a redirect to the page that names the patient by id."""
     filt = _audit_filter(await request.post(), form=True)
     try:
-        linked = await request.app[ADMIN].audit_link_filter(filt)
+        linked = await _admin(request).audit_link_filter(filt)
     except AdminError:
         return await _audit_results(request, filt)  # the page shows the error, the form keeps the input
     raise web.HTTPSeeOther(request.app.router["admin_audit"].url_for().with_query(linked.query_args()))
 
 
 async def _audit_results(request: web.Request, filt: AuditFilter) -> web.Response:
-    admin = request.app[ADMIN]
+    admin = _admin(request)
     try:
         found, error, status = await admin.audit_page(filt), None, 200
     except AdminError as exc:
@@ -303,7 +305,7 @@ def _pager(found, args: dict[str, str]) -> dict[str, str | None]:
 async def audit_csv(request: web.Request) -> web.StreamResponse:
     filt = _audit_filter(request.query)
     try:
-        rows = await request.app[ADMIN].audit_export(request[USER], filt)
+        rows = await _admin(request).audit_export(request[USER], filt)
     except AdminError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from None
     out = io.StringIO()

@@ -12,14 +12,14 @@ import re
 
 from aiohttp import web
 
-from ..auth.middleware import USER
-from ..auth.pages import form_text as _text
-from ..auth.pages import redirect_with_notice, render_with_notice
 from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
-from ..httputil import SERVICES, services
+from ..web.guard import USER
+from ..web.request import services
+from ..web.templating import form_text as _text
+from ..web.templating import redirect_with_notice, render_with_notice
 from ..yamlsource import SourceError
-from .catalog import CampaignCatalog, CatalogError, campaign_row, campaign_rows
+from .catalog import CatalogError, campaign_row, campaign_rows
 from .dnc import DncRequest
 from .exceptions import DoNotCallError
 from .http import rows_to_csv
@@ -27,7 +27,6 @@ from .pacing import abandon_rate
 
 log = logging.getLogger(__name__)
 
-CATALOG = web.AppKey("campaign_catalog", CampaignCatalog)
 FLASH = "campaign_notice"
 # Counts of the progress table, in order: (report key, label).
 PROGRESS = (("targets", "Targets"), ("reached", "Reached"), ("completed", "Completed"),
@@ -38,8 +37,6 @@ _LINE = re.compile(r"^[^:\n]*:(\d+):\s*(.*)$", re.S)
 
 
 def setup_routes(app: web.Application) -> None:
-    s = app[SERVICES]
-    app[CATALOG] = CampaignCatalog(s.db, s.events)
     r = app.router
     r.add_get("/campaigns", list_page, name="campaigns")
     r.add_get("/do-not-call", dnc_page, name="campaign_dnc")
@@ -165,7 +162,7 @@ def _problem(message: str) -> dict:
 async def set_enabled(request: web.Request) -> web.Response:
     row = await _row(request)
     enabled = (await request.post()).get("enabled") == "1"
-    await request.app[CATALOG].set_enabled(_uid(request), row.name, enabled)
+    await services(request).campaign_catalog.set_enabled(_uid(request), row.name, enabled)
     verb = "switched on" if enabled else "switched off: no run will dial it"
     return await _done(request, f"{row.title} {verb}.", _url(request, "campaign", row.name))
 

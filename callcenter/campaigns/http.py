@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..csvcells import cell
 from ..errors import BadRequestBody
-from ..httputil import json_object, services, user_id
+from ..web.request import json_object, services, user_id
 from .dnc import DncRequest
 from .services import REPORT_FIELDS
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth.middleware import USER
-from ..auth.pages import render
 from ..auth.permissions import DESK_ROLES
 from ..errors import Refused
-from ..httputil import json_object, require_own_desk, services
 from ..queues.exceptions import AgentNotFound
+from ..web.guard import USER
+from ..web.request import json_object, require_own_desk, services
+from ..web.templating import render
 from .exceptions import InvalidRequest
 from .services import Actor, DeskService
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth.middleware import USER
-from ..auth.pages import redirect_with_notice, render_with_notice
 from ..db.models import INBOUND_OUTCOMES
-from ..httputil import SERVICES
+from ..web.guard import USER
+from ..web.request import SERVICES
+from ..web.templating import redirect_with_notice, render_with_notice
 from .services import REAPPLIABLE
 
 FLASH = "hl7_notice"

@@ -23,11 +23,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..auth.pages import render
 from ..csvcells import cell
 from ..db.models import Campaign
 from ..errors import Refused
-from ..httputil import services
+from ..web.request import services
+from ..web.templating import render
 
 CUTS = ("interval", "day", "week", "month", "queue", "agent", "campaign")
 # A year and a bit: enough for "this year against last December", small enough to answer quickly.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ..httputil import services
+from ..web.request import services
 
 
 def setup_routes(app: web.Application) -> None:

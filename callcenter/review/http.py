@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..httputil import json_object
-from ..httputil import services as _services
-from ..httputil import user_id as _user_id
+from ..web.request import json_object
+from ..web.request import services as _services
+from ..web.request import user_id as _user_id
 from .services import Filters
 
 

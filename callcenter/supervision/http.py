@@ -9,10 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from ..auth.middleware import USER
 from ..db.models import User
-from ..httputil import json_object
-from ..httputil import services as _services
+from ..web.guard import USER
+from ..web.request import json_object
+from ..web.request import services as _services
 from .exceptions import EndpointNotConfigurable
 
 

@@ -41,14 +41,14 @@ from datetime import datetime
 
 from aiohttp import web
 
-from ..auth.middleware import USER
 from ..db.queries import add_audit_event
 from ..errors import Refused
-from ..httputil import Reader, json_object, reader, require_own_desk
-from ..httputil import services as _services
-from ..httputil import user_id as _user_id
 from ..queues.exceptions import AgentNotFound
 from ..vocabulary import ENDED
+from ..web.guard import USER
+from ..web.request import Reader, json_object, reader, require_own_desk
+from ..web.request import services as _services
+from ..web.request import user_id as _user_id
 from .escalation import (
     EMERGENCY_CONFERENCE,
     LABELS,
@@ -338,7 +338,7 @@ def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | obje
 
 
 async def call_detail(request: web.Request) -> web.Response:
-    from ..auth.pages import render
+    from ..web.templating import render
     rec = await _record(request)
     return await render(request, "call_detail.html", {"rec": rec})
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
-from ..auth.middleware import watch_session
-from ..auth.pages import render
-from ..httputil import SERVICES
-from ..httputil import services as _services
+from ..web.guard import watch_session
+from ..web.request import SERVICES
+from ..web.request import services as _services
+from ..web.templating import render
 
 
 def setup_routes(app: web.Application) -> None:

@@ -19,9 +19,8 @@ from callcenter.ari.client import AriClient
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Recording
 from callcenter.demo import seed_demo
-from callcenter.main import Services, build, start, stop
+from callcenter.main import Services, build, init_app, start, stop
 from callcenter.simulate import place_call
-from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
@@ -201,9 +200,7 @@ async def seeded_center(password: str, database_url: str, tmp_path: Path,
 async def start_contact_center(cfg: configuration.Config):
     from aiohttp import web
     services = build(cfg)
-    app = web.Application(middlewares=[errors_middleware, auth_middleware])
-    app[SERVICES] = services
-    setup_routes(app)
+    app = init_app(cfg, services, managed=False)  # started here: the test waits for ARI before it goes on
     await start(services)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from callcenter import config as configuration
 from callcenter.db.models import Call as CallRow
-from callcenter.main import build, stop
-from callcenter.web import SERVICES, auth_middleware, errors_middleware, setup_routes
+from callcenter.main import build, init_app, stop
 
 TOKEN = "unit-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -42,10 +40,7 @@ async def services(seeded_db, database_url, tmp_path):
 
 @pytest.fixture
 async def client(services, aiohttp_client):
-    app = web.Application(middlewares=[errors_middleware, auth_middleware])
-    app[SERVICES] = services
-    setup_routes(app)
-    return await aiohttp_client(app)
+    return await aiohttp_client(init_app(services.cfg, services, managed=False))
 
 
 async def post_state(client, number: str, *, headers: dict | None = None, **kwargs):

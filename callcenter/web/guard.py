@@ -28,8 +28,8 @@ from aiohttp_session import AbstractStorage, Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
-from .permissions import API, PASSWORD_CHANGE_ROUTES, allowed, is_public
-from .services import Auth, AuthSettings, CurrentUser
+from ..auth.permissions import API, PASSWORD_CHANGE_ROUTES, allowed, is_public
+from ..auth.services import Auth, AuthSettings, CurrentUser
 
 AUTH = web.AppKey("auth", Auth)
 USER = web.RequestKey("user", CurrentUser)

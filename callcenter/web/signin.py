@@ -6,10 +6,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..auth.exceptions import SignInFailed, SignInThrottled, WeakPassword
 from ..errors import BadRequestBody
-from .exceptions import SignInFailed, SignInThrottled, WeakPassword
-from .middleware import AUTH, USER, end_session, signed_in_user, start_session
-from .pages import render
+from .guard import AUTH, USER, end_session, signed_in_user, start_session
+from .templating import render
 
 # One message for every failure: it must not tell whether the account exists or is locked.
 SIGN_IN_FAILED = ("Sign-in failed: check the username and password. After a few failed attempts, sign-in "
@@ -104,7 +104,7 @@ async def password_submit(request: web.Request) -> web.Response:
 async def api_change_password(request: web.Request) -> web.Response:
     """JSON {"current_password": ..., "new_password": ...}: the signed-in user's own password."""
     try:
-        body = await request.json()  # not httputil.json_object: httputil imports this package
+        body = await request.json()  # any refusal names both fields (not request.json_object's message)
     except ValueError:
         body = None
     body = body if isinstance(body, dict) else {}

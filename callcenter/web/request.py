@@ -1,7 +1,5 @@
-"""What every feature's views need from a request: the services, the signed-in user, a JSON object body.
-
-Lives apart from web.py so feature http modules can import it at module level (web.py imports them).
-"""
+"""What every feature's views need from a request: the services, the signed-in user, a JSON object body,
+and the own-desk rule (agents and nurses act on, and read, their own desk's calls only)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -9,9 +7,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .auth.middleware import USER
-from .auth.permissions import DESK_ROLES, may_act_for_desk
-from .errors import BadRequestBody
+from ..auth.permissions import DESK_ROLES, may_act_for_desk
+from ..errors import BadRequestBody
+from .guard import USER
 
 SERVICES = web.AppKey("services", object)
 

@@ -15,8 +15,8 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from .middleware import AUTH, csrf_token, get_session, has_sessions, signed_in_user
-from .permissions import allowed
+from ..auth.permissions import allowed
+from .guard import AUTH, csrf_token, get_session, has_sessions, signed_in_user
 
 PRODUCT = "Hospital Contact Center"
 TEMPLATES_DIR = "agent_ui/templates"
