@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_campaign_commands(sub)
     _add_fastagi_commands(sub)
+    _add_import_commands(sub)
     _add_kpi_command(sub)
     _add_hl7_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
@@ -254,6 +255,22 @@ def _add_hl7_commands(sub) -> None:
     s.add_argument("--to", default="", help="host:port of the listener (default: [hl7] listen)")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each ACK")
     s.set_defaults(func=c.send)
+
+
+def _add_import_commands(sub) -> None:
+    """Imports from the hospital's files and FHIR server (issue 15): callcenter/imports/commands.py."""
+    from .imports import commands as c
+    from .imports.csvfile import KINDS
+    s = sub.add_parser("import", help="import a CSV file of patients, appointments or encounters "
+                                      "(columns: docs/imports.md); every row or none unless --good-rows")
+    s.add_argument("kind", choices=KINDS)
+    s.add_argument("file")
+    s.add_argument("--dry-run", action="store_true", help="check every row (against the database too), "
+                                                          "write nothing")
+    s.add_argument("--good-rows", action="store_true", help="import the good rows of a file with bad ones "
+                                                            "(default: a bad row imports nothing)")
+    s.add_argument("--encoding", default="utf-8", help="the file's text encoding (default UTF-8)")
+    s.set_defaults(func=c.csv_import)
 
 
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
@@ -489,7 +506,8 @@ def cmd_agent(cfg, args) -> int:
 def cmd_config(cfg, args) -> int:
     import dataclasses
     data = dataclasses.asdict(cfg)
-    for section, key in (("ari", "password"), ("http", "api_token"), ("http", "session_key")):
+    for section, key in (("ari", "password"), ("http", "api_token"), ("http", "session_key"),
+                         ("fhir", "token"), ("fhir", "client_secret")):
         if data[section][key]:
             data[section][key] = "***"
     data["database"]["url"] = re.sub(r"//[^@/]*@", "//***@", cfg.database_url)

@@ -174,6 +174,34 @@ class Hl7Config:
 
 
 @dataclass
+class ImportsConfig:
+    """Imports of CSV files (issue 15, callcenter/imports/; columns in docs/imports.md)."""
+    # Dates with slashes: 01/03/2026 is 1 March (true: most of the world) or 3 January (false: the US).
+    day_first: bool = False
+    # The largest file the admin console's upload page takes.
+    max_upload_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass
+class FhirConfig:
+    """FHIR R4 (issue 15, callcenter/imports/fhir.py): bundle files and polling a FHIR server."""
+    # identifier.system of the hospital's MRN in Patient resources ("": the identifier typed MR, else the
+    # first one)
+    mrn_system: str = ""
+    # The server polled by `callcenter fhir poll` (e.g. "https://ehr.example.org/fhir"); "": none.
+    base_url: str = ""
+    # A bearer token, or OAuth2 client credentials (token_url, client_id, client_secret; SMART backend
+    # services style with a client secret) to get one.
+    token: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str = "system/*.read"
+    page_size: int = 200  # _count per page
+    timeout_seconds: float = 30.0
+
+
+@dataclass
 class LoggingConfig:
     # "text" (a line per record, for a terminal) or "json" (JSON lines with time, level, logger, message and
     # the call and channel ids: for a log collector).
@@ -221,6 +249,8 @@ class Config:
     fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     hl7: Hl7Config = field(default_factory=Hl7Config)
+    imports: ImportsConfig = field(default_factory=ImportsConfig)
+    fhir: FhirConfig = field(default_factory=FhirConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

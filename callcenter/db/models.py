@@ -243,6 +243,10 @@ class Appointment(Base):
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(16), default="booked")
     location: Mapped[str | None] = mapped_column(String(200))
+    # From the hospital's systems (callcenter/patients/appointments.py): the appointment's id there (FHIR
+    # Appointment id, a CSV appointment_id), which a later import updates by, and the time of its data.
+    source_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # -- staff, agents, queues -------------------------------------------------------------------------------

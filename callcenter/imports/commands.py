@@ -1,0 +1,59 @@
+"""`callcenter import patients|appointments|encounters FILE` and `callcenter fhir import|poll`: what the
+command line does (cli.py only parses). They work on the database directly, as the operator on the server
+(audit rows name no user). Exit status 0 when the file was imported (or would be, in a dry run) without a bad
+row, 1 when rows were refused, 2 for a file that cannot be read."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ..campaigns.followup import DischargeFollowUp
+from ..config import Config
+from ..db.database import Database
+from ..patients.services import IdentityRule, PatientFeed
+from .csvfile import CsvSettings
+from .services import ImportOptions, ImportReport, ImportService, summary_lines
+
+PRINTED_ERRORS = 200
+
+
+def csv_settings(cfg: Config) -> CsvSettings:
+    return CsvSettings(mrn_system=cfg.hl7.mrn_system, default_region=cfg.telephony.default_region,
+                       tz=ZoneInfo(cfg.site.time_zone), day_first=cfg.imports.day_first)
+
+
+def patient_feed(cfg: Config, mrn_system: str) -> PatientFeed:
+    return PatientFeed(IdentityRule(mrn_system=mrn_system, default_region=cfg.telephony.default_region),
+                       DischargeFollowUp())
+
+
+def csv_import(cfg: Config, args) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+    options = ImportOptions(dry_run=args.dry_run, good_rows=args.good_rows)
+
+    async def go(db: Database) -> ImportReport:
+        service = ImportService(db, patient_feed(cfg, cfg.hl7.mrn_system), csv_settings(cfg))
+        return await service.import_csv(args.kind, path.read_bytes(), options, actor_user_id=None,
+                                        encoding=args.encoding)
+    return _print(_run(cfg, go))
+
+
+def _run(cfg: Config, work):
+    db = Database(cfg.database_url)
+    try:
+        return asyncio.run(work(db))
+    finally:
+        db.close()
+
+
+def _print(report: ImportReport) -> int:
+    lines = list(summary_lines(report, PRINTED_ERRORS))
+    print(lines[0])
+    for line in lines[1:]:
+        print(line, file=sys.stderr if report.errors else sys.stdout)
+    return 1 if report.errors else 0

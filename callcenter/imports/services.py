@@ -1,0 +1,193 @@
+"""Imports of files from the hospital's systems (CSV of patients, appointments or encounters; FHIR R4
+bundles): every change goes through the one patient feed of callcenter/patients/ (identity by MRN, upsert,
+event-time order, discharge follow-up), in one transaction per file.
+
+All or nothing by default: a file with one bad row changes nothing, and the report lists every bad row. With
+`good_rows` the good rows are imported and the bad ones reported. A dry run checks everything, including
+what only the database can tell (an appointment whose patient is unknown), and then rolls back.
+
+Every import is an audit row (who, which kind, counts; never a value from the file), in the transaction of
+the import when it commits, else on its own.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import false, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ..db.database import Database
+from ..db.models import Patient
+from ..db.queries import add_audit_event
+from ..db.types import utcnow
+from ..patients.appointments import AppointmentRecord, apply_appointment
+from ..patients.record import ChangeKind, PatientChange
+from ..patients.services import PatientFeed, RecordError, find_patient, mrn_of
+from .csvfile import CellError, CsvSettings, RowError, decode, parse
+
+log = logging.getLogger(__name__)
+EXPUNGE_EVERY = 500  # rows between clearing the session's identity map: a 100k-row file stays small
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    dry_run: bool = False
+    good_rows: bool = False   # import the good rows of a file with bad ones (default: nothing)
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    source: str                       # "csv" or "fhir"
+    dry_run: bool = False
+    good_rows: bool = False
+    total: int = 0                    # rows (resources) in the file
+    applied: int = 0                  # good rows written (or that would be, in a dry run)
+    created: int = 0                  # of which new patients / appointments
+    stale: int = 0                    # of which older than the stored data (left alone)
+    targets_created: int = 0          # discharge follow-up targets the discharges made
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = False
+    skipped: int = 0                  # resources of types this import does not take (FHIR)
+
+    @property
+    def rejected(self) -> int:
+        return len({e.line for e in self.errors if e.line})
+
+    def audit_detail(self) -> dict:
+        return {"kind": self.kind, "source": self.source, "rows": self.total, "applied": self.applied,
+                "created": self.created, "rejected": self.rejected, "dry_run": self.dry_run,
+                "good_rows": self.good_rows, "committed": self.committed}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One change to apply, from a CSV line or a FHIR resource (its place in the bundle as `line`)."""
+    line: int
+    change: PatientChange | AppointmentRecord
+    column: str = "mrn"       # where a refusal points (CSV column; FHIR: the resource's id)
+
+
+class _RolledBack(Exception):
+    def __init__(self, report: ImportReport):
+        self.report = report
+
+
+class ImportService:
+    def __init__(self, db: Database, feed: PatientFeed, csv_settings: CsvSettings):
+        self.db, self.feed, self.csv_settings = db, feed, csv_settings
+
+    async def import_csv(self, kind: str, data: bytes, options: ImportOptions, *, actor_user_id: int | None,
+                         encoding: str = "utf-8") -> ImportReport:
+        report = ImportReport(kind, "csv", options.dry_run, options.good_rows)
+        try:
+            parsed = parse(kind, decode(data, encoding), self._settings())
+        except CellError as exc:
+            report.errors.append(RowError(1, "", str(exc)))
+            return await self._audit_only(report, actor_user_id)
+        report.total = parsed.total
+        report.errors.extend(parsed.errors)
+        items = [Item(row.line, row.change) for row in parsed.rows]
+        return await self.apply(report, items, options, actor_user_id)
+
+    def _settings(self) -> CsvSettings:
+        return CsvSettings(**{**self.csv_settings.__dict__, "now": utcnow()})
+
+    async def apply(self, report: ImportReport, items: list[Item], options: ImportOptions,
+                    actor_user_id: int | None) -> ImportReport:
+        """Apply the items in one transaction; commit unless dry run, or bad rows without `good_rows`."""
+        header_broken = any(e.line == 1 and report.source == "csv" for e in report.errors) and not items
+        if header_broken:
+            return await self._audit_only(report, actor_user_id)
+        try:
+            return await self.db.run(self._apply_all, report, items, options, actor_user_id)
+        except _RolledBack as rolled:
+            return await self._audit_only(rolled.report, actor_user_id)
+
+    def _apply_all(self, session: Session, report: ImportReport, items: list[Item], options: ImportOptions,
+                   actor_user_id: int | None) -> ImportReport:
+        _begin(session)
+        for count, item in enumerate(items, start=1):
+            self._apply_one(session, report, item)
+            if count % EXPUNGE_EVERY == 0:
+                session.expunge_all()
+        report.errors.sort()
+        if options.dry_run or (report.errors and not options.good_rows):
+            raise _RolledBack(report)
+        report.committed = True
+        _audit(session, report, actor_user_id)
+        return report
+
+    def _apply_one(self, session: Session, report: ImportReport, item: Item) -> None:
+        savepoint = session.begin_nested()
+        try:
+            outcome = self._change(session, item.change)
+        except RecordError as exc:
+            savepoint.rollback()
+            report.errors.append(RowError(item.line, item.column, str(exc)))
+            return
+        except SQLAlchemyError as exc:
+            savepoint.rollback()
+            # The type only: the database's message may quote the value.
+            log.warning("import row %d refused by the database: %s", item.line, type(exc).__name__)
+            report.errors.append(RowError(item.line, "", "refused by the database (a value out of range?)"))
+            return
+        savepoint.commit()
+        _count(report, *outcome)
+
+    def _change(self, session: Session, change) -> tuple[bool, bool, int]:
+        """(created, stale, follow-up targets created)."""
+        if isinstance(change, AppointmentRecord):
+            done = apply_appointment(session, change)
+            return done.created, done.stale, 0
+        if change.kind is not ChangeKind.PERSON and change.patient.family_name is None:
+            # An encounter row names its patient by MRN only: it must be known (the feed would refuse to
+            # create a patient without a name, in words meant for HL7 senders).
+            if find_patient(session, mrn_of(change.patient, self.feed.rule).value) is None:
+                raise RecordError("patient identifier: no patient with this MRN (import the patient first)")
+        done = self.feed.apply(session, change)
+        return done.created, done.stale, done.targets_created
+
+    async def _audit_only(self, report: ImportReport, actor_user_id: int | None) -> ImportReport:
+        report.errors.sort()
+        await self.db.run(_audit, report, actor_user_id)
+        return report
+
+
+def _audit(session: Session, report: ImportReport, actor_user_id: int | None) -> None:
+    add_audit_event(session, f"{report.source}_import", actor_user_id=actor_user_id,
+                    detail=report.audit_detail())
+
+
+def _begin(session: Session) -> None:
+    """Start the write transaction with a write that changes nothing: pysqlite begins a transaction only at
+    the first write, and a SAVEPOINT before it would be the transaction itself (its release would commit)."""
+    session.execute(update(Patient).where(false()).values(mrn=Patient.mrn))
+
+
+def _count(report: ImportReport, created: bool, stale: bool, targets: int) -> None:
+    report.applied += 1
+    report.created += created
+    report.stale += stale
+    report.targets_created += targets
+
+
+def summary_lines(report: ImportReport, limit: int | None = None) -> Iterable[str]:
+    """The report as lines of text (the CLI prints them): the counts, then every error."""
+    verb = "would import" if report.dry_run else ("imported" if report.committed else "imported nothing of")
+    yield (f"{report.kind} ({report.source}): {report.total} rows, {report.applied - report.stale} applied, "
+           f"{report.created} new, {report.stale} older than stored data, {report.rejected} rejected"
+           + (f", {report.skipped} skipped" if report.skipped else "")
+           + (f", {report.targets_created} follow-up targets" if report.targets_created else ""))
+    if report.dry_run:
+        yield f"dry run: nothing written ({verb} {report.applied} rows)"
+    elif not report.committed:
+        yield ("nothing written: fix the rows below and import again, or import the good rows "
+               "(--good-rows)")
+    for error in report.errors[:limit]:
+        yield str(error)
+    if limit is not None and len(report.errors) > limit:
+        yield f"... and {len(report.errors) - limit} more"
