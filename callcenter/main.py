@@ -42,6 +42,9 @@ from .fastagi.server import FastAgiServer
 from .hl7 import http as hl7_http
 from .hl7.listener import MllpListener, listen_address
 from .hl7.services import Hl7Service
+from .imports import commands as import_commands
+from .imports import http as imports_http
+from .imports.services import ImportService
 from .ivr.flow import Flow, load_flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
@@ -113,6 +116,7 @@ class Services:
     hl7_listener: MllpListener | None = None
     admin: AdminService | None = None  # the admin console's users, desks, queues, audit log: set by build()
     campaign_catalog: CampaignCatalog | None = None  # the campaign console's list: set by build()
+    imports: ImportService | None = None  # CSV imports through the patient feed (issue 15): set by build()
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -167,6 +171,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     if cfg.hl7.listen:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     services.admin = AdminService(db, queues, services.auth.users.hasher)
+    services.imports = ImportService(db, import_commands.patient_feed(cfg, import_commands.CSV_MRN_SYSTEM),
+                                     import_commands.csv_settings(cfg))
     return services
 
 
@@ -296,6 +302,7 @@ ROUTES = (
     kpi_http.setup_routes,  # KPI dashboard, JSON and CSV reports (issue 7)
     metrics_http.setup_routes,  # Prometheus /api/metrics (issue 12)
     hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
+    imports_http.setup_routes,  # the CSV import page for admins (issue 15)
 )
 
 

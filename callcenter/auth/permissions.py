@@ -70,6 +70,8 @@ _TABLE: dict[str, set[str]] = {
     "admin_audit_csv":      {"admin"},
     "admin_hl7":            {"admin"},   # the HL7 inbound log (issue 15)
     "admin_hl7_reapply":    {"admin"},
+    "admin_imports":        {"admin"},   # CSV imports of patients, appointments, encounters (issue 15)
+    "admin_import_run":     {"admin"},
     # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
     "api_agents":           {"supervisor", "admin", API},
     "api_agent_state":      {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only

@@ -11,6 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Middleware
+from aiohttp.web_request import FileField
 
 from ..errors import ServiceError
 from .guard import AUTH, auth_middleware, cookie_storage, proxy_middleware, session_middleware, wants_html
@@ -30,7 +31,40 @@ def middlewares(services) -> list[Middleware]:
     proxy = proxy_middleware(services.cfg.http.trusted_proxies)  # first: every later step sees the client
     sessions = session_middleware(cookie_storage(services.auth.settings))
     guard = auth_middleware(lambda app: app[AUTH])
-    return [*filter(None, [proxy]), sessions, errors_middleware, guard]
+    return [*filter(None, [proxy]), uploads_middleware, sessions, errors_middleware, guard]
+
+
+# Routes that take a file upload larger than the app's default body bound (1 MiB): route name -> bytes.
+UPLOADS = web.AppKey("upload_limits", dict)
+
+
+def allow_upload(app: web.Application, route_name: str, max_bytes: int) -> None:
+    """Let one route (a file upload form) take bodies up to `max_bytes`; every other keeps the default."""
+    app.setdefault(UPLOADS, {})[route_name] = max_bytes
+
+
+@web.middleware
+async def uploads_middleware(request: web.Request, handler):
+    """The bound of an upload route, set before anything reads the body (the CSRF check reads the form).
+    Files aiohttp spooled to temporary files are closed (deleted) once answered, even when refused."""
+    limit = request.app.get(UPLOADS, {}).get(_route_name(request))
+    if limit is None:
+        return await handler(request)
+    request = request.clone(client_max_size=limit)
+    try:
+        return await handler(request)
+    finally:
+        await _close_files(request)
+
+
+async def _close_files(request: web.Request) -> None:
+    try:
+        form = await request.post()  # the form already read (cached), else what is left of the body
+    except (web.HTTPException, ValueError, OSError):
+        return
+    for value in form.values():
+        if isinstance(value, FileField):
+            value.file.close()
 
 
 @web.middleware
