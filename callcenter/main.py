@@ -50,6 +50,7 @@ from .kpi import http as kpi_http
 from .kpi.compute import KpiService
 from .metrics import http as metrics_http
 from .metrics.services import Metrics
+from .patients.services import IdentityRule, PatientFeed
 from .queues import http as queues_http
 from .queues.services import QueueService
 from .recording.services import RecordingService
@@ -116,6 +117,7 @@ class Services:
     hl7_listener: MllpListener | None = None
     admin: AdminService | None = None  # the admin console's users, desks, queues, audit log: set by build()
     campaign_catalog: CampaignCatalog | None = None  # the campaign console's list: set by build()
+    patients: PatientFeed | None = None  # the one patient feed of HL7 ADT and CSV imports (issue 15)
     imports: ImportService | None = None  # CSV imports through the patient feed (issue 15): set by build()
 
 
@@ -167,12 +169,14 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
     services.metrics = Metrics(router, queues, ari, db, events, services.fastagi)
     _build_webhooks(services)
-    services.hl7 = Hl7Service.from_config(db, cfg, DischargeFollowUp(), events)
+    # One patient feed (identity by [hl7] mrn_system, discharges told to the campaigns) for ADT and CSV.
+    services.patients = PatientFeed(IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region),
+                                    DischargeFollowUp())
+    services.hl7 = Hl7Service(db, services.patients, cfg.hl7, events)
     if cfg.hl7.listen:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     services.admin = AdminService(db, queues, services.auth.users.hasher)
-    services.imports = ImportService(db, import_commands.patient_feed(cfg, import_commands.CSV_MRN_SYSTEM),
-                                     import_commands.csv_settings(cfg))
+    services.imports = ImportService(db, services.patients, import_commands.csv_settings(cfg))
     return services
 
 

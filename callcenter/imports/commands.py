@@ -19,17 +19,15 @@ from .services import ImportOptions, ImportReport, ImportService, summary_lines
 PRINTED_ERRORS = 200
 
 
-# The identifier system of CSV MRNs: "" (typed MR) until the HL7 interface's configured MRN system is on
-# main, whose identifiers CSV rows then share.
-CSV_MRN_SYSTEM = ""
-
-
 def csv_settings(cfg: Config) -> CsvSettings:
-    return CsvSettings(mrn_system=CSV_MRN_SYSTEM, default_region=cfg.telephony.default_region,
+    """A CSV file's MRNs are the hospital's MRNs, the identifiers of [hl7] mrn_system that ADT sends too."""
+    return CsvSettings(mrn_system=cfg.hl7.mrn_system, default_region=cfg.telephony.default_region,
                        tz=ZoneInfo(cfg.site.time_zone), day_first=cfg.imports.day_first)
 
 
 def patient_feed(cfg: Config, mrn_system: str) -> PatientFeed:
+    """The shared feed with the identity rule of a source: [hl7] mrn_system for HL7 and CSV, [fhir]
+    mrn_system (an identifier.system URI) for FHIR."""
     return PatientFeed(IdentityRule(mrn_system=mrn_system, default_region=cfg.telephony.default_region),
                        DischargeFollowUp())
 
@@ -42,7 +40,7 @@ def csv_import(cfg: Config, args) -> int:
     options = ImportOptions(dry_run=args.dry_run, good_rows=args.good_rows)
 
     async def go(db: Database) -> ImportReport:
-        service = ImportService(db, patient_feed(cfg, CSV_MRN_SYSTEM), csv_settings(cfg))
+        service = ImportService(db, patient_feed(cfg, cfg.hl7.mrn_system), csv_settings(cfg))
         return await service.import_csv(args.kind, path.read_bytes(), options, actor_user_id=None,
                                         encoding=args.encoding)
     return _print(_run(cfg, go))
