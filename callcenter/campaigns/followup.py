@@ -20,7 +20,8 @@ class DischargeFollowUp:
 
     def discharged(self, session: Session, encounter_id: int, now: datetime) -> int:
         campaigns = self._campaigns(session)
-        return sum(plan_encounter(session, campaign, encounter_id, now) for campaign in campaigns)
+        created = sum(plan_encounter(session, campaign, encounter_id, now) for campaign in campaigns)
+        return created + _reopen_cancelled(session, encounter_id, now)
 
     def withdraw_encounter(self, session: Session, encounter_id: int, reason: str, now: datetime) -> int:
         return _withdraw(session, (CampaignTarget.subject_kind == "encounter",
@@ -40,6 +41,19 @@ class DischargeFollowUp:
             # Stored text was validated when stored (as CampaignService reads it).
             cached = self._parsed[name] = (version, load_campaign_text(text, f"{name}.yaml"))
         return cached[1]
+
+
+def _reopen_cancelled(session: Session, encounter_id: int, now: datetime) -> int:
+    """A discharge cancelled (A13) and then made again: the stay's withdrawn follow-up is due again (the
+    target's unique key would keep a new one from being made)."""
+    withdrawn = session.scalars(select(CampaignTarget).where(
+        CampaignTarget.subject_kind == "encounter", CampaignTarget.subject_id == encounter_id,
+        CampaignTarget.status == "expired")).all()
+    reopened = [t for t in withdrawn if (t.outcome or {}).get("reason") == "discharge_cancelled"]
+    for target in reopened:
+        target.status, target.outcome, target.attempts = "pending", {}, 0
+        target.next_attempt_at, target.completed_at = now, None
+    return len(reopened)
 
 
 def _withdraw(session: Session, where: tuple, reason: str, now: datetime) -> int:

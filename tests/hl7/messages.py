@@ -53,12 +53,14 @@ DEPARTMENTS = ["Cardiology", "Orthopedics", "Medicine", "Surgery", "Cardiology",
 
 
 def day_of_adt(start: datetime, patients: int = 24) -> list[tuple[str, bytes]]:
-    """A day at a general hospital across departments: registrations, admissions, transfers, updates, a
-    cancelled admission, discharges (one cancelled and redone). (what, message) in sending order."""
+    """A day at a general hospital across departments: registrations, admissions, transfers, updates,
+    cancelled admissions, discharges (some cancelled and made again). (what, message) in sending order.
+    Patient i has MRN M<2000+i>, mobile +1555000<2000+i>, department DEPARTMENTS[i % 6]."""
     out: list[tuple[str, bytes]] = []
     ids = iter(range(1, 100000))
 
     def add(what: str, event: str, mrn: str, when: datetime, family: str, **fields) -> None:
+        fields.setdefault("phones", f"^PRN^CP^^1^555^{int(mrn[1:]):07d}")  # M2003: +15550002003
         out.append((what, adt(event, f"D{start:%m%d}{next(ids):05d}", mrn=mrn, when=when, family=family,
                               **fields)))
 
@@ -73,8 +75,8 @@ def day_of_adt(start: datetime, patients: int = 24) -> list[tuple[str, bytes]]:
             add("transfer", "A02", mrn, admitted + timedelta(hours=2), family,
                 visit=pv1(mrn, dept, room=str(200 + i), admitted=admitted))
         if i % 5 == 2:
-            add("update", "A08", mrn, admitted + timedelta(hours=1), family, phones="^PRN^CP^^1^415^5550177",
-                visit=stay)
+            add("update", "A08", mrn, admitted + timedelta(hours=1), family,
+                phones=f"^PRN^CP^^1^555^{7000 + i:07d}", visit=stay)
         if i % 11 == 10:
             add("cancel admit", "A11", mrn, admitted + timedelta(hours=1), family, visit=stay)
             continue

@@ -7,21 +7,23 @@ import logging
 import os
 import random
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import hl7
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.db.models import InboundMessage, Patient
+from callcenter.db.models import CampaignTarget, InboundMessage, Patient
 from callcenter.hl7.client import exchange
 from callcenter.hl7.listener import END, START, MllpListener
 
 from .conftest import make_service, read_ack
-from .messages import adt
+from .messages import MORNING, adt, day_of_adt
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ROOT = Path(__file__).resolve().parents[2]
+DAY = MORNING - timedelta(hours=3)
 CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CALLCENTER_CONFIG": str(ROOT / "absent.toml")}
 
 
@@ -132,3 +134,22 @@ async def test_given_file_of_messages_when_sent_with_the_cli_then_each_ack_print
     assert "message 1: AA" in text and "MSA|AA|CLI1" in text
     assert "message 2: AR" in text and "MSA|AR|CLI2" in text and "ERR|MSH^1^9" in text
     assert "2 sent, 1 accepted (AA), 1 not" in text
+
+
+async def test_given_a_day_of_adt_when_sent_over_one_connection_then_all_applied_and_cardiology_followups_due(
+        db, followup_campaign):
+    server = MllpListener(make_service(db, clock=lambda: DAY + timedelta(days=1)), "127.0.0.1", 0)
+    await server.start()
+    try:
+        day = day_of_adt(DAY)
+        acks = await send_all(server, [message for _, message in day])
+    finally:
+        await server.stop()
+    assert [read_ack(a).code for a in acks] == ["AA"] * len(day)
+    assert count(db, Patient) == 24
+    # Cardiology: patients 0, 4, 6, 10, 12, 16, 18, 22; patient 10's admission was cancelled (A11).
+    with db.session() as session:
+        pending = CampaignTarget.status == "pending"
+        due = session.scalars(select(Patient.mrn).join(
+            CampaignTarget, CampaignTarget.patient_id == Patient.id).where(pending)).all()
+    assert sorted(due) == [f"M{2000 + i}" for i in (0, 4, 6, 12, 16, 18, 22)]

@@ -229,3 +229,12 @@ def test_given_merge_whose_survivor_is_unknown_when_applied_then_old_record_take
     assert merged.patient_id == old.patient_id
     with db.session() as session:
         assert session.get(Patient, old.patient_id).mrn == "NEW2"
+
+
+def test_given_discharge_cancelled_when_discharged_again_then_followup_due_again(db, feed, followup_campaign):
+    apply(db, feed, change(ChangeKind.DISCHARGE, NOW - timedelta(hours=3), visit=stay(discharged_at=NOW)))
+    apply(db, feed, change(ChangeKind.CANCEL_DISCHARGE, NOW - timedelta(hours=2), visit=stay()))
+    again = apply(db, feed, change(ChangeKind.DISCHARGE, NOW - timedelta(hours=1),
+                                   visit=stay(discharged_at=NOW - timedelta(hours=1))))
+    assert again.targets_created == 1
+    assert [(t.status, t.attempts) for t in targets(db)] == [("pending", 0)]
