@@ -271,6 +271,14 @@ def _add_import_commands(sub) -> None:
                                                             "(default: a bad row imports nothing)")
     s.add_argument("--encoding", default="utf-8", help="the file's text encoding (default UTF-8)")
     s.set_defaults(func=c.csv_import)
+    fhir = sub.add_parser("fhir", help="FHIR R4: import a bundle file, poll a FHIR server").add_subparsers(
+        title="fhir commands", metavar="ACTION")
+    s = fhir.add_parser("import", help="import the Patient, Encounter, Appointment, AllergyIntolerance and "
+                                       "Condition resources of a Bundle; each refused one reported")
+    s.add_argument("file")
+    s.add_argument("--dry-run", action="store_true", help="check every resource, write nothing")
+    s.add_argument("--all-or-nothing", action="store_true", help="a refused resource imports nothing")
+    s.set_defaults(func=c.fhir_import)
 
 
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:

@@ -60,3 +60,18 @@ def _print(report: ImportReport) -> int:
     for line in lines[1:]:
         print(line, file=sys.stderr if report.errors else sys.stdout)
     return 1 if report.errors else 0
+
+
+def fhir_import(cfg: Config, args) -> int:
+    """A FHIR R4 Bundle file: every valid resource imported, each refused one reported (--all-or-nothing:
+    a refused resource imports nothing)."""
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+    options = ImportOptions(dry_run=args.dry_run, good_rows=not args.all_or_nothing)
+
+    async def go(db: Database) -> ImportReport:
+        service = ImportService(db, patient_feed(cfg, cfg.fhir.mrn_system), csv_settings(cfg))
+        return await service.import_fhir(path.read_bytes(), options, actor_user_id=None)
+    return _print(_run(cfg, go))

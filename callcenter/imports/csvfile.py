@@ -60,11 +60,15 @@ COLUMNS = {
 
 @dataclass(frozen=True, order=True)
 class RowError:
+    """A bad row: its line and column (CSV), or a bad resource: its entry and `Type/id` (FHIR)."""
     line: int
     column: str
     reason: str
+    unit: str = "line"
 
     def __str__(self) -> str:
+        if self.unit == "entry":
+            return f"entry {self.line} ({self.column}): {self.reason}"
         where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
         return f"{where}: {self.reason}"
 

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import false, update
+from sqlalchemy import false, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import Patient
+from ..db.models import Patient, PatientIdentifier
 from ..db.queries import add_audit_event
 from ..db.types import utcnow
 from ..patients.appointments import AppointmentRecord, apply_appointment
-from ..patients.record import ChangeKind, PatientChange
+from ..patients.record import ChangeKind, Identifier, PatientChange
 from ..patients.services import PatientFeed, RecordError, find_patient, mrn_of
+from . import fhir
 from .csvfile import CellError, CsvSettings, RowError, decode, parse
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ class Item:
     """One change to apply, from a CSV line or a FHIR resource (its place in the bundle as `line`)."""
     line: int
     change: PatientChange | AppointmentRecord
-    column: str = "mrn"       # where a refusal points (CSV column; FHIR: the resource's id)
+    column: str = "mrn"       # where a refusal points (CSV column; FHIR: the resource's Type/id)
+    unit: str = "line"
+    patient_ref: str | None = None  # FHIR: the patient the change is about, still to resolve to an MRN
 
 
 class _RolledBack(Exception):
@@ -96,22 +99,41 @@ class ImportService:
     def _settings(self) -> CsvSettings:
         return CsvSettings(**{**self.csv_settings.__dict__, "now": utcnow()})
 
+    async def import_fhir(self, data: bytes, options: ImportOptions, *, actor_user_id: int | None,
+                          kind: str = "bundle") -> ImportReport:
+        """A FHIR R4 Bundle (or one resource): the resources it holds, each refused one reported by entry."""
+        report = ImportReport(kind, "fhir", options.dry_run, options.good_rows)
+        try:
+            entries = fhir.read_entries(data)
+        except fhir.BundleError as exc:
+            report.errors.append(RowError(0, "", str(exc), "entry"))
+            return await self._audit_only(report, actor_user_id)
+        return await self.import_entries(report, entries, options, actor_user_id)
+
+    async def import_entries(self, report: ImportReport, entries, options: ImportOptions,
+                             actor_user_id: int | None) -> ImportReport:
+        parsed = fhir.parse_entries(entries, self.feed.rule.mrn_system, utcnow())
+        report.total, report.skipped = parsed.total, parsed.skipped
+        report.errors.extend(parsed.errors)
+        items = [Item(i.entry, i.change, i.label, "entry", i.patient_ref) for i in parsed.items]
+        return await self.apply(report, items, options, actor_user_id, parsed.refs)
+
     async def apply(self, report: ImportReport, items: list[Item], options: ImportOptions,
-                    actor_user_id: int | None) -> ImportReport:
+                    actor_user_id: int | None, refs: dict[str, str] | None = None) -> ImportReport:
         """Apply the items in one transaction; commit unless dry run, or bad rows without `good_rows`."""
         header_broken = any(e.line == 1 and report.source == "csv" for e in report.errors) and not items
         if header_broken:
             return await self._audit_only(report, actor_user_id)
         try:
-            return await self.db.run(self._apply_all, report, items, options, actor_user_id)
+            return await self.db.run(self._apply_all, report, items, options, actor_user_id, refs or {})
         except _RolledBack as rolled:
             return await self._audit_only(rolled.report, actor_user_id)
 
     def _apply_all(self, session: Session, report: ImportReport, items: list[Item], options: ImportOptions,
-                   actor_user_id: int | None) -> ImportReport:
+                   actor_user_id: int | None, refs: dict[str, str]) -> ImportReport:
         _begin(session)
         for count, item in enumerate(items, start=1):
-            self._apply_one(session, report, item)
+            self._apply_one(session, report, item, refs)
             if count % EXPUNGE_EVERY == 0:
                 session.expunge_all()
         report.errors.sort()
@@ -121,25 +143,27 @@ class ImportService:
         _audit(session, report, actor_user_id)
         return report
 
-    def _apply_one(self, session: Session, report: ImportReport, item: Item) -> None:
+    def _apply_one(self, session: Session, report: ImportReport, item: Item, refs: dict[str, str]) -> None:
         savepoint = session.begin_nested()
         try:
-            outcome = self._change(session, item.change)
+            outcome = self._change(session, item, refs)
         except RecordError as exc:
             savepoint.rollback()
-            report.errors.append(RowError(item.line, item.column, str(exc)))
+            report.errors.append(RowError(item.line, item.column, str(exc), item.unit))
             return
         except SQLAlchemyError as exc:
             savepoint.rollback()
             # The type only: the database's message may quote the value.
-            log.warning("import row %d refused by the database: %s", item.line, type(exc).__name__)
-            report.errors.append(RowError(item.line, "", "refused by the database (a value out of range?)"))
+            log.warning("import %s %d refused by the database: %s", item.unit, item.line, type(exc).__name__)
+            report.errors.append(RowError(item.line, item.column if item.unit == "entry" else "",
+                                          "refused by the database (a value out of range?)", item.unit))
             return
         savepoint.commit()
         _count(report, *outcome)
 
-    def _change(self, session: Session, change) -> tuple[bool, bool, int]:
+    def _change(self, session: Session, item: Item, refs: dict[str, str]) -> tuple[bool, bool, int]:
         """(created, stale, follow-up targets created)."""
+        change = self._resolved(session, item, refs) if item.patient_ref else item.change
         if isinstance(change, AppointmentRecord):
             done = apply_appointment(session, change)
             return done.created, done.stale, 0
@@ -151,10 +175,30 @@ class ImportService:
         done = self.feed.apply(session, change)
         return done.created, done.stale, done.targets_created
 
+    def _resolved(self, session: Session, item: Item, refs: dict[str, str]):
+        """The change with its patient named by MRN: the bundle's Patient, else the one imported earlier
+        under that FHIR id."""
+        mrn = refs.get(item.patient_ref) or _mrn_of_fhir_id(session, item.patient_ref)
+        if mrn is None:
+            raise RecordError("patient reference: no such patient in the bundle or imported before")
+        if isinstance(item.change, AppointmentRecord):
+            return replace(item.change, mrn=mrn)
+        identity = (Identifier(self.feed.rule.mrn_system, mrn, "MR"),)
+        return replace(item.change, patient=replace(item.change.patient, identifiers=identity))
+
     async def _audit_only(self, report: ImportReport, actor_user_id: int | None) -> ImportReport:
         report.errors.sort()
         await self.db.run(_audit, report, actor_user_id)
         return report
+
+
+def _mrn_of_fhir_id(session: Session, reference: str) -> str | None:
+    kind, _, fhir_id = reference.rpartition("/")
+    if not kind.endswith("Patient") or not fhir_id:
+        return None
+    return session.scalar(
+        select(Patient.mrn).join(PatientIdentifier, PatientIdentifier.patient_id == Patient.id)
+        .where(PatientIdentifier.system == fhir.ID_SYSTEM, PatientIdentifier.value == fhir_id))
 
 
 def _audit(session: Session, report: ImportReport, actor_user_id: int | None) -> None:

@@ -56,3 +56,15 @@ def test_given_file_with_bad_row_when_imported_then_reported_exit_1_and_only_goo
     assert cli.main(["import", "patients", str(path)]) == 0
     assert "2 rows, 2 applied, 1 new" in capsys.readouterr().out and patients(database) == 2
     assert cli.main(["import", "patients", str(tmp_path / "absent.csv")]) == 2
+
+
+def test_given_bundle_with_a_bad_resource_when_fhir_imported_then_others_imported_and_exit_1(
+        database, tmp_path, capsys, monkeypatch):
+    from .fhir_data import MRN_SYSTEM, as_bytes, bundle, encounter, patient
+    monkeypatch.setenv("CALLCENTER_FHIR_MRN_SYSTEM", MRN_SYSTEM)
+    path = tmp_path / "bundle.json"
+    path.write_bytes(as_bytes(bundle(patient("p1", "MRN-C1"), encounter("e1", "Patient/none"))))
+    assert cli.main(["fhir", "import", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("bundle (fhir): 2 rows, 1 applied, 1 new") and "entry 2 (Encounter/e1)" in err
+    assert patients(database) == 1
