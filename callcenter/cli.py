@@ -279,6 +279,10 @@ def _add_import_commands(sub) -> None:
     s.add_argument("--dry-run", action="store_true", help="check every resource, write nothing")
     s.add_argument("--all-or-nothing", action="store_true", help="a refused resource imports nothing")
     s.set_defaults(func=c.fhir_import)
+    s = fhir.add_parser("poll", help="import what changed on the [fhir] base_url server since the last poll")
+    s.add_argument("--since", help="an instant (2026-11-20T10:00:00Z) instead of the saved cursor")
+    s.add_argument("--interval", type=float, default=0.0, help="poll again every this many seconds")
+    s.set_defaults(func=c.fhir_poll)
 
 
 def _ensure_ready(cfg: configuration.Config) -> configuration.Config:

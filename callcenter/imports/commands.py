@@ -75,3 +75,26 @@ def fhir_import(cfg: Config, args) -> int:
         service = ImportService(db, patient_feed(cfg, cfg.fhir.mrn_system), csv_settings(cfg))
         return await service.import_fhir(path.read_bytes(), options, actor_user_id=None)
     return _print(_run(cfg, go))
+
+
+def fhir_poll(cfg: Config, args) -> int:
+    """One poll of [fhir] base_url (for cron), or one every --interval seconds until stopped."""
+    import aiohttp
+
+    from .fhirpoll import FhirPoller, FhirServer, FhirServerError
+
+    async def go(db: Database) -> ImportReport | None:
+        service = ImportService(db, patient_feed(cfg, cfg.fhir.mrn_system), csv_settings(cfg))
+        async with aiohttp.ClientSession() as http:
+            poller = FhirPoller(service, FhirServer(cfg.fhir, http), cfg.state_path / "fhir-poll.json",
+                                cfg.fhir.page_size)
+            if args.interval:
+                await poller.run(args.interval)
+                return None
+            return await poller.poll_once(args.since)
+    try:
+        report = _run(cfg, go)
+    except (FhirServerError, aiohttp.ClientError, TimeoutError) as exc:
+        print(f"error: FHIR server: {exc}", file=sys.stderr)
+        return 2
+    return _print(report) if report else 0

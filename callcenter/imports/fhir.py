@@ -382,6 +382,11 @@ def _instant(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
+def parse_instant(text: str) -> datetime:
+    """A FHIR instant as a server writes it ('2026-11-20T10:00:00.123+01:00', '...Z') in UTC."""
+    return _instant(datetime.fromisoformat(text)).astimezone(UTC)
+
+
 def _updated(resource, now: datetime) -> datetime:
     """meta.lastUpdated: when the server's data is from, which orders old and new news."""
     meta = resource.meta
