@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import_commands(sub)
     _add_kpi_command(sub)
     _add_hl7_commands(sub)
+    _add_questionnaire_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
     return p
@@ -255,6 +256,22 @@ def _add_hl7_commands(sub) -> None:
     s.add_argument("--to", default="", help="host:port of the listener (default: [hl7] listen)")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each ACK")
     s.set_defaults(func=c.send)
+
+
+def _add_questionnaire_commands(sub) -> None:
+    """Follow-up questionnaires (issue 16): callcenter/followup/commands.py does the work."""
+    from .followup import commands as c
+    actions = sub.add_parser("questionnaires", help="follow-up questionnaires: check, load").add_subparsers(
+        title="questionnaires commands", metavar="ACTION")
+    commands = (("check", c.check, "check the question bank and questionnaire files; every problem with "
+                                   "file and line"),
+                ("load", c.load, "check, then store the bank and every new questionnaire version"))
+    for name, func, what in commands:
+        s = actions.add_parser(name, help=what)
+        s.add_argument("paths", nargs="*", help="questionnaire files or directories (default: the examples "
+                                                "in callcenter/followup/questionnaires/)")
+        s.add_argument("--bank", help="the question bank (default: callcenter/followup/question_bank.yaml)")
+        s.set_defaults(func=func)
 
 
 def _add_import_commands(sub) -> None:

@@ -815,3 +815,96 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# -- follow-up questionnaires (issue 16; callcenter/followup/) ---------------------------------------------
+
+FOLLOWUP_QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "scale", "number", "date",
+                           "free_text", "recorded")
+# How an answer was given: an automated phone call, the agent-guided form on the console, a paper sheet typed
+# in later; and who gave it into the system.
+FOLLOWUP_CHANNELS = ("phone", "console", "paper")
+FOLLOWUP_ANSWERED_BY = ("agent", "automated")
+
+
+class FollowUpQuestion(Base):
+    """A question of the bank under its stable code: the type and unit never change under a code (answers
+    stay comparable across questionnaires and studies); the wording may, each questionnaire version keeping
+    the wording it was asked with."""
+
+    __tablename__ = "followup_questions"
+    __table_args__ = (one_of("type", FOLLOWUP_QUESTION_TYPES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    definition: Mapped[dict] = mapped_column(JSON(), default=dict)  # the bank's current wording and limits
+    bank_version: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FollowUpQuestionnaire(Base):
+    __tablename__ = "followup_questionnaires"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    current_version: Mapped[str] = mapped_column(String(64))  # new responses are given in this one
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FollowUpQuestionnaireVersion(Base):
+    """One version of a questionnaire, never changed once stored: its file text and its definition resolved
+    from the bank (wording, choices, ranges, skip logic, red flags), which is what its answers mean."""
+
+    __tablename__ = "followup_questionnaire_versions"
+    __table_args__ = (UniqueConstraint("questionnaire_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("followup_questionnaires.id"))
+    version: Mapped[str] = mapped_column(String(64))
+    source_yaml: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict] = mapped_column(JSON())
+    review_status: Mapped[str] = mapped_column(String(64))
+    loaded_from: Mapped[str | None] = mapped_column(String(500))
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    loaded_by_user_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class FollowUpResponse(Base):
+    """One patient's filling of one questionnaire version (the answers so far drive its skip logic)."""
+
+    __tablename__ = "followup_responses"
+    __table_args__ = (one_of("channel", FOLLOWUP_CHANNELS),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("followup_questionnaire_versions.id"))
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    study: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FollowUpAnswer(Base):
+    """One answer: its normalised value (JSON), the version it was given in, how (channel), when, by whom
+    (an agent, or the automated call) and on which call; the red flag it raised, if any."""
+
+    __tablename__ = "followup_answers"
+    __table_args__ = (one_of("channel", FOLLOWUP_CHANNELS), one_of("answered_by", FOLLOWUP_ANSWERED_BY),
+                      UniqueConstraint("response_id", "question_code"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    response_id: Mapped[int] = mapped_column(BigId, ForeignKey("followup_responses.id"))
+    questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("followup_questionnaire_versions.id"))
+    question_code: Mapped[str] = mapped_column(String(64), index=True)
+    value: Mapped[dict] = mapped_column(JSON())  # {"value": ...}: a bare JSON null or false is awkward in SQL
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16))
+    answered_by: Mapped[str] = mapped_column(String(16))
+    agent_user_id: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    red_flag_disposition: Mapped[str | None] = mapped_column(String(64))
+    red_flag_escalation: Mapped[str | None] = mapped_column(String(32))
