@@ -68,6 +68,7 @@ from .wallboard.services import WallboardService
 from .web import signin
 from .web.app import create_app
 from .web.middlewares import AccessLogger
+from .webhooks import http as webhooks_http
 from .webhooks import outbox
 from .webhooks.services import WebhookService
 from .webhooks.worker import DeliveryWorker
@@ -307,6 +308,7 @@ ROUTES = (
     metrics_http.setup_routes,  # Prometheus /api/metrics (issue 12)
     hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
     imports_http.setup_routes,  # the CSV import page for admins (issue 15)
+    webhooks_http.setup_routes,  # webhook subscriptions and deliveries, console and API (issue 15)
 )
 
 

@@ -112,6 +112,19 @@ SAMPLES: dict[str, Sample] = {
     "api_dnc_add": Sample(json={}),
     "api_dnc_import": Sample(json={}),
     "api_dnc_remove": Sample(params={"entry": "999999"}),
+    # webhooks (issue 15): an unknown subscription or delivery (404), an empty form (400)
+    "admin_webhook_create": Sample(form={"name": ""}),
+    "admin_webhook": Sample(params={"sub": "999999"}),
+    "admin_webhook_update": Sample(params={"sub": "999999"}, form={"name": ""}),
+    "admin_webhook_delete": Sample(params={"sub": "999999"}, form={}),
+    "admin_webhook_delivery": Sample(params={"delivery": "999999"}),
+    "admin_webhook_resend": Sample(params={"delivery": "999999"}, form={}),
+    "api_webhook_create": Sample(json={}),
+    "api_webhook": Sample(params={"sub": "999999"}),
+    "api_webhook_update": Sample(params={"sub": "999999"}, json={}),
+    "api_webhook_delete": Sample(params={"sub": "999999"}),
+    "api_webhook_delivery": Sample(params={"delivery": "999999"}),
+    "api_webhook_resend": Sample(params={"delivery": "999999"}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)
 REFUSED = {401, 403}

@@ -72,6 +72,22 @@ _TABLE: dict[str, set[str]] = {
     "admin_hl7_reapply":    {"admin"},
     "admin_imports":        {"admin"},   # CSV imports of patients, appointments, encounters (issue 15)
     "admin_import_run":     {"admin"},
+    # -- webhooks (issue 15, callcenter/webhooks/http.py): subscriptions and deliveries --------------------
+    "admin_webhooks":         {"admin"},
+    "admin_webhook_create":   {"admin"},
+    "admin_webhook":          {"admin"},
+    "admin_webhook_update":   {"admin"},
+    "admin_webhook_delete":   {"admin"},
+    "admin_webhook_delivery": {"admin"},
+    "admin_webhook_resend":   {"admin"},
+    "api_webhooks":           {"admin", API},
+    "api_webhook_create":     {"admin", API},
+    "api_webhook":            {"admin", API},
+    "api_webhook_update":     {"admin", API},
+    "api_webhook_delete":     {"admin", API},
+    "api_webhook_deliveries": {"admin", API},
+    "api_webhook_delivery":   {"admin", API},
+    "api_webhook_resend":     {"admin", API},
     # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
     "api_agents":           {"supervisor", "admin", API},
     "api_agent_state":      {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only

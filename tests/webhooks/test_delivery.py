@@ -15,7 +15,8 @@ from callcenter.webhooks import outbox
 from callcenter.webhooks.services import SubscriptionForm, WebhookService
 from callcenter.webhooks.worker import DeliveryWorker
 
-from .conftest import CLOSE, SECRET
+from .conftest import until
+from .receiver import CLOSE, SECRET
 
 
 @pytest.fixture
@@ -48,13 +49,6 @@ async def statuses(db) -> dict[str, int]:
         return dict(session.execute(select(WebhookDelivery.status, func.count())
                                     .group_by(WebhookDelivery.status)).all())
     return await db.run(count)
-
-
-async def until(predicate, timeout: float = 10.0) -> None:
-    """Poll the database-side condition (an async predicate) until it holds."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
