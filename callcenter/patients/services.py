@@ -31,6 +31,7 @@ from ..db.models import (
     Disposition,
     DoNotCall,
     Encounter,
+    FollowUpResponse,
     Patient,
     PatientContact,
     PatientFlag,
@@ -47,9 +48,10 @@ SEVERITIES = {"mild", "moderate", "severe"}
 PHONE_USES = {"mobile", "home", "work", "other"}
 INPATIENT_CLASSES = {"inpatient", "obstetrics"}
 # Tables whose rows follow a patient merged away (A40): the survivor gets the record's calls, callbacks,
-# campaign history, complaints. audit_events keep naming the old id (append-only; the old row stays).
+# campaign history, complaints, follow-up answers. audit_events keep naming the old id (append-only; the old
+# row stays).
 FOLLOWING_ROWS = (Encounter, Appointment, Allergy, Condition, PatientContact, Call, Disposition, Callback,
-                  CampaignAttempt, DoNotCall, SurveyResponse, Complaint)
+                  CampaignAttempt, DoNotCall, SurveyResponse, Complaint, FollowUpResponse)
 
 
 class RecordError(ValueError):

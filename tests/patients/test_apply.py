@@ -15,6 +15,9 @@ from callcenter.db.models import (
     Campaign,
     CampaignTarget,
     Encounter,
+    FollowUpQuestionnaire,
+    FollowUpQuestionnaireVersion,
+    FollowUpResponse,
     Patient,
     PatientContact,
     PatientIdentifier,
@@ -219,6 +222,27 @@ def test_given_two_records_when_merged_then_survivor_has_history_and_old_mrn_fin
         assert session.get(Patient, old.patient_id).merged_into_id == survivor.patient_id
         assert session.scalar(select(PatientIdentifier.patient_id).where(
             PatientIdentifier.value == "OLD1")) == survivor.patient_id
+
+
+def test_given_follow_up_answers_of_a_record_when_merged_then_they_follow_the_survivor(db, feed):
+    old = apply(db, feed, change(ChangeKind.PERSON, NOW - timedelta(days=1), mrn="OLD3"))
+    survivor = apply(db, feed, change(ChangeKind.PERSON, NOW - timedelta(days=1), mrn="NEW3"))
+    with db.session() as session:
+        questionnaire = FollowUpQuestionnaire(code="q", title="Q", kind="research", current_version="1")
+        session.add(questionnaire)
+        session.flush()
+        version = FollowUpQuestionnaireVersion(questionnaire_id=questionnaire.id, version="1", source_yaml="",
+                                               definition={}, review_status="example")
+        session.add(version)
+        session.flush()
+        session.add(FollowUpResponse(questionnaire_version_id=version.id, patient_id=old.patient_id,
+                                     channel="phone"))
+
+    merge = PatientChange(ChangeKind.MERGE, person("NEW3"), NOW, merged_from=(Identifier("HOSP", "OLD3"),))
+    apply(db, feed, merge)
+
+    with db.session() as session:
+        assert session.scalars(select(FollowUpResponse.patient_id)).all() == [survivor.patient_id]
 
 
 def test_given_merge_whose_survivor_is_unknown_when_applied_then_old_record_takes_new_mrn(db, feed):
