@@ -130,7 +130,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     events = EventLog(db, companion=outbox.companion if cfg.webhooks.enabled else None)
     queues = QueueService(db, events)
     notifier = AgentNotifier()
-    pops = ScreenPopService(db, events, notifier)
+    pops = ScreenPopService(db, notifier)
     spool = cfg.recordings.asterisk_dir
     recordings = RecordingService(ari, events, cfg.path(cfg.recordings.dir), cfg.recordings.format,
                                   cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)
@@ -141,11 +141,11 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
                            forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier)
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
-    services.monitors = MonitorService(ari, events, router, cfg.telephony,
+    services.monitors = MonitorService(ari, db, events, router, cfg.telephony,
                                        default_endpoint=cfg.telephony.supervisor_phone or None)
     services.kpi = KpiService(db, cfg)
     services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
-    services.review = ReviewService(db, events, cfg.path(cfg.recordings.dir))
+    services.review = ReviewService(db, cfg.path(cfg.recordings.dir))
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region,
                                 away_logout_seconds=cfg.desk.away_logout_seconds,
                                 view_rate=ViewRate(cfg.desk.views_per_window, cfg.desk.view_window_seconds))
@@ -209,7 +209,7 @@ def _build_campaigns(s: Services) -> None:
     """Outbound campaigns (issue 6): definitions, plans, claims and reports; a run dials through the dialer
     of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when a run starts."""
     s.campaigns = CampaignService(s.db, s.events, s.cfg)
-    s.dnc = DoNotCallList(s.db, s.events, s.cfg.telephony.default_region)
+    s.dnc = DoNotCallList(s.db, s.cfg.telephony.default_region)
     s.campaign_catalog = CampaignCatalog(s.db, s.events)
     dialers = {"automated": "dialer", "progressive": "progressive"}
     s.campaign_runs = CampaignRuns(s.campaigns, lambda mode: getattr(s, dialers[mode], None),

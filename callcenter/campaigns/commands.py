@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import serverclient
 from ..config import Config
 from ..db.database import Database
+from ..db.queries import AuditActor
 from ..errors import ServiceError
 from ..eventlog import EventLog
 from ..yamlsource import SourceError
@@ -25,6 +26,8 @@ from .http import rows_to_csv
 from .schema import load_campaign_file
 from .services import CampaignService
 
+CLI = AuditActor()  # the command line: whoever has the server's files; audited as no user
+
 
 @asynccontextmanager
 async def _services(cfg: Config) -> AsyncIterator[tuple[CampaignService, DoNotCallList]]:
@@ -33,7 +36,7 @@ async def _services(cfg: Config) -> AsyncIterator[tuple[CampaignService, DoNotCa
     await events.start()
     try:
         yield (CampaignService(db, events, cfg),
-               DoNotCallList(db, events, cfg.telephony.default_region))
+               DoNotCallList(db, cfg.telephony.default_region))
     finally:
         await events.close()
         db.close()
@@ -110,7 +113,7 @@ def plan(cfg: Config, args) -> int:
 def report(cfg: Config, args) -> int:
     async def work(campaigns: CampaignService, dnc) -> None:
         if args.csv:
-            sys.stdout.write(rows_to_csv(await campaigns.report_rows(args.name)))
+            sys.stdout.write(rows_to_csv(await campaigns.report_rows(args.name, CLI)))
         else:
             print(json.dumps(await campaigns.report(args.name), indent=2))
     return _run(cfg, work)
@@ -125,21 +128,21 @@ def run(cfg: Config, args) -> int:
 def dnc_add(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
         request = DncRequest(args.number or "", args.mrn or "", args.kind or "", args.reason)
-        entry = await dnc.add(request, None)
+        entry = await dnc.add(request, CLI)
         print(f"added do-not-call entry {entry}")
     return _run(cfg, work)
 
 
 def dnc_remove(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        await dnc.remove(args.id, None, args.reason)
+        await dnc.remove(args.id, CLI, args.reason)
         print(f"removed do-not-call entry {args.id}")
     return _run(cfg, work)
 
 
 def dnc_list(cfg: Config, args) -> int:
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        for e in await dnc.entries(None):
+        for e in await dnc.entries(CLI):
             print(f"{e.id:6} {e.e164 or '-':16} {e.mrn or '-':12} {e.campaign_kind or 'all':22} "
                   f"{e.source:16} {e.reason}")
     return _run(cfg, work)
@@ -154,6 +157,6 @@ def dnc_import(cfg: Config, args) -> int:
         return 1
 
     async def work(campaigns, dnc: DoNotCallList) -> None:
-        count = await dnc.import_csv(text, None, str(path))
+        count = await dnc.import_csv(text, CLI, str(path))
         print(f"imported {count} do-not-call entries from {path}")
     return _run(cfg, work)

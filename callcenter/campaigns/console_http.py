@@ -15,7 +15,7 @@ from aiohttp import web
 from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..web.guard import USER
-from ..web.request import services
+from ..web.request import audit_actor, services
 from ..web.templating import form_text as _text
 from ..web.templating import redirect_with_notice, render_with_notice
 from ..yamlsource import SourceError
@@ -93,9 +93,7 @@ def _by_result(report: dict) -> dict[str, int]:
 async def report_csv(request: web.Request) -> web.Response:
     """The same CSV as the API's (http.rows_to_csv): one row per target, no names or numbers."""
     row = await _row(request)
-    rows = await services(request).campaigns.report_rows(row.name)
-    services(request).events.audit("campaign_report_csv", actor_user_id=_uid(request),
-                                   detail={"campaign": row.name, "rows": len(rows)})
+    rows = await services(request).campaigns.report_rows(row.name, audit_actor(request))
     disposition = f'attachment; filename="campaign-{row.name}.csv"'
     return web.Response(text=rows_to_csv(rows), content_type="text/csv", headers={
         "Content-Disposition": disposition, "Cache-Control": "no-store"})
@@ -172,7 +170,7 @@ async def set_enabled(request: web.Request) -> web.Response:
 
 async def dnc_page(request: web.Request, *, form: DncRequest | None = None,
                    error: DoNotCallError | None = None, status: int = 200) -> web.Response:
-    entries = await services(request).dnc.entries(_uid(request))
+    entries = await services(request).dnc.entries(audit_actor(request))
     return await _page(request, "campaign_dnc.html", status=status, entries=entries,
                        form=form or DncRequest(), error=error, kinds=CAMPAIGN_KINDS)
 
@@ -181,7 +179,7 @@ async def dnc_add(request: web.Request) -> web.Response:
     data = await request.post()
     form = DncRequest(*(_text(data, k) for k in ("number", "mrn", "campaign_kind", "reason")))
     try:
-        await services(request).dnc.add(form, _uid(request))
+        await services(request).dnc.add(form, audit_actor(request))
     except DoNotCallError as exc:
         return await dnc_page(request, form=form, error=exc, status=exc.status)
     return await _done(request, "Added to the do-not-call list.", _url(request, "campaign_dnc"))
@@ -190,7 +188,7 @@ async def dnc_add(request: web.Request) -> web.Response:
 async def dnc_remove(request: web.Request) -> web.Response:
     data = await request.post()
     try:
-        await services(request).dnc.remove(int(request.match_info["entry"]), _uid(request),
+        await services(request).dnc.remove(int(request.match_info["entry"]), audit_actor(request),
                                            _text(data, "reason"))
     except DoNotCallError as exc:
         return await dnc_page(request, error=exc, status=exc.status)

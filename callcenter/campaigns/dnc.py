@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import CAMPAIGN_KINDS, DoNotCall, Patient, User
-from ..eventlog import EventLog, utcnow
+from ..db.queries import AuditActor, add_audit_event
+from ..eventlog import utcnow
 from ..phones import normalize
 from .exceptions import DoNotCallError
 
@@ -71,43 +72,44 @@ def require_reason(text: str | None) -> str:
 
 
 class DoNotCallList:
-    def __init__(self, db: Database, events: EventLog, region: str):
-        self.db, self.events, self.region = db, events, region
+    """Every change and every listing is audited in its own transaction, naming the actor (a user, an API
+    client, or nobody for the command line)."""
 
-    async def add(self, request: DncRequest, user_id: int | None, source: str = "admin") -> int:
+    def __init__(self, db: Database, region: str):
+        self.db, self.region = db, region
+
+    async def add(self, request: DncRequest, actor: AuditActor, source: str = "admin") -> int:
         """One entry added by hand; the reason is required."""
         reason = require_reason(request.reason)
         request = DncRequest(request.number, request.mrn, request.campaign_kind, reason)
-        [row] = await self.db.run(self._insert, [request], user_id, source, "")
-        self.events.audit("dnc_added", actor_user_id=user_id, patient_id=row["patient_id"], reason=reason,
-                          detail={"entry": row["id"], "source": source, "by": row["by"],
-                                  "campaign_kind": row["campaign_kind"]})
-        await self.events.flush()
-        return row["id"]
+        return await self.db.run(self._add, request, actor, source)
 
-    async def remove(self, entry_id: int, user_id: int | None, reason: str | None) -> None:
+    async def remove(self, entry_id: int, actor: AuditActor, reason: str | None) -> None:
         """Remove one entry; the reason is required and kept in the audit row with who removed it."""
         reason = require_reason(reason)
-        facts = await self.db.run(_delete, entry_id)
-        if facts is None:
+        if not await self.db.run(_audited_delete, entry_id, actor, reason):
             raise DoNotCallError(f"no do-not-call entry {entry_id} (already removed?)", status=404)
-        self.events.audit("dnc_removed", actor_user_id=user_id, patient_id=facts.pop("patient_id"),
-                          reason=reason, detail={"entry": entry_id, **facts})
-        await self.events.flush()
 
-    async def entries(self, user_id: int | None) -> list[DncEntry]:
+    async def entries(self, actor: AuditActor) -> list[DncEntry]:
         """Every entry, newest first; the listing is audited (it shows patients' MRNs)."""
-        entries = await self.db.run(_entries)
-        self.events.audit("dnc_list_view", actor_user_id=user_id, detail={"entries": len(entries)})
-        return entries
+        return await self.db.run(_audited_entries, actor)
 
-    async def import_csv(self, text: str, user_id: int | None, shown_as: str = "import") -> int:
+    async def import_csv(self, text: str, actor: AuditActor, shown_as: str = "import") -> int:
         """Every row or none; DoNotCallError lists every bad row as `file: row N: what`."""
         requests = _read_csv(text, shown_as)
-        rows = await self.db.run(self._insert, requests, user_id, "import", shown_as)
-        self.events.audit("dnc_imported", actor_user_id=user_id, reason=f"import of {shown_as}"[:REASON_MAX],
-                          detail={"rows": len(rows), "file": shown_as})
-        await self.events.flush()
+        return await self.db.run(self._import, requests, actor, shown_as)
+
+    def _add(self, session: Session, request: DncRequest, actor: AuditActor, source: str) -> int:
+        [row] = self._insert(session, [request], actor.user_id, source, "")
+        add_audit_event(session, "dnc_added", actor=actor, patient_id=row["patient_id"],
+                        reason=request.reason, detail={"entry": row["id"], "source": source, "by": row["by"],
+                                                       "campaign_kind": row["campaign_kind"]})
+        return row["id"]
+
+    def _import(self, session: Session, requests: list[DncRequest], actor: AuditActor, shown_as: str) -> int:
+        rows = self._insert(session, requests, actor.user_id, "import", shown_as)
+        add_audit_event(session, "dnc_imported", actor=actor, reason=f"import of {shown_as}"[:REASON_MAX],
+                        detail={"rows": len(rows), "file": shown_as})
         return len(rows)
 
     def _insert(self, session: Session, requests: list[DncRequest], user_id: int | None, source: str,
@@ -176,14 +178,22 @@ def _patients_by_mrn(session: Session, mrns: set[str]) -> dict[str, int]:
     return dict(session.execute(select(Patient.mrn, Patient.id).where(Patient.mrn.in_(mrns))).all())
 
 
-def _delete(session: Session, entry_id: int) -> dict | None:
+def _audited_delete(session: Session, entry_id: int, actor: AuditActor, reason: str) -> bool:
     row = session.get(DoNotCall, entry_id)
     if row is None:
-        return None
+        return False
     facts = _facts(row)
     del facts["id"]
     session.execute(delete(DoNotCall).where(DoNotCall.id == entry_id))
-    return facts
+    add_audit_event(session, "dnc_removed", actor=actor, patient_id=facts.pop("patient_id"), reason=reason,
+                    detail={"entry": entry_id, **facts})
+    return True
+
+
+def _audited_entries(session: Session, actor: AuditActor) -> list[DncEntry]:
+    entries = _entries(session)
+    add_audit_event(session, "dnc_list_view", actor=actor, detail={"entries": len(entries)})
+    return entries
 
 
 def _entries(session: Session) -> list[DncEntry]:

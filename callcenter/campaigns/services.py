@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..config import Config
 from ..db.database import Database
 from ..db.models import Campaign, CampaignAttempt, CampaignTarget
+from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
 from ..eventlog import EventLog
 from .claims import DialJob, Finished, claim_jobs, finish_attempt
@@ -162,9 +163,10 @@ class CampaignService:
         return {"campaign": name, "title": campaign.title, "kind": campaign.kind, "mode": campaign.mode,
                 **counts}
 
-    async def report_rows(self, name: str) -> list[dict]:
+    async def report_rows(self, name: str, actor: AuditActor) -> list[dict]:
+        """One row per target (patient ids, outcomes): an export of patient data, audited with the read."""
         await self.get(name)
-        return await self.db.run(_report_rows, name)
+        return await self.db.run(_audited_report_rows, name, actor)
 
 
 def _stored_definitions(session: Session) -> list[tuple[str, int, str, bool]]:
@@ -196,6 +198,12 @@ def _report_counts(session: Session, name: str) -> dict:
         "messages_left": outcomes.get("message_left", 0),
         "attempts": sum(attempts.values()), "attempts_by_result": attempts, "outcomes": outcomes,
     }
+
+
+def _audited_report_rows(session: Session, name: str, actor: AuditActor) -> list[dict]:
+    rows = _report_rows(session, name)
+    add_audit_event(session, "campaign_report_csv", actor=actor, detail={"campaign": name, "rows": len(rows)})
+    return rows
 
 
 def _report_rows(session: Session, name: str) -> list[dict]:

@@ -2,6 +2,7 @@
 through `Database.run(fn, *args)`. What they return for display is plain JSON-serialisable data."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -82,15 +83,37 @@ def recent_discharge(session: Session, patient_id: int, *, now: datetime | None 
     return session.scalars(query).first()
 
 
-def add_audit_event(session: Session, action: str, *, actor_user_id: int | None = None,
-                    actor_agent_id: int | None = None, patient_id: int | None = None,
-                    call_id: str | None = None, recording_id: int | None = None, reason: str | None = None,
+@dataclass(frozen=True)
+class AuditActor:
+    """Who reads or changes: the signed-in user, the desk (agent) they act at, or a named API client. A
+    supervisor at another desk's console is that supervisor; an API client is `api_client`: its name, or ""
+    for an unnamed one (the shared token)."""
+    user_id: int | None = None
+    agent_id: int | None = None
+    api_client: str | None = None
+
+
+def add_audit_event(session: Session, action: str, *, actor: AuditActor | None = None,
+                    actor_user_id: int | None = None, actor_agent_id: int | None = None,
+                    patient_id: int | None = None, call_id: str | None = None,
+                    recording_id: int | None = None, reason: str | None = None,
                     detail: dict[str, Any] | None = None) -> AuditEvent:
-    """Add an audit row to this session, so it commits (or not) with the read it records."""
+    """Add an audit row to this session, so it commits (or not) with the read it records: the one way an
+    audit row is written. A read of patient data and its row share the transaction, so a row that cannot be
+    written takes the read down with it (nothing queued that could be dropped)."""
+    detail = dict(detail or {})
+    if actor is not None:
+        actor_user_id = actor.user_id if actor.user_id is not None else actor_user_id
+        actor_agent_id = actor.agent_id if actor.agent_id is not None else actor_agent_id
+        if actor.api_client is not None:
+            detail["via"] = "api"
+            if actor.api_client:
+                detail["api_client"] = actor.api_client
     event = AuditEvent(ts=utcnow(), action=action, actor_user_id=actor_user_id, actor_agent_id=actor_agent_id,
                        patient_id=patient_id, call_id=call_id, recording_id=recording_id, reason=reason,
-                       detail=detail or {})
+                       detail=detail)
     session.add(event)
+    session.flush()  # written now, inside the read's transaction: a failing row fails the read
     return event
 
 

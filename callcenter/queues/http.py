@@ -6,7 +6,7 @@ from aiohttp import WSMsgType, web
 
 from ..eventlog import utcnow
 from ..web.guard import watch_session
-from ..web.request import is_desk_role, json_value, require_own_desk, services
+from ..web.request import audit_actor, is_desk_role, json_value, require_own_desk, services
 
 
 def setup_routes(app: web.Application) -> None:
@@ -56,12 +56,13 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     s.queues.agent(number)  # 404 for an unknown agent
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    s.notifier.attach(number, ws)
+    viewer = audit_actor(request)  # whom the pops this console shows are audited for
+    s.notifier.attach(number, ws, viewer)
     try:
         async with watch_session(request, ws):  # closed when the user signs out or is deactivated
             await ws.send_json({"type": "hello", "agent": number})
             agent = s.queues.agent(number)
-            for message in s.pops.replay(s.router.find(agent.call_id), agent):
+            for message in await s.pops.replay(s.router.find(agent.call_id), agent, viewer):
                 await ws.send_json(message)
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..web.request import json_object
+from ..web.request import audit_actor, json_object
 from ..web.request import services as _services
-from ..web.request import user_id as _user_id
 from .services import Filters
 
 
@@ -22,7 +21,7 @@ def setup_routes(app: web.Application) -> None:
 
 async def search(request: web.Request) -> web.Response:
     body = await json_object(request, '{"patient": "MRN100001", "date_from": "2026-12-01"}')
-    results = await _services(request).review.search(Filters.from_query(body), _user_id(request))
+    results = await _services(request).review.search(Filters.from_query(body), audit_actor(request))
     return web.json_response({"results": results}, headers={"Cache-Control": "no-store"})
 
 
@@ -33,7 +32,7 @@ async def play(request: web.Request) -> web.Response:
         body = None
     reason = body.get("reason") if isinstance(body, dict) else None
     recording_id = int(request.match_info["recording_id"])
-    grant = await _services(request).review.grant_play(recording_id, reason, _user_id(request))
+    grant = await _services(request).review.grant_play(recording_id, reason, audit_actor(request))
     url = request.app.router["api_recording_audio"].url_for(recording_id=str(recording_id))
     return web.json_response({"url": str(url.with_query(grant=grant))}, headers={"Cache-Control": "no-store"})
 
@@ -41,7 +40,7 @@ async def play(request: web.Request) -> web.Response:
 async def audio(request: web.Request) -> web.StreamResponse:
     recording_id = int(request.match_info["recording_id"])
     path, content_type = await _services(request).review.audio_file(
-        recording_id, request.query.get("grant"), _user_id(request))
+        recording_id, request.query.get("grant"), audit_actor(request))
     # FileResponse answers Range requests with 206 Partial Content, which <audio> needs to seek.
     return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-store",
                                            "Accept-Ranges": "bytes"})

@@ -1,9 +1,10 @@
 """Recording review: search the recordings, and play one only after saying why.
 
-Playing is two steps. `grant_play` takes the reason, writes the audit row (and waits until it is in the
-database), then hands out a grant: a random token bound to the user and the recording, valid for a short
-while. `audio_file` serves the file only with that grant. So there is no way to hear a recording that left no
-audit row, and a copied audio URL is useless to anyone else or later.
+Playing is two steps. `grant_play` takes the reason and writes the audit row in the transaction that reads
+the recording's row (no row, no grant), then hands out a grant: a random token bound to the actor (user or API
+client) and the recording, valid for a short while. `audio_file` serves the file only with that grant. So
+there is no way to hear a recording that left no audit row, and a copied audio URL is useless to anyone else
+or later. A search's results are audited in the transaction that reads them likewise.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Agent, Call, Disposition, Patient, Recording
-from ..eventlog import EventLog
+from ..db.queries import AuditActor, add_audit_event
 from .exceptions import GrantRefused, InvalidReason, InvalidSearch, RecordingMissing, RecordingNotFound
 
 REASON_MIN, REASON_MAX = 5, 500
@@ -62,43 +63,35 @@ class Filters:
 @dataclass
 class Grant:
     recording_id: int
-    user_id: int | None
+    actor: AuditActor
     expires: float
 
 
 class ReviewService:
-    def __init__(self, db: Database, events: EventLog, directory: Path):
+    def __init__(self, db: Database, directory: Path):
         self._db = db
-        self._events = events
         self.directory = directory
         self._grants: dict[str, Grant] = {}
 
-    async def search(self, filters: Filters, user_id: int | None) -> list[dict]:
-        rows = await self._db.run(_search, filters)
-        # The results show patient names and MRNs: who searched for what is itself worth keeping.
-        self._events.audit("recordings_searched", actor_user_id=user_id,
-                           detail={"filters": filters.used(), "results": len(rows)})
-        return rows
+    async def search(self, filters: Filters, actor: AuditActor) -> list[dict]:
+        return await self._db.run(_audited_search, filters, actor)
 
-    async def grant_play(self, recording_id: int, reason: object, user_id: int | None) -> str:
+    async def grant_play(self, recording_id: int, reason: object, actor: AuditActor) -> str:
         reason = _clean_reason(reason)
-        rec = await self._db.run(_recording_with_call, recording_id)
+        rec = await self._db.run(_audited_play, recording_id, reason, actor)
         if rec is None:
             raise RecordingNotFound(recording_id)
-        self._events.audit("recording_played", actor_user_id=user_id, recording_id=recording_id,
-                           call_id=rec["call_id"], patient_id=rec["patient_id"], reason=reason)
-        await self._events.flush()  # the audit row is in the database before anyone can hear a second
         self._expire()
         token = secrets.token_urlsafe(24)
-        self._grants[token] = Grant(recording_id, user_id, time.monotonic() + GRANT_SECONDS)
+        self._grants[token] = Grant(recording_id, actor, time.monotonic() + GRANT_SECONDS)
         return token
 
-    async def audio_file(self, recording_id: int, token: str | None, user_id: int | None) -> tuple[Path, str]:
+    async def audio_file(self, recording_id: int, token: str | None, actor: AuditActor) -> tuple[Path, str]:
         rec = await self._db.run(_recording_with_call, recording_id)
         if rec is None:
             raise RecordingNotFound(recording_id)
         grant = self._grants.get(token or "")
-        if grant is None or grant.recording_id != recording_id or grant.user_id != user_id \
+        if grant is None or grant.recording_id != recording_id or grant.actor != actor \
                 or grant.expires < time.monotonic():
             raise GrantRefused()
         path = (self.directory / rec["path"]).resolve()
@@ -119,6 +112,22 @@ def _clean_reason(reason: object) -> str:
     if len(text) > REASON_MAX:
         raise InvalidReason(f"the reason is limited to {REASON_MAX} characters")
     return text
+
+
+def _audited_play(session: Session, recording_id: int, reason: str, actor: AuditActor) -> dict | None:
+    rec = _recording_with_call(session, recording_id)
+    if rec is not None:
+        add_audit_event(session, "recording_played", actor=actor, recording_id=recording_id,
+                        call_id=rec["call_id"], patient_id=rec["patient_id"], reason=reason)
+    return rec
+
+
+def _audited_search(session: Session, f: Filters, actor: AuditActor) -> list[dict]:
+    rows = _search(session, f)
+    # The results show patient names and MRNs: who searched for what is itself worth keeping.
+    add_audit_event(session, "recordings_searched", actor=actor,
+                    detail={"filters": f.used(), "results": len(rows)})
+    return rows
 
 
 def _recording_with_call(session: Session, recording_id: int) -> dict | None:

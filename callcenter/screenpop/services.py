@@ -1,7 +1,10 @@
 """The screen pop: who is calling, shown to the agent before they answer.
 
 The patient lookup runs when the call arrives (during the IVR), so offering the call only sends what is
-already known. Every pop is a view of patient records and writes one audit row per patient shown.
+already known. Every pop is a view of patient records and writes one audit row per patient shown and person
+shown it (each open console's viewer: the desk's user, or a supervisor watching the desk), in one transaction
+before the pop is sent. Rows that cannot be written withhold the patients: the pop still rings the agent (the
+caller must reach someone), as an unknown caller with `withheld` set, and the agent can search (audited).
 
 PHI minimisation: the pop reaches the agent's console before anyone knows who is really on the line, so it
 carries only what the identity check needs (per candidate: id, name, date of birth, MRN, language and the
@@ -11,23 +14,26 @@ the identity, through the desk's audited record view (desk/services.py).
 """
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Patient
-from ..db.queries import find_patients_by_phone
-from ..eventlog import EventLog, utcnow
+from ..db.queries import AuditActor, add_audit_event, find_patients_by_phone
+from ..eventlog import utcnow
 from ..phones import CallerNumber
 from ..vocabulary import AGENT_ON_CALL
 from .notifier import AgentNotifier
+
+log = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 10
 
 
 class ScreenPopService:
-    def __init__(self, db: Database, events: EventLog, notifier: AgentNotifier):
+    def __init__(self, db: Database, notifier: AgentNotifier):
         self._db = db
-        self._events = events
         self._notifier = notifier
 
     async def lookup(self, caller: CallerNumber) -> list[dict]:
@@ -35,30 +41,38 @@ class ScreenPopService:
             return []
         return await self._db.run(candidates, caller.e164)
 
-    async def offer(self, call, agent) -> dict:
-        message = self.build(call, agent)
-        await self._notifier.send(agent.number, message)
-        for patient in call.patients or [None]:
-            self._events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
-                               patient_id=patient["id"] if patient else None,
-                               detail={"candidates": len(call.patients)})
+    async def offer(self, call, agent, audit_detail: dict | None = None) -> dict:
+        """Send the pop to the desk's open consoles once its audit rows are written; what was sent."""
+        consoles = self._notifier.consoles(agent.number)
+        viewers = set(consoles.values()) or {AuditActor()}  # no console: still audited, for the desk
+        message = await self._audited(self.build(call, agent), call, agent, viewers, audit_detail or {})
+        await self._notifier.send(agent.number, message, only=consoles)
         return message
 
-    def replay(self, call, agent) -> list[dict]:
+    async def replay(self, call, agent, viewer: AuditActor) -> list[dict]:
         """What a console (re)opened during a call must be shown: the pop again (a console reloaded while the
         phone rings would otherwise lose who is calling) and, once answered, where the call is. Audited like
-        the first pop: it shows the same candidates again."""
+        the first pop, for the one who opened the console: it shows the same candidates again."""
         if call is None or call.agent is not agent or call.ended.is_set():
             return []
-        messages = [self.build(call, agent) | {"replayed": True}]
-        for patient in call.patients or [None]:
-            self._events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
-                               patient_id=patient["id"] if patient else None,
-                               detail={"candidates": len(call.patients), "replayed": True})
+        pop = self.build(call, agent) | {"replayed": True}
+        messages = [await self._audited(pop, call, agent, {viewer}, {"replayed": True})]
         if call.state.name in AGENT_ON_CALL:  # the states the agent's console has buttons for
             messages.append({"type": "call_state", "call_id": call.id, "state": call.state.name,
                              "direction": call.direction})
         return messages
+
+    async def _audited(self, message: dict, call, agent, viewers: set[AuditActor], detail: dict) -> dict:
+        """The message once its audit rows are in the database; without its patients if they cannot be."""
+        rows = [(viewer, patient["id"] if patient else None) for viewer in sorted(viewers, key=_order)
+                for patient in call.patients or [None]]
+        detail = {"candidates": len(call.patients)} | detail
+        try:
+            await self._db.run(_audit_pop, call.id, agent.id, rows, detail)
+        except Exception:
+            log.exception("call %s: the screen pop's audit rows failed: pop sent without patients", call.id)
+            return message | {"known": False, "patients": [], "withheld": True}
+        return message
 
     def build(self, call, agent) -> dict:
         return {
@@ -73,6 +87,17 @@ class ScreenPopService:
             "ivr_path": call.ivr_path,
             "agent": agent.number,
         } | call.flavour.pop_extras(call)
+
+
+def _order(viewer: AuditActor) -> tuple:
+    return (viewer.user_id or 0, viewer.api_client or "")
+
+
+def _audit_pop(session: Session, call_id: str, agent_id: int, rows: list[tuple[AuditActor, int | None]],
+               detail: dict) -> None:
+    for viewer, patient_id in rows:
+        add_audit_event(session, "screen_pop", actor=viewer, actor_agent_id=agent_id, call_id=call_id,
+                        patient_id=patient_id, detail=detail)
 
 
 def candidates(session: Session, e164: str) -> list[dict]:

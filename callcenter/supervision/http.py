@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..db.models import User
 from ..web.guard import USER
-from ..web.request import json_object
+from ..web.request import audit_actor, json_object
 from ..web.request import services as _services
 from .exceptions import EndpointNotConfigurable
 
@@ -30,7 +30,7 @@ async def start_monitor(request: web.Request) -> web.Response:
     user = request.get(USER)
     endpoint = await _phone_of(s, user)
     session = await s.monitors.start(request.match_info["call_id"], str(body.get("mode", "")), endpoint,
-                                     user.id if user else None)
+                                     user.id if user else None, actor=audit_actor(request))
     return web.json_response(session.public(), status=201)
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from ..ari.client import AriClient, quietly
 from ..ari.events import DialOutcomes, Event, StasisStart
+from ..db.database import Database
+from ..db.queries import AuditActor, add_audit_event
 from ..eventlog import EventLog, utcnow
 from ..vocabulary import MONITORABLE
 from . import state as states
@@ -108,7 +110,8 @@ class MonitorSession:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("monitor %s (call %s): entering %s failed: %s", self.id, self.call.id, nxt.name, exc)
+                log.warning("monitor %s (call %s): entering %s failed: %s", self.id, self.call.id, nxt.name,
+                            exc)
                 if not self.dialed.done():
                     self.dialed.set_exception(MonitorFailed(str(exc)))
                 nxt = None if isinstance(self.state, states.Ended) else states.Ended(self, "failed")
@@ -168,9 +171,10 @@ class MonitorSession:
 
 
 class MonitorService:
-    def __init__(self, ari: AriClient, events: EventLog, router: "CallRouter",
+    def __init__(self, ari: AriClient, db: Database, events: EventLog, router: "CallRouter",
                  settings: "TelephonyConfig | None" = None, default_endpoint: str | None = None):
         self.ari = ari
+        self.db = db
         self.events = events
         self.router = router
         self.settings = settings
@@ -181,7 +185,9 @@ class MonitorService:
         router.register_role("snoop", self.on_stasis_start)
 
     async def start(self, call_id: str, mode: str, endpoint: str | None, user_id: int | None,
-                    patient_id: int | None = None) -> MonitorSession:
+                    patient_id: int | None = None, *, actor: AuditActor | None = None) -> MonitorSession:
+        """Ring the supervisor's phone into the call, once the audit row is written (`actor`: who listens,
+        the API client as such; by default the user)."""
         endpoint = endpoint or self.default_endpoint
         if mode not in MODES:
             raise InvalidMode(mode)
@@ -198,8 +204,12 @@ class MonitorService:
         if current is not None:
             raise AlreadyMonitoring(current.id)
         session = MonitorSession(self, call, mode, endpoint, user_id)
-        self.sessions[session.id] = session
-        self._audit(session)
+        self.sessions[session.id] = session  # before the audit's await: a second start meanwhile is refused
+        try:
+            await self._audit(session, actor or AuditActor(user_id))
+        except BaseException:
+            self.sessions.pop(session.id, None)
+            raise
         session.start()
         try:
             await asyncio.wait_for(asyncio.shield(session.dialed), ORIGINATE_WAIT)
@@ -208,12 +218,12 @@ class MonitorService:
             raise MonitorFailed("Asterisk did not answer the request to ring the supervisor") from None
         return session
 
-    def _audit(self, session: MonitorSession) -> None:
-        # Hearing a patient's call is access to their data, like playing a recording.
+    async def _audit(self, session: MonitorSession, actor: AuditActor) -> None:
+        # Hearing a patient's call is access to their data, like playing a recording: the row is in the
+        # database before the phone rings, and no row, no ringing.
         patients = session.call.patients
-        self.events.audit("call_monitored", actor_user_id=session.user_id, call_id=session.call.id,
-                          patient_id=patients[0]["id"] if len(patients) == 1 else None, reason=session.mode,
-                          detail={"mode": session.mode, "session": session.id})
+        await self.db.run(_audit_monitoring, actor, session.call.id,
+                          patients[0]["id"] if len(patients) == 1 else None, session.mode, session.id)
 
     async def stop(self, session_id: str, wait: float = 5.0) -> MonitorSession:
         session = self.sessions.get(session_id)
@@ -233,7 +243,8 @@ class MonitorService:
             raise SessionNotFound(session_id) from None
 
     def of_user(self, user_id: int) -> MonitorSession | None:
-        return next((s for s in self.sessions.values() if s.user_id == user_id and not s.ended.is_set()), None)
+        return next((s for s in self.sessions.values() if s.user_id == user_id and not s.ended.is_set()),
+                    None)
 
     def for_call(self, call_id: str) -> list[MonitorSession]:
         return [s for s in self.sessions.values() if s.call.id == call_id]
@@ -254,3 +265,9 @@ class MonitorService:
         for session in list(self.sessions.values()):
             await self.stop(session.id, wait=2.0)
 
+
+
+def _audit_monitoring(db_session, actor: AuditActor, call_id: str, patient_id: int | None, mode: str,
+                      session_id: str) -> None:
+    add_audit_event(db_session, "call_monitored", actor=actor, call_id=call_id, patient_id=patient_id,
+                    reason=mode, detail={"mode": mode, "session": session_id})

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ..db.models import CallEvent, Patient
-from ..db.queries import age_in_months
+from ..db.queries import AuditActor, add_audit_event, age_in_months
 from ..eventlog import utcnow
 from .exceptions import (
     InvalidAge,
@@ -320,8 +320,6 @@ class EventWriter(TypingProtocol):
     def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
               ts: datetime | None = None, **data: Any) -> datetime: ...
 
-    def audit(self, action: str, **fields: Any) -> None: ...
-
 
 class Runner(TypingProtocol):
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
@@ -412,13 +410,7 @@ class TriageService:
         if self.db is None:
             return None
         today = self.clock().astimezone(ZoneInfo(time_zone)).date()
-        found = await self.db.run(_confirmed_age, call_id, today)
-        if found is None:
-            return None
-        patient_id, months = found
-        self.events.audit("triage_patient_age", actor_user_id=actor_user_id, actor_agent_id=actor_agent_id,
-                          patient_id=patient_id, call_id=call_id, detail={"field": "date_of_birth"})
-        return months
+        return await self.db.run(_audited_age, call_id, today, AuditActor(actor_user_id, actor_agent_id))
 
     def session(self, call_id: str) -> TriageSession:
         try:
@@ -463,13 +455,20 @@ class TriageService:
         already shows, nothing of the record: the phone may still be ringing. Reading the patient's fields
         is a view of the record, so it is audited (no audit row when there is no patient). Times are said in
         the hospital's `time_zone`."""
-        patient = (await self.db.run(_patient_fields, call.get("id"), patient_id, ZoneInfo(time_zone))
+        patient = (await self.db.run(_audited_patient_fields, call.get("id"), patient_id, ZoneInfo(time_zone),
+                                     call_type, AuditActor(actor_user_id, actor_agent_id))
                    if self.db else None)
-        if patient is not None:
-            self.events.audit("script_patient_fields", actor_user_id=actor_user_id,
-                              actor_agent_id=actor_agent_id, patient_id=patient["id"], call_id=call.get("id"),
-                              detail={"call_type": call_type, "confirmed": patient["confirmed"]})
         return self.guide.render(call_type, patient=patient, call=call, agent=agent)
+
+
+def _audited_patient_fields(session: Any, call_id: str | None, candidate_id: int | None, zone: ZoneInfo,
+                            call_type: str, actor: AuditActor) -> dict[str, Any] | None:
+    """The script's patient fields, audited in the transaction that reads them."""
+    patient = _patient_fields(session, call_id, candidate_id, zone)
+    if patient is not None:
+        add_audit_event(session, "script_patient_fields", actor=actor, patient_id=patient["id"],
+                        call_id=call_id, detail={"call_type": call_type, "confirmed": patient["confirmed"]})
+    return patient
 
 
 def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
@@ -493,12 +492,15 @@ def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
     }
 
 
-def _confirmed_age(session: Any, call_id: str, today: date) -> tuple[int, int] | None:
+def _audited_age(session: Any, call_id: str, today: date, actor: AuditActor) -> int | None:
+    """The confirmed patient's age in months, audited in the transaction that reads the date of birth."""
     confirmed = _confirmed_patient(session, call_id)
     patient = session.get(Patient, confirmed) if confirmed else None
     if patient is None or patient.date_of_birth is None:
         return None
-    return patient.id, age_in_months(patient.date_of_birth, today)
+    add_audit_event(session, "triage_patient_age", actor=actor, patient_id=patient.id, call_id=call_id,
+                    detail={"field": "date_of_birth"})
+    return age_in_months(patient.date_of_birth, today)
 
 
 def _said(when: datetime, zone: ZoneInfo) -> str:

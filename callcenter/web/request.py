@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..auth.permissions import DESK_ROLES, may_act_for_desk
+from ..db.queries import AuditActor
 from ..errors import BadRequestBody
-from .guard import USER
+from .guard import API_CLIENT, USER
 
 SERVICES = web.AppKey("services", object)
 
@@ -22,6 +23,24 @@ def user_id(request: web.Request) -> int | None:
     """The signed-in user's id; None for an API-token client."""
     user = request.get(USER)
     return user.id if user else None
+
+
+def audit_actor(request: web.Request, agent_id: int | None = None) -> AuditActor:
+    """Whom the audit row of this request's read names: the signed-in user (a supervisor reading another
+    desk's call is that supervisor), else the API client the request authenticated as."""
+    user = request.get(USER)
+    if user is not None:
+        return AuditActor(user.id, agent_id)
+    return AuditActor(None, agent_id, api_client_name(request))
+
+
+def api_client_name(request: web.Request) -> str | None:
+    """The API client's name as the auth middleware recorded it: None for no API client, "" for an unnamed
+    one (the shared token)."""
+    client = request.get(API_CLIENT)
+    if not client:
+        return None
+    return getattr(client, "name", None) or (client if isinstance(client, str) else "")
 
 
 def require_own_desk(request: web.Request, number: str | None = None) -> None:
@@ -48,6 +67,7 @@ class Reader:
     user_id: int | None
     restricted: bool
     desk_agent_id: int | None = None
+    api_client: str | None = None
 
     def may_see(self, agent_ids: Iterable[int]) -> bool:
         if not self.restricted:
@@ -57,14 +77,15 @@ class Reader:
     def audit_fields(self) -> dict:
         """actor_user_id and detail for add_audit_event: the signed-in user, or the API client as such."""
         if self.user_id is None:
-            return {"actor_user_id": None, "detail": {"via": "api"}}
+            named = {"api_client": self.api_client} if self.api_client else {}
+            return {"actor_user_id": None, "detail": {"via": "api"} | named}
         return {"actor_user_id": self.user_id, "detail": {}}
 
 
 def reader(request: web.Request) -> Reader:
     user = request.get(USER)
     if user is None:
-        return Reader(None, restricted=False)
+        return Reader(None, restricted=False, api_client=api_client_name(request))
     if user.role not in DESK_ROLES:
         return Reader(user.id, restricted=False)
     agents = services(request).queues.agents

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from callcenter.db.models import AuditEvent
 from callcenter.main import build, init_app
 
+from ..audit_faults import audit_rows_refused
 from ..browser.live import API_TOKEN, console_config
 from .conftest import HOSPITAL_ZONE
 
@@ -72,6 +73,29 @@ async def test_given_a_campaign_when_reports_are_asked_then_json_and_csv(tmp_pat
 
     assert report["targets"] == 0 and report["kind"] == "appointment_reminder"
     assert csv.status == 200 and (await csv.text()).startswith("target_id,patient_id,subject_kind")
+
+
+async def test_given_audit_rows_refused_when_the_report_csv_or_dnc_list_is_read_then_500_and_no_data(
+        tmp_path, sqlite_url, aiohttp_client):
+    client, services = await _client(tmp_path, sqlite_url, aiohttp_client, None)
+    added = await client.post("/api/do-not-call", json={"mrn": "", "number": "+14155550100",
+                                                        "reason": "asked by phone"}, headers=AUTH)
+    assert added.status == 201
+
+    with audit_rows_refused(services.db):
+        csv = await client.get("/api/campaigns/appointment-reminders/report.csv", headers=AUTH)
+        listed = await client.get("/api/do-not-call", headers=AUTH)
+
+    assert csv.status == 500 and "target_id" not in await csv.text()
+    assert listed.status == 500 and "+14155550100" not in await listed.text()
+    csv = await client.get("/api/campaigns/appointment-reminders/report.csv", headers=AUTH)
+    listed = await client.get("/api/do-not-call", headers=AUTH)
+    assert (csv.status, listed.status) == (200, 200)
+    with services.db.session() as session:
+        reads = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(
+            ("campaign_report_csv", "dnc_list_view"))).order_by(AuditEvent.id)).all()
+    assert [(a.action, a.actor_user_id, a.detail.get("via")) for a in reads] == [
+        ("campaign_report_csv", None, "api"), ("dnc_list_view", None, "api")]  # the API client, named as such
 
 
 async def test_given_a_dnc_import_with_a_bad_row_then_400_lists_it_and_nothing_is_stored(tmp_path, sqlite_url,

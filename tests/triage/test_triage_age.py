@@ -15,6 +15,7 @@ from callcenter.triage.exceptions import InvalidAge, OutOfOrder, TriageDataError
 from callcenter.triage.schema import PROTOCOLS_DIR, load_ladder, load_protocol, load_protocols
 from callcenter.triage.services import TriageService, TriageSession, months_of
 
+from ..audit_faults import audit_rows_refused
 from .test_triage_http import CALL_ID, NURSE, nurse_client  # noqa: F401  (the fixture; tests say F811)
 from .test_triage_sessions import service  # noqa: F401  (the fixture; tests say F811)
 
@@ -146,6 +147,26 @@ async def test_given_a_confirmed_patient_when_headache_starts_then_age_from_the_
         AuditEvent.action == "triage_patient_age")).all())
     assert [(a.patient_id, a.call_id) for a in audits] == [(nurse_client.patient_ids[0], CALL_ID)]
     assert "1970" not in str([a.detail for a in audits]), "the date of birth is read, not copied"
+
+
+async def test_given_audit_rows_refused_when_an_age_dependent_triage_starts_then_error_and_no_age_read(
+        nurse_client):  # noqa: F811
+    services = nurse_client.services
+    await confirm_identity(nurse_client, nurse_client.patient_ids[0])
+    base = f"/api/agents/{NURSE.desk}/triage"
+
+    with audit_rows_refused(services.db):
+        refused = await nurse_client.post(base, json={"protocol": "headache"}, headers=nurse_client.headers)
+
+    assert refused.status == 500 and "months" not in await refused.text()
+    assert CALL_ID not in services.triage.sessions, "no triage started on an age that left no audit row"
+    state = await (await nurse_client.post(base, json={"protocol": "headache"},
+                                           headers=nurse_client.headers)).json()
+    assert state["session"]["age"]["source"] == "record"
+    audits = await services.db.run(lambda s: s.scalars(select(AuditEvent).where(
+        AuditEvent.action == "triage_patient_age")).all())
+    assert [(a.actor_agent_id, a.actor_user_id is not None) for a in audits] == [
+        (services.queues.agent(NURSE.desk).id, True)]
 
 
 async def test_given_no_confirmed_patient_when_infant_fever_starts_then_asked_and_the_record_is_not_read(

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
-from callcenter.db.models import Appointment, AuditEvent, Call, CallEvent, Patient, PatientPhone
+from callcenter.db.models import Appointment, AuditEvent, Call, CallEvent, Patient, PatientPhone, User
 from callcenter.main import build, init_app
 
+from ..audit_faults import audit_rows_refused
 from ..browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
 
 NURSE = ROLE_USERS["nurse"]
@@ -60,6 +61,20 @@ async def test_given_a_call_on_the_desk_when_the_script_is_asked_then_fields_mer
     audits = await nurse_client.services.db.run(lambda s: s.scalars(select(AuditEvent)).all())
     rows = [(a.action, a.patient_id, a.call_id) for a in audits if a.action == "script_patient_fields"]
     assert rows == [("script_patient_fields", nurse_client.patient_ids[0], CALL_ID)]
+
+
+async def test_given_audit_rows_refused_when_the_script_is_asked_then_error_and_no_patient_fields(
+        nurse_client):
+    url, db = f"/api/agents/{NURSE.desk}/script/scheduling", nurse_client.services.db
+    with audit_rows_refused(db):
+        refused = await nurse_client.get(url, headers=nurse_client.headers)
+        assert refused.status == 500 and "Ana" not in await refused.text()
+
+    assert (await nurse_client.get(url, headers=nurse_client.headers)).status == 200
+    audits = await db.run(lambda s: [(a.action, s.get(User, a.actor_user_id).username, a.actor_agent_id)
+                                     for a in s.scalars(select(AuditEvent)) if a.patient_id is not None])
+    desk = nurse_client.services.queues.agent(NURSE.desk).id
+    assert audits == [("script_patient_fields", NURSE.username, desk)]  # one: the refused read left none
 
 
 async def test_given_a_patient_not_matched_by_the_call_when_the_script_is_asked_then_refused(nurse_client):

@@ -32,7 +32,7 @@ async def router(seeded_db, events, queues, tmp_path):
     ari = FakeAri()
     router = CallRouter(seeded_db, {"hotline": load_flow(ROOT / "ivr_flows" / "hotline.yaml")})
     router.deps = CallDeps(
-        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, events, AgentNotifier()),
+        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, AgentNotifier()),
         recordings=RecordingService(ari, events, tmp_path / "recordings", enabled=False),
         settings=TelephonyConfig(queue_announce_seconds=0), bind=router.bind, bind_bridge=router.bind_bridge,
         forget=router.forget)
@@ -364,8 +364,11 @@ async def test_given_role_handler_raises_on_a_live_calls_leg_when_routed_then_ca
 
     await router.on_event(stasis_start(leg, "boom", call.id))
     await wait_until(lambda: (leg,) in router.deps.ari.sent("hangup"), what="the broken leg to be hung up")
-    # Back at the front of the queue: the agent (free again, the bug was not theirs) is offered it anew.
-    await wait_until(lambda: call.agent_channel_id not in (None, leg), what="a new offer")
+    # Back at the front of the queue: the agent (free again, the bug was not theirs) is offered it anew (its
+    # leg dialed: the offer is logged once the pop, audited first, is out).
+    await wait_until(lambda: call.agent_channel_id not in (None, leg) and any(
+        kw.get("channel_id") == call.agent_channel_id for method, _, kw in router.deps.ari.calls
+        if method == "originate"), what="a new offer")
 
     assert call.state.name == "offering" and not call.ended.is_set()
     assert ("caller-1",) not in router.deps.ari.sent("hangup")

@@ -1,17 +1,22 @@
 """ScreenPopService: who is calling, what the agent's console receives, and the audit trail of each pop."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
 from callcenter.db.models import Allergy, AuditEvent, Condition, Patient, PatientFlag, PatientPhone
+from callcenter.db.queries import AuditActor
 from callcenter.phones import CallerNumber, normalize
 from callcenter.screenpop.notifier import AgentNotifier
 from callcenter.screenpop.services import ScreenPopService
+
+from ..audit_faults import audit_rows_refused
 
 LANDLINE = "+14155550150"
 
@@ -31,6 +36,9 @@ class FakeCall:
     language: str = "es"
     ivr_path: list[dict] = field(default_factory=lambda: [{"node": "main", "key": "1"}])
     flavour: Inbound = field(default_factory=Inbound)
+    agent: FakeAgent | None = None
+    state: object = field(default_factory=lambda: SimpleNamespace(name="offering"))
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class FakeSocket:
@@ -62,14 +70,19 @@ def console() -> FakeSocket:
 
 
 @pytest.fixture
-def pops(seeded_db, events, console) -> ScreenPopService:
+def notifier(console) -> AgentNotifier:
     notifier = AgentNotifier()
     notifier.attach("1001", console)
-    return ScreenPopService(seeded_db, events, notifier)
+    return notifier
 
 
-async def audit_rows(db, events) -> list[AuditEvent]:
-    await events.flush()
+@pytest.fixture
+def pops(seeded_db, notifier) -> ScreenPopService:
+    return ScreenPopService(seeded_db, notifier)
+
+
+async def audit_rows(db, events=None) -> list[AuditEvent]:
+    """The audit rows as they are now: a pop's rows are written before it is sent, never queued."""
     return await db.run(lambda s: s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all())
 
 
@@ -112,8 +125,9 @@ async def test_given_one_patients_number_when_offered_then_known_with_one_audit_
 
 
 @pytest.mark.parametrize(("raw", "status"), [("+14155550199", "valid"), ("anonymous", "anonymous"),
-                                             ("", "anonymous"), ("12", "malformed"), ("call me", "malformed")])
-async def test_given_unknown_anonymous_or_malformed_caller_when_offered_then_unknown_pop_audited_without_patient(
+                                             ("", "anonymous"), ("12", "malformed"),
+                                             ("call me", "malformed")])
+async def test_given_unknown_anonymous_or_malformed_caller_when_offered_then_unknown_pop_audited_sans_patient(
         pops, household, console, seeded_db, events, raw, status):
     caller = normalize(raw, "US")
     assert caller.status == status
@@ -156,7 +170,7 @@ async def test_given_patient_with_clinical_record_when_offered_then_pop_carries_
 
 
 async def test_given_agent_console_closed_when_offered_then_pop_still_audited(seeded_db, events, household):
-    pops = ScreenPopService(seeded_db, events, AgentNotifier())
+    pops = ScreenPopService(seeded_db, AgentNotifier())
     caller = normalize(LANDLINE, "US")
     call = FakeCall(caller, await pops.lookup(caller))
 
@@ -164,3 +178,76 @@ async def test_given_agent_console_closed_when_offered_then_pop_still_audited(se
 
     assert len(await audit_rows(seeded_db, events)) == 2
 
+
+
+async def test_given_agent_and_supervisor_consoles_on_desk_when_offered_then_each_viewer_audited_before_send(
+        seeded_db, household):
+    agent_console, supervisor_console = FakeSocket(), FakeSocket()
+    notifier = AgentNotifier()
+    notifier.attach("1001", agent_console, AuditActor(user_id=41))
+    notifier.attach("1001", supervisor_console, AuditActor(user_id=42))
+    pops = ScreenPopService(seeded_db, notifier)
+    caller = normalize("+14155550101", "US")
+    call = FakeCall(caller, await pops.lookup(caller))
+
+    message = await pops.offer(call, FakeAgent())
+
+    assert agent_console.sent == supervisor_console.sent == [message]
+    rows = await audit_rows(seeded_db)
+    assert sorted((r.actor_user_id, r.actor_agent_id, r.patient_id) for r in rows) == [
+        (41, 7, household["MRN3"]), (42, 7, household["MRN3"])]
+
+
+async def test_given_api_client_watching_desk_when_offered_then_audit_row_names_the_client(
+        seeded_db, household):
+    notifier = AgentNotifier()
+    notifier.attach("1001", FakeSocket(), AuditActor(api_client="wallboard-kiosk"))
+    pops = ScreenPopService(seeded_db, notifier)
+    caller = normalize("+14155550101", "US")
+
+    await pops.offer(FakeCall(caller, await pops.lookup(caller)), FakeAgent())
+
+    [row] = await audit_rows(seeded_db)
+    assert (row.actor_user_id, row.detail) == (
+        None, {"candidates": 1, "via": "api", "api_client": "wallboard-kiosk"})
+
+
+async def test_given_audit_rows_refused_when_offered_then_pop_rings_without_patients(
+        pops, household, console, seeded_db):
+    caller = normalize(LANDLINE, "US")
+    call = FakeCall(caller, await pops.lookup(caller))
+
+    with audit_rows_refused(seeded_db):
+        message = await pops.offer(call, FakeAgent())
+
+    assert console.sent == [message]
+    shown = (message["type"], message["call_id"], message["known"], message["patients"], message["withheld"])
+    assert shown == ("screen_pop", call.id, False, [], True)
+    assert "Garcia" not in str(console.sent) and "MRN1" not in str(console.sent)
+    assert await audit_rows(seeded_db) == []
+
+
+async def test_given_console_reopened_while_ringing_when_replayed_then_audited_for_who_opened_it(
+        pops, household, seeded_db):
+    agent = FakeAgent()
+    caller = normalize("+14155550101", "US")
+    call = FakeCall(caller, await pops.lookup(caller), agent=agent)
+
+    [pop] = await pops.replay(call, agent, AuditActor(user_id=42))
+
+    assert pop["replayed"] is True and [p["id"] for p in pop["patients"]] == [household["MRN3"]]
+    [row] = await audit_rows(seeded_db)
+    assert (row.action, row.actor_user_id, row.actor_agent_id, row.patient_id, row.detail) == (
+        "screen_pop", 42, 7, household["MRN3"], {"candidates": 1, "replayed": True})
+
+
+async def test_given_audit_rows_refused_when_replayed_then_pop_without_patients(pops, household, seeded_db):
+    agent = FakeAgent()
+    caller = normalize("+14155550101", "US")
+    call = FakeCall(caller, await pops.lookup(caller), agent=agent)
+
+    with audit_rows_refused(seeded_db):
+        [pop] = await pops.replay(call, agent, AuditActor(user_id=42))
+
+    assert (pop["known"], pop["patients"], pop["withheld"]) == (False, [], True)
+    assert await audit_rows(seeded_db) == []

@@ -9,9 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db.models import Agent, AuditEvent, Call, Disposition, Patient, Recording
+from callcenter.db.queries import AuditActor
 from callcenter.review.exceptions import GrantRefused, InvalidReason, InvalidSearch, RecordingNotFound
 from callcenter.review.services import Filters, ReviewService
 from callcenter.wallboard.services import WallboardService
+
+from ..audit_faults import AuditRefused, audit_rows_refused
 
 
 def _at(day: int, hour: int = 10) -> datetime:
@@ -45,7 +48,7 @@ def recordings(seeded_db, tmp_path):
 
 @pytest.fixture
 def review(seeded_db, events, tmp_path):
-    return ReviewService(seeded_db, events, tmp_path / "rec")
+    return ReviewService(seeded_db, tmp_path / "rec")
 
 
 def _query(**kw) -> Filters:
@@ -66,22 +69,56 @@ def _query(**kw) -> Filters:
     ({"date_from": "2026-11-20", "date_to": "2026-11-22", "queue": "nurse"}, ["c2"]),
 ])
 async def test_given_recordings_when_searching_then_filters_apply(review, recordings, filters, expected):
-    results = await review.search(_query(**filters), user_id=7)
+    results = await review.search(_query(**filters), actor=AuditActor(7))
 
     assert [r["call_id"] for r in results] == expected
 
 
 async def test_given_search_when_done_then_result_shows_patient_agent_disposition_and_is_audited(
         review, recordings, seeded_db, events):
-    [hit] = await review.search(_query(patient="MRN-R1"), user_id=7)
+    [hit] = await review.search(_query(patient="MRN-R1"), actor=AuditActor(7))
 
     assert hit["patient"] == {"id": recordings, "name": "Ada Lovelace", "mrn": "MRN-R1"}
     assert hit["agent"]["number"] == "1001" and hit["dispositions"] == ["results"]
-    await events.flush()
-    with seeded_db.session() as s:
+    with seeded_db.session() as s:  # written with the read, not queued
         audit = s.scalars(select(AuditEvent)).one()
     assert (audit.action, audit.actor_user_id, audit.detail) == (
         "recordings_searched", 7, {"filters": ["patient"], "results": 1})
+
+
+async def test_given_audit_row_refused_when_searching_then_error_and_no_results(
+        review, recordings, seeded_db):
+    with audit_rows_refused(seeded_db), pytest.raises(AuditRefused):
+        await review.search(_query(patient="MRN-R1"), actor=AuditActor(7))
+
+    with seeded_db.session() as s:
+        assert s.scalars(select(AuditEvent)).all() == []
+
+
+async def test_given_api_client_when_playing_then_audit_row_names_the_client_and_only_it_may_fetch(
+        review, recordings, seeded_db):
+    client = AuditActor(api_client="billing-export")
+
+    grant = await review.grant_play(1, "quality review", actor=client)
+
+    with seeded_db.session() as s:
+        audit = s.scalars(select(AuditEvent)).one()
+    assert (audit.action, audit.actor_user_id, audit.detail) == (
+        "recording_played", None, {"via": "api", "api_client": "billing-export"})
+    assert (await review.audio_file(1, grant, actor=client))[0].name == "call-c1.wav"
+    for other in (AuditActor(api_client="another"), AuditActor(api_client=""), AuditActor()):
+        with pytest.raises(GrantRefused):
+            await review.audio_file(1, grant, actor=other)
+
+
+async def test_given_audit_row_refused_when_asking_to_play_then_error_and_no_grant(
+        review, recordings, seeded_db):
+    with audit_rows_refused(seeded_db), pytest.raises(AuditRefused):
+        await review.grant_play(1, "quality review", actor=AuditActor(7))
+
+    assert review._grants == {}
+    with seeded_db.session() as s:
+        assert s.scalars(select(AuditEvent)).all() == []
 
 
 def test_given_bad_date_when_searching_then_invalid_search():
@@ -93,7 +130,7 @@ def test_given_bad_date_when_searching_then_invalid_search():
 async def test_given_missing_or_bad_reason_when_asking_to_play_then_refused_and_nothing_audited(
         review, recordings, seeded_db, reason):
     with pytest.raises(InvalidReason):
-        await review.grant_play(1, reason, user_id=7)
+        await review.grant_play(1, reason, actor=AuditActor(7))
     with seeded_db.session() as s:
         assert s.scalars(select(AuditEvent)).all() == []
 
@@ -104,28 +141,28 @@ async def test_given_reason_when_playing_then_audit_row_first_and_grant_serves_o
         rec_id = s.scalar(select(Recording.id).where(Recording.call_id == "c1"))
         other_id = s.scalar(select(Recording.id).where(Recording.call_id == "c2"))
 
-    grant = await review.grant_play(rec_id, "  Complaint   follow-up ", user_id=7)
+    grant = await review.grant_play(rec_id, "  Complaint   follow-up ", actor=AuditActor(7))
 
     with seeded_db.session() as s:  # already written: grant_play waits for the audit row
         audit = s.scalars(select(AuditEvent)).one()
     assert (audit.action, audit.recording_id, audit.call_id, audit.patient_id, audit.reason) == (
         "recording_played", rec_id, "c1", recordings, "Complaint follow-up")
-    path, content_type = await review.audio_file(rec_id, grant, user_id=7)
+    path, content_type = await review.audio_file(rec_id, grant, actor=AuditActor(7))
     assert path.name == "call-c1.wav" and content_type == "audio/wav"
     for recording_id, token, user in ((rec_id, None, 7), (rec_id, "forged", 7), (rec_id, grant, 8),
                                       (other_id, grant, 7)):
         with pytest.raises(GrantRefused):
-            await review.audio_file(recording_id, token, user_id=user)
+            await review.audio_file(recording_id, token, actor=AuditActor(user))
     with pytest.raises(RecordingNotFound):
-        await review.grant_play(999, "a good reason", user_id=7)
+        await review.grant_play(999, "a good reason", actor=AuditActor(7))
 
 
 async def test_given_expired_grant_when_fetching_audio_then_refused(review, recordings, monkeypatch):
-    grant = await review.grant_play(1, "a good reason", user_id=7)
+    grant = await review.grant_play(1, "a good reason", actor=AuditActor(7))
     review._grants[grant].expires = 0
 
     with pytest.raises(GrantRefused):
-        await review.audio_file(1, grant, user_id=7)
+        await review.audio_file(1, grant, actor=AuditActor(7))
 
 
 # -- wallboard ---------------------------------------------------------------------------------------------
@@ -196,7 +233,7 @@ async def test_given_orphan_supervisor_and_snoop_channels_when_reconciled_then_h
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=None, recordings=None,
                            settings=TelephonyConfig(), bind=router.bind, bind_bridge=router.bind_bridge,
                            forget=router.forget)
-    MonitorService(ari, events, router)  # registers the supervisor and snoop roles
+    MonitorService(ari, seeded_db, events, router)  # registers the supervisor and snoop roles
     ari.channels_alive = [Channel.from_json(channel_json(cid, app="Stasis", app_data=f"callcenter,{role},s1"))
                           for cid, role in (("sup-s1", "supervisor"), ("snoop-s1", "snoop"))]
 
@@ -222,7 +259,7 @@ async def test_given_bad_requests_when_starting_monitoring_then_refused_before_a
     from .fake_ari import FakeAri
 
     ari = FakeAri()
-    monitors = MonitorService(ari, events, CallRouter(seeded_db, {}))
+    monitors = MonitorService(ari, seeded_db, events, CallRouter(seeded_db, {}))
     cases = [("listen", None, NoPhone), ("listen", "not a phone", InvalidEndpoint),
              ("shout", "PJSIP/2001", InvalidMode), ("listen", "PJSIP/2001", CallNotFound)]
     for mode, endpoint, error in cases:
@@ -230,3 +267,29 @@ async def test_given_bad_requests_when_starting_monitoring_then_refused_before_a
             await monitors.start("c" * 32, mode, endpoint, user_id=7)
         assert isinstance(raised.value, SupervisionError) and raised.value.status in (400, 404, 409)
     assert ari.sent("originate") == [] and monitors.sessions == {}
+
+
+async def test_given_audit_row_refused_when_starting_monitoring_then_refused_and_no_phone_rings(
+        seeded_db, events):
+    import asyncio
+
+    from callcenter.calls.stasis import CallRouter
+    from callcenter.supervision.services import MonitorService
+
+    from .fake_ari import FakeAri
+
+    ari = FakeAri()
+    router = CallRouter(seeded_db, {})
+    talking = SimpleNamespace(id="m" * 32, ended=asyncio.Event(), state=SimpleNamespace(name="connected"),
+                              patients=[{"id": 5}], channel=SimpleNamespace(id="caller-m"),
+                              start=lambda initial: None)
+    router.start_call(talking)
+    monitors = MonitorService(ari, seeded_db, events, router)
+
+    with audit_rows_refused(seeded_db), pytest.raises(AuditRefused):
+        await monitors.start(talking.id, "listen", "PJSIP/2001", user_id=7,
+                             actor=AuditActor(api_client="quality-desk"))
+
+    assert ari.sent("originate") == [] and monitors.sessions == {}
+    with seeded_db.session() as s:
+        assert s.scalars(select(AuditEvent)).all() == []

@@ -94,12 +94,7 @@ class ProgressiveDial(CampaignDial):
 
     async def send_pop(self, call: Call) -> None:
         """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
-        agent = call.agent
-        message = call.deps.pops.build(call, agent)
-        await call.deps.notifier.send(agent.number, message)
-        call.deps.events.audit("screen_pop", actor_agent_id=agent.id, call_id=call.id,
-                               patient_id=self.job.patient_id, detail={"candidates": 1, "campaign":
-                                                                       self.job.campaign.name})
+        await call.deps.pops.offer(call, call.agent, {"campaign": self.job.campaign.name})
 
     def message_media(self, call: Call) -> list[str]:
         """The automated campaigns' machine message (message.py): hospital name and callback number only."""
