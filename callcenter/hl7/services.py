@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,12 +150,12 @@ def _store(session: Session, raw: bytes, header: Header, peer: str | None) -> in
 
 
 def _record(session: Session, outcome: Outcome, key: str | None) -> Outcome:
-    row = session.get(InboundMessage, outcome.message_id)
-    row.outcome, row.ack_code, row.processed_at = outcome.outcome, outcome.ack_code, utcnow()
-    row.error = str(outcome.problem) if outcome.problem else None
-    row.patient_id = outcome.patient_ids[0] if outcome.patient_ids else None
+    values = dict(outcome=outcome.outcome, ack_code=outcome.ack_code, processed_at=utcnow(),
+                  error=str(outcome.problem) if outcome.problem else None,
+                  patient_id=outcome.patient_ids[0] if outcome.patient_ids else None)
     if key is not None:
-        row.applied_key = key
+        values["applied_key"] = key
+    session.execute(update(InboundMessage).where(InboundMessage.id == outcome.message_id).values(**values))
     return outcome
 
 

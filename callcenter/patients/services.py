@@ -179,14 +179,15 @@ def _write_names(patient: Patient, record: PatientRecord) -> None:
 
 
 def _write_identifiers(session: Session, patient: Patient, identifiers: tuple[Identifier, ...]) -> None:
-    for identifier in identifiers:
-        if not identifier.value or len(identifier.value) > 64:
-            continue
-        system = (identifier.system or "")[:200]
-        row = session.scalar(select(PatientIdentifier).where(PatientIdentifier.system == system,
-                                                             PatientIdentifier.value == identifier.value))
+    wanted = {((i.system or "")[:200], i.value): i for i in identifiers if i.value and len(i.value) <= 64}
+    if not wanted:
+        return
+    stored = {(row.system, row.value): row for row in session.scalars(select(PatientIdentifier).where(
+        PatientIdentifier.value.in_({value for _, value in wanted})))}
+    for (system, value), identifier in wanted.items():
+        row = stored.get((system, value))
         if row is None:
-            session.add(PatientIdentifier(patient_id=patient.id, system=system, value=identifier.value,
+            session.add(PatientIdentifier(patient_id=patient.id, system=system, value=value,
                                           type=identifier.type[:16] or None))
         elif row.patient_id != patient.id:
             # The same identifier now names this patient (a correction at the source): it moves.
@@ -349,9 +350,11 @@ def _move_rows(session: Session, old: int, new: int) -> None:
 
 
 def _move_unique(session: Session, model, key, old: int, new: int) -> None:
-    """Rows unique per patient (a phone, a flag): those the survivor already has stay with the old record."""
+    """Rows unique per patient (a phone, a flag): the survivor keeps its own and gets the others; the merged
+    record keeps none (a caller's number must pop the survivor only)."""
     held = select(key).where(model.patient_id == new).scalar_subquery()
     session.execute(update(model).where(model.patient_id == old, key.not_in(held)).values(patient_id=new))
+    session.execute(delete(model).where(model.patient_id == old))
 
 
 def _move_identifiers(session: Session, old: int, new: int) -> None:

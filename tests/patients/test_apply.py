@@ -22,6 +22,7 @@ from callcenter.db.models import (
     PatientContact,
     PatientIdentifier,
 )
+from callcenter.db.queries import find_patients_by_phone
 from callcenter.patients.record import (
     AllergyRecord,
     ChangeKind,
@@ -207,8 +208,8 @@ def test_given_pending_targets_when_patient_reported_deceased_then_withdrawn_and
 
 def test_given_two_records_when_merged_then_survivor_has_history_and_old_mrn_finds_it(db, feed):
     old = apply(db, feed, change(ChangeKind.ADMIT, NOW - timedelta(days=1), mrn="OLD1", visit=stay()))
-    survivor = apply(db, feed, change(ChangeKind.PERSON, NOW - timedelta(days=1), mrn="NEW1",
-                                      phones=(Phone("415 555 0103", "mobile"),)))
+    phones = (Phone("415 555 0103", "mobile"), Phone("415 555 0101", "home"))
+    survivor = apply(db, feed, change(ChangeKind.PERSON, NOW - timedelta(days=1), mrn="NEW1", phones=phones))
     with db.session() as session:
         session.add(Call(id="c" * 32, direction="inbound", status="ended", patient_id=old.patient_id))
         session.add(PatientContact(patient_id=old.patient_id, name="Byron"))
@@ -222,6 +223,9 @@ def test_given_two_records_when_merged_then_survivor_has_history_and_old_mrn_fin
         assert session.get(Patient, old.patient_id).merged_into_id == survivor.patient_id
         assert session.scalar(select(PatientIdentifier.patient_id).where(
             PatientIdentifier.value == "OLD1")) == survivor.patient_id
+        # Both had +14155550101: the caller's number pops the survivor only.
+        assert [p.id for p in find_patients_by_phone(session, "+14155550101")] == [survivor.patient_id]
+        assert [p.id for p in find_patients_by_phone(session, "+14155550102")] == [survivor.patient_id]
 
 
 def test_given_follow_up_answers_of_a_record_when_merged_then_they_follow_the_survivor(db, feed):
