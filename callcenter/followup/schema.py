@@ -12,7 +12,7 @@ something else gets a new code):
 version: 2026-12-04                # whole number or a text such as a date
 source: ["NHS.uk: ...", "..."]
 review_status: example content, requires clinical review
-languages: [en]                    # must include en; every text below has each of them
+languages: [en, es]                # must include en; every text below has each of them
 questions:
   chest_pain_since_discharge:      # the code: [a-z0-9_]+, unique (a duplicate key is an error)
     type: yes_no                   # see TYPES

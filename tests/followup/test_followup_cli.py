@@ -31,7 +31,8 @@ def test_given_the_shipped_questionnaires_when_checked_then_each_file_is_ok(caps
 
 
 def test_given_a_broken_file_when_checked_then_exit_1_with_file_and_line(capsys, tmp_path):
-    path = write(tmp_path, QUESTIONNAIRE.replace("code: fever", "code: fevr").replace(
+    in_both_languages = QUESTIONNAIRE.replace('{en: "Wound check"}', '{en: "Wound check", es: "Herida"}')
+    path = write(tmp_path, in_both_languages.replace("code: fever", "code: fevr").replace(
         "kind: post_surgery", "kind: surgery"), "broken.yaml")
 
     assert cli.main(["questionnaires", "check", str(path)]) == 1
