@@ -153,6 +153,9 @@ class DeskConfig:
     # a bound on what a misused account can read. Past it the desk answers 429.
     views_per_window: int = 30
     view_window_seconds: float = 600.0
+    # A patient a user's own search returned may be opened for this long; later (or after a restart) the
+    # user searches again, or breaks the glass with a written reason.
+    search_results_seconds: float = 1800.0
 
 
 @dataclass

@@ -34,7 +34,7 @@ from .campaigns.services import CampaignService
 from .config import Config
 from .db.database import Database
 from .desk import http as desk_http
-from .desk.access import ViewRate
+from .desk.access import RecentResults, ViewRate
 from .desk.services import DeskService
 from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
@@ -148,7 +148,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.review = ReviewService(db, cfg.path(cfg.recordings.dir))
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region,
                                 away_logout_seconds=cfg.desk.away_logout_seconds,
-                                view_rate=ViewRate(cfg.desk.views_per_window, cfg.desk.view_window_seconds))
+                                view_rate=ViewRate(cfg.desk.views_per_window, cfg.desk.view_window_seconds),
+                                recent=RecentResults(cfg.desk.search_results_seconds))
     queues.availability_checks.append(services.desk.why_not_available)
     queues.state_listeners.append(services.desk.agent_state_changed)
     services.controls = CallControls(router, queues, db, events, flows["hotline"])

@@ -181,11 +181,50 @@ async function confirmIdentity() {
 }
 
 async function openRecord(patientId, via, callId) {
-  const summary = await act("Opening the record", () =>
-    api("POST", `/api/agents/${desk}/patients/${patientId}/view`, { via, call_id: callId || null }));
+  let summary;
+  try {
+    showError("");
+    summary = await api("POST", `/api/agents/${desk}/patients/${patientId}/view`, { via, call_id: callId || null });
+  } catch (error) {
+    // Not this user's to open now (a search result gone stale, a call no longer on this desk): the server
+    // opens it only as a break-the-glass view with a written reason, which the audit log keeps for review.
+    if (error.status === 403) offerBreakGlass(patientId, callId, error.message);
+    else showError(`Opening the record failed${error.status ? ` (${error.status})` : ""}: ${error.message}`);
+    return;
+  }
+  desk$.patient = summary;
+  renderRecord(summary);
+}
+
+function offerBreakGlass(patientId, callId, why) {
+  const reason = el("textarea", { id: "glass-reason", rows: "2", maxlength: "500", required: "",
+    "aria-describedby": "glass-why" });
+  const form = el("form", { id: "break-glass", class: "notice-box break-glass" },
+    el("p", { id: "glass-why" }, el("strong", {}, "This record is not open to you: "), why),
+    el("p", {}, "Break the glass only if the patient's care needs this record now. Your reason is kept in the " +
+      "audit log with your name, and break-the-glass views are reviewed."),
+    el("label", {}, "Reason ", reason),
+    el("div", { class: "row" },
+      el("button", { type: "submit", class: "button button-danger", id: "btn-break-glass" }, "Break the glass"),
+      el("button", { type: "button", class: "button button-quiet", onclick: () => { $("record").hidden = true; } },
+        "Cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    breakGlass(patientId, callId, reason.value);
+  });
+  $("record").replaceChildren(form);
+  $("record").hidden = false;
+  reason.focus();
+}
+
+async function breakGlass(patientId, callId, reason) {
+  const summary = await act("Breaking the glass", () => api("POST", `/api/agents/${desk}/patients/${patientId}/view`,
+    { via: "break_glass", reason, call_id: callId || null }));
   if (!summary) return;
   desk$.patient = summary;
   renderRecord(summary);
+  $("record").prepend(el("p", { id: "glass-notice", class: "notice-box", role: "status" },
+    "Opened by breaking the glass: audited with your reason."));
 }
 
 // -- the patient record ---------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class DispositionRequest:
 class DeskService:
     def __init__(self, db: Database, events: EventLog, queues: QueueService, notifier: AgentNotifier,
                  default_region: str, *, away_logout_seconds: float = 0.0,
-                 clock: Callable[[], datetime] = utcnow, view_rate: ViewRate | None = None):
+                 clock: Callable[[], datetime] = utcnow, view_rate: ViewRate | None = None,
+                 recent: RecentResults | None = None):
         self._db = db
         self._events = events
         self._queues = queues
@@ -104,7 +105,7 @@ class DeskService:
         self.clock = clock  # the away bound's clock (a test moves it)
         self._left_at: dict[str, datetime] = {}  # staffed desk -> when it was first seen without a console
         self._watch: asyncio.Task | None = None
-        self._recent = RecentResults()  # what each user's searches returned: those records may be opened
+        self._recent = recent or RecentResults()  # what each user's searches returned: those may be opened
         self._view_rate = view_rate or ViewRate(30, 600.0)
 
     # -- the disposition rule (called by the queue service) ----------------------------------------------

@@ -66,6 +66,17 @@ def console(tmp_path) -> Iterator[LiveConsole]:
 
 
 @pytest.fixture
+def console_searches_lapse(tmp_path) -> Iterator[LiveConsole]:
+    """The console with `[desk] search_results_seconds = 0`: a search result is stale as soon as it is shown,
+    as it is after half an hour or a restart, so opening it takes a break-the-glass reason."""
+    cfg = _seeded_config(tmp_path, "Local/auto-{number}@agent-phones/n")
+    cfg.desk.search_results_seconds = 0.0
+    live = LiveConsole(cfg).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
 def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:
     """The console driving the sandbox Asterisk (the `asterisk` fixture of tests/conftest.py)."""
     from tests.integration.harness import test_config

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from callcenter.db.models import Allergy, AuditEvent, Call, Disposition, Patient, PatientPhone
 from callcenter.simulate import place_call
 
-from .live import wait_until
+from .live import ROLE_USERS, wait_until
 
 DESK = "9001"
 PHONE = "+14155550188"
@@ -134,6 +134,39 @@ def test_given_unknown_caller_when_agent_searches_by_mrn_then_opens_audited_reco
     searches = audits(console, "patient_search")
     assert searches[0].detail["fields"] == ["mrn"] and "MRN100001" not in str(searches[0].detail)
     assert [a.detail["via"] for a in audits(console, "patient_viewed")] == ["search"]
+
+
+def test_given_a_stale_search_result_when_opened_then_only_a_written_break_the_glass_reason_opens_it_audited(
+        console_searches_lapse, signed_in, screenshot):
+    live = console_searches_lapse
+    page = signed_in("agent", live)
+    open_desk(page)
+    page.fill("#search-mrn", "MRN100001")
+    page.click("#search-form button[type=submit]")
+    page.locator("#search-results button").click()
+
+    # Refused as a search result: the desk offers the glass, and shows nothing of the record.
+    expect(page.locator("#break-glass")).to_contain_text("not open to you")
+    expect(page.locator("#glass-reason")).to_be_focused()
+    expect(page.locator("#record-name")).to_have_count(0)
+    screenshot(page, "desk-break-glass")
+    page.fill("#glass-reason", "   ")  # blank: the server wants words
+    page.click("#btn-break-glass")
+    expect(page.locator("#desk-error")).to_contain_text("reason")
+    expect(page.locator("#record-name")).to_have_count(0)
+
+    why = "caller cut off mid-call, urgent lab result to pass on"
+    page.fill("#glass-reason", why)
+    page.click("#btn-break-glass")
+    expect(page.locator("#record-name")).to_have_text("Emily Johnson")
+    expect(page.locator("#glass-notice")).to_contain_text("breaking the glass")
+    screenshot(page, "desk-break-glass-record")
+
+    agent = live.user(ROLE_USERS["agent"].username)
+    [glass] = audits(live, "patient_break_glass")
+    assert (glass.actor_user_id, glass.actor_agent_id, glass.reason, glass.detail) == (
+        agent.id, live.services.queues.agent(DESK).id, why, {"via": "break_glass"})
+    assert audits(live, "patient_viewed") == [], "the refused view showed nothing and logged no view"
 
 
 def test_given_desk_when_pressing_question_mark_then_shortcuts_listed(console, signed_in, screenshot):
