@@ -130,7 +130,8 @@ class Hl7Service:
         if session.scalar(select(InboundMessage.id).where(InboundMessage.applied_key == key)) is not None:
             return _record(session, Outcome(message_id, "duplicate", "AA"), None)
         applied = [self.feed.apply(session, change) for change in found]
-        outcome = Outcome(message_id, "applied", "AA", patient_ids=tuple(a.patient_id for a in applied))
+        patient_ids = tuple(a.patient_id for a in applied if a.patient_id is not None)
+        outcome = Outcome(message_id, "applied", "AA", patient_ids=patient_ids)
         _record(session, outcome, key)
         session.flush()  # the unique applied key is checked here, inside this transaction
         return outcome

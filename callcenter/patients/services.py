@@ -47,6 +47,7 @@ SEXES = {"F", "M", "X", "U"}
 SEVERITIES = {"mild", "moderate", "severe"}
 PHONE_USES = {"mobile", "home", "work", "other"}
 INPATIENT_CLASSES = {"inpatient", "obstetrics"}
+CANCELLATIONS = (ChangeKind.CANCEL_ADMIT, ChangeKind.CANCEL_DISCHARGE)
 # Tables whose rows follow a patient merged away (A40): the survivor gets the record's calls, callbacks,
 # campaign history, complaints, follow-up answers. audit_events keep naming the old id (append-only; the old
 # row stays).
@@ -77,7 +78,7 @@ class IdentityRule:
 
 @dataclass(frozen=True)
 class Applied:
-    patient_id: int
+    patient_id: int | None        # None: nothing written (a cancellation for an unknown patient)
     created: bool = False
     stale: bool = False            # the demographics were older than the stored ones and were not written
     encounter_id: int | None = None
@@ -90,6 +91,8 @@ def apply(session: Session, change: PatientChange, rule: IdentityRule, followup:
           now: datetime) -> Applied:
     if change.kind is ChangeKind.MERGE:
         return _merge(session, change, rule, followup, now)
+    if change.kind in CANCELLATIONS and find_patient(session, mrn_of(change.patient, rule).value) is None:
+        return Applied(None)  # a cancellation about a patient we never heard of: nothing to cancel
     patient, created = _find_or_create(session, change.patient, rule, change.event_time)
     stale = not created and _older(change.event_time, patient.source_updated_at)
     if not stale:

@@ -266,3 +266,10 @@ def test_given_discharge_cancelled_when_discharged_again_then_followup_due_again
                                    visit=stay(discharged_at=NOW - timedelta(hours=1))))
     assert again.targets_created == 1
     assert [(t.status, t.attempts) for t in targets(db)] == [("pending", 0)]
+
+
+def test_given_unknown_patient_when_discharge_or_admission_cancelled_then_nothing_written(db, feed):
+    for kind in (ChangeKind.CANCEL_DISCHARGE, ChangeKind.CANCEL_ADMIT):
+        assert apply(db, feed, change(kind, visit=stay(), birth_date=None)).patient_id is None
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Patient)) == 0
