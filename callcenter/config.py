@@ -234,6 +234,8 @@ class WebhooksConfig:
     batch: int = 10
     # The name of this worker in claims; empty: hostname-pid.
     worker: str = ""
+    # Delivered and dead deliveries are deleted this many days after the event (pending ones never).
+    keep_days: float = 30.0
 
 
 @dataclass

@@ -1,16 +1,19 @@
 """The agent desk API: the disposition rule, patient search and record views with their audit rows."""
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.models import AuditEvent, Call, Callback, CallEvent, Disposition, Patient
+from callcenter.db.models import AuditEvent, Call, Callback, CallEvent, Disposition, Patient, WebhookDelivery
 from callcenter.demo import seed_demo
 from callcenter.eventlog import utcnow
 from callcenter.main import build, init_app
+from callcenter.webhooks.services import SubscriptionForm
 
 from .browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
 from .test_auth import FAST
@@ -99,6 +102,32 @@ async def test_given_disposition_saved_when_going_available_then_allowed_and_row
     await desk.services.events.flush()
     events = rows(desk, CallEvent, CallEvent.call_id == call_id, CallEvent.type == "disposition")
     assert events[0].data["code"] == "results_given" and "notes" not in events[0].data
+
+
+async def test_given_a_webhook_subscription_when_a_disposition_is_saved_then_its_event_carries_no_notes(desk):
+    """The disposition is written in the desk's own transaction (EventLog.add_event): its webhook event is
+    too, with the code only for a subscription granted "clinical" and the notes never (issue 15)."""
+    form = SubscriptionForm(name="his", url="http://127.0.0.1:9/hook", events=["disposition"],
+                            scopes=["clinical"])
+    await desk.services.webhooks.create(form, None)
+    call_id = await talk_and_hang_up(desk)
+    status, _ = await post(desk, f"/api/agents/{DESK}/disposition",
+                           {"call_id": call_id, "code": "results_given", "notes": "Gave lab results"})
+
+    assert status == 201
+    [delivery] = await poll_rows(desk, WebhookDelivery)
+    body = json.loads(delivery.body)
+    assert body["type"] == "disposition" and body["data"]["call_id"] == call_id
+    assert body["data"]["clinical"] == {"code": "results_given"}
+    assert "Gave lab results" not in delivery.body
+
+
+async def poll_rows(client, model, timeout: float = 10.0) -> list:
+    """The delivery worker addresses outbox rows on its own schedule: wait for them."""
+    async with asyncio.timeout(timeout):
+        while not (found := rows(client, model)):
+            await asyncio.sleep(0.05)
+    return found
 
 
 @pytest.mark.parametrize("body, error", [

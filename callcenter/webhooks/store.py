@@ -98,6 +98,13 @@ def settle(session: Session, worker: str, delivery_id: int, attempt: Attempt) ->
     return done.rowcount == 1
 
 
+def purge(session: Session, before: datetime) -> int:
+    """Forget settled deliveries of events older than `before` (the history the console shows is bounded);
+    a pending one is kept whatever its age."""
+    d = WebhookDelivery
+    return session.execute(delete(d).where(d.status.in_((DELIVERED, DEAD)), d.created_at < before)).rowcount
+
+
 def release(session: Session, worker: str) -> int:
     """A worker stopping hands back what it claimed and did not send (the next worker takes them at once)."""
     d = WebhookDelivery

@@ -25,11 +25,12 @@ import aiohttp
 from ..db.database import Database
 from ..db.types import utcnow
 from .signing import HEADER, signature
-from .store import DEAD, DELIVERED, PENDING, Attempt, Claimed, address, claim, release, settle
+from .store import DEAD, DELIVERED, PENDING, Attempt, Claimed, address, claim, purge, release, settle
 
 log = logging.getLogger(__name__)
 
 OUTBOX_BATCH = 500
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class DeliveryWorker:
@@ -43,6 +44,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
+        self._purged_at: float | None = None  # monotonic; None: at the first round
 
     def start(self) -> None:
         self._stopping = False
@@ -85,11 +87,21 @@ class DeliveryWorker:
     async def round(self, http: aiohttp.ClientSession) -> bool:
         """One pass: address new events, send what is due. True if there may be more to do at once."""
         addressed = await self._db.run_retrying(address, OUTBOX_BATCH)
+        await self._purge_now_and_then()
         lease = timedelta(seconds=self._settings.lease_seconds)
         batch = self._settings.batch
         claimed = await self._db.run_retrying(claim, self.name, self._clock(), lease, batch)
         await asyncio.gather(*(self._deliver(http, delivery) for delivery in claimed))
         return addressed == OUTBOX_BATCH or len(claimed) == batch
+
+    async def _purge_now_and_then(self) -> None:
+        if self._purged_at is not None and time.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self._purged_at = time.monotonic()
+        before = self._clock() - timedelta(days=self._settings.keep_days)
+        if removed := await self._db.run_retrying(purge, before):
+            log.info("webhooks: %d settled deliveries older than %g days deleted", removed,
+                     self._settings.keep_days)
 
     async def _deliver(self, http: aiohttp.ClientSession, delivery: Claimed) -> None:
         status_code, error = await self._post(http, delivery)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from callcenter.db.models import WebhookDelivery, WebhookOutbox
+from callcenter.db.types import utcnow
 from callcenter.eventlog import EventLog
 from callcenter.webhooks import outbox
 from callcenter.webhooks.services import SubscriptionForm, WebhookService
+from callcenter.webhooks.store import purge
 from callcenter.webhooks.worker import DeliveryWorker
 
 from .conftest import until
@@ -202,3 +205,21 @@ async def test_given_no_subscription_when_events_are_addressed_then_the_outbox_e
         return await db.run(lambda s: s.scalar(select(func.count()).select_from(WebhookOutbox))) == 0
     await until(empty)
     assert await statuses(db) == {}
+
+
+async def test_given_old_settled_and_pending_deliveries_when_purged_then_only_old_settled_ones_go(
+        db, service, receiver):
+    sub = await subscribe(service, receiver)
+    now = utcnow()
+
+    def add(session):
+        for status, age in (("delivered", 40), ("dead", 40), ("pending", 40), ("delivered", 1)):
+            session.add(WebhookDelivery(
+                subscription_id=sub["id"], event_id=f"{status}{age}", type="call.ended", body="{}",
+                status=status, attempts=1, created_at=now - timedelta(days=age),
+                next_attempt_at=now + timedelta(days=1)))
+    await db.run(add)
+
+    assert await db.run(purge, now - timedelta(days=30)) == 2
+    left = await db.run(lambda s: sorted(s.scalars(select(WebhookDelivery.event_id))))
+    assert left == ["delivered1", "pending40"]
