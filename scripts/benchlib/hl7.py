@@ -87,7 +87,7 @@ def _message(event: str, control_id: str, mrn: str, when: datetime, department: 
                 "|".join(pv1)]
     if event == "A01":
         segments += ["AL1|1|DA|^Penicillin|SV|Hives", "DG1|1||I21^Myocardial infarction^I10",
-                     "NK1|1|Partner^Pat|SPO^Spouse|||^PRN^PH^^1^415^5550150"]
+                     "NK1|1|Partner^Pat|SPO^Spouse||^PRN^PH^^1^415^5550150"]
     return ("\r".join(segments) + "\r").encode()
 
 

@@ -48,7 +48,7 @@ def adt(event: str, control_id: str, *, mrn: str = "M1001", when: datetime = MOR
 
 
 CLINICAL = ("AL1|1|DA|^Penicillin|SV|Hives", "DG1|1||I21^Myocardial infarction^I10",
-            "NK1|1|Partner^Pat|SPO^Spouse|||^PRN^PH^^1^415^5550150")
+            "NK1|1|Partner^Pat|SPO^Spouse||^PRN^PH^^1^415^5550150")
 DEPARTMENTS = ["Cardiology", "Orthopedics", "Medicine", "Surgery", "Cardiology", "Pediatrics"]
 
 
