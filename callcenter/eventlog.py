@@ -5,14 +5,16 @@ things happened. So every write is an operation put on one queue; one task drain
 single transaction in the database thread pool. Timestamps are taken when the operation is queued, not when it
 is written, so a slow disk never skews the log.
 
-Call events and audit rows, most of what is written, are queued as plain rows and written with one
+Call events, most of what is written, are queued as plain rows and written with one
 multi-row INSERT per run of rows of the same table (no ORM object per row): the writer is on every call's
 path, and the ORM's unit of work cost more CPU than the rest of the write. A batch that loses a race for the
 database lock is run again after a pause (`Database.run_retrying`), never dropped for it.
 
 A row may bring rows that must commit with it (`Row.also`): the webhook outbox (webhooks/outbox.py) gives
 the events a hospital's systems subscribe to an outbox row written in the same transaction as the call event
-or audit row itself, so an event is sent if and only if it was logged. They are inserted at the end of their
+or audit row itself, so an event is sent if and only if it was logged. Audit rows are not queued: each is
+written in the transaction of the read or change it records (`add_audit`, or db.queries.add_audit_event for
+rows no webhook wants). They are inserted at the end of their
 batch (one INSERT per table, the log's own runs of rows stay unbroken).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from .db.database import Database
 from .db.models import AuditEvent, CallEvent
+from .db.queries import add_audit_event
 from .vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -93,9 +96,15 @@ class EventLog:
                                                queue_name=queue_name, data=data)))
         return ts
 
-    def audit(self, action: str, **fields) -> None:
-        row = dict.fromkeys(AUDIT_COLUMNS) | dict(ts=utcnow(), action=action, detail={}) | fields
-        self.write(self._row(AUDIT_EVENTS, row))
+    def add_audit(self, session: Session, action: str, **fields: Any) -> AuditEvent:
+        """An audit row in the caller's own transaction (db.queries.add_audit_event builds it) with its
+        companions: a screen pop's webhook event commits with its audit row. Audit rows are never queued: a
+        read and its row commit together, or neither does."""
+        event = add_audit_event(session, action, **fields)
+        if self._companion is not None:
+            values = {column.name: getattr(event, column.name) for column in AUDIT_EVENTS.columns}
+            _apply(session, list(self._companion(AUDIT_EVENTS, values)))
+        return event
 
     def add_event(self, session: Session, call_id: str | None, type_: str, *, agent_id: int | None = None,
                   queue_name: str | None = None, **data) -> datetime:
@@ -137,10 +146,6 @@ class EventLog:
                 await self._db.run_retrying(_apply, [op])
             except Exception:
                 log.exception("event log operation dropped after retry")
-
-
-# Every column an audit row may name (an executemany needs the same keys in every row).
-AUDIT_COLUMNS = tuple(c.name for c in AUDIT_EVENTS.columns if c.name != "id")
 
 
 def _apply(session: Session, ops: list[Operation]) -> None:

@@ -130,7 +130,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     events = EventLog(db, companion=outbox.companion if cfg.webhooks.enabled else None)
     queues = QueueService(db, events)
     notifier = AgentNotifier()
-    pops = ScreenPopService(db, notifier)
+    pops = ScreenPopService(db, events, notifier)
     spool = cfg.recordings.asterisk_dir
     recordings = RecordingService(ari, events, cfg.path(cfg.recordings.dir), cfg.recordings.format,
                                   cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)
@@ -174,7 +174,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     # One patient feed (identity by [hl7] mrn_system, discharges told to the campaigns) for ADT and CSV.
     services.patients = PatientFeed(IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region),
                                     DischargeFollowUp())
-    services.hl7 = Hl7Service(db, services.patients, cfg.hl7, events)
+    services.hl7 = Hl7Service(db, services.patients, cfg.hl7)
     if cfg.hl7.listen:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     services.admin = AdminService(db, queues, services.auth.users.hasher)
@@ -211,7 +211,7 @@ def _build_campaigns(s: Services) -> None:
     of the campaign's mode (automated: s.dialer, progressive: s.progressive), looked up when a run starts."""
     s.campaigns = CampaignService(s.db, s.events, s.cfg)
     s.dnc = DoNotCallList(s.db, s.cfg.telephony.default_region)
-    s.campaign_catalog = CampaignCatalog(s.db, s.events)
+    s.campaign_catalog = CampaignCatalog(s.db)
     dialers = {"automated": "dialer", "progressive": "progressive"}
     s.campaign_runs = CampaignRuns(s.campaigns, lambda mode: getattr(s, dialers[mode], None),
                                    default_worker(s.cfg.campaigns.worker))

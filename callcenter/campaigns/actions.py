@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from ..callbacks.services import CallbackService, NewCallback
 from ..db.database import Database
 from ..db.models import Appointment, DoNotCall, SurveyResponse
+from ..db.queries import add_audit_event
 from ..eventlog import EventLog, utcnow
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
@@ -177,13 +178,8 @@ class BoundActions:
         job = self.job
         if job.subject_kind != "appointment":
             return False
-        changed = await self.actions.db.run(_set_appointment, job.subject_id, job.patient_id, status, allowed,
-                                            self.actions.clock())
-        if changed:
-            self.actions.events.audit(f"appointment_{status}_by_patient", patient_id=job.patient_id,
-                                      call_id=self.call_id,
-                                      detail={"appointment_id": job.subject_id, "campaign": job.campaign.name,
-                                              "via": "ivr_key"})
+        changed = await self.actions.db.run(_audited_appointment, job.subject_id, job.patient_id, status,
+                                            allowed, self.actions.clock(), self.call_id, job.campaign.name)
         log.info("call %s: appointment %s %s: %s", self.call_id, job.subject_id, status,
                  "done" if changed else "not possible")
         return changed
@@ -208,6 +204,16 @@ def _score(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return score if 1 <= score <= 5 else None
+
+
+def _audited_appointment(session: Session, appointment_id: int, patient_id: int, status: str,
+                         allowed: tuple[str, ...], now: datetime, call_id: str, campaign: str) -> bool:
+    """The patient's own change (an IVR key), audited in the transaction that makes it."""
+    changed = _set_appointment(session, appointment_id, patient_id, status, allowed, now)
+    if changed:
+        add_audit_event(session, f"appointment_{status}_by_patient", patient_id=patient_id, call_id=call_id,
+                        detail={"appointment_id": appointment_id, "campaign": campaign, "via": "ivr_key"})
+    return changed
 
 
 def _set_appointment(session: Session, appointment_id: int, patient_id: int, status: str,

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Campaign, User
+from ..db.queries import add_audit_event
 from ..errors import ServiceError
-from ..eventlog import EventLog, utcnow
+from ..eventlog import utcnow
 
 
 class CatalogError(ServiceError):
@@ -26,23 +27,24 @@ class CatalogError(ServiceError):
 
 
 class CampaignCatalog:
-    def __init__(self, db: Database, events: EventLog):
+    def __init__(self, db: Database):
         self._db = db
-        self._events = events
 
     async def set_enabled(self, user_id: int | None, name: str, enabled: bool) -> None:
         changed = await self._db.run(_set_enabled, name, enabled, user_id)
         if not changed:
             raise CatalogError(f"no campaign named {name!r}", status=404)
-        self._events.audit("campaign_enabled" if enabled else "campaign_disabled", actor_user_id=user_id,
-                           detail={"campaign": name})
-        await self._events.flush()
 
 
 def _set_enabled(session: Session, name: str, enabled: bool, user_id: int | None) -> bool:
+    """The switch and its audit row, in one transaction."""
     result = session.execute(update(Campaign).where(Campaign.name == name).values(
         enabled=enabled, updated_at=utcnow(), updated_by_user_id=user_id))
-    return result.rowcount > 0
+    if result.rowcount == 0:
+        return False
+    add_audit_event(session, "campaign_enabled" if enabled else "campaign_disabled", actor_user_id=user_id,
+                    detail={"campaign": name})
+    return True
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,8 @@ async def run_now(request: web.Request) -> web.Response:
     runs = services(request).campaign_runs
     if row.name in runs.running():
         return await _done(request, f"{row.title} is already running.", here)
+    await services(request).campaigns.audit_run(row.name, audit_actor(request))  # before anyone is dialed
     await runs.start(row.name)
-    services(request).events.audit("campaign_run", actor_user_id=_uid(request), detail={"campaign": row.name})
     return await _done(request, f"{row.title}: run started.", here)
 
 

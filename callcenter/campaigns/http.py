@@ -56,11 +56,11 @@ async def run(request: web.Request) -> web.Response:
     """Starts a run (plan, then dial in the background); `?wait=1` answers when the run has ended."""
     s = services(request)
     name = request.match_info["name"]
+    await s.campaigns.audit_run(name, audit_actor(request))  # written before anyone is dialed
     if request.query.get("wait") in ("1", "true", "yes"):
         result = await s.campaign_runs.run(name)
     else:
         result = await s.campaign_runs.start(name)
-    s.events.audit("campaign_run", actor_user_id=user_id(request), detail={"campaign": name})
     return web.json_response(result, status=200 if "run" in result else 202, headers=NO_STORE)
 
 

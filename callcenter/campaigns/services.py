@@ -77,8 +77,8 @@ class CampaignService:
         row.loaded_from = loaded_from if loaded_from is not None else row.loaded_from
         row.updated_at, row.updated_by_user_id = now, user_id
         session.flush()
-        self.events.audit("campaign_edited" if edited else "campaign_loaded", actor_user_id=user_id,
-                          detail={"campaign": campaign.name, "version": row.version})
+        add_audit_event(session, "campaign_edited" if edited else "campaign_loaded", actor_user_id=user_id,
+                        detail={"campaign": campaign.name, "version": row.version})
         log.info("campaign %s stored, version %d", campaign.name, row.version)
 
     async def definitions(self, *, enabled_only: bool = False) -> dict[str, CampaignDef]:
@@ -163,6 +163,10 @@ class CampaignService:
         return {"campaign": name, "title": campaign.title, "kind": campaign.kind, "mode": campaign.mode,
                 **counts}
 
+    async def audit_run(self, name: str, actor: AuditActor) -> None:
+        """The audit row of a run started by hand, in its own transaction before the run dials anyone."""
+        await self.db.run(_audit_run, name, actor)
+
     async def report_rows(self, name: str, actor: AuditActor) -> list[dict]:
         """One row per target (patient ids, outcomes): an export of patient data, audited with the read."""
         await self.get(name)
@@ -198,6 +202,10 @@ def _report_counts(session: Session, name: str) -> dict:
         "messages_left": outcomes.get("message_left", 0),
         "attempts": sum(attempts.values()), "attempts_by_result": attempts, "outcomes": outcomes,
     }
+
+
+def _audit_run(session: Session, name: str, actor: AuditActor) -> None:
+    add_audit_event(session, "campaign_run", actor=actor, detail={"campaign": name})
 
 
 def _audited_report_rows(session: Session, name: str, actor: AuditActor) -> list[dict]:

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from ..config import Config, Hl7Config
 from ..db.database import Database
 from ..db.models import InboundMessage
+from ..db.queries import add_audit_event
 from ..db.types import utcnow
-from ..eventlog import EventLog
 from ..patients.record import PatientChange
 from ..patients.services import FollowUp, IdentityRule, PatientFeed, RecordError
 from .ack import build_ack
@@ -60,16 +60,15 @@ class LogRow:
 
 
 class Hl7Service:
-    def __init__(self, db: Database, feed: PatientFeed, settings: Hl7Config, events: EventLog | None = None):
-        self.db, self.feed, self.settings, self.events = db, feed, settings, events
+    def __init__(self, db: Database, feed: PatientFeed, settings: Hl7Config):
+        self.db, self.feed, self.settings = db, feed, settings
 
     @classmethod
-    def from_config(cls, db: Database, cfg: Config, followup: FollowUp | None,
-                    events: EventLog | None = None) -> Hl7Service:
+    def from_config(cls, db: Database, cfg: Config, followup: FollowUp | None) -> Hl7Service:
         """Over the shared patient feed: identity by [hl7] mrn_system, phones read in [telephony]
         default_region, discharges and deaths told to `followup` (main.py gives the campaigns' port)."""
         rule = IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region)
-        return cls(db, PatientFeed(rule, followup), cfg.hl7, events)
+        return cls(db, PatientFeed(rule, followup), cfg.hl7)
 
     async def receive(self, raw: bytes, peer: str | None = None) -> bytes:
         """The ACK for one message (MLLP framing is the listener's)."""
@@ -87,10 +86,8 @@ class Hl7Service:
         admin (audited)."""
         raw = await self.db.run(_reappliable, message_id)
         outcome = await self._process(message_id, raw)
-        if self.events is not None:
-            self.events.audit("hl7_reapplied", actor_user_id=user_id, patient_id=(outcome.patient_ids or
-                              (None,))[0], detail={"message_id": message_id, "outcome": outcome.outcome})
-            await self.events.flush()
+        await self.db.run(_audit_reapply, user_id, (outcome.patient_ids or (None,))[0], message_id,
+                          outcome.outcome)
         return outcome
 
     async def log(self, outcome: str | None = None, before: int | None = None,
@@ -191,3 +188,9 @@ def _log_rows(session: Session, outcome: str | None, before: int | None, limit: 
 def _counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(InboundMessage.outcome, func.count()).group_by(InboundMessage.outcome))
     return dict(rows.all())
+
+
+def _audit_reapply(session: Session, user_id: int | None, patient_id: int | None, message_id: int,
+                   outcome: str) -> None:
+    add_audit_event(session, "hl7_reapplied", actor_user_id=user_id, patient_id=patient_id,
+                    detail={"message_id": message_id, "outcome": outcome})

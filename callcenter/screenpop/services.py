@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Patient
-from ..db.queries import AuditActor, add_audit_event, find_patients_by_phone
-from ..eventlog import utcnow
+from ..db.queries import AuditActor, find_patients_by_phone
+from ..eventlog import EventLog, utcnow
 from ..phones import CallerNumber
 from ..vocabulary import AGENT_ON_CALL
 from .notifier import AgentNotifier
@@ -32,8 +32,9 @@ MAX_CANDIDATES = 10
 
 
 class ScreenPopService:
-    def __init__(self, db: Database, notifier: AgentNotifier):
+    def __init__(self, db: Database, events: EventLog, notifier: AgentNotifier):
         self._db = db
+        self._events = events  # its add_audit: the pop's audit rows with their webhook events
         self._notifier = notifier
 
     async def lookup(self, caller: CallerNumber) -> list[dict]:
@@ -68,11 +69,17 @@ class ScreenPopService:
                 for patient in call.patients or [None]]
         detail = {"candidates": len(call.patients)} | detail
         try:
-            await self._db.run(_audit_pop, call.id, agent.id, rows, detail)
+            await self._db.run(self._audit_pop, call.id, agent.id, rows, detail)
         except Exception:
             log.exception("call %s: the screen pop's audit rows failed: pop sent without patients", call.id)
             return message | {"known": False, "patients": [], "withheld": True}
         return message
+
+    def _audit_pop(self, session: Session, call_id: str, agent_id: int,
+                   rows: list[tuple[AuditActor, int | None]], detail: dict) -> None:
+        for viewer, patient_id in rows:
+            self._events.add_audit(session, "screen_pop", actor=viewer, actor_agent_id=agent_id,
+                                   call_id=call_id, patient_id=patient_id, detail=detail)
 
     def build(self, call, agent) -> dict:
         return {
@@ -91,13 +98,6 @@ class ScreenPopService:
 
 def _order(viewer: AuditActor) -> tuple:
     return (viewer.user_id or 0, viewer.api_client or "")
-
-
-def _audit_pop(session: Session, call_id: str, agent_id: int, rows: list[tuple[AuditActor, int | None]],
-               detail: dict) -> None:
-    for viewer, patient_id in rows:
-        add_audit_event(session, "screen_pop", actor=viewer, actor_agent_id=agent_id, call_id=call_id,
-                        patient_id=patient_id, detail=detail)
 
 
 def candidates(session: Session, e164: str) -> list[dict]:

@@ -42,6 +42,7 @@ from ..callbacks.services import URGENT_PRIORITY, CallbackService, NewCallback
 from ..calls.exceptions import TargetUnavailable
 from ..db.models import Call as CallRow
 from ..db.models import CallEvent, PatientPhone
+from ..db.queries import add_audit_event
 from ..eventlog import utcnow
 from .exceptions import TriageError
 from .schema import ESCALATIONS
@@ -436,12 +437,12 @@ class EscalationService:
             raise _NotFound("no such call")
         if waiting is None:
             raise EscalationRefused("this call has no escalation waiting")
+        await self._db.run(_audit, "triage_escalation_override", user.id if user else None, call_id, reason,
+                           {"disposition": waiting.get("disposition")})  # written, or nothing is lifted
         self._events.event(call_id, "escalation_overridden", disposition=waiting.get("disposition"),
                            protocol=waiting.get("protocol"), version=waiting.get("version"),
                            reason=reason, user_id=user.id if user else None,
                            role=user.role if user else None)
-        self._events.audit("triage_escalation_override", actor_user_id=user.id if user else None,
-                           call_id=call_id, reason=reason, detail={"disposition": waiting.get("disposition")})
         await self._events.flush()
         return {"call_id": call_id, "overridden": waiting.get("disposition")}
 
@@ -495,12 +496,11 @@ class EscalationService:
             raise EscalationRefused("reaching the emergency service does not satisfy this disposition")
         started = await self._db.run(lambda s: getattr(s.get(CallRow, call_id), "started_at", None))
         at, user_id = utcnow(), user.id if user else None
+        await self._db.run(_audit, "triage_escalation_other_means", user_id, call_id, reason,
+                           {"disposition": gov.disposition.get("disposition"), "agent_id": agent.id})
         self._events.event(call_id, "escalation_performed", agent_id=agent.id, ts=at,
                            kind=EMERGENCY_CONFERENCE, by=OTHER_MEANS, reason=reason, user_id=user_id,
                            seconds_from_call_start=seconds_between(started, at), **self._decided(gov))
-        self._events.audit("triage_escalation_other_means", actor_user_id=user_id, call_id=call_id,
-                           reason=reason, detail={"disposition": gov.disposition.get("disposition"),
-                                                  "agent_id": agent.id})
         await self._events.flush()
         return {"kind": OTHER_MEANS, "performed": True}
 
@@ -533,3 +533,8 @@ def _callback_phone(session: Session, call_id: str) -> tuple[str, int | None] | 
 
 class _NotFound(TriageError):
     status = 404
+
+
+def _audit(session, action: str, user_id: int | None, call_id: str, reason: str, detail: dict) -> None:
+    """The audit row of a nurse's written decision, in its own transaction before the decision is logged."""
+    add_audit_event(session, action, actor_user_id=user_id, call_id=call_id, reason=reason, detail=detail)

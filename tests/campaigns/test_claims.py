@@ -313,9 +313,6 @@ class _NoEvents:
     def event(self, *args, **kwargs) -> None:
         pass
 
-    def audit(self, *args, **kwargs) -> None:
-        pass
-
 
 async def test_given_pending_target_when_patient_died_before_the_claim_then_closed_and_never_dialed(
         db, campaigns, tmp_path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.db.models import CallEvent, WebhookOutbox
+from callcenter.db.models import AuditEvent, CallEvent, WebhookOutbox
 from callcenter.eventlog import EventLog, Row
 from callcenter.webhooks import outbox
 from callcenter.webhooks.events import Event
+
+from ..audit_faults import AuditRefused, audit_rows_refused
 
 
 async def counts(db) -> tuple[int, int]:
@@ -66,3 +68,19 @@ async def test_given_a_session_write_when_rolled_back_then_neither_event_nor_out
 
 def _event() -> Event:
     return Event("call.started", {"call_id": "c1"}, {})
+
+
+async def test_given_an_audit_row_in_a_read_when_committed_or_refused_then_its_outbox_row_goes_with_it(
+        db, events):
+    def pop_audited(session, replayed: bool):  # as the screen pop writes it: in its own transaction
+        events.add_audit(session, "screen_pop", actor_agent_id=4, call_id="c1", patient_id=12,
+                         detail={"candidates": 1} | ({"replayed": True} if replayed else {}))
+
+    await db.run(pop_audited, False)
+    await db.run(pop_audited, True)  # a replay after a console reload is no new webhook event
+    with audit_rows_refused(db), pytest.raises(AuditRefused):
+        await db.run(pop_audited, False)
+
+    rows = await db.run(lambda s: [(r.type, r.data) for r in s.scalars(select(WebhookOutbox))])
+    assert rows == [("screen_pop", {"call_id": "c1", "agent_id": 4, "patient_id": 12, "candidates": 1})]
+    assert await db.run(lambda s: s.scalar(select(func.count()).select_from(AuditEvent))) == 2
