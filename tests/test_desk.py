@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callcenter.db.models import AuditEvent, Call, Callback, CallEvent, Disposition, Patient, WebhookDelivery
 from callcenter.demo import seed_demo
@@ -200,6 +200,17 @@ async def test_given_mrn_or_phone_when_searched_then_found(desk, body, mrn):
     assert status == 200 and answer["patients"]
     if mrn:
         assert [p["mrn"] for p in answer["patients"]] == [mrn]
+
+
+async def test_given_record_merged_into_another_when_searched_then_only_the_survivor_is_found(desk):
+    """A40 from the hospital's feed (issue 15): the old record stays (audit rows name it), not as a result."""
+    survivor = patient_id(desk, "MRN100002")
+    with desk.services.db.session() as session:
+        session.execute(update(Patient).where(Patient.mrn == "MRN100001").values(merged_into_id=survivor))
+    for terms in ({"mrn": "MRN100001"}, {"mrn": "MRN100002"}, {"name": "emily john"}):
+        status, body = await post(desk, f"/api/agents/{DESK}/patients/search", terms)
+        assert status == 200
+        assert [p["id"] for p in body["patients"]] == ([] if "name" in terms else [survivor])
 
 
 async def test_given_no_terms_when_searched_then_400(desk):

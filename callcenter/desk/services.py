@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..callbacks import services as callbacks
 from ..callbacks.services import NewCallback
@@ -376,7 +376,8 @@ def _identity(patient: Patient) -> dict:
 
 
 def _search(session: Session, actor: Actor, terms: SearchTerms, call_id: str | None) -> list[dict]:
-    query = select(Patient)
+    # A record merged into another (HL7 A40) is not a result: its survivor is, also by the old MRN.
+    query = select(Patient).where(Patient.merged_into_id.is_(None))
     for word in terms.name.lower().split():
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(func.lower(Patient.given_name).like(pattern, escape="\\"),
@@ -384,7 +385,10 @@ def _search(session: Session, actor: Actor, terms: SearchTerms, call_id: str | N
     if terms.date_of_birth:
         query = query.where(Patient.date_of_birth == terms.date_of_birth)
     if terms.mrn:
-        query = query.where(func.upper(Patient.mrn) == terms.mrn.upper())
+        merged = aliased(Patient)
+        survivor = select(merged.merged_into_id).where(func.upper(merged.mrn) == terms.mrn.upper())
+        query = query.where(or_(func.upper(Patient.mrn) == terms.mrn.upper(),
+                                Patient.id == survivor.scalar_subquery()))
     if terms.phone_e164:
         query = query.where(Patient.id.in_(select(PatientPhone.patient_id)
                                            .where(PatientPhone.e164 == terms.phone_e164)))
