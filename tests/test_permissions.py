@@ -435,3 +435,44 @@ async def test_given_supervisor_when_searching_recordings_by_patient_then_the_te
 
     assert posted.status == 200 and (await posted.json()) == {"results": []}
     assert in_url.status in (404, 405)  # no route takes a patient in its query string
+
+
+# The pop a desk's console shows is audited for whoever opened that console (issue 14): the desk's agent, a
+# supervisor watching the desk, the API client as such; the nurse may not open another desk's console.
+CONSOLE_OPENERS = {"agent": 101, "nurse": 403, "supervisor": 101, "admin": 101, API: 101}
+
+
+async def test_given_a_call_ringing_at_a_desk_when_each_principal_opens_its_console_then_pop_audited_for_them(
+        app_server, aiohttp_client, sqlite_url):
+    from types import SimpleNamespace
+
+    from callcenter.calls.flavour import Inbound
+    from callcenter.phones import normalize
+
+    pid = _seed_patient(sqlite_url)
+    services = app_server.app[SERVICES]
+    desk = ROLE_USERS["agent"].desk
+    agent = services.queues.agent(desk)
+    ringing = SimpleNamespace(id="r" * 32, agent=agent, ended=SimpleNamespace(is_set=lambda: False),
+                              state=SimpleNamespace(name="offering"),
+                              patients=[{"id": pid, "name": "Pat Example"}],
+                              caller=normalize("+14155550177", "US"), queue_name="general", language="en",
+                              ivr_path=[], direction="inbound", flavour=Inbound(),
+                              channel=SimpleNamespace(id="caller-r"), start=lambda initial: None, task=None)
+    services.router.start_call(ringing)
+    agent.call_id = ringing.id
+    got = {}
+    for principal in (*ROLES, API):
+        client, _ = await _client_for(app_server, aiohttp_client, principal)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"} if principal == API else {"Origin": origin(client)}
+        status = await _websocket(client, f"/api/agents/{desk}/ws", principal, headers)
+        got[principal] = status
+        if status == 101:  # the replayed pop was sent before the socket closed: its row is already in
+            assert _audit_actors(sqlite_url, ringing.id, "screen_pop")[-1][0] == (
+                ROLE_USERS[principal].username if principal in ROLES else None)
+
+    assert got == CONSOLE_OPENERS
+    replayed = {"candidates": 1, "replayed": True}
+    assert _audit_actors(sqlite_url, ringing.id, "screen_pop") == [
+        (ROLE_USERS[p].username, replayed) for p in ("agent", "supervisor", "admin")] + [
+        (None, replayed | {"via": "api"})]
