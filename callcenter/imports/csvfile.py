@@ -268,7 +268,7 @@ class _Cells:
     def phone(self, column: str, use: str) -> list[Phone]:
         numbers = self.get(column, lambda raw: [self._e164(p) for p in OTHER_PHONES_SEPARATOR.split(raw)
                                                 if p.strip()])
-        return [Phone(n, use) for n in numbers or ()]
+        return [Phone(n, use, e164=n) for n in numbers or ()]
 
     def _e164(self, raw: str) -> str:
         number = normalize(raw, self.settings.default_region)

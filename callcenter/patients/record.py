@@ -38,6 +38,9 @@ class Identifier:
 class Phone:
     number: str          # as the source wrote it; normalised to E.164 when applied
     use: str = "other"   # mobile, home, work, other
+    # Set by a reader that already normalised the number with phones.normalize (the CSV import reports a bad
+    # number by line and column): used as it is, not normalised a second time.
+    e164: str | None = None
 
 
 @dataclass(frozen=True)

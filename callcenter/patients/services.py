@@ -241,7 +241,7 @@ def _e164(number: str | None, rule: IdentityRule) -> str | None:
 def _phones(patient_id: int, record: PatientRecord, rule: IdentityRule) -> list[PatientPhone]:
     rows: dict[str, PatientPhone] = {}
     for phone in record.phones or ():
-        e164 = _e164(phone.number, rule)
+        e164 = phone.e164 or _e164(phone.number, rule)
         if e164 and e164 not in rows:  # a number the source sends twice (home and mobile) is kept once
             use = phone.use if phone.use in PHONE_USES else "other"
             rows[e164] = PatientPhone(patient_id=patient_id, e164=e164, kind=use, is_primary=not rows)

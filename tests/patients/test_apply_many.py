@@ -26,9 +26,12 @@ RULE = IdentityRule(mrn_system="HOSP")
 
 def person(mrn: str, family: str = "Lovelace", *, national: str | None = None, at: datetime = NOW,
            **fields) -> PatientChange:
-    identifiers = (Identifier("HOSP", mrn, "MR"),) + ((Identifier("NHS", national, "NH"),) if national else ())
-    values = dict(identifiers=identifiers, given_name="Ada", family_name=family, birth_date=date(1950, 12, 10),
-                  sex="F", phones=(Phone("(415) 555-0101", "home"), Phone("415-555-0102", "mobile")))
+    identifiers = (Identifier("HOSP", mrn, "MR"),)
+    if national:
+        identifiers += (Identifier("NHS", national, "NH"),)
+    values = dict(identifiers=identifiers, given_name="Ada", family_name=family,
+                  birth_date=date(1950, 12, 10), sex="F",
+                  phones=(Phone("(415) 555-0101", "home"), Phone("415-555-0102", "mobile")))
     values.update(fields)
     return PatientChange(ChangeKind.PERSON, PatientRecord(**values), at)
 
