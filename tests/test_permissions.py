@@ -273,13 +273,13 @@ async def _view(request):
 
 # -- object-level rules: the own desk (issue 14) ------------------------------------------------------------
 
-def _seed_call_on_desk(database_url: str, desk: str) -> str:
+def _seed_call_on_desk(database_url: str, desk: str, channel_id: str | None = None) -> str:
     """An ended call answered at `desk`, with a triage answer in its events; returns its id."""
     db = Database(database_url)
     try:
         with db.session() as session:
             agent = session.scalar(select(Agent).where(Agent.number == desk))
-            call = Call(status="ended", queue_name="general", agent_id=agent.id)
+            call = Call(status="ended", queue_name="general", agent_id=agent.id, channel_id=channel_id)
             session.add(call)
             session.flush()
             session.add(CallEvent(call_id=call.id, type="triage_answered", agent_id=agent.id,
@@ -324,6 +324,23 @@ async def test_given_call_on_agents_desk_when_each_principal_reads_it_then_own_d
     assert _audit_actors(sqlite_url, call_id, "call_view") == [
         (ROLE_USERS["agent"].username, {}), (ROLE_USERS["supervisor"].username, {}),
         (ROLE_USERS["admin"].username, {}), (None, {"via": "api"})]
+
+
+async def test_given_call_on_agents_desk_when_each_principal_finds_it_by_channel_then_own_desk_rule_holds(
+        app_server, aiohttp_client, sqlite_url):
+    """GET /api/calls?channel= hands out the call id that opens the call's record: a desk role gets it for its
+    own desk's calls only (issue 14)."""
+    call_id = _seed_call_on_desk(sqlite_url, ROLE_USERS["agent"].desk, channel_id="sim-acl-hotline")
+    got, ids = {}, {}
+    for principal in PRINCIPALS:
+        client, _ = await _client_for(app_server, aiohttp_client, principal)
+        headers = {"Authorization": f"Bearer {API_TOKEN}"} if principal == API else {}
+        response = await client.get("/api/calls", params={"channel": "sim-acl-hotline"}, headers=headers)
+        got[principal] = response.status
+        ids[principal] = (await response.json()).get("id")
+
+    assert got == CALL_READERS
+    assert {p for p, found in ids.items() if found == call_id} == {p for p, s in got.items() if s == 200}
 
 
 class _WaitingCall:

@@ -5,16 +5,14 @@ with the message next to the field at fault and everything the admin typed still
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ..csvcells import cell
 from ..db.models import USER_ROLES
+from ..web.csvfile import csv_response, csv_text
 from ..web.guard import USER
 from ..web.request import services
 from ..web.templating import form_text as _text
@@ -308,16 +306,18 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
         rows = await _admin(request).audit_export(request[USER], filt)
     except AdminError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from None
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "time_utc", "action", "actor", "desk", "mrn", "patient", "call_id", "recording_id",
-                     "reason", "detail"])
-    for r in rows:
-        writer.writerow([cell(v) for v in (
-            r.id, r.ts.isoformat(), r.action, r.actor, r.desk, r.mrn, r.patient_name, r.call_id,
-            r.recording_id, r.reason, json.dumps(r.detail, sort_keys=True) if r.detail else None)])
-    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"})
+    return csv_response(audit_rows_csv(rows), "audit-log.csv")
+
+
+AUDIT_CSV_COLUMNS = ("id", "time_utc", "action", "actor", "desk", "mrn", "patient", "call_id", "recording_id",
+                     "reason", "detail")
+
+
+def audit_rows_csv(rows) -> str:
+    """The audit log export: one line per row of the filter."""
+    return csv_text(AUDIT_CSV_COLUMNS, ((
+        r.id, r.ts.isoformat(), r.action, r.actor, r.desk, r.mrn, r.patient_name, r.call_id, r.recording_id,
+        r.reason, json.dumps(r.detail, sort_keys=True) if r.detail else None) for r in rows))
 
 
 def _audit_filter(q: MultiDictProxy, *, form: bool = False) -> AuditFilter:

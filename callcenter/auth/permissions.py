@@ -186,9 +186,10 @@ def is_public(route_name: str | None) -> bool:
     return ANONYMOUS in PERMISSIONS.get(route_name or "", ())
 
 
-def may_act_for_desk(role: str, own_desk: str | None, desk: str) -> bool:
-    """Object-level rule for /api/agents/{number}/...: an agent or nurse acts on their own desk only."""
-    return role not in DESK_ROLES or own_desk == desk
+def may_act_for_desk(role: str | None, own_desk: str | None, desk: str) -> bool:
+    """The own-desk rule (object level, under the table): an agent or nurse acts on their own desk only (one
+    without a desk on none); web/request.py applies it to requests, CallControls to a live call's desk."""
+    return role not in DESK_ROLES or (bool(own_desk) and own_desk == desk)
 
 
 def check_routes(router: web.UrlDispatcher, table: dict[str, frozenset[str]] | None = None) -> None:

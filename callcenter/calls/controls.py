@@ -88,7 +88,8 @@ class CallControls:
 
     @staticmethod
     def _check_desk(user, call: Call) -> None:
-        """Agents and nurses control the calls of their own desk only."""
+        """Agents and nurses control the calls of their own desk only (the own-desk rule of
+        auth/permissions.py, as web/request.py applies it to requests)."""
         if user is None:
             return
         desk = call.agent.number if call.agent is not None else ""

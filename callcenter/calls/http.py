@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..db.models import Call as CallRow
 from ..db.queries import add_audit_event, call_events
 from ..web.guard import USER
-from ..web.request import Reader, json_object, reader, require_own_desk, services
+from ..web.request import Reader, json_object, reader, require_call_visible, require_own_desk, services
 
 
 def setup_routes(app: web.Application) -> None:
@@ -38,8 +38,6 @@ async def get_call(request: web.Request) -> web.Response:
     found = await s.db.run(_call_with_events, request.match_info["call_id"], reader(request))
     if found is None:
         return _json_error(404, "no such call")
-    if found is FORBIDDEN:
-        return _json_error(403, "you may see the calls of your own desk only")
     live = s.router.find(found["id"])  # held / consulting are live states, not stored statuses
     found["state"] = live.state.name if live is not None and not live.ended.is_set() else found["status"]
     return web.json_response(found)
@@ -47,7 +45,8 @@ async def get_call(request: web.Request) -> web.Response:
 
 async def find_call(request: web.Request) -> web.Response:
     """`?channel=ID`: the call that a channel is (or was) the caller of, so a tool that placed a call
-    (`callcenter simulate-call`) can name it by the call id. A channel id is Asterisk's, no patient data."""
+    (`callcenter simulate-call`) can name it by the call id. A channel id is Asterisk's, no patient data;
+    the call id opens the call's record, so a desk role learns it for its own desk's calls only."""
     channel_id = request.query.get("channel", "")
     if not channel_id:
         return _json_error(400, "give the channel: /api/calls?channel=<channel id>")
@@ -59,6 +58,13 @@ async def find_call(request: web.Request) -> web.Response:
     call_id = live.id if live is not None else await s.db.run(_call_id_for_channel, channel_id)
     if call_id is None:
         return _json_error(404, "no call on that channel")
+    who = reader(request)
+    if who.restricted:
+        await s.events.flush()  # the offers and answers of a live call: in the writer's queue
+        agent_ids = await s.db.run(_agent_ids_of, call_id)
+        if live is not None and live.agent is not None:
+            agent_ids.add(live.agent.id)  # ringing or talking at a desk: maybe not written yet
+        require_call_visible(who, agent_ids)
     url = request.app.router["api_call"].url_for(call_id=call_id)
     return web.json_response({"id": call_id, "url": str(url)})
 
@@ -68,17 +74,19 @@ def _call_id_for_channel(session: Session, channel_id: str) -> str | None:
                           .order_by(CallRow.started_at.desc()).limit(1))
 
 
-FORBIDDEN = object()  # _call_with_events: the call is not the reader's to see
+def _agent_ids_of(session: Session, call_id: str) -> set[int | None]:
+    """The agents a call was offered to, answered by or otherwise names (its row and its events)."""
+    row = session.get(CallRow, call_id)
+    return {e.agent_id for e in call_events(session, call_id)} | {row.agent_id if row is not None else None}
 
 
-def _call_with_events(session: Session, call_id: str, who: Reader) -> dict | object | None:
-    """The call as JSON with its events, audited in this transaction; FORBIDDEN when not `who`'s to see."""
+def _call_with_events(session: Session, call_id: str, who: Reader) -> dict | None:
+    """The call as JSON with its events, audited in this transaction (403 when not `who`'s to see)."""
     row = session.get(CallRow, call_id)
     if row is None:
         return None
     events = call_events(session, call_id)
-    if not who.may_see({e.agent_id for e in events if e.agent_id is not None} | {row.agent_id}):
-        return FORBIDDEN
+    require_call_visible(who, {e.agent_id for e in events} | {row.agent_id})
     add_audit_event(session, "call_view", call_id=call_id, **who.audit_fields())
     fields = ("id", "direction", "caller_status", "patient_id", "candidate_patient_ids", "language",
               "ivr_path", "queue_name", "status", "outcome", "agent_id", "end_reason")

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
+from ..web.csvfile import csv_response
 from ..web.guard import USER
 from ..web.request import audit_actor, services
 from ..web.templating import form_text as _text
@@ -94,9 +95,7 @@ async def report_csv(request: web.Request) -> web.Response:
     """The same CSV as the API's (http.rows_to_csv): one row per target, no names or numbers."""
     row = await _row(request)
     rows = await services(request).campaigns.report_rows(row.name, audit_actor(request))
-    disposition = f'attachment; filename="campaign-{row.name}.csv"'
-    return web.Response(text=rows_to_csv(rows), content_type="text/csv", headers={
-        "Content-Disposition": disposition, "Cache-Control": "no-store"})
+    return csv_response(rows_to_csv(rows), f"campaign-{row.name}.csv")
 
 
 # -- run now ------------------------------------------------------------------------------------------------

@@ -4,13 +4,10 @@ do-not-call list (auth/permissions.py). Refusals are ServiceErrors answered by e
 """
 from __future__ import annotations
 
-import csv
-import io
-
 from aiohttp import web
 
-from ..csvcells import cell
 from ..errors import BadRequestBody
+from ..web.csvfile import csv_response, csv_text
 from ..web.request import audit_actor, json_object, services, user_id
 from .dnc import DncRequest
 from .services import REPORT_FIELDS
@@ -73,18 +70,13 @@ async def report_csv(request: web.Request) -> web.Response:
     s = services(request)
     name = request.match_info["name"]
     rows = await s.campaigns.report_rows(name, audit_actor(request))
-    return web.Response(text=rows_to_csv(rows), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="campaign-{name}.csv"', **NO_STORE})
+    return csv_response(rows_to_csv(rows), f"campaign-{name}.csv")
 
 
 def rows_to_csv(rows: list[dict]) -> str:
     """The report's CSV (API, console page and CLI alike), header always; a cell a spreadsheet would run as a
     formula is quoted."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(REPORT_FIELDS))
-    writer.writeheader()
-    writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
-    return out.getvalue()
+    return csv_text(REPORT_FIELDS, ([row.get(f) for f in REPORT_FIELDS] for row in rows))
 
 
 async def dnc_list(request: web.Request) -> web.Response:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth.permissions import DESK_ROLES
 from ..errors import Refused
 from ..queues.exceptions import AgentNotFound
 from ..web.guard import USER
-from ..web.request import json_object, require_own_desk, services
+from ..web.request import json_object, own_desk_agent, reader, services
 from ..web.templating import render
 from .exceptions import InvalidRequest
 from .services import Actor, DeskService
@@ -38,16 +37,11 @@ def _desk(request: web.Request) -> DeskService:
 
 
 def _actor(request: web.Request) -> Actor:
-    user = request.get(USER)
-    number = request.match_info["number"]
-    require_own_desk(request)
-    try:
-        agent = services(request).queues.agent(number)
-    except AgentNotFound:
-        raise Refused(404, "no such agent") from None
-    if user is not None and user.role in DESK_ROLES:
-        _desk(request).staff(number)
-    return Actor(user.id if user else None, agent)
+    agent = own_desk_agent(request)
+    who = reader(request)
+    if who.restricted:  # an agent or nurse at their desk: its calls now need a disposition
+        _desk(request).staff(agent.number)
+    return Actor(who.user_id, agent)
 
 
 # -- views -------------------------------------------------------------------------------------------------

@@ -12,8 +12,6 @@ Days are the hospital's ([site] time_zone): `from` starts at local midnight, `to
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -23,9 +21,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..csvcells import cell
 from ..db.models import Campaign
 from ..errors import Refused
+from ..web.csvfile import csv_response, csv_text
 from ..web.request import services
 from ..web.templating import render
 
@@ -129,8 +127,7 @@ async def kpi_json(request: web.Request) -> web.Response:
 async def kpi_csv(request: web.Request) -> web.Response:
     query = parse_query(request.query, _today(request))
     report = (await _report(request, query)).to_json()
-    return web.Response(text=report_csv(report), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{query.filename()}"', "Cache-Control": "no-store"})
+    return csv_response(report_csv(report), query.filename())
 
 
 async def _report(request: web.Request, q: KpiQuery):
@@ -158,12 +155,8 @@ def _campaigns(session: Session) -> list[dict]:
 def report_csv(report: dict) -> str:
     """One line per row of the report, then the totals; the KPI columns in the report's own order."""
     names = list(report["totals"])
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["key", "label", *names])
-    for row in report["rows"]:
-        writer.writerow([cell(row["key"]), cell(row["label"]), *(cell(row["kpis"].get(n)) for n in names)])
-    writer.writerow(["total", "Total", *(cell(report["totals"][n]) for n in names)])
-    return out.getvalue()
+    rows = [[row["key"], row["label"], *(row["kpis"].get(n) for n in names)] for row in report["rows"]]
+    rows.append(["total", "Total", *(report["totals"][n] for n in names)])
+    return csv_text(["key", "label", *names], rows)
 
 

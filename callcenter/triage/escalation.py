@@ -28,8 +28,6 @@ callback reaches a nurse.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -278,29 +276,6 @@ def _row(event: CallEvent) -> dict:
             "text": data.pop("text", None), "answer": data.pop("answer", None),
             "disposition": data.pop("disposition", None), "kind": data.pop("kind", None),
             "detail": data}
-
-
-CSV_COLUMNS = ("at", "type", "agent_id", "user_id", "protocol", "version", "question", "text", "answer",
-               "disposition", "kind", "detail")
-
-
-def record_csv(rec: dict) -> str:
-    """One line per triage/escalation event; cells a spreadsheet would run as formulas are quoted."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("call_id",) + CSV_COLUMNS)
-    for row in rec["events"]:
-        writer.writerow([rec["call"]["id"]] + [_cell(row[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        value = ";".join(f"{k}={v}" for k, v in sorted(value.items()))
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _iso(value: datetime | None) -> str | None:

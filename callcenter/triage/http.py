@@ -43,12 +43,13 @@ from aiohttp import web
 
 from ..db.queries import add_audit_event
 from ..errors import Refused
-from ..queues.exceptions import AgentNotFound
 from ..vocabulary import ENDED
+from ..web.csvfile import csv_response, csv_text
 from ..web.guard import USER
-from ..web.request import Reader, json_object, reader, require_own_desk
+from ..web.request import Reader, json_object, own_desk_agent, reader, require_call_visible
 from ..web.request import services as _services
 from ..web.request import user_id as _user_id
+from ..web.templating import render
 from .escalation import (
     EMERGENCY_CONFERENCE,
     LABELS,
@@ -59,7 +60,6 @@ from .escalation import (
     EscalationService,
     emergency_leg,
     record,
-    record_csv,
     task_view,
 )
 from .services import TriageService, months_of
@@ -86,18 +86,10 @@ def _triage(request: web.Request) -> TriageService:
     return _services(request).triage
 
 
-def _desk_agent(request: web.Request):
-    """The desk in the URL, once its user may act for it (403 for another desk, 404 for no such desk)."""
-    require_own_desk(request)
-    try:
-        return _services(request).queues.agent(request.match_info["number"])
-    except AgentNotFound:
-        raise Refused(404, "no such agent") from None
-
 
 def _desk_call(request: web.Request):
     """(agent, live call) of the desk in the URL; 403 for another desk, 409 when no call is on the desk."""
-    agent = _desk_agent(request)
+    agent = own_desk_agent(request)
     call = _services(request).router.find(agent.call_id)
     if _over(call):
         raise Refused(409, "no call on this desk")
@@ -112,7 +104,7 @@ def _over(call) -> bool:
 def _ended_call(request: web.Request) -> tuple[object, str]:
     """(agent, call id) of the call the desk still owes a disposition for after its caller hung up; 409
     when the desk has no call at all."""
-    agent, services = _desk_agent(request), _services(request)
+    agent, services = own_desk_agent(request), _services(request)
     call_id = services.desk.owed(agent.number) or (agent.call_id if agent.state == "wrapup" else None)
     if call_id is None or not _over(services.router.find(call_id)):
         raise Refused(409, "no call on this desk")
@@ -316,21 +308,15 @@ async def _record(request: web.Request) -> dict:
                                 request.match_info.get("format", "page"))
     if rec is None:
         raise web.HTTPNotFound(reason="no such call")
-    if rec is _FORBIDDEN:
-        raise web.HTTPForbidden(reason="you may see the calls of your own desk only")
     return rec
 
 
-_FORBIDDEN = object()
-
-
-def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | object | None:
-    """The record, audited in the same transaction as the read; _FORBIDDEN when not `who`'s to see."""
+def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | None:
+    """The record, audited in the same transaction as the read (403 when not `who`'s to see)."""
     rec = record(session, call_id)
     if rec is None:
         return None
-    if not who.may_see(rec["call"]["agent_ids"]):
-        return _FORBIDDEN
+    require_call_visible(who, rec["call"]["agent_ids"])
     fields = who.audit_fields()
     add_audit_event(session, "call_triage_record_view", call_id=call_id,
                     actor_user_id=fields["actor_user_id"], detail={"format": fmt} | fields["detail"])
@@ -338,7 +324,6 @@ def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | obje
 
 
 async def call_detail(request: web.Request) -> web.Response:
-    from ..web.templating import render
     rec = await _record(request)
     return await render(request, "call_detail.html", {"rec": rec})
 
@@ -351,5 +336,22 @@ async def call_triage_json(request: web.Request) -> web.Response:
 
 async def call_triage_csv(request: web.Request) -> web.Response:
     rec = await _record(request)
-    return web.Response(text=record_csv(rec), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="call-{rec["call"]["id"]}-triage.csv"'})
+    return csv_response(record_csv(rec), f"call-{rec['call']['id']}-triage.csv")
+
+
+CSV_COLUMNS = ("at", "type", "agent_id", "user_id", "protocol", "version", "question", "text", "answer",
+               "disposition", "kind", "detail")
+
+
+def record_csv(rec: dict) -> str:
+    """One line per triage/escalation event of the call's record."""
+    call_id = rec["call"]["id"]
+    return csv_text(("call_id",) + CSV_COLUMNS,
+                    ([call_id, *(_flat(row[c]) for c in CSV_COLUMNS)] for row in rec["events"]))
+
+
+def _flat(value):
+    """A detail dict as k=v;k=v (one cell), anything else as it is."""
+    if isinstance(value, dict):
+        return ";".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return value

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ..auth.permissions import DESK_ROLES, may_act_for_desk
 from ..db.queries import AuditActor
-from ..errors import BadRequestBody
+from ..errors import BadRequestBody, Refused
 from .guard import API_CLIENT, USER
 
-SERVICES = web.AppKey("services", object)
+if TYPE_CHECKING:  # main imports every feature, which import this module: for the type checker only
+    from ..main import Services
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 
-def services(request: web.Request):
+def services(request: web.Request) -> Services:
+    """The application's services (main.Services: the one object graph main.build wires)."""
     return request.config_dict[SERVICES]
 
 
@@ -43,33 +48,32 @@ def api_client_name(request: web.Request) -> str | None:
     return getattr(client, "name", None) or (client if isinstance(client, str) else "")
 
 
-def require_own_desk(request: web.Request, number: str | None = None) -> None:
-    """Agents and nurses act on their own desk only (API clients, supervisors and admins on any): the desk
-    in the URL, or `number`."""
-    user = request.get(USER)
-    desk = number if number is not None else request.match_info["number"]
-    if user is not None and not may_act_for_desk(user.role, user.desk, desk):
-        raise web.HTTPForbidden(reason="you may act on your own desk only")
-
-
-def is_desk_role(request: web.Request) -> bool:
-    """An agent or nurse: sees only what is or was on their own desk."""
-    user = request.get(USER)
-    return user is not None and user.role in DESK_ROLES
+# -- the own-desk rule ---------------------------------------------------------------------------------------
+#
+# Agents and nurses act on their own desk, and read or find the calls that are or were on it, only;
+# supervisors, admins and API clients every desk and call. Every view checks it through `reader(request)`
+# (or the helpers below, built on it); the rule itself is auth/permissions.py's `may_act_for_desk`, which
+# CallControls applies to a live call's desk.
 
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads a call's data, for the own-desk check and the audit row written with the read.
+    """Who is asking, for the own-desk rule and the audit row written with a read.
 
-    `desk_agent_id` is set for a desk role (its own desk's agent id, None when it has none) and means
-    "only calls that are or were on this desk"; supervisors, admins and API clients read every call."""
+    `restricted` means a desk role: `desk` is its own desk ("" when it has none) and `desk_agent_id` that
+    desk's agent id (None when it has none): "only this desk, only calls that are or were on it"."""
     user_id: int | None
     restricted: bool
     desk_agent_id: int | None = None
     api_client: str | None = None
+    role: str | None = None
+    desk: str = ""
 
-    def may_see(self, agent_ids: Iterable[int]) -> bool:
+    def may_act_for(self, desk: str) -> bool:
+        return may_act_for_desk(self.role, self.desk, desk)
+
+    def may_see(self, agent_ids: Iterable[int | None]) -> bool:
+        """May read a call whose legs, offers and events name these agents."""
         if not self.restricted:
             return True
         return self.desk_agent_id is not None and self.desk_agent_id in set(agent_ids)
@@ -87,10 +91,39 @@ def reader(request: web.Request) -> Reader:
     if user is None:
         return Reader(None, restricted=False, api_client=api_client_name(request))
     if user.role not in DESK_ROLES:
-        return Reader(user.id, restricted=False)
+        return Reader(user.id, restricted=False, role=user.role)
     agents = services(request).queues.agents
     own = agents.get(user.desk) if user.desk else None
-    return Reader(user.id, restricted=True, desk_agent_id=own.id if own is not None else None)
+    return Reader(user.id, restricted=True, desk_agent_id=own.id if own is not None else None, role=user.role,
+                  desk=user.desk or "")
+
+
+def require_own_desk(request: web.Request, number: str | None = None) -> None:
+    """403 unless the requester may act on the desk in the URL (or `number`)."""
+    desk = number if number is not None else request.match_info["number"]
+    if not reader(request).may_act_for(desk):
+        raise web.HTTPForbidden(reason="you may act on your own desk only")
+
+
+def own_desk_agent(request: web.Request):
+    """The agent of the desk in the URL, once the requester may act on it: 403 for another desk, 404 for no
+    such desk."""
+    require_own_desk(request)
+    agent = services(request).queues.agents.get(request.match_info["number"])
+    if agent is None:
+        raise Refused(404, "no such agent")
+    return agent
+
+
+def is_desk_role(request: web.Request) -> bool:
+    """An agent or nurse: sees only what is or was on their own desk."""
+    return reader(request).restricted
+
+
+def require_call_visible(who: Reader, agent_ids: Iterable[int | None]) -> None:
+    """403 unless `who` may read a call that names these agents."""
+    if not who.may_see(agent_ids):
+        raise web.HTTPForbidden(reason="you may see the calls of your own desk only")
 
 
 async def json_value(request: web.Request, example: str = ""):
