@@ -11,11 +11,10 @@ path, and the ORM's unit of work cost more CPU than the rest of the write. A bat
 database lock is run again after a pause (`Database.run_retrying`), never dropped for it.
 
 A row may bring rows that must commit with it (`Row.also`): the webhook outbox (webhooks/outbox.py) gives
-the events a hospital's systems subscribe to an outbox row written in the same transaction as the call event
-or audit row itself, so an event is sent if and only if it was logged. Audit rows are not queued: each is
-written in the transaction of the read or change it records (`add_audit`, or db.queries.add_audit_event for
-rows no webhook wants). They are inserted at the end of their
-batch (one INSERT per table, the log's own runs of rows stay unbroken).
+the call events a hospital's systems subscribe to an outbox row written in the same transaction as the call
+event itself, so an event is sent if and only if it was logged. They are inserted at the end of their batch
+(one INSERT per table, the log's own runs of rows stay unbroken). Audit rows are not queued: each is written
+in the transaction of the read or change it records (db.queries.add_audit_event).
 """
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from .db.database import Database
-from .db.models import AuditEvent, CallEvent
-from .db.queries import add_audit_event
+from .db.models import CallEvent
 from .vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -46,14 +44,13 @@ class Row:
     also: tuple[Row, ...] = ()  # rows that commit with this one, in the same transaction
 
 
-# Rows another table needs written with a call event or audit row (the webhook outbox): given the table and
-# the row's values, the rows to add (usually none). Wired in main.py.
+# Rows another table needs written with a call event (the webhook outbox): given the table and the row's
+# values, the rows to add (usually none). Wired in main.py.
 Companion = Callable[[Table, dict[str, Any]], tuple[Row, ...]]
 
 
 Operation = Callable[[Session], None] | Row
 CALL_EVENTS: Table = CallEvent.__table__
-AUDIT_EVENTS: Table = AuditEvent.__table__
 
 
 def utcnow() -> datetime:
@@ -95,16 +92,6 @@ class EventLog:
         self.write(self._row(CALL_EVENTS, dict(call_id=call_id, ts=ts, type=type_, agent_id=agent_id,
                                                queue_name=queue_name, data=data)))
         return ts
-
-    def add_audit(self, session: Session, action: str, **fields: Any) -> AuditEvent:
-        """An audit row in the caller's own transaction (db.queries.add_audit_event builds it) with its
-        companions: a screen pop's webhook event commits with its audit row. Audit rows are never queued: a
-        read and its row commit together, or neither does."""
-        event = add_audit_event(session, action, **fields)
-        if self._companion is not None:
-            values = {column.name: getattr(event, column.name) for column in AUDIT_EVENTS.columns}
-            _apply(session, list(self._companion(AUDIT_EVENTS, values)))
-        return event
 
     def add_event(self, session: Session, call_id: str | None, type_: str, *, agent_id: int | None = None,
                   queue_name: str | None = None, **data) -> datetime:

@@ -130,7 +130,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     events = EventLog(db, companion=outbox.companion if cfg.webhooks.enabled else None)
     queues = QueueService(db, events)
     notifier = AgentNotifier()
-    pops = ScreenPopService(db, events, notifier)
+    pops = ScreenPopService(db, notifier, on_pop=outbox.screen_pop if cfg.webhooks.enabled else None)
     spool = cfg.recordings.asterisk_dir
     recordings = RecordingService(ari, events, cfg.path(cfg.recordings.dir), cfg.recordings.format,
                                   cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)

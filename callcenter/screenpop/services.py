@@ -15,13 +15,14 @@ the identity, through the desk's audited record view (desk/services.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Patient
-from ..db.queries import AuditActor, find_patients_by_phone
-from ..eventlog import EventLog, utcnow
+from ..db.queries import AuditActor, add_audit_event, find_patients_by_phone
+from ..eventlog import utcnow
 from ..phones import CallerNumber
 from ..vocabulary import AGENT_ON_CALL
 from .notifier import AgentNotifier
@@ -29,13 +30,16 @@ from .notifier import AgentNotifier
 log = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 10
+# Told of each pop offered (not of a replay after a console reload) inside the transaction of its audit rows:
+# (session, call id, agent id, candidate patient ids). The webhook outbox (webhooks/outbox.py), wired in main.
+PopListener = Callable[[Session, str, int, list[int]], None]
 
 
 class ScreenPopService:
-    def __init__(self, db: Database, events: EventLog, notifier: AgentNotifier):
+    def __init__(self, db: Database, notifier: AgentNotifier, *, on_pop: PopListener | None = None):
         self._db = db
-        self._events = events  # its add_audit: the pop's audit rows with their webhook events
         self._notifier = notifier
+        self._on_pop = on_pop
 
     async def lookup(self, caller: CallerNumber) -> list[dict]:
         if caller.e164 is None:
@@ -46,7 +50,8 @@ class ScreenPopService:
         """Send the pop to the desk's open consoles once its audit rows are written; what was sent."""
         consoles = self._notifier.consoles(agent.number)
         viewers = set(consoles.values()) or {AuditActor()}  # no console: still audited, for the desk
-        message = await self._audited(self.build(call, agent), call, agent, viewers, audit_detail or {})
+        message = await self._audited(self.build(call, agent), call, agent, viewers, audit_detail or {},
+                                      self._on_pop)
         await self._notifier.send(agent.number, message, only=consoles)
         return message
 
@@ -63,23 +68,18 @@ class ScreenPopService:
                              "direction": call.direction})
         return messages
 
-    async def _audited(self, message: dict, call, agent, viewers: set[AuditActor], detail: dict) -> dict:
+    async def _audited(self, message: dict, call, agent, viewers: set[AuditActor], detail: dict,
+                       on_pop: PopListener | None = None) -> dict:
         """The message once its audit rows are in the database; without its patients if they cannot be."""
         rows = [(viewer, patient["id"] if patient else None) for viewer in sorted(viewers, key=_order)
                 for patient in call.patients or [None]]
         detail = {"candidates": len(call.patients)} | detail
         try:
-            await self._db.run(self._audit_pop, call.id, agent.id, rows, detail)
+            await self._db.run(_audit_pop, call.id, agent.id, rows, detail, on_pop)
         except Exception:
             log.exception("call %s: the screen pop's audit rows failed: pop sent without patients", call.id)
             return message | {"known": False, "patients": [], "withheld": True}
         return message
-
-    def _audit_pop(self, session: Session, call_id: str, agent_id: int,
-                   rows: list[tuple[AuditActor, int | None]], detail: dict) -> None:
-        for viewer, patient_id in rows:
-            self._events.add_audit(session, "screen_pop", actor=viewer, actor_agent_id=agent_id,
-                                   call_id=call_id, patient_id=patient_id, detail=detail)
 
     def build(self, call, agent) -> dict:
         return {
@@ -98,6 +98,16 @@ class ScreenPopService:
 
 def _order(viewer: AuditActor) -> tuple:
     return (viewer.user_id or 0, viewer.api_client or "")
+
+
+def _audit_pop(session: Session, call_id: str, agent_id: int, rows: list[tuple[AuditActor, int | None]],
+               detail: dict, on_pop: PopListener | None) -> None:
+    """One audit row per patient shown and viewer, and (one per pop) the listener's rows, together."""
+    for viewer, patient_id in rows:
+        add_audit_event(session, "screen_pop", actor=viewer, actor_agent_id=agent_id, call_id=call_id,
+                        patient_id=patient_id, detail=detail)
+    if on_pop is not None:
+        on_pop(session, call_id, agent_id, sorted({p for _, p in rows if p is not None}))
 
 
 def candidates(session: Session, e164: str) -> list[dict]:

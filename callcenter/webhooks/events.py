@@ -1,7 +1,7 @@
 """Which logged rows are webhook events, and what each one carries.
 
-The source of every webhook event is a row the event log writes anyway (a call event, or the audit row of a
-screen pop), so an event goes out if and only if it happened, and the outbox row commits with it (outbox.py).
+The source of a webhook event is a row written anyway (a call event, or the audit rows of a screen pop), so an
+event goes out if and only if it happened, and the outbox row commits with it (outbox.py).
 
 What a payload carries: ids and operational facts (queue, outcome, result) for every subscription; what says
 something about a patient's health (disposition codes, triage protocols and their results, a nurse's reason,
@@ -64,15 +64,10 @@ def from_call_event(row: dict[str, Any]) -> Event | None:
     return Event(spec.type, data, _pick(source, spec.clinical))
 
 
-def from_audit(row: dict[str, Any]) -> Event | None:
-    """A screen pop is audited once per candidate patient it showed (a pop shown again after a console reload
-    is not a new pop): one event per candidate, with the candidate's id."""
-    detail = row.get("detail") or {}
-    if row["action"] != "screen_pop" or detail.get("replayed"):
-        return None
-    return Event("screen_pop", {"call_id": row.get("call_id"), "agent_id": row.get("actor_agent_id"),
-                                "patient_id": row.get("patient_id"),
-                                "candidates": detail.get("candidates")}, {})
+def screen_pop(call_id: str, agent_id: int, patient_ids: list[int]) -> Event:
+    """A pop offered to an agent (not one shown again after a console reload): the candidates' ids."""
+    return Event("screen_pop", {"call_id": call_id, "agent_id": agent_id, "patient_ids": list(patient_ids),
+                                "candidates": len(patient_ids)}, {})
 
 
 def payload(event_id: str, type_: str, occurred_at: str, data: dict, clinical: dict,

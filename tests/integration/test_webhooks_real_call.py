@@ -57,7 +57,7 @@ async def test_given_a_subscription_when_a_known_patient_calls_then_start_pop_an
     got = {r.type: r.payload for r in receiver.delivered()}
     assert all(r.verifies() for r in receiver.delivered())
     assert {p["data"]["call_id"] for p in got.values()} == {row.id}
-    assert got["screen_pop"]["data"]["patient_id"] == patient_id
+    assert got["screen_pop"]["data"]["patient_ids"] == [patient_id]
     assert got["call.ended"]["data"]["outcome"] == row.outcome
     bodies = b" ".join(r.body for r in receiver.received)
     assert b"Hopper" not in bodies and b"MRN-WH1" not in bodies and b"4155550177" not in bodies

@@ -39,7 +39,7 @@ async def setup(seeded_db, events, queues, tmp_path):
     router = CallRouter(seeded_db, {"hotline": flow})
     notifier = AgentNotifier()
     router.deps = CallDeps(
-        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, events, notifier),
+        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, notifier),
         recordings=RecordingService(ari, events, tmp_path / "recordings", enabled=False),
         settings=TelephonyConfig(queue_announce_seconds=0), bind=router.bind, bind_bridge=router.bind_bridge,
         forget=router.forget, notifier=notifier)

@@ -32,7 +32,7 @@ async def router(seeded_db, events, queues, tmp_path):
     ari = FakeAri()
     router = CallRouter(seeded_db, {"hotline": load_flow(ROOT / "ivr_flows" / "hotline.yaml")})
     router.deps = CallDeps(
-        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, events, AgentNotifier()),
+        ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, AgentNotifier()),
         recordings=RecordingService(ari, events, tmp_path / "recordings", enabled=False),
         settings=TelephonyConfig(queue_announce_seconds=0), bind=router.bind, bind_bridge=router.bind_bridge,
         forget=router.forget)

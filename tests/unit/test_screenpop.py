@@ -77,8 +77,8 @@ def notifier(console) -> AgentNotifier:
 
 
 @pytest.fixture
-def pops(seeded_db, events, notifier) -> ScreenPopService:
-    return ScreenPopService(seeded_db, events, notifier)
+def pops(seeded_db, notifier) -> ScreenPopService:
+    return ScreenPopService(seeded_db, notifier)
 
 
 async def audit_rows(db, events=None) -> list[AuditEvent]:
@@ -170,7 +170,7 @@ async def test_given_patient_with_clinical_record_when_offered_then_pop_carries_
 
 
 async def test_given_agent_console_closed_when_offered_then_pop_still_audited(seeded_db, events, household):
-    pops = ScreenPopService(seeded_db, events, AgentNotifier())
+    pops = ScreenPopService(seeded_db, AgentNotifier())
     caller = normalize(LANDLINE, "US")
     call = FakeCall(caller, await pops.lookup(caller))
 
@@ -181,12 +181,12 @@ async def test_given_agent_console_closed_when_offered_then_pop_still_audited(se
 
 
 async def test_given_agent_and_supervisor_consoles_on_desk_when_offered_then_each_viewer_audited_before_send(
-        seeded_db, events, household):
+        seeded_db, household):
     agent_console, supervisor_console = FakeSocket(), FakeSocket()
     notifier = AgentNotifier()
     notifier.attach("1001", agent_console, AuditActor(user_id=41))
     notifier.attach("1001", supervisor_console, AuditActor(user_id=42))
-    pops = ScreenPopService(seeded_db, events, notifier)
+    pops = ScreenPopService(seeded_db, notifier)
     caller = normalize("+14155550101", "US")
     call = FakeCall(caller, await pops.lookup(caller))
 
@@ -199,10 +199,10 @@ async def test_given_agent_and_supervisor_consoles_on_desk_when_offered_then_eac
 
 
 async def test_given_api_client_watching_desk_when_offered_then_audit_row_names_the_client(
-        seeded_db, events, household):
+        seeded_db, household):
     notifier = AgentNotifier()
     notifier.attach("1001", FakeSocket(), AuditActor(api_client="wallboard-kiosk"))
-    pops = ScreenPopService(seeded_db, events, notifier)
+    pops = ScreenPopService(seeded_db, notifier)
     caller = normalize("+14155550101", "US")
 
     await pops.offer(FakeCall(caller, await pops.lookup(caller)), FakeAgent())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from callcenter.vocabulary import WEBHOOK_EVENTS
-from callcenter.webhooks.events import CALL_EVENT_SPECS, from_audit, from_call_event, payload
+from callcenter.webhooks.events import CALL_EVENT_SPECS, from_call_event, payload, screen_pop
 from callcenter.webhooks.signing import signature, verify
 
 TS = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
@@ -51,13 +51,11 @@ def test_given_a_campaign_attempt_when_mapped_then_its_outcome_is_clinical():
     assert event.clinical == {"outcome": "red_flag"}
 
 
-def test_given_screen_pop_audit_rows_when_mapped_then_a_replayed_pop_is_no_event():
-    first = dict(ts=TS, action="screen_pop", actor_agent_id=4, call_id="c1", patient_id=12,
-                 detail={"candidates": 1})
+def test_given_a_pop_with_two_candidates_when_mapped_then_one_event_with_their_ids_only():
+    event = screen_pop("c1", 4, [12, 15])
 
-    assert from_audit(first).data == {"call_id": "c1", "agent_id": 4, "patient_id": 12, "candidates": 1}
-    assert from_audit(first | {"detail": {"candidates": 1, "replayed": True}}) is None
-    assert from_audit(first | {"action": "patient_viewed"}) is None
+    assert event.type == "screen_pop" and event.clinical == {}
+    assert event.data == {"call_id": "c1", "agent_id": 4, "patient_ids": [12, 15], "candidates": 2}
 
 
 def test_given_a_subscription_without_scope_when_the_payload_is_built_then_no_clinical_key():

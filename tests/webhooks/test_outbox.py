@@ -1,15 +1,23 @@
 """The outbox row commits with the row that causes it, or neither commits (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.db.models import AuditEvent, CallEvent, WebhookOutbox
+from callcenter.calls.flavour import Inbound
+from callcenter.db.models import CallEvent, WebhookOutbox
+from callcenter.db.queries import AuditActor
 from callcenter.eventlog import EventLog, Row
+from callcenter.phones import normalize
+from callcenter.screenpop.notifier import AgentNotifier
+from callcenter.screenpop.services import ScreenPopService
 from callcenter.webhooks import outbox
 from callcenter.webhooks.events import Event
 
-from ..audit_faults import AuditRefused, audit_rows_refused
+from ..audit_faults import audit_rows_refused
 
 
 async def counts(db) -> tuple[int, int]:
@@ -70,17 +78,23 @@ def _event() -> Event:
     return Event("call.started", {"call_id": "c1"}, {})
 
 
-async def test_given_an_audit_row_in_a_read_when_committed_or_refused_then_its_outbox_row_goes_with_it(
-        db, events):
-    def pop_audited(session, replayed: bool):  # as the screen pop writes it: in its own transaction
-        events.add_audit(session, "screen_pop", actor_agent_id=4, call_id="c1", patient_id=12,
-                         detail={"candidates": 1} | ({"replayed": True} if replayed else {}))
+def _popped_call(patient_ids: list[int]) -> SimpleNamespace:
+    return SimpleNamespace(id="p" * 32, caller=normalize("+14155550150", "US"), queue_name="general",
+                           language="en", ivr_path=[], flavour=Inbound(), agent=None, ended=asyncio.Event(),
+                           patients=[{"id": i} for i in patient_ids])
 
-    await db.run(pop_audited, False)
-    await db.run(pop_audited, True)  # a replay after a console reload is no new webhook event
-    with audit_rows_refused(db), pytest.raises(AuditRefused):
-        await db.run(pop_audited, False)
+
+async def test_given_a_pop_when_offered_then_one_event_with_its_audit_rows_none_on_replay_or_failure(db):
+    pops = ScreenPopService(db, AgentNotifier(), on_pop=outbox.screen_pop)
+    agent = SimpleNamespace(id=3, number="1001")
+    call = _popped_call([12, 15])
+
+    await pops.offer(call, agent)
+    call.agent, call.state = agent, SimpleNamespace(name="offering")
+    await pops.replay(call, agent, AuditActor(user_id=1))  # a console reloaded: audited, no new event
+    with audit_rows_refused(db):
+        await pops.offer(_popped_call([12]), agent)  # rings without patients, and no event
 
     rows = await db.run(lambda s: [(r.type, r.data) for r in s.scalars(select(WebhookOutbox))])
-    assert rows == [("screen_pop", {"call_id": "c1", "agent_id": 4, "patient_id": 12, "candidates": 1})]
-    assert await db.run(lambda s: s.scalar(select(func.count()).select_from(AuditEvent))) == 2
+    assert rows == [("screen_pop", {"call_id": "p" * 32, "agent_id": 3, "patient_ids": [12, 15],
+                                    "candidates": 2})]
