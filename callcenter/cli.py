@@ -261,8 +261,8 @@ def _add_hl7_commands(sub) -> None:
 def _add_questionnaire_commands(sub) -> None:
     """Follow-up questionnaires (issue 16): callcenter/followup/commands.py does the work."""
     from .followup import commands as c
-    actions = sub.add_parser("questionnaires", help="follow-up questionnaires: check, load").add_subparsers(
-        title="questionnaires commands", metavar="ACTION")
+    group = sub.add_parser("questionnaires", help="follow-up questionnaires: check, load, export")
+    actions = group.add_subparsers(title="questionnaires commands", metavar="ACTION")
     commands = (("check", c.check, "check the question bank and questionnaire files; every problem with "
                                    "file and line"),
                 ("load", c.load, "check, then store the bank and every new questionnaire version"))
@@ -272,6 +272,12 @@ def _add_questionnaire_commands(sub) -> None:
                                                 "in callcenter/followup/questionnaires/)")
         s.add_argument("--bank", help="the question bank (default: callcenter/followup/question_bank.yaml)")
         s.set_defaults(func=func)
+    s = actions.add_parser("export", help="a study's answers, one row per answer (CSV or JSON on stdout)")
+    s.add_argument("study")
+    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument("--pseudonym-key-file", help="a file with the study's secret key: patients as pseudonyms, "
+                                                "call and agent ids left out")
+    s.set_defaults(func=c.export)
 
 
 def _add_import_commands(sub) -> None:

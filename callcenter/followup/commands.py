@@ -1,8 +1,10 @@
-"""`callcenter questionnaires check|load`: what the command line does (cli.py only parses).
+"""`callcenter questionnaires check|load|export`: what the command line does (cli.py only parses).
 
-Both read the question bank and questionnaire files (default: the example content shipped in
+`check` and `load` read the question bank and questionnaire files (default: the example content shipped in
 callcenter/followup/); `check` needs no database; `load` stores the bank's questions and each new
-questionnaire version, all in one transaction or none.
+questionnaire version, all in one transaction or none. `export STUDY` writes the study's answers, one row per
+answer, as CSV or JSON to standard output; with `--pseudonym-key-file` the patient is a keyed pseudonym (the
+key stays with whoever may re-identify, e.g. the research office). The export is audited.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from ..db.database import Database, upgrade
 from ..errors import ServiceError
 from .exceptions import QuestionnaireDataError
 from .schema import BANK_FILE, QUESTIONNAIRES_DIR, Bank, Questionnaire, load_bank, load_questionnaires
-from .services import QuestionnaireService
+from .services import QuestionnaireService, export_csv, export_json
 
 
 def check(cfg: Config, args) -> int:
@@ -74,5 +76,26 @@ async def _store(cfg: Config, bank: Bank, questionnaires: list[Questionnaire]):
     try:
         items = [(q, Path(q.path).read_text(encoding="utf-8")) for q in questionnaires]
         return await QuestionnaireService(db).load(bank, items)
+    finally:
+        db.close()
+
+
+def export(cfg: Config, args) -> int:
+    key = None
+    if args.pseudonym_key_file:
+        key = Path(args.pseudonym_key_file).read_bytes().strip()
+        if len(key) < 16:
+            print("error: the pseudonym key file holds fewer than 16 bytes", file=sys.stderr)
+            return 2
+    upgrade(cfg.database_url)
+    rows = asyncio.run(_export(cfg, args.study, key))
+    sys.stdout.write(export_json(rows) + "\n" if args.format == "json" else export_csv(rows, key is not None))
+    return 0
+
+
+async def _export(cfg: Config, study: str, key: bytes | None) -> list[dict]:
+    db = Database(cfg.database_url)
+    try:
+        return await QuestionnaireService(db).export(study, actor_user_id=None, pseudonym_key=key)
     finally:
         db.close()

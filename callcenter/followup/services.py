@@ -39,6 +39,7 @@ from ..db.models import (
 )
 from ..db.queries import add_audit_event
 from ..db.types import utcnow
+from ..web.csvfile import csv_text
 from . import answers
 from .exceptions import (
     AlreadyAnswered,
@@ -296,6 +297,20 @@ def export_fields(pseudonymised: bool) -> tuple[str, ...]:
 
 def export_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps({"answers": rows}, ensure_ascii=False, indent=1)
+
+
+def export_csv(rows: list[dict[str, Any]], pseudonymised: bool) -> str:
+    """Through the product's one CSV writer (its formula guard quotes a free text such as "=1+1")."""
+    fields = export_fields(pseudonymised)
+    return csv_text(fields, ([_csv_value(row[f]) if f == "value" else row[f] for f in fields]
+                             for row in rows))
+
+
+def _csv_value(value: Any) -> Any:
+    """Yes/no as the words, a multiple choice as its keys joined by ';' (a cell holds one text)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return ";".join(value) if isinstance(value, list) else value
 
 
 # ---- session-level reads ----

@@ -1,6 +1,8 @@
 """`callcenter questionnaires check|load`."""
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -8,6 +10,8 @@ import pytest
 
 from callcenter import cli
 from callcenter.config import SCRIPT_PREFIXES
+from callcenter.db.database import Database
+from callcenter.followup.services import AnswerGiven, QuestionnaireService, pseudonym
 
 from .test_followup_schema import QUESTIONNAIRE, write
 
@@ -60,3 +64,36 @@ def test_given_a_broken_file_when_loaded_then_nothing_is_stored(capsys, tmp_path
 
     assert f"{path}:1: missing required key 'version'" in capsys.readouterr().err
     assert not (tmp_path / "state" / "callcenter.db").exists()
+
+
+async def answer_in_research_study(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'state' / 'callcenter.db'}")
+    try:
+        service = QuestionnaireService(db)
+        response = await service.start_response("research_recovery_outcomes", channel="phone", patient_id=11,
+                                                call_id="c1")
+        await service.record_answer(AnswerGiven(response, "quality_of_life_eq_vas", 8, channel="phone",
+                                                answered_by="automated", call_id="c1"))
+    finally:
+        db.close()
+
+
+def test_given_answers_in_a_study_when_exported_then_csv_or_json_with_pseudonyms_on_request(capsys, tmp_path):
+    assert cli.main(["questionnaires", "load"]) == 0
+    asyncio.run(answer_in_research_study(tmp_path))
+    key_file = write(tmp_path, "a-research-office-secret\n", "key")
+    capsys.readouterr()
+
+    assert cli.main(["questionnaires", "export", "recovery_outcomes"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    pseudonymised = ["--pseudonym-key-file", str(key_file)]
+    assert cli.main(["questionnaires", "export", "recovery_outcomes", *pseudonymised]) == 0
+    hidden = capsys.readouterr().out.splitlines()
+    assert cli.main(["questionnaires", "export", "recovery_outcomes", "--format", "json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+
+    assert plain[1].split(",")[1:7] == ["11", "research_recovery_outcomes", "1", "quality_of_life_eq_vas",
+                                        "scale", "8"]
+    assert hidden[1].split(",")[1] == pseudonym(b"a-research-office-secret", "recovery_outcomes", 11)
+    assert "c1" not in hidden[1] and "call_id" not in hidden[0]
+    assert [(a["patient"], a["value"], a["call_id"]) for a in as_json["answers"]] == [(11, 8, "c1")]

@@ -18,7 +18,14 @@ from callcenter.followup.exceptions import (
     VersionUnchanged,
 )
 from callcenter.followup.schema import load_bank, load_questionnaire, load_questionnaires
-from callcenter.followup.services import AnswerGiven, QuestionnaireService, export_json, pseudonym
+from callcenter.followup.services import (
+    EXPORT_FIELDS,
+    AnswerGiven,
+    QuestionnaireService,
+    export_csv,
+    export_json,
+    pseudonym,
+)
 
 from .test_followup_schema import BANK, QUESTIONNAIRE, write
 
@@ -234,3 +241,31 @@ async def test_given_the_study_of_the_questionnaire_when_a_response_names_none_t
     rows = await service.export("wound_trial", actor_user_id=None)
 
     assert [(r["patient"], r["channel"], r["value"]) for r in rows] == [(5, "paper", True)]
+
+
+async def test_given_answers_of_each_kind_when_exported_as_csv_then_cells_are_readable_and_guarded(
+        service, tmp_path):
+    await load_text(service, tmp_path, QUESTIONNAIRE.replace("  - code: notes\n",
+                                                             "  - code: problems\n  - code: notes\n"))
+    response = await service.start_response("wound_check", channel="console", patient_id=11, study="trial")
+    given = (("fever", False), ("wound", "dry"), ("problems", ["clot", "fall"]), ("notes", "=1+1"))
+    for code, value in given:
+        await service.record_answer(by_agent(response, code, value))
+    rows = await service.export("trial", actor_user_id=AGENT_ID)
+
+    lines = export_csv(rows, pseudonymised=False).splitlines()
+
+    assert lines[0] == ",".join(EXPORT_FIELDS)
+    assert [line.split(",")[6] for line in lines[1:]] == ["no", "dry", "fall;clot", "'=1+1"]
+
+
+async def test_given_a_pseudonymised_export_when_written_as_csv_then_no_identifying_column(service, tmp_path):
+    await load_text(service, tmp_path)
+    response = await service.start_response("wound_check", channel="console", patient_id=11, study="trial")
+    await service.record_answer(by_agent(response, "fever", True, call_id="c9"))
+    rows = await service.export("trial", actor_user_id=AGENT_ID, pseudonym_key=KEY)
+
+    header, row = export_csv(rows, pseudonymised=True).splitlines()
+
+    assert "call_id" not in header and "agent_user_id" not in header
+    assert row.split(",")[1] == pseudonym(KEY, "trial", 11) and "c9" not in row
