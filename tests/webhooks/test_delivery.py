@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from callcenter.db.types import utcnow
 from callcenter.eventlog import EventLog
 from callcenter.webhooks import outbox
 from callcenter.webhooks.services import SubscriptionForm, WebhookService
-from callcenter.webhooks.store import purge
+from callcenter.webhooks.store import address, claim, purge
 from callcenter.webhooks.worker import DeliveryWorker
 
 from .conftest import until
@@ -223,3 +224,24 @@ async def test_given_old_settled_and_pending_deliveries_when_purged_then_only_ol
     assert await db.run(purge, now - timedelta(days=30)) == 2
     left = await db.run(lambda s: sorted(s.scalars(select(WebhookDelivery.event_id))))
     assert left == ["delivered1", "pending40"]
+
+
+async def test_given_a_paused_subscription_when_its_delivery_is_due_then_it_waits_until_active_again(
+        db, events, service, receiver, worker):
+    sub = await subscribe(service, receiver, events=["call.started"])
+    await calls(events, 1)
+    assert await db.run(address, 500) == 1
+    paused = SubscriptionForm(name="his", url=receiver.url, events=["call.started"], secret=SECRET,
+                              active=False)
+    await service.update(sub["id"], paused, actor_user_id=None)
+
+    later = utcnow() + timedelta(hours=1)
+    assert await db.run(claim, "probe", later, timedelta(seconds=30), 10) == []
+    await calls(events, 1, start=1)  # happens while paused: not for this subscription
+    await db.run(address, 500)
+    assert await statuses(db) == {"pending": 1}
+
+    await service.update(sub["id"], replace(paused, active=True), actor_user_id=None)
+    worker()
+    await receiver.wait_for(lambda r: len(r.delivered()) == 1)
+    assert receiver.delivered()[0].payload["data"]["call_id"] == "call0000"

@@ -114,3 +114,21 @@ async def test_given_a_refused_admin_form_when_shown_again_then_what_was_typed_i
     assert refused.status == 400
     text = await refused.text()
     assert "http:// or https://" in text and 'value="lab"' in text and 'value="not a url"' in text
+
+
+async def test_given_a_subscription_when_its_secret_is_replaced_paused_and_deleted_then_answers_say_so(app):
+    client, _ = app
+    made = await (await client.post("/api/webhooks", headers=API, json={
+        "name": "his", "url": "https://his.example.org/hook", "events": ["call.ended"]})).json()
+    path = f"/api/webhooks/{made['id']}"
+    body = {"name": "his", "url": "https://his.example.org/v2", "events": ["call.ended"], "active": False}
+
+    kept = await (await client.put(path, headers=API, json=body)).json()
+    new_secret = {"secret": "a-new-secret-0123456789"}
+    rotated = await (await client.put(path, headers=API, json=body | new_secret)).json()
+    deleted = await client.delete(path, headers=API)
+
+    assert "secret" not in kept and kept["url"].endswith("/v2") and kept["active"] is False
+    assert rotated["secret"] == "a-new-secret-0123456789"
+    assert deleted.status == 200
+    assert (await client.get(path, headers=API)).status == 404
