@@ -112,8 +112,9 @@ class QuestionnaireService:
 
     def _load(self, session: Session, bank: Bank, items: list[tuple[Questionnaire, str]],
               user_id: int | None) -> LoadReport:
-        used = {item.code for questionnaire, _ in items for item in questionnaire.items}
-        questions = sum(self._store_question(session, bank, code) for code in sorted(used))
+        # The whole bank, not only the questions these questionnaires ask: a code that would change its type
+        # is refused before any questionnaire uses it.
+        questions = sum(self._store_question(session, bank, code) for code in sorted(bank.questions))
         stored, unchanged = [], []
         for questionnaire, text in items:
             new = self._store_version(session, questionnaire, text, user_id)

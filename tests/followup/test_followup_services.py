@@ -63,7 +63,7 @@ async def test_given_the_shipped_content_when_loaded_twice_then_the_second_load_
     first = await service.load(bank, items)
     second = await service.load(bank, items)
 
-    assert len(first.stored) == 12 and first.questions == len({i.code for q, _ in items for i in q.items})
+    assert len(first.stored) == 12 and first.questions == len(bank.questions)
     assert second.stored == () and len(second.unchanged) == 12 and second.questions == 0
 
 
@@ -112,6 +112,17 @@ async def test_given_a_bank_question_that_changes_type_when_loaded_then_refused(
             "show_if: {question: fever, equals: true}", "show_if: {question: fever, at_least: 1}"), changed)
 
     assert "question 'fever' was a yes_no (no unit), now a scale (no unit)" in str(caught.value)
+
+
+async def test_given_a_bank_question_no_questionnaire_asks_when_it_changes_type_then_refused(
+        service, tmp_path):
+    await load_text(service, tmp_path)
+
+    with pytest.raises(QuestionChanged) as caught:
+        await load_text(service, tmp_path, bank_text=BANK.replace(
+            "  pain:\n    type: scale\n    min: 0\n    max: 10\n", "  pain:\n    type: yes_no\n"))
+
+    assert "question 'pain' was a scale (no unit), now a yes_no (no unit)" in str(caught.value)
 
 
 async def test_given_no_such_questionnaire_when_a_response_starts_then_refused(service):
