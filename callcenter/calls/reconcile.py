@@ -23,7 +23,7 @@ from ..ari.client import AriError, AriUnavailable, quietly
 from ..ari.events import ChannelDestroyed, PlaybackFinished, StasisEnd, StasisStart
 from ..ari.models import Channel
 from ..db.database import Database
-from ..db.models import OPEN_CALL_STATUSES, CallEvent
+from ..db.models import OPEN_CALL_STATUSES, CallEvent, CallLeg
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
 from ..vocabulary import OFFERING
@@ -55,7 +55,7 @@ class Reconciler:
         orphans = [c for c in live.values() if self._router.find_by_channel(c.id) is None]
         callers = [c for c in orphans if self._is_caller(c)]
         if callers:
-            await self._adopt(callers)
+            await self._adopt(callers, live)
         for channel in orphans:  # what no adopted call took back: agent legs, features' own channels
             if self._router.find_by_channel(channel.id) is None and channel not in callers and (
                     _our_leg(channel) or channel.in_stasis_app(self._ari.app)):
@@ -119,7 +119,7 @@ class Reconciler:
         role = args[1] if len(args) > 1 else ""
         return role != "agent" and not self._router.handles_role(role)
 
-    async def _adopt(self, callers: list[Channel]) -> None:
+    async def _adopt(self, callers: list[Channel], live: dict[str, Channel]) -> None:
         rows = await self._db.run(_open_rows_by_channel, [c.id for c in callers])
         bridges = await self._bridges()
         # Rebuild the talking calls first: their agents must be on a call again before a waiting caller is
@@ -128,10 +128,12 @@ class Reconciler:
         for channel in callers:
             row = rows.get(channel.id)
             bridge = _call_bridge(bridges, row, channel.id) if row is not None else None
-            if bridge is None or not await self._rebuild(channel, row, bridge):
+            if bridge is not None and await self._rebuild(channel, row, bridge):
+                continue
+            if row is None or not await self._rebuild_consultation(channel, row, bridges, live):
                 waiting.append(channel)
         for channel in waiting:
-            await self._requeue(channel, rows.get(channel.id))
+            await self._requeue(channel, rows.get(channel.id), bridges)
 
     async def _bridges(self) -> list[dict]:
         try:
@@ -167,6 +169,43 @@ class Reconciler:
             await quietly(self._ari.stop_moh(channel.id))
             await quietly(self._ari.unmute(channel.id, "in"))
             await quietly(self._ari.unmute(agent_leg, "in"))
+        return True
+
+    async def _rebuild_consultation(self, channel: Channel, row: CallRow, bridges: list[dict],
+                                    live: dict[str, Channel]) -> bool:
+        """The agent was consulting a colleague (a warm transfer) while the caller waited on hold alone in the
+        call's bridge: the consultation goes on, ringing or talking, and the agent then completes or cancels
+        it as before the restart."""
+        consultation = await self._db.run(_open_consultation, row.id, row.agent_id)
+        call_bridge = next((b for b in bridges if b.get("id", "").startswith("call-" + row.id)
+                            and channel.id in (b.get("channels") or [])), None)
+        if consultation is None or call_bridge is None:
+            return False
+        agent_leg, leg, target_number, queue = consultation
+        queues = self._deps.queues
+        agent = next((a for a in queues.agents.values() if a.id == row.agent_id), None)
+        target = queues.agents.get(target_number)
+        if agent is None or target is None or agent_leg not in live or leg not in live:
+            return False  # a leg ended with the old process: the caller is offered again
+        answered = live[leg].in_stasis_app(self._ari.app)
+        consult_bridge = next((b["id"] for b in bridges if b.get("id", "").startswith(
+            states.CONSULT_BRIDGE_PREFIX + row.id) and agent_leg in (b.get("channels") or [])), None)
+        call = await self._rebuilt_call(channel, row, call_bridge, None)
+        call.agent, call.agent_channel_id = agent, agent_leg
+        await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
+        queues.resume_call(agent, call.id)
+        queues.resume_call(target, call.id, "on_call" if answered else "ringing")
+        try:
+            await states.hold_caller(call)  # as Consulting began: music and muted, now known to this call
+        except (AriError, AriUnavailable) as exc:  # the caller hung up meanwhile: their StasisEnd ends it
+            log.info("call %s: could not hold the rebuilt call again: %s", call.id, exc)
+        self._router.resume_call(call, lambda c: states.Consulting(
+            c, agent, target, queue, resumed_leg=leg, answered=answered, bridge_id=consult_bridge))
+        self._router.bind(leg, call)
+        log.info("call %s rebuilt consulting: caller %s on hold, agent leg %s, target leg %s%s", call.id,
+                 channel.id, agent_leg, leg, " talking" if answered else " ringing")
+        call.log("rebuilt", bridge=call_bridge["id"], agent_channel=agent_leg, recording=call.recording_name,
+                 held=True, consult_channel=leg, consult_answered=answered)
         return True
 
     async def _hold_again(self, call: Call) -> None:
@@ -206,13 +245,16 @@ class Reconciler:
         call.restore(row)
         call.patients = await self._deps.pops.lookup(call.caller)
 
-    async def _requeue(self, channel: Channel, row: CallRow | None) -> None:
+    async def _requeue(self, channel: Channel, row: CallRow | None, bridges: list[dict]) -> None:
         """A caller who was in the IVR, waiting, or being offered: to the front of their queue (or the general
         one), under their call's own id when the row is known, so the reports see one caller waiting once."""
         queues = self._deps.queues
         previous = row.queue_name if row is not None else None
         queue = previous if previous in queues.queues else "general"
         log.info("adopting orphan caller channel %s into queue %s", channel.id, queue)
+        # A caller held (muted, hearing music) by an agent lost with the old process would stay muted with
+        # the next agent, who could not hear them: the queue's music follows, the mute must not.
+        await quietly(self._ari.unmute(channel.id, "in"))
         args = channel.dialplan_app_data.split(",")
         flow = args[2] if len(args) > 2 else "hotline"
 
@@ -223,10 +265,28 @@ class Reconciler:
         else:
             call = Call(self._deps, channel, self._router.flow(flow), call_id=row.id)
             await self._restore(call, row)
+            await self._take_down_bridges(call, row, bridges)
             call.log("adopted", previous_queue=previous)
             self._router.resume_call(call, initial)
             return
         call.log("adopted", previous_queue=previous)
+
+    async def _take_down_bridges(self, call: Call, row: CallRow, bridges: list[dict]) -> None:
+        """A re-queued caller may still sit in their call's bridge (held when their agent's leg went with the
+        old process): it is taken down, its recording of the conversation brought home, and the next agent's
+        bridge gets a new name (the old one may still be going away)."""
+        old = [b["id"] for b in bridges if b.get("id", "").startswith("call-" + row.id)]
+        if not old:
+            return
+        call.bridges_used = max(_bridges_used(bridge_id, row.id) for bridge_id in old)
+        call.agent = next((a for a in self._deps.queues.agents.values() if a.id == row.agent_id), None)
+        recorded = call.agent is not None and await self._deps.recordings.resume(
+            call, f"call-{call.id}-{call.agent.id}")
+        for bridge_id in old:
+            await quietly(self._ari.destroy_bridge(bridge_id))
+        if recorded:
+            self._deps.recordings.collect(call)  # in the background, once Asterisk has closed the file
+        call.agent, call.recording_name = None, None
 
     # -- rows nobody owns: end them when they really ended -------------------------------------------------
 
@@ -331,6 +391,24 @@ def _was_held(session: Session, call_id: str) -> bool:
                                                       CallEvent.type.in_(("held", "unheld")))
                           .order_by(CallEvent.id.desc()).limit(1))
     return last == "held"
+
+
+def _open_consultation(session: Session, call_id: str, agent_id: int | None
+                       ) -> tuple[str, str, str, str | None] | None:
+    """(agent's leg, target's leg, target's number, queue) of a warm transfer the call began and did not end,
+    or None. The agent's leg is the agent's last leg of the call still open."""
+    last = session.scalars(select(CallEvent).where(CallEvent.call_id == call_id, CallEvent.type.in_(
+        ("transfer_started", "transfer_completed", "transfer_cancelled", "transfer_failed", "transferred")))
+        .order_by(CallEvent.id.desc()).limit(1)).first()
+    if last is None or last.type != "transfer_started" or last.data.get("mode") != "warm":
+        return None
+    leg = last.data.get("consult_channel")
+    agent_leg = session.scalar(select(CallLeg.channel_id).where(
+        CallLeg.call_id == call_id, CallLeg.role == "agent", CallLeg.agent_id == agent_id,
+        CallLeg.ended_at.is_(None), CallLeg.channel_id != leg).order_by(CallLeg.id.desc()).limit(1))
+    if not leg or agent_leg is None or not last.data.get("to_agent"):
+        return None
+    return agent_leg, leg, last.data["to_agent"], last.data.get("to_queue")
 
 
 def _lost_rows(session: Session, live_channels: set[str], running: set[str]) -> list[LostRow]:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .services import Call
 
 log = logging.getLogger(__name__)
+# A consultation's own bridge: `consult-<call id>-<random>` (calls/reconcile.py finds it after a restart).
+CONSULT_BRIDGE_PREFIX = "consult-"
 # The longest an offer waits for a position announcement to be cut and the music put back (two round trips).
 ANNOUNCEMENT_CUT_SECONDS = 2.0
 
@@ -451,15 +453,24 @@ class Consulting(CallState):
     def fail_safe(self) -> None:
         return None  # the caller waits on hold with their agent in the call
 
-    def __init__(self, call: "Call", agent: "AgentRuntime", target: "AgentRuntime", queue: str | None):
+    def __init__(self, call: "Call", agent: "AgentRuntime", target: "AgentRuntime", queue: str | None, *,
+                 resumed_leg: str | None = None, answered: bool = False, bridge_id: str | None = None):
         super().__init__(call)
         self.agent, self.target, self.queue = agent, target, queue
-        self.leg_id = "consult-" + uuid.uuid4().hex
-        self.bridge_id: str | None = None
-        self.answered = False
+        # `resumed_leg`: a consultation rebuilt after a controller restart (calls/reconcile.py), whose target
+        # already rings or talks on that leg (in `bridge_id` once answered).
+        self.resumed = resumed_leg is not None
+        self.leg_id = resumed_leg or "consult-" + uuid.uuid4().hex
+        self.bridge_id = bridge_id
+        self.answered = answered
 
     async def enter(self) -> "CallState | None":
         call = self.call
+        if self.resumed:
+            if self.answered and self.bridge_id is None:  # the old process died before bridging them
+                await self._bridge_agents()
+            await announce(call, self.agent, "consulting", target=self.target.number)
+            return None
         if not call.on_hold:
             await hold_caller(call)
         await call.deps.ari.remove_from_bridge(call.bridge_id, [call.agent_channel_id])
@@ -484,13 +495,19 @@ class Consulting(CallState):
     async def on_StasisStart(self, event: StasisStart) -> None:
         if event.channel.id != self.leg_id:
             return None
-        call, ari = self.call, self.call.deps.ari
+        call = self.call
         self.answered = True
         call.deps.queues.set_state(self.target, "on_call", call_id=call.id)
         call.log("transfer_answered", to_agent=self.target.number)
-        self.bridge_id = await ari.create_bridge("consult-" + uuid.uuid4().hex)
-        await ari.add_to_bridge(self.bridge_id, [call.agent_channel_id, self.leg_id])
+        await self._bridge_agents()
         return None
+
+    async def _bridge_agents(self) -> None:
+        """Agent and target talk in a bridge of their own, named after the call so that a restarted
+        controller finds it (`consult-<call id>-...`; a new one each time, as the last may be going away)."""
+        call, ari = self.call, self.call.deps.ari
+        self.bridge_id = await ari.create_bridge(f"{CONSULT_BRIDGE_PREFIX}{call.id}-{uuid.uuid4().hex[:8]}")
+        await ari.add_to_bridge(self.bridge_id, [call.agent_channel_id, self.leg_id])
 
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.leg_id:

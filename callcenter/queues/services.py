@@ -221,16 +221,17 @@ class QueueService:
         if state == "available":
             self.dispatch()
 
-    def resume_call(self, agent: AgentRuntime, call_id: str) -> None:
-        """The agent is still talking in a call rebuilt after a controller restart (calls/reconcile.py): back
-        to on_call whatever the restart set (logged out, or available by `serve --available`). No agent_state
-        event is logged: the one logged when the call connected still stands, so the KPIs' handle time runs
-        from the real start of the call, not from the restart."""
+    def resume_call(self, agent: AgentRuntime, call_id: str, state: str = "on_call") -> None:
+        """The agent is still talking in a call rebuilt after a controller restart (calls/reconcile.py), or
+        their phone still rings for it (`state` ringing: a consultation's target): back to that state whatever
+        the restart set (logged out, or available by `serve --available`). No agent_state event is logged: the
+        one logged when the call connected still stands, so the KPIs' handle time runs from the real start of
+        the call, not from the restart."""
         now = utcnow()
-        agent.state, agent.state_since, agent.pause_reason, agent.call_id = "on_call", now, None, call_id
+        agent.state, agent.state_since, agent.pause_reason, agent.call_id = state, now, None, call_id
         self._store.put_agent(agent)
         self._events.write(lambda s: s.execute(update(Agent).where(Agent.id == agent.id).values(
-            state="on_call", state_since=now, pause_reason=None)))
+            state=state, state_since=now, pause_reason=None)))
         for listener in self.state_listeners:
             listener(agent)
 

@@ -155,9 +155,9 @@ class Controller:
                 assert resp.status == 200, await resp.text()
                 return await resp.json()
 
-    async def post(self, path: str) -> tuple[int, dict]:
+    async def post(self, path: str, body: dict | None = None) -> tuple[int, dict]:
         async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http:
-            async with http.post(f"http://127.0.0.1:{self.port}{path}", json={}) as resp:
+            async with http.post(f"http://127.0.0.1:{self.port}{path}", json=body or {}) as resp:
                 return resp.status, await resp.json()
 
     async def console_messages(self, number: str, kind: str, timeout: float = 10) -> list[dict]:
@@ -369,6 +369,99 @@ async def test_given_a_call_on_hold_when_the_controller_is_killed_and_started_ag
     assert types.count("rebuilt") == 1 and types.count("ended") == 1
     assert types.index("held") < types.index("rebuilt") < types.index("unheld")
     assert [e.data["held"] for e in events_of(db, talking.id) if e.type == "rebuilt"] == [True]
+
+
+async def test_given_a_warm_transfer_ringing_then_talking_when_the_controller_is_killed_then_it_goes_on(
+        controller):
+    ctl, ari, db = controller
+    patient, talking = await talking_call(controller, "+14155550188")
+    call_id, caller_leg = talking.id, talking.channel_id
+    agent_leg = _agent_legs(db, call_id)[-1]
+    for colleague in ("1002", "1004"):
+        assert (await ctl.post(f"/api/agents/{colleague}/state", {"state": "available"}))[0] == 200
+
+    # The colleague's phone rings (1004 never answers) when the controller dies: it still rings after.
+    transfer = f"/api/calls/{call_id}/transfer"
+    assert await ctl.post(transfer, {"mode": "warm", "agent": "1004"}) == (
+        200, {"call_id": call_id, "state": "consulting"})
+    ringing = _agent_legs(db, call_id)[-1]
+    # (Written a moment after the answer: a consultation killed before it is on disk is offered again.)
+    await poll(lambda: _has_event(db, call_id, "transfer_started"), 15, "the consultation on disk")
+    await restart(ctl, "1001,1002,1004")
+    assert (await ctl.get(f"/api/calls/{call_id}"))["state"] == "consulting"
+    assert not await _gone(ari, ringing) and await bridge_channels(ari, "call-" + call_id) == {caller_leg}
+    # The agent gives up on that colleague: back to their caller, off hold.
+    assert await ctl.post(f"{transfer}/cancel") == (200, {"call_id": call_id, "state": "connected"})
+    await poll(lambda: _gone(ari, ringing), 15, "the colleague's phone to stop ringing")
+    assert await bridge_channels(ari, "call-" + call_id) == {caller_leg, agent_leg}
+
+    # Now 1002 answers and talks with the agent when the controller dies: they go on talking, the caller on
+    # hold, and the agent hands the caller over after the restart.
+    assert (await ctl.post(transfer, {"mode": "warm", "agent": "1002"}))[0] == 200
+    target_leg = _agent_legs(db, call_id)[-1]
+    await poll(lambda: _has_event(db, call_id, "transfer_answered"), 30, "the colleague to answer")
+    consult_bridge = await poll(lambda: _bridge_with(ari, target_leg), 15, "the consultation's bridge")
+    await restart(ctl, "1001,1002")
+    assert (await ctl.get(f"/api/calls/{call_id}"))["state"] == "consulting"
+    assert await bridge_channels(ari, consult_bridge) == {agent_leg, target_leg}
+    async with Ear(SimpleNamespace(ari=ari)) as ear:
+        assert await ear.loudness(caller_leg) > 100, "the caller waits hearing music, not silence"
+        assert await ctl.post(f"{transfer}/complete") == (200, {"call_id": call_id, "state": "connected"})
+        assert await bridge_channels(ari, "call-" + call_id) == {caller_leg, target_leg}
+        assert await ear.loudness(target_leg) > 100, "the colleague hears the caller"
+    await poll(lambda: _gone(ari, agent_leg), 15, "the first agent's leg to hang up")
+
+    await ari.hangup(patient.id)
+    await poll(lambda: _ended(db, call_id), 30, "the call to end")
+    row = rows(db)[call_id]
+    assert (row.outcome, row.end_reason) == ("completed", "caller_hangup")
+    assert row.agent_id == _agent_id(db, "1002")
+    types = [e.type for e in events_of(db, call_id)]
+    assert types.count("rebuilt") == 2 and types.count("ended") == 1
+    assert types.index("transfer_cancelled") < types.index("transfer_completed")
+
+
+async def test_given_a_held_caller_whose_agent_left_while_no_controller_ran_when_started_then_heard_again(
+        controller):
+    ctl, ari, db = controller
+    patient, talking = await talking_call(controller, "+14155550189")
+    assert (await ctl.post(f"/api/calls/{talking.id}/hold"))[0] == 200
+    first_leg = _agent_legs(db, talking.id)[-1]
+    ctl.kill()
+    await ctl.proc.wait()
+    await ari.hangup(first_leg)  # the agent's phone went down with nobody to hear it
+
+    await ctl.start("1001")
+    second_leg = await poll(lambda: _new_leg(db, talking.id, first_leg), 60, "the caller offered again")
+    await poll(lambda: _row_in(db, "connected"), 60, "the caller to reach the agent again")
+    async with Ear(SimpleNamespace(ari=ari)) as ear:
+        assert await ear.loudness(second_leg) > 100, "the agent hears the caller: the hold's mute is gone"
+    await ari.hangup(patient.id)
+    await poll(lambda: _ended(db, talking.id), 30, "the call to end")
+
+
+async def _new_leg(db: Database, call_id: str, old: str) -> str | None:
+    legs = [leg for leg in _agent_legs(db, call_id) if leg != old]
+    return legs[-1] if legs else None
+
+
+async def restart(ctl: "Controller", available: str) -> None:
+    ctl.kill()
+    await ctl.proc.wait()
+    await ctl.start(available)
+
+
+def _agent_id(db: Database, number: str) -> int:
+    with db.session() as session:
+        return session.scalar(select(Agent.id).where(Agent.number == number))
+
+
+async def _has_event(db: Database, call_id: str, type_: str) -> bool:
+    return any(e.type == type_ for e in events_of(db, call_id))
+
+
+async def _bridge_with(ari: AriClient, channel_id: str) -> str | None:
+    return next((b["id"] for b in await ari.bridges() if channel_id in (b.get("channels") or [])), None)
 
 
 async def talking_call(controller, caller: str):
