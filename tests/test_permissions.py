@@ -23,6 +23,7 @@ from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Patient, Qu
 from callcenter.main import build, init_app
 from callcenter.web.request import SERVICES
 
+from .audit_faults import audit_rows_refused
 from .browser.live import API_TOKEN, ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
 
 
@@ -493,3 +494,45 @@ async def test_given_a_call_ringing_at_a_desk_when_each_principal_opens_its_cons
     assert _audit_actors(sqlite_url, ringing.id, "screen_pop") == [
         (ROLE_USERS[p].username, replayed) for p in ("agent", "supervisor", "admin")] + [
         (None, replayed | {"via": "api"})]
+
+
+async def test_given_audit_rows_refused_when_patient_data_is_read_then_500_without_it_else_audited_for_reader(
+        app_server, aiohttp_client, sqlite_url):
+    pid = _seed_patient(sqlite_url)
+    desk = ROLE_USERS["agent"].desk
+    call_id = _seed_call_on_desk(sqlite_url, desk)
+    reads = (  # principal, method, path, body, what the answer shows when it is allowed
+        ("agent", "POST", f"/api/agents/{desk}/patients/search", {"mrn": "MRN-ACL-1"}, "MRN-ACL-1"),
+        ("agent", "POST", f"/api/agents/{desk}/patients/{pid}/view",
+         {"via": "break_glass", "reason": "caller cut off"}, "MRN-ACL-1"),
+        ("supervisor", "GET", f"/api/calls/{call_id}", None, "chest_pain"),
+        ("supervisor", "GET", f"/calls/{call_id}/triage.json", None, "chest_pain"),
+        (API, "GET", f"/api/calls/{call_id}", None, "chest_pain"),
+    )
+    clients = {p: await _client_for(app_server, aiohttp_client, p) for p in {r[0] for r in reads}}
+
+    async def read(principal, method, path, body):
+        client, token = clients[principal]
+        headers = ({"Authorization": f"Bearer {API_TOKEN}"} if principal == API
+                   else {"Origin": origin(client), "X-CSRF-Token": token})
+        response = await client.request(method, path, json=body, headers=headers)
+        return response.status, await response.text()
+
+    with audit_rows_refused(app_server.app[SERVICES].db):
+        for principal, method, path, body, shows in reads:
+            status, text = await read(principal, method, path, body)
+            assert status == 500 and shows not in text, (principal, path, status)
+    for principal, method, path, body, shows in reads:
+        status, text = await read(principal, method, path, body)
+        assert status == 200 and shows in text, (principal, path, status)
+
+    db = Database(sqlite_url)
+    with db.session() as session:
+        rows = [(r.action, session.get(User, r.actor_user_id).username if r.actor_user_id else None,
+                 r.detail.get("via")) for r in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+                if r.patient_id == pid or r.call_id == call_id or r.action == "patient_search"]
+    db.close()
+    agent, supervisor = ROLE_USERS["agent"].username, ROLE_USERS["supervisor"].username
+    assert rows == [("patient_search", agent, None), ("patient_break_glass", agent, "break_glass"),
+                    ("call_view", supervisor, None), ("call_triage_record_view", supervisor, None),
+                    ("call_view", None, "api")]

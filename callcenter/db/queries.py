@@ -106,15 +106,24 @@ def add_audit_event(session: Session, action: str, *, actor: AuditActor | None =
         actor_user_id = actor.user_id if actor.user_id is not None else actor_user_id
         actor_agent_id = actor.agent_id if actor.agent_id is not None else actor_agent_id
         if actor.api_client is not None:
-            detail["via"] = "api"
-            if actor.api_client:
-                detail["api_client"] = actor.api_client
+            _mark_api_client(detail, actor.api_client)
     event = AuditEvent(ts=utcnow(), action=action, actor_user_id=actor_user_id, actor_agent_id=actor_agent_id,
                        patient_id=patient_id, call_id=call_id, recording_id=recording_id, reason=reason,
                        detail=detail)
     session.add(event)
     session.flush()  # written now, inside the read's transaction: a failing row fails the read
     return event
+
+
+def _mark_api_client(detail: dict[str, Any], name: str) -> None:
+    """An API client's row says via=api (and the client's name); a row whose "via" already says how the data
+    was reached (a record view's pop, search or break_glass) keeps it and names the client instead."""
+    if "via" in detail:
+        detail["api_client"] = name or "api"
+        return
+    detail["via"] = "api"
+    if name:
+        detail["api_client"] = name
 
 
 def call_events(session: Session, call_id: str) -> list[CallEvent]:

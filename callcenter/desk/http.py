@@ -41,7 +41,7 @@ def _actor(request: web.Request) -> Actor:
     who = reader(request)
     if who.restricted:  # an agent or nurse at their desk: its calls now need a disposition
         _desk(request).staff(agent.number)
-    return Actor(who.user_id, agent)
+    return Actor(who.user_id, agent, who.api_client)
 
 
 # -- views -------------------------------------------------------------------------------------------------

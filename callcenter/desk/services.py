@@ -31,7 +31,7 @@ from ..callbacks.services import NewCallback
 from ..db.database import Database
 from ..db.models import Agent, CallEvent, Disposition, DispositionTask, Patient, PatientPhone
 from ..db.models import Call as CallRow
-from ..db.queries import add_audit_event, patient_summary
+from ..db.queries import AuditActor, add_audit_event, patient_summary
 from ..eventlog import EventLog, utcnow
 from ..phones import normalize
 from ..queues.services import AgentRuntime, QueueService
@@ -56,9 +56,15 @@ BUSY_STATES = ("ringing", "on_call")
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts at a desk: the signed-in user (None for the API token) and the desk's agent."""
+    """Who acts at a desk: the signed-in user (None for the API token) and the desk's agent; `api_client`
+    names an API client as web.request.api_client_name does (None: not one)."""
     user_id: int | None
     agent: AgentRuntime
+    api_client: str | None = None
+
+    def audited_as(self) -> AuditActor:
+        """Whom an audit row of this desk's reads names."""
+        return AuditActor(self.user_id, self.agent.id, self.api_client)
 
 
 @dataclass(frozen=True)
@@ -395,9 +401,9 @@ def _search(session: Session, actor: Actor, terms: SearchTerms, call_id: str | N
     query = query.order_by(Patient.family_name, Patient.given_name, Patient.id).limit(SEARCH_LIMIT)
     found = [_identity(p) for p in session.scalars(query)]
     # A result list shows names and dates of birth: audited, with the fields used but never the terms.
-    add_audit_event(session, "patient_search", actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
-                    call_id=call_id, detail={"fields": terms.fields(), "results": len(found),
-                                             "patient_ids": [p["id"] for p in found]})
+    add_audit_event(session, "patient_search", actor=actor.audited_as(), call_id=call_id,
+                    detail={"fields": terms.fields(), "results": len(found),
+                            "patient_ids": [p["id"] for p in found]})
     return found
 
 
@@ -427,8 +433,8 @@ def _view(session: Session, actor: Actor, patient_id: int, call_id: str | None, 
     if summary is None:
         return None
     action = "patient_break_glass" if via == "break_glass" else "patient_viewed"
-    add_audit_event(session, action, actor_user_id=actor.user_id, actor_agent_id=actor.agent.id,
-                    patient_id=patient_id, call_id=call_id, reason=reason, detail={"via": via})
+    add_audit_event(session, action, actor=actor.audited_as(), patient_id=patient_id, call_id=call_id,
+                    reason=reason, detail={"via": via})
     if via == "pop":
         # The agent checked name and date of birth with the caller: this call is now this patient's (which
         # the pop could not know when several patients share the number).
@@ -516,8 +522,8 @@ def _callbacks(session: Session, actor: Actor, queues: list[str]) -> list[dict]:
             "patient": _identity(patient) if patient else None} for cb, patient in rows]
     if out:
         patient_ids = sorted({c["patient"]["id"] for c in out if c["patient"]})
-        add_audit_event(session, "callbacks_listed", actor_user_id=actor.user_id,
-                        actor_agent_id=actor.agent.id, detail={"patient_ids": patient_ids})
+        add_audit_event(session, "callbacks_listed", actor=actor.audited_as(),
+                        detail={"patient_ids": patient_ids})
     return out
 
 
@@ -549,8 +555,7 @@ def _tasks(session: Session, actor: Actor) -> list[dict]:
     out = [_task_row(task, call) | {"patient": _identity(patient) if patient else None}
            for task, call, patient in session.execute(query)]
     if any(t["patient"] for t in out):
-        add_audit_event(session, "disposition_tasks_listed", actor_user_id=actor.user_id,
-                        actor_agent_id=actor.agent.id,
+        add_audit_event(session, "disposition_tasks_listed", actor=actor.audited_as(),
                         detail={"patient_ids": sorted({t["patient"]["id"] for t in out if t["patient"]})})
     return out
 
