@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from callcenter.db.models import Agent, Call, Patient, User
+from callcenter.db.queries import add_audit_event
 
 from .conftest import VIEWPORT
 from .live import ROLE_USERS
@@ -161,12 +162,12 @@ def test_given_desk_with_history_when_deleting_in_browser_then_refused_with_reas
     assert "1001" in console.services.queues.agents
 
 
-async def _seed_audit(services, patient_id: int, nurse_id: int) -> None:
-    services.events.audit("patient_viewed", actor_user_id=nurse_id, patient_id=patient_id, call_id="a" * 32,
-                          reason="caller asked about results")
-    services.events.audit("recording_played", actor_user_id=nurse_id, recording_id=42, call_id="a" * 32,
-                          reason="complaint investigation")
-    await services.events.flush()
+def _seed_audit(services, patient_id: int, nurse_id: int) -> None:
+    with services.db.session() as session:
+        add_audit_event(session, "patient_viewed", actor_user_id=nurse_id, patient_id=patient_id,
+                        call_id="a" * 32, reason="caller asked about results")
+        add_audit_event(session, "recording_played", actor_user_id=nurse_id, recording_id=42,
+                        call_id="a" * 32, reason="complaint investigation")
 
 
 def test_given_audit_rows_when_admin_filters_then_only_matching_rows(signed_in, console, screenshot):
@@ -175,7 +176,7 @@ def test_given_audit_rows_when_admin_filters_then_only_matching_rows(signed_in, 
         patient = session.scalar(select(Patient).where(Patient.mrn == "MRN100024"))
         nurse_id = session.scalar(select(User.id).where(User.username == ROLE_USERS["nurse"].username))
         patient_id, patient_name = patient.id, patient.full_name
-    console.run(_seed_audit(console.services, patient_id, nurse_id))
+    _seed_audit(console.services, patient_id, nurse_id)
     page = signed_in("admin")
     page.goto("/admin")
     page.keyboard.press("Alt+L")
