@@ -50,6 +50,7 @@ from .kpi import http as kpi_http
 from .kpi.compute import KpiService
 from .metrics import http as metrics_http
 from .metrics.services import Metrics
+from .openapi import http as openapi_http
 from .patients.services import IdentityRule, PatientFeed
 from .queues import http as queues_http
 from .queues.services import QueueService
@@ -310,6 +311,7 @@ ROUTES = (
     hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
     imports_http.setup_routes,  # the CSV import page for admins (issue 15)
     webhooks_http.setup_routes,  # webhook subscriptions and deliveries, console and API (issue 15)
+    openapi_http.setup_routes,  # the OpenAPI document of these routes and its docs page (issue 15)
 )
 
 

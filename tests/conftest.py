@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from callcenter.db.database import Database
+from tests.openapi_conformance import Conformance
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SANDBOX = PROJECT_ROOT / "scripts" / "postgres-sandbox"
@@ -228,3 +229,33 @@ def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.close()
+
+
+# -- the OpenAPI document (issue 15) -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def openapi_conformance() -> Iterator[Conformance]:
+    """Every answer of an app served by `aiohttp_client`/`aiohttp_server` checked against the app's OpenAPI
+    document (tests/openapi_conformance.py); the test fails at teardown with what the document lacks."""
+    conformance = Conformance()
+    yield conformance
+    conformance.assert_clean()
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client, openapi_conformance: Conformance):
+    """pytest-aiohttp's `aiohttp_client`, the answers of an application it serves checked by the document."""
+    async def client(app_or_server, *args, **kwargs):
+        openapi_conformance.watch(app_or_server)
+        return await aiohttp_client(app_or_server, *args, **kwargs)
+    return client
+
+
+@pytest.fixture
+def aiohttp_server(aiohttp_server, openapi_conformance: Conformance):
+    """pytest-aiohttp's `aiohttp_server`, checked like `aiohttp_client`."""
+    async def server(app, *args, **kwargs):
+        openapi_conformance.watch(app)
+        return await aiohttp_server(app, *args, **kwargs)
+    return server

@@ -38,6 +38,7 @@ class Sample:
 
 SAMPLES: dict[str, Sample] = {
     "static": Sample(params={"filename": "console.css"}),
+    "api_docs_assets": Sample(params={"filename": "swagger-ui.css"}),
     "login_submit": Sample(form={"username": "nobody", "password": "not-a-password"}),
     "logout": Sample(signs_out=True),
     # one's own password: a wrong current password (400), so the walk changes nothing

@@ -40,6 +40,11 @@ _TABLE: dict[str, set[str]] = {
     "account_password":     set(STAFF),   # one's own password (not the API token's: it has no password)
     "account_password_submit": set(STAFF),
     "api_account_password": set(STAFF),
+    # the API's OpenAPI document and docs page (issue 15, callcenter/openapi): no patient data, but the map of
+    # the whole interface, so not for anonymous visitors
+    "api_openapi":          set(STAFF) | {API},
+    "api_docs":             set(STAFF),
+    "api_docs_assets":      {ANONYMOUS},   # Swagger UI's own files
     "api_ws_ticket":        {API},   # a websocket ticket for a machine client (console users have cookies)
     # -- console pages ------------------------------------------------------------------------------------
     "agent_console":        {"agent", "nurse"},

@@ -31,6 +31,7 @@ from callcenter.auth.services import create_user
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, User
 from callcenter.main import Services, build, init_app
+from tests.openapi_conformance import Conformance
 
 API_TOKEN = "test-token"
 PASSWORD = "correct horse battery staple"
@@ -79,10 +80,14 @@ def seed_role_users(database_url: str, hasher: PasswordHasher | None = None) -> 
 
 
 @asynccontextmanager
-async def console_server(services: Services, *, ari: bool = False,
-                         host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Serve the real application; the services start with it and stop when the block ends."""
-    runner = web.AppRunner(init_app(services.cfg, services, ari=ari))
+async def console_server(services: Services, *, ari: bool = False, host: str = "127.0.0.1",
+                         conformance: Conformance | None = None) -> AsyncIterator[str]:
+    """Serve the real application; the services start with it and stop when the block ends. With
+    `conformance`, every answer is checked against the OpenAPI document (tests/openapi_conformance.py)."""
+    app = init_app(services.cfg, services, ari=ari)
+    if conformance is not None:
+        conformance.watch(app)
+    runner = web.AppRunner(app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, 0)
@@ -104,6 +109,7 @@ class LiveConsole:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="live-console", daemon=True)
         self._stack = AsyncExitStack()
+        self.conformance = Conformance()
 
     def start(self) -> LiveConsole:
         self._thread.start()
@@ -111,19 +117,22 @@ class LiveConsole:
         return self
 
     def stop(self) -> None:
+        """Stop the server; then fail if an answer it gave is not what the OpenAPI document describes."""
         try:
             self.run(self._stack.aclose())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+        self.conformance.assert_clean()
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _start(self) -> None:
         self.services = build(self.cfg)
-        self.url = await self._stack.enter_async_context(console_server(self.services, ari=self.ari))
+        self.url = await self._stack.enter_async_context(console_server(self.services, ari=self.ari,
+                                                                          conformance=self.conformance))
 
     # -- looking at the database (synchronously, from the test's thread) ---------------------------------
 

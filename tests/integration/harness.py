@@ -21,6 +21,7 @@ from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Recording
 from callcenter.demo import seed_demo
 from callcenter.main import Services, build, init_app, start, stop
 from callcenter.simulate import place_call
+from tests.openapi_conformance import Conformance
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
@@ -201,6 +202,8 @@ async def start_contact_center(cfg: configuration.Config):
     from aiohttp import web
     services = build(cfg)
     app = init_app(cfg, services, managed=False)  # started here: the test waits for ARI before it goes on
+    conformance = Conformance()  # every answer checked against the OpenAPI document (issue 15)
+    conformance.watch(app)
     await start(services)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -223,6 +226,7 @@ async def start_contact_center(cfg: configuration.Config):
         await ari.close()
         await runner.cleanup()
         await stop(services)
+        conformance.assert_clean()
     return center, close
 
 
