@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_seed_demo)
 
     _add_user_commands(sub)
+    _add_api_client_commands(sub)
 
     s = sub.add_parser("prompts", help="generate the IVR prompts with espeak-ng")
     s.add_argument("--out", help="output directory (default: STATE_DIR/prompts)")
@@ -197,6 +198,23 @@ def _add_fastagi_commands(sub) -> None:
     s.add_argument("--listen", metavar="HOST:PORT",
                    help="where to listen (default: [fastagi] listen, else 127.0.0.1:4573)")
     s.set_defaults(func=f.listen)
+
+
+def _add_api_client_commands(sub) -> None:
+    from .auth.permissions import SCOPES
+    clients = sub.add_parser("api-client", help="machine clients of the HTTP API: add, list, revoke")
+    clients = clients.add_subparsers(title="api-client commands", metavar="ACTION")
+    s = clients.add_parser("add", help="create a client and print its secret (once: only a hash is kept)",
+                           epilog="scopes: " + "; ".join(f"{k}: {v}" for k, v in SCOPES.items()))
+    s.add_argument("name")
+    s.add_argument("--scope", action="append", required=True, metavar="SCOPE",
+                   help="what the client may do (repeat, or separate with commas): " + ", ".join(SCOPES))
+    s.set_defaults(func=cmd_api_client_add)
+    s = clients.add_parser("list", help="clients, their scopes, and whether revoked")
+    s.set_defaults(func=cmd_api_client_list)
+    s = clients.add_parser("revoke", help="revoke a client: its next request is refused (401)")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_api_client_revoke)
 
 
 def _add_campaign_commands(sub) -> None:
@@ -314,10 +332,8 @@ def _ensure_ready(cfg: configuration.Config) -> configuration.Config:
 
 
 def cmd_serve(cfg, args) -> int:
-    from .db.database import upgrade
     from .main import build, init_app, run
-    cfg = _ensure_ready(cfg)
-    upgrade(cfg.database_url)
+    cfg = _prepare(cfg)
     services = build(cfg, wrapup_seconds=args.wrapup)
     app = init_app(cfg, services)
     if args.available:
@@ -335,12 +351,20 @@ def _make_available(services, numbers: list[str]):
 
 
 def cmd_setup(cfg, args) -> int:
-    from .db.database import upgrade
-    path = configuration.ensure_secrets(cfg)
-    cfg = configuration.reload(cfg)
-    upgrade(cfg.database_url)
-    print(f"secrets: {path}\ndatabase: upgraded")
+    cfg = _prepare(cfg)
+    print(f"secrets: {cfg.state_path / 'secrets.toml'}\ndatabase: upgraded")
     return 0
+
+
+def _prepare(cfg: configuration.Config) -> configuration.Config:
+    """Secrets, the database at its newest revision, and the command-line tools' API client."""
+    from .auth.clients import ensure_cli_client
+    from .db.database import upgrade
+    cfg = _ensure_ready(cfg)
+    upgrade(cfg.database_url)
+    with _database(cfg) as db, db.session() as session:
+        log.info("%s", ensure_cli_client(session, cfg.http.api_token))
+    return cfg
 
 
 def cmd_db_upgrade(cfg, args) -> int:
@@ -421,6 +445,35 @@ def cmd_user_list(cfg, args) -> int:
         if u.locked_until and u.locked_until > _now():
             status = f"locked until {u.locked_until:%H:%M} UTC"
         print(f"{u.username:<16} {u.role:<11} {u.desk or '-':<6} {status:<22} {u.display_name}")
+    return 0
+
+
+def cmd_api_client_add(cfg, args) -> int:
+    from .auth.clients import add_client
+    scopes = [scope.strip() for given in args.scope for scope in given.split(",") if scope.strip()]
+    with _auth_errors(), _database(cfg) as db, db.session() as session:
+        info, secret = add_client(session, args.name, scopes)
+    print(f"created API client {info.name!r} with scopes {', '.join(info.scopes)}")
+    print(f"secret (shown this once; send it as 'Authorization: Bearer <secret>'):\n{secret}")
+    return 0
+
+
+def cmd_api_client_list(cfg, args) -> int:
+    from .auth.clients import list_clients
+    with _database(cfg) as db, db.session() as session:
+        clients = list_clients(session)
+    print(f"{'NAME':<24} {'CREATED':<17} {'STATUS':<26} SCOPES")
+    for c in clients:
+        status = f"revoked {c.revoked_at:%Y-%m-%d %H:%M} UTC" if c.revoked_at else "active"
+        print(f"{c.name:<24} {c.created_at:%Y-%m-%d %H:%M} {status:<26} {','.join(c.scopes)}")
+    return 0
+
+
+def cmd_api_client_revoke(cfg, args) -> int:
+    from .auth.clients import revoke_client
+    with _auth_errors(), _database(cfg) as db, db.session() as session:
+        info = revoke_client(session, args.name)
+    print(f"API client {info.name!r} revoked at {info.revoked_at:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
@@ -513,7 +566,7 @@ async def _report_call(cfg, hotline_channel_id: str, patient_channel_id: str, ti
         return False
     base = serverclient.base_url(cfg)
     print(found["id"])
-    print(f"API:     {base}{found['url']}  (Authorization: Bearer <[http] api_token>)")
+    print(f"API:     {base}{found['url']}  (Authorization: Bearer <an API client's secret>)")
     print(f"console: {base}/calls/{found['id']} (the call), {base}/supervisor (wallboard)")
     return True
 

@@ -74,6 +74,8 @@ class KpiConfig:
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # The API client secret this machine's commands (agent, campaign run, simulate-call) present; `setup` and
+    # `serve` register it once as the client "cli" (auth/clients.py). The server accepts only clients.
     api_token: str = ""
     session_key: str = ""
     # Cookies only over HTTPS, and HSTS: "auto" turns it on unless the console is on a loopback address and

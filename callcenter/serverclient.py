@@ -1,4 +1,5 @@
-"""How command-line tools ask the running server (`callcenter serve`): JSON with the API token."""
+"""How command-line tools ask the running server (`callcenter serve`): JSON with [http] api_token, the
+secret of this machine's API client ("cli", auth/clients.py)."""
 from __future__ import annotations
 
 import json

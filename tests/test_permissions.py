@@ -1,5 +1,5 @@
-"""The permission table, proven on the real application: every route x every role (and anonymous, and the
-API token) gets the answer callcenter/auth/permissions.py gives.
+"""The permission table, proven on the real application: every route x every role (and anonymous, an API
+client with every scope, and one API client per scope) gets the answer callcenter/auth/permissions.py gives.
 
 New routes are picked up by themselves (the test walks app.router). A route with path parameters other
 than {number} (an agent desk: the signed-in user's own desk) needs a line in SAMPLES; so does a route that
@@ -17,14 +17,32 @@ from sqlalchemy import select
 
 from callcenter import main
 from callcenter.auth.exceptions import PermissionTableError
-from callcenter.auth.permissions import ANONYMOUS, API, PERMISSIONS, ROLES, allowed, check_routes
+from callcenter.auth.permissions import (
+    ANONYMOUS,
+    API,
+    PERMISSIONS,
+    ROLES,
+    SCOPES,
+    allowed,
+    check_routes,
+    client_allowed,
+)
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Patient, Queue, User
 from callcenter.main import build, init_app
 from callcenter.web.request import SERVICES
 
 from .audit_faults import audit_rows_refused
-from .browser.live import API_TOKEN, ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
+from .browser.live import (
+    API_TOKEN,
+    ROLE_USERS,
+    add_test_client,
+    console_config,
+    origin,
+    page_csrf,
+    seed_role_users,
+    sign_in,
+)
 
 
 @dataclass(frozen=True)
@@ -128,13 +146,30 @@ SAMPLES: dict[str, Sample] = {
     "api_webhook_delivery": Sample(params={"delivery": "999999"}),
     "api_webhook_resend": Sample(params={"delivery": "999999"}),
 }
-PRINCIPALS = (*ROLES, ANONYMOUS, API)
+PRINCIPALS = (*ROLES, ANONYMOUS, API)   # API: the tests' API client, with every scope
+# An API client holding one scope each ("client:<scope>"), with the secret "secret-of-<scope>".
+SCOPE_CLIENTS = tuple(f"client:{scope}" for scope in SCOPES)
 REFUSED = {401, 403}
+
+
+def _is_client(principal: str) -> bool:
+    return principal == API or principal in SCOPE_CLIENTS
+
+
+def _secret(principal: str) -> str:
+    return API_TOKEN if principal == API else f"secret-of-{principal.removeprefix('client:')}"
+
+
+def _scopes(principal: str) -> set[str]:
+    return set(SCOPES) if principal == API else {principal.removeprefix("client:")}
 
 
 @pytest.fixture
 async def app_server(tmp_path, sqlite_url, aiohttp_client):
     seed_role_users(sqlite_url)
+    for principal in SCOPE_CLIENTS:
+        add_test_client(sqlite_url, name=principal.replace(":", "-"), scopes=_scopes(principal),
+                        secret=_secret(principal))
     services = build(console_config(tmp_path, sqlite_url))
     app = init_app(services.cfg, services, ari=False)
     return (await aiohttp_client(app)).server
@@ -160,8 +195,8 @@ async def _request(client, route: web.AbstractRoute, principal: str, token: str)
     sample = SAMPLES.get(route.name, Sample())
     path = _path(route, principal)
     headers = {"Origin": origin(client), "X-CSRF-Token": token}
-    if principal == API:
-        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    if _is_client(principal):
+        headers = {"Authorization": f"Bearer {_secret(principal)}"}
     elif not path.startswith("/api/"):
         headers["Accept"] = "text/html"
     if sample.websocket:
@@ -173,7 +208,7 @@ async def _request(client, route: web.AbstractRoute, principal: str, token: str)
 
 
 async def _websocket(client, path: str, principal: str, headers: dict) -> int:
-    if principal == API:  # the way a machine client opens one without its token in the URL
+    if _is_client(principal):  # the way a machine client opens one without its token in the URL
         ticket = await client.post("/api/ws-tickets", headers=headers)
         path, headers = f"{path}?ticket={(await ticket.json())['ticket']}", {}
     try:
@@ -193,8 +228,10 @@ async def _client_for(server, aiohttp_client, principal: str) -> tuple[object, s
 
 
 def _expected(route: web.AbstractRoute, principal: str) -> str:
-    if principal == API and not route.resource.canonical.startswith("/api/"):
-        return "skip"  # the token means nothing outside /api/*: that is the anonymous case
+    if _is_client(principal):
+        if not route.resource.canonical.startswith("/api/"):
+            return "skip"  # the token means nothing outside /api/*: that is the anonymous case
+        return "allowed" if client_allowed(route.name, _scopes(principal)) else "refused"
     return "allowed" if allowed(route.name, principal) else "refused"
 
 
@@ -202,7 +239,7 @@ async def test_given_every_route_and_role_when_requested_then_permission_table_i
                                                                                            aiohttp_client):
     wrong = []
     checked = 0
-    for principal in PRINCIPALS:
+    for principal in (*PRINCIPALS, *SCOPE_CLIENTS):
         client, token = await _client_for(app_server, aiohttp_client, principal)
         for route in _routes(app_server.app):
             expected = _expected(route, principal)

@@ -42,3 +42,15 @@ class InvalidUserField(AuthError):
 
 class PermissionTableError(Exception):
     """A route has no line in permissions.PERMISSIONS (or a line is malformed): raised at start-up."""
+
+
+class InvalidApiClient(AuthError):
+    """A bad API client name or scope."""
+
+
+class DuplicateApiClient(AuthError):
+    pass
+
+
+class UnknownApiClient(AuthError):
+    pass

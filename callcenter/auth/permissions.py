@@ -5,9 +5,11 @@ Every route is registered with `name=`; the auth middleware looks its name up he
 forgotten. Adding a page or an API call = adding one line. tests/test_permissions.py walks every route for
 every role and checks the answer against this table.
 
-Besides the staff roles there are two pseudo-roles:
+Besides the staff roles there are pseudo-roles:
 - ANONYMOUS: no sign-in needed (and so anyone signed in may use it too);
-- API: a machine client presenting the Bearer API token (CLI, benchmarks); only for /api/* routes.
+- "api:<scope>": an API client (auth/clients.py: a machine presenting its Bearer secret) holding that scope;
+  only for /api/* routes. A client may use a route when one of its scopes is on the route's line;
+- API: any API client whatever its scopes (only the websocket ticket: the socket's own line decides).
 """
 from __future__ import annotations
 
@@ -27,6 +29,21 @@ DESK_ROLES = frozenset({"agent", "nurse"})
 # All that a user whose password an admin set may do before choosing their own (besides public routes).
 PASSWORD_CHANGE_ROUTES = frozenset({"account_password", "account_password_submit", "api_account_password",
                                     "logout"})
+# What an API client may be given (`callcenter api-client add NAME --scope ...`): each scope is the
+# pseudo-role "api:<scope>" in the table below. A new scope is a line here and its routes' lines.
+SCOPES: dict[str, str] = {
+    "status":        "agents, queues and the wallboard: states and counts",
+    "calls":         "a call's record and events; the call on a channel (simulate-call)",
+    "desk":          "drive desks: agent states, the desk socket (screen pops), call controls, dispositions",
+    "triage":        "triage and red-flag escalation on a desk's call",
+    "monitor":       "listen to or whisper into live calls",
+    "campaigns":     "outbound campaigns: list, plan, run, reports",
+    "campaign_edit": "save campaign definitions",
+    "dnc":           "the do-not-call list",
+    "kpi":           "KPI reports",
+    "metrics":       "Prometheus metrics (counts and latencies only)",
+    "webhooks":      "webhook subscriptions and their deliveries",
+}
 
 _TABLE: dict[str, set[str]] = {
     # -- public -------------------------------------------------------------------------------------------
@@ -37,7 +54,7 @@ _TABLE: dict[str, set[str]] = {
     # -- every signed-in user -----------------------------------------------------------------------------
     "logout":               set(STAFF),
     "home":                 set(STAFF),
-    "account_password":     set(STAFF),   # one's own password (not the API token's: it has no password)
+    "account_password":     set(STAFF),   # one's own password (an API client has none)
     "account_password_submit": set(STAFF),
     "api_account_password": set(STAFF),
     # the API's OpenAPI document and docs page (issue 15, callcenter/openapi): no patient data, but the map of
@@ -85,59 +102,60 @@ _TABLE: dict[str, set[str]] = {
     "admin_webhook_delete":   {"admin"},
     "admin_webhook_delivery": {"admin"},
     "admin_webhook_resend":   {"admin"},
-    "api_webhooks":           {"admin", API},
-    "api_webhook_create":     {"admin", API},
-    "api_webhook":            {"admin", API},
-    "api_webhook_update":     {"admin", API},
-    "api_webhook_delete":     {"admin", API},
-    "api_webhook_deliveries": {"admin", API},
-    "api_webhook_delivery":   {"admin", API},
-    "api_webhook_resend":     {"admin", API},
-    # -- API (API = the Bearer token of machine clients) ---------------------------------------------------
-    "api_agents":           {"supervisor", "admin", API},
-    "api_agent_state":      {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
-    "api_agent_socket":     {"agent", "nurse", "supervisor", "admin", API},   # desk roles: own desk only
-    "api_queues":           {"agent", "nurse", "supervisor", "admin", API},
-    "api_call":             {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_find":        {"agent", "nurse", "supervisor", "admin", API},  # ?channel=: simulate-call
+    "api_webhooks":           {"admin", "api:webhooks"},
+    "api_webhook_create":     {"admin", "api:webhooks"},
+    "api_webhook":            {"admin", "api:webhooks"},
+    "api_webhook_update":     {"admin", "api:webhooks"},
+    "api_webhook_delete":     {"admin", "api:webhooks"},
+    "api_webhook_deliveries": {"admin", "api:webhooks"},
+    "api_webhook_delivery":   {"admin", "api:webhooks"},
+    "api_webhook_resend":     {"admin", "api:webhooks"},
+    # -- API ("api:<scope>": an API client with that scope, see SCOPES) ------------------------------------
+    "api_agents":           {"supervisor", "admin", "api:status"},
+    # desk roles: their own desk only
+    "api_agent_state":      {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_agent_socket":     {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_queues":           {"agent", "nurse", "supervisor", "admin", "api:status"},
+    "api_call":             {"agent", "nurse", "supervisor", "admin", "api:calls"},
+    "api_call_find":        {"agent", "nurse", "supervisor", "admin", "api:calls"},  # ?channel=: simulate
     # -- supervision (issue 4): wallboard, recording review, live monitoring ---------------------------------
-    "api_wallboard":        {"supervisor", "admin", API},
-    "api_wallboard_socket": {"supervisor", "admin", API},
+    "api_wallboard":        {"supervisor", "admin", "api:status"},
+    "api_wallboard_socket": {"supervisor", "admin", "api:status"},
     "api_recordings":       {"supervisor", "admin"},
     "api_recording_play":   {"supervisor", "admin"},
     "api_recording_audio":  {"supervisor", "admin"},   # and only with a grant from api_recording_play
-    "api_call_monitor":     {"supervisor", "admin", API},
-    "api_monitor_stop":     {"supervisor", "admin", API},
-    "api_monitors":         {"supervisor", "admin", API},
+    "api_call_monitor":     {"supervisor", "admin", "api:monitor"},
+    "api_monitor_stop":     {"supervisor", "admin", "api:monitor"},
+    "api_monitors":         {"supervisor", "admin", "api:monitor"},
     # -- agent desk (issue 4): desk roles on their own desk only (checked in callcenter/desk/http.py) -------
-    "api_desk":               {"agent", "nurse", "supervisor", "admin", API},
-    "api_desk_callbacks":     {"agent", "nurse", "supervisor", "admin", API},
+    "api_desk":               {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_desk_callbacks":     {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_desk_search":        {"agent", "nurse"},
     "api_desk_patient_view":  {"agent", "nurse"},
-    "api_desk_disposition":   {"agent", "nurse", API},
-    "api_desk_tasks":         {"agent", "nurse", "supervisor", "admin", API},   # dispositions owed as tasks
-    "api_desk_release":       {"supervisor", "admin", API},   # end a desk's wrap-up (audited)
-    "api_disposition_tasks":  {"supervisor", "admin", API},
-    "api_disposition_task_complete": {"supervisor", "admin", API},   # a supervisor writes a desk's owed one
+    "api_desk_disposition":   {"agent", "nurse", "api:desk"},
+    "api_desk_tasks":         {"agent", "nurse", "supervisor", "admin", "api:desk"},  # dispositions owed
+    "api_desk_release":       {"supervisor", "admin", "api:desk"},   # end a desk's wrap-up (audited)
+    "api_disposition_tasks":  {"supervisor", "admin", "api:desk"},
+    "api_disposition_task_complete": {"supervisor", "admin", "api:desk"},  # writes a desk's owed one
     # -- call controls (callcenter/calls/http.py): desk roles on the calls of their own desk only ---------
-    "api_call_hold":              {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_hangup":            {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_transfer":          {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_transfer_complete": {"agent", "nurse", "supervisor", "admin", API},
-    "api_call_transfer_cancel":   {"agent", "nurse", "supervisor", "admin", API},
-    "api_agent_dial":             {"agent", "nurse", "supervisor", "admin", API},
+    "api_call_hold":              {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_hangup":            {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_transfer":          {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_transfer_complete": {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_transfer_cancel":   {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_agent_dial":             {"agent", "nurse", "supervisor", "admin", "api:desk"},
     # -- triage and call scripts (issue 5, callcenter/triage/http.py): desk roles on their own desk only ---
-    "api_triage_protocols":   {"agent", "nurse", "supervisor", "admin", API},
-    "api_triage":             {"agent", "nurse", "supervisor", "admin", API},
-    "api_triage_start":       {"agent", "nurse", API},
-    "api_triage_answer":      {"agent", "nurse", API},
-    "api_triage_reason":      {"agent", "nurse", API},  # the call's reason: ranks the protocols
-    "api_triage_age":         {"agent", "nurse", API},  # the age the caller gives, before the questions
+    "api_triage_protocols":   {"agent", "nurse", "supervisor", "admin", "api:triage"},
+    "api_triage":             {"agent", "nurse", "supervisor", "admin", "api:triage"},
+    "api_triage_start":       {"agent", "nurse", "api:triage"},
+    "api_triage_answer":      {"agent", "nurse", "api:triage"},
+    "api_triage_reason":      {"agent", "nurse", "api:triage"},  # the call's reason: ranks the protocols
+    "api_triage_age":         {"agent", "nurse", "api:triage"},  # the caller's age, before the questions
     "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
     # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
-    "api_triage_escalate":    {"agent", "nurse", API},  # own desk only
-    "api_triage_escalate_complete": {"agent", "nurse", API},
+    "api_triage_escalate":    {"agent", "nurse", "api:triage"},  # own desk only
+    "api_triage_escalate_complete": {"agent", "nurse", "api:triage"},
     "api_triage_override":    {"nurse"},   # the wrap-up rule is lifted by a nurse, with a written reason
     # The agent who took the call also sees it (checked in the view: a desk role sees its own desk's calls).
     "call_detail":            {"agent", "nurse", "supervisor", "admin"},
@@ -145,16 +163,16 @@ _TABLE: dict[str, set[str]] = {
     "call_triage_csv":        {"agent", "nurse", "supervisor", "admin"},
     # -- campaign JSON API (issue 6, callcenter/campaigns/http.py): runs and reports for supervisors,
     #    edits admin
-    "api_campaigns":           {"supervisor", "admin", API},
-    "api_campaign_plan":       {"supervisor", "admin", API},
-    "api_campaign_run":        {"supervisor", "admin", API},
-    "api_campaign_report":     {"supervisor", "admin", API},
-    "api_campaign_report_csv": {"supervisor", "admin", API},
-    "api_campaign_save":       {"admin", API},
-    "api_dnc":                 {"admin", API},
-    "api_dnc_add":             {"admin", API},
-    "api_dnc_import":          {"admin", API},
-    "api_dnc_remove":          {"admin", API},
+    "api_campaigns":           {"supervisor", "admin", "api:campaigns"},
+    "api_campaign_plan":       {"supervisor", "admin", "api:campaigns"},
+    "api_campaign_run":        {"supervisor", "admin", "api:campaigns"},
+    "api_campaign_report":     {"supervisor", "admin", "api:campaigns"},
+    "api_campaign_report_csv": {"supervisor", "admin", "api:campaigns"},
+    "api_campaign_save":       {"admin", "api:campaign_edit"},
+    "api_dnc":                 {"admin", "api:dnc"},
+    "api_dnc_add":             {"admin", "api:dnc"},
+    "api_dnc_import":          {"admin", "api:dnc"},
+    "api_dnc_remove":          {"admin", "api:dnc"},
     # -- campaign console (issue 6, callcenter/campaigns/console_http.py): progress for supervisors,
     #    editing for admins
     "campaigns":              {"supervisor", "admin"},
@@ -169,22 +187,36 @@ _TABLE: dict[str, set[str]] = {
     "campaign_dnc_remove":    {"admin"},
     # KPIs (issue 7): the dashboard page, its JSON and the same report as CSV (callcenter/kpi/http.py)
     "kpi_page":               {"supervisor", "admin"},
-    "api_kpi":                {"supervisor", "admin", API},
-    "api_kpi_csv":            {"supervisor", "admin", API},
+    "api_kpi":                {"supervisor", "admin", "api:kpi"},
+    "api_kpi_csv":            {"supervisor", "admin", "api:kpi"},
     # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
-    # presents the API token, an admin may look
-    "api_metrics":            {"admin", API},
+    # is an API client with the metrics scope, an admin may look
+    "api_metrics":            {"admin", "api:metrics"},
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {name: frozenset(roles) for name, roles in _TABLE.items()}
 
 
+def scope_role(scope: str) -> str:
+    """The pseudo-role of a scope in the table: "api:<scope>"."""
+    return f"{API}:{scope}"
+
+
+SCOPE_ROLES = frozenset(scope_role(scope) for scope in SCOPES)
+
+
 def allowed(route_name: str | None, role: str) -> bool:
-    """May `role` (a staff role, ANONYMOUS or API) use the route? Unknown routes: nobody."""
+    """May `role` (a staff role, ANONYMOUS, API or a scope's pseudo-role) use the route? Unknown routes:
+    nobody. Public routes: anyone but a machine client (its secret means nothing outside /api/*)."""
     roles = PERMISSIONS.get(route_name or "")
     if roles is None:
         return False
-    return role in roles or (ANONYMOUS in roles and role != API)
+    return role in roles or (ANONYMOUS in roles and role != API and role not in SCOPE_ROLES)
+
+
+def client_allowed(route_name: str | None, scopes: Iterable[str]) -> bool:
+    """May an API client holding `scopes` use the route: the line names any client, or one of its scopes?"""
+    return any(allowed(route_name, role) for role in (API, *map(scope_role, scopes)))
 
 
 def is_public(route_name: str | None) -> bool:
@@ -206,7 +238,7 @@ def check_routes(router: web.UrlDispatcher, table: dict[str, frozenset[str]] | N
 
 
 def _line_problems(table: dict[str, frozenset[str]]) -> Iterable[str]:
-    known = STAFF | {ANONYMOUS, API}
+    known = STAFF | {ANONYMOUS, API} | SCOPE_ROLES
     for name, roles in table.items():
         if not roles or not roles <= known:
             yield f"route {name!r}: roles must be a non-empty subset of {sorted(known)}, got {sorted(roles)}"
@@ -219,5 +251,5 @@ def _route_problems(resources: Iterable[web.AbstractResource], table: dict) -> I
             yield f"route {path} has no name= (every route needs one, for the permission table)"
         elif resource.name not in table:
             yield f"route {resource.name!r} ({path}) has no line in the permission table"
-        elif API in table[resource.name] and not path.startswith("/api/"):
-            yield f"route {resource.name!r} ({path}): the API token is only for /api/* routes"
+        elif table[resource.name] & ({API} | SCOPE_ROLES) and not path.startswith("/api/"):
+            yield f"route {resource.name!r} ({path}): API clients are only for /api/* routes"

@@ -30,6 +30,7 @@ from ..config import Config, secure_cookies
 from ..db.database import Database
 from ..db.models import USER_ROLES, Agent, AuditEvent, User
 from ..db.types import utcnow
+from .clients import ApiClients
 from .exceptions import DuplicateUser, InvalidUserField, SignInFailed, UnknownUser, WeakPassword
 from .sockets import SessionSockets
 from .throttle import SignInThrottle
@@ -51,7 +52,6 @@ class LockoutPolicy:
 class AuthSettings:
     """How console sessions behave. `from_config` derives them from [http]."""
 
-    api_token: str
     session_key: str
     secure_cookies: bool
     max_age: int = 8 * 3600          # a shift: sign in again after 8 h whatever happens
@@ -67,7 +67,7 @@ class AuthSettings:
             log.warning("http.session_key is empty: using a random key, sessions end at restart")
             key = secrets.token_urlsafe(32)
         # Cookies over plain HTTP only where the browser is on the same machine; everywhere else HTTPS.
-        return cls(api_token=cfg.http.api_token, session_key=key, secure_cookies=secure_cookies(cfg.http),
+        return cls(session_key=key, secure_cookies=secure_cookies(cfg.http),
                    allowed_origins=frozenset({f"{cfg.http.host}:{cfg.http.port}"}))
 
     def fernet_key(self) -> bytes:
@@ -348,16 +348,19 @@ def _audit(session: Session, action: str, user_id: int | None, now: datetime, de
 
 @dataclass
 class Auth:
-    """What the auth middleware and views need: settings and the user service (one per application)."""
+    """What the auth middleware and views need: settings, users and API clients (one per application)."""
 
     settings: AuthSettings
     users: UserService
     tickets: WsTickets = field(default_factory=WsTickets)
     sockets: SessionSockets | None = None   # websockets of signed-in users, closed when their session ends
+    clients: ApiClients | None = None       # machine clients of /api/* (auth/clients.py)
 
     def __post_init__(self) -> None:
         if self.sockets is None:
             self.sockets = SessionSockets(self.users.session_versions)
+        if self.clients is None:
+            self.clients = ApiClients(self.users.db)
 
     @classmethod
     def from_config(cls, cfg: Config, db: Database) -> Auth:

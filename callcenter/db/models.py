@@ -277,6 +277,20 @@ class User(Base):
     phone_endpoint: Mapped[str | None] = mapped_column(String(255))
 
 
+class ApiClient(Base):
+    """A machine client of the HTTP API (callcenter/auth/clients.py): named, scoped, revocable. Only the
+    SHA-256 of its secret is stored. A revoked client keeps its row: audit rows name it by id."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON(), default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class Agent(Base):
     """A desk that can take calls. `endpoint` is an Asterisk dial string ('PJSIP/1001')."""
 
@@ -507,6 +521,7 @@ class AuditEvent(Base):
     ts: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     actor_user_id: Mapped[int | None] = mapped_column(Integer)
     actor_agent_id: Mapped[int | None] = mapped_column(Integer)
+    actor_client_id: Mapped[int | None] = mapped_column(Integer)   # an API client (api_clients.id)
     action: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[int | None] = mapped_column(Integer)
     call_id: Mapped[str | None] = mapped_column(String(32))

@@ -85,16 +85,18 @@ def recent_discharge(session: Session, patient_id: int, *, now: datetime | None 
 
 @dataclass(frozen=True)
 class AuditActor:
-    """Who reads or changes: the signed-in user, the desk (agent) they act at, or a named API client. A
-    supervisor at another desk's console is that supervisor; an API client is `api_client`: its name, or ""
-    for an unnamed one (the shared token)."""
+    """Who reads or changes: the signed-in user, the desk (agent) they act at, or an API client (its name,
+    kept in the row's detail, and its id, in actor_client_id). A supervisor at another desk's console is that
+    supervisor."""
     user_id: int | None = None
     agent_id: int | None = None
     api_client: str | None = None
+    api_client_id: int | None = None
 
 
 def add_audit_event(session: Session, action: str, *, actor: AuditActor | None = None,
                     actor_user_id: int | None = None, actor_agent_id: int | None = None,
+                    actor_client_id: int | None = None,
                     patient_id: int | None = None, call_id: str | None = None,
                     recording_id: int | None = None, reason: str | None = None,
                     detail: dict[str, Any] | None = None) -> AuditEvent:
@@ -105,11 +107,12 @@ def add_audit_event(session: Session, action: str, *, actor: AuditActor | None =
     if actor is not None:
         actor_user_id = actor.user_id if actor.user_id is not None else actor_user_id
         actor_agent_id = actor.agent_id if actor.agent_id is not None else actor_agent_id
+        actor_client_id = actor.api_client_id if actor.api_client_id is not None else actor_client_id
         if actor.api_client is not None:
             _mark_api_client(detail, actor.api_client)
     event = AuditEvent(ts=utcnow(), action=action, actor_user_id=actor_user_id, actor_agent_id=actor_agent_id,
-                       patient_id=patient_id, call_id=call_id, recording_id=recording_id, reason=reason,
-                       detail=detail)
+                       actor_client_id=actor_client_id, patient_id=patient_id, call_id=call_id,
+                       recording_id=recording_id, reason=reason, detail=detail)
     session.add(event)
     session.flush()  # written now, inside the read's transaction: a failing row fails the read
     return event

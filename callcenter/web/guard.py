@@ -1,10 +1,10 @@
 """The request guard: who is asking (API token or session cookie), may they use this route, is it forged?
 
 Order of the checks, for every request that matched a route:
-1. /api/* with a Bearer token in the Authorization header (never in the URL: URLs end up in logs), or a
-   websocket upgrade with a `?ticket=` from POST /api/ws-tickets (auth/tickets.py): a machine client. A
-   wrong token or ticket is 401; the route must allow the API pseudo-role. No session and no CSRF check: a
-   token is no ambient authority.
+1. /api/* with a Bearer secret in the Authorization header (never in the URL: URLs end up in logs), or a
+   websocket upgrade with a `?ticket=` from POST /api/ws-tickets (auth/tickets.py): an API client
+   (auth/clients.py). An unknown or revoked secret, or a bad ticket, is 401; a client without a scope the
+   route's line names is 403. No session and no CSRF check: a secret is no ambient authority.
 2. A public route (permissions.ANONYMOUS): passes; a state-changing request still needs the CSRF token of the
    (anonymous) session, so nobody can sign a victim into an account of the attacker's.
 3. Otherwise the session cookie must hold a valid sign-in: none is 401 (HTML navigations are sent to
@@ -28,12 +28,13 @@ from aiohttp_session import AbstractStorage, Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
-from ..auth.permissions import API, PASSWORD_CHANGE_ROUTES, allowed, is_public
+from ..auth.clients import ApiClient
+from ..auth.permissions import PASSWORD_CHANGE_ROUTES, allowed, is_public
 from ..auth.services import Auth, AuthSettings, CurrentUser
 
 AUTH = web.AppKey("auth", Auth)
 USER = web.RequestKey("user", CurrentUser)
-API_CLIENT = web.RequestKey("api_client", bool)
+API_CLIENT = web.RequestKey("api_client", ApiClient)
 SESSION = web.RequestKey("session", Session)
 _STORAGE = web.RequestKey("session_storage", AbstractStorage)
 _LOADED = web.RequestKey("session_as_loaded", object)
@@ -138,7 +139,7 @@ def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
     return guard
 
 
-# -- API token --------------------------------------------------------------------------------------------
+# -- API clients ------------------------------------------------------------------------------------------
 
 
 def _presents_api_token(request: web.Request) -> bool:
@@ -153,17 +154,25 @@ def _presents_api_token(request: web.Request) -> bool:
 
 async def _as_api_client(request: web.Request, handler: Handler, auth: Auth,
                          name: str | None) -> web.StreamResponse:
-    if "Authorization" in request.headers:
-        token = auth.settings.api_token
-        given = request.headers["Authorization"].removeprefix("Bearer ").strip()
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            raise web.HTTPUnauthorized(reason="missing or wrong API token")
-    elif not auth.tickets.redeem(request.query["ticket"]):
-        raise web.HTTPUnauthorized(reason="unknown, spent or expired websocket ticket")
-    if not allowed(name, API):
-        raise web.HTTPForbidden(reason="the API token may not use this route")
-    request[API_CLIENT] = True
+    client = await _presented_client(request, auth)
+    if not client.may_use(name):
+        raise web.HTTPForbidden(reason=f"API client {client.name!r} has no scope for this route")
+    request[API_CLIENT] = client
     return await handler(request)
+
+
+async def _presented_client(request: web.Request, auth: Auth) -> ApiClient:
+    if "Authorization" in request.headers:
+        secret = request.headers["Authorization"].removeprefix("Bearer ").strip()
+        client = await auth.clients.authenticate(secret)
+        if client is None:
+            raise web.HTTPUnauthorized(reason="missing or wrong API token")  # or revoked
+        return client
+    client_id = auth.tickets.redeem(request.query["ticket"])
+    client = None if client_id is None else await auth.clients.active(client_id)
+    if client is None:
+        raise web.HTTPUnauthorized(reason="unknown, spent or expired websocket ticket, or a revoked client")
+    return client
 
 
 # -- sessions ---------------------------------------------------------------------------------------------
@@ -174,7 +183,7 @@ async def signed_in_user(request: web.Request, auth: Auth) -> CurrentUser | None
     if USER in request:
         return request[USER]
     if not has_sessions(request):
-        return None  # an app built without the session middleware: only the API token works
+        return None  # an app built without the session middleware: only API clients work
     session = await get_session(request)
     if "uid" not in session:
         return None
@@ -236,7 +245,7 @@ def _sign_in_required(request: web.Request) -> web.HTTPException:
     if wants_html(request):
         query = {"next": request.path_qs} if request.method == "GET" else {}
         return web.HTTPSeeOther(location="/login" + (f"?{urlencode(query)}" if query else ""))
-    return web.HTTPUnauthorized(reason="sign in, or present the API token")
+    return web.HTTPUnauthorized(reason="sign in, or present an API token (an API client's secret)")
 
 
 def _password_change_required(request: web.Request) -> web.HTTPException:

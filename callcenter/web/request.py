@@ -25,27 +25,19 @@ def services(request: web.Request) -> Services:
 
 
 def user_id(request: web.Request) -> int | None:
-    """The signed-in user's id; None for an API-token client."""
+    """The signed-in user's id; None for an API client."""
     user = request.get(USER)
     return user.id if user else None
 
 
 def audit_actor(request: web.Request, agent_id: int | None = None) -> AuditActor:
     """Whom the audit row of this request's read names: the signed-in user (a supervisor reading another
-    desk's call is that supervisor), else the API client the request authenticated as."""
+    desk's call is that supervisor), else the API client the request authenticated as (name and id)."""
     user = request.get(USER)
     if user is not None:
         return AuditActor(user.id, agent_id)
-    return AuditActor(None, agent_id, api_client_name(request))
-
-
-def api_client_name(request: web.Request) -> str | None:
-    """The API client's name as the auth middleware recorded it: None for no API client, "" for an unnamed
-    one (the shared token)."""
     client = request.get(API_CLIENT)
-    if not client:
-        return None
-    return getattr(client, "name", None) or (client if isinstance(client, str) else "")
+    return AuditActor(None, agent_id, client.name if client else None, client.id if client else None)
 
 
 # -- the own-desk rule ---------------------------------------------------------------------------------------
@@ -68,6 +60,7 @@ class Reader:
     api_client: str | None = None
     role: str | None = None
     desk: str = ""
+    client_id: int | None = None   # the API client (api_clients.id) reading, instead of a user
 
     def may_act_for(self, desk: str) -> bool:
         return may_act_for_desk(self.role, self.desk, desk)
@@ -79,17 +72,21 @@ class Reader:
         return self.desk_agent_id is not None and self.desk_agent_id in set(agent_ids)
 
     def audit_fields(self) -> dict:
-        """actor_user_id and detail for add_audit_event: the signed-in user, or the API client as such."""
+        """actor_user_id, actor_client_id and detail for add_audit_event: the signed-in user, or the API
+        client by its id (the detail says so to a reader who sees no user)."""
         if self.user_id is None:
             named = {"api_client": self.api_client} if self.api_client else {}
-            return {"actor_user_id": None, "detail": {"via": "api"} | named}
+            return {"actor_user_id": None, "actor_client_id": self.client_id,
+                    "detail": {"via": "api"} | named}
         return {"actor_user_id": self.user_id, "detail": {}}
 
 
 def reader(request: web.Request) -> Reader:
     user = request.get(USER)
     if user is None:
-        return Reader(None, restricted=False, api_client=api_client_name(request))
+        client = request.get(API_CLIENT)
+        return Reader(None, restricted=False, api_client=client.name if client else None,
+                      client_id=client.id if client else None)
     if user.role not in DESK_ROLES:
         return Reader(user.id, restricted=False, role=user.role)
     agents = services(request).queues.agents

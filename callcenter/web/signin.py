@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..auth.exceptions import SignInFailed, SignInThrottled, WeakPassword
 from ..errors import BadRequestBody
-from .guard import AUTH, USER, end_session, signed_in_user, start_session
+from .guard import API_CLIENT, AUTH, USER, end_session, signed_in_user, start_session
 from .templating import render
 
 # One message for every failure: it must not tell whether the account exists or is locked.
@@ -71,9 +71,10 @@ LOCAL_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
 
 
 async def ws_ticket(request: web.Request) -> web.Response:
-    """A single-use websocket ticket for an API client (auth/tickets.py)."""
+    """A single-use websocket ticket for the API client asking (auth/tickets.py)."""
     tickets = request.app[AUTH].tickets
-    return web.json_response({"ticket": tickets.issue(), "expires_in": tickets.ttl})
+    ticket = tickets.issue(request[API_CLIENT].id)
+    return web.json_response({"ticket": ticket, "expires_in": tickets.ttl})
 
 
 # -- the user's own password ------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """A real console for tests: configuration, one user per role, sign-in helpers, and servers.
 
-- `console_config(tmp_path, database_url)`: a Config for a test (API token "test-token").
-- `seed_role_users(database_url)`: migrate, then create ROLE_USERS (agent and nurse get desks 9001, 9002).
+- `console_config(tmp_path, database_url)`: a Config for a test.
+- `seed_role_users(database_url)`: migrate, then create ROLE_USERS (agent and nurse get desks 9001, 9002) and
+  the tests' API client (`add_test_client`).
+- `add_test_client(database_url)`: the API client "test-client" with every scope and the secret API_TOKEN
+  ("test-token"), which tests send as `Authorization: Bearer test-token`.
 - `console_server(services, ari=False)`: async context manager serving `init_app` on 127.0.0.1:<free port>,
   yields the base URL; with ari=True the services also drive Asterisk (tests needing the sandbox).
 - `LiveConsole`: the same in a background thread with its own event loop, for the synchronous Playwright
@@ -27,13 +30,16 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from callcenter import config as configuration
+from callcenter.auth.clients import add_client
+from callcenter.auth.permissions import SCOPES
 from callcenter.auth.services import create_user
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, User
 from callcenter.main import Services, build, init_app
 from tests.openapi_conformance import Conformance
 
-API_TOKEN = "test-token"
+API_TOKEN = "test-token"   # the secret of the tests' API client (add_test_client)
+TEST_CLIENT = "test-client"
 PASSWORD = "correct horse battery staple"
 
 
@@ -58,7 +64,7 @@ def console_config(tmp_path: Path, database_url: str) -> configuration.Config:
     cfg.state_dir = str(tmp_path / "state")
     cfg.database.url = database_url
     cfg.http.host = "127.0.0.1"
-    cfg.http.api_token = API_TOKEN
+    cfg.http.api_token = API_TOKEN   # what the command-line tools would present
     cfg.http.session_key = "test-session-key"
     cfg.recordings.dir = str(tmp_path / "recordings")
     return cfg
@@ -75,6 +81,18 @@ def seed_role_users(database_url: str, hasher: PasswordHasher | None = None) -> 
                 if spec.desk:
                     session.add(Agent(user_id=user.id, number=spec.desk, name=spec.display_name,
                                       endpoint=f"Local/auto-{spec.desk}@agent-phones/n", skills=["general"]))
+            add_client(session, TEST_CLIENT, SCOPES, secret=API_TOKEN)
+    finally:
+        db.close()
+
+
+def add_test_client(database_url: str, *, name: str = TEST_CLIENT, scopes=tuple(SCOPES),
+                    secret: str = API_TOKEN) -> None:
+    """An API client in the (migrated) database: by default every scope, with the secret API_TOKEN."""
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            add_client(session, name, scopes, secret=secret)
     finally:
         db.close()
 

@@ -10,7 +10,7 @@ from callcenter.db.models import AuditEvent
 from callcenter.main import build, init_app
 
 from ..audit_faults import audit_rows_refused
-from ..browser.live import API_TOKEN, console_config
+from ..browser.live import API_TOKEN, add_test_client, console_config
 from .conftest import HOSPITAL_ZONE
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,7 @@ async def _client(tmp_path, sqlite_url, aiohttp_client, dialer):
     cfg.campaigns.worker = "test-worker"
     services = build(cfg)
     services.db.upgrade()
+    add_test_client(sqlite_url)
     services.dialer = dialer
     client = await aiohttp_client(init_app(cfg, services, ari=False))
     await services.campaigns.load_file(PROJECT / "campaigns" / "appointment-reminders.yaml")

@@ -16,6 +16,8 @@ from sqlalchemy import select, update
 
 from callcenter import config as configuration
 from callcenter.ari.client import AriClient
+from callcenter.auth.clients import add_client
+from callcenter.auth.permissions import SCOPES
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Recording
 from callcenter.demo import seed_demo
@@ -59,7 +61,7 @@ def test_config(tmp_path: Path, database_url: str, password: str, **telephony) -
     cfg.ari.url = f"http://127.0.0.1:{TEST_PORT}"
     cfg.ari.password = password
     cfg.ari.reconnect_max_delay = 1.0
-    cfg.http.api_token = "test-token"
+    cfg.http.api_token = "test-token"   # the command-line tools' client (seeded_database adds it)
     cfg.recordings.dir = str(tmp_path / "recordings")
     cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK)
     telephony = {"agent_ring_timeout": 4, "queue_announce_seconds": 4} | telephony
@@ -173,11 +175,13 @@ async def poll(predicate, timeout: float = 60, what: str = "condition"):
 
 
 def seeded_database(database_url: str) -> Database:
-    """The test's database, migrated, with the demo data; agents' phones answer by themselves."""
+    """The test's database, migrated, with the demo data (agents' phones answer by themselves) and the API
+    client whose secret the tests send (every scope)."""
     db = Database(database_url)
     db.upgrade()
     with db.session() as session:
         seed_demo(session, "Local/auto-{number}@agent-phones/n")
+        add_client(session, "test-harness", SCOPES, secret="test-token")   # ContactCenter.headers
     return db
 
 

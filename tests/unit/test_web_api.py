@@ -11,6 +11,8 @@ from callcenter import config as configuration
 from callcenter.db.models import Call as CallRow
 from callcenter.main import build, init_app, stop
 
+from ..browser.live import add_test_client
+
 TOKEN = "unit-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -29,8 +31,8 @@ async def services(seeded_db, database_url, tmp_path):
     cfg = configuration.load(config_file=tmp_path / "absent.toml",
                              env={"CALLCENTER_STATE_DIR": str(tmp_path / "state")})
     cfg.database.url = database_url
-    cfg.http.api_token = TOKEN
     cfg.recordings.dir = str(tmp_path / "recordings")
+    add_test_client(database_url, secret=TOKEN)
     services = build(cfg)
     await services.events.start()
     await services.queues.load()
