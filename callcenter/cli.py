@@ -180,7 +180,7 @@ def _add_user_commands(sub) -> None:
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     s.add_argument("--must-change", action="store_true", help="the user must replace it at the next sign-in")
     s.set_defaults(func=cmd_user_add)
-    s = users.add_parser("passwd", help="set a user's password (also unlocks it and ends its sessions)")
+    s = users.add_parser("passwd", help="set a user's password (also ends its sessions)")
     s.add_argument("username")
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     s.add_argument("--must-change", action="store_true", help="the user must replace it at the next sign-in")
@@ -442,8 +442,6 @@ def cmd_user_list(cfg, args) -> int:
     print(f"{'USERNAME':<16} {'ROLE':<11} {'DESK':<6} {'STATUS':<22} NAME")
     for u in users:
         status = "inactive" if not u.active else "no password" if not u.has_password else "active"
-        if u.locked_until and u.locked_until > _now():
-            status = f"locked until {u.locked_until:%H:%M} UTC"
         print(f"{u.username:<16} {u.role:<11} {u.desk or '-':<6} {status:<22} {u.display_name}")
     return 0
 
@@ -502,11 +500,6 @@ def _auth_errors():
 def _database(cfg):
     from .db.database import Database
     return contextlib.closing(Database(cfg.database_url))
-
-
-def _now():
-    from .db.types import utcnow
-    return utcnow()
 
 
 def cmd_prompts(cfg, args) -> int:

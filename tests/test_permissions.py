@@ -93,7 +93,6 @@ SAMPLES: dict[str, Sample] = {
     "admin_user": Sample(params={"username": "nobody"}),
     "admin_user_role": Sample(params={"username": "nobody"}, form={"role": "agent"}),
     "admin_user_active": Sample(params={"username": "nobody"}, form={"active": "0"}),
-    "admin_user_unlock": Sample(params={"username": "nobody"}, form={}),
     "admin_user_password": Sample(params={"username": "nobody"}, form={"password": "x"}),
     "admin_user_phone": Sample(params={"username": "nobody"}, form={"phone_endpoint": "PJSIP/2001"}),
     "admin_user_create": Sample(form={"username": ""}),

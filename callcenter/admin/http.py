@@ -18,7 +18,7 @@ from ..web.request import services
 from ..web.templating import form_text as _text
 from ..web.templating import redirect_with_notice, render_with_notice
 from .exceptions import AdminError, NotFound
-from .services import ENDPOINT_TECHS, AdminService, AgentForm, AuditFilter, QueueForm, UserForm, is_locked
+from .services import ENDPOINT_TECHS, AdminService, AgentForm, AuditFilter, QueueForm, UserForm
 
 FLASH = "admin_notice"
 
@@ -31,7 +31,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/admin/users/{username}", user_page, name="admin_user")
     r.add_post("/admin/users/{username}/role", user_role, name="admin_user_role")
     r.add_post("/admin/users/{username}/active", user_active, name="admin_user_active")
-    r.add_post("/admin/users/{username}/unlock", user_unlock, name="admin_user_unlock")
     r.add_post("/admin/users/{username}/password", user_password, name="admin_user_password")
     r.add_post("/admin/users/{username}/phone", user_phone, name="admin_user_phone")
     r.add_get("/admin/desks", desks_page, name="admin_desks")
@@ -62,7 +61,7 @@ async def overview(request: web.Request) -> web.Response:
     users, desks, queues = await admin.users(), await admin.desks(), await admin.queues()
     recent = await admin.audit_page(AuditFilter())
     counts = {"users": len(users), "active": sum(u.active for u in users),
-              "locked": sum(is_locked(u) for u in users), "desks": len(desks), "queues": len(queues)}
+              "desks": len(desks), "queues": len(queues)}
     return await _page(request, "admin.html", tab="overview", counts=counts, recent=recent.rows[:8])
 
 
@@ -73,7 +72,7 @@ async def users_page(request: web.Request, form: UserForm | None = None, error: 
                      status: int = 200) -> web.Response:
     users = await _admin(request).users()
     return await _page(request, "admin_users.html", status=status, tab="users", users=users,
-                       form=form or UserForm(), error=error, roles=USER_ROLES, is_locked=is_locked)
+                       form=form or UserForm(), error=error, roles=USER_ROLES)
 
 
 async def user_create(request: web.Request) -> web.Response:
@@ -92,7 +91,7 @@ async def user_page(request: web.Request, error: AdminError | None = None, which
                     typed: dict | None = None, status: int = 200) -> web.Response:
     info = await _found(_admin(request).user(request.match_info["username"]))
     return await _page(request, "admin_user.html", status=status, tab="users", info=info, roles=USER_ROLES,
-                       locked=is_locked(info), error=error, which=which, typed=typed or {},
+                       error=error, which=which, typed=typed or {},
                        is_self=info.username == request[USER].username)
 
 
@@ -110,11 +109,6 @@ async def user_active(request: web.Request) -> web.Response:
     return await _user_action(request, "active", {},
                               lambda admin, actor, name: admin.set_active(actor, name, active == "1"),
                               f"Account {verb}")
-
-
-async def user_unlock(request: web.Request) -> web.Response:
-    return await _user_action(request, "unlock", {},
-                              lambda admin, actor, name: admin.unlock(actor, name), "Account unlocked")
 
 
 async def user_password(request: web.Request) -> web.Response:

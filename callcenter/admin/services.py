@@ -34,7 +34,6 @@ from ..db.models import (
     User,
 )
 from ..db.queries import add_audit_event
-from ..db.types import utcnow
 from ..queues.services import AgentRuntime, QueueInfo, QueueService
 from .exceptions import Conflict, InvalidInput, NotFound
 
@@ -210,12 +209,6 @@ def _set_active(session: Session, actor: CurrentUser, username: str, active: boo
         user.active = active
         user.session_version += 1   # a deactivated user is signed out everywhere at once
         _audit(session, actor, "user_activated" if active else "user_deactivated", username=user.username)
-
-
-def _unlock(session: Session, actor: CurrentUser, username: str) -> None:
-    user = _user_row(session, username)
-    user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
-    _audit(session, actor, "user_unlocked", username=user.username)
 
 
 def _reset_password(session: Session, hasher: PasswordHasher, actor: CurrentUser, username: str,
@@ -600,9 +593,6 @@ class AdminService:
     async def set_phone(self, actor: CurrentUser, username: str, endpoint: str) -> None:
         await self._db.run(_set_phone, actor, username, endpoint)
 
-    async def unlock(self, actor: CurrentUser, username: str) -> None:
-        await self._db.run(_unlock, actor, username)
-
     async def reset_password(self, actor: CurrentUser, username: str, password: str) -> None:
         await self._db.run(_reset_password, self._hasher, actor, username, password)
 
@@ -668,6 +658,3 @@ class AdminService:
     async def audit_export(self, actor: CurrentUser, filt: AuditFilter) -> list[AuditRow]:
         return await self._db.run(_audit_export, actor, filt)
 
-
-def is_locked(info: UserInfo) -> bool:
-    return info.locked_until is not None and info.locked_until > utcnow()

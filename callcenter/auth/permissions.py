@@ -73,7 +73,6 @@ _TABLE: dict[str, set[str]] = {
     "admin_user":           {"admin"},
     "admin_user_role":      {"admin"},
     "admin_user_active":    {"admin"},
-    "admin_user_unlock":    {"admin"},
     "admin_user_password":  {"admin"},
     "admin_user_phone":     {"admin"},
     "admin_desks":          {"admin"},

@@ -3,8 +3,8 @@
 Passwords are hashed with argon2id (argon2-cffi); a hash made with older parameters is replaced at the next
 successful sign-in. Guessing is slowed by throttle.py (per address and username, per address, overall),
 never by locking an account: that would let anyone lock a named user out. The users table counts failures
-within LockoutPolicy.window (the admin's view); `locked_until` is honoured when set. Every sign-in and failure
-is an `audit_events` row written in the same transaction as the counters. Passwords are never logged or
+within LockoutPolicy.window (the admin's view). Every sign-in and failure is an `audit_events` row written in
+the same transaction as the counters. Passwords are never logged or
 audited.
 
 The functions taking a `Session` are plain synchronous SQLAlchemy (used by the CLI, and by UserService
@@ -95,7 +95,6 @@ class UserInfo:
     role: str
     active: bool
     has_password: bool
-    locked_until: datetime | None
     last_login_at: datetime | None
     desk: str | None
     phone_endpoint: str | None = None   # the phone of a user without a desk (supervisors' listen/whisper)
@@ -105,7 +104,7 @@ class UserInfo:
 class _Credentials:
     user_id: int | None
     password_hash: str | None
-    usable: bool          # active, has a password, not locked
+    usable: bool          # active, has a password
     reason: str = ""      # why not usable, for the audit row
 
 
@@ -151,13 +150,13 @@ def create_user(session: Session, hasher: PasswordHasher, username: str, role: s
 
 def set_password(session: Session, hasher: PasswordHasher, username: str, password: str, *,
                  must_change: bool = False) -> User:
-    """Set a new password; it also unlocks the account and ends the user's sessions. `must_change`: someone
-    else chose it (an admin), so the user must replace it at the next sign-in."""
+    """Set a new password; it also clears the failure count and ends the user's sessions. `must_change`:
+    someone else chose it (an admin), so the user must replace it at the next sign-in."""
     user = _find(session, normalize_username(username))
     if user is None:
         raise UnknownUser(f"no user named {username!r}")
     _set_password(user, hasher, password)
-    user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
+    user.failed_logins, user.failed_logins_since = 0, None
     user.session_version += 1
     user.must_change_password = must_change
     return user
@@ -167,7 +166,7 @@ def list_users(session: Session) -> list[UserInfo]:
     rows = session.execute(select(User, Agent.number).outerjoin(Agent, Agent.user_id == User.id)
                            .order_by(User.username))
     return [UserInfo(u.username, u.display_name, u.role, u.active, u.password_hash is not None,
-                     u.locked_until, u.last_login_at, number, u.phone_endpoint) for u, number in rows]
+                     u.last_login_at, number, u.phone_endpoint) for u, number in rows]
 
 
 def _set_password(user: User, hasher: PasswordHasher, password: str) -> None:
@@ -199,7 +198,7 @@ class UserService:
         SignInThrottled before any work when this address (or everyone) failed too often."""
         username = normalize_username(username)[:64]
         self.throttle.check(remote, username)
-        creds = await self.db.run(_credentials, username, utcnow())
+        creds = await self.db.run(_credentials, username)
         ok = await self._verify(creds.password_hash or self._dummy_hash, password)
         ok = ok and creds.usable
         needs_rehash = ok and self.hasher.check_needs_rehash(creds.password_hash)
@@ -258,7 +257,7 @@ def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
         return False
 
 
-def _credentials(session: Session, username: str, now: datetime) -> _Credentials:
+def _credentials(session: Session, username: str) -> _Credentials:
     user = _find(session, username)
     if user is None:
         return _Credentials(None, None, False, "unknown_user")
@@ -266,8 +265,6 @@ def _credentials(session: Session, username: str, now: datetime) -> _Credentials
         return _Credentials(user.id, user.password_hash, False, "inactive")
     if user.password_hash is None:
         return _Credentials(user.id, None, False, "no_password")
-    if user.locked_until is not None and user.locked_until > now:
-        return _Credentials(user.id, user.password_hash, False, "locked")
     return _Credentials(user.id, user.password_hash, True)
 
 
@@ -278,12 +275,10 @@ def _record_attempt(session: Session, creds: _Credentials, ok: bool, new_hash: s
         _audit(session, "sign_in_failed", None, now, detail | {"reason": creds.reason})
         return None
     user = session.get(User, creds.user_id, with_for_update=True)
-    if ok and user.locked_until is not None and user.locked_until > now:
-        ok, creds.reason = False, "locked"  # locked by a concurrent attempt since _credentials
     if not ok:
         _count_failure(session, user, creds.reason or "wrong_password", detail, policy, now)
         return None
-    user.failed_logins, user.failed_logins_since, user.locked_until = 0, None, None
+    user.failed_logins, user.failed_logins_since = 0, None
     user.last_login_at = now
     if new_hash:
         user.password_hash = new_hash
@@ -295,8 +290,6 @@ def _count_failure(session: Session, user: User, reason: str, detail: dict, poli
                    now: datetime) -> None:
     """Count for the admin's view; never lock (throttle.py slows the guessing address instead)."""
     _audit(session, "sign_in_failed", user.id, now, detail | {"reason": reason})
-    if reason == "locked":
-        return  # attempts while locked do not count
     if user.failed_logins_since is None or now - user.failed_logins_since > policy.window:
         user.failed_logins, user.failed_logins_since = 0, now
     user.failed_logins += 1

@@ -263,10 +263,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    # Sign-in (callcenter/auth): failures counted since failed_logins_since; a lock-out survives restarts.
+    # Sign-in (callcenter/auth): failures counted since failed_logins_since, for the admin's view; guessing is
+    # slowed per address (auth/throttle.py), never by locking the account.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_logins_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Sessions live in cookies; bumping this ends every session of the user (sign-out, password change).
