@@ -527,7 +527,7 @@ async def _simulate_call(cfg, args) -> int:
     from .ari.client import AriClient
     from .simulate import place_call, wait_for_hangup
     a = cfg.ari
-    ari = AriClient(a.url, a.username, a.password, a.app + "-sim")
+    ari = AriClient(a.url, a.username, a.password, a.app + "-sim", ca_file=a.ca_file or None)
     await ari.start()
     try:
         # Asterisk names the second half of a Local channel only when the first is named too.

@@ -31,11 +31,15 @@ class ConfigError(Exception):
 
 @dataclass
 class AriConfig:
+    # http:// for an Asterisk on this machine; https:// for one across a network (the ARI password and the
+    # fetched recordings cross it): the events websocket is then wss://, and the certificate always checked.
     url: str = "http://127.0.0.1:8088"
     username: str = "callcenter"
     password: str = ""
     app: str = "callcenter"
     reconnect_max_delay: float = 10.0
+    # The CA certificate(s), PEM, that signed Asterisk's certificate (a hospital's own CA); empty: the system
+    ca_file: str = ""
 
 
 @dataclass
@@ -295,6 +299,7 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
     _apply_mapping(cfg, data, str(file_path))
     _apply_env(cfg, env)
     _check_region(cfg.telephony)
+    _check_ari(cfg.ari)
     _check_http(cfg.http)
     _check_fastagi(cfg.fastagi)
     cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
@@ -309,6 +314,14 @@ def _check_region(telephony: TelephonyConfig) -> None:
         telephony.default_region = region_code(telephony.default_region)
     except ValueError as exc:
         raise ConfigError(f"telephony.default_region: {exc}") from None
+
+
+def _check_ari(ari: AriConfig) -> None:
+    scheme = ari.url.split("://", 1)[0].lower() if "://" in ari.url else ""
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"ari.url: expected http://HOST:PORT or https://HOST:PORT, got {ari.url!r}")
+    if ari.ca_file and scheme != "https":
+        raise ConfigError("ari.ca_file: a CA file checks an https:// ari.url; this one is plain http")
 
 
 def _check_http(http: HttpConfig) -> None:

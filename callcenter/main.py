@@ -126,7 +126,8 @@ class Services:
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     db = Database(cfg.database_url)
     a = cfg.ari
-    ari = AriClient(a.url, a.username, a.password, a.app, reconnect_max_delay=a.reconnect_max_delay)
+    ari = AriClient(a.url, a.username, a.password, a.app, reconnect_max_delay=a.reconnect_max_delay,
+                    ca_file=a.ca_file or None)
     # With webhooks on, every logged row that is a webhook event brings its outbox row (same transaction).
     events = EventLog(db, companion=outbox.companion if cfg.webhooks.enabled else None)
     queues = QueueService(db, events)

@@ -4,6 +4,10 @@ The websocket is opened with `subscribeAll=false` and an event filter, so Asteri
 call logic handles. When the connection drops, `run()` reconnects with exponential backoff and calls
 `on_connected` again: the call layer uses it to reconcile the channels still in our Stasis app, because
 Asterisk does not replay events that were missed.
+
+An https:// url makes the websocket wss://; the certificate is checked against the system's CAs or the
+`ca_file` given (a hospital's own CA), never skipped: a certificate that does not check out is an
+AriCertificateError saying so, not a generic connection failure.
 """
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ import base64
 import json
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -50,10 +56,29 @@ class AriUnavailable(Exception):
     """Asterisk cannot be reached at all (connection refused, timeout)."""
 
 
+class AriCertificateError(AriUnavailable):
+    """Asterisk's TLS certificate does not check out (unknown CA, wrong host name, expired)."""
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def tls_context(url: str, ca_file: str | None) -> ssl.SSLContext | None:
+    """The verifying TLS context for an https:// url (the system's CAs, or only those in `ca_file`); None for
+    plain http. There is deliberately no way to turn verification off."""
+    if urlsplit(url).scheme != "https":
+        if ca_file:
+            raise ValueError("a CA file checks an https:// ARI url; this one is plain http")
+        return None
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
 class AriClient:
     def __init__(self, url: str, username: str, password: str, app: str, *,
-                 reconnect_max_delay: float = 10.0, event_types: Iterable[str] = EVENT_TYPES):
+                 reconnect_max_delay: float = 10.0, event_types: Iterable[str] = EVENT_TYPES,
+                 ca_file: str | None = None):
         self._base = url.rstrip("/") + "/ari"
+        self._tls = tls_context(url, ca_file)
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._headers = {"Authorization": "Basic " + token}
         self.app = app
@@ -69,7 +94,12 @@ class AriClient:
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10, sock_connect=3)
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout)
+        host = urlsplit(self._base).hostname or ""
+        if self._tls is None and host not in LOOPBACK:
+            log.warning("ARI over plain http to %s: the ARI password and recordings cross the network "
+                        "unencrypted; use an https:// [ari] url", host)
+        connector = aiohttp.TCPConnector(ssl=self._tls) if self._tls is not None else None
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout, connector=connector)
 
     async def close(self) -> None:
         if self._session:
@@ -87,6 +117,8 @@ class AriClient:
         try:
             async with self._session.request(method, self._base + path, params=clean, json=body) as resp:
                 return await _decode(resp, method, path)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise certificate_error(self._base, exc) from exc
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else "connection failed"
             raise AriUnavailable(f"{method} {self._base}{path}: {reason}") from exc
@@ -241,6 +273,8 @@ class AriClient:
                 delay = 0.2
             except asyncio.CancelledError:
                 raise
+            except aiohttp.ClientConnectorCertificateError as exc:  # retried: Asterisk may renew its cert
+                log.error("%s; retrying in %.1fs", certificate_error(self._base, exc), delay)
             except Exception as exc:  # a dropped socket or refused connection must never end the loop
                 log.warning("ARI connection lost: %r; reconnecting in %.1fs", exc, delay)
             self.connected.clear()
@@ -271,6 +305,12 @@ class AriClient:
                     await _deliver(on_event, msg.data)
                 elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                     break
+
+
+def certificate_error(base: str, exc: aiohttp.ClientConnectorCertificateError) -> AriCertificateError:
+    return AriCertificateError(f"{base}: Asterisk's TLS certificate was not accepted "
+                               f"({exc.certificate_error}); is [ari] ca_file the CA that signed it, and does "
+                               "the certificate name the host of [ari] url?")
 
 
 async def _deliver(on_event: EventHandler, text: str) -> None:
