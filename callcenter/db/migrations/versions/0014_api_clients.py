@@ -1,8 +1,8 @@
 """api_clients: named, scoped, revocable API clients instead of the one all-powerful [http] api_token, and
 audit_events.actor_client_id naming the client that acted (issue 14).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-04
 
 Frozen like 0001: no model imports.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

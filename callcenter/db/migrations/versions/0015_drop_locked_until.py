@@ -1,8 +1,8 @@
 """users.locked_until dropped: sign-in guessing is slowed per address (auth/throttle.py) and never locks an
 account (that let anyone lock a named user out), so nothing set the column any more (issue 14).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04
 
 Frozen like 0001: no model imports.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
