@@ -361,7 +361,7 @@ async def test_given_call_on_agents_desk_when_each_principal_reads_it_then_own_d
     # one audit row per read, none for a refusal, each naming the real actor (the API client as such)
     assert _audit_actors(sqlite_url, call_id, "call_view") == [
         (ROLE_USERS["agent"].username, {}), (ROLE_USERS["supervisor"].username, {}),
-        (ROLE_USERS["admin"].username, {}), (None, {"via": "api"})]
+        (ROLE_USERS["admin"].username, {}), (None, {"via": "api", "api_client": "test-client"})]
 
 
 async def test_given_call_on_agents_desk_when_each_principal_finds_it_by_channel_then_own_desk_rule_holds(
