@@ -8,13 +8,14 @@ import hashlib
 import os
 
 import pytest
-from aiohttp import WSServerHandshakeError
+from aiohttp import WSMsgType, WSServerHandshakeError
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from callcenter import cli
 from callcenter import config as configuration
 from callcenter.auth.clients import revoke_client
+from callcenter.auth.sockets import SESSION_ENDED
 from callcenter.config import SCRIPT_PREFIXES
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, ApiClient, AuditEvent, Call
@@ -86,6 +87,21 @@ async def test_given_client_revoked_while_the_server_runs_when_it_calls_again_th
 
     assert before.status == 200 and after.status == 401
     assert caught.value.status == 401   # a ticket asked for before the revocation is worth nothing after it
+
+
+async def test_given_client_socket_open_when_client_revoked_then_socket_closed_at_the_next_recheck(console):
+    ticket = await (await console.post("/api/ws-tickets", headers=_bearer(API_TOKEN))).json()
+    ws = await console.ws_connect(f"/api/agents/{ROLE_USERS['agent'].desk}/ws?ticket={ticket['ticket']}")
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+
+    await console.services.auth.sockets.recheck()   # still a client: stays open
+    _revoke(console.url, "test-client")
+    await console.services.auth.sockets.recheck()   # what the watch does every few seconds
+    message = await ws.receive(timeout=5)
+    while message.type == WSMsgType.TEXT:   # state pushes sent before the close
+        message = await ws.receive(timeout=5)
+
+    assert message.type == WSMsgType.CLOSE and ws.close_code == SESSION_ENDED
 
 
 async def test_given_only_the_configured_api_token_when_calling_api_then_401(tmp_path, sqlite_url,

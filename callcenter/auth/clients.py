@@ -151,6 +151,15 @@ class ApiClients:
     async def active(self, client_id: int) -> ApiClient | None:
         return await self.db.run(_active, ApiClientRow.id == client_id)
 
+    async def active_ids(self, client_ids: set[int]) -> set[int]:
+        """The ids not revoked among `client_ids` (open websockets are re-checked in one query)."""
+        return await self.db.run(_active_ids, client_ids)
+
+
+def _active_ids(session: Session, client_ids: set[int]) -> set[int]:
+    return set(session.scalars(select(ApiClientRow.id).where(ApiClientRow.id.in_(client_ids),
+                                                             ApiClientRow.revoked_at.is_(None))))
+
 
 def _active(session: Session, where) -> ApiClient | None:
     row = session.scalar(select(ApiClientRow).where(where, ApiClientRow.revoked_at.is_(None)))

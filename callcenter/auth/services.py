@@ -350,10 +350,10 @@ class Auth:
     clients: ApiClients | None = None       # machine clients of /api/* (auth/clients.py)
 
     def __post_init__(self) -> None:
-        if self.sockets is None:
-            self.sockets = SessionSockets(self.users.session_versions)
         if self.clients is None:
             self.clients = ApiClients(self.users.db)
+        if self.sockets is None:
+            self.sockets = SessionSockets(self.users.session_versions, active_clients=self.clients.active_ids)
 
     @classmethod
     def from_config(cls, cfg: Config, db: Database) -> Auth:

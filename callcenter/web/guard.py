@@ -231,12 +231,15 @@ async def csrf_token(request: web.Request) -> str:
 
 
 def watch_session(request: web.Request, ws: web.WebSocketResponse) -> AbstractAsyncContextManager:
-    """Around a websocket's life: closed when the signed-in user's session ends (auth/sockets.py). A socket
-    of an API client is not watched."""
+    """Around a websocket's life: closed when the signed-in user's session ends, or the API client that opened
+    it is revoked (auth/sockets.py)."""
+    auth = request.app[AUTH]
+    client = request.get(API_CLIENT)
+    if client is not None:
+        return auth.sockets.watching_client(ws, client.id)
     user = request.get(USER)
     if user is None or SESSION not in request:
         return nullcontext()
-    auth = request.app[AUTH]
     ends_at = request[SESSION].get("at", 0) + auth.settings.max_age
     return auth.sockets.watching(ws, user.id, user.session_version, ends_at)
 
