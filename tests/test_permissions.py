@@ -530,7 +530,7 @@ async def test_given_a_call_ringing_at_a_desk_when_each_principal_opens_its_cons
     replayed = {"candidates": 1, "replayed": True}
     assert _audit_actors(sqlite_url, ringing.id, "screen_pop") == [
         (ROLE_USERS[p].username, replayed) for p in ("agent", "supervisor", "admin")] + [
-        (None, replayed | {"via": "api"})]
+        (None, replayed | {"via": "api", "api_client": "test-client"})]
 
 
 async def test_given_audit_rows_refused_when_patient_data_is_read_then_500_without_it_else_audited_for_reader(
