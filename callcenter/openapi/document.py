@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from aiohttp import hdrs, web
 
-from ..auth.permissions import ANONYMOUS, API, PERMISSIONS
+from ..auth.permissions import ANONYMOUS, API, PERMISSIONS, SCOPE_ROLES
 from ..web.guard import CSRF_FIELD
 
 FRAGMENT = "openapi.yaml"
@@ -42,12 +42,13 @@ _INTEGER_PARAM = re.compile(r"\(\?P<(\w+)>\\d\+\)")
 DESCRIPTION = """\
 The contact center's HTTP interface: the JSON API under `/api/`, and the console's pages and forms.
 
-**Authentication.** A machine client presents the API token (`Authorization: Bearer <token>`, never in a
-URL); the console's pages use the session cookie of a signed-in user, and every unsafe request of a session
-carries its CSRF token (`X-CSRF-Token` header or the `csrf_token` form field) and a same-site `Origin`.
-Websockets of machine clients take a one-time `?ticket=` from `POST /api/ws-tickets`. Each operation names
-the roles that may call it (`x-roles`; `api` is the API token); desk roles (agent, nurse) act on their own
-desk only.
+**Authentication.** A machine client is an API client (`callcenter api-client add NAME --scope ...`) and
+presents its secret (`Authorization: Bearer <secret>`, never in a URL); the console's pages use the session
+cookie of a signed-in user, and every unsafe request of a session carries its CSRF token (`X-CSRF-Token`
+header or the `csrf_token` form field) and a same-site `Origin`. Websockets of machine clients take a
+one-time `?ticket=` from `POST /api/ws-tickets`. Each operation names the roles that may call it (`x-roles`;
+`api:<scope>` is an API client holding that scope, `api` any client); desk roles (agent, nurse) act on their
+own desk only.
 
 **Errors** are `{"error": "..."}` with the HTTP status (an error page for a browser's page request).
 
@@ -96,7 +97,7 @@ class _Builder:
             "paths": {},
             "components": {"securitySchemes": {
                 "apiToken": {"type": "http", "scheme": "bearer",
-                             "description": "The API token of machine clients ([auth] api_token)."},
+                             "description": "An API client's secret (callcenter api-client add)."},
                 "session": {"type": "apiKey", "in": "cookie", "name": cookie_name,
                             "description": "A signed-in console user's session (POST /login)."},
             }},
@@ -250,9 +251,10 @@ def _security(roles: frozenset[str]) -> list[dict]:
     if ANONYMOUS in roles:
         return [{}]
     schemes = []
-    if API in roles:
+    clients = {API} | SCOPE_ROLES
+    if roles & clients:
         schemes.append({"apiToken": []})
-    if roles - {API}:
+    if roles - clients:
         schemes.append({"session": []})
     return schemes
 

@@ -82,7 +82,7 @@ def test_given_the_permission_table_when_built_then_each_operation_says_who_may_
 
     assert ops["health"]["security"] == [{}]
     assert ops["api_agents"]["security"] == [{"apiToken": []}, {"session": []}]
-    assert ops["api_agents"]["x-roles"] == ["admin", "api", "supervisor"]
+    assert ops["api_agents"]["x-roles"] == ["admin", "api:status", "supervisor"]   # an API client's scope
     assert ops["admin_users"]["security"] == [{"session": []}]
     assert "303" in ops["admin_users"]["responses"] and "401" in ops["api_agents"]["responses"]
     recording = next(p for p in ops["api_recording_play"]["parameters"] if p["name"] == "recording_id")
