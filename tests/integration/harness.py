@@ -208,6 +208,9 @@ async def start_contact_center(cfg: configuration.Config):
     app = init_app(cfg, services, managed=False)  # started here: the test waits for ARI before it goes on
     conformance = Conformance()  # every answer checked against the OpenAPI document (issue 15)
     conformance.watch(app)
+    ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password, "callcenter-test")
+    await ari.start()
+    await sweep_channels(ari)  # nothing a test before left on this Asterisk may enter this test's app
     await start(services)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -215,23 +218,37 @@ async def start_contact_center(cfg: configuration.Config):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     http = aiohttp.ClientSession()
-    ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password, "callcenter-test")
-    await ari.start()
     await asyncio.wait_for(services.ari.connected.wait(), 20)
     center = ContactCenter(services, http, f"http://127.0.0.1:{port}", ari)
 
     async def close():
-        for channel_id in await center.live_channels():
-            try:
-                await ari.hangup(channel_id)
-            except Exception:
-                pass
+        await sweep_channels(ari, wait=0)
         await http.close()
-        await ari.close()
         await runner.cleanup()
         await stop(services)
+        # What the controller dialed while stopping (an offer, a callback) goes too, before the next test.
+        await sweep_channels(ari)
+        await ari.close()
         conformance.assert_clean()
     return center, close
+
+
+async def sweep_channels(ari: AriClient, wait: float = 10) -> None:
+    """Hang up every channel of the test's Asterisk; then, for up to `wait` seconds, those still coming."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            channels = await ari.channels()
+        except Exception:  # Asterisk gone (a test stopped it): nothing to sweep
+            return
+        for channel in channels:
+            try:
+                await ari.hangup(channel.id)
+            except Exception:
+                pass
+        if not channels or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.2)
 
 
 def _awaiting(task: asyncio.Task | None) -> list[str]:
