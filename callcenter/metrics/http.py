@@ -1,5 +1,6 @@
-"""GET /api/metrics: the Prometheus text format, for the API token (a Prometheus server: `metrics_path:
-/api/metrics` and `authorization: {credentials: <token>}` in its scrape config) or a signed-in admin."""
+"""GET /api/metrics: the Prometheus text format, for an API client with the metrics scope (a Prometheus
+server: `metrics_path: /api/metrics` and `authorization: {credentials: <secret>}` in its scrape config) or a
+signed-in admin."""
 from __future__ import annotations
 
 from aiohttp import web

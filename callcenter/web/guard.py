@@ -1,4 +1,5 @@
-"""The request guard: who is asking (API token or session cookie), may they use this route, is it forged?
+"""The request guard: who is asking (an API client or a session cookie), may they use this route, is it
+forged?
 
 Order of the checks, for every request that matched a route:
 1. /api/* with a Bearer secret in the Authorization header (never in the URL: URLs end up in logs), or a
