@@ -63,8 +63,9 @@ class Document:
     problems: list[str] = field(default_factory=list)
 
 
-def build(router: web.UrlDispatcher, *, cookie_name: str) -> Document:
-    builder = _Builder(cookie_name)
+def build(router: web.UrlDispatcher, *, cookie_name: str, behind_proxy: bool = False) -> Document:
+    """`behind_proxy`: [http] trusted_proxies is set, and a request that did not come through it gets 400."""
+    builder = _Builder(cookie_name, behind_proxy)
     builder.add_fragment(SHARED)
     for route in router.routes():
         if route.method != hdrs.METH_HEAD:
@@ -89,7 +90,8 @@ def openapi_path(resource: web.AbstractResource) -> str:
 
 
 class _Builder:
-    def __init__(self, cookie_name: str):
+    def __init__(self, cookie_name: str, behind_proxy: bool = False):
+        self.behind_proxy = behind_proxy
         self.spec: dict = {
             "openapi": "3.1.0",
             "info": {"title": "Callcenter API", "version": _version(), "description": DESCRIPTION},
@@ -182,6 +184,9 @@ class _Builder:
         responses = operation.setdefault("responses", {})
         for status in _guard_statuses(roles, route.method, resource.canonical):
             responses.setdefault(str(status), _ref_response(status))
+        if self.behind_proxy and name != "health":  # web/guard.py proxy_middleware: /health answers all
+            if responses.get("400", {}).get("$ref", _ERROR) == _ERROR:
+                responses["400"] = {"$ref": "#/components/responses/ErrorOrProxy"}
         return operation
 
 
@@ -219,6 +224,9 @@ def _empty_keys(value, where: str = "") -> Iterable[str]:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _empty_keys(item, f"{where}[{i}]")
+
+
+_ERROR = "#/components/responses/Error"
 
 
 def _ref_response(status: int) -> dict:

@@ -26,8 +26,9 @@ class ApiDocument:
 
     def get(self) -> document.Document:
         if self._document is None:
-            cookie_name = self._app[SERVICES].auth.settings.cookie_name
-            self._document = document.build(self._app.router, cookie_name=cookie_name)
+            services = self._app[SERVICES]
+            self._document = document.build(self._app.router, cookie_name=services.auth.settings.cookie_name,
+                                            behind_proxy=bool(services.cfg.http.trusted_proxies.strip()))
         return self._document
 
 
