@@ -114,7 +114,6 @@ def add_audit_event(session: Session, action: str, *, actor: AuditActor | None =
                        actor_client_id=actor_client_id, patient_id=patient_id, call_id=call_id,
                        recording_id=recording_id, reason=reason, detail=detail)
     session.add(event)
-    session.flush()  # written now, inside the read's transaction: a failing row fails the read
     return event
 
 
