@@ -136,7 +136,7 @@ async def edit_save(request: web.Request) -> web.Response:
     text = data.get("source", "")
     text = text.replace("\r\n", "\n") if isinstance(text, str) else ""
     try:
-        await services(request).campaigns.save_text(row.name, text, _uid(request))
+        await services(request).campaigns.save_text(row.name, text, audit_actor(request))
     except SourceError as exc:
         return await edit_page(request, text=text, problems=[_problem(p) for p in exc.problems], status=400)
     except CatalogError:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..errors import BadRequestBody
 from ..web.csvfile import csv_response, csv_text
-from ..web.request import audit_actor, json_object, services, user_id
+from ..web.request import audit_actor, json_object, services
 from .dnc import DncRequest
 from .services import REPORT_FIELDS
 
@@ -40,7 +40,8 @@ async def list_campaigns(request: web.Request) -> web.Response:
 async def save_campaign(request: web.Request) -> web.Response:
     """The body is the campaign's YAML text; every problem comes back with its line."""
     text = await request.text()
-    campaign = await services(request).campaigns.save_text(request.match_info["name"], text, user_id(request))
+    name = request.match_info["name"]
+    campaign = await services(request).campaigns.save_text(name, text, audit_actor(request))
     return web.json_response({"saved": campaign.name})
 
 

@@ -51,20 +51,21 @@ class CampaignService:
         path = Path(path)
         campaign = load_campaign_file(path, self.flows_dir)
         text = path.read_text(encoding="utf-8")
-        await self.db.run(self._store, campaign, text, str(path), user_id, False)
+        await self.db.run(self._store, campaign, text, str(path), AuditActor(user_id), False)
         return campaign
 
-    async def save_text(self, name: str, text: str, user_id: int | None) -> CampaignDef:
-        """An admin's edit: validated like a file; the name inside must be the campaign's."""
+    async def save_text(self, name: str, text: str, actor: AuditActor | None) -> CampaignDef:
+        """An edit (an admin's, or an API client's): validated like a file; the name inside must be the
+        campaign's."""
         campaign = load_campaign_text(text, f"{name}.yaml", self.flows_dir)
         if campaign.name != name:
             raise CampaignError([f"{name}.yaml:1: name: the file names campaign {campaign.name!r}, "
                                  f"not {name!r} (a campaign is renamed by loading a new file)"])
-        await self.db.run(self._store, campaign, text, None, user_id, True)
+        await self.db.run(self._store, campaign, text, None, actor or AuditActor(), True)
         return campaign
 
     def _store(self, session: Session, campaign: CampaignDef, text: str, loaded_from: str | None,
-               user_id: int | None, edited: bool) -> None:
+               actor: AuditActor, edited: bool) -> None:
         row = session.scalar(select(Campaign).where(Campaign.name == campaign.name))
         if row is not None and row.source_yaml == text:
             return
@@ -75,9 +76,9 @@ class CampaignService:
         row.kind, row.title, row.source_yaml = campaign.kind, campaign.title, text
         row.version = (row.version or 0) + 1
         row.loaded_from = loaded_from if loaded_from is not None else row.loaded_from
-        row.updated_at, row.updated_by_user_id = now, user_id
+        row.updated_at, row.updated_by_user_id = now, actor.user_id
         session.flush()
-        add_audit_event(session, "campaign_edited" if edited else "campaign_loaded", actor_user_id=user_id,
+        add_audit_event(session, "campaign_edited" if edited else "campaign_loaded", actor=actor,
                         detail={"campaign": campaign.name, "version": row.version})
         log.info("campaign %s stored, version %d", campaign.name, row.version)
 

@@ -14,7 +14,7 @@ from multidict import MultiDictProxy
 
 from ..errors import BadRequestBody
 from ..vocabulary import WEBHOOK_EVENTS
-from ..web.request import json_object, services, user_id
+from ..web.request import audit_actor, json_object, services
 from ..web.templating import form_text, redirect_with_notice, render_with_notice
 from .events import SCOPES
 from .exceptions import NotFound, WebhookError
@@ -68,7 +68,7 @@ async def page(request: web.Request, form: SubscriptionForm | None = None, error
 async def create(request: web.Request) -> web.Response:
     form = _form(await request.post())
     try:
-        created = await _hooks(request).create(form, user_id(request))
+        created = await _hooks(request).create(form, audit_actor(request))
     except WebhookError as exc:
         return await page(request, form, exc, exc.status)
     return await page(request, created=created, status=201)
@@ -87,7 +87,7 @@ async def subscription_page(request: web.Request, form: SubscriptionForm | None 
 async def update(request: web.Request) -> web.Response:
     form = _form(await request.post())
     try:
-        changed = await _hooks(request).update(_id(request, "sub"), form, user_id(request))
+        changed = await _hooks(request).update(_id(request, "sub"), form, audit_actor(request))
     except NotFound as exc:
         raise web.HTTPNotFound(reason=str(exc)) from None
     except WebhookError as exc:
@@ -99,7 +99,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    await _found(_hooks(request).delete(_id(request, "sub"), user_id(request)))
+    await _found(_hooks(request).delete(_id(request, "sub"), audit_actor(request)))
     await redirect_with_notice(request, FLASH, "Subscription deleted, with its deliveries.",
                                request.app.router["admin_webhooks"].url_for())
 
@@ -114,7 +114,7 @@ async def delivery_page(request: web.Request) -> web.Response:
 
 async def resend(request: web.Request) -> web.Response:
     delivery_id = _id(request, "delivery")
-    await _found(_hooks(request).resend(delivery_id, user_id(request)))
+    await _found(_hooks(request).resend(delivery_id, audit_actor(request)))
     await redirect_with_notice(request, FLASH, f"Delivery {delivery_id} will be sent again now.",
                                request.app.router["admin_webhook_delivery"].url_for(delivery=str(delivery_id)))
 
@@ -145,7 +145,8 @@ async def api_list(request: web.Request) -> web.Response:
 
 
 async def api_create(request: web.Request) -> web.Response:
-    created = await _hooks(request).create(_api_form(await json_object(request, EXAMPLE)), user_id(request))
+    form = _api_form(await json_object(request, EXAMPLE))
+    created = await _hooks(request).create(form, audit_actor(request))
     return web.json_response(created, status=201)
 
 
@@ -155,11 +156,11 @@ async def api_get(request: web.Request) -> web.Response:
 
 async def api_update(request: web.Request) -> web.Response:
     form = _api_form(await json_object(request, EXAMPLE))
-    return web.json_response(await _hooks(request).update(_id(request, "sub"), form, user_id(request)))
+    return web.json_response(await _hooks(request).update(_id(request, "sub"), form, audit_actor(request)))
 
 
 async def api_delete(request: web.Request) -> web.Response:
-    await _hooks(request).delete(_id(request, "sub"), user_id(request))
+    await _hooks(request).delete(_id(request, "sub"), audit_actor(request))
     return web.json_response({"deleted": _id(request, "sub")})
 
 
@@ -179,7 +180,7 @@ async def api_delivery(request: web.Request) -> web.Response:
 
 
 async def api_resend(request: web.Request) -> web.Response:
-    return web.json_response(await _hooks(request).resend(_id(request, "delivery"), user_id(request)))
+    return web.json_response(await _hooks(request).resend(_id(request, "delivery"), audit_actor(request)))
 
 
 def _api_form(body: dict) -> SubscriptionForm:

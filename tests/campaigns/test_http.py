@@ -150,3 +150,17 @@ def test_given_a_cell_a_spreadsheet_would_run_when_the_report_csv_is_made_then_i
     header, row = text.splitlines()
     assert header.startswith("target_id,patient_id,subject_kind")
     assert "'=HYPERLINK" in row and row.startswith("1,")
+
+
+async def test_given_an_api_client_when_it_saves_a_campaign_then_the_audit_row_names_the_client(
+        tmp_path, sqlite_url, aiohttp_client):
+    client, services = await _client(tmp_path, sqlite_url, aiohttp_client, None)
+    text = (PROJECT / "campaigns" / "appointment-reminders.yaml").read_text(encoding="utf-8")
+
+    saved = await client.put("/api/campaigns/appointment-reminders", data=text + "\n# edited\n", headers=AUTH)
+
+    assert saved.status == 200, await saved.text()
+    with services.db.session() as session:
+        row = session.scalars(select(AuditEvent).where(AuditEvent.action == "campaign_edited")).one()
+    assert row.actor_user_id is None and row.actor_client_id is not None
+    assert row.detail["api_client"] and row.detail["campaign"] == "appointment-reminders"

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.db.models import WebhookDelivery, WebhookOutbox
+from callcenter.db.queries import AuditActor
 from callcenter.db.types import utcnow
 from callcenter.eventlog import EventLog
 from callcenter.webhooks import outbox
@@ -39,7 +40,7 @@ def service(db):
 async def subscribe(service, receiver, events=("call.started", "call.ended"), scopes=(), name="his"):
     form = SubscriptionForm(name=name, url=receiver.url, events=list(events), scopes=list(scopes),
                             secret=SECRET)
-    return await service.create(form, actor_user_id=None)
+    return await service.create(form, actor=AuditActor())
 
 
 async def calls(events, n: int, start: int = 0) -> None:
@@ -121,7 +122,7 @@ async def test_given_a_receiver_that_always_fails_when_max_attempts_spent_then_d
     assert dead["last_status_code"] == 503 and dead["last_error"] == "HTTP 503"
 
     receiver.default = 200
-    await service.resend(dead["id"], actor_user_id=None)
+    await service.resend(dead["id"], actor=AuditActor())
     await receiver.wait_for(lambda r: len(r.delivered()) == 1)
 
     assert receiver.delivered()[0].body == receiver.received[0].body  # the same event, byte for byte
@@ -233,7 +234,7 @@ async def test_given_a_paused_subscription_when_its_delivery_is_due_then_it_wait
     assert await db.run(address, 500) == 1
     paused = SubscriptionForm(name="his", url=receiver.url, events=["call.started"], secret=SECRET,
                               active=False)
-    await service.update(sub["id"], paused, actor_user_id=None)
+    await service.update(sub["id"], paused, actor=AuditActor())
 
     later = utcnow() + timedelta(hours=1)
     assert await db.run(claim, "probe", later, timedelta(seconds=30), 10) == []
@@ -241,7 +242,7 @@ async def test_given_a_paused_subscription_when_its_delivery_is_due_then_it_wait
     await db.run(address, 500)
     assert await statuses(db) == {"pending": 1}
 
-    await service.update(sub["id"], replace(paused, active=True), actor_user_id=None)
+    await service.update(sub["id"], replace(paused, active=True), actor=AuditActor())
     worker()
     await receiver.wait_for(lambda r: len(r.delivered()) == 1)
     assert receiver.delivered()[0].payload["data"]["call_id"] == "call0000"

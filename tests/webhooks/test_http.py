@@ -3,7 +3,9 @@ client, SQLite) with its delivery worker sending to a real receiver."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from callcenter.db.models import ApiClient, AuditEvent
 from callcenter.main import build, init_app
 from tests.browser.live import API_TOKEN, ROLE_USERS, console_config, origin, seed_role_users, sign_in
 
@@ -132,3 +134,19 @@ async def test_given_a_subscription_when_its_secret_is_replaced_paused_and_delet
     assert rotated["secret"] == "a-new-secret-0123456789"
     assert deleted.status == 200
     assert (await client.get(path, headers=API)).status == 404
+
+
+async def test_given_an_api_client_when_it_changes_subscriptions_then_each_audit_row_names_the_client(app):
+    client, services = app
+    made = await (await client.post("/api/webhooks", headers=API, json={
+        "name": "his", "url": "https://his.example.org/hook", "events": ["call.ended"]})).json()
+    assert (await client.delete(f"/api/webhooks/{made['id']}", headers=API)).status in (200, 204)
+
+    with services.db.session() as session:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.action.like("webhook_subscription_%"))
+                               .order_by(AuditEvent.id)).all()
+        clients = session.scalars(select(ApiClient)).all()
+    assert [r.action for r in rows] == ["webhook_subscription_created", "webhook_subscription_deleted"]
+    named = {c.id: c.name for c in clients}
+    assert all(r.actor_user_id is None and r.actor_client_id in named for r in rows)
+    assert all(r.detail["api_client"] == named[r.actor_client_id] for r in rows)
