@@ -22,6 +22,8 @@ from ..private_files import write_private
 
 log = logging.getLogger(__name__)
 
+# How often a lost call's recording is looked for (about 3 s in all) before it counts as gone.
+RECOVER_TRIES = 5
 # How long tear-down waits for Asterisk's RecordingFinished before fetching the file regardless.
 FINISH_WAIT = 5.0
 
@@ -128,9 +130,17 @@ class RecordingService:
         """The finished recording of a call that ended while no controller was running: brought home like any
         other. Returns its length in seconds (None if Asterisk has no such file), which tells when the
         conversation really ended."""
-        try:
-            data = await self._stored_file(name)
-        except (AriError, AriUnavailable, OSError):
+        data = None
+        for attempt in range(RECOVER_TRIES):
+            try:
+                data = await self._stored_file(name)
+                break
+            except (AriNotFound, FileNotFoundError):
+                # Reconciliation just took the call's bridge down: Asterisk may still be closing the file.
+                await asyncio.sleep(0.2 * (attempt + 1))
+            except (AriError, AriUnavailable, OSError):
+                return None
+        if data is None:
             return None
         meta = await self._save(call_id, agent_id, name, data, started, None)
         return meta["duration_seconds"]

@@ -2,6 +2,7 @@
 a fake ARI: the same file, metadata and row as through ARI, and no REST round trip for it."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import wave
 from pathlib import Path
@@ -67,3 +68,20 @@ async def test_given_asterisk_on_the_same_disk_when_a_lost_calls_recording_is_re
     await events.flush()
     rows = await seeded_db.run(lambda s: s.scalars(select(Recording)).all())
     assert [(r.call_id, r.duration_seconds) for r in rows] == [("l" * 32, 3.0)]
+
+
+async def test_given_a_lost_calls_file_still_being_closed_when_recovered_then_read_once_it_is_there(
+        seeded_db, events, tmp_path):
+    # Reconciliation takes the bridge down just before: Asterisk writes the file's end a moment later.
+    ari, spool = FakeAri(), tmp_path / "asterisk-recording"
+    service = RecordingService(ari, events, tmp_path / "recordings", asterisk_dir=spool)
+    with seeded_db.session() as session:
+        session.add(call_row("l" * 32, "caller-1", "connected", "general"))
+
+    async def closed_later():
+        await asyncio.sleep(0.5)
+        asterisk_wav(spool, "call-lost-2", 2.0)
+    writer = asyncio.create_task(closed_later())
+
+    assert await service.recover("l" * 32, 1, "call-lost-2", None) == 2.0
+    await writer
