@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.database import Database
 from callcenter.db.models import Call, Callback
-from callcenter.demo import seed_demo
 
 from . import harness
 
@@ -24,11 +22,7 @@ PATIENT, WAITING = "4155550160", "4155550161"
 async def center(asterisk, database_url, tmp_path):
     """The patient's phone is a sandbox campaign phone (sim-campaign: answers by default, busy when told so
     per number); a callback that reached no nurse is tried again after 2 s."""
-    db = Database(database_url)
-    db.upgrade()
-    with db.session() as session:
-        seed_demo(session, "Local/auto-{number}@agent-phones/n")
-    db.close()
+    harness.seeded_database(database_url).close()
     cfg = harness.test_config(tmp_path, database_url, asterisk, urgent_callback_retry_seconds=2.0,
                               outbound_dial_template="Local/{number}@sim-campaign/n")
     center, close = await harness.start_contact_center(cfg)
