@@ -384,7 +384,8 @@ async def test_given_a_warm_transfer_ringing_then_talking_when_the_controller_is
     transfer = f"/api/calls/{call_id}/transfer"
     assert await ctl.post(transfer, {"mode": "warm", "agent": "1004"}) == (
         200, {"call_id": call_id, "state": "consulting"})
-    ringing = _agent_legs(db, call_id)[-1]
+    # (The leg's row is written a moment after the answer.)
+    ringing = await poll(lambda: _new_leg(db, call_id, {agent_leg}), 15, "the colleague's leg")
     # (Written a moment after the answer: a consultation killed before it is on disk is offered again.)
     await poll(lambda: _has_event(db, call_id, "transfer_started"), 15, "the consultation on disk")
     await restart(ctl, "1001,1002,1004")
@@ -398,7 +399,7 @@ async def test_given_a_warm_transfer_ringing_then_talking_when_the_controller_is
     # Now 1002 answers and talks with the agent when the controller dies: they go on talking, the caller on
     # hold, and the agent hands the caller over after the restart.
     assert (await ctl.post(transfer, {"mode": "warm", "agent": "1002"}))[0] == 200
-    target_leg = _agent_legs(db, call_id)[-1]
+    target_leg = await poll(lambda: _new_leg(db, call_id, {agent_leg, ringing}), 15, "the colleague's leg")
     await poll(lambda: _has_event(db, call_id, "transfer_answered"), 30, "the colleague to answer")
     consult_bridge = await poll(lambda: _bridge_with(ari, target_leg), 15, "the consultation's bridge")
     await restart(ctl, "1001,1002")
@@ -440,8 +441,10 @@ async def test_given_a_held_caller_whose_agent_left_while_no_controller_ran_when
     await poll(lambda: _ended(db, talking.id), 30, "the call to end")
 
 
-async def _new_leg(db: Database, call_id: str, old: str) -> str | None:
-    legs = [leg for leg in _agent_legs(db, call_id) if leg != old]
+async def _new_leg(db: Database, call_id: str, old: str | set[str]) -> str | None:
+    """The call's newest agent leg that is not one of `old`, once its row is written."""
+    known = {old} if isinstance(old, str) else old
+    legs = [leg for leg in _agent_legs(db, call_id) if leg not in known]
     return legs[-1] if legs else None
 
 
