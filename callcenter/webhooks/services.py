@@ -65,15 +65,15 @@ class WebhookService:
     async def subscription(self, sub_id: int) -> dict:
         return await self._db.run(_subscription, sub_id)
 
-    async def create(self, form: SubscriptionForm, actor: AuditActor) -> dict:
+    async def create(self, form: SubscriptionForm, actor: AuditActor | None) -> dict:
         """The new subscription, with its secret (the only time it is shown)."""
         return await self._db.run(_create, form.validated(), actor)
 
-    async def update(self, sub_id: int, form: SubscriptionForm, actor: AuditActor) -> dict:
+    async def update(self, sub_id: int, form: SubscriptionForm, actor: AuditActor | None) -> dict:
         """Change a subscription; a secret given replaces the old one (shown in the answer), none keeps it."""
         return await self._db.run(_update, sub_id, form.validated(), actor)
 
-    async def delete(self, sub_id: int, actor: AuditActor) -> None:
+    async def delete(self, sub_id: int, actor: AuditActor | None) -> None:
         await self._db.run(_delete, sub_id, actor)
 
     async def deliveries(self, *, status: str | None = None, subscription_id: int | None = None,
@@ -83,7 +83,7 @@ class WebhookService:
     async def delivery(self, delivery_id: int) -> dict:
         return await self._db.run(_delivery, delivery_id)
 
-    async def resend(self, delivery_id: int, actor: AuditActor) -> dict:
+    async def resend(self, delivery_id: int, actor: AuditActor | None) -> dict:
         found = await self._db.run(_resend, delivery_id, actor)
         self._kick()
         return found
@@ -108,18 +108,18 @@ def _get(session: Session, sub_id: int) -> WebhookSubscription:
     return sub
 
 
-def _create(session: Session, form: SubscriptionForm, actor: AuditActor) -> dict:
+def _create(session: Session, form: SubscriptionForm, actor: AuditActor | None) -> dict:
     secret = form.secret or secrets.token_urlsafe(32)
     sub = WebhookSubscription(name=form.name, url=form.url, events=form.events, scopes=form.scopes,
                               secret=secret, active=form.active, created_at=utcnow(),
-                              created_by_user_id=actor.user_id)
+                              created_by_user_id=actor.user_id if actor else None)
     session.add(sub)
     _flush_unique(session)
     _audit(session, "webhook_subscription_created", actor, sub)
     return _public(sub) | {"secret": secret}
 
 
-def _update(session: Session, sub_id: int, form: SubscriptionForm, actor: AuditActor) -> dict:
+def _update(session: Session, sub_id: int, form: SubscriptionForm, actor: AuditActor | None) -> dict:
     sub = _get(session, sub_id)
     sub.name, sub.url, sub.events, sub.scopes, sub.active = (form.name, form.url, form.events, form.scopes,
                                                              form.active)
@@ -130,7 +130,7 @@ def _update(session: Session, sub_id: int, form: SubscriptionForm, actor: AuditA
     return _public(sub) | ({"secret": form.secret} if form.secret else {})
 
 
-def _delete(session: Session, sub_id: int, actor: AuditActor) -> None:
+def _delete(session: Session, sub_id: int, actor: AuditActor | None) -> None:
     sub = _get(session, sub_id)
     _audit(session, "webhook_subscription_deleted", actor, sub)
     session.delete(sub)
@@ -143,7 +143,8 @@ def _flush_unique(session: Session) -> None:
         raise Conflict("a subscription of that name exists", "name") from None
 
 
-def _audit(session: Session, action: str, actor: AuditActor, sub: WebhookSubscription, **extra) -> None:
+def _audit(session: Session, action: str, actor: AuditActor | None, sub: WebhookSubscription,
+           **extra) -> None:
     add_audit_event(session, action, actor=actor,
                     detail={"subscription_id": sub.id, "events": list(sub.events), "scopes": list(sub.scopes),
                             "active": sub.active, **extra})
@@ -171,7 +172,7 @@ def _delivery(session: Session, delivery_id: int) -> dict:
     return _delivery_view(row) | {"body": row.body}
 
 
-def _resend(session: Session, delivery_id: int, actor: AuditActor) -> dict:
+def _resend(session: Session, delivery_id: int, actor: AuditActor | None) -> dict:
     if session.get(WebhookDelivery, delivery_id) is None:
         raise NotFound("no such delivery")
     row = resend(session, delivery_id, utcnow())
