@@ -30,6 +30,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from callcenter import config as configuration
+from callcenter.ari.client import AriClient
 from callcenter.auth.clients import add_client
 from callcenter.auth.permissions import SCOPES
 from callcenter.auth.services import create_user
@@ -148,6 +149,11 @@ class LiveConsole:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _start(self) -> None:
+        if self.ari:
+            # A caller a test before left on this Asterisk (still in the IVR or a queue) would be adopted by
+            # this console's controller and offered to the first agent who becomes available.
+            await _sweep_asterisk(self.cfg)
+            self._stack.push_async_callback(_sweep_asterisk, self.cfg)  # what it dialed while stopping
         self.services = build(self.cfg)
         self.url = await self._stack.enter_async_context(console_server(self.services, ari=self.ari,
                                                                           conformance=self.conformance))
@@ -162,6 +168,16 @@ class LiveConsole:
     def user(self, username: str) -> User:
         with self.services.db.session() as session:
             return session.scalar(select(User).where(User.username == username))
+
+
+async def _sweep_asterisk(cfg: configuration.Config) -> None:
+    from tests.integration.harness import sweep_channels
+    ari = AriClient(cfg.ari.url, cfg.ari.username, cfg.ari.password, "callcenter-test")
+    await ari.start()
+    try:
+        await sweep_channels(ari)
+    finally:
+        await ari.close()
 
 
 def wait_until(predicate, timeout: float = 60, what: str = "condition"):
