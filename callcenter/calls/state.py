@@ -537,8 +537,13 @@ class Consulting(CallState):
         if not self.answered:
             raise ControlNotAllowed(f"agent {self.target.number} has not answered yet")
         call = self.call
-        await self.leave()
+        # Out of the consultation's bridge before into the call's: both run in order on the leg's own control
+        # queue in Asterisk, where destroying the bridge first ejects the leg on the bridge's side and can
+        # race the add (a colleague then missing from the caller's bridge).
+        if self.bridge_id:
+            await quietly(call.deps.ari.remove_from_bridge(self.bridge_id, [self.leg_id]))
         await call.deps.ari.add_to_bridge(call.bridge_id, [self.leg_id])
+        await self.leave()
         await unhold_caller(call)
         first_leg = call.agent_channel_id
         await announce(call, self.agent, "ended", reason="transferred")
