@@ -17,6 +17,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from callcenter.auth.clients import add_client
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, PatientPhone, Queue
 
@@ -149,6 +150,9 @@ def prepare_state(s: Settings, agents: int) -> Seeded:
     db = Database(s.database_url)
     try:
         with db.session() as session:
+            # The benchmark reads /api/metrics and drives desks: an API client with those scopes (the server
+            # accepts named clients only, issue 14; `setup` registered the token as "cli", without metrics).
+            _, s.token = add_client(session, "bench", ("calls", "desk", "metrics"))
             return _add_agents(session, agents)
     finally:
         db.close()
