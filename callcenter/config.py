@@ -75,6 +75,17 @@ class KpiConfig:
 
 
 @dataclass
+class ReportsConfig:
+    """Follow-up performance (issue 16, docs/reports.md); days are the hospital's ([site] time_zone)."""
+    # Timeliness: a follow-up is timely when done within this many days of discharge (0 = the same day)...
+    followup_days: int = 7
+    # ...or a department's own, "department:days" separated by commas (e.g. "Cardiology:2,Surgery:3").
+    followup_days_by_department: str = ""
+    # Authenticity: a follow-up completed by staff must link to a recorded call of at least this many seconds.
+    min_talk_seconds: float = 60.0
+
+
+@dataclass
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -255,6 +266,7 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)

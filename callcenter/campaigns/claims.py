@@ -226,6 +226,11 @@ def _write_attempt(attempt: CampaignAttempt, result: str, now: datetime, facts: 
         max(0.0, (attempt.ended_at - attempt.answered_at).total_seconds()) if attempt.answered_at else 0.0)
 
 
+def completes(outcome: str | None) -> bool:
+    """An attempt outcome that completes its target (the follow-up reports find the completing call by it)."""
+    return outcome in COMPLETING or (outcome or "").startswith("red_flag")
+
+
 def _move_target(target: CampaignTarget, campaign: CampaignDef | None, attempt: CampaignAttempt,
                  now: datetime) -> None:
     target.last_result = attempt.result
@@ -233,7 +238,7 @@ def _move_target(target: CampaignTarget, campaign: CampaignDef | None, attempt: 
     outcome = attempt.outcome
     if outcome:
         target.outcome = {**(target.outcome or {}), "outcome": outcome}
-    if outcome in COMPLETING or (outcome or "").startswith("red_flag"):
+    if completes(outcome):
         target.status, target.completed_at = "completed", now
     elif outcome == "opted_out":
         target.status, target.completed_at = "opted_out", now

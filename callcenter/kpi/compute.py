@@ -984,14 +984,29 @@ def table_facts(session: Session, q: _Query) -> list[Fact]:
             .where(Complaint.resolved_at >= q.start, Complaint.resolved_at < q.end)):
         facts.append(Fact(resolved, {"complaints": 1,
                                      "complaint_hours": (resolved - opened).total_seconds() / 3600}))
-    followed = (select(CampaignTarget.subject_id).where(CampaignTarget.subject_kind == "encounter",
-                                                        CampaignTarget.status == "completed"))
-    for discharged, done in session.execute(
-            select(Encounter.discharged_at, Encounter.id.in_(followed))
-            .where(Encounter.kind == "admission", Encounter.discharged_at >= q.start,
-                   Encounter.discharged_at < q.end)):
-        facts.append(Fact(discharged, {"followup_n": 1, "followup_done": int(bool(done))}))
+    done = followup_completions()
+    for discharged, encounter_id in session.execute(
+            select(Encounter.discharged_at, done.c.encounter_id)
+            .outerjoin(done, done.c.encounter_id == Encounter.id).where(*discharged_between(q.start, q.end))):
+        facts.append(Fact(discharged, {"followup_n": 1, "followup_done": int(encounter_id is not None)}))
     return facts
+
+
+# The follow-up rate's two halves (docs/kpi.md `followup_rate`), shared with the follow-up performance reports
+# (callcenter/reports/services.py) so that their numbers and the dashboard's cannot differ.
+
+
+def discharged_between(start: datetime, end: datetime) -> tuple:
+    """The population: admissions discharged in [start, end) (a visit is no discharge)."""
+    return (Encounter.kind == "admission", Encounter.discharged_at >= start, Encounter.discharged_at < end)
+
+
+def followup_completions():
+    """Per followed-up encounter, one row: a campaign target about it is `completed`, and the first time one
+    was (NULL when the target does not say)."""
+    t = CampaignTarget
+    return (select(t.subject_id.label("encounter_id"), func.min(t.completed_at).label("completed_at"))
+            .where(t.subject_kind == "encounter", t.status == "completed").group_by(t.subject_id).subquery())
 
 
 def occupancy_facts(session: Session, q: _Query, tz: ZoneInfo) -> list[Fact]:

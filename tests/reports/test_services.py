@@ -1,0 +1,161 @@
+"""Follow-up performance on the synthetic month (tests/reports/synthetic.py), worked out by hand, compared
+exactly on SQLite and PostgreSQL; and the follow-up rate against the KPI dashboard's for the same data."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from callcenter import config
+from callcenter.db.models import AuditEvent
+from callcenter.db.queries import AuditActor
+from callcenter.kpi.compute import KpiService
+from callcenter.reports.services import ReportError, ReportQuery, ReportService, parse_days
+
+from . import synthetic as month
+from .synthetic import TZ
+
+
+def cfg():
+    c = config.load(env={})
+    c.site.time_zone = TZ.key
+    c.reports.followup_days = 3
+    c.reports.followup_days_by_department = "surgery:1"
+    c.reports.min_talk_seconds = 60
+    return c
+
+
+def clock():
+    return month.at(month.TODAY, "12:00")
+
+
+@pytest.fixture
+def seeded(db):
+    with db.session() as session:
+        month.seed(session)
+    return db
+
+
+def service(db) -> ReportService:
+    return ReportService(db, cfg(), clock=clock)
+
+
+def november(name: str, **more) -> ReportQuery:
+    return ReportQuery(name, datetime.combine(month.FIRST, time(0), TZ),
+                       datetime.combine(month.LAST + timedelta(days=1), time(0), TZ), **more)
+
+
+def rows(report) -> dict[str, dict]:
+    return {r["key"]: r for r in report.rows}
+
+
+def pick(row: dict, *names: str) -> tuple:
+    return tuple(row[n] for n in names)
+
+
+RATE = ("discharged", "followed_up", "followup_rate")
+
+
+async def test_given_the_synthetic_month_when_the_rate_is_cut_by_department_then_it_is_the_hand_computed(
+        seeded):
+    report = await service(seeded).report(november("followup-rate", by="department"))
+
+    by = rows(report)
+    assert list(by) == ["Cardiology", "Medicine", "Surgery"]
+    assert pick(by["Cardiology"], *RATE) == (4, 3, 3 / 4)  # E1 E2 E11 of E1 E2 E3 E11
+    assert pick(by["Medicine"], *RATE) == (2, 0, 0.0)
+    assert pick(by["Surgery"], *RATE) == (3, 2, 2 / 3)  # E4 (the last evening, Dec 1 in UTC) and E5
+    assert pick(report.total, *RATE) == (9, 5, 5 / 9)  # not E7 (Oct 31 local), E8 (Dec 1 local), E9 (visit)
+
+
+async def test_given_the_synthetic_month_when_cut_by_ward_attending_and_staff_then_each_partitions_it(
+        seeded):
+    s = service(seeded)
+    ward = rows(await s.report(november("followup-rate", by="ward")))
+    attending = rows(await s.report(november("followup-rate", by="attending")))
+    staff = await s.report(november("followup-rate", by="staff"))
+
+    assert {k: pick(r, "discharged", "followed_up") for k, r in ward.items()} == {
+        "C1": (3, 3), "C2": (1, 0), "M1": (2, 0), "S1": (2, 2), "S2": (1, 0)}
+    assert {k: pick(r, "discharged", "followed_up") for k, r in attending.items()} == {
+        "(none)": (1, 0), "Dr A": (3, 3), "Dr B": (1, 0), "Dr C": (2, 2), "Dr D": (2, 0)}
+    # 1001 completed E1 E2; 1002 completed E11 and failed E6; automated: E3 tried, E4 completed;
+    # nobody called E5 (completed without a call), E10 (not planned), E12 (not yet called)
+    assert {r["label"]: pick(r, "discharged", "followed_up") for r in staff.rows} == {
+        "1001 · Ana": (2, 2), "1002 · Ben": (2, 1), "Automated calls": (2, 1), "No call on record": (3, 1)}
+    assert pick(staff.total, *RATE) == (9, 5, 5 / 9)
+
+
+async def test_given_the_synthetic_month_when_timeliness_is_reported_then_local_days_and_department_deadlines(
+        seeded):
+    report = await service(seeded).report(november("timeliness", by="department"))
+
+    kinds = ("deadline_days", "on_time", "late", "overdue", "not_due")
+    by = rows(report)
+    assert pick(by["Cardiology"], *kinds) == (3, 2, 1, 1, 0)  # E1 E11 on time, E2 a day late, E3 overdue
+    # E4: discharged Nov 30 23:30, done Dec 1 23:30 local: on time (in UTC days it would be Dec 1 -> Dec 2)
+    assert pick(by["Surgery"], *kinds) == (1, 2, 0, 1, 0)
+    assert pick(by["Medicine"], *kinds) == (3, 0, 0, 1, 1)  # E12 due Dec 3 = today: not yet overdue
+    assert pick(report.total, "on_time", "late", "overdue", "not_due", "timely_rate") == (4, 1, 3, 1, 4 / 9)
+
+
+async def test_given_the_synthetic_month_when_authenticity_is_reported_then_unproven_staff_ones_are_flagged(
+        seeded):
+    report = await service(seeded).report(november("authenticity", by="staff"))
+
+    kinds = ("completed", "verified", "automated", "short", "unrecorded", "no_call", "flagged")
+    assert pick(report.total, *kinds) == (5, 1, 1, 1, 1, 1, 3)
+    assert report.total["authentic_rate"] == 1 / 4  # E1 of E1 E2 E5 E11 (E4 automated, not judged)
+    assert {r["label"]: pick(r, *kinds) for r in report.rows} == {
+        "1001 · Ana": (2, 1, 0, 1, 0, 0, 1),  # E1 120 s over two recordings; E2 30 s
+        "1002 · Ben": (1, 0, 0, 0, 1, 0, 1),
+        "Automated calls": (1, 0, 1, 0, 0, 0, 0),
+        "No call on record": (1, 0, 0, 0, 0, 1, 1)}
+    flagged = report.detail["rows"]
+    assert [(r["encounter_id"], r["call_id"], r["recorded_seconds"], r["flag"]) for r in flagged] == [
+        (2, "c2", 30.0, "Recording too short"), (5, None, 0.0, "No call linked"),
+        (11, "c11", 0.0, "Call not recorded")]
+
+
+async def test_given_the_synthetic_month_when_outcomes_are_reported_then_each_discharge_counts_once(seeded):
+    report = await service(seeded).report(november("outcomes", by="department"))
+
+    kinds = ("completed", "red_flag", "in_progress", "unreachable", "refused", "not_planned")
+    assert pick(report.total, *kinds) == (4, 1, 2, 1, 0, 1)
+    assert pick(rows(report)["Surgery"], *kinds) == (1, 1, 0, 1, 0, 0)
+
+
+async def test_given_overdue_follow_ups_when_listed_then_names_are_shown_and_each_patient_read_audited(
+        seeded):
+    actor = AuditActor(user_id=None, api_client="reports-test")
+    report = await service(seeded).report(november("overdue"), actor)
+
+    assert [(r["encounter_id"], r["label"], str(r["due"]), r["days_overdue"]) for r in report.rows] == [
+        (3, "Pat Number3", "2026-11-23", 10), (6, "Pat Number6", "2026-11-26", 7),
+        (10, "Pat Number10", "2026-12-01", 2)]
+    with seeded.session() as session:
+        audited = session.scalars(select(AuditEvent.patient_id).where(
+            AuditEvent.action == "report_overdue_list").order_by(AuditEvent.patient_id)).all()
+    assert audited == [3, 6, 10]
+
+
+async def test_given_the_overdue_list_when_asked_without_a_reader_then_refused(seeded):
+    with pytest.raises(ReportError):
+        await service(seeded).report(november("overdue"))
+
+
+async def test_given_the_same_data_when_the_kpi_dashboard_and_the_report_give_the_follow_up_rate_then_equal(
+        seeded):
+    q = november("followup-rate", by="ward")
+    kpi = await KpiService(seeded, cfg(), clock=clock).report(q.start, q.end, by="month")
+    report = await service(seeded).report(q)
+
+    assert kpi.totals["followup_rate"] == report.total["followup_rate"] == 5 / 9
+    assert kpi.row("2026-11").kpis["followup_rate"] == 5 / 9
+
+
+def test_given_department_deadlines_when_parsed_then_case_is_ignored_and_bad_items_are_named():
+    assert parse_days("Cardiology:2, surgery : 3") == {"cardiology": 2, "surgery": 3}
+    with pytest.raises(ReportError, match="'surgery' is not 'department:days'"):
+        parse_days("surgery")
