@@ -566,8 +566,8 @@ def overdue_list(session: Session, late: list[FollowUpCase], settings: ReportSet
 
 
 def _answer_rows(session: Session, start: datetime, end: datetime, *where):
-    """Answers given in [start, end) with their questionnaire's kind and the response's department: the
-    questionnaire's own, else the patient's last discharge before the response started."""
+    """Answers given in [start, end) with their questionnaire's kind and definition, and the department of
+    the patient's last discharge before the response started."""
     r, a, v, q = FollowUpResponse, FollowUpAnswer, FollowUpQuestionnaireVersion, FollowUpQuestionnaire
     last_stay = (select(Encounter.department).where(
         Encounter.patient_id == r.patient_id, Encounter.kind == "admission",
@@ -583,7 +583,9 @@ def _answer_rows(session: Session, start: datetime, end: datetime, *where):
 
 
 def _department(row) -> str:
-    return (row.definition or {}).get("department") or row.stay_department or NONE_LABEL
+    """The stay's department in the hospital's own words (as the discharge reports show it), else the
+    questionnaire's."""
+    return row.stay_department or (row.definition or {}).get("department") or NONE_LABEL
 
 
 def red_flags(session: Session, start: datetime, end: datetime):

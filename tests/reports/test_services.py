@@ -3,6 +3,7 @@ exactly on SQLite and PostgreSQL; and the follow-up rate against the KPI dashboa
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -10,8 +11,10 @@ from sqlalchemy import select
 from callcenter import config
 from callcenter.db.models import AuditEvent
 from callcenter.db.queries import AuditActor
+from callcenter.followup.schema import load_bank, load_questionnaires
+from callcenter.followup.services import AnswerGiven, QuestionnaireService
 from callcenter.kpi.compute import KpiService
-from callcenter.reports.services import ReportError, ReportQuery, ReportService, parse_days
+from callcenter.reports.services import ReportError, ReportQuery, ReportService, UnknownReport, parse_days
 
 from . import synthetic as month
 from .synthetic import TZ
@@ -159,3 +162,77 @@ def test_given_department_deadlines_when_parsed_then_case_is_ignored_and_bad_ite
     assert parse_days("Cardiology:2, surgery : 3") == {"cardiology": 2, "surgery": 3}
     with pytest.raises(ReportError, match="'surgery' is not 'department:days'"):
         parse_days("surgery")
+
+
+# -- questionnaire answers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def answered(seeded):
+    """Satisfaction answers of patients 1, 3 and 6 in November and of patient 11 in December; patient 5's
+    surgery follow-up raising two red flags."""
+    now = {"at": month.nov(1)}
+    questionnaires = QuestionnaireService(seeded, clock=lambda: now["at"])
+    bank = load_bank()
+    shipped = load_questionnaires(bank=bank).values()
+    await questionnaires.load(bank, [(q, Path(q.path).read_text()) for q in shipped])
+
+    async def fill(patient: int, code: str, when, answers: dict) -> None:
+        now["at"] = when
+        response = await questionnaires.start_response(code, channel="phone", patient_id=patient)
+        for question, value in answers.items():
+            await questionnaires.record_answer(AnswerGiven(response, question, value, channel="phone",
+                                                           answered_by="automated", call_id="q"))
+
+    satisfaction = "satisfaction_after_discharge"
+    await fill(1, satisfaction, month.nov(3), {"recommend_hospital": 2, "staff_kindness": 4,
+                                               "discharge_information": 4, "what_to_improve": "more info"})
+    await fill(3, satisfaction, month.nov(22), {"recommend_hospital": 5, "staff_kindness": 3,
+                                                "discharge_information": 1})
+    await fill(6, satisfaction, month.nov(26), {"recommend_hospital": 4, "staff_kindness": 2,
+                                                "discharge_information": 5})
+    await fill(11, satisfaction, month.dec(2), {"recommend_hospital": 1})
+    await fill(5, "post_discharge_surgery", month.nov(16), {
+        "overall_recovery": 3, "pain_score": 9, "fever_since_discharge": False, "wound_redness": False,
+        "wound_discharge": "pus"})
+    return seeded
+
+
+async def test_given_satisfaction_answers_when_reported_then_by_the_stay_department_and_question(answered):
+    report = await service(answered).report(november("satisfaction"))
+
+    fields = ("answers", "mean", "satisfied", "neutral", "dissatisfied", "top_box")
+    assert {r["key"]: pick(r, *fields) for r in report.rows} == {
+        "Cardiology|discharge_information": (2, 2.5, 1, 0, 1, 0.5),
+        "Cardiology|recommend_hospital": (2, 3.5, 1, 0, 1, 0.5),
+        "Cardiology|staff_kindness": (2, 3.5, 1, 1, 0, 0.5),
+        "Surgery|discharge_information": (1, 5.0, 1, 0, 0, 1.0),
+        "Surgery|recommend_hospital": (1, 4.0, 1, 0, 0, 1.0),
+        "Surgery|staff_kindness": (1, 2.0, 0, 0, 1, 0.0)}
+    fields = ("answers", "satisfied", "neutral", "dissatisfied", "top_box")
+    assert pick(report.total, *fields) == (9, 5, 1, 3, 5 / 9)
+
+
+async def test_given_answers_when_reported_by_question_code_then_counted_per_value_and_text_never_shown(
+        answered):
+    s = service(answered)
+    recommend = await s.report(november("answers", code="recommend_hospital"))
+    improve = await s.report(november("answers", code="what_to_improve"))
+
+    assert [(r["label"], r["answer"], r["answers"]) for r in recommend.rows] == [
+        ("Cardiology", "2", 1), ("Cardiology", "5", 1), ("Surgery", "4", 1)]  # not December's 1
+    assert [(r["label"], r["answer"], r["answers"]) for r in improve.rows] == [
+        ("Cardiology", "(answered)", 1)]
+    with pytest.raises(UnknownReport):
+        await s.report(november("answers", code="no_such_question"))
+
+
+async def test_given_follow_up_answers_with_red_flags_when_reported_then_by_department_question_and_rung(
+        answered):
+    report = await service(answered).report(november("red-flags"))
+
+    fields = ("label", "question_code", "disposition", "escalation", "red_flags")
+    assert [pick(r, *fields) for r in report.rows] == [
+        ("Surgery", "pain_score", "nurse_now", "nurse_transfer", 1),
+        ("Surgery", "wound_discharge", "nurse_now", "nurse_transfer", 1)]
+    assert report.total["red_flags"] == 2
