@@ -87,7 +87,7 @@ def _call_with_events(session: Session, call_id: str, who: Reader) -> dict | Non
         return None
     events = call_events(session, call_id)
     require_call_visible(who, {e.agent_id for e in events} | {row.agent_id})
-    add_audit_event(session, "call_view", call_id=call_id, **who.audit_fields())
+    add_audit_event(session, "call_view", call_id=call_id, actor=who.audit_actor())
     fields = ("id", "direction", "caller_status", "patient_id", "candidate_patient_ids", "language",
               "ivr_path", "queue_name", "status", "outcome", "agent_id", "end_reason")
     times = ("started_at", "queued_at", "offered_at", "answered_at", "ended_at")

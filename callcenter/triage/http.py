@@ -317,9 +317,8 @@ def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | None
     if rec is None:
         return None
     require_call_visible(who, rec["call"]["agent_ids"])
-    fields = who.audit_fields()
-    add_audit_event(session, "call_triage_record_view", call_id=call_id,
-                    actor_user_id=fields["actor_user_id"], detail={"format": fmt} | fields["detail"])
+    add_audit_event(session, "call_triage_record_view", call_id=call_id, actor=who.audit_actor(),
+                    detail={"format": fmt})
     return rec
 
 

@@ -71,14 +71,9 @@ class Reader:
             return True
         return self.desk_agent_id is not None and self.desk_agent_id in set(agent_ids)
 
-    def audit_fields(self) -> dict:
-        """actor_user_id, actor_client_id and detail for add_audit_event: the signed-in user, or the API
-        client by its id (the detail says so to a reader who sees no user)."""
-        if self.user_id is None:
-            named = {"api_client": self.api_client} if self.api_client else {}
-            return {"actor_user_id": None, "actor_client_id": self.client_id,
-                    "detail": {"via": "api"} | named}
-        return {"actor_user_id": self.user_id, "detail": {}}
+    def audit_actor(self) -> AuditActor:
+        """Whom an audit row of this reader's read names: the signed-in user, or the API client."""
+        return AuditActor(self.user_id, None, self.api_client, self.client_id)
 
 
 def reader(request: web.Request) -> Reader:
