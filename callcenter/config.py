@@ -256,6 +256,19 @@ class WebhooksConfig:
 
 
 @dataclass
+class ComplaintsConfig:
+    """Tickets (issue 17, callcenter/complaints/)."""
+    routing_file: str = ""  # "": the shipped example, callcenter/complaints/routing.yaml
+    escalation_tick_seconds: float = 60.0  # how often overdue tickets are looked for
+    # Attachments (scanned letters) are kept owner-only here, like recordings; at most this large each.
+    attachments_dir: str = "var/attachments"
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    # The public web form: submissions per address per window (more are held back with the form kept).
+    web_per_address: int = 5
+    web_window_seconds: float = 600.0
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -274,6 +287,7 @@ class Config:
     hl7: Hl7Config = field(default_factory=Hl7Config)
     imports: ImportsConfig = field(default_factory=ImportsConfig)
     fhir: FhirConfig = field(default_factory=FhirConfig)
+    complaints: ComplaintsConfig = field(default_factory=ComplaintsConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""

@@ -31,6 +31,9 @@ from .campaigns.followup import DischargeFollowUp
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
+from .complaints import routing as complaint_routing
+from .complaints.scheduler import EscalationJob
+from .complaints.services import ComplaintService
 from .config import Config
 from .db.database import Database
 from .desk import http as desk_http
@@ -121,6 +124,9 @@ class Services:
     campaign_catalog: CampaignCatalog | None = None  # the campaign console's list: set by build()
     patients: PatientFeed | None = None  # the one patient feed of HL7 ADT and CSV imports (issue 15)
     imports: ImportService | None = None  # CSV imports through the patient feed (issue 15): set by build()
+    # tickets from every channel (issue 17) and the job that escalates overdue ones: set by build()
+    complaints: ComplaintService | None = None
+    complaint_escalation: EscalationJob | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -181,7 +187,18 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     services.admin = AdminService(db, queues, services.auth.users.hasher)
     services.imports = ImportService(db, services.patients, import_commands.csv_settings(cfg))
+    _build_complaints(services)
     return services
+
+
+def _build_complaints(s: Services) -> None:
+    """Tickets: routing.yaml read once (a broken file stops the start with file:line messages); with
+    webhooks on, complaint.created/resolved go to the outbox in the ticket's transaction."""
+    c = s.cfg.complaints
+    rules = complaint_routing.load(s.cfg.path(c.routing_file)) if c.routing_file else complaint_routing.load()
+    listener = outbox.complaint if s.cfg.webhooks.enabled else None
+    s.complaints = ComplaintService(s.db, rules, listener=listener)
+    s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
 
 
 def _build_webhooks(s: Services) -> None:
@@ -242,6 +259,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.webhook_worker.start()
     if s.hl7_listener:
         await s.hl7_listener.start()  # patient data flows in with or without Asterisk
+    if s.complaint_escalation:
+        s.complaint_escalation.start()  # tickets escalate with or without Asterisk
     if not ari:
         return
     await s.ari.start()
@@ -261,6 +280,8 @@ async def stop(s: Services) -> None:
         await asyncio.to_thread(s.fastagi.stop)  # waits for the listener's loop to notice
     if s.hl7_listener:
         await s.hl7_listener.stop()
+    if s.complaint_escalation:
+        await s.complaint_escalation.stop()
     if s.desk:
         await s.desk.stop()
     if s.metrics:

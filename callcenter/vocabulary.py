@@ -71,4 +71,5 @@ EVENT_TYPES = (CALL_LIFECYCLE_EVENTS | CALL_CONTROL_EVENTS | IVR_EVENTS | AGENT_
 # form, the API's validation and the outbox mapping read this set.
 WEBHOOK_EVENTS = frozenset({
     "call.started", "call.ended", "screen_pop", "disposition", "red_flag", "escalation", "campaign.attempt",
+    "complaint.created", "complaint.resolved",
 })

@@ -72,8 +72,13 @@ TARGET_STATUSES = ("pending", "in_progress", "completed", "failed", "opted_out",
 # 'abandoned' is a progressive call answered by a person whom no agent took within the limit.
 ATTEMPT_RESULTS = ("dialing", "person", "machine", "no_answer", "busy", "failed", "abandoned")
 DNC_SOURCES = ("ivr_key", "agent", "admin", "import", "patient_request")
-COMPLAINT_STATUSES = ("open", "in_progress", "resolved", "closed")
-OPEN_COMPLAINT_STATUSES = ("open", "in_progress")  # the patient is still waiting for an answer
+# Tickets (issue 17, callcenter/complaints/): complaints, suggestions and praise from every channel.
+COMPLAINT_STATUSES = ("received", "assigned", "in_progress", "waiting_patient", "resolved", "closed")
+# The patient is still waiting for an answer (waiting_patient too: the ticket is not done, only paused).
+OPEN_COMPLAINT_STATUSES = ("received", "assigned", "in_progress", "waiting_patient")
+COMPLAINT_KINDS = ("complaint", "suggestion", "praise")
+COMPLAINT_SEVERITIES = ("low", "medium", "high", "critical")
+COMPLAINT_CHANNELS = ("phone", "web", "letter", "email", "sms")
 
 # SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -756,19 +761,90 @@ class SurveyResponse(Base):
 
 
 class Complaint(Base):
-    """A patient complaint, found by its serial number (self-service status, resolution-time KPI)."""
+    """A ticket (complaint, suggestion or praise), found by its serial number (self-service status,
+    resolution-time KPI). `patient_id` None: anonymous, or a caller not identified; the contact fields are
+    what the patient left to be answered (patient data: never logged). Its history is `complaint_events`."""
 
     __tablename__ = "complaints"
-    __table_args__ = (one_of("status", COMPLAINT_STATUSES),)
+    __table_args__ = (one_of("status", COMPLAINT_STATUSES), one_of("kind", COMPLAINT_KINDS),
+                      one_of("severity", COMPLAINT_SEVERITIES), one_of("channel", COMPLAINT_CHANNELS),
+                      UniqueConstraint("serial_year", "serial_seq"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)  # digits only, check digit last
+    # The serial's parts (serial.py); None on rows written before issue 17, whose serials were free text.
+    serial_year: Mapped[int | None] = mapped_column(Integer)
+    serial_seq: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="complaint")
+    channel: Mapped[str] = mapped_column(String(16), default="phone")
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
     category: Mapped[str] = mapped_column(String(64), default="general")
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    department: Mapped[str] = mapped_column(String(64), default="general")
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    handling_group: Mapped[str] = mapped_column(String(64), default="patient_relations")
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 0: the handling group; 1: the department head; 2: the patient-relations director (routing.yaml).
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    call_id: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolution_text: Mapped[str] = mapped_column(Text, default="")
+    resolution_channel: Mapped[str] = mapped_column(String(16), default="")  # how the result was told
+    call_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    recording_id: Mapped[int | None] = mapped_column(Integer)
+    created_by_user_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ComplaintSerial(Base):
+    """The last sequence number given per year: one row per year, incremented in the transaction that
+    inserts the ticket, so serials have no gaps (a rolled-back ticket gives its number back) and two
+    tickets created at once wait for each other's row lock instead of taking the same number."""
+
+    __tablename__ = "complaint_serials"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ComplaintEvent(Base):
+    """Every step of a ticket (received, assigned, escalated, resolved...), with its actor and time;
+    append-only like the other logs (the migration's triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "complaint_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    type: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))  # "user:7", "api:sms", "web", "system:escalation"
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ComplaintAttachment(Base):
+    """A file kept with a ticket (a scanned letter): stored owner-only under [complaints] attachments_dir
+    like recordings, named by its id; the original name kept for display only."""
+
+    __tablename__ = "complaint_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))  # relative to the attachments directory
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
 # -- webhooks (events out, issue 15) -------------------------------------------------------------------------

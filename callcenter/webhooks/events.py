@@ -70,6 +70,17 @@ def screen_pop(call_id: str, agent_id: int, patient_ids: list[int]) -> Event:
                                 "candidates": len(patient_ids)}, {})
 
 
+# The tickets' events (complaints/services.py tells them through the listener main.py wires to outbox.py).
+COMPLAINT_EVENTS = ("complaint.created", "complaint.resolved")
+
+
+def complaint(type_: str, complaint_id: int, serial: str) -> Event:
+    """A ticket created or resolved: its ids only; the rest is read through the audited API."""
+    if type_ not in COMPLAINT_EVENTS:
+        raise ValueError(f"not a ticket event: {type_}")
+    return Event(type_, {"complaint_id": complaint_id, "serial": serial}, {})
+
+
 def payload(event_id: str, type_: str, occurred_at: str, data: dict, clinical: dict,
             scopes: list[str]) -> dict[str, Any]:
     """The body one subscription receives: clinical facts only if it was granted them."""

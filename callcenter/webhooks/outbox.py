@@ -32,6 +32,11 @@ def screen_pop(session: Session, call_id: str, agent_id: int, patient_ids: list[
                                                    utcnow())])
 
 
+def complaint(session: Session, type_: str, complaint_id: int, serial: str) -> None:
+    """The tickets' listener (complaints/services.py, wired in main.py), in the ticket's own transaction."""
+    session.execute(insert(OUTBOX), [outbox_values(events.complaint(type_, complaint_id, serial), utcnow())])
+
+
 def outbox_values(event: Event, occurred_at: datetime) -> dict[str, Any]:
     return dict(event_id=uuid.uuid4().hex, type=event.type, occurred_at=occurred_at, data=event.data,
                 clinical=event.clinical)

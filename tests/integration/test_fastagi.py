@@ -35,7 +35,7 @@ async def center(asterisk, database_url, tmp_path):
 async def _open_complaint(center, phone: str) -> int:
     def add(session):
         patient_id = session.scalar(select(Patient.id).join(PatientPhone).where(PatientPhone.e164 == phone))
-        session.add(Complaint(serial="C-FASTAGI-1", patient_id=patient_id, status="open"))
+        session.add(Complaint(serial="C-FASTAGI-1", patient_id=patient_id, status="received"))
         return patient_id
     return await center.s.db.run(add)
 

@@ -229,5 +229,5 @@ def _relationship_rows(session) -> None:
                   resolved_at=at("12:00")),
         Complaint(serial="K2", patient_id=2, status="resolved", opened_at=at("09:00"),
                   resolved_at=at("15:00")),
-        Complaint(serial="K3", patient_id=2, status="open", opened_at=at("10:00")),
+        Complaint(serial="K3", patient_id=2, status="received", opened_at=at("10:00")),
     ])
