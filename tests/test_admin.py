@@ -18,7 +18,7 @@ from callcenter import cli
 from callcenter.admin.exceptions import InvalidInput
 from callcenter.admin.services import valid_endpoint, valid_languages
 from callcenter.db.database import Database
-from callcenter.db.models import Agent, AuditEvent, Call, Patient, Queue, User
+from callcenter.db.models import Agent, AuditEvent, Call, Campaign, Patient, Queue, User
 from callcenter.db.queries import add_audit_event
 from callcenter.db.types import utcnow
 from callcenter.demo import seed_demo
@@ -582,3 +582,23 @@ async def test_given_agent_when_opening_admin_then_403(admin, aiohttp_client):
     response = await agent.get("/admin/users", headers={"Accept": "text/html"})
 
     assert response.status == 403
+
+
+async def test_given_an_enabled_campaign_when_the_admin_switches_it_off_and_on_then_each_is_audited_as_them(
+        admin):
+    with admin.db().session() as session:
+        name = session.scalar(select(Campaign.name).order_by(Campaign.name).limit(1))
+        admin_id = session.scalar(select(User.id).where(User.username == ROLE_USERS["admin"].username))
+    for enabled in ("0", "1"):
+        response = await admin.post(f"/campaigns/{name}/enabled", {"enabled": enabled})
+        assert response.status == 303, await response.text()
+        with admin.db().session() as session:
+            row = session.scalar(select(Campaign).where(Campaign.name == name))
+            assert (row.enabled, row.updated_by_user_id) == (enabled == "1", admin_id)
+    with admin.db().session() as session:
+        audits = session.execute(select(AuditEvent.action, AuditEvent.actor_user_id, AuditEvent.detail).where(
+            AuditEvent.action.in_(("campaign_enabled", "campaign_disabled"))).order_by(AuditEvent.id)).all()
+    assert [tuple(a) for a in audits] == [("campaign_disabled", admin_id, {"campaign": name}),
+                                          ("campaign_enabled", admin_id, {"campaign": name})]
+    missing = await admin.post("/campaigns/no-such-campaign/enabled", {"enabled": "0"})
+    assert missing.status == 404

@@ -16,7 +16,7 @@ from ..db.models import CAMPAIGN_KINDS
 from ..eventlog import utcnow
 from ..web.csvfile import csv_response
 from ..web.guard import USER
-from ..web.request import audit_actor, services
+from ..web.request import audit_actor, services, user_id
 from ..web.templating import form_text as _text
 from ..web.templating import redirect_with_notice, render_with_notice
 from ..yamlsource import SourceError
@@ -159,7 +159,7 @@ def _problem(message: str) -> dict:
 async def set_enabled(request: web.Request) -> web.Response:
     row = await _row(request)
     enabled = (await request.post()).get("enabled") == "1"
-    await services(request).campaign_catalog.set_enabled(_uid(request), row.name, enabled)
+    await services(request).campaign_catalog.set_enabled(user_id(request), row.name, enabled)
     verb = "switched on" if enabled else "switched off: no run will dial it"
     return await _done(request, f"{row.title} {verb}.", _url(request, "campaign", row.name))
 
@@ -219,6 +219,3 @@ def _url(request: web.Request, route: str, name: str | None = None) -> str:
     return str(resource.url_for(name=name) if name is not None else resource.url_for())
 
 
-def _uid(request: web.Request) -> int | None:
-    user = request.get(USER)
-    return user.id if user else None
