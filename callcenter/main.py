@@ -48,7 +48,7 @@ from .hl7.services import Hl7Service
 from .imports import commands as import_commands
 from .imports import http as imports_http
 from .imports.services import ImportService
-from .ivr.flow import Flow, load_flow
+from .ivr.flow import Flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
 from .metrics import http as metrics_http
@@ -62,6 +62,7 @@ from .review import http as review_http
 from .review.services import ReviewService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
+from .selfservice.actions import SelfService, load_inbound_flow
 from .supervision import http as supervision_http
 from .supervision.services import MonitorService
 from .triage import http as triage_http
@@ -142,11 +143,14 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     spool = cfg.recordings.asterisk_dir
     recordings = RecordingService(ari, events, cfg.path(cfg.recordings.dir), cfg.recordings.format,
                                   cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)
-    flows = {"hotline": load_flow(cfg.path(cfg.telephony.hotline_flow))}
+    flows = {"hotline": load_inbound_flow(cfg.path(cfg.telephony.hotline_flow))}
     router = CallRouter(db, flows)
+    # Inbound self-service (issue 17): the hotline's action nodes run through each call's bound runner.
+    self_service = SelfService(db, time_zone=cfg.site.time_zone)
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
-                           forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier)
+                           forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier,
+                           inbound_actions=self_service.bind)
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
     services.monitors = MonitorService(ari, db, events, router, cfg.telephony,

@@ -51,10 +51,14 @@ class CallFlavour(Protocol):
 
 
 class Inbound:
-    """A patient's call to the hotline: the caller ID as Asterisk gave it, matched to patients by the call."""
+    """A patient's call to the hotline: the caller ID as Asterisk gave it, matched to patients by the call.
+    `actions`: the call's self-service runner (selfservice/actions.py), bound by the router's
+    `CallDeps.inbound_actions`; None: the flow's action nodes take their `next`."""
     direction = "inbound"
-    actions: ActionRunner | None = None
     script: str | None = None
+
+    def __init__(self, actions: ActionRunner | None = None):
+        self.actions = actions
 
     def write_start(self, call: "Call") -> None:
         channel = call.channel

@@ -26,7 +26,7 @@ from ..ivr.flow import Flow
 from ..phones import CallerNumber, normalize
 from . import state as states
 from .events import Offer
-from .flavour import CallFlavour, Inbound
+from .flavour import ActionRunner, CallFlavour, Inbound
 
 if TYPE_CHECKING:
     from ..queues.services import QueueService
@@ -53,6 +53,8 @@ class CallDeps:
     notifier: "AgentNotifier | None" = None  # call_state messages to agents' consoles (call controls)
     # Told when an emergency leg answers or fails (calls/emergency.py); the red-flag escalations listen.
     emergency_listeners: list = field(default_factory=list)
+    # The self-service runner an inbound call's flow actions use (selfservice/actions.py): call -> runner.
+    inbound_actions: Callable[["Call"], ActionRunner] | None = None
 
 
 class Call:
@@ -60,7 +62,7 @@ class Call:
                  call_id: str | None = None):
         self.id = call_id or uuid.uuid4().hex
         self.deps = deps
-        self.flavour: CallFlavour = flavour if flavour is not None else Inbound()
+        self.flavour: CallFlavour = flavour if flavour is not None else self._inbound(deps)
         self.channel = channel
         self.flow = flow
         self.caller: CallerNumber = normalize(channel.caller_number, deps.settings.default_region)
@@ -92,6 +94,9 @@ class Call:
         self._teardowns: set[asyncio.Task] = set()
         self.state: states.CallState = states.Answering(self)
         self.task: asyncio.Task | None = None
+
+    def _inbound(self, deps: CallDeps) -> Inbound:
+        return Inbound(deps.inbound_actions(self) if deps.inbound_actions is not None else None)
 
     @property
     def direction(self) -> str:

@@ -32,16 +32,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..callbacks.services import CallbackService, NewCallback
 from ..db.database import Database
-from ..db.models import Appointment, DoNotCall, SurveyResponse
-from ..db.queries import add_audit_event
+from ..db.models import DoNotCall, SurveyResponse
 from ..eventlog import EventLog, utcnow
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
+from ..patients.appointments import ACTIVE_STATUSES, change_by_patient
 from ..triage.schema import load_ladder, load_protocols
 from ..triage.services import TriageSession
 
@@ -60,7 +59,7 @@ OUTCOMES = ("completed", "confirmed", "cancelled", "opted_out", "survey_done", "
             "no_answer_to_questions")
 # Written by the actions themselves when a key could not be served; the flow goes on (retries, a person).
 TENTATIVE_OUTCOMES = ("not_possible", "invalid")
-CANCELLABLE = ("booked", "confirmed")
+CANCELLABLE = ACTIVE_STATUSES
 
 
 class Job(Protocol):
@@ -209,22 +208,8 @@ def _score(value: Any) -> int | None:
 def _audited_appointment(session: Session, appointment_id: int, patient_id: int, status: str,
                          allowed: tuple[str, ...], now: datetime, call_id: str, campaign: str) -> bool:
     """The patient's own change (an IVR key), audited in the transaction that makes it."""
-    changed = _set_appointment(session, appointment_id, patient_id, status, allowed, now)
-    if changed:
-        add_audit_event(session, f"appointment_{status}_by_patient", patient_id=patient_id, call_id=call_id,
-                        detail={"appointment_id": appointment_id, "campaign": campaign, "via": "ivr_key"})
-    return changed
-
-
-def _set_appointment(session: Session, appointment_id: int, patient_id: int, status: str,
-                     allowed: tuple[str, ...], now: datetime) -> bool:
-    """Change the status if the appointment is the patient's, still ahead, and in an allowed status."""
-    appointment = session.scalars(select(Appointment).where(
-        Appointment.id == appointment_id, Appointment.patient_id == patient_id).with_for_update()).first()
-    if appointment is None or appointment.status not in allowed or appointment.starts_at <= now:
-        return False
-    appointment.status = status
-    return True
+    return change_by_patient(session, appointment_id, patient_id, status, allowed, now, call_id=call_id,
+                             detail={"campaign": campaign, "via": "ivr_key"})
 
 
 _HANDLERS = {

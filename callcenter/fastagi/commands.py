@@ -8,7 +8,8 @@ import threading
 
 from ..config import Config, listen_address
 from ..db.database import Database
-from ..ivr.flow import Flow, load_flow
+from ..ivr.flow import Flow
+from ..selfservice.actions import load_inbound_flow
 from .server import FastAgiServer
 from .services import HOTLINE_FLOW, FastAgiScripts
 
@@ -22,7 +23,8 @@ def build_server(cfg: Config, db: Database, flows: dict[str, Flow], listen: str)
 def listen(cfg: Config, args) -> int:
     address = args.listen or cfg.fastagi.listen or "127.0.0.1:4573"
     db = Database(cfg.database_url)
-    server = build_server(cfg, db, {HOTLINE_FLOW: load_flow(cfg.path(cfg.telephony.hotline_flow))}, address)
+    hotline = load_inbound_flow(cfg.path(cfg.telephony.hotline_flow))
+    server = build_server(cfg, db, {HOTLINE_FLOW: hotline}, address)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import APPOINTMENT_STATUSES, Appointment
+from ..db.queries import add_audit_event
 from .services import RecordError, find_patient
 
 
@@ -73,3 +74,40 @@ def _write(row: Appointment, patient_id: int, record: AppointmentRecord) -> None
     row.location = record.location[:200] if record.location else None
     row.status = record.status
     row.source_updated_at = record.event_time
+
+
+# -- the patient's own changes (a phone key in a campaign call or in the hotline's self-service) ---------
+
+# An appointment's slot is occupied exactly while it is booked or confirmed: those are the ones a patient may
+# still confirm or cancel, and the ones "your next appointment" means.
+ACTIVE_STATUSES = ("booked", "confirmed")
+
+
+def set_status(session: Session, appointment_id: int, patient_id: int, status: str,
+               allowed: tuple[str, ...], now: datetime) -> bool:
+    """Change the status if the appointment is the patient's, still ahead, and in an allowed status (the row
+    locked, so two calls of the same patient cannot both change it)."""
+    appointment = session.scalars(select(Appointment).where(
+        Appointment.id == appointment_id, Appointment.patient_id == patient_id).with_for_update()).first()
+    if appointment is None or appointment.status not in allowed or appointment.starts_at <= now:
+        return False
+    appointment.status = status
+    return True
+
+
+def next_appointment(session: Session, patient_id: int, now: datetime) -> Appointment | None:
+    """The patient's next appointment still ahead that holds a slot (booked or confirmed)."""
+    return session.scalars(select(Appointment).where(
+        Appointment.patient_id == patient_id, Appointment.status.in_(ACTIVE_STATUSES),
+        Appointment.starts_at > now).order_by(Appointment.starts_at, Appointment.id).limit(1)).first()
+
+
+def change_by_patient(session: Session, appointment_id: int, patient_id: int, status: str,
+                      allowed: tuple[str, ...], now: datetime, *, call_id: str, detail: dict) -> bool:
+    """The patient's own change by phone key, audited in the transaction that makes it (the automated actor:
+    no user, desk or API client; `detail` says which call flow did it)."""
+    changed = set_status(session, appointment_id, patient_id, status, allowed, now)
+    if changed:
+        add_audit_event(session, f"appointment_{status}_by_patient", patient_id=patient_id, call_id=call_id,
+                        detail={"appointment_id": appointment_id, **detail})
+    return changed

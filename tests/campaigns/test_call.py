@@ -15,7 +15,7 @@ from callcenter.campaigns.dialing import progressive, progressive_state
 from callcenter.campaigns.dialing import state as campaign_states
 from callcenter.campaigns.schema import load_campaign_text
 from callcenter.config import SiteConfig, TelephonyConfig
-from callcenter.ivr.flow import load_flow
+from callcenter.selfservice.actions import load_inbound_flow
 
 from .conftest import campaign_yaml
 
@@ -48,7 +48,7 @@ def _job(mode: str, flows_dir: Path) -> DialJob:
 async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ring_timeout_and_its_amd_role(
         mode, flows_dir):
     ari = FakeAri()
-    flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
+    flow = load_inbound_flow(PROJECT / "ivr_flows" / "hotline.yaml")
     job = _job(mode, flows_dir)
     if mode == "automated":
         flavour = campaign_call.CampaignDial(job, site=SiteConfig(), finish_attempt=None)
@@ -75,7 +75,7 @@ def test_given_a_campaign_call_before_a_person_answered_when_a_handler_fails_the
     logged = []
     deps = SimpleNamespace(settings=TelephonyConfig(), ari=None, bind=lambda *a: None,
                            events=SimpleNamespace(event=lambda call_id, type_, **data: logged.append(type_)))
-    flow = load_flow(PROJECT / "ivr_flows" / "hotline.yaml")
+    flow = load_inbound_flow(PROJECT / "ivr_flows" / "hotline.yaml")
     dial = campaign_call.CampaignDial(_job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
     call = campaign_call.new_call(deps, flow, dial)
 

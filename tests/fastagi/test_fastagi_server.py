@@ -21,10 +21,10 @@ from callcenter.db.database import upgrade
 from callcenter.db.models import AuditEvent, Complaint, Patient, PatientFlag, PatientPhone
 from callcenter.fastagi.server import FastAgiServer
 from callcenter.fastagi.services import FastAgiScripts
-from callcenter.ivr import load_flow
+from callcenter.selfservice.actions import load_inbound_flow
 
 ROOT = Path(__file__).resolve().parents[2]
-HOTLINE = load_flow(ROOT / "ivr_flows" / "hotline.yaml")
+HOTLINE = load_inbound_flow(ROOT / "ivr_flows" / "hotline.yaml")
 SET = re.compile(r'SET VARIABLE "([A-Z_]+)" "(.*)"')
 VIP_NUMBER, SHARED_NUMBER = "+14155550171", "+14155550172"
 # The protocol tests do little with the database: SQLite only (the identify tests run on both).

@@ -9,8 +9,9 @@ from ivr_fakes import RealtimePort, ScriptedPort, write
 
 from callcenter.ivr import Enqueue, Hangup, load_flow, run_flow
 from callcenter.ivr.engine import lookup
+from callcenter.selfservice.actions import load_inbound_flow
 
-HOTLINE = load_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
+HOTLINE = load_inbound_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
 LANGUAGE_PROMPTS = ["callcenter/emergency-key-en", "callcenter/emergency-key-es", "callcenter/for-english",
                     "callcenter/para-espanol"]
 NOTICES = ["callcenter/recording-consent", "callcenter/emergency-notice"]

@@ -9,6 +9,7 @@ from ivr_fakes import line_of, write
 
 from callcenter.ivr import CatalogError, FlowError, check_prompts, load_catalog, load_flow
 from callcenter.ivr.flow import BranchNode, EnqueueNode, MenuNode, ReadDigitsNode
+from callcenter.selfservice.actions import load_inbound_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "ivr_flows"
@@ -47,7 +48,7 @@ def at(tmp_path: Path, line: int) -> str:
 # ---- the happy cases ----
 
 def test_given_the_hotline_when_loaded_with_the_catalog_then_it_validates():
-    flow = load_flow(FLOWS / "hotline.yaml", catalog=load_catalog(PROMPTS))
+    flow = load_inbound_flow(FLOWS / "hotline.yaml", catalog=load_catalog(PROMPTS))
 
     assert flow.name == "hotline"
     assert flow.languages == ("en", "es")
@@ -56,20 +57,24 @@ def test_given_the_hotline_when_loaded_with_the_catalog_then_it_validates():
 
 
 def test_given_the_hotline_when_loaded_then_main_menu_keys_go_to_their_queues():
-    flow = load_flow(FLOWS / "hotline.yaml")
+    flow = load_inbound_flow(FLOWS / "hotline.yaml")
     main = flow.nodes["main"]
 
-    queues = {key: flow.nodes[option.next].queue for key, option in main.options.items()}
+    queues = {key: flow.nodes[option.next].queue for key, option in main.options.items() if key != "6"}
 
     assert queues == {"1": "appointments", "2": "results", "3": "refills", "4": "nurse", "5": "complaints"}
+    assert main.options["6"].next == "self_service"  # self-service (issue 17): no queue, the IVR serves it
     assert flow.nodes[main.on_failure].queue == "general"
 
 
 @pytest.mark.parametrize("flow_file", sorted(p for p in FLOWS.glob("*.yaml") if p.name != "prompts.yaml"))
 def test_given_any_flow_when_checked_against_prompts_yaml_then_each_prompt_exists_in_each_language(flow_file):
-    # Campaign flows name campaign actions and triage protocols, whose questions join the catalog.
+    # Campaign flows name campaign actions and triage protocols, whose questions join the catalog; inbound
+    # flows name the self-service actions.
     from callcenter.campaigns.actions import registry
-    known = registry()
+    from callcenter.selfservice.actions import ACTIONS as INBOUND_ACTIONS
+    campaign = registry()
+    known = dataclasses.replace(campaign, actions={**campaign.actions, **INBOUND_ACTIONS})
     catalog = load_catalog(PROMPTS).with_protocols(known.protocols.values())
     check_prompts(load_flow(flow_file, registry=known), catalog)
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ivr_fakes import ScriptedPort
 
-from callcenter.ivr import Enqueue, load_flow, run_flow
+from callcenter.ivr import Enqueue, run_flow
 from callcenter.ivr.presets import checked, stasis_args
+from callcenter.selfservice.actions import load_inbound_flow
 
-HOTLINE = load_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
+HOTLINE = load_inbound_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
 NOTICES = ["callcenter/recording-consent", "callcenter/emergency-notice"]
 
 

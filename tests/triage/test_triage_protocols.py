@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.ivr import Enqueue, load_catalog, load_flow, run_flow
+from callcenter.ivr import Enqueue, load_catalog, run_flow
+from callcenter.selfservice.actions import load_inbound_flow
 from callcenter.triage.schema import (
     PROTOCOLS_DIR,
     REQUIRED_LANGUAGES,
@@ -123,7 +124,7 @@ def test_given_the_shipped_suggestions_when_loaded_then_they_name_only_shipped_p
 
 async def test_given_the_hotline_when_the_caller_presses_9_at_the_first_menu_then_urgent_nurse_line_at_top():
     catalog = load_catalog(ROOT / "ivr_flows" / "prompts.yaml")
-    flow = load_flow(ROOT / "ivr_flows" / "hotline.yaml", catalog=catalog)
+    flow = load_inbound_flow(ROOT / "ivr_flows" / "hotline.yaml", catalog=catalog)
     port = ScriptedPort([(1.0, "9")])
     outcome = await run_flow(flow, port, {})
     assert outcome == Enqueue("emergency-nurse", 100)

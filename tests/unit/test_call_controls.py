@@ -15,10 +15,10 @@ from callcenter.calls.exceptions import BadControl, ControlError, ControlNotAllo
 from callcenter.calls.services import CallDeps
 from callcenter.calls.stasis import CallRouter
 from callcenter.config import TelephonyConfig
-from callcenter.ivr.flow import load_flow
 from callcenter.recording.services import RecordingService
 from callcenter.screenpop.notifier import AgentNotifier
 from callcenter.screenpop.services import ScreenPopService
+from callcenter.selfservice.actions import load_inbound_flow
 
 from .fake_ari import FakeAri
 from .test_call_router import live, stasis_start, wait_until
@@ -35,7 +35,7 @@ class User:
 @pytest.fixture
 async def setup(seeded_db, events, queues, tmp_path):
     ari = FakeAri()
-    flow = load_flow(ROOT / "ivr_flows" / "hotline.yaml")
+    flow = load_inbound_flow(ROOT / "ivr_flows" / "hotline.yaml")
     router = CallRouter(seeded_db, {"hotline": flow})
     notifier = AgentNotifier()
     router.deps = CallDeps(

@@ -55,7 +55,7 @@ def test_given_every_module_of_callcenter_when_imported_then_no_class_subclasses
 
 
 def test_given_a_call_when_built_then_it_holds_its_flavour_and_no_attribute_of_one_flavour_only():
-    deps = SimpleNamespace(settings=TelephonyConfig())
+    deps = SimpleNamespace(settings=TelephonyConfig(), inbound_actions=None)
     flow = SimpleNamespace(default_language="en")
     channel = Channel(id="c1", name="PJSIP/x", state="Up", caller_number="+14155550100", caller_name="",
                       language="en")

@@ -16,10 +16,10 @@ from callcenter.calls.stasis import CallRouter
 from callcenter.config import TelephonyConfig
 from callcenter.db.models import Call as CallRow
 from callcenter.db.models import CallEvent, CallLeg
-from callcenter.ivr.flow import load_flow
 from callcenter.recording.services import RecordingService
 from callcenter.screenpop.notifier import AgentNotifier
 from callcenter.screenpop.services import ScreenPopService
+from callcenter.selfservice.actions import load_inbound_flow
 
 from .fake_ari import FakeAri, channel_json
 
@@ -30,7 +30,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 @pytest.fixture
 async def router(seeded_db, events, queues, tmp_path):
     ari = FakeAri()
-    router = CallRouter(seeded_db, {"hotline": load_flow(ROOT / "ivr_flows" / "hotline.yaml")})
+    router = CallRouter(seeded_db, {"hotline": load_inbound_flow(ROOT / "ivr_flows" / "hotline.yaml")})
     router.deps = CallDeps(
         ari=ari, events=events, queues=queues, pops=ScreenPopService(seeded_db, AgentNotifier()),
         recordings=RecordingService(ari, events, tmp_path / "recordings", enabled=False),

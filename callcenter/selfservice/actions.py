@@ -1,0 +1,193 @@
+"""What an inbound call's `action` nodes run (ivr_flows/hotline.yaml): the
+same declarative nodes as the campaign flows (campaigns/actions.py), with the same node schema, the same
+`outcomes` wiring and, for appointments, the same action names and results. A call gets its runner through
+its flavour (`Inbound.actions`, calls/flavour.py), which `calls/ivr.py` delegates `action` nodes to.
+
+| action                | args                   | results (wired in the flow's `outcomes`)                  |
+| --------------------- | ---------------------- | --------------------------------------------------------- |
+| `patient.identify`    |                        | identified (the number is one patient's), verify (several |
+|                       |                        | share it: ask the date of birth), unknown                 |
+| `patient.verify_dob`  | max_tries (default 3)  | verified, retry, failed: the context's `verify.dob`       |
+|                       |                        | (MMDDYYYY) against the candidates                         |
+| `appointment.next`    |                        | found (`appointment.starts_at`, `appointment.status` in   |
+|                       |                        | the context), none                                        |
+| `appointment.confirm` |                        | confirmed, not_possible                                   |
+| `appointment.cancel`  |                        | cancelled, not_possible                                   |
+
+Identity: a caller whose number matches exactly one patient is that patient; when several share the number
+the caller types their date of birth, which must match exactly one of them, with bounded tries. A caller
+whose number matches nobody is not identified by a date of birth alone (many patients share one): the flow
+sends them to a person.
+
+Every read of patient data (a date of birth compared, the next appointment) and every change is audited in
+the transaction that makes it, by the automated actor (no user, desk or API client; `via: hotline_ivr`).
+What the caller typed never reaches a log or an event: ids and results only.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..campaigns.compliance import zone as patient_zone
+from ..db.database import Database
+from ..db.models import Patient
+from ..db.queries import add_audit_event
+from ..eventlog import utcnow
+from ..ivr.catalog import PromptCatalog
+from ..ivr.flow import Flow, Registry, load_flow
+from ..patients.appointments import ACTIVE_STATUSES, change_by_patient, next_appointment
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# name -> the results a flow must wire; any other result goes to the node's `next`.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "patient.identify": ("identified", "verify", "unknown"),
+    "patient.verify_dob": ("verified", "retry", "failed"),
+    "appointment.next": ("found", "none"),
+    "appointment.confirm": ("confirmed", "not_possible"),
+    "appointment.cancel": ("cancelled", "not_possible"),
+}
+VIA = {"via": "hotline_ivr"}
+DEFAULT_DOB_TRIES = 3
+
+
+def registry() -> Registry:
+    """What inbound flows may name: these actions (no questionnaires)."""
+    return Registry(actions=ACTIONS)
+
+
+def load_inbound_flow(path: str | Path, *, catalog: PromptCatalog | None = None) -> Flow:
+    """An inbound flow (the hotline, the post-call survey), validated with the self-service actions: a broken
+    one is a FlowError naming each problem as file:line."""
+    return load_flow(path, catalog=catalog, registry=registry())
+
+
+class SelfService:
+    """Shared by every inbound call (wired once in main.py); `bind` gives one call its runner."""
+
+    def __init__(self, db: Database, *, time_zone: str = "UTC", clock: Callable[[], datetime] = utcnow):
+        self.db, self.clock = db, clock
+        self.time_zone = time_zone
+
+    def bind(self, call: Any) -> BoundSelfService:
+        """`call`: the live call (calls.services.Call): its id and the patients its number matched."""
+        return BoundSelfService(self, call)
+
+
+class BoundSelfService:
+    """The self-service of one call: whom the caller proved to be, and the appointment they were told."""
+
+    def __init__(self, service: SelfService, call: Any):
+        self.service, self.call = service, call
+        self.patient_id: int | None = None
+        self.appointment_id: int | None = None
+        self.dob_tries = 0
+
+    async def run(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        handler = _HANDLERS.get(name)
+        if handler is None:  # the flow loader refuses unknown names; this is a flow loaded without them
+            raise ValueError(f"unknown self-service action {name!r}")
+        return await handler(self, args, context)
+
+    # -- identity --
+
+    def _candidates(self) -> list[int]:
+        return [patient["id"] for patient in self.call.patients]
+
+    async def identify(self, args: dict, context: dict) -> str:
+        candidates = self._candidates()
+        if len(candidates) == 1:
+            self.patient_id = candidates[0]
+            return "identified"
+        return "verify" if candidates else "unknown"
+
+    async def verify_dob(self, args: dict, context: dict) -> str:
+        typed = _date_of_birth(context.pop("verify.dob", None))  # not kept: it is patient data
+        candidates = self._candidates()
+        found = await self.service.db.run(_verify, candidates, typed, self.call.id) if candidates else None
+        if found is not None:
+            self.patient_id = found
+            return "verified"
+        self.dob_tries += 1
+        log.info("call %s: date of birth did not match (try %d)", self.call.id, self.dob_tries)
+        return "failed" if self.dob_tries >= int(args.get("max_tries", DEFAULT_DOB_TRIES)) else "retry"
+
+    # -- appointments --
+
+    async def next_appointment(self, args: dict, context: dict) -> str:
+        if self.patient_id is None:
+            return "none"
+        found = await self.service.db.run(_read_next, self.patient_id, self.service.clock(), self.call.id,
+                                          self.service.time_zone)
+        if found is None:
+            return "none"
+        self.appointment_id, starts_at, status = found
+        context.update({"appointment.starts_at": starts_at, "appointment.status": status})
+        return "found"
+
+    async def confirm(self, args: dict, context: dict) -> str:
+        return await self._change("confirmed")
+
+    async def cancel(self, args: dict, context: dict) -> str:
+        return await self._change("cancelled")
+
+    async def _change(self, status: str) -> str:
+        if self.patient_id is None or self.appointment_id is None:
+            return "not_possible"
+        appointment_id, patient_id, now = self.appointment_id, self.patient_id, self.service.clock()
+        changed = await self.service.db.run(lambda s: change_by_patient(
+            s, appointment_id, patient_id, status, ACTIVE_STATUSES, now, call_id=self.call.id, detail=VIA))
+        log.info("call %s: appointment %s %s: %s", self.call.id, self.appointment_id, status,
+                 "done" if changed else "not possible")
+        return status if changed else "not_possible"
+
+
+def _date_of_birth(digits: Any) -> date | None:
+    """MMDDYYYY as typed; None when it is no date (the caller is then told it did not match)."""
+    if not isinstance(digits, str) or len(digits) != 8 or not digits.isdigit():
+        return None
+    try:
+        return date(int(digits[4:]), int(digits[:2]), int(digits[2:4]))
+    except ValueError:
+        return None
+
+
+def _verify(session: Session, candidates: list[int], typed: date | None, call_id: str) -> int | None:
+    """The one candidate born on `typed`, or None. Each candidate's date of birth is read to compare: each
+    read is audited, with its result."""
+    rows = session.execute(select(Patient.id, Patient.date_of_birth).where(Patient.id.in_(candidates))).all()
+    matches = [patient_id for patient_id, born in rows if typed is not None and born == typed]
+    found = matches[0] if len(matches) == 1 else None
+    for patient_id, _ in rows:
+        add_audit_event(session, "ivr_identity_check", patient_id=patient_id, call_id=call_id,
+                        detail={**VIA, "verified": patient_id == found})
+    return found
+
+
+def _read_next(session: Session, patient_id: int, now: datetime, call_id: str,
+               time_zone: str) -> tuple[int, datetime, str] | None:
+    appointment = next_appointment(session, patient_id, now)
+    if appointment is None:
+        return None
+    add_audit_event(session, "ivr_appointment_read", patient_id=patient_id, call_id=call_id,
+                    detail={**VIA, "appointment_id": appointment.id})
+    patient = session.get(Patient, patient_id)
+    # Said as the patient lives it: their own time zone, else the hospital's.
+    zone = patient_zone(patient.time_zone if patient else None, time_zone)
+    return appointment.id, appointment.starts_at.astimezone(zone), appointment.status
+
+
+_HANDLERS = {
+    "patient.identify": BoundSelfService.identify, "patient.verify_dob": BoundSelfService.verify_dob,
+    "appointment.next": BoundSelfService.next_appointment, "appointment.confirm": BoundSelfService.confirm,
+    "appointment.cancel": BoundSelfService.cancel,
+}
+assert set(_HANDLERS) == set(ACTIONS)

@@ -1,0 +1,189 @@
+"""The hotline's self-service (issue 17) end to end on the engine: a fake port at the ARI boundary (keys on a
+virtual clock), the real flow file and the real self-service actions on both databases."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ivr_fakes import ScriptedPort, line_of, write
+from sqlalchemy import select
+
+from callcenter.db.models import Appointment, AuditEvent, Patient
+from callcenter.ivr import Enqueue, FlowError, Hangup, run_flow
+from callcenter.selfservice.actions import SelfService, load_inbound_flow
+
+HOTLINE = load_inbound_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+CALL_ID = "c" * 32
+ENGLISH, SELF_SERVICE, MY_APPOINTMENT = "1", "6", "1"
+CONFIRM, CANCEL = "1", "2"
+
+
+@dataclass
+class SelfServicePort(ScriptedPort):
+    """The scripted caller, with the flow's actions run by the real self-service of one call."""
+    runner: Any = None
+
+    async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
+        self.actions.append((name, dict(args)))
+        return await self.runner.run(name, args, context)
+
+
+def typed(*keys: str) -> list[tuple[float, str]]:
+    """Keys typed ahead from the first second on, in this order (the engine buffers what comes early)."""
+    return [(1.0 + i / 100, key) for i, key in enumerate("".join(keys))]
+
+
+def add_patient(db, mrn: str, born: date, *, starts_in: timedelta | None = timedelta(days=2),
+                status: str = "booked") -> tuple[int, int | None]:
+    with db.session() as s:
+        patient = Patient(mrn=mrn, given_name="Ada", family_name="Lovelace", date_of_birth=born, sex="F",
+                          language="en", time_zone="America/New_York")
+        s.add(patient)
+        s.flush()
+        appointment = None
+        if starts_in is not None:
+            appointment = Appointment(patient_id=patient.id, department="Cardiology",
+                                      starts_at=NOW + starts_in, status=status)
+            s.add(appointment)
+            s.flush()
+        return patient.id, appointment.id if appointment else None
+
+
+async def run(db, presses, *candidates: int) -> tuple[Any, SelfServicePort]:
+    call = SimpleNamespace(id=CALL_ID, patients=[{"id": c} for c in candidates])
+    port = SelfServicePort(presses, runner=SelfService(db, time_zone="America/Los_Angeles",
+                                                       clock=lambda: NOW).bind(call))
+    return await run_flow(HOTLINE, port, {}), port
+
+
+def status_of(db, appointment_id: int) -> str:
+    with db.session() as s:
+        return s.get(Appointment, appointment_id).status
+
+
+def audits(db) -> list[tuple[str, int | None, dict]]:
+    with db.session() as s:
+        rows = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        assert all(r.actor_user_id is None and r.actor_agent_id is None and r.actor_client_id is None
+                   for r in rows), "the automated actor: no user, desk or API client"
+        return [(r.action, r.patient_id, r.detail) for r in rows]
+
+
+async def test_given_a_number_of_one_patient_when_the_caller_cancels_then_the_appointment_is_cancelled(db):
+    patient_id, appointment_id = add_patient(db, "MRN-1", date(1960, 12, 10))
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT, CANCEL), patient_id)
+
+    assert outcome == Hangup("cancelled")
+    assert status_of(db, appointment_id) == "cancelled"
+    assert audits(db) == [
+        ("ivr_appointment_read", patient_id, {"via": "hotline_ivr", "appointment_id": appointment_id}),
+        ("appointment_cancelled_by_patient", patient_id, {"appointment_id": appointment_id,
+                                                          "via": "hotline_ivr"})]
+    played = port.prompts_played()
+    assert "callcenter/your-appointment" in played and "callcenter/ask-date-of-birth" not in played
+    # The date is said in the patient's time zone: Thursday Nov 26, 10:00 in New York (15:00 UTC).
+    assert {"digits/day-4", "digits/mon-10", "number:26", "number:10"} <= set(played)
+
+
+async def test_given_a_shared_number_when_a_wrong_then_the_right_birth_date_is_typed_then_verified(db):
+    ada, ada_appointment = add_patient(db, "MRN-1", date(1960, 12, 10))
+    bob, bob_appointment = add_patient(db, "MRN-2", date(1990, 1, 2))
+
+    keys = typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT, "12101961", "01021990", CONFIRM)
+    outcome, port = await run(db, keys, ada, bob)
+
+    assert outcome == Hangup("confirmed")
+    assert (status_of(db, ada_appointment), status_of(db, bob_appointment)) == ("booked", "confirmed")
+    assert port.prompts_played().count("callcenter/date-of-birth-wrong") == 1
+    rows = audits(db)
+    checks = [(action, patient, detail["verified"]) for action, patient, detail in rows
+              if action == "ivr_identity_check"]
+    assert sorted(checks) == sorted([("ivr_identity_check", ada, False), ("ivr_identity_check", bob, False),
+                                     ("ivr_identity_check", ada, False), ("ivr_identity_check", bob, True)])
+    assert [a for a, _, _ in rows][-2:] == ["ivr_appointment_read", "appointment_confirmed_by_patient"]
+    assert "12101961" not in repr(port.events), "what the caller typed is never an event"
+
+
+async def test_given_three_wrong_birth_dates_when_verifying_then_a_person_takes_the_call_and_nothing_changes(
+        db):
+    ada, ada_appointment = add_patient(db, "MRN-1", date(1960, 12, 10))
+    bob, _ = add_patient(db, "MRN-2", date(1990, 1, 2))
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT, "11111111", "13451990",
+                                        "01011990", CANCEL), ada, bob)
+
+    assert outcome == Enqueue("appointments")
+    assert status_of(db, ada_appointment) == "booked"
+    assert port.prompts_played().count("callcenter/date-of-birth-wrong") == 2
+    assert "callcenter/not-identified" in port.prompts_played()
+    assert [name for name, _ in port.actions] == ["patient.identify"] + ["patient.verify_dob"] * 3
+
+
+async def test_given_an_unknown_number_when_the_caller_asks_for_the_appointment_then_scheduling_takes_it(db):
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT))
+
+    assert outcome == Enqueue("appointments")
+    assert "callcenter/not-identified" in port.prompts_played()
+    assert audits(db) == []
+
+
+@pytest.mark.parametrize("status, starts_in", [("cancelled", timedelta(days=2)),
+                                               ("booked", -timedelta(hours=1))])
+async def test_given_no_appointment_ahead_when_the_caller_asks_then_told_so_and_queued(db, status, starts_in):
+    patient_id, appointment_id = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=starts_in,
+                                             status=status)
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT, CANCEL), patient_id)
+
+    assert outcome == Enqueue("appointments")
+    assert "callcenter/no-appointment" in port.prompts_played()
+    assert status_of(db, appointment_id) == status
+
+
+async def test_given_a_confirmed_appointment_when_the_caller_confirms_again_then_it_stays_confirmed(db):
+    patient_id, appointment_id = add_patient(db, "MRN-1", date(1960, 12, 10), status="confirmed")
+
+    outcome, _ = await run(db, typed(ENGLISH, SELF_SERVICE, MY_APPOINTMENT, CONFIRM), patient_id)
+
+    assert outcome == Hangup("confirmed")
+    assert status_of(db, appointment_id) == "confirmed"
+
+
+FLOW = """\
+name: t
+version: 1
+description: d
+languages: [en]
+start: who
+nodes:
+  who:
+    type: action
+    action: patient.identfy
+    next: bye
+  verify:
+    type: action
+    action: patient.verify_dob
+    outcomes: {verified: bye}
+    next: bye
+  bye: {type: hangup}
+"""
+
+
+def test_given_an_inbound_flow_with_a_misspelt_action_and_an_unwired_result_then_file_line_errors(tmp_path):
+    text = FLOW.replace("start: who", "start: who\n").replace("next: bye\n  verify", "next: verify\n  verify")
+    path = write(tmp_path, text)
+
+    with pytest.raises(FlowError) as caught:
+        load_inbound_flow(path)
+
+    message = str(caught.value)
+    assert f"{path}:{line_of(text, 'patient.identfy')}: " in message
+    assert "did you mean 'patient.identify'" in message
+    assert f"{path}:{line_of(text, 'outcomes: {verified')}: " in message
+    assert "retry, failed" in message
