@@ -135,3 +135,19 @@ async def test_given_failed_message_when_configuration_fixed_and_reapplied_then_
     assert (outcome.outcome, outcome.ack_code) == ("applied", "AA")
     assert [r.outcome for r in rows(db)] == ["applied"]
     assert patient(db, "M1001").id == outcome.patient_ids[0]
+
+
+async def test_given_the_readme_example_file_when_sent_then_both_messages_are_applied(db):
+    """docs/examples/adt-admit-discharge.hl7, which the README and scripts/start offer to `hl7 send`, on the
+    default configuration (the MRN is the identifier typed MR)."""
+    service = make_service(db, mrn_system="")
+    from pathlib import Path
+
+    from callcenter.hl7.client import messages_in
+    example = Path(__file__).parents[2] / "docs" / "examples" / "adt-admit-discharge.hl7"
+    acks = [read_ack(await service.receive(message)) for message in messages_in(example)]
+    assert [(a.code, a.control_id) for a in acks] == [("AA", "DEMO0001"), ("AA", "DEMO0002")]
+    with db.session() as session:
+        stay = session.scalar(select(Encounter).where(
+            Encounter.patient_id == find_patient(session, "MRN900001").id))
+        assert stay.discharged_at is not None
