@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .followup.schema import load_questionnaires
 from .ivr.catalog import NAMESPACE, PromptText, load_catalog
 from .triage.schema import load_protocols
 from .yamlsource import SourceError
@@ -75,8 +76,10 @@ def generate(prompts_yaml: str | Path, out_dir: str | Path, languages: Iterable[
     catalog = load_catalog(prompts_yaml)
     if Path(prompts_yaml).resolve() == DEFAULT_PROMPTS:
         # The project's prompts include the triage questions that questionnaires (campaign flows) read by
-        # phone: their words come from the protocols. Another prompts file (a test's) is rendered as it is.
+        # phone: their words come from the protocols; likewise the follow-up questionnaires' questions and
+        # choices that `followup` nodes read. Another prompts file (a test's) is rendered as it is.
         catalog = catalog.with_protocols(load_protocols().values())
+        catalog = catalog.with_questionnaires(load_questionnaires().values())
     wanted = _languages(catalog.voices, languages)
     todo = [job for job in _jobs(catalog.prompts, wanted, Path(out_dir)) if force or _stale(job)]
     if todo:

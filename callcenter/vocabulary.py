@@ -62,8 +62,13 @@ CAMPAIGN_EVENTS = frozenset({
     "campaign_dialed", "campaign_answered", "campaign_message_started", "campaign_message_played",
     "campaign_outcome", "campaign_callback_created", "campaign_attempt_ended",
 })
+# A follow-up questionnaire asked by phone (a flow's `followup` node): ids and question codes, never answers
+# (those are in followup_answers, with the call id).
+FOLLOWUP_EVENTS = frozenset({
+    "followup_started", "followup_answered", "followup_unanswered", "followup_red_flag", "followup_finished",
+})
 EVENT_TYPES = (CALL_LIFECYCLE_EVENTS | CALL_CONTROL_EVENTS | IVR_EVENTS | AGENT_EVENTS | RECORDING_EVENTS
-               | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS)
+               | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS | FOLLOWUP_EVENTS)
 
 # -- webhook event types (webhooks/events.py maps call events and audit rows onto them) ----------------------
 

@@ -244,6 +244,14 @@ class AriClient:
             "name": name, "format": fmt, "ifExists": "fail", "beep": False, "terminateOn": "none",
         })
 
+    async def record_channel(self, channel_id: str, name: str, fmt: str, max_seconds: int,
+                             max_silence: int) -> dict:
+        """What the channel says, after a beep, until '#', `max_silence` s of silence or `max_seconds`."""
+        return await self.request("POST", f"/channels/{channel_id}/record", params={
+            "name": name, "format": fmt, "ifExists": "fail", "beep": True, "terminateOn": "#",
+            "maxDurationSeconds": max_seconds, "maxSilenceSeconds": max_silence,
+        })
+
     async def live_recording(self, name: str) -> dict:
         return await self.request("GET", f"/recordings/live/{name}")
 

@@ -25,6 +25,10 @@ class ActionRunner(Protocol):
 
     async def run(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str: ...
 
+    async def followup(self, questionnaire: str) -> Any:
+        """A `followup` node's session (ivr.ports.FollowUpSession) for this call, or None."""
+        ...
+
 
 @runtime_checkable
 class CallFlavour(Protocol):

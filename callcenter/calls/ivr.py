@@ -58,5 +58,27 @@ class AriIvrPort:
             return "unavailable"
         return await runner.run(name, args, context)
 
+    async def followup(self, questionnaire: str):
+        """The session of a `followup` node, from the call's action runner (a campaign call's: the patient
+        it dialed); a call without one cannot give a response."""
+        runner = self._call.flavour.actions
+        if runner is None:
+            self._call.log("ivr_action_unavailable", action="followup")
+            return None
+        return await runner.followup(questionnaire)
+
+    async def record_spoken(self, name: str, max_seconds: int) -> bool:
+        recorded = await self._call.deps.recordings.record_spoken(self._call, name, max_seconds)
+        self._drop_key("#")
+        return recorded
+
+    def _drop_key(self, dropped: str) -> None:
+        """The '#' that ended a recording reached the buffer too: it answers nothing."""
+        keys = self._call.keys
+        kept = [key for key in iter(lambda: keys.get_nowait() if not keys.empty() else None, None)
+                if key != dropped]
+        for key in kept:
+            keys.put_nowait(key)
+
     def agent_available(self, queue: str) -> bool:
         return self._call.deps.queues.free_agents(queue) > 0

@@ -38,8 +38,12 @@ from ..callbacks.services import CallbackService, NewCallback
 from ..db.database import Database
 from ..db.models import DoNotCall, SurveyResponse
 from ..eventlog import EventLog, utcnow
+from ..followup.exceptions import UnknownQuestionnaire
+from ..followup.phone import PhoneFollowUp
+from ..followup.schema import load_questionnaires
+from ..followup.services import QuestionnaireService
 from ..ivr.catalog import PromptCatalog
-from ..ivr.flow import Flow, QuestionnaireNode, Registry, load_flow
+from ..ivr.flow import Flow, FollowUpNode, QuestionnaireNode, Registry, load_flow
 from ..patients.appointments import ACTIVE_STATUSES, change_by_patient
 from ..triage.schema import load_ladder, load_protocols
 from ..triage.services import TriageSession
@@ -73,21 +77,27 @@ class Job(Protocol):
     subject_id: int
 
 
-def registry(protocols: Any = None, ladder: Any = None) -> Registry:
-    """What campaign flows may name: these actions, and the triage protocols for questionnaires."""
+def registry(protocols: Any = None, ladder: Any = None, followups: Any = None) -> Registry:
+    """What campaign flows may name: these actions, the triage protocols for questionnaires, and the
+    follow-up questionnaires (followup/questionnaires/) for `followup` nodes."""
     if protocols is None:
         ladder = load_ladder()
         protocols = load_protocols(ladder=ladder)
-    return Registry(actions=ACTIONS, protocols=protocols, ladder=ladder, questionnaire=TriageSession.start)
+    if followups is None:
+        followups = load_questionnaires(ladder=ladder)
+    return Registry(actions=ACTIONS, protocols=protocols, ladder=ladder, questionnaire=TriageSession.start,
+                    followups=followups)
 
 
 class CampaignActions:
     """Shared by every campaign call (wired once); `bind` gives one call its runner."""
 
     def __init__(self, db: Database, events: EventLog, *, clock: Callable[[], datetime] = utcnow,
-                 callbacks: CallbackService | None = None):
+                 callbacks: CallbackService | None = None,
+                 questionnaires: QuestionnaireService | None = None):
         self.db, self.events, self.clock = db, events, clock
         self.callbacks = callbacks or CallbackService(db, clock=clock)
+        self.questionnaires = questionnaires or QuestionnaireService(db, clock=clock)
 
     def bind(self, call_id: str, job: Job) -> "BoundActions":
         return BoundActions(self, call_id, job)
@@ -106,6 +116,16 @@ class BoundActions:
         if handler is None:  # the flow loader refuses unknown names; this is a flow loaded without them
             raise ValueError(f"unknown campaign action {name!r}")
         return await handler(self, args, context)
+
+    async def followup(self, questionnaire: str) -> PhoneFollowUp | None:
+        """A `followup` node's response, for the patient this call dialed (None: the questionnaire is not
+        loaded into the database, so the flow takes the node's on_failure)."""
+        try:
+            return await PhoneFollowUp.start(self.actions.questionnaires, questionnaire, call_id=self.call_id,
+                                             patient_id=self.job.patient_id)
+        except UnknownQuestionnaire:
+            log.error("call %s: follow-up questionnaire %s is not loaded", self.call_id, questionnaire)
+            return None
 
     # -- the actions --
 
@@ -221,19 +241,43 @@ assert set(_HANDLERS) == set(ACTIONS)
 
 
 def load_campaign_flow(path: str | Path, *, catalog: PromptCatalog | None = None,
-                       known: Registry | None = None, protocol: str | None = None) -> Flow:
+                       known: Registry | None = None, protocol: str | None = None,
+                       questionnaire: str | None = None) -> Flow:
     """An automated campaign flow (ivr_flows/<flow>.yaml), validated with the campaign actions and triage
     protocols (and, given a catalog, every prompt including the protocol questions).
 
     `protocol` (the campaign's `protocol:`) replaces the protocol of the flow's questionnaire: one follow-up
     flow serves a cardiology campaign (chest_pain) and a surgical one (surgical_wound). The flow is
     validated with its own protocol first; the campaign's must exist, cover the flow's languages, and
-    the flow must have a questionnaire to ask it."""
+    the flow must have a questionnaire to ask it. `questionnaire` (the campaign's `questionnaire:`) likewise
+    replaces the follow-up questionnaire of the flow's `followup` nodes."""
     known = known or registry()
     if catalog is not None:
         catalog = catalog.with_protocols(known.protocols.values())
+        catalog = catalog.with_questionnaires(known.followups.values())
     flow = load_flow(path, catalog=catalog, registry=known)
+    if questionnaire is not None:
+        flow = with_questionnaire(flow, questionnaire, known, shown_as=str(path))
     return flow if protocol is None else with_protocol(flow, protocol, known, shown_as=str(path))
+
+
+def with_questionnaire(flow: Flow, questionnaire_id: str, known: Registry, *, shown_as: str) -> Flow:
+    """`flow` with every `followup` node asking `questionnaire_id`; CampaignError when that cannot be."""
+    from .exceptions import CampaignError
+    questionnaire = known.followups.get(questionnaire_id)
+    if questionnaire is None:
+        raise CampaignError([f"{shown_as}: unknown follow-up questionnaire {questionnaire_id!r}"])
+    missing = [lang for lang in flow.languages
+               if any(lang not in item.question.text for item in questionnaire.items)]
+    if missing:
+        raise CampaignError([f"{shown_as}: questionnaire '{questionnaire_id}' has no text in "
+                             f"{', '.join(missing)}"])
+    if not any(isinstance(node, FollowUpNode) for node in flow.nodes.values()):
+        raise CampaignError([f"{shown_as}: the flow has no followup node, so the campaign's questionnaire "
+                             f"'{questionnaire_id}' would never be asked"])
+    nodes = {node_id: replace(node, questionnaire=questionnaire) if isinstance(node, FollowUpNode) else node
+             for node_id, node in flow.nodes.items()}
+    return replace(flow, nodes=MappingProxyType(nodes))
 
 
 def with_protocol(flow: Flow, protocol_id: str, known: Registry, *, shown_as: str) -> Flow:

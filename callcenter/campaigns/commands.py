@@ -68,8 +68,9 @@ def validate(cfg: Config, args) -> int:
         try:
             flows = cfg.path("ivr_flows")
             campaign = load_campaign_file(path, flows)
-            if campaign.protocol:  # the flow must be able to ask it
-                load_campaign_flow(flows / f"{campaign.flow}.yaml", protocol=campaign.protocol)
+            if campaign.protocol or campaign.questionnaire:  # the flow must be able to ask them
+                load_campaign_flow(flows / f"{campaign.flow}.yaml", protocol=campaign.protocol,
+                                   questionnaire=campaign.questionnaire)
         except SourceError as exc:
             failed += 1
             print("\n".join(exc.problems), file=sys.stderr)

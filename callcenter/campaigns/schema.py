@@ -19,6 +19,8 @@ schedule: "0 10 * * 1-5"                   # cron in the hospital's time zone; a
 caller_id: '"City Hospital" <+15555550100>'   # optional: default [telephony] outbound_caller_id
 protocol: chest_pain                       # automated, optional: the triage protocol the flow's
                                            # questionnaire asks (default: the flow's own); must exist
+questionnaire: post_surgery_wound_check    # automated, optional: the follow-up questionnaire the flow's
+                                           # `followup` node asks (default: the flow's own); must exist
 compliance:                                # optional, every key has a default (DEFAULT_* below)
   window: {start: "08:00", end: "21:00"}   # in the patient's time zone, else the hospital's; end excluded
   max_attempts: 3
@@ -126,6 +128,8 @@ class CampaignDef:
     pacing: Pacing
     # automated: the triage protocol the flow's questionnaire asks instead of the flow's own (None: its own)
     protocol: str | None = None
+    # automated: the follow-up questionnaire the flow's `followup` node asks instead of its own
+    questionnaire: str | None = None
 
 
 # ---- entry points ----
@@ -192,6 +196,7 @@ def _build(data: Any, shown_as: str, flows_dir: Path | None) -> CampaignDef:
     schedule = top.get("schedule", cron, None)
     caller_id = top.get("caller_id", source.text, None)
     protocol = top.get("protocol", _protocol, None)
+    questionnaire = top.get("questionnaire", _questionnaire, None)
     target = _target(problems, top, kind)
     compliance = _compliance(problems, top)
     pacing = _pacing(problems, top)
@@ -200,10 +205,13 @@ def _build(data: Any, shown_as: str, flows_dir: Path | None) -> CampaignDef:
     if protocol is not None and mode == "progressive":
         top.error("protocol", "protocol: only an automated campaign's flow asks a questionnaire (a "
                               "progressive campaign's agents follow its `script`)")
+    if questionnaire is not None and mode == "progressive":
+        top.error("questionnaire", "questionnaire: only an automated campaign's flow asks one by phone")
     problems.raise_if_any(CampaignError)
     return CampaignDef(name=name, kind=kind, title=title, version=version, review=review, target=target,
                        mode=mode, flow=flow, queue=queue, script=script, schedule=schedule,
-                       caller_id=caller_id, compliance=compliance, pacing=pacing, protocol=protocol)
+                       caller_id=caller_id, compliance=compliance, pacing=pacing, protocol=protocol,
+                       questionnaire=questionnaire)
 
 
 def _protocol(value: Any) -> str:
@@ -215,6 +223,24 @@ def _protocol(value: Any) -> str:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise Invalid(f"unknown triage protocol {shown}{hint}; known: {', '.join(known)}")
     return value
+
+
+def _questionnaire(value: Any) -> str:
+    """A follow-up questionnaire that exists (callcenter/followup/questionnaires/), by id."""
+    known = followup_questionnaire_ids()
+    if not isinstance(value, str) or value not in known:
+        shown = repr(value) if isinstance(value, str) else source.describe(value)
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise Invalid(f"unknown follow-up questionnaire {shown}{hint}; known: {', '.join(known)}")
+    return value
+
+
+@functools.cache
+def followup_questionnaire_ids() -> tuple[str, ...]:
+    """The shipped questionnaires' ids, read once: files under version control, like the protocols."""
+    from ..followup.schema import load_questionnaires
+    return tuple(sorted(load_questionnaires()))
 
 
 def _script(value: Any) -> str:

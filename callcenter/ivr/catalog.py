@@ -13,7 +13,9 @@ prompts:
 ```
 
 Triage protocol questions join the catalog as `triage-<protocol>-<question>` (`with_protocols`): a flow's
-questionnaire asks them by phone.
+questionnaire asks them by phone. Follow-up questionnaires' questions join it as
+`followup-<questionnaire>-<code>` and their choices as `followup-<questionnaire>-<code>-<choice key>`
+(`with_questionnaires`, `followup_prompt`): a flow's `followup` node asks them by phone.
 
 Site prompts (SITE_PROMPTS) are not in prompts.yaml: their words come from the configuration, e.g.
 `callcenter/hospital-name` from [site] hospital_name, rendered by `callcenter prompts` in every catalog voice
@@ -73,6 +75,24 @@ class PromptCatalog:
                 prompts[f"triage-{protocol.id}-{question.id}"] = MappingProxyType(texts)
         return replace(self, prompts=MappingProxyType(prompts))
 
+    def with_questionnaires(self, questionnaires: Iterable[Any]) -> "PromptCatalog":
+        """This catalog plus the words of every follow-up questionnaire (followup.schema.Questionnaire): each
+        question, and each choice of a choice question, as its own prompt (`followup_prompt`), so a `followup`
+        node reads by phone the wording of the version under review, in each language that has a voice."""
+        prompts = dict(self.prompts)
+        for questionnaire in questionnaires:
+            for item in questionnaire.items:
+                question = item.question
+                prompts[followup_prompt(questionnaire.id, question.code)] = self._voiced(question.text)
+                for choice in question.choices:
+                    name = followup_prompt(questionnaire.id, question.code, choice.key)
+                    prompts[name] = self._voiced(choice.text)
+        return replace(self, prompts=MappingProxyType(prompts))
+
+    def _voiced(self, texts: Mapping[str, str]) -> Mapping[str, PromptText]:
+        return MappingProxyType({lang: PromptText(text, self.voices[lang])
+                                 for lang, text in texts.items() if lang in self.voices})
+
     def text(self, name: str, language: str) -> PromptText | None:
         return self.prompts.get(name, {}).get(language)
 
@@ -93,6 +113,11 @@ class PromptCatalog:
             return f"is not in {self.path}"
         absent = [lang for lang in languages if lang not in self.prompts[name]]
         return f"has no text in {self.path} for language(s) {', '.join(absent)}" if absent else None
+
+
+def followup_prompt(questionnaire_id: str, code: str, choice: str | None = None) -> str:
+    """The prompt name (without the namespace) of a follow-up question, or of one of its choices."""
+    return f"followup-{questionnaire_id}-{code}" + (f"-{choice}" if choice else "")
 
 
 def load_catalog(path: str | Path) -> PromptCatalog:

@@ -19,6 +19,7 @@ from .flow import (
     Condition,
     EnqueueNode,
     Flow,
+    FollowUpNode,
     GotoNode,
     HangupNode,
     MenuNode,
@@ -31,7 +32,7 @@ from .flow import (
     SetLanguageNode,
     SetNode,
 )
-from .ports import IvrPort
+from .ports import NOT_BY_PHONE, ONE_KEY, SPOKEN, FollowUpSession, IvrPort, PhoneQuestion
 from .say import say_media
 
 MAX_STEPS = 200
@@ -249,6 +250,96 @@ def _record_facts(port: IvrPort, facts: list[Any]) -> None:
         port.record(fact.type, **fact.data)
 
 
+async def _followup(node: FollowUpNode, port: IvrPort, run: _Run) -> Step:
+    """A follow-up questionnaire by phone: each shown question asked as its type says (the session renders
+    and checks it, and stores each answer as it is given, so a hang-up keeps what was said); the first red
+    flag escalates at once, as a triage questionnaire's does."""
+    session = await port.followup(node.questionnaire.id)
+    if session is None:
+        port.record("ivr_failure", node=node.id, reason="followup_unavailable")
+        return node.on_failure
+    port.record("followup_started", node=node.id, questionnaire=session.questionnaire,
+                version=session.version, response_id=session.response_id)
+    intro = node.prompts
+    while (question := session.current) is not None:
+        step = await _followup_question(node, port, run, session, question, intro)
+        intro = ()
+        if step is not None:
+            return step
+    port.record("followup_finished", node=node.id, response_id=session.response_id, answered=session.answered)
+    return node.next if session.answered else node.on_failure
+
+
+async def _followup_question(node: FollowUpNode, port: IvrPort, run: _Run, session: FollowUpSession,
+                             question: PhoneQuestion, intro: tuple[str, ...]) -> str | None:
+    """Ask one question up to `retries` times; the node to go to (opt-out, red flag), or None to go on."""
+    if question.entry == NOT_BY_PHONE:
+        return await _unanswered(port, node, session, question, "not_by_phone")
+    prompts = intro + question.prompts
+    for attempt in range(1, node.retries + 1):
+        entry = await _entry(port, question, prompts, node.timeout)
+        if entry is None:
+            port.record("ivr_timeout", node=node.id, question=question.code, attempt=attempt)
+            prompts = question.prompts
+            continue
+        if question.entry != SPOKEN and (opt_out := run.opted_out(node, entry, port)) is not None:
+            return opt_out
+        answer = await session.answer(entry)
+        if answer.accepted:
+            return _answered(node, port, run, session, question, answer)
+        # The question only, never the keys: they may be a date, a weight, a temperature.
+        port.record("ivr_invalid", node=node.id, question=question.code, attempt=attempt)
+        prompts = (answer.invalid_prompts or node.invalid_prompts) + question.prompts
+    port.record("ivr_failure", node=node.id, question=question.code, reason="retries")
+    return await _unanswered(port, node, session, question, "no_valid_answer")
+
+
+def _answered(node: FollowUpNode, port: IvrPort, run: _Run, session: FollowUpSession,
+              question: PhoneQuestion, answer: Any) -> str | None:
+    port.record("followup_answered", node=node.id, response_id=session.response_id, question=question.code)
+    if answer.escalation is None:
+        return None
+    port.record("followup_red_flag", node=node.id, response_id=session.response_id, question=question.code,
+                disposition=answer.disposition, escalation=answer.escalation)
+    # The words triage's flow nodes and campaign actions read (callback reason, outcome's disposition).
+    run.context.update({"followup.escalation": answer.escalation, "triage.disposition": answer.disposition})
+    return node.on_red_flag
+
+
+async def _unanswered(port: IvrPort, node: FollowUpNode, session: FollowUpSession, question: PhoneQuestion,
+                      reason: str) -> None:
+    port.record("followup_unanswered", node=node.id, response_id=session.response_id, question=question.code,
+                reason=reason)
+    await session.unanswered(reason)
+    return None
+
+
+async def _entry(port: IvrPort, question: PhoneQuestion, prompts: tuple[str, ...], timeout: float
+                 ) -> str | None:
+    """What the caller entered: one key, keys up to '#', or the name of their recorded answer; a first key
+    the question does not take comes back alone (the opt-out key, or an invalid answer); None: nothing."""
+    if question.entry == SPOKEN:
+        await port.play(list(prompts), interruptible=False)
+        recorded = await port.record_spoken(question.recording, question.max_seconds)
+        return question.recording if recorded else None
+    first = await _ask(port, prompts, timeout)
+    if first is None or question.entry == ONE_KEY or first not in question.keys:
+        return first
+    return await _keys(port, question, first, timeout)
+
+
+async def _keys(port: IvrPort, question: PhoneQuestion, first: str, timeout: float) -> str:
+    """Keys until '#', `length` of them, or a pause as long as the question's timeout (what was typed
+    stands: the session says whether it is a valid answer)."""
+    keys, key = "", first
+    while key is not None and key != "#":
+        keys += key
+        if question.length and len(keys) >= question.length:
+            break
+        key = await port.get_key(timeout)
+    return keys
+
+
 async def _hangup(node: HangupNode, port: IvrPort, run: _Run) -> Step:
     if node.prompts:
         await port.play(list(node.prompts), interruptible=False)
@@ -308,5 +399,5 @@ def _equal(actual: Any, expected: Any) -> bool:
 _RUNNERS: dict[type[Node], Callable[[Any, IvrPort, Any], Awaitable[Step]]] = {
     PlayNode: _play, MenuNode: _menu, ReadDigitsNode: _read_digits, BranchNode: _branch, SetNode: _set,
     SetLanguageNode: _set_language, EnqueueNode: _enqueue, HangupNode: _hangup, GotoNode: _goto,
-    ActionNode: _action, SayNode: _say, QuestionnaireNode: _questionnaire,
+    ActionNode: _action, SayNode: _say, QuestionnaireNode: _questionnaire, FollowUpNode: _followup,
 }

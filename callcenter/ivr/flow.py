@@ -16,7 +16,7 @@ opt_out: {key: '9', next: NODE}   # required for outbound flows: that key in ANY
 nodes:
   <node id>:                   # [a-z_][a-z0-9_]*
     type: play | menu | read_digits | branch | set | set_language | enqueue | hangup | goto | action |
-          say | questionnaire
+          say | questionnaire | followup
 ```
 
 Node types (prompts are sound names `[a-z0-9/_-]+` such as `callcenter/main-menu` or `digits/5`; every
@@ -50,6 +50,17 @@ Node types (prompts are sound names `[a-z0-9/_-]+` such as `callcenter/main-menu
   rendered from the protocol's text) is a 1 = yes / 2 = no menu; the first yes decides the disposition as
   triage.services.TriageSession does (recorded as `triage_*` events). A red flag is a disposition whose
   ladder rung requires escalation; the disposition is put into the context as `triage.disposition`.
+- `followup`: `questionnaire: ID` (a follow-up questionnaire the loader is given, followup/questionnaires/),
+  optional `prompts` (an intro), `on_red_flag`, `next` (asked to the end), `on_failure` (it could not be
+  asked, or no question was answered), optional `timeout`, `retries`, `invalid_prompt`. Each shown question
+  is read (prompt `callcenter/followup-<questionnaire>-<code>`, each choice's `...-<code>-<key>` after its
+  key) and answered by keys as its type says (followup/phone.py: yes/no 1/2, a choice by its key, several
+  choices then #, a scale or a number then #, a date as DDMMYYYY, a spoken answer recorded, free text not
+  asked); an invalid answer is said so and asked again up to `retries`, then left unanswered. Answers are
+  stored as they are given (the port's `followup` session, followup.services.QuestionnaireService) in the
+  version current when the call asks it. The first answer that raises a red flag ends the questionnaire:
+  `followup.escalation` (nurse_transfer or urgent_callback) and `triage.disposition` go into the context
+  and the flow goes to `on_red_flag`, to escalate as a triage questionnaire's red flag does.
 - `hangup`: optional `prompts`, `reason` (default `ivr_hangup`). Ends the flow.
 - `goto`: `next`.
 
@@ -71,7 +82,7 @@ from typing import Any, ClassVar, Literal
 
 from .. import yamlsource as source
 from ..yamlsource import MISSING, Fields, Invalid, LineList, LineMap, Problems, SourceError
-from .catalog import LANGUAGE, PROMPT_NAME, PromptCatalog
+from .catalog import LANGUAGE, NAMESPACE, PROMPT_NAME, PromptCatalog, followup_prompt
 from .ports import QuestionnaireSession
 
 DTMF_KEYS = "0123456789*#"
@@ -284,6 +295,32 @@ def question_prompt(protocol_id: str, question_id: str) -> str:
     return f"callcenter/triage-{protocol_id}-{question_id}"  # flat: the sandbox installs callcenter/*.wav
 
 
+@dataclass(frozen=True, kw_only=True)
+class FollowUpNode(Node):
+    kind: ClassVar[str] = "followup"
+    questionnaire: Any  # followup.schema.Questionnaire as its file says: the prompts its questions need
+    prompts: tuple[str, ...]
+    on_red_flag: str
+    next: str
+    on_failure: str
+    timeout: float = 6.0
+    retries: int = 2
+    invalid_prompts: tuple[str, ...] = ()
+
+    def successors(self) -> tuple[str, ...]:
+        return (self.on_red_flag, self.next, self.on_failure)
+
+    def sounds(self) -> tuple[str, ...]:
+        questionnaire = self.questionnaire
+        spoken = []
+        for item in questionnaire.items:
+            question = item.question
+            spoken.append(f"{NAMESPACE}/{followup_prompt(questionnaire.id, question.code)}")
+            spoken += [f"{NAMESPACE}/{followup_prompt(questionnaire.id, question.code, c.key)}"
+                       for c in question.choices]
+        return self.prompts + tuple(spoken) + self.invalid_prompts
+
+
 def _no_questionnaire(*args: Any) -> QuestionnaireSession:
     raise SourceError(["questionnaires are not available to this flow"])
 
@@ -305,6 +342,8 @@ class Registry:
     protocols: Mapping[str, Any] = field(default_factory=dict)
     ladder: Any = None
     questionnaire: Callable[..., QuestionnaireSession] | None = None
+    # Follow-up questionnaires (followup.schema.Questionnaire by id) that `followup` nodes may ask.
+    followups: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -725,6 +764,29 @@ class _FlowParser:
             raise Invalid("the loader was given protocols without their disposition ladder")
         return protocol
 
+    def _followup(self, f: Fields, **common: Any) -> FollowUpNode:
+        return FollowUpNode(
+            **common, questionnaire=f.get("questionnaire", self._followup_questionnaire),
+            prompts=self._prompts(f, required=False), on_red_flag=f.get("on_red_flag", self._ref),
+            next=f.get("next", self._ref), on_failure=f.get("on_failure", self._ref),
+            timeout=f.get("timeout", _timeout, 6.0), retries=f.get("retries", _retries, 2),
+            invalid_prompts=f.get("invalid_prompt", _prompt_list, ()),
+        )
+
+    def _followup_questionnaire(self, value: Any) -> Any:
+        known = self.registry.followups
+        if not isinstance(value, str) or value not in known:
+            close = difflib.get_close_matches(str(value), sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise Invalid(f"unknown follow-up questionnaire {value!r}{hint}; known: "
+                          f"{', '.join(sorted(known)) or 'none'}")
+        questionnaire = known[value]
+        missing = [lang for lang in self.languages
+                   if any(lang not in item.question.text for item in questionnaire.items)]
+        if missing:
+            raise Invalid(f"questionnaire '{value}' has no text in {', '.join(missing)}")
+        return questionnaire
+
     def _hangup(self, f: Fields, **common: Any) -> HangupNode:
         reason = f.get("reason", source.pattern_text(_NAME, "a reason ([a-z0-9_-]+)"), "ivr_hangup")
         return HangupNode(**common, prompts=self._prompts(f, required=False), reason=reason)
@@ -754,6 +816,7 @@ _NODE_PARSERS: dict[str, Callable[..., Node]] = {
     "branch": _FlowParser._branch, "set": _FlowParser._set, "set_language": _FlowParser._set_language,
     "enqueue": _FlowParser._enqueue, "hangup": _FlowParser._hangup, "goto": _FlowParser._goto,
     "action": _FlowParser._action, "say": _FlowParser._say, "questionnaire": _FlowParser._questionnaire,
+    "followup": _FlowParser._followup,
 }
 
 

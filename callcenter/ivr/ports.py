@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -45,6 +46,16 @@ class IvrPort(Protocol):
         """Whether an agent of `queue` could take the call right now (an enqueue's `if_no_agent`)."""
         ...
 
+    async def followup(self, questionnaire: str) -> "FollowUpSession | None":
+        """A response to the follow-up questionnaire's current version, started for this call (a `followup`
+        node); None when this call cannot give one (no runner, the questionnaire not loaded)."""
+        ...
+
+    async def record_spoken(self, name: str, max_seconds: int) -> bool:
+        """Record what the caller says, after a beep, until '#', silence or `max_seconds`, as the recording
+        `name` of the call; False when the recording could not be made."""
+        ...
+
 
 class QuestionnaireSession(Protocol):
     """A triage protocol asked by phone (triage.services.TriageSession, started by the flow's registry): the
@@ -56,6 +67,48 @@ class QuestionnaireSession(Protocol):
     decision: Any
 
     def answer(self, question_id: str, yes: bool) -> list[Any]: ...
+
+
+ONE_KEY, KEYS, SPOKEN, NOT_BY_PHONE = "key", "keys", "spoken", "not_by_phone"
+
+
+@dataclass(frozen=True)
+class PhoneQuestion:
+    """A follow-up question as a phone asks it (followup/phone.py renders each type): its prompts, and how
+    its answer is entered: ONE_KEY (one of `keys`), KEYS (keys of `keys` until '#' or `length` of them; 0:
+    no limit), SPOKEN (recorded as `recording`, at most `max_seconds`), NOT_BY_PHONE (not asked)."""
+    code: str
+    prompts: tuple[str, ...]
+    entry: str
+    keys: str = ""
+    length: int = 0
+    recording: str = ""
+    max_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class PhoneAnswer:
+    """What the session made of an entry: stored or not (then `invalid_prompts` say why before asking
+    again); a stored answer that raised a red flag names its triage disposition and escalation."""
+    accepted: bool
+    invalid_prompts: tuple[str, ...] = ()
+    disposition: str | None = None
+    escalation: str | None = None
+
+
+class FollowUpSession(Protocol):
+    """A follow-up questionnaire asked by phone (followup.phone.PhoneFollowUp): the engine asks `current`
+    until it is None, gives each entry to `answer`, and tells `unanswered` when it moves on without one."""
+
+    questionnaire: str
+    version: str
+    response_id: int
+    answered: int  # answers stored so far
+    current: PhoneQuestion | None
+
+    async def answer(self, entry: str) -> PhoneAnswer: ...
+
+    async def unanswered(self, reason: str) -> None: ...
 
 
 class KeyBuffer:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 RECOVER_TRIES = 5
 # How long tear-down waits for Asterisk's RecordingFinished before fetching the file regardless.
 FINISH_WAIT = 5.0
+# A spoken answer ends after this much silence (or '#', or the question's max_seconds).
+SPOKEN_SILENCE = 4
 
 
 class RecordingService:
@@ -77,10 +79,34 @@ class RecordingService:
         """Fetch the finished file in the background: the call's tear-down must not wait for it."""
         if not call.recording_name:
             return
-        task = asyncio.create_task(self._collect(call.id, call.agent.id if call.agent else None,
-                                                 call.recording_name))
+        self._collect_soon(call.id, call.agent.id if call.agent else None, call.recording_name)
+
+    def _collect_soon(self, call_id: str, agent_id: int | None, name: str) -> None:
+        task = asyncio.create_task(self._collect(call_id, agent_id, name))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+
+    async def record_spoken(self, call, name: str, max_seconds: int) -> bool:
+        """A spoken answer (a follow-up question by phone): the caller's own channel, after a beep, until
+        '#', SPOKEN_SILENCE s of silence or `max_seconds`. Returns when it ended; the file is brought home
+        like a conversation's (a `recordings` row of the call under `name`) in the background, also when the
+        caller hangs up meanwhile. Recorded whatever `enabled` says: the recording is the answer."""
+        try:
+            await self._ari.record_channel(call.channel.id, name, self._fmt, max_seconds, SPOKEN_SILENCE)
+        except (AriError, AriUnavailable) as exc:
+            log.error("call %s: spoken answer %s not recorded: %s", call.id, name, exc)
+            call.log("recording_failed", recording=name, error=str(exc)[:200])
+            return False
+        self._started[name] = utcnow()
+        call.log("recording_started", recording=name)
+        try:
+            finished = asyncio.shield(self._finished_flag(name).wait())
+            await asyncio.wait_for(finished, max_seconds + FINISH_WAIT)
+        except TimeoutError:
+            pass  # the event got lost: the collection asks for the file anyway
+        finally:
+            self._collect_soon(call.id, None, name)
+        return True
 
     async def wait_idle(self) -> None:
         while self.pending:

@@ -69,13 +69,14 @@ def test_given_the_hotline_when_loaded_then_main_menu_keys_go_to_their_queues():
 
 @pytest.mark.parametrize("flow_file", sorted(p for p in FLOWS.glob("*.yaml") if p.name != "prompts.yaml"))
 def test_given_any_flow_when_checked_against_prompts_yaml_then_each_prompt_exists_in_each_language(flow_file):
-    # Campaign flows name campaign actions and triage protocols, whose questions join the catalog; inbound
-    # flows name the self-service actions.
+    # Campaign flows name campaign actions, triage protocols and follow-up questionnaires, whose questions
+    # join the catalog; inbound flows name the self-service actions.
     from callcenter.campaigns.actions import registry
     from callcenter.selfservice.actions import ACTIONS as INBOUND_ACTIONS
     campaign = registry()
     known = dataclasses.replace(campaign, actions={**campaign.actions, **INBOUND_ACTIONS})
     catalog = load_catalog(PROMPTS).with_protocols(known.protocols.values())
+    catalog = catalog.with_questionnaires(known.followups.values())
     check_prompts(load_flow(flow_file, registry=known), catalog)
 
 

@@ -8,6 +8,7 @@ import pytest
 from ivr_fakes import write
 
 from callcenter import prompts
+from callcenter.followup.schema import load_questionnaires
 from callcenter.ivr import load_catalog
 from callcenter.prompts import PromptToolError, generate, output_path
 from callcenter.triage.schema import load_protocols
@@ -33,8 +34,10 @@ def audio_format(path: Path) -> tuple[int, int, int, float]:
 
 
 def test_given_the_project_prompts_when_generated_then_every_file_is_8khz_mono_16bit_and_audible(tmp_path):
-    # The project's catalog includes every triage question, read by phone in campaign questionnaires.
+    # The project's catalog includes every triage question, read by phone in campaign questionnaires, and
+    # every follow-up questionnaire's questions and choices, read by `followup` nodes.
     catalog = load_catalog(PROMPTS).with_protocols(load_protocols().values())
+    catalog = catalog.with_questionnaires(load_questionnaires().values())
 
     written = generate(PROMPTS, tmp_path)
 

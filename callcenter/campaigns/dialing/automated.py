@@ -118,7 +118,7 @@ class Dialer:
             except SiteNotConfigured as exc:
                 raise CampaignError([f"{campaign.name}: {exc}"]) from None
         return load_campaign_flow(self._cfg.path("ivr_flows") / f"{campaign.flow}.yaml",
-                                  protocol=campaign.protocol)
+                                  protocol=campaign.protocol, questionnaire=campaign.questionnaire)
 
     async def _run(self, campaign: CampaignDef, flow: Flow, worker: str) -> RunReport:
         report = RunReport(campaign.name, worker, self._clock())

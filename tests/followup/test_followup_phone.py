@@ -1,0 +1,259 @@
+"""A follow-up questionnaire by automated phone (followup/phone.py, the engine's `followup` node): each type
+rendered to prompts and keys, invalid and out-of-range keys asked again then left unanswered, skip logic, the
+red flag that ends the questionnaire for the flow's escalation, and answers stored as given. The engine runs
+against a scripted port (no Asterisk) and the real QuestionnaireService on both databases."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.campaigns.actions import load_campaign_flow
+from callcenter.db.models import FollowUpAnswer, FollowUpResponse
+from callcenter.followup import phone
+from callcenter.followup.exceptions import InvalidAnswer
+from callcenter.followup.phone import PhoneFollowUp
+from callcenter.followup.schema import load_bank, load_questionnaires
+from callcenter.followup.services import QuestionnaireService
+from callcenter.ivr import Enqueue, Hangup, load_catalog, run_flow
+from callcenter.ivr.ports import KEYS, NOT_BY_PHONE, ONE_KEY, SPOKEN
+from tests.ivr.ivr_fakes import ScriptedPort
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = ROOT / "ivr_flows" / "followup-questionnaire.yaml"
+CALL = "call-fu-1"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_questionnaires()
+
+
+def question(shipped, questionnaire: str, code: str):
+    return shipped[questionnaire].item(code).question
+
+
+# ---- rendering and parsing, pure ----
+
+def test_given_each_type_when_rendered_then_its_prompts_and_keys_fit_a_phone(shipped):
+    wound, research = "post_surgery_wound_check", "research_recovery_outcomes"
+    yes_no = phone.render(wound, question(shipped, wound, "wound_redness"))
+    single = phone.render(wound, question(shipped, wound, "wound_discharge"))
+    number = phone.render(wound, question(shipped, wound, "body_temperature"))
+    spoken = phone.render(wound, question(shipped, wound, "spoken_message"), "rec-1")
+    scale10 = phone.render(research, question(shipped, research, "quality_of_life_eq_vas"))
+    multiple = phone.render(research, question(shipped, research, "new_health_problems"))
+    when = phone.render(research, question(shipped, research, "usual_activities_date"))
+    free = phone.render("post_discharge_cardiology", question(
+        shipped, "post_discharge_cardiology",
+        next(i.code for i in shipped["post_discharge_cardiology"].items if i.question.type == "free_text")))
+
+    assert (yes_no.entry, yes_no.keys, yes_no.prompts) == (ONE_KEY, "12", (
+        f"callcenter/followup-{wound}-wound_redness", "callcenter/followup-how-yes-no"))
+    assert (single.entry, single.keys) == (ONE_KEY, "1234")
+    assert single.prompts[1:6] == ("callcenter/followup-how-choice", "digits/1",
+                                   f"callcenter/followup-{wound}-wound_discharge-none", "digits/2",
+                                   f"callcenter/followup-{wound}-wound_discharge-clear")
+    assert (number.entry, number.keys, number.length) == (KEYS, "0123456789*", 0)
+    assert (spoken.entry, spoken.recording, spoken.max_seconds) == (SPOKEN, "rec-1", 60)
+    assert (scale10.entry, scale10.length) == (KEYS, 2)
+    assert scale10.prompts[1:] == ("callcenter/followup-how-scale", "digits/0", "callcenter/followup-to",
+                                   "digits/10", "callcenter/followup-then-pound")
+    assert (multiple.entry, multiple.keys, multiple.length) == (KEYS, "123456", 0)
+    assert (when.entry, when.length) == (KEYS, 8)
+    assert free.entry == NOT_BY_PHONE
+
+
+def test_given_keys_when_parsed_then_each_type_gets_its_answer(shipped):
+    wound, research = "post_surgery_wound_check", "research_recovery_outcomes"
+
+    assert phone.parse(question(shipped, wound, "wound_redness"), "1") is True
+    assert phone.parse(question(shipped, wound, "wound_redness"), "2") is False
+    assert phone.parse(question(shipped, wound, "wound_discharge"), "4") == "bleeding"
+    assert phone.parse(question(shipped, wound, "body_temperature"), "38*5") == 38.5
+    assert phone.parse(question(shipped, wound, "pain_score"), "7") == 7
+    assert phone.parse(question(shipped, research, "quality_of_life_eq_vas"), "10") == 10
+    assert phone.parse(question(shipped, research, "new_health_problems"), "313") == ["heart", "infection"]
+    assert phone.parse(question(shipped, research, "usual_activities_date"), "28022026") == "2026-02-28"
+
+
+@pytest.mark.parametrize("code, keys", [
+    ("wound_redness", "3"), ("wound_discharge", "5"), ("body_temperature", "38**5"),
+    ("body_temperature", "*"), ("wound_redness", "#"), ("usual_activities_date", "31022026"),
+    ("usual_activities_date", "1234"), ("new_health_problems", "17"),
+])
+def test_given_keys_that_mean_no_answer_when_parsed_then_invalid(shipped, code, keys):
+    questionnaire = "research_recovery_outcomes" if code in (
+        "usual_activities_date", "new_health_problems") else "post_surgery_wound_check"
+    with pytest.raises(InvalidAnswer):
+        phone.parse(question(shipped, questionnaire, code), keys)
+
+
+def test_given_a_temperature_out_of_its_range_when_parsed_then_out_of_range(shipped):
+    with pytest.raises(phone.OutOfRange):
+        phone.parse(question(shipped, "post_surgery_wound_check", "body_temperature"), "45")
+
+
+def test_given_the_shipped_flow_when_loaded_with_the_catalog_then_every_question_has_its_prompt():
+    catalog = load_catalog(ROOT / "ivr_flows" / "prompts.yaml")
+    for questionnaire in ("post_surgery_wound_check", "research_recovery_outcomes"):
+        flow = load_campaign_flow(FLOW, catalog=catalog, questionnaire=questionnaire)
+        assert flow.nodes["questions"].questionnaire.id == questionnaire
+
+
+# ---- the engine with the real service, on both databases ----
+
+@dataclass
+class FollowUpPort(ScriptedPort):
+    """The scripted port plus what a campaign call's port adds: the response and the spoken answers."""
+    service: QuestionnaireService | None = None
+    spoken: list[tuple[str, int]] = field(default_factory=list)
+    session: PhoneFollowUp | None = None
+
+    async def followup(self, questionnaire: str) -> PhoneFollowUp:
+        self.session = await PhoneFollowUp.start(self.service, questionnaire, call_id=CALL, patient_id=None)
+        return self.session
+
+    async def record_spoken(self, name: str, max_seconds: int) -> bool:
+        self.spoken.append((name, max_seconds))
+        return True
+
+
+@pytest.fixture
+async def service(db) -> QuestionnaireService:
+    service = QuestionnaireService(db)
+    bank = load_bank()
+    wanted = load_questionnaires(bank=bank)
+    await service.load(bank, [(q, Path(q.path).read_text()) for q in wanted.values()])
+    return service
+
+
+def keys(*pressed: str, every: float = 1.0) -> list[tuple[float, str]]:
+    """One key a second from the start: typed ahead, as a patient who knows the questions would."""
+    return [(every * (n + 1), key) for n, key in enumerate(pressed)]
+
+
+async def answers_of(db, response_id: int) -> dict:
+    rows = await db.run(lambda s: list(s.scalars(
+        select(FollowUpAnswer).where(FollowUpAnswer.response_id == response_id).order_by(FollowUpAnswer.id))))
+    return {row.question_code: row for row in rows}
+
+
+async def run(service, presses, questionnaire="post_surgery_wound_check", free=()):
+    flow = load_campaign_flow(FLOW, questionnaire=questionnaire)
+    port = FollowUpPort(presses=presses, service=service, free_queues=set(free))
+    context: dict = {}
+    outcome = await run_flow(flow, port, context)
+    return outcome, port, context
+
+
+async def test_given_every_wound_question_answered_when_run_then_each_is_stored_as_the_phone_gave_it(
+        service, db):
+    # Redness yes, clear fluid, not opened, fever yes, 37.5 (shown: fever and redness), pain 4, spoken.
+    outcome, port, context = await run(service, keys("1", "2", "2", "1", "3", "7", "*", "5", "#", "4"))
+
+    assert outcome == Hangup("completed")
+    stored = await answers_of(db, port.session.response_id)
+    assert {code: row.value["value"] for code, row in stored.items()} == {
+        "wound_redness": True, "wound_discharge": "clear", "wound_opening": False,
+        "fever_since_discharge": True, "body_temperature": 37.5, "pain_score": 4,
+        "spoken_message": f"followup-{CALL}-{port.session.response_id}-spoken_message"}
+    row = stored["body_temperature"]
+    assert (row.channel, row.answered_by, row.agent_user_id, row.call_id) == (
+        "phone", "automated", None, CALL)
+    assert port.spoken == [(stored["spoken_message"].value["value"], 60)]
+    assert [e["question"] for e in port.named("followup_answered")] == list(stored)
+    assert port.named("followup_finished") == [
+        {"node": "questions", "response_id": port.session.response_id, "answered": 7}]
+    assert port.named("followup_started")[0]["version"] == "1"
+
+
+async def test_given_no_fever_when_run_then_the_temperature_is_skipped_by_its_skip_logic(service, db):
+    outcome, port, _ = await run(service, keys("1", "2", "2", "2", "4"))
+
+    assert outcome == Hangup("completed")
+    stored = await answers_of(db, port.session.response_id)
+    assert "body_temperature" not in stored and stored["pain_score"].value["value"] == 4
+    assert not any("body_temperature" in p for p in port.prompts_played())
+
+
+async def test_given_an_out_of_range_temperature_then_a_valid_one_when_run_then_said_so_and_the_second_stored(
+        service, db):
+    outcome, port, _ = await run(service, keys("1", "2", "2", "1", "4", "5", "#", "3", "9", "#", "2"))
+
+    assert outcome == Hangup("urgent_callback")  # 39 degrees: a red flag asking for an urgent callback
+    stored = await answers_of(db, port.session.response_id)
+    assert stored["body_temperature"].value["value"] == 39
+    assert "callcenter/followup-out-of-range" in port.prompts_played()
+    assert port.named("ivr_invalid") == [{"node": "questions", "question": "body_temperature", "attempt": 1}]
+
+
+async def test_given_invalid_keys_on_every_try_when_run_then_unanswered_and_the_next_question_asked(
+        service, db):
+    # '7' is no answer to yes/no, twice: redness is left unanswered; the rest is answered. Keys 10 s apart:
+    # each comes after its prompt started, so the prompts are heard.
+    outcome, port, _ = await run(service, keys("7", "7", "2", "2", "2", "5", every=10))
+
+    assert outcome == Hangup("completed")
+    stored = await answers_of(db, port.session.response_id)
+    assert "wound_redness" not in stored and stored["wound_discharge"].value["value"] == "clear"
+    assert port.named("followup_unanswered") == [{
+        "node": "questions", "response_id": port.session.response_id, "question": "wound_redness",
+        "reason": "no_valid_answer"}]
+    assert "callcenter/followup-invalid" in port.prompts_played()
+
+
+async def test_given_a_red_flag_nurse_transfer_and_a_free_nurse_when_answered_then_queued_at_once(
+        service, db):
+    # Bleeding (key 4): nurse_now by nurse_transfer; nothing after it is asked.
+    outcome, port, context = await run(service, keys("2", "4", "2", "2"), free={"nurse"})
+
+    assert outcome == Enqueue("nurse", 100)
+    assert (context["followup.escalation"], context["triage.disposition"]) == ("nurse_transfer", "nurse_now")
+    stored = await answers_of(db, port.session.response_id)
+    assert list(stored) == ["wound_redness", "wound_discharge"]
+    assert stored["wound_discharge"].red_flag_escalation == "nurse_transfer"
+    assert port.actions == [("outcome", {"outcome": "red_flag"})]
+
+
+async def test_given_a_red_flag_asking_for_an_urgent_callback_when_answered_then_the_callback_action(
+        service, db):
+    # Pus (key 3): nurse_now by urgent callback, even with a nurse free.
+    outcome, port, context = await run(service, keys("2", "3"), free={"nurse"})
+
+    assert outcome == Hangup("urgent_callback")
+    assert port.actions == [("outcome", {"outcome": "red_flag"}),
+                            ("callback.urgent", {"queue": "nurse", "reason": "red_flag"})]
+    assert context["followup.escalation"] == "urgent_callback"
+
+
+async def test_given_the_opt_out_key_on_a_yes_no_question_when_pressed_then_opted_out(service, db):
+    outcome, port, _ = await run(service, keys("1", "9"))
+
+    assert outcome == Hangup("opted_out")
+    assert list(await answers_of(db, port.session.response_id)) == ["wound_redness"]
+
+
+async def test_given_no_key_at_all_when_run_then_nothing_stored_and_the_no_answers_branch(service, db):
+    outcome, port, _ = await run(service, [], questionnaire="research_recovery_outcomes")
+
+    assert outcome == Hangup("no_answers")
+    response = await db.run(lambda s: s.get(FollowUpResponse, port.session.response_id))
+    assert (response.channel, response.call_id) == ("phone", CALL)
+    assert await answers_of(db, port.session.response_id) == {}
+
+
+async def test_given_research_keys_when_run_then_scale_date_and_multiple_choice_are_stored(service, db):
+    # Health 10 (two keys, #), pain 3, returned yes, on 02/11/2026, heart and fall then #, no readmission.
+    presses = keys("1", "0", "#", "3", "#", "1", "0", "2", "1", "1", "2", "0", "2", "6", "3", "4", "#", "2")
+
+    outcome, port, _ = await run(service, presses, questionnaire="research_recovery_outcomes")
+
+    assert outcome == Hangup("completed")
+    stored = await answers_of(db, port.session.response_id)
+    assert {code: row.value["value"] for code, row in stored.items()} == {
+        "quality_of_life_eq_vas": 10, "pain_score": 3, "returned_to_usual_activities": True,
+        "usual_activities_date": "2026-11-02", "new_health_problems": ["heart", "fall"],
+        "readmitted_or_ed_visit": False}
