@@ -13,6 +13,15 @@ its flavour (`Inbound.actions`, calls/flavour.py), which `calls/ivr.py` delegate
 |                       |                        | the context), none                                        |
 | `appointment.confirm` |                        | confirmed, not_possible                                   |
 | `appointment.cancel`  |                        | cancelled, not_possible                                   |
+| `ticket.status`       | max_tries (default 3)  | found (`ticket.status`, `ticket.kind` in the context),    |
+|                       |                        | verify (the ticket names a patient the caller has not     |
+|                       |                        | proved to be: ask the date of birth, then look again),    |
+|                       |                        | wrong_check_digit, unknown, failed (after max_tries wrong |
+|                       |                        | or unknown numbers): the context's `ticket.serial`        |
+
+A ticket's status is told to anyone who types its serial number (complaints/serial.py checks the check
+digit before any database work), except for a ticket that names a patient: then only to a caller proved to be
+that patient (their number alone, or their date of birth, verified against that patient).
 
 Identity: a caller whose number matches exactly one patient is that patient; when several share the number
 the caller types their date of birth, which must match exactly one of them, with bounded tries. A caller
@@ -34,6 +43,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..campaigns.compliance import zone as patient_zone
+from ..complaints import serial as serials
+from ..complaints.services import TicketStatus, status_by_serial
 from ..db.database import Database
 from ..db.models import Patient
 from ..db.queries import add_audit_event
@@ -54,9 +65,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "appointment.next": ("found", "none"),
     "appointment.confirm": ("confirmed", "not_possible"),
     "appointment.cancel": ("cancelled", "not_possible"),
+    "ticket.status": ("found", "verify", "wrong_check_digit", "unknown", "failed"),
 }
 VIA = {"via": "hotline_ivr"}
 DEFAULT_DOB_TRIES = 3
+DEFAULT_SERIAL_TRIES = 3
 
 
 def registry() -> Registry:
@@ -90,6 +103,8 @@ class BoundSelfService:
         self.patient_id: int | None = None
         self.appointment_id: int | None = None
         self.dob_tries = 0
+        self.serial_tries = 0
+        self.ticket_patient: int | None = None  # a ticket's patient, whom the date of birth must match
 
     async def run(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
         handler = _HANDLERS.get(name)
@@ -100,6 +115,10 @@ class BoundSelfService:
     # -- identity --
 
     def _candidates(self) -> list[int]:
+        """Whom a date of birth is checked against: the ticket's patient when a ticket asks for it, else the
+        patients the caller's number matched."""
+        if self.ticket_patient is not None:
+            return [self.ticket_patient]
         return [patient["id"] for patient in self.call.patients]
 
     async def identify(self, args: dict, context: dict) -> str:
@@ -149,6 +168,42 @@ class BoundSelfService:
                  "done" if changed else "not possible")
         return status if changed else "not_possible"
 
+    # -- tickets (complaints, suggestions, praise) --
+
+    async def ticket_status(self, args: dict, context: dict) -> str:
+        typed = context.get("ticket.serial") or ""
+        try:
+            serials.normalize(typed)
+        except serials.InvalidSerial:
+            return self._serial_failed("wrong_check_digit", args)
+        if self.ticket_patient is None and self.patient_id is None:
+            known = self._candidates()
+            self.patient_id = known[0] if len(known) == 1 else None  # the number alone proves who calls
+        found = await self.service.db.run(_ticket_status, typed, self.patient_id, self.call.id)
+        if found is None:
+            return self._serial_failed("unknown", args)
+        if found.identified and found.patient_id != self.patient_id:
+            self.ticket_patient = found.patient_id
+            return "verify"
+        context.pop("ticket.serial", None)
+        context.update({"ticket.status": found.status, "ticket.kind": found.kind})
+        return "found"
+
+    def _serial_failed(self, result: str, args: dict) -> str:
+        self.serial_tries += 1
+        log.info("call %s: ticket number %s (try %d)", self.call.id, result, self.serial_tries)
+        return "failed" if self.serial_tries >= int(args.get("max_tries", DEFAULT_SERIAL_TRIES)) else result
+
+
+def _ticket_status(session: Session, serial: str, patient_id: int | None,
+                   call_id: str) -> TicketStatus | None:
+    """The ticket's status; telling a patient's own ticket to them is a read of their record, audited."""
+    found = status_by_serial(session, serial)
+    if found is not None and found.identified and found.patient_id == patient_id:
+        add_audit_event(session, "ivr_complaint_status", patient_id=patient_id, call_id=call_id,
+                        detail={**VIA, "complaint_id": found.id})
+    return found
+
 
 def _date_of_birth(digits: Any) -> date | None:
     """MMDDYYYY as typed; None when it is no date (the caller is then told it did not match)."""
@@ -188,6 +243,6 @@ def _read_next(session: Session, patient_id: int, now: datetime, call_id: str,
 _HANDLERS = {
     "patient.identify": BoundSelfService.identify, "patient.verify_dob": BoundSelfService.verify_dob,
     "appointment.next": BoundSelfService.next_appointment, "appointment.confirm": BoundSelfService.confirm,
-    "appointment.cancel": BoundSelfService.cancel,
+    "appointment.cancel": BoundSelfService.cancel, "ticket.status": BoundSelfService.ticket_status,
 }
 assert set(_HANDLERS) == set(ACTIONS)

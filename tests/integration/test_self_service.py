@@ -7,12 +7,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.db.models import Appointment, Patient, PatientPhone
+from callcenter.complaints import serial as serials
+from callcenter.db.models import Appointment, Complaint, Patient, PatientPhone
 from callcenter.eventlog import utcnow
 
 pytestmark = pytest.mark.asterisk
 
-ENGLISH, SELF_SERVICE, MY_APPOINTMENT, CONFIRM, CANCEL = "1", "6", "1", "1", "2"
+ENGLISH, SELF_SERVICE, MY_APPOINTMENT, TICKET_STATUS, CONFIRM, CANCEL = "1", "6", "1", "2", "1", "2"
 
 
 async def add_patient(center, mrn: str, phone: str, born: date) -> tuple[int, int]:
@@ -70,3 +71,22 @@ async def test_given_a_shared_number_when_the_caller_types_a_birth_date_then_ver
     assert [(e.data["action"], e.data["result"]) for e in events if e.type == "ivr_action"][:2] == [
         ("patient.identify", "verify"), ("patient.verify_dob", "verified")]
     assert "01021990" not in str([e.data for e in events]), "typed digits never reach the event log"
+
+
+async def test_given_a_wrong_check_digit_then_the_right_serial_when_typed_then_the_status_is_heard(center):
+    serial = serials.make(2026, 42)
+    wrong = serial[:-1] + str((int(serial[-1]) + 1) % 10)
+    await center.s.db.run(lambda s: s.add(Complaint(serial=serial, serial_year=2026, serial_seq=42,
+                                                    status="in_progress", text="Noise at night.")))
+
+    keys = ",".join([ENGLISH, SELF_SERVICE, TICKET_STATUS, *wrong, *serial])
+    await center.call("4155550173", keys, hangup_after=120, digit_gap=0.6)
+
+    row = await center.call_row("ended", timeout=120)
+    assert (row.outcome, row.end_reason) == ("ivr_completed", "ticket_status")
+    events = await center.events(row.id)
+    assert [e.data["result"] for e in events if e.type == "ivr_action"] == ["wrong_check_digit", "found"]
+    visited = [e.data["node"] for e in events if e.type == "ivr_node"]
+    assert visited.count("serial_wrong") == 1 and visited.count("ask_serial") == 2
+    assert "ticket_in_progress" in visited
+    assert serial not in str([e.data for e in events])

@@ -12,7 +12,8 @@ import pytest
 from ivr_fakes import ScriptedPort, line_of, write
 from sqlalchemy import select
 
-from callcenter.db.models import Appointment, AuditEvent, Patient
+from callcenter.complaints import serial as serials
+from callcenter.db.models import Appointment, AuditEvent, Complaint, Patient
 from callcenter.ivr import Enqueue, FlowError, Hangup, run_flow
 from callcenter.selfservice.actions import SelfService, load_inbound_flow
 
@@ -187,3 +188,88 @@ def test_given_an_inbound_flow_with_a_misspelt_action_and_an_unwired_result_then
     assert "did you mean 'patient.identify'" in message
     assert f"{path}:{line_of(text, 'outcomes: {verified')}: " in message
     assert "retry, failed" in message
+
+
+# ---- a ticket's status by its serial number ----
+
+TICKET_STATUS = "2"
+
+
+def add_ticket(db, sequence: int, *, status: str = "in_progress", patient_id: int | None = None) -> str:
+    serial = serials.make(2026, sequence)
+    with db.session() as s:
+        s.add(Complaint(serial=serial, serial_year=2026, serial_seq=sequence, kind="complaint", status=status,
+                        patient_id=patient_id, text="The parking machine kept my card.",
+                        resolution_text="Refunded." if status == "resolved" else ""))
+    return serial
+
+
+def nodes(port: SelfServicePort) -> list[str]:
+    return [event["node"] for event in port.named("ivr_node")]
+
+
+def wrong_check_digit(serial: str) -> str:
+    return serial[:-1] + str((int(serial[-1]) + 1) % 10)
+
+
+async def test_given_a_wrong_check_digit_when_typed_then_the_caller_is_told_and_the_right_number_is_heard(db):
+    serial = add_ticket(db, 7)
+
+    keys = typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, wrong_check_digit(serial), serial)
+    outcome, port = await run(db, keys)
+
+    assert outcome == Hangup("ticket_status")
+    played = port.prompts_played()
+    assert played.count("callcenter/ticket-check-digit-wrong") == 1
+    assert "callcenter/ticket-in-progress" in played
+    assert [e["result"] for e in port.named("ivr_action")] == ["wrong_check_digit", "found"]
+    assert audits(db) == [], "an anonymous ticket's status is nobody's record"
+
+
+async def test_given_three_bad_numbers_when_typed_then_patient_relations_takes_the_call(db):
+    serial = add_ticket(db, 7)
+    unknown = serials.make(2026, 8)
+
+    keys = typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, wrong_check_digit(serial), unknown,
+                 wrong_check_digit(unknown), serial)
+    outcome, port = await run(db, keys)
+
+    assert outcome == Enqueue("complaints")
+    assert [e["result"] for e in port.named("ivr_action")] == ["wrong_check_digit", "unknown", "failed"]
+    assert "callcenter/ticket-unknown" in port.prompts_played()
+
+
+async def test_given_a_patients_ticket_and_an_unknown_number_when_the_birth_date_matches_then_status_told(db):
+    patient_id, _ = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=None)
+    serial = add_ticket(db, 9, status="resolved", patient_id=patient_id)
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial, "12101960", "1"))
+
+    assert outcome == Enqueue("complaints"), "1 after a resolved status: patient relations reads the result"
+    assert [e["result"] for e in port.named("ivr_action")] == ["verify", "verified", "found"]
+    assert "ticket_resolved" in nodes(port), "told it is resolved (the key typed ahead skips the prompt)"
+    assert [(action, patient) for action, patient, _ in audits(db)] == [
+        ("ivr_identity_check", patient_id), ("ivr_complaint_status", patient_id)]
+
+
+async def test_given_a_patients_ticket_and_a_wrong_birth_date_then_the_status_is_never_told(db):
+    patient_id, _ = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=None)
+    serial = add_ticket(db, 9, status="resolved", patient_id=patient_id)
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial, "01011990" * 3))
+
+    assert outcome == Enqueue("complaints")
+    assert "ticket_resolved" not in nodes(port)
+    assert "ivr_complaint_status" not in [action for action, _, _ in audits(db)]
+
+
+async def test_given_a_patients_ticket_when_they_call_from_their_number_then_told_without_birth_date(db):
+    patient_id, _ = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=None)
+    serial = add_ticket(db, 9, status="received", patient_id=patient_id)
+
+    outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial), patient_id)
+
+    assert outcome == Hangup("ticket_status")
+    assert "callcenter/ticket-received" in port.prompts_played()
+    assert "callcenter/ask-date-of-birth" not in port.prompts_played()
+    assert [(action, patient) for action, patient, _ in audits(db)] == [("ivr_complaint_status", patient_id)]
