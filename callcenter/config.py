@@ -222,6 +222,22 @@ class FhirConfig:
 
 
 @dataclass
+class MailConfig:
+    """The complaints mailbox (issue 17, callcenter/mail/): an IMAP folder polled for patients' emails."""
+    host: str = ""                   # the IMAP server ("": no mailbox is polled)
+    port: int = 993
+    tls: bool = True                 # IMAPS with the certificate checked (ca_file for a private CA)
+    ca_file: str = ""
+    username: str = ""
+    password: str = ""               # better in state/secrets.toml than in callcenter.toml
+    folder: str = "INBOX"
+    poll_seconds: float = 60.0
+    timeout_seconds: float = 30.0
+    batch: int = 50                  # messages read per poll
+    max_message_bytes: int = 40 * 1024 * 1024  # larger: logged as refused, never fetched
+
+
+@dataclass
 class LoggingConfig:
     # "text" (a line per record, for a terminal) or "json" (JSON lines with time, level, logger, message and
     # the call and channel ids: for a log collector).
@@ -288,6 +304,7 @@ class Config:
     imports: ImportsConfig = field(default_factory=ImportsConfig)
     fhir: FhirConfig = field(default_factory=FhirConfig)
     complaints: ComplaintsConfig = field(default_factory=ComplaintsConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""
