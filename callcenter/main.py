@@ -51,6 +51,7 @@ from .imports.services import ImportService
 from .ivr.flow import Flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
+from .mail.services import MailIntake
 from .metrics import http as metrics_http
 from .metrics.services import Metrics
 from .openapi import http as openapi_http
@@ -128,6 +129,7 @@ class Services:
     # tickets from every channel (issue 17) and the job that escalates overdue ones: set by build()
     complaints: ComplaintService | None = None
     complaint_escalation: EscalationJob | None = None
+    mail: MailIntake | None = None  # the complaints mailbox, polled when [mail] host is set (issue 17)
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -203,6 +205,8 @@ def _build_complaints(s: Services) -> None:
     listener = outbox.complaint if s.cfg.webhooks.enabled else None
     s.complaints = ComplaintService(s.db, rules, listener=listener)
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
+    if s.cfg.mail.host:
+        s.mail = MailIntake(s.db, s.cfg.mail, rules)
 
 
 def _build_webhooks(s: Services) -> None:
@@ -265,6 +269,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         await s.hl7_listener.start()  # patient data flows in with or without Asterisk
     if s.complaint_escalation:
         s.complaint_escalation.start()  # tickets escalate with or without Asterisk
+    if s.mail:
+        s.mail.start()
     if not ari:
         return
     await s.ari.start()
@@ -286,6 +292,8 @@ async def stop(s: Services) -> None:
         await s.hl7_listener.stop()
     if s.complaint_escalation:
         await s.complaint_escalation.stop()
+    if s.mail:
+        await s.mail.stop()
     if s.desk:
         await s.desk.stop()
     if s.metrics:

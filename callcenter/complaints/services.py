@@ -204,6 +204,20 @@ def step(session: Session, ticket_id: int, name: str, actor: Actor, now: datetim
     return ticket
 
 
+def add_patient_message(session: Session, ticket_id: int, channel: str, text: str, actor: Actor,
+                        now: datetime) -> Complaint:
+    """The patient wrote again about their ticket (an email or text quoting its serial): an event with the
+    text for the handler. A ticket waiting for the patient goes back to work; any other keeps its status (a
+    resolved one is not reopened by a thank-you: the handler sees the message and decides)."""
+    ticket = _locked(session, ticket_id)
+    before = ticket.status
+    if before == "waiting_patient":
+        ticket.status = state.next_status("start", before)
+    _event(session, ticket, "patient_message", actor, now, before, ticket.status, channel=channel,
+           text=text[:MAX_TEXT])
+    return ticket
+
+
 def _apply(ticket: Complaint, name: str, now: datetime, detail: dict[str, Any]) -> None:
     if name == "assign":
         ticket.assigned_user_id = detail.get("user_id")
