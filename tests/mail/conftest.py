@@ -15,7 +15,7 @@ def dovecot_server():
     # run as the `mail` user, who must reach the mail folders.
     root = Path(tempfile.mkdtemp(prefix="callcenter-dovecot-"))
     root.chmod(0o711)
-    server = Dovecot(root, free_port()).start()
+    server = Dovecot(root, free_port(), free_port()).start()
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)

@@ -1,6 +1,7 @@
-"""A real IMAP server for the mail tests: Debian's dovecot, started as its own process on a free port with a
-configuration written into a temporary folder (plain IMAP on loopback, one user with a password), stopped
-after the tests. Messages arrive by IMAP APPEND, as a mail server's delivery would leave them."""
+"""A real IMAP server for the mail tests: Debian's dovecot, started as its own process with a configuration
+written into a temporary folder (plain IMAP and IMAPS on free loopback ports, the certificate from a CA made
+in the test, one user with a password), stopped after the tests. Messages arrive by IMAP APPEND, as a mail
+server's delivery would leave them."""
 from __future__ import annotations
 
 import imaplib
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..pki import Pki, make_pki
+
 DOVECOT = "/usr/sbin/dovecot"
 USER, PASSWORD = "complaints", "mailbox-secret"
 
@@ -20,7 +23,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+ssl = yes
+ssl_cert = <{root}/pki/server.pem
+ssl_key = <{root}/pki/server.key
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = 1
@@ -40,7 +45,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -51,9 +57,12 @@ service anvil {{
 
 @dataclass
 class Dovecot:
+    """Plain IMAP on `port`; IMAPS on `tls_port` with a certificate of a CA made here (`pki.ca_file`)."""
     root: Path
     port: int
+    tls_port: int
     process: subprocess.Popen | None = None
+    pki: Pki | None = None
 
     def start(self) -> Dovecot:
         for sub in ("run", "state", "mail", "home"):
@@ -62,8 +71,10 @@ class Dovecot:
         shutil.chown(self.root / "mail", "mail", "mail")
         shutil.chown(self.root / "home", "mail", "mail")
         (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        (self.root / "pki").mkdir(exist_ok=True)
+        self.pki = make_pki(self.root / "pki")
         conf = self.root / "dovecot.conf"
-        conf.write_text(CONFIG.format(root=self.root, port=self.port))
+        conf.write_text(CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port))
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20

@@ -43,3 +43,13 @@ def test_given_a_wrong_password_or_no_server_when_opened_then_a_clear_error_with
     assert "nope-secret-xyz" not in str(wrong.value) and "127.0.0.1" in str(wrong.value)
     with pytest.raises(MailboxError, match="ConnectionRefused"):
         Mailbox(MailConfig(host="127.0.0.1", port=1, tls=False, username=USER, password=PASSWORD)).open()
+
+
+def test_given_imaps_with_the_hospitals_ca_when_opened_then_read_and_without_it_refused(dovecot):
+    dovecot.deliver(simple(body="over tls"))
+    tls = config(dovecot, port=dovecot.tls_port, tls=True, ca_file=str(dovecot.pki.ca_file))
+    with Mailbox(tls) as mailbox:
+        assert [b"over tls" in f.raw for f in mailbox.unseen(limit=5)] == [True]
+    untrusted = config(dovecot, port=dovecot.tls_port, tls=True)  # the system's CAs do not know this one
+    with pytest.raises(MailboxError, match="SSLCertVerificationError"):
+        Mailbox(untrusted).open()

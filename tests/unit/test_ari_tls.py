@@ -3,74 +3,19 @@ certificate signed by a CA made here), a client that trusts the CA and one that 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from callcenter import config as configuration
 from callcenter.ari.client import AriCertificateError, AriClient
 
+from ..pki import Pki, make_pki
 from .fake_ari import FakeAriServer, channel_json
 from .test_ari_client import APP, Recorder, event
-
-
-@dataclass
-class Pki:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-# OpenSSL checks validity against the machine's real clock, not the suite's moved one (tests/conftest.py):
-# fixed dates around any of them.
-VALID = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC))
-
-
-def _builder(subject: str, issuer: str, public_key) -> x509.CertificateBuilder:
-    return (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-            .public_key(public_key).serial_number(x509.random_serial_number())
-            .not_valid_before(VALID[0]).not_valid_after(VALID[1]))
-
-
-def _make_pki(directory: Path) -> Pki:
-    """A CA, and a server certificate it signed for 127.0.0.1 and localhost (what an Asterisk would hold)."""
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                             content_commitment=False, key_encipherment=False, data_encipherment=False,
-                             key_agreement=False, encipher_only=False, decipher_only=False)
-    ca = (_builder("Test Hospital CA", "Test Hospital CA", ca_key.public_key())
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(ca_usage, critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (_builder("pbx.test", "Test Hospital CA", key.public_key())
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pki = Pki(directory / "ca.pem", directory / "asterisk.pem", directory / "asterisk.key")
-    pki.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    return pki
 
 
 @dataclass
@@ -83,7 +28,7 @@ class TlsAsterisk:
 @pytest.fixture
 async def tls_asterisk(tmp_path) -> AsyncIterator[TlsAsterisk]:
     """The fake ARI server on https://127.0.0.1:<port> with the CA-signed certificate."""
-    pki = _make_pki(tmp_path)
+    pki = make_pki(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(pki.cert_file, pki.key_file)
     fake = FakeAriServer()
@@ -145,7 +90,7 @@ async def test_given_asterisk_over_https_when_client_lacks_its_ca_then_clear_err
 
 async def test_given_another_ca_file_when_connecting_then_refused_as_well(tls_asterisk, tmp_path):
     (tmp_path / "other").mkdir()
-    other = _make_pki(tmp_path / "other")   # a CA of the same name that did not sign Asterisk's certificate
+    other = make_pki(tmp_path / "other")   # a CA of the same name that did not sign Asterisk's certificate
     ari = AriClient(tls_asterisk.url, "callcenter", "s3cret", APP, ca_file=str(other.ca_file))
     await ari.start()
     try:
