@@ -189,23 +189,28 @@ def _write_identifiers(session: Session, patient: Patient, identifiers: tuple[Id
     wanted = {((i.system or "")[:200], i.value): i for i in identifiers if i.value and len(i.value) <= 64}
     if not wanted:
         return
-    stored = {(row.system, row.value): row for row in session.scalars(select(PatientIdentifier).where(
-        PatientIdentifier.value.in_({value for _, value in wanted})))}
-    for (system, value), identifier in wanted.items():
-        row = stored.get((system, value))
-        if row is None:
-            session.add(PatientIdentifier(patient_id=patient.id, system=system, value=value,
-                                          type=identifier.type[:16] or None))
-        elif row.patient_id != patient.id:
-            # The same identifier now names this patient (a correction at the source): it moves.
-            row.patient_id = patient.id
+    # Plain rows and Core statements, not ORM objects: this runs for every message of a feed.
+    ident = PatientIdentifier
+    stored = {(system, value): (row_id, owner) for row_id, owner, system, value in session.execute(
+        select(ident.id, ident.patient_id, ident.system, ident.value).where(
+            ident.value.in_({value for _, value in wanted})))}
+    new = [_values(row) for row in _identifier_rows(patient.id, tuple(wanted.values()))
+           if (row.system, row.value) not in stored]
+    if new:
+        session.execute(insert(ident), new)
+    moved = [row_id for row_id, owner in (stored.get(key, (None, None)) for key in wanted)
+             if row_id is not None and owner != patient.id]
+    if moved:
+        # The same identifier now names this patient (a correction at the source): it moves.
+        session.execute(update(ident).where(ident.id.in_(moved)).values(patient_id=patient.id))
 
 
 def _write_lists(session: Session, patient: Patient, record: PatientRecord, rule: IdentityRule) -> None:
     """The lists the record sends replace the stored ones."""
     for model, rows in _list_rows(patient.id, record, rule).items():
         session.execute(delete(model).where(model.patient_id == patient.id))
-        session.add_all(rows)
+        if rows:
+            session.execute(insert(model), [_values(row) for row in rows])  # bulk: no unit of work per row
 
 
 def _list_rows(patient_id: int, record: PatientRecord, rule: IdentityRule) -> dict[type, list]:

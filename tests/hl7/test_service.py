@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from callcenter.config import Hl7Config
 from callcenter.db.models import CampaignTarget, Encounter, InboundMessage, Patient
-from callcenter.patients.services import find_patient
+from callcenter.hl7.services import Hl7Service
+from callcenter.patients.services import IdentityRule, PatientFeed, find_patient
 
-from .conftest import make_service, read_ack
+from .conftest import NOW, make_service, read_ack
 from .messages import MORNING, adt, pv1
 
 
@@ -151,3 +153,34 @@ async def test_given_the_readme_example_file_when_sent_then_both_messages_are_ap
         stay = session.scalar(select(Encounter).where(
             Encounter.patient_id == find_patient(session, "MRN900001").id))
         assert stay.discharged_at is not None
+
+
+class BrokenFollowUp:
+    """A campaign port that fails once the discharge is written: an apply failing mid-message."""
+
+    def discharged(self, session, encounter_id, now):
+        raise RuntimeError("campaign store unavailable")
+
+    def withdraw_encounter(self, session, encounter_id, reason, now):
+        return 0
+
+    def withdraw_patient(self, session, patient_id, reason, now):
+        return 0
+
+
+async def test_given_apply_failing_mid_message_when_received_then_raw_kept_failed_nacked_none_half_applied(
+        db, service):
+    admitted = MORNING - timedelta(days=1)
+    await service.receive(adt("A01", "ADM", visit=pv1("M1001", admitted=admitted), when=admitted))
+    feed = PatientFeed(IdentityRule(mrn_system="GENHOSP"), BrokenFollowUp(), clock=lambda: NOW)
+    broken = Hl7Service(db, feed, Hl7Config(mrn_system="GENHOSP"))
+    discharge = adt("A03", "DIS", family="Changed", visit=pv1("M1001", admitted=admitted, discharged=MORNING))
+    ack = read_ack(await broken.receive(discharge))
+    assert (ack.code, ack.control_id, ack.error_code) == ("AE", "DIS", "207")
+    assert [(r.outcome, r.raw, r.applied_key) for r in rows(db)][1] == ("failed", discharge, None)
+    with db.session() as session:
+        [encounter] = session.scalars(select(Encounter)).all()
+        assert encounter.discharged_at is None  # the discharge written before the failure was rolled back
+    assert patient(db, "M1001").family_name == "Rivera"
+    assert (await service.reapply(rows(db)[1].id)).outcome == "applied"
+    assert patient(db, "M1001").family_name == "Changed"
