@@ -105,7 +105,7 @@ class Patient(Base):
     __table_args__ = (one_of("sex", SEXES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    mrn: Mapped[str] = mapped_column(String(64), unique=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     date_of_birth: Mapped[date] = mapped_column(Date)

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 
 from ..patients.appointments import AppointmentRecord
-from ..patients.record import ChangeKind, Identifier, PatientChange, PatientRecord, Phone, VisitRecord
+from ..patients.record import (
+    MRN_MAX_LENGTH,
+    ChangeKind,
+    Identifier,
+    PatientChange,
+    PatientRecord,
+    Phone,
+    VisitRecord,
+)
 from ..phones import normalize
 
 KINDS = ("patients", "appointments", "encounters")
@@ -285,7 +293,7 @@ class _Cells:
         return self.get(column, pick)
 
     def mrn(self) -> str | None:
-        return self.text("mrn", 32, required=True)
+        return self.text("mrn", MRN_MAX_LENGTH, required=True)
 
 
 # -- dates -------------------------------------------------------------------------------------------------

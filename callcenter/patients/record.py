@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+# The longest MRN patients.mrn holds: Synthea's and many EHRs' MRNs are 36-character UUIDs.
+MRN_MAX_LENGTH = 64
+
 
 class ChangeKind(StrEnum):
     """What a message says happened. Each source maps its own events here (HL7: A01 admit, A02 transfer, A03

@@ -41,7 +41,7 @@ from ..db.models import (
 )
 from ..db.types import utcnow
 from ..phones import normalize
-from .record import ChangeKind, Identifier, PatientChange, PatientRecord, VisitRecord
+from .record import MRN_MAX_LENGTH, ChangeKind, Identifier, PatientChange, PatientRecord, VisitRecord
 
 SEXES = {"F", "M", "X", "U"}
 SEVERITIES = {"mild", "moderate", "severe"}
@@ -123,8 +123,8 @@ def mrn_of(record: PatientRecord, rule: IdentityRule) -> Identifier:
     if chosen is None:
         where = f" of system {rule.mrn_system}" if rule.mrn_system else ""
         raise RecordError(f"patient identifier: no MRN{where}")
-    if len(chosen.value) > 32:
-        raise RecordError("patient identifier: MRN longer than 32 characters")
+    if len(chosen.value) > MRN_MAX_LENGTH:
+        raise RecordError(f"patient identifier: MRN longer than {MRN_MAX_LENGTH} characters")
     return chosen
 
 

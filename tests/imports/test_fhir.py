@@ -117,3 +117,39 @@ async def test_given_patient_imported_before_when_a_later_bundle_names_its_id_th
 async def test_given_not_json_when_imported_then_refused_with_a_reason(service):
     report = await service.import_fhir(b"\x00not json", ImportOptions(), actor_user_id=None)
     assert not report.committed and report.errors[0].reason.startswith("not JSON")
+
+
+SYNTHEA_MRN_SYSTEM = "http://hospital.smarthealthit.org"
+
+
+def synthea_patient(uuid: str) -> dict:
+    """A patient shaped as Synthea writes them (fictional): its id and MRN the same 36-character UUID, typed
+    MR, beside Synthea's own identifier, a social security number and a driver's licence."""
+    def typed(code: str, system: str, value: str) -> dict:
+        coding = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": code}
+        return {"type": {"coding": [coding]}, "system": system, "value": value}
+    return {"resourceType": "Patient", "id": uuid,
+            "identifier": [{"system": "https://github.com/synthetichealth/synthea", "value": uuid},
+                           typed("MR", SYNTHEA_MRN_SYSTEM, uuid),
+                           typed("SS", "http://hl7.org/fhir/sid/us-ssn", "999-12-3456"),
+                           typed("DL", "urn:oid:2.16.840.1.113883.4.3.25", "S99912345")],
+            "name": [{"use": "official", "family": "Quillon123", "given": ["Ada456"], "prefix": ["Mrs."]}],
+            "telecom": [{"system": "phone", "value": "555-208-4417", "use": "home"}],
+            "gender": "female", "birthDate": "1961-04-23",
+            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en-US"}]}}]}
+
+
+async def test_given_synthea_patient_with_uuid_mrn_when_imported_then_patient_and_stay_written(db):
+    uuid = "8a1c2e4f-3b5d-4c6e-9f7a-0b1c2d3e4f5a"
+    feed = PatientFeed(IdentityRule(mrn_system=SYNTHEA_MRN_SYSTEM), DischargeFollowUp(), clock=lambda: NOW)
+    service = ImportService(db, feed, CsvSettings())
+    document = bundle(synthea_patient(uuid), encounter("e1", f"urn:uuid:{uuid}"),
+                      full_urls={0: f"urn:uuid:{uuid}"})
+    report = await run(service, document, good_rows=False)
+    assert report.errors == [] and report.committed and report.created == 1
+    with db.session() as session:
+        stored = session.scalar(select(Patient).where(Patient.mrn == uuid))
+        assert (len(stored.mrn), stored.family_name, stored.date_of_birth) == (
+            36, "Quillon123", date(1961, 4, 23))
+        [stay] = session.scalars(select(Encounter).where(Encounter.patient_id == stored.id)).all()
+        assert stay.discharged_at is not None
