@@ -210,6 +210,8 @@ class FhirConfig:
     mrn_system: str = ""
     # The server polled by `callcenter fhir poll` (e.g. "https://ehr.example.org/fhir"); "": none.
     base_url: str = ""
+    # `callcenter serve` polls base_url this often (seconds); 0: never (`callcenter fhir poll` still can).
+    poll_interval_seconds: float = 0.0
     # A bearer token, or OAuth2 client credentials (token_url, client_id, client_secret; SMART backend
     # services style with a client secret) to get one.
     token: str = ""

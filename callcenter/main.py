@@ -47,6 +47,7 @@ from .hl7.listener import MllpListener, listen_address
 from .hl7.services import Hl7Service
 from .imports import commands as import_commands
 from .imports import http as imports_http
+from .imports.fhirpoll import FhirPollJob
 from .imports.services import ImportService
 from .ivr.flow import Flow
 from .kpi import http as kpi_http
@@ -126,6 +127,7 @@ class Services:
     campaign_catalog: CampaignCatalog | None = None  # the campaign console's list: set by build()
     patients: PatientFeed | None = None  # the one patient feed of HL7 ADT and CSV imports (issue 15)
     imports: ImportService | None = None  # CSV imports through the patient feed (issue 15): set by build()
+    fhir_poll: FhirPollJob | None = None  # polls [fhir] base_url when poll_interval_seconds is set (issue 15)
     # tickets from every channel (issue 17) and the job that escalates overdue ones: set by build()
     complaints: ComplaintService | None = None
     complaint_escalation: EscalationJob | None = None
@@ -193,8 +195,20 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
     services.admin = AdminService(db, queues, services.auth.users.hasher)
     services.imports = ImportService(db, services.patients, import_commands.csv_settings(cfg))
+    _build_fhir_poll(services)
     _build_complaints(services)
     return services
+
+
+def _build_fhir_poll(s: Services) -> None:
+    """The FHIR server's changes imported every [fhir] poll_interval_seconds, identity by [fhir] mrn_system
+    (an identifier.system URI, not HL7's assigning authority), through the same patient feed rules."""
+    f = s.cfg.fhir
+    if not (f.base_url and f.poll_interval_seconds > 0):
+        return
+    feed = PatientFeed(IdentityRule(f.mrn_system, s.cfg.telephony.default_region), DischargeFollowUp())
+    importer = ImportService(s.db, feed, import_commands.csv_settings(s.cfg))
+    s.fhir_poll = FhirPollJob(importer, f, s.cfg.state_path / "fhir-poll.json")
 
 
 def _build_complaints(s: Services) -> None:
@@ -267,6 +281,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.webhook_worker.start()
     if s.hl7_listener:
         await s.hl7_listener.start()  # patient data flows in with or without Asterisk
+    if s.fhir_poll:
+        s.fhir_poll.start()  # like the HL7 listener, with or without Asterisk
     if s.complaint_escalation:
         s.complaint_escalation.start()  # tickets escalate with or without Asterisk
     if s.mail:
@@ -290,6 +306,8 @@ async def stop(s: Services) -> None:
         await asyncio.to_thread(s.fastagi.stop)  # waits for the listener's loop to notice
     if s.hl7_listener:
         await s.hl7_listener.stop()
+    if s.fhir_poll:
+        await s.fhir_poll.stop()
     if s.complaint_escalation:
         await s.complaint_escalation.stop()
     if s.mail:

@@ -136,11 +136,15 @@ class FhirPoller:
         return report
 
     async def run(self, interval: float) -> None:
+        """A poll every `interval` seconds until cancelled; a failed one is logged and the next one tries
+        again from the same cursor."""
         while True:
             try:
                 await self.poll_once()
             except (TimeoutError, FhirServerError, aiohttp.ClientError) as exc:
                 log.warning("FHIR poll failed: %s", exc)
+            except Exception:  # the database, a bug: the job must outlive it, and say so
+                log.exception("FHIR poll failed")
             await asyncio.sleep(interval)
 
     async def _changed(self, since: str | None) -> list[tuple]:
@@ -176,6 +180,30 @@ class FhirPoller:
         partial = self.state_file.with_suffix(".tmp")
         partial.write_text(json.dumps({"base_url": self.server.base, "since": since}))
         partial.replace(self.state_file)
+
+
+class FhirPollJob:
+    """The FHIR poll of `callcenter serve` ([fhir] base_url and poll_interval_seconds): a task with its own
+    HTTP session running `FhirPoller.run`; the server being down costs a logged warning per interval, and
+    the cursor saved after each committed import keeps a restarted service from importing again."""
+
+    def __init__(self, importer: ImportService, settings: FhirConfig, state_file: Path):
+        self.importer, self.settings, self.state_file = importer, settings, state_file
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="fhir-poll")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            poller = FhirPoller(self.importer, FhirServer(self.settings, http), self.state_file,
+                                self.settings.page_size)
+            await poller.run(self.settings.poll_interval_seconds)
 
 
 def _type(entry: tuple) -> str | None:

@@ -4,20 +4,22 @@ serves paged searchset Bundles: bearer token and client credentials, `_lastUpdat
 SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from yarl import URL
 
 from callcenter.campaigns.followup import DischargeFollowUp
-from callcenter.config import FhirConfig
+from callcenter.config import FhirConfig, load
 from callcenter.db.models import Encounter, Patient
 from callcenter.imports.csvfile import CsvSettings
 from callcenter.imports.fhirpoll import FhirPoller, FhirServer, FhirServerError
 from callcenter.imports.services import ImportService
+from callcenter.main import build, start, stop
 from callcenter.patients.services import IdentityRule, PatientFeed
 
 from .fhir_data import MRN_SYSTEM, allergy, bundle, encounter, patient
@@ -152,3 +154,39 @@ async def test_given_wrong_token_or_foreign_next_link_when_polled_then_refused_a
     with pytest.raises(FhirServerError, match="another server"):
         await poll(token="s3cret").poll_once()
     assert mrns(db) == []
+
+
+async def until(condition, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_given_serve_with_poll_interval_when_server_goes_down_and_back_then_new_resource_imported_once(
+        database_url, db, fake, aiohttp_server, tmp_path, caplog):
+    server = await aiohttp_server(fake.app())
+    port = server.port
+    cfg = load(tmp_path / "absent.toml", env={})
+    cfg.state_dir, cfg.database.url = str(tmp_path / "state"), database_url
+    cfg.fhir = FhirConfig(base_url=f"http://127.0.0.1:{port}/fhir", token="s3cret", mrn_system=MRN_SYSTEM,
+                          poll_interval_seconds=0.2, page_size=2)
+    services = build(cfg)
+    await start(services, ari=False)
+    try:
+        await until(lambda: len(mrns(db)) == 5)
+        await server.close()  # the FHIR server goes down: each poll fails, logged, the service goes on
+        await until(lambda: "FHIR poll failed" in caplog.text)
+        fake.add(patient("p6", "MRN-P6", family="Newcomer"), "2026-11-22T08:00:00Z")
+        fake.requests.clear()
+        await aiohttp_server(fake.app(), port=port)
+        await until(lambda: "MRN-P6" in mrns(db))
+        polls = len([q for kind, q, _ in fake.requests if kind == "Patient"])
+        await until(lambda: len([q for kind, q, _ in fake.requests if kind == "Patient"]) >= polls + 2)
+    finally:
+        await stop(services)
+    assert mrns(db) == [f"MRN-P{n}" for n in range(1, 7)]  # every patient once, p1-p5 not imported again
+    assert {q.get("_lastUpdated") for kind, q, _ in fake.requests if kind == "Patient"} <= {
+        "ge2026-11-20T11:00:00Z", "ge2026-11-22T08:00:00Z"}  # from the cursor on, never from the start
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Encounter)) == 1
