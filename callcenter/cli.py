@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kpi_command(sub)
     _add_hl7_commands(sub)
     _add_questionnaire_commands(sub)
+    _add_careplan_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
     s.set_defaults(func=cmd_config)
     return p
@@ -274,6 +275,16 @@ def _add_hl7_commands(sub) -> None:
     s.add_argument("--to", default="", help="host:port of the listener (default: [hl7] listen)")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each ACK")
     s.set_defaults(func=c.send)
+
+
+def _add_careplan_commands(sub) -> None:
+    """Care plans (issue 16): callcenter/careplans/commands.py does the work."""
+    from .careplans import commands as c
+    group = sub.add_parser("careplans", help="care plans of chronic and VIP patients: plan their follow-ups")
+    actions = group.add_subparsers(title="careplans commands", metavar="ACTION")
+    s = actions.add_parser("plan", help="make the follow-ups now due (idempotent); figures as JSON")
+    s.add_argument("--days-ahead", type=int, default=0, help="also those due up to N days from today")
+    s.set_defaults(func=c.plan)
 
 
 def _add_questionnaire_commands(sub) -> None:

@@ -31,6 +31,9 @@ from .campaigns.followup import DischargeFollowUp
 from .campaigns.runs import CampaignRuns, default_worker
 from .campaigns.scheduler import Scheduler
 from .campaigns.services import CampaignService
+from .careplans import http as careplans_http
+from .careplans.scheduler import PlanningLoop
+from .careplans.services import CarePlanService, PatientFollowUps
 from .complaints import routing as complaint_routing
 from .complaints.scheduler import EscalationJob
 from .complaints.services import ComplaintService
@@ -42,6 +45,7 @@ from .desk.services import DeskService
 from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
 from .fastagi.server import FastAgiServer
+from .followup.services import QuestionnaireService
 from .hl7 import http as hl7_http
 from .hl7.listener import MllpListener, listen_address
 from .hl7.services import Hl7Service
@@ -132,6 +136,9 @@ class Services:
     complaints: ComplaintService | None = None
     complaint_escalation: EscalationJob | None = None
     mail: MailIntake | None = None  # the complaints mailbox, polled when [mail] host is set (issue 17)
+    # care plans and the follow-up desk (issue 16), and the server's planning of their follow-ups
+    careplans: CarePlanService | None = None
+    careplan_planning: PlanningLoop | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -187,9 +194,11 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
     services.metrics = Metrics(router, queues, ari, db, events, services.fastagi)
     _build_webhooks(services)
-    # One patient feed (identity by [hl7] mrn_system, discharges told to the campaigns) for ADT and CSV.
-    services.patients = PatientFeed(IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region),
-                                    DischargeFollowUp())
+    # One patient feed (identity by [hl7] mrn_system, discharges told to the campaigns, deaths to the
+    # campaigns and care plans) for ADT and CSV; the desk's 'deceased' goes through the same port.
+    followups = PatientFollowUps(DischargeFollowUp())
+    services.patients = PatientFeed(IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region), followups)
+    _build_careplans(services, followups)
     services.hl7 = Hl7Service(db, services.patients, cfg.hl7)
     if cfg.hl7.listen:
         services.hl7_listener = MllpListener(services.hl7, *listen_address(cfg.hl7.listen))
@@ -221,6 +230,13 @@ def _build_complaints(s: Services) -> None:
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
     if s.cfg.mail.host:
         s.mail = MailIntake(s.db, s.cfg.mail, rules)
+
+
+def _build_careplans(s: Services, followups: PatientFollowUps) -> None:
+    """Care plans: automated follow-ups through the campaigns, the desk's calls through click-to-dial."""
+    s.careplans = CarePlanService(s.db, s.cfg.site.time_zone, QuestionnaireService(s.db), s.campaigns,
+                                  followups, s.controls)
+    s.careplan_planning = PlanningLoop(s.careplans)
 
 
 def _build_webhooks(s: Services) -> None:
@@ -287,6 +303,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.complaint_escalation.start()  # tickets escalate with or without Asterisk
     if s.mail:
         s.mail.start()
+    if s.careplan_planning:
+        s.careplan_planning.start()  # follow-ups fall due with or without Asterisk
     if not ari:
         return
     await s.ari.start()
@@ -312,6 +330,8 @@ async def stop(s: Services) -> None:
         await s.complaint_escalation.stop()
     if s.mail:
         await s.mail.stop()
+    if s.careplan_planning:
+        await s.careplan_planning.stop()
     if s.desk:
         await s.desk.stop()
     if s.metrics:
@@ -363,6 +383,7 @@ ROUTES = (
     hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
     imports_http.setup_routes,  # the CSV import page for admins (issue 15)
     webhooks_http.setup_routes,  # webhook subscriptions and deliveries, console and API (issue 15)
+    careplans_http.setup_routes,  # care plans and the follow-up desk (issue 16)
     openapi_http.setup_routes,  # the OpenAPI document of these routes and its docs page (issue 15)
 )
 

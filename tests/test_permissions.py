@@ -131,6 +131,16 @@ SAMPLES: dict[str, Sample] = {
     "api_dnc_add": Sample(json={}),
     "api_dnc_import": Sample(json={}),
     "api_dnc_remove": Sample(params={"entry": "999999"}),
+    # care plans and the follow-up desk (issue 16): an unknown follow-up, plan or patient (404) or a refused
+    # body (400): the walk changes nothing
+    "api_careplan_followup": Sample(params={"id": "999999"}),
+    "api_careplan_followup_dial": Sample(params={"id": "999999"}, json={}),
+    "api_careplan_followup_outcome": Sample(params={"id": "999999"}, json={"outcome": "completed"}),
+    "api_careplan_followup_reschedule": Sample(params={"id": "999999"}, json={"when": "2026-12-10T14:30"}),
+    "api_careplan_enrol": Sample(json={}),
+    "api_careplan_end": Sample(params={"id": "999999"}, json={}),
+    "api_careplans_plan": Sample(json={"days_ahead": -1}),
+    "api_patient_careplans": Sample(params={"id": "999999"}),
     # webhooks (issue 15): an unknown subscription or delivery (404), an empty form (400)
     "admin_webhook_create": Sample(form={"name": ""}),
     "admin_webhook": Sample(params={"sub": "999999"}),

@@ -188,6 +188,18 @@ _TABLE: dict[str, set[str]] = {
     "kpi_page":               {"supervisor", "admin"},
     "api_kpi":                {"supervisor", "admin", "api:kpi"},
     "api_kpi_csv":            {"supervisor", "admin", "api:kpi"},
+    # care plans and the follow-up desk (issue 16, callcenter/careplans): which follow-ups a desk role sees is
+    # the service's rule (agents: the agent channel's; nurses: those too and the ones escalated to them)
+    "followup_desk":          {"agent", "nurse", "supervisor", "admin"},
+    "api_careplan_followups": {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_careplan_followup":  {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_careplan_followup_dial": {"agent", "nurse", "supervisor", "admin"},   # from one's own desk
+    "api_careplan_followup_outcome": {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_careplan_followup_reschedule": {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_careplan_enrol":     {"nurse", "supervisor", "admin"},
+    "api_careplan_end":       {"nurse", "supervisor", "admin"},
+    "api_careplans_plan":     {"supervisor", "admin", "api:campaigns"},
+    "api_patient_careplans":  {"nurse", "supervisor", "admin"},
     # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
     # is an API client with the metrics scope, an admin may look
     "api_metrics":            {"admin", "api:metrics"},

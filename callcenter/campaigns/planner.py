@@ -65,6 +65,13 @@ def plan_encounter(session: Session, campaign: CampaignDef, encounter_id: int, n
     return created
 
 
+def target_subjects(session: Session, campaign: str, subjects: Select, now: datetime) -> tuple[int, int]:
+    """Targets of `campaign` for subjects another package chose (care plans' due follow-ups, issue 16:
+    subject kind 'care_followup'), written as the rules' are: the patient's primary phone, no one deceased
+    or merged, nothing twice. (created, created without a phone)."""
+    return _insert_missing(session, campaign, subjects, now)
+
+
 # ---- who the rule selects: (patient_id, subject_kind, subject_id) ----
 
 def _subjects(rule: TargetRule, now: datetime, hospital: ZoneInfo, campaign: str) -> Select:
@@ -174,7 +181,7 @@ def _count(session: Session, campaign: str) -> int:
 def _reopen_chronic(session: Session, campaign: str, rule: TargetRule, now: datetime) -> int:
     """A chronic patient is called again `days` after the last attempt of a closed target."""
     result = session.execute(update(CampaignTarget).where(
-        CampaignTarget.campaign_name == campaign,
+        CampaignTarget.campaign_name == campaign, CampaignTarget.subject_kind == "patient",  # the rule's own
         CampaignTarget.status.in_(("completed", "failed", "expired")),
         CampaignTarget.last_attempt_at < now - timedelta(days=rule.days),
     ).values(status="pending", attempts=0, next_attempt_at=now, completed_at=None))

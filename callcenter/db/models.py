@@ -999,3 +999,92 @@ class FollowUpAnswer(Base):
     call_id: Mapped[str | None] = mapped_column(String(32))
     red_flag_disposition: Mapped[str | None] = mapped_column(String(64))
     red_flag_escalation: Mapped[str | None] = mapped_column(String(32))
+
+
+# -- care plans and the follow-up desk (issue 16; callcenter/careplans/) -----------------------------------
+
+CARE_PLAN_KINDS = ("chronic", "vip")
+CARE_PLAN_CHANNELS = ("automated", "agent")
+CARE_PLAN_STATUSES = ("active", "ended", "withdrawn")
+# A follow-up a plan owes: open while pending (the desk's to call, or waiting for its due day), calling (a
+# campaign target of the plan's campaign dials it) or escalated (to the plan's nurse after too many tries);
+# else closed by its outcome, or withdrawn (the patient died, the plan ended).
+CARE_FOLLOWUP_STATUSES = ("pending", "calling", "escalated", "completed", "unreachable", "refused",
+                          "wrong_number", "withdrawn")
+OPEN_CARE_FOLLOWUP_STATUSES = ("pending", "calling", "escalated")
+
+
+class CarePlan(Base):
+    """A chronic or VIP patient's long-term follow-up: what for (condition), from when to when, how often
+    (an RFC 5545 RRULE read with dateutil, in the hospital's time zone), which questionnaire (a code of
+    callcenter/followup), by an automated call (through the named campaign) or by an agent, and the nurse
+    that missed follow-ups escalate to after `max_tries`."""
+
+    __tablename__ = "care_plans"
+    __table_args__ = (one_of("kind", CARE_PLAN_KINDS), one_of("channel", CARE_PLAN_CHANNELS),
+                      one_of("status", CARE_PLAN_STATUSES), Index(None, "status", "planned_through"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="chronic")
+    condition: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(80))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    schedule: Mapped[str] = mapped_column(String(200))      # an RRULE, e.g. FREQ=DAILY;INTERVAL=14
+    questionnaire_code: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    campaign_name: Mapped[str | None] = mapped_column(String(64))   # the automated channel's campaign
+    nurse_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    max_tries: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # The last due day follow-ups were made for: the next planning starts after it (the unique key of
+    # care_plan_followups keeps a repeated or concurrent planning from making one twice anyway).
+    planned_through: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class CarePlanFollowUp(Base):
+    """One follow-up a plan owes on one due day (the hospital's calendar): worked on the follow-up desk
+    (agent channel, or once escalated) or dialed as the campaign target it points to (automated channel)."""
+
+    __tablename__ = "care_plan_followups"
+    __table_args__ = (one_of("status", CARE_FOLLOWUP_STATUSES), UniqueConstraint("plan_id", "due_on"),
+                      Index(None, "status", "due_at"), Index(None, "patient_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("care_plans.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    due_on: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)     # moved by a reschedule or a retry
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    campaign_target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_targets.id", ondelete="SET NULL"), index=True)
+    last_call_id: Mapped[str | None] = mapped_column(String(32))
+    escalated_to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CarePlanEvent(Base):
+    """The plan's history on the patient's record: enrolment, each follow-up's outcome, escalations,
+    reschedules, the end. Kinds and details carry ids and codes, never free text about the patient."""
+
+    __tablename__ = "care_plan_events"
+    __table_args__ = (Index(None, "patient_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("care_plans.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(Integer)
+    followup_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict] = mapped_column(JSON(), default=dict)

@@ -26,6 +26,7 @@ STATIC_DIR = "agent_ui/static"
 NAV: tuple[tuple[str, str], ...] = (
     ("home", "Home"),
     ("agent_console", "Agent desk"),
+    ("followup_desk", "Follow-ups"),
     ("supervisor_console", "Supervision"),
     ("campaigns", "Campaigns"),
     ("kpi_page", "KPIs"),
