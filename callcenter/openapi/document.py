@@ -282,6 +282,9 @@ def _path_parameters(resource: web.AbstractResource, declared: list[dict]) -> li
 def _static_operation(name: str) -> dict:
     return {"summary": "A static file (styles, scripts, images)", "tags": ["static"],
             "responses": {"200": {"description": "the file", "content": {"*/*": {}}},
+                          # A browser revalidating its copy (a reload; a file modified moments ago, as
+                          # in a fresh clone, is stale at once): aiohttp answers If-Modified-Since.
+                          "304": {"description": "the browser's copy is current (If-Modified-Since)"},
                           "404": {"$ref": "#/components/responses/Error"}}}
 
 
