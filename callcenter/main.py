@@ -45,6 +45,7 @@ from .desk.services import DeskService
 from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
 from .fastagi.server import FastAgiServer
+from .followup import http as followup_http
 from .followup.services import QuestionnaireService
 from .hl7 import http as hl7_http
 from .hl7.listener import MllpListener, listen_address
@@ -139,6 +140,8 @@ class Services:
     # care plans and the follow-up desk (issue 16), and the server's planning of their follow-ups
     careplans: CarePlanService | None = None
     careplan_planning: PlanningLoop | None = None
+    # follow-up questionnaires delivered on the desk and on paper (issue 16): set by build()
+    questionnaires: QuestionnaireService | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -180,6 +183,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router.register_role("emergency", services.controls.on_emergency_start)
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
+    services.questionnaires = QuestionnaireService(db)  # one, shared: it caches the versions it parsed
     _build_callbacks(services)
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db,
                                              callbacks=services.callbacks,
@@ -234,7 +238,7 @@ def _build_complaints(s: Services) -> None:
 
 def _build_careplans(s: Services, followups: PatientFollowUps) -> None:
     """Care plans: automated follow-ups through the campaigns, the desk's calls through click-to-dial."""
-    s.careplans = CarePlanService(s.db, s.cfg.site.time_zone, QuestionnaireService(s.db), s.campaigns,
+    s.careplans = CarePlanService(s.db, s.cfg.site.time_zone, s.questionnaires, s.campaigns,
                                   followups, s.controls)
     s.careplan_planning = PlanningLoop(s.careplans)
 
@@ -376,6 +380,7 @@ ROUTES = (
     review_http.setup_routes,  # recording review
     supervision_http.setup_routes,  # live monitoring
     triage_http.setup_routes,  # triage panel API and call scripts (issue 5)
+    followup_http.setup_routes,  # follow-up questionnaires on the desk and on paper (issue 16)
     campaigns_http.setup_routes,  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
     campaign_console.setup_routes,  # campaign console pages (issue 6)
     kpi_http.setup_routes,  # KPI dashboard, JSON and CSV reports (issue 7)

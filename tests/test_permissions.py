@@ -66,6 +66,14 @@ SAMPLES: dict[str, Sample] = {
     "api_agent_state": Sample(json={"state": "paused"}),
     "api_agent_socket": Sample(websocket=True),
     "api_call": Sample(params={"call_id": "0" * 32}),
+    # follow-up questionnaires (issue 16): no such response (404), no call on the desk (409)
+    "api_followup_desk_start": Sample(json={"questionnaire": "none"}),
+    "api_followup_desk_answer": Sample(json={"question": "none", "value": 1}),
+    "api_followup_paper_start": Sample(json={"questionnaire": "none", "mrn": "MRN-NONE"}),
+    "followup_response": Sample(params={"response_id": "999999"}),
+    "followup_sheet_pdf": Sample(params={"response_id": "999999"}),
+    "api_followup_response": Sample(params={"response_id": "999999"}),
+    "api_followup_paper_answer": Sample(params={"response_id": "999999"}, json={"question": "x", "value": 1}),
     # agent desk (issue 4)
     "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
     # no such patient (404): a break-the-glass view, as a search result needs the user's own search first

@@ -384,6 +384,8 @@ function safeShortcut(keys, handler, description) {
 function wire() {
   if (!root) return;
   document.addEventListener("desk:message", onMessage);
+  // A follow-up questionnaire's red-flag answer (followup.js) made a disposition govern the call.
+  document.addEventListener("triage:refresh", () => { if (t$.callId) refresh(); });
   resume(); // also without waiting for the socket's hello, which may come before this module ran
   // Confirmed: the script now learns the patient's record fields (until then it had identity fields only).
   document.addEventListener("desk:identity", () => { if (t$.callId) loadScript(true); });

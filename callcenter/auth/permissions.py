@@ -152,6 +152,17 @@ _TABLE: dict[str, set[str]] = {
     "api_triage_reason":      {"agent", "nurse", "api:triage"},  # the call's reason: ranks the protocols
     "api_triage_age":         {"agent", "nurse", "api:triage"},  # the caller's age, before the questions
     "api_triage_script":      {"agent", "nurse"},   # merges patient fields: audited, a person must be named
+    # -- follow-up questionnaires (issue 16, callcenter/followup/http.py) ---------------------------------
+    "api_followup_questionnaires": {"agent", "nurse", "supervisor", "admin"},
+    "api_followup_desk":          {"agent", "nurse"},   # the form on the desk's call: own desk only
+    "api_followup_desk_start":    {"agent", "nurse"},
+    "api_followup_desk_answer":   {"agent", "nurse"},   # an answer names the agent who gave it
+    "followup_paper":             {"agent", "nurse", "supervisor", "admin"},
+    "api_followup_paper_start":   {"agent", "nurse", "supervisor", "admin"},
+    "followup_response":          {"agent", "nurse", "supervisor", "admin"},
+    "followup_sheet_pdf":         {"agent", "nurse", "supervisor", "admin"},   # the patient's header: audited
+    "api_followup_response":      {"agent", "nurse", "supervisor", "admin"},
+    "api_followup_paper_answer":  {"agent", "nurse", "supervisor", "admin"},   # who typed it in
     # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
     "api_triage_escalate":    {"agent", "nurse", "api:triage"},  # own desk only
     "api_triage_escalate_complete": {"agent", "nurse", "api:triage"},

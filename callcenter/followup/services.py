@@ -36,8 +36,9 @@ from ..db.models import (
     FollowUpQuestionnaire,
     FollowUpQuestionnaireVersion,
     FollowUpResponse,
+    Patient,
 )
-from ..db.queries import add_audit_event
+from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
 from ..web.csvfile import csv_text
 from . import answers
@@ -50,11 +51,12 @@ from .exceptions import (
     UnknownResponse,
     VersionUnchanged,
 )
-from .schema import REQUIRED_LANGUAGE, Bank, Questionnaire, RedFlag
+from .schema import RECORDED, REQUIRED_LANGUAGE, Bank, Item, Questionnaire, RedFlag
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AnswerGiven", "LoadReport", "QuestionnaireService", "RecordedAnswer", "pseudonym"]
+__all__ = ["AnswerGiven", "LoadReport", "QuestionnaireService", "RecordedAnswer", "pseudonym",
+           "red_flag_fact"]
 
 CHANNELS = FOLLOWUP_CHANNELS
 AGENT, AUTOMATED = FOLLOWUP_ANSWERED_BY
@@ -245,6 +247,32 @@ class QuestionnaireService:
                                   f"{given.response_id}") from None
         return row.id, so_far | {given.question_code: value}
 
+    # ---- delivery on the console and on paper ----
+
+    async def catalogue(self) -> list[dict[str, Any]]:
+        """The questionnaires new responses can be given in: id, title, current version, kind."""
+        return await self.db.run(_catalogue)
+
+    async def response_of_call(self, call_id: str, channel: str = "console") -> int | None:
+        """The newest response of this channel started on the call (a reload finds the form again)."""
+        return await self.db.run(_response_of_call, call_id, channel)
+
+    async def response_view(self, response_id: int, language: str = REQUIRED_LANGUAGE) -> dict[str, Any]:
+        """A response as a form shows it (see `form_view`), with the answers given so far."""
+        row, so_far, flags = await self.db.run(_response_and_answers, response_id)
+        questionnaire = await self.version(row.questionnaire_version_id)
+        return {"response_id": row.id, "channel": row.channel, "call_id": row.call_id,
+                "patient_id": row.patient_id} | form_view(questionnaire, so_far, flags, language)
+
+    async def questionnaire_of(self, response_id: int) -> Questionnaire:
+        """The questionnaire version the response is given in."""
+        return await self.version(await self.db.run(_response_version, response_id))
+
+    async def patient_header(self, response_id: int, actor: AuditActor) -> dict[str, Any] | None:
+        """Name, MRN and date of birth of the response's patient for its paper sheet: a read of the record,
+        audited in the same transaction. None when the response names no patient."""
+        return await self.db.run(_audited_header, response_id, actor)
+
     # ---- export ----
 
     async def export(self, study: str, *, actor_user_id: int | None,
@@ -258,6 +286,88 @@ class QuestionnaireService:
 def pseudonym(key: bytes, study: str, patient_id: int) -> str:
     """HMAC-SHA256 of study and patient id: without the key, no one can turn it back into the patient."""
     return hmac.new(key, f"{study}:{patient_id}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def red_flag_fact(ladder: Any, questionnaire: Questionnaire, code: str, flag: RedFlag) -> dict[str, Any]:
+    """The data of the `triage_disposition` call event a red-flag answer writes on its call: the same fact a
+    triage protocol's red flag writes (triage/services.py), so the triage panel shows its escalation, the
+    wrap-up rule holds the call until it is performed, and the KPIs count it. The protocol is named
+    `followup:<questionnaire id>` and the deciding question by its code."""
+    rung = ladder[flag.disposition]
+    return {"protocol": f"followup:{questionnaire.id}", "version": questionnaire.version,
+            "disposition": flag.disposition, "decided_by": code, "action": rung.action,
+            "escalation_required": rung.escalation_required, "rank": rung.rank,
+            "satisfied_by": list(rung.satisfied_by), "escalation": flag.escalation}
+
+
+def form_view(questionnaire: Questionnaire, so_far: dict[str, Any], flags: dict[str, dict],
+              language: str = REQUIRED_LANGUAGE) -> dict[str, Any]:
+    """What a form (console or paper) shows: every question with its limits, whether the skip logic shows
+    it given the answers so far, its answer and the red flag it raised; the next question; done (every shown
+    question answered but spoken ones; an optional question may stay unanswered, the agent moves past it)."""
+    shown_items = answers.shown_items(questionnaire, so_far)
+    shown = {i.code for i in shown_items}
+    # A spoken answer is recorded by phone only: a form goes past it.
+    following = next((i for i in shown_items if i.code not in so_far and i.question.type != RECORDED), None)
+    return {"questionnaire": {"id": questionnaire.id, "version": questionnaire.version,
+                              "title": _said(questionnaire.title, language), "kind": questionnaire.kind,
+                              "review_status": questionnaire.review_status},
+            "items": [_item_view(i, language, i.code in shown, so_far, flags) for i in questionnaire.items],
+            "next": following.code if following else None, "done": following is None}
+
+
+def _item_view(item: Item, language: str, shown: bool, so_far: dict[str, Any],
+               flags: dict[str, dict]) -> dict[str, Any]:
+    q = item.question
+    return {"code": q.code, "type": q.type, "text": _said(q.text, language), "required": item.required,
+            "choices": [{"key": c.key, "text": _said(c.text, language)} for c in q.choices],
+            "min": q.min, "max": q.max, "unit": q.unit, "decimals": q.decimals, "max_length": q.max_length,
+            "show_if": [{"question": c.question, "op": c.op, "value": c.value} for c in item.show_if],
+            "shown": shown, "answered": q.code in so_far, "answer": so_far.get(q.code),
+            "red_flag": flags.get(q.code)}
+
+
+def _said(texts: Any, language: str) -> str:
+    return texts.get(language) or texts[REQUIRED_LANGUAGE]
+
+
+def _catalogue(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(select(FollowUpQuestionnaire).order_by(FollowUpQuestionnaire.title))
+    return [{"id": r.code, "title": r.title, "version": r.current_version, "kind": r.kind} for r in rows]
+
+
+def _response_of_call(session: Session, call_id: str, channel: str) -> int | None:
+    return session.scalar(select(FollowUpResponse.id).where(
+        FollowUpResponse.call_id == call_id, FollowUpResponse.channel == channel)
+        .order_by(FollowUpResponse.id.desc()).limit(1))
+
+
+def _response_and_answers(session: Session, response_id: int):
+    row = session.get(FollowUpResponse, response_id)
+    if row is None:
+        raise UnknownResponse(f"no follow-up response {response_id}")
+    answers_ = session.scalars(select(FollowUpAnswer).where(FollowUpAnswer.response_id == response_id))
+    so_far, flags = {}, {}
+    for answer in answers_:
+        so_far[answer.question_code] = answer.value["value"]
+        if answer.red_flag_disposition:
+            flags[answer.question_code] = {"disposition": answer.red_flag_disposition,
+                                           "escalation": answer.red_flag_escalation}
+    session.expunge(row)
+    return row, so_far, flags
+
+
+def _audited_header(session: Session, response_id: int, actor: AuditActor) -> dict[str, Any] | None:
+    row = session.get(FollowUpResponse, response_id)
+    if row is None:
+        raise UnknownResponse(f"no follow-up response {response_id}")
+    patient = session.get(Patient, row.patient_id) if row.patient_id is not None else None
+    if patient is None:
+        return None
+    add_audit_event(session, "followup_paper_sheet", actor=actor, patient_id=patient.id,
+                    detail={"response_id": response_id})
+    return {"name": f"{patient.given_name} {patient.family_name}", "mrn": patient.mrn,
+            "date_of_birth": patient.date_of_birth.isoformat()}
 
 
 def _export(session: Session, study: str, actor_user_id: int | None,

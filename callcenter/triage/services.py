@@ -474,7 +474,7 @@ def _audited_patient_fields(session: Any, call_id: str | None, candidate_id: int
 def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
                     zone: ZoneInfo) -> dict[str, Any] | None:
     """The confirmed patient's fields, else the candidate's identity fields (names and MRN), else None."""
-    confirmed = _confirmed_patient(session, call_id) if call_id else None
+    confirmed = confirmed_patient(session, call_id) if call_id else None
     patient = session.get(Patient, confirmed or candidate_id) if (confirmed or candidate_id) else None
     if patient is None:
         return None
@@ -494,7 +494,7 @@ def _patient_fields(session: Any, call_id: str | None, candidate_id: int | None,
 
 def _audited_age(session: Any, call_id: str, today: date, actor: AuditActor) -> int | None:
     """The confirmed patient's age in months, audited in the transaction that reads the date of birth."""
-    confirmed = _confirmed_patient(session, call_id)
+    confirmed = confirmed_patient(session, call_id)
     patient = session.get(Patient, confirmed) if confirmed else None
     if patient is None or patient.date_of_birth is None:
         return None
@@ -507,7 +507,7 @@ def _said(when: datetime, zone: ZoneInfo) -> str:
     return when.astimezone(zone).strftime("%d %b %Y %H:%M")
 
 
-def _confirmed_patient(session: Any, call_id: str) -> int | None:
+def confirmed_patient(session: Any, call_id: str) -> int | None:
     """Whom the agent confirmed on this call, latest first (desk/services.py writes the event)."""
     data = session.scalar(select(CallEvent.data).where(CallEvent.call_id == call_id,
                                                        CallEvent.type == "identity_confirmed")

@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("followup_desk", "Follow-ups"),
     ("supervisor_console", "Supervision"),
     ("campaigns", "Campaigns"),
+    ("followup_paper", "Paper sheets"),
     ("kpi_page", "KPIs"),
     ("admin_console", "Administration"),
 )
