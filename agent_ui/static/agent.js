@@ -249,13 +249,42 @@ function renderRecord(p) {
       section("Allergies", p.allergies, (a) => `${a.substance}${a.reaction ? " — " + a.reaction : ""}${a.severity ? " (" + a.severity + ")" : ""}`, "No known allergies"),
       section("Conditions", p.conditions, (c) => `${c.name}${c.chronic ? " · chronic" : ""}`),
       section("Recent visits", p.encounters, (e) => `${dateText(e.started_at)} · ${e.department} (${e.kind})${e.summary ? " — " + e.summary : ""}`),
-      section("Upcoming appointments", p.upcoming_appointments, (a) => `${dateText(a.starts_at)} · ${a.department}${a.clinician ? " · " + a.clinician : ""} (${a.status})`),
-      section("Previous calls", p.recent_calls, (c) => `${dateText(c.started_at)} · ${c.queue || c.direction} · ${c.outcome || c.status}${c.agent ? " · " + c.agent : ""}`))].filter(Boolean));
+      section("Upcoming appointments", p.upcoming_appointments, (a) => `${dateText(a.starts_at)} · ${a.department}${a.clinician ? " · " + a.clinician : ""} (${a.status})`)),
+    renderTimeline(p.timeline || [])].filter(Boolean));
   if (p.recent_discharge) {
     record.querySelector(".rec-head").append(el("p", { class: "flag" },
       `Discharged ${dateText(p.recent_discharge.discharged_at)} from ${p.recent_discharge.department}`));
   }
   record.hidden = false;
+}
+
+// The patient's history across channels, newest first: each entry opens in place (what the record read
+// already holds, audited with it); `href` is the page with more, which checks its own permissions.
+const TIMELINE_KINDS = { call: "Call", questionnaire: "Questionnaire", ticket: "Ticket", sms: "Text message" };
+
+function timelineDetail(entry) {
+  const d = entry.detail;
+  if (entry.kind === "questionnaire") {
+    return d.answers.length ? el("ul", {}, d.answers.map((a) => el("li", {}, `${a.question}: ${JSON.stringify(a.value)}`)))
+      : el("p", { class: "muted" }, "No answers yet");
+  }
+  if (entry.kind === "call") {
+    const talk = d.talk_seconds == null ? "not answered" : `talked ${Math.round(d.talk_seconds)} s`;
+    const recorded = d.recordings.length ? `recorded (${d.recordings.length})` : "not recorded";
+    return el("p", {}, `${talk} · ${recorded}`);
+  }
+  return el("p", {}, Object.entries(d).filter(([k, v]) => v != null && !k.endsWith("_id"))
+    .map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`).join(" · "));
+}
+
+function renderTimeline(entries) {
+  const items = entries.map((entry) => el("li", { class: "timeline-entry", "data-kind": entry.kind },
+    el("details", {},
+      el("summary", {}, `${dateText(entry.at)} · ${TIMELINE_KINDS[entry.kind] || entry.kind} · ${entry.title}`),
+      timelineDetail(entry),
+      entry.href ? el("a", { href: entry.href, target: "_blank", rel: "noopener" }, "Open") : null)));
+  return el("section", { class: "rec-section rec-timeline", id: "timeline" }, el("h3", {}, "History"),
+    items.length ? el("ol", { class: "timeline" }, items) : el("p", { class: "muted" }, "Nothing yet"));
 }
 
 // -- call controls (backend: /api/calls/{id}/...) -------------------------------------------------------

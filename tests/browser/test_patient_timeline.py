@@ -1,0 +1,50 @@
+"""The patient's history on the agent desk's record in the real browser (issue 17 item 7): every kind, newest
+first, each opening in place; read with the record, one audited view."""
+from __future__ import annotations
+
+from datetime import date
+
+from playwright.sync_api import expect
+
+from callcenter.complaints.serial import display
+from callcenter.db.models import Patient
+from callcenter.db.types import utcnow
+from tests.patients.history import seed_history
+
+from .test_agent_desk import audits, open_desk
+
+
+def test_given_a_patient_with_history_when_the_agent_opens_the_record_then_the_history_shows_and_opens(
+        console, signed_in, screenshot):
+    with console.services.db.session() as session:
+        patient = Patient(mrn="MRN-HIST-1", given_name="Hana", family_name="Story",
+                          date_of_birth=date(1966, 3, 4), sex="F", language="en")
+        session.add(patient)
+        session.flush()
+        history = seed_history(session, patient.id, utcnow())
+    page = signed_in("agent", console)
+    open_desk(page)
+    page.fill("#search-mrn", "MRN-HIST-1")
+    page.click("#search-form button[type=submit]")
+    page.locator("#search-results button").click()
+    expect(page.locator("#record-name")).to_have_text("Hana Story")
+
+    entries = page.locator("#timeline .timeline-entry")
+    expect(entries).to_have_count(4)
+    assert [entries.nth(i).get_attribute("data-kind") for i in range(4)] == [
+        "ticket", "questionnaire", "call", "call"]
+    expect(entries.nth(0)).to_contain_text(f"Complaint {display(history.ticket_serial)} · received")
+    expect(entries.nth(3)).to_contain_text("Inbound call · results · completed")
+
+    answers = entries.nth(1).locator("details")
+    expect(answers.locator("li").first).to_be_hidden()  # closed until opened
+    answers.locator("summary").click()
+    expect(answers.locator("li")).to_have_text(["pain_score: 3", "wound_ok: true"])
+    call = entries.nth(3).locator("details")
+    call.locator("summary").click()
+    expect(call).to_contain_text("talked 120 s · recorded (1)")
+    expect(call.locator("a")).to_have_attribute("href", f"/calls/{history.inbound_call}")
+    screenshot(page, "desk-patient-timeline")
+
+    [viewed] = audits(console, "patient_viewed")
+    assert viewed.patient_id == patient.id  # the history came with the one audited read of the record

@@ -1,0 +1,58 @@
+"""The patient timeline (issue 17 item 7) on both databases: every kind, newest first, each with what opening
+it shows, read with the record (one audited read)."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from callcenter.complaints.serial import display
+from callcenter.db.models import Patient
+from callcenter.db.queries import patient_summary
+from callcenter.patients.timeline import timeline
+
+from .history import seed_history
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def add_patient(session) -> int:
+    patient = Patient(mrn="MRN-TL-1", given_name="Tess", family_name="Line", date_of_birth=date(1970, 1, 2),
+                      sex="F", language="en")
+    session.add(patient)
+    session.flush()
+    return patient.id
+
+
+def test_given_a_history_of_every_kind_when_read_then_newest_first_with_details(db):
+    with db.session() as session:
+        patient_id = add_patient(session)
+        history = seed_history(session, patient_id, NOW)
+    with db.session() as session:
+        entries = timeline(session, patient_id)
+    assert [e["kind"] for e in entries] == ["ticket", "questionnaire", "call", "call"]
+    ticket, questionnaire, reminder, inbound = entries
+    assert ticket["title"] == f"Complaint {display(history.ticket_serial)} · received"
+    assert ticket["href"] == f"/complaints/{history.ticket_id}" and ticket["detail"]["channel"] == "phone"
+    assert questionnaire["title"] == "Post-discharge check (version 2) · phone"
+    assert questionnaire["detail"]["answers"] == [{"question": "pain_score", "value": 3},
+                                                  {"question": "wound_ok", "value": True}]
+    assert reminder["title"].startswith("appointment-reminders call")
+    assert reminder["detail"]["campaign"] == "appointment-reminders"
+    assert reminder["detail"]["recordings"] == []
+    assert inbound["title"] == "Inbound call · results · completed"
+    assert inbound["detail"]["talk_seconds"] == 120.0
+    assert inbound["detail"]["recordings"][0]["seconds"] == 118.0
+    assert inbound["href"] == f"/calls/{history.inbound_call}"
+    assert [e["at"] for e in entries] == sorted((e["at"] for e in entries), reverse=True)
+
+
+def test_given_the_record_when_read_then_it_carries_its_timeline_and_not_another_patients(db):
+    with db.session() as session:
+        patient_id = add_patient(session)
+        other = Patient(mrn="MRN-TL-2", given_name="Otto", family_name="Other",
+                        date_of_birth=date(1980, 5, 6), sex="M", language="en")
+        session.add(other)
+        session.flush()
+        seed_history(session, other.id, NOW)
+    with db.session() as session:
+        assert patient_summary(session, patient_id, now=NOW)["timeline"] == []
+        assert len(patient_summary(session, other.id, now=NOW)["timeline"]) == 4
