@@ -90,8 +90,8 @@ def _keys(question: Question) -> tuple[str, str, int]:
         return KEYS, DIGITS[1:len(question.choices) + 1], 0
     if kind == SCALE and question.max <= 9:
         return ONE_KEY, DIGITS[int(question.min):int(question.max) + 1], 0
-    if kind == SCALE:
-        return KEYS, DIGITS, len(f"{question.max:g}")
+    if kind == SCALE:  # up to 10: "then press the pound key", as the prompt says (a 1 may be the 1 of 10)
+        return KEYS, DIGITS, 0
     if kind == NUMBER:
         return KEYS, DIGITS + (DECIMAL_POINT if question.decimals else ""), 0
     return KEYS, DIGITS, 8  # DATE: DDMMYYYY

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.campaigns.actions import load_campaign_flow
+from callcenter.campaigns.exceptions import CampaignError
+from callcenter.campaigns.schema import load_campaign_text
 from callcenter.db.models import FollowUpAnswer, FollowUpResponse
 from callcenter.followup import phone
 from callcenter.followup.exceptions import InvalidAnswer
-from callcenter.followup.phone import PhoneFollowUp
+from callcenter.followup.phone import DIGITS, PhoneFollowUp
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import QuestionnaireService
 from callcenter.ivr import Enqueue, Hangup, load_catalog, run_flow
@@ -58,7 +60,7 @@ def test_given_each_type_when_rendered_then_its_prompts_and_keys_fit_a_phone(shi
                                    f"callcenter/followup-{wound}-wound_discharge-clear")
     assert (number.entry, number.keys, number.length) == (KEYS, "0123456789*", 0)
     assert (spoken.entry, spoken.recording, spoken.max_seconds) == (SPOKEN, "rec-1", 60)
-    assert (scale10.entry, scale10.length) == (KEYS, 2)
+    assert (scale10.entry, scale10.keys, scale10.length) == (KEYS, DIGITS, 0)
     assert scale10.prompts[1:] == ("callcenter/followup-how-scale", "digits/0", "callcenter/followup-to",
                                    "digits/10", "callcenter/followup-then-pound")
     assert (multiple.entry, multiple.keys, multiple.length) == (KEYS, "123456", 0)
@@ -257,3 +259,57 @@ async def test_given_research_keys_when_run_then_scale_date_and_multiple_choice_
         "quality_of_life_eq_vas": 10, "pain_score": 3, "returned_to_usual_activities": True,
         "usual_activities_date": "2026-11-02", "new_health_problems": ["heart", "fall"],
         "readmitted_or_ed_visit": False}
+
+
+# ---- wiring: the campaign's questionnaire, a questionnaire that cannot be asked ----
+
+CAMPAIGN = """\
+name: fu
+kind: discharge_followup
+title: Follow-up
+version: 1
+target: {rule: discharged, within_days: 2}
+mode: MODE
+flow: followup-questionnaire
+queue: nurse
+questionnaire: QUESTIONNAIRE
+"""
+
+
+def campaign_errors(mode: str, questionnaire: str) -> str:
+    text = CAMPAIGN.replace("MODE", mode).replace("QUESTIONNAIRE", questionnaire)
+    with pytest.raises(CampaignError) as caught:
+        load_campaign_text(text, "fu.yaml", ROOT / "ivr_flows")
+    return "\n".join(caught.value.problems)
+
+
+def test_given_a_campaign_naming_an_unknown_questionnaire_when_loaded_then_the_line_names_it_with_a_hint():
+    errors = campaign_errors("automated", "post_surgery_wound_chek")
+    assert ("fu.yaml:9: questionnaire: unknown follow-up questionnaire 'post_surgery_wound_chek' (did you "
+            "mean 'post_surgery_wound_check'?)") in errors
+
+
+def test_given_a_progressive_campaign_with_a_questionnaire_when_loaded_then_refused():
+    assert "only an automated campaign's flow asks one by phone" in campaign_errors(
+        "progressive", "post_surgery_wound_check")
+
+
+def test_given_a_flow_without_a_followup_node_when_a_campaign_names_a_questionnaire_then_refused():
+    with pytest.raises(CampaignError) as caught:
+        load_campaign_flow(ROOT / "ivr_flows" / "discharge-followup.yaml", questionnaire="copd")
+    assert "the flow has no followup node" in caught.value.problems[0]
+
+
+@dataclass
+class NoFollowUpPort(ScriptedPort):
+    async def followup(self, questionnaire: str) -> None:
+        return None
+
+
+async def test_given_a_questionnaire_that_cannot_be_asked_when_the_node_runs_then_its_on_failure():
+    port = NoFollowUpPort(presses=keys("1", "2"))
+
+    outcome = await run_flow(load_campaign_flow(FLOW), port, {})
+
+    assert outcome == Hangup("no_answers")
+    assert port.named("ivr_failure") == [{"node": "questions", "reason": "followup_unavailable"}]
