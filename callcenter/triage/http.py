@@ -40,9 +40,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
+from sqlalchemy import select
 
+from ..db.models import Call as CallRow
 from ..db.queries import add_audit_event
 from ..errors import Refused
+from ..patients.timeline import timeline
 from ..vocabulary import ENDED
 from ..web.csvfile import csv_response, csv_text
 from ..web.guard import USER
@@ -300,12 +303,11 @@ async def override(request: web.Request) -> web.Response:
 
 # -- the call's record ------------------------------------------------------------------------------------
 
-async def _record(request: web.Request) -> dict:
+async def _record(request: web.Request, fmt: str) -> dict:
     """The record, for supervisors and admins, and for a desk role whose desk took part in the call."""
     services = _services(request)
     await services.events.flush()
-    rec = await services.db.run(_audited_record, request.match_info["call_id"], reader(request),
-                                request.match_info.get("format", "page"))
+    rec = await services.db.run(_audited_record, request.match_info["call_id"], reader(request), fmt)
     if rec is None:
         raise web.HTTPNotFound(reason="no such call")
     return rec
@@ -319,22 +321,34 @@ def _audited_record(session, call_id: str, who: Reader, fmt: str) -> dict | None
     require_call_visible(who, rec["call"]["agent_ids"])
     add_audit_event(session, "call_triage_record_view", call_id=call_id, actor=who.audit_actor(),
                     detail={"format": fmt})
+    if fmt == "page":
+        rec["history"] = _patient_history(session, call_id, who)
     return rec
 
 
+def _patient_history(session, call_id: str, who: Reader) -> list[dict]:
+    """The page shows the history of the call's patient (issue 17): a read of their record, audited."""
+    patient_id = session.scalar(select(CallRow.patient_id).where(CallRow.id == call_id))
+    if patient_id is None:
+        return []
+    add_audit_event(session, "patient_viewed", actor=who.audit_actor(), patient_id=patient_id,
+                    call_id=call_id, detail={"via": "call_page"})
+    return timeline(session, patient_id)
+
+
 async def call_detail(request: web.Request) -> web.Response:
-    rec = await _record(request)
+    rec = await _record(request, "page")
     return await render(request, "call_detail.html", {"rec": rec})
 
 
 async def call_triage_json(request: web.Request) -> web.Response:
-    rec = await _record(request)
+    rec = await _record(request, "json")
     return web.json_response(rec, headers={
         "Content-Disposition": f'attachment; filename="call-{rec["call"]["id"]}-triage.json"'})
 
 
 async def call_triage_csv(request: web.Request) -> web.Response:
-    rec = await _record(request)
+    rec = await _record(request, "csv")
     return csv_response(record_csv(rec), f"call-{rec['call']['id']}-triage.csv")
 
 

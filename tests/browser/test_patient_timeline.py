@@ -11,6 +11,7 @@ from callcenter.db.models import Patient
 from callcenter.db.types import utcnow
 from tests.patients.history import seed_history
 
+from .live import ROLE_USERS
 from .test_agent_desk import audits, open_desk
 
 
@@ -48,3 +49,30 @@ def test_given_a_patient_with_history_when_the_agent_opens_the_record_then_the_h
 
     [viewed] = audits(console, "patient_viewed")
     assert viewed.patient_id == patient.id  # the history came with the one audited read of the record
+
+
+def test_given_a_call_of_a_patient_with_history_when_the_supervisor_opens_the_call_page_then_it_shows_audited(
+        console, signed_in, screenshot):
+    with console.services.db.session() as session:
+        patient = Patient(mrn="MRN-HIST-2", given_name="Ivo", family_name="Past",
+                          date_of_birth=date(1950, 7, 8), sex="M", language="en")
+        session.add(patient)
+        session.flush()
+        history = seed_history(session, patient.id, utcnow())
+    page = signed_in("supervisor", console)
+    page.goto(f"/calls/{history.inbound_call}")
+    entries = page.locator("#timeline .timeline-entry")
+    expect(entries).to_have_count(4)
+    expect(entries.nth(0)).to_contain_text(f"Complaint {display(history.ticket_serial)} · received")
+    entries.nth(1).locator("summary").click()
+    expect(entries.nth(1).locator("li")).to_have_text(["pain_score: 3", "wound_ok: true"])
+    screenshot(page, "call-page-patient-history")
+
+    [viewed] = audits(console, "patient_viewed")
+    supervisor = console.user(ROLE_USERS["supervisor"].username)
+    assert (viewed.patient_id, viewed.call_id, viewed.actor_user_id, viewed.detail) == (
+        patient.id, history.inbound_call, supervisor.id, {"via": "call_page"})
+    # The exports are the triage record only: no patient history, no patient read.
+    exported = page.request.get(f"/calls/{history.inbound_call}/triage.json")
+    assert exported.ok and "history" not in exported.json()
+    assert len(audits(console, "patient_viewed")) == 1
