@@ -599,7 +599,8 @@ def cmd_config(cfg, args) -> int:
     import dataclasses
     data = dataclasses.asdict(cfg)
     for section, key in (("ari", "password"), ("http", "api_token"), ("http", "session_key"),
-                         ("fhir", "token"), ("fhir", "client_secret")):
+                         ("fhir", "token"), ("fhir", "client_secret"), ("sms", "kannel_password"),
+                         ("sms", "provider_token"), ("sms", "callback_key")):
         if data[section][key]:
             data[section][key] = "***"
     data["database"]["url"] = re.sub(r"//[^@/]*@", "//***@", cfg.database_url)

@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import re
 import secrets
 import tomllib
 import typing
@@ -287,6 +288,41 @@ class ComplaintsConfig:
 
 
 @dataclass
+class SmsConfig:
+    """Text messages beside the phone (issue 17, callcenter/sms/): reminders, "we tried to call you",
+    ticket acknowledgements, keywords from patients. Sent through an SMS gateway: Kannel's smsbox, or a
+    provider's HTTP API."""
+    # Run the SMS worker in `callcenter serve` (texts are written to the outbox either way).
+    enabled: bool = False
+    gateway: str = "kannel"          # kannel | http
+    # The hospital's number or short code texts come from (and patients reply to).
+    sender: str = ""
+    # Kannel's smsbox sendsms interface and its sendsms-user.
+    kannel_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    # A provider's HTTP API instead (gateway = "http"): texts POSTed as JSON with this bearer token.
+    provider_url: str = ""
+    provider_token: str = ""
+    # How the gateway reaches this server for delivery reports and incoming texts, and the key it presents
+    # there (Kannel's dlr-url and the sms-service's post-url carry it; an empty key refuses every callback).
+    callback_url: str = "http://127.0.0.1:8080"
+    callback_key: str = ""
+    # Texts that are not answers to a patient's own message go out only inside this window, in the
+    # patient's time zone (else the hospital's); a campaign's own compliance window replaces it for its texts.
+    window: str = "08:00-21:00"
+    # A text is dead after this many failed sends; retries double from backoff_seconds up to the maximum.
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    timeout_seconds: float = 10.0
+    lease_seconds: float = 120.0
+    poll_seconds: float = 1.0
+    batch: int = 10
+    worker: str = ""                 # the name of this worker in claims; empty: hostname-pid
+
+
+@dataclass
 class Config:
     state_dir: str = "var"
     ari: AriConfig = field(default_factory=AriConfig)
@@ -307,6 +343,7 @@ class Config:
     fhir: FhirConfig = field(default_factory=FhirConfig)
     complaints: ComplaintsConfig = field(default_factory=ComplaintsConfig)
     mail: MailConfig = field(default_factory=MailConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root, so commands work from any directory."""
@@ -347,6 +384,7 @@ def load(config_file: str | Path | None = None, env: typing.Mapping[str, str] | 
     _check_ari(cfg.ari)
     _check_http(cfg.http)
     _check_fastagi(cfg.fastagi)
+    _check_sms(cfg.sms)
     cfg._file = file_path  # so reload() reads the same file (not a setting: no field)
     return cfg
 
@@ -389,6 +427,15 @@ def _check_fastagi(fastagi: FastAgiConfig) -> None:
             listen_address(fastagi.listen)
         except ValueError as exc:
             raise ConfigError(f"fastagi.listen: {exc}") from None
+
+
+def _check_sms(sms: SmsConfig) -> None:
+    if sms.gateway not in ("kannel", "http"):
+        raise ConfigError(f"sms.gateway: expected kannel or http, got {sms.gateway!r}")
+    clock = r"([01]\d|2[0-3]):[0-5]\d"
+    window = sms.window.replace(" ", "")
+    if not re.fullmatch(f"{clock}-{clock}", window) or window[:5] >= window[6:]:
+        raise ConfigError(f"sms.window: expected HH:MM-HH:MM with the start first, got {sms.window!r}")
 
 
 def listen_address(value: str) -> tuple[str, int]:

@@ -70,6 +70,11 @@ from .review.services import ReviewService
 from .screenpop.notifier import AgentNotifier
 from .screenpop.services import ScreenPopService
 from .selfservice.actions import SelfService, load_inbound_flow
+from .sms import gateway as sms_gateway
+from .sms import http as sms_http
+from .sms import templates as sms_templates
+from .sms.services import SmsService
+from .sms.worker import SmsWorker
 from .supervision import http as supervision_http
 from .supervision.services import MonitorService
 from .triage import http as triage_http
@@ -142,6 +147,9 @@ class Services:
     careplan_planning: PlanningLoop | None = None
     # follow-up questionnaires delivered on the desk and on paper (issue 16): set by build()
     questionnaires: QuestionnaireService | None = None
+    # text messages beside the phone (issue 17): the outbox's uses, and its worker when [sms] enabled
+    sms: SmsService | None = None
+    sms_worker: SmsWorker | None = None
 
 
 def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
@@ -194,6 +202,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     _build_campaigns(services)
     _build_progressive(services)
     _build_dialer(services)
+    _build_sms(services)
     if cfg.fastagi.listen.strip():
         services.fastagi = build_fastagi(cfg, db, flows, cfg.fastagi.listen)
     services.metrics = Metrics(router, queues, ari, db, events, services.fastagi)
@@ -241,6 +250,19 @@ def _build_careplans(s: Services, followups: PatientFollowUps) -> None:
     s.careplans = CarePlanService(s.db, s.cfg.site.time_zone, s.questionnaires, s.campaigns,
                                   followups, s.controls)
     s.careplan_planning = PlanningLoop(s.careplans)
+
+
+def _build_sms(s: Services) -> None:
+    """Texts: reminders when a reminder campaign is planned, "we tried to call you" when a follow-up attempt
+    reached nobody (both in the campaign's transaction); the worker sends through the [sms] gateway. A broken
+    templates.yaml stops the start with file:line messages."""
+    s.sms = SmsService(s.db, s.cfg, sms_templates.load())
+    s.campaigns.plan_listeners.append(s.sms.reminders_planned)
+    s.campaigns.attempt_listeners.append(s.sms.attempt_ended)
+    if s.cfg.sms.enabled:
+        s.sms_worker = SmsWorker(s.db, sms_gateway.build(s.cfg.sms), s.cfg.sms, s.sms.report_url,
+                                 hospital_zone=s.cfg.site.time_zone or "UTC")
+        s.sms.kick = s.sms_worker.kick
 
 
 def _build_webhooks(s: Services) -> None:
@@ -299,6 +321,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.metrics.start()
     if s.webhook_worker:
         s.webhook_worker.start()
+    if s.sms_worker:
+        s.sms_worker.start()
     if s.hl7_listener:
         await s.hl7_listener.start()  # patient data flows in with or without Asterisk
     if s.fhir_poll:
@@ -354,6 +378,8 @@ async def stop(s: Services) -> None:
         await s.monitors.stop_all()
     if s.webhook_worker:
         await s.webhook_worker.stop()
+    if s.sms_worker:
+        await s.sms_worker.stop()
     if s.ari_task:
         s.ari_task.cancel()
         await asyncio.gather(s.ari_task, return_exceptions=True)
@@ -389,6 +415,7 @@ ROUTES = (
     imports_http.setup_routes,  # the CSV import page for admins (issue 15)
     webhooks_http.setup_routes,  # webhook subscriptions and deliveries, console and API (issue 15)
     careplans_http.setup_routes,  # care plans and the follow-up desk (issue 16)
+    sms_http.setup_routes,  # the SMS gateway's callbacks: incoming texts, delivery reports (issue 17)
     openapi_http.setup_routes,  # the OpenAPI document of these routes and its docs page (issue 15)
 )
 

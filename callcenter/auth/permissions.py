@@ -29,6 +29,10 @@ DESK_ROLES = frozenset({"agent", "nurse"})
 # All that a user whose password an admin set may do before choosing their own (besides public routes).
 PASSWORD_CHANGE_ROUTES = frozenset({"account_password", "account_password_submit", "api_account_password",
                                     "logout"})
+# Public routes a machine posts to with no session and no browser (an SMS gateway's callbacks), proving
+# itself with a key its handler checks. A cross-site forgery rides on a victim's session, which these
+# routes never read, so they are left out of the CSRF check that other public forms (sign-in) get.
+MACHINE_CALLBACKS = frozenset({"sms_gateway_inbound"})
 # What an API client may be given (`callcenter api-client add NAME --scope ...`): each scope is the
 # pseudo-role "api:<scope>" in the table below. A new scope is a line here and its routes' lines.
 SCOPES: dict[str, str] = {
@@ -62,6 +66,9 @@ _TABLE: dict[str, set[str]] = {
     "api_openapi":          set(STAFF) | {API},
     "api_docs":             set(STAFF),
     "api_docs_assets":      {ANONYMOUS},   # Swagger UI's own files
+    # the SMS gateway's callbacks (issue 17, callcenter/sms/http.py): the gateway proves itself with a key
+    "sms_gateway_inbound":  {ANONYMOUS},
+    "sms_gateway_report":   {ANONYMOUS},
     "api_ws_ticket":        {API},   # a websocket ticket for a machine client (console users have cookies)
     # -- console pages ------------------------------------------------------------------------------------
     "agent_console":        {"agent", "nurse"},

@@ -43,6 +43,11 @@ class CampaignService:
         self.hospital_zone = cfg.site.time_zone or "UTC"
         self.claim_ttl = timedelta(seconds=cfg.campaigns.claim_ttl_seconds)
         self._parsed: dict[str, tuple[int, CampaignDef]] = {}  # name -> (stored version, definition)
+        # What else a plan or an attempt's end does, in its own transaction (the SMS package's texts:
+        # reminders for a planned reminder campaign, "we tried to call you"): fn(session, campaign, now) and
+        # fn(session, finished, campaign or None, now), wired in main.py.
+        self.plan_listeners: list[Callable[[Session, CampaignDef, datetime], object]] = []
+        self.attempt_listeners: list[Callable[[Session, Finished, CampaignDef | None, datetime], object]] = []
 
     # ---- definitions ----
 
@@ -116,9 +121,15 @@ class CampaignService:
 
     async def plan(self, name: str, now: datetime | None = None) -> PlanReport:
         campaign = await self.get(name)
-        report = await self.db.run(plan_targets, campaign, now or self.clock(), self.hospital_zone)
+        report = await self.db.run(self._plan, campaign, now or self.clock())
         log.info("campaign %s planned: %d new, %d expired, %d pending", name, report.created, report.expired,
                  report.pending)
+        return report
+
+    def _plan(self, session: Session, campaign: CampaignDef, now: datetime) -> PlanReport:
+        report = plan_targets(session, campaign, now, self.hospital_zone)
+        for listener in self.plan_listeners:
+            listener(session, campaign, now)
         return report
 
     async def claim(self, name: str, worker: str, limit: int, now: datetime | None = None,
@@ -149,11 +160,20 @@ class CampaignService:
         campaigns = await self.definitions()
         facts = dict(call_id=call_id, answered_at=answered_at, ended_at=ended_at, amd_status=amd_status,
                      amd_cause=amd_cause, keys=keys, outcome=outcome)
-        done = await self.db.run(finish_attempt, campaigns, attempt_id, result, self.clock(), facts)
+        done = await self.db.run(self._finish, campaigns, attempt_id, result, facts)
         if done is not None:
             self.events.event(done.call_id, "campaign_attempt_ended", campaign=done.campaign,
                               target_id=done.target_id, attempt_id=done.attempt_id, result=done.result,
                               amd_status=done.amd_status, outcome=done.outcome)
+        return done
+
+    def _finish(self, session: Session, campaigns: dict[str, CampaignDef], attempt_id: int, result: str,
+                facts: dict) -> Finished | None:
+        now = self.clock()
+        done = finish_attempt(session, campaigns, attempt_id, result, now, facts)
+        if done is not None:
+            for listener in self.attempt_listeners:
+                listener(session, done, campaigns.get(done.campaign), now)
         return done
 
     # ---- reports ----

@@ -908,6 +908,71 @@ class WebhookDelivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+# -- text messages (issue 17; callcenter/sms/) -------------------------------------------------------------
+
+TEXT_DIRECTIONS = ("in", "out")
+# out: queued -> sent (the gateway took it) -> delivered / failed (its delivery report); dead after the
+# last retry; suppressed when an opt-out or a gone appointment made it pointless before it left. in: received.
+TEXT_STATUSES = ("queued", "sent", "delivered", "failed", "dead", "suppressed", "received")
+
+
+class TextMessage(Base):
+    """One text message, either way. An outgoing one is written in the transaction of what caused it (a
+    reminder planned, an attempt that reached nobody, a keyword answered) and is the outbox row the SMS
+    worker claims (claimed_by + claimed_until, a lease), sends and settles; an incoming one is kept on the
+    patient's timeline with what it was taken for (`keyword`)."""
+
+    __tablename__ = "text_messages"
+    __table_args__ = (one_of("direction", TEXT_DIRECTIONS), one_of("status", TEXT_STATUSES),
+                      Index(None, "status", "next_attempt_at"), Index(None, "patient_id", "created_at"),
+                      Index(None, "e164", "created_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    e164: Mapped[str] = mapped_column(String(20))
+    # Why it was sent (reminder, tried_to_call, ticket_ack, ticket_result, reply) or "inbound".
+    purpose: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str | None] = mapped_column(String(32))
+    template_version: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    body: Mapped[str] = mapped_column(Text)
+    # What it is about: an appointment, a campaign target, a ticket.
+    subject_kind: Mapped[str | None] = mapped_column(String(16))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    # One text per cause (a second plan of the same reminders finds the first): e.g. "reminder:appointment:7".
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    campaign_kind: Mapped[str | None] = mapped_column(String(32))  # which do-not-call entries stop it
+    send_window: Mapped[str | None] = mapped_column(String(11))  # "08:00-21:00" in the patient's zone, or any
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # in: what the text was taken for (confirm, cancel, stop, start, help, unknown, free_text, complaint).
+    keyword: Mapped[str | None] = mapped_column(String(16))
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TextDeliveryReport(Base):
+    """A delivery report the gateway sent for a text (Kannel's DLR: 1 delivered, 2 failed, 4 buffered, 8
+    taken by the SMSC, 16 refused by the SMSC), every one kept."""
+
+    __tablename__ = "text_delivery_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("text_messages.id", ondelete="CASCADE"),
+                                            index=True)
+    code: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 # -- follow-up questionnaires (issue 16; callcenter/followup/) ---------------------------------------------
 
 FOLLOWUP_QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "scale", "number", "date",

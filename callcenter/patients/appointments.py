@@ -103,9 +103,10 @@ def next_appointment(session: Session, patient_id: int, now: datetime) -> Appoin
 
 
 def change_by_patient(session: Session, appointment_id: int, patient_id: int, status: str,
-                      allowed: tuple[str, ...], now: datetime, *, call_id: str, detail: dict) -> bool:
-    """The patient's own change by phone key, audited in the transaction that makes it (the automated actor:
-    no user, desk or API client; `detail` says which call flow did it)."""
+                      allowed: tuple[str, ...], now: datetime, *, call_id: str | None, detail: dict) -> bool:
+    """The patient's own change by phone key or by a reply to a reminder text, audited in the transaction
+    that makes it (the automated actor: no user, desk or API client; `detail` says which call flow or text
+    did it; a text has no call_id)."""
     changed = set_status(session, appointment_id, patient_id, status, allowed, now)
     if changed:
         add_audit_event(session, f"appointment_{status}_by_patient", patient_id=patient_id, call_id=call_id,

@@ -30,7 +30,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.fernet import Fernet
 
 from ..auth.clients import ApiClient
-from ..auth.permissions import PASSWORD_CHANGE_ROUTES, allowed, is_public
+from ..auth.permissions import MACHINE_CALLBACKS, PASSWORD_CHANGE_ROUTES, allowed, is_public
 from ..auth.services import Auth, AuthSettings, CurrentUser
 
 AUTH = web.AppKey("auth", Auth)
@@ -121,7 +121,7 @@ def auth_middleware(get_auth: Callable[[web.Application], Auth]) -> Middleware:
         if _presents_api_token(request):
             return await _as_api_client(request, handler, auth, name)
         if is_public(name):
-            if request.method not in SAFE_METHODS:
+            if request.method not in SAFE_METHODS and name not in MACHINE_CALLBACKS:
                 await _check_forgery(request, auth.settings)
             return await handler(request)
         user = await signed_in_user(request, auth)

@@ -1,0 +1,112 @@
+"""Fixtures of the SMS tests: a real Kannel (kannel.py) for the session, the contact center served on the
+port its sms-service posts to, patients with mobiles and appointments, a polling helper."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.db.database import Database
+from callcenter.db.models import Appointment, Patient, PatientPhone, TextMessage
+from callcenter.main import Services, build, init_app
+from tests.browser.live import console_config
+
+from .kannel import KEY, PASSWORD, SHORT_CODE, USER, Kannel
+
+HOSPITAL, CALLBACK = "St. Example Hospital", "+1 415 555 0100"
+HOSPITAL_ZONE = ZoneInfo("America/New_York")
+_numbers = itertools.count(random.randrange(1000, 8000))
+
+
+async def until(predicate, timeout: float = 30.0, every: float = 0.05):
+    """Poll a predicate (sync or async) until it returns something true; that value."""
+    async with asyncio.timeout(timeout):
+        while True:
+            value = predicate()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(every)
+
+
+def new_number() -> str:
+    """A mobile number no other test of the session texts (the fake handsets are shared)."""
+    return f"+1415555{next(_numbers):04d}"
+
+
+def midday_zone(now: datetime | None = None) -> str:
+    """A time zone where it is now between 10:00 and 18:00, so a text's calling window is open."""
+    hour = (now or datetime.now(UTC)).hour
+    offset = next(k for k in range(-12, 13) if 10 <= (hour - k) % 24 <= 18)
+    return f"Etc/GMT{offset:+d}" if offset else "UTC"
+
+
+@pytest.fixture(scope="session")
+def kannel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kannel]:
+    gateway = Kannel(tmp_path_factory.mktemp("kannel"))
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+def sms_config(tmp_path, database_url: str, kannel: Kannel):
+    cfg = console_config(tmp_path, database_url)
+    cfg.site = dataclasses.replace(cfg.site, hospital_name=HOSPITAL, callback_number=CALLBACK,
+                                   time_zone="America/New_York")
+    cfg.sms = dataclasses.replace(
+        cfg.sms, enabled=True, gateway="kannel", sender=SHORT_CODE, kannel_url=kannel.sendsms_url,
+        kannel_username=USER, kannel_password=PASSWORD, callback_url=kannel.app_url, callback_key=KEY,
+        poll_seconds=0.05, backoff_seconds=0.2, backoff_max_seconds=0.5, max_attempts=100, timeout_seconds=5)
+    return cfg
+
+
+@pytest.fixture
+async def center(kannel: Kannel, db: Database, database_url: str, tmp_path, aiohttp_server
+                 ) -> AsyncIterator[Services]:
+    """The contact center (no Asterisk) with its SMS worker, on the port Kannel posts incoming texts to."""
+    cfg = sms_config(tmp_path, database_url, kannel)
+    services = build(cfg)
+    await aiohttp_server(init_app(cfg, services, ari=False), port=kannel.ports["app"])
+    yield services
+    # Every report of this test's texts in before the next test's server takes the port (text ids start
+    # at 1 in each test's database: a late report would land on another test's text).
+    await until(lambda: not _rows_waiting(db), timeout=15)
+
+
+def _rows_waiting(db: Database) -> list[int]:
+    with db.session() as session:
+        return list(session.scalars(select(TextMessage.id).where(
+            TextMessage.direction == "out", TextMessage.status.in_(("queued", "sent")))))
+
+
+def add_patient(db: Database, mobile: str, *, zone: str | None = None, language: str = "en",
+                days_ahead: int = 1) -> tuple[int, int]:
+    """(patient id, appointment id): a patient with a mobile and an appointment in `days_ahead` days."""
+    with db.session() as session:
+        patient = Patient(mrn=f"MRN{mobile[-6:]}", given_name="Test", family_name="Patient",
+                          date_of_birth=datetime(1970, 1, 1).date(), language=language, time_zone=zone)
+        patient.phones.append(PatientPhone(e164=mobile, kind="mobile", is_primary=True))
+        session.add(patient)
+        session.flush()
+        # "1 day ahead" is the hospital's tomorrow (the planner's calendar), at 10:00 there.
+        day = datetime.now(HOSPITAL_ZONE).date() + timedelta(days=days_ahead)
+        starts = datetime.combine(day, time(10, 0), tzinfo=HOSPITAL_ZONE).astimezone(UTC)
+        appointment = Appointment(patient_id=patient.id, department="Cardiology", starts_at=starts,
+                                  status="booked")
+        session.add(appointment)
+        session.flush()
+        return patient.id, appointment.id
+
+
+def reminder_campaign(name: str = "sms-reminders", days_ahead: int = 1) -> str:
+    return (f"name: {name}\nkind: appointment_reminder\ntitle: Reminders\nversion: 1\n"
+            f"target: {{rule: appointments, days_ahead: {days_ahead}}}\nmode: automated\n"
+            "flow: appointment-reminder\n")

@@ -1,0 +1,117 @@
+"""Texts through a real Kannel (bearerbox + smsbox) and its fake SMSC: a reminder reaching the handset and
+its delivery report stored, the patient's C confirming the appointment, STOP stopping texts and calls, the
+gateway down then up with nothing lost. Both databases."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from callcenter.db.models import (
+    Appointment,
+    AuditEvent,
+    CampaignTarget,
+    DoNotCall,
+    TextDeliveryReport,
+    TextMessage,
+)
+
+from .conftest import add_patient, midday_zone, new_number, reminder_campaign, until
+
+
+def _rows(db, model, *where):
+    with db.session() as session:
+        return list(session.scalars(select(model).where(*where)))
+
+
+async def _texted(kannel, number: str, words: str, db, center) -> TextMessage:
+    """The handset sends `words`; the contact center's incoming row once it has it (then the link closes)."""
+    handset = kannel.text_from(number, words)
+    try:
+        return (await until(lambda: _rows(db, TextMessage, TextMessage.direction == "in",
+                                          TextMessage.e164 == number, TextMessage.body == words)))[0]
+    finally:
+        await asyncio.to_thread(kannel.hang_up, handset)
+
+
+async def test_given_a_planned_reminder_when_the_patient_replies_c_then_the_appointment_is_confirmed(
+        kannel, center, db):
+    number = new_number()
+    patient_id, appointment_id = add_patient(db, number, zone=midday_zone())
+    await center.campaigns.save_text("sms-reminders", reminder_campaign(), None)
+
+    await center.campaigns.plan("sms-reminders")
+
+    [reminder] = await until(lambda: kannel.texts_to(number))
+    assert "Reply C to confirm" in reminder and "Cardiology" not in reminder
+    sent = (await until(lambda: _rows(db, TextMessage, TextMessage.e164 == number,
+                                      TextMessage.status == "delivered")))[0]
+    reports = _rows(db, TextDeliveryReport, TextDeliveryReport.message_id == sent.id)
+    assert 1 in {r.code for r in reports} and sent.purpose == "reminder"
+
+    await _texted(kannel, number, "C", db, center)
+
+    confirmed = await until(lambda: [t for t in kannel.texts_to(number) if "is confirmed" in t])
+    assert len(confirmed) == 1
+    [appointment] = _rows(db, Appointment, Appointment.id == appointment_id)
+    assert appointment.status == "confirmed"
+    [audit] = _rows(db, AuditEvent, AuditEvent.action == "appointment_confirmed_by_patient")
+    assert audit.patient_id == patient_id and audit.detail["via"] == "sms"
+    [target] = _rows(db, CampaignTarget, CampaignTarget.subject_id == appointment_id)
+    assert target.status == "completed" and target.outcome["outcome"] == "confirmed"  # no call needed now
+
+
+async def test_given_stop_texted_when_reminders_are_planned_then_no_text_and_no_call(kannel, center, db):
+    number = new_number()
+    patient_id, appointment_id = add_patient(db, number, zone=midday_zone())
+
+    await _texted(kannel, number, "STOP", db, center)
+
+    await until(lambda: [t for t in kannel.texts_to(number) if "no more texts" in t])
+    [entry] = _rows(db, DoNotCall, DoNotCall.e164 == number)
+    assert entry.source == "patient_request" and entry.campaign_kind is None
+    await center.campaigns.save_text("sms-reminders", reminder_campaign(), None)
+    await center.campaigns.plan("sms-reminders")
+    [reminder] = await until(lambda: _rows(db, TextMessage, TextMessage.purpose == "reminder",
+                                           TextMessage.e164 == number, TextMessage.status == "suppressed"))
+    assert reminder.last_error == "do_not_call"
+    assert await center.campaigns.claim("sms-reminders", "test-worker", 10) == []
+    [target] = _rows(db, CampaignTarget, CampaignTarget.subject_id == appointment_id)
+    assert target.status == "excluded" and target.outcome["reason"] == "do_not_call"
+
+    await _texted(kannel, number, "START", db, center)
+
+    await until(lambda: [t for t in kannel.texts_to(number) if "on again" in t])
+    assert _rows(db, DoNotCall, DoNotCall.e164 == number) == []
+    assert not [t for t in kannel.texts_to(number) if "Reply C" in t]
+
+
+async def test_given_the_gateway_down_when_a_reminder_is_due_then_it_is_sent_once_the_gateway_is_back(
+        kannel, center, db):
+    number = new_number()
+    add_patient(db, number, zone=midday_zone())
+    await center.campaigns.save_text("sms-reminders", reminder_campaign(), None)
+    await asyncio.to_thread(kannel.stop_smsbox)
+    try:
+        await center.campaigns.plan("sms-reminders")
+        [waiting] = await until(lambda: _rows(db, TextMessage, TextMessage.e164 == number,
+                                              TextMessage.attempts >= 2))
+        assert waiting.status == "queued" and "ClientConnectorError" in waiting.last_error
+    finally:
+        await asyncio.to_thread(kannel.start_smsbox)
+
+    await until(lambda: kannel.texts_to(number))
+    [sent] = await until(lambda: _rows(db, TextMessage, TextMessage.e164 == number,
+                                       TextMessage.status == "delivered"))
+    assert len(kannel.texts_to(number)) == 1 and sent.sent_at is not None
+
+
+async def test_given_an_unknown_word_when_texted_then_a_helpful_answer_comes_back(kannel, center, db):
+    number = new_number()
+    add_patient(db, number)
+
+    inbound = await _texted(kannel, number, "Hello?", db, center)
+
+    [answer] = await until(lambda: kannel.texts_to(number))
+    assert inbound.keyword == "unknown"
+    assert "Reply C to confirm, X to cancel, STOP" in answer and "+1 415 555 0100" in answer
