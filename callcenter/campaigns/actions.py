@@ -45,7 +45,7 @@ from ..followup.services import QuestionnaireService
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, FollowUpNode, QuestionnaireNode, Registry, load_flow
 from ..patients.appointments import ACTIVE_STATUSES, change_by_patient
-from ..triage.schema import load_ladder, load_protocols
+from ..triage.schema import Ladder, load_ladder, load_protocols
 from ..triage.services import TriageSession
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,11 @@ class CampaignActions:
 
     def __init__(self, db: Database, events: EventLog, *, clock: Callable[[], datetime] = utcnow,
                  callbacks: CallbackService | None = None,
-                 questionnaires: QuestionnaireService | None = None):
+                 questionnaires: QuestionnaireService | None = None, ladder: Ladder | None = None):
         self.db, self.events, self.clock = db, events, clock
         self.callbacks = callbacks or CallbackService(db, clock=clock)
         self.questionnaires = questionnaires or QuestionnaireService(db, clock=clock)
+        self.ladder = ladder or load_ladder()  # a follow-up red flag's rung, as triage's
 
     def bind(self, call_id: str, job: Job) -> "BoundActions":
         return BoundActions(self, call_id, job)
@@ -122,7 +123,7 @@ class BoundActions:
         loaded into the database, so the flow takes the node's on_failure)."""
         try:
             return await PhoneFollowUp.start(self.actions.questionnaires, questionnaire, call_id=self.call_id,
-                                             patient_id=self.job.patient_id)
+                                             patient_id=self.job.patient_id, ladder=self.actions.ladder)
         except UnknownQuestionnaire:
             log.error("call %s: follow-up questionnaire %s is not loaded", self.call_id, questionnaire)
             return None

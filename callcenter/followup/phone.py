@@ -16,7 +16,9 @@ The questions' and choices' words are prompts of the catalog (`ivr.catalog.follo
 the questionnaire files like the triage questions are), the instructions prompts of prompts.yaml and the
 numbers Asterisk's core digit sounds: no second prompt system. Every answer is stored at once through
 `QuestionnaireService.record_answer` (channel phone, automated, the call id, the response's version), so a
-hang-up keeps what was answered and leaves the rest unanswered.
+hang-up keeps what was answered and leaves the rest unanswered. A red-flag answer also gives the
+`triage_disposition` fact the console form writes (`services.red_flag_fact`), so the call's record, the
+wrap-up rule of the nurse who takes it and the KPIs see it as a triage red flag.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from ..ivr.catalog import NAMESPACE, followup_prompt
 from ..ivr.ports import KEYS, NOT_BY_PHONE, ONE_KEY, SPOKEN, PhoneAnswer, PhoneQuestion
+from ..triage.schema import Ladder
 from . import answers
 from .exceptions import InvalidAnswer
 from .schema import (
@@ -40,7 +43,7 @@ from .schema import (
     Question,
     Questionnaire,
 )
-from .services import AUTOMATED, AnswerGiven, QuestionnaireService
+from .services import AUTOMATED, AnswerGiven, QuestionnaireService, red_flag_fact
 
 DIGITS = "0123456789"
 DECIMAL_POINT = "*"  # a phone has no '.': star stands for it
@@ -151,20 +154,20 @@ class PhoneFollowUp:
     logic on the answers given so far, each answer stored as it is given."""
 
     def __init__(self, service: QuestionnaireService, questionnaire: Questionnaire, response_id: int,
-                 call_id: str):
-        self.service, self.call_id = service, call_id
+                 call_id: str, ladder: Ladder):
+        self.service, self.call_id, self.ladder = service, call_id, ladder
         self.definition, self.response_id = questionnaire, response_id
         self.questionnaire, self.version = questionnaire.id, questionnaire.version
         self.answers: dict[str, Any] = {}
         self.skipped: set[str] = set()  # asked and left unanswered, or not asked by phone
 
     @classmethod
-    async def start(cls, service: QuestionnaireService, code: str, *, call_id: str,
-                    patient_id: int | None) -> PhoneFollowUp:
+    async def start(cls, service: QuestionnaireService, code: str, *, call_id: str, patient_id: int | None,
+                    ladder: Ladder) -> PhoneFollowUp:
         """A response in the questionnaire's current version, on this call."""
         response_id = await service.start_response(code, channel="phone", patient_id=patient_id,
                                                    call_id=call_id)
-        return cls(service, await service.response_questionnaire(response_id), response_id, call_id)
+        return cls(service, await service.questionnaire_of(response_id), response_id, call_id, ladder)
 
     @property
     def answered(self) -> int:
@@ -195,8 +198,11 @@ class PhoneFollowUp:
         except InvalidAnswer:
             return PhoneAnswer(False)
         self.answers[item.code] = recorded.value
-        flag = recorded.red_flags[0] if recorded.red_flags else None
-        return PhoneAnswer(True, disposition=flag and flag.disposition, escalation=flag and flag.escalation)
+        if not recorded.red_flags:
+            return PhoneAnswer(True)
+        flag = recorded.red_flags[0]
+        return PhoneAnswer(True, disposition=flag.disposition, escalation=flag.escalation,
+                           fact=red_flag_fact(self.ladder, self.definition, item.code, flag))
 
     async def unanswered(self, reason: str) -> None:
         """Moved on without an answer: nothing is stored for it, so the response stays incomplete."""

@@ -203,10 +203,6 @@ class QuestionnaireService:
         session.flush()
         return row.id
 
-    async def response_questionnaire(self, response_id: int) -> Questionnaire:
-        """The questionnaire version a response is given in."""
-        return await self.version(await self.db.run(_response_version, response_id))
-
     async def record_answer(self, given: AnswerGiven) -> RecordedAnswer:
         _check_giver(given)
         version_id = await self.db.run(_response_version, given.response_id)

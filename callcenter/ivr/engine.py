@@ -32,7 +32,7 @@ from .flow import (
     SetLanguageNode,
     SetNode,
 )
-from .ports import NOT_BY_PHONE, ONE_KEY, SPOKEN, FollowUpSession, IvrPort, PhoneQuestion
+from .ports import NOT_BY_PHONE, ONE_KEY, SPOKEN, FollowUpSession, IvrPort, PhoneAnswer, PhoneQuestion
 from .say import say_media
 
 MAX_STEPS = 200
@@ -295,12 +295,13 @@ async def _followup_question(node: FollowUpNode, port: IvrPort, run: _Run, sessi
 
 
 def _answered(node: FollowUpNode, port: IvrPort, run: _Run, session: FollowUpSession,
-              question: PhoneQuestion, answer: Any) -> str | None:
+              question: PhoneQuestion, answer: PhoneAnswer) -> str | None:
     port.record("followup_answered", node=node.id, response_id=session.response_id, question=question.code)
     if answer.escalation is None:
         return None
     port.record("followup_red_flag", node=node.id, response_id=session.response_id, question=question.code,
                 disposition=answer.disposition, escalation=answer.escalation)
+    port.record("triage_disposition", **answer.fact)
     # The words triage's flow nodes and campaign actions read (callback reason, outcome's disposition).
     run.context.update({"followup.escalation": answer.escalation, "triage.disposition": answer.disposition})
     return node.on_red_flag

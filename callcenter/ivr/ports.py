@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,11 +90,13 @@ class PhoneQuestion:
 @dataclass(frozen=True)
 class PhoneAnswer:
     """What the session made of an entry: stored or not (then `invalid_prompts` say why before asking
-    again); a stored answer that raised a red flag names its triage disposition and escalation."""
+    again); a stored answer that raised a red flag names its triage disposition and escalation, and `fact`
+    is the data of the `triage_disposition` event it writes on the call."""
     accepted: bool
     invalid_prompts: tuple[str, ...] = ()
     disposition: str | None = None
     escalation: str | None = None
+    fact: Mapping[str, Any] | None = None
 
 
 class FollowUpSession(Protocol):

@@ -21,6 +21,7 @@ from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import QuestionnaireService
 from callcenter.ivr import Enqueue, Hangup, load_catalog, run_flow
 from callcenter.ivr.ports import KEYS, NOT_BY_PHONE, ONE_KEY, SPOKEN
+from callcenter.triage.schema import load_ladder
 from tests.ivr.ivr_fakes import ScriptedPort
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,8 @@ class FollowUpPort(ScriptedPort):
     session: PhoneFollowUp | None = None
 
     async def followup(self, questionnaire: str) -> PhoneFollowUp:
-        self.session = await PhoneFollowUp.start(self.service, questionnaire, call_id=CALL, patient_id=None)
+        self.session = await PhoneFollowUp.start(self.service, questionnaire, call_id=CALL, patient_id=None,
+                                                 ladder=load_ladder())
         return self.session
 
     async def record_spoken(self, name: str, max_seconds: int) -> bool:
@@ -217,6 +219,9 @@ async def test_given_a_red_flag_nurse_transfer_and_a_free_nurse_when_answered_th
     stored = await answers_of(db, port.session.response_id)
     assert list(stored) == ["wound_redness", "wound_discharge"]
     assert stored["wound_discharge"].red_flag_escalation == "nurse_transfer"
+    (fact,) = port.named("triage_disposition")
+    assert (fact["protocol"], fact["disposition"], fact["decided_by"], fact["escalation_required"]) == (
+        "followup:post_surgery_wound_check", "nurse_now", "wound_discharge", True)
     assert port.actions == [("outcome", {"outcome": "red_flag"})]
 
 

@@ -136,6 +136,10 @@ async def test_given_a_red_flag_answer_and_a_free_nurse_when_keyed_then_the_nurs
     assert (flagged.red_flag_disposition, flagged.red_flag_escalation) == ("nurse_now", "nurse_transfer")
     events = await center.events(row.id)
     assert [e.data["question"] for e in events if e.type == "followup_red_flag"] == ["wound_discharge"]
+    # The same fact a triage protocol's red flag writes: the nurse's wrap-up rule and the KPIs see it.
+    facts = [e.data for e in events if e.type == "triage_disposition"]
+    assert [(f["protocol"], f["disposition"]) for f in facts] == [
+        ("followup:post_surgery_wound_check", "nurse_now")]
     (attempt,) = await all_rows(center, CampaignAttempt)
     assert attempt.outcome == "red_flag"
 
