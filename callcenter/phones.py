@@ -91,14 +91,14 @@ def _to_e164(value: str, region: str) -> str | None:
     if len(value) > MAX_RAW_LENGTH or not PLAUSIBLE.fullmatch(value):
         return None
     number = _possible(value, region)
-    if number is not None and not phonenumbers.is_valid_number(number):
-        # '0061 2 9876 5432' on an Australian trunk (its own prefix is 0011): the national reading is possible
-        # but no real number; the international one is.
-        digits = re.sub(r"\D", "", value)
-        if digits.startswith(ITU_PREFIX):
-            international = _possible("+" + digits[len(ITU_PREFIX):], region)
-            if international is not None and phonenumbers.is_valid_number(international):
-                number = international
+    digits = re.sub(r"\D", "", value)
+    # Validity (a costly metadata match) is asked only where it can change the answer: a number dialed with
+    # the ITU prefix. '0061 2 9876 5432' on an Australian trunk (its own prefix is 0011): the national reading
+    # is possible but no real number; the international one is.
+    if number is not None and digits.startswith(ITU_PREFIX) and not phonenumbers.is_valid_number(number):
+        international = _possible("+" + digits[len(ITU_PREFIX):], region)
+        if international is not None and phonenumbers.is_valid_number(international):
+            number = international
     if number is None:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -132,13 +132,16 @@ class ImportService:
     def _apply_all(self, session: Session, report: ImportReport, items: list[Item], options: ImportOptions,
                    actor_user_id: int | None, refs: dict[str, str]) -> ImportReport:
         _begin(session)
-        for start in range(0, len(items), BATCH):
-            chunk = items[start:start + BATCH]
-            if all(_person(item) for item in chunk):
-                self._apply_batch(session, report, chunk, refs)
-            else:
-                for item in chunk:
-                    self._apply_one(session, report, item, refs)
+        # Person changes first, a batch at a time (new patients in a few multi-row INSERTs), then the rest
+        # one by one: a bundle's Patients come before the stays, lists and appointments that name them
+        # anyway, and mixed in a batch they were applied one by one too.
+        persons = [item for item in items if _person(item)]
+        for chunk in _chunks(persons):
+            self._apply_batch(session, report, chunk, refs)
+            session.expunge_all()
+        for chunk in _chunks([item for item in items if not _person(item)]):
+            for item in chunk:
+                self._apply_one(session, report, item, refs)
             session.expunge_all()
         report.errors.sort()
         if options.dry_run or (report.errors and not options.good_rows):
@@ -222,6 +225,10 @@ def _mrn_of_fhir_id(session: Session, reference: str) -> str | None:
     return session.scalar(
         select(Patient.mrn).join(PatientIdentifier, PatientIdentifier.patient_id == Patient.id)
         .where(PatientIdentifier.system == fhir.ID_SYSTEM, PatientIdentifier.value == fhir_id))
+
+
+def _chunks(items: list[Item]) -> Iterable[list[Item]]:
+    return (items[start:start + BATCH] for start in range(0, len(items), BATCH))
 
 
 def _person(item: Item) -> bool:
