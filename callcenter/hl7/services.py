@@ -175,7 +175,8 @@ def _record(session: Session, outcome: Outcome, key: str | None) -> Outcome:
                   patient_id=outcome.patient_ids[0] if outcome.patient_ids else None)
     if key is not None:
         values["applied_key"] = key
-    session.execute(update(InboundMessage).where(InboundMessage.id == outcome.message_id).values(**values))
+    table = InboundMessage.__table__  # Core: the ORM's UPDATE path cost three times as much
+    session.execute(update(table).where(table.c.id == outcome.message_id).values(**values))
     return outcome
 
 
