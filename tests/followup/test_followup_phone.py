@@ -318,3 +318,21 @@ async def test_given_a_questionnaire_that_cannot_be_asked_when_the_node_runs_the
 
     assert outcome == Hangup("no_answers")
     assert port.named("ivr_failure") == [{"node": "questions", "reason": "followup_unavailable"}]
+
+
+async def test_given_a_free_text_question_when_asked_by_phone_then_left_unanswered_as_not_by_phone(
+        service, db):
+    # Feeling 4 (one key: a scale of 1 to 5), no fever, medicines understood, all taken, no appointment
+    # known (its date hidden), not readmitted; the last question is free text.
+    outcome, port, _ = await run(service, keys("4", "2", "1", "1", "2", "2"),
+                                 questionnaire="post_discharge_general_medicine")
+
+    assert outcome == Hangup("completed")
+    stored = await answers_of(db, port.session.response_id)
+    assert list(stored) == ["overall_recovery", "fever_since_discharge", "medicines_understood",
+                            "medicines_taken_as_prescribed", "follow_up_appointment_known",
+                            "readmitted_or_ed_visit"]
+    assert stored["overall_recovery"].value["value"] == 4
+    assert [(e["question"], e["reason"]) for e in port.named("followup_unanswered")] == [
+        ("other_concerns", "not_by_phone")]
+    assert not any("other_concerns" in p for p in port.prompts_played())
