@@ -65,6 +65,8 @@ from .patients.services import IdentityRule, PatientFeed
 from .queues import http as queues_http
 from .queues.services import QueueService
 from .recording.services import RecordingService
+from .reports import http as reports_http
+from .reports.services import ReportService
 from .review import http as review_http
 from .review.services import ReviewService
 from .screenpop.notifier import AgentNotifier
@@ -116,6 +118,7 @@ class Services:
     triage: TriageService | None = None  # red-flag triage and call scripts (issue 5): set by build()
     escalations: EscalationService | None = None  # red-flag escalations (issue 5): set by build()
     kpi: KpiService | None = None  # the KPI computation (issue 7): wallboard, reports, CSV, CLI
+    reports: ReportService | None = None  # follow-up performance reports (issue 16): set by build()
     # outbound campaigns (issue 6): runs (plan, then the dialer of the mode), do-not-call list, scheduler
     campaign_runs: CampaignRuns | None = None
     dnc: DoNotCallList | None = None
@@ -178,6 +181,7 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.monitors = MonitorService(ari, db, events, router, cfg.telephony,
                                        default_endpoint=cfg.telephony.supervisor_phone or None)
     services.kpi = KpiService(db, cfg)
+    services.reports = ReportService(db, cfg)
     services.wallboard = WallboardService(queues, router, services.monitors, services.kpi)
     services.review = ReviewService(db, cfg.path(cfg.recordings.dir))
     services.desk = DeskService(db, events, queues, notifier, cfg.telephony.default_region,
@@ -410,6 +414,7 @@ ROUTES = (
     campaigns_http.setup_routes,  # campaign JSON API: run, plan, reports, do-not-call (issue 6)
     campaign_console.setup_routes,  # campaign console pages (issue 6)
     kpi_http.setup_routes,  # KPI dashboard, JSON and CSV reports (issue 7)
+    reports_http.setup_routes,  # follow-up performance reports: catalogue, pages, JSON, CSV, PDF (issue 16)
     metrics_http.setup_routes,  # Prometheus /api/metrics (issue 12)
     hl7_http.setup_routes,  # the HL7 inbound log for admins (issue 15)
     imports_http.setup_routes,  # the CSV import page for admins (issue 15)

@@ -162,6 +162,11 @@ SAMPLES: dict[str, Sample] = {
     "api_webhook_delete": Sample(params={"sub": "999999"}),
     "api_webhook_delivery": Sample(params={"delivery": "999999"}),
     "api_webhook_resend": Sample(params={"delivery": "999999"}),
+    # follow-up reports (issue 16): the follow-up rate, a report that names nobody
+    "report_page": Sample(params={"name": "followup-rate"}),
+    "api_report": Sample(params={"name": "followup-rate"}),
+    "api_report_csv": Sample(params={"name": "followup-rate"}),
+    "api_report_pdf": Sample(params={"name": "followup-rate"}),
 }
 PRINCIPALS = (*ROLES, ANONYMOUS, API)   # API: the tests' API client, with every scope
 # An API client holding one scope each ("client:<scope>"), with the secret "secret-of-<scope>".

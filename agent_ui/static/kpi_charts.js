@@ -103,8 +103,8 @@ function lineSeries(s, x, y) {
 }
 
 // groups: [{name, label, cls, values: [number]}]: one bar per group in every category, side by side.
-export function barChart(body, { labelledBy, labels, groups, format }) {
-  if (!labels.length) return empty(body, "No calls in this period.");
+export function barChart(body, { labelledBy, labels, groups, format, emptyText = "No calls in this period." }) {
+  if (!labels.length) return empty(body, emptyText);
   const root = frame(labelledBy);
   const bottom = H - PAD.bottom, span = W - PAD.left - PAD.right;
   const max = countMax(Math.max(1, ...groups.flatMap((g) => g.values.map((v) => v || 0))));
@@ -127,8 +127,9 @@ export function barChart(body, { labelledBy, labels, groups, format }) {
 }
 
 // rows: [{label, parts: [number]}], parts: [{name, label, cls}]: one stacked horizontal bar per row.
-export function stackedBars(body, { labelledBy, rows, parts, format, max = null }) {
-  if (!rows.length) return empty(body, "No agent time in this period.");
+export function stackedBars(body, { labelledBy, rows, parts, format, max = null,
+                                     emptyText = "No agent time in this period." }) {
+  if (!rows.length) return empty(body, emptyText);
   // Drawn twice as wide as the other charts: it spans the page, and its text keeps the same size.
   const width = 2 * W, rowH = 24, height = PAD.top + rows.length * rowH + 24, left = 170;
   const right = width - PAD.right;

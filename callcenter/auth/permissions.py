@@ -218,6 +218,13 @@ _TABLE: dict[str, set[str]] = {
     "api_careplan_end":       {"nurse", "supervisor", "admin"},
     "api_careplans_plan":     {"supervisor", "admin", "api:campaigns"},
     "api_patient_careplans":  {"nurse", "supervisor", "admin"},
+    # Follow-up performance reports (issue 16): the catalogue, each report's page, JSON, CSV and PDF
+    # (callcenter/reports/http.py). The overdue list names patients: staff who judge performance only.
+    "reports_page":           {"supervisor", "admin"},
+    "report_page":            {"supervisor", "admin"},
+    "api_report":             {"supervisor", "admin"},
+    "api_report_csv":         {"supervisor", "admin"},
+    "api_report_pdf":         {"supervisor", "admin"},
     # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
     # is an API client with the metrics scope, an admin may look
     "api_metrics":            {"admin", "api:metrics"},

@@ -61,8 +61,8 @@ class KpiQuery:
 
 def parse_query(query, today: date) -> KpiQuery:
     """The request's parameters, or Refused(400) naming what is wrong."""
-    first = _date(query, "from", today)
-    last = _date(query, "to", today)
+    first = query_date(query, "from", today)
+    last = query_date(query, "to", today)
     if first > last:
         raise Refused(400, f"'from' ({first}) is after 'to' ({last})")
     if (last - first).days + 1 > MAX_DAYS:
@@ -74,7 +74,9 @@ def parse_query(query, today: date) -> KpiQuery:
                     _flag(query, "business_hours"))
 
 
-def _date(query, key: str, default: date) -> date:
+def query_date(query, key: str, default: date) -> date:
+    """A hospital day (YYYY-MM-DD) of the query string, or Refused(400) naming the parameter (the reports'
+    pages take their days the same way)."""
     text = query.get(key, "")
     if not text:
         return default

@@ -450,8 +450,11 @@ class ReportService:
             raise UnknownReport(f"no report named {name[:40]!r}")
         return info
 
+    def now(self) -> datetime:
+        return self._clock().astimezone(self.settings.tz)
+
     def today(self) -> date:
-        return self._clock().astimezone(self.settings.tz).date()
+        return self.now().date()
 
     async def report(self, q: ReportQuery, actor: AuditActor | None = None) -> Report:
         info = self.info(q.name)

@@ -31,6 +31,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("campaigns", "Campaigns"),
     ("followup_paper", "Paper sheets"),
     ("kpi_page", "KPIs"),
+    ("reports_page", "Reports"),
     ("admin_console", "Administration"),
 )
 

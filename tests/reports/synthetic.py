@@ -35,7 +35,7 @@ from callcenter.db.models import (
 TZ = ZoneInfo("America/New_York")
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
 TODAY = date(2026, 12, 3)
-A1, A2 = 1, 2
+A1, A2 = 101, 102  # clear of the desks the console tests seed
 CAMPAIGN = "discharge-fu"
 
 
