@@ -106,6 +106,8 @@ class HttpConfig:
 class TelephonyConfig:
     default_region: str = "US"
     hotline_flow: str = "ivr_flows/hotline.yaml"
+    # The survey after an inbound call (issue 17): asked when the agent or the queue sends the caller to it.
+    survey_flow: str = "ivr_flows/post-call-survey.yaml"
     agent_ring_timeout: int = 15
     # How often a waiting caller hears their place in the queue; 0 turns announcements off.
     queue_announce_seconds: float = 30.0

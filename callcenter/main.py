@@ -175,7 +175,9 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
                            forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier,
-                           inbound_actions=self_service.bind)
+                           inbound_actions=self_service.bind,
+                           survey_flow=load_inbound_flow(cfg.path(cfg.telephony.survey_flow)),
+                           surveys=self_service.surveys)
     services = Services(cfg, db, ari, events, queues, notifier, pops, recordings, router, flows,
                         Auth.from_config(cfg, db))
     services.monitors = MonitorService(ari, db, events, router, cfg.telephony,

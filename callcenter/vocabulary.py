@@ -13,6 +13,8 @@ CONNECTED, HELD, CONSULTING, ENDED = "connected", "held", "consulting", "ended"
 # The agent left; the caller goes on talking with the emergency service they conferenced (calls/emergency.py).
 WITH_EMERGENCY = "with_emergency"
 DIALING_AGENT, DIALING_PATIENT = "dialing_agent", "dialing_patient"  # click-to-dial
+# The agent hung up; the caller answers the short survey after the call (issue 17, calls/state.py Surveying).
+SURVEYING = "surveying"
 # Campaign calls (automated: dialing -> awaiting_amd -> ivr | leaving_message; progressive: campaign_*).
 CAMPAIGN_STATES = frozenset({"dialing", "awaiting_amd", "leaving_message", "campaign_dialing",
                              "campaign_detecting", "campaign_ringing_agent", "campaign_message"})
@@ -28,8 +30,8 @@ WITH_AGENT = AGENT_RINGING | AGENT_ON_CALL
 MONITORABLE = frozenset({CONNECTED})
 # An urgent callback (issue 13): the patient's phone rings; answered, the call is queued like any caller.
 DIALING_CALLBACK = "dialing_callback"
-CALL_STATES = (frozenset({ANSWERING, IVR, QUEUED, WITH_EMERGENCY, ENDED, DIALING_CALLBACK}) | WITH_AGENT
-               | CAMPAIGN_STATES)
+CALL_STATES = (frozenset({ANSWERING, IVR, QUEUED, WITH_EMERGENCY, SURVEYING, ENDED, DIALING_CALLBACK})
+               | WITH_AGENT | CAMPAIGN_STATES)
 # Every state but the last: the call is in progress, whatever it is doing.
 LIVE = CALL_STATES - {ENDED}
 
@@ -67,8 +69,10 @@ CAMPAIGN_EVENTS = frozenset({
 FOLLOWUP_EVENTS = frozenset({
     "followup_started", "followup_answered", "followup_unanswered", "followup_red_flag", "followup_finished",
 })
+# The survey after an inbound call (issue 17): asked for by the agent, started, ended (complete or not).
+SURVEY_EVENTS = frozenset({"survey_requested", "survey_started", "survey_ended"})
 EVENT_TYPES = (CALL_LIFECYCLE_EVENTS | CALL_CONTROL_EVENTS | IVR_EVENTS | AGENT_EVENTS | RECORDING_EVENTS
-               | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS | FOLLOWUP_EVENTS)
+               | MONITORING_EVENTS | TRIAGE_EVENTS | CAMPAIGN_EVENTS | FOLLOWUP_EVENTS | SURVEY_EVENTS)
 
 # -- webhook event types (webhooks/events.py maps call events and audit rows onto them) ----------------------
 

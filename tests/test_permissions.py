@@ -86,6 +86,7 @@ SAMPLES: dict[str, Sample] = {
     "api_call_hold": Sample(params={"call_id": "0" * 32}),
     "api_call_unhold": Sample(params={"call_id": "0" * 32}),
     "api_call_hangup": Sample(params={"call_id": "0" * 32}),
+    "api_call_survey": Sample(params={"call_id": "0" * 32}),
     "api_call_transfer": Sample(params={"call_id": "0" * 32}, json={"mode": "blind", "queue": "general"}),
     "api_call_transfer_complete": Sample(params={"call_id": "0" * 32}),
     "api_call_transfer_cancel": Sample(params={"call_id": "0" * 32}),

@@ -147,6 +147,7 @@ _TABLE: dict[str, set[str]] = {
     "api_call_hold":              {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_call_unhold":            {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_call_hangup":            {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    "api_call_survey":            {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_call_transfer":          {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_call_transfer_complete": {"agent", "nurse", "supervisor", "admin", "api:desk"},
     "api_call_transfer_cancel":   {"agent", "nurse", "supervisor", "admin", "api:desk"},

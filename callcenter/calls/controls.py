@@ -60,6 +60,10 @@ class CallControls:
         return await self._control(call_id, user, "transfer", mode=mode, queue=queue, agent=agent,
                                    **({"priority": priority} if priority is not None else {}))
 
+    async def survey(self, call_id: str, user=None) -> str:
+        """The caller goes to the survey when the agent hangs up (issue 17)."""
+        return await self._control(call_id, user, "survey")
+
     async def complete_transfer(self, call_id: str, user=None) -> str:
         return await self._control(call_id, user, "complete")
 

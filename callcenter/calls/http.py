@@ -1,5 +1,6 @@
 """HTTP views of calls: a call's record (`GET /api/calls/{id}`), the call of a channel, and the call controls
-(hold, transfer, hang up, dial): JSON in, JSON out, errors as {"error": ...} with 400/403/404/409.
+(hold, transfer, hang up, the survey after the call, dial): JSON in, JSON out, errors as {"error": ...} with
+400/403/404/409.
 
 Every route has a line in auth/permissions.py; on top of it, desk roles read and control the calls of their
 own desk only (the controls: checked by CallControls, which knows whose call it is).
@@ -23,6 +24,7 @@ def setup_routes(app: web.Application) -> None:
     add("/api/calls/{call_id}/hold", hold, name="api_call_hold")
     add("/api/calls/{call_id}/unhold", unhold, name="api_call_unhold")
     add("/api/calls/{call_id}/hangup", hangup, name="api_call_hangup")
+    add("/api/calls/{call_id}/survey", survey, name="api_call_survey")
     add("/api/calls/{call_id}/transfer", transfer, name="api_call_transfer")
     add("/api/calls/{call_id}/transfer/complete", complete_transfer, name="api_call_transfer_complete")
     add("/api/calls/{call_id}/transfer/cancel", cancel_transfer, name="api_call_transfer_cancel")
@@ -114,6 +116,10 @@ async def unhold(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     return await _run(request, services(request).controls.hangup)
+
+
+async def survey(request: web.Request) -> web.Response:
+    return await _run(request, services(request).controls.survey)
 
 
 async def complete_transfer(request: web.Request) -> web.Response:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..recording.services import RecordingService
     from ..screenpop.notifier import AgentNotifier
     from ..screenpop.services import ScreenPopService
+    from ..selfservice.survey import SurveyStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class CallDeps:
     emergency_listeners: list = field(default_factory=list)
     # The self-service runner an inbound call's flow actions use (selfservice/actions.py): call -> runner.
     inbound_actions: Callable[["Call"], ActionRunner] | None = None
+    # The survey after an inbound call (issue 17): its flow and the store of its rows (selfservice/survey.py).
+    survey_flow: Flow | None = None
+    surveys: "SurveyStore | None" = None
 
 
 class Call:
@@ -77,6 +81,7 @@ class Call:
         self.emergency = None  # the emergency number's leg while it rings or is in the call (emergency.py)
         self.recording_name: str | None = None
         self.on_hold = False
+        self.survey_requested = False  # the agent sends the caller to the survey when they hang up
         self.bridges_used = 0
         self.started_at = utcnow()
         self.queued_at = self.offered_at = self.answered_at = None
@@ -251,6 +256,11 @@ class Call:
         self.save(candidate_patient_ids=ids, patient_id=ids[0] if len(ids) == 1 else None)
         self.log("caller_identified", caller_status=self.caller.status, candidates=len(ids),
                  patient_id=ids[0] if len(ids) == 1 else None)
+
+    def clear_keys(self) -> None:
+        """Forget the keys typed so far: those pressed in the conversation answer nothing that comes."""
+        while not self.keys.empty():
+            self.keys.get_nowait()
 
     def ivr_choice(self, choice: dict) -> None:
         self.ivr_path.append(choice)

@@ -326,11 +326,21 @@ class InCall(CallState):
         return Ended(self.call, "completed", reason)
 
     def agent_left(self) -> "CallState":
-        """The agent hung up. With the emergency service in the call, the caller stays talking to it."""
+        """The agent hung up. With the emergency service in the call, the caller stays talking to it; a caller
+        the agent or the queue sends to the survey answers it (issue 17)."""
         call = self.call
         if call.emergency is not None and call.emergency.answered:
             return WithEmergency(call)
+        if wants_survey(call):
+            return Surveying(call)
         return Ended(call, "completed", "agent_hangup")
+
+    async def do_survey(self) -> None:
+        """The agent sends the caller to the survey when they hang up (the desk's flag)."""
+        if not survey_possible(self.call):
+            raise ControlNotAllowed("this call has no survey")
+        self.call.survey_requested = True
+        self.call.log("survey_requested")
 
     async def do_hangup(self) -> "CallState":
         return self.agent_left()
@@ -597,6 +607,46 @@ class Consulting(CallState):
             queues.set_state(target, "available")
 
 
+class Surveying(CallState):
+    """The agent hung up and the caller answers the short survey after the call (issue 17): the agent is free
+    at once (wrap-up), the row is written with the agent and the queue before the first question, and each
+    answer is stored as it is given, so a caller who hangs up mid-survey keeps what they answered. The call
+    ends when the survey does or the caller hangs up; either way as the agent's hang-up, as without it."""
+    name = "surveying"
+
+    def __init__(self, call: "Call"):
+        super().__init__(call)
+        self.task: asyncio.Task | None = None
+
+    def fail_safe(self) -> "CallState":
+        return Ended(self.call, "completed", "agent_hangup", hangup=True)  # served: never back to a queue
+
+    async def enter(self) -> None:
+        call = self.call
+        agent_id, queue = (call.agent.id if call.agent else None), call.queue_name
+        await announce(call, call.agent, "ended", reason="agent_hangup")
+        await release_agent_leg(call)
+        call.clear_keys()
+        call.log("survey_started", agent_id=agent_id)
+        await call.deps.surveys.start(call.id, agent_id, queue)
+        flow = call.deps.survey_flow
+        self.task = asyncio.create_task(run_flow(flow, AriIvrPort(call), {"survey.queue": queue}))
+        self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
+
+    async def on_IvrDone(self, event: IvrDone) -> "CallState | None":
+        if event.task.cancelled():
+            return None  # the caller hung up: caller_gone ended the call
+        event.task.result()  # an engine error goes to the fail-safe
+        self.call.log("survey_ended", complete=True)
+        return Ended(self.call, "completed", "agent_hangup", hangup=True)
+
+    def caller_gone(self, reason: str) -> "CallState":
+        if self.task:
+            self.task.cancel()
+        self.call.log("survey_ended", complete=False, reason=reason)
+        return Ended(self.call, "completed", "agent_hangup")
+
+
 class Ended(CallState):
     name = "ended"
 
@@ -658,11 +708,17 @@ async def unhold_caller(call: "Call") -> None:
 
 
 async def drop_agent(call: "Call", reason: str, **where) -> None:
-    """The agent leaves a call that goes on without them (blind transfer): their recording is closed, their
-    leg hung up, the bridge taken down (the caller stays in our app), and the agent goes to wrap-up."""
+    """The agent leaves a call that goes on without them (blind transfer)."""
     agent = call.agent
     await announce(call, agent, "ended", reason=reason)
     call.log("transferred", mode="blind", reason=reason, from_agent=agent.number if agent else None, **where)
+    await release_agent_leg(call)
+
+
+async def release_agent_leg(call: "Call") -> None:
+    """The agent's part of a call that goes on without them (a blind transfer, the survey after the call):
+    their recording is closed, their leg hung up, the bridge taken down (the caller stays in our app), and
+    the agent goes to wrap-up."""
     if call.recording_name:
         await call.deps.recordings.stop(call)
         call.deps.recordings.collect(call)
@@ -693,6 +749,21 @@ async def hand_over_to_emergency(call: "Call") -> None:
         call.close_leg(call.agent_channel_id)
     call.release_agent()
     call.agent = call.agent_channel_id = None
+
+
+def survey_possible(call: "Call") -> bool:
+    """An inbound call whose flow actions can store the answers, with a survey flow wired (main.py)."""
+    deps = call.deps
+    return (call.direction == "inbound" and call.flavour.actions is not None
+            and deps.survey_flow is not None and deps.surveys is not None)
+
+
+def wants_survey(call: "Call") -> bool:
+    """The agent asked for it (do_survey), or the call's queue surveys every caller."""
+    if not survey_possible(call):
+        return False
+    info = call.deps.queues.queues.get(call.queue_name or "")
+    return call.survey_requested or bool(info is not None and info.post_call_survey)
 
 
 def reserve_agent(call: "Call", target: "AgentRuntime") -> "AgentRuntime":

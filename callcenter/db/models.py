@@ -331,6 +331,8 @@ class Queue(Base):
     service_level_seconds: Mapped[int] = mapped_column(Integer, default=30)
     moh_class: Mapped[str] = mapped_column(String(80), default="default")
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Every caller of this queue is sent to the short survey when the agent hangs up (issue 17).
+    post_call_survey: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # -- calls ------------------------------------------------------------------------------------------------
@@ -744,6 +746,22 @@ class DoNotCall(Base):
     call_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CallSurvey(Base):
+    """The survey after an inbound call (issue 17): one per call, against the agent who took it and its queue.
+    An answer is written as it is given, so a caller who hangs up mid-survey leaves what they answered."""
+    __tablename__ = "call_surveys"
+    __table_args__ = (CheckConstraint("satisfaction BETWEEN 1 AND 5", name="satisfaction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
+    queue_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)   # 1 very dissatisfied .. 5 very satisfied
+    resolved: Mapped[bool | None] = mapped_column(Boolean)      # was the caller's matter resolved
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the last answer
 
 
 class SurveyResponse(Base):

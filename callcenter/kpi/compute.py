@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from ..db.models import (
     Agent,
     CallEvent,
+    CallSurvey,
     Campaign,
     CampaignAttempt,
     CampaignTarget,
@@ -979,6 +980,12 @@ def table_facts(session: Session, q: _Query) -> list[Fact]:
             select(SurveyResponse.campaign_name, SurveyResponse.score, SurveyResponse.created_at)
             .where(SurveyResponse.created_at >= q.start, SurveyResponse.created_at < q.end)):
         facts.append(Fact(at, {"csat_n": 1, "csat_top": int(score >= 4)}, campaign=campaign))
+    # The survey after an inbound call (issue 17): the same CSAT, by the agent who took the call and queue.
+    for agent_id, queue, score, at in session.execute(
+            select(CallSurvey.agent_id, CallSurvey.queue_name, CallSurvey.satisfaction, CallSurvey.started_at)
+            .where(CallSurvey.started_at >= q.start, CallSurvey.started_at < q.end,
+                   CallSurvey.satisfaction.is_not(None))):
+        facts.append(Fact(at, {"csat_n": 1, "csat_top": int(score >= 4)}, queue=queue, agent=agent_id))
     for opened, resolved in session.execute(
             select(Complaint.opened_at, Complaint.resolved_at)
             .where(Complaint.resolved_at >= q.start, Complaint.resolved_at < q.end)):

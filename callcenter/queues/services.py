@@ -264,8 +264,7 @@ class QueueService:
 
 
 def _load(session: Session) -> tuple[list[QueueInfo], list[AgentRuntime]]:
-    queues = [QueueInfo(q.name, q.title, q.skill or q.name, q.service_level_seconds, q.moh_class)
-              for q in session.scalars(select(Queue))]
+    queues = [_queue_info(q) for q in session.scalars(select(Queue))]
     agents = [AgentRuntime(a.id, a.number, a.name, a.endpoint, frozenset(a.skills or ()),
                            frozenset(a.languages or ()))
               for a in session.scalars(select(Agent))]
@@ -284,7 +283,12 @@ def _load_queue(session: Session, name: str) -> QueueInfo | None:
     q = session.scalar(select(Queue).where(Queue.name == name))
     if q is None:
         return None
-    return QueueInfo(q.name, q.title, q.skill or q.name, q.service_level_seconds, q.moh_class)
+    return _queue_info(q)
+
+
+def _queue_info(q: Queue) -> QueueInfo:
+    return QueueInfo(q.name, q.title, q.skill or q.name, q.service_level_seconds, q.moh_class,
+                     bool(q.post_call_survey))
 
 
 def _reset_agent_states(session: Session) -> None:

@@ -65,6 +65,7 @@ class QueueInfo:
     skill: str
     service_level_seconds: int
     moh_class: str
+    post_call_survey: bool = False  # its callers are surveyed when the agent hangs up (calls/state.py)
 
 
 class QueueStore(Protocol):

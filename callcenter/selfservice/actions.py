@@ -1,4 +1,5 @@
-"""What an inbound call's `action` nodes run (ivr_flows/hotline.yaml): the
+"""What an inbound call's `action` nodes run (ivr_flows/hotline.yaml,
+ivr_flows/post-call-survey.yaml): the
 same declarative nodes as the campaign flows (campaigns/actions.py), with the same node schema, the same
 `outcomes` wiring and, for appointments, the same action names and results. A call gets its runner through
 its flavour (`Inbound.actions`, calls/flavour.py), which `calls/ivr.py` delegates `action` nodes to.
@@ -18,6 +19,8 @@ its flavour (`Inbound.actions`, calls/flavour.py), which `calls/ivr.py` delegate
 |                       |                        | proved to be: ask the date of birth, then look again),    |
 |                       |                        | wrong_check_digit, unknown, failed (after max_tries wrong |
 |                       |                        | or unknown numbers): the context's `ticket.serial`        |
+| `survey.record`       | question: satisfaction | invalid; the context's `survey.score` (1-5) or            |
+|                       | or resolved            | `survey.resolved` (yes/no), stored at once (survey.py)    |
 
 A ticket's status is told to anyone who types its serial number (complaints/serial.py checks the check
 digit before any database work), except for a ticket that names a patient: then only to a caller proved to be
@@ -52,6 +55,7 @@ from ..eventlog import utcnow
 from ..ivr.catalog import PromptCatalog
 from ..ivr.flow import Flow, Registry, load_flow
 from ..patients.appointments import ACTIVE_STATUSES, change_by_patient, next_appointment
+from .survey import SurveyStore
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,6 +70,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "appointment.confirm": ("confirmed", "not_possible"),
     "appointment.cancel": ("cancelled", "not_possible"),
     "ticket.status": ("found", "verify", "wrong_check_digit", "unknown", "failed"),
+    "survey.record": ("invalid",),
 }
 VIA = {"via": "hotline_ivr"}
 DEFAULT_DOB_TRIES = 3
@@ -89,6 +94,7 @@ class SelfService:
     def __init__(self, db: Database, *, time_zone: str = "UTC", clock: Callable[[], datetime] = utcnow):
         self.db, self.clock = db, clock
         self.time_zone = time_zone
+        self.surveys = SurveyStore(db, clock=clock)
 
     def bind(self, call: Any) -> BoundSelfService:
         """`call`: the live call (calls.services.Call): its id and the patients its number matched."""
@@ -168,6 +174,13 @@ class BoundSelfService:
                  "done" if changed else "not possible")
         return status if changed else "not_possible"
 
+    # -- the survey after the call (calls/state.py Surveying) --
+
+    async def survey(self, args: dict, context: dict) -> str:
+        question = args.get("question", "satisfaction")
+        stored = await self.service.surveys.answer(self.call.id, question, context)
+        return "done" if stored else "invalid"
+
     # -- tickets (complaints, suggestions, praise) --
 
     async def ticket_status(self, args: dict, context: dict) -> str:
@@ -244,5 +257,6 @@ _HANDLERS = {
     "patient.identify": BoundSelfService.identify, "patient.verify_dob": BoundSelfService.verify_dob,
     "appointment.next": BoundSelfService.next_appointment, "appointment.confirm": BoundSelfService.confirm,
     "appointment.cancel": BoundSelfService.cancel, "ticket.status": BoundSelfService.ticket_status,
+    "survey.record": BoundSelfService.survey,
 }
 assert set(_HANDLERS) == set(ACTIONS)

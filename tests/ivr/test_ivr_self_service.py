@@ -13,7 +13,7 @@ from ivr_fakes import ScriptedPort, line_of, write
 from sqlalchemy import select
 
 from callcenter.complaints import serial as serials
-from callcenter.db.models import Appointment, AuditEvent, Complaint, Patient
+from callcenter.db.models import Appointment, AuditEvent, Call, CallSurvey, Complaint, Patient
 from callcenter.ivr import Enqueue, FlowError, Hangup, run_flow
 from callcenter.selfservice.actions import SelfService, load_inbound_flow
 
@@ -273,3 +273,35 @@ async def test_given_a_patients_ticket_when_they_call_from_their_number_then_tol
     assert "callcenter/ticket-received" in port.prompts_played()
     assert "callcenter/ask-date-of-birth" not in port.prompts_played()
     assert [(action, patient) for action, patient, _ in audits(db)] == [("ivr_complaint_status", patient_id)]
+
+
+# ---- the survey after an inbound call (ivr_flows/post-call-survey.yaml) ----
+
+SURVEY = load_inbound_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "post-call-survey.yaml")
+
+
+async def run_survey(db, presses) -> tuple[Any, CallSurvey]:
+    with db.session() as s:
+        s.add(Call(id=CALL_ID, status="connected", queue_name="results"))
+    service = SelfService(db, clock=lambda: NOW)
+    await service.surveys.start(CALL_ID, None, "results")
+    port = SelfServicePort(presses, runner=service.bind(SimpleNamespace(id=CALL_ID, patients=[])))
+    outcome = await run_flow(SURVEY, port, {})
+    with db.session() as s:
+        row = s.scalars(select(CallSurvey)).one()
+        s.expunge(row)
+    return outcome, row
+
+
+async def test_given_the_post_call_survey_when_answered_then_both_answers_are_stored(db):
+    outcome, row = await run_survey(db, [(1.0, "4"), (12.0, "2")])
+
+    assert outcome == Hangup("survey_done")
+    assert (row.queue_name, row.satisfaction, row.resolved, row.answered_at) == ("results", 4, False, NOW)
+
+
+async def test_given_the_post_call_survey_when_a_wrong_key_then_asked_again_and_silence_skips_a_question(db):
+    outcome, row = await run_survey(db, [(1.0, "7"), (12.0, "5")])   # then silence at the second question
+
+    assert outcome == Hangup("survey_incomplete")
+    assert (row.satisfaction, row.resolved) == (5, None), "no answer is invented"
