@@ -2,8 +2,8 @@
 resolved yes/no, each answer written as given) and queues.post_call_survey (every caller of the queue is
 surveyed when the agent hangs up).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-04
 
 Frozen like 0001: no model imports.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
