@@ -75,7 +75,7 @@ from .selfservice.actions import SelfService, load_inbound_flow
 from .sms import gateway as sms_gateway
 from .sms import http as sms_http
 from .sms import templates as sms_templates
-from .sms.services import SmsService
+from .sms.services import ComplaintDesk, SmsService
 from .sms.worker import SmsWorker
 from .supervision import http as supervision_http
 from .supervision.services import MonitorService
@@ -241,11 +241,18 @@ def _build_fhir_poll(s: Services) -> None:
 
 def _build_complaints(s: Services) -> None:
     """Tickets: routing.yaml read once (a broken file stops the start with file:line messages); with
-    webhooks on, complaint.created/resolved go to the outbox in the ticket's transaction."""
+    webhooks on, complaint.created/resolved go to the outbox in the ticket's transaction, and to the SMS
+    service, which texts the patient the serial, then that the answer is ready (same transaction)."""
     c = s.cfg.complaints
     rules = complaint_routing.load(s.cfg.path(c.routing_file)) if c.routing_file else complaint_routing.load()
-    listener = outbox.complaint if s.cfg.webhooks.enabled else None
+    listeners = ([outbox.complaint] if s.cfg.webhooks.enabled else []) + [s.sms.ticket_event]
+
+    def listener(session, type_: str, complaint_id: int, serial: str) -> None:
+        for each in listeners:
+            each(session, type_, complaint_id, serial)
+
     s.complaints = ComplaintService(s.db, rules, listener=listener)
+    s.sms.tickets = ComplaintDesk(rules, listener)  # a COMPLAINT text opens a ticket in its transaction
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
     if s.cfg.mail.host:
         s.mail = MailIntake(s.db, s.cfg.mail, rules)

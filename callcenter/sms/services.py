@@ -29,9 +29,13 @@ from sqlalchemy.orm import Session
 
 from ..campaigns import compliance
 from ..campaigns.schema import CampaignDef
+from ..complaints import serial as serials
+from ..complaints.routing import Routing
+from ..complaints.services import Actor, NewTicket, TicketListener
+from ..complaints.services import create as create_ticket
 from ..config import Config
 from ..db.database import Database
-from ..db.models import Appointment, CampaignTarget, DoNotCall, Patient, PatientPhone, TextMessage
+from ..db.models import Appointment, CampaignTarget, Complaint, DoNotCall, Patient, PatientPhone, TextMessage
 from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
 from ..patients.appointments import ACTIVE_STATUSES, change_by_patient
@@ -56,6 +60,20 @@ class TicketDesk(Protocol):
 
     def open_from_text(self, session: Session, *, kind: str, text: str, patient_id: int | None,
                        e164: str, now: datetime) -> str: ...
+
+
+class ComplaintDesk:
+    """Tickets opened by text, through the complaints package's one way of creating them (routing, serial,
+    first event, its listeners), in the incoming text's transaction."""
+
+    def __init__(self, routing: Routing, listener: TicketListener | None = None):
+        self.routing, self.listener = routing, listener
+
+    def open_from_text(self, session: Session, *, kind: str, text: str, patient_id: int | None, e164: str,
+                       now: datetime) -> str:
+        new = NewTicket(channel="sms", kind=kind, text=text, patient_id=patient_id, contact_phone=e164)
+        ticket = create_ticket(session, new, self.routing, Actor(origin="sms"), now, self.listener)
+        return ticket.display
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,22 @@ class SmsService:
                           dedupe_key=f"tried_to_call:target:{target.id}", campaign_kind=campaign.kind,
                           send_window=_window(campaign))
         store.queue(session, text, now)
+
+    def ticket_event(self, session: Session, type_: str, complaint_id: int, serial: str) -> None:
+        """The tickets' listener (complaints/services.py, wired in main.py), in the ticket's transaction: the
+        serial texted when a ticket is received (one opened by text has it in the answer already), and a
+        note that the answer is ready when it is resolved. Only to a number the ticket or its patient has."""
+        ticket = session.get(Complaint, complaint_id)
+        if ticket is None or (type_ == "complaint.created" and ticket.channel == "sms"):
+            return
+        number = _ticket_number(session, ticket, self.region)
+        if number is None:
+            return
+        texted = self.ticket_opened if type_ == "complaint.created" else self.ticket_answered
+        if type_ in ("complaint.created", "complaint.resolved"):
+            texted(session, serial=serials.display(serial), ticket_id=ticket.id, e164=number,
+                   patient_id=ticket.patient_id, language=_language(session, ticket.patient_id),
+                   now=self.clock())
 
     def ticket_opened(self, session: Session, *, serial: str, ticket_id: int, e164: str,
                       patient_id: int | None, language: str, now: datetime) -> int | None:
@@ -264,6 +298,12 @@ def _mobile(session: Session, patient_id: int) -> str | None:
     return session.scalar(select(PatientPhone.e164).where(
         PatientPhone.patient_id == patient_id, PatientPhone.kind == "mobile")
         .order_by(PatientPhone.is_primary.desc(), PatientPhone.id).limit(1))
+
+
+def _ticket_number(session: Session, ticket: Complaint, region: str) -> str | None:
+    """Where a ticket's texts go: its patient's mobile, else the phone the ticket was given with."""
+    mobile = _mobile(session, ticket.patient_id) if ticket.patient_id else None
+    return mobile or (normalize(ticket.contact_phone, region).e164 if ticket.contact_phone else None)
 
 
 def _patient_of(session: Session, number: str) -> int | None:

@@ -11,6 +11,7 @@ from callcenter.db.models import (
     Appointment,
     AuditEvent,
     CampaignTarget,
+    Complaint,
     DoNotCall,
     TextDeliveryReport,
     TextMessage,
@@ -115,3 +116,16 @@ async def test_given_an_unknown_word_when_texted_then_a_helpful_answer_comes_bac
     [answer] = await until(lambda: kannel.texts_to(number))
     assert inbound.keyword == "unknown"
     assert "Reply C to confirm, X to cancel, STOP" in answer and "+1 415 555 0100" in answer
+
+
+async def test_given_a_complaint_texted_when_it_arrives_then_the_handset_gets_the_ticket_serial(
+        kannel, center, db):
+    number = new_number()
+    add_patient(db, number)
+
+    await _texted(kannel, number, "COMPLAINT the lift in building B has been broken for a week", db, center)
+
+    [answer] = await until(lambda: kannel.texts_to(number))
+    [ticket] = _rows(db, Complaint)
+    assert ticket.channel == "sms" and ticket.contact_phone == number
+    assert f"opened case {ticket.serial[:4]} {ticket.serial[4:8]} {ticket.serial[8:]}" in answer
