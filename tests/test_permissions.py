@@ -74,6 +74,8 @@ SAMPLES: dict[str, Sample] = {
     "followup_sheet_pdf": Sample(params={"response_id": "999999"}),
     "api_followup_response": Sample(params={"response_id": "999999"}),
     "api_followup_paper_answer": Sample(params={"response_id": "999999"}, json={"question": "x", "value": 1}),
+    "api_followup_designer_draft": Sample(params={"code": "none"}),
+    "api_followup_designer_save": Sample(json={"id": "x"}),   # refused as incomplete: nothing stored
     # agent desk (issue 4)
     "api_desk_search": Sample(json={"mrn": "MRN-NONE"}),
     # no such patient (404): a break-the-glass view, as a search result needs the user's own search first

@@ -171,6 +171,11 @@ _TABLE: dict[str, set[str]] = {
     "followup_sheet_pdf":         {"agent", "nurse", "supervisor", "admin"},   # the patient's header: audited
     "api_followup_response":      {"agent", "nurse", "supervisor", "admin"},
     "api_followup_paper_answer":  {"agent", "nurse", "supervisor", "admin"},   # who typed it in
+    # the designer: clinical content, for admins and nurses (the clinical role; no clinical-lead role exists)
+    "followup_designer":          {"nurse", "admin"},
+    "api_followup_designer":      {"nurse", "admin"},
+    "api_followup_designer_draft": {"nurse", "admin"},
+    "api_followup_designer_save": {"nurse", "admin"},   # a new version, audited
     # -- red-flag escalation and the call's triage record (issue 5, callcenter/triage/http.py) -------------
     "api_triage_escalate":    {"agent", "nurse", "api:triage"},  # own desk only
     "api_triage_escalate_complete": {"agent", "nurse", "api:triage"},

@@ -23,6 +23,16 @@ On paper (a response with channel `paper`; answers typed in later name who typed
 - POST /api/followup/responses/{id}/answers    {"question": CODE, "value": ...}: a typed answer
 
 An answer that does not fit its question is refused with {"error": "CODE: ..."} (400), shown on its field.
+
+The designer (admins and nurses), followup/designer.py:
+
+- GET  /followup/designer                      the page
+- GET  /api/followup/designer                  {bank, questionnaires, kinds, types, operators, dispositions,
+                                               languages}: what a draft is built from
+- GET  /api/followup/designer/{code}           the current version as a draft (to make the next version)
+- POST /api/followup/designer                  a draft -> 201 {id, version, review_status, new_questions}, or
+                                               400 {error, problems: [{field, message}]} from the files'
+                                               validator, each problem on its field
 """
 from __future__ import annotations
 
@@ -38,6 +48,8 @@ from ..triage.services import confirmed_patient
 from ..web.request import audit_actor, json_object, own_desk_agent, services, user_id
 from ..web.templating import render
 from . import paper
+from .designer import DraftInvalid, bank_view, draft_of
+from .schema import KINDS, OPERATORS, RED_FLAG_ESCALATIONS, TYPES, load_bank
 from .services import AGENT, AnswerGiven, QuestionnaireService, red_flag_fact
 
 CONSOLE, PAPER = "console", "paper"
@@ -57,6 +69,10 @@ def setup_routes(app: web.Application) -> None:
                        name="api_followup_response")
     app.router.add_post("/api/followup/responses/{response_id:\\d+}/answers", paper_answer,
                         name="api_followup_paper_answer")
+    app.router.add_get("/followup/designer", designer_page, name="followup_designer")
+    app.router.add_get("/api/followup/designer", designer_options, name="api_followup_designer")
+    app.router.add_get("/api/followup/designer/{code}", designer_draft, name="api_followup_designer_draft")
+    app.router.add_post("/api/followup/designer", designer_save, name="api_followup_designer_save")
 
 
 def _questionnaires(request: web.Request) -> QuestionnaireService:
@@ -205,3 +221,50 @@ async def sheet_pdf(request: web.Request) -> web.Response:
     return web.Response(body=pdf, content_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="followup-sheet-{view["response_id"]}.pdf"',
         "Cache-Control": "no-store"})
+
+
+# -- the designer (admins and nurses: the clinical role) ----------------------------------------------------
+
+def _file_bank(request: web.Request):
+    """The shipped question bank, as the file says now (a few milliseconds): the designer adds to it, never
+    changes it."""
+    return load_bank()
+
+
+async def designer_page(request: web.Request) -> web.Response:
+    return await render(request, "followup_designer.html", {})
+
+
+async def designer_options(request: web.Request) -> web.Response:
+    """What the designer picks from: the bank (with questions added by the designer before), the stored
+    questionnaires, and the words of the schema and the triage ladder."""
+    bank = await _questionnaires(request).designer_bank(_file_bank(request))
+    ladder = services(request).triage.ladder
+    rungs = [{"id": r.id, "label": r.label.get("en", r.id),
+              "escalations": [e for e in r.satisfied_by if e in RED_FLAG_ESCALATIONS]}
+             for r in ladder.dispositions.values() if r.escalation_required]
+    catalogue = await _questionnaires(request).catalogue()
+    return web.json_response({"bank": bank_view(bank), "questionnaires": catalogue,
+                              "kinds": list(KINDS), "types": list(TYPES), "operators": OPERATORS,
+                              "dispositions": rungs, "languages": list(bank.languages)})
+
+
+async def designer_draft(request: web.Request) -> web.Response:
+    """The current version of a stored questionnaire, as the starting point of a new version."""
+    forms = _questionnaires(request)
+    _, questionnaire = await forms.current(request.match_info["code"])
+    return web.json_response(draft_of(questionnaire))
+
+
+async def designer_save(request: web.Request) -> web.Response:
+    draft = await json_object(request, '{"id": "...", "version": "2", "questions": [...]}')
+    try:
+        design = await _questionnaires(request).save_design(
+            draft, _file_bank(request), user_id=user_id(request), ladder=services(request).triage.ladder)
+    except DraftInvalid as exc:
+        problems = [{"field": p.field, "message": p.message} for p in exc.problems]
+        return web.json_response({"error": "the questionnaire has problems: see each field",
+                                  "problems": problems}, status=400)
+    q = design.questionnaire
+    return web.json_response({"id": q.id, "version": q.version, "review_status": q.review_status,
+                              "new_questions": list(design.new_codes)}, status=201)

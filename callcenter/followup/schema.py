@@ -232,8 +232,17 @@ class Questionnaire:
 
 def load_bank(path: str | Path = BANK_FILE) -> Bank:
     shown_as = str(path)
+    return _parse_bank(source.read_yaml(Path(path), shown_as, QuestionnaireDataError), shown_as)
+
+
+def parse_bank_text(text: str, shown_as: str) -> Bank:
+    """A bank given as text (the console's designer adds questions this way): the same checks as a file."""
+    return _parse_bank(source.read_yaml_text(text, shown_as, QuestionnaireDataError), shown_as)
+
+
+def _parse_bank(raw: Any, shown_as: str) -> Bank:
     problems = Problems(shown_as)
-    top = _top(problems, source.read_yaml(Path(path), shown_as, QuestionnaireDataError), "'questions'")
+    top = _top(problems, raw, "'questions'")
     version = top.get("version", source.version)
     sources = top.get("source", _sources)
     review_status = top.get("review_status", _choice(REVIEW_STATUSES))
@@ -338,6 +347,13 @@ def load_questionnaire(path: str | Path, bank: Bank, ladder: Ladder | None = Non
     """Load one questionnaire; raises QuestionnaireDataError listing every problem as `file:line: ...`."""
     shown_as = str(path)
     raw = source.read_yaml(Path(path), shown_as, QuestionnaireDataError)
+    return _QuestionnaireParser(shown_as, bank, ladder or load_ladder()).parse(raw)
+
+
+def parse_questionnaire_text(text: str, shown_as: str, bank: Bank, ladder: Ladder | None = None
+                             ) -> Questionnaire:
+    """A questionnaire given as text (the console's designer): the same checks as a file."""
+    raw = source.read_yaml_text(text, shown_as, QuestionnaireDataError)
     return _QuestionnaireParser(shown_as, bank, ladder or load_ladder()).parse(raw)
 
 

@@ -14,6 +14,7 @@ Logs name questionnaires, versions and responses by id, never answers or patient
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -42,6 +43,7 @@ from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
 from ..web.csvfile import csv_text
 from . import answers
+from .designer import Design, DraftInvalid, Problem, check
 from .exceptions import (
     AlreadyAnswered,
     FollowUpError,
@@ -51,7 +53,7 @@ from .exceptions import (
     UnknownResponse,
     VersionUnchanged,
 )
-from .schema import RECORDED, REQUIRED_LANGUAGE, Bank, Item, Questionnaire, RedFlag
+from .schema import RECORDED, REQUIRED_LANGUAGE, REVIEW_STATUSES, Bank, Item, Question, Questionnaire, RedFlag
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ __all__ = ["AnswerGiven", "LoadReport", "QuestionnaireService", "RecordedAnswer"
            "red_flag_fact"]
 
 CHANNELS = FOLLOWUP_CHANNELS
+EXAMPLE_CONTENT = REVIEW_STATUSES[0]
 AGENT, AUTOMATED = FOLLOWUP_ANSWERED_BY
 
 
@@ -269,6 +272,27 @@ class QuestionnaireService:
         audited in the same transaction. None when the response names no patient."""
         return await self.db.run(_audited_header, response_id, actor)
 
+    # ---- the console's designer ----
+
+    async def designer_bank(self, bank: Bank) -> Bank:
+        """`bank` (the file's) with the questions the designer added before (stored, not in the file)."""
+        return await self.db.run(_with_stored_questions, bank)
+
+    async def save_design(self, draft: dict[str, Any], bank: Bank, *, user_id: int | None,
+                          ladder: Any = None) -> Design:
+        """Check a designer's draft with the files' validator and store it as a NEW version (a version
+        stored before, in use or not, is never changed). What the designer saves is example content needing
+        clinical review, as the shipped files are, whatever the draft says: approval is a reviewed commit."""
+        draft = {**draft, "review_status": EXAMPLE_CONTENT}
+        design = check(draft, await self.designer_bank(bank), ladder)
+        questionnaire = design.questionnaire
+        if await self.db.run(_version_stored, questionnaire.id, questionnaire.version):
+            raise DraftInvalid([Problem("version", f"version: {questionnaire.version} of "
+                                        f"'{questionnaire.id}' is stored already: a changed questionnaire "
+                                        "needs a new version")])
+        await self.load(design.bank, [(questionnaire, design.text)], user_id)
+        return design
+
     # ---- export ----
 
     async def export(self, study: str, *, actor_user_id: int | None,
@@ -364,6 +388,18 @@ def _audited_header(session: Session, response_id: int, actor: AuditActor) -> di
                     detail={"response_id": response_id})
     return {"name": f"{patient.given_name} {patient.family_name}", "mrn": patient.mrn,
             "date_of_birth": patient.date_of_birth.isoformat()}
+
+
+def _with_stored_questions(session: Session, bank: Bank) -> Bank:
+    rows = session.scalars(select(FollowUpQuestion))
+    stored = {row.code: Question.from_json(row.definition) for row in rows
+              if row.code not in bank.questions and row.definition}
+    return dataclasses.replace(bank, questions={**bank.questions, **stored}) if stored else bank
+
+
+def _version_stored(session: Session, code: str, version: str) -> bool:
+    return session.scalar(select(FollowUpQuestionnaireVersion.id).join(FollowUpQuestionnaire).where(
+        FollowUpQuestionnaire.code == code, FollowUpQuestionnaireVersion.version == version)) is not None
 
 
 def _export(session: Session, study: str, actor_user_id: int | None,

@@ -30,6 +30,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("supervisor_console", "Supervision"),
     ("campaigns", "Campaigns"),
     ("followup_paper", "Paper sheets"),
+    ("followup_designer", "Questionnaires"),
     ("kpi_page", "KPIs"),
     ("reports_page", "Reports"),
     ("admin_console", "Administration"),

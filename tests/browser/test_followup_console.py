@@ -1,6 +1,7 @@
 """Follow-up questionnaires in the real browser (issue 16): the agent-guided form on the desk during a real
 call through the sandbox Asterisk (skip logic live, a reload mid-form, an out-of-range answer shown on its
-field, a red flag escalating through the triage panel), and a paper sheet: created, printed, typed in."""
+field, a red flag escalating through the triage panel), a paper sheet (created, printed, typed in) and the
+designer (skip logic, a cycle shown on its field, a new version saved)."""
 from __future__ import annotations
 
 import io
@@ -12,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from callcenter.ari.client import AriNotFound
-from callcenter.db.models import FollowUpAnswer, User
+from callcenter.db.models import FollowUpAnswer, FollowUpQuestionnaireVersion, User
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.simulate import place_call
 
@@ -144,3 +145,40 @@ def test_given_a_paper_sheet_when_printed_and_typed_in_then_pdf_has_the_question
     assert [(a.question_code, a.channel, a.answered_by, a.agent_user_id, a.call_id) for a in rows] == [
         ("pain_score", "paper", "agent", nurse_user, None),
         ("wound_redness", "paper", "agent", nurse_user, None)]
+
+
+def test_given_the_designer_when_a_cycle_is_saved_then_shown_on_its_field_and_fixed_it_saves_a_version(
+        console, signed_in, screenshot):
+    page = signed_in("nurse", console)
+    page.goto("/followup/designer")
+    page.fill("#d-id", "fever_check")
+    page.fill("#d-version", "1")
+    page.fill("#d-title-en", "Fever check")
+    page.fill("#d-title-es", "Control de fiebre")
+    page.fill("#d-source", "NHS.uk: High temperature (fever) in adults")
+    for code in ("fever_since_discharge", "body_temperature"):
+        page.select_option("#d-bank", code)
+        page.click("#btn-d-add")
+    temperature = page.locator('#d-questions li[data-code="body_temperature"]')
+    temperature.locator(".d-add-condition").click()  # on the earlier question, fever_since_discharge
+    temperature.locator(".d-cond-value").fill("yes")
+    fever = page.locator('#d-questions li[data-code="fever_since_discharge"]')
+    fever.locator(".d-add-condition").click()  # on itself: a cycle
+    fever.locator(".d-cond-value").fill("yes")
+
+    page.click("#btn-d-save")
+    problem = fever.locator('[data-field="questions.0.show_if"] > .field-error')
+    expect(problem).to_contain_text("cannot depend on its own answer (a cycle)")
+    screenshot(page, "followup-designer-cycle")
+    with console.services.db.session() as session:
+        assert session.scalars(select(FollowUpQuestionnaireVersion)).all() == []
+
+    fever.locator('[aria-label="Remove condition"]').click()
+    page.click("#btn-d-save")
+    expect(page.locator("#d-saved")).to_have_text(
+        "Saved: fever_check version 1 (example content, requires clinical review).")
+    screenshot(page, "followup-designer-saved")
+    with console.services.db.session() as session:
+        stored = session.scalar(select(FollowUpQuestionnaireVersion))
+        assert stored.definition["items"][1]["show_if"] == [
+            {"question": "fever_since_discharge", "op": "equals", "value": True}]
