@@ -1,8 +1,9 @@
 """One patient's history across the contact center, newest first (issue 17 item 7): calls (inbound,
 click-to-dial and campaign calls, with their recordings), questionnaire answers, tickets, and text messages
-once the SMS channel keeps them. It is part of the patient record (db/queries.patient_summary), so reading it
-is the record's read, audited by that read's own row; an entry's `detail` is what opening it shows, `href`
-the page that holds more (which checks its own permissions)."""
+both ways (sms/: what the patient wrote and what we texted, with its delivery). It is part of the patient
+record (db/queries.patient_summary), so reading it is the record's read, audited by that read's own row; an
+entry's `detail` is what opening it shows, `href` the page that holds more (which checks its own
+permissions)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -22,6 +23,7 @@ from ..db.models import (
     FollowUpQuestionnaireVersion,
     FollowUpResponse,
     Recording,
+    TextMessage,
 )
 
 LIMIT = 50  # entries of each kind; the record shows the newest across kinds
@@ -29,7 +31,7 @@ LIMIT = 50  # entries of each kind; the record shows the newest across kinds
 
 def timeline(session: Session, patient_id: int, limit: int = LIMIT) -> list[dict[str, Any]]:
     entries = _calls(session, patient_id, limit) + _questionnaires(session, patient_id, limit) + \
-        _tickets(session, patient_id, limit)
+        _tickets(session, patient_id, limit) + _texts(session, patient_id, limit)
     entries.sort(key=lambda e: e["at"] or "", reverse=True)
     return entries[:limit]
 
@@ -96,3 +98,21 @@ def _tickets(session: Session, patient_id: int, limit: int) -> list[dict]:
                    {"ticket_id": t.id, "serial": t.serial, "kind": t.kind, "channel": t.channel,
                     "status": t.status, "department": t.department}, f"/complaints/{t.id}")
             for t in rows]
+
+
+def _texts(session: Session, patient_id: int, limit: int) -> list[dict]:
+    rows = session.scalars(select(TextMessage).where(TextMessage.patient_id == patient_id)
+                           .order_by(TextMessage.created_at.desc(), TextMessage.id.desc()).limit(limit)).all()
+    return [_entry("sms", t.created_at, _text_title(t),
+                   {"text_id": t.id, "direction": _FROM_TO[t.direction],
+                    "purpose": t.purpose, "keyword": t.keyword, "status": t.status, "text": t.body})
+            for t in rows]
+
+
+_FROM_TO = {"in": "from the patient", "out": "to the patient"}
+
+
+def _text_title(t: TextMessage) -> str:
+    if t.direction == "in":
+        return f"From the patient · {(t.keyword or 'text').replace('_', ' ')}"
+    return f"To the patient · {t.purpose.replace('_', ' ')} · {t.status}"

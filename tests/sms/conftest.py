@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from callcenter.config import Config
 from callcenter.db.database import Database
 from callcenter.db.models import Appointment, Patient, PatientPhone, TextMessage
 from callcenter.main import Services, build, init_app
+from callcenter.sms.services import SmsService
+from callcenter.sms.templates import load
 from tests.browser.live import console_config
 
 from .kannel import KEY, PASSWORD, SHORT_CODE, USER, Kannel
@@ -110,3 +113,37 @@ def reminder_campaign(name: str = "sms-reminders", days_ahead: int = 1) -> str:
     return (f"name: {name}\nkind: appointment_reminder\ntitle: Reminders\nversion: 1\n"
             f"target: {{rule: appointments, days_ahead: {days_ahead}}}\nmode: automated\n"
             "flow: appointment-reminder\n")
+
+
+# -- the SMS service alone, on a fixed clock (test_services.py, test_timeline.py) ----------------------------
+
+# Tuesday 2026-11-24 15:00 UTC = 10:00 in New York (the hospital).
+SERVICE_NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self):
+        self.now = SERVICE_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cfg(database_url: str) -> Config:
+    cfg = Config()
+    cfg.database.url = database_url
+    cfg.site.time_zone = "America/New_York"
+    cfg.site.hospital_name, cfg.site.callback_number = "St. Example", "+1 415 555 0100"
+    cfg.sms.callback_key = "k"
+    return cfg
+
+
+@pytest.fixture
+def sms(db, cfg, clock) -> SmsService:
+    return SmsService(db, cfg, load(), clock=clock)

@@ -5,49 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from callcenter.campaigns.services import CampaignService
-from callcenter.config import Config
 from callcenter.db.models import Appointment, AuditEvent, Encounter, Patient, PatientPhone, TextMessage
 from callcenter.eventlog import EventLog
 from callcenter.sms import store
-from callcenter.sms.services import REPLIES_PER_HOUR, SmsService
+from callcenter.sms.services import REPLIES_PER_HOUR
 from callcenter.sms.store import NewText
-from callcenter.sms.templates import load
 
-# Tuesday 2026-11-24 15:00 UTC = 10:00 in New York (the hospital).
-NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+from .conftest import SERVICE_NOW as NOW
+
 MOBILE = "+14155550123"
-
-
-class Clock:
-    def __init__(self):
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def cfg(database_url: str) -> Config:
-    cfg = Config()
-    cfg.database.url = database_url
-    cfg.site.time_zone = "America/New_York"
-    cfg.site.hospital_name, cfg.site.callback_number = "St. Example", "+1 415 555 0100"
-    cfg.sms.callback_key = "k"
-    return cfg
-
-
-@pytest.fixture
-def sms(db, cfg, clock) -> SmsService:
-    return SmsService(db, cfg, load(), clock=clock)
 
 
 def patient(db, *, mobile: str = MOBILE, zone: str | None = None) -> int:
