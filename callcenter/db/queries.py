@@ -67,7 +67,6 @@ def patient_summary(session: Session, patient_id: int, *, now: datetime | None =
         "recent_discharge": _encounter_or_none(recent_discharge(session, patient_id, now=now)),
         "upcoming_appointments": _upcoming_appointments(session, patient_id, now),
         "recent_calls": _recent_calls(session, patient_id, exclude_call_id),
-        "timeline": _timeline(session, patient_id),
     }
 
 
@@ -229,11 +228,6 @@ def _recent_calls(session: Session, patient_id: int, exclude_call_id: str | None
     return [{"id": call.id, "started_at": _iso(call.started_at), "direction": call.direction,
              "queue": call.queue_name, "status": call.status, "outcome": call.outcome, "agent": agent_name}
             for call, agent_name in session.execute(query)]
-
-
-def _timeline(session: Session, patient_id: int) -> list[dict[str, Any]]:
-    from ..patients.timeline import timeline  # imported here: patients/ builds on this module
-    return timeline(session, patient_id)
 
 
 def _iso(value: datetime | None) -> str | None:

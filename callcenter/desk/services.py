@@ -33,6 +33,7 @@ from ..db.models import Agent, CallEvent, Disposition, DispositionTask, Patient,
 from ..db.models import Call as CallRow
 from ..db.queries import AuditActor, add_audit_event, patient_summary
 from ..eventlog import EventLog, utcnow
+from ..patients.timeline import timeline
 from ..phones import normalize
 from ..queues.services import AgentRuntime, QueueService
 from ..screenpop.notifier import AgentNotifier
@@ -432,6 +433,7 @@ def _view(session: Session, actor: Actor, patient_id: int, call_id: str | None, 
     summary = patient_summary(session, patient_id, exclude_call_id=call_id)
     if summary is None:
         return None
+    summary["timeline"] = timeline(session, patient_id)  # part of the record: the same audited read
     action = "patient_break_glass" if via == "break_glass" else "patient_viewed"
     add_audit_event(session, action, actor=actor.audited_as(), patient_id=patient_id, call_id=call_id,
                     reason=reason, detail={"via": via})

@@ -1,9 +1,9 @@
 """One patient's history across the contact center, newest first (issue 17 item 7): calls (inbound,
 click-to-dial and campaign calls, with their recordings), questionnaire answers, tickets, and text messages
-both ways (sms/: what the patient wrote and what we texted, with its delivery). It is part of the patient
-record (db/queries.patient_summary), so reading it is the record's read, audited by that read's own row; an
-entry's `detail` is what opening it shows, `href` the page that holds more (which checks its own
-permissions)."""
+both ways (sms/: what the patient wrote and what we texted, with its delivery). It is part of the record the
+desk opens (desk/services) and of the call page (triage/http), so reading it is the record's read, audited by
+that read's own row; an entry's `detail` is what opening it shows, `href` the page that holds more (which
+checks its own permissions)."""
 from __future__ import annotations
 
 from collections import defaultdict

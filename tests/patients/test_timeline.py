@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 
 from callcenter.complaints.serial import display
 from callcenter.db.models import Patient
-from callcenter.db.queries import patient_summary
 from callcenter.patients.timeline import timeline
 
 from .history import seed_history
@@ -45,7 +44,7 @@ def test_given_a_history_of_every_kind_when_read_then_newest_first_with_details(
     assert [e["at"] for e in entries] == sorted((e["at"] for e in entries), reverse=True)
 
 
-def test_given_the_record_when_read_then_it_carries_its_timeline_and_not_another_patients(db):
+def test_given_two_patients_when_one_has_history_then_the_others_timeline_is_empty(db):
     with db.session() as session:
         patient_id = add_patient(session)
         other = Patient(mrn="MRN-TL-2", given_name="Otto", family_name="Other",
@@ -54,5 +53,5 @@ def test_given_the_record_when_read_then_it_carries_its_timeline_and_not_another
         session.flush()
         seed_history(session, other.id, NOW)
     with db.session() as session:
-        assert patient_summary(session, patient_id, now=NOW)["timeline"] == []
-        assert len(patient_summary(session, other.id, now=NOW)["timeline"]) == 4
+        assert timeline(session, patient_id) == []
+        assert len(timeline(session, other.id)) == 4
