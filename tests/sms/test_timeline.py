@@ -2,9 +2,9 @@
 read, and what was texted back, newest first, in the record's own read."""
 from __future__ import annotations
 
-from callcenter.db.queries import patient_summary
+from callcenter.patients.timeline import timeline
 
-from .test_services import MOBILE, NOW, patient
+from .test_services import MOBILE, patient
 
 
 async def test_given_a_patients_free_text_when_the_record_is_read_then_the_text_and_the_answer_are_in_it(
@@ -13,7 +13,7 @@ async def test_given_a_patients_free_text_when_the_record_is_read_then_the_text_
     await sms.receive(MOBILE, "Can I bring my own pillow?")
 
     with db.session() as session:
-        entries = [e for e in patient_summary(session, patient_id, now=NOW)["timeline"] if e["kind"] == "sms"]
+        entries = [e for e in timeline(session, patient_id) if e["kind"] == "sms"]
 
     answer, question = entries
     assert question["title"] == "From the patient · free text"
