@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import Date, String, and_, column, func, literal, or_, select, update, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,7 @@ from ..db.models import (
     User,
 )
 from ..db.queries import AuditActor, add_audit_event, patient_summary
-from ..db.types import utcnow
+from ..db.types import UtcDateTime, utcnow
 from . import schedule
 from .exceptions import AlreadyClosed, CarePlanError, CarePlanNotFound, NotYours
 
@@ -55,7 +55,6 @@ OUTCOMES = ("completed", "unreachable", "refused", "wrong_number", "deceased")
 RETRY_AFTER = timedelta(days=1)   # an unreachable patient is tried again the next day
 LIST_LIMIT = 200
 VIEWS = ("due_today", "overdue", "upcoming", "escalated", "all")
-_INSERT_CHUNK = 5000
 
 
 # ---- who asks ----
@@ -435,25 +434,57 @@ class CarePlanService:
 # ---- planning, set-based where it counts (100k plans in seconds: scripts/bench-careplans) ----
 
 def _make_followups(session: Session, through: date, zone: ZoneInfo, now: datetime) -> tuple[int, int]:
+    """Set-based: the due days are computed once per distinct (schedule, start, end, planned-through) in
+    Python (dateutil), a few thousand rows for 100k plans, and joined to the plans in one INSERT ... SELECT
+    per chunk; no follow-up row passes through Python."""
     due = and_(CarePlan.status == "active", CarePlan.starts_on <= through,
                or_(CarePlan.planned_through.is_(None), CarePlan.planned_through < through))
     living = select(Patient.id).where(Patient.id == CarePlan.patient_id, Patient.deceased.is_(False),
                                       Patient.merged_into_id.is_(None)).exists()
-    plans = session.execute(select(CarePlan.id, CarePlan.patient_id, CarePlan.schedule, CarePlan.starts_on,
-                                   CarePlan.ends_on, CarePlan.planned_through).where(due, living)).all()
-    rows = [{"plan_id": plan_id, "patient_id": patient_id, "due_on": day,
-             "due_at": schedule.due_at(day, zone), "status": "pending", "tries": 0, "created_at": now}
-            for plan_id, patient_id, rule, starts, ends, after in plans
+    keys = session.execute(select(CarePlan.schedule, CarePlan.starts_on, CarePlan.ends_on,
+                                  CarePlan.planned_through).where(due, living).distinct()).all()
+    days = [(rule, starts, ends or _NONE, after or _NONE, day, schedule.due_at(day, zone))
+            for rule, starts, ends, after in keys
             for day in schedule.due_days(rule, starts, after, through, ends)]
-    before = session.scalar(select(func.count()).select_from(CarePlanFollowUp)) or 0
+    plans = session.scalar(select(func.count()).select_from(CarePlan).where(due, living)) or 0
+    # Only what the join does not already say: a range on starts_on here would lead SQLite's planner to the
+    # (schedule, starts_on) index by that range instead of by the join's equality (100 times slower).
+    created = sum(_insert_due(session, days[i:i + _DAYS_CHUNK], (CarePlan.status == "active", living), now)
+                  for i in range(0, len(days), _DAYS_CHUNK))
+    session.execute(update(CarePlan).where(due, living).values(planned_through=through),
+                    execution_options={"synchronize_session": False})
+    return plans, created
+
+
+_NONE = date(1, 1, 1)   # stands for NULL (no end, never planned) in the join: NULL never equals NULL
+_DAYS_CHUNK = 2000      # rows of the VALUES list per statement (6 parameters each: within SQLite's limit)
+
+
+def _insert_due(session: Session, days: list[tuple], where: tuple, now: datetime) -> int:
+    table = values(column("schedule", String), column("starts_on", Date), column("ends_on", Date),
+                   column("after", Date), column("due_on", Date), column("due_at", UtcDateTime),
+                   name="due_days").data(days).cte("due_days")   # WITH ... AS (VALUES ...): both databases
+    plan = CarePlan
+    rows = select(plan.id, plan.patient_id, table.c.due_on, table.c.due_at, literal("pending"), literal(0),
+                  literal(now, UtcDateTime)).join(table, and_(
+                      plan.schedule == table.c.schedule, plan.starts_on == table.c.starts_on,
+                      func.coalesce(plan.ends_on, _NONE) == table.c.ends_on,
+                      func.coalesce(plan.planned_through, _NONE) == table.c.after)).where(*where)
+    # In the unique key's order: its B-tree grows at the end instead of being split all over.
+    rows = rows.order_by(plan.id, table.c.due_on)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # The unique (plan, due day) key: a planner running at the same time makes nothing twice either.
-    statement = dialect.insert(CarePlanFollowUp).on_conflict_do_nothing(index_elements=["plan_id", "due_on"])
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(statement, rows[start:start + _INSERT_CHUNK])
-    session.execute(update(CarePlan).where(due, living).values(planned_through=through))
-    created = (session.scalar(select(func.count()).select_from(CarePlanFollowUp)) or 0) - before
-    return len(plans), created
+    statement = dialect.insert(CarePlanFollowUp).from_select(
+        ["plan_id", "patient_id", "due_on", "due_at", "status", "tries", "created_at"], rows
+    ).on_conflict_do_nothing(index_elements=["plan_id", "due_on"])
+    before = _count_followups(session)
+    done = session.execute(statement).rowcount
+    # Python's sqlite3 and psycopg report -1 for an INSERT ... SELECT that starts WITH or ends ON CONFLICT.
+    return done if done is not None and done >= 0 else _count_followups(session) - before
+
+
+def _count_followups(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(CarePlanFollowUp)) or 0
 
 
 def _hand_to_campaigns(session: Session, now: datetime) -> int:
@@ -548,7 +579,10 @@ def withdraw_patient_plans(session: Session, patient_id: int, reason: str, now: 
     campaigns are calling have their targets withdrawn by the campaigns' own port."""
     plans = session.scalars(select(CarePlan).where(CarePlan.patient_id == patient_id,
                                                    CarePlan.status == "active")).all()
-    withdrawn = _withdraw_open(session, (CarePlanFollowUp.patient_id == patient_id,), reason, now)
+    # Through the patient's plans (indexed) and the (plan, due day) key: no index on the follow-ups' patient
+    # to keep up at every planning.
+    theirs = select(CarePlan.id).where(CarePlan.patient_id == patient_id)
+    withdrawn = _withdraw_open(session, (CarePlanFollowUp.plan_id.in_(theirs),), reason, now)
     _end_plans(session, plans, "withdrawn", reason, now, None, withdraw=False)
     return withdrawn
 

@@ -1105,7 +1105,7 @@ class CarePlan(Base):
 
     __tablename__ = "care_plans"
     __table_args__ = (one_of("kind", CARE_PLAN_KINDS), one_of("channel", CARE_PLAN_CHANNELS),
-                      one_of("status", CARE_PLAN_STATUSES), Index(None, "status", "planned_through"))
+                      one_of("status", CARE_PLAN_STATUSES), Index(None, "schedule", "starts_on"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
@@ -1122,7 +1122,8 @@ class CarePlan(Base):
     max_tries: Mapped[int] = mapped_column(Integer, default=3)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # The last due day follow-ups were made for: the next planning starts after it (the unique key of
-    # care_plan_followups keeps a repeated or concurrent planning from making one twice anyway).
+    # care_plan_followups keeps a repeated or concurrent planning from making one twice anyway). Planning
+    # joins its due days to the plans by (schedule, starts_on): that index.
     planned_through: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -1136,7 +1137,7 @@ class CarePlanFollowUp(Base):
 
     __tablename__ = "care_plan_followups"
     __table_args__ = (one_of("status", CARE_FOLLOWUP_STATUSES), UniqueConstraint("plan_id", "due_on"),
-                      Index(None, "status", "due_at"), Index(None, "patient_id", "status"))
+                      Index(None, "status", "due_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("care_plans.id", ondelete="CASCADE"))
@@ -1147,7 +1148,7 @@ class CarePlanFollowUp(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     last_outcome: Mapped[str | None] = mapped_column(String(16))
     campaign_target_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaign_targets.id", ondelete="SET NULL"), index=True)
+        ForeignKey("campaign_targets.id", ondelete="SET NULL"))
     last_call_id: Mapped[str | None] = mapped_column(String(32))
     escalated_to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
