@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import_commands(sub)
     _add_kpi_command(sub)
     _add_hl7_commands(sub)
+    _add_sms_commands(sub)
     _add_questionnaire_commands(sub)
     _add_careplan_commands(sub)
     s = sub.add_parser("config", help="show the effective configuration (secrets hidden)")
@@ -275,6 +276,20 @@ def _add_hl7_commands(sub) -> None:
     s.add_argument("--to", default="", help="host:port of the listener (default: [hl7] listen)")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each ACK")
     s.set_defaults(func=c.send)
+
+
+def _add_sms_commands(sub) -> None:
+    """Text messages (issue 17): callcenter/sms/commands.py does the work."""
+    from .sms import commands as c
+    actions = sub.add_parser("sms", help="text messages: check the texts, the outbox, Kannel's groups") \
+        .add_subparsers(title="sms commands", metavar="ACTION")
+    s = actions.add_parser("check", help="check the texts file (default: callcenter/sms/templates.yaml)")
+    s.add_argument("file", nargs="?", default="")
+    s.set_defaults(func=c.check)
+    s = actions.add_parser("outbox", help="texts by direction, status and purpose (counts, as JSON)")
+    s.set_defaults(func=c.outbox)
+    s = actions.add_parser("kannel-conf", help="print the smsbox groups of kannel.conf that fit [sms]")
+    s.set_defaults(func=c.kannel_conf)
 
 
 def _add_careplan_commands(sub) -> None:
