@@ -17,6 +17,7 @@ const desk$ = {
   agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
   pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null, saving: false,
   stateVersion: 0,
+  surveyFor: null,  // the call whose caller answers the survey when the agent hangs up (issue 17)
 };
 // What the pill says when the agent's part of a call ended for a reason other than a hang-up.
 const END_LABELS = { transferred: "Transferred", agent_hangup_in_consultation: "Transferred",
@@ -306,6 +307,7 @@ function setCallState(state, note) {
   show("btn-cancel", state === "consulting");
   for (const id of ["btn-hold", "btn-unhold", "btn-blind", "btn-warm"]) $(id).disabled = !talking;
   $("btn-hangup").disabled = !(talking || state === "consulting" || outboundRinging);
+  showSurveyFlag(talking);
   if (state === "ended") {
     const select = $("disposition-code");
     if (!$("wrapup").hidden && document.activeElement === document.body) select.focus();
@@ -313,8 +315,22 @@ function setCallState(state, note) {
 }
 
 async function callAction(path, body, label) {
-  if (!desk$.callId) { showError("There is no call to act on."); return; }
-  await act(label, () => api("POST", `/api/calls/${desk$.callId}/${path}`, body));
+  if (!desk$.callId) { showError("There is no call to act on."); return undefined; }
+  return await act(label, () => api("POST", `/api/calls/${desk$.callId}/${path}`, body));
+}
+
+// The survey after the call: asked for once per call; the button stays pressed until the call is over.
+function showSurveyFlag(talking) {
+  const asked = desk$.callId !== null && desk$.surveyFor === desk$.callId;
+  $("btn-survey").setAttribute("aria-pressed", String(asked));
+  $("btn-survey").disabled = asked || !talking || !desk$.pop;  // an inbound call (it came with a pop)
+}
+
+async function requestSurvey() {
+  const callId = desk$.callId;
+  if (await callAction("survey", undefined, "Survey after the call") === undefined) return;
+  desk$.surveyFor = callId;
+  showSurveyFlag(["connected", "held"].includes(desk$.callState));
 }
 
 function transferBody(mode) {
@@ -509,6 +525,7 @@ function wire() {
   $("btn-complete").addEventListener("click", () => callAction("transfer/complete", undefined, "Completing the transfer"));
   $("btn-cancel").addEventListener("click", () => callAction("transfer/cancel", undefined, "Cancelling the transfer"));
   $("btn-hangup").addEventListener("click", () => callAction("hangup", undefined, "Hang up"));
+  $("btn-survey").addEventListener("click", requestSurvey);
   $("wrapup-form").addEventListener("submit", (event) => { event.preventDefault(); saveDisposition("available"); });
   $("btn-save-pause").addEventListener("click", () => saveDisposition("paused"));
   $("search-form").addEventListener("submit", search);

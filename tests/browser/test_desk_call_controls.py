@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from callcenter.ari.client import AriNotFound
-from callcenter.db.models import Call, PatientFlag
+from callcenter.db.models import Call, CallEvent, CallSurvey, PatientFlag
 from callcenter.simulate import place_call
 
 from .live import API_TOKEN
@@ -200,6 +200,7 @@ def test_given_patient_card_when_agent_clicks_call_then_agent_and_patient_bridge
     page.locator("#record .phone button", has_text="Call").click()
     expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
     expect(page.locator("#pop-caller")).to_have_text(PHONE)
+    expect(page.locator("#btn-survey")).to_be_disabled()  # the survey after the call is for inbound callers
     screenshot(page, "desk-outbound-connected")
     with live.services.db.session() as session:
         [row] = session.scalars(select(Call).where(Call.direction == "outbound")).all()
@@ -211,3 +212,34 @@ def test_given_patient_card_when_agent_clicks_call_then_agent_and_patient_bridge
 
     page.click("#btn-hangup")
     expect_wrapup(page, "Ended")
+
+
+def test_given_connected_call_when_agent_asks_for_the_survey_and_hangs_up_then_the_caller_is_surveyed(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, _ = connected_call(live, page)
+    expect(page.locator("#btn-survey")).to_be_enabled()
+
+    page.click("#btn-survey")
+    expect(page.locator("#btn-survey")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#btn-survey")).to_be_disabled()
+    screenshot(page, "desk-call-survey-asked")
+    page.click("#btn-hangup")
+
+    # The agent is done at once (wrap-up) while the caller is asked the survey's questions.
+    expect_wrapup(page, "Ended")
+    assert call_state(live, call_id) == "surveying"
+    expect(page.locator("#btn-survey")).to_be_disabled()
+    # The simulated caller presses nothing: both questions go unanswered and the survey ends the call.
+    wait_until(lambda: call_state(live, call_id) == "ended", 120, "the survey to end the call")
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        [survey] = session.scalars(select(CallSurvey)).all()
+        types = list(session.scalars(select(CallEvent.type).where(CallEvent.call_id == call_id)
+                                     .order_by(CallEvent.id)))
+    assert (survey.call_id, survey.agent_id, survey.queue_name) == (
+        call_id, live.services.queues.agent(DESK).id, "results")
+    assert (survey.satisfaction, survey.resolved) == (None, None)
+    assert types.count("survey_requested") == 1
+    assert types.index("survey_started") < types.index("survey_ended") < types.index("ended")
+    expect(page.locator("#desk-error")).to_be_hidden()
