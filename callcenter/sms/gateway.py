@@ -5,7 +5,7 @@
   and no text is ever in a URL. Kannel asks `report_url` (its dlr-url, with %d for the status) for every
   delivery report; incoming texts come through its sms-service's post-url (http.py).
 - `HttpProviderGateway`: a provider's HTTP API: the text POSTed as JSON with a bearer token, the provider
-  calling `report_url` back with `status`.
+  calling `report_url` back with `status` (a word of PROVIDER_STATUSES: delivered, failed...).
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from .templates import GSM_BASIC, GSM_EXTENSION
 
 # Kannel's DLR types: 1 delivered, 2 failed, 4 buffered, 8 taken by the SMSC, 16 refused by the SMSC.
 DLR_MASK = 31
+# A provider's status words as Kannel's DLR types, so both report through the same callback.
+PROVIDER_STATUSES = {"delivered": 1, "failed": 2, "undelivered": 2, "buffered": 4, "queued": 4, "sent": 8,
+                     "accepted": 8, "rejected": 16}
 # Answers of a sendsms that mean "this text will never go" (a bad number, no text): not retried.
 PERMANENT = (400,)
 

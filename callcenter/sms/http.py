@@ -3,8 +3,9 @@
 - POST /sms/gateway/inbound?key=K: an incoming text, as Kannel's sms-service `post-url` sends it (the text
   as the body, the sender in X-Kannel-From; `send-sender = true`), so no number and no text is in a URL.
   Answered 200 with an empty body (the service's `max-messages = 0`: our answer goes through the outbox).
-- GET /sms/gateway/report?id=N&key=K&status=%d: a delivery report, Kannel's dlr-url. The key is the text's
-  own (an HMAC of its id), so a report URL is good for that text only.
+- GET /sms/gateway/report?id=N&key=K&status=%d: a delivery report, Kannel's dlr-url (or a provider's
+  callback with a status word). The key is the text's own (an HMAC of its id), so a report URL is good for
+  that text only.
 
 Both refuse a wrong key with 403, and answer 404 while no key is configured ([sms] callback_key: the
 callbacks are off). The access log leaves query strings out.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..web.request import services
+from .gateway import PROVIDER_STATUSES
 
 PLAIN = "text/plain"
 
@@ -46,8 +48,10 @@ async def report(request: web.Request) -> web.Response:
     text_id, status = request.query.get("id", ""), request.query.get("status", "")
     if not text_id.isdigit() or not sms.report_key_ok(int(text_id), request.query.get("key", "")):
         return web.Response(status=403, text="wrong key", content_type=PLAIN)
-    if not status.isdigit():
-        return web.Response(status=400, text="status: a number (Kannel's %d)", content_type=PLAIN)
-    known = await sms.delivery_report(int(text_id), int(status), request.query.get("detail"))
+    code = int(status) if status.isdigit() else PROVIDER_STATUSES.get(status.lower())
+    if code is None:
+        return web.Response(status=400, text="status: Kannel's %d or a word (delivered, failed...)",
+                            content_type=PLAIN)
+    known = await sms.delivery_report(int(text_id), code, request.query.get("detail"))
     return web.Response(status=200 if known else 404, text="ok" if known else "no such text",
                         content_type=PLAIN)

@@ -79,3 +79,20 @@ async def test_given_no_callback_key_configured_when_called_then_the_callbacks_a
     report = await http.get("/sms/gateway/report?id=1&key=&status=1")
 
     assert inbound.status == report.status == 404 and _count(db, TextMessage) == 0
+
+
+async def test_given_a_providers_status_word_when_reported_then_it_counts_like_kannels_code(client, db):
+    http, services = client
+    await http.post(f"/sms/gateway/inbound?key={KEY}", data="HELP",
+                    headers={"X-Kannel-From": "+14155550100", "Content-Type": "text/plain"})
+    with db.session() as session:
+        answer = session.scalar(select(TextMessage.id).where(TextMessage.direction == "out"))
+    report = f"/sms/gateway/report?id={answer}&key={services.sms.report_key(answer)}&status="
+
+    unknown = await http.get(report + "teleported")
+    failed = await http.get(report + "Undelivered")
+
+    assert unknown.status == 400 and failed.status == 200
+    with db.session() as session:
+        assert session.get(TextMessage, answer).status == "failed"
+        assert session.scalar(select(TextDeliveryReport.code)) == 2

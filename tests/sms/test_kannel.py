@@ -16,8 +16,9 @@ from callcenter.db.models import (
     TextDeliveryReport,
     TextMessage,
 )
+from callcenter.main import build, init_app
 
-from .conftest import add_patient, midday_zone, new_number, reminder_campaign, until
+from .conftest import add_patient, midday_zone, new_number, reminder_campaign, sms_config, until
 
 
 def _rows(db, model, *where):
@@ -129,3 +130,28 @@ async def test_given_a_complaint_texted_when_it_arrives_then_the_handset_gets_th
     [ticket] = _rows(db, Complaint)
     assert ticket.channel == "sms" and ticket.contact_phone == number
     assert f"opened case {ticket.serial[:4]} {ticket.serial[4:8]} {ticket.serial[8:]}" in answer
+
+
+async def test_given_a_reminder_queued_while_the_gateway_is_down_when_the_contact_center_restarts_then_sent(
+        kannel, db, database_url, tmp_path, aiohttp_server):
+    number = new_number()
+    add_patient(db, number, zone=midday_zone())
+    cfg = sms_config(tmp_path, database_url, kannel)
+    first = build(cfg)
+    server = await aiohttp_server(init_app(cfg, first, ari=False), port=kannel.ports["app"])
+    await first.campaigns.save_text("sms-reminders", reminder_campaign(), None)
+    await asyncio.to_thread(kannel.stop_smsbox)
+    try:
+        await first.campaigns.plan("sms-reminders")
+        await until(lambda: _rows(db, TextMessage, TextMessage.e164 == number, TextMessage.attempts >= 1))
+        await server.close()  # the contact center stops: its worker hands back what it held
+    finally:
+        await asyncio.to_thread(kannel.start_smsbox)
+    [waiting] = _rows(db, TextMessage, TextMessage.e164 == number)
+    assert waiting.status == "queued" and waiting.claimed_by is None and kannel.texts_to(number) == []
+
+    await aiohttp_server(init_app(cfg, build(cfg), ari=False), port=kannel.ports["app"])
+
+    [reminder] = await until(lambda: kannel.texts_to(number))
+    assert "Reply C to confirm" in reminder
+    await until(lambda: _rows(db, TextMessage, TextMessage.e164 == number, TextMessage.status == "delivered"))
