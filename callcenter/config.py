@@ -307,8 +307,7 @@ class SmsConfig:
     provider_url: str = ""
     provider_token: str = ""
     # How the gateway reaches this server for delivery reports and incoming texts, and the key it presents
-    # there (Kannel's dlr-url and the sms-service's post-url carry it). `callcenter setup` generates it into
-    # var/secrets.toml; empty: the callbacks are off (404).
+    # there (Kannel's dlr-url and the sms-service's post-url carry it; an empty key refuses every callback).
     callback_url: str = "http://127.0.0.1:8080"
     callback_key: str = ""
     # Texts that are not answers to a patient's own message go out only inside this window, in the
@@ -545,7 +544,6 @@ def ensure_secrets(cfg: Config) -> Path:
     wanted = {
         "ari": {"password": secrets.token_urlsafe(24)},
         "http": {"api_token": secrets.token_urlsafe(32), "session_key": secrets.token_urlsafe(32)},
-        "sms": {"callback_key": secrets.token_urlsafe(32)},  # what the SMS gateway presents (kannel-conf)
     }
     changed = not path.exists()
     for section, values in wanted.items():

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from callcenter import cli
-from callcenter import config as configuration
 from callcenter.config import SCRIPT_PREFIXES
 
 
@@ -58,14 +57,3 @@ def test_given_the_sms_settings_when_kannel_conf_is_asked_then_the_smsbox_groups
 def test_given_an_empty_database_when_the_outbox_is_asked_then_an_empty_list(capsys):
     assert cli.main(["sms", "outbox"]) == 0
     assert json.loads(capsys.readouterr().out) == []
-
-
-def test_given_a_fresh_setup_when_kannel_conf_is_asked_then_the_generated_key_is_in_the_post_url(isolated,
-                                                                                                  capsys):
-    assert cli.main(["setup"]) == 0
-    capsys.readouterr()
-
-    assert cli.main(["sms", "kannel-conf"]) == 0
-    secrets = configuration.tomllib.loads((isolated / "state" / "secrets.toml").read_text())
-    key = secrets["sms"]["callback_key"]
-    assert len(key) >= 32 and f"/sms/gateway/inbound?key={key}" in capsys.readouterr().out
