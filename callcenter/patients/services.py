@@ -11,7 +11,7 @@ the inbound log.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -193,8 +193,7 @@ def _write_identifiers(session: Session, patient: Patient, identifiers: tuple[Id
     # Plain rows and Core statements, not ORM objects: this runs for every message of a feed.
     ident = PatientIdentifier
     stored = {(system, value): (row_id, owner) for row_id, owner, system, value in session.execute(
-        select(ident.id, ident.patient_id, ident.system, ident.value).where(
-            ident.value.in_({value for _, value in wanted})))}
+        select(ident.id, ident.patient_id, ident.system, ident.value).where(*_identifier_keys_in(wanted)))}
     new = [row for row in _identifier_rows(patient.id, tuple(wanted.values()))
            if (row["system"], row["value"]) not in stored]
     if new:
@@ -477,11 +476,20 @@ def _fresh(session: Session, changes: list[PatientChange], rule: IdentityRule,
     for keys in pairs.values():
         for key in keys:
             seen[key] = seen.get(key, 0) + 1
-    values = list({value for _system, value in seen})
     taken = {(system, value) for system, value in session.execute(
-        select(PatientIdentifier.system, PatientIdentifier.value).where(PatientIdentifier.value.in_(values)))}
+        select(PatientIdentifier.system, PatientIdentifier.value).where(*_identifier_keys_in(seen)))}
     return [(i, mrn) for mrn, i in candidates.items() if mrn not in known
             and not any(key in taken or seen[key] > 1 for key in pairs[i])]
+
+
+def _identifier_keys_in(keys: Iterable[tuple[str, str]]) -> tuple:
+    """WHERE clauses for the identifiers of these (system, value) keys that the unique (system, value) index
+    answers: by value alone, every lookup read the whole table (a cost per message growing with the
+    hospital's patients). Cross pairs it also finds (another key's system with this value) are harmless:
+    callers look their keys up in what it returns."""
+    keys = list(keys)
+    return (PatientIdentifier.system.in_({system for system, _ in keys}),
+            PatientIdentifier.value.in_({value for _, value in keys}))
 
 
 def _identifier_keys(identifiers: tuple[Identifier, ...]) -> set[tuple[str, str]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from callcenter.campaigns.followup import DischargeFollowUp
 from callcenter.campaigns.planner import plan_targets
 from callcenter.campaigns.schema import load_campaign_text
+from callcenter.db.database import Database
 from callcenter.db.models import (
     Call,
     Campaign,
@@ -273,3 +274,27 @@ def test_given_unknown_patient_when_discharge_or_admission_cancelled_then_nothin
         assert apply(db, feed, change(kind, visit=stay(), birth_date=None)).patient_id is None
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Patient)) == 0
+
+
+def test_given_stored_identifiers_when_changes_applied_then_identifier_lookups_use_the_index_not_a_scan(
+        sqlite_url, feed):
+    """Every message and import row looks its identifiers up: read by value alone, SQLite scanned the whole
+    table each time (the unique index is on system, value), a cost growing with the hospital's patients."""
+    db = Database(sqlite_url)
+    db.upgrade()
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT") and "FROM patient_identifiers" in statement:
+            plans.extend(row[3] for row in cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}",
+                                                                      parameters))
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        with db.session() as session:
+            feed.apply_many(session, [change(ChangeKind.PERSON, mrn=f"M{n}", identifiers=(
+                Identifier("HOSP", f"M{n}", "MR"), Identifier("NHS", f"N{n}", "NH"))) for n in range(3)])
+            feed.apply(session, change(ChangeKind.PERSON, mrn="M1", family_name="Byron", identifiers=(
+                Identifier("HOSP", "M1", "MR"), Identifier("NHS", "N1", "NH"))))
+    finally:
+        db.close()
+    assert plans and not [plan for plan in plans if plan.startswith("SCAN patient_identifiers")]
