@@ -19,6 +19,7 @@ function onMessage(event) {
   const message = event.detail;
   if (message.type === "screen_pop" && message.call_id !== f$.callId) open(message.call_id);
   else if (message.type === "hello") open(null);
+  else if (message.type === "call_state" && message.state === "ended" && message.call_id === f$.callId) ended();
   else if (message.type === "agent_state" && ["available", "logged_out", "paused"].includes(message.agent.state)) close();
 }
 
@@ -33,9 +34,17 @@ async function open(callId) {
   render(state);
 }
 
+// The caller hung up: what was answered stays; the questions not asked cannot be answered any more.
+function ended() {
+  for (const control of $("followup").querySelectorAll("#followup-items button, #followup-items input, "
+    + "#followup-items textarea, #followup-pick button")) control.disabled = true;
+  $("followup-ended").hidden = false;
+}
+
 function close() {
   f$.callId = null;
   $("followup").hidden = true;
+  $("followup-ended").hidden = true;
   $("followup-items").replaceChildren();
   fail("");
 }

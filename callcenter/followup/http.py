@@ -45,6 +45,7 @@ from sqlalchemy import select
 from ..db.models import Patient
 from ..errors import Refused
 from ..triage.services import confirmed_patient
+from ..vocabulary import ENDED
 from ..web.request import audit_actor, json_object, own_desk_agent, services, user_id
 from ..web.templating import render
 from . import paper
@@ -89,7 +90,8 @@ def _desk_call(request: web.Request):
     """(agent, call) of the desk in the URL: 403 for another desk, 409 when no call is on its line."""
     agent = own_desk_agent(request)
     call = services(request).router.find(agent.call_id) if agent.call_id else None
-    if call is None:
+    # Ending counts as gone: the questions are asked on the call, an answer after it would be no one's.
+    if call is None or getattr(getattr(call, "state", None), "name", None) == ENDED:
         raise Refused(409, "no call on this desk")
     return agent, call
 

@@ -53,7 +53,7 @@ def live(console_with_asterisk):
 
 
 @pytest.mark.asterisk
-def test_given_a_real_call_when_the_agent_fills_the_form_and_reloads_then_answers_kept_and_red_flag_escalates(
+def test_given_a_real_call_when_agent_fills_the_form_reloads_and_caller_hangs_up_then_answers_kept_flag_owed(
         live, signed_in, screenshot):
     live.run(load_shipped(live.services))
     add_patient(live, "MRN-FU2", PHONE)
@@ -62,8 +62,9 @@ def test_given_a_real_call_when_the_agent_fills_the_form_and_reloads_then_answer
     open_desk(page)
     page.keyboard.press("a")
     expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
+    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
+                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
+                                 digit_gap=1))
     expect(page.locator("#followup")).to_be_visible(timeout=90_000)
     expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
     call_id = live.services.queues.agent(DESK).call_id
@@ -110,6 +111,12 @@ def test_given_a_real_call_when_the_agent_fills_the_form_and_reloads_then_answer
         ("fever_since_discharge", True, "console", agent_user, call_id),
         ("body_temperature", 38.4, "console", agent_user, call_id)]
     assert rows[-1].red_flag_disposition == "nurse_now"
+
+    live.run(live.services.ari.hangup(caller.id))  # the patient hangs up mid-form
+    expect(page.locator("#followup-ended")).to_be_visible(timeout=30_000)
+    expect(question(page, "pain_score").locator('button[data-value="3"]')).to_be_disabled()
+    expect(page.locator("#disp-ended")).to_be_visible()  # the triage panel: the escalation is still owed
+    screenshot(page, "followup-desk-hung-up")
 
 
 def test_given_a_paper_sheet_when_printed_and_typed_in_then_pdf_has_the_questions_and_answers_are_paper(

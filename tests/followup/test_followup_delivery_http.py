@@ -119,6 +119,18 @@ async def test_given_a_form_on_the_call_when_the_page_reloads_then_the_answers_c
     assert state["response"]["next"] == "wound_discharge"
 
 
+async def test_given_the_caller_hung_up_mid_form_when_an_answer_comes_then_refused_answers_kept(client):
+    base = f"/api/agents/{AGENT.desk}/followup"
+    await post(client, base, {"questionnaire": WOUND})
+    await post(client, f"{base}/answer", {"question": "wound_redness", "value": False})
+    client.services.router.find(CALL_ID).state = SimpleNamespace(name="ended")  # the call is ending
+
+    status, body = await post(client, f"{base}/answer", {"question": "wound_discharge", "value": "none"})
+    assert (status, body) == (409, {"error": "no call on this desk"})
+    answers, _ = await client.services.db.run(_answers_and_agent)
+    assert [a.question_code for a in answers] == ["wound_redness"]
+
+
 async def test_given_another_desk_when_its_form_is_asked_then_forbidden(client):
     response = await client.get("/api/agents/9002/followup", headers=client.headers)
     assert response.status == 403
