@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..campaigns.claims import completes
@@ -158,25 +158,33 @@ class FollowUpCase:
         return _OUTCOME_OF_STATUS.get(self.status or "", "not_planned")
 
 
-def load_cases(session: Session, start: datetime, end: datetime) -> list[FollowUpCase]:
-    """Every admission discharged in [start, end) with its follow-up: three queries, folded here."""
+def load_cases(session: Session, start: datetime, end: datetime, *, targets: bool = True,
+               attempts: bool = True) -> list[FollowUpCase]:
+    """Every admission discharged in [start, end) with its follow-up: up to three queries, folded here. A
+    report leaves out what it does not show: the targets' statuses (outcomes) and the attempts (who worked
+    it, the completing call)."""
     done = followup_completions()
     e = Encounter
-    cases = {row.id: FollowUpCase(row.id, row.patient_id, _aware(row.discharged_at), row.department, row.ward,
-                                  row.attending, row.encounter_id is not None, _aware(row.completed_at))
-             for row in session.execute(
-                 select(e.id, e.patient_id, e.discharged_at, e.department, e.ward, e.attending,
-                        done.c.encounter_id, done.c.completed_at)
-                 .outerjoin(done, done.c.encounter_id == e.id).where(*discharged_between(start, end)))}
-    _fold_targets(session, cases, start, end)
-    _fold_attempts(session, cases, start, end)
+    # The instants are read raw and decoded here: the ORM's per-row type processing cost more than the query
+    # (as the KPI computation found for the event log).
+    stmt = (select(e.id, e.patient_id, type_coerce(e.discharged_at, String), e.department, e.ward,
+                   e.attending, done.c.encounter_id, type_coerce(done.c.completed_at, String))
+            .outerjoin(done, done.c.encounter_id == e.id).where(*discharged_between(start, end)))
+    cases = {eid: FollowUpCase(eid, patient_id, _utc(discharged), department, ward, attending,
+                               followed is not None, _utc(completed))
+             for eid, patient_id, discharged, department, ward, attending, followed, completed
+             in session.connection().execute(stmt)}
+    if targets:
+        _fold_targets(session, cases, start, end)
+    if attempts:
+        _fold_attempts(session, cases, start, end)
     return list(cases.values())
 
 
 def _fold_targets(session: Session, cases: dict[int, FollowUpCase], start: datetime, end: datetime) -> None:
     t = CampaignTarget
     rank = {status: i for i, status in enumerate(STATUS_ORDER)}
-    for encounter_id, status in session.execute(
+    for encounter_id, status in session.connection().execute(
             select(t.subject_id, t.status).join(Encounter, Encounter.id == t.subject_id)
             .where(t.subject_kind == "encounter", *discharged_between(start, end))):
         case = cases[encounter_id]
@@ -195,7 +203,7 @@ def _fold_attempts(session: Session, cases: dict[int, FollowUpCase], start: date
             .where(t.subject_kind == "encounter", *discharged_between(start, end))
             .group_by(t.subject_id, a.id, a.started_at, a.outcome, a.call_id, Call.agent_id)
             .order_by(a.started_at, a.id))
-    for encounter_id, outcome, call_id, agent_id, recordings, seconds in session.execute(stmt):
+    for encounter_id, outcome, call_id, agent_id, recordings, seconds in session.connection().execute(stmt):
         case = cases[encounter_id]
         if case.done and case.call_id is not None:
             continue  # what follows the completing call (nothing, normally) changes nothing
@@ -274,6 +282,13 @@ def _json_value(value):
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
+
+
+def _utc(value: str | datetime | None) -> datetime | None:
+    """A raw instant: SQLite gives its stored text, PostgreSQL's driver a datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _aware(value)
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -476,20 +491,23 @@ class ReportService:
 
     # -- builders: (service, session, query, actor) -> columns, rows, total, chart, notes
 
-    def _cases(self, session: Session, q: ReportQuery) -> list[FollowUpCase]:
-        return load_cases(session, q.start.astimezone(UTC), q.end.astimezone(UTC))
+    def _cases(self, session: Session, q: ReportQuery, *, targets: bool = True,
+               attempts: bool = True) -> list[FollowUpCase]:
+        return load_cases(session, q.start.astimezone(UTC), q.end.astimezone(UTC), targets=targets,
+                          attempts=attempts or q.by == "staff")
 
     def _rate(self, session: Session, q: ReportQuery, actor) -> tuple:
-        return (*followup_rate(self._cases(session, q), q.by, _agents(session)), [])
+        cases = self._cases(session, q, targets=False, attempts=False)
+        return (*followup_rate(cases, q.by, _agents(session)), [])
 
     def _timeliness(self, session: Session, q: ReportQuery, actor) -> tuple:
         notes = [f"Timely: completed within {self.settings.followup_days} days of discharge (hospital days), "
                  "or the department's own number of days."]
-        return (*timeliness(self._cases(session, q), q.by, _agents(session), self.settings, self.today()),
-                notes)
+        cases = self._cases(session, q, targets=False, attempts=False)
+        return (*timeliness(cases, q.by, _agents(session), self.settings, self.today()), notes)
 
     def _authenticity(self, session: Session, q: ReportQuery, actor) -> tuple:
-        cases, agents = self._cases(session, q), _agents(session)
+        cases, agents = self._cases(session, q, targets=False), _agents(session)
         notes = [f"A follow-up completed by staff must link to a recorded call of at least "
                  f"{self.settings.min_talk_seconds:g} s. Automated calls are logged by the product and "
                  "are not judged."]
@@ -502,7 +520,8 @@ class ReportService:
 
     def _overdue(self, session: Session, q: ReportQuery, actor: AuditActor) -> tuple:
         today = self.today()
-        late = [c for c in self._cases(session, q) if c.timeliness(self.settings, today) == "overdue"]
+        cases = self._cases(session, q, attempts=False)
+        late = [c for c in cases if c.timeliness(self.settings, today) == "overdue"]
         return (*overdue_list(session, late, self.settings, today, actor),
                 [f"{len(late)} follow-ups overdue on {today.isoformat()}."])
 
