@@ -7,15 +7,14 @@ import dataclasses
 import itertools
 import random
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from callcenter.config import Config
 from callcenter.db.database import Database
-from callcenter.db.models import Appointment, Patient, PatientPhone, TextMessage
+from callcenter.db.models import TextMessage
 from callcenter.main import Services, build, init_app
 from callcenter.sms.services import SmsService
 from callcenter.sms.templates import load
@@ -24,7 +23,6 @@ from tests.browser.live import console_config
 from .kannel import KEY, PASSWORD, SHORT_CODE, USER, Kannel
 
 HOSPITAL, CALLBACK = "St. Example Hospital", "+1 415 555 0100"
-HOSPITAL_ZONE = ZoneInfo("America/New_York")
 _numbers = itertools.count(random.randrange(1000, 8000))
 
 
@@ -43,13 +41,6 @@ async def until(predicate, timeout: float = 30.0, every: float = 0.05):
 def new_number() -> str:
     """A mobile number no other test of the session texts (the fake handsets are shared)."""
     return f"+1415555{next(_numbers):04d}"
-
-
-def midday_zone(now: datetime | None = None) -> str:
-    """A time zone where it is now between 10:00 and 18:00, so a text's calling window is open."""
-    hour = (now or datetime.now(UTC)).hour
-    offset = next(k for k in range(-12, 13) if 10 <= (hour - k) % 24 <= 18)
-    return f"Etc/GMT{offset:+d}" if offset else "UTC"
 
 
 @pytest.fixture(scope="session")
@@ -88,25 +79,6 @@ def _rows_waiting(db: Database) -> list[int]:
     with db.session() as session:
         return list(session.scalars(select(TextMessage.id).where(
             TextMessage.direction == "out", TextMessage.status.in_(("queued", "sent")))))
-
-
-def add_patient(db: Database, mobile: str, *, zone: str | None = None, language: str = "en",
-                days_ahead: int = 1) -> tuple[int, int]:
-    """(patient id, appointment id): a patient with a mobile and an appointment in `days_ahead` days."""
-    with db.session() as session:
-        patient = Patient(mrn=f"MRN{mobile[-6:]}", given_name="Test", family_name="Patient",
-                          date_of_birth=datetime(1970, 1, 1).date(), language=language, time_zone=zone)
-        patient.phones.append(PatientPhone(e164=mobile, kind="mobile", is_primary=True))
-        session.add(patient)
-        session.flush()
-        # "1 day ahead" is the hospital's tomorrow (the planner's calendar), at 10:00 there.
-        day = datetime.now(HOSPITAL_ZONE).date() + timedelta(days=days_ahead)
-        starts = datetime.combine(day, time(10, 0), tzinfo=HOSPITAL_ZONE).astimezone(UTC)
-        appointment = Appointment(patient_id=patient.id, department="Cardiology", starts_at=starts,
-                                  status="booked")
-        session.add(appointment)
-        session.flush()
-        return patient.id, appointment.id
 
 
 def reminder_campaign(name: str = "sms-reminders", days_ahead: int = 1) -> str:

@@ -18,7 +18,8 @@ from callcenter.db.models import (
 )
 from callcenter.main import build, init_app
 
-from .conftest import add_patient, midday_zone, new_number, reminder_campaign, sms_config, until
+from .conftest import new_number, reminder_campaign, sms_config, until
+from .live import add_patient, midday_zone
 
 
 def _rows(db, model, *where):
