@@ -46,9 +46,9 @@ from ..db.models import Patient
 from ..errors import Refused
 from ..triage.services import confirmed_patient
 from ..vocabulary import ENDED
+from ..web.pdffile import pdf_of, pdf_response
 from ..web.request import audit_actor, json_object, own_desk_agent, services, user_id
 from ..web.templating import render
-from . import paper
 from .designer import DraftInvalid, bank_view, draft_of
 from .schema import KINDS, OPERATORS, RED_FLAG_ESCALATIONS, TYPES, load_bank
 from .services import AGENT, AnswerGiven, QuestionnaireService, red_flag_fact
@@ -219,10 +219,8 @@ async def sheet_pdf(request: web.Request) -> web.Response:
     header = await _questionnaires(request).patient_header(view["response_id"], audit_actor(request))
     html = aiohttp_jinja2.render_string("followup_sheet.html", request, {"form": view, "patient": header})
     # WeasyPrint takes a CPU for a moment: not on the event loop that carries the calls.
-    pdf = await asyncio.get_running_loop().run_in_executor(None, paper.pdf_of, html)
-    return web.Response(body=pdf, content_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="followup-sheet-{view["response_id"]}.pdf"',
-        "Cache-Control": "no-store"})
+    pdf = await asyncio.get_running_loop().run_in_executor(None, pdf_of, html)
+    return pdf_response(pdf, f"followup-sheet-{view['response_id']}.pdf", inline=True)
 
 
 # -- the designer (admins and nurses: the clinical role) ----------------------------------------------------

@@ -20,7 +20,8 @@ def _no_fetch(url: str, *args, **kwargs):
     raise ValueError(f"a PDF fetches nothing ({url[:40]})")
 
 
-def pdf_response(data: bytes, filename: str) -> web.Response:
-    """A download, never cached: reports may name patients."""
+def pdf_response(data: bytes, filename: str, *, inline: bool = False) -> web.Response:
+    """A download (or, inline, shown by the browser to print), never cached: PDFs may name patients."""
+    disposition = "inline" if inline else "attachment"
     return web.Response(body=data, content_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+        "Content-Disposition": f'{disposition}; filename="{filename}"', "Cache-Control": "no-store"})
