@@ -281,8 +281,9 @@ class ComplaintsConfig:
     """Tickets (issue 17, callcenter/complaints/)."""
     routing_file: str = ""  # "": the shipped example, callcenter/complaints/routing.yaml
     escalation_tick_seconds: float = 60.0  # how often overdue tickets are looked for
-    # Attachments (scanned letters) are kept owner-only here, like recordings; at most this large each.
-    attachments_dir: str = "var/attachments"
+    # Attachments (scanned letters) are kept owner-only here, like recordings ("": <state_dir>/attachments);
+    # at most this large each.
+    attachments_dir: str = ""
     max_attachment_bytes: int = 10 * 1024 * 1024
     # The public web form: submissions per address per window (more are held back with the form kept).
     web_per_address: int = 5

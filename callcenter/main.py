@@ -34,7 +34,9 @@ from .campaigns.services import CampaignService
 from .careplans import http as careplans_http
 from .careplans.scheduler import PlanningLoop
 from .careplans.services import CarePlanService, PatientFollowUps
+from .complaints import http as complaints_http
 from .complaints import routing as complaint_routing
+from .complaints.attachments import AttachmentStore
 from .complaints.scheduler import EscalationJob
 from .complaints.services import ComplaintService
 from .config import Config
@@ -251,7 +253,9 @@ def _build_complaints(s: Services) -> None:
         for each in listeners:
             each(session, type_, complaint_id, serial)
 
-    s.complaints = ComplaintService(s.db, rules, listener=listener)
+    root = s.cfg.path(c.attachments_dir) if c.attachments_dir else s.cfg.state_path / "attachments"
+    store = AttachmentStore(root, c.max_attachment_bytes)
+    s.complaints = ComplaintService(s.db, rules, listener=listener, store=store)
     s.sms.tickets = ComplaintDesk(rules, listener)  # a COMPLAINT text opens a ticket in its transaction
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
     if s.cfg.mail.host:
@@ -430,6 +434,7 @@ ROUTES = (
     webhooks_http.setup_routes,  # webhook subscriptions and deliveries, console and API (issue 15)
     careplans_http.setup_routes,  # care plans and the follow-up desk (issue 16)
     sms_http.setup_routes,  # the SMS gateway's callbacks: incoming texts, delivery reports (issue 17)
+    complaints_http.setup_routes,  # tickets: public form, queue, handler console, letters, from a call (17)
     openapi_http.setup_routes,  # the OpenAPI document of these routes and its docs page (issue 15)
 )
 

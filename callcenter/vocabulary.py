@@ -46,6 +46,8 @@ CALL_CONTROL_EVENTS = frozenset({
     "transfer_cancelled", "transfer_failed", "emergency_conference_dialed", "emergency_conference_joined",
     "emergency_conference_failed", "emergency_conference_left", "emergency_handover",
     "dialing_agent", "dialing_patient",
+    # A ticket opened from the call (issue 17): its serial read out to the caller, and how the playback ended.
+    "ticket_read_out", "ticket_read_out_finished",
 })
 IVR_EVENTS = frozenset({
     "ivr_node", "ivr_choice", "ivr_timeout", "ivr_invalid", "ivr_failure", "ivr_no_agent", "ivr_action",

@@ -152,6 +152,13 @@ SAMPLES: dict[str, Sample] = {
     "api_careplan_end": Sample(params={"id": "999999"}, json={}),
     "api_careplans_plan": Sample(json={"days_ahead": -1}),
     "api_patient_careplans": Sample(params={"id": "999999"}),
+    # tickets (issue 17): an unknown ticket or call (404), an empty form (400): the walk changes nothing
+    "complaint_form_submit": Sample(form={}),
+    "complaint_page": Sample(params={"id": "999999"}),
+    "complaint_step": Sample(params={"id": "999999"}, form={"step": "start"}),
+    "complaint_letter_submit": Sample(form={}),
+    "complaint_attachment": Sample(params={"id": "999999", "attachment": "1"}),
+    "api_call_complaint": Sample(params={"call_id": "0" * 32}, json={"text": "permission walk"}),
     # webhooks (issue 15): an unknown subscription or delivery (404), an empty form (400)
     "admin_webhook_create": Sample(form={"name": ""}),
     "admin_webhook": Sample(params={"sub": "999999"}),

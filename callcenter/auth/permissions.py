@@ -231,6 +231,18 @@ _TABLE: dict[str, set[str]] = {
     "api_report":             {"supervisor", "admin"},
     "api_report_csv":         {"supervisor", "admin"},
     "api_report_pdf":         {"supervisor", "admin"},
+    # -- tickets (issue 17, callcenter/complaints/http.py): the public web form for anyone; the queue, the
+    #    handler console and letter entry for the patient-relations team (supervisors, admins); a ticket
+    #    opened from a call by the desk that has it (own desk only, checked in the view)
+    "complaint_form":         {ANONYMOUS},
+    "complaint_form_submit":  {ANONYMOUS},
+    "complaints_queue":       {"supervisor", "admin"},
+    "complaint_page":         {"supervisor", "admin"},   # audited: contact and text are patient data
+    "complaint_step":         {"supervisor", "admin"},
+    "complaint_letter":       {"supervisor", "admin"},
+    "complaint_letter_submit": {"supervisor", "admin"},
+    "complaint_attachment":   {"supervisor", "admin"},   # audited
+    "api_call_complaint":     {"agent", "nurse", "supervisor", "admin", "api:desk"},
     # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
     # is an API client with the metrics scope, an admin may look
     "api_metrics":            {"admin", "api:metrics"},

@@ -93,6 +93,29 @@ class SignInThrottle:
             self._addresses = {a: q for a, q in self._addresses.items() if q and now - q[-1] < window}
 
 
+@dataclass
+class AddressRate:
+    """At most `limit` actions per address (IPv6 by /64, as above) within `window` seconds: what a public
+    form takes from one source. `wait` says how long before the next is taken; `taken` counts one."""
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._addresses: dict[str, deque[float]] = {}
+
+    def wait(self, address: str | None) -> int:
+        """Whole seconds to wait before this address may act again (0: now)."""
+        return math.ceil(_window_wait(self._addresses.get(_source(address)), self.limit, self.window,
+                                      self.clock()))
+
+    def taken(self, address: str | None) -> None:
+        now = self.clock()
+        if len(self._addresses) > MAX_TRACKED:
+            self._addresses = {a: q for a, q in self._addresses.items() if q and now - q[-1] < self.window}
+        _push(self._addresses.setdefault(_source(address), deque()), now, self.window)
+
+
 def _source(address: str | None) -> str:
     try:
         ip = ipaddress.ip_address(address or "")

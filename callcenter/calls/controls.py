@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from sqlalchemy.orm import Session
 
@@ -63,6 +64,14 @@ class CallControls:
     async def survey(self, call_id: str, user=None) -> str:
         """The caller goes to the survey when the agent hangs up (issue 17)."""
         return await self._control(call_id, user, "survey")
+
+    async def read_out(self, call_id: str, media: list[str], complaint_id: int, user=None) -> str:
+        """Play `media` (a ticket's serial) to the caller of a connected call; returns the playback's id
+        (Asterisk's GET /playbacks/{id} shows it while it plays; the call's events say how it ended)."""
+        playback_id = uuid.uuid4().hex
+        await self._control(call_id, user, "read_out", media=media, playback_id=playback_id,
+                            complaint_id=complaint_id)
+        return playback_id
 
     async def complete_transfer(self, call_id: str, user=None) -> str:
         return await self._control(call_id, user, "complete")

@@ -266,8 +266,10 @@ class Call:
         self.ivr_path.append(choice)
         self.save(ivr_path=list(self.ivr_path))
 
-    async def play(self, media: list[str]) -> asyncio.Future:
-        playback_id = uuid.uuid4().hex
+    async def play(self, media: list[str], playback_id: str | None = None) -> asyncio.Future:
+        """Play to the caller's channel (also while bridged with an agent); the future gets the playback's
+        end state (done, or failed for a missing sound) when Asterisk reports it finished."""
+        playback_id = playback_id or uuid.uuid4().hex
         done = asyncio.get_running_loop().create_future()
         self._playbacks[playback_id] = done
         try:
@@ -282,10 +284,10 @@ class Call:
         if not done.done():
             await quietly(self.deps.ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
 
-    def playback_finished(self, playback_id: str) -> None:
+    def playback_finished(self, playback_id: str, state: str = "done") -> None:
         done = self._playbacks.pop(playback_id, None)
         if done is not None and not done.done():
-            done.set_result(None)
+            done.set_result(state)
 
     async def start_moh(self, moh_class: str, *, best_effort: bool = False) -> None:
         try:

@@ -62,7 +62,7 @@ class CallState:
             self.call.keys.put_nowait(event.digit)
 
     async def on_PlaybackFinished(self, event: PlaybackFinished) -> None:
-        self.call.playback_finished(event.playback_id)
+        self.call.playback_finished(event.playback_id, event.state or "done")
 
     async def on_Dial(self, event: Dial) -> None:
         self.call.dials.note(event)
@@ -401,6 +401,15 @@ class Connected(InCall):
 
     async def do_conference_emergency(self, channel_id: str) -> None:
         await emergency.dial(self.call, channel_id)
+
+    async def do_read_out(self, media: list[str], playback_id: str, complaint_id: int) -> None:
+        """Read a ticket's serial to the caller while the agent stays on the line (issue 17). Not awaited
+        here: the call's own task must go on to handle the PlaybackFinished that ends it."""
+        call = self.call
+        done = await call.play(media, playback_id)
+        call.log("ticket_read_out", complaint_id=complaint_id, playback_id=playback_id)
+        done.add_done_callback(lambda f: f.cancelled() or call.log(
+            "ticket_read_out_finished", complaint_id=complaint_id, playback_id=playback_id, state=f.result()))
 
     async def do_hold(self) -> "CallState":
         emergency.refuse_while_in_call(self.call, "hold the caller")

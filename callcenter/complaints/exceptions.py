@@ -28,3 +28,8 @@ class TransitionNotAllowed(ComplaintError):
 class AttachmentRefused(ComplaintError):
     """Too large, or not one of the accepted file types (checked by content, not by name)."""
     status = 413
+
+
+class UnsupportedAttachment(ComplaintError):
+    """The file is not a PDF or an image of an accepted kind (by its content)."""
+    status = 415

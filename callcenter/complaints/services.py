@@ -26,15 +26,18 @@ from ..db.models import (
     COMPLAINT_KINDS,
     COMPLAINT_SEVERITIES,
     OPEN_COMPLAINT_STATUSES,
+    Call,
     Complaint,
     ComplaintAttachment,
     ComplaintEvent,
     ComplaintSerial,
+    Recording,
 )
 from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
 from . import serial as serials
 from . import state
+from .attachments import AttachmentStore
 from .exceptions import InvalidTicket, TicketNotFound, TransitionNotAllowed
 from .routing import Routing
 
@@ -253,6 +256,74 @@ def escalate_overdue(session: Session, routing: Routing, now: datetime, limit: i
     return escalated
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file as it came in (a form's upload): stored through AttachmentStore, checked by its content."""
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def attach(session: Session, ticket_id: int, upload: Upload, store: AttachmentStore, actor: Actor,
+           now: datetime) -> ComplaintAttachment:
+    """Store the file and its row with the ticket's event; the file is written before the row commits, so a
+    failed write leaves no row (an orphan file after a failed commit is harmless and named by its hash)."""
+    ticket = _locked(session, ticket_id)
+    stored = store.save(ticket_id, upload.filename, upload.data, upload.content_type)
+    row = ComplaintAttachment(complaint_id=ticket_id, filename=stored.filename,
+                              content_type=stored.content_type, size=stored.size, sha256=stored.sha256,
+                              path=stored.path, created_at=now, created_by_user_id=actor.user_id)
+    session.add(row)
+    session.flush()
+    _event(session, ticket, "attachment_added", actor, now, ticket.status, ticket.status,
+           attachment_id=row.id, content_type=stored.content_type, size=stored.size)
+    return row
+
+
+def create_with_attachments(session: Session, new: NewTicket, uploads: list[Upload], routing: Routing,
+                            store: AttachmentStore, actor: Actor, now: datetime,
+                            listener: TicketListener | None = None) -> Ticket:
+    """A letter: the ticket and its scans in one transaction (a refused file refuses the whole entry, so
+    nothing half-made and no serial used up)."""
+    for upload in uploads:
+        store.check(upload.data, upload.content_type)  # refuse before a serial is taken
+    ticket = create(session, new, routing, actor, now, listener)
+    for upload in uploads:
+        attach(session, ticket.id, upload, store, actor, now)
+    return ticket
+
+
+def read_attachment(session: Session, ticket_id: int, attachment_id: int, store: AttachmentStore,
+                    actor: AuditActor) -> tuple[ComplaintAttachment, bytes]:
+    row = session.get(ComplaintAttachment, attachment_id)
+    if row is None or row.complaint_id != ticket_id:
+        raise TicketNotFound("no such attachment")
+    ticket = session.get(Complaint, ticket_id)
+    add_audit_event(session, "complaint_attachment_read", actor=actor, patient_id=ticket.patient_id,
+                    detail={"complaint_id": ticket_id, "attachment_id": attachment_id})
+    return row, store.read(row.path)
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What a ticket opened from a call takes from it: the patient the agent confirmed, the caller's number,
+    the recording, and the agent (for the own-desk rule)."""
+    patient_id: int | None
+    caller_e164: str
+    recording_id: int | None
+    agent_id: int | None
+    language: str
+
+
+def call_facts(session: Session, call_id: str) -> CallFacts | None:
+    call = session.get(Call, call_id)
+    if call is None:
+        return None
+    recording = session.scalar(select(Recording.id).where(Recording.call_id == call_id)
+                               .order_by(Recording.id.desc()).limit(1))
+    return CallFacts(call.patient_id, call.caller_e164 or "", recording, call.agent_id, call.language or "en")
+
+
 def _locked(session: Session, ticket_id: int) -> Complaint:
     ticket = session.get(Complaint, ticket_id, with_for_update=True)
     if ticket is None:
@@ -337,8 +408,9 @@ def _mean_hours(pairs: list[tuple[datetime, datetime]]) -> float | None:
 
 class ComplaintService:
     def __init__(self, db: Database, routing: Routing, *, clock: Callable[[], datetime] = utcnow,
-                 listener: TicketListener | None = None):
+                 listener: TicketListener | None = None, store: AttachmentStore | None = None):
         self._db, self.routing, self.clock, self._listener = db, routing, clock, listener
+        self.store = store
 
     async def create_ticket(self, channel: str, *, actor: Actor | None = None, **fields: Any) -> Ticket:
         """A new ticket from `channel` (phone, web, letter, email, sms); `fields` are NewTicket's. Returns
@@ -348,6 +420,29 @@ class ComplaintService:
                                              self.clock(), self._listener)
         log.info("ticket %s received (channel %s, group %s)", ticket.id, channel, ticket.handling_group)
         return ticket
+
+    async def create_letter(self, uploads: list[Upload], *, actor: Actor, **fields: Any) -> Ticket:
+        """A letter typed in by staff with its scans (checked by content, size-limited)."""
+        new = NewTicket(channel="letter", **fields)
+        ticket = await self._db.run(create_with_attachments, new, uploads, self.routing, self._store(),
+                                    actor, self.clock(), self._listener)
+        log.info("ticket %s received (channel letter, %d attachment(s))", ticket.id, len(uploads))
+        return ticket
+
+    async def attach(self, ticket_id: int, upload: Upload, actor: Actor) -> ComplaintAttachment:
+        return await self._db.run(attach, ticket_id, upload, self._store(), actor, self.clock())
+
+    async def read_attachment(self, ticket_id: int, attachment_id: int,
+                              actor: AuditActor) -> tuple[ComplaintAttachment, bytes]:
+        return await self._db.run(read_attachment, ticket_id, attachment_id, self._store(), actor)
+
+    async def call_facts(self, call_id: str) -> CallFacts | None:
+        return await self._db.run(call_facts, call_id)
+
+    def _store(self) -> AttachmentStore:
+        if self.store is None:
+            raise InvalidTicket("attachments are not kept here (no [complaints] attachments_dir)")
+        return self.store
 
     async def status_by_serial(self, serial: str) -> TicketStatus | None:
         """The status of the ticket a patient quotes; None when no ticket has it. Raises

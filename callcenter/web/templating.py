@@ -33,6 +33,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("followup_designer", "Questionnaires"),
     ("kpi_page", "KPIs"),
     ("reports_page", "Reports"),
+    ("complaints_queue", "Patient relations"),
     ("admin_console", "Administration"),
 )
 

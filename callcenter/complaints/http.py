@@ -1,0 +1,212 @@
+"""Tickets over HTTP (issue 17): the public web form, the patient-relations team's queue and handler console,
+letter entry with the scanned attachment, and the desk's "open a ticket from this call" (its serial read out
+to the caller).
+
+Text fields are stored as written and escaped wherever shown (Jinja autoescape). The public form needs no
+sign-in; it is held back per address (a flood waits, the submitter's text is given back with the wait, so a
+person loses nothing) and a honeypot field that people never see catches form-filling robots. Serials and
+ticket ids go into URLs; names, numbers and texts never do.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+
+from ..auth.throttle import AddressRate
+from ..calls.exceptions import ControlError
+from ..config import ComplaintsConfig
+from ..db.models import COMPLAINT_KINDS, COMPLAINT_SEVERITIES
+from ..ivr.say import say_media
+from ..web.guard import USER
+from ..web.middlewares import allow_upload
+from ..web.request import SERVICES, json_object, reader, require_call_visible, services
+from ..web.templating import form_text, redirect_with_notice, render, render_with_notice
+from . import serial as serials
+from .exceptions import ComplaintError, InvalidTicket
+from .services import COMMUNICATED_BY, Actor, Upload
+
+log = logging.getLogger(__name__)
+
+FLASH = "complaints_notice"
+LETTER_ROUTE = "complaint_letter_submit"
+HONEYPOT = "website"  # hidden from people by the page's CSS and aria-hidden; robots fill every field
+FORM_FIELDS = ("kind", "category", "department", "text", "contact_name", "contact_phone", "contact_email")
+PUBLIC_RATE = web.AppKey("complaint_form_rate", AddressRate)
+READ_OUT_PROMPT = "sound:callcenter/ticket-number"
+UPLOAD_SLACK = 256 * 1024  # the form's other fields beside the file
+
+
+def setup_routes(app: web.Application) -> None:
+    cfg = app_cfg(app)
+    app[PUBLIC_RATE] = AddressRate(cfg.web_per_address, cfg.web_window_seconds)
+    r = app.router
+    r.add_get("/complaints/new", public_form, name="complaint_form")
+    r.add_post("/complaints/new", public_submit, name="complaint_form_submit")
+    r.add_get("/complaints", queue_page, name="complaints_queue")
+    r.add_get("/complaints/letter", letter_form, name="complaint_letter")
+    r.add_post("/complaints/letter", letter_submit, name=LETTER_ROUTE)
+    r.add_get("/complaints/{id:\\d+}", ticket_page, name="complaint_page")
+    r.add_post("/complaints/{id:\\d+}/step", ticket_step, name="complaint_step")
+    r.add_get("/complaints/{id:\\d+}/attachments/{attachment:\\d+}", attachment, name="complaint_attachment")
+    r.add_post("/api/calls/{call_id}/complaint", from_call, name="api_call_complaint")
+    allow_upload(app, LETTER_ROUTE, cfg.max_attachment_bytes + UPLOAD_SLACK)
+
+
+def app_cfg(app: web.Application) -> ComplaintsConfig:
+    return app[SERVICES].cfg.complaints
+
+
+# -- the public web form -----------------------------------------------------------------------------------
+
+
+async def public_form(request: web.Request, *, values: dict | None = None, error: str = "", wait: int = 0,
+                      status: int = 200) -> web.Response:
+    routing = services(request).complaints.routing
+    context = {"kinds": COMPLAINT_KINDS, "categories": routing.categories, "departments": routing.departments,
+               "values": values or {}, "error": error, "wait": wait, "honeypot": HONEYPOT}
+    return await render(request, "complaint_form.html", context, status=status)
+
+
+async def public_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    values = {name: form_text(form, name) for name in FORM_FIELDS}
+    if form_text(form, HONEYPOT):
+        log.info("web form: honeypot filled, not stored")
+        return await render(request, "complaint_thanks.html", {"ticket": None})
+    rate = request.app[PUBLIC_RATE]
+    wait = rate.wait(request.remote)
+    if wait:
+        return await public_form(request, values=values, wait=wait, status=429,
+                                 error=f"Many forms came from your network just now. Your text is kept "
+                                       f"below: please send it again in {wait} seconds.")
+    try:
+        ticket = await services(request).complaints.create_ticket("web", actor=Actor(origin="web"), **values)
+    except InvalidTicket as exc:
+        return await public_form(request, values=values, error=str(exc), status=400)
+    rate.taken(request.remote)
+    return await render(request, "complaint_thanks.html", {"ticket": ticket}, status=201)
+
+
+# -- the patient-relations team: queue, handler console, letters --------------------------------------------
+
+
+async def queue_page(request: web.Request) -> web.Response:
+    tickets = services(request).complaints
+    group = request.query.get("group", "")
+    group = group if group in tickets.routing.groups else ""
+    now = tickets.clock()
+    context = {"rows": await tickets.queue(group=group or None), "group": group, "now": now,
+               "groups": tickets.routing.groups, "routing": tickets.routing,
+               "kpis": await tickets.kpis(now - timedelta(days=30), now + timedelta(seconds=1))}
+    return await render_with_notice(request, "complaints.html", FLASH, context)
+
+
+async def ticket_page(request: web.Request) -> web.Response:
+    tickets = services(request).complaints
+    detail = await tickets.detail(int(request.match_info["id"]), reader(request).audit_actor())
+    context = {"d": detail, "t": detail.ticket, "display": serials.display(detail.ticket.serial),
+               "now": tickets.clock(), "communicated_by": COMMUNICATED_BY,
+               "overdue": _overdue(detail.ticket, tickets.clock())}
+    return await render_with_notice(request, "complaint.html", FLASH, context)
+
+
+def _overdue(ticket, now) -> bool:
+    return ticket.status in ("received", "assigned", "in_progress") and ticket.due_at is not None \
+        and ticket.due_at < now
+
+
+async def ticket_step(request: web.Request) -> web.Response:
+    ticket_id = int(request.match_info["id"])
+    form = await request.post()
+    name = form_text(form, "step")
+    detail = {"text": form_text(form, "text"), "communicated_by": form_text(form, "communicated_by")} \
+        if name == "resolve" else {}
+    if name == "assign":
+        detail["user_id"] = request[USER].id  # the handler takes the ticket
+    if name == "reopen":
+        detail["reason"] = form_text(form, "reason")[:500]
+    back = request.app.router["complaint_page"].url_for(id=str(ticket_id))
+    try:
+        ticket = await services(request).complaints.step(ticket_id, name, _actor(request), **detail)
+    except (InvalidTicket, ComplaintError) as exc:
+        if getattr(exc, "status", 400) == 404:
+            raise
+        await redirect_with_notice(request, FLASH, f"Not done: {exc}", back)
+    await redirect_with_notice(request, FLASH, f"Ticket {serials.display(ticket.serial)}: "
+                                               f"{ticket.status.replace('_', ' ')}", back)
+
+
+async def letter_form(request: web.Request, *, values: dict | None = None, error: str = "",
+                      status: int = 200) -> web.Response:
+    routing = services(request).complaints.routing
+    context = {"kinds": COMPLAINT_KINDS, "categories": routing.categories, "departments": routing.departments,
+               "severities": COMPLAINT_SEVERITIES, "values": values or {"severity": "medium"}, "error": error,
+               "max_mb": app_cfg(request.app).max_attachment_bytes // (1024 * 1024)}
+    return await render_with_notice(request, "complaint_letter.html", FLASH, context, status=status)
+
+
+async def letter_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    values = {name: form_text(form, name) for name in (*FORM_FIELDS, "severity")}
+    scan = form.get("scan")
+    if not isinstance(scan, FileField):
+        return await letter_form(request, values=values, error="attach the scanned letter", status=400)
+    upload = Upload(scan.filename or "", scan.content_type or "", scan.file.read())
+    try:
+        ticket = await services(request).complaints.create_letter([upload], actor=_actor(request), **values)
+    except ComplaintError as exc:
+        return await letter_form(request, values=values, error=str(exc), status=exc.status)
+    await redirect_with_notice(request, FLASH, f"Letter entered as ticket {serials.display(ticket.serial)}",
+                               request.app.router["complaint_page"].url_for(id=str(ticket.id)))
+
+
+async def attachment(request: web.Request) -> web.Response:
+    row, data = await services(request).complaints.read_attachment(
+        int(request.match_info["id"]), int(request.match_info["attachment"]), reader(request).audit_actor())
+    return web.Response(body=data, content_type=row.content_type, headers={
+        "Content-Disposition": f'inline; filename="attachment-{row.id}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+def _actor(request: web.Request) -> Actor:
+    return Actor(reader(request).audit_actor())
+
+
+# -- the desk: a ticket opened from the call, its serial read out --------------------------------------------
+
+
+async def from_call(request: web.Request) -> web.Response:
+    """The agent opens a ticket from the call on the desk: caller, patient, call and recording linked; the
+    serial is read out to the caller while the agent stays on the line (when the caller is still there)."""
+    call_id = request.match_info["call_id"]
+    body = await json_object(request)
+    s = services(request)
+    facts = await s.complaints.call_facts(call_id)
+    if facts is None:
+        raise web.HTTPNotFound(reason="no such call")
+    who = reader(request)
+    require_call_visible(who, [facts.agent_id])
+    fields = {name: str(body[name]) for name in ("kind", "category", "department", "severity", "text")
+              if body.get(name) is not None}
+    ticket = await s.complaints.create_ticket(
+        "phone", actor=Actor(who.audit_actor()), call_id=call_id, patient_id=facts.patient_id,
+        contact_phone=facts.caller_e164, recording_id=facts.recording_id, **fields)
+    read_out = await _read_out(request, call_id, ticket) if body.get("read_out", True) is not False else None
+    return web.json_response({"id": ticket.id, "serial": ticket.serial, "display": ticket.display,
+                              "status": ticket.status, "group": ticket.handling_group,
+                              "read_out": read_out}, status=201)
+
+
+async def _read_out(request: web.Request, call_id: str, ticket) -> dict:
+    media = [READ_OUT_PROMPT, *say_media(ticket.serial, "digits", "en")]
+    try:
+        playback_id = await services(request).controls.read_out(call_id, media, ticket.id, request.get(USER))
+    except ControlError as exc:  # the caller hung up meanwhile, or is on hold: the agent tells the number
+        return {"playing": False, "reason": str(exc)}
+    return {"playing": True, "playback_id": playback_id}
+
+
+__all__ = ["setup_routes"]
