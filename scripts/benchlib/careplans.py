@@ -9,7 +9,8 @@ server leaves them. Then, on a fresh copy of the cached file each run, times:
   today handed to their campaign as targets;
 - the same plan again (idempotent: nothing new);
 - a plan a month later with the calendar moved on (the next month's follow-ups).
-Target: the month's plan < 5 s for 100k enrolled patients.
+Target: the month's plan < 5 s for 100k enrolled patients. Each step prints its wall time and the process's
+CPU time (on a shared, loaded machine the wall time also holds the waits for a CPU).
 """
 from __future__ import annotations
 
@@ -94,18 +95,17 @@ async def measure(path: Path) -> dict:
     service = CarePlanService(db, ZONE, None, None, clock=lambda: clock["now"])
     try:
         figures = {}
-        for label, days in (("month", 30), ("replan", 30)):
-            started = time.perf_counter()
-            plan = await service.plan(days_ahead=days)
+        for label in ("month", "replan", "next_month"):
+            if label == "next_month":
+                clock["now"] = NOW + timedelta(days=30)
+            started, cpu = time.perf_counter(), time.process_time()
+            plan = await service.plan(days_ahead=30)
             figures[f"plan_{label}_seconds"] = round(time.perf_counter() - started, 3)
+            # CPU of this process (its threads included): what the planning costs whatever else the
+            # machine runs; the wall time above also holds the waits for a shared, loaded CPU.
+            figures[f"plan_{label}_cpu_seconds"] = round(time.process_time() - cpu, 3)
             figures[f"plan_{label}_followups"] = plan.created
             figures[f"plan_{label}_targets"] = plan.targets
-        clock["now"] = NOW + timedelta(days=30)
-        started = time.perf_counter()
-        plan = await service.plan(days_ahead=30)
-        figures["plan_next_month_seconds"] = round(time.perf_counter() - started, 3)
-        figures["plan_next_month_followups"] = plan.created
-        figures["plan_next_month_targets"] = plan.targets
         return figures
     finally:
         db.close()
@@ -113,10 +113,10 @@ async def measure(path: Path) -> dict:
 
 def report(figures: dict) -> None:
     print(json.dumps(figures, indent=2))
-    month = figures["plan_month_seconds"]
+    month, cpu = figures["plan_month_seconds"], figures["plan_month_cpu_seconds"]
     verdict = "meets" if month < TARGET_SECONDS else "MISSES"
     print(f"a month of follow-ups for {figures['enrolled_patients']} enrolled patients: {month:.2f} s "
-          f"({verdict} the target of < {TARGET_SECONDS:.0f} s)")
+          f"({cpu:.2f} s of CPU; {verdict} the target of < {TARGET_SECONDS:.0f} s)")
 
 
 if __name__ == "__main__":
