@@ -20,6 +20,8 @@ SEQUENCE_DIGITS = 6
 LENGTH = 4 + SEQUENCE_DIGITS + 1
 MAX_SEQUENCE = 10 ** SEQUENCE_DIGITS - 1
 _SEPARATORS = re.compile(r"[\s.\-/]")
+# A serial quoted in a text, as people write it: "2026 0001 237", "2026-0001-237", "20260001237".
+IN_TEXT = re.compile(r"(?<!\d)(\d{4})[ .\-]?(\d{4})[ .\-]?(\d{3})(?!\d)")
 
 
 class InvalidSerial(ValueError):
@@ -57,6 +59,18 @@ def is_valid(text: str) -> bool:
     except InvalidSerial:
         return False
     return True
+
+
+def quoted(text: str) -> list[str]:
+    """The serials a text quotes (an email's subject, a text message), in order; a number whose check digit
+    does not match is none."""
+    found = []
+    for match in IN_TEXT.finditer(text or ""):
+        try:
+            found.append(normalize("".join(match.groups())))
+        except InvalidSerial:
+            continue
+    return found
 
 
 def display(serial: str) -> str:

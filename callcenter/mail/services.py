@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +38,6 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = "email"
 ORIGIN = Actor(origin="email")
-# A serial quoted in a subject, as people write it: "2026 0001 237", "2026-0001-237", "20260001237".
-SERIAL_IN_TEXT = re.compile(r"(?<!\d)(\d{4})[ .\-]?(\d{4})[ .\-]?(\d{3})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -161,11 +158,7 @@ def _quoted_ticket(session: Session, email: Email) -> Complaint | None:
     """The ticket whose serial the subject quotes, when the email comes from the address that ticket was
     opened with: anyone may quote a serial, only its patient adds to it (others open a ticket of their
     own)."""
-    for match in SERIAL_IN_TEXT.finditer(email.subject):
-        try:
-            serial = serials.normalize("".join(match.groups()))
-        except serials.InvalidSerial:
-            continue
+    for serial in serials.quoted(email.subject):
         ticket = session.scalar(select(Complaint).where(Complaint.serial == serial))
         if ticket is not None and (ticket.contact_email or "").lower() == email.sender:
             return ticket

@@ -31,7 +31,7 @@ from ..campaigns import compliance
 from ..campaigns.schema import CampaignDef
 from ..complaints import serial as serials
 from ..complaints.routing import Routing
-from ..complaints.services import Actor, NewTicket, TicketListener
+from ..complaints.services import Actor, NewTicket, TicketListener, add_patient_message
 from ..complaints.services import create as create_ticket
 from ..config import Config
 from ..db.database import Database
@@ -48,6 +48,7 @@ from .templates import Templates, TextFacts
 log = logging.getLogger(__name__)
 
 STOP_REASON = "STOP by text message"
+TICKET_MESSAGE = "ticket_message"  # an incoming text that joined the ticket whose serial it quotes
 # Campaign kinds whose unanswered attempt is followed by "we tried to call you".
 TRIED_TO_CALL_KINDS = ("discharge_followup", "chronic_check")
 UNANSWERED = ("no_answer", "busy", "machine")
@@ -236,7 +237,12 @@ class SmsService:
             return "ticket_ack", self._facts(serial=serial), language
         if parsed.keyword == keywords.UNKNOWN:
             return "unknown", self._facts(), language
-        inbound.keyword = keywords.FREE_TEXT  # for staff on the patient's timeline
+        ticket = _quoted_ticket(session, inbound.body, number, inbound.patient_id, self.region)
+        if ticket is not None:  # more about a ticket: it joins the ticket, for its handler
+            add_patient_message(session, ticket.id, "sms", inbound.body, Actor(origin="sms"), now)
+            inbound.keyword = TICKET_MESSAGE
+        else:
+            inbound.keyword = keywords.FREE_TEXT  # for staff on the patient's timeline
         return "received", self._facts(), language
 
     def _appointment(self, session: Session, keyword: str, inbound: TextMessage, number: str,
@@ -304,6 +310,20 @@ def _ticket_number(session: Session, ticket: Complaint, region: str) -> str | No
     """Where a ticket's texts go: its patient's mobile, else the phone the ticket was given with."""
     mobile = _mobile(session, ticket.patient_id) if ticket.patient_id else None
     return mobile or (normalize(ticket.contact_phone, region).e164 if ticket.contact_phone else None)
+
+
+def _quoted_ticket(session: Session, text: str, number: str, patient_id: int | None,
+                   region: str) -> Complaint | None:
+    """The ticket whose serial the text quotes, when it comes from the ticket's own number or patient:
+    anyone may quote a serial, only its patient adds to it (as for emails, mail/services.py)."""
+    for serial in serials.quoted(text):
+        ticket = session.scalar(select(Complaint).where(Complaint.serial == serial))
+        if ticket is None:
+            continue
+        own_number = ticket.contact_phone and normalize(ticket.contact_phone, region).e164 == number
+        if own_number or (patient_id is not None and ticket.patient_id == patient_id):
+            return ticket
+    return None
 
 
 def _patient_of(session: Session, number: str) -> int | None:

@@ -46,3 +46,13 @@ def test_given_a_serial_as_people_write_it_when_normalized_then_separators_are_d
 def test_given_not_a_serial_when_normalized_then_the_reason_is_said(text, why):
     with pytest.raises(serial.InvalidSerial, match=why):
         serial.normalize(text)
+
+
+def test_given_a_text_quoting_serials_as_people_write_them_when_read_then_the_valid_ones_in_order():
+    good, other = serial.make(2026, 123), serial.make(2027, 45)
+    wrong = good[:-1] + str((int(good[-1]) + 1) % 10)
+
+    text = (f"case {serial.display(good)}, not {wrong}; also {other[:4]}-{other[4:8]}-{other[8:]} "
+            "and 123456789012")
+
+    assert serial.quoted(text) == [good, other]

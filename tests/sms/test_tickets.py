@@ -11,7 +11,7 @@ from sqlalchemy import select
 from callcenter.complaints import routing
 from callcenter.complaints.services import Actor, ComplaintService
 from callcenter.config import Config
-from callcenter.db.models import Complaint, Patient, PatientPhone, TextMessage
+from callcenter.db.models import Complaint, ComplaintEvent, Patient, PatientPhone, TextMessage
 from callcenter.db.queries import AuditActor
 from callcenter.sms.services import ComplaintDesk, SmsService
 from callcenter.sms.templates import load
@@ -88,3 +88,20 @@ async def test_given_a_ticket_taken_by_phone_when_created_and_resolved_then_two_
     assert ticket.display in ack.body and ticket.display in result.body
     assert ack.e164 == result.e164 == MOBILE and ack.send_window == "08:00-21:00"
     assert "retrained" not in result.body and "Rude" not in ack.body
+
+
+async def test_given_a_text_quoting_the_patients_own_ticket_when_received_then_it_joins_it(db, wired):
+    sms, complaints = wired
+    patient_id = _patient(db)
+    ticket = await complaints.create_ticket("phone", patient_id=patient_id, text="Lost glasses in ward 3")
+
+    received = await sms.receive(MOBILE, f"About case {ticket.display}: they are brown, in a red case")
+    stranger = await sms.receive("+14155550888", f"About case {ticket.display}: I have them")
+
+    with db.session() as session:
+        events = list(session.scalars(select(ComplaintEvent).where(ComplaintEvent.complaint_id == ticket.id,
+                                                                   ComplaintEvent.type == "patient_message")))
+    assert received.keyword == "ticket_message" and stranger.keyword == "free_text"
+    assert [e.detail["text"] for e in events] == [
+        f"About case {ticket.display}: they are brown, in a red case"]
+    assert events[0].detail["channel"] == "sms"
