@@ -4,7 +4,8 @@ and the same report as JSON, CSV (web/csvfile.py, the one CSV writer) and PDF (w
 Parameters, the same for every rendering so that a download holds what the page shows:
 
     from, to    hospital days (YYYY-MM-DD), both included; default the first of this month to today
-    by          department | ward | attending | staff (the reports over discharges); default department
+    by          department | ward | attending | staff (the reports over discharges), department | kind |
+                channel (care-plan adherence); default department
     code        a question code of the bank (answers by question code)
 
 A report that names patients (the overdue list) is a read of their records: the service writes its audit rows,
@@ -25,11 +26,11 @@ from ..web.csvfile import csv_response, csv_text
 from ..web.pdffile import pdf_of, pdf_response
 from ..web.request import audit_actor, services
 from ..web.templating import render
-from .services import CATALOGUE, CUTS, Report, ReportQuery, ReportService
+from .services import CATALOGUE, Report, ReportQuery, ReportService
 
 NAME = r"{name:[a-z][a-z-]{0,39}}"
 CUT_LABELS = {"department": "Department", "ward": "Ward", "attending": "Attending doctor",
-              "staff": "Staff member"}
+              "staff": "Staff member", "kind": "Kind of plan", "channel": "Channel"}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -107,7 +108,7 @@ async def report_page(request: web.Request) -> web.Response:
 def _context(request: web.Request, report: Report, period: Period) -> dict:
     info = _reports(request).info(report.name)
     return {"report": report, "info": info, "data": report.to_json(), "period": period,
-            "cuts": [(c, CUT_LABELS[c]) for c in info.cuts or ()], "all_cuts": CUTS,
+            "cuts": [(c, CUT_LABELS[c]) for c in info.cuts or ()],
             "query": request.query_string, "generated": _reports(request).now()}
 
 

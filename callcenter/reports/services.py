@@ -29,6 +29,8 @@ from ..db.models import (
     Call,
     CampaignAttempt,
     CampaignTarget,
+    CarePlan,
+    CarePlanFollowUp,
     Encounter,
     FollowUpAnswer,
     FollowUpQuestion,
@@ -47,6 +49,12 @@ if TYPE_CHECKING:
     from ..db.database import Database
 
 CUTS = ("department", "ward", "attending", "staff")
+CARE_CUTS = ("department", "kind", "channel")
+# A care-plan follow-up by its status (callcenter/careplans/): the report's columns.
+CARE_STATES = (("completed", "Completed", ("completed",)),
+               ("missed", "Missed", ("unreachable", "refused", "wrong_number")),
+               ("open", "Open", ("pending", "calling", "escalated")),
+               ("withdrawn", "Withdrawn", ("withdrawn",)))
 # A discharge's follow-up, as its campaign targets say; the first that applies of several targets wins.
 STATUS_ORDER = ("completed", "in_progress", "pending", "failed", "opted_out", "expired", "excluded")
 OUTCOMES = (("completed", "Completed"), ("red_flag", "Completed, red flag"), ("in_progress", "In progress"),
@@ -440,6 +448,9 @@ CATALOGUE: tuple[ReportInfo, ...] = (
                "Satisfaction questionnaire answers by department and question."),
     ReportInfo("answers", "Answers by question code",
                "Every answer to one question of the bank, across questionnaires.", needs_code=True),
+    ReportInfo("care-plan-adherence", "Care-plan adherence",
+               "Care-plan follow-ups due in the period: done, missed, still open, by department, kind or "
+               "channel.", CARE_CUTS),
 )
 REPORTS = {info.name: info for info in CATALOGUE}
 
@@ -531,6 +542,13 @@ class ReportService:
     def _satisfaction(self, session: Session, q: ReportQuery, actor) -> tuple:
         return (*satisfaction(session, q.start, q.end), [])
 
+    def _care_plans(self, session: Session, q: ReportQuery, actor) -> tuple:
+        first = q.start.astimezone(self.settings.tz).date()
+        last = (q.end - timedelta(microseconds=1)).astimezone(self.settings.tz).date()
+        notes = ["Adherence: completed / follow-ups due in the period, withdrawn ones (a death, a plan "
+                 "ended) left out. Open: not done yet, escalated to the plan's nurse included."]
+        return (*care_plan_adherence(session, first, last, q.by, self.today()), notes)
+
     def _answers(self, session: Session, q: ReportQuery, actor) -> tuple:
         if not q.code:
             raise ReportError("'code' names the question (a code of the question bank)")
@@ -542,6 +560,7 @@ BUILDERS: dict[str, Callable] = {
     "authenticity": ReportService._authenticity, "overdue": ReportService._overdue,
     "outcomes": ReportService._outcomes, "red-flags": ReportService._red_flags,
     "satisfaction": ReportService._satisfaction, "answers": ReportService._answers,
+    "care-plan-adherence": ReportService._care_plans,
 }
 
 
@@ -694,3 +713,36 @@ def _answer_text(value, kind: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return "" if value is None else str(value)
+
+
+# -- care plans ----------------------------------------------------------------------------------------------
+
+
+def care_plan_adherence(session: Session, first: date, last: date, by: str, today: date):
+    """Care-plan follow-ups due on the hospital days first..last, by the plan's department, kind or channel:
+    how many were done, missed (unreachable, refused, wrong number), are still open (overdue among them) or
+    were withdrawn."""
+    f, p = CarePlanFollowUp, CarePlan
+    cut = {"department": p.department, "kind": p.kind, "channel": p.channel}[by]
+    state = {status: name for name, _, statuses in CARE_STATES for status in statuses}
+    sums: dict[str, Counter] = defaultdict(Counter)
+    for key, status, due_on, count in session.execute(
+            select(cut, f.status, f.due_on, func.count()).join(p, p.id == f.plan_id)
+            .where(f.due_on >= first, f.due_on <= last).group_by(cut, f.status, f.due_on)):
+        group = sums[key or NONE_LABEL]
+        group[state.get(status, "open")] += count
+        group["due"] += count
+        group["overdue"] += count if state.get(status, "open") == "open" and due_on < today else 0
+
+    def row(key: str, c: Counter) -> dict:
+        return {"key": key, "label": key, "due": c["due"], **{n: c[n] for n, _, _ in CARE_STATES},
+                "overdue": c["overdue"], "adherence": _ratio(c["completed"], c["due"] - c["withdrawn"])}
+    rows = [row(k, c) for k, c in sorted(sums.items())]
+    heading = {"department": "Department", "kind": "Kind", "channel": "Channel"}[by]
+    columns = [Column("label", heading, "text"),
+               Column("due", "Due"), *(Column(n, label) for n, label, _ in CARE_STATES),
+               Column("overdue", "Open and overdue"), Column("adherence", "Adherence", "rate")]
+    total = row("total", sum(sums.values(), Counter()))
+    total["label"] = "Total"
+    chart = {"kind": "stacked", "series": [n for n, _, _ in CARE_STATES]}
+    return columns, rows, total, chart

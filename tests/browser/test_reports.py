@@ -40,7 +40,7 @@ def test_given_a_month_of_follow_ups_when_the_follow_up_rate_is_opened_then_char
         signed_in, reports_console, screenshot):
     page = signed_in("supervisor", reports_console)
     page.click("nav.mainnav >> text=Reports")
-    expect(page.locator("#report-catalogue .report-entry")).to_have_count(8)
+    expect(page.locator("#report-catalogue .report-entry")).to_have_count(9)
     page.click("#report-catalogue >> text=Follow-up rate")
 
     page.fill("input[name=from]", "2026-11-01")

@@ -56,7 +56,8 @@ async def test_given_a_supervisor_when_the_catalogue_and_a_report_page_are_opene
     page = await client.get("/supervisor/reports/followup-rate", params=NOVEMBER | {"by": "ward"})
 
     for title in ("Follow-up rate", "Timeliness", "Authenticity", "Overdue follow-ups", "Outcomes",
-                  "Red flags in follow-ups", "Satisfaction by department", "Answers by question code"):
+                  "Red flags in follow-ups", "Satisfaction by department", "Answers by question code",
+                  "Care-plan adherence"):
         assert title in catalogue
     assert page.status == 200
     text = await page.text()
@@ -123,7 +124,7 @@ async def test_given_bad_parameters_when_a_report_is_asked_for_then_refused_with
 
 
 @pytest.mark.parametrize("name", ["followup-rate", "timeliness", "authenticity", "overdue", "outcomes",
-                                  "red-flags", "satisfaction", "answers"])
+                                  "red-flags", "satisfaction", "answers", "care-plan-adherence"])
 async def test_given_each_report_of_the_catalogue_when_shown_and_printed_then_page_and_pdf_render(app, name):
     client = await signed_in(app)
     params = NOVEMBER | ({"code": "recommend_hospital"} if name == "answers" else {})

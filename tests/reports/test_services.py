@@ -2,14 +2,14 @@
 exactly on SQLite and PostgreSQL; and the follow-up rate against the KPI dashboard's for the same data."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from callcenter import config
-from callcenter.db.models import AuditEvent
+from callcenter.db.models import AuditEvent, CarePlan, CarePlanFollowUp, User
 from callcenter.db.queries import AuditActor
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import AnswerGiven, QuestionnaireService
@@ -236,3 +236,47 @@ async def test_given_follow_up_answers_with_red_flags_when_reported_then_by_depa
         ("Surgery", "pain_score", "nurse_now", "nurse_transfer", 1),
         ("Surgery", "wound_discharge", "nurse_now", "nurse_transfer", 1)]
     assert report.total["red_flags"] == 2
+
+
+# -- care plans ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def care_plans(seeded):
+    """P1 Cardiology chronic by agent, P2 Cardiology VIP automated, P3 Medicine chronic by agent; their
+    follow-ups due in November (and one either side)."""
+    with seeded.session() as session:
+        session.add(User(id=500, username="nurse-reports", display_name="Nurse", role="nurse"))
+        session.flush()
+        for plan_id, patient, department, kind, channel in ((1, 1, "Cardiology", "chronic", "agent"),
+                                                             (2, 2, "Cardiology", "vip", "automated"),
+                                                             (3, 3, "Medicine", "chronic", "agent")):
+            session.add(CarePlan(id=plan_id, patient_id=patient, kind=kind, condition="heart failure",
+                                 department=department, starts_on=month.FIRST,
+                                 schedule="FREQ=WEEKLY;INTERVAL=2",
+                                 questionnaire_code="hypertension", channel=channel, nurse_user_id=500,
+                                 campaign_name=month.CAMPAIGN if channel == "automated" else None))
+        session.flush()
+        for plan_id, day, status in ((1, 3, "completed"), (1, 17, "unreachable"), (2, 10, "completed"),
+                                     (2, 24, "withdrawn"), (3, 5, "refused"), (3, 19, "escalated"),
+                                     (3, 30, "pending")):
+            session.add(CarePlanFollowUp(plan_id=plan_id, patient_id=plan_id, due_on=date(2026, 11, day),
+                                         due_at=month.nov(day), status=status))
+        session.add(CarePlanFollowUp(plan_id=1, patient_id=1, due_on=date(2026, 12, 1), due_at=month.dec(1)))
+        session.add(CarePlanFollowUp(plan_id=3, patient_id=3, due_on=date(2026, 10, 31),
+                                     due_at=month.at(date(2026, 10, 31)), status="completed"))
+    return seeded
+
+
+async def test_given_care_plan_follow_ups_when_adherence_is_reported_then_done_missed_open_and_withdrawn(
+        care_plans):
+    s = service(care_plans)
+    by_department = await s.report(november("care-plan-adherence", by="department"))
+    by_channel = await s.report(november("care-plan-adherence", by="channel"))
+
+    fields = ("due", "completed", "missed", "open", "withdrawn", "overdue", "adherence")
+    assert {r["key"]: pick(r, *fields) for r in by_department.rows} == {
+        "Cardiology": (4, 2, 1, 0, 1, 0, 2 / 3), "Medicine": (3, 0, 1, 2, 0, 2, 0.0)}
+    assert pick(by_department.total, *fields) == (7, 2, 2, 2, 1, 2, 2 / 6)
+    assert {r["key"]: pick(r, *fields) for r in by_channel.rows} == {
+        "agent": (5, 1, 2, 2, 0, 2, 1 / 5), "automated": (2, 1, 0, 0, 1, 0, 1.0)}
