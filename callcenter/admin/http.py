@@ -250,7 +250,8 @@ async def _queue_form(request: web.Request, form: QueueForm, *, creating: bool,
 
 def _queue_form_data(data: MultiDictProxy) -> QueueForm:
     return QueueForm(_text(data, "name"), _text(data, "title"), _text(data, "skill"),
-                     _text(data, "service_level_seconds"), _text(data, "moh_class"))
+                     _text(data, "service_level_seconds"), _text(data, "moh_class"),
+                     _text(data, "post_call_survey") == "1")
 
 
 # -- audit log --------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class QueueForm:
     skill: str = ""
     service_level_seconds: str = "30"
     moh_class: str = "default"
+    post_call_survey: bool = False  # its callers answer the survey after the call (issue 17)
 
 
 @dataclass
@@ -381,7 +382,8 @@ def _queues(session: Session) -> list[QueueRow]:
 
 def _queue_form(session: Session, name: str) -> QueueForm:
     q = _queue_row(session, name)
-    return QueueForm(q.name, q.title, q.skill, str(q.service_level_seconds), q.moh_class)
+    return QueueForm(q.name, q.title, q.skill, str(q.service_level_seconds), q.moh_class,
+                     bool(q.post_call_survey))
 
 
 def _save_queue(session: Session, actor: CurrentUser, form: QueueForm, creating: bool) -> str:
@@ -414,7 +416,8 @@ def _valid_queue(session: Session, form: QueueForm, creating: bool) -> dict:
         raise InvalidInput("the music-on-hold class is an Asterisk class name: letters, digits, '_', '-'",
                            "moh_class")
     return {"title": title, "skill": skill, "moh_class": moh,
-            "service_level_seconds": _seconds(form.service_level_seconds)}
+            "service_level_seconds": _seconds(form.service_level_seconds),
+            "post_call_survey": bool(form.post_call_survey)}
 
 
 def _seconds(text: str) -> int:

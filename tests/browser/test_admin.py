@@ -4,7 +4,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from callcenter.db.models import Agent, Call, Patient, User
+from callcenter.db.models import Agent, Call, Patient, Queue, User
 from callcenter.db.queries import add_audit_event
 
 from .conftest import VIEWPORT
@@ -147,6 +147,27 @@ def test_given_admin_when_creating_desk_and_queue_then_both_run(signed_in, conso
     screenshot(page, "admin-queues")
     page.click('tr[data-name="general"] a')
     screenshot(page, "admin-queue")
+
+
+def test_given_admin_when_ticking_the_post_call_survey_of_a_queue_then_the_running_queue_surveys(
+        signed_in, console):
+    page = signed_in("admin")
+    page.goto("/admin/queues/general")
+    expect(page.locator("#post_call_survey")).not_to_be_checked()
+
+    page.check("#post_call_survey")
+    page.click("#queue-form button[type=submit]")
+    page.wait_for_url("**/admin/queues")
+    assert console.services.queues.queue("general").post_call_survey is True
+    with console.services.db.session() as session:
+        assert session.scalar(select(Queue.post_call_survey).where(Queue.name == "general")) is True
+
+    page.goto("/admin/queues/general")
+    expect(page.locator("#post_call_survey")).to_be_checked()
+    page.uncheck("#post_call_survey")
+    page.click("#queue-form button[type=submit]")
+    page.wait_for_url("**/admin/queues")
+    assert console.services.queues.queue("general").post_call_survey is False
 
 
 def test_given_desk_with_history_when_deleting_in_browser_then_refused_with_reason(signed_in, console,
