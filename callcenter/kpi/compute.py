@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..campaigns.claims import completes  # the outcomes that finish a target: one list, the dialer's
 from ..db.models import (
     Agent,
     CallEvent,
@@ -113,8 +114,6 @@ BUSY = frozenset({"on_call", "wrapup"})
 # free and being offered a call. Logged out is no state time at all.
 STATE_SUMS = {"available": "st_available_s", "ringing": "st_available_s", "on_call": "st_on_call_s",
               "wrapup": "st_wrapup_s", "paused": "st_paused_s"}
-# Outcomes of a campaign attempt that finish its target (as CampaignService.finish decides).
-COMPLETING = frozenset({"completed", "confirmed", "cancelled", "survey_score", "survey_done", "red_flag"})
 # A person took the call: the attempt result, or else the AMD verdict.
 PERSON_RESULTS = frozenset({"person", "abandoned"})
 # How far back an agent's last state change is looked for (their state when a report starts).
@@ -424,7 +423,7 @@ def outbound_fact(out: dict[str, Any]) -> Fact:
             "amd_human": int(amd == "HUMAN" or (amd is None and result == "person")),
             "amd_machine": int(amd == "MACHINE" or (amd is None and result == "machine")),
             "out_abandoned": int(result == "abandoned"),
-            "out_completed": int(person and any(_completing(o) for o in outcomes)),
+            "out_completed": int(person and any(completes(o) for o in outcomes)),
             "confirmations": int("confirmed" in out["outcomes"]),
             "cancellations": int("cancelled" in out["outcomes"]),
             "opt_outs": int("opted_out" in out["outcomes"]),
@@ -433,8 +432,6 @@ def outbound_fact(out: dict[str, Any]) -> Fact:
                 campaign=out["campaign"])
 
 
-def _completing(outcome: str) -> bool:
-    return outcome in COMPLETING or outcome.startswith("red_flag")
 
 
 # -- sums and KPIs -------------------------------------------------------------------------------------------
