@@ -26,7 +26,7 @@ from ..db.database import Database
 from ..db.models import OPEN_CALL_STATUSES, CallEvent, CallLeg
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
-from ..vocabulary import OFFERING
+from ..vocabulary import OFFERING, SURVEYING
 from . import emergency
 from . import state as states
 from .events import Lost
@@ -248,6 +248,9 @@ class Reconciler:
     async def _requeue(self, channel: Channel, row: CallRow | None, bridges: list[dict]) -> None:
         """A caller who was in the IVR, waiting, or being offered: to the front of their queue (or the general
         one), under their call's own id when the row is known, so the reports see one caller waiting once."""
+        if row is not None and await self._db.run(_was_surveying, row.id):
+            await self._end_survey(channel, row)
+            return
         queues = self._deps.queues
         previous = row.queue_name if row is not None else None
         queue = previous if previous in queues.queues else "general"
@@ -270,6 +273,16 @@ class Reconciler:
             self._router.resume_call(call, initial)
             return
         call.log("adopted", previous_queue=previous)
+
+    async def _end_survey(self, channel: Channel, row: CallRow) -> None:
+        """A caller who was answering the survey after the call (issue 17) when the controller died: their
+        agent had hung up and served them, so the call ends as it would have (the answers given are stored),
+        rather than sending them to a queue again."""
+        log.info("call %s: ending the survey the controller was running", row.id)
+        call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
+        await self._restore(call, row)
+        call.log("survey_ended", complete=False, reason="controller_restart")
+        self._router.resume_call(call, lambda c: states.Ended(c, "completed", "agent_hangup", hangup=True))
 
     async def _take_down_bridges(self, call: Call, row: CallRow, bridges: list[dict]) -> None:
         """A re-queued caller may still sit in their call's bridge (held when their agent's leg went with the
@@ -383,6 +396,14 @@ def _open_rows_by_channel(session: Session, channel_ids: list[str]) -> dict[str,
                                                  CallRow.status.in_(OPEN_CALL_STATUSES))
                            .order_by(CallRow.started_at)).all()
     return {row.channel_id: row for row in rows}  # the latest row of a channel wins
+
+
+def _was_surveying(session: Session, call_id: str) -> bool:
+    """Was the call's last state the survey after the call?"""
+    last = session.scalar(select(CallEvent.data)
+                          .where(CallEvent.call_id == call_id, CallEvent.type == "state")
+                          .order_by(CallEvent.id.desc()).limit(1))
+    return bool(last) and last.get("state") == SURVEYING
 
 
 def _was_held(session: Session, call_id: str) -> bool:

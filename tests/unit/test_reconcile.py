@@ -297,3 +297,23 @@ async def test_given_queued_call_lost_unended_when_reconcile_ends_its_row_then_i
     again = {(s.name, s.labels.get("outcome")): s.value for s in metrics.queue_wait.collect()[0].samples
              if s.labels.get("queue") == "general"}
     assert again == waits
+
+
+async def test_given_caller_answering_the_survey_when_controller_restarted_then_the_call_ends_not_requeued(
+        router, seeded_db, events, queues):
+    with seeded_db.session() as session:
+        session.add(call_row("s" * 32, "caller-1", "connected", queue="results"))
+        session.flush()
+        session.add(CallEvent(call_id="s" * 32, ts=T0, type="state", data={"state": "surveying"}))
+    router.deps.ari.channels_alive = [live("caller-1")]
+
+    await router.reconcile()
+
+    await wait_until(lambda: router.find("s" * 32) is None, what="the call to end")
+    rows, logged = await rows_and_events(seeded_db, events)
+    row = rows["s" * 32]
+    assert (row.status, row.outcome, row.end_reason) == ("ended", "completed", "agent_hangup")
+    assert ("caller-1",) in router.deps.ari.sent("hangup"), "the caller is hung up, not left in silence"
+    assert [e.data for e in logged if e.type == "survey_ended"] == [
+        {"complete": False, "reason": "controller_restart"}]
+    assert not [e for e in logged if e.type in ("queued", "adopted")], "a surveyed caller is not queued again"
