@@ -65,7 +65,12 @@ function render(state, error = null) {
   const view = state.response;
   $("followup-pick").hidden = Boolean(view);
   $("followup-head").hidden = !view;
-  if (!view) { $("followup-items").replaceChildren(); return; }
+  if (!view) {
+    // A call the follow-up desk dialed for a care plan: its questionnaire is chosen; any other may be.
+    if (state.suggested) $("followup-questionnaire").value = state.suggested;
+    $("followup-items").replaceChildren();
+    return;
+  }
   const q = view.questionnaire;
   $("followup-title").textContent = `${q.title} · v${q.version}`;
   $("followup-review").textContent = q.review_status;

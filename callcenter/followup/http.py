@@ -4,9 +4,10 @@ On the desk (own desk only, the call on the desk's line; answers recorded with c
 agent's user id and the call id, so the call's recording goes with them):
 
 - GET  /api/followup/questionnaires            {questionnaires: [{id, title, version, kind}]}
-- GET  /api/agents/{number}/followup           {call_id, response}: the form of the desk's call (response:
-                                               see QuestionnaireService.response_view; null before one is
-                                               started); a reload finds it again
+- GET  /api/agents/{number}/followup           {call_id, response, suggested}: the form of the desk's call
+                                               (response: see QuestionnaireService.response_view; null before
+                                               one is started; a reload finds it again); suggested: the
+                                               questionnaire of the care plan the call was dialed for
 - POST /api/agents/{number}/followup           {"questionnaire": "copd"}: start it on the call -> same shape
 - POST /api/agents/{number}/followup/answer    {"question": CODE, "value": ...} -> same shape with
                                                `red_flags`; a red flag writes the call's triage disposition,
@@ -100,7 +101,8 @@ async def _desk_state(request: web.Request, call, **extra) -> web.Response:
     forms = _questionnaires(request)
     response_id = await forms.response_of_call(call.id, CONSOLE)
     view = await forms.response_view(response_id, call.language) if response_id else None
-    return web.json_response({"call_id": call.id, "response": view} | extra)
+    suggested = None if view else await forms.suggested_for_call(call.id)
+    return web.json_response({"call_id": call.id, "response": view, "suggested": suggested} | extra)
 
 
 async def desk_form(request: web.Request) -> web.Response:

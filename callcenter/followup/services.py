@@ -32,6 +32,8 @@ from ..db.database import Database
 from ..db.models import (
     FOLLOWUP_ANSWERED_BY,
     FOLLOWUP_CHANNELS,
+    CarePlan,
+    CarePlanFollowUp,
     FollowUpAnswer,
     FollowUpQuestion,
     FollowUpQuestionnaire,
@@ -252,6 +254,11 @@ class QuestionnaireService:
         """The questionnaires new responses can be given in: id, title, current version, kind."""
         return await self.db.run(_catalogue)
 
+    async def suggested_for_call(self, call_id: str) -> str | None:
+        """The questionnaire a call is placed for: the care plan's, when the follow-up desk dialed the call
+        for one of its follow-ups (care_plan_followups.last_call_id); None otherwise."""
+        return await self.db.run(_plan_questionnaire, call_id)
+
     async def response_of_call(self, call_id: str, channel: str = "console") -> int | None:
         """The newest response of this channel started on the call (a reload finds the form again)."""
         return await self.db.run(_response_of_call, call_id, channel)
@@ -354,6 +361,12 @@ def _said(texts: Any, language: str) -> str:
 def _catalogue(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(select(FollowUpQuestionnaire).order_by(FollowUpQuestionnaire.title))
     return [{"id": r.code, "title": r.title, "version": r.current_version, "kind": r.kind} for r in rows]
+
+
+def _plan_questionnaire(session: Session, call_id: str) -> str | None:
+    return session.scalar(select(CarePlan.questionnaire_code)
+                          .join(CarePlanFollowUp, CarePlanFollowUp.plan_id == CarePlan.id)
+                          .where(CarePlanFollowUp.last_call_id == call_id).limit(1))
 
 
 def _response_of_call(session: Session, call_id: str, channel: str) -> int | None:

@@ -3,7 +3,7 @@ placed on the agent's desk by hand, and the paper sheet (PDF read back, typed-in
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
-from callcenter.db.models import AuditEvent, FollowUpAnswer, Patient, User
+from callcenter.db.models import AuditEvent, CarePlan, CarePlanFollowUp, FollowUpAnswer, Patient, User
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.main import build, init_app
 
@@ -71,7 +71,7 @@ async def test_given_a_call_on_the_desk_when_the_agent_fills_the_form_then_skip_
         client):
     base = f"/api/agents/{AGENT.desk}/followup"
     state = await (await client.get(base, headers=client.headers)).json()
-    assert state == {"call_id": CALL_ID, "response": None}
+    assert state == {"call_id": CALL_ID, "response": None, "suggested": None}
 
     status, state = await post(client, base, {"questionnaire": WOUND})
     assert status == 200, state
@@ -129,6 +129,24 @@ async def test_given_the_caller_hung_up_mid_form_when_an_answer_comes_then_refus
     assert (status, body) == (409, {"error": "no call on this desk"})
     answers, _ = await client.services.db.run(_answers_and_agent)
     assert [a.question_code for a in answers] == ["wound_redness"]
+
+
+async def test_given_a_call_dialed_for_a_care_plan_follow_up_when_the_form_opens_then_its_questionnaire_set(
+        client):
+    await client.services.db.run(_plan_followup_called, client.patient_id)
+    state = await (await client.get(f"/api/agents/{AGENT.desk}/followup", headers=client.headers)).json()
+    assert state["suggested"] == "hypertension"
+
+
+def _plan_followup_called(session, patient_id: int) -> None:
+    nurse = session.scalar(select(User.id).where(User.username == ROLE_USERS["nurse"].username))
+    plan = CarePlan(patient_id=patient_id, condition="hypertension", department="cardiology",
+                    starts_on=date(2026, 12, 1), schedule="FREQ=DAILY;INTERVAL=14",
+                    questionnaire_code="hypertension", channel="agent", nurse_user_id=nurse)
+    session.add(plan)
+    session.flush()
+    session.add(CarePlanFollowUp(plan_id=plan.id, patient_id=patient_id, due_on=date(2026, 12, 4),
+                                 due_at=datetime(2026, 12, 4, 9, tzinfo=UTC), last_call_id=CALL_ID))
 
 
 async def test_given_another_desk_when_its_form_is_asked_then_forbidden(client):
