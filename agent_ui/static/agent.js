@@ -333,6 +333,22 @@ async function requestSurvey() {
   showSurveyFlag(["connected", "held"].includes(desk$.callState));
 }
 
+// A ticket from this call (issue 17): the caller hears its serial; the agent sees it to repeat it.
+async function openTicket(event) {
+  event.preventDefault();
+  const body = { kind: $("ticket-kind").value, category: $("ticket-category").value,
+    department: $("ticket-department").value, severity: $("ticket-severity").value,
+    text: $("ticket-text").value };
+  const ticket = await callAction("complaint", body, "Opening the ticket");
+  if (ticket === undefined) return;
+  const heard = ticket.read_out && ticket.read_out.playing ? "being read to the caller" : "tell it to the caller";
+  const result = $("ticket-result");
+  result.textContent = `Ticket ${ticket.display} (${heard})`;
+  result.dataset.serial = ticket.serial;
+  result.hidden = false;
+  $("ticket-text").value = "";
+}
+
 function transferBody(mode) {
   const agent = $("transfer-agent").value.trim();
   return agent ? { mode, agent } : { mode, queue: $("transfer-target").value };
@@ -400,6 +416,7 @@ function clearCall() {
   show("no-call", true);
   $("record").hidden = true;
   $("record").replaceChildren();
+  $("ticket-result").hidden = true;  // the last call's serial is not this one's
 }
 
 // -- search ---------------------------------------------------------------------------------------------
@@ -526,6 +543,7 @@ function wire() {
   $("btn-cancel").addEventListener("click", () => callAction("transfer/cancel", undefined, "Cancelling the transfer"));
   $("btn-hangup").addEventListener("click", () => callAction("hangup", undefined, "Hang up"));
   $("btn-survey").addEventListener("click", requestSurvey);
+  $("ticket-form").addEventListener("submit", openTicket);
   $("wrapup-form").addEventListener("submit", (event) => { event.preventDefault(); saveDisposition("available"); });
   $("btn-save-pause").addEventListener("click", () => saveDisposition("paused"));
   $("search-form").addEventListener("submit", search);

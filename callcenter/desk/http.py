@@ -52,7 +52,10 @@ async def desk_page(request: web.Request) -> web.Response:
     if user.desk:
         _desk(request).staff(user.desk)
     scripts = services(request).triage.guide.call_types()  # the script panel's choices
-    return await render(request, "agent.html", {"desk": user.desk or "", "call_scripts": scripts})
+    routing = services(request).complaints.routing  # the ticket panel's choices (issue 17)
+    return await render(request, "agent.html", {"desk": user.desk or "", "call_scripts": scripts,
+                                                "ticket_categories": routing.categories,
+                                                "ticket_departments": routing.departments})
 
 
 async def desk_snapshot(request: web.Request) -> web.Response:

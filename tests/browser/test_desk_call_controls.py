@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from callcenter.ari.client import AriNotFound
-from callcenter.db.models import Call, CallEvent, CallSurvey, PatientFlag
+from callcenter.complaints import serial
+from callcenter.db.models import Call, CallEvent, CallSurvey, Complaint, PatientFlag
 from callcenter.simulate import place_call
 
 from .live import API_TOKEN
@@ -242,4 +243,33 @@ def test_given_connected_call_when_agent_asks_for_the_survey_and_hangs_up_then_t
     assert (survey.satisfaction, survey.resolved) == (None, None)
     assert types.count("survey_requested") == 1
     assert types.index("survey_started") < types.index("survey_ended") < types.index("ended")
+    expect(page.locator("#desk-error")).to_be_hidden()
+
+
+def test_given_connected_call_when_agent_opens_a_ticket_then_its_serial_shows_and_is_read_to_the_caller(
+        live, signed_in, screenshot):
+    page = signed_in("agent", live)
+    call_id, caller = connected_call(live, page)
+
+    page.click("#ticket-box summary")
+    page.select_option("#ticket-category", "waiting_time")
+    page.select_option("#ticket-department", "radiology")
+    page.fill("#ticket-text", "Waited <b>four</b> hours for the scan.")
+    page.click("#btn-ticket")
+
+    result = page.locator("#ticket-result")
+    expect(result).to_contain_text("being read to the caller")
+    number = result.get_attribute("data-serial")
+    assert serial.is_valid(number)
+    expect(result).to_contain_text(serial.display(number))
+    screenshot(page, "desk-ticket-from-call")
+    live.run(live.services.events.flush())
+    with live.services.db.session() as session:
+        ticket = session.scalars(select(Complaint)).one()
+        read = session.scalars(select(CallEvent).where(CallEvent.call_id == call_id,
+                                                       CallEvent.type == "ticket_read_out")).one()
+    assert (ticket.serial, ticket.call_id, ticket.channel) == (number, call_id, "phone")
+    assert ticket.text == "Waited <b>four</b> hours for the scan." and read.data["complaint_id"] == ticket.id
+    assert call_state(live, call_id) == "connected"
+    assert bridged(live, caller, live_call(live, call_id).agent_channel_id), "agent and caller still bridged"
     expect(page.locator("#desk-error")).to_be_hidden()

@@ -18,6 +18,8 @@ from callcenter.db.queries import AuditActor, has_open_complaint
 from callcenter.vocabulary import WEBHOOK_EVENTS
 from callcenter.webhooks import outbox
 
+from ..kpi.test_compute import kpi_service
+
 NOW = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 HANDLER = Actor(AuditActor(user_id=None, agent_id=None))
 
@@ -271,3 +273,17 @@ async def test_given_webhooks_when_a_ticket_is_created_and_resolved_then_outbox_
         ("complaint.created", {"complaint_id": ticket.id, "serial": ticket.serial}),
         ("complaint.resolved", {"complaint_id": ticket.id, "serial": ticket.serial})]
     assert {"complaint.created", "complaint.resolved"} <= WEBHOOK_EVENTS
+
+
+async def test_given_tickets_resolved_through_the_service_when_the_kpi_report_runs_then_resolution_hours_fill(
+        service, clock, db):
+    """The dashboard's complaint-resolution KPI (kpi/compute.py) had no data until tickets were resolved."""
+    first, second = await new(service), await new(service)
+    clock.move(hours=30)
+    await service.resolve(first.id, "Answered.", "phone", HANDLER)
+    clock.move(hours=2)
+    await service.resolve(second.id, "Answered too.", "email", HANDLER)
+
+    report = await kpi_service(db, clock=clock).report(NOW, NOW + timedelta(days=2))
+
+    assert report.totals["complaint_resolution_hours"] == (30 + 32) / 2
