@@ -60,6 +60,7 @@ from .ivr.flow import Flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
 from .mail.services import MailIntake
+from .mail.services import Tickets as MailTickets
 from .metrics import http as metrics_http
 from .metrics.services import Metrics
 from .openapi import http as openapi_http
@@ -259,7 +260,7 @@ def _build_complaints(s: Services) -> None:
     s.sms.tickets = ComplaintDesk(rules, listener)  # a COMPLAINT text opens a ticket in its transaction
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
     if s.cfg.mail.host:
-        s.mail = MailIntake(s.db, s.cfg.mail, rules)
+        s.mail = MailIntake(s.db, s.cfg.mail, MailTickets(rules, store, listener))
 
 
 def _build_careplans(s: Services, followups: PatientFollowUps) -> None:

@@ -24,9 +24,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..complaints import serial as serials
-from ..complaints.exceptions import InvalidTicket
+from ..complaints.attachments import AttachmentStore
+from ..complaints.exceptions import AttachmentRefused, InvalidTicket, UnsupportedAttachment
 from ..complaints.routing import Routing
-from ..complaints.services import Actor, NewTicket, add_patient_message, create
+from ..complaints.services import (
+    Actor,
+    NewTicket,
+    TicketListener,
+    Upload,
+    add_patient_message,
+    attach,
+    create,
+)
 from ..config import MailConfig
 from ..db.database import Database
 from ..db.models import Complaint, InboundMessage
@@ -47,12 +56,22 @@ class Result:
     ticket_id: int | None = None
     joined: bool = False      # the message joined an existing ticket
     reason: str = ""
+    attached: int = 0         # attachments kept with the ticket
+    not_attached: int = 0     # attachments of a kind tickets do not keep (they stay in the raw message)
+
+
+@dataclass(frozen=True)
+class Tickets:
+    """What an email needs to become a ticket, as main.py builds it for every channel."""
+    routing: Routing
+    store: AttachmentStore | None = None
+    listener: TicketListener | None = None  # webhooks, the SMS acknowledgement: in the ticket's transaction
 
 
 class MailIntake:
-    def __init__(self, db: Database, cfg: MailConfig, routing: Routing, *,
+    def __init__(self, db: Database, cfg: MailConfig, tickets: Tickets, *,
                  clock: Callable[[], datetime] = utcnow, mailbox: Callable[[MailConfig], Mailbox] = Mailbox):
-        self._db, self.cfg, self._routing, self._clock, self._mailbox = db, cfg, routing, clock, mailbox
+        self._db, self.cfg, self._tickets, self._clock, self._mailbox = db, cfg, tickets, clock, mailbox
         self._task: asyncio.Task | None = None
 
     # -- one poll -----------------------------------------------------------------------------------------
@@ -89,7 +108,7 @@ class MailIntake:
         if email.auto_reply:
             return await self._finish(message_id, "rejected", "an automatic reply or a bounce: no ticket")
         try:
-            result = await self._db.run_retrying(_apply, message_id, email, self._routing, self._clock())
+            result = await self._db.run_retrying(_apply, message_id, email, self._tickets, self._clock())
         except IntegrityError:  # the key is taken: this message was applied before (read again after a crash)
             return await self._finish(message_id, "duplicate", "")
         except InvalidTicket as exc:
@@ -137,7 +156,7 @@ class MailIntake:
             await asyncio.sleep(self.cfg.poll_seconds)
 
 
-def _apply(session: Session, message_id: int, email: Email, routing: Routing, now: datetime) -> Result:
+def _apply(session: Session, message_id: int, email: Email, tickets: Tickets, now: datetime) -> Result:
     row = session.get(InboundMessage, message_id)
     row.applied_key = f"email:{email.message_key}"
     row.sender = email.sender[:200]
@@ -149,9 +168,25 @@ def _apply(session: Session, message_id: int, email: Email, routing: Routing, no
     else:
         new = NewTicket(channel="email", text=_message_text(email)[:5000], contact_name=email.sender_name,
                         contact_email=email.sender)
-        ticket_id, joined = create(session, new, routing, ORIGIN, now).id, False
+        ticket_id, joined = create(session, new, tickets.routing, ORIGIN, now, tickets.listener).id, False
+    attached, not_attached = _attach(session, ticket_id, email, tickets.store, now)
     row.outcome, row.processed_at, row.error = "applied", now, None
-    return Result(message_id, "applied", ticket_id, joined)
+    return Result(message_id, "applied", ticket_id, joined, attached=attached, not_attached=not_attached)
+
+
+def _attach(session: Session, ticket_id: int, email: Email, store: AttachmentStore | None,
+            now: datetime) -> tuple[int, int]:
+    """Keep the attachments tickets keep (a scanned letter, a photo: checked by content); any other kind stays
+    in the raw message in the inbound log, where staff can still find it."""
+    kept = 0
+    for item in email.attachments if store is not None else ():
+        try:
+            store.check(item.data, item.content_type)
+        except (AttachmentRefused, UnsupportedAttachment):
+            continue
+        attach(session, ticket_id, Upload(item.filename, item.content_type, item.data), store, ORIGIN, now)
+        kept += 1
+    return kept, len(email.attachments) - kept
 
 
 def _quoted_ticket(session: Session, email: Email) -> Complaint | None:

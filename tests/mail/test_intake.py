@@ -4,16 +4,18 @@ hostile messages are kept and refused in words."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
 
 from callcenter.complaints import routing
 from callcenter.complaints import serial as serials
+from callcenter.complaints.attachments import AttachmentStore
 from callcenter.complaints.services import Actor, step
-from callcenter.db.models import Complaint, ComplaintEvent, InboundMessage
+from callcenter.db.models import Complaint, ComplaintAttachment, ComplaintEvent, InboundMessage
 from callcenter.mail.imap import MailboxError
-from callcenter.mail.services import MailIntake
+from callcenter.mail.services import MailIntake, Tickets
 
 from .test_imap import config
 from .test_parse import nested, simple
@@ -21,8 +23,9 @@ from .test_parse import nested, simple
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 
 
-def intake(db, server, **overrides) -> MailIntake:
-    return MailIntake(db, config(server, **overrides), routing.load(), clock=lambda: NOW)
+def intake(db, server, store=None, listener=None, **overrides) -> MailIntake:
+    tickets = Tickets(routing.load(), store, listener)
+    return MailIntake(db, config(server, **overrides), tickets, clock=lambda: NOW)
 
 
 def tickets(db) -> list[Complaint]:
@@ -114,3 +117,28 @@ async def test_given_the_mailbox_server_down_when_polled_then_a_clear_error_and_
     with pytest.raises(MailboxError, match="127.0.0.1:1"):
         await intake(db, dovecot, port=1).poll()
     assert log_rows(db) == []
+
+
+async def test_given_a_scan_and_a_document_attached_when_polled_then_the_scan_is_kept_the_other_stays_raw(
+        db, dovecot, tmp_path):
+    message = EmailMessage()
+    message["From"] = "maria@example.org"
+    message["Subject"] = "My letter"
+    message["Message-ID"] = "<att@x>"
+    message.set_content("Please see the scan of my letter.")
+    scan = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+    message.add_attachment(scan, maintype="application", subtype="pdf", filename="letter.pdf")
+    message.add_attachment(b"PK\x03\x04 a word file", maintype="application", subtype="msword",
+                           filename="x.doc")
+    dovecot.deliver(message.as_bytes())
+    events = []
+    store = AttachmentStore(tmp_path / "attachments", 1024 * 1024)
+    [result] = await intake(db, dovecot, store, lambda session, kind, ticket_id, serial: events.append(
+        (kind, ticket_id))).poll()
+    assert (result.outcome, result.attached, result.not_attached) == ("applied", 1, 1)
+    with db.session() as session:
+        [kept] = session.scalars(select(ComplaintAttachment)).all()
+        assert (kept.complaint_id, kept.filename, kept.content_type) == (result.ticket_id, "letter.pdf",
+                                                                          "application/pdf")
+        assert store.read(kept.path) == scan
+    assert events == [("complaint.created", result.ticket_id)]  # webhooks and the SMS acknowledgement hear it
