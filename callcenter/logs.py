@@ -77,6 +77,9 @@ def configure(kind: str, level: str | int = logging.INFO) -> None:
     for handler in root.handlers:
         install(handler, kind)
     root.setLevel(level)
+    # WeasyPrint tells every step of every PDF it renders at INFO: noise in a server's log unless debugging.
+    logging.getLogger("weasyprint.progress").setLevel(logging.DEBUG if root.level <= logging.DEBUG
+                                                      else logging.WARNING)
 
 
 def install(handler: logging.Handler, kind: str) -> None:
