@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.ext.mutable import MutableDict, MutableList
@@ -1051,7 +1052,12 @@ class FollowUpResponse(Base):
     """One patient's filling of one questionnaire version (the answers so far drive its skip logic)."""
 
     __tablename__ = "followup_responses"
-    __table_args__ = (one_of("channel", FOLLOWUP_CHANNELS),)
+    # One console response per call: two "Start" clicks at once must not make two forms of one call (the
+    # second is refused: followup/services.py). Phone responses are the flow's, paper ones have no call.
+    __table_args__ = (one_of("channel", FOLLOWUP_CHANNELS),
+                      Index("uq_followup_responses_console_call", "call_id", unique=True,
+                            sqlite_where=text("channel = 'console'"),
+                            postgresql_where=text("channel = 'console'")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("followup_questionnaire_versions.id"))

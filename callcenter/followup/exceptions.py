@@ -36,6 +36,11 @@ class AlreadyAnswered(FollowUpError):
     status = 409
 
 
+class AlreadyStarted(FollowUpError):
+    """A second console response on a call that has one (two "Start" requests at once: the first stands)."""
+    status = 409
+
+
 class VersionUnchanged(FollowUpError):
     """A stored questionnaire's content changed but its file kept the version: a new text needs a new
     version, or old answers would seem given to it."""

@@ -48,6 +48,7 @@ from . import answers
 from .designer import Design, DraftInvalid, Problem, check
 from .exceptions import (
     AlreadyAnswered,
+    AlreadyStarted,
     FollowUpError,
     NotAsked,
     QuestionChanged,
@@ -205,7 +206,10 @@ class QuestionnaireService:
         row = FollowUpResponse(questionnaire_version_id=version_id, patient_id=patient_id, study=study,
                                channel=channel, call_id=call_id, started_at=self.clock())
         session.add(row)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # the call's console form started at once from two requests: the first stands
+            raise AlreadyStarted("a questionnaire is already being filled on this call") from None
         return row.id
 
     async def record_answer(self, given: AnswerGiven) -> RecordedAnswer:

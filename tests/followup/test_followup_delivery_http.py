@@ -2,6 +2,7 @@
 placed on the agent's desk by hand, and the paper sheet (PDF read back, typed-in answers)."""
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +13,15 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
-from callcenter.db.models import AuditEvent, CarePlan, CarePlanFollowUp, FollowUpAnswer, Patient, User
+from callcenter.db.models import (
+    AuditEvent,
+    CarePlan,
+    CarePlanFollowUp,
+    FollowUpAnswer,
+    FollowUpResponse,
+    Patient,
+    User,
+)
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.main import build, init_app
 
@@ -117,6 +126,35 @@ async def test_given_a_form_on_the_call_when_the_page_reloads_then_the_answers_c
     state = await (await client.get(base, headers=client.headers)).json()
     assert item(state, "wound_redness")["answer"] is False
     assert state["response"]["next"] == "wound_discharge"
+
+
+async def test_given_two_start_requests_at_once_when_both_arrive_then_one_response_and_the_other_409(
+        client, monkeypatch):
+    base = f"/api/agents/{AGENT.desk}/followup"
+    both_checked, checks = asyncio.Barrier(2), []
+    check = client.services.questionnaires.response_of_call
+
+    async def checked_together(*args):
+        """Both requests find no form before either starts one: the race the unique index closes."""
+        found = await check(*args)
+        checks.append(found)
+        if len(checks) <= 2:  # the two requests' checks; the answers' own reads go on
+            async with asyncio.timeout(10):
+                await both_checked.wait()
+        return found
+    monkeypatch.setattr(client.services.questionnaires, "response_of_call", checked_together)
+
+    results = await asyncio.gather(post(client, base, {"questionnaire": WOUND}),
+                                   post(client, base, {"questionnaire": "copd"}))
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 409], results
+    refused = next(body for status, body in results if status == 409)
+    assert refused == {"error": "a questionnaire is already being filled on this call"}
+    started = next(body for status, body in results if status == 200)
+    rows = await client.services.db.run(lambda s: [(r.id, r.channel) for r in s.scalars(
+        select(FollowUpResponse).where(FollowUpResponse.call_id == CALL_ID))])
+    assert rows == [(started["response"]["response_id"], "console")]
 
 
 async def test_given_the_caller_hung_up_mid_form_when_an_answer_comes_then_refused_answers_kept(client):
