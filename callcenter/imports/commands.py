@@ -81,7 +81,7 @@ def fhir_poll(cfg: Config, args) -> int:
     """One poll of [fhir] base_url (for cron), or one every --interval seconds until stopped."""
     import aiohttp
 
-    from .fhirpoll import FhirPoller, FhirServer, FhirServerError
+    from .fhirpoll import FhirPoller, FhirServer, FhirServerError, PollBusy
 
     async def go(db: Database) -> ImportReport | None:
         service = ImportService(db, patient_feed(cfg, cfg.fhir.mrn_system), csv_settings(cfg))
@@ -97,4 +97,7 @@ def fhir_poll(cfg: Config, args) -> int:
     except (FhirServerError, aiohttp.ClientError, TimeoutError) as exc:
         print(f"error: FHIR server: {exc}", file=sys.stderr)
         return 2
+    except PollBusy as exc:
+        print(f"error: {exc}; try again when it ends", file=sys.stderr)
+        return 3
     return _print(report) if report else 0

@@ -13,10 +13,17 @@ one the poll reads that patient's whole list (`?patient=`), not only the changed
 The cursor (the newest `meta.lastUpdated` imported) is kept in STATE_DIR/fhir-poll.json, written only after
 an import that committed; `ge`, not `gt`: a resource updated in the cursor's own second is read again, which
 the feed's event-time rule makes harmless, rather than missed.
+
+One poll at a time per state directory: the service's job and `callcenter fhir poll` run by hand or by cron
+take STATE_DIR/fhir-poll.lock (an OS lock, released if the process dies), and a poll that finds it taken is
+refused (`PollBusy`) instead of importing the same pages beside the other one. The saved cursor only moves
+forward, whichever poll commits last.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import time
@@ -35,6 +42,10 @@ log = logging.getLogger(__name__)
 LIST_TYPES = ("AllergyIntolerance", "Condition")
 MAX_PAGES = 10_000  # a server whose `next` never ends cannot keep a poll running forever
 TOKEN_MARGIN = 30.0  # s before expiry a client-credentials token is renewed
+
+
+class PollBusy(Exception):
+    """Another poll (the service's or a command's) holds the poll lock of this state directory."""
 
 
 class FhirServerError(Exception):
@@ -123,6 +134,23 @@ class FhirPoller:
         self.importer, self.server, self.state_file, self.page_size = importer, server, state_file, page_size
 
     async def poll_once(self, since: str | None = None) -> ImportReport:
+        with self._exclusive():
+            return await self._poll(since)
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_file.with_suffix(".lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PollBusy("another FHIR poll is running (the service's, or a command's)") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def _poll(self, since: str | None) -> ImportReport:
         since = since or self.cursor()
         entries = await self._changed(since)
         entries = await self._whole_lists(entries)
@@ -141,6 +169,8 @@ class FhirPoller:
         while True:
             try:
                 await self.poll_once()
+            except PollBusy as exc:
+                log.info("FHIR poll skipped: %s", exc)
             except (TimeoutError, FhirServerError, aiohttp.ClientError) as exc:
                 log.warning("FHIR poll failed: %s", exc)
             except Exception:  # the database, a bug: the job must outlive it, and say so
@@ -176,7 +206,11 @@ class FhirPoller:
         return state.get("since") if state.get("base_url") == self.server.base else None
 
     def _save(self, since: str) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        """Never backwards: a poll begun from an older cursor may commit after a newer one (the same
+        format, so the strings compare as the instants do)."""
+        saved = self.cursor()
+        if saved and saved > since:
+            return
         partial = self.state_file.with_suffix(".tmp")
         partial.write_text(json.dumps({"base_url": self.server.base, "since": since}))
         partial.replace(self.state_file)

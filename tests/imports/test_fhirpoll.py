@@ -17,7 +17,7 @@ from callcenter.campaigns.followup import DischargeFollowUp
 from callcenter.config import FhirConfig, load
 from callcenter.db.models import Encounter, Patient
 from callcenter.imports.csvfile import CsvSettings
-from callcenter.imports.fhirpoll import FhirPoller, FhirServer, FhirServerError
+from callcenter.imports.fhirpoll import FhirPoller, FhirServer, FhirServerError, PollBusy
 from callcenter.imports.services import ImportService
 from callcenter.main import build, start, stop
 from callcenter.patients.services import IdentityRule, PatientFeed
@@ -36,6 +36,7 @@ class FakeFhir:
         self.requests: list[tuple[str, dict, str | None]] = []
         self.token = token
         self.foreign_next = False
+        self.gate: asyncio.Event | None = None  # when set, searches wait for it: a poll held mid-way
 
     def add(self, resource: dict, updated: str) -> None:
         resource["meta"] = {"lastUpdated": updated}
@@ -57,6 +58,8 @@ class FakeFhir:
     async def search(self, request: web.Request) -> web.Response:
         self.requests.append((request.match_info["type"], dict(request.query),
                               request.headers.get("Authorization")))
+        if self.gate:
+            await self.gate.wait()
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"resourceType": "OperationOutcome"}, status=401)
         found = self._matching(request.match_info["type"], request.query)
@@ -154,6 +157,25 @@ async def test_given_wrong_token_or_foreign_next_link_when_polled_then_refused_a
     with pytest.raises(FhirServerError, match="another server"):
         await poll(token="s3cret").poll_once()
     assert mrns(db) == []
+
+
+async def test_given_a_poll_running_when_a_second_poll_starts_then_refused_busy_and_cursor_never_backwards(
+        db, fake, poll):
+    first, second = poll(token="s3cret"), poll(token="s3cret")
+    fake.gate = asyncio.Event()
+    running = asyncio.create_task(first.poll_once())
+    await until(lambda: fake.requests)  # the first poll is waiting on the server, holding the lock
+    with pytest.raises(PollBusy, match="another FHIR poll is running"):
+        await second.poll_once()
+    fake.gate.set()
+    assert (await running).applied == 7 and first.cursor() == "2026-11-20T11:00:00Z"
+    # A poll from an older point (`--since`) whose newest resource is older than the saved cursor (the
+    # server lost or re-dated some) leaves the saved cursor where it was: it never moves backwards.
+    first.state_file.write_text(first.state_file.read_text().replace("2026-11-20T11:00:00Z",
+                                                                      "2026-11-23T00:00:00Z"))
+    report = await second.poll_once(since="2026-11-20T10:00:00Z")
+    assert report.committed and second.cursor() == "2026-11-23T00:00:00Z"
+    assert mrns(db) == [f"MRN-P{n}" for n in range(1, 6)]
 
 
 async def until(condition, seconds: float = 20.0) -> None:
