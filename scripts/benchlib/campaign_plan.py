@@ -24,6 +24,8 @@ from callcenter.config import Config
 from callcenter.db.database import Database
 from callcenter.eventlog import EventLog
 
+from .seed import seed_patients
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)        # 10:00 at the hospital (New York)
 TARGET_SECONDS = 5.0
@@ -65,11 +67,7 @@ def generate(path: Path, count: int) -> None:
     admitted = _stored(NOW - timedelta(days=4))
     created = _stored(NOW - timedelta(days=400))
     with sqlite3.connect(path) as c:
-        c.executemany("INSERT INTO patients (id, mrn, given_name, family_name, date_of_birth, sex, language, "
-                      "time_zone, created_at) VALUES (?, ?, 'Bench', 'Patient', '1960-01-01', 'U', 'en', ?, ?)",
-                      ((i, f"B{i:08d}", _zone(i), created) for i in range(1, count + 1)))
-        c.executemany("INSERT INTO patient_phones (patient_id, e164, kind, is_primary) VALUES (?, ?, 'mobile', 1)",
-                      ((i, f"+1555{i:07d}") for i in range(1, count + 1)))
+        seed_patients(c, count, created, _zone)
         c.executemany("INSERT INTO appointments (patient_id, department, starts_at, status) "
                       "VALUES (?, 'cardiology', ?, 'booked')", ((i, tomorrow) for i in range(1, count + 1)))
         c.executemany("INSERT INTO encounters (patient_id, kind, department, started_at, discharged_at) "

@@ -51,3 +51,39 @@ class Snapshot:
         d["other"] = d["machine_busy"] - d["controller"] - d["asterisk"] - d["bench"]
         d["cores"] = d["machine_total"] / d["wall"] if d["wall"] > 0 else 0.0
         return d
+
+
+def _scheduled() -> tuple[float, float]:
+    """(on a CPU, waiting in the run queue for one) seconds of this process's live threads: the kernel's
+    schedstat, in nanoseconds."""
+    running = waiting = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                on_cpu, queued, _ = f.read().split()
+        except (OSError, ValueError):
+            continue   # a thread that ended meanwhile
+        running, waiting = running + int(on_cpu), waiting + int(queued)
+    return running / 1e9, waiting / 1e9
+
+
+class Stopwatch:
+    """Where the wall time of a step went: CPU of this process (its threads: SQLite runs in them), time its
+    threads waited for a CPU held by other processes (a busy machine's share), and the rest (blocked: disk,
+    fsync, locks). Use `with Stopwatch() as watch:` then `watch.figures(prefix)`."""
+
+    def __enter__(self) -> "Stopwatch":
+        self._start = (time.perf_counter(), time.process_time(), *_scheduled())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall, cpu, _, waited = (time.perf_counter(), time.process_time(), *_scheduled())
+        self.wall = wall - self._start[0]
+        self.cpu = cpu - self._start[1]
+        self.cpu_wait = max(0.0, waited - self._start[3])
+        self.blocked = max(0.0, self.wall - self.cpu - self.cpu_wait)
+
+    def figures(self, prefix: str) -> dict:
+        return {f"{prefix}_seconds": round(self.wall, 3), f"{prefix}_cpu_seconds": round(self.cpu, 3),
+                f"{prefix}_waiting_for_cpu_seconds": round(self.cpu_wait, 3),
+                f"{prefix}_blocked_seconds": round(self.blocked, 3)}

@@ -35,6 +35,8 @@ from callcenter.db.models import (
 )
 from callcenter.reports.services import ReportQuery, ReportService
 
+from .cpu import Stopwatch
+
 ROOT = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("America/New_York")
 YEAR_START = datetime(2026, 1, 1, tzinfo=TZ)
@@ -151,17 +153,14 @@ def measure(path: Path, repeat: int) -> dict:
     figures: dict = {}
     try:
         for name, by in RUNS:
-            best, cpu, report = None, None, None
+            best, report = None, None
             for _ in range(repeat):
-                started, started_cpu = time.perf_counter(), time.process_time()
-                with db.session() as session:
+                # Wall time split into this process's CPU (SQLite runs in it: what the report costs when the
+                # machine is busy), waits for a CPU other processes held, and the rest (disk).
+                with Stopwatch() as watch, db.session() as session:
                     report = service.compute(session, ReportQuery(name, YEAR_START, YEAR_END, by))
-                elapsed, used = time.perf_counter() - started, time.process_time() - started_cpu
-                best = elapsed if best is None else min(best, elapsed)
-                cpu = used if cpu is None else min(cpu, used)
-            figures[f"{name}_by_{by}_seconds"] = round(best, 3)
-            # CPU time of this process (SQLite runs in it): what the report costs when the machine is busy
-            figures[f"{name}_by_{by}_cpu_seconds"] = round(cpu, 3)
+                best = watch if best is None or watch.wall < best.wall else best
+            figures.update(best.figures(f"{name}_by_{by}"))
             figures[f"{name}_by_{by}_rows"] = len(report.rows)
             if name == "followup-rate" and by == "department":
                 figures["year_followup_rate"] = round(report.total["followup_rate"], 4)
@@ -173,12 +172,15 @@ def measure(path: Path, repeat: int) -> dict:
 
 def report(figures: dict) -> None:
     print(json.dumps(figures, indent=2))
-    walls = [v for k, v in figures.items() if k == "followup-rate_by_department_seconds"]
-    cpus = [v for k, v in figures.items() if k.startswith("followup-rate") and k.endswith("_cpu_seconds")]
-    worst = max(walls)
-    verdict = "meets" if worst < TARGET_SECONDS else "MISSES"
+    cpus = [v for k, v in figures.items()
+            if k.startswith("followup-rate") and k.endswith("_cpu_seconds") and "waiting" not in k]
+    wall, key = figures["followup-rate_by_department_seconds"], "followup-rate_by_department"
+    verdict = "meets" if wall < TARGET_SECONDS else "MISSES"
     print(f"follow-up rate report by department over a year of {figures['discharges']} discharges: "
-          f"{worst:.3f} s wall, {max(cpus):.3f} s CPU at most for any cut "
+          f"{wall:.3f} s wall = {figures[key + '_cpu_seconds']:.3f} s of CPU + "
+          f"{figures[key + '_waiting_for_cpu_seconds']:.3f} s waiting for a CPU other processes held + "
+          f"{figures[key + '_blocked_seconds']:.3f} s blocked; {max(cpus):.3f} s CPU at most for any cut; "
+          f"load average {figures['load_average_1min']} on {os.cpu_count()} cores "
           f"({verdict} the target of < {TARGET_SECONDS:g} s)")
 
 
