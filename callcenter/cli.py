@@ -314,7 +314,8 @@ def _add_questionnaire_commands(sub) -> None:
         s = actions.add_parser(name, help=what)
         s.add_argument("paths", nargs="*", help="questionnaire files or directories (default: the examples "
                                                 "in callcenter/followup/questionnaires/)")
-        s.add_argument("--bank", help="the question bank (default: callcenter/followup/question_bank.yaml)")
+        s.add_argument("--bank", help="the question bank (default: [followup] bank_file, the shipped "
+                                      "example unless set)")
         s.set_defaults(func=func)
     s = actions.add_parser("export", help="a study's answers, one row per answer (CSV or JSON on stdout)")
     s.add_argument("study")

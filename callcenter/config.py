@@ -87,6 +87,16 @@ class ReportsConfig:
 
 
 @dataclass
+class FollowupConfig:
+    """Follow-up questionnaires (issue 16, docs/followup.md)."""
+    # The hospital's question bank (YAML under version control, schema in callcenter/followup/schema.py): read
+    # and checked when the server starts (a broken file stops it with file:line errors); the console's
+    # designer offers and validates against it, and `callcenter questionnaires check|load` read it unless
+    # given --bank. The default is the shipped example bank, which needs clinical review.
+    bank_file: str = "callcenter/followup/question_bank.yaml"
+
+
+@dataclass
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -337,6 +347,7 @@ class Config:
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    followup: FollowupConfig = field(default_factory=FollowupConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     fastagi: FastAgiConfig = field(default_factory=FastAgiConfig)

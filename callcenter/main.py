@@ -48,6 +48,7 @@ from .eventlog import EventLog
 from .fastagi.commands import build_server as build_fastagi
 from .fastagi.server import FastAgiServer
 from .followup import http as followup_http
+from .followup.schema import Bank, load_bank
 from .followup.services import QuestionnaireService
 from .hl7 import http as hl7_http
 from .hl7.listener import MllpListener, listen_address
@@ -153,6 +154,7 @@ class Services:
     careplan_planning: PlanningLoop | None = None
     # follow-up questionnaires delivered on the desk and on paper (issue 16): set by build()
     questionnaires: QuestionnaireService | None = None
+    question_bank: Bank | None = None   # [followup] bank_file, read at start
     # text messages beside the phone (issue 17): the outbox's uses, and its worker when [sms] enabled
     sms: SmsService | None = None
     sms_worker: SmsWorker | None = None
@@ -201,6 +203,8 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     # A broken protocol file stops the start with file:line messages, like a broken IVR flow.
     services.triage = TriageService.from_files(events, db=db)
     services.questionnaires = QuestionnaireService(db)  # one, shared: it caches the versions it parsed
+    # The hospital's question bank, checked at start like the protocols: the designer builds on this one.
+    services.question_bank = load_bank(cfg.path(cfg.followup.bank_file))
     _build_callbacks(services)
     services.escalations = EscalationService(services.triage, services.controls, queues, events, db,
                                              callbacks=services.callbacks,

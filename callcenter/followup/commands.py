@@ -1,10 +1,11 @@
 """`callcenter questionnaires check|load|export`: what the command line does (cli.py only parses).
 
-`check` and `load` read the question bank and questionnaire files (default: the example content shipped in
-callcenter/followup/); `check` needs no database; `load` stores the bank's questions and each new
-questionnaire version, all in one transaction or none. `export STUDY` writes the study's answers, one row per
-answer, as CSV or JSON to standard output; with `--pseudonym-key-file` the patient is a keyed pseudonym (the
-key stays with whoever may re-identify, e.g. the research office). The export is audited.
+`check` and `load` read the question bank and questionnaire files (default: the bank of [followup]
+bank_file, the questionnaires shipped in callcenter/followup/); `check` needs no database; `load` stores the
+bank's questions and each new questionnaire version, all in one transaction or none. `export STUDY` writes
+the study's answers, one row per answer, as CSV or JSON to standard output; with `--pseudonym-key-file` the
+patient is a keyed pseudonym (the key stays with whoever may re-identify, e.g. the research office). The
+export is audited.
 """
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from ..config import Config
 from ..db.database import Database, upgrade
 from ..errors import ServiceError
 from .exceptions import QuestionnaireDataError
-from .schema import BANK_FILE, QUESTIONNAIRES_DIR, Bank, Questionnaire, load_bank, load_questionnaires
+from .schema import QUESTIONNAIRES_DIR, Bank, Questionnaire, load_bank, load_questionnaires
 from .services import QuestionnaireService, export_csv, export_json
 
 
 def check(cfg: Config, args) -> int:
     try:
-        bank, questionnaires = _read(args)
+        bank, questionnaires = _read(cfg, args)
     except QuestionnaireDataError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
@@ -34,7 +35,7 @@ def check(cfg: Config, args) -> int:
 
 def load(cfg: Config, args) -> int:
     try:
-        bank, questionnaires = _read(args)
+        bank, questionnaires = _read(cfg, args)
     except QuestionnaireDataError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
@@ -51,9 +52,10 @@ def load(cfg: Config, args) -> int:
     return 0
 
 
-def _read(args) -> tuple[Bank, list[Questionnaire]]:
-    """The bank, then every questionnaire of the paths; all files checked before anything is raised."""
-    bank = load_bank(Path(args.bank) if args.bank else BANK_FILE)
+def _read(cfg: Config, args) -> tuple[Bank, list[Questionnaire]]:
+    """The bank (--bank, else the server's [followup] bank_file), then every questionnaire of the paths; all
+    files checked before anything is raised."""
+    bank = load_bank(Path(args.bank) if args.bank else cfg.path(cfg.followup.bank_file))
     found: dict[str, Questionnaire] = {}
     problems: list[str] = []
     for path in args.paths or [QUESTIONNAIRES_DIR]:

@@ -51,7 +51,7 @@ from ..web.pdffile import pdf_of, pdf_response
 from ..web.request import audit_actor, json_object, own_desk_agent, services, user_id
 from ..web.templating import render
 from .designer import DraftInvalid, bank_view, draft_of
-from .schema import KINDS, OPERATORS, RED_FLAG_ESCALATIONS, TYPES, load_bank
+from .schema import KINDS, OPERATORS, RED_FLAG_ESCALATIONS, TYPES
 from .services import AGENT, AnswerGiven, QuestionnaireService, red_flag_fact
 
 CONSOLE, PAPER = "console", "paper"
@@ -228,9 +228,9 @@ async def sheet_pdf(request: web.Request) -> web.Response:
 # -- the designer (admins and nurses: the clinical role) ----------------------------------------------------
 
 def _file_bank(request: web.Request):
-    """The shipped question bank, as the file says now (a few milliseconds): the designer adds to it, never
-    changes it."""
-    return load_bank()
+    """The question bank this server loaded at start ([followup] bank_file: the hospital's own, or the
+    shipped example): the designer adds to it, never changes it."""
+    return services(request).question_bank
 
 
 async def designer_page(request: web.Request) -> web.Response:

@@ -106,3 +106,57 @@ async def test_given_an_agent_when_the_designer_is_asked_then_forbidden(client):
     response = await client.post("/api/followup/designer", json=DRAFT,
                                  headers={"Origin": origin(client), "X-CSRF-Token": token})
     assert response.status == 403
+
+
+HOSPITAL_BANK = """version: "hospital-7"
+source: ["St Example's follow-up committee, bank v7"]
+review_status: example content, requires clinical review
+languages: [en, es]
+questions:
+  walk_minutes_today:
+    type: number
+    unit: min
+    min: 0
+    max: 600
+    text: {en: "How many minutes did you walk today?", es: "¿Cuántos minutos caminó hoy?"}
+  fever_since_discharge:
+    type: yes_no
+    text: {en: "Any fever since you went home?", es: "¿Ha tenido fiebre desde que se fue a casa?"}
+"""
+
+
+@pytest.fixture
+async def hospital_client(tmp_path, database_url, aiohttp_client, openapi_conformance):
+    """A server configured with the hospital's own bank file ([followup] bank_file), not the shipped one."""
+    seed_role_users(database_url)
+    bank = tmp_path / "hospital-bank.yaml"
+    bank.write_text(HOSPITAL_BANK, encoding="utf-8")
+    cfg = console_config(tmp_path, database_url)
+    cfg.followup.bank_file = str(bank)
+    services = build(cfg)
+    app = init_app(services.cfg, services, ari=False)
+    openapi_conformance.watch(app)
+    client = await aiohttp_client(app)
+    token = await sign_in(client, ROLE_USERS["nurse"].username)
+    client.headers = {"Origin": origin(client), "X-CSRF-Token": token}
+    return client
+
+
+async def test_given_the_hospitals_bank_configured_when_designing_then_its_questions_are_offered_and_checked(
+        hospital_client):
+    response = await hospital_client.get("/api/followup/designer", headers=hospital_client.headers)
+    options = await response.json()
+    assert sorted(q["code"] for q in options["bank"]) == ["fever_since_discharge", "walk_minutes_today"]
+    assert next(q for q in options["bank"] if q["code"] == "walk_minutes_today")["unit"] == "min"
+
+    # Picked by its code from the hospital's bank: saved; a code only the shipped example has: refused on
+    # its field, the message naming the configured bank.
+    draft = {**DRAFT, "id": "walking", "new_questions": [],
+             "questions": [{"code": "walk_minutes_today", "required": True, "show_if": [], "red_flags": []}]}
+    status, body = await save(hospital_client, draft)
+    assert status == 201, body
+    draft = {**draft, "id": "walking_and_pain", "questions": [
+        *draft["questions"], {"code": "pain_score", "required": True, "show_if": [], "red_flags": []}]}
+    status, body = await save(hospital_client, draft)
+    assert status == 400
+    assert "hospital-bank.yaml" in fields(body)["questions.1.code"]
