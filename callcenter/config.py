@@ -295,6 +295,13 @@ class ComplaintsConfig:
     # at most this large each.
     attachments_dir: str = ""
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # A resolved ticket's summary for the patient, spoken (complaints/voice.py), is kept here as
+    # <ticket id>.wav ("": <state_dir>/ticket-summaries), owner-only; with summary_audio_group (the group
+    # Asterisk runs as, by name or number) readable by that group too, so that Asterisk can play it.
+    summary_audio_dir: str = ""
+    summary_audio_group: str = ""
+    # The same directory as Asterisk names it when it runs in a chroot or container ("": the same path).
+    summary_audio_asterisk_dir: str = ""
     # The public web form: submissions per address per window (more are held back with the form kept).
     web_per_address: int = 5
     web_window_seconds: float = 600.0

@@ -39,6 +39,7 @@ from .complaints import routing as complaint_routing
 from .complaints.attachments import AttachmentStore
 from .complaints.scheduler import EscalationJob
 from .complaints.services import ComplaintService
+from .complaints.voice import SummaryVoice
 from .config import Config
 from .db.database import Database
 from .desk import http as desk_http
@@ -57,6 +58,7 @@ from .imports import commands as import_commands
 from .imports import http as imports_http
 from .imports.fhirpoll import FhirPollJob
 from .imports.services import ImportService
+from .ivr.catalog import load_catalog
 from .ivr.flow import Flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
@@ -96,6 +98,7 @@ from .webhooks import outbox
 from .webhooks.services import WebhookService
 from .webhooks.worker import DeliveryWorker
 
+PROMPTS_FILE = "ivr_flows/prompts.yaml"  # the prompt catalog: its voices speak tickets' summaries too
 log = logging.getLogger(__name__)
 
 
@@ -175,8 +178,10 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
                                   cfg.recordings.enabled, asterisk_dir=cfg.path(spool) if spool else None)
     flows = {"hotline": load_inbound_flow(cfg.path(cfg.telephony.hotline_flow))}
     router = CallRouter(db, flows)
-    # Inbound self-service (issue 17): the hotline's action nodes run through each call's bound runner.
-    self_service = SelfService(db, time_zone=cfg.site.time_zone)
+    # Inbound self-service (issue 17): the hotline's action nodes run through each call's bound runner; a
+    # resolved ticket's summary is spoken to the caller from the files the tickets' voice renders.
+    voice = _summary_voice(cfg)
+    self_service = SelfService(db, time_zone=cfg.site.time_zone, voice=voice)
     router.deps = CallDeps(ari=ari, events=events, queues=queues, pops=pops, recordings=recordings,
                            settings=cfg.telephony, bind=router.bind, bind_bridge=router.bind_bridge,
                            forget=router.forget, wrapup_seconds=wrapup_seconds, notifier=notifier,
@@ -231,8 +236,16 @@ def build(cfg: Config, *, wrapup_seconds: float = 0.0) -> Services:
     services.admin = AdminService(db, queues, services.auth.users.hasher)
     services.imports = ImportService(db, services.patients, import_commands.csv_settings(cfg))
     _build_fhir_poll(services)
-    _build_complaints(services)
+    _build_complaints(services, voice)
     return services
+
+
+def _summary_voice(cfg: Config) -> SummaryVoice:
+    """Tickets' summaries spoken in the prompt catalog's voice of their language (complaints/voice.py)."""
+    c = cfg.complaints
+    root = cfg.path(c.summary_audio_dir) if c.summary_audio_dir else cfg.state_path / "ticket-summaries"
+    voices = load_catalog(cfg.path(PROMPTS_FILE)).voices
+    return SummaryVoice(root, voices, asterisk_dir=c.summary_audio_asterisk_dir, group=c.summary_audio_group)
 
 
 def _build_fhir_poll(s: Services) -> None:
@@ -246,7 +259,7 @@ def _build_fhir_poll(s: Services) -> None:
     s.fhir_poll = FhirPollJob(importer, f, s.cfg.state_path / "fhir-poll.json")
 
 
-def _build_complaints(s: Services) -> None:
+def _build_complaints(s: Services, voice: SummaryVoice) -> None:
     """Tickets: routing.yaml read once (a broken file stops the start with file:line messages); with
     webhooks on, complaint.created/resolved go to the outbox in the ticket's transaction, and to the SMS
     service, which texts the patient the serial, then that the answer is ready (same transaction)."""
@@ -260,7 +273,7 @@ def _build_complaints(s: Services) -> None:
 
     root = s.cfg.path(c.attachments_dir) if c.attachments_dir else s.cfg.state_path / "attachments"
     store = AttachmentStore(root, c.max_attachment_bytes)
-    s.complaints = ComplaintService(s.db, rules, listener=listener, store=store)
+    s.complaints = ComplaintService(s.db, rules, listener=listener, store=store, voice=voice)
     s.sms.tickets = ComplaintDesk(rules, listener)  # a COMPLAINT text opens a ticket in its transaction
     s.complaint_escalation = EscalationJob(s.complaints, tick_seconds=c.escalation_tick_seconds)
     if s.cfg.mail.host:
@@ -378,6 +391,8 @@ async def stop(s: Services) -> None:
         await s.fhir_poll.stop()
     if s.complaint_escalation:
         await s.complaint_escalation.stop()
+    if s.complaints:
+        await s.complaints.close()  # a resolution's spoken summary is not left half made
     if s.mail:
         await s.mail.stop()
     if s.careplan_planning:

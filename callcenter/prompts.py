@@ -20,8 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,21 +30,14 @@ from pathlib import Path
 
 from .followup.schema import load_questionnaires
 from .ivr.catalog import NAMESPACE, PromptText, load_catalog
+from .speech import RECIPE, SpeechToolError, require_tools, synthesize
 from .triage.schema import load_protocols
 from .yamlsource import SourceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "ivr_flows" / "prompts.yaml"
-SPEED = 150  # words per minute
-SAMPLE_RATE = 8000
-# Part of every recipe hash: change it when the conversion below changes, and every file is rebuilt.
-RECIPE = f"espeak-ng -s {SPEED} | sox -r {SAMPLE_RATE} -c 1 -b 16 -e signed-integer v1"
-_TOOLS = {"espeak-ng": "espeak-ng", "sox": "sox"}  # command -> Debian package
-
-
-class PromptToolError(RuntimeError):
-    """espeak-ng or sox is missing or failed."""
+PromptToolError = SpeechToolError  # espeak-ng or sox is missing or failed (speech.py)
 
 
 @dataclass(frozen=True)
@@ -83,7 +74,7 @@ def generate(prompts_yaml: str | Path, out_dir: str | Path, languages: Iterable[
     wanted = _languages(catalog.voices, languages)
     todo = [job for job in _jobs(catalog.prompts, wanted, Path(out_dir)) if force or _stale(job)]
     if todo:
-        _require_tools()
+        require_tools()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(_render, todo))
 
@@ -95,7 +86,7 @@ def generate_texts(prompts: dict[str, dict[str, PromptText]], out_dir: str | Pat
     languages = sorted({language for texts in prompts.values() for language in texts})
     todo = [job for job in _jobs(prompts, languages, Path(out_dir)) if force or _stale(job)]
     if todo:
-        _require_tools()
+        require_tools()
     return [_render(job) for job in todo]
 
 
@@ -112,13 +103,6 @@ def _jobs(prompts: dict, languages: list[str], out_dir: Path) -> list[_Job]:
         _Job(name, language, texts[language], output_path(out_dir, language, name))
         for name, texts in prompts.items() for language in languages if language in texts
     ]
-
-
-def _require_tools() -> None:
-    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
-    if missing:
-        packages = " ".join(_TOOLS[tool] for tool in missing)
-        raise PromptToolError(f"{', '.join(missing)} not found on PATH: install (apt-get install {packages})")
 
 
 def _stale(job: _Job) -> bool:
@@ -141,24 +125,15 @@ def _stale(job: _Job) -> bool:
 def _render(job: _Job) -> Path:
     job.path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prompt-", dir=job.path.parent) as tmp:
-        spoken, converted = Path(tmp) / "espeak.wav", Path(tmp) / "out.wav"
-        _run(["espeak-ng", "-v", job.prompt.voice, "-s", str(SPEED), "-b", "1", "-w", str(spoken), "--stdin"],
-             job, stdin=job.prompt.text)
-        _run(["sox", str(spoken), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
-              str(converted)], job)
+        try:
+            converted = synthesize(job.prompt.text, job.prompt.voice, Path(tmp))
+        except SpeechToolError as exc:
+            raise PromptToolError(f"{job.language}/{job.name}: {exc}") from None
         os.replace(converted, job.path)
     sidecar = {"recipe": job.recipe, "wav": _file_hash(job.path), "voice": job.prompt.voice}
     _sidecar(job.path).write_text(json.dumps(sidecar) + "\n")
     log.info("generated %s", job.path)
     return job.path
-
-
-def _run(command: list[str], job: _Job, stdin: str | None = None) -> None:
-    data = stdin.encode() if stdin else None
-    result = subprocess.run(command, input=data, capture_output=True, check=False)
-    if result.returncode != 0:
-        error = result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}"
-        raise PromptToolError(f"{command[0]} failed for {job.language}/{job.name}: {error}")
 
 
 def _sidecar(path: Path) -> Path:

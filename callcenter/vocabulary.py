@@ -52,6 +52,8 @@ CALL_CONTROL_EVENTS = frozenset({
 IVR_EVENTS = frozenset({
     "ivr_node", "ivr_choice", "ivr_timeout", "ivr_invalid", "ivr_failure", "ivr_no_agent", "ivr_action",
     "ivr_action_unavailable", "ivr_say_missing",
+    # Self-service (issue 17): a resolved ticket's summary played to the caller, how it ended, or why not.
+    "ticket_summary_playing", "ticket_summary_played", "ticket_summary_unavailable",
 })
 AGENT_EVENTS = frozenset({"agent_state", "identity_confirmed", "disposition"})
 RECORDING_EVENTS = frozenset({"recording_started", "recording_failed", "recording_saved", "recording_lost"})

@@ -118,12 +118,16 @@ def _overdue(ticket, now) -> bool:
         and ticket.due_at < now
 
 
+# The resolve form: the handler's notes (`text`), how the patient was told, and the summary for the patient
+# (spoken by the hotline to a caller who types the serial) with its language.
+RESOLUTION_FIELDS = ("text", "communicated_by", "summary", "summary_language")
+
+
 async def ticket_step(request: web.Request) -> web.Response:
     ticket_id = int(request.match_info["id"])
     form = await request.post()
     name = form_text(form, "step")
-    detail = {"text": form_text(form, "text"), "communicated_by": form_text(form, "communicated_by")} \
-        if name == "resolve" else {}
+    detail = {field: form_text(form, field) for field in RESOLUTION_FIELDS} if name == "resolve" else {}
     if name == "assign":
         detail["user_id"] = request[USER].id  # the handler takes the ticket
     if name == "reopen":

@@ -10,6 +10,7 @@ Patient data (names, numbers, the text) never goes to logs: log ticket ids.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from ..db.models import (
     ComplaintAttachment,
     ComplaintEvent,
     ComplaintSerial,
+    Patient,
     Recording,
 )
 from ..db.queries import AuditActor, add_audit_event
@@ -40,6 +42,7 @@ from . import state
 from .attachments import AttachmentStore
 from .exceptions import InvalidTicket, TicketNotFound, TransitionNotAllowed
 from .routing import Routing
+from .voice import MAX_SUMMARY, SummaryVoice
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,8 @@ class Ticket:
 @dataclass(frozen=True)
 class TicketStatus:
     """What anyone quoting the serial may hear: no names, no text. `identified`: the ticket names a patient,
-    so a channel that tells more (the resolution) must verify the caller first (IVR self-service)."""
+    so a channel that tells more (the summary for the patient) must verify the caller first (IVR
+    self-service). `resolution_summary` is the patient's summary, never the handler's resolution notes."""
     id: int
     serial: str
     kind: str
@@ -127,6 +131,8 @@ class Detail:
     attachments: list[ComplaintAttachment]
     steps: list[str] = field(default_factory=list)
     holder: str = ""
+    language: str = ""  # the ticket's language: its summary for the patient is written (and spoken) in it
+    summary_languages: list[str] = field(default_factory=list)  # those the phone line has a voice for
 
 
 # -- in the caller's transaction ---------------------------------------------------------------------------
@@ -201,6 +207,8 @@ def step(session: Session, ticket_id: int, name: str, actor: Actor, now: datetim
     if ticket.first_response_at is None:
         ticket.first_response_at = now
     _apply(ticket, name, now, detail)
+    if name == "resolve" and not ticket.summary_language:
+        ticket.summary_language = ticket_language(session, ticket)
     _event(session, ticket, name, actor, now, before, ticket.status, **detail)
     if name == "resolve" and listener:
         listener(session, "complaint.resolved", ticket.id, ticket.serial)
@@ -227,11 +235,14 @@ def _apply(ticket: Complaint, name: str, now: datetime, detail: dict[str, Any]) 
     elif name == "resolve":
         ticket.resolved_at, ticket.closed_at = now, None
         ticket.resolution_text, ticket.resolution_channel = detail["text"], detail["communicated_by"]
+        ticket.patient_summary = detail.get("summary", "")
+        ticket.summary_language = detail.get("summary_language") or ""
     elif name == "close":
         ticket.closed_at = now
     elif name == "reopen":
         ticket.resolved_at = ticket.closed_at = None
         ticket.escalation_level = 0
+        ticket.patient_summary = ""  # the next resolution says what is true then
 
 
 def escalate_overdue(session: Session, routing: Routing, now: datetime, limit: int = 100) -> list[int]:
@@ -346,7 +357,7 @@ def status_by_serial(session: Session, serial: str) -> TicketStatus | None:
     row = session.scalar(select(Complaint).where(Complaint.serial == serials.normalize(serial)))
     if row is None:
         return None
-    summary = row.resolution_text if row.status in ("resolved", "closed") else ""
+    summary = row.patient_summary if row.status in ("resolved", "closed") else ""
     return TicketStatus(row.id, row.serial, row.kind, row.status, row.opened_at, row.resolved_at, summary,
                         row.patient_id is not None, row.patient_id)
 
@@ -364,7 +375,30 @@ def detail(session: Session, ticket_id: int, actor: AuditActor, routing: Routing
     add_audit_event(session, "complaint_viewed", actor=actor, patient_id=ticket.patient_id,
                     call_id=ticket.call_id, detail={"complaint_id": ticket_id})
     return Detail(ticket, events, files, state.steps_from(ticket.status),
-                  routing.holder(ticket.handling_group, ticket.escalation_level))
+                  routing.holder(ticket.handling_group, ticket.escalation_level),
+                  ticket_language(session, ticket))
+
+
+def ticket_language(session: Session, ticket: Complaint) -> str:
+    """The language to tell the patient in: the summary's own once written, else the language of the call the
+    ticket came from, else the patient's; "" when none is known."""
+    if ticket.summary_language:
+        return ticket.summary_language
+    spoken = ticket.call_id and session.scalar(select(Call.language).where(Call.id == ticket.call_id))
+    if spoken:
+        return spoken
+    if ticket.patient_id is not None:
+        return session.scalar(select(Patient.language).where(Patient.id == ticket.patient_id)) or ""
+    return ""
+
+
+def summary_event(session: Session, ticket_id: int, made: bool, now: datetime) -> None:
+    """The spoken summary's outcome on the ticket's history: a handler sees that the phone line cannot say
+    the result (the caller is offered a person) and can tell the patient another way."""
+    ticket = session.get(Complaint, ticket_id)
+    if ticket is not None:
+        _event(session, ticket, "summary_audio_ready" if made else "summary_audio_failed",
+               Actor(origin="system:voice"), now, ticket.status, ticket.status)
 
 
 def queue(session: Session, *, statuses: tuple[str, ...] = OPEN_COMPLAINT_STATUSES, group: str | None = None,
@@ -408,9 +442,11 @@ def _mean_hours(pairs: list[tuple[datetime, datetime]]) -> float | None:
 
 class ComplaintService:
     def __init__(self, db: Database, routing: Routing, *, clock: Callable[[], datetime] = utcnow,
-                 listener: TicketListener | None = None, store: AttachmentStore | None = None):
+                 listener: TicketListener | None = None, store: AttachmentStore | None = None,
+                 voice: SummaryVoice | None = None):
         self._db, self.routing, self.clock, self._listener = db, routing, clock, listener
-        self.store = store
+        self.store, self.voice = store, voice
+        self._voicing: set[asyncio.Task] = set()
 
     async def create_ticket(self, channel: str, *, actor: Actor | None = None, **fields: Any) -> Ticket:
         """A new ticket from `channel` (phone, web, letter, email, sms); `fields` are NewTicket's. Returns
@@ -452,17 +488,50 @@ class ComplaintService:
 
     async def step(self, ticket_id: int, name: str, actor: Actor, **detail: Any) -> Complaint:
         if name == "resolve":
-            detail = _resolution(detail)
+            detail = _resolution(detail, self.voice.languages if self.voice else None)
         ticket = await self._db.run(functools.partial(step, listener=self._listener, **detail),
                                     ticket_id, name, actor, self.clock())
         log.info("ticket %s: %s -> %s", ticket_id, name, ticket.status)
+        if name in ("resolve", "reopen"):
+            self._speak(ticket)
         return ticket
+
+    def _speak(self, ticket: Complaint) -> None:
+        """The spoken summary follows the ticket: made for a resolution with one, removed otherwise. In the
+        background: the handler's page does not wait for the speech synthesis."""
+        if self.voice is None:
+            return
+        ticket_id, text = ticket.id, ticket.patient_summary if ticket.status == "resolved" else ""
+        language = ticket.summary_language
+        task = asyncio.create_task(self._render(ticket_id, text, language), name=f"summary-voice-{ticket_id}")
+        self._voicing.add(task)
+        task.add_done_callback(self._voicing.discard)
+
+    async def _render(self, ticket_id: int, text: str, language: str) -> None:
+        if not text:
+            await self.voice.removed(ticket_id)
+            return
+        made = await self.voice.rendered(ticket_id, text, language)
+        await self._db.run(summary_event, ticket_id, made, self.clock())
+
+    async def voiced(self) -> None:
+        """Wait for the spoken summaries asked for so far (shutdown, tests)."""
+        while self._voicing:
+            await asyncio.gather(*self._voicing, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.voiced()
+        if self.voice is not None:
+            await self.voice.close()
 
     async def assign(self, ticket_id: int, user_id: int, actor: Actor) -> Complaint:
         return await self.step(ticket_id, "assign", actor, user_id=user_id)
 
-    async def resolve(self, ticket_id: int, text: str, communicated_by: str, actor: Actor) -> Complaint:
-        return await self.step(ticket_id, "resolve", actor, text=text, communicated_by=communicated_by)
+    async def resolve(self, ticket_id: int, text: str, communicated_by: str, actor: Actor, *,
+                      summary: str = "", summary_language: str = "") -> Complaint:
+        """`text`: the handler's notes; `summary`: the result as the patient hears it (optional)."""
+        return await self.step(ticket_id, "resolve", actor, text=text, communicated_by=communicated_by,
+                               summary=summary, summary_language=summary_language)
 
     async def escalate_overdue(self) -> list[int]:
         escalated = await self._db.run_retrying(escalate_overdue, self.routing, self.clock())
@@ -471,7 +540,9 @@ class ComplaintService:
         return escalated
 
     async def detail(self, ticket_id: int, actor: AuditActor) -> Detail:
-        return await self._db.run(detail, ticket_id, actor, self.routing)
+        found = await self._db.run(detail, ticket_id, actor, self.routing)
+        found.summary_languages = self.voice.languages if self.voice else []
+        return found
 
     async def queue(self, **filters: Any) -> list[Complaint]:
         return await self._db.run(functools.partial(queue, **filters))
@@ -480,15 +551,26 @@ class ComplaintService:
         return await self._db.run(kpis, start, end, self.clock())
 
 
-def _resolution(detail: dict[str, Any]) -> dict[str, Any]:
+def _resolution(detail: dict[str, Any], languages: list[str] | None) -> dict[str, Any]:
+    """The handler's resolution notes (internal), how the patient was told, and the summary for the patient
+    (optional: what the hotline speaks to a caller who types the serial) with its language ("": the ticket's
+    own, ticket_language)."""
     text = str(detail.get("text") or "").strip()
     how = detail.get("communicated_by")
+    summary = " ".join(str(detail.get("summary") or "").split())  # spoken: line breaks mean nothing
+    language = str(detail.get("summary_language") or "").strip()
     if not text or len(text) > MAX_TEXT:
         raise InvalidTicket(f"write the resolution (up to {MAX_TEXT} characters)", "text")
     if how not in COMMUNICATED_BY:
         raise InvalidTicket(f"say how the patient was told: one of {', '.join(COMMUNICATED_BY)}",
                             "communicated_by")
-    return {"text": text, "communicated_by": how}
+    if len(summary) > MAX_SUMMARY:
+        raise InvalidTicket(f"the summary for the patient is longer than {MAX_SUMMARY} characters",
+                            "summary")
+    if language and languages is not None and language not in languages:
+        raise InvalidTicket(f"the summary's language must be one of {', '.join(languages)}",
+                            "summary_language")
+    return {"text": text, "communicated_by": how, "summary": summary, "summary_language": language}
 
 
 __all__ = ["Actor", "ComplaintService", "NewTicket", "Ticket", "TicketStatus", "TransitionNotAllowed"]

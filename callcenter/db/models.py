@@ -816,6 +816,10 @@ class Complaint(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolution_text: Mapped[str] = mapped_column(Text, default="")
     resolution_channel: Mapped[str] = mapped_column(String(16), default="")  # how the result was told
+    # The result as the patient is told it (the hotline speaks it to a caller who types the serial), apart
+    # from the handler's resolution notes above; its language chooses the voice (complaints/voice.py).
+    patient_summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    summary_language: Mapped[str] = mapped_column(String(8), default="", server_default="")
     call_id: Mapped[str | None] = mapped_column(String(32), index=True)
     recording_id: Mapped[int | None] = mapped_column(Integer)
     created_by_user_id: Mapped[int | None] = mapped_column(Integer)

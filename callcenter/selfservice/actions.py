@@ -19,12 +19,17 @@ its flavour (`Inbound.actions`, calls/flavour.py), which `calls/ivr.py` delegate
 |                       |                        | proved to be: ask the date of birth, then look again),    |
 |                       |                        | wrong_check_digit, unknown, failed (after max_tries wrong |
 |                       |                        | or unknown numbers): the context's `ticket.serial`        |
+| `ticket.summary`      | intro (a prompt said   | played (Asterisk played it to its end), none (the ticket  |
+|                       | before the summary)    | has no summary for the patient), unavailable (no audio,   |
+|                       |                        | or Asterisk could not play it: offer a person)            |
 | `survey.record`       | question: satisfaction | invalid; the context's `survey.score` (1-5) or            |
 |                       | or resolved            | `survey.resolved` (yes/no), stored at once (survey.py)    |
 
 A ticket's status is told to anyone who types its serial number (complaints/serial.py checks the check
 digit before any database work), except for a ticket that names a patient: then only to a caller proved to be
-that patient (their number alone, or their date of birth, verified against that patient).
+that patient (their number alone, or their date of birth, verified against that patient). `ticket.summary`
+plays the summary for the patient that its handler wrote when resolving it (complaints/voice.py renders it),
+only for the ticket `ticket.status` found in this call, so after the same verification.
 
 Identity: a caller whose number matches exactly one patient is that patient; when several share the number
 the caller types their date of birth, which must match exactly one of them, with bounded tries. A caller
@@ -49,7 +54,7 @@ from ..campaigns.compliance import zone as patient_zone
 from ..complaints import serial as serials
 from ..complaints.services import TicketStatus, status_by_serial
 from ..db.database import Database
-from ..db.models import Patient
+from ..db.models import Complaint, Patient
 from ..db.queries import add_audit_event
 from ..eventlog import utcnow
 from ..ivr.catalog import PromptCatalog
@@ -59,6 +64,8 @@ from .survey import SurveyStore
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from ..complaints.voice import SummaryVoice
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "appointment.confirm": ("confirmed", "not_possible"),
     "appointment.cancel": ("cancelled", "not_possible"),
     "ticket.status": ("found", "verify", "wrong_check_digit", "unknown", "failed"),
+    "ticket.summary": ("played", "none", "unavailable"),
     "survey.record": ("invalid",),
 }
 VIA = {"via": "hotline_ivr"}
@@ -91,9 +99,11 @@ def load_inbound_flow(path: str | Path, *, catalog: PromptCatalog | None = None)
 class SelfService:
     """Shared by every inbound call (wired once in main.py); `bind` gives one call its runner."""
 
-    def __init__(self, db: Database, *, time_zone: str = "UTC", clock: Callable[[], datetime] = utcnow):
+    def __init__(self, db: Database, *, time_zone: str = "UTC", clock: Callable[[], datetime] = utcnow,
+                 voice: SummaryVoice | None = None):
         self.db, self.clock = db, clock
         self.time_zone = time_zone
+        self.voice = voice  # tickets' spoken summaries (complaints/voice.py); None: none are played
         self.surveys = SurveyStore(db, clock=clock)
 
     def bind(self, call: Any) -> BoundSelfService:
@@ -111,6 +121,7 @@ class BoundSelfService:
         self.dob_tries = 0
         self.serial_tries = 0
         self.ticket_patient: int | None = None  # a ticket's patient, whom the date of birth must match
+        self.ticket_id: int | None = None  # the ticket told to this caller (after any verification)
 
     async def run(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
         handler = _HANDLERS.get(name)
@@ -200,7 +211,27 @@ class BoundSelfService:
             return "verify"
         context.pop("ticket.serial", None)
         context.update({"ticket.status": found.status, "ticket.kind": found.kind})
+        self.ticket_id = found.id
         return "found"
+
+    async def ticket_summary(self, args: dict, context: dict) -> str:
+        """Play the found ticket's summary for the patient; Asterisk's own end state says whether it was
+        heard. No file (never made, failed, removed) or a failed playback: `unavailable`, never silence."""
+        if self.ticket_id is None:
+            return "none"
+        ticket_id, call = self.ticket_id, self.call
+        if not await self.service.db.run(_summary_told, ticket_id, self.patient_id, call.id):
+            return "none"
+        media = self.service.voice.media(ticket_id) if self.service.voice else None
+        if media is None:
+            call.log("ticket_summary_unavailable", complaint_id=ticket_id)
+            return "unavailable"
+        intro = [f"sound:{args['intro']}"] if args.get("intro") else []
+        done = await call.play([*intro, media])
+        call.log("ticket_summary_playing", complaint_id=ticket_id, playback_id=done.playback_id)
+        state = await done
+        call.log("ticket_summary_played", complaint_id=ticket_id, playback_id=done.playback_id, state=state)
+        return "played" if state == "done" else "unavailable"
 
     def _serial_failed(self, result: str, args: dict) -> str:
         self.serial_tries += 1
@@ -216,6 +247,19 @@ def _ticket_status(session: Session, serial: str, patient_id: int | None,
         add_audit_event(session, "ivr_complaint_status", patient_id=patient_id, call_id=call_id,
                         detail={**VIA, "complaint_id": found.id})
     return found
+
+
+def _summary_told(session: Session, ticket_id: int, patient_id: int | None, call_id: str) -> bool:
+    """Whether the ticket (still) has a result for the patient to hear; telling it to a patient is a read of
+    their record, audited like the status."""
+    found = session.execute(select(Complaint.status, Complaint.patient_summary, Complaint.patient_id)
+                            .where(Complaint.id == ticket_id)).first()
+    if found is None or found.status not in ("resolved", "closed") or not found.patient_summary:
+        return False
+    if found.patient_id is not None:
+        add_audit_event(session, "ivr_complaint_summary", patient_id=found.patient_id, call_id=call_id,
+                        detail={**VIA, "complaint_id": ticket_id, "caller_patient_id": patient_id})
+    return True
 
 
 def _date_of_birth(digits: Any) -> date | None:
@@ -257,6 +301,7 @@ _HANDLERS = {
     "patient.identify": BoundSelfService.identify, "patient.verify_dob": BoundSelfService.verify_dob,
     "appointment.next": BoundSelfService.next_appointment, "appointment.confirm": BoundSelfService.confirm,
     "appointment.cancel": BoundSelfService.cancel, "ticket.status": BoundSelfService.ticket_status,
+    "ticket.summary": BoundSelfService.ticket_summary,
     "survey.record": BoundSelfService.survey,
 }
 assert set(_HANDLERS) == set(ACTIONS)

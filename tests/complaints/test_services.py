@@ -124,7 +124,7 @@ async def test_given_a_ticket_when_worked_to_closed_then_every_step_is_an_event_
     await service.step(ticket.id, "start", Actor(AuditActor(user_id=7)))
     clock.move(hours=5)
     await service.resolve(ticket.id, "We apologised and changed the rota.", "phone",
-                          Actor(AuditActor(user_id=7)))
+                          Actor(AuditActor(user_id=7)), summary="The rota has changed. We are sorry.")
     await service.step(ticket.id, "close", Actor(AuditActor(user_id=3)))
 
     with db.session() as session:
@@ -136,7 +136,8 @@ async def test_given_a_ticket_when_worked_to_closed_then_every_step_is_an_event_
         ("resolve", "user:7", "resolved"), ("close", "user:3", "closed")]
     assert rows[1].ts == NOW + timedelta(hours=2) and rows[-1].ts == NOW + timedelta(hours=8)
     status = await service.status_by_serial(serial.display(ticket.serial))
-    assert (status.status, status.resolution_summary) == ("closed", "We apologised and changed the rota.")
+    # What the patient may hear is the summary for them, never the handler's notes.
+    assert (status.status, status.resolution_summary) == ("closed", "The rota has changed. We are sorry.")
     assert [e[0] for e in events] == ["complaint.created", "complaint.resolved"]
     assert events[0] == ("complaint.created", ticket.id, ticket.serial)
 

@@ -2,6 +2,7 @@
 virtual clock), the real flow file and the real self-service actions on both databases."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ from ivr_fakes import ScriptedPort, line_of, write
 from sqlalchemy import select
 
 from callcenter.complaints import serial as serials
+from callcenter.complaints.voice import SummaryVoice
 from callcenter.db.models import Appointment, AuditEvent, Call, CallSurvey, Complaint, Patient
 from callcenter.ivr import Enqueue, FlowError, Hangup, run_flow
+from callcenter.private_files import write_private
 from callcenter.selfservice.actions import SelfService, load_inbound_flow
 
 HOTLINE = load_inbound_flow(Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml")
@@ -246,7 +249,8 @@ async def test_given_a_patients_ticket_and_an_unknown_number_when_the_birth_date
     outcome, port = await run(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial, "12101960", "1"))
 
     assert outcome == Enqueue("complaints"), "1 after a resolved status: patient relations reads the result"
-    assert [e["result"] for e in port.named("ivr_action")] == ["verify", "verified", "found"]
+    # Resolved without a summary for the patient: nothing to play, a person tells the result.
+    assert [e["result"] for e in port.named("ivr_action")] == ["verify", "verified", "found", "none"]
     assert "ticket_resolved" in nodes(port), "told it is resolved (the key typed ahead skips the prompt)"
     assert [(action, patient) for action, patient, _ in audits(db)] == [
         ("ivr_identity_check", patient_id), ("ivr_complaint_status", patient_id)]
@@ -273,6 +277,97 @@ async def test_given_a_patients_ticket_when_they_call_from_their_number_then_tol
     assert "callcenter/ticket-received" in port.prompts_played()
     assert "callcenter/ask-date-of-birth" not in port.prompts_played()
     assert [(action, patient) for action, patient, _ in audits(db)] == [("ivr_complaint_status", patient_id)]
+
+
+# ---- a resolved ticket's summary for the patient, spoken (complaints/voice.py) ----
+
+
+class SpeakingCall(SimpleNamespace):
+    """The live call as the summary action uses it: Asterisk's end state of each playback is `ends`."""
+
+    def __init__(self, patients: list[int], ends: str = "done"):
+        super().__init__(id=CALL_ID, patients=[{"id": p} for p in patients], played=[], logged=[])
+        self.ends = ends
+
+    async def play(self, media: list[str]):
+        self.played.append(media)
+        done = asyncio.get_running_loop().create_future()
+        done.playback_id = f"pb{len(self.played)}"
+        done.set_result(self.ends)
+        return done
+
+    def log(self, type_: str, **data) -> None:
+        self.logged.append((type_, data))
+
+
+def voice_with_file(tmp_path, ticket_id: int | None) -> SummaryVoice:
+    voice = SummaryVoice(tmp_path / "summaries", {"en": "en-us", "es": "es-419"})
+    if ticket_id is not None:
+        write_private(voice.path(ticket_id), b"RIFF")
+    return voice
+
+
+def add_summary(db, serial: str, summary: str) -> int:
+    with db.session() as s:
+        ticket = s.scalars(select(Complaint).where(Complaint.serial == serial)).one()
+        ticket.patient_summary, ticket.summary_language = summary, "en"
+        return ticket.id
+
+
+async def run_speaking(db, presses, call: SpeakingCall, voice: SummaryVoice):
+    service = SelfService(db, clock=lambda: NOW, voice=voice)
+    port = SelfServicePort(presses, runner=service.bind(call))
+    return await run_flow(HOTLINE, port, {}), port
+
+
+async def test_given_a_resolved_ticket_with_a_summary_when_its_patient_calls_then_played_after_the_status(
+        db, tmp_path):
+    patient_id, _ = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=None)
+    serial = add_ticket(db, 9, status="resolved", patient_id=patient_id)
+    ticket_id = add_summary(db, serial, "We refunded the parking fee.")
+    call = SpeakingCall([patient_id])
+
+    outcome, port = await run_speaking(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial, "1"), call,
+                                       voice_with_file(tmp_path, ticket_id))
+
+    assert outcome == Enqueue("complaints"), "1 after the summary: the team"
+    assert call.played == [["sound:callcenter/ticket-result-is", f"sound:{tmp_path}/summaries/{ticket_id}"]]
+    assert nodes(port).index("ticket_resolved") < nodes(port).index("ticket_summary")
+    assert [e["result"] for e in port.named("ivr_action")] == ["found", "played"]
+    assert [t for t, _ in call.logged] == ["ticket_summary_playing", "ticket_summary_played"]
+    assert [(action, patient) for action, patient, _ in audits(db)] == [
+        ("ivr_complaint_status", patient_id), ("ivr_complaint_summary", patient_id)]
+    assert "parking" not in repr(call.logged) + repr(port.events), "the words are never an event"
+
+
+@pytest.mark.parametrize("file, ends", [(False, "done"), (True, "failed")])
+async def test_given_a_summary_without_audio_or_failing_to_play_when_heard_then_a_person_is_offered(
+        db, tmp_path, file, ends):
+    serial = add_ticket(db, 9, status="resolved")
+    ticket_id = add_summary(db, serial, "We refunded the parking fee.")
+    call = SpeakingCall([], ends=ends)
+
+    outcome, port = await run_speaking(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial, "1"), call,
+                                       voice_with_file(tmp_path, ticket_id if file else None))
+
+    assert outcome == Enqueue("complaints")
+    assert [e["result"] for e in port.named("ivr_action")] == ["found", "unavailable"]
+    assert "ticket_summary_unavailable" in nodes(port), "a menu offering the team (the key typed ahead)"
+    assert len(call.played) == (1 if file else 0)
+
+
+async def test_given_a_patients_resolved_ticket_and_a_wrong_birth_date_then_the_summary_is_never_played(
+        db, tmp_path):
+    patient_id, _ = add_patient(db, "MRN-1", date(1960, 12, 10), starts_in=None)
+    serial = add_ticket(db, 9, status="resolved", patient_id=patient_id)
+    ticket_id = add_summary(db, serial, "We refunded the parking fee.")
+    call = SpeakingCall([])
+
+    outcome, port = await run_speaking(db, typed(ENGLISH, SELF_SERVICE, TICKET_STATUS, serial,
+                                                 "01011990" * 3), call, voice_with_file(tmp_path, ticket_id))
+
+    assert outcome == Enqueue("complaints")
+    assert call.played == [] and "ticket.summary" not in [name for name, _ in port.actions]
 
 
 # ---- the survey after an inbound call (ivr_flows/post-call-survey.yaml) ----
