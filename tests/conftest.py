@@ -34,6 +34,7 @@ import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from callcenter.config import SCRIPT_PREFIXES
 from callcenter.db.database import Database
 from tests.openapi_conformance import Conformance
 
@@ -259,3 +260,16 @@ def aiohttp_server(aiohttp_server, openapi_conformance: Conformance):
         openapi_conformance.watch(app)
         return await aiohttp_server(app, *args, **kwargs)
     return server
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path: Path) -> Path:
+    """The `callcenter` command's environment for a test: state in tmp_path/state, its config file
+    tmp_path/callcenter.toml (absent unless the test writes it), and no CALLCENTER_* setting leaking in from
+    the shell (the scripts' own prefixes stay). tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("CALLCENTER_") and not name.startswith(SCRIPT_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "callcenter.toml"))
+    return tmp_path

@@ -5,7 +5,6 @@ The permission matrix (tests/test_permissions.py) walks every route for one clie
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 from aiohttp import WSMsgType, WSServerHandshakeError
@@ -16,7 +15,6 @@ from callcenter import cli
 from callcenter import config as configuration
 from callcenter.auth.clients import revoke_client
 from callcenter.auth.sockets import SESSION_ENDED
-from callcenter.config import SCRIPT_PREFIXES
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, ApiClient, AuditEvent, Call
 from callcenter.main import build, init_app
@@ -142,13 +140,8 @@ async def test_given_client_reading_a_call_when_served_then_audit_row_names_the_
 
 
 @pytest.fixture
-def command_db(monkeypatch, tmp_path) -> str:
-    for name in list(os.environ):
-        if name.startswith("CALLCENTER_") and not name.startswith(SCRIPT_PREFIXES):
-            monkeypatch.delenv(name)
-    url = f"sqlite:///{tmp_path / 'cc.db'}"
-    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "callcenter.toml"))
+def command_db(monkeypatch, isolated) -> str:
+    url = f"sqlite:///{isolated / 'cc.db'}"
     monkeypatch.setenv("CALLCENTER_DATABASE_URL", url)
     assert cli.main(["db", "upgrade"]) == 0
     return url

@@ -2,29 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
-from pathlib import Path
 
 import pytest
 
 from callcenter import cli
 from callcenter.ari.client import AriClient
-from callcenter.config import SCRIPT_PREFIXES
 
 SUBCOMMANDS = ("serve", "setup", "db", "seed-demo", "prompts", "simulate-call", "agent", "config")
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path: Path) -> Path:
-    """State in tmp_path, no callcenter.toml, and no CALLCENTER_* setting leaking in from the shell."""
-    for name in list(os.environ):
-        if name.startswith("CALLCENTER_") and not name.startswith(SCRIPT_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "callcenter.toml"))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: state in tmp_path, no CALLCENTER_*
 
 
 @pytest.fixture
@@ -126,11 +115,12 @@ def test_given_bad_env_when_running_a_command_then_exit_2_naming_the_variable(ca
     monkeypatch.setenv("CALLCENTER_HTTP_PORT", "eighty")
 
     assert cli.main(["config"]) == 2
-    assert "configuration error: http.port: expected an integer, got 'eighty' (from CALLCENTER_HTTP_PORT)" in (
-        capsys.readouterr().err)
+    assert ("configuration error: http.port: expected an integer, got 'eighty' (from CALLCENTER_HTTP_PORT)"
+            in capsys.readouterr().err)
 
 
-def test_given_no_server_listening_when_setting_agent_state_then_exit_1_with_clear_message(capsys, monkeypatch):
+def test_given_no_server_listening_when_setting_agent_state_then_exit_1_with_clear_message(
+        capsys, monkeypatch):
     port = free_port()
     monkeypatch.setenv("CALLCENTER_HTTP_PORT", str(port))
 

@@ -3,14 +3,12 @@ databases (CALLCENTER_DATABASE_URL)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from callcenter import cli
-from callcenter.config import SCRIPT_PREFIXES
 from callcenter.db.models import AuditEvent, DoNotCall
 
 from .conftest import HOSPITAL_ZONE, add_appointment, add_patient, campaign_yaml
@@ -19,15 +17,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path: Path, db, database_url: str) -> Path:
-    for name in list(os.environ):
-        if name.startswith("CALLCENTER_") and not name.startswith(SCRIPT_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "callcenter.toml"))
+def env(monkeypatch, isolated: Path, db, database_url: str) -> Path:
     monkeypatch.setenv("CALLCENTER_DATABASE_URL", database_url)
     monkeypatch.setenv("CALLCENTER_SITE_TIME_ZONE", HOSPITAL_ZONE)
-    return tmp_path
+    return isolated
 
 
 def test_given_a_broken_file_when_validated_then_every_problem_with_file_and_line_and_exit_1(env, capsys):
