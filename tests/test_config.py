@@ -96,7 +96,8 @@ def test_given_script_variables_when_loaded_then_ignored(config_file, env):
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
-    ("CALLCENTER_HTTP_PORT", "eighty", "http.port: expected an integer, got 'eighty' (from CALLCENTER_HTTP_PORT)"),
+    ("CALLCENTER_HTTP_PORT", "eighty",
+     "http.port: expected an integer, got 'eighty' (from CALLCENTER_HTTP_PORT)"),
     ("CALLCENTER_ARI_RECONNECT_MAX_DELAY", "soon",
      "ari.reconnect_max_delay: expected a number, got 'soon' (from CALLCENTER_ARI_RECONNECT_MAX_DELAY)"),
     ("CALLCENTER_RECORDINGS_ENABLED", "maybe",
@@ -152,7 +153,8 @@ def test_given_file_that_is_not_toml_when_loaded_then_config_error_names_the_fil
     assert "line 1" in str(caught.value)
 
 
-def test_given_bad_secrets_file_when_loaded_then_config_error_names_the_secrets_file(config_file, env, state_dir):
+def test_given_bad_secrets_file_when_loaded_then_config_error_names_the_secrets_file(
+        config_file, env, state_dir):
     secrets = write(state_dir / "secrets.toml", "[ari]\npassword = 5\nport = 1\n")
 
     with pytest.raises(ConfigError) as caught:
@@ -164,7 +166,8 @@ def test_given_bad_secrets_file_when_loaded_then_config_error_names_the_secrets_
 # -- secrets -----------------------------------------------------------------------------------------------
 
 
-def test_given_no_secrets_when_ensured_then_file_created_private_with_random_values(config_file, env, tmp_path):
+def test_given_no_secrets_when_ensured_then_file_created_private_with_random_values(
+        config_file, env, tmp_path):
     path = ensure_secrets(load(config_file, env))
     other = ensure_secrets(load(config_file, {"CALLCENTER_STATE_DIR": str(tmp_path / "other")}))
 
@@ -186,7 +189,8 @@ def test_given_existing_secrets_when_ensured_again_then_kept_unchanged(config_fi
     assert path.read_text() == before
 
 
-def test_given_secrets_file_missing_one_secret_when_ensured_then_only_that_one_added(config_file, env, state_dir):
+def test_given_secrets_file_missing_one_secret_when_ensured_then_only_that_one_added(
+        config_file, env, state_dir):
     write(state_dir / "secrets.toml", '[ari]\npassword = "chosen-by-operator"\nusername = "cc"\n')
 
     ensure_secrets(load(config_file, env))

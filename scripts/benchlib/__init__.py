@@ -1,1 +1,2 @@
-"""Benchmarks of the contact center against a real (sandbox) Asterisk. `scripts/bench-inbound` runs inbound.py."""
+"""Benchmarks of the contact center against a real (sandbox) Asterisk. `scripts/bench-inbound` runs
+inbound.py."""

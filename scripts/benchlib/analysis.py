@@ -39,7 +39,7 @@ def max_overlap(starts: list[float], ends: list[float]) -> int:
     return peak
 
 
-# -- the ARI product ------------------------------------------------------------------------------------------
+# -- the ARI product -----------------------------------------------------------------------------------------
 
 @dataclass
 class ProductRecords:

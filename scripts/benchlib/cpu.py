@@ -42,7 +42,8 @@ class Snapshot:
     @classmethod
     def take(cls, controller_pid: int, asterisk_pid: int) -> "Snapshot":
         busy, total = machine_cpu()
-        return cls(time.time(), process_cpu(controller_pid), process_cpu(asterisk_pid), own_cpu(), busy, total)
+        return cls(time.time(), process_cpu(controller_pid), process_cpu(asterisk_pid), own_cpu(), busy,
+                   total)
 
     def until(self, later: "Snapshot") -> dict:
         """CPU seconds spent between two snapshots; `other` is everything else on the machine."""

@@ -40,7 +40,7 @@ from .stack import (
 JSON_OUT = ROOT / "var" / "bench-inbound.json"
 CONTROLLER_LOG = ROOT / "var" / "bench-inbound-controller.log"
 GRACE = 60.0         # seconds a phase may run past its last call's scheduled end
-SETTLE = 2.0         # after the last call: let tear-down work (recordings, event log) finish inside the window
+SETTLE = 2.0         # after the last call: let tear-down work (recordings, event log) finish in the window
 IDLE_SECONDS = 5.0
 BENCH_APP = "callcenter-bench"
 POP_BASES = ("queued_to_sent", "from_queued", "from_dispatch", "from_offered", "delivery")
@@ -135,7 +135,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-# -- the run ----------------------------------------------------------------------------------------------------
+# -- the run -------------------------------------------------------------------------------------------------
 
 class Bench:
     """Everything a run owns, so that one `close()` undoes it whatever happened."""
@@ -173,7 +173,8 @@ class Bench:
 
     def snapshot(self) -> Snapshot:
         if not self.controller.alive():
-            raise StackError(f"the controller died (exit {self.controller.proc.returncode}); see {CONTROLLER_LOG}")
+            raise StackError(f"the controller died (exit {self.controller.proc.returncode}); "
+                             f"see {CONTROLLER_LOG}")
         return Snapshot.take(self.controller.pid, self.asterisk_pid)
 
     async def close(self) -> None:
@@ -239,7 +240,7 @@ async def idle_rates(bench: Bench) -> dict:
     return {k: cpu[k] / cpu["wall"] for k in ("controller", "asterisk", "bench", "other")}
 
 
-# -- phase 1: the product -----------------------------------------------------------------------------------------
+# -- phase 1: the product ------------------------------------------------------------------------------------
 
 async def ari_phase(bench: Bench, calls: list[load.PlannedCall]) -> dict:
     args = bench.args
@@ -278,7 +279,7 @@ async def _product_done(bench: Bench, expected: int) -> bool:
     return state["rows"] >= expected and state["open"] == 0 and state["recordings_pending"] <= 0
 
 
-# -- phase 2: the native dialplan baseline ---------------------------------------------------------------------
+# -- phase 2: the native dialplan baseline -------------------------------------------------------------------
 
 async def native_phase(bench: Bench, calls: list[load.PlannedCall]) -> dict:
     args, log = bench.args, bench.s.asterisk_log
@@ -321,7 +322,7 @@ def _mean_span(starts: list[float], ends: list[float]) -> float | None:
     return (sum(ends) - sum(starts)) / len(ends)
 
 
-# -- shared ------------------------------------------------------------------------------------------------------
+# -- shared --------------------------------------------------------------------------------------------------
 
 async def wait_until(check: Callable[[], Awaitable[bool]], placed: list[load.Placed], bench: Bench) -> bool:
     """Poll once a second, from shortly before the last call should end, until `check` holds; False when
@@ -330,7 +331,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], placed: list[load.Pla
     await asyncio.sleep(max(0.0, last_end - 1 - time.time()))
     while True:
         if not bench.controller.alive():
-            raise StackError(f"the controller died (exit {bench.controller.proc.returncode}); see {CONTROLLER_LOG}")
+            raise StackError(f"the controller died (exit {bench.controller.proc.returncode}); "
+                             f"see {CONTROLLER_LOG}")
         if await check():
             return True
         if time.time() >= last_end + GRACE:

@@ -56,7 +56,7 @@ def _mask(text: str) -> str:
     return text
 
 
-# -- the table ------------------------------------------------------------------------------------------------
+# -- the table -----------------------------------------------------------------------------------------------
 
 def print_report(f: dict) -> None:
     s = f["settings"]
@@ -86,7 +86,8 @@ def _print_phase(title: str, phase: dict | None) -> None:
     o = phase["outcomes"]
     print(f"\n{title}: {o['completed']} completed, {o['failed']} failed of {o['placed']} placed; "
           f"peak {phase['timing'].get('peak_concurrent_calls')} concurrent; pacing max late "
-          f"{phase['pacing']['max_late_ms']:.1f} ms; originate p99 {phase['pacing']['originate_ms']['p99']} ms")
+          f"{phase['pacing']['max_late_ms']:.1f} ms; "
+          f"originate p99 {phase['pacing']['originate_ms']['p99']} ms")
     for reason, n in o["failed_by_reason"].items():
         print(f"    failed {n:4}  {reason}")
     t = phase["timing"]
@@ -134,7 +135,8 @@ def _print_cpu(f: dict) -> None:
         print(f"    native dialplan            {'-':>10} {native['asterisk']:10.4f} {native['asterisk']:8.4f}"
               f"    ({_window(f['native']['cpu'])})")
         r = f["ratio"]
-        print(f"    ratio (controller + Asterisk) / native {r['total']:.2f};  Asterisk only {r['asterisk_only']:.2f}")
+        print(f"    ratio (controller + Asterisk) / native {r['total']:.2f};  "
+              f"Asterisk only {r['asterisk_only']:.2f}")
 
 
 def _window(cpu: dict) -> str:

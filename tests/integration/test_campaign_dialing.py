@@ -247,7 +247,7 @@ async def test_given_patients_outside_window_on_dnc_or_opted_out_when_campaign_r
 
     report = await asyncio.wait_for(dialer.run(campaign.name), 30)
 
-    assert report.dialed == 0 and report.held_back == {"outside_window": 1}   # DNC/opted out: closed, not held
+    assert report.dialed == 0 and report.held_back == {"outside_window": 1}  # DNC/opted out: closed, not held
     calls = await center.s.db.run(lambda s: s.scalar(select(func.count()).select_from(Call)))
     assert calls == 0
     assert await attempts_by_patient(center) == {}

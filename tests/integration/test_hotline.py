@@ -1,4 +1,5 @@
-"""Real calls through the sandbox Asterisk: IVR, queue, offer with screen pop, bridge, recording, event log."""
+"""Real calls through the sandbox Asterisk: IVR, queue, offer with screen pop, bridge, recording, event
+log."""
 from __future__ import annotations
 
 import array
@@ -30,7 +31,8 @@ async def add_patient(center, mrn: str, phone: str, given="Ada", family="Lovelac
         session.add(patient)
         session.flush()
         session.add(PatientPhone(patient_id=patient.id, e164=phone, kind="mobile", is_primary=True))
-        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash", severity="moderate"))
+        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash",
+                            severity="moderate"))
         return patient.id
     return await center.s.db.run(create)
 
@@ -188,7 +190,8 @@ async def _true(value):
 async def test_given_simulate_call_command_when_run_then_patient_call_reaches_an_agent(center, tmp_path):
     await center.set_agent("1001", "available")
     cfg = center.s.cfg
-    env = {**os.environ, "CALLCENTER_STATE_DIR": str(tmp_path / "cli-state"), "CALLCENTER_ARI_URL": cfg.ari.url,
+    env = {**os.environ, "CALLCENTER_STATE_DIR": str(tmp_path / "cli-state"),
+           "CALLCENTER_ARI_URL": cfg.ari.url,
            "CALLCENTER_ARI_PASSWORD": cfg.ari.password, "CALLCENTER_HTTP_API_TOKEN": "test-token",
            "CALLCENTER_HTTP_PORT": center.base_url.rsplit(":", 1)[1]}  # it asks the server for the call id
     proc = await asyncio.create_subprocess_exec(

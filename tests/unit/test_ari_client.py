@@ -225,8 +225,8 @@ async def test_given_prompts_when_playing_then_media_joined_and_language_sent(fa
     playback_id = await client.play("c1", ["sound:a", "number:3"], lang="es", playback_id="pb1")
 
     assert playback_id == "pb1"
-    assert fake.requests == [("POST", "/ari/channels/c1/play/pb1", {"media": "sound:a,number:3", "lang": "es"},
-                              None)]
+    assert fake.requests == [
+        ("POST", "/ari/channels/c1/play/pb1", {"media": "sound:a,number:3", "lang": "es"}, None)]
 
 
 async def test_given_originate_when_sent_then_unset_params_omitted_and_variables_in_body(fake, client):

@@ -23,7 +23,8 @@ def _rows(text: str) -> list[list[str]]:
 
 
 def _kpi(value: str) -> str:
-    return report_csv({"totals": {"offered": 1}, "rows": [{"key": "q", "label": value, "kpis": {"offered": 1}}]})
+    return report_csv({"totals": {"offered": 1}, "rows": [{"key": "q", "label": value,
+                                                           "kpis": {"offered": 1}}]})
 
 
 def _campaign(value: str) -> str:

@@ -37,7 +37,8 @@ def waiting_ids(queues, queue: str) -> list[str]:
     return [entry.call.id for entry in queues.waiting(queue)]
 
 
-async def test_given_two_free_agents_with_the_skill_when_caller_queues_then_longest_idle_gets_the_offer(queues):
+async def test_given_two_free_agents_with_the_skill_when_caller_queues_then_longest_idle_gets_the_offer(
+        queues):
     await make_available(queues, "1002", "1001")
     call = FakeCall("c1")
 
@@ -50,7 +51,8 @@ async def test_given_two_free_agents_with_the_skill_when_caller_queues_then_long
     assert queues.waiting("general") == []
 
 
-async def test_given_longest_idle_agent_lacks_callers_language_when_queued_then_agent_speaking_it_wins(queues):
+async def test_given_longest_idle_agent_lacks_callers_language_when_queued_then_agent_speaking_it_wins(
+        queues):
     await make_available(queues, "1001", "1002")  # 1001 (en only) has waited longer
     spanish = FakeCall("c-es", language="es")
 
@@ -105,7 +107,8 @@ async def test_given_higher_priority_waiting_when_caller_requeued_to_front_then_
 
 async def test_given_two_offers_ring_out_in_arrival_order_when_both_requeued_then_arrival_order_kept(queues):
     # What Offering does on ring-no-answer: pause the agent, requeue the caller with front=True ("the caller
-    # keeps their place"). Callers wait in priority order, then arrival order: the earlier arrival stays ahead.
+    # keeps their place"). Callers wait in priority order, then arrival order: the earlier arrival stays
+    # ahead.
     await make_available(queues, "1001", "1002")
     earlier, later = FakeCall("earlier"), FakeCall("later")
     queues.enqueue(earlier, "general")
@@ -118,7 +121,8 @@ async def test_given_two_offers_ring_out_in_arrival_order_when_both_requeued_the
     assert waiting_ids(queues, "general") == ["earlier", "later", "new"]
 
 
-async def test_given_requeued_caller_waited_longest_when_agent_with_both_skills_frees_up_then_gets_offer(queues):
+async def test_given_requeued_caller_waited_longest_when_agent_with_both_skills_frees_up_then_gets_offer(
+        queues):
     # Across queues, "the caller who has waited longest (at equal priority) goes first". A ring-out requeue
     # must not reset how long the caller has waited.
     both = queues.agent("1001")
@@ -161,7 +165,8 @@ async def test_given_nurse_caller_and_general_agents_free_when_nurse_frees_up_th
     assert call.offers == ["1003"]
 
 
-async def test_given_skilled_agents_paused_or_logged_out_when_caller_queues_then_no_offer_until_available(queues):
+async def test_given_skilled_agents_paused_or_logged_out_when_caller_queues_then_no_offer_until_available(
+        queues):
     queues.request_state("1001", "paused", "lunch")  # 1002 stays logged out
     call = FakeCall("c1")
 
@@ -219,7 +224,8 @@ async def test_given_agent_ringing_when_logging_out_then_allowed(queues):
 
 @pytest.mark.parametrize(("start", "wanted"), [("logged_out", "on_call"), ("logged_out", "wrapup"),
                                                 ("available", "on_call"), ("paused", "wrapup")])
-async def test_given_agent_state_when_impossible_transition_then_invalid_agent_transition(queues, start, wanted):
+async def test_given_agent_state_when_impossible_transition_then_invalid_agent_transition(
+        queues, start, wanted):
     agent = queues.agent("1001")
     if start != "logged_out":
         queues.request_state("1001", start)

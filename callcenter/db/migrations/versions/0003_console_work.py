@@ -32,9 +32,11 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('result_call_id', sa.String(length=32), nullable=True),
-    sa.CheckConstraint("status IN ('scheduled', 'done', 'cancelled', 'failed')", name=op.f('ck_callbacks_status')),
+    sa.CheckConstraint("status IN ('scheduled', 'done', 'cancelled', 'failed')",
+                       name=op.f('ck_callbacks_status')),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_callbacks_agent_id_agents')),
-    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_callbacks_created_by_user_id_users')),
+    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'],
+                            name=op.f('fk_callbacks_created_by_user_id_users')),
     sa.ForeignKeyConstraint(['origin_call_id'], ['calls.id'], name=op.f('fk_callbacks_origin_call_id_calls')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_callbacks_patient_id_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_callbacks'))
@@ -55,7 +57,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_dispositions_agent_id_agents')),
     sa.ForeignKeyConstraint(['call_id'], ['calls.id'], name=op.f('fk_dispositions_call_id_calls')),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_dispositions_patient_id_patients')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'],
+                            name=op.f('fk_dispositions_patient_id_patients')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_dispositions_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dispositions')),
     sa.UniqueConstraint('call_id', 'agent_id', name=op.f('uq_dispositions_call_id_agent_id'))

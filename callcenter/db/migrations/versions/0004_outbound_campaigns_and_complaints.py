@@ -43,13 +43,17 @@ def upgrade() -> None:
     sa.Column('outcome', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
-    sa.CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'opted_out', 'excluded', 'expired')", name=op.f('ck_campaign_targets_status')),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_campaign_targets_patient_id_patients'), ondelete='CASCADE'),
+    sa.CheckConstraint("status IN ('pending', 'in_progress', 'completed', 'failed', 'opted_out', "
+                       "'excluded', 'expired')", name=op.f('ck_campaign_targets_status')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'],
+                            name=op.f('fk_campaign_targets_patient_id_patients'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_targets')),
-    sa.UniqueConstraint('campaign_name', 'patient_id', 'subject_kind', 'subject_id', name=op.f('uq_campaign_targets_campaign_name_patient_id_subject_kind_subject_id'))
+    sa.UniqueConstraint('campaign_name', 'patient_id', 'subject_kind', 'subject_id',
+                        name=op.f('uq_campaign_targets_campaign_name_patient_id_subject_kind_subject_id'))
     )
     with op.batch_alter_table('campaign_targets', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_campaign_targets_campaign_name_status_next_attempt_at'), ['campaign_name', 'status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_targets_campaign_name_status_next_attempt_at'),
+                              ['campaign_name', 'status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_targets_patient_id'), ['patient_id'], unique=False)
 
     op.create_table('campaigns',
@@ -63,8 +67,10 @@ def upgrade() -> None:
     sa.Column('loaded_from', sa.String(length=1024), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('updated_by_user_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("kind IN ('discharge_followup', 'appointment_reminder', 'chronic_check', 'satisfaction_survey')", name=op.f('ck_campaigns_kind')),
-    sa.ForeignKeyConstraint(['updated_by_user_id'], ['users.id'], name=op.f('fk_campaigns_updated_by_user_id_users')),
+    sa.CheckConstraint("kind IN ('discharge_followup', 'appointment_reminder', 'chronic_check', "
+                       "'satisfaction_survey')", name=op.f('ck_campaigns_kind')),
+    sa.ForeignKeyConstraint(['updated_by_user_id'], ['users.id'],
+                            name=op.f('fk_campaigns_updated_by_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('name', name=op.f('uq_campaigns_name'))
     )
@@ -77,7 +83,8 @@ def upgrade() -> None:
     sa.Column('opened_at', sa.DateTime(), nullable=False),
     sa.Column('resolved_at', sa.DateTime(), nullable=True),
     sa.Column('call_id', sa.String(length=32), nullable=True),
-    sa.CheckConstraint("status IN ('open', 'in_progress', 'resolved', 'closed')", name=op.f('ck_complaints_status')),
+    sa.CheckConstraint("status IN ('open', 'in_progress', 'resolved', 'closed')",
+                       name=op.f('ck_complaints_status')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_complaints_patient_id_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_complaints')),
     sa.UniqueConstraint('serial', name=op.f('uq_complaints_serial'))
@@ -96,9 +103,12 @@ def upgrade() -> None:
     sa.Column('call_id', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('created_by_user_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("source IN ('ivr_key', 'agent', 'admin', 'import', 'patient_request')", name=op.f('ck_do_not_call_source')),
-    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_do_not_call_created_by_user_id_users')),
-    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_do_not_call_patient_id_patients'), ondelete='CASCADE'),
+    sa.CheckConstraint("source IN ('ivr_key', 'agent', 'admin', 'import', 'patient_request')",
+                       name=op.f('ck_do_not_call_source')),
+    sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'],
+                            name=op.f('fk_do_not_call_created_by_user_id_users')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_do_not_call_patient_id_patients'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_do_not_call'))
     )
     with op.batch_alter_table('do_not_call', schema=None) as batch_op:
@@ -121,14 +131,18 @@ def upgrade() -> None:
     sa.Column('duration_seconds', sa.Float(), nullable=True),
     sa.Column('keys', sa.String(length=64), server_default='', nullable=False),
     sa.Column('outcome', sa.String(length=32), nullable=True),
-    sa.CheckConstraint("result IN ('dialing', 'person', 'machine', 'no_answer', 'busy', 'failed', 'abandoned')", name=op.f('ck_campaign_attempts_result')),
-    sa.ForeignKeyConstraint(['target_id'], ['campaign_targets.id'], name=op.f('fk_campaign_attempts_target_id_campaign_targets'), ondelete='CASCADE'),
+    sa.CheckConstraint("result IN ('dialing', 'person', 'machine', 'no_answer', 'busy', 'failed', "
+                       "'abandoned')", name=op.f('ck_campaign_attempts_result')),
+    sa.ForeignKeyConstraint(['target_id'], ['campaign_targets.id'],
+                            name=op.f('fk_campaign_attempts_target_id_campaign_targets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_attempts'))
     )
     with op.batch_alter_table('campaign_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_attempts_call_id'), ['call_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_campaign_attempts_campaign_name_started_at'), ['campaign_name', 'started_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_campaign_attempts_patient_id_started_at'), ['patient_id', 'started_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_attempts_campaign_name_started_at'),
+                              ['campaign_name', 'started_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_attempts_patient_id_started_at'),
+                              ['patient_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_attempts_target_id'), ['target_id'], unique=False)
 
     op.create_table('survey_responses',
@@ -141,11 +155,13 @@ def upgrade() -> None:
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint('score BETWEEN 1 AND 5', name=op.f('ck_survey_responses_score')),
-    sa.ForeignKeyConstraint(['target_id'], ['campaign_targets.id'], name=op.f('fk_survey_responses_target_id_campaign_targets'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['target_id'], ['campaign_targets.id'],
+                            name=op.f('fk_survey_responses_target_id_campaign_targets'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses'))
     )
     with op.batch_alter_table('survey_responses', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_survey_responses_campaign_name'), ['campaign_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_survey_responses_campaign_name'), ['campaign_name'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_survey_responses_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_responses_patient_id'), ['patient_id'], unique=False)
 

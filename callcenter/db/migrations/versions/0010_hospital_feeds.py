@@ -112,7 +112,8 @@ def downgrade() -> None:
     op.drop_table("patient_identifiers")
     with op.batch_alter_table("encounters") as batch:
         batch.drop_index(batch.f("ix_encounters_visit_number"))
-        for column in ("source_updated_at", "disposition", "attending", "ward", "patient_class", "visit_number"):
+        for column in ("source_updated_at", "disposition", "attending", "ward", "patient_class",
+                       "visit_number"):
             batch.drop_column(column)
     with op.batch_alter_table("patients") as batch:
         batch.drop_index(batch.f("ix_patients_merged_into_id"))
