@@ -313,6 +313,9 @@ class SmsConfig:
     ticket acknowledgements, keywords from patients. Sent through an SMS gateway: Kannel's smsbox, or a
     provider's HTTP API."""
     # Run the SMS worker in `callcenter serve` (texts are written to the outbox either way).
+    # A follow-up patient reached neither by phone nor by the "we tried to call you" text (its delivery
+    # failed): a callback on this queue's list, for a person to try again.
+    fallback_queue: str = "nurse"
     enabled: bool = False
     gateway: str = "kannel"          # kannel | http
     # The hospital's number or short code texts come from (and patients reply to).

@@ -229,6 +229,16 @@ def add_patient_message(session: Session, ticket_id: int, channel: str, text: st
     return ticket
 
 
+def text_failed(session: Session, ticket_id: int, text_id: int, purpose: str, now: datetime) -> None:
+    """A text about the ticket (its acknowledgement with the serial, or that the result is ready) did not
+    reach the patient (the gateway's failed delivery report): an event on the ticket, so its handler sees
+    it and tells the patient another way. The ticket keeps its status."""
+    ticket = session.get(Complaint, ticket_id)
+    if ticket is not None:
+        _event(session, ticket, "text_failed", Actor(origin="system:sms"), now, ticket.status, ticket.status,
+               text_id=text_id, purpose=purpose)
+
+
 def _apply(ticket: Complaint, name: str, now: datetime, detail: dict[str, Any]) -> None:
     if name == "assign":
         ticket.assigned_user_id = detail.get("user_id")

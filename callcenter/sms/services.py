@@ -8,6 +8,15 @@ exists exactly when its cause committed, and the worker (worker.py) sends it, wh
 - ticket acknowledgements with the serial number, when a text opens a ticket;
 - answers to every text a patient sends: never silence.
 
+A text the gateway reports failed (its delivery report) is not the end of what it was for:
+- "we tried to call you" that did not arrive: the patient was reached neither by phone nor by text, so a
+  callback is owed, a task on the desk's list ([sms] fallback_queue) for a person to try again;
+- a ticket's acknowledgement or "your answer is ready": an event on the ticket (`text_failed`), so its
+  handler tells the patient another way;
+- a reminder: the reminder campaign's call still goes (its targets stay pending until a C or X reply);
+- every one shows as failed on the patient's timeline (patients/timeline.py lists texts with their status).
+Each of these happens once per text, in the report's transaction.
+
 Incoming texts are kept (text_messages, the patient's timeline) with what they were taken for: a keyword
 (keywords.py), a ticket when the text says it is a complaint, suggestion or praise, else free text for
 staff to read. STOP adds the number to the do-not-call list that the dialer reads too (campaigns/dnc.py's
@@ -27,11 +36,13 @@ from typing import Protocol
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from ..callbacks.services import NewCallback
+from ..callbacks.services import create as create_callback
 from ..campaigns import compliance
 from ..campaigns.schema import CampaignDef
 from ..complaints import serial as serials
 from ..complaints.routing import Routing
-from ..complaints.services import Actor, NewTicket, TicketListener, add_patient_message
+from ..complaints.services import Actor, NewTicket, TicketListener, add_patient_message, text_failed
 from ..complaints.services import create as create_ticket
 from ..config import Config
 from ..db.database import Database
@@ -52,6 +63,9 @@ TICKET_MESSAGE = "ticket_message"  # an incoming text that joined the ticket who
 # Campaign kinds whose unanswered attempt is followed by "we tried to call you".
 TRIED_TO_CALL_KINDS = ("discharge_followup", "chronic_check")
 UNANSWERED = ("no_answer", "busy", "machine")
+# A failed "we tried to call you": the callback's reason on the desk's list (words, nothing clinical).
+FOLLOW_UP_UNREACHED = "follow-up: no answer by phone, and the text saying we called did not arrive"
+TICKET_TEXTS = ("ticket_ack", "ticket_result")
 # Answers to one number per hour at most: two robots answering each other stop here.
 REPLIES_PER_HOUR = 6
 
@@ -115,7 +129,27 @@ class SmsService:
         return bool(self._key) and hmac.compare_digest(key.encode(), self.report_key(text_id).encode())
 
     async def delivery_report(self, text_id: int, code: int, detail: str | None = None) -> bool:
-        return await self.db.run(store.report, text_id, code, detail, self.clock())
+        """Keep the gateway's report; a text that failed by it has its fallback in the same transaction.
+        False: no text of ours has this id."""
+        return await self.db.run(self._reported, text_id, code, detail, self.clock())
+
+    def _reported(self, session: Session, text_id: int, code: int, detail: str | None, now: datetime) -> bool:
+        reported = store.report(session, text_id, code, detail, now)
+        if reported.failed_now:
+            self._delivery_failed(session, session.get(TextMessage, text_id), now)
+        return reported.known
+
+    def _delivery_failed(self, session: Session, text: TextMessage, now: datetime) -> None:
+        fallback = "none"
+        if text.purpose == "tried_to_call" and text.patient_id is not None:
+            callback = create_callback(session, NewCallback(
+                phone_e164=text.e164, due_at=now, patient_id=text.patient_id,
+                queue_name=self.cfg.sms.fallback_queue, reason=FOLLOW_UP_UNREACHED), now=now)
+            fallback = f"callback {callback}"
+        elif text.purpose in TICKET_TEXTS and text.subject_kind == "ticket" and text.subject_id:
+            text_failed(session, text.subject_id, text.id, text.purpose, now)
+            fallback = f"ticket {text.subject_id}"
+        log.info("text %s (%s) failed to deliver: %s", text.id, text.purpose, fallback)
 
     async def receive(self, sender: str, body: str) -> Received:
         """An incoming text: kept, understood, answered, in one transaction."""

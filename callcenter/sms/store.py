@@ -156,21 +156,30 @@ def release(session: Session, worker: str) -> int:
                            .values(claimed_by=None, claimed_until=None)).rowcount
 
 
-def report(session: Session, text_id: int, code: int, detail: str | None, now: datetime) -> bool:
+@dataclass(frozen=True, slots=True)
+class Reported:
+    known: bool  # the report is of one of our texts (kept)
+    failed_now: bool = False  # this report made the text failed: its consequences are owed once
+
+
+def report(session: Session, text_id: int, code: int, detail: str | None, now: datetime) -> Reported:
     """Keep a delivery report and move the text on (delivered or failed; the others only kept). Each move
     is one conditional UPDATE: two reports of one text arrive together (Kannel sends 8 and 1 at once), and
-    the later "taken by the SMSC" must not undo the earlier "delivered"."""
+    the later "taken by the SMSC" must not undo the earlier "delivered"; a second failure report of a text
+    that failed already changes nothing (`failed_now` is true once)."""
     t = TextMessage
     known = session.scalar(select(t.id).where(t.id == text_id, t.direction == "out"))
     if known is None:
-        return False
+        return Reported(False)
     status = REPORTS.get(code, "unknown")
     session.add(TextDeliveryReport(message_id=text_id, code=code, status=status,
                                    detail=(detail or None) and detail[:200], received_at=now))
     if status == DELIVERED:
         session.execute(update(t).where(t.id == text_id).values(status=DELIVERED, delivered_at=now))
     elif status in (FAILED, "rejected"):
-        session.execute(update(t).where(t.id == text_id, t.status != DELIVERED).values(status=FAILED))
+        moved = session.execute(update(t).where(t.id == text_id, t.status.notin_((DELIVERED, FAILED)))
+                                .values(status=FAILED))
+        return Reported(True, moved.rowcount == 1)
     else:  # a report that overtook our own commit of the send: it was sent
         session.execute(update(t).where(t.id == text_id, t.status == QUEUED).values(status=SENT, sent_at=now))
-    return True
+    return Reported(True)

@@ -45,10 +45,16 @@ def test_given_the_public_form_when_a_patient_sends_it_then_the_serial_shows_and
     team.click('form[data-step="start"] button')
     team.fill("#resolution-text", "We spoke with the radiology desk team and apologised.")
     team.select_option("#communicated-by", "phone")
+    team.fill("#patient-summary", "We are sorry: the radiology desk has been told. <b>Thank you</b>.")
+    team.select_option("#summary-language", "en")
     team.click('form[data-step="resolve"] button')
     expect(team.locator("#ticket-status")).to_have_text("resolved")
     expect(team.locator("#ticket-resolution")).to_contain_text("told by phone")
-    expect(team.locator("#ticket-history li")).to_have_count(4)
+    # The summary for the patient (spoken by the hotline) is shown apart from the notes, as text.
+    expect(team.locator("#ticket-patient-summary")).to_have_text(
+        "We are sorry: the radiology desk has been told. <b>Thank you</b>.")
+    # received, assign, start, resolve (the spoken summary's own event may follow while the page loads)
+    expect(team.locator('#ticket-history li:not([data-type^="summary_audio"])')).to_have_count(4)
     screenshot(team, "complaint-handler-console")
     assert "complaint_viewed" in console.audit_actions()
 

@@ -22,6 +22,10 @@ FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 SHORT_CODE = "45678"
 USER, PASSWORD = "callcenter", "sendsms-secret"
 KEY = "gateway-callback-key"
+# Numbers no link of this Kannel takes (a country the hospital's SMS provider does not serve): bearerbox
+# refuses them after accepting the text, and reports that with a failed delivery report (16, not delivered
+# to the SMSC), as a real gateway does for a number it cannot deliver to.
+UNROUTABLE = "+44"
 GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\w+) (.*)>$")
 
 
@@ -70,6 +74,7 @@ smsc = fake
 smsc-id = phones
 port = {p['phones']}
 connect-allow-ip = 127.0.0.1
+denied-prefix = "{UNROUTABLE}"
 
 group = smsc
 smsc = fake

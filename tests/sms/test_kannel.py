@@ -12,6 +12,7 @@ from callcenter.db.models import (
     AuditEvent,
     CampaignTarget,
     Complaint,
+    ComplaintEvent,
     DoNotCall,
     TextDeliveryReport,
     TextMessage,
@@ -19,6 +20,7 @@ from callcenter.db.models import (
 from callcenter.main import build, init_app
 
 from .conftest import new_number, reminder_campaign, sms_config, until
+from .kannel import UNROUTABLE
 from .live import add_patient, midday_zone
 
 
@@ -131,6 +133,22 @@ async def test_given_a_complaint_texted_when_it_arrives_then_the_handset_gets_th
     [ticket] = _rows(db, Complaint)
     assert ticket.channel == "sms" and ticket.contact_phone == number
     assert f"opened case {ticket.serial[:4]} {ticket.serial[4:8]} {ticket.serial[8:]}" in answer
+
+
+async def test_given_a_ticket_acknowledgement_kannel_cannot_deliver_when_reported_then_the_ticket_shows_it(
+        kannel, center, db):
+    ticket = await center.complaints.create_ticket("phone", text="Nobody called me back.",
+                                                   contact_phone=UNROUTABLE + "7700900123")
+
+    failed = (await until(lambda: _rows(db, TextMessage, TextMessage.purpose == "ticket_ack",
+                                        TextMessage.status == "failed"), timeout=30))[0]
+
+    reports = _rows(db, TextDeliveryReport, TextDeliveryReport.message_id == failed.id)
+    assert {r.code for r in reports} & {2, 16}, "Kannel's own failed delivery report"
+    events = _rows(db, ComplaintEvent, ComplaintEvent.complaint_id == ticket.id,
+                   ComplaintEvent.type == "text_failed")
+    assert [(e.detail["text_id"], e.detail["purpose"]) for e in events] == [(failed.id, "ticket_ack")]
+    assert _rows(db, Complaint, Complaint.id == ticket.id)[0].status == "received", "status unchanged"
 
 
 async def test_given_a_reminder_queued_while_the_gateway_is_down_when_the_contact_center_restarts_then_sent(

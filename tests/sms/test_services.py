@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from callcenter.campaigns.services import CampaignService
-from callcenter.db.models import Appointment, AuditEvent, Encounter, Patient, PatientPhone, TextMessage
+from callcenter.db.models import (
+    Appointment,
+    AuditEvent,
+    Callback,
+    Encounter,
+    Patient,
+    PatientPhone,
+    TextMessage,
+)
 from callcenter.eventlog import EventLog
 from callcenter.sms import store
 from callcenter.sms.services import REPLIES_PER_HOUR
@@ -156,3 +164,51 @@ async def test_given_a_worker_that_died_holding_a_text_when_its_lease_ends_then_
     assert during == [] and [c.id for c in after] == [first.id]
     assert not await db.run(store.sent, "dead-worker", first.id, NOW)  # the old claim cannot settle it
     assert await db.run(store.sent, "other", first.id, NOW)
+
+
+def sent_text(db, purpose: str, patient_id: int | None, **more) -> int:
+    with db.session() as session:
+        row = TextMessage(direction="out", e164=MOBILE, patient_id=patient_id, purpose=purpose, body="x",
+                          status="sent", attempts=1, created_at=NOW, **more)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def callbacks(db) -> list[Callback]:
+    with db.session() as session:
+        return list(session.scalars(select(Callback)))
+
+
+async def test_given_we_tried_to_call_you_when_its_delivery_fails_then_one_callback_on_the_desks_list(
+        db, sms):
+    patient_id = patient(db)
+    text_id = sent_text(db, "tried_to_call", patient_id, subject_kind="target", subject_id=7)
+
+    assert await sms.delivery_report(text_id, 16, "NACK") is True
+    assert await sms.delivery_report(text_id, 2), "a second failure report is kept, nothing owed twice"
+
+    [callback] = callbacks(db)
+    assert (callback.patient_id, callback.phone_e164, callback.queue_name, callback.status) == (
+        patient_id, MOBILE, "nurse", "scheduled")
+    assert callback.due_at == NOW and "did not arrive" in callback.reason and not callback.autodial
+    [failed] = texts(db, TextMessage.id == text_id)
+    assert failed.status == "failed"
+
+
+async def test_given_a_delivered_text_when_a_late_failure_report_comes_then_nothing_follows(db, sms):
+    text_id = sent_text(db, "tried_to_call", patient(db))
+
+    await sms.delivery_report(text_id, 1)
+    await sms.delivery_report(text_id, 2)
+
+    assert texts(db, TextMessage.id == text_id)[0].status == "delivered" and callbacks(db) == []
+
+
+async def test_given_a_reminder_when_its_delivery_fails_then_no_callback_as_the_reminder_call_still_goes(
+        db, sms):
+    text_id = sent_text(db, "reminder", patient(db), subject_kind="appointment", subject_id=3)
+
+    await sms.delivery_report(text_id, 2)
+
+    assert texts(db, TextMessage.id == text_id)[0].status == "failed" and callbacks(db) == []
