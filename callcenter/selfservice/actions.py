@@ -226,8 +226,11 @@ class BoundSelfService:
         if media is None:
             call.log("ticket_summary_unavailable", complaint_id=ticket_id)
             return "unavailable"
-        intro = [f"sound:{args['intro']}"] if args.get("intro") else []
-        done = await call.play([*intro, media])
+        if args.get("intro"):
+            await (await call.play([f"sound:{args['intro']}"]))
+        # The summary alone in its playback: Asterisk's end state is then the summary's own (a file it
+        # cannot open is `failed`, whatever came before it).
+        done = await call.play([media])
         call.log("ticket_summary_playing", complaint_id=ticket_id, playback_id=done.playback_id)
         state = await done
         call.log("ticket_summary_played", complaint_id=ticket_id, playback_id=done.playback_id, state=state)

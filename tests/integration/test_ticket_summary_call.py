@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -35,20 +36,28 @@ def asterisk_gid() -> int:
     raise AssertionError("no asterisk group in the sandbox")
 
 
-@pytest.fixture
-async def center(asterisk, database_url, tmp_path):
+@asynccontextmanager
+async def speaking_center(asterisk, database_url, tmp_path, *, asterisk_sees: str | None = None):
+    """The contact center writing spoken summaries into the test Asterisk's spool; `asterisk_sees`: the
+    directory Asterisk is told to play them from (default: where they are)."""
     name = f"ticket-summaries-{uuid.uuid4().hex[:8]}"
     spool = SANDBOX_ROOT / "var" / "spool" / f"asterisk-{TEST_INSTANCE}"
 
     def speaking(cfg):
         cfg.complaints = dataclasses.replace(
             cfg.complaints, summary_audio_dir=str(spool / name), summary_audio_group=str(asterisk_gid()),
-            summary_audio_asterisk_dir=f"/var/spool/asterisk-{TEST_INSTANCE}/{name}")
+            summary_audio_asterisk_dir=asterisk_sees or f"/var/spool/asterisk-{TEST_INSTANCE}/{name}")
     try:
         async with seeded_center(asterisk, database_url, tmp_path, speaking) as center:
             yield center
     finally:
         shutil.rmtree(spool / name, ignore_errors=True)
+
+
+@pytest.fixture
+async def center(asterisk, database_url, tmp_path):
+    async with speaking_center(asterisk, database_url, tmp_path) as center:
+        yield center
 
 
 async def resolved_ticket(center, summary: str) -> tuple[int, str]:
@@ -115,3 +124,21 @@ async def test_given_a_resolved_tickets_audio_missing_when_a_caller_types_its_se
     assert "ticket_summary_unavailable" in [e.data["node"] for e in events if e.type == "ivr_node"]
     ticket = await center.s.db.run(lambda s: s.get(Complaint, ticket_id))
     assert (ticket.status, serials.is_valid(ticket.serial)) == ("resolved", True)
+
+
+async def test_given_a_summary_asterisk_cannot_open_when_a_caller_types_its_serial_then_offered_a_person(
+        asterisk, database_url, tmp_path):
+    # Asterisk told the wrong directory (a misconfigured chroot path): the file is there for us, not for it.
+    async with speaking_center(asterisk, database_url, tmp_path, asterisk_sees="/nonexistent") as center:
+        ticket_id, serial = await resolved_ticket(center, SUMMARY)
+        assert center.s.complaints.voice.media(ticket_id) == f"sound:/nonexistent/{ticket_id}"
+
+        await center.call("4155550177", ",".join([ENGLISH, SELF_SERVICE, TICKET_STATUS, *serial, TEAM]),
+                          hangup_after=150, digit_gap=0.6)
+
+        played = (await call_events(center, "ticket_summary_played"))[0]
+        assert played.data["state"] == "failed", "Asterisk's own end state of the summary's playback"
+        queued = (await call_events(center, "queued"))[-1]
+        assert queued.queue_name == "complaints"
+        events = await center.events(queued.call_id)
+        assert [e.data["result"] for e in events if e.type == "ivr_action"] == ["found", "unavailable"]

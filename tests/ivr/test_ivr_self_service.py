@@ -331,7 +331,7 @@ async def test_given_a_resolved_ticket_with_a_summary_when_its_patient_calls_the
                                        voice_with_file(tmp_path, ticket_id))
 
     assert outcome == Enqueue("complaints"), "1 after the summary: the team"
-    assert call.played == [["sound:callcenter/ticket-result-is", f"sound:{tmp_path}/summaries/{ticket_id}"]]
+    assert call.played == [["sound:callcenter/ticket-result-is"], [f"sound:{tmp_path}/summaries/{ticket_id}"]]
     assert nodes(port).index("ticket_resolved") < nodes(port).index("ticket_summary")
     assert [e["result"] for e in port.named("ivr_action")] == ["found", "played"]
     assert [t for t, _ in call.logged] == ["ticket_summary_playing", "ticket_summary_played"]
@@ -353,7 +353,7 @@ async def test_given_a_summary_without_audio_or_failing_to_play_when_heard_then_
     assert outcome == Enqueue("complaints")
     assert [e["result"] for e in port.named("ivr_action")] == ["found", "unavailable"]
     assert "ticket_summary_unavailable" in nodes(port), "a menu offering the team (the key typed ahead)"
-    assert len(call.played) == (1 if file else 0)
+    assert len(call.played) == (2 if file else 0), "the intro, then the summary"
 
 
 async def test_given_a_patients_resolved_ticket_and_a_wrong_birth_date_then_the_summary_is_never_played(
