@@ -3,11 +3,12 @@
 One small function per node type; each returns the id of the next node or an `Outcome`. The engine keeps no
 state of its own besides the context it is given, so one flow object serves every call at once.
 
-The engine never catches `asyncio.CancelledError`: a caller hanging up cancels the task running the flow, and
-that must reach the call's task unchanged.
+The engine never swallows `asyncio.CancelledError`: a caller hanging up cancels the task running the flow, and
+that must reach the call's task unchanged (a spoken answer cut by a hang-up is stored first, then it goes on).
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -277,7 +278,7 @@ async def _followup_question(node: FollowUpNode, port: IvrPort, run: _Run, sessi
         return await _unanswered(port, node, session, question, "not_by_phone")
     prompts = intro + question.prompts
     for attempt in range(1, node.retries + 1):
-        entry = await _entry(port, question, prompts, node.timeout)
+        entry = await _entry(port, node, session, question, prompts, node.timeout)
         if entry is None:
             port.record("ivr_timeout", node=node.id, question=question.code, attempt=attempt)
             prompts = question.prompts
@@ -315,18 +316,42 @@ async def _unanswered(port: IvrPort, node: FollowUpNode, session: FollowUpSessio
     return None
 
 
-async def _entry(port: IvrPort, question: PhoneQuestion, prompts: tuple[str, ...], timeout: float
-                 ) -> str | None:
+async def _entry(port: IvrPort, node: FollowUpNode, session: FollowUpSession, question: PhoneQuestion,
+                 prompts: tuple[str, ...], timeout: float) -> str | None:
     """What the caller entered: one key, keys up to '#', or the name of their recorded answer; a first key
     the question does not take comes back alone (the opt-out key, or an invalid answer); None: nothing."""
     if question.entry == SPOKEN:
         await port.play(list(prompts), interruptible=False)
-        recorded = await port.record_spoken(question.recording, question.max_seconds)
-        return question.recording if recorded else None
+        return await _spoken(port, node, session, question)
     first = await _ask(port, prompts, timeout)
     if first is None or question.entry == ONE_KEY or first not in question.keys:
         return first
     return await _keys(port, question, first, timeout)
+
+
+async def _spoken(port: IvrPort, node: FollowUpNode, session: FollowUpSession, question: PhoneQuestion
+                  ) -> str | None:
+    """The recording's name once the caller has spoken. A caller who hangs up while speaking has still given
+    the answer (hanging up is how many end it): the recording is brought home regardless, so the answer is
+    stored before the cancellation goes on to the call's task, shielded so a second one cannot cut it."""
+    try:
+        recorded = await port.record_spoken(question.recording, question.max_seconds)
+    except asyncio.CancelledError:
+        await asyncio.shield(_keep_spoken(port, node, session, question))
+        raise
+    return question.recording if recorded else None
+
+
+async def _keep_spoken(port: IvrPort, node: FollowUpNode, session: FollowUpSession,
+                       question: PhoneQuestion) -> None:
+    try:
+        answer = await session.answer(question.recording)
+    except Exception:  # noqa: BLE001 - the hang-up must still reach the call's task; the event says why
+        port.record("ivr_failure", node=node.id, question=question.code, reason="spoken_answer_not_stored")
+        return
+    if answer.accepted:
+        port.record("followup_answered", node=node.id, response_id=session.response_id,
+                    question=question.code, hung_up=True)
 
 
 async def _keys(port: IvrPort, question: PhoneQuestion, first: str, timeout: float) -> str:

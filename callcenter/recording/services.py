@@ -97,6 +97,9 @@ class RecordingService:
             log.error("call %s: spoken answer %s not recorded: %s", call.id, name, exc)
             call.log("recording_failed", recording=name, error=str(exc)[:200])
             return False
+        except asyncio.CancelledError:  # hung up meanwhile: Asterisk may have begun it (else: recording_lost)
+            self._collect_soon(call.id, None, name)
+            raise
         self._started[name] = utcnow()
         call.log("recording_started", recording=name)
         try:

@@ -4,6 +4,7 @@ red flag that ends the questionnaire for the flow's escalation, and answers stor
 against a scripted port (no Asterisk) and the real QuestionnaireService on both databases."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,6 +265,39 @@ async def test_given_research_keys_when_run_then_scale_date_and_multiple_choice_
         "quality_of_life_eq_vas": 10, "pain_score": 3, "returned_to_usual_activities": True,
         "usual_activities_date": "2026-11-02", "new_health_problems": ["heart", "fall"],
         "readmitted_or_ed_visit": False}
+
+
+@dataclass
+class HangUpWhileSpeakingPort(FollowUpPort):
+    """The caller is still speaking when the call's task cancels the flow (they hung up)."""
+    speaking: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def record_spoken(self, name: str, max_seconds: int) -> bool:
+        self.spoken.append((name, max_seconds))
+        self.speaking.set()
+        await asyncio.Event().wait()  # until the hang-up
+        return True
+
+
+async def test_given_a_caller_who_hangs_up_while_speaking_when_cancelled_then_the_spoken_answer_is_stored(
+        service, db):
+    port = HangUpWhileSpeakingPort(presses=keys("2", "1", "2", "2", "4"), service=service)
+    flow = asyncio.create_task(run_flow(load_campaign_flow(FLOW), port, {}))
+    await asyncio.wait_for(port.speaking.wait(), 60)
+
+    flow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flow
+
+    stored = await answers_of(db, port.session.response_id)
+    spoken = stored["spoken_message"]
+    name = f"followup-{CALL}-{port.session.response_id}-spoken_message"
+    assert spoken.value["value"] == port.spoken[0][0] == name
+    assert (spoken.channel, spoken.answered_by, spoken.call_id) == ("phone", "automated", CALL)
+    assert port.named("followup_answered")[-1] == {
+        "node": "questions", "response_id": port.session.response_id, "question": "spoken_message",
+        "hung_up": True}
+    assert port.named("followup_finished") == []
 
 
 # ---- wiring: the campaign's questionnaire, a questionnaire that cannot be asked ----

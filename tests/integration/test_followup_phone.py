@@ -5,7 +5,7 @@ knows the questions would), and the database shows the answers, the spoken answe
 flag's escalation and what a hang-up keeps.
 
 Simulated phones as in test_campaign_flows.py; SIM_TALK_<digits> = 1 makes the phone talk after its keys
-("hello" then '#', again and again): the spoken answer is said and ended with '#'.
+("hello" then '#', again and again): the spoken answer is said and ended with '#'; = 2 talks without '#'.
 """
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ async def answers(center, **where) -> dict[str, FollowUpAnswer]:
     return {row.question_code: row for row in rows}
 
 
-async def talks(center, n: int) -> None:
-    await center.ari.set_global_variable(f"SIM_TALK_1555{n:07d}", "1")
+async def talks(center, n: int, how: str = "1") -> None:
+    await center.ari.set_global_variable(f"SIM_TALK_1555{n:07d}", how)
 
 
 async def test_given_automated_followups_when_patients_answer_each_type_by_keys_then_stored_and_recorded(
@@ -177,3 +177,39 @@ async def test_given_a_patient_who_hangs_up_midway_when_two_answers_were_given_t
     assert [e.type for e in events if e.type == "followup_finished"] == []
     (attempt,) = await all_rows(center, CampaignAttempt)
     assert attempt.outcome is None and attempt.call_id == response.call_id
+
+
+async def test_given_a_patient_who_hangs_up_while_speaking_when_the_call_ends_then_the_answer_is_stored(
+        center):
+    # No redness, no fluid, not opened, no fever, pain 4 #: then the spoken answer, never ended with '#': the
+    # patient talks and hangs up 20 s after the last key, some 10 s into the recording.
+    patient_id = await patient(center, 530, "2,1,2,2,4,#", subject="discharge")
+    await talks(center, 530, "2")
+    dialer, _ = await campaign(center, "fu-hang-up-speaking", questionnaire_campaign())
+
+    report = await asyncio.wait_for(dialer.run("fu-hang-up-speaking"), 180)
+
+    assert report.results == {"person": 1}
+    (response,) = await all_rows(center, FollowUpResponse)
+
+    async def spoken_stored():
+        found = await answers(center, response_id=response.id)
+        return "spoken_message" in found and found
+    stored = await center.wait_for(spoken_stored, 30, "the spoken answer stored")
+    name = stored["spoken_message"].value["value"]
+    assert list(stored) == ["wound_redness", "wound_discharge", "wound_opening", "fever_since_discharge",
+                            "pain_score", "spoken_message"]
+    (attempt,) = await all_rows(center, CampaignAttempt)
+    call_id = attempt.call_id
+    assert (response.patient_id, response.call_id) == (patient_id, call_id)
+    row = stored["spoken_message"]
+    assert (row.channel, row.answered_by, row.agent_user_id, row.call_id) == (
+        "phone", "automated", None, call_id)
+    # Stored because the patient hung up while speaking, not because the recording ended by itself.
+    events = await center.events(call_id)
+    assert [e.data for e in events if e.type == "followup_answered"][-1] == {
+        "node": "questions", "response_id": response.id, "question": "spoken_message", "hung_up": True}
+    await center.s.recordings.wait_idle()
+    (recording,) = await all_rows(center, Recording, Recording.name == name)
+    assert recording.call_id == call_id and recording.duration_seconds > 1
+    assert (Path(center.s.cfg.path(center.s.cfg.recordings.dir)) / recording.path).stat().st_size > 44
