@@ -82,7 +82,8 @@ class ReportsConfig:
     followup_days: int = 7
     # ...or a department's own, "department:days" separated by commas (e.g. "Cardiology:2,Surgery:3").
     followup_days_by_department: str = ""
-    # Authenticity: a follow-up completed by staff must link to a recorded call of at least this many seconds.
+    # Authenticity: a follow-up completed by staff must link to a recorded call of at least this many seconds,
+    # one completed by an automated call to a call answered for that long (docs/reports.md).
     min_talk_seconds: float = 60.0
 
 

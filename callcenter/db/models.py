@@ -1089,7 +1089,8 @@ class FollowUpAnswer(Base):
     channel: Mapped[str] = mapped_column(String(16))
     answered_by: Mapped[str] = mapped_column(String(16))
     agent_user_id: Mapped[int | None] = mapped_column(Integer)
-    call_id: Mapped[str | None] = mapped_column(String(32))
+    # The authenticity report finds an automated follow-up's answers by its call.
+    call_id: Mapped[str | None] = mapped_column(String(32), index=True)
     red_flag_disposition: Mapped[str | None] = mapped_column(String(64))
     red_flag_escalation: Mapped[str | None] = mapped_column(String(32))
 

@@ -27,6 +27,7 @@ from ..campaigns.claims import completes
 from ..db.models import (
     Agent,
     Call,
+    CallEvent,
     CampaignAttempt,
     CampaignTarget,
     CarePlan,
@@ -63,10 +64,14 @@ OUTCOMES = (("completed", "Completed"), ("red_flag", "Completed, red flag"), ("i
 _OUTCOME_OF_STATUS = {"in_progress": "in_progress", "pending": "in_progress", "failed": "unreachable",
                       "opted_out": "refused", "expired": "withdrawn", "excluded": "excluded"}
 TIMELINESS = (("on_time", "On time"), ("late", "Late"), ("overdue", "Overdue"), ("not_due", "Not yet due"))
-# How a completed follow-up proves itself: only the flagged kinds fail the authenticity check.
-PROOFS = (("verified", "Recorded call"), ("automated", "Automated call"), ("short", "Recording too short"),
-          ("unrecorded", "Call not recorded"), ("no_call", "No call linked"))
-FLAGGED = frozenset({"short", "unrecorded", "no_call"})
+# How a completed follow-up proves itself (docs/reports.md): a staff one by its call's recordings, an
+# automated one by its call's answered talk time and the answers stored under its id. Flagged: the others.
+PROOFS = (("verified", "Recorded call"), ("automated", "Automated call, answered"),
+          ("short", "Recording too short"), ("unrecorded", "Call not recorded"),
+          ("automated_short", "Automated call too short"), ("unanswered", "Automated call not answered"),
+          ("no_answers", "No answers on the call"), ("no_call", "No call linked"))
+PROVEN = frozenset({"verified", "automated"})
+FLAGGED = frozenset(name for name, _ in PROOFS) - PROVEN
 NONE_LABEL = "(none)"
 # Top box: the two best points of a 1-5 scale, as the KPI dashboard's CSAT counts a 4 or 5 of 5.
 TOP_BOX = 2
@@ -132,9 +137,12 @@ class FollowUpCase:
     agent_id: int | None = None         # who worked it: the completing call's agent, else the last agent's
     attempted: bool = False
     call_id: str | None = None          # the completing call
+    call_found: bool = False            # its row is on record
     call_agent: int | None = None       # that call's agent (None: an automated call)
     recordings: int = 0
     recorded_seconds: float = 0.0
+    talk_seconds: float | None = None   # answered to ended (None: never answered)
+    answers: int = 0                    # an automated call's answers stored under its id
 
     def staff_key(self) -> str:
         if self.agent_id is not None:
@@ -145,13 +153,23 @@ class FollowUpCase:
         """How a completed follow-up proves it happened; None while it is not completed."""
         if not self.done:
             return None
-        if self.call_id is None:
+        if self.call_id is None or not self.call_found:
             return "no_call"
         if self.call_agent is None:
-            return "automated"  # no staff member to vouch for: the product's own call log is the proof
+            return self._automated_proof(min_talk_seconds)
         if not self.recordings:
             return "unrecorded"
         return "verified" if self.recorded_seconds >= min_talk_seconds else "short"
+
+    def _automated_proof(self, min_talk_seconds: float) -> str:
+        """No staff member vouches for an automated call: the product's own rows must show a patient on the
+        line for the minimum talk time who gave answers (DTMF answers, a spoken answer's recording: each
+        stored with the call's id)."""
+        if self.talk_seconds is None:
+            return "unanswered"
+        if self.talk_seconds < min_talk_seconds:
+            return "automated_short"
+        return "automated" if self.answers else "no_answers"
 
     def timeliness(self, settings: ReportSettings, today: date) -> str:
         due = settings.local_day(self.discharged_at) + timedelta(days=settings.deadline_days(self.department))
@@ -186,6 +204,7 @@ def load_cases(session: Session, start: datetime, end: datetime, *, targets: boo
         _fold_targets(session, cases, start, end)
     if attempts:
         _fold_attempts(session, cases, start, end)
+        _fold_answers(session, cases)
     return list(cases.values())
 
 
@@ -205,13 +224,16 @@ def _fold_attempts(session: Session, cases: dict[int, FollowUpCase], start: date
     the call that completed it (its agent and recordings are the authenticity check)."""
     t, a = CampaignTarget, CampaignAttempt
     stmt = (select(t.subject_id, a.outcome, a.call_id, Call.agent_id, func.count(Recording.id),
-                   func.coalesce(func.sum(Recording.duration_seconds), 0.0))
+                   func.coalesce(func.sum(Recording.duration_seconds), 0.0), Call.id, Call.answered_at,
+                   Call.ended_at)
             .join(t, t.id == a.target_id).join(Encounter, Encounter.id == t.subject_id)
             .outerjoin(Call, Call.id == a.call_id).outerjoin(Recording, Recording.call_id == a.call_id)
             .where(t.subject_kind == "encounter", *discharged_between(start, end))
-            .group_by(t.subject_id, a.id, a.started_at, a.outcome, a.call_id, Call.agent_id)
+            .group_by(t.subject_id, a.id, a.started_at, a.outcome, a.call_id, Call.id, Call.agent_id,
+                      Call.answered_at, Call.ended_at)
             .order_by(a.started_at, a.id))
-    for encounter_id, outcome, call_id, agent_id, recordings, seconds in session.connection().execute(stmt):
+    for (encounter_id, outcome, call_id, agent_id, recordings, seconds, found, answered,
+         ended) in session.connection().execute(stmt):
         case = cases[encounter_id]
         if case.done and case.call_id is not None:
             continue  # what follows the completing call (nothing, normally) changes nothing
@@ -220,8 +242,35 @@ def _fold_attempts(session: Session, cases: dict[int, FollowUpCase], start: date
         if case.done and completes(outcome):
             case.call_id, case.call_agent, case.agent_id = call_id, agent_id, agent_id
             case.recordings, case.recorded_seconds = recordings, float(seconds or 0.0)
+            case.call_found, case.talk_seconds = found is not None, _talk_seconds(answered, ended)
         elif agent_id is not None:
             case.agent_id = agent_id
+
+
+def _talk_seconds(answered, ended) -> float | None:
+    """Answered to ended; a call still on record without its end counts no talk time."""
+    if answered is None:
+        return None
+    return max((_utc(ended) - _utc(answered)).total_seconds(), 0.0) if ended is not None else 0.0
+
+
+def _fold_answers(session: Session, cases: dict[int, FollowUpCase]) -> None:
+    """How many answers each automated completing call holds: the questionnaire answers stored with its id,
+    and a triage protocol's answers in its event log (the discharge flow asks yes/no red flags)."""
+    by_call: dict[str, list[FollowUpCase]] = defaultdict(list)
+    for case in cases.values():
+        if case.done and case.call_found and case.call_agent is None:
+            by_call[case.call_id].append(case)
+    ids = sorted(by_call)
+    for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+        for call_id, count in [*session.execute(
+                select(FollowUpAnswer.call_id, func.count()).where(FollowUpAnswer.call_id.in_(chunk))
+                .group_by(FollowUpAnswer.call_id)), *session.execute(
+                select(CallEvent.call_id, func.count()).where(CallEvent.call_id.in_(chunk),
+                                                             CallEvent.type == "triage_answered")
+                .group_by(CallEvent.call_id))]:
+            for case in by_call[call_id]:
+                case.answers += count
 
 
 # -- the generic report --------------------------------------------------------------------------------------
@@ -388,11 +437,10 @@ def authenticity(cases: list[FollowUpCase], by: str, agents, settings: ReportSet
         flagged = sum(kinds.get(k, 0) for k in FLAGGED)
         return {"key": key, "label": label, "completed": len(group),
                 **{name: kinds.get(name, 0) for name, _ in PROOFS}, "flagged": flagged,
-                "authentic_rate": _ratio(len(group) - flagged - kinds.get("automated", 0),
-                                         len(group) - kinds.get("automated", 0))}
+                "authentic_rate": _ratio(len(group) - flagged, len(group))}
     rows = [row(k, _label(k, by, agents), g) for k, g in _grouped(completed, by).items()]
     columns = [_cut_column(by), Column("completed", "Completed"), *(Column(n, label) for n, label in PROOFS),
-               Column("flagged", "Flagged"), Column("authentic_rate", "Authentic (staff calls)", "rate")]
+               Column("flagged", "Flagged"), Column("authentic_rate", "Authentic", "rate")]
     chart = {"kind": "stacked", "series": [n for n, _ in PROOFS]}
     return columns, rows, row("total", "Total", completed), chart
 
@@ -401,7 +449,7 @@ FLAGGED_COLUMNS = [Column("encounter_id", "Encounter", "text"),
                    Column("discharged_at", "Discharged", "datetime"),
                    Column("completed_at", "Completed", "datetime"), Column("staff", "Staff member", "text"),
                    Column("call_id", "Call", "text"), Column("recorded_seconds", "Recorded (s)", "number"),
-                   Column("flag", "Flag", "text")]
+                   Column("talk_seconds", "Talk (s)", "number"), Column("flag", "Flag", "text")]
 
 
 def flagged_followups(cases: list[FollowUpCase], agents, settings: ReportSettings) -> list[dict]:
@@ -412,7 +460,7 @@ def flagged_followups(cases: list[FollowUpCase], agents, settings: ReportSetting
             out.append({"encounter_id": c.encounter_id, "discharged_at": c.discharged_at,
                         "completed_at": c.completed_at, "staff": _label(c.staff_key(), "staff", agents),
                         "call_id": c.call_id, "recorded_seconds": c.recorded_seconds,
-                        "flag": dict(PROOFS)[proof]})
+                        "talk_seconds": c.talk_seconds, "flag": dict(PROOFS)[proof]})
     return out
 
 
@@ -436,8 +484,8 @@ CATALOGUE: tuple[ReportInfo, ...] = (
     ReportInfo("timeliness", "Timeliness",
                "Follow-ups completed within the department's number of days after discharge.", CUTS),
     ReportInfo("authenticity", "Authenticity",
-               "Completed follow-ups with a recorded call of at least the minimum talk time; the others "
-               "flagged.", CUTS),
+               "Completed follow-ups proved by their call (staff: recorded for the minimum talk time; "
+               "automated: answered for it, with the patient's answers); the others flagged.", CUTS),
     ReportInfo("overdue", "Overdue follow-ups",
                "Discharged patients whose follow-up is past its deadline and not done (names patients).",
                patient_data=True),
@@ -519,9 +567,10 @@ class ReportService:
 
     def _authenticity(self, session: Session, q: ReportQuery, actor) -> tuple:
         cases, agents = self._cases(session, q, targets=False), _agents(session)
-        notes = [f"A follow-up completed by staff must link to a recorded call of at least "
-                 f"{self.settings.min_talk_seconds:g} s. Automated calls are logged by the product and "
-                 "are not judged."]
+        minimum = f"{self.settings.min_talk_seconds:g} s"
+        notes = [f"A follow-up completed by staff must link to a recorded call of at least {minimum}; one "
+                 f"completed by an automated call, to an answered call of at least {minimum} of talk time "
+                 "holding the patient's answers."]
         flagged = {"title": "Flagged follow-ups", "columns": FLAGGED_COLUMNS,
                    "rows": flagged_followups(cases, agents, self.settings)}
         return (*authenticity(cases, q.by, agents, self.settings), notes, flagged)

@@ -8,7 +8,8 @@ Settings: follow-up within 3 days, Surgery within 1; a staff follow-up needs 60 
   E2  Cardiology C1 Dr A  Nov 10 09:00  completed Nov 14 by 1001, call c2 recorded 30 s     late, short
   E3  Cardiology C2 Dr B  Nov 20 12:00  pending, one automated attempt (no answer)           overdue
   E4  Surgery    S1 Dr C  Nov 30 23:30  completed Dec 1 23:30 local (Dec 2 UTC) by an        on time (local
-                          (Dec 1 UTC)   automated call, red flag                             days; UTC: late)
+                          (Dec 1 UTC)   automated call, red flag; 3 min of talk, a triage    days; UTC: late)
+                                        answer on the call                                   automated
   E5  Surgery    S1 Dr C  Nov 15 08:00  completed the same day, no call linked               on time, no call
   E6  Surgery    S2 -     Nov 25 10:00  failed: 1002 called twice (busy)                     overdue, failed
   E10 Medicine   M1 Dr D  Nov 28 10:00  no follow-up planned                                 overdue
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from callcenter.db.models import (
     Agent,
     Call,
+    CallEvent,
     Campaign,
     CampaignAttempt,
     CampaignTarget,
@@ -109,6 +111,9 @@ def seed(session) -> None:
         session.flush()
         session.add(CampaignAttempt(id=i, target_id=eid, campaign_name=CAMPAIGN, patient_id=eid,
                                     call_id=call_id, started_at=started, result=result, outcome=outcome))
+    # The discharge flow's red-flag questions answered on the automated call (its proof with the talk time).
+    session.add(CallEvent(call_id="c4", ts=dec(1, "23:26"), type="triage_answered",
+                          data={"question": "wound_bleeding", "answer": True}))
     for n, (call_id, seconds) in enumerate(RECORDINGS):
         session.add(Recording(call_id=call_id, agent_id=A1, name=f"call-{call_id}-{n}",
                               duration_seconds=seconds))

@@ -9,7 +9,18 @@ import pytest
 from sqlalchemy import select
 
 from callcenter import config
-from callcenter.db.models import AuditEvent, CarePlan, CarePlanFollowUp, User
+from callcenter.db.models import (
+    AuditEvent,
+    Call,
+    CallEvent,
+    CampaignAttempt,
+    CampaignTarget,
+    CarePlan,
+    CarePlanFollowUp,
+    Encounter,
+    Patient,
+    User,
+)
 from callcenter.db.queries import AuditActor
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import AnswerGiven, QuestionnaireService
@@ -103,22 +114,91 @@ async def test_given_the_synthetic_month_when_timeliness_is_reported_then_local_
     assert pick(report.total, "on_time", "late", "overdue", "not_due", "timely_rate") == (4, 1, 3, 1, 4 / 9)
 
 
+PROOF_KINDS = ("completed", "verified", "automated", "short", "unrecorded", "automated_short", "unanswered",
+               "no_answers", "no_call", "flagged")
+
+
 async def test_given_the_synthetic_month_when_authenticity_is_reported_then_unproven_staff_ones_are_flagged(
         seeded):
     report = await service(seeded).report(november("authenticity", by="staff"))
 
-    kinds = ("completed", "verified", "automated", "short", "unrecorded", "no_call", "flagged")
-    assert pick(report.total, *kinds) == (5, 1, 1, 1, 1, 1, 3)
-    assert report.total["authentic_rate"] == 1 / 4  # E1 of E1 E2 E5 E11 (E4 automated, not judged)
-    assert {r["label"]: pick(r, *kinds) for r in report.rows} == {
-        "1001 · Ana": (2, 1, 0, 1, 0, 0, 1),  # E1 120 s over two recordings; E2 30 s
-        "1002 · Ben": (1, 0, 0, 0, 1, 0, 1),
-        "Automated calls": (1, 0, 1, 0, 0, 0, 0),
-        "No call on record": (1, 0, 0, 0, 0, 1, 1)}
+    assert pick(report.total, *PROOF_KINDS) == (5, 1, 1, 1, 1, 0, 0, 0, 1, 3)
+    assert report.total["authentic_rate"] == 2 / 5  # E1 recorded, E4 automated: answered 3 min, answers
+    assert {r["label"]: pick(r, *PROOF_KINDS) for r in report.rows} == {
+        "1001 · Ana": (2, 1, 0, 1, 0, 0, 0, 0, 0, 1),  # E1 120 s over two recordings; E2 30 s
+        "1002 · Ben": (1, 0, 0, 0, 1, 0, 0, 0, 0, 1),
+        "Automated calls": (1, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+        "No call on record": (1, 0, 0, 0, 0, 0, 0, 0, 1, 1)}
     flagged = report.detail["rows"]
     assert [(r["encounter_id"], r["call_id"], r["recorded_seconds"], r["flag"]) for r in flagged] == [
         (2, "c2", 30.0, "Recording too short"), (5, None, 0.0, "No call linked"),
         (11, "c11", 0.0, "Call not recorded")]
+
+
+# Automated completions of Medicine (ward M2), discharged Nov 6..10 at 10:00 local: call, talk seconds
+# (answered to ended), answers on it (questionnaire answers with the call id, triage answers in its log).
+AUTOMATED = [(13, "c13", None, 0, 0),   # never answered: flagged
+             (14, "c14", 30, 0, 1),     # answered 30 s, one triage answer: too short for the 60 s minimum
+             (15, "c15", 120, 0, 0),    # answered 2 min, no answer stored: flagged
+             (16, "c16", 120, 1, 0),    # answered 2 min, a questionnaire answer: proven
+             (17, None, None, 0, 0)]    # the attempt names a call with no row: no call linked
+
+
+@pytest.fixture
+async def automated(seeded):
+    questionnaires = QuestionnaireService(seeded, clock=lambda: month.nov(12))
+    bank = load_bank()
+    shipped = load_questionnaires(bank=bank).values()
+    await questionnaires.load(bank, [(q, Path(q.path).read_text()) for q in shipped])
+    await seeded.run(_seed_automated)
+    for eid, call_id, _, questionnaire_answers, _ in AUTOMATED:
+        if questionnaire_answers:
+            response = await questionnaires.start_response("copd", channel="phone", patient_id=eid,
+                                                           call_id=call_id)
+            await questionnaires.record_answer(AnswerGiven(response, "breathing_worse", 3, channel="phone",
+                                                           answered_by="automated", call_id=call_id))
+    return seeded
+
+
+def _seed_automated(session) -> None:
+    for n, (eid, call_id, talk, _, triage_answers) in enumerate(AUTOMATED):
+        discharged, called = month.nov(6 + n), month.nov(7 + n)
+        session.add(Patient(id=eid, mrn=f"M{eid}", given_name="Pat", family_name=f"Number{eid}",
+                            date_of_birth=date(1950, 1, 1)))
+        session.flush()
+        session.add(Encounter(id=eid, patient_id=eid, kind="admission", department="Medicine", ward="M2",
+                              started_at=month.nov(1), discharged_at=discharged))
+        session.flush()
+        session.add(CampaignTarget(id=eid, campaign_name=month.CAMPAIGN, patient_id=eid,
+                                   subject_kind="encounter", subject_id=eid, status="completed",
+                                   completed_at=called + timedelta(minutes=5)))
+        if call_id is not None:
+            answered = called + timedelta(seconds=20) if talk is not None else None
+            session.add(Call(id=call_id, direction="outbound", status="ended", patient_id=eid,
+                             started_at=called, answered_at=answered, campaign_name=month.CAMPAIGN,
+                             ended_at=answered + timedelta(seconds=talk) if answered else called))
+            session.add_all(CallEvent(call_id=call_id, ts=called, type="triage_answered", data={})
+                            for _ in range(triage_answers))
+        session.flush()
+        session.add(CampaignAttempt(id=100 + eid, target_id=eid, campaign_name=month.CAMPAIGN, patient_id=eid,
+                                    call_id=call_id or f"gone{eid}", started_at=called, result="person",
+                                    outcome="completed"))
+
+
+async def test_given_automated_completions_when_authenticity_is_reported_then_talk_time_and_answers_judged(
+        automated):
+    report = await service(automated).report(november("authenticity", by="ward"))
+
+    by = rows(report)
+    assert pick(by["M2"], *PROOF_KINDS) == (5, 0, 1, 0, 0, 1, 1, 1, 1, 4)
+    assert pick(report.total, *PROOF_KINDS) == (10, 1, 2, 1, 1, 1, 1, 1, 2, 7)
+    assert report.total["authentic_rate"] == 3 / 10  # E1 recorded; E4 and E16 automated, answered, answers
+    flagged = [(r["encounter_id"], r["call_id"], r["talk_seconds"], r["flag"]) for r in report.detail["rows"]
+               if r["encounter_id"] >= 13]
+    assert flagged == [(13, "c13", None, "Automated call not answered"),
+                       (14, "c14", 30.0, "Automated call too short"),
+                       (15, "c15", 120.0, "No answers on the call"),
+                       (17, "gone17", None, "No call linked")]
 
 
 async def test_given_the_synthetic_month_when_outcomes_are_reported_then_each_discharge_counts_once(seeded):
