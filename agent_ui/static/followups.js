@@ -1,11 +1,14 @@
 // The follow-up desk: the work list (GET /api/careplans/followups), a follow-up's preview (patient summary
 // and questionnaire, before any call), the call through the console's click-to-dial from this user's desk,
-// the outcome and a reschedule. Patient data only ever goes into textContent.
+// the outcome and a reschedule; for nurses, supervisors and admins, ending the plan and enrolling a patient
+// (POST /api/careplans: each problem answered as "FIELD: what" is shown on its field). Patient data only ever
+// goes into textContent.
 import { api } from "/static/console.js";
 
 const $ = (id) => document.getElementById(id);
 let selected = null;    // the follow-up shown in the preview
 let lastCall = null;    // the call placed for it from here
+let shownPlan = null;   // its care plan
 
 function filters() {
   const params = new URLSearchParams({ view: $("fu-view").value });
@@ -72,6 +75,7 @@ async function preview(id) {
 }
 
 function fill({ followup, plan, patient, questionnaire }) {
+  shownPlan = plan.id;
   $("fu-patient-name").textContent = patient.name;
   $("fu-patient-line").textContent = `MRN ${patient.mrn} · born ${patient.date_of_birth} · ${patient.language}`;
   $("fu-plan-line").textContent = `${plan.condition} (${plan.kind}), ${plan.department}; due ${followup.due_local}` +
@@ -130,6 +134,100 @@ async function reschedule(event) {
   } catch (error) {
     show("fu-error", error.message);
   }
+}
+
+async function endPlan(event) {
+  event.preventDefault();
+  show("fu-error", "");
+  try {
+    const ended = await api("POST", `/api/careplans/${shownPlan}/end`, { reason: $("fu-end-reason").value });
+    show("fu-message", `Care plan ${ended.plan_id} ended: its open follow-ups are withdrawn`);
+    $("fu-preview").hidden = true;
+    await load();
+  } catch (error) {
+    show("fu-error", error.message);
+  }
+}
+
+// -- enrolment ------------------------------------------------------------------------------------------------
+
+const FIELD_ALIASES = { patient_id: "mrn" };
+
+function schedule() {
+  const kind = $("ep-schedule-kind").value;
+  if (kind === "monthly") return "monthly";
+  if (kind === "rrule") return $("ep-rrule").value.trim();
+  return `every ${$("ep-every").value || "?"} days`;
+}
+
+function enrolment() {
+  const tries = $("ep-tries").value;
+  const body = {
+    mrn: $("ep-mrn").value.trim(), kind: $("ep-kind").value, condition: $("ep-condition").value,
+    department: $("ep-department").value, starts_on: $("ep-starts").value, schedule: schedule(),
+    questionnaire: $("ep-questionnaire").value, channel: $("ep-channel").value,
+    nurse_user_id: Number($("ep-nurse").value), max_tries: tries === "" ? null : Number(tries),
+  };
+  if ($("ep-ends").value) body.ends_on = $("ep-ends").value;
+  if (body.channel === "automated") body.campaign = $("ep-campaign").value.trim();
+  return body;
+}
+
+function clearProblems() {
+  show("ep-error", "");
+  for (const field of document.querySelectorAll(".ep-field")) {
+    field.classList.remove("invalid");
+    setText(field.querySelector(".field-error"), "");
+  }
+}
+
+function setText(element, text) {
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+function showProblem(message) {
+  const match = /^([a-z_]+): (.*)$/s.exec(message);
+  const name = match && (FIELD_ALIASES[match[1]] || match[1]);
+  const field = name && document.querySelector(`.ep-field[data-field="${name}"]`);
+  if (!field) return show("ep-error", message);
+  field.classList.add("invalid");
+  setText(field.querySelector(".field-error"), match[2]);
+  field.querySelector("input, select").focus();
+}
+
+let enrolling = false;   // a second click while the first is on its way sends nothing
+
+async function enrol(event) {
+  event.preventDefault();
+  if (enrolling) return;
+  enrolling = true;
+  $("btn-ep-enrol").disabled = true;
+  clearProblems();
+  try {
+    const made = await api("POST", "/api/careplans", enrolment());
+    show("fu-message", `Care plan ${made.plan_id} enrolled: its follow-ups are planned from ${$("ep-starts").value}`);
+    $("ep-form").reset();
+    scheduleKind();
+  } catch (error) {
+    showProblem(error.message);
+  } finally {
+    enrolling = false;
+    $("btn-ep-enrol").disabled = false;
+  }
+}
+
+function scheduleKind() {
+  $("ep-every-label").hidden = $("ep-schedule-kind").value !== "every";
+  $("ep-rrule-label").hidden = $("ep-schedule-kind").value !== "rrule";
+  $("ep-campaign-field").hidden = $("ep-channel").value !== "automated";
+}
+
+if ($("ep-form")) {
+  $("ep-form").addEventListener("submit", enrol);
+  $("ep-schedule-kind").addEventListener("change", scheduleKind);
+  $("ep-channel").addEventListener("change", scheduleKind);
+  $("fu-end-form").addEventListener("submit", endPlan);
 }
 
 $("fu-filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });

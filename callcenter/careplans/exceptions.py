@@ -20,3 +20,8 @@ class NotYours(CarePlanError):
 
 class AlreadyClosed(CarePlanError):
     status = 409
+
+
+class AlreadyEnrolled(CarePlanError):
+    """An active plan of the patient for the same condition exists (an enrolment sent twice)."""
+    status = 409

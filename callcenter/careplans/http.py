@@ -52,9 +52,19 @@ def _id(request: web.Request) -> int:
     return int(request.match_info["id"])
 
 
+# Who sees the enrolment form and "End plan": auth/permissions.py's api_careplan_enrol and api_careplan_end.
+ENROLLING_ROLES = ("nurse", "supervisor", "admin")
+
+
 async def page(request: web.Request) -> web.Response:
     who = reader(request)
-    return await render(request, "followups.html", {"views": VIEWS, "outcomes": OUTCOMES, "desk": who.desk})
+    context = {"views": VIEWS, "outcomes": OUTCOMES, "desk": who.desk,
+               "may_enrol": who.role in ENROLLING_ROLES}
+    if context["may_enrol"]:
+        # The enrolment form's choices: staff names and questionnaire titles, no patient data.
+        context["nurses"] = await _careplans(request).nurses()
+        context["questionnaires"] = await services(request).questionnaires.catalogue()
+    return await render(request, "followups.html", context)
 
 
 async def api_work_list(request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -46,7 +46,7 @@ from ..db.models import (
 from ..db.queries import AuditActor, add_audit_event, patient_summary
 from ..db.types import UtcDateTime, utcnow
 from . import schedule
-from .exceptions import AlreadyClosed, CarePlanError, CarePlanNotFound, NotYours
+from .exceptions import AlreadyClosed, AlreadyEnrolled, CarePlanError, CarePlanNotFound, NotYours
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def _may_see(who: Viewer, plan: CarePlan, followup: CarePlanFollowUp) -> bool:
 
 @dataclass(frozen=True)
 class Enrolment:
-    patient_id: int
+    """A plan to enrol: the patient by id (the API) or by MRN (the console's form, where staff read it)."""
+    patient_id: int | None
     condition: str
     department: str
     starts_on: date
@@ -113,40 +114,42 @@ class Enrolment:
     kind: str = "chronic"
     campaign: str | None = None
     max_tries: int = 3
+    mrn: str | None = None
 
     @classmethod
     def from_json(cls, body: dict) -> Enrolment:
-        try:
-            return cls(patient_id=_int(body, "patient_id"), condition=_text(body, "condition", 200),
-                       department=_text(body, "department", 80), starts_on=_date(body, "starts_on"),
-                       schedule=_text(body, "schedule", 200), questionnaire=_text(body, "questionnaire", 64),
-                       channel=_text(body, "channel", 16), nurse_user_id=_int(body, "nurse_user_id"),
-                       ends_on=_date(body, "ends_on") if body.get("ends_on") else None,
-                       kind=body.get("kind") or "chronic", campaign=body.get("campaign") or None,
-                       max_tries=_int(body, "max_tries") if "max_tries" in body else 3)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CarePlanError(f"enrolment: {exc}") from None
+        """Each problem as CarePlanError "FIELD: what", so that a form shows it on its field."""
+        by_mrn = body.get("patient_id") is None and body.get("mrn") not in (None, "")
+        return cls(patient_id=None if by_mrn else _int(body, "patient_id"),
+                   mrn=_text(body, "mrn", 64) if by_mrn else None, condition=_text(body, "condition", 200),
+                   department=_text(body, "department", 80), starts_on=_date(body, "starts_on"),
+                   schedule=_text(body, "schedule", 200), questionnaire=_text(body, "questionnaire", 64),
+                   channel=_text(body, "channel", 16), nurse_user_id=_int(body, "nurse_user_id"),
+                   ends_on=_date(body, "ends_on") if body.get("ends_on") else None,
+                   kind=body.get("kind") or "chronic", campaign=body.get("campaign") or None,
+                   max_tries=_int(body, "max_tries") if body.get("max_tries") not in (None, "") else 3)
 
 
 def _int(body: dict, key: str) -> int:
-    value = body[key]
+    value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"'{key}' must be an integer")
+        raise CarePlanError(f"{key}: required, a whole number")
     return value
 
 
 def _text(body: dict, key: str, length: int) -> str:
-    value = body[key]
+    value = body.get(key)
     if not isinstance(value, str) or not value.strip() or len(value) > length:
-        raise ValueError(f"'{key}' must be a text of 1 to {length} characters")
+        raise CarePlanError(f"{key}: required, 1 to {length} characters")
     return value.strip()
 
 
 def _date(body: dict, key: str) -> date:
-    value = body[key]
-    if not isinstance(value, str):
-        raise ValueError(f"'{key}' must be a date YYYY-MM-DD")
-    return date.fromisoformat(value)
+    value = body.get(key)
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise CarePlanError(f"{key}: a date YYYY-MM-DD") from None
 
 
 class Questionnaires(Protocol):
@@ -218,12 +221,21 @@ class CarePlanService:
             raise CarePlanError("channel: 'automated' or 'agent'")
 
     def _enrol(self, session: Session, e: Enrolment, rule: str, actor: AuditActor) -> int:
-        patient = session.get(Patient, e.patient_id)
+        patient = (session.get(Patient, e.patient_id) if e.mrn is None
+                   else session.scalar(select(Patient).where(Patient.mrn == e.mrn)))
         if patient is None or patient.deceased or patient.merged_into_id is not None:
-            raise CarePlanNotFound("no such (living, unmerged) patient")
+            raise CarePlanNotFound(f"{'mrn' if e.mrn else 'patient_id'}: no such (living, unmerged) patient")
         nurse = session.get(User, e.nurse_user_id)
         if nurse is None or nurse.role != "nurse" or not nurse.active:
             raise CarePlanError("nurse_user_id: not an active nurse")
+        if session.scalar(select(CarePlan.id).where(
+                CarePlan.patient_id == patient.id, CarePlan.status == "active",
+                func.lower(CarePlan.condition) == e.condition.lower(), CarePlan.schedule == rule,
+                CarePlan.questionnaire_code == e.questionnaire, CarePlan.channel == e.channel).limit(1)):
+            # The same plan again (a form sent twice, a second nurse) would call the patient twice as often.
+            raise AlreadyEnrolled("condition: the patient already has an active care plan for this condition "
+                                  "with the same schedule, questionnaire and channel")
+        e = replace(e, patient_id=patient.id)
         plan = CarePlan(patient_id=e.patient_id, kind=e.kind, condition=e.condition, department=e.department,
                         starts_on=e.starts_on, ends_on=e.ends_on, schedule=rule,
                         questionnaire_code=e.questionnaire, channel=e.channel,
@@ -237,6 +249,10 @@ class CarePlanService:
         add_audit_event(session, "care_plan_enrolled", actor=actor, patient_id=e.patient_id,
                         detail={"plan_id": plan.id})
         return plan.id
+
+    async def nurses(self) -> list[dict]:
+        """The active nurses a plan can name as responsible (staff, no patient data)."""
+        return await self.db.run(_nurses)
 
     async def end(self, plan_id: int, actor: AuditActor, reason: str = "ended") -> None:
         await self.db.run(self._end, plan_id, actor, reason)
@@ -429,6 +445,12 @@ class CarePlanService:
         add_audit_event(session, "care_plan_history", actor=who.actor, patient_id=patient_id)
         return {"patient_id": patient_id, "plans": [_plan_json(p) for p in plans],
                 "events": [_event_json(e) for e in events]}
+
+
+def _nurses(session: Session) -> list[dict]:
+    rows = session.scalars(select(User).where(User.role == "nurse", User.active.is_(True))
+                           .order_by(User.display_name, User.id)).all()
+    return [{"id": u.id, "name": u.display_name or u.username} for u in rows]
 
 
 # ---- planning, set-based where it counts (100k plans in seconds: scripts/bench-careplans) ----

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db.database import Database
-from callcenter.db.models import AuditEvent, User
+from callcenter.db.models import AuditEvent, CarePlan, Patient, User
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.main import build, init_app
 
@@ -90,3 +90,23 @@ async def test_given_an_agent_then_no_history_no_enrolment_and_no_call_from_a_de
 
 def _user_id(session, username: str) -> int:
     return session.scalar(select(User.id).where(User.username == username))
+
+
+async def test_given_a_nurse_when_enrolling_by_mrn_then_made_and_the_same_again_or_a_bad_field_refused_on_it(
+        app, aiohttp_client):
+    server, services, patient_id = app
+    nurse_id = await services.db.run(_user_id, "nurse1")
+    client, headers = await signed_in(aiohttp_client, server, "nurse")
+    mrn = await services.db.run(lambda s: s.get(Patient, patient_id).mrn)
+    by_mrn = {k: v for k, v in enrolment(patient_id, nurse_id).items() if k != "patient_id"} | {"mrn": mrn}
+
+    answers = []
+    for body in (by_mrn | {"starts_on": "04/12/2026"}, by_mrn | {"mrn": "NO-SUCH"}, by_mrn | {"max_tries": 0},
+                 by_mrn, by_mrn | {"condition": "heart FAILURE"}):
+        response = await client.post("/api/careplans", json=body, headers=headers)
+        answers.append((response.status, (await response.json()).get("error", "").split(":")[0]))
+
+    assert answers == [(400, "starts_on"), (404, "mrn"), (400, "max_tries"), (201, ""), (409, "condition")]
+    plans = await services.db.run(lambda s: s.scalars(select(CarePlan)).all())
+    assert [(p.patient_id, p.created_by_user_id) for p in plans] == [(patient_id, await services.db.run(
+        _user_id, "nurse1"))]
