@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.db.models import AuditEvent, FollowUpQuestion, FollowUpQuestionnaireVersion
+from callcenter.followup.exceptions import QuestionnaireDataError
 from callcenter.main import build, init_app
 
 from ..browser.live import ROLE_USERS, console_config, origin, seed_role_users, sign_in
@@ -160,3 +161,14 @@ async def test_given_the_hospitals_bank_configured_when_designing_then_its_quest
     status, body = await save(hospital_client, draft)
     assert status == 400
     assert "hospital-bank.yaml" in fields(body)["questions.1.code"]
+
+
+def test_given_a_broken_configured_bank_when_the_server_is_built_then_it_stops_naming_file_and_line(tmp_path):
+    bank = tmp_path / "hospital-bank.yaml"
+    bank.write_text(HOSPITAL_BANK.replace("type: number", "type: slider"), encoding="utf-8")
+    cfg = console_config(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
+    cfg.followup.bank_file = str(bank)
+    with pytest.raises(QuestionnaireDataError) as stopped:
+        build(cfg)
+    problems = stopped.value.problems
+    assert any(p.startswith(f"{bank}:") and "slider" in p for p in problems), problems
