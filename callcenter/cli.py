@@ -177,7 +177,8 @@ def _add_user_commands(sub) -> None:
         title="user commands", metavar="ACTION")
     s = users.add_parser("add", help="create a console user")
     s.add_argument("username")
-    s.add_argument("--role", required=True, help="agent, nurse, supervisor or admin")
+    s.add_argument("--role", required=True,
+                   help="agent, nurse, supervisor, admin or relations (patient relations)")
     s.add_argument("--display-name", help="the name the console shows (default: the username)")
     s.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     s.add_argument("--must-change", action="store_true", help="the user must replace it at the next sign-in")

@@ -200,7 +200,8 @@ AGENTS = (
 )
 
 # Staff without a desk: (username, display name, role)
-OTHER_USERS = (("sam", "Sam Patel", "supervisor"), ("admin", "Administrator", "admin"))
+OTHER_USERS = (("sam", "Sam Patel", "supervisor"), ("admin", "Administrator", "admin"),
+               ("rosa", "Rosa Lindqvist", "relations"))   # the patient-relations team: tickets only
 
 
 def seed_demo(session: Session, endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE,

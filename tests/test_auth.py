@@ -307,7 +307,7 @@ def test_given_demo_when_seeded_with_demo_passwords_then_every_demo_user_has_the
     assert _run(monkeypatch, ["seed-demo", "--demo-passwords"]) == 0
     assert json.loads(capsys.readouterr().out)["demo_password"] == cli.DEMO_PASSWORD
 
-    for username in ("alice", "brian", "carla", "dana", "elena", "frank", "sam", "admin"):
+    for username in ("alice", "brian", "carla", "dana", "elena", "frank", "sam", "admin", "rosa"):
         assert PasswordHasher().verify(_stored_user(cli_env, username).password_hash, cli.DEMO_PASSWORD)
 
 

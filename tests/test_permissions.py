@@ -159,6 +159,9 @@ SAMPLES: dict[str, Sample] = {
     "complaint_letter_submit": Sample(form={}),
     "complaint_attachment": Sample(params={"id": "999999", "attachment": "1"}),
     "api_call_complaint": Sample(params={"call_id": "0" * 32}, json={"text": "permission walk"}),
+    "api_complaint": Sample(params={"id": "999999"}),
+    "api_complaint_create": Sample(json={"text": ""}),   # refused as empty: nothing stored
+    "api_complaint_step": Sample(params={"id": "999999"}, json={"step": "start"}),
     # webhooks (issue 15): an unknown subscription or delivery (404), an empty form (400)
     "admin_webhook_create": Sample(form={"name": ""}),
     "admin_webhook": Sample(params={"sub": "999999"}),
@@ -374,8 +377,10 @@ def _audit_actors(database_url: str, call_id: str, action: str) -> list[tuple[st
         db.close()
 
 
-# Who may read a call taken at the agent's desk: the agent, supervisors, admins, the API; not the nurse.
-CALL_READERS = {"agent": 200, "nurse": 403, "supervisor": 200, "admin": 200, API: 200, ANONYMOUS: 401}
+# Who may read a call taken at the agent's desk: the agent, supervisors, admins, the API; not the nurse, not
+# patient relations (a ticket shows that it came from a call, not the call's record).
+CALL_READERS = {"agent": 200, "nurse": 403, "supervisor": 200, "admin": 200, "relations": 403, API: 200,
+                ANONYMOUS: 401}
 
 
 async def test_given_call_on_agents_desk_when_each_principal_reads_it_then_own_desk_rule_holds_and_audited(
@@ -437,6 +442,9 @@ async def test_given_caller_waiting_when_each_principal_lists_queues_then_desk_r
         client, _ = await _client_for(app_server, aiohttp_client, principal)
         headers = {"Authorization": f"Bearer {API_TOKEN}"} if principal == API else {}
         response = await client.get("/api/queues", headers=headers)
+        if principal == "relations":   # no desk, no queues
+            assert response.status == 403
+            continue
         assert response.status == 200
         waiting = next(q for q in await response.json() if q["name"] == queue)["waiting"]
         # positions and waits for everyone
@@ -468,6 +476,7 @@ RECORD_OPENERS = {
     "nurse":      (403, 403, 400, 200),   # the agent's call is not on the nurse's desk
     "supervisor": (403, 403, 403, 403),   # the route is for desk roles
     "admin":      (403, 403, 403, 403),
+    "relations":  (403, 403, 403, 403),
     API:          (403, 403, 403, 403),
     ANONYMOUS:    (401, 401, 401, 401),
 }
@@ -527,7 +536,7 @@ async def test_given_supervisor_when_searching_recordings_by_patient_then_the_te
 
 # The pop a desk's console shows is audited for whoever opened that console (issue 14): the desk's agent, a
 # supervisor watching the desk, the API client as such; the nurse may not open another desk's console.
-CONSOLE_OPENERS = {"agent": 101, "nurse": 403, "supervisor": 101, "admin": 101, API: 101}
+CONSOLE_OPENERS = {"agent": 101, "nurse": 403, "supervisor": 101, "admin": 101, "relations": 403, API: 101}
 
 
 async def test_given_a_call_ringing_at_a_desk_when_each_principal_opens_its_console_then_pop_audited_for_them(

@@ -20,7 +20,10 @@ from aiohttp import web
 from ..db.models import USER_ROLES
 from .exceptions import PermissionTableError
 
-ROLES: tuple[str, ...] = USER_ROLES  # agent, nurse, supervisor, admin
+ROLES: tuple[str, ...] = USER_ROLES  # agent, nurse, supervisor, admin, relations
+# The patient-relations team (issue 17): the tickets and what a ticket holds (its text, contact, scans, the
+# events), every read audited; no desk, no call records, recordings, patient records, campaigns or KPIs.
+RELATIONS = "relations"
 ANONYMOUS = "anonymous"
 API = "api"
 STAFF = frozenset(ROLES)
@@ -47,6 +50,7 @@ SCOPES: dict[str, str] = {
     "kpi":           "KPI reports",
     "metrics":       "Prometheus metrics (counts and latencies only)",
     "webhooks":      "webhook subscriptions and their deliveries",
+    "complaints":    "tickets: list, read (audited), create, workflow steps",
 }
 
 _TABLE: dict[str, set[str]] = {
@@ -232,17 +236,23 @@ _TABLE: dict[str, set[str]] = {
     "api_report_csv":         {"supervisor", "admin"},
     "api_report_pdf":         {"supervisor", "admin"},
     # -- tickets (issue 17, callcenter/complaints/http.py): the public web form for anyone; the queue, the
-    #    handler console and letter entry for the patient-relations team (supervisors, admins); a ticket
-    #    opened from a call by the desk that has it (own desk only, checked in the view)
+    #    handler console and letter entry for the patient-relations team (role relations; supervisors and
+    #    admins too, who oversee it); a ticket opened from a call by the desk that has it (own desk only,
+    #    checked in the view)
     "complaint_form":         {ANONYMOUS},
     "complaint_form_submit":  {ANONYMOUS},
-    "complaints_queue":       {"supervisor", "admin"},
-    "complaint_page":         {"supervisor", "admin"},   # audited: contact and text are patient data
-    "complaint_step":         {"supervisor", "admin"},
-    "complaint_letter":       {"supervisor", "admin"},
-    "complaint_letter_submit": {"supervisor", "admin"},
-    "complaint_attachment":   {"supervisor", "admin"},   # audited
+    "complaints_queue":       {RELATIONS, "supervisor", "admin"},
+    "complaint_page":         {RELATIONS, "supervisor", "admin"},   # audited: contact and text: patient data
+    "complaint_step":         {RELATIONS, "supervisor", "admin"},
+    "complaint_letter":       {RELATIONS, "supervisor", "admin"},
+    "complaint_letter_submit": {RELATIONS, "supervisor", "admin"},
+    "complaint_attachment":   {RELATIONS, "supervisor", "admin"},   # audited
     "api_call_complaint":     {"agent", "nurse", "supervisor", "admin", "api:desk"},
+    # the tickets' JSON API: what the console does, for the team and API clients with the complaints scope
+    "api_complaints":         {RELATIONS, "supervisor", "admin", "api:complaints"},
+    "api_complaint":          {RELATIONS, "supervisor", "admin", "api:complaints"},   # audited
+    "api_complaint_create":   {RELATIONS, "supervisor", "admin", "api:complaints"},
+    "api_complaint_step":     {RELATIONS, "supervisor", "admin", "api:complaints"},
     # Prometheus (issue 12, callcenter/metrics): counts and latencies only, no patient data; the scraper
     # is an API client with the metrics scope, an admin may look
     "api_metrics":            {"admin", "api:metrics"},

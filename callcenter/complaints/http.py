@@ -15,10 +15,11 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.web_request import FileField
 
+from ..auth.permissions import PERMISSIONS, allowed
 from ..auth.throttle import AddressRate
 from ..calls.exceptions import ControlError
 from ..config import ComplaintsConfig
-from ..db.models import COMPLAINT_KINDS, COMPLAINT_SEVERITIES
+from ..db.models import COMPLAINT_KINDS, COMPLAINT_SEVERITIES, COMPLAINT_STATUSES
 from ..ivr.say import say_media
 from ..web.guard import USER
 from ..web.middlewares import allow_upload
@@ -26,7 +27,7 @@ from ..web.request import SERVICES, json_object, reader, require_call_visible, s
 from ..web.templating import form_text, redirect_with_notice, render, render_with_notice
 from . import serial as serials
 from .exceptions import ComplaintError, InvalidTicket
-from .services import COMMUNICATED_BY, Actor, Upload
+from .services import COMMUNICATED_BY, QUEUE_FILTERS, Actor, Upload
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/complaints/{id:\\d+}/step", ticket_step, name="complaint_step")
     r.add_get("/complaints/{id:\\d+}/attachments/{attachment:\\d+}", attachment, name="complaint_attachment")
     r.add_post("/api/calls/{call_id}/complaint", from_call, name="api_call_complaint")
+    r.add_get("/api/complaints", api_list, name="api_complaints")
+    r.add_post("/api/complaints", api_create, name="api_complaint_create")
+    r.add_get("/api/complaints/{id:\\d+}", api_detail, name="api_complaint")
+    r.add_post("/api/complaints/{id:\\d+}/steps", api_step, name="api_complaint_step")
     allow_upload(app, LETTER_ROUTE, cfg.max_attachment_bytes + UPLOAD_SLACK)
 
 
@@ -109,7 +114,8 @@ async def ticket_page(request: web.Request) -> web.Response:
     detail = await tickets.detail(int(request.match_info["id"]), reader(request).audit_actor())
     context = {"d": detail, "t": detail.ticket, "display": serials.display(detail.ticket.serial),
                "now": tickets.clock(), "communicated_by": COMMUNICATED_BY,
-               "overdue": _overdue(detail.ticket, tickets.clock())}
+               "overdue": _overdue(detail.ticket, tickets.clock()),
+               "may_open_call": allowed("call_detail", request[USER].role)}
     return await render_with_notice(request, "complaint.html", FLASH, context)
 
 
@@ -211,6 +217,105 @@ async def _read_out(request: web.Request, call_id: str, ticket) -> dict:
     except ControlError as exc:  # the caller hung up meanwhile, or is on hold: the agent tells the number
         return {"playing": False, "reason": str(exc)}
     return {"playing": True, "playback_id": playback_id}
+
+
+# -- the JSON API (issue 17): the same tickets and steps as the console, for the team and API clients --------
+
+API_FIELDS = ("channel", *FORM_FIELDS, "severity")
+API_LIMIT = 500
+
+
+async def api_list(request: web.Request) -> web.Response:
+    """Tickets by filters (status, the QUEUE_FILTERS, overdue), escalated first then due soonest. The list
+    holds no contact, text or patient, so it is not a patient read; a ticket's detail is (audited)."""
+    q = request.query
+    statuses = tuple(q.getall("status", ())) or None
+    if statuses and not set(statuses) <= set(COMPLAINT_STATUSES):
+        raise InvalidTicket(f"status must be among {', '.join(COMPLAINT_STATUSES)}", "status")
+    tickets = services(request).complaints
+    filters = {name: q[name] for name in QUEUE_FILTERS if q.get(name)}
+    rows = await tickets.queue(statuses=statuses or COMPLAINT_STATUSES, limit=_limit(q.get("limit", "")),
+                               overdue_at=tickets.clock() if q.get("overdue") == "true" else None, **filters)
+    now = tickets.clock()
+    return web.json_response({"tickets": [_summary(row, now) for row in rows]})
+
+
+def _limit(text: str) -> int:
+    if not text:
+        return 200
+    if not text.isdigit() or not 1 <= int(text) <= API_LIMIT:
+        raise InvalidTicket(f"limit must be a number from 1 to {API_LIMIT}", "limit")
+    return int(text)
+
+
+async def api_detail(request: web.Request) -> web.Response:
+    """One ticket with its text, contact, history and attachments: audited for the reader (user or client)."""
+    tickets = services(request).complaints
+    d = await tickets.detail(int(request.match_info["id"]), reader(request).audit_actor())
+    return web.json_response(_detail(d, tickets.clock()))
+
+
+async def api_create(request: web.Request) -> web.Response:
+    body = await json_object(request, '{"channel": "letter", "text": "..."}')
+    fields = {name: str(body[name]) for name in API_FIELDS if body.get(name) is not None}
+    ticket = await services(request).complaints.create_ticket(fields.pop("channel", "letter"),
+                                                              actor=_actor(request), **fields)
+    return web.json_response({"id": ticket.id, "serial": ticket.serial, "display": ticket.display,
+                              "status": ticket.status, "group": ticket.handling_group,
+                              "due_at": _iso(ticket.due_at)}, status=201)
+
+
+async def api_step(request: web.Request) -> web.Response:
+    """One workflow step, as the console's: assign (to `user_id`, or the signed-in user), start,
+    wait_patient, resolve (`text`, `communicated_by`), close, reopen (`reason`)."""
+    body = await json_object(request, '{"step": "start"}')
+    name = str(body.get("step") or "")
+    detail = {}
+    if name == "resolve":
+        detail = {"text": body.get("text"), "communicated_by": body.get("communicated_by")}
+    elif name == "assign":
+        detail = {"user_id": await _assignee(request, body.get("user_id"))}
+    elif name == "reopen":
+        detail = {"reason": str(body.get("reason") or "")[:500]}
+    tickets = services(request).complaints
+    ticket = await tickets.step(int(request.match_info["id"]), name, _actor(request), **detail)
+    return web.json_response(_summary(ticket, tickets.clock()))
+
+
+async def _assignee(request: web.Request, user_id) -> int:
+    user = request.get(USER)
+    if user_id is None and user is not None:
+        return user.id   # the handler takes the ticket, as on the console
+    roles = PERMISSIONS["complaint_step"]
+    if not isinstance(user_id, int) or not await services(request).complaints.assignable(user_id, roles):
+        raise InvalidTicket("user_id must name an active user who works tickets", "user_id")
+    return user_id
+
+
+def _summary(t, now) -> dict:
+    return {"id": t.id, "serial": t.serial, "display": serials.display(t.serial), "kind": t.kind,
+            "channel": t.channel, "category": t.category, "department": t.department, "severity": t.severity,
+            "status": t.status, "group": t.handling_group, "escalation_level": t.escalation_level,
+            "assigned_user_id": t.assigned_user_id, "opened_at": _iso(t.opened_at), "due_at": _iso(t.due_at),
+            "resolved_at": _iso(t.resolved_at), "overdue": _overdue(t, now)}
+
+
+def _detail(d, now) -> dict:
+    t = d.ticket
+    return _summary(t, now) | {
+        "text": t.text, "patient_id": t.patient_id, "call_id": t.call_id, "recording_id": t.recording_id,
+        "contact": {"name": t.contact_name, "phone": t.contact_phone, "email": t.contact_email},
+        "resolution": {"text": t.resolution_text, "communicated_by": t.resolution_channel}
+        if t.resolved_at else None,
+        "holder": d.holder, "steps": d.steps,
+        "events": [{"ts": _iso(e.ts), "type": e.type, "actor": e.actor, "from_status": e.from_status,
+                    "to_status": e.to_status, "detail": e.detail or {}} for e in d.events],
+        "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+                        for a in d.attachments]}
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 __all__ = ["setup_routes"]

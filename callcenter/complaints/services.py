@@ -34,6 +34,7 @@ from ..db.models import (
     ComplaintSerial,
     Patient,
     Recording,
+    User,
 )
 from ..db.queries import AuditActor, add_audit_event
 from ..db.types import utcnow
@@ -345,6 +346,12 @@ def call_facts(session: Session, call_id: str) -> CallFacts | None:
     return CallFacts(call.patient_id, call.caller_e164 or "", recording, call.agent_id, call.language or "en")
 
 
+def assignable(session: Session, user_id: int, roles: frozenset[str]) -> bool:
+    """May the ticket go to this user: an active user whose role works tickets (the permission table's)."""
+    user = session.get(User, user_id)
+    return user is not None and user.active and user.role in roles
+
+
 def _locked(session: Session, ticket_id: int) -> Complaint:
     ticket = session.get(Complaint, ticket_id, with_for_update=True)
     if ticket is None:
@@ -411,12 +418,22 @@ def summary_event(session: Session, ticket_id: int, made: bool, now: datetime) -
                Actor(origin="system:voice"), now, ticket.status, ticket.status)
 
 
-def queue(session: Session, *, statuses: tuple[str, ...] = OPEN_COMPLAINT_STATUSES, group: str | None = None,
-          limit: int = 200) -> list[Complaint]:
-    """Tickets to work, escalated first, then due soonest (no contact or text: the list shows ids)."""
+# What a ticket list may be narrowed by besides its statuses (the queue's group, the API's filters).
+QUEUE_FILTERS = {"group": Complaint.handling_group, "kind": Complaint.kind, "category": Complaint.category,
+                 "department": Complaint.department, "severity": Complaint.severity,
+                 "channel": Complaint.channel}
+
+
+def queue(session: Session, *, statuses: tuple[str, ...] = OPEN_COMPLAINT_STATUSES,
+          overdue_at: datetime | None = None, limit: int = 200, **filters: str | None) -> list[Complaint]:
+    """Tickets to work, escalated first, then due soonest (no contact or text: the list shows ids).
+    `filters`: QUEUE_FILTERS' names, each an exact value; `overdue_at`: only tickets running past due then."""
     query = select(Complaint).where(Complaint.status.in_(statuses))
-    if group:
-        query = query.where(Complaint.handling_group == group)
+    for name, value in filters.items():
+        if value:
+            query = query.where(QUEUE_FILTERS[name] == value)
+    if overdue_at is not None:
+        query = query.where(Complaint.status.in_(state.RUNNING), Complaint.due_at < overdue_at)
     query = query.order_by(Complaint.escalation_level.desc(), Complaint.due_at, Complaint.id).limit(limit)
     return list(session.scalars(query))
 
@@ -556,6 +573,9 @@ class ComplaintService:
 
     async def queue(self, **filters: Any) -> list[Complaint]:
         return await self._db.run(functools.partial(queue, **filters))
+
+    async def assignable(self, user_id: int, roles: frozenset[str]) -> bool:
+        return await self._db.run(assignable, user_id, roles)
 
     async def kpis(self, start: datetime, end: datetime) -> dict[str, Any]:
         return await self._db.run(kpis, start, end, self.clock())

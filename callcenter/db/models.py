@@ -54,7 +54,8 @@ ENCOUNTER_KINDS = ("visit", "admission")
 # What one message from a hospital system (HL7 v2 over MLLP) came to: kept with the raw bytes (issue 15).
 INBOUND_OUTCOMES = ("received", "applied", "duplicate", "rejected", "failed")
 APPOINTMENT_STATUSES = ("booked", "confirmed", "cancelled", "completed", "no_show")
-USER_ROLES = ("agent", "nurse", "supervisor", "admin")
+# "relations": the patient-relations team, who work the tickets (issue 17) and nothing of the desks.
+USER_ROLES = ("agent", "nurse", "supervisor", "admin", "relations")
 AGENT_STATES = ("logged_out", "available", "paused", "ringing", "on_call", "wrapup")
 # Why a disposition became a task (DispositionTask): released by a supervisor, or the agent left the desk.
 DISPOSITION_TASK_REASONS = ("supervisor_release", "agent_away")

@@ -56,6 +56,7 @@ ROLE_USERS = {
     "nurse": RoleUser("nurse1", "Noor Nurse, RN", "9002"),
     "supervisor": RoleUser("supervisor1", "Sasha Supervisor", None),
     "admin": RoleUser("admin1", "Ari Admin", None),
+    "relations": RoleUser("relations1", "Rory Relations", None),   # patient relations: tickets only
 }
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 

@@ -1,5 +1,6 @@
 """Tickets in the real browser (issue 17): a patient sends the public web form without signing in and sees
-the serial number; the patient-relations team finds it in the queue and works it in the handler console to
+the serial number; the patient-relations team (role relations: only Home and Patient relations in its
+navigation) finds it in the queue and works it in the handler console to
 resolved (HTML typed by the patient shown as text); an overdue ticket escalates with a moved clock and the
 queue and the console show who holds it now."""
 from __future__ import annotations
@@ -33,7 +34,8 @@ def test_given_the_public_form_when_a_patient_sends_it_then_the_serial_shows_and
     expect(shown).to_have_text(serial.display(number))
     screenshot(patient, "complaint-web-form-serial")
 
-    team = signed_in("supervisor", console)
+    team = signed_in("relations", console)   # the patient-relations team's own role (issue 17)
+    expect(team.locator(".mainnav a")).to_have_text(["Home", "Patient relations"])  # tickets only
     team.goto("/complaints")
     row = team.locator(f'#complaints-table tr[data-serial="{number}"]')
     expect(row).to_contain_text("Patient relations")
@@ -68,7 +70,8 @@ def test_given_an_overdue_ticket_when_the_clock_moves_past_due_then_queue_and_co
     tickets.clock = lambda: received + timedelta(hours=25)   # due after 24 h
     assert console.run(console.services.complaint_escalation.tick()) == [ticket.id]
 
-    team = signed_in("supervisor", console)
+    team = signed_in("relations", console)   # the patient-relations team's own role (issue 17)
+    expect(team.locator(".mainnav a")).to_have_text(["Home", "Patient relations"])  # tickets only
     team.goto("/complaints")
     row = team.locator(f'#complaints-table tr[data-id="{ticket.id}"]')
     expect(row).to_have_attribute("data-level", "1")

@@ -12,7 +12,7 @@ from aiohttp import FormData
 from sqlalchemy import func, select
 
 from callcenter.complaints import serial
-from callcenter.db.models import AuditEvent, Complaint, ComplaintAttachment
+from callcenter.db.models import AuditEvent, Call, Complaint, ComplaintAttachment, User
 from callcenter.main import build, init_app
 from tests.browser.live import ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
 
@@ -194,3 +194,27 @@ async def test_given_a_desk_role_when_opening_the_team_pages_then_refused(client
     for path in ("/complaints", "/complaints/1", "/complaints/letter"):
         response = await client.get(path, headers={"Accept": "text/html"}, allow_redirects=False)
         assert response.status == 403, path
+
+
+async def test_given_the_relations_role_when_it_works_a_phone_ticket_then_audited_for_it_and_no_call_record(
+        client):
+    """Patient relations (issue 17) works tickets: the ticket page's read is audited in its name; the ticket
+    says it came from a call but does not link the call's record, which the role may not open."""
+    with client.services.db.session() as session:
+        session.add(Call(id="c" * 32, direction="inbound", status="ended", caller_e164="+14155550100"))
+    ticket = await client.services.complaints.create_ticket("phone", text="Rude on the phone.",
+                                                          call_id="c" * 32)
+    await sign_in(client, ROLE_USERS["relations"].username)
+
+    page = await client.get(f"/complaints/{ticket.id}", headers={"Accept": "text/html"})
+    call = await client.get(f"/calls/{'c' * 32}", headers={"Accept": "text/html"}, allow_redirects=False)
+
+    html = await page.text()
+    assert page.status == 200 and "Rude on the phone." in html and "cccccccc" in html
+    assert f'href="/calls/{"c" * 32}"' not in html
+    assert call.status == 403
+    with client.services.db.session() as session:
+        rows = session.execute(select(AuditEvent.action, User.username)
+                               .join(User, AuditEvent.actor_user_id == User.id)
+                               .where(AuditEvent.action == "complaint_viewed")).all()
+    assert rows == [("complaint_viewed", ROLE_USERS["relations"].username)]

@@ -28,8 +28,8 @@ def test_given_empty_database_when_seeded_then_summary_counts_what_was_created(d
     with db.session() as session:
         summary = seed_demo(session, now=NOW)
 
-    assert summary["created"] == {"queues": 7, "users": 8, "agents": 6, "patients": 24}
-    assert (summary["patients"], summary["queues"], summary["users"], summary["agents"]) == (24, 7, 8, 6)
+    assert summary["created"] == {"queues": 7, "users": 9, "agents": 6, "patients": 24}
+    assert (summary["patients"], summary["queues"], summary["users"], summary["agents"]) == (24, 7, 9, 6)
 
 
 def test_given_seeded_database_when_seeded_again_then_nothing_is_added(db):
