@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..db.models import Campaign, CampaignTarget
 from .planner import plan_encounter
 from .schema import CampaignDef, load_campaign_text
+
+# Run for every discharge of the feed: built once (SQLAlchemy keeps their cache keys), Core on the tables.
+_CAMPAIGNS, _TARGETS = Campaign.__table__, CampaignTarget.__table__
+_ENABLED_FOLLOWUPS = select(_CAMPAIGNS.c.name, _CAMPAIGNS.c.version, _CAMPAIGNS.c.source_yaml).where(
+    _CAMPAIGNS.c.enabled.is_(True), _CAMPAIGNS.c.kind == "discharge_followup")
+_WITHDRAWN_OF_STAY = select(_TARGETS.c.id).where(
+    _TARGETS.c.subject_kind == "encounter", _TARGETS.c.subject_id == bindparam("encounter_id"),
+    _TARGETS.c.status == "expired")
 
 
 class DischargeFollowUp:
@@ -31,8 +39,7 @@ class DischargeFollowUp:
         return _withdraw(session, (CampaignTarget.patient_id == patient_id,), reason, now)
 
     def _campaigns(self, session: Session) -> list[CampaignDef]:
-        rows = session.execute(select(Campaign.name, Campaign.version, Campaign.source_yaml).where(
-            Campaign.enabled.is_(True), Campaign.kind == "discharge_followup")).all()
+        rows = session.execute(_ENABLED_FOLLOWUPS).all()
         return [self._parse(name, version, text) for name, version, text in rows]
 
     def _parse(self, name: str, version: int, text: str) -> CampaignDef:
@@ -46,9 +53,10 @@ class DischargeFollowUp:
 def _reopen_cancelled(session: Session, encounter_id: int, now: datetime) -> int:
     """A discharge cancelled (A13) and then made again: the stay's withdrawn follow-up is due again (the
     target's unique key would keep a new one from being made)."""
-    withdrawn = session.scalars(select(CampaignTarget).where(
-        CampaignTarget.subject_kind == "encounter", CampaignTarget.subject_id == encounter_id,
-        CampaignTarget.status == "expired")).all()
+    ids = session.scalars(_WITHDRAWN_OF_STAY, {"encounter_id": encounter_id}).all()
+    if not ids:
+        return 0  # the usual case: read as plain ids first, ORM objects only for what there is
+    withdrawn = session.scalars(select(CampaignTarget).where(CampaignTarget.id.in_(ids))).all()
     reopened = [t for t in withdrawn if (t.outcome or {}).get("reason") == "discharge_cancelled"]
     for target in reopened:
         target.status, target.outcome, target.attempts = "pending", {}, 0

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,12 @@ OUTCOME_OF_ACK = {"AA": "applied", "AR": "rejected", "AE": "failed"}
 Checked = tuple[Header, list[PatientChange]] | Hl7Error
 REAPPLIABLE = ("received", "rejected", "failed")
 KEPT_FOR_REAPPLY = "internal error; kept for re-apply"
+# The statements run for every message, built once (SQLAlchemy keeps their cache keys: no statement building
+# per message). Core, not the ORM: the ORM's UPDATE path cost three times as much.
+_LOG = InboundMessage.__table__
+_STORE = insert(_LOG).returning(_LOG.c.id)
+_APPLIED = select(_LOG.c.id).where(_LOG.c.applied_key == bindparam("key"))
+_RECORD = update(_LOG).where(_LOG.c.id == bindparam("message_id"))
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ class Hl7Service:
     def _apply(self, session: Session, message_id: int, header: Header,
                found: list[PatientChange]) -> Outcome:
         key = applied_key(header)
-        if session.scalar(select(InboundMessage.id).where(InboundMessage.applied_key == key)) is not None:
+        if session.connection().execute(_APPLIED, {"key": key}).first() is not None:
             return _record(session, Outcome(message_id, "duplicate", "AA"), None)
         applied = [self.feed.apply(session, change) for change in found]
         patient_ids = tuple(a.patient_id for a in applied if a.patient_id is not None)
@@ -163,25 +169,23 @@ def applied_key(header: Header) -> str:
 
 def _store(session: Session, raw: bytes, header: Header, peer: str | None) -> int:
     sender = header.sender[:200] if header.sending_application or header.sending_facility else None
-    table = InboundMessage.__table__
-    return session.scalar(insert(table).returning(table.c.id).values(
+    return session.connection().execute(_STORE, dict(
         raw=raw, peer=peer, sender=sender, control_id=header.control_id or None,
-        message_type=header.message_type or None, outcome="received", received_at=utcnow()))
+        message_type=header.message_type or None, outcome="received", received_at=utcnow())).scalar_one()
 
 
 def _record(session: Session, outcome: Outcome, key: str | None) -> Outcome:
-    values = dict(outcome=outcome.outcome, ack_code=outcome.ack_code, processed_at=utcnow(),
-                  error=str(outcome.problem) if outcome.problem else None,
+    values = dict(message_id=outcome.message_id, outcome=outcome.outcome, ack_code=outcome.ack_code,
+                  processed_at=utcnow(), error=str(outcome.problem) if outcome.problem else None,
                   patient_id=outcome.patient_ids[0] if outcome.patient_ids else None)
     if key is not None:
         values["applied_key"] = key
-    table = InboundMessage.__table__  # Core: the ORM's UPDATE path cost three times as much
-    session.execute(update(table).where(table.c.id == outcome.message_id).values(**values))
+    session.connection().execute(_RECORD, values)  # SET the columns given, other than message_id
     return outcome
 
 
 def _duplicate_or_failed(session: Session, message_id: int, header: Header) -> Outcome:
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.applied_key == applied_key(header))):
+    if session.connection().execute(_APPLIED, {"key": applied_key(header)}).first() is not None:
         return _record(session, Outcome(message_id, "duplicate", "AA"), None)
     problem = error(INTERNAL_ERROR, "", "conflicting data; kept for re-apply")
     return _record(session, Outcome(message_id, "failed", "AE", problem), None)

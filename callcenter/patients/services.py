@@ -17,7 +17,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from ..db.models import (
@@ -92,12 +92,14 @@ def apply(session: Session, change: PatientChange, rule: IdentityRule, followup:
           now: datetime) -> Applied:
     if change.kind is ChangeKind.MERGE:
         return _merge(session, change, rule, followup, now)
-    if change.kind in CANCELLATIONS and find_patient(session, mrn_of(change.patient, rule).value) is None:
+    session.flush()  # what the caller changed through the ORM, before the plain statements below
+    conn = session.connection()
+    if change.kind in CANCELLATIONS and _patient_row(conn, mrn_of(change.patient, rule).value) is None:
         return Applied(None)  # a cancellation about a patient we never heard of: nothing to cancel
-    patient, created = _find_or_create(session, change.patient, rule, change.event_time)
+    patient, created = _find_or_create(conn, change.patient, rule, change.event_time)
     stale = not created and _older(change.event_time, patient.source_updated_at)
     if not stale:
-        _write_person(session, patient, change.patient, rule, change.event_time)
+        _write_person(session, conn, patient, change.patient, rule, change.event_time, created)
     result = Applied(patient.id, created=created, stale=stale)
     withdrawn = _on_death(session, patient, followup, now) if patient.deceased else 0
     if change.visit is not None or change.kind is not ChangeKind.PERSON:
@@ -139,10 +141,34 @@ def find_patient(session: Session, mrn: str) -> Patient | None:
     return patient
 
 
-def _find_or_create(session: Session, record: PatientRecord, rule: IdentityRule,
-                    event_time: datetime) -> tuple[Patient, bool]:
+# The feed's statements, built once with bind parameters: SQLAlchemy keeps each one's cache key, so running
+# one costs no statement building or keying (that was a good part of an HL7 message's CPU). The patient and
+# the stay are read and written as plain rows, not ORM objects, for the same reason.
+_PATIENTS = Patient.__table__
+_PERSON_FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "language", "deceased", "deceased_at",
+                  "source_updated_at")
+_PATIENT_COLUMNS = [_PATIENTS.c[name] for name in ("id", "merged_into_id", *_PERSON_FIELDS)]
+_PATIENT_BY_MRN = select(*_PATIENT_COLUMNS).where(_PATIENTS.c.mrn == bindparam("mrn"))
+_PATIENT_BY_ID = select(*_PATIENT_COLUMNS).where(_PATIENTS.c.id == bindparam("patient_id"))
+_INSERT_PATIENT = insert(_PATIENTS).returning(_PATIENTS.c.id)
+_UPDATE_PATIENT = update(_PATIENTS).where(_PATIENTS.c.id == bindparam("patient_id")).values(
+    {name: bindparam(f"new_{name}") for name in _PERSON_FIELDS})
+
+
+def _patient_row(conn: Connection, mrn: str) -> SimpleNamespace | None:
+    """`find_patient` as a plain row: the patient of this MRN, following merges to the surviving record."""
+    row = conn.execute(_PATIENT_BY_MRN, {"mrn": mrn}).first()
+    for _ in range(10):  # a merge chain; bounded so a loop written by hand cannot hang the interface
+        if row is None or row.merged_into_id is None:
+            break
+        row = conn.execute(_PATIENT_BY_ID, {"patient_id": row.merged_into_id}).first()
+    return SimpleNamespace(**row._mapping) if row is not None else None
+
+
+def _find_or_create(conn: Connection, record: PatientRecord, rule: IdentityRule,
+                    event_time: datetime) -> tuple[SimpleNamespace, bool]:
     mrn = mrn_of(record, rule)
-    patient = find_patient(session, mrn.value)
+    patient = _patient_row(conn, mrn.value)
     if patient is not None:
         return patient, False
     required = (("family name", record.family_name), ("given name", record.given_name),
@@ -150,19 +176,32 @@ def _find_or_create(session: Session, record: PatientRecord, rule: IdentityRule,
     missing = [name for name, value in required if not value]
     if missing:
         raise RecordError(f"new patient: {', '.join(missing)} required")
-    patient = Patient(mrn=mrn.value, given_name="", family_name="", date_of_birth=record.birth_date)
-    session.add(patient)
-    session.flush()
-    return patient, True
+    row = _new_patient(mrn.value, PatientChange(ChangeKind.PERSON, record, event_time))
+    patient_id = conn.execute(_INSERT_PATIENT, row).scalar_one()
+    return SimpleNamespace(**{"deceased": False, **row, "id": patient_id}), True
+
+
+def _expire_loaded(session: Session, model: type, row_id: int) -> None:
+    """An ORM object of a row just written with a plain statement is stale: a caller holding it (a merge, a
+    test) reads the row again."""
+    if session.identity_map:
+        loaded = session.identity_map.get(session.identity_key(model, row_id))
+        if loaded is not None:
+            session.expire(loaded)
 
 
 # ---- demographics ----
 
-def _write_person(session: Session, patient: Patient, record: PatientRecord, rule: IdentityRule,
-                  event_time: datetime) -> None:
-    _write_fields(patient, record, event_time)
-    _write_identifiers(session, patient, record.identifiers)
-    _write_lists(session, patient, record, rule)
+def _write_person(session: Session, conn: Connection, patient: SimpleNamespace, record: PatientRecord,
+                  rule: IdentityRule, event_time: datetime, created: bool) -> None:
+    """The record's demographics, identifiers and lists (a patient just created has its fields already)."""
+    if not created:
+        _write_fields(patient, record, event_time)
+        conn.execute(_UPDATE_PATIENT, {"patient_id": patient.id,
+                                       **{f"new_{name}": getattr(patient, name) for name in _PERSON_FIELDS}})
+        _expire_loaded(session, Patient, patient.id)
+    _write_identifiers(conn, patient.id, record.identifiers)
+    _write_lists(conn, patient.id, record, rule, created)
 
 
 def _write_fields(patient: Patient | SimpleNamespace, record: PatientRecord, event_time: datetime) -> None:
@@ -186,32 +225,92 @@ def _write_names(patient: Patient | SimpleNamespace, record: PatientRecord) -> N
         patient.date_of_birth = record.birth_date
 
 
-def _write_identifiers(session: Session, patient: Patient, identifiers: tuple[Identifier, ...]) -> None:
+_IDENTIFIERS = PatientIdentifier.__table__
+# By system and value: the unique (system, value) index answers it (see _identifier_keys_in).
+_STORED_IDENTIFIERS = select(_IDENTIFIERS.c.id, _IDENTIFIERS.c.patient_id, _IDENTIFIERS.c.system,
+                             _IDENTIFIERS.c.value).where(
+    _IDENTIFIERS.c.system.in_(bindparam("systems", expanding=True)),
+    _IDENTIFIERS.c.value.in_(bindparam("values", expanding=True)))
+_INSERT_IDENTIFIERS = insert(_IDENTIFIERS)
+_MOVE_IDENTIFIERS = update(_IDENTIFIERS).where(
+    _IDENTIFIERS.c.id.in_(bindparam("ids", expanding=True))).values(patient_id=bindparam("new_patient_id"))
+
+
+def _write_identifiers(conn: Connection, patient_id: int, identifiers: tuple[Identifier, ...]) -> None:
     wanted = {((i.system or "")[:200], i.value): i for i in identifiers if i.value and len(i.value) <= 64}
     if not wanted:
         return
-    # Plain rows and Core statements, not ORM objects: this runs for every message of a feed.
-    ident = PatientIdentifier
-    stored = {(system, value): (row_id, owner) for row_id, owner, system, value in session.execute(
-        select(ident.id, ident.patient_id, ident.system, ident.value).where(*_identifier_keys_in(wanted)))}
-    new = [row for row in _identifier_rows(patient.id, tuple(wanted.values()))
+    stored = {(system, value): (row_id, owner) for row_id, owner, system, value in conn.execute(
+        _STORED_IDENTIFIERS, {"systems": list({system for system, _ in wanted}),
+                              "values": list({value for _, value in wanted})})}
+    new = [row for row in _identifier_rows(patient_id, tuple(wanted.values()))
            if (row["system"], row["value"]) not in stored]
     if new:
-        session.execute(insert(ident.__table__), new)
+        conn.execute(_INSERT_IDENTIFIERS, new)
     moved = [row_id for row_id, owner in (stored.get(key, (None, None)) for key in wanted)
-             if row_id is not None and owner != patient.id]
+             if row_id is not None and owner != patient_id]
     if moved:
         # The same identifier now names this patient (a correction at the source): it moves.
-        session.execute(update(ident).where(ident.id.in_(moved)).values(patient_id=patient.id))
+        conn.execute(_MOVE_IDENTIFIERS, {"ids": moved, "new_patient_id": patient_id})
 
 
-def _write_lists(session: Session, patient: Patient, record: PatientRecord, rule: IdentityRule) -> None:
-    """The lists the record sends replace the stored ones."""
-    for model, rows in _list_rows(patient.id, record, rule).items():
-        table = model.__table__  # Core statements: the ORM's DML path cost twice as much per statement
-        session.execute(delete(table).where(table.c.patient_id == patient.id))
+# The columns a list's rows are compared on (all but id and patient_id), in _list_rows' keys.
+_LIST_COLUMNS = {PatientPhone: ("e164", "kind", "is_primary"), Allergy: ("substance", "reaction", "severity"),
+                 Condition: ("name", "code", "chronic"), PatientContact: ("name", "relation", "phone_e164")}
+_BOOLEAN_COLUMNS = frozenset({"is_primary", "chronic"})
+_INSERT_LIST = {model: insert(model.__table__) for model in _LIST_COLUMNS}
+_DELETE_LIST = {model: delete(model.__table__).where(model.__table__.c.patient_id == bindparam("patient_id"))
+                for model in _LIST_COLUMNS}
+_stored_lists_queries: dict[tuple[type, ...], object] = {}
+
+
+def _write_lists(conn: Connection, patient_id: int, record: PatientRecord, rule: IdentityRule,
+                 created: bool) -> None:
+    """The lists the record sends replace the stored ones. A list equal to the stored one is left as it is
+    (most messages of a feed resend the same phones, allergies and contacts): one read of all of them instead
+    of a DELETE and an INSERT each. A patient just created has none to read or delete."""
+    lists = _list_rows(patient_id, record, rule)
+    stored = {} if created or not lists else _stored_lists(conn, patient_id, tuple(lists))
+    for model, rows in lists.items():
+        held = stored.get(model, [])
+        if held == [_compared(model, row) for row in rows]:
+            continue
+        if held:
+            conn.execute(_DELETE_LIST[model], {"patient_id": patient_id})
         if rows:
-            session.execute(insert(table), rows)
+            conn.execute(_INSERT_LIST[model], rows)
+
+
+def _stored_lists(conn: Connection, patient_id: int, models: tuple[type, ...]) -> dict[type, list[tuple]]:
+    """The patient's stored rows of these lists, in id order, as _compared gives them: one UNION ALL."""
+    query = _stored_lists_queries.get(models)
+    if query is None:
+        query = _stored_lists_queries[models] = _stored_lists_query(models)
+    found: dict[type, list[tuple]] = {}
+    for tag, _id, *values in conn.execute(query, {"patient_id": patient_id}):
+        found.setdefault(models[tag], []).append(tuple(values))
+    return found
+
+
+def _stored_lists_query(models: tuple[type, ...]):
+    """Text columns only, so that the lists' rows fit one UNION ALL on both databases (booleans as
+    '1'/'0')."""
+    def column(table, name):
+        return case((table.c[name], "1"), else_="0") if name in _BOOLEAN_COLUMNS else table.c[name]
+
+    parts = []
+    for tag, model in enumerate(models):
+        table = model.__table__
+        parts.append(select(literal(tag).label("tag"), table.c.id.label("row_id"),
+                            *(column(table, name).label(f"c{n}")
+                              for n, name in enumerate(_LIST_COLUMNS[model])))
+                     .where(table.c.patient_id == bindparam("patient_id")))
+    return union_all(*parts).order_by("tag", "row_id")
+
+
+def _compared(model: type, row: dict) -> tuple:
+    return tuple(("1" if row[name] else "0") if name in _BOOLEAN_COLUMNS else row[name]
+                 for name in _LIST_COLUMNS[model])
 
 
 def _list_rows(patient_id: int, record: PatientRecord, rule: IdentityRule) -> dict[type, list[dict]]:
@@ -261,27 +360,45 @@ def _phones(patient_id: int, record: PatientRecord, rule: IdentityRule) -> list[
     return list(rows.values())
 
 
-def _on_death(session: Session, patient: Patient, followup: FollowUp | None, now: datetime) -> int:
+def _on_death(session: Session, patient: SimpleNamespace, followup: FollowUp | None, now: datetime) -> int:
     return followup.withdraw_patient(session, patient.id, "deceased", now) if followup else 0
 
 
 # ---- visits ----
 
-def _visit(session: Session, patient: Patient, change: PatientChange, followup: FollowUp | None,
+_ENCOUNTERS = Encounter.__table__
+_VISIT_FIELDS = ("kind", "department", "started_at", "discharged_at", "visit_number", "patient_class", "ward",
+                 "attending", "disposition", "source_updated_at")
+_PATIENT_ENCOUNTERS = select(_ENCOUNTERS.c.id, *(_ENCOUNTERS.c[name] for name in _VISIT_FIELDS)).where(
+    _ENCOUNTERS.c.patient_id == bindparam("patient_id"))
+_ENCOUNTER_OF_VISIT = _PATIENT_ENCOUNTERS.where(_ENCOUNTERS.c.visit_number == bindparam("visit_number"))
+_LAST_DISCHARGED = _PATIENT_ENCOUNTERS.where(_ENCOUNTERS.c.discharged_at.is_not(None)).order_by(
+    _ENCOUNTERS.c.discharged_at.desc()).limit(1)
+_OPEN_STAY = _PATIENT_ENCOUNTERS.where(_ENCOUNTERS.c.discharged_at.is_(None),
+                                       _ENCOUNTERS.c.kind == "admission").order_by(
+    _ENCOUNTERS.c.started_at.desc()).limit(1)
+_INSERT_ENCOUNTER = insert(_ENCOUNTERS).returning(_ENCOUNTERS.c.id)
+_UPDATE_ENCOUNTER = update(_ENCOUNTERS).where(_ENCOUNTERS.c.id == bindparam("encounter_id")).values(
+    {name: bindparam(f"new_{name}") for name in _VISIT_FIELDS})
+_DELETE_ENCOUNTER = delete(_ENCOUNTERS).where(_ENCOUNTERS.c.id == bindparam("encounter_id"))
+
+
+def _visit(session: Session, patient: SimpleNamespace, change: PatientChange, followup: FollowUp | None,
            now: datetime, result: Applied) -> Applied:
+    conn = session.connection()
     visit = change.visit or VisitRecord()
-    encounter = _find_encounter(session, patient.id, visit, change.kind)
+    encounter = _find_encounter(conn, patient.id, visit, change.kind)
     if change.kind is ChangeKind.CANCEL_ADMIT:
         return _cancel_admit(session, encounter, followup, now, result)
     if encounter is None:
-        encounter = _new_encounter(session, patient.id, visit, change)
+        encounter = _new_encounter(patient.id, visit, change)
         if encounter is None:
             return result
     elif _older(change.event_time, encounter.source_updated_at):
         return _with(result, encounter_id=encounter.id)
     was_discharged = encounter.discharged_at is not None
     _write_visit(encounter, visit, change)
-    session.flush()
+    _save_encounter(session, conn, patient.id, encounter)
     result = _with(result, encounter_id=encounter.id)
     if change.kind is ChangeKind.CANCEL_DISCHARGE and followup:
         return _with(result, targets_withdrawn=followup.withdraw_encounter(
@@ -291,36 +408,44 @@ def _visit(session: Session, patient: Patient, change: PatientChange, followup: 
     return result
 
 
-def _find_encounter(session: Session, patient_id: int, visit: VisitRecord,
-                    kind: ChangeKind) -> Encounter | None:
-    query = select(Encounter).where(Encounter.patient_id == patient_id)
+def _find_encounter(conn: Connection, patient_id: int, visit: VisitRecord,
+                    kind: ChangeKind) -> SimpleNamespace | None:
     if visit.visit_number:
-        return session.scalar(query.where(Encounter.visit_number == visit.visit_number))
-    if kind is ChangeKind.CANCEL_DISCHARGE:
-        return session.scalar(query.where(Encounter.discharged_at.is_not(None))
-                              .order_by(Encounter.discharged_at.desc()).limit(1))
-    # Without a visit number: the patient's open stay (the newest), which is what an ADT feed talks about.
-    return session.scalar(query.where(Encounter.discharged_at.is_(None), Encounter.kind == "admission")
-                          .order_by(Encounter.started_at.desc()).limit(1))
+        row = conn.execute(_ENCOUNTER_OF_VISIT, {"patient_id": patient_id,
+                                                 "visit_number": visit.visit_number}).first()
+    elif kind is ChangeKind.CANCEL_DISCHARGE:
+        row = conn.execute(_LAST_DISCHARGED, {"patient_id": patient_id}).first()
+    else:
+        # Without a visit number: the patient's open stay (the newest), which is what an ADT feed talks about.
+        row = conn.execute(_OPEN_STAY, {"patient_id": patient_id}).first()
+    return SimpleNamespace(**row._mapping) if row is not None else None
 
 
-def _new_encounter(session: Session, patient_id: int, visit: VisitRecord,
-                   change: PatientChange) -> Encounter | None:
+def _new_encounter(patient_id: int, visit: VisitRecord, change: PatientChange) -> SimpleNamespace | None:
     if change.kind in (ChangeKind.PERSON, ChangeKind.CANCEL_DISCHARGE):
         return None  # an update about a visit we never heard of: nothing to update
     inpatient = visit.patient_class in INPATIENT_CLASSES or (
         visit.patient_class is None and change.kind is not ChangeKind.VISIT)
-    encounter = Encounter(patient_id=patient_id, kind="admission" if inpatient else "visit",
-                          department="", started_at=visit.admitted_at or change.event_time)
-    session.add(encounter)
-    return encounter
+    fields = dict.fromkeys(_VISIT_FIELDS)
+    return SimpleNamespace(**fields | dict(id=None, kind="admission" if inpatient else "visit", department="",
+                                           started_at=visit.admitted_at or change.event_time))
 
 
-def _write_visit(encounter: Encounter, visit: VisitRecord, change: PatientChange) -> None:
+def _save_encounter(session: Session, conn: Connection, patient_id: int, encounter: SimpleNamespace) -> None:
+    values = {name: getattr(encounter, name) for name in _VISIT_FIELDS}
+    if encounter.id is None:
+        encounter.id = conn.execute(_INSERT_ENCOUNTER, {"patient_id": patient_id, **values}).scalar_one()
+        return
+    conn.execute(_UPDATE_ENCOUNTER, {"encounter_id": encounter.id,
+                                     **{f"new_{name}": value for name, value in values.items()}})
+    _expire_loaded(session, Encounter, encounter.id)
+
+
+def _write_visit(encounter: SimpleNamespace, visit: VisitRecord, change: PatientChange) -> None:
     for name in ("visit_number", "patient_class", "ward", "attending", "disposition"):
         value = getattr(visit, name)
         if value:
-            setattr(encounter, name, value[:encounter.__table__.c[name].type.length])
+            setattr(encounter, name, value[:_ENCOUNTERS.c[name].type.length])
     encounter.department = (visit.department or visit.ward or encounter.department or "unknown")[:80]
     if visit.admitted_at:
         encounter.started_at = visit.admitted_at
@@ -333,13 +458,14 @@ def _write_visit(encounter: Encounter, visit: VisitRecord, change: PatientChange
     encounter.source_updated_at = change.event_time
 
 
-def _cancel_admit(session: Session, encounter: Encounter | None, followup: FollowUp | None, now: datetime,
-                  result: Applied) -> Applied:
+def _cancel_admit(session: Session, encounter: SimpleNamespace | None, followup: FollowUp | None,
+                  now: datetime, result: Applied) -> Applied:
     if encounter is None:
         return result
     withdrawn = (followup.withdraw_encounter(session, encounter.id, "admission_cancelled", now)
                  if followup else 0)
-    session.delete(encounter)
+    _expire_loaded(session, Encounter, encounter.id)
+    session.execute(_DELETE_ENCOUNTER, {"encounter_id": encounter.id})
     return _with(result, targets_withdrawn=withdrawn)
 
 

@@ -126,6 +126,49 @@ def test_given_same_mrn_when_applied_again_then_one_patient_updated(db, feed):
         assert session.scalar(select(func.count()).select_from(Patient)) == 1
 
 
+def list_rows(db, patient_id: int) -> dict[str, list[tuple]]:
+    with db.session() as session:
+        patient = session.get(Patient, patient_id)
+        return {"phones": [(p.id, p.e164, p.kind, p.is_primary) for p in patient.phones],
+                "allergies": [(a.id, a.substance, a.reaction, a.severity) for a in patient.allergies],
+                "conditions": [(c.id, c.name, c.code, c.chronic) for c in patient.conditions],
+                "contacts": [(c.id, c.name, c.relation, c.phone_e164) for c in patient.contacts]}
+
+
+def test_given_stored_lists_when_same_lists_sent_then_left_as_they_are_and_a_changed_one_replaced(db, feed):
+    lists = dict(allergies=(AllergyRecord("Penicillin", "Rash", "severe"),),
+                 diagnoses=(DiagnosisRecord("Heart failure", "I50"),),
+                 contacts=(ContactRecord("Byron", "parent", "415 555 0199"),))
+    first = apply(db, feed, change(ChangeKind.PERSON, **lists))
+    before = list_rows(db, first.patient_id)
+    apply(db, feed, change(ChangeKind.PERSON, NOW + timedelta(hours=1), **lists))
+    assert list_rows(db, first.patient_id) == before  # same row ids: nothing deleted and written again
+    apply(db, feed, change(ChangeKind.PERSON, NOW + timedelta(hours=2), **lists | dict(
+        allergies=(AllergyRecord("Penicillin", "Rash", "severe"), AllergyRecord("Latex", None, "mild")))))
+    after = list_rows(db, first.patient_id)
+    assert [row[1:] for row in after["allergies"]] == [("Penicillin", "Rash", "severe"),
+                                                        ("Latex", None, "mild")]
+    assert {name: after[name] for name in ("phones", "conditions", "contacts")} == {
+        name: before[name] for name in ("phones", "conditions", "contacts")}
+    apply(db, feed, change(ChangeKind.PERSON, NOW + timedelta(hours=3), phones=(
+        Phone("415-555-0102", "mobile"), Phone("(415) 555-0101", "home")), diagnoses=()))
+    after = list_rows(db, first.patient_id)
+    assert [row[1:] for row in after["phones"]] == [("+14155550102", "mobile", True),
+                                                    ("+14155550101", "home", False)]
+    assert after["conditions"] == [] and len(after["allergies"]) == 2
+
+
+def test_given_patient_loaded_in_the_session_when_change_applied_then_it_reads_the_new_values(db, feed):
+    first = apply(db, feed, change(ChangeKind.ADMIT, visit=stay()))
+    with db.session() as session:
+        patient = session.get(Patient, first.patient_id)
+        encounter = session.get(Encounter, first.encounter_id)
+        assert patient.family_name == "Lovelace" and encounter.discharged_at is None
+        feed.apply(session, change(ChangeKind.DISCHARGE, NOW + timedelta(hours=1), family_name="King",
+                                   visit=stay(discharged_at=NOW)))
+        assert patient.family_name == "King" and encounter.discharged_at == NOW
+
+
 def test_given_newer_data_stored_when_older_update_arrives_then_it_does_not_overwrite(db, feed):
     apply(db, feed, change(ChangeKind.PERSON, NOW, family_name="Newer"))
     stale = apply(db, feed, change(ChangeKind.PERSON, NOW - timedelta(hours=2), family_name="Older"))
