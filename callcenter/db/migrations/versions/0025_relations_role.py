@@ -1,7 +1,7 @@
 """The patient-relations role (issue 17): users.role may be "relations", the team that works the tickets.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-04
 
 Frozen like 0001: no model imports.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
