@@ -17,6 +17,7 @@ const desk$ = {
   agent: null, owed: null, dispositions: [], pauseReasons: [], queues: [],
   pop: null, callId: null, callState: null, callNote: "", candidate: null, patient: null, saving: false,
   stateVersion: 0,
+  loaded: false,  // the snapshot's lists are in: until then Pause stays off, as a pause needs its reason
   surveyFor: null,  // the call whose caller answers the survey when the agent hangs up (issue 17)
 };
 // What the pill says when the agent's part of a call ended for a reason other than a hang-up.
@@ -86,7 +87,7 @@ function renderStatus() {
   const reason = agent.state === "paused" && agent.pause_reason ? ` · ${labelOf(desk$.pauseReasons, agent.pause_reason)}` : "";
   pill.textContent = STATE_LABELS[agent.state] + reason;
   $("btn-available").disabled = agent.state === "available" || ["ringing", "on_call"].includes(agent.state);
-  $("btn-pause").disabled = ["ringing", "on_call"].includes(agent.state);
+  $("btn-pause").disabled = !desk$.loaded || ["ringing", "on_call"].includes(agent.state);
   show("wrapup", Boolean(owed));
   if (owed && !desk$.callId) desk$.callId = owed;
   if (agent.state === "ringing" && desk$.callState !== "connected") setCallState("ringing");
@@ -498,7 +499,8 @@ async function load() {
   const seen = desk$.stateVersion;
   const snap = await act("Loading your desk", () => api("GET", `/api/agents/${desk}/desk`));
   if (!snap) return;
-  Object.assign(desk$, { dispositions: snap.dispositions, pauseReasons: snap.pause_reasons, queues: snap.queues });
+  Object.assign(desk$, { dispositions: snap.dispositions, pauseReasons: snap.pause_reasons, queues: snap.queues,
+    loaded: true });
   fillSelect($("pause-reason"), snap.pause_reasons);
   fillSelect($("disposition-code"), snap.dispositions, [el("option", { value: "" }, "Choose…")]);
   fillSelect($("transfer-target"), snap.queues);

@@ -3,6 +3,7 @@
 - `browser`: one headless /usr/bin/chromium per test module.
 - `console` (no Asterisk: console and API only) / `console_with_asterisk` (drives the sandbox Asterisk):
   a LiveConsole on a fresh SQLite database with one user per role (live.ROLE_USERS) and the demo data.
+- `live`: `console_with_asterisk`, every channel hung up afterwards.
 - `signed_in(role)`: a new page (1366x768) signed in through the real login form as that role's user.
 - `screenshot(page, name)`: saves var/screenshots/NAME.png, to look at after the run.
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from callcenter.ari.client import AriNotFound
 from callcenter.db.database import Database
 from callcenter.demo import seed_demo
 
@@ -87,6 +89,19 @@ def console_with_asterisk(tmp_path, asterisk) -> Iterator[LiveConsole]:
     live = LiveConsole(cfg, ari=True).start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def live(console_with_asterisk) -> Iterator[LiveConsole]:
+    """The console on the sandbox Asterisk; afterwards every channel is hung up, so a caller of this test is
+    not taken over (as a call found after a restart) by the next test's console."""
+    yield console_with_asterisk
+    ari = console_with_asterisk.services.ari
+    for channel in console_with_asterisk.run(ari.channels()):
+        try:
+            console_with_asterisk.run(ari.hangup(channel.id))
+        except AriNotFound:  # already gone: its other half was hung up first
+            pass
 
 
 @pytest.fixture

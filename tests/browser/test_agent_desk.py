@@ -2,55 +2,27 @@
 audited record, required disposition; patient search (no Asterisk)."""
 from __future__ import annotations
 
-import dataclasses
 import time
-from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from callcenter.db.models import Allergy, AuditEvent, Call, Disposition, Patient, PatientPhone
-from callcenter.simulate import place_call
+from callcenter.db.models import Call, Disposition
 
+from .desk import (
+    DESK,
+    add_patient,
+    audits,
+    call_reaches_desk,
+    go_available,
+    hotline_call,
+    open_desk,
+    prepare_desk_for_calls,
+)
 from .live import ROLE_USERS, wait_until
 
-DESK = "9001"
 PHONE = "+14155550188"
-ENGLISH, RESULTS = "1", "2"
-
-
-def add_patient(live, mrn: str, phone: str, given: str = "Ada", family: str = "Lovelace") -> int:
-    with live.services.db.session() as session:
-        patient = Patient(mrn=mrn, given_name=given, family_name=family, date_of_birth=date(1960, 12, 10),
-                          sex="F", language="en")
-        session.add(patient)
-        session.flush()
-        session.add(PatientPhone(patient_id=patient.id, e164=phone, kind="mobile", is_primary=True))
-        session.add(Allergy(patient_id=patient.id, substance="Penicillin", reaction="rash",
-                            severity="moderate"))
-        return patient.id
-
-
-def open_desk(page: Page) -> None:
-    page.goto("/agent")
-    expect(page.locator("#state-pill")).to_have_text("Logged out")
-
-
-def audits(live, action: str) -> list[AuditEvent]:
-    live.run(live.services.events.flush())
-    with live.services.db.session() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
-def prepare_desk_for_calls(live, phone_behaviour: str = "slow") -> None:
-    """Desk 9001 answers the 'results' queue on a phone that rings ~6 s before answering."""
-    agent = live.services.queues.agent(DESK)
-    agent.skills = frozenset({"general", "results"})
-    agent.endpoint = f"Local/{phone_behaviour}-{DESK}@agent-phones/n"
-    deps = live.services.router.deps
-    # The slow phone answers at ~6 s.
-    deps.settings = dataclasses.replace(deps.settings, agent_ring_timeout=20)
 
 
 @pytest.mark.asterisk
@@ -61,13 +33,10 @@ def test_given_available_agent_when_known_patient_calls_then_pop_before_answer_i
     prepare_desk_for_calls(live)
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
+    go_available(page)
     screenshot(page, "desk-available")
 
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
+    caller = hotline_call(live, PHONE)
     expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
 
     # Still ringing: the agent's phone has not answered, and the record is not shown yet.
@@ -192,12 +161,7 @@ def test_given_pop_on_screen_when_agent_reloads_while_ringing_then_pop_shown_aga
     prepare_desk_for_calls(live)
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller="4155550188",
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
-    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+    caller = call_reaches_desk(live, page, PHONE, "#identity-check")
 
     page.reload()   # the slow phone still rings: the reloaded console must not lose who is calling
 
@@ -245,7 +209,7 @@ def open_desk_slowly(live, signed_in) -> tuple[Page, SlowDeskSnapshot]:
     """The agent's desk opened, its snapshot asked for and held on its way."""
     page = signed_in("agent", live)
     slow = SlowDeskSnapshot(page)
-    open_desk(page)
+    page.goto("/agent")  # not open_desk: that waits for the snapshot held here
     slow.wait_asked()
     return page, slow
 
@@ -274,3 +238,21 @@ def test_given_a_slow_desk_snapshot_when_a_wrapup_is_pushed_meanwhile_then_the_d
 
     expect(page.locator("#state-pill")).to_have_text("Wrap-up")
     expect(page.locator("#wrapup")).to_be_visible()
+
+
+def test_given_a_slow_desk_snapshot_when_the_agent_presses_pause_meanwhile_then_no_pause_without_its_reason(
+        console, signed_in):
+    """The race behind 'Paused' without ' · Break': P pressed before the pause reasons came sent an empty
+    reason. Now Pause waits for the snapshot, and the same key afterwards pauses with the reason shown."""
+    page, slow = open_desk_slowly(console, signed_in)
+    expect(page.locator("#btn-pause")).to_be_disabled()
+
+    page.keyboard.press("p")
+    slow.deliver()
+
+    expect(page.locator("#btn-pause")).to_be_enabled()
+    expect(page.locator("#state-pill")).to_have_text("Logged out")
+    assert console.services.queues.agent(DESK).state == "logged_out", "no pause was sent"
+    page.keyboard.press("p")
+    expect(page.locator("#state-pill")).to_have_text("Paused · Break")
+    assert console.services.queues.agent(DESK).pause_reason == "break"

@@ -4,66 +4,30 @@ from the patient card. What the agent sees is checked on the page, what happened
 API and of Asterisk itself (bridges)."""
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from callcenter.ari.client import AriNotFound
 from callcenter.complaints import serial
 from callcenter.db.models import Call, CallEvent, CallSurvey, Complaint, PatientFlag
-from callcenter.simulate import place_call
 
-from .live import API_TOKEN
-from .test_agent_desk import DESK, add_patient, open_desk, prepare_desk_for_calls, wait_until
+from .desk import (
+    DESK,
+    add_patient,
+    api,
+    bridged,
+    call_reaches_desk,
+    call_state,
+    live_call,
+    open_desk,
+    prepare_desk_for_calls,
+)
+from .live import wait_until
 
 pytestmark = pytest.mark.asterisk
 
 PHONE = "+14155550177"
-ENGLISH, RESULTS = "1", "2"  # the hotline's menu keys: language, then the test-results queue
 SECOND_DESK = "1001"  # a demo scheduler (skills general, results) on an auto-answer phone
-
-
-@pytest.fixture
-def live(console_with_asterisk):
-    """The console on the sandbox Asterisk; afterwards every channel is hung up, so a caller of this test is
-    not taken over (as a call found after a restart) by the next test's console."""
-    yield console_with_asterisk
-    ari = console_with_asterisk.services.ari
-    for channel in console_with_asterisk.run(ari.channels()):
-        try:
-            console_with_asterisk.run(ari.hangup(channel.id))
-        except AriNotFound:  # already gone: its other half was hung up first
-            pass
-
-
-def api(live, method: str, path: str, body: dict | None = None) -> dict:
-    """The product's JSON API with the API token (as an integration, not as the signed-in agent)."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json",
-               "Accept": "application/json"}
-    request = urllib.request.Request(live.url + path, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=20) as response:
-        return json.loads(response.read())
-
-
-def call_state(live, call_id: str) -> str:
-    return api(live, "GET", f"/api/calls/{call_id}")["state"]
-
-
-def bridges(live) -> list[dict]:
-    return live.run(live.services.ari.request("GET", "/bridges"))
-
-
-def bridged(live, *channel_ids: str) -> bool:
-    """Is there an Asterisk bridge holding exactly these channels?"""
-    return any(set(b["channels"]) == set(channel_ids) for b in bridges(live))
-
-
-def live_call(live, call_id: str):
-    return live.services.router.find(call_id)
 
 
 def connected_call(live, page: Page) -> tuple[str, str]:
@@ -74,11 +38,7 @@ def connected_call(live, page: Page) -> tuple[str, str]:
         session.add(PatientFlag(patient_id=patient_id, flag="vip", note="Board member"))
     prepare_desk_for_calls(live, "auto")
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+    call_reaches_desk(live, page, PHONE, "#identity-check")
     # The pop names the candidate and its flag codes; the record (allergies) waits for the identity check.
     expect(page.locator("#id-flags")).to_have_text("vip")
     expect(page.locator("#identity-check")).not_to_contain_text("Board member")

@@ -9,9 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from callcenter.db.models import Appointment
-from callcenter.simulate import place_call
 
-from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls
+from .desk import DESK, add_patient, call_reaches_desk, open_desk, prepare_desk_for_calls
 
 pytestmark = pytest.mark.asterisk
 
@@ -30,13 +29,8 @@ def test_given_a_ringing_call_when_the_script_shows_then_no_appointment_until_th
     prepare_desk_for_calls(live)  # the slow phone: about 6 s of ringing
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
 
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
-    expect(page.locator("#identity-check")).to_be_visible(timeout=90_000)
+    caller = call_reaches_desk(live, page, PHONE, "#identity-check")
     steps = page.locator("#script-steps")
     expect(steps.locator("li").first).to_contain_text("Am I speaking with Ada Lovelace?")
     expect(page.locator("#script-type")).to_have_value("results")  # the results queue's own script

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from callcenter.db.models import AuditEvent, Call, Disposition, DispositionTask
 
-from .test_agent_desk import DESK, open_desk, wait_until
+from .desk import DESK, open_desk
+from .live import wait_until
 
 CALL_ID = "e" * 32
 

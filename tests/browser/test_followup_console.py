@@ -12,13 +12,11 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from callcenter.ari.client import AriNotFound
 from callcenter.db.models import FollowUpAnswer, FollowUpQuestionnaireVersion, User
 from callcenter.followup.schema import load_bank, load_questionnaires
-from callcenter.simulate import place_call
 
+from .desk import DESK, add_patient, answered_call, open_desk, prepare_desk_for_calls
 from .live import ROLE_USERS
-from .test_agent_desk import DESK, ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls
 
 PHONE = "+14155550177"
 WOUND = "post_surgery_wound_check"
@@ -41,17 +39,6 @@ def answers(live, username: str) -> tuple[list[FollowUpAnswer], int]:
         return rows, session.scalar(select(User.id).where(User.username == username))
 
 
-@pytest.fixture
-def live(console_with_asterisk):
-    yield console_with_asterisk
-    ari = console_with_asterisk.services.ari
-    for channel in console_with_asterisk.run(ari.channels()):
-        try:
-            console_with_asterisk.run(ari.hangup(channel.id))
-        except AriNotFound:
-            pass
-
-
 @pytest.mark.asterisk
 def test_given_a_real_call_when_agent_fills_the_form_reloads_and_caller_hangs_up_then_answers_kept_flag_owed(
         live, signed_in, screenshot):
@@ -60,13 +47,7 @@ def test_given_a_real_call_when_agent_fills_the_form_reloads_and_caller_hangs_up
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
-    expect(page.locator("#followup")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    caller = answered_call(live, page, PHONE, "#followup")
     call_id = live.services.queues.agent(DESK).call_id
 
     page.select_option("#followup-questionnaire", WOUND)

@@ -4,7 +4,6 @@ sandbox Asterisk, the outcome recorded; unreachable with a retry, escalation out
 reschedule and a reload mid-flow (no Asterisk)."""
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from callcenter.db.queries import AuditActor
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import QuestionnaireService
 
+from .desk import DESK, add_patient, api, bridged, live_call, open_desk, prepare_desk_for_calls
 from .live import wait_until
-from .test_agent_desk import DESK, add_patient, open_desk, prepare_desk_for_calls
-from .test_desk_call_controls import api, bridged, live, live_call  # noqa: F401  (live: a fixture)
 
 PHONE = "+14155550166"
 
@@ -61,14 +59,14 @@ def open_preview(page: Page, name: str = "Ada Lovelace") -> None:
 
 @pytest.mark.asterisk
 def test_given_a_due_follow_up_when_previewed_and_called_then_a_real_call_bridges_and_the_outcome_is_kept(
-        live, signed_in, screenshot):  # noqa: F811
+        live, signed_in, screenshot):
     patient_id = add_patient(live, "MRN-FU1", PHONE)
     enrol(live, patient_id)
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
     page.keyboard.press("p")
-    expect(page.locator("#state-pill")).to_have_text(re.compile(r"^Paused"))   # click-to-dial needs a pause
+    expect(page.locator("#state-pill")).to_have_text("Paused · Break")   # click-to-dial needs a pause
 
     open_preview(page)
     expect(page.locator("#fu-phone")).to_have_text(PHONE)

@@ -11,8 +11,8 @@ from callcenter.db.models import Patient
 from callcenter.db.types import utcnow
 from tests.patients.history import seed_history
 
+from .desk import audits, open_desk
 from .live import ROLE_USERS
-from .test_agent_desk import audits, open_desk
 
 
 def test_given_a_patient_with_history_when_the_agent_opens_the_record_then_the_history_shows_and_opens(

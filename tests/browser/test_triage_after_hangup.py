@@ -10,18 +10,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from callcenter.db.models import AuditEvent, Callback, CallEvent, Disposition
-from callcenter.simulate import place_call
 
-from .test_agent_desk import (
-    DESK,
-    ENGLISH,
-    RESULTS,
-    add_patient,
-    open_desk,
-    prepare_desk_for_calls,
-    wait_until,
-)
-from .test_triage_console import NURSE_DESK, PHONE, connected_call_with_red_flag, live  # noqa: F401 (the fixture)
+from .desk import DESK, add_patient, answered_call, open_desk, prepare_desk_for_calls
+from .live import wait_until
+from .test_triage_console import NURSE_DESK, PHONE, connected_call_with_red_flag
 
 pytestmark = pytest.mark.asterisk
 
@@ -49,7 +41,7 @@ def finish_wrapup(page: Page) -> None:
 
 
 def test_given_an_emergency_owed_when_the_caller_hangs_up_then_after_a_reload_reached_otherwise_ends_wrapup(
-        live, signed_in, screenshot):  # noqa: F811
+        live, signed_in, screenshot):
     page = signed_in("agent", live)
     call_id, call = connected_call_with_red_flag(live, page)
 
@@ -77,7 +69,7 @@ def test_given_an_emergency_owed_when_the_caller_hangs_up_then_after_a_reload_re
 
 
 def test_given_an_emergency_owed_when_the_caller_hangs_up_then_an_urgent_callback_frees_the_desk(
-        live, signed_in, screenshot):  # noqa: F811
+        live, signed_in, screenshot):
     page = signed_in("agent", live)
     call_id, call = connected_call_with_red_flag(live, page)
     caller_hangs_up(live, call)
@@ -103,16 +95,12 @@ def test_given_an_emergency_owed_when_the_caller_hangs_up_then_an_urgent_callbac
 
 
 def test_given_nurse_now_and_no_nurse_free_when_the_red_flag_shows_then_only_what_works_is_offered(
-        live, signed_in, screenshot):  # noqa: F811
+        live, signed_in, screenshot):
     add_patient(live, "MRN-TRI2", PHONE)
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=90_000)
+    answered_call(live, page, PHONE)
     page.select_option("#triage-protocol", "chest_pain")
     page.click("#btn-triage-start")
     for question in (2, 3, 4, 5):
@@ -131,7 +119,7 @@ def test_given_nurse_now_and_no_nurse_free_when_the_red_flag_shows_then_only_wha
 
 
 def test_given_a_nurse_with_an_emergency_owed_when_the_caller_hangs_up_then_after_a_reload_she_can_override(
-        live, signed_in, screenshot):  # noqa: F811
+        live, signed_in, screenshot):
     """Defect 3's last part: after a reload the nurse's override form was not shown at all."""
     add_patient(live, "MRN-TRI3", PHONE)
     nurse = live.services.queues.agent(NURSE_DESK)
@@ -139,11 +127,7 @@ def test_given_a_nurse_with_an_emergency_owed_when_the_caller_hangs_up_then_afte
     nurse.endpoint = f"Local/auto-{NURSE_DESK}@agent-phones/n"
     page = signed_in("nurse", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=90_000)
+    answered_call(live, page, PHONE)
     page.select_option("#triage-protocol", "chest_pain")
     page.click("#btn-triage-start")
     page.click("#btn-no")

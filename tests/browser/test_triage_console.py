@@ -10,35 +10,15 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from callcenter.ari.client import AriNotFound
 from callcenter.db.models import CallEvent, Disposition
-from callcenter.simulate import place_call
 
-from .test_agent_desk import (
-    DESK,
-    ENGLISH,
-    RESULTS,
-    add_patient,
-    open_desk,
-    prepare_desk_for_calls,
-    wait_until,
-)
+from .desk import DESK, add_patient, answered_call, open_desk, prepare_desk_for_calls
+from .live import wait_until
 
 pytestmark = pytest.mark.asterisk
 
 PHONE = "+14155550166"
 NURSE_DESK = "9002"  # nurse1's desk
-
-
-@pytest.fixture
-def live(console_with_asterisk):
-    yield console_with_asterisk
-    ari = console_with_asterisk.services.ari
-    for channel in console_with_asterisk.run(ari.channels()):
-        try:
-            console_with_asterisk.run(ari.hangup(channel.id))
-        except AriNotFound:
-            pass
 
 
 def nurse_on_auto_answer(live) -> None:
@@ -77,12 +57,7 @@ def connected_call_with_red_flag(live, page: Page):
     add_patient(live, "MRN-TRI1", PHONE)
     prepare_desk_for_calls(live, "auto")
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    answered_call(live, page, PHONE)
     page.select_option("#triage-protocol", "chest_pain")
     page.click("#btn-triage-start")
     page.click("#btn-no")
@@ -122,12 +97,7 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
     nurse_on_auto_answer(live)
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    answered_call(live, page, PHONE)
     call_id = live.services.queues.agent(DESK).call_id
     call = live.services.router.find(call_id)
 
@@ -209,12 +179,7 @@ def test_given_nurse_now_when_a_milder_protocol_follows_then_the_panel_keeps_it_
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                        digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5, digit_gap=1))
-    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    answered_call(live, page, PHONE)
     page.select_option("#triage-protocol", "chest_pain")
     page.click("#btn-triage-start")
     for answered in range(1, 5):  # unresponsive, heart attack signs, lasting 15 minutes, breathless: no

@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from callcenter.simulate import place_call
-
-from .test_agent_desk import ENGLISH, RESULTS, add_patient, open_desk, prepare_desk_for_calls
+from .desk import add_patient, answered_call, open_desk, prepare_desk_for_calls
 
 pytestmark = pytest.mark.asterisk
 
@@ -23,13 +21,7 @@ def test_given_a_call_when_the_agent_types_the_reason_then_the_suggested_protoco
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
-    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    caller = answered_call(live, page, PHONE)
     first = page.locator("#triage-protocol option").first
     expect(first).not_to_have_attribute("value", "infant_fever")
 
@@ -71,17 +63,11 @@ def test_given_a_call_when_the_agent_types_the_reason_then_the_suggested_protoco
 def test_given_a_confirmed_patient_when_an_age_dependent_protocol_starts_then_the_age_comes_from_the_record(
         console_with_asterisk, signed_in, screenshot):
     live = console_with_asterisk
-    add_patient(live, "MRN-SUGG2", PHONE)  # born 1960-12-10 (test_agent_desk.add_patient)
+    add_patient(live, "MRN-SUGG2", PHONE)  # born 1960-12-10 (desk.add_patient)
     prepare_desk_for_calls(live, "auto")
     page = signed_in("agent", live)
     open_desk(page)
-    page.keyboard.press("a")
-    expect(page.locator("#state-pill")).to_have_text("Available")
-    caller = live.run(place_call(live.services.ari, live.services.cfg.telephony, caller=PHONE[2:],
-                                 digits=f"{ENGLISH},{RESULTS}", hangup_after=120, first_delay=1.5,
-                                 digit_gap=1))
-    expect(page.locator("#triage")).to_be_visible(timeout=90_000)
-    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    caller = answered_call(live, page, PHONE)
     page.click("#btn-confirm")
     expect(page.locator("#record")).to_be_visible()
 
