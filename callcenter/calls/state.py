@@ -728,13 +728,7 @@ async def release_agent_leg(call: "Call") -> None:
     """The agent's part of a call that goes on without them (a blind transfer, the survey after the call):
     their recording is closed, their leg hung up, the bridge taken down (the caller stays in our app), and
     the agent goes to wrap-up."""
-    if call.recording_name:
-        await call.deps.recordings.stop(call)
-        call.deps.recordings.collect(call)
-        call.recording_name = None
-    if call.agent_channel_id:
-        await quietly(call.deps.ari.hangup(call.agent_channel_id))
-        call.close_leg(call.agent_channel_id)
+    await _close_agent_leg(call)
     if call.bridge_id:
         await quietly(call.deps.ari.destroy_bridge(call.bridge_id))
     if call.on_hold:
@@ -749,15 +743,21 @@ async def hand_over_to_emergency(call: "Call") -> None:
     agent = call.agent
     await announce(call, agent, "ended", reason="handed_to_emergency")
     call.log("emergency_handover", from_agent=agent.number)
-    if call.recording_name:  # the recording is of the agent's conversation, as for a blind transfer
+    await _close_agent_leg(call)
+    call.release_agent()
+    call.agent = call.agent_channel_id = None
+
+
+async def _close_agent_leg(call: "Call") -> None:
+    """The agent's recording closed and brought home (it is of the agent's conversation, so it ends with
+    their part), and their leg hung up."""
+    if call.recording_name:
         await call.deps.recordings.stop(call)
         call.deps.recordings.collect(call)
         call.recording_name = None
     if call.agent_channel_id:
         await quietly(call.deps.ari.hangup(call.agent_channel_id))
         call.close_leg(call.agent_channel_id)
-    call.release_agent()
-    call.agent = call.agent_channel_id = None
 
 
 def survey_possible(call: "Call") -> bool:

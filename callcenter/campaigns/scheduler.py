@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from ..db.types import utcnow
+from ..periodic import Periodic
 from .schema import CampaignDef
 
 log = logging.getLogger(__name__)
@@ -29,28 +30,20 @@ class Scheduler:
                  clock: Callable[[], datetime] = utcnow, tick_seconds: float = 20.0):
         self._definitions, self._run, self._clock = definitions, run, clock
         self._zone = ZoneInfo(time_zone or "UTC")
-        self._tick = tick_seconds
         self._checked: datetime | None = None
         self._running: dict[str, asyncio.Task] = {}
-        self._task: asyncio.Task | None = None
+        self._ticker = Periodic(self.tick, tick_seconds, name="campaign-scheduler", wait_first=True)
 
     def start(self) -> None:
         self._checked = self._clock()
-        self._task = asyncio.create_task(self._loop(), name="campaign-scheduler")
+        self._ticker.start()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running.values()) if t]
+        await self._ticker.stop()
+        tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("campaign scheduler tick failed")
 
     async def tick(self) -> list[str]:
         """Start every campaign due since the last tick; the names started."""

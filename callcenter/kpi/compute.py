@@ -18,7 +18,6 @@ Shape of the work (all in one database thread, no ORM objects per row):
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from bisect import bisect_right
@@ -66,6 +65,7 @@ from ..db.models import (
     SurveyResponse,
 )
 from ..errors import ServiceError
+from ..periodic import Periodic
 from ..triage.escalation import governing
 from ..triage.schema import ESCALATIONS
 
@@ -595,26 +595,18 @@ class KpiService:
         self._db = db
         self.settings = KpiSettings.from_config(cfg)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._task: asyncio.Task | None = None
+        self._refresher: Periodic | None = None
 
     def start(self, every: float = REFRESH_SECONDS) -> None:
         """Keep the store current in the background, so a report (even the first in a fresh process) only
-        totals stored figures. Reports never depend on it: they refresh what is stale themselves."""
-        self._task = asyncio.create_task(self._refresh_loop(every), name="kpi-refresh")
+        totals stored figures. Reports never depend on it: they refresh what is stale themselves, so a
+        failed refresh is only logged."""
+        self._refresher = Periodic(self.refresh_today, every, name="kpi-refresh")
+        self._refresher.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _refresh_loop(self, every: float) -> None:
-        while True:
-            try:
-                await self.refresh_today()
-            except Exception:  # nothing may end the loop; the next report refreshes anyway
-                log.exception("KPI store refresh failed")
-            await asyncio.sleep(every)
+        if self._refresher:
+            await self._refresher.stop()
 
     async def refresh_today(self) -> None:
         """Fold the calls with new events, and cover today (hospital time) if it is not yet: a UTC day per
