@@ -221,6 +221,11 @@ class CarePlanService:
             raise CarePlanError("channel: 'automated' or 'agent'")
 
     def _enrol(self, session: Session, e: Enrolment, rule: str, actor: AuditActor) -> int:
+        # The patient's row locked before anything is read (a no-op UPDATE: the write lock on SQLite, the
+        # row's on PostgreSQL), two enrolments at once go one after the other, the second seeing the first.
+        session.execute(update(Patient).where(Patient.mrn == e.mrn if e.mrn is not None
+                                              else Patient.id == e.patient_id).values(mrn=Patient.mrn),
+                        execution_options={"synchronize_session": False})
         patient = (session.get(Patient, e.patient_id) if e.mrn is None
                    else session.scalar(select(Patient).where(Patient.mrn == e.mrn)))
         if patient is None or patient.deceased or patient.merged_into_id is not None:

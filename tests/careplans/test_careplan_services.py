@@ -3,6 +3,7 @@ calendar moving on month by month), the automated channel through campaign targe
 the desk's outcomes, reschedule and visibility, deaths, and the audited history."""
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -78,6 +79,16 @@ async def test_given_a_bad_enrolment_when_enrolled_then_refused_and_nothing_stor
     assert says in str(caught.value)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(CarePlan)) == 0
+
+
+async def test_given_the_same_enrolment_sent_twice_at_once_then_one_plan_and_one_refusal(
+        db, careplans, staff):
+    patient_id = patient(db)
+    results = await asyncio.gather(enrol(careplans, staff, patient_id), enrol(careplans, staff, patient_id),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyEnrolled", "int"]
+    with db.session() as session:
+        assert len(session.scalars(select(CarePlan)).all()) == 1
 
 
 async def test_given_an_agent_named_as_nurse_when_enrolled_then_refused(db, careplans, staff):
