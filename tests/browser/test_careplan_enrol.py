@@ -12,8 +12,8 @@ from callcenter.db.models import CarePlan
 from callcenter.followup.schema import load_bank, load_questionnaires
 from callcenter.followup.services import QuestionnaireService
 
+from .desk import add_patient
 from .live import ROLE_USERS
-from .test_agent_desk import add_patient
 from .test_followup_desk import audits
 
 
