@@ -251,6 +251,19 @@ class MailConfig:
     timeout_seconds: float = 30.0
     batch: int = 50                  # messages read per poll
     max_message_bytes: int = 40 * 1024 * 1024  # larger: logged as refused, never fetched
+    # Emails to patients about tickets opened by email (mail/outbox.py): the acknowledgement with the serial
+    # and "the answer is ready" ("": none are written). The certificate is checked against ca_file as above.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls (587), tls (SMTPS, 465), none (a relay on localhost only)
+    smtp_user: str = ""              # "": no AUTH
+    smtp_password: str = ""          # better in state/secrets.toml
+    smtp_from: str = ""              # e.g. "Patient Relations <relations@hospital.example>"
+    smtp_timeout_seconds: float = 30.0
+    smtp_poll_seconds: float = 30.0
+    smtp_max_attempts: int = 12      # then dead (kept in mail_outbox with its last error)
+    smtp_backoff_seconds: float = 60.0
+    smtp_backoff_max_seconds: float = 3600.0
 
 
 @dataclass

@@ -62,6 +62,7 @@ from .ivr.catalog import load_catalog
 from .ivr.flow import Flow
 from .kpi import http as kpi_http
 from .kpi.compute import KpiService
+from .mail.outbox import MailNotices, MailWorker
 from .mail.services import MailIntake
 from .mail.services import Tickets as MailTickets
 from .metrics import http as metrics_http
@@ -152,6 +153,7 @@ class Services:
     complaints: ComplaintService | None = None
     complaint_escalation: EscalationJob | None = None
     mail: MailIntake | None = None  # the complaints mailbox, polled when [mail] host is set (issue 17)
+    mail_worker: MailWorker | None = None  # emails on tickets opened by email, when [mail] smtp_host is set
     # care plans and the follow-up desk (issue 16), and the server's planning of their follow-ups
     careplans: CarePlanService | None = None
     careplan_planning: PlanningLoop | None = None
@@ -266,6 +268,9 @@ def _build_complaints(s: Services, voice: SummaryVoice) -> None:
     c = s.cfg.complaints
     rules = complaint_routing.load(s.cfg.path(c.routing_file)) if c.routing_file else complaint_routing.load()
     listeners = ([outbox.complaint] if s.cfg.webhooks.enabled else []) + [s.sms.ticket_event]
+    if s.cfg.mail.smtp_host:   # a ticket opened by email: its serial, then "the answer is ready", by email
+        s.mail_worker = MailWorker(s.db, s.cfg.mail)
+        listeners.append(MailNotices(s.cfg.mail, s.cfg.site, kick=s.mail_worker.kick).ticket_event)
 
     def listener(session, type_: str, complaint_id: int, serial: str) -> None:
         for each in listeners:
@@ -366,6 +371,8 @@ async def start(s: Services, *, ari: bool = True) -> None:
         s.complaint_escalation.start()  # tickets escalate with or without Asterisk
     if s.mail:
         s.mail.start()
+    if s.mail_worker:
+        s.mail_worker.start()
     if s.careplan_planning:
         s.careplan_planning.start()  # follow-ups fall due with or without Asterisk
     if not ari:
@@ -395,6 +402,8 @@ async def stop(s: Services) -> None:
         await s.complaints.close()  # a resolution's spoken summary is not left half made
     if s.mail:
         await s.mail.stop()
+    if s.mail_worker:
+        await s.mail_worker.stop()
     if s.careplan_planning:
         await s.careplan_planning.stop()
     if s.desk:

@@ -81,6 +81,7 @@ OPEN_COMPLAINT_STATUSES = ("received", "assigned", "in_progress", "waiting_patie
 COMPLAINT_KINDS = ("complaint", "suggestion", "praise")
 COMPLAINT_SEVERITIES = ("low", "medium", "high", "critical")
 COMPLAINT_CHANNELS = ("phone", "web", "letter", "email", "sms")
+MAIL_STATUSES = ("queued", "sent", "dead")  # the emails' outbox (mail/outbox.py)
 
 # SQLite has no BIGINT autoincrement: only "INTEGER PRIMARY KEY" is an alias of the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -1005,6 +1006,31 @@ FOLLOWUP_QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "scale"
 # in later; and who gave it into the system.
 FOLLOWUP_CHANNELS = ("phone", "console", "paper")
 FOLLOWUP_ANSWERED_BY = ("agent", "automated")
+
+class MailOutbox(Base):
+    """An email to a patient about their ticket (issue 17, mail/outbox.py): the acknowledgement of a ticket
+    opened by email and the "answer is ready" note, written in the ticket's transaction; the outbox row the
+    mail worker claims (claimed_by + claimed_until, a lease), sends over SMTP and settles."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (one_of("status", MAIL_STATUSES), Index(None, "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))   # ticket_ack, ticket_result
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)   # one email per cause
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
 
 
 class FollowUpQuestion(Base):
