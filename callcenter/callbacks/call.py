@@ -46,9 +46,10 @@ class UrgentCallback:
         patient_id, e164 = self.patient_id, call.caller.e164
         row = dict(id=call.id, direction="outbound", channel_id=call.channel.id, caller_raw=e164,
                    caller_e164=e164, caller_status="valid", language=call.language, status="ivr",
-                   priority=self.priority, started_at=call.started_at, ivr_path=[], patient_id=patient_id,
-                   candidate_patient_ids=[self.patient_id] if self.patient_id else [])
-        leg = dict(call_id=call.id, channel_id=call.channel.id, role="caller", started_at=call.started_at,
+                   priority=self.priority, started_at=call.times.started_at, ivr_path=[],
+                   patient_id=patient_id, candidate_patient_ids=[self.patient_id] if self.patient_id else [])
+        leg = dict(call_id=call.id, channel_id=call.channel.id, role="caller",
+                   started_at=call.times.started_at,
                    endpoint=call.deps.settings.outbound_dial_template.split("/", 1)[0])
         call.insert_rows(row, [leg])
         call.log("call_started", direction="outbound", callback_id=self.callback_id,
@@ -59,7 +60,7 @@ class UrgentCallback:
 
     def legs_answered(self, call: Call) -> None:
         """The nurse's leg opens the conversation; the patient's was marked when they picked up."""
-        call.mark_answered(call.agent_channel_id)
+        call.mark_answered(call.legs.agent_channel_id)
 
     async def ending(self, call: Call) -> None:
         return None

@@ -111,7 +111,7 @@ class UrgentDialer:
     async def _settle(self, call: Call) -> None:
         await call.ended.wait()
         callback: UrgentCallback = call.flavour  # type: ignore[assignment]
-        if call.answered_at is not None:  # a nurse talked with the patient
+        if call.times.answered_at is not None:  # a nurse talked with the patient
             await self._performed(call)  # on the original call's record first: done means recorded
             await self._callbacks.complete(callback.callback_id, result_call_id=call.id)
             log.info("urgent callback %s: the patient talked with a nurse (call %s)", callback.callback_id,

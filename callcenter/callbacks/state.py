@@ -56,7 +56,7 @@ class DialingCallback(CallState):
         if event.channel.id != self.call.channel.id:
             return None
         call, callback = self.call, self.callback
-        outcome = call.dials.outcome(event.channel.id, None)
+        outcome = call.legs.dials.outcome(event.channel.id, None)
         callback.result = outcome or CAUSE_RESULTS.get(event.cause, "failed")
         call.close_leg(call.channel.id, callback.result)
         return Ended(call, callback.result, "patient_" + callback.result)

@@ -34,7 +34,7 @@ def new_call(deps: CallDeps, flow: Flow, *, e164: str, patient_id: int | None, a
                       caller_name="", language=flow.default_language)
     call = Call(deps, channel, flow, flavour=ClickToDial(patient_id))
     call.agent = agent
-    call.agent_channel_id = "agent-" + uuid.uuid4().hex
+    call.legs.agent_channel_id = "agent-" + uuid.uuid4().hex
     return call
 
 
@@ -52,14 +52,14 @@ class ClickToDial:
         agent, patient_id = call.agent, self.patient_id
         row = dict(id=call.id, direction="outbound", channel_id=call.channel.id, caller_raw=call.caller.e164,
                    caller_e164=call.caller.e164, caller_status="valid", language=call.language,
-                   status="offering", priority=0, started_at=call.started_at, ivr_path=[],
-                   patient_id=patient_id, agent_id=agent.id, offered_at=call.started_at,
+                   status="offering", priority=0, started_at=call.times.started_at, ivr_path=[],
+                   patient_id=patient_id, agent_id=agent.id, offered_at=call.times.started_at,
                    candidate_patient_ids=[patient_id] if patient_id else [])
-        legs = [dict(call_id=call.id, channel_id=call.agent_channel_id, role="agent", agent_id=agent.id,
-                     endpoint=agent.endpoint, started_at=call.started_at),
+        legs = [dict(call_id=call.id, channel_id=call.legs.agent_channel_id, role="agent", agent_id=agent.id,
+                     endpoint=agent.endpoint, started_at=call.times.started_at),
                 dict(call_id=call.id, channel_id=call.channel.id, role="caller",
                      endpoint=call.deps.settings.outbound_dial_template.split("/", 1)[0],
-                     started_at=call.started_at)]
+                     started_at=call.times.started_at)]
         call.insert_rows(row, legs)
         call.log("call_started", direction="outbound", patient_id=patient_id)
 
@@ -86,11 +86,11 @@ class DialingAgent(CallState):
 
     async def enter(self) -> "CallState | None":
         call, settings = self.call, self.call.deps.settings
-        call.deps.bind(call.agent_channel_id, call)
+        call.deps.bind(call.legs.agent_channel_id, call)
         call.log("dialing_agent", endpoint_kind=call.agent.endpoint.split("/", 1)[0])
         try:
             await call.deps.ari.originate(
-                call.agent.endpoint, channel_id=call.agent_channel_id, app=call.deps.ari.app,
+                call.agent.endpoint, channel_id=call.legs.agent_channel_id, app=call.deps.ari.app,
                 app_args=f"outbound,{call.id}", caller_id=f'"Outbound call" <{call.caller.e164}>',
                 timeout=settings.agent_ring_timeout, formats=settings.channel_formats)
         except (AriError, AriUnavailable) as exc:
@@ -99,15 +99,15 @@ class DialingAgent(CallState):
         return None
 
     async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
-        if event.channel.id != self.call.agent_channel_id:
+        if event.channel.id != self.call.legs.agent_channel_id:
             return None
         return DialingPatient(self.call)
 
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
-        if event.channel.id != self.call.agent_channel_id:
+        if event.channel.id != self.call.legs.agent_channel_id:
             return None
-        result = self.call.dials.outcome(self.call.agent_channel_id)
-        self.call.close_leg(self.call.agent_channel_id, result)
+        result = self.call.legs.dials.outcome(self.call.legs.agent_channel_id)
+        self.call.close_leg(self.call.legs.agent_channel_id, result)
         return Ended(self.call, "agent_" + result, "agent_phone_" + result)
 
     def caller_gone(self, reason: str) -> "CallState":
@@ -126,8 +126,8 @@ class DialingPatient(CallState):
 
     async def enter(self) -> "CallState | None":
         call, settings = self.call, self.call.deps.settings
-        call.mark_answered(call.agent_channel_id)
-        await quietly(call.deps.ari.ring(call.agent_channel_id))
+        call.mark_answered(call.legs.agent_channel_id)
+        await quietly(call.deps.ari.ring(call.legs.agent_channel_id))
         endpoint = settings.outbound_dial_template.format(number=call.caller.e164,
                                                           digits=call.caller.e164.lstrip("+"))
         call.log("dialing_patient")
@@ -149,12 +149,12 @@ class DialingPatient(CallState):
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.call.channel.id:
             return None
-        result = self.call.dials.outcome(self.call.channel.id)
+        result = self.call.legs.dials.outcome(self.call.channel.id)
         self.call.close_leg(self.call.channel.id, result)
         return Ended(self.call, result, "patient_" + result)
 
     async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
-        if event.channel.id == self.call.agent_channel_id:
+        if event.channel.id == self.call.legs.agent_channel_id:
             return Ended(self.call, "cancelled", "agent_hangup")
         return None
 

@@ -43,12 +43,12 @@ class EmergencyLeg:
 
 
 def is_leg(call: "Call", channel_id: str) -> bool:
-    return call.emergency is not None and call.emergency.channel_id == channel_id
+    return call.legs.emergency is not None and call.legs.emergency.channel_id == channel_id
 
 
 def refuse_while_in_call(call: "Call", action: str) -> None:
     """Hold or transfer would mute the caller or take the agent away while the emergency service listens."""
-    if call.emergency is not None:
+    if call.legs.emergency is not None:
         raise ControlNotAllowed(f"cannot {action} while the emergency number is in the call")
 
 
@@ -58,11 +58,11 @@ def new_leg_id() -> str:
 
 async def dial(call: "Call", leg_id: str) -> None:
     """Originate the emergency number for this call; it joins the caller's bridge when it answers."""
-    if call.emergency is not None:
-        state = "in the call" if call.emergency.answered else "ringing"
+    if call.legs.emergency is not None:
+        state = "in the call" if call.legs.emergency.answered else "ringing"
         raise ControlNotAllowed(f"the emergency number is already {state}")
     deps = call.deps
-    call.emergency = EmergencyLeg(leg_id)
+    call.legs.emergency = EmergencyLeg(leg_id)
     deps.bind(leg_id, call)
     call.log("emergency_conference_dialed", channel=leg_id)
     settings = deps.settings
@@ -79,9 +79,9 @@ async def dial(call: "Call", leg_id: str) -> None:
 
 async def joined(call: "Call") -> None:
     """The emergency service answered: into the caller's bridge. From now on it counts."""
-    leg = call.emergency
+    leg = call.legs.emergency
     leg.answered = True
-    await call.deps.ari.add_to_bridge(call.bridge_id, [leg.channel_id])
+    await call.deps.ari.add_to_bridge(call.legs.bridge_id, [leg.channel_id])
     call.log("emergency_conference_joined", channel=leg.channel_id)
     _tell(call, leg.channel_id, ANSWERED)
     await _notify(call, ANSWERED)
@@ -89,7 +89,7 @@ async def joined(call: "Call") -> None:
 
 async def failed(call: "Call", result: str) -> None:
     """Busy, no answer or failed: nothing was escalated; the agent is told to retry."""
-    leg, call.emergency = call.emergency, None
+    leg, call.legs.emergency = call.legs.emergency, None
     call.log("emergency_conference_failed", channel=leg.channel_id, result=result)
     _tell(call, leg.channel_id, result)
     await _notify(call, FAILED, result=result)
@@ -97,7 +97,7 @@ async def failed(call: "Call", result: str) -> None:
 
 async def left(call: "Call") -> None:
     """The emergency service hung up after it had answered."""
-    leg, call.emergency = call.emergency, None
+    leg, call.legs.emergency = call.legs.emergency, None
     call.log("emergency_conference_left", channel=leg.channel_id)
     await _notify(call, ENDED)
 
@@ -106,10 +106,10 @@ async def on_leg_gone(call: "Call", channel_id: str, *, destroyed: bool) -> bool
     """The leg's StasisEnd (answered) or ChannelDestroyed (never answered); True when it was ours."""
     if not is_leg(call, channel_id):
         return False
-    if call.emergency.answered:
+    if call.legs.emergency.answered:
         await left(call)
     elif destroyed:
-        await failed(call, call.dials.outcome(channel_id))
+        await failed(call, call.legs.dials.outcome(channel_id))
     else:
         return False
     return True

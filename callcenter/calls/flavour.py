@@ -69,9 +69,9 @@ class Inbound:
         row = dict(id=call.id, direction="inbound", channel_id=channel.id,
                    caller_raw=channel.caller_number[:64], caller_e164=call.caller.e164,
                    caller_status=call.caller.status, language=call.language, status="ivr",
-                   priority=0, started_at=call.started_at, ivr_path=[], candidate_patient_ids=[])
+                   priority=0, started_at=call.times.started_at, ivr_path=[], candidate_patient_ids=[])
         leg = dict(call_id=call.id, channel_id=channel.id, role="caller", endpoint=channel.name,
-                   started_at=call.started_at, answered_at=call.started_at)
+                   started_at=call.times.started_at, answered_at=call.times.started_at)
         call.insert_rows(row, [leg])
         call.log("call_started", caller_status=call.caller.status, channel=channel.id)
 
@@ -85,7 +85,7 @@ class Inbound:
 
     def legs_answered(self, call: "Call") -> None:
         """The agent's leg opens the conversation; the caller's was answered when the call started."""
-        call.mark_answered(call.agent_channel_id)
+        call.mark_answered(call.legs.agent_channel_id)
 
     async def ending(self, call: "Call") -> None:
         return None

@@ -26,14 +26,14 @@ class AriIvrPort:
         if interruptible and not call.keys.empty():
             return call.keys.get_nowait()
         # A say node's numbers come as media URIs (`number:12`); everything else is a sound name.
-        done = await call.play([p if ":" in p else "sound:" + p for p in prompts])
+        done = await call.media.play([p if ":" in p else "sound:" + p for p in prompts])
         if not interruptible:
             await done
             return None
         key = asyncio.ensure_future(call.keys.get())
         await asyncio.wait({done, key}, return_when=asyncio.FIRST_COMPLETED)
         if key.done():
-            await call.stop_playback(done)
+            await call.media.stop_playback(done)
             return key.result()
         key.cancel()
         return None

@@ -73,12 +73,12 @@ class Reconciler:
             if call.channel.id not in live:
                 # Asterisk started after the call did: its restart ended the call. Otherwise the caller hung
                 # up while the websocket was down, unseen.
-                restarted = asterisk_started is not None and asterisk_started > call.started_at
+                restarted = asterisk_started is not None and asterisk_started > call.times.started_at
                 reason = "asterisk_restart" if restarted else "while_disconnected"
                 call.post(Lost(reason))
                 continue
             self._catch_up_emergency(call, live)
-            leg = call.agent_channel_id
+            leg = call.legs.agent_channel_id
             if leg and leg not in live:
                 # An offer reads the leg's end from ChannelDestroyed, a talking call from StasisEnd.
                 call.post(StasisEnd(Channel.gone(leg)))
@@ -89,7 +89,7 @@ class Reconciler:
 
     def _catch_up_emergency(self, call: Call, live: dict[str, Channel]) -> None:
         """The emergency leg hung up, or answered, while we were away (calls/emergency.py)."""
-        leg = call.emergency
+        leg = call.legs.emergency
         if leg is None:
             return
         if leg.channel_id not in live:
@@ -99,7 +99,7 @@ class Reconciler:
             call.post(StasisStart(live[leg.channel_id], (emergency.ROLE, call.id)))
 
     async def _finished_playbacks(self, call: Call) -> None:
-        for playback_id in call.pending_playbacks():
+        for playback_id in call.media.pending_playbacks():
             try:
                 await self._ari.playback(playback_id)
             except AriError:  # 404: it ended while we were away; its PlaybackFinished is lost
@@ -152,7 +152,7 @@ class Reconciler:
         if agent_leg is None or agent is None:
             return await self._rebuild_with_emergency(channel, row, bridge, emergency_leg)
         call = await self._rebuilt_call(channel, row, bridge, emergency_leg)
-        call.agent, call.agent_channel_id = agent, agent_leg
+        call.agent, call.legs.agent_channel_id = agent, agent_leg
         await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
         self._deps.queues.resume_call(agent, call.id)
         held = await self._db.run(_was_held, row.id)
@@ -163,7 +163,7 @@ class Reconciler:
             states.Held(c, agent) if held else states.Connected(c, agent, fresh=False)))
         log.info("call %s rebuilt%s: caller %s and agent leg %s still in bridge %s", call.id,
                  " on hold" if held else "", channel.id, agent_leg, bridge["id"])
-        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.recording_name,
+        call.log("rebuilt", bridge=bridge["id"], agent_channel=agent_leg, recording=call.media.recording_name,
                  held=held, **({"emergency_channel": emergency_leg} if emergency_leg else {}))
         if not held:  # a hold the old process had begun and not logged must not leave the caller muted
             await quietly(self._ari.stop_moh(channel.id))
@@ -191,7 +191,7 @@ class Reconciler:
         consult_bridge = next((b["id"] for b in bridges if b.get("id", "").startswith(
             states.CONSULT_BRIDGE_PREFIX + row.id) and agent_leg in (b.get("channels") or [])), None)
         call = await self._rebuilt_call(channel, row, call_bridge, None)
-        call.agent, call.agent_channel_id = agent, agent_leg
+        call.agent, call.legs.agent_channel_id = agent, agent_leg
         await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
         queues.resume_call(agent, call.id)
         queues.resume_call(target, call.id, "on_call" if answered else "ringing")
@@ -204,8 +204,9 @@ class Reconciler:
         self._router.bind(leg, call)
         log.info("call %s rebuilt consulting: caller %s on hold, agent leg %s, target leg %s%s", call.id,
                  channel.id, agent_leg, leg, " talking" if answered else " ringing")
-        call.log("rebuilt", bridge=call_bridge["id"], agent_channel=agent_leg, recording=call.recording_name,
-                 held=True, consult_channel=leg, consult_answered=answered)
+        call.log("rebuilt", bridge=call_bridge["id"], agent_channel=agent_leg,
+                 recording=call.media.recording_name, held=True, consult_channel=leg,
+                 consult_answered=answered)
         return True
 
     async def _hold_again(self, call: Call) -> None:
@@ -214,7 +215,7 @@ class Reconciler:
         old process may have died half-way through its hold."""
         try:
             await states.hold_caller(call)
-            await self._ari.mute(call.agent_channel_id, "in")
+            await self._ari.mute(call.legs.agent_channel_id, "in")
         except (AriError, AriUnavailable) as exc:  # the caller hung up meanwhile: their StasisEnd ends it
             log.info("call %s: could not hold the rebuilt call again: %s", call.id, exc)
 
@@ -234,9 +235,9 @@ class Reconciler:
                             emergency_leg: str | None) -> Call:
         call = Call(self._deps, channel, self._router.flow("hotline"), call_id=row.id)
         await self._restore(call, row)
-        call.bridge_id, call.bridges_used = bridge["id"], _bridges_used(bridge["id"], row.id)
+        call.legs.bridge_id, call.legs.bridges_used = bridge["id"], _bridges_used(bridge["id"], row.id)
         if emergency_leg is not None:  # it answered: it was added to the bridge only then
-            call.emergency = emergency.EmergencyLeg(emergency_leg, answered=True)
+            call.legs.emergency = emergency.EmergencyLeg(emergency_leg, answered=True)
         return call
 
     async def _restore(self, call: Call, row: CallRow) -> None:
@@ -291,7 +292,7 @@ class Reconciler:
         old = [b["id"] for b in bridges if b.get("id", "").startswith("call-" + row.id)]
         if not old:
             return
-        call.bridges_used = max(_bridges_used(bridge_id, row.id) for bridge_id in old)
+        call.legs.bridges_used = max(_bridges_used(bridge_id, row.id) for bridge_id in old)
         call.agent = next((a for a in self._deps.queues.agents.values() if a.id == row.agent_id), None)
         recorded = call.agent is not None and await self._deps.recordings.resume(
             call, f"call-{call.id}-{call.agent.id}")
@@ -299,7 +300,7 @@ class Reconciler:
             await quietly(self._ari.destroy_bridge(bridge_id))
         if recorded:
             self._deps.recordings.collect(call)  # in the background, once Asterisk has closed the file
-        call.agent, call.recording_name = None, None
+        call.agent, call.media.recording_name = None, None
 
     # -- rows nobody owns: end them when they really ended -------------------------------------------------
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -61,44 +61,144 @@ class CallDeps:
     surveys: "SurveyStore | None" = None
 
 
+@dataclass
+class CallLegs:
+    """The call's channels besides the caller's (`Call.channel`) and the bridge that joins them."""
+    agent_channel_id: str | None = None  # the agent's leg while it rings or talks
+    bridge_id: str | None = None         # the bridge of caller and agent (recorded)
+    bridges_used: int = 0                # bridges made so far: each one after the first gets a new name
+    emergency: Any = None  # the emergency number's leg while it rings or is in the call (emergency.py)
+    on_hold: bool = False  # the caller hears music, muted, while the agent's leg stays in the bridge
+    dials: DialOutcomes = field(default_factory=DialOutcomes)  # how the legs it dialed ended (Dial events)
+
+    def others(self) -> list[str]:
+        """The agent's and the emergency number's legs that ring or talk: every channel but the caller's."""
+        emergency = self.emergency.channel_id if self.emergency is not None else None
+        return [channel_id for channel_id in (self.agent_channel_id, emergency) if channel_id]
+
+
+@dataclass
+class CallTimes:
+    """When the call reached each step (the call row's columns of the same names)."""
+    started_at: datetime = field(default_factory=utcnow)
+    queued_at: datetime | None = None
+    offered_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+class CallMedia:
+    """What the caller hears from us and what is recorded: prompts played to the caller's channel (each
+    awaited through a future that Asterisk's PlaybackFinished settles), the queue's music on hold, and the
+    name of the recording of the conversation."""
+
+    def __init__(self, call: "Call"):
+        self._call = call  # its caller's channel and language, read at each play: the language changes
+        self.recording_name: str | None = None
+        self._playbacks: dict[str, asyncio.Future] = {}
+        self._moh_on = False
+        self._moh_starting: asyncio.Task | None = None  # a start_moh_soon() not yet known to be done
+
+    @property
+    def _ari(self) -> AriClient:
+        return self._call.deps.ari
+
+    def pending_playbacks(self) -> list[str]:
+        return list(self._playbacks)
+
+    async def play(self, media: list[str], playback_id: str | None = None) -> asyncio.Future:
+        """Play to the caller's channel (also while bridged with an agent); the future gets the playback's
+        end state (done, or failed for a missing sound) when Asterisk reports it finished."""
+        call = self._call
+        playback_id = playback_id or uuid.uuid4().hex
+        done = asyncio.get_running_loop().create_future()
+        self._playbacks[playback_id] = done
+        try:
+            await self._ari.play(call.channel.id, media, lang=call.language, playback_id=playback_id)
+        except Exception:
+            self._playbacks.pop(playback_id, None)
+            raise
+        done.playback_id = playback_id  # type: ignore[attr-defined]
+        return done
+
+    async def stop_playback(self, done: asyncio.Future) -> None:
+        if not done.done():
+            await quietly(self._ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
+
+    def playback_finished(self, playback_id: str, state: str = "done") -> None:
+        done = self._playbacks.pop(playback_id, None)
+        if done is not None and not done.done():
+            done.set_result(state)
+
+    def cancel_playbacks(self) -> None:
+        """The call ended: nobody waits for a prompt any more."""
+        for pending in self._playbacks.values():
+            pending.cancel()
+
+    async def start_moh(self, moh_class: str, *, best_effort: bool = False) -> None:
+        try:
+            await self._ari.start_moh(self._call.channel.id, moh_class)
+        except (AriError, AriUnavailable) as exc:
+            if not best_effort:
+                raise
+            log.info("call %s: music on hold did not start: %s", self._call.id, exc)
+            return  # not on: nothing for stop_moh() to undo
+        self._moh_on = True
+
+    def start_moh_soon(self, moh_class: str) -> None:
+        """Music for the caller without waiting for Asterisk's answer (a queued caller is offered to an agent
+        at once, not a round trip later). A stop_moh() before it is sent means no music at all."""
+        self._moh_starting = asyncio.create_task(self._start_moh_unless_stopped(moh_class))
+
+    async def _start_moh_unless_stopped(self, moh_class: str) -> None:
+        if self._moh_starting is asyncio.current_task():
+            await self.start_moh(moh_class, best_effort=True)
+
+    async def stop_moh(self) -> None:
+        starting, self._moh_starting = self._moh_starting, None
+        if starting is not None and not starting.done():
+            # A start already on its way to Asterisk completes first, so that the stop below undoes it.
+            await asyncio.wait([starting])
+        if self._moh_on:
+            await quietly(self._ari.stop_moh(self._call.channel.id))
+            self._moh_on = False
+
+
 class Call:
+    """One patient call. Its parts: `legs` (the agent's and emergency legs, the bridge), `media` (prompts,
+    music, recording), `times` (when it reached each step); `keys` and `ivr_path` are what the caller pressed
+    and chose. Its `state` handles the events its task takes from the inbox, in order."""
+
     def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, flavour: CallFlavour | None = None,
                  call_id: str | None = None):
         self.id = call_id or uuid.uuid4().hex
         self.deps = deps
         self.flavour: CallFlavour = flavour if flavour is not None else self._inbound(deps)
-        self.channel = channel
+        self.channel = channel  # the caller's leg (a campaign's patient)
         self.flow = flow
         self.caller: CallerNumber = normalize(channel.caller_number, deps.settings.default_region)
         self.language = flow.default_language
-        self.ivr_path: list[dict] = []
         self.patients: list[dict] = []
+        # Where the call waits or waited, and the agent it is offered to or talks with
         self.queue_name: str | None = None
         self.priority = 0
         self.agent = None
-        self.agent_channel_id: str | None = None
-        self.bridge_id: str | None = None
-        self.emergency = None  # the emergency number's leg while it rings or is in the call (emergency.py)
-        self.recording_name: str | None = None
-        self.on_hold = False
-        self.survey_requested = False  # the agent sends the caller to the survey when they hang up
-        self.bridges_used = 0
-        self.started_at = utcnow()
-        self.queued_at = self.offered_at = self.answered_at = None
+        self.legs = CallLegs()
+        self.media = CallMedia(self)
+        self.times = CallTimes()
+        # What the caller pressed: keys the IVR has not read yet, and the menu choices made
         self.keys: asyncio.Queue[str] = asyncio.Queue()
-        self.ended = asyncio.Event()
-        self.outcome: str | None = None
-        # Set when Asterisk says it is shutting down: the call then ends as lost in the restart, whichever
-        # leg's hang-up reaches it first (not as a caller's or an agent's hang-up).
+        self.ivr_path: list[dict] = []
+        self.survey_requested = False  # the agent sends the caller to the survey when they hang up
+        # How it ended. `lost_in` is set when Asterisk says it is shutting down: the call then ends as lost in
+        # the restart, whichever leg's hang-up reaches it first (not as a caller's or an agent's hang-up).
         self.lost_in: str | None = None
-        self._playbacks: dict[str, asyncio.Future] = {}
-        self._moh_on = False
-        self._moh_starting: asyncio.Task | None = None  # a start_moh_soon() not yet known to be done
-        self.dials = DialOutcomes()  # how the legs this call dialed ended, from their Dial events
-        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self._teardowns: set[asyncio.Task] = set()
+        self.outcome: str | None = None
+        self.ended = asyncio.Event()
+        # Its task, and the events it takes in order
         self.state: states.CallState = states.Answering(self)
         self.task: asyncio.Task | None = None
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._teardowns: set[asyncio.Task] = set()
 
     def _inbound(self, deps: CallDeps) -> Inbound:
         return Inbound(deps.inbound_actions(self) if deps.inbound_actions is not None else None)
@@ -120,24 +220,19 @@ class Call:
     def resume(self, initial: Callable[["Call"], states.CallState]) -> None:
         """Handle again a call whose controller died while Asterisk kept its channels (calls/reconcile.py):
         its row exists (restore() read it), so none is written; its channels and bridge are bound again."""
-        emergency = self.emergency.channel_id if self.emergency is not None else None
-        for channel_id in filter(None, (self.channel.id, self.agent_channel_id, emergency)):
+        for channel_id in [self.channel.id, *self.legs.others()]:
             self.deps.bind(channel_id, self)
-        if self.bridge_id:
-            self.deps.bind_bridge(self.bridge_id, self)
+        if self.legs.bridge_id:
+            self.deps.bind_bridge(self.legs.bridge_id, self)
         self.state = initial(self)
         self.task = asyncio.create_task(self._run(), name=f"call-{self.id}")
 
     def restore(self, row: CallRow) -> None:
         """What the call's row knows, for a call rebuilt after a restart."""
-        self.started_at, self.priority = row.started_at, row.priority
-        self.language = row.language or self.language
-        self.queue_name, self.queued_at = row.queue_name, row.queued_at
-        self.offered_at, self.answered_at = row.offered_at, row.answered_at
+        self.priority, self.language = row.priority, row.language or self.language
+        self.queue_name = row.queue_name
+        self.times = CallTimes(row.started_at, row.queued_at, row.offered_at, row.answered_at)
         self.ivr_path = list(row.ivr_path or [])
-
-    def pending_playbacks(self) -> list[str]:
-        return list(self._playbacks)
 
     def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
@@ -162,10 +257,8 @@ class Call:
             await self._last_resort()
 
     async def _last_resort(self) -> None:
-        emergency = self.emergency.channel_id if self.emergency is not None else None
-        for channel_id in (emergency, self.agent_channel_id, self.channel.id):
-            if channel_id:
-                await quietly(self.deps.ari.hangup(channel_id))
+        for channel_id in [*self.legs.others(), self.channel.id]:
+            await quietly(self.deps.ari.hangup(channel_id))
         self.deps.queues.remove(self)
         self.deps.forget(self)
         self.ended.set()
@@ -218,9 +311,10 @@ class Call:
         if self.agent is not None:
             self.deps.queues.set_state(self.agent, "available")
             self.agent = None
-        if self.agent_channel_id:
-            self._hang_up_later(self.agent_channel_id)  # the agent's phone must not ring or sit in silence
-            self.agent_channel_id = None
+        if self.legs.agent_channel_id:
+            # the agent's phone must not ring or sit in silence
+            self._hang_up_later(self.legs.agent_channel_id)
+            self.legs.agent_channel_id = None
         self.log("fail_safe", from_state=self.state.name)
         fallback = "general" if "general" in self.deps.queues.queues else next(iter(self.deps.queues.queues))
         return states.Queued(self, self.queue_name or fallback, self.priority, front=True)
@@ -266,57 +360,6 @@ class Call:
         self.ivr_path.append(choice)
         self.save(ivr_path=list(self.ivr_path))
 
-    async def play(self, media: list[str], playback_id: str | None = None) -> asyncio.Future:
-        """Play to the caller's channel (also while bridged with an agent); the future gets the playback's
-        end state (done, or failed for a missing sound) when Asterisk reports it finished."""
-        playback_id = playback_id or uuid.uuid4().hex
-        done = asyncio.get_running_loop().create_future()
-        self._playbacks[playback_id] = done
-        try:
-            await self.deps.ari.play(self.channel.id, media, lang=self.language, playback_id=playback_id)
-        except Exception:
-            self._playbacks.pop(playback_id, None)
-            raise
-        done.playback_id = playback_id  # type: ignore[attr-defined]
-        return done
-
-    async def stop_playback(self, done: asyncio.Future) -> None:
-        if not done.done():
-            await quietly(self.deps.ari.stop_playback(done.playback_id))  # type: ignore[attr-defined]
-
-    def playback_finished(self, playback_id: str, state: str = "done") -> None:
-        done = self._playbacks.pop(playback_id, None)
-        if done is not None and not done.done():
-            done.set_result(state)
-
-    async def start_moh(self, moh_class: str, *, best_effort: bool = False) -> None:
-        try:
-            await self.deps.ari.start_moh(self.channel.id, moh_class)
-        except (AriError, AriUnavailable) as exc:
-            if not best_effort:
-                raise
-            log.info("call %s: music on hold did not start: %s", self.id, exc)
-            return  # not on: nothing for stop_moh() to undo
-        self._moh_on = True
-
-    def start_moh_soon(self, moh_class: str) -> None:
-        """Music for the caller without waiting for Asterisk's answer (a queued caller is offered to an agent
-        at once, not a round trip later). A stop_moh() before it is sent means no music at all."""
-        self._moh_starting = asyncio.create_task(self._start_moh_unless_stopped(moh_class))
-
-    async def _start_moh_unless_stopped(self, moh_class: str) -> None:
-        if self._moh_starting is asyncio.current_task():
-            await self.start_moh(moh_class, best_effort=True)
-
-    async def stop_moh(self) -> None:
-        starting, self._moh_starting = self._moh_starting, None
-        if starting is not None and not starting.done():
-            # A start already on its way to Asterisk completes first, so that the stop below undoes it.
-            await asyncio.wait([starting])
-        if self._moh_on:
-            await quietly(self.deps.ari.stop_moh(self.channel.id))
-            self._moh_on = False
-
     async def originate_agent(self, agent, leg_id: str) -> None:
         settings = self.deps.settings
         leg = dict(call_id=self.id, channel_id=leg_id, role="agent", agent_id=agent.id,
@@ -347,25 +390,23 @@ class Call:
         self.deps.queues.remove(self)
         # No explicit stop of the recording: destroying the bridge below ends it (and Asterisk then reports
         # RecordingFinished, which collect() waits for), one round trip less per call.
-        legs = list(extra_legs) + ([self.agent_channel_id] if self.agent_channel_id else [])
-        if self.emergency is not None:  # an emergency leg never stays up without its caller
-            legs.append(self.emergency.channel_id)
+        # An emergency leg never stays up without its caller.
+        legs = list(extra_legs) + self.legs.others()
         if hangup_caller or reason != "caller_hangup":
             legs.append(self.channel.id)
         for channel_id in dict.fromkeys(legs):
             await quietly(self.deps.ari.hangup(channel_id))
             self.close_leg(channel_id)
         self.close_leg(self.channel.id)
-        if self.bridge_id:
-            await quietly(self.deps.ari.destroy_bridge(self.bridge_id))
+        if self.legs.bridge_id:
+            await quietly(self.deps.ari.destroy_bridge(self.legs.bridge_id))
         self.release_agent()
         ended_at = self.log("ended", outcome=outcome, reason=reason)
         self.save(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
                   hangup_cause=self.lost_in)
-        if self.bridge_id:
+        if self.legs.bridge_id:
             self.deps.recordings.collect(self)
-        for pending in self._playbacks.values():
-            pending.cancel()
+        self.media.cancel_playbacks()
         self.deps.forget(self)
         self.ended.set()
 

@@ -62,10 +62,10 @@ class CallState:
             self.call.keys.put_nowait(event.digit)
 
     async def on_PlaybackFinished(self, event: PlaybackFinished) -> None:
-        self.call.playback_finished(event.playback_id, event.state or "done")
+        self.call.media.playback_finished(event.playback_id, event.state or "done")
 
     async def on_Dial(self, event: Dial) -> None:
-        self.call.dials.note(event)
+        self.call.legs.dials.note(event)
 
     async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
         if event.channel.id == self.call.channel.id:
@@ -188,9 +188,9 @@ class Queued(CallState):
         call = self.call
         info = call.deps.queues.queue(self.queue)
         if call.queue_name is None:
-            call.queued_at = call.log("queued", queue_name=self.queue, priority=self.priority)
+            call.times.queued_at = call.log("queued", queue_name=self.queue, priority=self.priority)
             call.save(status="queued", queue_name=self.queue, priority=self.priority,
-                      queued_at=call.queued_at)
+                      queued_at=call.times.queued_at)
         else:
             call.log("requeued", queue_name=self.queue, front=self.front)
             call.save(status="queued")
@@ -198,7 +198,7 @@ class Queued(CallState):
         # In the queue first (an agent may be offered the call at once), then the music: the offer must not
         # wait for Asterisk's answer to the music request.
         call.deps.queues.enqueue(call, self.queue, self.priority, front=self.front)
-        call.start_moh_soon(info.moh_class)
+        call.media.start_moh_soon(info.moh_class)
         interval = call.deps.settings.queue_announce_seconds
         if interval > 0:
             self.announcer = asyncio.create_task(self._announce(interval, info.moh_class))
@@ -224,17 +224,17 @@ class Queued(CallState):
             position = call.deps.queues.position(call)
             if position is None:
                 return
-            await call.stop_moh()
-            done = await call.play(["sound:callcenter/you-are-caller", f"number:{position}"])
+            await call.media.stop_moh()
+            done = await call.media.play(["sound:callcenter/you-are-caller", f"number:{position}"])
             call.log("position_announced", position=position)
             try:
                 await asyncio.shield(done)  # not done.cancel() with the task: stop_playback must still cut it
             except asyncio.CancelledError:
                 # Offered or hung up mid-sentence: cut the announcement, the caller keeps hearing music.
-                await call.stop_playback(done)
-                await call.start_moh(moh_class, best_effort=True)
+                await call.media.stop_playback(done)
+                await call.media.start_moh(moh_class, best_effort=True)
                 raise
-            await call.start_moh(moh_class)
+            await call.media.start_moh(moh_class)
 
     async def on_Offer(self, event: Offer) -> "CallState":
         return Offering(self.call, event.agent)
@@ -256,12 +256,12 @@ class Offering(CallState):
     async def enter(self) -> "CallState | None":
         call = self.call
         call.agent = self.agent
-        call.agent_channel_id = self.leg_id
+        call.legs.agent_channel_id = self.leg_id
         call.deps.bind(self.leg_id, call)
         await call.deps.pops.offer(call, self.agent)
-        call.offered_at = call.log("offered", agent_id=self.agent.id, queue_name=call.queue_name,
+        call.times.offered_at = call.log("offered", agent_id=self.agent.id, queue_name=call.queue_name,
                                    endpoint_kind=self.agent.endpoint.split("/", 1)[0])
-        call.save(status="offering", offered_at=call.offered_at)
+        call.save(status="offering", offered_at=call.times.offered_at)
         try:
             await call.originate_agent(self.agent, self.leg_id)
         except (AriError, AriUnavailable) as exc:
@@ -277,7 +277,7 @@ class Offering(CallState):
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.leg_id:
             return None
-        return self._ring_no_answer(self.call.dials.outcome(self.leg_id))
+        return self._ring_no_answer(self.call.legs.dials.outcome(self.leg_id))
 
     def _ring_no_answer(self, result: str) -> "CallState":
         call, queues = self.call, self.call.deps.queues
@@ -309,7 +309,7 @@ class InCall(CallState):
         channel_id = event.channel.id
         if channel_id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
-        if channel_id == self.call.agent_channel_id:
+        if channel_id == self.call.legs.agent_channel_id:
             return self.agent_left()
         await emergency.on_leg_gone(self.call, channel_id, destroyed=False)
         return None
@@ -329,7 +329,7 @@ class InCall(CallState):
         """The agent hung up. With the emergency service in the call, the caller stays talking to it; a caller
         the agent or the queue sends to the survey answers it (issue 17)."""
         call = self.call
-        if call.emergency is not None and call.emergency.answered:
+        if call.legs.emergency is not None and call.legs.emergency.answered:
             return WithEmergency(call)
         if wants_survey(call):
             return Surveying(call)
@@ -387,16 +387,16 @@ class Connected(InCall):
     async def _connect(self) -> None:
         call = self.call
         call.deps.queues.set_state(self.agent, "on_call", call_id=call.id)
-        call.answered_at = call.log("connected", agent_id=self.agent.id, queue_name=call.queue_name)
-        call.save(status="connected", agent_id=self.agent.id, answered_at=call.answered_at)
+        call.times.answered_at = call.log("connected", agent_id=self.agent.id, queue_name=call.queue_name)
+        call.save(status="connected", agent_id=self.agent.id, answered_at=call.times.answered_at)
         call.flavour.legs_answered(call)
-        await call.stop_moh()
+        await call.media.stop_moh()
         # A call transferred blind gets a second bridge, with a fresh id: the first may still be going away.
-        suffix = f"-{call.bridges_used}" if call.bridges_used else ""
-        call.bridges_used += 1
-        call.bridge_id = await call.deps.ari.create_bridge("call-" + call.id + suffix)
-        call.deps.bind_bridge(call.bridge_id, call)
-        await call.deps.ari.add_to_bridge(call.bridge_id, [call.channel.id, call.agent_channel_id])
+        suffix = f"-{call.legs.bridges_used}" if call.legs.bridges_used else ""
+        call.legs.bridges_used += 1
+        call.legs.bridge_id = await call.deps.ari.create_bridge("call-" + call.id + suffix)
+        call.deps.bind_bridge(call.legs.bridge_id, call)
+        await call.deps.ari.add_to_bridge(call.legs.bridge_id, [call.channel.id, call.legs.agent_channel_id])
         await call.deps.recordings.start(call)
 
     async def do_conference_emergency(self, channel_id: str) -> None:
@@ -406,7 +406,7 @@ class Connected(InCall):
         """Read a ticket's serial to the caller while the agent stays on the line (issue 17). Not awaited
         here: the call's own task must go on to handle the PlaybackFinished that ends it."""
         call = self.call
-        done = await call.play(media, playback_id)
+        done = await call.media.play(media, playback_id)
         call.log("ticket_read_out", complaint_id=complaint_id, playback_id=playback_id)
         done.add_done_callback(lambda f: f.cancelled() or call.log(
             "ticket_read_out_finished", complaint_id=complaint_id, playback_id=playback_id, state=f.result()))
@@ -415,7 +415,7 @@ class Connected(InCall):
         emergency.refuse_while_in_call(self.call, "hold the caller")
         await hold_caller(self.call)
         # The agent may talk to a colleague meanwhile: the caller hears only the music.
-        await self.call.deps.ari.mute(self.call.agent_channel_id, "in")
+        await self.call.deps.ari.mute(self.call.legs.agent_channel_id, "in")
         self.call.log("held")
         return Held(self.call, self.agent)
 
@@ -428,7 +428,7 @@ class Held(InCall):
         await announce(self.call, self.agent, "held")
 
     async def do_unhold(self) -> "CallState":
-        await quietly(self.call.deps.ari.unmute(self.call.agent_channel_id, "in"))
+        await quietly(self.call.deps.ari.unmute(self.call.legs.agent_channel_id, "in"))
         await unhold_caller(self.call)
         self.call.log("unheld")
         return Connected(self.call, self.agent, fresh=False)
@@ -490,10 +490,10 @@ class Consulting(CallState):
                 await self._bridge_agents()
             await announce(call, self.agent, "consulting", target=self.target.number)
             return None
-        if not call.on_hold:
+        if not call.legs.on_hold:
             await hold_caller(call)
-        await call.deps.ari.remove_from_bridge(call.bridge_id, [call.agent_channel_id])
-        await quietly(call.deps.ari.unmute(call.agent_channel_id, "in"))  # muted if the caller was held
+        await call.deps.ari.remove_from_bridge(call.legs.bridge_id, [call.legs.agent_channel_id])
+        await quietly(call.deps.ari.unmute(call.legs.agent_channel_id, "in"))  # muted if the caller was held
         call.deps.bind(self.leg_id, call)
         call.log("transfer_started", mode="warm", from_agent=self.agent.number, to_agent=self.target.number,
                  to_queue=self.queue, consult_channel=self.leg_id)
@@ -526,18 +526,19 @@ class Consulting(CallState):
         controller finds it (`consult-<call id>-...`; a new one each time, as the last may be going away)."""
         call, ari = self.call, self.call.deps.ari
         self.bridge_id = await ari.create_bridge(f"{CONSULT_BRIDGE_PREFIX}{call.id}-{uuid.uuid4().hex[:8]}")
-        await ari.add_to_bridge(self.bridge_id, [call.agent_channel_id, self.leg_id])
+        await ari.add_to_bridge(self.bridge_id, [call.legs.agent_channel_id, self.leg_id])
 
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.leg_id:
             return None
-        return await self._back_to_caller("hangup" if self.answered else self.call.dials.outcome(self.leg_id))
+        dials = self.call.legs.dials
+        return await self._back_to_caller("hangup" if self.answered else dials.outcome(self.leg_id))
 
     async def on_StasisEnd(self, event: StasisEnd) -> "CallState | None":
         channel_id = event.channel.id
         if channel_id == self.call.channel.id:
             return self.caller_gone("caller_hangup")
-        if channel_id == self.call.agent_channel_id:
+        if channel_id == self.call.legs.agent_channel_id:
             # The first agent hung up: an answered consultation completes the transfer, as on a desk phone.
             if self.answered:
                 return await self.do_complete()
@@ -561,16 +562,16 @@ class Consulting(CallState):
         # race the add (a colleague then missing from the caller's bridge).
         if self.bridge_id:
             await quietly(call.deps.ari.remove_from_bridge(self.bridge_id, [self.leg_id]))
-        await call.deps.ari.add_to_bridge(call.bridge_id, [self.leg_id])
+        await call.deps.ari.add_to_bridge(call.legs.bridge_id, [self.leg_id])
         await self.leave()
         await unhold_caller(call)
-        first_leg = call.agent_channel_id
+        first_leg = call.legs.agent_channel_id
         await announce(call, self.agent, "ended", reason="transferred")
         call.log("transfer_completed", mode="warm", from_agent=self.agent.number, to_agent=self.target.number)
         await quietly(call.deps.ari.hangup(first_leg))
         call.close_leg(first_leg)
         call.release_agent()
-        call.agent, call.agent_channel_id = self.target, self.leg_id
+        call.agent, call.legs.agent_channel_id = self.target, self.leg_id
         call.save(agent_id=self.target.id)
         return Connected(call, self.target, fresh=False)
 
@@ -598,7 +599,7 @@ class Consulting(CallState):
     async def _resume(self) -> "CallState":
         call = self.call
         await self.leave()
-        await call.deps.ari.add_to_bridge(call.bridge_id, [call.agent_channel_id])
+        await call.deps.ari.add_to_bridge(call.legs.bridge_id, [call.legs.agent_channel_id])
         await unhold_caller(call)
         return Connected(call, self.agent, fresh=False)
 
@@ -706,14 +707,14 @@ async def hold_caller(call: "Call") -> None:
     """Music to the caller, and the caller muted, so the agent can talk in the room without being heard."""
     await call.deps.ari.mute(call.channel.id, "in")
     info = call.deps.queues.queues.get(call.queue_name or "")
-    await call.start_moh(info.moh_class if info else "default")
-    call.on_hold = True
+    await call.media.start_moh(info.moh_class if info else "default")
+    call.legs.on_hold = True
 
 
 async def unhold_caller(call: "Call") -> None:
-    await call.stop_moh()
+    await call.media.stop_moh()
     await quietly(call.deps.ari.unmute(call.channel.id, "in"))
-    call.on_hold = False
+    call.legs.on_hold = False
 
 
 async def drop_agent(call: "Call", reason: str, **where) -> None:
@@ -729,12 +730,12 @@ async def release_agent_leg(call: "Call") -> None:
     their recording is closed, their leg hung up, the bridge taken down (the caller stays in our app), and
     the agent goes to wrap-up."""
     await _close_agent_leg(call)
-    if call.bridge_id:
-        await quietly(call.deps.ari.destroy_bridge(call.bridge_id))
-    if call.on_hold:
+    if call.legs.bridge_id:
+        await quietly(call.deps.ari.destroy_bridge(call.legs.bridge_id))
+    if call.legs.on_hold:
         await unhold_caller(call)
     call.release_agent()
-    call.agent = call.agent_channel_id = call.bridge_id = None
+    call.agent = call.legs.agent_channel_id = call.legs.bridge_id = None
 
 
 async def hand_over_to_emergency(call: "Call") -> None:
@@ -745,19 +746,19 @@ async def hand_over_to_emergency(call: "Call") -> None:
     call.log("emergency_handover", from_agent=agent.number)
     await _close_agent_leg(call)
     call.release_agent()
-    call.agent = call.agent_channel_id = None
+    call.agent = call.legs.agent_channel_id = None
 
 
 async def _close_agent_leg(call: "Call") -> None:
     """The agent's recording closed and brought home (it is of the agent's conversation, so it ends with
     their part), and their leg hung up."""
-    if call.recording_name:
+    if call.media.recording_name:
         await call.deps.recordings.stop(call)
         call.deps.recordings.collect(call)
-        call.recording_name = None
-    if call.agent_channel_id:
-        await quietly(call.deps.ari.hangup(call.agent_channel_id))
-        call.close_leg(call.agent_channel_id)
+        call.media.recording_name = None
+    if call.legs.agent_channel_id:
+        await quietly(call.deps.ari.hangup(call.legs.agent_channel_id))
+        call.close_leg(call.legs.agent_channel_id)
 
 
 def survey_possible(call: "Call") -> bool:

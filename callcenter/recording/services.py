@@ -46,16 +46,16 @@ class RecordingService:
         self.pending: set[asyncio.Task] = set()
 
     async def start(self, call) -> None:
-        if not self.enabled or not call.bridge_id:
+        if not self.enabled or not call.legs.bridge_id:
             return
         name = f"call-{call.id}-{call.agent.id}"
         try:
-            await self._ari.record_bridge(call.bridge_id, name, self._fmt)
+            await self._ari.record_bridge(call.legs.bridge_id, name, self._fmt)
         except (AriError, AriUnavailable) as exc:
             log.error("call %s: recording did not start: %s", call.id, exc)
             call.log("recording_failed", error=str(exc)[:200])
             return
-        call.recording_name = name
+        call.media.recording_name = name
         self._started[name] = utcnow()
         call.log("recording_started", recording=name)
 
@@ -69,17 +69,17 @@ class RecordingService:
         return self._finished.setdefault(name, asyncio.Event())
 
     async def stop(self, call) -> None:
-        if call.recording_name:
+        if call.media.recording_name:
             try:
-                await self._ari.stop_recording(call.recording_name)
+                await self._ari.stop_recording(call.media.recording_name)
             except (AriNotFound, AriUnavailable):
                 pass  # already stopped when the bridge emptied, or Asterisk is gone
 
     def collect(self, call) -> None:
         """Fetch the finished file in the background: the call's tear-down must not wait for it."""
-        if not call.recording_name:
+        if not call.media.recording_name:
             return
-        self._collect_soon(call.id, call.agent.id if call.agent else None, call.recording_name)
+        self._collect_soon(call.id, call.agent.id if call.agent else None, call.media.recording_name)
 
     def _collect_soon(self, call_id: str, agent_id: int | None, name: str) -> None:
         task = asyncio.create_task(self._collect(call_id, agent_id, name))
@@ -151,8 +151,8 @@ class RecordingService:
             await self._ari.live_recording(name)
         except (AriError, AriUnavailable):
             return False
-        call.recording_name = name
-        self._started.setdefault(name, call.answered_at)
+        call.media.recording_name = name
+        self._started.setdefault(name, call.times.answered_at)
         return True
 
     async def recover(self, call_id: str, agent_id: int | None, name: str, started) -> float | None:

@@ -134,12 +134,12 @@ class MonitorSession:
     def monitored_agent_channel(self) -> str | None:
         if self.call.ended.is_set() or self.call.state.name not in MONITORABLE:
             return None
-        return self.call.agent_channel_id
+        return self.call.legs.agent_channel_id
 
     def monitored_bridge(self) -> str | None:
         if self.call.ended.is_set() or self.call.state.name not in MONITORABLE:
             return None
-        return self.call.bridge_id
+        return self.call.legs.bridge_id
 
     def monitoring_started(self) -> None:
         self.monitoring_since = utcnow()

@@ -161,7 +161,7 @@ def emergency_leg(call, events: Iterable[Any]) -> dict | None:
         if event.type in (EMERGENCY_JOINED, EMERGENCY_FAILED, EMERGENCY_LEFT):
             last = event
             answered_once = answered_once or event.type == EMERGENCY_JOINED
-    leg = getattr(call, "emergency", None) if call is not None else None
+    leg = getattr(getattr(call, "legs", None), "emergency", None)
     if leg is not None and leg.answered and call.agent is None:
         view = {"state": "handed_over"}  # the agent left; caller and emergency service talk on
     elif leg is not None:
@@ -397,8 +397,8 @@ class EscalationService:
     def _performed(self, call, agent, kind: str, user_id: int | None, decided: dict) -> None:
         at = utcnow()
         self._events.event(call.id, "escalation_performed", agent_id=agent.id, ts=at, kind=kind,
-                           seconds_from_call_start=seconds_between(call.started_at, at), user_id=user_id,
-                           **decided)
+                           seconds_from_call_start=seconds_between(call.times.started_at, at),
+                           user_id=user_id, **decided)
 
     async def override(self, call_id: str, user, reason: str) -> dict:
         """A nurse lifts the wrap-up rule with a written reason: a call event and an audit row."""

@@ -80,7 +80,7 @@ class WallboardService:
                 "call_id": agent.call_id}
 
     def _call(self, call) -> dict:
-        since = call.answered_at or call.offered_at or call.started_at
+        since = call.times.answered_at or call.times.offered_at or call.times.started_at
         monitors = self._monitors.for_call(call.id) if self._monitors else []
         return {
             "call_id": call.id, "queue": call.queue_name, "state": call.state.name,

@@ -83,7 +83,8 @@ def test_given_connected_call_when_agent_holds_with_button_and_h_then_held_and_r
     page.keyboard.press("h")
     expect(page.locator("#call-state")).to_have_text("Connected")
     assert call_state(live, call_id) == "connected"
-    assert bridged(live, caller, live_call(live, call_id).agent_channel_id), "agent and caller still bridged"
+    agent_leg = live_call(live, call_id).legs.agent_channel_id
+    assert bridged(live, caller, agent_leg), "agent and caller still bridged"
     expect(page.locator("#desk-error")).to_be_hidden()
 
 
@@ -100,7 +101,7 @@ def test_given_connected_call_when_blind_transfer_to_queue_then_second_desk_take
 
     call = live_call(live, call_id)
     wait_until(lambda: call.agent is not None and call.agent.number == SECOND_DESK
-               and bridged(live, caller, call.agent_channel_id), 30, "the caller bridged with desk 1001")
+               and bridged(live, caller, call.legs.agent_channel_id), 30, "the caller bridged with desk 1001")
     assert live.services.queues.agent(SECOND_DESK).state == "on_call"
     assert call_state(live, call_id) == "connected"
     expect(page.locator("#desk-error")).to_be_hidden()
@@ -124,7 +125,8 @@ def test_given_connected_call_when_warm_transfer_to_agent_and_complete_then_call
     page.click("#btn-complete")
     expect_wrapup(page, "Transferred")
     call = live_call(live, call_id)
-    wait_until(lambda: call.agent.number == SECOND_DESK and bridged(live, caller, call.agent_channel_id), 15,
+    wait_until(lambda: call.agent.number == SECOND_DESK and bridged(live, caller, call.legs.agent_channel_id),
+               15,
                "the caller bridged with desk 1001")
     assert call_state(live, call_id) == "connected"
     expect(page.locator("#desk-error")).to_be_hidden()
@@ -167,7 +169,7 @@ def test_given_patient_card_when_agent_clicks_call_then_agent_and_patient_bridge
         [row] = session.scalars(select(Call).where(Call.direction == "outbound")).all()
     assert row.patient_id == patient_id and row.caller_e164 == PHONE
     call = live_call(live, row.id)
-    wait_until(lambda: bridged(live, call.agent_channel_id, call.channel.id), 15,
+    wait_until(lambda: bridged(live, call.legs.agent_channel_id, call.channel.id), 15,
                "the agent's phone bridged with the simulated patient")
     assert call_state(live, row.id) == "connected"
 
@@ -231,5 +233,6 @@ def test_given_connected_call_when_agent_opens_a_ticket_then_its_serial_shows_an
     assert (ticket.serial, ticket.call_id, ticket.channel) == (number, call_id, "phone")
     assert ticket.text == "Waited <b>four</b> hours for the scan." and read.data["complaint_id"] == ticket.id
     assert call_state(live, call_id) == "connected"
-    assert bridged(live, caller, live_call(live, call_id).agent_channel_id), "agent and caller still bridged"
+    agent_leg = live_call(live, call_id).legs.agent_channel_id
+    assert bridged(live, caller, agent_leg), "agent and caller still bridged"
     expect(page.locator("#desk-error")).to_be_hidden()

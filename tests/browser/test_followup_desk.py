@@ -85,7 +85,8 @@ def test_given_a_due_follow_up_when_previewed_and_called_then_a_real_call_bridge
         row = session.get(Call, call_id)
     assert row.direction == "outbound" and row.patient_id == patient_id and row.caller_e164 == PHONE
     call = live_call(live, call_id)
-    wait_until(lambda: call.agent_channel_id and bridged(live, call.agent_channel_id, call.channel.id), 60,
+    wait_until(lambda: call.legs.agent_channel_id
+               and bridged(live, call.legs.agent_channel_id, call.channel.id), 60,
                "the agent's phone bridged with the patient's")
     api(live, "POST", f"/api/calls/{call_id}/hangup")
 

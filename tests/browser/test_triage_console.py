@@ -77,8 +77,8 @@ def test_given_red_flag_when_agent_conferences_emergency_number_then_it_joins_th
     expect(page.locator("#disp-status")).to_contain_text("Emergency number conferenced")
 
     def emergency_in_bridge():
-        channels = live.run(live.services.ari.bridge(call.bridge_id))["channels"]
-        return call.channel.id in channels and call.agent_channel_id in channels and any(
+        channels = live.run(live.services.ari.bridge(call.legs.bridge_id))["channels"]
+        return call.channel.id in channels and call.legs.agent_channel_id in channels and any(
             c.startswith("emergency-") for c in channels)
     wait_until(emergency_in_bridge, 20, "the emergency number in the caller's bridge")
     screenshot(page, "triage-emergency-conference")
@@ -133,8 +133,8 @@ def test_given_red_flag_when_agent_warm_transfers_to_nurse_then_caller_bridged_t
     expect(page.locator("#disp-status")).to_contain_text("Transferred to the nurse")
     wait_until(lambda: call.agent is not None and call.agent.number == NURSE_DESK, 15,
                "the nurse to own the call")
-    caller, nurse_leg = call.channel.id, call.agent_channel_id
-    bridge = live.run(live.services.ari.bridge(call.bridge_id))
+    caller, nurse_leg = call.channel.id, call.legs.agent_channel_id
+    bridge = live.run(live.services.ari.bridge(call.legs.bridge_id))
     assert caller in bridge["channels"] and nurse_leg in bridge["channels"], bridge
     assert nurse_leg.startswith("consult-"), "the nurse's channel of the consultation"
 
@@ -280,7 +280,7 @@ def test_given_the_emergency_service_answered_when_the_agent_may_hang_up_then_th
     expect(page.locator("#call-state")).to_have_text("Caller with the emergency service")
 
     def caller_with_emergency_only():
-        channels = set(live.run(live.services.ari.bridge(call.bridge_id))["channels"])
+        channels = set(live.run(live.services.ari.bridge(call.legs.bridge_id))["channels"])
         return len(channels) == 2 and caller in channels and any(c.startswith("emergency-") for c in channels)
     wait_until(caller_with_emergency_only, 20, "the caller alone with the emergency service in the bridge")
     expect(notice).to_contain_text("You left the call: the caller is still talking with the emergency")

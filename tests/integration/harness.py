@@ -124,7 +124,8 @@ class ContactCenter:
         lines += [f"row {r.id}: status={r.status} outcome={r.outcome} reason={r.end_reason}" for r in rows]
         for call in self.s.router.live_calls():
             lines.append(f"live call {call.id}: state={call.state.name} unread={call._inbox.qsize()} "
-                         f"agent={getattr(call.agent, 'number', None)} agent_leg={call.agent_channel_id}")
+                         f"agent={getattr(call.agent, 'number', None)} "
+                         f"agent_leg={call.legs.agent_channel_id}")
             lines += [f"    at {where}" for where in _awaiting(getattr(call, "task", None))]
         try:
             lines.append(f"asterisk channels: {[(c.id, c.state) for c in await self.ari.channels()]}")

@@ -118,13 +118,13 @@ async def state_message(ws, state: str, timeout: float = 15) -> dict:
 async def test_given_connected_call_when_hold_then_caller_hears_music_and_unhold_resumes(center):
     ws = await center.agent_socket("1005")
     call, row = await nurse_call(center)
-    caller, agent_leg = call.channel.id, call.agent_channel_id
+    caller, agent_leg = call.channel.id, call.legs.agent_channel_id
     async with Ear(center) as ear:
         status, body = await post(center, f"/api/calls/{row.id}/hold")
         assert (status, body) == (200, {"call_id": row.id, "state": "held"})
         assert (await state_message(ws, "held"))["call_id"] == row.id
         assert (await get_call(center, row.id))["state"] == "held"
-        assert await bridge_members(center, call.bridge_id) == {caller, agent_leg}, \
+        assert await bridge_members(center, call.legs.bridge_id) == {caller, agent_leg}, \
             "the agent stays in the bridge with the caller"
         # The agent's phone is muted on hold, so what the caller hears now is the music.
         assert await ear.loudness(caller) > 100, "the held caller hears music, not silence"
@@ -136,7 +136,7 @@ async def test_given_connected_call_when_hold_then_caller_hears_music_and_unhold
         assert (status, body["state"]) == (200, "connected")
         await state_message(ws, "connected")
         assert (await get_call(center, row.id))["state"] == "connected"
-        assert await bridge_members(center, call.bridge_id) == {caller, agent_leg}
+        assert await bridge_members(center, call.legs.bridge_id) == {caller, agent_leg}
         assert await ear.loudness(agent_leg) > 100, "after unhold the agent hears the caller again"
     types = event_types(await center.events(row.id))
     assert types.index("connected") < types.index("held") < types.index("unheld")
@@ -156,7 +156,7 @@ async def wrapped_up(center, call_id: str, number: str) -> bool:
 async def test_given_connected_call_when_blind_transfer_to_queue_then_second_agent_talks_with_caller(center):
     ws2 = await center.agent_socket("1001")
     call, row = await nurse_call(center)
-    first_leg = call.agent_channel_id
+    first_leg = call.legs.agent_channel_id
     await center.set_agent("1001", "available")  # a scheduler: skill 'general', not 'nurse'
 
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "blind", "queue": "general"})
@@ -166,7 +166,7 @@ async def test_given_connected_call_when_blind_transfer_to_queue_then_second_age
 
     async def bridged_with_second_agent():
         return call.agent is not None and call.agent.number == "1001" and \
-            await bridge_with(center, call.channel.id, call.agent_channel_id)
+            await bridge_with(center, call.channel.id, call.legs.agent_channel_id)
     await center.wait_for(bridged_with_second_agent, 30, "the caller bridged with agent 1001")
     assert first_leg not in await center.live_channels(), "the first agent's phone is hung up"
     assert await wrapped_up(center, row.id, "1005")
@@ -198,7 +198,8 @@ async def test_given_busy_target_when_blind_transfer_to_agent_then_409_and_call_
     assert status == 400
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "blind", "queue": "nowhere"})
     assert status == 404
-    assert await bridge_with(center, call.channel.id, call.agent_channel_id), "the call goes on untouched"
+    assert await bridge_with(center, call.channel.id, call.legs.agent_channel_id), \
+        "the call goes on untouched"
 
     await center.set_agent("1006", "available")
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "blind", "agent": "1006"})
@@ -206,7 +207,7 @@ async def test_given_busy_target_when_blind_transfer_to_agent_then_409_and_call_
 
     async def with_1006():
         return call.agent is not None and call.agent.number == "1006" and \
-            await bridge_with(center, call.channel.id, call.agent_channel_id)
+            await bridge_with(center, call.channel.id, call.legs.agent_channel_id)
     await center.wait_for(with_1006, 30, "the caller bridged with agent 1006")
 
 
@@ -216,14 +217,14 @@ async def consult_answered(center, call) -> dict:
         state = call.state
         if state.name != "consulting" or not state.answered:
             return None
-        return await bridge_with(center, call.agent_channel_id, state.leg_id)
+        return await bridge_with(center, call.legs.agent_channel_id, state.leg_id)
     return await center.wait_for(answered, 30, "the consultation to be answered")
 
 
 async def test_given_connected_call_when_warm_transfer_completed_then_caller_talks_with_target(center):
     ws1 = await center.agent_socket("1005")
     call, row = await nurse_call(center)
-    first_leg = call.agent_channel_id
+    first_leg = call.legs.agent_channel_id
     await center.set_agent("1006", "available")
 
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "warm", "agent": "1006"})
@@ -233,12 +234,12 @@ async def test_given_connected_call_when_warm_transfer_completed_then_caller_tal
     assert status == 409, "cannot complete before the target answered"
     await consult_answered(center, call)
     consult_leg = call.state.leg_id
-    assert await bridge_members(center, call.bridge_id) == {call.channel.id}, "the caller waits on hold"
+    assert await bridge_members(center, call.legs.bridge_id) == {call.channel.id}, "the caller waits on hold"
     assert (await get_call(center, row.id))["state"] == "consulting"
 
     status, body = await post(center, f"/api/calls/{row.id}/transfer/complete")
     assert (status, body["state"]) == (200, "connected")
-    assert await bridge_members(center, call.bridge_id) == {call.channel.id, consult_leg}
+    assert await bridge_members(center, call.legs.bridge_id) == {call.channel.id, consult_leg}
     await state_message(ws1, "ended")
     await center.wait_for(lambda: _gone(center, first_leg), 10, "the first agent's leg to end")
     assert await wrapped_up(center, row.id, "1005") and await agent_state(center, "1006") == "on_call"
@@ -254,7 +255,7 @@ async def _gone(center, channel_id: str) -> bool:
 
 async def test_given_warm_transfer_to_queue_when_cancelled_then_agent_back_with_caller(center):
     call, row = await nurse_call(center)
-    first_leg = call.agent_channel_id
+    first_leg = call.legs.agent_channel_id
     await center.set_agent("1002", "available")
 
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "warm", "queue": "general"})
@@ -265,7 +266,7 @@ async def test_given_warm_transfer_to_queue_when_cancelled_then_agent_back_with_
 
     status, body = await post(center, f"/api/calls/{row.id}/transfer/cancel")
     assert (status, body["state"]) == (200, "connected")
-    assert await bridge_members(center, call.bridge_id) == {call.channel.id, first_leg}
+    assert await bridge_members(center, call.legs.bridge_id) == {call.channel.id, first_leg}
     await center.wait_for(lambda: _gone(center, consult_leg), 10, "the consultation leg to end")
     assert (await agent_state(center, "1005"), await agent_state(center, "1002")) == ("on_call", "available")
     status, body = await post(center, f"/api/calls/{row.id}/transfer/cancel")
@@ -308,7 +309,8 @@ async def test_given_available_agent_when_click_to_dial_then_agent_and_patient_b
     assert status == 409, "one call at a time"
     await state_message(ws, "connected", timeout=30)
     call = center.s.router.find(call_id)
-    assert await bridge_with(center, call.channel.id, call.agent_channel_id), "agent and patient are bridged"
+    assert await bridge_with(center, call.channel.id, call.legs.agent_channel_id), \
+        "agent and patient are bridged"
     live = await center.ari.channel(call.channel.id)
     assert "sim-callee" in live.name
 

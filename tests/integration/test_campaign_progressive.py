@@ -86,7 +86,7 @@ async def test_given_free_agent_when_progressive_run_then_pop_before_bridge_and_
     bridge = await _wait_bridged(center)
     bridged_at = time.monotonic()
     call = center.s.router.find(pop["call_id"])
-    assert set(bridge["channels"]) == {call.channel.id, call.agent_channel_id}
+    assert set(bridge["channels"]) == {call.channel.id, call.legs.agent_channel_id}
     assert pop_at <= bridged_at
     assert pop["campaign"]["name"] == "prog-ok" and pop["script"] == "scheduling"
     assert [p["id"] for p in pop["patients"]] == [ids["person-801"]]
@@ -229,7 +229,7 @@ async def test_given_no_free_agent_at_first_when_one_becomes_available_mid_run_t
         pop = msg if msg["type"] == "screen_pop" else None
     bridge = await _wait_bridged(center)
     call = center.s.router.find(pop["call_id"])
-    assert set(bridge["channels"]) == {call.channel.id, call.agent_channel_id}
+    assert set(bridge["channels"]) == {call.channel.id, call.legs.agent_channel_id}
     assert [p["id"] for p in pop["patients"]] == [ids["person-851"]]
     await center.s.controls.hangup(pop["call_id"])
     report = await asyncio.wait_for(run, 60)

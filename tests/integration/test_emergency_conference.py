@@ -63,7 +63,7 @@ async def wrap_up(center, call_id: str) -> int:
 async def emergency_in_bridge(center, call) -> str:
     """The emergency leg, once it answered and joined the caller's bridge."""
     async def joined():
-        members = await bridge_members(center, call.bridge_id)
+        members = await bridge_members(center, call.legs.bridge_id)
         return next((c for c in members if c.startswith("emergency-")), None)
     return await center.wait_for(joined, 30, "the emergency service in the caller's bridge")
 
@@ -87,7 +87,7 @@ async def test_given_the_emergency_service_in_the_call_when_the_agent_hangs_up_t
     emergency_number(center, ANSWERS)
     ws = await center.agent_socket(DESK)
     call, row = await nurse_call(center, DESK)
-    caller, agent_leg = call.channel.id, call.agent_channel_id
+    caller, agent_leg = call.channel.id, call.legs.agent_channel_id
     await red_flag(center)
     status, body = await conference(center)
     assert (status, body["performed"], body["state"]) == (200, False, "dialing"), body
@@ -109,7 +109,7 @@ async def test_given_the_emergency_service_in_the_call_when_the_agent_hangs_up_t
     async def agent_gone():
         return agent_leg not in await center.live_channels()
     await center.wait_for(agent_gone, 15, "the agent's leg to be hung up")
-    assert await bridge_members(center, call.bridge_id) == {caller, leg}, "the bridge survives the agent"
+    assert await bridge_members(center, call.legs.bridge_id) == {caller, leg}, "the bridge survives the agent"
     assert {(await center.ari.channel(c)).state for c in (caller, leg)} == {"Up"}
     assert center.s.router.find(row.id) is call and call.state.name == "with_emergency"
     assert center.s.queues.agent(DESK).state in ("wrapup", "available"), "the agent's part is over"
@@ -150,7 +150,7 @@ async def test_given_the_emergency_service_and_agent_in_the_call_when_the_caller
         center):
     emergency_number(center, ANSWERS)
     call, row = await nurse_call(center, DESK)
-    agent_leg = call.agent_channel_id
+    agent_leg = call.legs.agent_channel_id
     await red_flag(center)
     await conference(center)
     await emergency_in_bridge(center, call)
@@ -230,7 +230,8 @@ async def test_given_the_emergency_service_in_the_call_when_the_agent_holds_or_t
     assert status == 409 and "emergency" in body["error"]
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "blind", "queue": "general"})
     assert status == 409 and "emergency" in body["error"]
-    assert await bridge_members(center, call.bridge_id) == {call.channel.id, call.agent_channel_id, leg}
+    members = {call.channel.id, call.legs.agent_channel_id, leg}
+    assert await bridge_members(center, call.legs.bridge_id) == members
 
 
 # -- the controller killed and started again (calls/reconcile.py) --------------------------------------------

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.asterisk
 
 async def still_talking(center, call) -> bool:
     """The call is connected and Asterisk still bridges its caller with its agent."""
-    members = await bridge_members(center, call.bridge_id)
-    return call.state.name == "connected" and members == {call.channel.id, call.agent_channel_id}
+    members = await bridge_members(center, call.legs.bridge_id)
+    return call.state.name == "connected" and members == {call.channel.id, call.legs.agent_channel_id}
 
 
 async def test_given_a_talking_call_when_the_router_fails_on_a_new_caller_then_it_is_hung_up_and_talk_goes_on(
@@ -74,7 +74,7 @@ async def test_given_a_talking_call_when_another_calls_handler_raises_on_answer_
     # The leg whose handling failed was hung up (not left up in silence); the agent, free again, was
     # offered the caller anew from the front of the queue, and now talks with them.
     assert broken_legs[0] not in await center.live_channels()
-    assert failing.agent_channel_id != broken_legs[0] and failing.agent is center.s.queues.agent("1006")
+    assert failing.legs.agent_channel_id != broken_legs[0] and failing.agent is center.s.queues.agent("1006")
     assert await still_talking(center, failing)
     types = event_types(await center.events(failing.id))
     assert types.index("fail_safe") < types.index("requeued") < types.index("connected")

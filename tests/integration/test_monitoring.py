@@ -107,9 +107,9 @@ async def bridge(center, bridge_id: str) -> dict | None:
 
 async def assert_call_undisturbed(center, call) -> None:
     assert not call.ended.is_set() and call.state.name == "connected"
-    call_bridge = await bridge(center, call.bridge_id)
+    call_bridge = await bridge(center, call.legs.bridge_id)
     assert call_bridge is not None
-    assert {call.channel.id, call.agent_channel_id} <= set(call_bridge["channels"])
+    assert {call.channel.id, call.legs.agent_channel_id} <= set(call_bridge["channels"])
 
 
 async def wait_monitoring(center, session_id: str) -> None:
@@ -149,10 +149,10 @@ async def test_given_connected_call_when_supervisor_listens_or_whispers_then_sno
     snoop_channel = await center.ari.request("GET", f"/channels/{snoop}")
     assert snoop_channel["name"].startswith("Snoop/"), snoop_channel["name"]
     spied = [(s["channel_id"], s["spy"], s["whisper"]) for s in snoops]
-    assert spied == [(call.agent_channel_id, *directions)]
+    assert spied == [(call.legs.agent_channel_id, *directions)]
     own = await bridge(center, f"monitor-{sid}")
     assert own is not None and set(own["channels"]) == {supervisor, snoop}
-    assert supervisor not in (await bridge(center, call.bridge_id))["channels"]
+    assert supervisor not in (await bridge(center, call.legs.bridge_id))["channels"]
     await assert_call_undisturbed(center, call)
     await asyncio.sleep(3)  # the supervisor's phone sends its tone all along
 
@@ -206,16 +206,16 @@ async def test_given_connected_call_when_supervisor_barges_then_joins_call_bridg
     sid = session["id"]
     await wait_monitoring(center, sid)
 
-    call_bridge = await bridge(center, call.bridge_id)
-    assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id, f"sup-{sid}"}
+    call_bridge = await bridge(center, call.legs.bridge_id)
+    assert set(call_bridge["channels"]) == {call.channel.id, call.legs.agent_channel_id, f"sup-{sid}"}
     assert await bridge(center, f"monitor-{sid}") is None, "barge uses the call's own bridge"
 
     await asyncio.sleep(3)  # the supervisor's phone sends its tone all along
 
     await stop(center, sid)
     await wait_gone(center, [f"sup-{sid}"])
-    call_bridge = await bridge(center, call.bridge_id)
-    assert set(call_bridge["channels"]) == {call.channel.id, call.agent_channel_id}
+    call_bridge = await bridge(center, call.legs.bridge_id)
+    assert set(call_bridge["channels"]) == {call.channel.id, call.legs.agent_channel_id}
     await assert_call_undisturbed(center, call)
 
     # In a barge everyone hears everyone: the tone reached the agent and the patient.

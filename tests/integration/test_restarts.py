@@ -83,9 +83,10 @@ async def test_given_calls_talking_waiting_and_in_ivr_when_the_ari_websocket_dro
     call = center.s.router.find(talking.id)
     # The same call objects go on: nothing adopted or re-queued.
     assert {c.id: c for c in center.s.router.live_calls()} == calls_before
-    assert call.state.name == "connected" and call.bridge_id == "call-" + talking.id
-    assert await bridge_channels(center.ari, call.bridge_id) == {call.channel.id, call.agent_channel_id}
-    assert {(await center.ari.channel(c)).state for c in (call.channel.id, call.agent_channel_id)} == {"Up"}
+    assert call.state.name == "connected" and call.legs.bridge_id == "call-" + talking.id
+    both = {call.channel.id, call.legs.agent_channel_id}
+    assert await bridge_channels(center.ari, call.legs.bridge_id) == both
+    assert {(await center.ari.channel(c)).state for c in both} == {"Up"}
     assert center.s.queues.agent("1001").state == "on_call"
     await center.wait_for(lambda: _status_count(center, "queued", 2), 60, "the IVR caller to reach results")
     queued = await center.s.db.run(lambda s: s.scalars(select(Call.queue_name)

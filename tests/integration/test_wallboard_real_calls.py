@@ -24,7 +24,7 @@ async def test_given_a_connected_call_when_the_agent_holds_then_consults_then_th
     status, _ = await post(center, f"/api/calls/{row.id}/hold")
     assert status == 200
     assert await board_calls(center) == {row.id: ("held", "held", "1005")}
-    assert await bridge_members(center, call.bridge_id) == {call.channel.id, call.agent_channel_id}
+    assert await bridge_members(center, call.legs.bridge_id) == {call.channel.id, call.legs.agent_channel_id}
 
     await center.set_agent("1006", "available")
     status, body = await post(center, f"/api/calls/{row.id}/transfer", {"mode": "warm", "agent": "1006"})

@@ -42,7 +42,8 @@ async def app(tmp_path, database_url, aiohttp_server):
                                                   queue_name="general", status="connected",
                                                   caller_e164=CALLER, caller_raw=CALLER)))
     services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
-                                               patients=[], started_at=started, task=None,
+                                               patients=[], task=None,
+                                               times=SimpleNamespace(started_at=started),
                                                channel=SimpleNamespace(id="caller-1"), flavour=Inbound(),
                                                start=lambda initial: None))
     agent.state, agent.call_id = "on_call", CALL_ID

@@ -57,7 +57,7 @@ async def connected_call(router, queues, agent: str = "1003"):
     call = router.start_inbound(live("caller-1"), "hotline", initial=lambda c: states.Queued(c, "nurse"))
     queues.request_state(agent, "available")
     await wait_until(lambda: call.state.name == "offering", what="the offer")
-    await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))
+    await router.on_event(stasis_start(call.legs.agent_channel_id, "agent", call.id))
     await wait_until(lambda: call.state.name == "connected", what="the connection")
     return call
 
@@ -69,7 +69,7 @@ async def test_given_agent_of_another_desk_when_hold_then_403_and_own_desk_holds
         await controls.hold(call.id, User("agent", "1001"))
     assert refused.value.status == 403
     assert await controls.hold(call.id, User("nurse", "1003")) == "held"
-    assert ("caller-1", "in") in ari.sent("mute") and (call.agent_channel_id, "in") in ari.sent("mute")
+    assert ("caller-1", "in") in ari.sent("mute") and (call.legs.agent_channel_id, "in") in ari.sent("mute")
     assert ari.sent("start_moh")[-1][0] == "caller-1"
     assert await controls.unhold(call.id, User("supervisor", None)) == "connected"
     assert ari.sent("stop_moh")[-1] == ("caller-1",)
@@ -94,11 +94,11 @@ async def test_given_warm_transfer_when_target_does_not_answer_then_back_to_call
     assert await controls.transfer(call.id, {"mode": "warm", "agent": "1001"}) == "consulting"
     consult = call.state
     assert queues.agent("1001").state == "ringing"
-    assert ari.sent("remove_from_bridge")[-1] == (call.bridge_id, (call.agent_channel_id,))
+    assert ari.sent("remove_from_bridge")[-1] == (call.legs.bridge_id, (call.legs.agent_channel_id,))
     call.post(parse_event({"type": "Dial", "peer": {"id": consult.leg_id}, "dialstatus": "NOANSWER"}))
     call.post(parse_event({"type": "ChannelDestroyed", "channel": {"id": consult.leg_id}, "cause": 0}))
     await wait_until(lambda: call.state.name == "connected", what="back to the caller")
-    assert ari.sent("add_to_bridge")[-1] == (call.bridge_id, (call.agent_channel_id,))
+    assert ari.sent("add_to_bridge")[-1] == (call.legs.bridge_id, (call.legs.agent_channel_id,))
     assert queues.agent("1001").state == "paused" and queues.agent("1001").pause_reason == "ring-no-answer"
     assert ari.sent("stop_moh")[-1] == ("caller-1",)
 
@@ -115,7 +115,7 @@ async def test_given_consultation_when_caller_hangs_up_then_target_freed_and_leg
     await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await wait_until(lambda: call.ended.is_set(), what="the end")
     hung_up = {args[0] for args in ari.sent("hangup")}
-    assert {consult.leg_id, call.agent_channel_id} <= hung_up
+    assert {consult.leg_id, call.legs.agent_channel_id} <= hung_up
     assert queues.agent("1001").state == "available"
     assert consult.bridge_id is None and ari.sent("destroy_bridge")
 
@@ -165,12 +165,13 @@ async def test_given_click_to_dial_when_agent_then_patient_answer_then_bridged(s
     assert queues.agent("1001").state == "ringing"
     await wait_until(lambda: ari.sent("originate"), what="the agent's phone")
     assert ari.sent("originate")[0] == ("Local/auto-1001@agent-phones/n",)
-    await router.on_event(stasis_start(call.agent_channel_id, "outbound", call_id))
+    await router.on_event(stasis_start(call.legs.agent_channel_id, "outbound", call_id))
     await wait_until(lambda: len(ari.sent("originate")) == 2, what="the patient's phone")
     assert ari.sent("originate")[1] == ("Local/+14155550100@sim-callee/n",)
     await router.on_event(stasis_start(call.channel.id, "outbound", call_id))
     await wait_until(lambda: call.state.name == "connected", what="the conversation")
-    assert ari.sent("add_to_bridge")[-1] == (call.bridge_id, (call.channel.id, call.agent_channel_id))
+    both = (call.channel.id, call.legs.agent_channel_id)
+    assert ari.sent("add_to_bridge")[-1] == (call.legs.bridge_id, both)
     assert queues.agent("1001").state == "on_call"
 
 

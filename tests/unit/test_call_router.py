@@ -134,7 +134,8 @@ async def test_given_running_call_whose_channel_vanished_when_reconciled_then_ca
     call = router.live_calls()[0]
     await wait_until(lambda: router.deps.ari.sent("play"), what="the IVR to play")
     router.deps.ari.channels_alive = []
-    router.deps.ari.asterisk_started = (call.started_at + timedelta(seconds=1)).isoformat()  # it restarted
+    # it restarted
+    router.deps.ari.asterisk_started = (call.times.started_at + timedelta(seconds=1)).isoformat()
 
     await router.reconcile()
     await asyncio.wait_for(call.ended.wait(), 5)
@@ -269,7 +270,7 @@ async def test_given_queued_call_when_agent_frees_up_then_agent_phone_dialed_int
     kwargs = next(k for m, _, k in router.deps.ari.calls if m == "originate")
     assert endpoint == "Local/auto-1001@agent-phones/n"
     assert kwargs["app"] == "callcenter" and kwargs["app_args"] == f"agent,{call.id}"
-    assert kwargs["channel_id"] == call.agent_channel_id
+    assert kwargs["channel_id"] == call.legs.agent_channel_id
     assert isinstance(call.state, states.Offering)
     assert queues.agent("1001").state == "ringing" and queues.agent("1001").call_id == call.id
 
@@ -277,7 +278,7 @@ async def test_given_queued_call_when_agent_frees_up_then_agent_phone_dialed_int
 async def test_given_offer_when_agent_answers_then_bridged_and_caller_hangup_completes_call(
         router, queues, seeded_db, events):
     call = await offered_call(router, queues)
-    leg = call.agent_channel_id
+    leg = call.legs.agent_channel_id
 
     await router.on_event(stasis_start(leg, "agent", call.id))
     await wait_until(lambda: router.deps.ari.sent("add_to_bridge"), what="the bridge")
@@ -300,7 +301,7 @@ async def test_given_offer_when_agent_answers_then_bridged_and_caller_hangup_com
 async def test_given_offer_when_agent_phone_busy_then_agent_paused_and_caller_back_at_front(
         router, queues, seeded_db, events):
     call = await offered_call(router, queues)
-    leg = call.agent_channel_id
+    leg = call.legs.agent_channel_id
     queues.enqueue(WaitingCall("later"), "general")
 
     await router.on_event(parse_event({"type": "Dial", "dialstatus": "BUSY", "peer": {"id": leg}}))
@@ -319,7 +320,7 @@ async def test_given_offer_when_agent_phone_busy_then_agent_paused_and_caller_ba
 async def test_given_offer_when_caller_hangs_up_while_ringing_then_agent_leg_hung_up_and_agent_free(
         router, queues, seeded_db, events):
     call = await offered_call(router, queues)
-    leg = call.agent_channel_id
+    leg = call.legs.agent_channel_id
 
     await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await asyncio.wait_for(call.ended.wait(), 5)
@@ -356,7 +357,7 @@ async def test_given_role_handler_raises_for_a_stray_channel_when_routed_then_hu
 async def test_given_role_handler_raises_on_a_live_calls_leg_when_routed_then_caller_requeued_and_leg_hung_up(
         router, queues, seeded_db, events):
     call = await offered_call(router, queues)
-    leg = call.agent_channel_id
+    leg = call.legs.agent_channel_id
 
     async def broken(start):
         raise RuntimeError("feature bug")
@@ -366,8 +367,8 @@ async def test_given_role_handler_raises_on_a_live_calls_leg_when_routed_then_ca
     await wait_until(lambda: (leg,) in router.deps.ari.sent("hangup"), what="the broken leg to be hung up")
     # Back at the front of the queue: the agent (free again, the bug was not theirs) is offered it anew (its
     # leg dialed: the offer is logged once the pop, audited first, is out).
-    await wait_until(lambda: call.agent_channel_id not in (None, leg) and any(
-        kw.get("channel_id") == call.agent_channel_id for method, _, kw in router.deps.ari.calls
+    await wait_until(lambda: call.legs.agent_channel_id not in (None, leg) and any(
+        kw.get("channel_id") == call.legs.agent_channel_id for method, _, kw in router.deps.ari.calls
         if method == "originate"), what="a new offer")
 
     assert call.state.name == "offering" and not call.ended.is_set()
@@ -382,12 +383,12 @@ async def test_given_role_handler_raises_on_a_live_calls_leg_when_routed_then_ca
 async def test_given_a_calls_handler_raises_when_its_agent_answers_then_requeued_and_another_call_untouched(
         router, queues, monkeypatch):
     talking = await offered_call(router, queues)
-    await router.on_event(stasis_start(talking.agent_channel_id, "agent", talking.id))
+    await router.on_event(stasis_start(talking.legs.agent_channel_id, "agent", talking.id))
     await wait_until(lambda: talking.state.name == "connected", what="the first call to connect")
     failing = router.start_inbound(live("caller-2"), "hotline", initial=lambda c: states.Queued(c, "general"))
     queues.request_state("1002", "available")
     await wait_until(lambda: failing.state.name == "offering", what="the second offer")
-    failing_leg = failing.agent_channel_id
+    failing_leg = failing.legs.agent_channel_id
     original = states.Offering.on_StasisStart
 
     async def broken(self, event):
@@ -398,10 +399,10 @@ async def test_given_a_calls_handler_raises_when_its_agent_answers_then_requeued
 
     await router.on_event(stasis_start(failing_leg, "agent", failing.id))
     await wait_until(lambda: (failing_leg,) in router.deps.ari.sent("hangup"), what="the broken leg hung up")
-    await wait_until(lambda: failing.agent_channel_id not in (None, failing_leg), what="a new offer")
+    await wait_until(lambda: failing.legs.agent_channel_id not in (None, failing_leg), what="a new offer")
 
     assert failing.state.name == "offering" and failing.agent is queues.agent("1002")
     hung_up = {args[0] for args in router.deps.ari.sent("hangup")}
-    assert not hung_up & {"caller-1", talking.agent_channel_id, "caller-2"}
+    assert not hung_up & {"caller-1", talking.legs.agent_channel_id, "caller-2"}
     assert talking.state.name == "connected" and not talking.ended.is_set()
     assert queues.agent("1001").state == "on_call"

@@ -50,7 +50,7 @@ async def test_given_agent_answers_before_the_music_started_when_bridged_then_th
     call = await adopt(router, "caller-1")
     await wait_until(lambda: ari.sent("originate"), what="the agent to be dialed")
 
-    await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))
+    await router.on_event(stasis_start(call.legs.agent_channel_id, "agent", call.id))
     await wait_until(lambda: call.state.name == "connected", what="the agent to be connected")
     answer.set()
 
@@ -64,10 +64,10 @@ async def test_given_music_requested_when_stopped_before_it_was_sent_then_it_nev
     ari = router.deps.ari
     call = await adopt(router, "caller-1")  # nobody free: the caller waits with music
     await wait_until(lambda: music_commands(ari) == ["start_moh"], what="the queue's music")
-    await call.stop_moh()
+    await call.media.stop_moh()
 
-    call.start_moh_soon("default")
-    await call.stop_moh()  # returns once the task start_moh_soon made is done
+    call.media.start_moh_soon("default")
+    await call.media.stop_moh()  # returns once the task start_moh_soon made is done
 
     assert music_commands(ari) == ["start_moh", "stop_moh"]
 
@@ -85,7 +85,7 @@ async def test_given_music_failed_to_start_when_the_agent_answers_then_nothing_t
     call = await adopt(router, "caller-1")
     await wait_until(lambda: ari.sent("originate"), what="the agent to be dialed")
 
-    await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))
+    await router.on_event(stasis_start(call.legs.agent_channel_id, "agent", call.id))
 
     await wait_until(lambda: ari.sent("add_to_bridge"), what="the bridge")
     assert call.state.name == "connected" and music_commands(ari) == ["start_moh"]
@@ -110,7 +110,7 @@ async def test_given_an_announcement_playing_when_offered_and_answered_at_once_t
     queues.request_state("1001", "available")  # offered mid-sentence; Asterisk slow to cut the sentence
     asyncio.get_running_loop().call_later(0.3, release.set)
     await wait_until(lambda: ari.sent("originate"), what="the agent to be dialed")
-    await router.on_event(stasis_start(call.agent_channel_id, "agent", call.id))  # answers at once
+    await router.on_event(stasis_start(call.legs.agent_channel_id, "agent", call.id))  # answers at once
     await wait_until(lambda: ari.sent("add_to_bridge"), what="the bridge")
     await wait_until(lambda: release.is_set() and queued.announcer.done(), what="the announcement to be cut")
 

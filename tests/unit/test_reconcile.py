@@ -41,9 +41,9 @@ async def test_given_caller_and_agent_still_bridged_after_restart_when_reconcile
     call = router.find("b" * 32)
     await wait_until(lambda: call.state.name == "connected", what="the rebuilt call to be connected")
     assert isinstance(call.state, states.Connected)
-    assert (call.channel.id, call.agent_channel_id) == ("caller-1", "agent-leg-1")
-    assert call.bridge_id == "call-" + "b" * 32
-    assert call.recording_name is None  # recording is off in these tests: the real-call test checks it
+    assert (call.channel.id, call.legs.agent_channel_id) == ("caller-1", "agent-leg-1")
+    assert call.legs.bridge_id == "call-" + "b" * 32
+    assert call.media.recording_name is None  # recording is off in these tests: the real-call test checks it
     assert (agent.state, agent.call_id) == ("on_call", "b" * 32)
     sent = router.deps.ari.sent
     assert sent("hangup") == [] and sent("create_bridge") == [] and sent("start_moh") == []
@@ -79,14 +79,14 @@ async def test_given_caller_on_hold_when_controller_restarted_then_call_rebuilt_
     assert ("caller-1", "in") in sent("mute") and ("agent-leg-1", "in") in sent("mute")
     assert [args[0] for args in sent("start_moh")] == ["caller-1"]
     assert sent("stop_moh") == [] and sent("unmute") == []
-    assert call.on_hold and (agent.state, agent.call_id) == ("on_call", "h" * 32)
+    assert call.legs.on_hold and (agent.state, agent.call_id) == ("on_call", "h" * 32)
 
     # The agent takes the caller off hold as after any hold: music stopped, both unmuted.
     reply = asyncio.get_running_loop().create_future()
     call.post(Control("unhold", {}, reply))
     assert await asyncio.wait_for(reply, 5) == "connected"
     assert sent("stop_moh") == [("caller-1",)]
-    assert {args[0] for args in sent("unmute")} == {"caller-1", "agent-leg-1"} and not call.on_hold
+    assert {args[0] for args in sent("unmute")} == {"caller-1", "agent-leg-1"} and not call.legs.on_hold
 
 
 async def test_given_bridged_call_when_reconciled_then_its_agent_is_not_offered_a_waiting_caller_first(
@@ -195,14 +195,14 @@ async def test_given_call_lost_in_an_asterisk_restart_when_reconciled_then_ended
 async def test_given_prompt_finished_while_websocket_was_down_when_reconciled_then_ivr_goes_on(router):
     await router.on_event(stasis_start("c1", "inbound", "hotline"))
     call = router.live_calls()[0]
-    await wait_until(lambda: call.pending_playbacks(), what="the first prompt")
-    first = call.pending_playbacks()[0]
+    await wait_until(lambda: call.media.pending_playbacks(), what="the first prompt")
+    first = call.media.pending_playbacks()[0]
     router.deps.ari.channels_alive = [live("c1")]
     router.deps.ari.playbacks_alive = set()  # its PlaybackFinished was lost with the websocket
 
     await router.reconcile()
 
-    await wait_until(lambda: call.pending_playbacks() and call.pending_playbacks()[0] != first,
+    await wait_until(lambda: call.media.pending_playbacks() and call.media.pending_playbacks()[0] != first,
                      what="the IVR's next prompt")
     assert call.state.name == "ivr"
 
@@ -215,13 +215,14 @@ async def test_given_agent_answered_while_websocket_was_down_when_reconciled_the
     queues.request_state("1001", "available")
     await wait_until(lambda: call.state.name == "offering" and router.deps.ari.sent("originate"),
                      what="the offer")
-    answered = live(call.agent_channel_id, f"callcenter,agent,{call.id}")
+    answered = live(call.legs.agent_channel_id, f"callcenter,agent,{call.id}")
     router.deps.ari.channels_alive = [live("caller-1"), answered]
 
     await router.reconcile()
 
     await wait_until(lambda: call.state.name == "connected", what="the call to connect")
-    assert router.deps.ari.sent("add_to_bridge") == [("call-" + call.id, ("caller-1", call.agent_channel_id))]
+    both = ("caller-1", call.legs.agent_channel_id)
+    assert router.deps.ari.sent("add_to_bridge") == [("call-" + call.id, both)]
 
 
 async def test_given_agent_hung_up_while_websocket_was_down_when_reconciled_then_call_ends(router, seeded_db):
@@ -243,7 +244,7 @@ async def test_given_caller_hung_up_while_websocket_was_down_when_reconciled_the
         router, seeded_db, events):
     await router.on_event(stasis_start("c1", "inbound", "hotline"))
     call = router.live_calls()[0]
-    await wait_until(lambda: call.pending_playbacks(), what="the first prompt")
+    await wait_until(lambda: call.media.pending_playbacks(), what="the first prompt")
     router.deps.ari.channels_alive = []  # Asterisk has run since before the call: no restart
 
     await router.reconcile()

@@ -35,12 +35,12 @@ async def test_given_asterisk_on_the_same_disk_when_a_recording_finishes_then_mo
     service = RecordingService(ari, events, tmp_path / "recordings", asterisk_dir=spool)
     with seeded_db.session() as session:
         session.add(call_row("c" * 32, "caller-1", "connected", "general"))
-    call = SimpleNamespace(id="c" * 32, agent=SimpleNamespace(id=1), bridge_id="call-x", recording_name=None,
-                           log=lambda *a, **k: None)
+    call = SimpleNamespace(id="c" * 32, agent=SimpleNamespace(id=1), legs=SimpleNamespace(bridge_id="call-x"),
+                           media=SimpleNamespace(recording_name=None), log=lambda *a, **k: None)
     await service.start(call)
-    data = asterisk_wav(spool, call.recording_name, 2.0)
+    data = asterisk_wav(spool, call.media.recording_name, 2.0)
 
-    finished = {"type": "RecordingFinished", "recording": {"name": call.recording_name}}
+    finished = {"type": "RecordingFinished", "recording": {"name": call.media.recording_name}}
     service.on_event(call, parse_event(finished))
     service.collect(call)
     await service.wait_idle()
@@ -50,7 +50,8 @@ async def test_given_asterisk_on_the_same_disk_when_a_recording_finishes_then_mo
     home = tmp_path / "recordings" / row.path
     assert home.read_bytes() == data and row.sha256 == hashlib.sha256(data).hexdigest()
     assert (row.size_bytes, row.duration_seconds, row.call_id) == (len(data), 2.0, call.id)
-    assert not (spool / f"{call.recording_name}.wav").exists(), "Asterisk's copy is deleted once ours is safe"
+    copy = spool / f"{call.media.recording_name}.wav"
+    assert not copy.exists(), "Asterisk's copy is deleted once ours is safe"
     assert [method for method, _, _ in ari.calls] == ["record_bridge"]
 
 

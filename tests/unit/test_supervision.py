@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls.services import CallTimes
 from callcenter.db.models import Agent, AuditEvent, Call, Disposition, Patient, Recording
 from callcenter.db.queries import AuditActor
 from callcenter.review.exceptions import GrantRefused, InvalidReason, InvalidSearch, RecordingNotFound
@@ -180,8 +181,7 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
     queues.enqueue(waiting, "nurse")
     agent = queues.agent("1001")
     talking = SimpleNamespace(id="t1", state=SimpleNamespace(name="connected"), agent=agent,
-                              queue_name="general", answered_at=_at(23), offered_at=_at(23),
-                              started_at=_at(23))
+                              queue_name="general", times=CallTimes(_at(23), None, _at(23), _at(23)))
     in_menu = SimpleNamespace(id="m1", state=SimpleNamespace(name="ivr"), agent=None)
     queued = SimpleNamespace(id="w1", state=SimpleNamespace(name="queued"), agent=None)
     router = SimpleNamespace(live_calls=lambda: [talking, in_menu, queued])
@@ -200,8 +200,7 @@ async def test_given_waiting_and_connected_calls_when_snapshot_then_queues_agent
 async def test_given_held_and_consulting_calls_when_snapshot_then_they_stay_in_calls_in_progress(queues):
     def with_agent(id_, state, number):
         return SimpleNamespace(id=id_, state=SimpleNamespace(name=state), agent=queues.agent(number),
-                               queue_name="general", answered_at=_at(20), offered_at=_at(20),
-                               started_at=_at(20))
+                               queue_name="general", times=CallTimes(_at(20), None, _at(20), _at(20)))
     calls = [with_agent("h1", "held", "1001"), with_agent("k1", "consulting", "1002"),
              with_agent("o1", "offering", "1003"), with_agent("t1", "connected", "1001")]
     router = SimpleNamespace(live_calls=lambda: calls)

@@ -76,7 +76,8 @@ class CampaignDial:
 
     def write_start(self, call: Call) -> None:
         job = self.job
-        leg = dict(call_id=call.id, channel_id=call.channel.id, role="caller", started_at=call.started_at,
+        leg = dict(call_id=call.id, channel_id=call.channel.id, role="caller",
+                   started_at=call.times.started_at,
                    endpoint=call.deps.settings.campaign_dial_template.split("/", 1)[0])
         call.insert_rows(self.row(call), [leg])
         call.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
@@ -86,7 +87,7 @@ class CampaignDial:
         job = self.job
         return dict(id=call.id, direction="outbound", channel_id=call.channel.id, caller_raw=job.phone_e164,
                     caller_e164=job.phone_e164, caller_status="valid", language=call.language, status="ivr",
-                    priority=0, started_at=call.started_at, ivr_path=[], patient_id=job.patient_id,
+                    priority=0, started_at=call.times.started_at, ivr_path=[], patient_id=job.patient_id,
                     candidate_patient_ids=[job.patient_id], campaign_name=job.campaign.name)
 
     def flow_context(self, call: Call) -> dict:
@@ -95,7 +96,7 @@ class CampaignDial:
     def legs_answered(self, call: Call) -> None:
         """A person queued by the campaign flow reached an agent: the agent's leg opens; the patient's was
         marked when they picked up."""
-        call.mark_answered(call.agent_channel_id)
+        call.mark_answered(call.legs.agent_channel_id)
 
     async def ending(self, call: Call) -> None:
         await self.write_attempt(call)

@@ -51,7 +51,7 @@ def new_call(deps: CallDeps, flow: Flow, dial: "ProgressiveDial", agent: AgentRu
     """The call of a progressive dial: a campaign call (call.py) with its agent reserved before the dial."""
     call = campaign_call(deps, flow, dial, call_id=call_id)
     call.agent = agent
-    call.agent_channel_id = "agent-" + uuid.uuid4().hex
+    call.legs.agent_channel_id = "agent-" + uuid.uuid4().hex
     call.queue_name = dial.job.campaign.queue
     call.patients = [patient] if patient else []
     return call
@@ -106,7 +106,7 @@ class ProgressiveDial(CampaignDial):
 
     def legs_answered(self, call: Call) -> None:
         """Connected marks the legs: the agent's answered now, the patient's when AMD said a person."""
-        call.mark_answered(call.agent_channel_id, call.channel.id)
+        call.mark_answered(call.legs.agent_channel_id, call.channel.id)
 
 
 @dataclass

@@ -47,7 +47,7 @@ class Detecting(AwaitingAmd):
 
     def verdict(self) -> "CallState":
         call, dial = self.call, self.dial
-        call.answered_at = utcnow()
+        call.times.answered_at = utcnow()
         if dial.amd_status == "MACHINE":
             dial.result = "machine"
             if dial.campaign.compliance.machine == "leave_message":
@@ -70,14 +70,14 @@ class RingingAgent(CampaignState):
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        call.deps.bind(call.agent_channel_id, call)
+        call.deps.bind(call.legs.agent_channel_id, call)
         self.timer = asyncio.get_running_loop().call_later(
             self.dial.answer_grace, call.post, AgentTimeout())
         await self.dial.send_pop(call)
-        call.offered_at = call.log("offered", agent_id=call.agent.id, queue_name=call.queue_name)
-        call.save(status="offering", offered_at=call.offered_at, answered_at=call.answered_at)
+        call.times.offered_at = call.log("offered", agent_id=call.agent.id, queue_name=call.queue_name)
+        call.save(status="offering", offered_at=call.times.offered_at, answered_at=call.times.answered_at)
         try:
-            await call.originate_agent(call.agent, call.agent_channel_id)
+            await call.originate_agent(call.agent, call.legs.agent_channel_id)
         except (AriError, AriUnavailable) as exc:
             log.warning("campaign call %s: dialing agent %s failed: %s", call.id, call.agent.id, exc)
             return self._abandon("failed")
@@ -88,7 +88,7 @@ class RingingAgent(CampaignState):
             self.timer.cancel()
 
     async def on_StasisStart(self, event: StasisStart) -> "CallState | None":
-        if event.channel.id != self.call.agent_channel_id:
+        if event.channel.id != self.call.legs.agent_channel_id:
             return None
         self.dial.result = "person"
         return Connected(self.call, self.call.agent)
@@ -97,7 +97,7 @@ class RingingAgent(CampaignState):
         return self._abandon("no_answer")
 
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
-        if event.channel.id == self.call.agent_channel_id:
+        if event.channel.id == self.call.legs.agent_channel_id:
             return self._abandon("failed")
         return None
 
@@ -107,11 +107,11 @@ class RingingAgent(CampaignState):
         call = self.call
         self.dial.result = "abandoned"
         call.log("offer_failed", agent_id=call.agent.id, result=agent_result)
-        call.close_leg(call.agent_channel_id, agent_result)
-        asyncio.ensure_future(quietly(call.deps.ari.hangup(call.agent_channel_id)))
+        call.close_leg(call.legs.agent_channel_id, agent_result)
+        asyncio.ensure_future(quietly(call.deps.ari.hangup(call.legs.agent_channel_id)))
         reason = "ring-no-answer" if agent_result == "no_answer" else "phone-" + agent_result
         call.deps.queues.set_state(call.agent, "paused", reason)
-        call.agent_channel_id = None
+        call.legs.agent_channel_id = None
         return Messaging(call, None, "no_agent")
 
     def caller_gone(self, reason: str) -> "CallState":
@@ -136,7 +136,7 @@ class Messaging(CampaignState):
         media = self.dial.message_media(call)
         if not media:
             return await self.on_MessageDone(MessageDone())
-        self.done = await call.play(media)
+        self.done = await call.media.play(media)
         call.log("campaign_message_played", reason=self.reason)
         self.done.add_done_callback(lambda f: call.post(MessageDone()))
         return None

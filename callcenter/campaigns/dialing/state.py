@@ -72,7 +72,8 @@ class Dialing(BeforeAPerson):
     async def on_ChannelDestroyed(self, event: ChannelDestroyed) -> "CallState | None":
         if event.channel.id != self.call.channel.id:
             return None
-        result = self.call.dials.outcome(event.channel.id, None) or CAUSE_RESULTS.get(event.cause, "failed")
+        dials = self.call.legs.dials
+        result = dials.outcome(event.channel.id, None) or CAUSE_RESULTS.get(event.cause, "failed")
         self.call.close_leg(self.call.channel.id, result)
         return self.end(result, "patient_" + result, hangup=False)
 
@@ -167,7 +168,7 @@ class LeavingMessage(BeforeAPerson):
         except SiteNotConfigured as exc:
             log.warning("campaign call %s: no message left: %s", call.id, exc)
             return self.end("machine", "machine_no_message")
-        self.playback = await call.play(media)
+        self.playback = await call.media.play(media)
         call.log("campaign_message_started", campaign=dial.campaign.name, prompts=media)
         return None
 
