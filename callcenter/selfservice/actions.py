@@ -227,10 +227,10 @@ class BoundSelfService:
             call.log("ticket_summary_unavailable", complaint_id=ticket_id)
             return "unavailable"
         if args.get("intro"):
-            await (await call.play([f"sound:{args['intro']}"]))
+            await (await call.media.play([f"sound:{args['intro']}"]))
         # The summary alone in its playback: Asterisk's end state is then the summary's own (a file it
         # cannot open is `failed`, whatever came before it).
-        done = await call.play([media])
+        done = await call.media.play([media])
         call.log("ticket_summary_playing", complaint_id=ticket_id, playback_id=done.playback_id)
         state = await done
         call.log("ticket_summary_played", complaint_id=ticket_id, playback_id=done.playback_id, state=state)

@@ -288,6 +288,7 @@ class SpeakingCall(SimpleNamespace):
     def __init__(self, patients: list[int], ends: str = "done"):
         super().__init__(id=CALL_ID, patients=[{"id": p} for p in patients], played=[], logged=[])
         self.ends = ends
+        self.media = SimpleNamespace(play=self.play)  # the call's media part (calls/services.CallMedia)
 
     async def play(self, media: list[str]):
         self.played.append(media)
