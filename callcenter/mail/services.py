@@ -40,6 +40,7 @@ from ..config import MailConfig
 from ..db.database import Database
 from ..db.models import Complaint, InboundMessage
 from ..db.types import utcnow
+from ..periodic import Periodic
 from .imap import Fetched, Mailbox, MailboxError
 from .parse import Email, Unreadable, read_email
 
@@ -72,7 +73,7 @@ class MailIntake:
     def __init__(self, db: Database, cfg: MailConfig, tickets: Tickets, *,
                  clock: Callable[[], datetime] = utcnow, mailbox: Callable[[MailConfig], Mailbox] = Mailbox):
         self._db, self.cfg, self._tickets, self._clock, self._mailbox = db, cfg, tickets, clock, mailbox
-        self._task: asyncio.Task | None = None
+        self._poller = Periodic(self._poll_logged, cfg.poll_seconds, name="mail-intake")
 
     # -- one poll -----------------------------------------------------------------------------------------
 
@@ -135,25 +136,19 @@ class MailIntake:
         log.info("email %s %s%s", message_id, outcome, f": {reason}" if reason else "")
         return Result(message_id, outcome, reason=reason)
 
-    # -- the polling loop in `callcenter serve` -----------------------------------------------------------
+    # -- the polling loop in `callcenter serve`: the one periodic loop (periodic.py) ----------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="mail-intake")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._poller.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except MailboxError as exc:  # the server is down or refused us: try again next time, loudly
-                log.warning("complaints mailbox: %s", exc)
-            except Exception:
-                log.exception("complaints mailbox poll failed")
-            await asyncio.sleep(self.cfg.poll_seconds)
+    async def _poll_logged(self) -> None:
+        try:
+            await self.poll()
+        except MailboxError as exc:  # the server is down or refused us: try again next time, loudly
+            log.warning("complaints mailbox: %s", exc)
 
 
 def _apply(session: Session, message_id: int, email: Email, tickets: Tickets, now: datetime) -> Result:

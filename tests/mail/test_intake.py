@@ -3,6 +3,7 @@ become tickets with serials, a reply quoting the serial joins its ticket, nothin
 hostile messages are kept and refused in words."""
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -21,6 +22,12 @@ from .test_imap import config
 from .test_parse import nested, simple
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
 
 
 def intake(db, server, store=None, listener=None, **overrides) -> MailIntake:
@@ -117,6 +124,23 @@ async def test_given_the_mailbox_server_down_when_polled_then_a_clear_error_and_
     with pytest.raises(MailboxError, match="127.0.0.1:1"):
         await intake(db, dovecot, port=1).poll()
     assert log_rows(db) == []
+
+
+async def test_given_the_server_loop_when_the_mailbox_is_down_then_warned_each_poll_and_mail_taken_later(
+        db, dovecot, caplog):
+    """`callcenter serve`'s loop (the one periodic loop): a refusing server is a warning per poll, not the
+    end of the loop; the same intake takes the mail once the server answers (its config is read per poll)."""
+    loop = intake(db, dovecot, port=1, poll_seconds=0.01)
+    loop.start()
+    try:
+        await until(lambda: caplog.text.count("complaints mailbox: ") >= 2)
+        dovecot.deliver(simple(body="Lost my glasses on ward 5", message_id="<m1@x>"))
+        loop.cfg = config(dovecot, poll_seconds=0.01)
+        await until(lambda: len(tickets(db)) == 1)
+    finally:
+        await loop.stop()
+    assert "a run failed" not in caplog.text
+    assert [t.text for t in tickets(db)][0].endswith("Lost my glasses on ward 5")
 
 
 async def test_given_a_scan_and_a_document_attached_when_polled_then_the_scan_is_kept_the_other_stays_raw(
