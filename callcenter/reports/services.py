@@ -151,25 +151,7 @@ class FollowUpCase:
 
     def proof(self, min_talk_seconds: float) -> str | None:
         """How a completed follow-up proves it happened; None while it is not completed."""
-        if not self.done:
-            return None
-        if self.call_id is None or not self.call_found:
-            return "no_call"
-        if self.call_agent is None:
-            return self._automated_proof(min_talk_seconds)
-        if not self.recordings:
-            return "unrecorded"
-        return "verified" if self.recorded_seconds >= min_talk_seconds else "short"
-
-    def _automated_proof(self, min_talk_seconds: float) -> str:
-        """No staff member vouches for an automated call: the product's own rows must show a patient on the
-        line for the minimum talk time who gave answers (DTMF answers, a spoken answer's recording: each
-        stored with the call's id)."""
-        if self.talk_seconds is None:
-            return "unanswered"
-        if self.talk_seconds < min_talk_seconds:
-            return "automated_short"
-        return "automated" if self.answers else "no_answers"
+        return call_proof(self, min_talk_seconds) if self.done else None
 
     def timeliness(self, settings: ReportSettings, today: date) -> str:
         due = settings.local_day(self.discharged_at) + timedelta(days=settings.deadline_days(self.department))
@@ -182,6 +164,24 @@ class FollowUpCase:
         if self.done:
             return "red_flag" if (self.outcome or "").startswith("red_flag") else "completed"
         return _OUTCOME_OF_STATUS.get(self.status or "", "not_planned")
+
+
+def call_proof(evidence, min_talk_seconds: float) -> str:
+    """The proof a completed follow-up (a discharge's `FollowUpCase`, a care plan's `CarePlanCompletion`) has
+    in its completing call: a staff call by its recordings, an automated one by what the product's own rows
+    show, since no staff member vouches for it (a patient on the line for the minimum talk time who gave
+    answers: DTMF answers, a spoken answer's recording, each stored with the call's id)."""
+    if evidence.call_id is None or not evidence.call_found:
+        return "no_call"
+    if evidence.call_agent is not None:
+        if not evidence.recordings:
+            return "unrecorded"
+        return "verified" if evidence.recorded_seconds >= min_talk_seconds else "short"
+    if evidence.talk_seconds is None:
+        return "unanswered"
+    if evidence.talk_seconds < min_talk_seconds:
+        return "automated_short"
+    return "automated" if evidence.answers else "no_answers"
 
 
 def load_cases(session: Session, start: datetime, end: datetime, *, targets: bool = True,
@@ -204,7 +204,7 @@ def load_cases(session: Session, start: datetime, end: datetime, *, targets: boo
         _fold_targets(session, cases, start, end)
     if attempts:
         _fold_attempts(session, cases, start, end)
-        _fold_answers(session, cases)
+        _fold_answers(session, cases.values())
     return list(cases.values())
 
 
@@ -254,11 +254,11 @@ def _talk_seconds(answered, ended) -> float | None:
     return max((_utc(ended) - _utc(answered)).total_seconds(), 0.0) if ended is not None else 0.0
 
 
-def _fold_answers(session: Session, cases: dict[int, FollowUpCase]) -> None:
+def _fold_answers(session: Session, cases: Iterable[FollowUpCase | CarePlanCompletion]) -> None:
     """How many answers each automated completing call holds: the questionnaire answers stored with its id,
     and a triage protocol's answers in its event log (the discharge flow asks yes/no red flags)."""
-    by_call: dict[str, list[FollowUpCase]] = defaultdict(list)
-    for case in cases.values():
+    by_call: dict[str, list] = defaultdict(list)
+    for case in cases:
         if case.done and case.call_found and case.call_agent is None:
             by_call[case.call_id].append(case)
     ids = sorted(by_call)
@@ -594,9 +594,17 @@ class ReportService:
     def _care_plans(self, session: Session, q: ReportQuery, actor) -> tuple:
         first = q.start.astimezone(self.settings.tz).date()
         last = (q.end - timedelta(microseconds=1)).astimezone(self.settings.tz).date()
+        minimum = f"{self.settings.min_talk_seconds:g} s"
         notes = ["Adherence: completed / follow-ups due in the period, withdrawn ones (a death, a plan "
-                 "ended) left out. Open: not done yet, escalated to the plan's nurse included."]
-        return (*care_plan_adherence(session, first, last, q.by, self.today()), notes)
+                 "ended) left out. Open: not done yet, escalated to the plan's nurse included.",
+                 "Completed, unproven: as in the authenticity report, a follow-up completed on the desk "
+                 f"must link to a recorded call of at least {minimum}; an automated one, to an answered call "
+                 f"of at least {minimum} holding the patient's answers."]
+        done = care_plan_completions(session, first, last)
+        flagged = {"title": "Completed care-plan follow-ups without proof", "columns": CARE_FLAGGED_COLUMNS,
+                   "rows": flagged_care_followups(done, self.settings.min_talk_seconds)}
+        return (*care_plan_adherence(session, first, last, q.by, self.today(), done,
+                                     self.settings.min_talk_seconds), notes, flagged)
 
     def _answers(self, session: Session, q: ReportQuery, actor) -> tuple:
         if not q.code:
@@ -767,10 +775,93 @@ def _answer_text(value, kind: str) -> str:
 # -- care plans ----------------------------------------------------------------------------------------------
 
 
-def care_plan_adherence(session: Session, first: date, last: date, by: str, today: date):
+@dataclass
+class CarePlanCompletion:
+    """A completed care-plan follow-up and the call that completed it, judged by `call_proof` as a
+    discharge's follow-up is: the desk's call (`last_call_id`, placed from the desk or named with the
+    outcome) or, on the automated channel, the campaign attempt that completed its target."""
+    followup_id: int
+    due_on: date
+    cut: dict[str, str]
+    call_id: str | None
+    done: bool = True
+    call_found: bool = False
+    call_agent: int | None = None
+    recordings: int = 0
+    recorded_seconds: float = 0.0
+    talk_seconds: float | None = None
+    answers: int = 0
+
+
+def care_plan_completions(session: Session, first: date, last: date) -> list[CarePlanCompletion]:
+    f, p = CarePlanFollowUp, CarePlan
+    rows = session.execute(
+        select(f.id, f.due_on, p.department, p.kind, p.channel, f.last_call_id).join(p, p.id == f.plan_id)
+        .where(f.due_on >= first, f.due_on <= last, f.status == "completed").order_by(f.due_on, f.id))
+    done = [CarePlanCompletion(fid, due_on, {"department": department or NONE_LABEL,
+                                             "kind": kind or NONE_LABEL, "channel": channel or NONE_LABEL},
+                                call_id)
+            for fid, due_on, department, kind, channel, call_id in rows]
+    _completing_attempts(session, [c for c in done if c.call_id is None])
+    _fold_calls(session, done)
+    _fold_answers(session, done)
+    return done
+
+
+def _completing_attempts(session: Session, unlinked: list[CarePlanCompletion]) -> None:
+    """An automated follow-up's call: the last attempt on its campaign target whose outcome completes."""
+    by_id = {c.followup_id: c for c in unlinked}
+    a, f = CampaignAttempt, CarePlanFollowUp
+    for ids in (sorted(by_id)[i:i + 500] for i in range(0, len(by_id), 500)):
+        for fid, call_id, outcome in session.execute(
+                select(f.id, a.call_id, a.outcome).join(a, a.target_id == f.campaign_target_id)
+                .where(f.id.in_(ids)).order_by(a.started_at, a.id)):
+            if completes(outcome):
+                by_id[fid].call_id = call_id
+
+
+def _fold_calls(session: Session, done: list[CarePlanCompletion]) -> None:
+    by_call: dict[str, list[CarePlanCompletion]] = defaultdict(list)
+    for c in done:
+        if c.call_id is not None:
+            by_call[c.call_id].append(c)
+    ids = sorted(by_call)
+    for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+        for call_id, agent_id, answered, ended, recordings, seconds in session.execute(
+                select(Call.id, Call.agent_id, Call.answered_at, Call.ended_at, func.count(Recording.id),
+                       func.coalesce(func.sum(Recording.duration_seconds), 0.0))
+                .outerjoin(Recording, Recording.call_id == Call.id).where(Call.id.in_(chunk))
+                .group_by(Call.id, Call.agent_id, Call.answered_at, Call.ended_at)):
+            for c in by_call[call_id]:
+                c.call_found, c.call_agent = True, agent_id
+                c.recordings, c.recorded_seconds = recordings, float(seconds or 0.0)
+                c.talk_seconds = _talk_seconds(answered, ended)
+
+
+CARE_FLAGGED_COLUMNS = [Column("followup_id", "Follow-up", "text"), Column("due_on", "Due", "text"),
+                        Column("channel", "Channel", "text"), Column("call_id", "Call", "text"),
+                        Column("recorded_seconds", "Recorded (s)", "number"),
+                        Column("talk_seconds", "Talk (s)", "number"), Column("flag", "Flag", "text")]
+
+
+def flagged_care_followups(done: list[CarePlanCompletion], min_talk_seconds: float) -> list[dict]:
+    out = []
+    for c in done:
+        proof = call_proof(c, min_talk_seconds)
+        if proof in FLAGGED:
+            out.append({"followup_id": c.followup_id, "due_on": c.due_on.isoformat(),
+                        "channel": c.cut["channel"], "call_id": c.call_id,
+                        "recorded_seconds": c.recorded_seconds, "talk_seconds": c.talk_seconds,
+                        "flag": dict(PROOFS)[proof]})
+    return out
+
+
+def care_plan_adherence(session: Session, first: date, last: date, by: str, today: date,
+                        done: list[CarePlanCompletion] = (), min_talk_seconds: float = 0.0):
     """Care-plan follow-ups due on the hospital days first..last, by the plan's department, kind or channel:
     how many were done, missed (unreachable, refused, wrong number), are still open (overdue among them) or
-    were withdrawn."""
+    were withdrawn; and of the done ones (`done`, `care_plan_completions`), how many are flagged for lack of
+    proof of the call, by the same rule as the authenticity report."""
     f, p = CarePlanFollowUp, CarePlan
     cut = {"department": p.department, "kind": p.kind, "channel": p.channel}[by]
     state = {status: name for name, _, statuses in CARE_STATES for status in statuses}
@@ -782,15 +873,19 @@ def care_plan_adherence(session: Session, first: date, last: date, by: str, toda
         group[state.get(status, "open")] += count
         group["due"] += count
         group["overdue"] += count if state.get(status, "open") == "open" and due_on < today else 0
+    for c in done:
+        sums[c.cut[by]]["flagged"] += call_proof(c, min_talk_seconds) in FLAGGED
 
     def row(key: str, c: Counter) -> dict:
         return {"key": key, "label": key, "due": c["due"], **{n: c[n] for n, _, _ in CARE_STATES},
-                "overdue": c["overdue"], "adherence": _ratio(c["completed"], c["due"] - c["withdrawn"])}
+                "overdue": c["overdue"], "adherence": _ratio(c["completed"], c["due"] - c["withdrawn"]),
+                "flagged": c["flagged"]}
     rows = [row(k, c) for k, c in sorted(sums.items())]
     heading = {"department": "Department", "kind": "Kind", "channel": "Channel"}[by]
     columns = [Column("label", heading, "text"),
                Column("due", "Due"), *(Column(n, label) for n, label, _ in CARE_STATES),
-               Column("overdue", "Open and overdue"), Column("adherence", "Adherence", "rate")]
+               Column("overdue", "Open and overdue"), Column("adherence", "Adherence", "rate"),
+               Column("flagged", "Completed, unproven")]
     total = row("total", sum(sums.values(), Counter()))
     total["label"] = "Total"
     chart = {"kind": "stacked", "series": [n for n, _, _ in CARE_STATES]}

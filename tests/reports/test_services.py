@@ -19,6 +19,7 @@ from callcenter.db.models import (
     CarePlanFollowUp,
     Encounter,
     Patient,
+    Recording,
     User,
 )
 from callcenter.db.queries import AuditActor
@@ -360,3 +361,45 @@ async def test_given_care_plan_follow_ups_when_adherence_is_reported_then_done_m
     assert pick(by_department.total, *fields) == (7, 2, 2, 2, 1, 2, 2 / 6)
     assert {r["key"]: pick(r, *fields) for r in by_channel.rows} == {
         "agent": (5, 1, 2, 2, 0, 2, 1 / 5), "automated": (2, 1, 0, 0, 1, 0, 1.0)}
+
+
+async def test_given_completed_care_plan_follow_ups_when_adherence_is_reported_then_unproven_ones_flagged(
+        care_plans):
+    """Hand-computed, [reports] min_talk_seconds 60: P1's desk completion on Nov 3 links a call recorded for
+    90 s (proven); P3's desk completion added on Nov 12 names no call (flagged, as `record_outcome` allows);
+    P2's automated one on Nov 10 was completed by a campaign attempt whose call was answered for 120 s but
+    holds no answers (flagged)."""
+    def seed(session):
+        session.add(Call(id="cp1", direction="outbound", status="ended", agent_id=month.A1, patient_id=1,
+                         started_at=month.nov(3), answered_at=month.nov(3),
+                         ended_at=month.nov(3) + timedelta(minutes=2)))
+        session.add(Call(id="cp2", direction="outbound", status="ended", patient_id=2,
+                         started_at=month.nov(10), answered_at=month.nov(10),
+                         ended_at=month.nov(10) + timedelta(seconds=120),
+                         campaign_name=month.CAMPAIGN))
+        session.flush()
+        session.add(Recording(call_id="cp1", agent_id=month.A1, name="call-cp1", duration_seconds=90))
+        session.add(CampaignTarget(id=900, campaign_name=month.CAMPAIGN, patient_id=2,
+                                   subject_kind="care_followup", subject_id=2, status="completed",
+                                   completed_at=month.nov(10)))
+        session.flush()
+        session.add(CampaignAttempt(id=900, target_id=900, campaign_name=month.CAMPAIGN, patient_id=2,
+                                    call_id="cp2", started_at=month.nov(10), result="person",
+                                    outcome="completed"))
+        followups = {f.due_on.day: f for f in session.scalars(select(CarePlanFollowUp).where(
+            CarePlanFollowUp.status == "completed", CarePlanFollowUp.due_on >= month.FIRST))}
+        followups[3].last_call_id = "cp1"
+        followups[10].campaign_target_id = 900
+        session.add(CarePlanFollowUp(id=950, plan_id=3, patient_id=3, due_on=date(2026, 11, 12),
+                                     due_at=month.nov(12), status="completed"))
+    await care_plans.run(seed)
+
+    report = await service(care_plans).report(november("care-plan-adherence", by="channel"))
+
+    assert {r["key"]: (r["completed"], r["flagged"]) for r in report.rows} == {
+        "agent": (2, 1), "automated": (1, 1)}
+    assert report.total["flagged"] == 2
+    assert [(r["followup_id"], r["channel"], r["call_id"], r["talk_seconds"], r["flag"])
+            for r in report.detail["rows"]] == [
+        (report.detail["rows"][0]["followup_id"], "automated", "cp2", 120.0, "No answers on the call"),
+        (950, "agent", None, None, "No call linked")]
