@@ -3,27 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from callcenter import cli
-from callcenter.config import SCRIPT_PREFIXES
 from callcenter.db.database import Database
 from callcenter.followup.services import AnswerGiven, QuestionnaireService, pseudonym
 
 from .test_followup_schema import QUESTIONNAIRE, write
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("CALLCENTER_") and not name.startswith(SCRIPT_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CALLCENTER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "callcenter.toml"))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: state in tmp_path, no CALLCENTER_*
 
 
 def test_given_the_shipped_questionnaires_when_checked_then_each_file_is_ok(capsys):
