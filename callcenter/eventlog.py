@@ -5,31 +5,37 @@ things happened. So every write is an operation put on one queue; one task drain
 single transaction in the database thread pool. Timestamps are taken when the operation is queued, not when it
 is written, so a slow disk never skews the log.
 
-Call events, most of what is written, are queued as plain rows and written with one
-multi-row INSERT per run of rows of the same table (no ORM object per row): the writer is on every call's
-path, and the ORM's unit of work cost more CPU than the rest of the write. A batch that loses a race for the
-database lock is run again after a pause (`Database.run_retrying`), never dropped for it.
+What a call writes (its events, its row, its legs, the agents' states) is queued as data, not as ORM work:
+a `Row` to insert or an `Update` of one row. A batch writes its Rows with one multi-row INSERT per table
+(parents first, each table's rows in the order they were queued), then its Updates: those of one row that
+follow each other become one, and updates of the same shape go out as one executemany. The writer is on every
+call's path, and the ORM's unit of work and bulk-update machinery cost more CPU than the rest of the write.
+Every operation queued is written; none is dropped or left for later, so what a restart reads
+(calls/reconcile.py) is what it read before. A batch that loses a race for the database lock is run again
+after a pause (`Database.run_retrying`), never dropped for it.
 
 A row may bring rows that must commit with it (`Row.also`): the webhook outbox (webhooks/outbox.py) gives
 the call events a hospital's systems subscribe to an outbox row written in the same transaction as the call
-event itself, so an event is sent if and only if it was logged. They are inserted at the end of their batch
-(one INSERT per table, the log's own runs of rows stay unbroken). Audit rows are not queued: each is written
+event itself, so an event is sent if and only if it was logged. Audit rows are not queued: each is written
 in the transaction of the read or change it records (db.queries.add_audit_event).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Update as UpdateStatement
 from sqlalchemy.orm import Session
 
 from .db.database import Database
-from .db.models import CallEvent
+from .db.models import Base, CallEvent
 from .vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -44,13 +50,25 @@ class Row:
     also: tuple[Row, ...] = ()  # rows that commit with this one, in the same transaction
 
 
+@dataclass(frozen=True, slots=True)
+class Update:
+    """UPDATE `table` SET `values` WHERE each `match` column equals its value and each `unset` column is
+    NULL (a guard: "close the leg unless it is closed already"). Always of rows inserted before it."""
+    table: Table
+    match: tuple[tuple[str, Any], ...]
+    values: dict[str, Any]
+    unset: tuple[str, ...] = ()
+
+
 # Rows another table needs written with a call event (the webhook outbox): given the table and the row's
 # values, the rows to add (usually none). Wired in main.py.
 Companion = Callable[[Table, dict[str, Any]], tuple[Row, ...]]
 
 
-Operation = Callable[[Session], None] | Row
+Operation = Callable[[Session], None] | Row | Update
 CALL_EVENTS: Table = CallEvent.__table__
+# Parents before children: a batch inserts its rows table by table in this order (foreign keys).
+TABLE_ORDER = {table: i for i, table in enumerate(Base.metadata.sorted_tables)}
 
 
 def utcnow() -> datetime:
@@ -79,6 +97,15 @@ class EventLog:
 
     def write(self, op: Operation) -> None:
         self._queue.put_nowait(op)
+
+    def insert(self, table: Table, **values) -> None:
+        """Queue a row to insert as it is (with its companions, as for a call event)."""
+        self.write(self._row(table, values))
+
+    def update(self, table: Table, match: dict[str, Any], *, unset: tuple[str, ...] = (), **values) -> None:
+        """Queue an update of the rows whose `match` columns have these values (and whose `unset` columns are
+        NULL), e.g. `update(CALLS, {"id": call_id}, status="queued")`."""
+        self.write(Update(table, tuple(match.items()), values, unset))
 
     def event(self, call_id: str | None, type_: str, *, agent_id: int | None = None,
               queue_name: str | None = None, ts: datetime | None = None, **data) -> datetime:
@@ -136,27 +163,61 @@ class EventLog:
 
 
 def _apply(session: Session, ops: list[Operation]) -> None:
-    """Run the operations in order: each run of Rows of one table as one INSERT, the rest one by one; then
-    the rows that must commit with them (Row.also), one INSERT per table."""
-    rows: list[Row] = []
-    also: dict[Table, list[Row]] = {}
+    """Write the operations: Rows and Updates as data (`_write_pending`), a callable as is, in its place."""
+    rows: dict[Table, list[Row]] = {}
+    updates: list[Update] = []
     for op in ops:
         if isinstance(op, Row):
-            if rows and rows[0].table is not op.table:
-                _insert(session, rows)
-            rows.append(op)
-            for extra in op.also:
-                also.setdefault(extra.table, []).append(extra)
-            continue
-        _insert(session, rows)
-        op(session)
-        session.flush()
-    _insert(session, rows)
-    for extra in also.values():
-        _insert(session, extra)
+            for row in (op, *op.also):
+                rows.setdefault(row.table, []).append(row)
+        elif isinstance(op, Update):
+            updates.append(op)
+        else:  # a callable may read or change what was queued before it: that is written first
+            _write_pending(session, rows, updates)
+            op(session)
+            session.flush()
+    _write_pending(session, rows, updates)
 
 
-def _insert(session: Session, rows: list[Row]) -> None:
-    if rows:
-        session.execute(insert(rows[0].table), [row.values for row in rows])
-        rows.clear()
+def _write_pending(session: Session, rows: dict[Table, list[Row]], updates: list[Update]) -> None:
+    """The rows, table by table (parents first; one INSERT per run of rows with the same columns, in the
+    order queued), then the updates (each of a row inserted before it was queued)."""
+    for table in sorted(rows, key=lambda t: TABLE_ORDER.get(t, len(TABLE_ORDER))):
+        for _, run in itertools.groupby(rows[table], key=lambda row: row.values.keys()):
+            session.execute(insert(table), [row.values for row in run])
+    rows.clear()
+    _update(session, updates)
+    updates.clear()
+
+
+def _update(session: Session, updates: list[Update]) -> None:
+    """Updates of one row that follow each other become one (the later value of a column wins), unless one
+    has a guard; then round by round (the first remaining update of every row, then the second...), one
+    executemany per shape, so that each row's updates still run in the order they were queued."""
+    per_row: dict[tuple, list[Update]] = {}
+    for u in updates:
+        queued = per_row.setdefault((u.table, u.match), [])
+        if queued and not queued[-1].unset and not u.unset:
+            queued[-1] = Update(u.table, u.match, queued[-1].values | u.values)
+        else:
+            queued.append(u)
+    for round_ in itertools.zip_longest(*per_row.values()):
+        shapes: dict[tuple, list[dict[str, Any]]] = {}
+        for u in filter(None, round_):
+            shape = (u.table, tuple(k for k, _ in u.match), u.unset, tuple(sorted(u.values)))
+            shapes.setdefault(shape, []).append(
+                {f"m_{k}": v for k, v in u.match} | {f"v_{k}": v for k, v in u.values.items()})
+        for shape, params in shapes.items():
+            session.execute(_update_statement(*shape), params)
+
+
+@functools.lru_cache(maxsize=512)
+def _update_statement(table: Table, match: tuple[str, ...], unset: tuple[str, ...],
+                      columns: tuple[str, ...]) -> UpdateStatement:
+    c = table.c
+    statement = update(table).values({k: bindparam(f"v_{k}", type_=c[k].type) for k in columns})
+    for k in match:
+        statement = statement.where(c[k] == bindparam(f"m_{k}", type_=c[k].type))
+    for k in unset:
+        statement = statement.where(c[k].is_(None))
+    return statement

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..ari.client import AriError, AriUnavailable, quietly
@@ -330,9 +330,9 @@ class Reconciler:
         events = self._deps.events
         events.event(row.id, "ended", ts=ended_at, queue_name=row.queue_name, outcome=outcome, reason=reason,
                      noticed_at=noticed_at.isoformat())
-        values = dict(status="ended", outcome=outcome, end_reason=reason, ended_at=ended_at,
+        events.update(CallRow.__table__, {"id": row.id}, status="ended", outcome=outcome, end_reason=reason,
+                      ended_at=ended_at,
                       hangup_cause="asterisk_restart" if reason == "lost_asterisk_restart" else None)
-        events.write(lambda s: s.execute(update(CallRow).where(CallRow.id == row.id).values(**values)))
 
     async def _asterisk_started(self) -> datetime | None:
         try:

@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
-
 from ..ari.client import AriClient, AriError, AriNotFound, AriUnavailable, quietly
 from ..ari.events import DialOutcomes, Event
 from ..ari.models import Channel
@@ -36,6 +33,7 @@ if TYPE_CHECKING:
     from ..selfservice.survey import SurveyStore
 
 log = logging.getLogger(__name__)
+CALLS, LEGS = CallRow.__table__, CallLeg.__table__
 
 
 @dataclass
@@ -334,15 +332,14 @@ class Call:
         return self.deps.events.event(self.id, type_, agent_id=agent_id, queue_name=queue_name, **data)
 
     def save(self, **values) -> None:
-        call_id = self.id
-        self.deps.events.write(
-            lambda s: s.execute(update(CallRow).where(CallRow.id == call_id).values(**values)))
+        self.deps.events.update(CALLS, {"id": self.id}, **values)
 
     def insert_rows(self, row: dict, legs: list[dict]) -> None:
         """The call's row and its first legs, written once as the call starts (its flavour says what they
         hold: flavour.py)."""
-        self.deps.events.write(lambda s: (s.add(CallRow(**row)), s.flush(),
-                                          s.add_all(CallLeg(**leg) for leg in legs)))
+        self.deps.events.insert(CALLS, **row)
+        for leg in legs:
+            self.deps.events.insert(LEGS, **leg)
 
     async def identify_caller(self) -> None:
         self.patients = await self.deps.pops.lookup(self.caller)
@@ -364,7 +361,7 @@ class Call:
         settings = self.deps.settings
         leg = dict(call_id=self.id, channel_id=leg_id, role="agent", agent_id=agent.id,
                    endpoint=agent.endpoint, started_at=utcnow())
-        self.deps.events.write(lambda s: s.add(CallLeg(**leg)))
+        self.deps.events.insert(LEGS, **leg)
         caller_id = f'"Hotline {self.queue_name}" <{self.caller.e164 or "anonymous"}>'
         await self.deps.ari.originate(
             agent.endpoint, channel_id=leg_id, app=self.deps.ari.app, app_args=f"agent,{self.id}",
@@ -372,14 +369,14 @@ class Call:
 
     def mark_answered(self, *channel_ids: str) -> None:
         """These legs were answered now."""
-        legs, now = list(channel_ids), utcnow()
-        self.deps.events.write(lambda s: s.execute(
-            update(CallLeg).where(CallLeg.channel_id.in_(legs)).values(answered_at=now, outcome="answered")))
+        now = utcnow()
+        for channel_id in channel_ids:
+            self.deps.events.update(LEGS, {"channel_id": channel_id}, answered_at=now, outcome="answered")
 
     def close_leg(self, channel_id: str, outcome: str | None = None) -> None:
-        now = utcnow()
-        values = {"ended_at": now} | ({"outcome": outcome} if outcome else {})
-        self.deps.events.write(lambda s: _close_leg(s, channel_id, values))
+        """The leg ended now, unless it was closed already (the first close says how it ended)."""
+        values = {"ended_at": utcnow()} | ({"outcome": outcome} if outcome else {})
+        self.deps.events.update(LEGS, {"channel_id": channel_id}, unset=("ended_at",), **values)
 
     async def finish(self, outcome: str, reason: str, *, hangup_caller: bool, extra_legs: list[str]) -> None:
         """Everything that must happen exactly once when a call ends, whatever ended it."""
@@ -427,8 +424,4 @@ class Call:
                 queues.set_state(agent, "available")
         asyncio.get_running_loop().call_later(delay, back_to_work)
 
-
-def _close_leg(session: Session, channel_id: str, values: dict) -> None:
-    session.execute(update(CallLeg).where(CallLeg.channel_id == channel_id, CallLeg.ended_at.is_(None))
-                    .values(**values))
 

@@ -28,6 +28,7 @@ from .store import AgentRuntime, MemoryQueueStore, Offerable, QueueEntry, QueueI
 __all__ = ["AgentRuntime", "Offerable", "QueueEntry", "QueueInfo", "QueueService"]
 
 log = logging.getLogger(__name__)
+AGENTS = Agent.__table__
 
 # Which agent state changes an agent (or the system) may ask for.
 ALLOWED = {
@@ -230,8 +231,7 @@ class QueueService:
         now = utcnow()
         agent.state, agent.state_since, agent.pause_reason, agent.call_id = state, now, None, call_id
         self._store.put_agent(agent)
-        self._events.write(lambda s: s.execute(update(Agent).where(Agent.id == agent.id).values(
-            state=state, state_since=now, pause_reason=None)))
+        self._events.update(AGENTS, {"id": agent.id}, state=state, state_since=now, pause_reason=None)
         for listener in self.state_listeners:
             listener(agent)
 
@@ -239,7 +239,7 @@ class QueueService:
         values = dict(state=agent.state, state_since=now, pause_reason=agent.pause_reason)
         if agent.state == "wrapup":
             values["last_call_ended_at"] = now
-        self._events.write(lambda s: s.execute(update(Agent).where(Agent.id == agent.id).values(**values)))
+        self._events.update(AGENTS, {"id": agent.id}, **values)
         self._events.event(agent.call_id or wrapped, "agent_state", agent_id=agent.id, ts=now,
                            state=agent.state, reason=agent.pause_reason)
 

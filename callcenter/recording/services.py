@@ -135,7 +135,7 @@ class RecordingService:
             ended = started + timedelta(seconds=meta["duration_seconds"])
         row = dict(call_id=call_id, agent_id=agent_id, name=name, format=self._fmt,
                    path=str(path.relative_to(self.directory)), started_at=started, ended_at=ended, **meta)
-        self._events.write(lambda s: s.add(Recording(**row)))
+        self._events.insert(Recording.__table__, **row)
         self._events.event(call_id, "recording_saved", recording=name, duration=meta["duration_seconds"])
         await self._delete_stored(name)
         return meta

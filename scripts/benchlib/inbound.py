@@ -347,9 +347,11 @@ def _pacing(placed: list[load.Placed]) -> dict:
 
 
 def _ari_per_call(before: dict[str, float], after: dict[str, float], calls: int) -> dict:
-    """The controller's ARI REST round trips and websocket events over the phase, per call placed."""
-    return {kind: (after[f"callcenter_ari_{kind}_total"] - before[f"callcenter_ari_{kind}_total"]) / calls
-            for kind in ("requests", "events")}
+    """The controller's ARI REST round trips and websocket events, and its database transactions (event log
+    batches, pops' audit rows, lookups, background jobs), over the phase, per call placed."""
+    counters = {kind: f"callcenter_ari_{kind}_total" for kind in ("requests", "events")}
+    counters["db_transactions"] = "callcenter_db_transaction_seconds_count"
+    return {kind: (after.get(name, 0.0) - before.get(name, 0.0)) / calls for kind, name in counters.items()}
 
 
 def _per_call(cpu: dict, calls: int) -> dict:

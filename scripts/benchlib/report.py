@@ -130,7 +130,8 @@ def _print_cpu(f: dict) -> None:
           f"{ari['controller'] + ari['asterisk']:8.4f}    ({_window(f['ari']['cpu'])})")
     traffic = f.get("ari", {}).get("ari_per_call")
     if traffic:
-        print(f"    ARI per call: {traffic['requests']:.1f} REST round trips, {traffic['events']:.1f} events")
+        print(f"    ARI per call: {traffic['requests']:.1f} REST round trips, {traffic['events']:.1f} "
+              f"events; {traffic.get('db_transactions', 0):.1f} database transactions")
     if native:
         print(f"    native dialplan            {'-':>10} {native['asterisk']:10.4f} {native['asterisk']:8.4f}"
               f"    ({_window(f['native']['cpu'])})")
