@@ -183,6 +183,7 @@ class Queued(CallState):
         super().__init__(call)
         self.queue, self.priority, self.front = queue, priority, front
         self.announcer: asyncio.Task | None = None
+        self.announcing = False  # the announcer is between stopping the music and putting it back
 
     async def enter(self) -> None:
         call = self.call
@@ -208,7 +209,10 @@ class Queued(CallState):
             self.announcer.cancel()
             # An announcement cut mid-sentence puts the music back for the ringing time: that must be done
             # before the next state can bridge the caller, or the music would start in the conversation.
-            await asyncio.wait([self.announcer], timeout=ANNOUNCEMENT_CUT_SECONDS)
+            # Between announcements the announcer only sleeps: cancelled, it touches nothing, so the offer
+            # (and its screen pop) does not wait the loop's turns it takes to end.
+            if self.announcing:
+                await asyncio.wait([self.announcer], timeout=ANNOUNCEMENT_CUT_SECONDS)
 
     async def _announce(self, interval: float, moh_class: str) -> None:
         """Every `interval` seconds, tell the caller their place in the queue, then back to music."""
@@ -224,6 +228,7 @@ class Queued(CallState):
             position = call.deps.queues.position(call)
             if position is None:
                 return
+            self.announcing = True
             await call.media.stop_moh()
             done = await call.media.play(["sound:callcenter/you-are-caller", f"number:{position}"])
             call.log("position_announced", position=position)
@@ -235,6 +240,7 @@ class Queued(CallState):
                 await call.media.start_moh(moh_class, best_effort=True)
                 raise
             await call.media.start_moh(moh_class)
+            self.announcing = False
 
     async def on_Offer(self, event: Offer) -> "CallState":
         return Offering(self.call, event.agent)

@@ -3,9 +3,13 @@ for Asterisk's answer to the music request, and music stopped before or while it
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+
+import pytest
 
 from callcenter.ari.client import AriError
 from callcenter.ari.events import parse_event
+from callcenter.calls.state import Queued
 
 from . import test_call_router
 from .test_call_router import adopt, stasis_start, wait_until
@@ -118,3 +122,22 @@ async def test_given_an_announcement_playing_when_offered_and_answered_at_once_t
     assert music_commands(ari)[-1] == "stop_moh"  # the caller hears the agent, not music
     await router.on_event(parse_event({"type": "StasisEnd", "channel": {"id": "caller-1"}}))
     await asyncio.wait_for(call.ended.wait(), 5)
+
+
+async def test_given_a_caller_between_position_announcements_when_offered_then_leaving_the_queue_waits_no_loop_turn():  # noqa: E501
+    """The announcer only sleeps between announcements: cancelling it touches neither music nor prompt, so
+    the offer and its screen pop go on at once; mid-announcement, leaving waits for the music to be back."""
+    state = Queued(SimpleNamespace(), "general")
+    state.announcer = asyncio.create_task(asyncio.sleep(30))
+    await asyncio.sleep(0)  # the announcer is asleep
+
+    step = state.leave().__await__()
+    with pytest.raises(StopIteration):
+        step.send(None)  # returned without suspending
+    assert state.announcer.cancelling()
+
+    state.announcer, state.announcing = asyncio.create_task(asyncio.sleep(30)), True
+    await asyncio.sleep(0)
+    step = state.leave().__await__()
+    step.send(None)  # suspended: the announcement is cut and the music put back first
+    step.close()
