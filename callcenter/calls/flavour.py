@@ -5,9 +5,11 @@ asks its flavour only the few things that differ. One implementation per flavour
 
 - `Inbound` (here): a patient calls the hotline;
 - `ClickToDial` (click_to_dial.py): an agent calls a patient from the desk;
-- `CampaignDial` (campaigns/dialing/call.py): an automated campaign calls a patient;
+- `AutomatedDial` (campaigns/dialing/automated.py): an automated campaign calls a patient;
 - `ProgressiveDial` (campaigns/dialing/progressive.py): a progressive campaign calls a patient for an agent
   reserved before the dial.
+Both campaign flavours hold the part they share, a `PatientDial` (campaigns/dialing/call.py), rather than one
+extending the other.
 
 What belongs to one flavour only (a campaign call's attempt, a click-to-dial call's patient) lives in its
 flavour object, not on the call.

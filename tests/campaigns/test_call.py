@@ -10,8 +10,8 @@ import pytest
 
 from callcenter.calls import state as states
 from callcenter.campaigns.claims import DialJob
+from callcenter.campaigns.dialing import automated, progressive, progressive_state
 from callcenter.campaigns.dialing import call as campaign_call
-from callcenter.campaigns.dialing import progressive, progressive_state
 from callcenter.campaigns.dialing import state as campaign_states
 from callcenter.campaigns.schema import load_campaign_text
 from callcenter.config import SiteConfig, TelephonyConfig
@@ -51,14 +51,14 @@ async def test_given_a_campaign_call_when_the_patient_is_dialed_then_campaign_ri
     flow = load_inbound_flow(PROJECT / "ivr_flows" / "hotline.yaml")
     job = _job(mode, flows_dir)
     if mode == "automated":
-        flavour = campaign_call.CampaignDial(job, site=SiteConfig(), finish_attempt=None)
+        flavour = automated.AutomatedDial(job, site=SiteConfig(), finish_attempt=None)
         call = campaign_call.new_call(_deps(ari), flow, flavour)
     else:
         agent = SimpleNamespace(id=7, number="1001")
         flavour = progressive.ProgressiveDial(job, finish_attempt=None, site=SiteConfig())
         call = progressive.new_call(_deps(ari), flow, flavour, agent, None)
 
-    await flavour.dial_patient(call)
+    await flavour.dial.dial_patient(call)
 
     [dial] = ari.originated
     role = "campaign" if mode == "automated" else "progressive"
@@ -76,7 +76,7 @@ def test_given_a_campaign_call_before_a_person_answered_when_a_handler_fails_the
     deps = SimpleNamespace(settings=TelephonyConfig(), ari=None, bind=lambda *a: None,
                            events=SimpleNamespace(event=lambda call_id, type_, **data: logged.append(type_)))
     flow = load_inbound_flow(PROJECT / "ivr_flows" / "hotline.yaml")
-    dial = campaign_call.CampaignDial(_job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
+    dial = automated.AutomatedDial(_job("automated", flows_dir), site=SiteConfig(), finish_attempt=None)
     call = campaign_call.new_call(deps, flow, dial)
 
     for before in (campaign_states.Dialing, campaign_states.AwaitingAmd, campaign_states.LeavingMessage,

@@ -17,16 +17,17 @@ from callcenter.callbacks.call import UrgentCallback
 from callcenter.calls.click_to_dial import ClickToDial
 from callcenter.calls.flavour import CallFlavour, Inbound
 from callcenter.calls.services import Call
-from callcenter.campaigns.dialing.call import CampaignDial
+from callcenter.campaigns.dialing.automated import AutomatedDial
+from callcenter.campaigns.dialing.call import PatientDial
 from callcenter.campaigns.dialing.progressive import ProgressiveDial
 from callcenter.config import SiteConfig, TelephonyConfig
 
-JOB = SimpleNamespace(campaign=SimpleNamespace(name="c", script=None), patient_id=1,
+JOB = SimpleNamespace(campaign=SimpleNamespace(name="c", script=None), patient_id=1, attempt_id=5,
                       phone_e164="+14155550100")
 FLAVOURS = {
     "inbound": lambda: Inbound(),
     "click-to-dial": lambda: ClickToDial(patient_id=None),
-    "automated campaign": lambda: CampaignDial(JOB, site=SiteConfig(), finish_attempt=None),
+    "automated campaign": lambda: AutomatedDial(JOB, site=SiteConfig(), finish_attempt=None),
     "progressive": lambda: ProgressiveDial(JOB, site=SiteConfig(), finish_attempt=None),
     "urgent callback": lambda: UrgentCallback(1, None, "nurse", 100, None),
 }
@@ -68,3 +69,31 @@ def test_given_a_call_when_built_then_it_holds_its_flavour_and_no_attribute_of_o
     one_flavour_only = {"actions", "job", "site", "result", "amd_status", "picked_up_at", "patient_id",
                         "answer_grace", "script", "mode", "role"}
     assert one_flavour_only.isdisjoint(vars(call))
+
+
+def test_given_the_call_flavours_when_their_classes_are_read_then_none_extends_another():
+    classes = {kind: type(make()) for kind, make in FLAVOURS.items()}
+
+    for kind, cls in classes.items():
+        others = [other for other in classes.values() if other is not cls]
+        assert not any(issubclass(cls, other) for other in others), f"{kind} extends another flavour"
+        assert cls.__bases__ == (object,), f"{kind}: {cls.__bases__}"
+
+
+@pytest.mark.parametrize("kind", ["automated campaign", "progressive"])
+async def test_given_a_campaign_call_of_either_mode_when_it_ends_then_its_attempt_is_written_once_alike(
+        kind):
+    written = []
+
+    async def finish_attempt(attempt_id, result, **facts):
+        written.append((attempt_id, result, sorted(facts)))
+    flavour = FLAVOURS[kind]()
+    flavour.dial = PatientDial(JOB, role=flavour.dial.role, site=SiteConfig(), finish_attempt=finish_attempt)
+    call = SimpleNamespace(id="c1", ivr_path=[{"node": "main", "key": "1"}])
+
+    await flavour.ending(call)
+    await flavour.ending(call)
+
+    assert isinstance(flavour.dial, PatientDial)
+    assert written == [(5, "failed", ["amd_cause", "amd_status", "answered_at", "call_id", "ended_at", "keys",
+                                      "outcome"])]

@@ -18,13 +18,15 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from ...calls.flavour import ActionRunner
 from ...calls.services import Call
 from ...calls.stasis import CallRouter
-from ...config import Config
+from ...config import Config, SiteConfig
 from ...eventlog import utcnow
 from ...ivr.flow import Flow
 from ..actions import CampaignActions, load_campaign_flow
@@ -34,7 +36,7 @@ from ..exceptions import CampaignError
 from ..message import SiteNotConfigured, message_media
 from ..schema import CampaignDef
 from ..services import CampaignService
-from .call import CampaignDial, new_call
+from .call import PatientDial, new_call
 from .state import Dialing
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,45 @@ class RunReport:
         return {"campaign": self.campaign, "worker": self.worker, "started_at": self.started_at.isoformat(),
                 "ended_at": self.ended_at.isoformat() if self.ended_at else None, "dialed": self.dialed,
                 "results": dict(self.results), "held_back": dict(self.held_back)}
+
+
+class AutomatedDial:
+    """The automated campaign flavour of a call (calls/flavour.py): the patient dialed and sent to AMD by its
+    `PatientDial` (call.py), and a person taken through the campaign's flow, whose `action` nodes run
+    `actions` (CampaignActions.bind). The progressive flavour (progressive.py) holds the same part."""
+    direction = "outbound"
+    mode = "automated"
+    script: str | None = None
+
+    def __init__(self, job: DialJob, *, site: SiteConfig, finish_attempt: Callable[..., Awaitable] | None,
+                 context: dict[str, Any] | None = None, clock: Callable[[], datetime] = utcnow):
+        self.dial = PatientDial(job, role="campaign", site=site, finish_attempt=finish_attempt, clock=clock)
+        self.actions: ActionRunner | None = None  # what the flow's `action` nodes run (the dialer binds it)
+        self._context = context or {}
+
+    def write_start(self, call: Call) -> None:
+        self.dial.write_start(call)
+
+    def flow_context(self, call: Call) -> dict:
+        return dict(self._context)
+
+    def dialed_facts(self, call: Call) -> dict:
+        return self.dial.dialed_facts(self.mode)
+
+    def legs_answered(self, call: Call) -> None:
+        """A person queued by the campaign flow reached an agent: the agent's leg opens; the patient's was
+        marked when they picked up."""
+        call.mark_answered(call.legs.agent_channel_id)
+
+    async def ending(self, call: Call) -> None:
+        await self.write_attempt(call)
+
+    async def write_attempt(self, call: Call) -> None:
+        """The attempt, with the outcome the flow's actions recorded (else the machine message's)."""
+        await self.dial.write_attempt(call, getattr(self.actions, "outcome", None))
+
+    def pop_extras(self, call: Call) -> dict:
+        return {}
 
 
 class Dialer:
@@ -159,17 +200,17 @@ class Dialer:
     async def _attempt(self, flow: Flow, job: DialJob, report: RunReport) -> None:
         deps = self._router.deps
         call: Call | None = None
-        dial: CampaignDial | None = None
+        dial: AutomatedDial | None = None
         try:
             context = await flow_context(self._campaigns.db, job, default_time_zone=self._cfg.site.time_zone)
-            dial = CampaignDial(job, context=context, site=self._cfg.site, clock=self._clock,
+            dial = AutomatedDial(job, context=context, site=self._cfg.site, clock=self._clock,
                                 finish_attempt=self._campaigns.finish)
             call = new_call(deps, flow, dial)
             dial.actions = self._actions.bind(call.id, job)
             self._router.start_call(call, lambda c: Dialing(c))
             await call.ended.wait()
         finally:
-            report.results[dial.result if call is not None else "failed"] += 1
+            report.results[dial.dial.result if call is not None else "failed"] += 1
             if call is not None:
                 # Written when the call ended, unless the run was stopped first.
                 await dial.write_attempt(call)

@@ -1,10 +1,9 @@
-"""A campaign call (issue 6): one dial of one DialJob, from the patient's phone ringing to the attempt
-written. A campaign call is a `Call` with a campaign flavour (calls/flavour.py): `CampaignDial` for automated
-calls (states: state.py, dialer: automated.py), `ProgressiveDial` for progressive ones (progressive.py). Both
-dial the patient the same way (the campaign dial template, [telephony] campaign_ring_timeout), send an
-answered patient to the same [campaign-amd] dialplan, which brings the channel back into the app under the
-role the flavour names (the channel variable CAMPAIGN_ROLE), and write their attempt the same way
-(write_attempt) when they end."""
+"""What every campaign call shares (issue 6), automated (automated.py) and progressive (progressive.py): a
+campaign call is a `Call` whose flavour (calls/flavour.py) holds a `PatientDial`, the part that dials the
+patient (the campaign dial template, [telephony] campaign_ring_timeout), sends an answered patient to the
+[campaign-amd] dialplan (which brings the channel back into the app under the role the flavour names, the
+channel variable CAMPAIGN_ROLE), gathers the attempt's facts while the call runs and writes the attempt once
+when it ends. The flavours compose it; neither extends the other, and both write attempts the same way."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...ari.models import Channel
 from ...calls import state as call_states
-from ...calls.flavour import ActionRunner
+from ...calls.flavour import CallFlavour
 from ...calls.services import Call, CallDeps
 from ...config import SiteConfig
 from ...eventlog import utcnow
@@ -29,42 +28,42 @@ log = logging.getLogger(__name__)
 AMD_CONTEXT = "campaign-amd"  # asterisk_conf/extensions.conf
 
 
-def new_call(deps: CallDeps, flow: Flow, dial: "CampaignDial", *, call_id: str | None = None) -> Call:
-    """The call of a campaign dial. Its `channel` is the patient's leg: its id is chosen before the originate,
-    so the call owns it before it exists and the call states read it as 'the caller'."""
-    job = dial.job
+def new_call(deps: CallDeps, flow: Flow, flavour: CallFlavour, *, call_id: str | None = None) -> Call:
+    """The call of a campaign dial (`flavour.dial` is its PatientDial). Its `channel` is the patient's leg:
+    its id is chosen before the originate, so the call owns it before it exists and the call states read it
+    as 'the caller'."""
+    job = patient_dial(flavour).job
     channel = Channel(id="campaign-" + uuid.uuid4().hex, name="", state="Down",
                       caller_number=job.phone_e164, caller_name="",
                       language=job.language or flow.default_language)
-    call = Call(deps, channel, flow, flavour=dial, call_id=call_id)
+    call = Call(deps, channel, flow, flavour=flavour, call_id=call_id)
     call.language = job.language if job.language in flow.languages else flow.default_language
     call.patients = [{"id": job.patient_id, "language": job.language}]
     return call
 
 
-class CampaignDial:
-    """The automated campaign flavour of a call (calls/flavour.py), and what its attempt gathers: the facts
-    (result, AMD verdict, times, outcome) gather here while the call runs and are written once, with
-    `finish_attempt` (CampaignService.finish), when the call ends. The campaign states reach it as
-    `CampaignState.dial`."""
-    direction = "outbound"
-    mode = "automated"
-    role = "campaign"          # appArgs of the patient leg entering the app when it answers
-    amd_role = "campaign-amd"  # ... and when it comes back from [campaign-amd] with the verdict
-    script: str | None = None
+def patient_dial(flavour: Any) -> "PatientDial | None":
+    """The campaign part of a call's flavour; None for a call that is no campaign's."""
+    dial = getattr(flavour, "dial", None)
+    return dial if isinstance(dial, PatientDial) else None
 
-    def __init__(self, job: "DialJob", *, site: SiteConfig, finish_attempt: Callable[..., Awaitable] | None,
-                 context: dict[str, Any] | None = None, clock=utcnow):
-        self.job, self.site = job, site
-        self.clock = clock
-        # What the flow's `action` nodes run (CampaignActions.bind; automated.py sets it).
-        self.actions: ActionRunner | None = None
+
+class PatientDial:
+    """One dial of one DialJob, from the patient's phone ringing to the attempt written: the part both
+    campaign flavours hold. The attempt's facts (result, AMD verdict, times, outcome) gather here while the
+    call runs and are written once, with `finish_attempt` (CampaignService.finish), when the call ends (or
+    when its run stops first). The campaign states reach it as `CampaignState.dial`."""
+
+    def __init__(self, job: "DialJob", *, role: str, site: SiteConfig,
+                 finish_attempt: Callable[..., Awaitable] | None, clock: Callable[[], datetime] = utcnow):
+        self.job, self.site, self.clock = job, site, clock
+        self.role = role               # appArgs of the patient leg entering the app when it answers
+        self.amd_role = role + "-amd"  # ... and when it comes back from [campaign-amd] with the verdict
         self.result = "failed"  # the attempt's result as it stands
         self.amd_status: str | None = None
         self.amd_cause: str | None = None
-        self.picked_up_at: datetime | None = None  # the patient's answer (calls.answered_at is an agent's)
+        self.picked_up_at: datetime | None = None  # the patient's answer (call.times.answered_at: an agent's)
         self.message_outcome: str | None = None
-        self._context = context or {}
         self._finish_attempt = finish_attempt
         self._attempt_written = False
 
@@ -72,14 +71,15 @@ class CampaignDial:
     def campaign(self):
         return self.job.campaign
 
-    # -- the flavour's hooks (calls/flavour.py) -------------------------------------------------------------
+    # -- the call's start --------------------------------------------------------------------------------
 
-    def write_start(self, call: Call) -> None:
+    def write_start(self, call: Call, **row: Any) -> None:
+        """The call's row (with what the flavour adds) and the patient's leg, and `call_started`."""
         job = self.job
         leg = dict(call_id=call.id, channel_id=call.channel.id, role="caller",
                    started_at=call.times.started_at,
                    endpoint=call.deps.settings.campaign_dial_template.split("/", 1)[0])
-        call.insert_rows(self.row(call), [leg])
+        call.insert_rows(self.row(call) | row, [leg])
         call.log("call_started", direction="outbound", campaign=job.campaign.name, patient_id=job.patient_id)
 
     def row(self, call: Call) -> dict:
@@ -90,31 +90,16 @@ class CampaignDial:
                     priority=0, started_at=call.times.started_at, ivr_path=[], patient_id=job.patient_id,
                     candidate_patient_ids=[job.patient_id], campaign_name=job.campaign.name)
 
-    def flow_context(self, call: Call) -> dict:
-        return dict(self._context)
-
-    def legs_answered(self, call: Call) -> None:
-        """A person queued by the campaign flow reached an agent: the agent's leg opens; the patient's was
-        marked when they picked up."""
-        call.mark_answered(call.legs.agent_channel_id)
-
-    async def ending(self, call: Call) -> None:
-        await self.write_attempt(call)
-
-    def pop_extras(self, call: Call) -> dict:
-        return {}
+    def dialed_facts(self, mode: str) -> dict:
+        """The `campaign_dialed` event's data (the KPIs read it)."""
+        job = self.job
+        return dict(campaign=job.campaign.name, target_id=job.target_id, attempt_id=job.attempt_id, mode=mode)
 
     # -- dialing -------------------------------------------------------------------------------------------
 
     def endpoint(self, call: Call) -> str:
         e164 = self.job.phone_e164
         return call.deps.settings.campaign_dial_template.format(number=e164, digits=e164.lstrip("+"))
-
-    def dialed_facts(self, call: Call) -> dict:
-        """The `campaign_dialed` event's data (the KPIs read it)."""
-        job = self.job
-        return dict(campaign=job.campaign.name, target_id=job.target_id, attempt_id=job.attempt_id,
-                    mode=self.mode)
 
     async def dial_patient(self, call: Call) -> None:
         """Ring the patient for [telephony] campaign_ring_timeout; the channel enters the app as
@@ -134,14 +119,14 @@ class CampaignDial:
         await ari.subscribe(f"channel:{call.channel.id}")
         await ari.continue_in_dialplan(call.channel.id, AMD_CONTEXT)
 
+    def picked_up(self, call: Call) -> None:
+        self.picked_up_at = self.clock()
+        call.mark_answered(call.channel.id)
+
     def end(self, call: Call, result: str, reason: str, *, hangup: bool = True) -> call_states.Ended:
         """The attempt's result is settled; the call ends."""
         self.result = result
         return call_states.Ended(call, result, reason, hangup=hangup)
-
-    def picked_up(self, call: Call) -> None:
-        self.picked_up_at = self.clock()
-        call.mark_answered(call.channel.id)
 
     # -- the attempt ---------------------------------------------------------------------------------------
 
@@ -149,13 +134,10 @@ class CampaignDial:
         """The menu keys the patient chose (never digits typed as data: read_digits nodes log no key)."""
         return "".join(str(choice["key"]) for choice in call.ivr_path if choice.get("key"))[:64]
 
-    @property
-    def attempt_outcome(self) -> str | None:
-        return getattr(self.actions, "outcome", None) or self.message_outcome
-
-    async def write_attempt(self, call: Call) -> None:
-        """Write the attempt (result, AMD verdict, the patient's answer, the end, keys, outcome) to the
-        campaign, once: when the call ends, or when its run stops first (automated.py), whichever is first."""
+    async def write_attempt(self, call: Call, outcome: str | None = None) -> None:
+        """Write the attempt (result, AMD verdict, the patient's answer, the end, keys, outcome: the flow's,
+        else the message's) to the campaign, once: when the call ends, or when its run stops first
+        (automated.py), whichever is first."""
         if self._attempt_written or self._finish_attempt is None:
             return
         self._attempt_written = True
@@ -163,6 +145,6 @@ class CampaignDial:
             await self._finish_attempt(
                 self.job.attempt_id, self.result, call_id=call.id, answered_at=self.picked_up_at,
                 ended_at=self.clock(), amd_status=self.amd_status, amd_cause=self.amd_cause,
-                keys=self.menu_keys(call), outcome=self.attempt_outcome)
+                keys=self.menu_keys(call), outcome=outcome or self.message_outcome)
         except Exception:
             log.exception("campaign call %s: writing attempt %s failed", call.id, self.job.attempt_id)

@@ -36,7 +36,7 @@ from ..message import SiteNotConfigured, message_media
 from ..pacing import abandon_rate, may_dial
 from ..services import CampaignService
 from . import progressive_state as states
-from .call import CampaignDial
+from .call import PatientDial
 from .call import new_call as campaign_call
 
 log = logging.getLogger(__name__)
@@ -52,61 +52,64 @@ def new_call(deps: CallDeps, flow: Flow, dial: "ProgressiveDial", agent: AgentRu
     call = campaign_call(deps, flow, dial, call_id=call_id)
     call.agent = agent
     call.legs.agent_channel_id = "agent-" + uuid.uuid4().hex
-    call.queue_name = dial.job.campaign.queue
+    call.queue_name = dial.dial.campaign.queue
     call.patients = [patient] if patient else []
     return call
 
 
-class ProgressiveDial(CampaignDial):
-    """The progressive flavour of a call (calls/flavour.py): a campaign dial (call.py: the patient leg, dialed
-    and sent to AMD like an automated call's, the attempt written the same way) with an agent reserved before
-    the dial. It runs no IVR: a person goes to the reserved agent. A flavour is a small strategy object, not
-    a call: this one adds the agent's columns, pop and legs to the automated one's."""
+class ProgressiveDial:
+    """The progressive flavour of a call (calls/flavour.py): the patient dialed and sent to AMD by its
+    `PatientDial` (call.py), as an automated call's, with an agent reserved before the dial. It runs no IVR:
+    a person goes to the reserved agent. It adds the agent's columns, pop and legs."""
+    direction = "outbound"
     mode = "progressive"
-    role = "progressive"
-    amd_role = "progressive-amd"
+    actions = None  # no flow, so no action nodes
 
     def __init__(self, job: DialJob, *, finish_attempt: Callable | None, site: SiteConfig,
                  answer_grace: float = ANSWER_GRACE, clock: Callable[[], datetime] = utcnow):
-        super().__init__(job, site=site, finish_attempt=finish_attempt, clock=clock)
+        self.dial = PatientDial(job, role="progressive", site=site, finish_attempt=finish_attempt,
+                                clock=clock)
         self.answer_grace = answer_grace
 
     @property
     def script(self) -> str:
         """The campaign's call script (triage/scripts), else the generic follow-up one."""
-        script = self.job.campaign.script
+        script = self.dial.campaign.script
         return script if script in CALL_TYPES else DEFAULT_SCRIPT
 
-    def row(self, call: Call) -> dict:
-        return super().row(call) | dict(status="offering", agent_id=call.agent.id, queue_name=call.queue_name)
+    def write_start(self, call: Call) -> None:
+        self.dial.write_start(call, status="offering", agent_id=call.agent.id, queue_name=call.queue_name)
+
+    def flow_context(self, call: Call) -> dict:
+        return {}
 
     def dialed_facts(self, call: Call) -> dict:
-        return super().dialed_facts(call) | {"agent_id": call.agent.id}
-
-    async def dial_patient(self, call: Call) -> None:
-        call.deps.bind(call.channel.id, call)
-        await super().dial_patient(call)
-
-    def pop_extras(self, call: Call) -> dict:
-        """What the desk's pop adds for a campaign call (also when a reloaded console is shown it again)."""
-        return {"campaign": {"name": self.job.campaign.name, "title": self.job.campaign.title},
-                "script": self.script, "direction": "outbound"}
-
-    async def send_pop(self, call: Call) -> None:
-        """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
-        await call.deps.pops.offer(call, call.agent, {"campaign": self.job.campaign.name})
-
-    def message_media(self, call: Call) -> list[str]:
-        """The automated campaigns' machine message (message.py): hospital name and callback number only."""
-        try:
-            return message_media(self.site)
-        except SiteNotConfigured:
-            log.warning("campaign call %s: [site] hospital_name/callback_number unset: no message", call.id)
-            return []
+        return self.dial.dialed_facts(self.mode) | {"agent_id": call.agent.id}
 
     def legs_answered(self, call: Call) -> None:
         """Connected marks the legs: the agent's answered now, the patient's when AMD said a person."""
         call.mark_answered(call.legs.agent_channel_id, call.channel.id)
+
+    async def ending(self, call: Call) -> None:
+        await self.dial.write_attempt(call)
+
+    def pop_extras(self, call: Call) -> dict:
+        """What the desk's pop adds for a campaign call (also when a reloaded console is shown it again)."""
+        campaign = self.dial.campaign
+        return {"campaign": {"name": campaign.name, "title": campaign.title}, "script": self.script,
+                "direction": "outbound"}
+
+    async def send_pop(self, call: Call) -> None:
+        """The desk's screen pop, as for an inbound call, plus the campaign and its script; audited."""
+        await call.deps.pops.offer(call, call.agent, {"campaign": self.dial.campaign.name})
+
+    def message_media(self, call: Call) -> list[str]:
+        """The automated campaigns' machine message (message.py): hospital name and callback number only."""
+        try:
+            return message_media(self.dial.site)
+        except SiteNotConfigured:
+            log.warning("campaign call %s: [site] hospital_name/callback_number unset: no message", call.id)
+            return []
 
 
 @dataclass

@@ -6,9 +6,9 @@
 The patient leg enters the app twice: `progressive,<call>` when it answers (then it leaves for the
 [campaign-amd] dialplan, where nothing is played before AMD's verdict) and `progressive-amd,<call>,
 <AMDSTATUS>,<AMDCAUSE>` with the verdict (call.py: one [campaign-amd] context for both modes, the role
-in the channel variable CAMPAIGN_ROLE). `dial.result` (the call's ProgressiveDial, progressive.py) is the
-attempt's result as it stands; it is written to the campaign when the call ends (call.py, as for automated
-calls).
+in the channel variable CAMPAIGN_ROLE). `dial.result` (the `PatientDial` the call's ProgressiveDial holds,
+call.py) is the attempt's result as it stands; it is written to the campaign when the call ends, as for
+automated calls.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class RingingAgent(CampaignState):
     """A person answered: the reserved agent's desk gets the pop and the script, their phone rings. Within
     `answer_grace` seconds (2) they must be in the call, or the patient hears the hospital's message."""
     name = "campaign_ringing_agent"
-    dial: "ProgressiveDial"
+    flavour: "ProgressiveDial"
 
     def __init__(self, call: "Call"):
         super().__init__(call)
@@ -72,8 +72,8 @@ class RingingAgent(CampaignState):
         call = self.call
         call.deps.bind(call.legs.agent_channel_id, call)
         self.timer = asyncio.get_running_loop().call_later(
-            self.dial.answer_grace, call.post, AgentTimeout())
-        await self.dial.send_pop(call)
+            self.flavour.answer_grace, call.post, AgentTimeout())
+        await self.flavour.send_pop(call)
         call.times.offered_at = call.log("offered", agent_id=call.agent.id, queue_name=call.queue_name)
         call.save(status="offering", offered_at=call.times.offered_at, answered_at=call.times.answered_at)
         try:
@@ -124,7 +124,7 @@ class RingingAgent(CampaignState):
 class Messaging(CampaignState):
     """The hospital's short message (its name and callback number, nothing about health), then goodbye."""
     name = "campaign_message"
-    dial: "ProgressiveDial"
+    flavour: "ProgressiveDial"
 
     def __init__(self, call: "Call", outcome: str | None, reason: str):
         super().__init__(call)
@@ -133,7 +133,7 @@ class Messaging(CampaignState):
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        media = self.dial.message_media(call)
+        media = self.flavour.message_media(call)
         if not media:
             return await self.on_MessageDone(MessageDone())
         self.done = await call.media.play(media)

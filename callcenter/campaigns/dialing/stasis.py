@@ -8,7 +8,7 @@ import logging
 from ...ari.client import quietly
 from ...ari.events import StasisStart
 from ...calls.stasis import CallRouter
-from .call import CampaignDial
+from .call import patient_dial
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ ROLES = ("campaign", "campaign-amd", "progressive", "progressive-amd")
 def register(router: CallRouter) -> None:
     async def on_stasis_start(start: StasisStart) -> None:
         call = router.find(start.call_id)
-        if call is None or not isinstance(call.flavour, CampaignDial) or call.ended.is_set():
+        if call is None or patient_dial(call.flavour) is None or call.ended.is_set():
             log.warning("campaign channel %s entered for a call that is gone; hanging up", start.channel.id)
             await quietly(router.deps.ari.hangup(start.channel.id))
             return

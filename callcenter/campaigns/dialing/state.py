@@ -26,7 +26,7 @@ from ..message import SiteNotConfigured, message_media
 
 if TYPE_CHECKING:
     from ...calls.services import Call
-    from .call import CampaignDial
+    from .call import PatientDial
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,15 @@ class CampaignState(CallState):
     """A state of a campaign call (automated or progressive): ending one settles the attempt's result."""
 
     @property
-    def dial(self) -> "CampaignDial":
-        """The call's campaign flavour (call.py): the campaign, the attempt's facts, dialing."""
-        return self.call.flavour  # type: ignore[return-value]
+    def flavour(self):
+        """The call's campaign flavour: automated (automated.py) or progressive (progressive.py)."""
+        return self.call.flavour
+
+    @property
+    def dial(self) -> "PatientDial":
+        """The part of the call's flavour both kinds share (call.py): the campaign, the attempt's facts,
+        dialing."""
+        return self.call.flavour.dial  # type: ignore[attr-defined]
 
     def end(self, result: str, reason: str, *, hangup: bool = True) -> Ended:
         return self.dial.end(self.call, result, reason, hangup=hangup)
@@ -61,7 +67,7 @@ class Dialing(BeforeAPerson):
 
     async def enter(self) -> "CallState | None":
         call = self.call
-        call.log("campaign_dialed", **self.dial.dialed_facts(call))
+        call.log("campaign_dialed", **self.flavour.dialed_facts(call))
         try:
             await self.dial.dial_patient(call)
         except (AriError, AriUnavailable) as exc:
