@@ -104,3 +104,38 @@ def test_given_a_fresh_interpreter_when_a_package_is_imported_first_then_all_its
                           timeout=120)
 
     assert done.returncode == 0, done.stderr
+
+
+def reaches_into_another_package(path: Path, root: Path = ROOT) -> list[str]:
+    """What `path` takes from another package that is not public: a `_name` imported from it, or a private
+    attribute of the router (`router._calls`...), whose dictionaries only calls/stasis.py writes."""
+    tree, here = ast.parse(path.read_text(encoding="utf-8")), module_name(path, root)
+    package = here.split(".") if path.name == "__init__.py" else here.split(".")[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[:len(package) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            found += [f"{here}: from {base} import {alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and unit(base) != unit(here)]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name in ("router", "_router") and here != "callcenter.calls.stasis":
+                found.append(f"{here}: {ast.unparse(node)}")
+    return found
+
+
+def test_given_the_callcenter_packages_when_read_then_none_takes_a_private_name_or_reaches_into_the_router(
+        tmp_path):
+    source = tmp_path / "callcenter" / "supervision" / "services.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("from ..ari.client import _quietly\n\ndef watch(self, call):\n"
+                      "    self._router._by_channel['x'] = call\n")
+    assert len(reaches_into_another_package(source, tmp_path)) == 2, "the check finds both"
+
+    found = [line for path in PACKAGE.rglob("*.py") for line in reaches_into_another_package(path)]
+
+    assert found == []
