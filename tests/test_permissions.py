@@ -158,6 +158,7 @@ SAMPLES: dict[str, Sample] = {
     "complaint_step": Sample(params={"id": "999999"}, form={"step": "start"}),
     "complaint_letter_submit": Sample(form={}),
     "complaint_attachment": Sample(params={"id": "999999", "attachment": "1"}),
+    "complaint_recording": Sample(params={"id": "999999"}, form={}),
     "api_call_complaint": Sample(params={"call_id": "0" * 32}, json={"text": "permission walk"}),
     "api_complaint": Sample(params={"id": "999999"}),
     "api_complaint_create": Sample(json={"text": ""}),   # refused as empty: nothing stored

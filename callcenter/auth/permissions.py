@@ -133,7 +133,9 @@ _TABLE: dict[str, set[str]] = {
     "api_wallboard_socket": {"supervisor", "admin", "api:status"},
     "api_recordings":       {"supervisor", "admin"},
     "api_recording_play":   {"supervisor", "admin"},
-    "api_recording_audio":  {"supervisor", "admin"},   # and only with a grant from api_recording_play
+    # only with a grant: from api_recording_play, or for patient relations complaint_recording's (the
+    # recording of a ticket's own call)
+    "api_recording_audio":  {"supervisor", "admin", RELATIONS},
     "api_call_monitor":     {"supervisor", "admin", "api:monitor"},
     "api_monitor_stop":     {"supervisor", "admin", "api:monitor"},
     "api_monitors":         {"supervisor", "admin", "api:monitor"},
@@ -247,6 +249,7 @@ _TABLE: dict[str, set[str]] = {
     "complaint_letter":       {RELATIONS, "supervisor", "admin"},
     "complaint_letter_submit": {RELATIONS, "supervisor", "admin"},
     "complaint_attachment":   {RELATIONS, "supervisor", "admin"},   # audited
+    "complaint_recording":    {RELATIONS, "supervisor", "admin"},   # the ticket's call only; audited
     "api_call_complaint":     {"agent", "nurse", "supervisor", "admin", "api:desk"},
     # the tickets' JSON API: what the console does, for the team and API clients with the complaints scope
     "api_complaints":         {RELATIONS, "supervisor", "admin", "api:complaints"},

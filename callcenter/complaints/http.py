@@ -52,6 +52,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/complaints/{id:\\d+}", ticket_page, name="complaint_page")
     r.add_post("/complaints/{id:\\d+}/step", ticket_step, name="complaint_step")
     r.add_get("/complaints/{id:\\d+}/attachments/{attachment:\\d+}", attachment, name="complaint_attachment")
+    r.add_post("/complaints/{id:\\d+}/recording", ticket_recording, name="complaint_recording")
     r.add_post("/api/calls/{call_id}/complaint", from_call, name="api_call_complaint")
     r.add_get("/api/complaints", api_list, name="api_complaints")
     r.add_post("/api/complaints", api_create, name="api_complaint_create")
@@ -115,7 +116,8 @@ async def ticket_page(request: web.Request) -> web.Response:
     context = {"d": detail, "t": detail.ticket, "display": serials.display(detail.ticket.serial),
                "now": tickets.clock(), "communicated_by": COMMUNICATED_BY,
                "overdue": _overdue(detail.ticket, tickets.clock()),
-               "may_open_call": allowed("call_detail", request[USER].role)}
+               "may_open_call": allowed("call_detail", request[USER].role),
+               "may_play": allowed("complaint_recording", request[USER].role)}
     return await render_with_notice(request, "complaint.html", FLASH, context)
 
 
@@ -179,6 +181,20 @@ async def attachment(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=row.content_type, headers={
         "Content-Disposition": f'inline; filename="attachment-{row.id}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
+
+
+async def ticket_recording(request: web.Request) -> web.Response:
+    """The recording of the call a ticket came from, for its handler: played through the recording review's
+    short-lived grant, bound to this user and this recording, its audit row written with the ticket as the
+    reason. The team may hear no other recording (the review's search is not theirs)."""
+    ticket_id = int(request.match_info["id"])
+    reason = form_text(await request.post(), "reason")[:300]
+    s = services(request)
+    recording_id = await s.complaints.recording_of(ticket_id)
+    token = await s.review.grant_play(recording_id, f"ticket {ticket_id}: {reason}".rstrip(": "),
+                                      reader(request).audit_actor())
+    audio = request.app.router["api_recording_audio"].url_for(recording_id=str(recording_id))
+    raise web.HTTPSeeOther(location=str(audio.with_query(grant=token)))
 
 
 def _actor(request: web.Request) -> Actor:

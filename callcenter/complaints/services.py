@@ -574,6 +574,14 @@ class ComplaintService:
     async def queue(self, **filters: Any) -> list[Complaint]:
         return await self._db.run(functools.partial(queue, **filters))
 
+    async def recording_of(self, ticket_id: int) -> int:
+        """The recording of the call the ticket came from; TicketNotFound when there is none."""
+        recording_id = await self._db.run(lambda session: session.scalar(
+            select(Complaint.recording_id).where(Complaint.id == ticket_id)))
+        if recording_id is None:
+            raise TicketNotFound("no recorded call for this ticket")
+        return recording_id
+
     async def assignable(self, user_id: int, roles: frozenset[str]) -> bool:
         return await self._db.run(assignable, user_id, roles)
 

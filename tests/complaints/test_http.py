@@ -12,7 +12,7 @@ from aiohttp import FormData
 from sqlalchemy import func, select
 
 from callcenter.complaints import serial
-from callcenter.db.models import AuditEvent, Call, Complaint, ComplaintAttachment, User
+from callcenter.db.models import AuditEvent, Call, Complaint, ComplaintAttachment, Recording, User
 from callcenter.main import build, init_app
 from tests.browser.live import ROLE_USERS, console_config, origin, page_csrf, seed_role_users, sign_in
 
@@ -218,3 +218,39 @@ async def test_given_the_relations_role_when_it_works_a_phone_ticket_then_audite
                                .join(User, AuditEvent.actor_user_id == User.id)
                                .where(AuditEvent.action == "complaint_viewed")).all()
     assert rows == [("complaint_viewed", ROLE_USERS["relations"].username)]
+
+
+async def test_given_a_recorded_phone_ticket_when_relations_plays_it_then_audited_and_no_other_recording(
+        client):
+    """The team hears the call a ticket came from (least privilege: that recording only, through the review's
+    grant bound to the user and the recording, audited with the ticket as the reason)."""
+    root = client.services.review.directory
+    root.mkdir(parents=True, exist_ok=True)
+    with client.services.db.session() as session:
+        for n in (1, 2):
+            (root / f"call-{n}.wav").write_bytes(b"RIFF" + bytes([n]) * 60)
+            session.add(Call(id=str(n) * 32, direction="inbound", status="ended", caller_e164="+14155550100"))
+            session.flush()
+            session.add(Recording(id=n, call_id=str(n) * 32, name=f"call-{n}", path=f"call-{n}.wav"))
+    ticket = await client.services.complaints.create_ticket("phone", text="Rude.", call_id="1" * 32,
+                                                            recording_id=1)
+    token = await sign_in(client, ROLE_USERS["relations"].username)
+    headers = {"Origin": origin(client), "Accept": "text/html"}
+
+    page = await (await client.get(f"/complaints/{ticket.id}", headers=headers)).text()
+    played = await client.post(f"/complaints/{ticket.id}/recording", data={"csrf_token": token},
+                               headers=headers, allow_redirects=False)
+    audio = await client.get(played.headers["Location"])
+    grant = played.headers["Location"].split("grant=")[1]
+    other = await client.get(f"/api/recordings/2/audio?grant={grant}")
+    search = await client.post("/api/recordings/search", json={"patient": "MRN-1"},
+                               headers={"Origin": origin(client), "X-CSRF-Token": token})
+
+    assert 'id="ticket-recording"' in page
+    assert played.status == 303 and audio.status == 200 and await audio.read() == b"RIFF" + b"\x01" * 60
+    assert other.status == 403 and search.status == 403
+    with client.services.db.session() as session:
+        rows = session.execute(select(AuditEvent.recording_id, AuditEvent.reason, User.username)
+                               .join(User, AuditEvent.actor_user_id == User.id)
+                               .where(AuditEvent.action == "recording_played")).all()
+    assert rows == [(1, f"ticket {ticket.id}", ROLE_USERS["relations"].username)]
