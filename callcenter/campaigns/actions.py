@@ -155,7 +155,7 @@ class BoundActions:
         return "done"
 
     async def survey(self, args: dict, context: dict) -> str:
-        score = _score(context.get("survey.score"))
+        score = survey_score(context.get("survey.score"))
         if score is None:
             self._outcome("invalid", action="survey.record")
             return "invalid"
@@ -218,7 +218,9 @@ class BoundActions:
                                   **data)
 
 
-def _score(value: Any) -> int | None:
+def survey_score(value: Any) -> int | None:
+    """A satisfaction score as the flow's menu set it ("4", 4): 1 to 5, else None. The one reading of it,
+    for the campaign's survey and the survey after an inbound call (selfservice/survey.py)."""
     try:
         score = int(value)
     except (TypeError, ValueError):

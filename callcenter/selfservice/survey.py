@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..campaigns.actions import survey_score
 from ..db.database import Database
 from ..db.models import CallSurvey
 from ..eventlog import utcnow
 
 # question -> (the context value the flow's menu set, the column, what a valid answer is)
 QUESTIONS: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
-    "satisfaction": ("survey.score", "satisfaction", lambda v: _score(v)),
+    "satisfaction": ("survey.score", "satisfaction", survey_score),
     "resolved": ("survey.resolved", "resolved", lambda v: _yes_no(v)),
 }
 
@@ -44,14 +45,6 @@ class SurveyStore:
 
 def _store(session: Session, call_id: str, values: dict[str, Any]) -> None:
     session.execute(update(CallSurvey).where(CallSurvey.call_id == call_id).values(**values))
-
-
-def _score(value: Any) -> int | None:
-    try:
-        score = int(value)
-    except (TypeError, ValueError):
-        return None
-    return score if 1 <= score <= 5 else None
 
 
 def _yes_no(value: Any) -> bool | None:
