@@ -232,3 +232,64 @@ def mapping(value: Any) -> LineMap:
     if not isinstance(value, LineMap):
         raise Invalid(f"expected a mapping, got {describe(value)}")
     return value
+
+
+def choice(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise Invalid(f"{value!r} is not one of: {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {describe(value)}")
+    return value
+
+
+def sources(example: str) -> Callable[[Any], tuple[str, ...]]:
+    """Clinical content names its public sources: one text or a list of them; `example` is shown when none."""
+    def check(value: Any) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise Invalid(f"name at least one public source, e.g. '{example}'")
+        return tuple(text(item) for item in items)
+
+    return check
+
+
+def texts(languages: tuple[str, ...], declared_in: str) -> Callable[[Any], dict[str, str]]:
+    """A text in each of `languages` ({en: ..., es: ...}), no other: stripped. `declared_in` says where the
+    languages are listed, for the error about one that is not."""
+    def check(value: Any) -> dict[str, str]:
+        table = mapping(value)
+        absent = [lang for lang in languages if lang not in table]
+        extra = [str(lang) for lang in table if lang not in languages]
+        if absent or extra:
+            raise Invalid(f"missing language variant(s): {', '.join(absent)}" if absent else
+                          f"language(s) not declared in {declared_in}: {', '.join(extra)}")
+        for lang in languages:
+            try:
+                text(table[lang])
+            except Invalid as exc:
+                raise Invalid(f"{lang}: {exc}") from None
+        return {lang: table[lang].strip() for lang in languages}
+
+    return check
+
+# ---- a file's top level ----
+
+def top(problems: Problems, raw: Any, expected: str, error: type[SourceError]) -> Fields:
+    """The file's top-level mapping; a file that is not one is reported at once (nothing else can be read)."""
+    if not isinstance(raw, LineMap):
+        problems.add(1, "", f"expected a mapping with {expected}, got {describe(raw)}")
+        problems.raise_if_any(error)
+    return Fields(problems, raw, "")
+
+
+def id_line(path: Path, error: type[SourceError]) -> int:
+    """The line of a file's top-level `id` (1 when there is none): where a duplicate id is reported."""
+    raw = read_yaml(path, str(path), error)
+    return raw.value_line("id") if isinstance(raw, LineMap) else 1

@@ -101,6 +101,7 @@ SCALE_LIMITS = (0, 10)  # one key press by phone
 FREE_TEXT_MAX = 2000
 RECORDING_MAX_SECONDS = (5, 300)
 _ID = r"[a-z0-9_]+"
+_SOURCES = source.sources("NHS.uk: Recovering from surgery")
 
 Texts = Mapping[str, str]
 
@@ -242,10 +243,10 @@ def parse_bank_text(text: str, shown_as: str) -> Bank:
 
 def _parse_bank(raw: Any, shown_as: str) -> Bank:
     problems = Problems(shown_as)
-    top = _top(problems, raw, "'questions'")
+    top = source.top(problems, raw, "'questions'", QuestionnaireDataError)
     version = top.get("version", source.version)
-    sources = top.get("source", _sources)
-    review_status = top.get("review_status", _choice(REVIEW_STATUSES))
+    sources = top.get("source", _SOURCES)
+    review_status = top.get("review_status", source.choice(REVIEW_STATUSES))
     languages = top.get("languages", _languages) or (REQUIRED_LANGUAGE,)
     table = top.get("questions", source.mapping) or LineMap()
     top.done()
@@ -373,7 +374,8 @@ def load_questionnaires(directory: str | Path = QUESTIONNAIRES_DIR, bank: Bank |
             problems.extend(exc.problems)
             continue
         if questionnaire.id in found:
-            problems.append(f"{path}:{_id_line(path)}: id '{questionnaire.id}' is already used by "
+            line = source.id_line(path, QuestionnaireDataError)
+            problems.append(f"{path}:{line}: id '{questionnaire.id}' is already used by "
                             f"{found[questionnaire.id].path}")
             continue
         found[questionnaire.id] = questionnaire
@@ -382,24 +384,19 @@ def load_questionnaires(directory: str | Path = QUESTIONNAIRES_DIR, bank: Bank |
     return found
 
 
-def _id_line(path: Path) -> int:
-    raw = source.read_yaml(path, str(path), QuestionnaireDataError)
-    return raw.value_line("id") if isinstance(raw, LineMap) else 1
-
-
 class _QuestionnaireParser:
     def __init__(self, shown_as: str, bank: Bank, ladder: Ladder):
         self.shown_as, self.bank, self.ladder = shown_as, bank, ladder
         self.problems = Problems(shown_as)
 
     def parse(self, raw: Any) -> Questionnaire:
-        top = _top(self.problems, raw, "'questions'")
+        top = source.top(self.problems, raw, "'questions'", QuestionnaireDataError)
         code = lambda meaning: source.pattern_text(_ID, f"{meaning} ({_ID})")  # noqa: E731
         values = {"id": top.get("id", code("a questionnaire id")),
                   "title": top.get("title", _texts_check(self.bank.languages)),
-                  "version": top.get("version", _version_text), "source": top.get("source", _sources),
-                  "review_status": top.get("review_status", _choice(REVIEW_STATUSES)),
-                  "kind": top.get("kind", _choice(KINDS)),
+                  "version": top.get("version", _version_text), "source": top.get("source", _SOURCES),
+                  "review_status": top.get("review_status", source.choice(REVIEW_STATUSES)),
+                  "kind": top.get("kind", source.choice(KINDS)),
                   "department": top.get("department", code("a department"), None),
                   "study": top.get("study", code("a study code"), None)}
         items = top.get("questions", self._items) or ()
@@ -432,7 +429,7 @@ class _QuestionnaireParser:
         later = [str(raw.get("code")) for raw in everything if isinstance(raw, LineMap)]
         show_if = f.get("show_if", lambda v: self._show_if(v, question.code, before, later), ())
         red_flags = f.get("red_flags", lambda v: self._red_flags(v, question), ())
-        item = Item(question, show_if or (), red_flags or (), f.get("required", _boolean, True))
+        item = Item(question, show_if or (), red_flags or (), f.get("required", source.boolean, True))
         f.done()
         return item
 
@@ -474,7 +471,7 @@ class _QuestionnaireParser:
     def _red_flag(self, f: Fields, question: Question) -> RedFlag | None:
         when = f.get("when", lambda v: _answer_condition(v, question))
         disposition = f.get("disposition", self._disposition)
-        escalation = f.get("escalation", _choice(RED_FLAG_ESCALATIONS))
+        escalation = f.get("escalation", source.choice(RED_FLAG_ESCALATIONS))
         f.done()
         if None in (when, disposition, escalation):
             return None
@@ -559,13 +556,6 @@ def _unread(f: Fields, keys: Iterable[str]) -> None:
     f.done()
 
 
-def _top(problems: Problems, raw: Any, expected: str) -> Fields:
-    if not isinstance(raw, LineMap):
-        problems.add(1, "", f"expected a mapping with {expected}, got {source.describe(raw)}")
-        problems.raise_if_any(QuestionnaireDataError)
-    return Fields(problems, raw, "")
-
-
 def _is_id(key: Any) -> bool:
     return isinstance(key, str) and re.fullmatch(_ID, key) is not None
 
@@ -588,6 +578,10 @@ def _number(value: Any) -> float | int:
     return value
 
 
+def _texts_check(languages: tuple[str, ...]):
+    return source.texts(languages, "the bank's 'languages'")
+
+
 def _languages(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid(f"expected a list of language codes such as [en], got {source.describe(value)}")
@@ -595,41 +589,3 @@ def _languages(value: Any) -> tuple[str, ...]:
     if REQUIRED_LANGUAGE not in codes or len(set(codes)) != len(codes):
         raise Invalid(f"must list {REQUIRED_LANGUAGE} and each language once")
     return codes
-
-
-def _texts_check(languages: tuple[str, ...]):
-    def check(value: Any) -> Texts:
-        table = source.mapping(value)
-        absent = [lang for lang in languages if lang not in table]
-        extra = [str(lang) for lang in table if lang not in languages]
-        if absent or extra:
-            raise Invalid(f"missing language variant(s): {', '.join(absent)}" if absent else
-                          f"language(s) not declared in the bank's 'languages': {', '.join(extra)}")
-        for lang in languages:
-            try:
-                source.text(table[lang])
-            except Invalid as exc:
-                raise Invalid(f"{lang}: {exc}") from None
-        return {lang: table[lang].strip() for lang in languages}
-    return check
-
-
-def _choice(allowed: tuple[str, ...]):
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise Invalid(f"{value!r} is not one of: {', '.join(allowed)}")
-        return value
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {source.describe(value)}")
-    return value
-
-
-def _sources(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        raise Invalid("name at least one public source, e.g. 'NHS.uk: Recovering from surgery'")
-    return tuple(source.text(item) for item in items)

@@ -83,6 +83,7 @@ ACTIONS = ("emergency_services", "emergency_department", "nurse_transfer", "appo
 # The escalations the console can perform (triage/escalation.py); a rung names those that satisfy it.
 ESCALATIONS = ("nurse_transfer", "emergency_conference", "instruction_read", "urgent_callback")
 _ID = r"[a-z0-9_]+"
+_SOURCES = source.sources("NHS.uk: Chest pain")
 
 Texts = Mapping[str, str]
 
@@ -174,7 +175,8 @@ class Protocol:
 def load_ladder(path: str | Path = LADDER_FILE) -> Ladder:
     shown_as = str(path)
     problems = Problems(shown_as)
-    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'dispositions'")
+    raw = source.read_yaml(Path(path), shown_as, TriageDataError)
+    top = source.top(problems, raw, "'dispositions'", TriageDataError)
     top.get("review", source.text)
     languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
     dispositions = top.get("dispositions", lambda v: _dispositions(problems, v, languages))
@@ -194,8 +196,8 @@ def _dispositions(problems: Problems, value: Any, languages: tuple[str, ...]) ->
         f = Fields(problems, body, where)
         texts = _texts_check(languages)
         found[key] = Disposition(
-            key, rank, f.get("label", texts), f.get("action", _choice(ACTIONS)),
-            f.get("escalation_required", _boolean), f.get("instruction", texts),
+            key, rank, f.get("label", texts), f.get("action", source.choice(ACTIONS)),
+            f.get("escalation_required", source.boolean), f.get("instruction", texts),
             f.get("satisfied_by", _escalations, ()) or ())
         _check_satisfied_by(f, found[key])
         f.done()
@@ -205,7 +207,7 @@ def _dispositions(problems: Problems, value: Any, languages: tuple[str, ...]) ->
 def _escalations(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(set(value)) != len(value):
         raise Invalid(f"expected a list of distinct escalations ({', '.join(ESCALATIONS)})")
-    return tuple(_choice(ESCALATIONS)(item) for item in value)
+    return tuple(source.choice(ESCALATIONS)(item) for item in value)
 
 
 def _check_satisfied_by(f: Fields, rung: Disposition) -> None:
@@ -241,17 +243,13 @@ def load_protocols(directory: str | Path = PROTOCOLS_DIR,
             continue
         if protocol.id in protocols:
             first = protocols[protocol.id].path
-            problems.append(f"{path}:{_id_line(path)}: id '{protocol.id}' is already used by {first}")
+            line = source.id_line(path, TriageDataError)
+            problems.append(f"{path}:{line}: id '{protocol.id}' is already used by {first}")
             continue
         protocols[protocol.id] = protocol
     if problems:
         raise TriageDataError(problems)
     return protocols
-
-
-def _id_line(path: Path) -> int:
-    raw = source.read_yaml(path, str(path), TriageDataError)
-    return raw.value_line("id") if isinstance(raw, LineMap) else 1
 
 
 class _ProtocolParser:
@@ -261,13 +259,13 @@ class _ProtocolParser:
         self.languages: tuple[str, ...] = REQUIRED_LANGUAGES
 
     def parse(self, raw: Any) -> Protocol:
-        top = _top(self.problems, raw, "'questions'")
+        top = source.top(self.problems, raw, "'questions'", TriageDataError)
         protocol_id = top.get("id", source.pattern_text(_ID, f"a protocol id ({_ID})"))
         self.languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
         title = top.get("title", self._texts)
         version = top.get("version", source.version)
-        sources = top.get("source", _sources)
-        review_status = top.get("review_status", _choice(REVIEW_STATUSES))
+        sources = top.get("source", _SOURCES)
+        review_status = top.get("review_status", source.choice(REVIEW_STATUSES))
         call_back = top.get("call_back_if_worse", self._texts)
         ages = top.get("ages", _age_range, None)
         age_question = top.get("age_question", self._texts, None)
@@ -367,10 +365,11 @@ def load_suggestions(path: str | Path = SUGGESTIONS_FILE,
     a protocol nobody's words can suggest is how suicidal thoughts and infant fever went unsuggested."""
     shown_as = str(path)
     problems = Problems(shown_as)
-    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'phrases'")
+    raw = source.read_yaml(Path(path), shown_as, TriageDataError)
+    top = source.top(problems, raw, "'phrases'", TriageDataError)
     version = top.get("version", source.version)
-    sources = top.get("source", _sources)
-    review_status = top.get("review_status", _choice(REVIEW_STATUSES))
+    sources = top.get("source", _SOURCES)
+    review_status = top.get("review_status", source.choice(REVIEW_STATUSES))
     languages = top.get("languages", _languages) or REQUIRED_LANGUAGES
     known = _protocol_ref(protocol_ids)
     lists = lambda value: _id_lists(value, known, lambda k: isinstance(k, str) and bool(k))  # noqa: E731
@@ -470,7 +469,8 @@ class ScriptMap:
 def load_script_map(path: str | Path = SCRIPT_MAP_FILE, scripts: tuple[str, ...] = CALL_TYPES) -> ScriptMap:
     shown_as = str(path)
     problems = Problems(shown_as)
-    top = _top(problems, source.read_yaml(Path(path), shown_as, TriageDataError), "'queues'")
+    raw = source.read_yaml(Path(path), shown_as, TriageDataError)
+    top = source.top(problems, raw, "'queues'", TriageDataError)
     top.get("review", source.text, "")
     script = script_ref(scripts)
     default = top.get("default", script)
@@ -501,15 +501,15 @@ def script_ref(scripts: tuple[str, ...] = CALL_TYPES):
 
 # ---- value checks shared by the three files ----
 
-def _top(problems: Problems, raw: Any, expected: str) -> Fields:
-    if not isinstance(raw, LineMap):
-        problems.add(1, "", f"expected a mapping with {expected}, got {source.describe(raw)}")
-        problems.raise_if_any(TriageDataError)
-    return Fields(problems, raw, "")
-
 
 def _is_id(key: Any) -> bool:
     return isinstance(key, str) and re.fullmatch(_ID, key) is not None
+
+
+def _texts_check(languages: tuple[str, ...]):
+    """Read-only (MappingProxyType), as triage's texts have always been."""
+    check = source.texts(languages, "'languages'")
+    return lambda value: MappingProxyType(check(value))
 
 
 def _languages(value: Any) -> tuple[str, ...]:
@@ -520,38 +520,6 @@ def _languages(value: Any) -> tuple[str, ...]:
     if absent or len(set(codes)) != len(codes):
         raise Invalid(f"must list each of {', '.join(REQUIRED_LANGUAGES)} once")
     return codes
-
-
-def _texts_check(languages: tuple[str, ...]):
-    def check(value: Any) -> Texts:
-        table = source.mapping(value)
-        absent = [lang for lang in languages if lang not in table]
-        extra = [str(lang) for lang in table if lang not in languages]
-        if absent or extra:
-            what = (f"missing language variant(s): {', '.join(absent)}" if absent else
-                    f"language(s) not declared in 'languages': {', '.join(extra)}")
-            raise Invalid(what)
-        for lang in languages:
-            try:
-                source.text(table[lang])
-            except Invalid as exc:
-                raise Invalid(f"{lang}: {exc}") from None
-        return MappingProxyType({lang: table[lang].strip() for lang in languages})
-    return check
-
-
-def _choice(allowed: tuple[str, ...]):
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise Invalid(f"{value!r} is not one of: {', '.join(allowed)}")
-        return value
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {source.describe(value)}")
-    return value
 
 
 AGE_KEYS = {"from_months": 1, "from_years": 12, "under_months": 1, "under_years": 12}
@@ -572,11 +540,3 @@ def _age_range(value: Any) -> AgeRange:
     if high is not None and high <= low:
         raise Invalid("the 'under' age must be above the 'from' age")
     return AgeRange(low, high)
-
-
-def _sources(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        raise Invalid("name at least one public source, e.g. 'NHS.uk: Chest pain'")
-    return tuple(source.text(item) for item in items)
-
