@@ -1,6 +1,7 @@
 """The one loop of a background job that runs every so many seconds in `callcenter serve` (the KPI store's
-refresh, the campaign scheduler's tick): a task that runs the job, logs a failing run and goes on, and is
-cancelled at stop. Top-level, so that a feature package needs no other feature package for it.
+refresh, the campaign scheduler's tick, the complaints' escalation, the care plans' planning, the mail poll):
+a task that runs the job, logs a failing run and goes on, and is cancelled at stop. Top-level, so that a
+feature package needs no other feature package for it.
 
 Jobs that work through a queue and want waking (outboxes) have theirs in outbox.py.
 """

@@ -1,5 +1,5 @@
 """The one periodic-job loop (callcenter/periodic.py): its users' jobs are tested where they live
-(tests/kpi/test_store.py, tests/campaigns/test_scheduler.py)."""
+(tests/kpi/test_store.py, tests/campaigns/test_scheduler.py, tests/mail/test_intake.py)."""
 from __future__ import annotations
 
 import asyncio
