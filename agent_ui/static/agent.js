@@ -262,7 +262,8 @@ function renderRecord(p) {
 
 // The patient's history across channels, newest first: each entry opens in place (what the record read
 // already holds, audited with it); `href` is the page with more, which checks its own permissions.
-const TIMELINE_KINDS = { call: "Call", questionnaire: "Questionnaire", ticket: "Ticket", sms: "Text message" };
+const TIMELINE_KINDS = { call: "Call", questionnaire: "Questionnaire", ticket: "Ticket", sms: "Text message",
+  care_plan: "Care plan" };
 
 function timelineDetail(entry) {
   const d = entry.detail;

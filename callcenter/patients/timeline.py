@@ -1,9 +1,10 @@
 """One patient's history across the contact center, newest first (issue 17 item 7): calls (inbound,
-click-to-dial and campaign calls, with their recordings), questionnaire answers, tickets, and text messages
-both ways (sms/: what the patient wrote and what we texted, with its delivery). It is part of the record the
-desk opens (desk/services) and of the call page (triage/http), so reading it is the record's read, audited by
-that read's own row; an entry's `detail` is what opening it shows, `href` the page that holds more (which
-checks its own permissions)."""
+click-to-dial and campaign calls, with their recordings), questionnaire answers, tickets, text messages
+both ways (sms/: what the patient wrote and what we texted, with its delivery), and the history of the
+patient's care plans (careplans/: enrolment, each follow-up's outcome, escalations, reschedules, the end).
+It is part of the record the desk opens (desk/services) and of the call page (triage/http), so reading it is
+the record's read, audited by that read's own row; an entry's `detail` is what opening it shows, `href` the
+page that holds more (which checks its own permissions)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,6 +18,8 @@ from ..db.models import (
     Agent,
     Call,
     CampaignAttempt,
+    CarePlan,
+    CarePlanEvent,
     Complaint,
     FollowUpAnswer,
     FollowUpQuestionnaire,
@@ -31,7 +34,8 @@ LIMIT = 50  # entries of each kind; the record shows the newest across kinds
 
 def timeline(session: Session, patient_id: int, limit: int = LIMIT) -> list[dict[str, Any]]:
     entries = _calls(session, patient_id, limit) + _questionnaires(session, patient_id, limit) + \
-        _tickets(session, patient_id, limit) + _texts(session, patient_id, limit)
+        _tickets(session, patient_id, limit) + _texts(session, patient_id, limit) + \
+        _care_plans(session, patient_id, limit)
     entries.sort(key=lambda e: e["at"] or "", reverse=True)
     return entries[:limit]
 
@@ -116,3 +120,17 @@ def _text_title(t: TextMessage) -> str:
     if t.direction == "in":
         return f"From the patient · {(t.keyword or 'text').replace('_', ' ')}"
     return f"To the patient · {t.purpose.replace('_', ' ')} · {t.status}"
+
+
+def _care_plans(session: Session, patient_id: int, limit: int) -> list[dict]:
+    rows = session.execute(select(CarePlanEvent, CarePlan.kind, CarePlan.condition)
+                           .join(CarePlan, CarePlan.id == CarePlanEvent.plan_id)
+                           .where(CarePlanEvent.patient_id == patient_id)
+                           .order_by(CarePlanEvent.at.desc(), CarePlanEvent.id.desc()).limit(limit)).all()
+    return [_entry("care_plan", e.at, " · ".join((_PLAN_KINDS.get(kind, kind), condition,
+                                                   e.kind.replace("_", " "))),
+                   {"plan_id": e.plan_id, "followup_id": e.followup_id, "event": e.kind, **(e.detail or {})})
+            for e, kind, condition in rows]
+
+
+_PLAN_KINDS = {"chronic": "Chronic", "vip": "VIP"}

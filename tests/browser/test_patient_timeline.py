@@ -2,12 +2,12 @@
 first, each opening in place; read with the record, one audited view."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
 from callcenter.complaints.serial import display
-from callcenter.db.models import Patient
+from callcenter.db.models import CarePlan, CarePlanEvent, Patient
 from callcenter.db.types import utcnow
 from tests.patients.history import seed_history
 
@@ -23,6 +23,15 @@ def test_given_a_patient_with_history_when_the_agent_opens_the_record_then_the_h
         session.add(patient)
         session.flush()
         history = seed_history(session, patient.id, utcnow())
+        nurse = console.user(ROLE_USERS["nurse"].username)
+        plan = CarePlan(patient_id=patient.id, kind="chronic", condition="diabetes", department="Medicine",
+                        starts_on=date(2026, 1, 1), schedule="FREQ=MONTHLY", questionnaire_code="diabetes",
+                        channel="agent", nurse_user_id=nurse.id)
+        session.add(plan)
+        session.flush()
+        session.add(CarePlanEvent(plan_id=plan.id, patient_id=patient.id, at=utcnow() - timedelta(days=400),
+                                  kind="enrolled", actor_user_id=nurse.id,
+                                  detail={"schedule": "FREQ=MONTHLY"}))
     page = signed_in("agent", console)
     open_desk(page)
     page.fill("#search-mrn", "MRN-HIST-1")
@@ -31,11 +40,14 @@ def test_given_a_patient_with_history_when_the_agent_opens_the_record_then_the_h
     expect(page.locator("#record-name")).to_have_text("Hana Story")
 
     entries = page.locator("#timeline .timeline-entry")
-    expect(entries).to_have_count(4)
-    assert [entries.nth(i).get_attribute("data-kind") for i in range(4)] == [
-        "ticket", "questionnaire", "call", "call"]
+    expect(entries).to_have_count(5)
+    assert [entries.nth(i).get_attribute("data-kind") for i in range(5)] == [
+        "ticket", "questionnaire", "call", "call", "care_plan"]
     expect(entries.nth(0)).to_contain_text(f"Complaint {display(history.ticket_serial)} · received")
     expect(entries.nth(3)).to_contain_text("Inbound call · results · completed")
+    expect(entries.nth(4)).to_contain_text("Care plan · Chronic · diabetes · enrolled")
+    entries.nth(4).locator("summary").click()
+    expect(entries.nth(4)).to_contain_text("event: enrolled · schedule: FREQ=MONTHLY")
 
     answers = entries.nth(1).locator("details")
     expect(answers.locator("li").first).to_be_hidden()  # closed until opened
