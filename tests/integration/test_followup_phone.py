@@ -182,7 +182,7 @@ async def test_given_a_patient_who_hangs_up_midway_when_two_answers_were_given_t
 async def test_given_a_patient_who_hangs_up_while_speaking_when_the_call_ends_then_the_answer_is_stored(
         center):
     # No redness, no fluid, not opened, no fever, pain 4 #: then the spoken answer, never ended with '#': the
-    # patient talks and hangs up 20 s after the last key, some 10 s into the recording.
+    # patient talks and hangs up 40 s after the last key, some 30 s into the recording.
     patient_id = await patient(center, 530, "2,1,2,2,4,#", subject="discharge")
     await talks(center, 530, "2")
     dialer, _ = await campaign(center, "fu-hang-up-speaking", questionnaire_campaign())
