@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,20 +92,25 @@ def asterisk() -> Iterator[str]:
     freshly configured, with every prompt `callcenter prompts` renders: the catalog's and the site prompts of
     the tests' [site] (harness.test_config: the hospital's name). Yields the ARI password."""
     from tests.integration.harness import TEST_INSTANCE, TEST_PORT, sandbox
-    prompts = _prompts()
     password = secrets.token_urlsafe(16)
     sandbox("provision", timeout=900)
     sandbox("stop", "--instance", TEST_INSTANCE, check=False)
-    sandbox("install", "--instance", TEST_INSTANCE, "--http-port", str(TEST_PORT), "--ari-password", password,
-            "--prompts", str(prompts))
+    with _prompts() as prompts:
+        sandbox("install", "--instance", TEST_INSTANCE, "--http-port", str(TEST_PORT), "--ari-password",
+                password, "--prompts", str(prompts))
     sandbox("start", "--instance", TEST_INSTANCE)
     yield password
     sandbox("stop", "--instance", TEST_INSTANCE, check=False)
 
 
-def _prompts() -> Path:
+@contextmanager
+def _prompts() -> Iterator[Path]:
     """var/prompts (the catalog, shared with the developer's `callcenter prompts`) copied to var/test-prompts
-    with the site prompts of the test configuration added, so the developer's own stay as their site says."""
+    with the site prompts of the test configuration added, so the developer's own stay as their site says.
+
+    Held until the caller has installed them: copytree rewrites every file, and a second xdist worker doing
+    so while the first one's install read them made tar fail ("file changed as we read it"), leaving that
+    worker with no Asterisk (132 errors in one CI run)."""
     from callcenter.campaigns.message import render_site_prompts
     from callcenter.prompts import generate
     from tests.integration.harness import ROOT, test_config
@@ -117,7 +122,7 @@ def _prompts() -> Path:
         generate(catalog, ROOT / "var" / "prompts")
         shutil.copytree(ROOT / "var" / "prompts", out, dirs_exist_ok=True)
         render_site_prompts(test_config(out, "sqlite://", "").site, catalog, out)
-    return out
+        yield out
 
 
 # -- databases -----------------------------------------------------------------------------------------------
