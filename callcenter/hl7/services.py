@@ -2,20 +2,24 @@
 
 1. The bytes are read and checked (message.py) and mapped (mapping.py) before any database work; a problem
    becomes a NACK (AR/AE + ERR).
-2. One transaction: the raw bytes are stored first (inbound_messages), then, inside a SAVEPOINT, a message
-   already applied (same sender and MSH-10) is acknowledged again and not applied twice; otherwise each
-   patient change goes through the shared patient feed (patients/services.py) and the row records the
-   outcome and its applied key (unique: a copy arriving on another connection at the same moment fails there
-   and becomes a duplicate). An apply that fails rolls back to the savepoint only: the raw bytes and their
-   outcome still commit.
-3. The ACK is built only once that transaction committed, so nothing acknowledged can be lost; if the commit
-   itself fails (database down), the listener answers AE "not stored: send again" and the sender keeps the
-   message. One commit (one fsync) per message instead of two: the reason the throughput goal is in reach.
+2. One transaction: the raw bytes are stored first (inbound_messages) with the message's applied key (sender
+   and MSH-10, unique), then each patient change goes through the shared patient feed (patients/services.py)
+   and the row records the outcome. A copy of a message already applied, even one applied on another
+   connection at the same moment, fails at that first INSERT: the duplicate check costs no statement of its
+   own. The first write also takes SQLite's write lock, so the reads of the apply see no other writer.
+3. Anything failing (the apply, a duplicate's key, the commit) rolls that transaction back whole, and the raw
+   bytes and what became of them (duplicate: acknowledged again, not applied twice; else the NACK) are stored
+   in a second transaction. Nothing is lost and nothing is half applied, without a SAVEPOINT and its release
+   on every message (two statements of the dozen a message cost).
+4. The ACK is built only once the message's row committed, so nothing acknowledged can be lost; if no
+   transaction can commit (database down), the listener answers AE "not stored: send again" and the sender
+   keeps the message. One commit (one fsync) per message.
 Logs name message ids and patient ids only.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +51,7 @@ _LOG = InboundMessage.__table__
 _STORE = insert(_LOG).returning(_LOG.c.id)
 _APPLIED = select(_LOG.c.id).where(_LOG.c.applied_key == bindparam("key"))
 _RECORD = update(_LOG).where(_LOG.c.id == bindparam("message_id"))
+_CLAIM = update(_LOG).where(_LOG.c.id == bindparam("message_id")).values(applied_key=bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ class Hl7Service:
     async def receive(self, raw: bytes, peer: str | None = None) -> bytes:
         """The ACK for one message (MLLP framing is the listener's), sent after the commit."""
         header = read_header(raw)
-        outcome = await self.db.run(self._receive, raw, header, peer, self._check(raw))
+        checked = self._check(raw)
+        outcome = await self._settled(self._receive, self._receive_failed, raw, header, peer, checked)
         return self.ack(header, outcome)
 
     def ack(self, header: Header, outcome: Outcome) -> bytes:
@@ -98,7 +104,15 @@ class Hl7Service:
         """A stored message processed again (after a fix at the sender's or in our configuration), by an
         admin (audited)."""
         raw = await self.db.run(_reappliable, message_id)
-        return await self.db.run(self._reapply, message_id, self._check(raw), user_id)
+        return await self._settled(self._reapply, self._reapply_failed, message_id, self._check(raw), user_id)
+
+    async def _settled(self, work: Callable[..., Outcome], failed: Callable[..., Outcome], *args) -> Outcome:
+        """`work` in one transaction; if anything in it fails, it is rolled back whole and `failed` records
+        what happened in a transaction of its own (the rare path: two transactions)."""
+        try:
+            return await self.db.run(work, *args)
+        except Exception as exc:
+            return await self.db.run(failed, *args, exc)
 
     async def log(self, outcome: str | None = None, before: int | None = None,
                   limit: int = 100) -> list[LogRow]:
@@ -120,75 +134,80 @@ class Hl7Service:
 
     def _receive(self, session: Session, raw: bytes, header: Header, peer: str | None,
                  checked: Checked) -> Outcome:
-        return self._settle(session, _store(session, raw, header, peer), checked)
+        if isinstance(checked, Hl7Error):
+            return _refused(session, _store(session, raw, header, peer), checked)
+        header, found = checked
+        # The applied key in the first write: a copy of an applied message fails here (IntegrityError).
+        message_id = _store(session, raw, header, peer, applied_key(header))
+        return self._apply(session, message_id, found)
+
+    def _receive_failed(self, session: Session, raw: bytes, header: Header, peer: str | None,
+                        checked: Checked, exc: Exception) -> Outcome:
+        return _failed(session, _store(session, raw, header, peer), checked, exc)
 
     def _reapply(self, session: Session, message_id: int, checked: Checked, user_id: int | None) -> Outcome:
-        outcome = self._settle(session, message_id, checked)
-        _audit_reapply(session, user_id, (outcome.patient_ids or (None,))[0], message_id, outcome.outcome)
-        return outcome
-
-    def _settle(self, session: Session, message_id: int, checked: Checked) -> Outcome:
-        """The stored message applied inside a savepoint, and its outcome recorded whatever happened."""
         if isinstance(checked, Hl7Error):
-            return _refused(session, message_id, checked)
-        header, found = checked
-        try:
-            with session.begin_nested():
-                return self._apply(session, message_id, header, found)
-        except RecordError as exc:
-            return _refused(session, message_id, error(REQUIRED_FIELD_MISSING, "PID", str(exc)))
-        except IntegrityError:
-            # A copy of this message was applied by another connection meanwhile (the unique applied key).
-            return _duplicate_or_failed(session, message_id, header)
-        except Exception:
-            log.exception("HL7 message %d: applying failed", message_id)
-            return _refused(session, message_id, error(INTERNAL_ERROR, "", KEPT_FOR_REAPPLY))
+            outcome = _refused(session, message_id, checked)
+        else:
+            header, found = checked
+            session.connection().execute(_CLAIM, {"message_id": message_id, "key": applied_key(header)})
+            outcome = self._apply(session, message_id, found)
+        return _audit_reapply(session, user_id, message_id, outcome)
 
-    def _apply(self, session: Session, message_id: int, header: Header,
-               found: list[PatientChange]) -> Outcome:
-        key = applied_key(header)
-        if session.connection().execute(_APPLIED, {"key": key}).first() is not None:
-            return _record(session, Outcome(message_id, "duplicate", "AA"), None)
+    def _reapply_failed(self, session: Session, message_id: int, checked: Checked, user_id: int | None,
+                        exc: Exception) -> Outcome:
+        outcome = _failed(session, message_id, checked, exc)
+        return _audit_reapply(session, user_id, message_id, outcome)
+
+    def _apply(self, session: Session, message_id: int, found: list[PatientChange]) -> Outcome:
         applied = [self.feed.apply(session, change) for change in found]
         patient_ids = tuple(a.patient_id for a in applied if a.patient_id is not None)
-        outcome = Outcome(message_id, "applied", "AA", patient_ids=patient_ids)
-        _record(session, outcome, key)
-        session.flush()  # the unique applied key is checked here, inside this transaction
-        return outcome
+        return _record(session, Outcome(message_id, "applied", "AA", patient_ids=patient_ids))
+
+
+def _failed(session: Session, message_id: int, checked: Checked, exc: Exception) -> Outcome:
+    """What a message whose transaction failed became, recorded on its row: a copy of a message applied
+    before (its key was taken) is a duplicate, acknowledged again; anything else is refused and kept."""
+    if isinstance(checked, Hl7Error):
+        return _refused(session, message_id, checked)  # the row of a refusal failed to commit: again
+    if session.connection().execute(_APPLIED, {"key": applied_key(checked[0])}).first() is not None:
+        return _record(session, Outcome(message_id, "duplicate", "AA"))
+    return _refused(session, message_id, _problem(message_id, exc))
+
+
+def _problem(message_id: int, exc: Exception) -> Hl7Error:
+    if isinstance(exc, RecordError):
+        return error(REQUIRED_FIELD_MISSING, "PID", str(exc))
+    if isinstance(exc, IntegrityError):
+        return error(INTERNAL_ERROR, "", "conflicting data; kept for re-apply")
+    log.error("HL7 message %d: applying failed", message_id, exc_info=exc)
+    return error(INTERNAL_ERROR, "", KEPT_FOR_REAPPLY)
 
 
 def _refused(session: Session, message_id: int, problem: Hl7Error) -> Outcome:
     outcome = Outcome(message_id, OUTCOME_OF_ACK[problem.ack_code], problem.ack_code, problem)
     log.info("HL7 message %d: %s %s", message_id, problem.ack_code, problem.code)
-    return _record(session, outcome, None)
+    return _record(session, outcome)
 
 
 def applied_key(header: Header) -> str:
     return f"{header.sender}|{header.control_id}"[:300]
 
 
-def _store(session: Session, raw: bytes, header: Header, peer: str | None) -> int:
+def _store(session: Session, raw: bytes, header: Header, peer: str | None, key: str | None = None) -> int:
     sender = header.sender[:200] if header.sending_application or header.sending_facility else None
     return session.connection().execute(_STORE, dict(
         raw=raw, peer=peer, sender=sender, control_id=header.control_id or None,
-        message_type=header.message_type or None, outcome="received", received_at=utcnow())).scalar_one()
+        message_type=header.message_type or None, outcome="received", received_at=utcnow(),
+        applied_key=key)).scalar_one()
 
 
-def _record(session: Session, outcome: Outcome, key: str | None) -> Outcome:
-    values = dict(message_id=outcome.message_id, outcome=outcome.outcome, ack_code=outcome.ack_code,
-                  processed_at=utcnow(), error=str(outcome.problem) if outcome.problem else None,
-                  patient_id=outcome.patient_ids[0] if outcome.patient_ids else None)
-    if key is not None:
-        values["applied_key"] = key
-    session.connection().execute(_RECORD, values)  # SET the columns given, other than message_id
+def _record(session: Session, outcome: Outcome) -> Outcome:
+    session.connection().execute(_RECORD, dict(
+        message_id=outcome.message_id, outcome=outcome.outcome, ack_code=outcome.ack_code,
+        processed_at=utcnow(), error=str(outcome.problem) if outcome.problem else None,
+        patient_id=outcome.patient_ids[0] if outcome.patient_ids else None))
     return outcome
-
-
-def _duplicate_or_failed(session: Session, message_id: int, header: Header) -> Outcome:
-    if session.connection().execute(_APPLIED, {"key": applied_key(header)}).first() is not None:
-        return _record(session, Outcome(message_id, "duplicate", "AA"), None)
-    problem = error(INTERNAL_ERROR, "", "conflicting data; kept for re-apply")
-    return _record(session, Outcome(message_id, "failed", "AE", problem), None)
 
 
 def _reappliable(session: Session, message_id: int) -> bytes:
@@ -217,7 +236,8 @@ def _counts(session: Session) -> dict[str, int]:
     return dict(rows.all())
 
 
-def _audit_reapply(session: Session, user_id: int | None, patient_id: int | None, message_id: int,
-                   outcome: str) -> None:
-    add_audit_event(session, "hl7_reapplied", actor_user_id=user_id, patient_id=patient_id,
-                    detail={"message_id": message_id, "outcome": outcome})
+def _audit_reapply(session: Session, user_id: int | None, message_id: int, outcome: Outcome) -> Outcome:
+    add_audit_event(session, "hl7_reapplied", actor_user_id=user_id,
+                    patient_id=(outcome.patient_ids or (None,))[0],
+                    detail={"message_id": message_id, "outcome": outcome.outcome})
+    return outcome

@@ -184,3 +184,17 @@ async def test_given_apply_failing_mid_message_when_received_then_raw_kept_faile
     assert patient(db, "M1001").family_name == "Rivera"
     assert (await service.reapply(rows(db)[1].id)).outcome == "applied"
     assert patient(db, "M1001").family_name == "Changed"
+
+
+async def test_given_failed_message_applied_since_from_a_copy_when_reapplied_then_duplicate_not_applied_twice(
+        db):
+    wrong = make_service(db, mrn_system="OTHERHOSP")
+    assert read_ack(await wrong.receive(adt("A08", "COPY", family="First"))).code == "AE"
+    service = make_service(db)
+    assert read_ack(await service.receive(adt("A08", "COPY", family="First"))).code == "AA"
+    with db.session() as session:  # the patient changed since: a second apply would show
+        find_patient(session, "M1001").family_name = "Since"
+    outcome = await service.reapply(rows(db)[0].id)
+    assert (outcome.outcome, outcome.ack_code) == ("duplicate", "AA")
+    assert [r.outcome for r in rows(db)] == ["duplicate", "applied"]
+    assert patient(db, "M1001").family_name == "Since"
