@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import unquote
 
@@ -87,6 +88,9 @@ def _user_part(raw: str | None) -> str | None:
     return unquote(value.split(";", 1)[0]).strip()  # SIP may escape the '+': sip:%2B1415...@host
 
 
+# Pure (strings in, a string out) and a good part of an HL7 message's or an incoming call's CPU (about 30 us
+# through phonenumbers): a hospital feed resends a patient's same numbers in every message.
+@lru_cache(maxsize=4096)
 def _to_e164(value: str, region: str) -> str | None:
     if len(value) > MAX_RAW_LENGTH or not PLAUSIBLE.fullmatch(value):
         return None
