@@ -125,7 +125,9 @@ function onPop(pop) {
   desk$.patient = null;
   $("record").hidden = true;
   $("record").replaceChildren();
-  setCallState(desk$.agent && desk$.agent.state === "on_call" ? "connected" : "ringing");
+  // `ended`: the call of the wrap-up, shown again to a console reloaded after it (queues/http.py's replay).
+  if (pop.ended) setCallState("ended");
+  else setCallState(desk$.agent && desk$.agent.state === "on_call" ? "connected" : "ringing");
   renderPop();
   markPainted(pop.call_id);
 }

@@ -67,10 +67,9 @@ async function resume() {
     Object.assign(t$, { callId: state.call_id, session: null, governing: null, scriptStep: 0, consulting: false });
     $("triage").hidden = false;
     await loadProtocols();
-    if (!state.call_ended) {
-      if (state.script) $("script-type").value = state.script;
-      loadScript();
-    }
+    // Also in wrap-up: the script of the call just ended, as it was before the reload.
+    if (state.script) $("script-type").value = state.script;
+    loadScript();
   }
   render(state);
 }

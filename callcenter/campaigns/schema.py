@@ -61,6 +61,7 @@ from .exceptions import CampaignError
 NAME = r"[a-z0-9][a-z0-9-]*"
 MODES = ("automated", "progressive")
 MACHINE_ACTIONS = ("leave_message", "hang_up")
+DEFAULT_SCRIPT = "outbound_followup"  # a progressive campaign's call script when it names none
 # Results after which a target is dialed again (the attempt results of db/models.py but 'dialing').
 RETRY_RESULTS = ("no_answer", "busy", "machine", "failed", "abandoned", "person")
 DEFAULT_RETRY_AFTER = {"no_answer": timedelta(hours=2), "busy": timedelta(minutes=15),
@@ -130,6 +131,16 @@ class CampaignDef:
     protocol: str | None = None
     # automated: the follow-up questionnaire the flow's `followup` node asks instead of its own
     questionnaire: str | None = None
+
+    @property
+    def desk_script(self) -> str | None:
+        """The call script a progressive campaign's agents follow: its own, else the generic follow-up one
+        (also for a stored campaign whose script has since gone). None for an automated campaign: its calls
+        that reach a desk get their queue's. Read by the live call's flavour and after it ended."""
+        if self.mode != "progressive":
+            return None
+        from ..triage.guide import CALL_TYPES
+        return self.script if self.script in CALL_TYPES else DEFAULT_SCRIPT
 
 
 # ---- entry points ----

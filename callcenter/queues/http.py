@@ -61,8 +61,7 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         async with watch_session(request, ws):  # closed when the user signs out or is deactivated
             await ws.send_json({"type": "hello", "agent": number})
-            agent = s.queues.agent(number)
-            for message in await s.pops.replay(s.router.find(agent.call_id), agent, viewer):
+            for message in await _replay(s, s.queues.agent(number), viewer):
                 await ws.send_json(message)
             async for msg in ws:
                 if msg.type == WSMsgType.ERROR:
@@ -70,6 +69,16 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     finally:
         s.notifier.detach(number, ws)
     return ws
+
+
+async def _replay(s, agent, viewer) -> list[dict]:
+    """The desk's call again for a (re)opened console: the live call, else the ended call whose disposition
+    the desk still owes (a reload in wrap-up must not show 'No call')."""
+    messages = await s.pops.replay(s.router.find(agent.call_id), agent, viewer)
+    owed = s.desk.owed(agent.number) if s.desk is not None else None
+    if messages or owed is None:
+        return messages
+    return await s.pops.replay_ended(owed, agent, viewer)
 
 
 def _json_error(status: int, message: str) -> web.Response:

@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
+from ..db.models import Call as CallRow
 from ..db.models import Patient
 from ..db.queries import AuditActor, add_audit_event, find_patients_by_phone
 from ..eventlog import utcnow
 from ..phones import CallerNumber
-from ..vocabulary import AGENT_ON_CALL
+from ..vocabulary import AGENT_ON_CALL, ENDED
 from .notifier import AgentNotifier
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,16 @@ class ScreenPopService:
                              "direction": call.direction})
         return messages
 
+    async def replay_ended(self, call_id: str, agent, viewer: AuditActor) -> list[dict]:
+        """What a console (re)opened in wrap-up must be shown: the call that just ended, from its row (the
+        live call is gone), so the agent writes its disposition with the call in view. Audited as a replay,
+        in the transaction that reads the candidates; nothing for a call that was not this desk's."""
+        pop = await self._db.run(_ended_pop, call_id, agent.id, agent.number, viewer)
+        if pop is None:
+            return []
+        ended = {"type": "call_state", "call_id": call_id, "state": ENDED, "direction": pop["direction"]}
+        return [pop, ended]
+
     async def _audited(self, message: dict, call, agent, viewers: set[AuditActor], detail: dict,
                        on_pop: PopListener | None = None) -> dict:
         """The message once its audit rows are in the database; without its patients if they cannot be."""
@@ -108,6 +120,23 @@ def _audit_pop(session: Session, call_id: str, agent_id: int, rows: list[tuple[A
                         patient_id=patient_id, detail=detail)
     if on_pop is not None:
         on_pop(session, call_id, agent_id, sorted({p for _, p in rows if p is not None}))
+
+
+def _ended_pop(session: Session, call_id: str, agent_id: int, agent_number: str,
+               viewer: AuditActor) -> dict | None:
+    row = session.get(CallRow, call_id)
+    if row is None or row.agent_id != agent_id:
+        return None
+    # Whom the pop offered; once the agent confirmed one (the row's patient), that one.
+    ids = [row.patient_id] if row.patient_id is not None else list(row.candidate_patient_ids or [])
+    patients = [identity_candidate(p) for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))]
+    _audit_pop(session, call_id, agent_id, [(viewer, p["id"]) for p in patients] or [(viewer, None)],
+               {"candidates": len(patients), "replayed": True, "ended": True}, None)
+    return {"type": "screen_pop", "call_id": call_id, "sent_at": utcnow().isoformat(),
+            "queue": row.queue_name, "language": row.language,
+            "caller": {"number": row.caller_e164, "status": row.caller_status}, "known": bool(patients),
+            "patients": patients, "ivr_path": list(row.ivr_path or []), "agent": agent_number,
+            "direction": row.direction, "replayed": True, "ended": True}
 
 
 def candidates(session: Session, e164: str) -> list[dict]:

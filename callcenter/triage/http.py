@@ -17,7 +17,8 @@
                                                 (a confirmed patient's record gives it at the start instead)
 - POST /api/agents/{number}/triage/reason       {"reason": "my baby is hot"} -> same shape: the protocols
                                                 re-ranked by what the caller says (kept in memory only)
-- GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]}: the patient the agent
+- GET  /api/agents/{number}/script/{call_type}  {steps: [{id, html, missing}]} for the desk's call, live or
+                                                the ended one of its wrap-up: the patient the agent
                                                 confirmed (record fields), else the call's single candidate
                                                 or ?patient=ID of its candidates (identity fields only);
                                                 audited
@@ -37,6 +38,7 @@ answered by web.errors_middleware.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
@@ -44,7 +46,7 @@ from sqlalchemy import select
 
 from ..db.models import Call as CallRow
 from ..db.queries import add_audit_event
-from ..errors import Refused
+from ..errors import Refused, ServiceError
 from ..patients.timeline import timeline
 from ..vocabulary import ENDED
 from ..web.csvfile import csv_response, csv_text
@@ -128,14 +130,44 @@ async def _state(request: web.Request, call) -> dict:
             "governing": _governing(request, gov, events, language, call, ended=False)}
 
 
+@dataclass(frozen=True)
+class _EndedCall:
+    """What the script needs of a call that ended (its row): the live call is gone from the router."""
+    id: str
+    queue_name: str | None
+    language: str | None
+    patients: list[dict]
+    campaign_name: str | None
+
+
+def _ended_row(session, call_id: str) -> _EndedCall:
+    row = session.get(CallRow, call_id)
+    if row is None:
+        raise Refused(409, "no call on this desk")
+    ids = [row.patient_id] if row.patient_id is not None else list(row.candidate_patient_ids or [])
+    return _EndedCall(row.id, row.queue_name, row.language, [{"id": i} for i in ids], row.campaign_name)
+
+
+async def _ended_script(request: web.Request, call: _EndedCall) -> str:
+    """The script the call showed while live: its progressive campaign's own, else its queue's."""
+    campaigns, campaign_script = _services(request).campaigns, None
+    if call.campaign_name and campaigns is not None:
+        try:
+            campaign_script = (await campaigns.get(call.campaign_name)).desk_script
+        except ServiceError:  # the campaign was deleted since: the queue's script
+            pass
+    return _triage(request).script_for(call.queue_name, campaign_script)
+
+
 async def _ended_state(request: web.Request, call_id: str) -> dict:
     """The panel of a call whose caller hung up: the governing disposition and what can still be done."""
     triage = _triage(request)
     session = triage.sessions.get(call_id)
     gov, events = await _escalations(request).governing(call_id)
+    call = await _services(request).db.run(_ended_row, call_id)
     return {"call_id": call_id, "call_ended": True, "suggestions": [], "suggested": [],
             "reason": triage.reasons.get(call_id, ""), "session": session.view() if session else None,
-            "script": None,
+            "script": await _ended_script(request, call),
             "governing": _governing(request, gov, events, session.language if session else "en", None,
                                     ended=True)}
 
@@ -241,8 +273,18 @@ async def triage_answer(request: web.Request) -> web.Response:
     return web.json_response(await _state(request, call))
 
 
+async def _script_call(request: web.Request):
+    """(agent, call) whose script is asked for: the desk's live call, else the ended one it owes a
+    disposition for (its script stays on screen through the wrap-up, and after a reload)."""
+    try:
+        return _desk_call(request)
+    except Refused:
+        agent, call_id = _ended_call(request)
+        return agent, await _services(request).db.run(_ended_row, call_id)
+
+
 async def script(request: web.Request) -> web.Response:
-    agent, call = _desk_call(request)
+    agent, call = await _script_call(request)
     patient_id = request.query.get("patient")
     if patient_id is not None and not patient_id.isdigit():
         raise Refused(400, "patient must be a patient id")

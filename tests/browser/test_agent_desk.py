@@ -180,6 +180,46 @@ def test_given_pop_on_screen_when_agent_reloads_while_ringing_then_pop_shown_aga
         (patient_id, False), (patient_id, True), (patient_id, True)]
 
 
+@pytest.mark.asterisk
+def test_given_a_desk_in_wrapup_when_the_agent_reloads_then_the_ended_call_with_its_disposition_and_script(
+        live, signed_in, screenshot):
+    """The bug: a reload in wrap-up showed 'No call' and the script select's first entry (Chronic check)."""
+    patient_id = add_patient(live, "MRN-DESK4", PHONE)
+    prepare_desk_for_calls(live, "auto")
+    page = signed_in("agent", live)
+    open_desk(page)
+    caller = call_reaches_desk(live, page, PHONE, "#identity-check")
+    call_id = live.services.queues.agent(DESK).call_id
+    expect(page.locator("#call-state")).to_have_text("Connected", timeout=30_000)
+    live.run(live.services.ari.hangup(caller.id))  # the patient hangs up
+    expect(page.locator("#wrapup")).to_be_visible(timeout=15_000)
+
+    page.reload()
+
+    expect(page.locator("#state-pill")).to_have_text("Wrap-up", timeout=10_000)
+    expect(page.locator("#no-call")).to_be_hidden()
+    expect(page.locator("#call-state")).to_have_text("Ended")
+    expect(page.locator("#pop-queue")).to_have_text("results")
+    expect(page.locator("#pop-ivr")).to_contain_text("Test results")
+    expect(page.locator("#id-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#wrapup")).to_be_visible()
+    expect(page.locator("#script-type")).to_have_value("results")  # the results queue's own script
+    expect(page.locator("#script-steps li").first).to_contain_text("Ada Lovelace")
+    screenshot(page, "desk-wrapup-after-reload")
+    page.select_option("#disposition-code", "results_given")
+    page.fill("#disposition-notes", "Gave the results; reloaded the console during wrap-up.")
+    page.click("#btn-save-available")
+    expect(page.locator("#state-pill")).to_have_text("Available")
+    expect(page.locator("#no-call")).to_be_visible()
+
+    with live.services.db.session() as session:
+        [row] = session.scalars(select(Disposition)).all()
+    assert (row.call_id, row.code, row.patient_id) == (call_id, "results_given", patient_id)
+    pops = audits(live, "screen_pop")
+    assert [(a.patient_id, a.detail.get("replayed", False), a.detail.get("ended", False)) for a in pops] == [
+        (patient_id, False, False), (patient_id, True, True)]
+
+
 class SlowDeskSnapshot:
     """Holds the desk's snapshot (GET /api/agents/<desk>/desk) on its way to the page: it is read from the
     server when asked for, and delivered only when the test says so, as a loaded server or network would."""

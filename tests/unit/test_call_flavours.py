@@ -22,8 +22,8 @@ from callcenter.campaigns.dialing.call import PatientDial
 from callcenter.campaigns.dialing.progressive import ProgressiveDial
 from callcenter.config import SiteConfig, TelephonyConfig
 
-JOB = SimpleNamespace(campaign=SimpleNamespace(name="c", script=None), patient_id=1, attempt_id=5,
-                      phone_e164="+14155550100")
+JOB = SimpleNamespace(campaign=SimpleNamespace(name="c", script=None, desk_script="outbound_followup"),
+                      patient_id=1, attempt_id=5, phone_e164="+14155550100")
 FLAVOURS = {
     "inbound": lambda: Inbound(),
     "click-to-dial": lambda: ClickToDial(patient_id=None),

@@ -29,7 +29,6 @@ from ...eventlog import utcnow
 from ...ivr.flow import Flow
 from ...queues.services import AgentRuntime, QueueService
 from ...screenpop.services import identity_candidate
-from ...triage.guide import CALL_TYPES
 from ..claims import DialJob
 from ..exceptions import CampaignError
 from ..message import SiteNotConfigured, message_media
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 
 ANSWER_GRACE = 2.0       # seconds from the patient's answer to an agent in the call, else abandoned
 AGENT_WAIT = 60.0        # a run ends when no agent of the queue was free for this long
-DEFAULT_SCRIPT = "outbound_followup"
 
 
 def new_call(deps: CallDeps, flow: Flow, dial: "ProgressiveDial", agent: AgentRuntime, patient: dict | None,
@@ -74,8 +72,7 @@ class ProgressiveDial:
     @property
     def script(self) -> str:
         """The campaign's call script (triage/scripts), else the generic follow-up one."""
-        script = self.dial.campaign.script
-        return script if script in CALL_TYPES else DEFAULT_SCRIPT
+        return self.dial.campaign.desk_script
 
     def write_start(self, call: Call) -> None:
         self.dial.write_start(call, status="offering", agent_id=call.agent.id, queue_name=call.queue_name)
