@@ -45,11 +45,13 @@ EVENT_TYPES = (
 class AriError(Exception):
     def __init__(self, status: int, method: str, path: str, message: str):
         super().__init__(f"ARI {method} {path}: {status} {message}")
-        self.status = status
+        self.status, self.method, self.path = status, method, path
 
 
 class AriNotFound(AriError):
-    pass
+    def about_channel(self, channel_id: str) -> bool:
+        """Was it that channel that was not found (it hung up), rather than a playback, bridge or file?"""
+        return self.path.split("?")[0].split("/")[:3] == ["", "channels", channel_id]
 
 
 class AriUnavailable(Exception):

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..ari.client import AriError, AriUnavailable, quietly
+from ..ari.client import AriError, AriNotFound, AriUnavailable, quietly
 from ..ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -23,7 +23,7 @@ from ..ari.events import (
     StasisEnd,
     StasisStart,
 )
-from ..ivr.engine import Enqueue, Hangup, run_flow
+from ..ivr.engine import Enqueue, Hangup, Outcome, run_flow
 from ..queues.exceptions import QueueError
 from . import emergency
 from .events import Control, HandlerFailed, IvrDone, Lost, Offer
@@ -150,9 +150,8 @@ class Ivr(CallState):
     async def enter(self) -> None:
         call = self.call
         call.save(status="ivr")
-        port = AriIvrPort(call)
-        self.task = asyncio.create_task(run_flow(call.flow, port, call.flavour.flow_context(call),
-                                                 presets=self.presets))
+        self.task = asyncio.create_task(run_flow_on(call, call.flow, call.flavour.flow_context(call),
+                                                    presets=self.presets))
         self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
 
     async def on_IvrDone(self, event: IvrDone) -> "CallState":
@@ -160,6 +159,8 @@ class Ivr(CallState):
         if task.cancelled():
             return Ended(self.call, "ivr_hangup", "caller_hangup")
         outcome = task.result()  # an engine error propagates to the call's fail-safe
+        if outcome is None:  # the caller's channel went away under a prompt: their hang-up
+            return Ended(self.call, "ivr_hangup", "caller_hangup")
         if isinstance(outcome, Enqueue):
             return Queued(self.call, outcome.queue, outcome.priority)
         assert isinstance(outcome, Hangup)
@@ -169,6 +170,20 @@ class Ivr(CallState):
         if self.task:
             self.task.cancel()
         return Ended(self.call, "ivr_hangup", reason)
+
+
+async def run_flow_on(call: "Call", flow, context: dict, *, presets: Mapping[str, str] | None = None
+                      ) -> Outcome | None:
+    """Run `flow` on the caller's channel; None when that channel went away under it. A prompt played to a
+    channel that hung up answers 404 before (or after) the call hears its StasisEnd: that is the caller's
+    hang-up, an expected end, not an engine failure (nor an exception left in a task nobody reads)."""
+    try:
+        return await run_flow(flow, AriIvrPort(call), context, presets=presets)
+    except AriNotFound as exc:
+        if not exc.about_channel(call.channel.id):
+            raise
+        log.info("call %s: its channel went away under the flow", call.id)
+        return None
 
 
 class Queued(CallState):
@@ -646,13 +661,14 @@ class Surveying(CallState):
         call.log("survey_started", agent_id=agent_id)
         await call.deps.surveys.start(call.id, agent_id, queue)
         flow = call.deps.survey_flow
-        self.task = asyncio.create_task(run_flow(flow, AriIvrPort(call), {"survey.queue": queue}))
+        self.task = asyncio.create_task(run_flow_on(call, flow, {"survey.queue": queue}))
         self.task.add_done_callback(lambda t: call.post(IvrDone(t)))
 
     async def on_IvrDone(self, event: IvrDone) -> "CallState | None":
         if event.task.cancelled():
             return None  # the caller hung up: caller_gone ended the call
-        event.task.result()  # an engine error goes to the fail-safe
+        if event.task.result() is None:  # an engine error goes to the fail-safe
+            return self.caller_gone("caller_hangup")  # the channel went away under a question
         self.call.log("survey_ended", complete=True)
         return Ended(self.call, "completed", "agent_hangup", hangup=True)
 

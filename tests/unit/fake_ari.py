@@ -194,7 +194,10 @@ class FakeAri:
     async def play(self, channel_id: str, media: list[str], *, lang: str | None = None,
                    playback_id: str | None = None) -> str:
         self._note("play", channel_id, tuple(media), lang=lang, playback_id=playback_id)
-        return playback_id or uuid.uuid4().hex
+        playback_id = playback_id or uuid.uuid4().hex
+        if channel_id in self.channels_gone:  # as Asterisk answers a play to a channel that hung up
+            raise AriNotFound(404, "POST", f"/channels/{channel_id}/play/{playback_id}", "Channel not found")
+        return playback_id
 
     async def stop_playback(self, playback_id: str) -> None:
         self._note("stop_playback", playback_id)

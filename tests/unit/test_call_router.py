@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -406,3 +407,90 @@ async def test_given_a_calls_handler_raises_when_its_agent_answers_then_requeued
     assert not hung_up & {"caller-1", talking.legs.agent_channel_id, "caller-2"}
     assert talking.state.name == "connected" and not talking.ended.is_set()
     assert queues.agent("1001").state == "on_call"
+
+
+# -- a campaign flow's goodbye to a channel already gone ---------------------------------------------------
+
+GOODBYE_FLOW = """\
+name: goodbye-only
+version: 1
+description: only a goodbye
+review: "test flow"
+direction: outbound
+languages: [en]
+default_language: en
+start: bye
+opt_out: {key: '9', next: bye}
+nodes:
+  bye: {type: hangup, prompts: [callcenter/goodbye], reason: done}
+"""
+
+
+class HungUpUnderTheGoodbye(FakeAri):
+    """The patient hangs up as the goodbye starts: Asterisk answers the play 404, and the hang-up's StasisEnd
+    reaches the call before the failed play is seen (`heard_first`) or after it."""
+
+    def __init__(self, heard_first: bool):
+        super().__init__()
+        self.heard_first = heard_first
+        self.call = None
+
+    async def play(self, channel_id, media, *, lang=None, playback_id=None):
+        self.channels_gone.add(channel_id)
+        if self.heard_first:
+            self.call.post(stasis_end(channel_id))
+        return await super().play(channel_id, media, lang=lang, playback_id=playback_id)
+
+
+def stasis_end(channel_id: str):
+    return parse_event({"type": "StasisEnd", "application": "callcenter",
+                        "channel": channel_json(channel_id)})
+
+
+@pytest.mark.parametrize("heard_first", [True, False], ids=["hangup-heard-first", "failed-play-seen-first"])
+async def test_given_a_campaign_flow_when_its_goodbye_plays_to_a_gone_channel_then_the_call_ends_normally(
+        router, seeded_db, events, tmp_path, heard_first):
+    from types import SimpleNamespace
+
+    from callcenter.campaigns.actions import load_campaign_flow
+    from callcenter.campaigns.dialing.automated import AutomatedDial
+    from callcenter.campaigns.dialing.call import new_call
+    from callcenter.config import SiteConfig
+    from callcenter.db.models import Patient
+
+    loop = asyncio.get_running_loop()
+    unretrieved = []
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    with seeded_db.session() as session:
+        patient = Patient(mrn="MRN-BYE", given_name="A", family_name="B", date_of_birth=T0.date(), sex="F")
+        session.add(patient)
+        session.flush()
+        patient_id = patient.id
+    (tmp_path / "bye.yaml").write_text(GOODBYE_FLOW)
+    written = []
+
+    async def finish_attempt(attempt_id, result, **facts):
+        written.append((attempt_id, result, facts["outcome"]))
+    job = SimpleNamespace(campaign=SimpleNamespace(name="c"), patient_id=patient_id, attempt_id=5,
+                          target_id=6, phone_e164="+14155550100", language="en")
+    dial = AutomatedDial(job, site=SiteConfig(), finish_attempt=finish_attempt)
+    router.deps.ari = ari = HungUpUnderTheGoodbye(heard_first)
+    call = ari.call = new_call(router.deps, load_campaign_flow(tmp_path / "bye.yaml"), dial)
+    dial.dial.result, dial.dial.amd_status = "person", "HUMAN"  # AMD's verdict: a person (state.verdict)
+
+    CallRouter.start_call(router, call, lambda c: states.Ivr(c))  # untracked: the call can be collected
+    await wait_until(lambda: ari.sent("play"), what="the goodbye")
+    if not heard_first:
+        await wait_until(lambda: call.state.name == "ended", what="the end of the flow")
+        call.post(stasis_end(call.channel.id))
+    await asyncio.wait_for(call.ended.wait(), 5)
+    await wait_until(lambda: written, what="the attempt")
+    await asyncio.wait_for(call.task, 5)
+    call_id, ari.call, call = call.id, None, None
+    gc.collect()  # the ended call's inbox, and a task in it whose exception nobody read, are collected
+
+    assert unretrieved == []
+    assert written == [(5, "person", None)]
+    rows, logged = await rows_and_events(seeded_db, events)
+    assert (rows[call_id].outcome, rows[call_id].end_reason) == ("ivr_hangup", "caller_hangup")
+    assert "fail_safe" not in [e.type for e in logged if e.call_id == call_id]
