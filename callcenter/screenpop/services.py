@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Call as CallRow
-from ..db.models import Patient
-from ..db.queries import AuditActor, add_audit_event, find_patients_by_phone
+from ..db.models import Patient, PatientFlag, PatientPhone
+from ..db.queries import AuditActor, add_audit_event
 from ..eventlog import utcnow
 from ..phones import CallerNumber
 from ..vocabulary import AGENT_ON_CALL, ENDED
@@ -141,18 +142,37 @@ def _ended_pop(session: Session, call_id: str, agent_id: int, agent_number: str,
 
 def candidates(session: Session, e164: str) -> list[dict]:
     """The patients a caller with this number may be (identity candidates, at most MAX_CANDIDATES): the one
-    lookup of the pop, the IVR and FastAGI's identify."""
-    return [identity_candidate(p) for p in find_patients_by_phone(session, e164)[:MAX_CANDIDATES]]
+    lookup of the pop, the IVR and FastAGI's identify. Every caller's call runs it, so it reads plain rows
+    with two prebuilt statements (the patients, then their flags) instead of ORM objects whose flags load
+    one patient at a time; the candidates are those of `find_patients_by_phone`, in its order."""
+    connection = session.connection()
+    people = connection.execute(_CANDIDATES, {"e164": e164}).all()
+    if not people:
+        return []
+    flags: dict[int, list[str]] = {}
+    for patient_id, flag in connection.execute(_FLAGS, {"ids": [p.id for p in people]}):
+        flags.setdefault(patient_id, []).append(flag)
+    return [_candidate(p.id, f"{p.given_name} {p.family_name}", p.date_of_birth, p.mrn, p.language,
+                       flags.get(p.id, [])) for p in people]
 
 
 def identity_candidate(patient: Patient) -> dict:
     """One candidate of a pop: enough to ask "are you ...?" and to route (the IVR reads the language),
     nothing clinical. Flag notes are free text that may be clinical ("Dialysis Tuesdays"): codes only."""
-    return {
-        "id": patient.id,
-        "name": patient.full_name,
-        "date_of_birth": patient.date_of_birth.isoformat(),
-        "mrn": patient.mrn,
-        "language": patient.language,
-        "flags": sorted(f.flag for f in patient.flags),
-    }
+    return _candidate(patient.id, patient.full_name, patient.date_of_birth, patient.mrn, patient.language,
+                      [f.flag for f in patient.flags])
+
+
+def _candidate(patient_id: int, name: str, date_of_birth: date, mrn: str, language: str,
+               flags: list[str]) -> dict:
+    return {"id": patient_id, "name": name, "date_of_birth": date_of_birth.isoformat(), "mrn": mrn,
+            "language": language, "flags": sorted(flags)}
+
+
+_PATIENTS, _PHONES, _FLAG_ROWS = Patient.__table__.c, PatientPhone.__table__.c, PatientFlag.__table__.c
+_CANDIDATES = (select(_PATIENTS.id, _PATIENTS.given_name, _PATIENTS.family_name, _PATIENTS.date_of_birth,
+                      _PATIENTS.mrn, _PATIENTS.language)
+               .where(_PATIENTS.id.in_(select(_PHONES.patient_id).where(_PHONES.e164 == bindparam("e164"))))
+               .order_by(_PATIENTS.family_name, _PATIENTS.given_name, _PATIENTS.id).limit(MAX_CANDIDATES))
+_FLAGS = select(_FLAG_ROWS.patient_id, _FLAG_ROWS.flag).where(
+    _FLAG_ROWS.patient_id.in_(bindparam("ids", expanding=True)))

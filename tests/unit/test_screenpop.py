@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
 from callcenter.db.models import Allergy, AuditEvent, Condition, Patient, PatientFlag, PatientPhone
-from callcenter.db.queries import AuditActor
+from callcenter.db.queries import AuditActor, find_patients_by_phone
 from callcenter.phones import CallerNumber, normalize
 from callcenter.screenpop.notifier import AgentNotifier
-from callcenter.screenpop.services import ScreenPopService
+from callcenter.screenpop.services import MAX_CANDIDATES, ScreenPopService
 
 from ..audit_faults import audit_rows_refused
 
@@ -91,6 +91,25 @@ async def test_given_number_shared_by_two_patients_when_looked_up_then_both_are_
 
     assert sorted(p["id"] for p in patients) == sorted([household["MRN1"], household["MRN2"]])
     assert {p["mrn"] for p in patients} == {"MRN1", "MRN2"}
+
+
+async def test_given_more_patients_on_a_number_than_a_pop_shows_when_looked_up_then_the_first_by_name_with_their_flags(  # noqa: E501
+        pops, seeded_db):
+    with seeded_db.session() as session:
+        for n in range(MAX_CANDIDATES + 2):  # a care home's switchboard, say
+            flags = [PatientFlag(flag="vip"), PatientFlag(flag="chronic")] if n == 3 else []
+            session.add(Patient(mrn=f"CH{n}", given_name=f"Resident{n:02d}", family_name="Home",
+                                date_of_birth=date(1930, 1, 1 + n), phones=[PatientPhone(e164=LANDLINE)],
+                                flags=flags))
+    with seeded_db.session() as session:
+        expected = [p.id for p in find_patients_by_phone(session, LANDLINE)][:MAX_CANDIDATES]
+
+    patients = await pops.lookup(normalize(LANDLINE, "US"))
+
+    assert [p["id"] for p in patients] == expected
+    assert [p["name"] for p in patients][:2] == ["Resident00 Home", "Resident01 Home"]
+    assert [p["flags"] for p in patients][2:5] == [[], ["chronic", "vip"], []]
+    assert patients[0]["date_of_birth"] == "1930-01-01"
 
 
 async def test_given_shared_number_when_offered_then_pop_lists_all_and_one_audit_row_per_patient(
