@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Connection, Insert, Table, bindparam, insert, update
 from sqlalchemy import Update as UpdateStatement
 from sqlalchemy.orm import Session
 
@@ -145,7 +145,7 @@ class EventLog:
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._db.run_retrying(_apply, batch)
+                await self._db.run_retrying(_apply, batch, core=_core_only(batch))
             except Exception:
                 self.failures += 1
                 log.exception("event log batch of %d operations failed; retrying one by one", len(batch))
@@ -157,13 +157,19 @@ class EventLog:
     async def _one_by_one(self, batch: list[Operation]) -> None:
         for op in batch:
             try:
-                await self._db.run_retrying(_apply, [op])
+                await self._db.run_retrying(_apply, [op], core=_core_only([op]))
             except Exception:
                 log.exception("event log operation dropped after retry")
 
 
-def _apply(session: Session, ops: list[Operation]) -> None:
-    """Write the operations: Rows and Updates as data (`_write_pending`), a callable as is, in its place."""
+def _core_only(ops: list[Operation]) -> bool:
+    """Rows and Updates only (no callable wants a Session): the batch runs on a plain Connection."""
+    return all(isinstance(op, (Row, Update)) for op in ops)
+
+
+def _apply(session: Session | Connection, ops: list[Operation]) -> None:
+    """Write the operations: Rows and Updates as data (`_write_pending`), a callable as is, in its place.
+    `session` is a plain Connection when there is no callable (`_core_only`): every statement here is Core."""
     rows: dict[Table, list[Row]] = {}
     updates: list[Update] = []
     for op in ops:
@@ -179,18 +185,19 @@ def _apply(session: Session, ops: list[Operation]) -> None:
     _write_pending(session, rows, updates)
 
 
-def _write_pending(session: Session, rows: dict[Table, list[Row]], updates: list[Update]) -> None:
+def _write_pending(session: Session | Connection, rows: dict[Table, list[Row]],
+                   updates: list[Update]) -> None:
     """The rows, table by table (parents first; one INSERT per run of rows with the same columns, in the
     order queued), then the updates (each of a row inserted before it was queued)."""
     for table in sorted(rows, key=lambda t: TABLE_ORDER.get(t, len(TABLE_ORDER))):
         for _, run in itertools.groupby(rows[table], key=lambda row: row.values.keys()):
-            session.execute(insert(table), [row.values for row in run])
+            session.execute(_insert_statement(table), [row.values for row in run])
     rows.clear()
     _update(session, updates)
     updates.clear()
 
 
-def _update(session: Session, updates: list[Update]) -> None:
+def _update(session: Session | Connection, updates: list[Update]) -> None:
     """Updates of one row that follow each other become one (the later value of a column wins), unless one
     has a guard; then round by round (the first remaining update of every row, then the second...), one
     executemany per shape, so that each row's updates still run in the order they were queued."""
@@ -209,6 +216,12 @@ def _update(session: Session, updates: list[Update]) -> None:
                 {f"m_{k}": v for k, v in u.match} | {f"v_{k}": v for k, v in u.values.items()})
         for shape, params in shapes.items():
             session.execute(_update_statement(*shape), params)
+
+
+@functools.cache
+def _insert_statement(table: Table) -> Insert:
+    """Built once per table: SQLAlchemy keeps a statement's cache key, a new statement's is computed again."""
+    return insert(table)
 
 
 @functools.lru_cache(maxsize=512)

@@ -61,19 +61,24 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, core: bool = False) -> T:
         """Run `fn(session, *args)` in the pool, in a transaction: commit on return, roll back on raise.
 
         Objects returned stay usable after the session closes (expire_on_commit=False) but are detached: load
         what the caller needs inside `fn`. If the awaiting task is cancelled, the work still completes in its
         thread; only the result is lost.
+
+        `core=True` gives `fn` a plain Connection in its transaction instead of an ORM Session: for work that
+        is Core statements only and runs on every call's path (the event log's batches), where the Session's
+        own bookkeeping is a cost of its own.
         """
         loop = asyncio.get_running_loop()
         # Copy the context so log records written inside fn keep their call-id context.
-        work = functools.partial(contextvars.copy_context().run, self._transaction, fn, args)
+        work = functools.partial(contextvars.copy_context().run, self._transaction, fn, args, core)
         return await loop.run_in_executor(self._executor, work)
 
-    async def run_retrying(self, fn: Callable[..., T], *args: Any, attempts: int = RETRY_ATTEMPTS) -> T:
+    async def run_retrying(self, fn: Callable[..., T], *args: Any, attempts: int = RETRY_ATTEMPTS,
+                           core: bool = False) -> T:
         """`run`, run again with a growing pause when the transaction lost a race for a lock (SQLite busy
         past its timeout, a PostgreSQL deadlock): what background jobs use, so contention under load slows
         them down instead of ending them. The transaction was rolled back, so `fn` must only touch the
@@ -81,7 +86,7 @@ class Database:
         delay = RETRY_FIRST_DELAY
         for attempt in range(1, attempts + 1):
             try:
-                return await self.run(fn, *args)
+                return await self.run(fn, *args, core=core)
             except DBAPIError as exc:
                 if attempt == attempts or not is_contention(exc):
                     raise
@@ -92,11 +97,11 @@ class Database:
             delay = min(delay * 2, RETRY_MAX_DELAY)
         raise AssertionError("unreachable")
 
-    def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
+    def _transaction(self, fn: Callable[..., T], args: tuple, core: bool = False) -> T:
         started = time.perf_counter()
         try:
-            with self.sessionmaker.begin() as session:
-                return fn(session, *args)
+            with self.engine.begin() if core else self.sessionmaker.begin() as target:
+                return fn(target, *args)
         finally:
             for observe in self.observers:
                 observe(time.perf_counter() - started)
