@@ -16,6 +16,16 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu(pid: int, tid: int) -> float:
+    """utime + stime of one thread of a process, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of all cores since boot."""
     with open("/proc/stat") as f:
@@ -35,6 +45,9 @@ class Snapshot:
     wall: float
     controller: float
     asterisk: float
+    # The controller's main thread (its event loop); the rest of `controller` is its other threads, mostly the
+    # database pool's, which a cProfile of the main thread (--profile) does not see.
+    controller_loop: float
     bench: float
     machine_busy: float
     machine_total: float
@@ -42,13 +55,14 @@ class Snapshot:
     @classmethod
     def take(cls, controller_pid: int, asterisk_pid: int) -> "Snapshot":
         busy, total = machine_cpu()
-        return cls(time.time(), process_cpu(controller_pid), process_cpu(asterisk_pid), own_cpu(), busy,
-                   total)
+        return cls(time.time(), process_cpu(controller_pid), process_cpu(asterisk_pid),
+                   thread_cpu(controller_pid, controller_pid), own_cpu(), busy, total)
 
     def until(self, later: "Snapshot") -> dict:
         """CPU seconds spent between two snapshots; `other` is everything else on the machine."""
         d = {k: getattr(later, k) - getattr(self, k)
-             for k in ("wall", "controller", "asterisk", "bench", "machine_busy", "machine_total")}
+             for k in ("wall", "controller", "asterisk", "controller_loop", "bench", "machine_busy",
+                       "machine_total")}
         d["other"] = d["machine_busy"] - d["controller"] - d["asterisk"] - d["bench"]
         d["cores"] = d["machine_total"] / d["wall"] if d["wall"] > 0 else 0.0
         return d

@@ -355,7 +355,8 @@ def _ari_per_call(before: dict[str, float], after: dict[str, float], calls: int)
 
 
 def _per_call(cpu: dict, calls: int) -> dict:
-    return {"controller": cpu["controller"] / calls, "asterisk": cpu["asterisk"] / calls}
+    return {"controller": cpu["controller"] / calls, "asterisk": cpu["asterisk"] / calls,
+            "controller_loop": cpu["controller_loop"] / calls}
 
 
 def ratios(f: dict) -> dict:

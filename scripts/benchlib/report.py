@@ -128,6 +128,9 @@ def _print_cpu(f: dict) -> None:
     print("\n  CPU seconds per call          controller   Asterisk    total    (window: busy cores, others)")
     print(f"    ARI (product)              {ari['controller']:10.4f} {ari['asterisk']:10.4f} "
           f"{ari['controller'] + ari['asterisk']:8.4f}    ({_window(f['ari']['cpu'])})")
+    if "controller_loop" in ari:
+        print(f"    controller: event loop thread {1000 * ari['controller_loop']:.1f} ms, other threads "
+              f"(database pool...) {1000 * (ari['controller'] - ari['controller_loop']):.1f} ms per call")
     traffic = f.get("ari", {}).get("ari_per_call")
     if traffic:
         print(f"    ARI per call: {traffic['requests']:.1f} REST round trips, {traffic['events']:.1f} "
