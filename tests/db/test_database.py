@@ -3,7 +3,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from callcenter.db.database import Database
 from callcenter.db.models import Queue
@@ -62,6 +62,22 @@ async def test_given_function_that_raises_when_run_then_error_propagates_and_wor
         await db.run(_add_queue_then_fail, "general")
 
     assert await db.run(_count_queues) == 0
+
+
+def _insert_queue_core(connection, name: str, fail: bool = False) -> str:
+    connection.execute(insert(Queue.__table__), [{"name": name, "title": name.title(), "skill": name}])
+    if fail:
+        raise RuntimeError("boom")
+    return type(connection).__name__
+
+
+async def test_given_core_work_when_run_then_it_gets_a_plain_connection_committed_or_rolled_back(db):
+    kind = await db.run(_insert_queue_core, "general", core=True)
+    with pytest.raises(RuntimeError, match="boom"):
+        await db.run_retrying(_insert_queue_core, "nurse", True, core=True)
+
+    assert kind == "Connection"
+    assert await db.run(lambda s: list(s.scalars(select(Queue.name)))) == ["general"]
 
 
 async def test_given_many_concurrent_writers_when_run_then_all_commit(db):
