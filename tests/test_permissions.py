@@ -27,6 +27,7 @@ from callcenter.auth.permissions import (
     check_routes,
     client_allowed,
 )
+from callcenter.calls.services import CallIvr
 from callcenter.db.database import Database
 from callcenter.db.models import Agent, AuditEvent, Call, CallEvent, Patient, Queue, User
 from callcenter.main import build, init_app
@@ -555,7 +556,7 @@ async def test_given_a_call_ringing_at_a_desk_when_each_principal_opens_its_cons
                               state=SimpleNamespace(name="offering"),
                               patients=[{"id": pid, "name": "Pat Example"}],
                               caller=normalize("+14155550177", "US"), queue_name="general", language="en",
-                              ivr_path=[], direction="inbound", flavour=Inbound(),
+                              ivr=CallIvr(), direction="inbound", flavour=Inbound(),
                               channel=SimpleNamespace(id="caller-r"), start=lambda initial: None, task=None)
     services.router.start_call(ringing)
     agent.call_id = ringing.id

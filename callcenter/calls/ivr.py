@@ -23,14 +23,14 @@ class AriIvrPort:
 
     async def play(self, prompts: list[str], *, interruptible: bool) -> str | None:
         call = self._call
-        if interruptible and not call.keys.empty():
-            return call.keys.get_nowait()
+        if interruptible and not call.ivr.keys.empty():
+            return call.ivr.keys.get_nowait()
         # A say node's numbers come as media URIs (`number:12`); everything else is a sound name.
         done = await call.media.play([p if ":" in p else "sound:" + p for p in prompts])
         if not interruptible:
             await done
             return None
-        key = asyncio.ensure_future(call.keys.get())
+        key = asyncio.ensure_future(call.ivr.keys.get())
         await asyncio.wait({done, key}, return_when=asyncio.FIRST_COMPLETED)
         if key.done():
             await call.media.stop_playback(done)
@@ -40,14 +40,16 @@ class AriIvrPort:
 
     async def get_key(self, timeout: float) -> str | None:
         try:
-            return await asyncio.wait_for(self._call.keys.get(), timeout)
+            return await asyncio.wait_for(self._call.ivr.keys.get(), timeout)
         except TimeoutError:
             return None
 
     def record(self, event: str, **data) -> None:
-        self._call.log(event, **data)
-        if event == "ivr_choice":
-            self._call.ivr_choice(data)
+        call = self._call
+        call.log(event, **data)
+        if event == "ivr_choice":  # the path so far, on the row too: the pop and a restart read it there
+            call.ivr.path.append(data)
+            call.save(ivr_path=list(call.ivr.path))
 
     async def action(self, name: str, args: dict[str, Any], context: dict[str, Any]) -> str:
         """The action runner of the call's flavour does the work (a campaign call's carries one); a call
@@ -74,7 +76,7 @@ class AriIvrPort:
 
     def _drop_key(self, dropped: str) -> None:
         """The '#' that ended a recording reached the buffer too: it answers nothing."""
-        keys = self._call.keys
+        keys = self._call.ivr.keys
         kept = [key for key in iter(lambda: keys.get_nowait() if not keys.empty() else None, None)
                 if key != dropped]
         for key in kept:

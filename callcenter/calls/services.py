@@ -84,6 +84,20 @@ class CallTimes:
     answered_at: datetime | None = None
 
 
+@dataclass
+class CallIvr:
+    """What the caller pressed and chose: keys the IVR has not read yet (type-ahead: pressed during a prompt,
+    or while queued) and the menu choices made (`path`, the row's `ivr_path`: shown in the pop, read by the
+    triage suggestions and by a campaign attempt's keys). The IVR's view of the call (ivr.py) fills both."""
+    keys: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    path: list[dict] = field(default_factory=list)
+
+    def clear_keys(self) -> None:
+        """Forget the keys typed so far: those pressed in the conversation answer nothing that comes."""
+        while not self.keys.empty():
+            self.keys.get_nowait()
+
+
 class CallMedia:
     """What the caller hears from us and what is recorded: prompts played to the caller's channel (each
     awaited through a future that Asterisk's PlaybackFinished settles), the queue's music on hold, and the
@@ -163,8 +177,8 @@ class CallMedia:
 
 class Call:
     """One patient call. Its parts: `legs` (the agent's and emergency legs, the bridge), `media` (prompts,
-    music, recording), `times` (when it reached each step); `keys` and `ivr_path` are what the caller pressed
-    and chose. Its `state` handles the events its task takes from the inbox, in order."""
+    music, recording), `times` (when it reached each step), `ivr` (what the caller pressed and chose). Its
+    `state` handles the events its task takes from the inbox, in order."""
 
     def __init__(self, deps: CallDeps, channel: Channel, flow: Flow, *, flavour: CallFlavour | None = None,
                  call_id: str | None = None):
@@ -183,9 +197,7 @@ class Call:
         self.legs = CallLegs()
         self.media = CallMedia(self)
         self.times = CallTimes()
-        # What the caller pressed: keys the IVR has not read yet, and the menu choices made
-        self.keys: asyncio.Queue[str] = asyncio.Queue()
-        self.ivr_path: list[dict] = []
+        self.ivr = CallIvr()
         self.survey_requested = False  # the agent sends the caller to the survey when they hang up
         # How it ended. `lost_in` is set when Asterisk says it is shutting down: the call then ends as lost in
         # the restart, whichever leg's hang-up reaches it first (not as a caller's or an agent's hang-up).
@@ -230,7 +242,7 @@ class Call:
         self.priority, self.language = row.priority, row.language or self.language
         self.queue_name = row.queue_name
         self.times = CallTimes(row.started_at, row.queued_at, row.offered_at, row.answered_at)
-        self.ivr_path = list(row.ivr_path or [])
+        self.ivr.path = list(row.ivr_path or [])
 
     def post(self, event: Event) -> None:
         self._inbox.put_nowait(event)
@@ -347,15 +359,6 @@ class Call:
         self.save(candidate_patient_ids=ids, patient_id=ids[0] if len(ids) == 1 else None)
         self.log("caller_identified", caller_status=self.caller.status, candidates=len(ids),
                  patient_id=ids[0] if len(ids) == 1 else None)
-
-    def clear_keys(self) -> None:
-        """Forget the keys typed so far: those pressed in the conversation answer nothing that comes."""
-        while not self.keys.empty():
-            self.keys.get_nowait()
-
-    def ivr_choice(self, choice: dict) -> None:
-        self.ivr_path.append(choice)
-        self.save(ivr_path=list(self.ivr_path))
 
     async def originate_agent(self, agent, leg_id: str) -> None:
         settings = self.deps.settings

@@ -59,7 +59,7 @@ class CallState:
 
     async def on_ChannelDtmfReceived(self, event: ChannelDtmfReceived) -> None:
         if event.channel.id == self.call.channel.id:
-            self.call.keys.put_nowait(event.digit)
+            self.call.ivr.keys.put_nowait(event.digit)
 
     async def on_PlaybackFinished(self, event: PlaybackFinished) -> None:
         self.call.media.playback_finished(event.playback_id, event.state or "done")
@@ -657,7 +657,7 @@ class Surveying(CallState):
         agent_id, queue = (call.agent.id if call.agent else None), call.queue_name
         await announce(call, call.agent, "ended", reason="agent_hangup")
         await release_agent_leg(call)
-        call.clear_keys()
+        call.ivr.clear_keys()
         call.log("survey_started", agent_id=agent_id)
         await call.deps.surveys.start(call.id, agent_id, queue)
         flow = call.deps.survey_flow

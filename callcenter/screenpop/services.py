@@ -104,7 +104,7 @@ class ScreenPopService:
             "caller": {"number": call.caller.e164, "status": call.caller.status},
             "known": bool(call.patients),
             "patients": call.patients,
-            "ivr_path": call.ivr_path,
+            "ivr_path": call.ivr.path,
             "agent": agent.number,
         } | call.flavour.pop_extras(call)
 

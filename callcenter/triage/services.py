@@ -360,7 +360,7 @@ class TriageService:
     def suggestions_for(self, call: Any) -> list[Suggestion]:
         """A live call's suggestions: its reason typed on the desk, its IVR path, its queue."""
         reason = self.reasons.get(call.id)
-        return self.suggester.suggest(call.ivr_path, call.queue_name, reason, call.language)
+        return self.suggester.suggest(call.ivr.path, call.queue_name, reason, call.language)
 
     def set_reason(self, call_id: str, reason: str) -> None:
         """What the caller says the call is about (the desk's reason field now; speech could call it too)."""

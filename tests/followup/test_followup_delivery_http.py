@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
+from callcenter.calls.services import CallIvr
 from callcenter.db.models import (
     AuditEvent,
     CarePlan,
@@ -56,7 +57,7 @@ async def client(tmp_path, database_url, aiohttp_client, openapi_conformance):
     token = await sign_in(client, AGENT.username)
     await load_shipped(services)
     patient_id = await services.db.run(add_patient)
-    call = SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
+    call = SimpleNamespace(id=CALL_ID, ivr=CallIvr(), queue_name="general", language="en",
                            patients=[{"id": patient_id}], task=None, start=lambda initial: None,
                            channel=SimpleNamespace(id="caller-1"), flavour=Inbound())
     services.router.start_call(call)  # a stand-in call: start() has nothing to run here

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
+from callcenter.calls.services import CallIvr
 from callcenter.db.database import Database
 from callcenter.db.models import AuditEvent, Callback, CallEvent, Queue
 from callcenter.db.models import Call as CallRow
@@ -41,7 +42,7 @@ async def app(tmp_path, database_url, aiohttp_server):
     await services.db.run(lambda s: s.add(CallRow(id=CALL_ID, started_at=started, agent_id=agent.id,
                                                   queue_name="general", status="connected",
                                                   caller_e164=CALLER, caller_raw=CALLER)))
-    services.router.start_call(SimpleNamespace(id=CALL_ID, ivr_path=[], queue_name="general", language="en",
+    services.router.start_call(SimpleNamespace(id=CALL_ID, ivr=CallIvr(), queue_name="general", language="en",
                                                patients=[], task=None,
                                                times=SimpleNamespace(started_at=started),
                                                channel=SimpleNamespace(id="caller-1"), flavour=Inbound(),

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
+from callcenter.calls.services import CallIvr
 from callcenter.db.models import Appointment, AuditEvent, Call, CallEvent, Patient, PatientPhone, User
 from callcenter.main import build, init_app
 
@@ -25,7 +26,7 @@ async def nurse_client(tmp_path, sqlite_url, aiohttp_client):
     client = await aiohttp_client(init_app(services.cfg, services, ari=False))
     token = await sign_in(client, NURSE.username)
     ids = await services.db.run(_patients)
-    call = SimpleNamespace(id=CALL_ID, ivr_path=[{"node": "main", "key": "4"}], queue_name="nurse",
+    call = SimpleNamespace(id=CALL_ID, ivr=CallIvr(path=[{"node": "main", "key": "4"}]), queue_name="nurse",
                            language="es", patients=[{"id": ids[0]}], task=None, start=lambda initial: None,
                            channel=SimpleNamespace(id="caller-1"), flavour=Inbound())
     services.router.start_call(call)  # a stand-in call: start() has nothing to run here

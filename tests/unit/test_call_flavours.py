@@ -16,7 +16,7 @@ from callcenter.ari.models import Channel
 from callcenter.callbacks.call import UrgentCallback
 from callcenter.calls.click_to_dial import ClickToDial
 from callcenter.calls.flavour import CallFlavour, Inbound
-from callcenter.calls.services import Call
+from callcenter.calls.services import Call, CallIvr
 from callcenter.campaigns.dialing.automated import AutomatedDial
 from callcenter.campaigns.dialing.call import PatientDial
 from callcenter.campaigns.dialing.progressive import ProgressiveDial
@@ -71,6 +71,18 @@ def test_given_a_call_when_built_then_it_holds_its_flavour_and_no_attribute_of_o
     assert one_flavour_only.isdisjoint(vars(call))
 
 
+def test_given_a_call_when_built_then_what_the_caller_pressed_and_chose_lives_in_its_ivr_part():
+    deps = SimpleNamespace(settings=TelephonyConfig(), inbound_actions=None)
+    channel = Channel(id="c1", name="PJSIP/x", state="Up", caller_number="+14155550100", caller_name="",
+                      language="en")
+
+    call = Call(deps, channel, SimpleNamespace(default_language="en"))
+
+    assert isinstance(call.ivr, CallIvr) and call.ivr.path == [] and call.ivr.keys.empty()
+    assert {"keys", "ivr_path"}.isdisjoint(vars(call)), "the IVR's own fields are the IVR part's, as legs..."
+    assert not hasattr(call, "clear_keys") and not hasattr(call, "ivr_choice")
+
+
 def test_given_the_call_flavours_when_their_classes_are_read_then_none_extends_another():
     classes = {kind: type(make()) for kind, make in FLAVOURS.items()}
 
@@ -89,7 +101,7 @@ async def test_given_a_campaign_call_of_either_mode_when_it_ends_then_its_attemp
         written.append((attempt_id, result, sorted(facts)))
     flavour = FLAVOURS[kind]()
     flavour.dial = PatientDial(JOB, role=flavour.dial.role, site=SiteConfig(), finish_attempt=finish_attempt)
-    call = SimpleNamespace(id="c1", ivr_path=[{"node": "main", "key": "1"}])
+    call = SimpleNamespace(id="c1", ivr=CallIvr(path=[{"node": "main", "key": "1"}]))
 
     await flavour.ending(call)
     await flavour.ending(call)

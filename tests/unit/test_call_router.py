@@ -187,7 +187,7 @@ async def test_given_choices_made_in_the_dialplan_when_routed_then_taken_and_one
     channel_id, media = router.deps.ari.sent("play")[0]
     # The language menu is skipped: the notices come first, in Spanish; the main menu will be asked.
     assert media[0] == "sound:callcenter/recording-consent" and call.language == "es"
-    assert call.ivr_path == [{"node": "language", "key": "2", "label": "Español", "preset": True}]
+    assert call.ivr.path == [{"node": "language", "key": "2", "label": "Español", "preset": True}]
     lacks = "menu 'main' of flow 'hotline' has no option '9'"
     assert f"channel c2 entered with a choice the flow lacks: {lacks}" in caplog.text
 

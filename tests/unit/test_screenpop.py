@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.calls.flavour import Inbound
+from callcenter.calls.services import CallIvr
 from callcenter.db.models import Allergy, AuditEvent, Condition, Patient, PatientFlag, PatientPhone
 from callcenter.db.queries import AuditActor, find_patients_by_phone
 from callcenter.phones import CallerNumber, normalize
@@ -34,7 +35,7 @@ class FakeCall:
     id: str = "f" * 32
     queue_name: str = "general"
     language: str = "es"
-    ivr_path: list[dict] = field(default_factory=lambda: [{"node": "main", "key": "1"}])
+    ivr: CallIvr = field(default_factory=lambda: CallIvr(path=[{"node": "main", "key": "1"}]))
     flavour: Inbound = field(default_factory=Inbound)
     agent: FakeAgent | None = None
     state: object = field(default_factory=lambda: SimpleNamespace(name="offering"))

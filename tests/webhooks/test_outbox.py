@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.calls.flavour import Inbound
+from callcenter.calls.services import CallIvr
 from callcenter.db.models import CallEvent, WebhookOutbox
 from callcenter.db.queries import AuditActor
 from callcenter.eventlog import EventLog, Row
@@ -80,7 +81,7 @@ def _event() -> Event:
 
 def _popped_call(patient_ids: list[int]) -> SimpleNamespace:
     return SimpleNamespace(id="p" * 32, caller=normalize("+14155550150", "US"), queue_name="general",
-                           language="en", ivr_path=[], flavour=Inbound(), agent=None, ended=asyncio.Event(),
+                           language="en", ivr=CallIvr(), flavour=Inbound(), agent=None, ended=asyncio.Event(),
                            patients=[{"id": i} for i in patient_ids])
 
 

@@ -132,7 +132,7 @@ class PatientDial:
 
     def menu_keys(self, call: Call) -> str:
         """The menu keys the patient chose (never digits typed as data: read_digits nodes log no key)."""
-        return "".join(str(choice["key"]) for choice in call.ivr_path if choice.get("key"))[:64]
+        return "".join(str(choice["key"]) for choice in call.ivr.path if choice.get("key"))[:64]
 
     async def write_attempt(self, call: Call, outcome: str | None = None) -> None:
         """Write the attempt (result, AMD verdict, the patient's answer, the end, keys, outcome: the flow's,
