@@ -97,6 +97,12 @@ class Database:
             delay = min(delay * 2, RETRY_MAX_DELAY)
         raise AssertionError("unreachable")
 
+    def run_here(self, fn: Callable[..., T], *args: Any, core: bool = False) -> T:
+        """`run` in the calling thread, blocking it: for work that already has a thread of its own (a
+        connection of the MLLP listener), where the hand-over to the pool and back would cost more than the
+        transaction."""
+        return self._transaction(fn, args, core)
+
     def _transaction(self, fn: Callable[..., T], args: tuple, core: bool = False) -> T:
         started = time.perf_counter()
         try:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import socket
-import socketserver
 import threading
 from collections import Counter
 from collections.abc import Callable
 
 from asterisk.agi import AGIError
 
+from ..tcpserver import ThreadedTcpServer
 from .agi import ChannelHungUp, Connection
 from .services import FastAgiScripts, ScriptError
 
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 STATUS, ERROR = "CALLCENTER_AGI_STATUS", "CALLCENTER_AGI_ERROR"
 SCRIPTS = ("identify", "route")
-# How often the listener looks whether it must stop: stop() waits up to this long.
-POLL_SECONDS = 0.1
 # Connections served at once. A routed call holds its connection (and a thread) while it is in the hotline,
 # so this bounds the threads; past it a request is answered FAILED at once and the dialplan falls back.
 MAX_CONNECTIONS = 500
@@ -45,8 +43,7 @@ class FastAgiServer:
         self._lock = threading.Lock()  # the figures below change in every connection's thread
         self._answered: Counter[tuple[str, str]] = Counter()
         self._open = 0
-        self._listener: _Listener | None = None
-        self._thread: threading.Thread | None = None
+        self._listener: ThreadedTcpServer | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -61,10 +58,10 @@ class FastAgiServer:
             return dict(self._answered), self._open
 
     def start(self) -> None:
-        self._listener = _Listener(self._bind, self._connection)
-        self._thread = threading.Thread(target=self._listener.serve_forever, args=(POLL_SECONDS,),
-                                        name="fastagi", daemon=True)
-        self._thread.start()
+        # A routed call's connection lasts as long as the call: stop() never waits for the connections.
+        self._listener = ThreadedTcpServer(self._bind, self._connection, name="FastAGI",
+                                           wait_for_connections=False)
+        self._listener.start()
         log.info("FastAGI listening on %s:%d", *self.address)
 
     def stop(self) -> None:
@@ -178,22 +175,3 @@ def _logged_name(agi: Connection) -> str:
     """Only a known script name is logged or counted: a script path is the operator's text and may hold
     anything."""
     return agi.script if agi.script in SCRIPTS else "unknown script"
-
-
-class _Listener(socketserver.ThreadingTCPServer):
-    daemon_threads = True  # a routed call's connection lasts as long as the call: never wait for it
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], on_connection: Callable[[socket.socket, tuple], None]):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.on_connection = on_connection
-        super().__init__(address, _Handler)
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        try:
-            self.server.on_connection(self.request, self.client_address)
-        except Exception:  # socketserver would print the traceback to stderr, outside the log
-            log.exception("FastAGI: a connection from %s failed", self.client_address[0])

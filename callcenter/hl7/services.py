@@ -14,10 +14,15 @@
 4. The ACK is built only once the message's row committed, so nothing acknowledged can be lost; if no
    transaction can commit (database down), the listener answers AE "not stored: send again" and the sender
    keeps the message. One commit (one fsync) per message.
+5. All of it runs in the caller's thread (`answer`: the listener's thread for the connection), no hand-over
+   to another thread and back per message. What a message changes for the rest of the application (a
+   discharge's follow-up targets, a death's withdrawals) is written in that same transaction through the
+   `FollowUp` port: the campaigns read it from the database, nothing is handed to the event loop.
 Logs name message ids and patient ids only.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,12 +99,18 @@ class Hl7Service:
         rule = IdentityRule(cfg.hl7.mrn_system, cfg.telephony.default_region)
         return cls(db, PatientFeed(rule, followup), cfg.hl7)
 
-    async def receive(self, raw: bytes, peer: str | None = None) -> bytes:
-        """The ACK for one message (MLLP framing is the listener's), sent after the commit."""
+    def answer(self, raw: bytes, peer: str | None = None) -> bytes:
+        """The ACK for one message (MLLP framing is the listener's), sent after the commit. Blocking: run in
+        the caller's thread (the listener's connection thread), parse, transaction and ACK without a
+        hand-over."""
         header = read_header(raw)
         checked = self._check(raw)
-        outcome = await self._settled(self._receive, self._receive_failed, raw, header, peer, checked)
+        outcome = self._settled(self._receive, self._receive_failed, raw, header, peer, checked)
         return self.ack(header, outcome)
+
+    async def receive(self, raw: bytes, peer: str | None = None) -> bytes:
+        """`answer` off the event loop."""
+        return await asyncio.to_thread(self.answer, raw, peer)
 
     def ack(self, header: Header, outcome: Outcome) -> bytes:
         return build_ack(header, outcome.ack_code, outcome.problem, application=self.settings.application,
@@ -109,15 +120,17 @@ class Hl7Service:
         """A stored message processed again (after a fix at the sender's or in our configuration), by an
         admin (audited)."""
         raw = await self.db.run(_reappliable, message_id)
-        return await self._settled(self._reapply, self._reapply_failed, message_id, self._check(raw), user_id)
+        checked = self._check(raw)
+        return await asyncio.to_thread(self._settled, self._reapply, self._reapply_failed, message_id,
+                                       checked, user_id)
 
-    async def _settled(self, work: Callable[..., Outcome], failed: Callable[..., Outcome], *args) -> Outcome:
-        """`work` in one transaction; if anything in it fails, it is rolled back whole and `failed` records
-        what happened in a transaction of its own (the rare path: two transactions)."""
+    def _settled(self, work: Callable[..., Outcome], failed: Callable[..., Outcome], *args) -> Outcome:
+        """`work` in one transaction, in this thread; if anything in it fails, it is rolled back whole and
+        `failed` records what happened in a transaction of its own (the rare path: two transactions)."""
         try:
-            return await self.db.run(work, *args)
+            return self.db.run_here(work, *args)
         except Exception as exc:
-            return await self.db.run(failed, *args, exc)
+            return self.db.run_here(failed, *args, exc)
 
     async def log(self, outcome: str | None = None, before: int | None = None,
                   limit: int = 100) -> list[LogRow]:

@@ -1,5 +1,6 @@
 """The MLLP listener over real sockets: one answer per message whatever the bytes, the listener never stops,
-an oversized message answered once, two copies racing on two connections applied once."""
+an oversized message answered once, two copies racing on two connections applied once;
+stop() closes the open connections and leaves no thread, past the connection limit a connection is closed."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +8,7 @@ import logging
 import os
 import random
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 from callcenter.db.models import CampaignTarget, InboundMessage, Patient
 from callcenter.hl7.client import exchange
 from callcenter.hl7.listener import END, START, MllpListener
+from tests.integration.harness import poll
 
 from .conftest import make_service, read_ack
 from .messages import MORNING, adt, day_of_adt
@@ -153,3 +156,56 @@ async def test_given_a_day_of_adt_when_sent_over_one_connection_then_all_applied
         due = session.scalars(select(Patient.mrn).join(
             CampaignTarget, CampaignTarget.patient_id == Patient.id).where(pending)).all()
     assert sorted(due) == [f"M{2000 + i}" for i in (0, 4, 6, 12, 16, 18, 22)]
+
+
+def connection_threads() -> list[threading.Thread]:
+    """socketserver names a connection's thread after process_request_thread."""
+    return [t for t in threading.enumerate() if "process_request" in t.name]
+
+
+async def no_connection_thread() -> bool:
+    return not connection_threads()
+
+
+@SQLITE_ONLY
+async def test_given_open_connections_when_the_listener_stops_then_they_are_closed_and_no_thread_is_left(db):
+    server = MllpListener(make_service(db), "127.0.0.1", 0)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(START + adt("A01", "OPEN") + END)
+    await writer.drain()
+    await asyncio.wait_for(reader.readuntil(END), 30)  # answered: its thread now waits on the open socket
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)  # never sends
+    await asyncio.wait_for(server.stop(), 30)
+    assert await asyncio.wait_for(reader.read(), 30) == b""  # closed by the listener
+    assert await asyncio.wait_for(idle_reader.read(), 30) == b""
+    assert connection_threads() == []
+    writer.close()
+    idle_writer.close()
+    with pytest.raises(OSError):  # nothing listens any more
+        await asyncio.open_connection("127.0.0.1", server.port)
+
+
+@SQLITE_ONLY
+async def test_given_all_connections_in_use_when_one_more_opens_then_it_is_closed_and_the_others_served(db):
+    server = MllpListener(make_service(db), "127.0.0.1", 0, max_connections=1)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(START + adt("A01", "FIRST") + END)
+        await writer.drain()
+        await asyncio.wait_for(reader.readuntil(END), 30)
+        extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        extra_writer.write(START + adt("A01", "EXTRA") + END)
+        assert await asyncio.wait_for(extra_reader.read(), 30) == b""  # closed, unanswered
+        extra_writer.close()
+        writer.write(START + adt("A01", "SECOND") + END)
+        block = await asyncio.wait_for(reader.readuntil(END), 30)
+        assert read_ack(block[1:-2]).control_id == "SECOND"
+        writer.close()
+        # The slot is free again once the first connection's thread ended.
+        await poll(no_connection_thread, 30, "the first connection's thread to end")
+        assert read_ack((await send_all(server, [adt("A01", "THIRD")]))[0]).code == "AA"
+    finally:
+        await server.stop()
+    assert count(db, InboundMessage, InboundMessage.control_id == "EXTRA") == 0
