@@ -26,6 +26,7 @@ from ..db.database import Database
 from ..db.models import OPEN_CALL_STATUSES, CallEvent, CallLeg
 from ..db.models import Call as CallRow
 from ..eventlog import utcnow
+from ..recording.services import RECOVER_TRIES, recording_name
 from ..vocabulary import OFFERING, SURVEYING
 from . import emergency
 from . import state as states
@@ -153,7 +154,7 @@ class Reconciler:
             return await self._rebuild_with_emergency(channel, row, bridge, emergency_leg)
         call = await self._rebuilt_call(channel, row, bridge, emergency_leg)
         call.agent, call.legs.agent_channel_id = agent, agent_leg
-        await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
+        await self._deps.recordings.resume(call, recording_name(call.id, agent.id))
         self._deps.queues.resume_call(agent, call.id)
         held = await self._db.run(_was_held, row.id)
         if held:
@@ -192,7 +193,7 @@ class Reconciler:
             states.CONSULT_BRIDGE_PREFIX + row.id) and agent_leg in (b.get("channels") or [])), None)
         call = await self._rebuilt_call(channel, row, call_bridge, None)
         call.agent, call.legs.agent_channel_id = agent, agent_leg
-        await self._deps.recordings.resume(call, f"call-{call.id}-{agent.id}")
+        await self._deps.recordings.resume(call, recording_name(call.id, agent.id))
         queues.resume_call(agent, call.id)
         queues.resume_call(target, call.id, "on_call" if answered else "ringing")
         try:
@@ -295,7 +296,7 @@ class Reconciler:
         call.legs.bridges_used = max(_bridges_used(bridge_id, row.id) for bridge_id in old)
         call.agent = next((a for a in self._deps.queues.agents.values() if a.id == row.agent_id), None)
         recorded = call.agent is not None and await self._deps.recordings.resume(
-            call, f"call-{call.id}-{call.agent.id}")
+            call, recording_name(call.id, call.agent.id))
         for bridge_id in old:
             await quietly(self._ari.destroy_bridge(bridge_id))
         if recorded:
@@ -345,15 +346,27 @@ class Reconciler:
         """When the call ended and why, from what is known: its last logged event, its recording's length,
         and an Asterisk restart since (which ended it at the latest)."""
         ended = row.last_event or row.started_at
-        if row.recording is not None:
-            name, started = row.recording
-            seconds = await self._deps.recordings.recover(row.id, row.agent_id, name, started)
-            if seconds is not None:
-                ended = max(ended, started + timedelta(seconds=seconds))
+        recording_ended = await self._recover_recording(row)
+        if recording_ended is not None:
+            ended = max(ended, recording_ended)
         restarted = asterisk_started is not None and asterisk_started > (row.last_event or row.started_at)
         if restarted:
             ended = min(ended, asterisk_started)
         return min(ended, utcnow()), "lost_asterisk_restart" if restarted else "lost"
+
+    async def _recover_recording(self, row: "LostRow") -> datetime | None:
+        """The lost call's recording brought home; when it ended. A call killed right after it was answered
+        may have no `recording_started` logged (still in memory at the kill) while Asterisk went on recording:
+        it is looked for by its name, once (no file: it never started)."""
+        recordings, tries = self._deps.recordings, RECOVER_TRIES
+        if row.recording is not None:
+            name, started = row.recording
+        elif row.agent_id is not None and row.answered_at is not None and recordings.enabled:
+            (name, started), tries = (recording_name(row.id, row.agent_id), row.answered_at), 1
+        else:
+            return None
+        seconds = await recordings.recover(row.id, row.agent_id, name, started, tries)
+        return None if seconds is None else started + timedelta(seconds=seconds)
 
 
 class LostRow:
@@ -361,7 +374,7 @@ class LostRow:
 
     def __init__(self, row: CallRow, last_event: datetime | None, recording: tuple[str, datetime] | None):
         self.id, self.status, self.queue_name = row.id, row.status, row.queue_name
-        self.agent_id, self.started_at = row.agent_id, row.started_at
+        self.agent_id, self.started_at, self.answered_at = row.agent_id, row.started_at, row.answered_at
         self.last_event, self.recording = last_event, recording
 
 

@@ -30,6 +30,12 @@ FINISH_WAIT = 5.0
 SPOKEN_SILENCE = 4
 
 
+def recording_name(call_id: str, agent_id: int) -> str:
+    """The one name a call's recording with an agent gets in Asterisk: a restarted controller finds a
+    recording by it, even one whose start it never logged."""
+    return f"call-{call_id}-{agent_id}"
+
+
 class RecordingService:
     def __init__(self, ari: AriClient, events: EventLog, directory: Path, fmt: str = "wav",
                  enabled: bool = True, asterisk_dir: Path | None = None):
@@ -48,7 +54,7 @@ class RecordingService:
     async def start(self, call) -> None:
         if not self.enabled or not call.legs.bridge_id:
             return
-        name = f"call-{call.id}-{call.agent.id}"
+        name = recording_name(call.id, call.agent.id)
         try:
             await self._ari.record_bridge(call.legs.bridge_id, name, self._fmt)
         except (AriError, AriUnavailable) as exc:
@@ -155,12 +161,13 @@ class RecordingService:
         self._started.setdefault(name, call.times.answered_at)
         return True
 
-    async def recover(self, call_id: str, agent_id: int | None, name: str, started) -> float | None:
+    async def recover(self, call_id: str, agent_id: int | None, name: str, started,
+                      tries: int = RECOVER_TRIES) -> float | None:
         """The finished recording of a call that ended while no controller was running: brought home like any
         other. Returns its length in seconds (None if Asterisk has no such file), which tells when the
         conversation really ended."""
         data = None
-        for attempt in range(RECOVER_TRIES):
+        for attempt in range(tries):
             try:
                 data = await self._stored_file(name)
                 break

@@ -12,11 +12,13 @@ from callcenter.ari.events import parse_event
 from callcenter.calls import state as states
 from callcenter.calls.events import Control
 from callcenter.db.models import Call as CallRow
-from callcenter.db.models import CallEvent
+from callcenter.db.models import CallEvent, Recording
 from callcenter.metrics.services import Metrics
+from callcenter.recording.services import RecordingService
 
 from . import test_call_router
 from .test_call_router import T0, call_row, live, rows_and_events, stasis_start, wait_until
+from .test_recording import asterisk_wav
 
 router = test_call_router.router  # the same fixture: a CallRouter on a fake ARI
 
@@ -190,6 +192,31 @@ async def test_given_call_lost_in_an_asterisk_restart_when_reconciled_then_ended
     assert rows["k" * 32].ended_at == T0 + timedelta(minutes=50)
     ended = {e.call_id[0]: (e.ts, e.data["reason"]) for e in logged if e.type == "ended"}
     assert ended == {"c": (connected, "lost_asterisk_restart"), "k": (T0 + timedelta(minutes=50), "lost")}
+
+
+async def test_given_a_call_killed_before_its_recording_start_was_written_when_reconciled_then_recording_kept(
+        router, seeded_db, events, queues, tmp_path):
+    # kill -9 right after the answer: `recording_started` was still in memory, Asterisk recorded all the same.
+    agent, answered = queues.agent("1001"), T0 + timedelta(seconds=20)
+    spool = tmp_path / "asterisk-recording"
+    router.deps.recordings = RecordingService(router.deps.ari, events, tmp_path / "recordings",
+                                              asterisk_dir=spool)
+    asterisk_wav(spool, f"call-{'r' * 32}-{agent.id}", 4.0)
+    with seeded_db.session() as session:
+        # the second reached an agent and has no recording at all: looked for once, nothing found
+        for id_, channel in (("r" * 32, "gone-1"), ("n" * 32, "gone-2")):
+            session.add(call_row(id_, channel, "connected", "general", agent_id=agent.id,
+                                 answered_at=answered))
+            session.add(CallEvent(call_id=id_, ts=answered, type="connected", queue_name="general", data={}))
+
+    await router.reconcile()
+
+    rows, _ = await rows_and_events(seeded_db, events)
+    assert (rows["r" * 32].end_reason, rows["r" * 32].ended_at) == ("lost", answered + timedelta(seconds=4))
+    assert (rows["n" * 32].end_reason, rows["n" * 32].ended_at) == ("lost", answered)
+    kept = await seeded_db.run(
+        lambda s: [(r.call_id, r.duration_seconds) for r in s.scalars(select(Recording))])
+    assert kept == [("r" * 32, 4.0)]
 
 
 async def test_given_prompt_finished_while_websocket_was_down_when_reconciled_then_ivr_goes_on(router):
